@@ -1,0 +1,153 @@
+package apiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Class is what a caller should do about an error.
+type Class int
+
+// Error classes, from the table in API_FACTS.md.
+const (
+	// ClassUnknown: not an API error we recognise; treat as not retryable.
+	ClassUnknown Class = iota
+	// ClassRetryable: 500, 503, network errors. Retry with a new nonce.
+	ClassRetryable
+	// ClassThrottled: Throttling*. Retry after backoff.
+	ClassThrottled
+	// ClassBusy: ServiceBusy, the domain is being configured. Retry later.
+	ClassBusy
+	// ClassQuota: daily or per-minute quota spent, push queue full. Defer
+	// until it frees; never drop.
+	ClassQuota
+	// ClassBadInput: the request is wrong (malformed path, unknown domain,
+	// missing parameter). Report it; do not retry.
+	ClassBadInput
+	// ClassTooBig: SingleRequest.OverLimit, a batching bug. Report it.
+	ClassTooBig
+	// ClassAccount: InsufficientBalance, OperationDenied. Pause and alert.
+	ClassAccount
+	// ClassCredentials: signature, nonce, clock or key problems. Alert, do
+	// not hammer.
+	ClassCredentials
+)
+
+var classNames = [...]string{"unknown", "retryable", "throttled", "busy", "quota", "bad_input", "too_big", "account", "credentials"}
+
+// String names the class for logs and metric labels.
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// Retryable reports whether the same request may be sent again (re-signed).
+func (c Class) Retryable() bool {
+	return c == ClassRetryable || c == ClassThrottled || c == ClassBusy
+}
+
+// Error is an error answer of the CDN API.
+type Error struct {
+	Action     string
+	HTTPStatus int
+	Code       string
+	Message    string
+	RequestID  string
+	HostID     string
+}
+
+// Error names the action, status, code, message and RequestId; it never
+// holds request parameters, so no secret can reach it.
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s: HTTP %d %s: %s", e.Action, e.HTTPStatus, e.Code, e.Message)
+	if e.RequestID != "" {
+		s += " (RequestId " + e.RequestID + ")"
+	}
+	return s
+}
+
+// Class classifies the error by its code, then by its HTTP status.
+func (e *Error) Class() Class {
+	code := e.Code
+	switch {
+	case strings.HasPrefix(code, "Throttling"):
+		return ClassThrottled
+	case code == "ServiceBusy":
+		return ClassBusy
+	case strings.HasPrefix(code, "QuotaExceeded"), strings.HasPrefix(code, "QuotaPerMinuteExceeded"),
+		strings.HasPrefix(code, "TooMany.Refresh"), code == "PreloadQueueFull":
+		return ClassQuota
+	case code == "SingleRequest.OverLimit":
+		return ClassTooBig
+	case code == "InsufficientBalance", code == "OperationDenied", strings.HasPrefix(code, "OperationDenied."):
+		return ClassAccount
+	case code == "SignatureDoesNotMatch", code == "SignatureNonceUsed", strings.HasPrefix(code, "InvalidTimeStamp"),
+		strings.HasPrefix(code, "InvalidAccessKeyId"), code == "IncompleteSignature", code == "InvalidSecurityToken.Expired",
+		strings.HasPrefix(code, "InvalidSecurityToken"), code == "Forbidden.RAM", code == "Forbidden.AccessKeyDisabled":
+		return ClassCredentials
+	case code == "InternalError", code == "ServiceUnAvailable", code == "ServiceUnavailable":
+		return ClassRetryable
+	case strings.HasPrefix(code, "Invalid"), strings.HasPrefix(code, "MissingParameter"), strings.HasPrefix(code, "InvalidParameter"),
+		code == "UnsupportedOperation", code == "UnsupportedParameter", strings.HasPrefix(code, "InvalidObjectPath"):
+		return ClassBadInput
+	}
+	switch {
+	case e.HTTPStatus >= 500:
+		return ClassRetryable
+	case e.HTTPStatus == 429:
+		return ClassThrottled
+	case e.HTTPStatus == 400, e.HTTPStatus == 404:
+		return ClassBadInput
+	}
+	return ClassUnknown
+}
+
+// NetworkError is a failure to get any answer from the API.
+type NetworkError struct {
+	Action string
+	Err    error
+}
+
+func (e *NetworkError) Error() string {
+	return e.Action + ": no answer from the CDN API: " + e.Err.Error()
+}
+
+// Unwrap returns the transport error.
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Classify returns the class of any error the client returns.
+func Classify(err error) Class {
+	if err == nil {
+		return ClassUnknown
+	}
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Class()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ClassUnknown
+	}
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return ClassRetryable
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return ClassRetryable
+	}
+	return ClassUnknown
+}
+
+// Code returns the API error code of err, or "" when it is not an API error.
+func Code(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}

@@ -1,0 +1,299 @@
+package apiclient
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// API versions and endpoints.
+const (
+	DefaultEndpoint     = "https://cdn.aliyuncs.com"
+	DefaultDCDNEndpoint = "https://dcdn.aliyuncs.com"
+	VersionCurrent      = "2018-05-10"
+	VersionLegacy       = "2014-11-11"
+	DCDNVersion         = "2018-01-15"
+)
+
+// Action names used by cdnpurge.
+const (
+	ActionRefreshObjectCaches     = "RefreshObjectCaches"
+	ActionPushObjectCache         = "PushObjectCache"
+	ActionDescribeRefreshQuota    = "DescribeRefreshQuota"
+	ActionDescribeRefreshTasks    = "DescribeRefreshTasks"
+	ActionDescribeRefreshTaskByID = "DescribeRefreshTaskById"
+	ActionDescribeCdnService      = "DescribeCdnService"
+	ActionModifyCdnService        = "ModifyCdnService"
+	ActionOpenCdnService          = "OpenCdnService"
+	ActionDescribeDcdnIpaService  = "DescribeDcdnIpaService"
+)
+
+// ObjectType is what a refresh addresses.
+type ObjectType string
+
+// Object types of RefreshObjectCaches.
+const (
+	ObjectFile      ObjectType = "File"
+	ObjectDirectory ObjectType = "Directory"
+	ObjectRegex     ObjectType = "Regex"
+	ObjectExQuery   ObjectType = "ExQuery"
+)
+
+// ParseObjectType accepts the API spelling in any case ("file", "Directory").
+func ParseObjectType(s string) (ObjectType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "file":
+		return ObjectFile, nil
+	case "directory", "dir", "path":
+		return ObjectDirectory, nil
+	case "regex":
+		return ObjectRegex, nil
+	case "exquery":
+		return ObjectExQuery, nil
+	}
+	return "", fmt.Errorf("object type %q: want File, Directory, Regex or ExQuery", s)
+}
+
+// Per-request limits of the current API (API_FACTS.md).
+const (
+	MaxURLsPerRefresh      = 1000
+	MaxDirsPerRefresh      = 100
+	MaxRegexPerRefresh     = 1
+	MaxURLsPerPush         = 100
+	MaxDomainsPerRefresh   = 10
+	MaxPathLength          = 1024
+	MaxTaskIDsPerDescribe  = 10
+	MaxTasksPageSize       = 100
+	DefaultTasksPageSize   = 20
+	DefaultURLQuota        = 10000
+	DefaultDirQuota        = 100
+	DefaultRegexQuota      = 20
+	DefaultPreloadQuota    = 1000
+	QuotaTimeZone          = "Asia/Shanghai"
+	TimestampSkewTolerance = 15 * 60 // seconds
+)
+
+// DefaultRateLimits are the published calls per second per account.
+var DefaultRateLimits = map[string]float64{
+	ActionRefreshObjectCaches:     50,
+	ActionPushObjectCache:         50,
+	ActionDescribeRefreshQuota:    20,
+	ActionDescribeRefreshTasks:    10,
+	ActionDescribeRefreshTaskByID: 30,
+	ActionDescribeCdnService:      30,
+	ActionModifyCdnService:        30,
+	ActionOpenCdnService:          5,
+	ActionDescribeDcdnIpaService:  20,
+}
+
+// RefreshRequest is one RefreshObjectCaches call.
+type RefreshRequest struct {
+	// Paths are joined with "\n" into ObjectPath.
+	Paths      []string
+	ObjectType ObjectType
+	// Force only applies to Directory, Regex and ExQuery: true purges all
+	// under the scope, false only what changed at the origin.
+	Force *bool
+}
+
+// RefreshResult is the answer to RefreshObjectCaches.
+type RefreshResult struct {
+	RequestID string   `json:"RequestId"`
+	TaskIDs   []string `json:"-"`
+}
+
+// PushRequest is one PushObjectCache call.
+type PushRequest struct {
+	Paths []string
+	// Area is "domestic" or "overseas"; empty leaves it to the API.
+	Area      string
+	L2Preload bool
+	// WithHeader is a JSON object of headers, sent as a string.
+	WithHeader   string
+	QueryHashkey bool
+}
+
+// PushResult is the answer to PushObjectCache.
+type PushResult struct {
+	RequestID string   `json:"RequestId"`
+	TaskIDs   []string `json:"-"`
+}
+
+// RefreshQuota is DescribeRefreshQuota with its numbers parsed.
+type RefreshQuota struct {
+	RequestID          string
+	URLQuota           int64
+	URLRemain          int64
+	DirQuota           int64
+	DirRemain          int64
+	RegexQuota         int64
+	RegexRemain        int64
+	PreloadQuota       int64
+	PreloadRemain      int64
+	BlockQuota         int64
+	BlockRemain        int64
+	IgnoreParamsQuota  int64
+	IgnoreParamsRemain int64
+	PreloadEdgeQuota   int64
+	PreloadEdgeRemain  int64
+}
+
+// RawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as
+// strings.
+type RawRefreshQuota struct {
+	RequestID          string `json:"RequestId"`
+	URLQuota           string `json:"UrlQuota"`
+	URLRemain          string `json:"UrlRemain"`
+	DirQuota           string `json:"DirQuota"`
+	DirRemain          string `json:"DirRemain"`
+	RegexQuota         string `json:"RegexQuota"`
+	RegexRemain        string `json:"RegexRemain"`
+	PreloadQuota       string `json:"PreloadQuota"`
+	PreloadRemain      string `json:"PreloadRemain"`
+	BlockQuota         string `json:"BlockQuota"`
+	BlockRemain        string `json:"BlockRemain"`
+	IgnoreParamsQuota  string `json:"IgnoreParamsQuota"`
+	IgnoreParamsRemain string `json:"IgnoreParamsRemain"`
+	PreloadEdgeQuota   string `json:"PreloadEdgeQuota"`
+	PreloadEdgeRemain  string `json:"PreloadEdgeRemain"`
+}
+
+// Parse converts the string fields; an empty field is 0, a malformed one an
+// error naming the field.
+func (r RawRefreshQuota) Parse() (RefreshQuota, error) {
+	q := RefreshQuota{RequestID: r.RequestID}
+	fields := []struct {
+		name string
+		in   string
+		out  *int64
+	}{
+		{"UrlQuota", r.URLQuota, &q.URLQuota}, {"UrlRemain", r.URLRemain, &q.URLRemain},
+		{"DirQuota", r.DirQuota, &q.DirQuota}, {"DirRemain", r.DirRemain, &q.DirRemain},
+		{"RegexQuota", r.RegexQuota, &q.RegexQuota}, {"RegexRemain", r.RegexRemain, &q.RegexRemain},
+		{"PreloadQuota", r.PreloadQuota, &q.PreloadQuota}, {"PreloadRemain", r.PreloadRemain, &q.PreloadRemain},
+		{"BlockQuota", r.BlockQuota, &q.BlockQuota}, {"BlockRemain", r.BlockRemain, &q.BlockRemain},
+		{"IgnoreParamsQuota", r.IgnoreParamsQuota, &q.IgnoreParamsQuota}, {"IgnoreParamsRemain", r.IgnoreParamsRemain, &q.IgnoreParamsRemain},
+		{"PreloadEdgeQuota", r.PreloadEdgeQuota, &q.PreloadEdgeQuota}, {"PreloadEdgeRemain", r.PreloadEdgeRemain, &q.PreloadEdgeRemain},
+	}
+	for _, f := range fields {
+		s := strings.TrimSpace(f.in)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return RefreshQuota{}, fmt.Errorf("DescribeRefreshQuota field %s = %q: not a number", f.name, f.in)
+		}
+		*f.out = n
+	}
+	return q, nil
+}
+
+// Task statuses reported by DescribeRefreshTasks.
+const (
+	TaskPending    = "Pending"
+	TaskRefreshing = "Refreshing"
+	TaskComplete   = "Complete"
+	TaskFailed     = "Failed"
+)
+
+// Task is one CDNTask of DescribeRefreshTasks / DescribeRefreshTaskById.
+type Task struct {
+	TaskID       string `json:"TaskId"`
+	ObjectPath   string `json:"ObjectPath"`
+	Process      string `json:"Process"`
+	Status       string `json:"Status"`
+	CreationTime string `json:"CreationTime"`
+	Description  string `json:"Description,omitempty"`
+	ObjectType   string `json:"ObjectType"`
+}
+
+// Done reports whether the task reached a final status.
+func (t Task) Done() bool { return t.Status == TaskComplete || t.Status == TaskFailed }
+
+// DescribeTasksRequest filters DescribeRefreshTasks. Zero fields are not sent.
+type DescribeTasksRequest struct {
+	TaskID     string
+	ObjectPath string
+	DomainName string
+	// ObjectType is file, directory, regex or preload; required by the API
+	// when DomainName or Status is set.
+	ObjectType string
+	Status     string
+	StartTime  string
+	EndTime    string
+	PageNumber int
+	PageSize   int
+}
+
+// TaskPage is the answer to DescribeRefreshTasks.
+type TaskPage struct {
+	RequestID  string `json:"RequestId"`
+	PageNumber int64  `json:"PageNumber"`
+	PageSize   int64  `json:"PageSize"`
+	TotalCount int64  `json:"TotalCount"`
+	Tasks      struct {
+		CDNTask []Task `json:"CDNTask"`
+	} `json:"Tasks"`
+}
+
+// TasksByID is the answer to DescribeRefreshTaskById.
+type TasksByID struct {
+	RequestID  string `json:"RequestId"`
+	TotalCount int64  `json:"TotalCount"`
+	Tasks      []Task `json:"Tasks"`
+}
+
+// Billing methods.
+const (
+	PayByTraffic   = "PayByTraffic"
+	PayByBandwidth = "PayByBandwidth"
+)
+
+// LockReasonFinancial is the OperationLocks reason of an overdue account.
+const LockReasonFinancial = "financial"
+
+// ServiceStatus is the answer to DescribeCdnService and DescribeDcdnIpaService.
+type ServiceStatus struct {
+	RequestID          string `json:"RequestId"`
+	InstanceID         string `json:"InstanceId"`
+	InternetChargeType string `json:"InternetChargeType"`
+	OpeningTime        string `json:"OpeningTime"`
+	ChangingChargeType string `json:"ChangingChargeType"`
+	ChangingAffectTime string `json:"ChangingAffectTime"`
+	OperationLocks     struct {
+		LockReason []struct {
+			LockReason string `json:"LockReason"`
+		} `json:"LockReason"`
+	} `json:"OperationLocks"`
+}
+
+// Locks returns the lock reasons, for example "financial".
+func (s ServiceStatus) Locks() []string {
+	out := make([]string, 0, len(s.OperationLocks.LockReason))
+	for _, l := range s.OperationLocks.LockReason {
+		out = append(out, l.LockReason)
+	}
+	return out
+}
+
+// FinanciallyLocked reports an overdue-payment lock.
+func (s ServiceStatus) FinanciallyLocked() bool {
+	for _, l := range s.Locks() {
+		if strings.EqualFold(l, LockReasonFinancial) {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitTaskIDs splits a comma-separated RefreshTaskId / PushTaskId.
+func SplitTaskIDs(s string) []string {
+	var out []string
+	for _, id := range strings.Split(s, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
