@@ -1,0 +1,101 @@
+package cdnemu
+
+import (
+	"hash/maphash"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// commonParams are required on every call (seed 004, common request
+// parameters). Format is optional; the emulator always answers JSON.
+var commonParams = []string{"Action", "Version", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp"}
+
+// timestampWindow is how far Timestamp may be from the emulator clock.
+const timestampWindow = apiclient.TimestampSkewTolerance * time.Second
+
+// authenticate runs the checks that need no state: common parameters,
+// version, action, key, timestamp and signature. It returns nil when the
+// call may go on. The nonce is checked later, under the lock, and only for a
+// signed call, so that a forged call cannot burn a client's nonce.
+func (e *Emulator) authenticate(req *request, now time.Time) *answer {
+	p := req.params
+	for _, name := range commonParams {
+		if p.Get(name) == "" {
+			return missing(name)
+		}
+	}
+	act, known := actions[req.action]
+	if !known {
+		return fail("UnsupportedOperation", "The specified action "+req.action+" is not supported.")
+	}
+	if !act.version(p.Get("Version")) {
+		return fail("InvalidVersion", "Specified parameter Version "+p.Get("Version")+" is not valid for "+req.action+".")
+	}
+	secret, ok := e.keys[p.Get("AccessKeyId")]
+	if !ok {
+		return fail("InvalidAccessKeyId.NotFound")
+	}
+	if m := p.Get("SignatureMethod"); m != apiclient.SignatureMethodHMACSHA1 {
+		return fail("InvalidParameter", "Specified SignatureMethod "+m+" is not supported; use HMAC-SHA1.")
+	}
+	if v := p.Get("SignatureVersion"); v != apiclient.SignatureVersion1 {
+		return fail("InvalidParameter", "Specified SignatureVersion "+v+" is not supported; use 1.0.")
+	}
+	ts, err := time.Parse(apiclient.TimestampFormat, p.Get("Timestamp"))
+	if err != nil {
+		return fail("InvalidTimeStamp.Format", "Specified time stamp "+p.Get("Timestamp")+" is not well formatted; use "+apiclient.TimestampFormat+" in UTC.")
+	}
+	if d := ts.Sub(now); d > timestampWindow || d < -timestampWindow {
+		return fail("InvalidTimeStamp.Expired", "Specified time stamp "+p.Get("Timestamp")+" is more than 15 minutes off the server time "+now.UTC().Format(apiclient.TimestampFormat)+".")
+	}
+	if len(p["Signature"]) != 1 || !apiclient.VerifyV1(req.method, p, secret) {
+		return fail("SignatureDoesNotMatch")
+	}
+	return nil
+}
+
+// nonceMemory is how long a nonce is remembered: a replay with the original
+// Timestamp is refused as expired once now passes Timestamp+15m, and
+// Timestamp is at most now+15m when the nonce is first seen.
+const nonceMemory = 2 * timestampWindow
+
+// nonceStore remembers nonces for nonceMemory, in a bounded FIFO. It keeps a
+// 64-bit hash of each nonce, not the nonce, to stay small at a million
+// entries; a collision, which would refuse a fresh nonce, is negligible.
+type nonceStore struct {
+	seed  maphash.Seed
+	seen  map[uint64]struct{}
+	queue []nonceEntry
+	head  int
+	max   int
+}
+
+type nonceEntry struct {
+	hash    uint64
+	expires int64
+}
+
+func newNonceStore(max int) nonceStore {
+	return nonceStore{seed: maphash.MakeSeed(), seen: make(map[uint64]struct{}), max: max}
+}
+
+// use records nonce and reports whether it was new.
+func (s *nonceStore) use(nonce string, now time.Time) bool {
+	t := now.UnixNano()
+	for s.head < len(s.queue) && (s.queue[s.head].expires <= t || len(s.queue)-s.head >= s.max) {
+		delete(s.seen, s.queue[s.head].hash)
+		s.head++
+	}
+	if s.head > 4096 && s.head*2 > len(s.queue) {
+		s.queue = append(s.queue[:0], s.queue[s.head:]...)
+		s.head = 0
+	}
+	h := maphash.String(s.seed, nonce)
+	if _, used := s.seen[h]; used {
+		return false
+	}
+	s.seen[h] = struct{}{}
+	s.queue = append(s.queue, nonceEntry{hash: h, expires: t + int64(nonceMemory)})
+	return true
+}

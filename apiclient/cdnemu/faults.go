@@ -1,0 +1,106 @@
+package cdnemu
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Faults are failures the emulator injects into authenticated calls.
+type Faults struct {
+	// ErrorRate500 is the share of calls (0..1) answered 500 InternalError.
+	ErrorRate500 float64
+	// ErrorRate503 is the share of calls (0..1) answered 503
+	// ServiceUnAvailable.
+	ErrorRate503 float64
+	// Latency is added, in real time, before every answer.
+	Latency time.Duration
+}
+
+// faultState is the fault configuration and its random source, under e.mu.
+type faultState struct {
+	Faults
+	rng         *rand.Rand
+	outageUntil time.Time
+	forced      map[string][]forcedError
+}
+
+// forcedError is a code to answer the next n calls of an action with.
+type forcedError struct {
+	code string
+	n    int
+}
+
+func newFaultState(f Faults, seed uint64) faultState {
+	return faultState{Faults: f, rng: rand.New(rand.NewPCG(seed, 0xfa017)), forced: map[string][]forcedError{}}
+}
+
+// inject returns the forced or random error of this call, or nil.
+func (f *faultState) inject(action string) *answer {
+	if q := f.forced[action]; len(q) > 0 {
+		code := q[0].code
+		if q[0].n--; q[0].n <= 0 {
+			q = q[1:]
+		}
+		if len(q) == 0 {
+			delete(f.forced, action)
+		} else {
+			f.forced[action] = q
+		}
+		return fail(code)
+	}
+	if f.ErrorRate500 == 0 && f.ErrorRate503 == 0 {
+		return nil
+	}
+	x := f.rng.Float64()
+	switch {
+	case x < f.ErrorRate500:
+		return fail("InternalError")
+	case x < f.ErrorRate500+f.ErrorRate503:
+		return fail("ServiceUnAvailable")
+	}
+	return nil
+}
+
+// SetFaults replaces the injected fault rates and latency.
+func (e *Emulator) SetFaults(f Faults) {
+	e.mu.Lock()
+	e.faults.Faults = f
+	e.mu.Unlock()
+	e.latency.Store(int64(f.Latency))
+}
+
+// CurrentFaults returns the injected fault rates and latency.
+func (e *Emulator) CurrentFaults() Faults {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.faults.Faults
+}
+
+// SetOutage answers every call, signed or not, with 503 ServiceUnAvailable
+// until the emulator clock reaches until. The zero time ends an outage.
+func (e *Emulator) SetOutage(until time.Time) {
+	e.mu.Lock()
+	e.faults.outageUntil = until
+	e.mu.Unlock()
+}
+
+// ForceError answers the next n authenticated calls of action with code
+// (and the HTTP status the API gives that code; 400 for a code it does not
+// know). Calls queue up: a second ForceError applies after the first.
+// Forced answers come before throttling and quota, so a test can make the
+// emulator throttle or refuse quota on demand.
+func (e *Emulator) ForceError(action string, n int, code string) {
+	if n <= 0 || code == "" {
+		return
+	}
+	e.mu.Lock()
+	e.faults.forced[action] = append(e.faults.forced[action], forcedError{code: code, n: n})
+	e.mu.Unlock()
+}
+
+// ClearForcedErrors drops every pending forced error.
+func (e *Emulator) ClearForcedErrors() {
+	e.mu.Lock()
+	e.faults.forced = map[string][]forcedError{}
+	e.mu.Unlock()
+}

@@ -1,0 +1,86 @@
+package cdnemu
+
+import (
+	"flag"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// RegisterFlags binds the options to flags on fs, with the defaults New
+// would use, so that a command can configure an emulator from its
+// arguments. Options.Validate names these flags in its errors.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.AccessKeyID, "access-key-id", DefaultAccessKeyID, "AccessKeyId the emulator accepts")
+	fs.StringVar(&o.AccessKeySecret, "access-key-secret", DefaultAccessKeySecret, "AccessKeySecret of --access-key-id (never logged)")
+	if len(o.Domains) == 0 {
+		o.Domains = []string{DefaultDomain}
+	}
+	fs.Var((*listFlag)(&o.Domains), "domains", "comma-separated accelerated domains of the account (*.example.com covers subdomains)")
+	fs.Int64Var(&o.URLQuota, "url-quota", apiclient.DefaultURLQuota, "daily URL refresh quota")
+	fs.Int64Var(&o.DirQuota, "dir-quota", apiclient.DefaultDirQuota, "daily directory refresh quota")
+	fs.Int64Var(&o.RegexQuota, "regex-quota", apiclient.DefaultRegexQuota, "daily regex refresh quota")
+	fs.Int64Var(&o.PreloadQuota, "preload-quota", apiclient.DefaultPreloadQuota, "daily prefetch (PushObjectCache) URL quota")
+	fs.DurationVar(&o.TaskPending, "task-pending", o.TaskPending, "how long a task stays Pending")
+	fs.DurationVar(&o.TaskDuration, "task-duration", o.TaskDuration, "how long a task stays Refreshing before it ends")
+	fs.Float64Var(&o.TaskFailRate, "task-fail-rate", o.TaskFailRate, "share of tasks (0..1) that end Failed")
+	fs.Float64Var(&o.Faults.ErrorRate500, "error-rate-500", o.Faults.ErrorRate500, "share of calls (0..1) answered 500 InternalError")
+	fs.Float64Var(&o.Faults.ErrorRate503, "error-rate-503", o.Faults.ErrorRate503, "share of calls (0..1) answered 503 ServiceUnAvailable")
+	fs.DurationVar(&o.Faults.Latency, "latency", o.Faults.Latency, "latency added to every answer")
+	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", o.NoRateLimit, "turn the per-action calls/s limits off")
+	if o.RateLimits == nil {
+		o.RateLimits = map[string]float64{}
+	}
+	fs.Var(rateFlag(o.RateLimits), "rate-limit", "per-action calls/s, Action=N[,Action=N] (N <= 0 lifts the limit); repeatable")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed for task failures, injected faults and RequestIds")
+	fs.BoolVar(&o.ServiceNotOpened, "service-not-opened", o.ServiceNotOpened, "start without CDN service, so OpenCdnService succeeds once")
+	fs.StringVar(&o.InternetChargeType, "charge-type", apiclient.PayByTraffic, "billing method of the open service: PayByTraffic or PayByBandwidth")
+	fs.BoolVar(&o.DcdnIpaEnabled, "dcdn-ipa", o.DcdnIpaEnabled, "answer DescribeDcdnIpaService as enabled")
+	fs.BoolVar(&o.FinancialLock, "financial-lock", o.FinancialLock, "start the account overdue (InsufficientBalance)")
+	fs.BoolVar(&o.NoRecordPaths, "no-record-paths", o.NoRecordPaths, "do not record submitted paths")
+}
+
+// listFlag is a comma-separated list; each use replaces the list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = (*l)[:0]
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// rateFlag adds Action=N pairs to a map.
+type rateFlag map[string]float64
+
+func (r rateFlag) String() string {
+	parts := make([]string, 0, len(r))
+	for a, n := range r {
+		parts = append(parts, a+"="+strconv.FormatFloat(n, 'g', -1, 64))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (r rateFlag) Set(s string) error {
+	for _, pair := range strings.Split(s, ",") {
+		action, n, found := strings.Cut(strings.TrimSpace(pair), "=")
+		if !found || action == "" {
+			return fmt.Errorf("want Action=N, got %q", pair)
+		}
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			return fmt.Errorf("%s: calls/s %q is not a number", action, n)
+		}
+		r[action] = v
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+package cdnemu
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// kind is what a task does, and which quota it spends.
+type kind uint8
+
+const (
+	kindFile kind = iota
+	kindDirectory
+	kindRegex
+	kindExQuery
+	kindPreload
+)
+
+// wire is the ObjectType DescribeRefreshTasks reports. An ExQuery refresh
+// is reported, and filtered, as a file task.
+func (k kind) wire() string {
+	return [...]string{"file", "directory", "regex", "file", "preload"}[k]
+}
+
+// parseTaskFilterType reads DescribeRefreshTasks' ObjectType; "path" is the
+// older spelling of directory.
+func parseTaskFilterType(s string) (kind, bool) {
+	switch strings.ToLower(s) {
+	case "file":
+		return kindFile, true
+	case "directory", "path":
+		return kindDirectory, true
+	case "regex":
+		return kindRegex, true
+	case "preload":
+		return kindPreload, true
+	}
+	return 0, false
+}
+
+// Failure descriptions of failed tasks, as the API words them.
+var failDescriptions = [...]string{"", "InternalError", "OriginTimeout", "OriginReturnStatusCode 5XX"}
+
+// firstTaskID is the ID of the first task; real IDs are numbers of this size.
+const firstTaskID = 700000000
+
+// taskHistory is how far back DescribeRefreshTasks and
+// DescribeRefreshTaskById look; older tasks are forgotten.
+const taskHistory = 3 * 24 * time.Hour
+
+// task is one refresh or push task, kept small: a million of them is a
+// benchmark's day. Its status is computed from created and the clock.
+type task struct {
+	path    string
+	created int64 // Unix nanoseconds on the emulator clock
+	kind    kind
+	fail    uint8 // index in failDescriptions; 0 completes
+}
+
+// taskStore holds tasks in creation order; a task's ID is firstID plus its
+// index, so a lookup by ID is a subtraction.
+type taskStore struct {
+	tasks    []task
+	firstID  int64
+	pending  time.Duration
+	duration time.Duration
+	failRate float64
+	rng      *rand.Rand
+}
+
+func newTaskStore(o Options) taskStore {
+	return taskStore{firstID: firstTaskID, pending: o.TaskPending, duration: o.TaskDuration,
+		failRate: o.TaskFailRate, rng: rand.New(rand.NewPCG(o.Seed, 0x7a5c))}
+}
+
+// prune forgets tasks older than taskHistory.
+func (s *taskStore) prune(now time.Time) {
+	cut := now.Add(-taskHistory).UnixNano()
+	n := 0
+	for n < len(s.tasks) && s.tasks[n].created < cut {
+		n++
+	}
+	if n > 0 {
+		clear(s.tasks[:n]) // let the paths go
+		s.tasks = s.tasks[n:]
+		s.firstID += int64(n)
+	}
+}
+
+// add creates one task per path and returns their IDs, comma-joined.
+func (s *taskStore) add(paths []string, k kind, now time.Time) string {
+	s.prune(now)
+	t := now.UnixNano()
+	var b []byte
+	for i, p := range paths {
+		var f uint8
+		if s.failRate > 0 && s.rng.Float64() < s.failRate {
+			f = uint8(1 + s.rng.IntN(len(failDescriptions)-1))
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, s.firstID+int64(len(s.tasks)), 10)
+		s.tasks = append(s.tasks, task{path: p, created: t, kind: k, fail: f})
+	}
+	return string(b)
+}
+
+// byID returns the index of a task ID, or -1.
+func (s *taskStore) byID(id string) int {
+	n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
+	if err != nil {
+		return -1
+	}
+	i := n - s.firstID
+	if i < 0 || i >= int64(len(s.tasks)) {
+		return -1
+	}
+	return int(i)
+}
+
+// status computes a task's status and progress at now.
+func (s *taskStore) status(t *task, now time.Time) (status, process string) {
+	elapsed := time.Duration(now.UnixNano() - t.created)
+	switch {
+	case elapsed < s.pending:
+		return apiclient.TaskPending, "0%"
+	case elapsed < s.pending+s.duration:
+		pct := int64((elapsed - s.pending) * 100 / s.duration)
+		return apiclient.TaskRefreshing, strconv.FormatInt(min(max(pct, 1), 99), 10) + "%"
+	case t.fail != 0:
+		return apiclient.TaskFailed, "0%"
+	}
+	return apiclient.TaskComplete, "100%"
+}
+
+// view is the wire form of task i at now.
+func (s *taskStore) view(i int, now time.Time) apiclient.Task {
+	t := &s.tasks[i]
+	st, proc := s.status(t, now)
+	out := apiclient.Task{
+		TaskID:       strconv.FormatInt(s.firstID+int64(i), 10),
+		ObjectPath:   t.path,
+		Process:      proc,
+		Status:       st,
+		CreationTime: time.Unix(0, t.created).UTC().Format(apiclient.TimestampFormat),
+		ObjectType:   t.kind.wire(),
+	}
+	if st == apiclient.TaskFailed {
+		out.Description = failDescriptions[t.fail]
+	}
+	return out
+}
+
+// handleDescribeRefreshTasks answers DescribeRefreshTasks: the account's
+// tasks of the last 3 days, newest first, filtered and paged.
+func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answer {
+	p := req.params
+	pageNumber, pageSize := 1, apiclient.DefaultTasksPageSize
+	if v := trimmed(p, "PageNumber"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			return invalid("PageNumber", v)
+		}
+		pageNumber = n
+	}
+	if v := trimmed(p, "PageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > apiclient.MaxTasksPageSize {
+			return invalid("PageSize", v)
+		}
+		pageSize = n
+	}
+	domainName, status, objectType := trimmed(p, "DomainName"), trimmed(p, "Status"), trimmed(p, "ObjectType")
+	if (domainName != "" || status != "") && objectType == "" {
+		return fail("MissingParameter", "The input parameter \"ObjectType\" is mandatory when DomainName or Status is set.")
+	}
+	var wantKind kind
+	if objectType != "" {
+		k, ok := parseTaskFilterType(objectType)
+		if !ok {
+			return fail("InvalidObjectType.Malformed", "Specified ObjectType "+objectType+" is not valid; use file, directory, regex or preload.")
+		}
+		wantKind = k
+	}
+	switch status {
+	case "", apiclient.TaskComplete, apiclient.TaskRefreshing, apiclient.TaskFailed, apiclient.TaskPending:
+	default:
+		return invalid("Status", status)
+	}
+	var dom *domain
+	if domainName != "" {
+		if dom = e.account.byName(domainName); dom == nil {
+			return fail("InvalidDomain.NotFound", "The domain "+domainName+" does not belong to this account.")
+		}
+	}
+	from, to := now.Add(-taskHistory), now
+	if v := trimmed(p, "StartTime"); v != "" {
+		t, err := time.Parse(apiclient.TimestampFormat, v)
+		if err != nil {
+			return fail("InvalidStartTime.Malformed")
+		}
+		if t.After(from) {
+			from = t
+		}
+	}
+	if v := trimmed(p, "EndTime"); v != "" {
+		t, err := time.Parse(apiclient.TimestampFormat, v)
+		if err != nil {
+			return fail("InvalidEndTime.Malformed")
+		}
+		to = t
+	}
+	if to.Before(from) && trimmed(p, "StartTime") != "" && trimmed(p, "EndTime") != "" {
+		return fail("InvalidParameter", "EndTime is earlier than StartTime.")
+	}
+	objectPath := withoutScheme(p.Get("ObjectPath"))
+
+	s := &e.tasks
+	s.prune(now)
+	fromN, toN := from.UnixNano(), to.UnixNano()
+	match := func(i int) bool {
+		t := &s.tasks[i]
+		if t.created < fromN || t.created > toN {
+			return false
+		}
+		if objectType != "" && t.kind.wire() != wantKind.wire() {
+			return false
+		}
+		if objectPath != "" && withoutScheme(t.path) != objectPath {
+			return false
+		}
+		if dom != nil && e.account.byHost(pathHost(t.path)) != dom {
+			return false
+		}
+		if status != "" {
+			if st, _ := s.status(t, now); st != status {
+				return false
+			}
+		}
+		return true
+	}
+	page := []apiclient.Task{}
+	total := 0
+	skip := (pageNumber - 1) * pageSize
+	collect := func(i int) {
+		if !match(i) {
+			return
+		}
+		if total >= skip && len(page) < pageSize {
+			page = append(page, s.view(i, now))
+		}
+		total++
+	}
+	if id := trimmed(p, "TaskId"); id != "" {
+		if i := s.byID(id); i >= 0 {
+			collect(i)
+		}
+	} else {
+		for i := len(s.tasks) - 1; i >= 0; i-- {
+			collect(i)
+		}
+	}
+	return ok(map[string]any{
+		"PageNumber": pageNumber,
+		"PageSize":   pageSize,
+		"TotalCount": total,
+		"Tasks":      map[string]any{"CDNTask": page},
+	})
+}
+
+// handleDescribeRefreshTaskByID answers DescribeRefreshTaskById: up to
+// apiclient.MaxTaskIDsPerDescribe comma-separated IDs, in the order asked;
+// unknown or expired IDs are left out. More IDs are refused with
+// InvalidParameter.
+func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *answer {
+	raw := trimmed(req.params, "TaskId")
+	if raw == "" {
+		return missing("TaskId")
+	}
+	ids := apiclient.SplitTaskIDs(raw)
+	if len(ids) > apiclient.MaxTaskIDsPerDescribe {
+		return fail("InvalidParameter", "The specified parameter \"TaskId\" holds "+strconv.Itoa(len(ids))+" IDs; at most 10 are allowed.")
+	}
+	s := &e.tasks
+	s.prune(now)
+	out := make([]apiclient.Task, 0, len(ids))
+	for _, id := range ids {
+		if i := s.byID(id); i >= 0 {
+			out = append(out, s.view(i, now))
+		}
+	}
+	return ok(map[string]any{"Tasks": out, "TotalCount": len(out)})
+}
+
+// Tasks returns every task of the last 3 days as DescribeRefreshTasks would
+// show it now, oldest first.
+func (e *Emulator) Tasks() []apiclient.Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	e.tasks.prune(now)
+	out := make([]apiclient.Task, len(e.tasks.tasks))
+	for i := range e.tasks.tasks {
+		out[i] = e.tasks.view(i, now)
+	}
+	return out
+}
+
+// TaskCount returns how many tasks of the last 3 days the emulator holds.
+func (e *Emulator) TaskCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tasks.prune(e.now())
+	return len(e.tasks.tasks)
+}
