@@ -1,0 +1,371 @@
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// Source reads the account's quota from the CDN API; apiclient.Client
+// satisfies it.
+type Source interface {
+	DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error)
+}
+
+// MirrorConfig configures a Mirror. Zero values take the defaults named.
+type MirrorConfig struct {
+	// Interval between syncs; 5 minutes.
+	Interval time.Duration
+	// BoundaryDelay is how long after 00:00 the day boundary sync runs, to
+	// give the API's clock time to reset too; 5 seconds.
+	BoundaryDelay time.Duration
+	// LockTTL bounds how long one replica holds the sync lock; 30 seconds.
+	LockTTL time.Duration
+	// SyncTimeout bounds one sync; 15 seconds (keep it under LockTTL).
+	SyncTimeout time.Duration
+	// Logger is slog.Default() when nil.
+	Logger *slog.Logger
+	// Now is time.Now when nil.
+	Now func() time.Time
+	// Ticks replaces the Interval ticker (tests send on it).
+	Ticks <-chan time.Time
+	// After replaces time.After for the day boundary timer.
+	After func(time.Duration) <-chan time.Time
+	// OnSync, when set, is called after every sync attempt (for metrics).
+	OnSync func(SyncResult)
+}
+
+// SyncResult describes one sync attempt.
+type SyncResult struct {
+	At time.Time
+	// Reason is "start", "timer", "day boundary", "requested", ...
+	Reason string
+	// Err is nil on success.
+	Err error
+}
+
+// Stats are the Mirror's counters, for metrics.
+type Stats struct {
+	Syncs        int64
+	SyncFailures int64
+	// SyncsSkipped counts syncs left to another replica holding the lock.
+	SyncsSkipped int64
+	LastSync     time.Time
+	// LastSyncError is the error of the last attempt if it failed: the
+	// mirror is then gating from older values (stale).
+	LastSyncError string
+	// StoreErrors counts operations that failed because the store was
+	// unavailable.
+	StoreErrors int64
+	// StoreDown is true from a store failure until the store answers and
+	// the mirror was re-synced.
+	StoreDown bool
+	// PendingSettlements are commits and refunds waiting for the store.
+	PendingSettlements int
+}
+
+// errSyncBusy: another replica holds the sync lock.
+var errSyncBusy = errors.New("another replica is syncing the quota")
+
+// Mirror keeps a Store in step with DescribeRefreshQuota and is the quota
+// gate the worker reserves from.
+type Mirror struct {
+	store Store
+	src   Source
+	cfg   MirrorConfig
+	log   *slog.Logger
+
+	syncMu sync.Mutex // one sync at a time in this process
+
+	mu         sync.Mutex
+	stats      Stats
+	downSince  time.Time
+	settlement []settlement
+}
+
+type settlement struct {
+	r      Reservation
+	used   int64
+	commit bool
+}
+
+// NewMirror returns a Mirror of store fed from src. Call Run to keep it
+// synced.
+func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.BoundaryDelay <= 0 {
+		cfg.BoundaryDelay = 5 * time.Second
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 30 * time.Second
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota"))}
+}
+
+// Store returns the mirrored store.
+func (m *Mirror) Store() Store { return m.store }
+
+// NextReset returns the next 00:00 of the store's quota zone after now.
+func (m *Mirror) NextReset(now time.Time) time.Time { return m.store.Calendar().NextReset(now) }
+
+// Stats returns a copy of the counters.
+func (m *Mirror) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.StoreDown = !m.downSince.IsZero()
+	s.PendingSettlements = len(m.settlement)
+	return s
+}
+
+// Run syncs at once, then on every tick, after each 00:00 and when the
+// mirror's day was not synced, until ctx ends.
+func (m *Mirror) Run(ctx context.Context) error {
+	ticks := m.cfg.Ticks
+	if ticks == nil {
+		t := time.NewTicker(m.cfg.Interval)
+		defer t.Stop()
+		ticks = t.C
+	}
+	m.syncLogged(ctx, "start")
+	for {
+		now := m.cfg.Now()
+		boundary := m.cfg.After(m.NextReset(now).Sub(now) + m.cfg.BoundaryDelay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticks:
+			m.tick(ctx)
+		case <-boundary:
+			m.syncLogged(ctx, "day boundary")
+		}
+	}
+}
+
+// tick syncs unless another replica did so less than half an interval ago
+// on the current day, so replicas share the timer's work.
+func (m *Mirror) tick(ctx context.Context) {
+	now := m.cfg.Now()
+	if snap, err := m.store.Snapshot(ctx); err == nil && snap.Synced && snap.SyncError == "" &&
+		snap.Day == m.store.Calendar().Day(now) && now.Sub(snap.LastSync) < m.cfg.Interval/2 {
+		return
+	}
+	m.syncLogged(ctx, "timer")
+}
+
+// SyncNow syncs at once, for example after the API answered with a quota
+// error. It returns nil, without syncing, when another replica is syncing.
+func (m *Mirror) SyncNow(ctx context.Context) error {
+	err := m.sync(ctx, "requested")
+	if errors.Is(err, errSyncBusy) {
+		return nil
+	}
+	return err
+}
+
+func (m *Mirror) syncLogged(ctx context.Context, reason string) {
+	_ = m.sync(ctx, reason) // sync logs and counts its own failures
+}
+
+func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	defer func() {
+		if m.cfg.OnSync != nil && !errors.Is(err, errSyncBusy) {
+			m.cfg.OnSync(SyncResult{At: m.cfg.Now(), Reason: reason, Err: err})
+		}
+	}()
+	unlock, ok, err := m.store.TryLock(ctx, m.cfg.LockTTL)
+	if err != nil {
+		m.noteStore(err)
+		return fmt.Errorf("sync quota (%s): %w", reason, err)
+	}
+	if !ok {
+		m.mu.Lock()
+		m.stats.SyncsSkipped++
+		m.mu.Unlock()
+		return errSyncBusy
+	}
+	defer func() {
+		if uerr := unlock(context.WithoutCancel(ctx)); uerr != nil {
+			m.log.Warn("quota sync lock release failed", slog.String("error", uerr.Error()))
+		}
+	}()
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.SyncTimeout)
+	defer cancel()
+	// Mark before the API read: commits after the mark are subtracted by
+	// Set, whether or not the API had seen them (conservative).
+	mark, err := m.store.Mark(sctx)
+	if err != nil {
+		m.noteStore(err)
+		return fmt.Errorf("sync quota (%s): %w", reason, err)
+	}
+	q, apiErr := m.src.DescribeRefreshQuota(sctx)
+	if apiErr != nil {
+		m.mu.Lock()
+		m.stats.SyncFailures++
+		m.stats.LastSyncError = apiErr.Error()
+		m.mu.Unlock()
+		m.log.Warn("quota sync failed, gating from the last synced values",
+			slog.String("reason", reason), slog.String("error", apiErr.Error()))
+		if rerr := m.store.RecordSyncError(sctx, apiErr); rerr != nil {
+			m.noteStore(rerr)
+		}
+		return fmt.Errorf("sync quota (%s): DescribeRefreshQuota: %w", reason, apiErr)
+	}
+	if err := m.store.Set(sctx, q, mark); err != nil {
+		m.noteStore(err)
+		return fmt.Errorf("sync quota (%s): %w", reason, err)
+	}
+	now := m.cfg.Now()
+	m.mu.Lock()
+	m.stats.Syncs++
+	m.stats.LastSync = now
+	m.stats.LastSyncError = ""
+	m.mu.Unlock()
+	m.log.Info("quota synced", slog.String("reason", reason),
+		slog.Int64("url_remain", q.URLRemain), slog.Int64("dir_remain", q.DirRemain),
+		slog.Int64("regex_remain", q.RegexRemain), slog.Int64("preload_remain", q.PreloadRemain))
+	return nil
+}
+
+// noteStore counts a store failure and marks the store down.
+func (m *Mirror) noteStore(err error) {
+	if !errors.Is(err, ErrUnavailable) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.StoreErrors++
+	if m.downSince.IsZero() {
+		m.downSince = m.cfg.Now()
+		m.log.Error("quota store unavailable, granting nothing until it is back", slog.String("error", err.Error()))
+	}
+}
+
+// recover runs after a store outage, before anything is granted: it replays
+// the commits and refunds that failed, then re-syncs, because the store may
+// have come back without its latest writes (a restart or failover).
+func (m *Mirror) recover(ctx context.Context) error {
+	m.mu.Lock()
+	since, pending := m.downSince, m.settlement
+	m.settlement = nil
+	m.mu.Unlock()
+	if since.IsZero() {
+		return nil
+	}
+	for i, s := range pending {
+		var err error
+		if s.commit {
+			err = m.store.Commit(ctx, s.r, s.used)
+		} else {
+			err = m.store.Refund(ctx, s.r)
+		}
+		if errors.Is(err, ErrUnavailable) {
+			m.mu.Lock()
+			m.settlement = append(pending[i:], m.settlement...)
+			m.mu.Unlock()
+			return err
+		}
+	}
+	err := m.sync(ctx, "store recovered")
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, errSyncBusy):
+		snap, serr := m.store.Snapshot(ctx)
+		if serr != nil {
+			return serr
+		}
+		if snap.LastSync.Before(since) {
+			return fmt.Errorf("%w: another replica is re-syncing after the store outage", ErrNotSynced)
+		}
+	case err != nil:
+		// The API is down: gate from what the store holds.
+	}
+	m.mu.Lock()
+	if m.downSince.Equal(since) {
+		m.downSince = time.Time{}
+	}
+	m.mu.Unlock()
+	m.log.Info("quota store is back", slog.Duration("down_for", m.cfg.Now().Sub(since)))
+	return nil
+}
+
+// Reserve takes up to n units of kind (see Store.Reserve). It fails closed:
+// with the store unavailable nothing is granted and the error wraps
+// ErrUnavailable. A day not synced yet is synced first.
+func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, error) {
+	if err := m.recover(ctx); err != nil {
+		m.noteStore(err)
+		return Reservation{Kind: kind, Requested: n}, err
+	}
+	r, err := m.store.Reserve(ctx, kind, n)
+	if errors.Is(err, ErrNotSynced) {
+		if serr := m.sync(ctx, "day not synced"); serr == nil {
+			r, err = m.store.Reserve(ctx, kind, n)
+		}
+	}
+	m.noteStore(err)
+	return r, err
+}
+
+// Commit settles r (see Store.Commit). When the store is unavailable the
+// Mirror keeps the commit and replays it when the store is back.
+func (m *Mirror) Commit(ctx context.Context, r Reservation, used int64) error {
+	err := m.store.Commit(ctx, r, used)
+	m.keep(err, settlement{r: r, used: used, commit: true})
+	return err
+}
+
+// Refund returns r (see Store.Refund). When the store is unavailable the
+// Mirror keeps the refund and replays it when the store is back.
+func (m *Mirror) Refund(ctx context.Context, r Reservation) error {
+	err := m.store.Refund(ctx, r)
+	m.keep(err, settlement{r: r})
+	return err
+}
+
+func (m *Mirror) keep(err error, s settlement) {
+	if !errors.Is(err, ErrUnavailable) {
+		return
+	}
+	m.noteStore(err)
+	m.mu.Lock()
+	m.settlement = append(m.settlement, s)
+	m.mu.Unlock()
+}
+
+// Extend moves r's deadline to d from now (see Store.Extend).
+func (m *Mirror) Extend(ctx context.Context, r Reservation, d time.Duration) error {
+	err := m.store.Extend(ctx, r, d)
+	m.noteStore(err)
+	return err
+}
+
+// Snapshot returns the mirrored values, for the CLI and metrics.
+func (m *Mirror) Snapshot(ctx context.Context) (Snapshot, error) {
+	s, err := m.store.Snapshot(ctx)
+	m.noteStore(err)
+	return s, err
+}
