@@ -1,0 +1,57 @@
+# cdnpurge. `make run` serves on embedded defaults; `make test` is what CI runs.
+GO        ?= go
+BIN       ?= bin/cdnpurge
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+PKGS      := ./...
+CONFIG    ?= deploy/cdnpurge.example.yaml
+
+.PHONY: all build run test test-short bench fuzz lint fmt vet e2e soak docker clean
+
+all: lint test build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cdnpurge
+
+# Serve with an embedded NATS (not on 4222), in-memory quota and the CDN API
+# emulator, which the run target asks for explicitly.
+run: build
+	$(BIN) serve --emulator --log-format text
+
+test:
+	$(GO) test -race -count=1 -shuffle=on -timeout 30m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+# Each fuzz target for a short while; the seed corpus runs in `make test`.
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+e2e: build
+	$(GO) test -count=1 -run 'TestE2E' -timeout 30m ./e2e/ -args -e2e.size=full
+
+soak: build
+	$(GO) test -count=1 -run 'TestE2E' -timeout 60m ./e2e/ -args -e2e.size=soak
+
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t cdnpurge:$(VERSION) .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,357 @@
+// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge: v1
+// request signing, transport, typed actions, typed API errors and the retry
+// policy. It knows nothing about NATS, Redis or jobs.
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+)
+
+// EnvEndpoint overrides the CDN endpoint, for example to point at the
+// emulator (http://127.0.0.1:8080).
+const EnvEndpoint = "CDNPURGE_ENDPOINT"
+
+// maxBody bounds what is read of one answer; real answers are a few KiB.
+const maxBody = 8 << 20
+
+// RetryPolicy bounds the retries of one call. Every attempt is a new request
+// with a new nonce, timestamp and signature.
+type RetryPolicy struct {
+	// MaxAttempts counts the first attempt; default 6.
+	MaxAttempts uint64
+	// Base is the first backoff; default 200ms. It doubles each retry.
+	Base time.Duration
+	// Max caps one backoff; default 10s.
+	Max time.Duration
+	// MaxTotal bounds the time spent backing off in one call; default 2m.
+	MaxTotal time.Duration
+	// JitterPercent spreads each backoff by ±this percent; default 20.
+	JitterPercent uint64
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = 6
+	}
+	if p.Base <= 0 {
+		p.Base = 200 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 10 * time.Second
+	}
+	if p.MaxTotal <= 0 {
+		p.MaxTotal = 2 * time.Minute
+	}
+	if p.JitterPercent == 0 {
+		p.JitterPercent = 20
+	}
+	return p
+}
+
+// backoff returns a new Backoff for one call: go-retry backoffs hold state,
+// so one must never be shared between calls.
+func (p RetryPolicy) backoff() retry.Backoff {
+	b := retry.NewExponential(p.Base)
+	b = retry.WithJitterPercent(p.JitterPercent, b)
+	b = retry.WithCappedDuration(p.Max, b)
+	b = retry.WithMaxDuration(p.MaxTotal, b)
+	return retry.WithMaxRetries(p.MaxAttempts-1, b)
+}
+
+// Attempt describes one HTTP exchange, for metrics.
+type Attempt struct {
+	Action     string
+	Attempt    int
+	Duration   time.Duration
+	HTTPStatus int
+	Code       string
+	RequestID  string
+	Err        error
+}
+
+// Options configures a Client.
+type Options struct {
+	// Endpoint is the CDN API base URL; default DefaultEndpoint.
+	Endpoint string
+	// DCDNEndpoint serves DescribeDcdnIpaService; default DefaultDCDNEndpoint.
+	DCDNEndpoint string
+	// Version is the CDN API version; default VersionCurrent.
+	Version     string
+	Credentials Credentials
+	HTTPClient  *http.Client
+	Retry       RetryPolicy
+	// RateLimits overrides the calls/s of an action (DefaultRateLimits for
+	// the rest). A negative value turns the limit off for that action.
+	RateLimits map[string]float64
+	// RateShare is the part of the account's calls/s this process may use,
+	// in (0,1]; with N replicas and no shared limiter, 1/N. Default 1.
+	RateShare float64
+	// Limiter replaces the in-process limiter, for example with one shared
+	// by replicas.
+	Limiter Limiter
+	// Now and Nonce feed the signer; nil means the real clock and NewNonce.
+	Now   func() time.Time
+	Nonce func() string
+	// Logger receives retry warnings and debug lines; nil discards.
+	Logger *slog.Logger
+	// OnAttempt, when set, is called after every HTTP exchange.
+	OnAttempt func(Attempt)
+}
+
+// Client calls the CDN API. It is safe for concurrent use.
+type Client struct {
+	endpoint     string
+	dcdnEndpoint string
+	version      string
+	signer       Signer
+	http         *http.Client
+	retry        RetryPolicy
+	limiter      Limiter
+	log          *slog.Logger
+	onAttempt    func(Attempt)
+}
+
+// New validates opts and returns a Client.
+func New(opts Options) (*Client, error) {
+	if err := opts.Credentials.Validate(); err != nil {
+		return nil, err
+	}
+	endpoint, err := normEndpoint("endpoint", opts.Endpoint, DefaultEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	dcdn, err := normEndpoint("dcdn endpoint", opts.DCDNEndpoint, DefaultDCDNEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	version := opts.Version
+	if version == "" {
+		version = VersionCurrent
+	}
+	if version != VersionCurrent && version != VersionLegacy {
+		return nil, fmt.Errorf("API version %q: want %s or %s", version, VersionCurrent, VersionLegacy)
+	}
+	if opts.RateShare < 0 || opts.RateShare > 1 {
+		return nil, fmt.Errorf("rate share %v: want a fraction in (0,1]", opts.RateShare)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	lim := opts.Limiter
+	if lim == nil {
+		lim = NewActionLimiter(opts.RateLimits, opts.RateShare)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		endpoint:     endpoint,
+		dcdnEndpoint: dcdn,
+		version:      version,
+		signer:       Signer{Credentials: opts.Credentials, Now: opts.Now, Nonce: opts.Nonce},
+		http:         hc,
+		retry:        opts.Retry.withDefaults(),
+		limiter:      lim,
+		log:          log,
+		onAttempt:    opts.OnAttempt,
+	}, nil
+}
+
+func normEndpoint(field, s, def string) (string, error) {
+	if s == "" {
+		s = def
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("%s %q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", field, s)
+	}
+	u.Path = "/"
+	u.RawQuery = ""
+	return u.String(), nil
+}
+
+// Endpoint returns the CDN endpoint the client calls.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// AccessKeyID returns the key ID the client signs with (never the secret).
+func (c *Client) AccessKeyID() string { return c.signer.Credentials.AccessKeyID }
+
+// Call sends a CDN API action with params and decodes the JSON answer into
+// out (which may be nil). It retries retryable errors within the policy,
+// signing each attempt afresh, and returns an *Error for an API error answer.
+func (c *Client) Call(ctx context.Context, action string, params url.Values, out any) error {
+	return c.call(ctx, c.endpoint, c.version, http.MethodPost, action, params, out)
+}
+
+// get is Call with GET, for actions whose parameters are short.
+func (c *Client) get(ctx context.Context, action string, params url.Values, out any) error {
+	return c.call(ctx, c.endpoint, c.version, http.MethodGet, action, params, out)
+}
+
+func (c *Client) call(ctx context.Context, endpoint, version, method, action string, params url.Values, out any) error {
+	attempt := 0
+	var last error
+	err := retry.Do(ctx, c.retry.backoff(), func(ctx context.Context) error {
+		attempt++
+		if err := c.limiter.Wait(ctx, action); err != nil {
+			return fmt.Errorf("%s: waiting for the rate limiter: %w", action, err)
+		}
+		err := c.once(ctx, endpoint, version, method, action, attempt, params, out)
+		if err == nil {
+			return nil
+		}
+		last = err
+		if cls := Classify(err); cls.Retryable() {
+			c.log.Warn("cdn api call failed, retrying with a new signature",
+				slog.String("action", action), slog.Int("attempt", attempt),
+				slog.String("class", cls.String()), slog.String("code", Code(err)),
+				slog.String("request_id", requestID(err)), slog.String("error", err.Error()))
+			return retry.RetryableError(err)
+		}
+		return err
+	})
+	if err != nil && last != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(last, err) {
+		// Keep what the API last said next to why we stopped asking.
+		return fmt.Errorf("%w (after %d attempts; last: %w)", err, attempt, last)
+	}
+	return err
+}
+
+func requestID(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.RequestID
+	}
+	return ""
+}
+
+func (c *Client) once(ctx context.Context, endpoint, version, method, action string, attempt int, params url.Values, out any) error {
+	p := make(url.Values, len(params)+1)
+	for k, v := range params {
+		p[k] = v
+	}
+	p.Set("Action", action)
+	s := c.signer
+	s.Version = version
+	signed := s.Sign(method, p)
+
+	var req *http.Request
+	var err error
+	if method == http.MethodGet {
+		req, err = http.NewRequestWithContext(ctx, method, endpoint+"?"+signed.Encode(), nil)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, endpoint, strings.NewReader(signed.Encode()))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: build request: %w", action, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "cdnpurge")
+
+	start := time.Now()
+	info := Attempt{Action: action, Attempt: attempt}
+	defer func() {
+		info.Duration = time.Since(start)
+		if c.onAttempt != nil {
+			c.onAttempt(info)
+		}
+	}()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			info.Err = ctx.Err()
+			return fmt.Errorf("%s: %w", action, ctx.Err())
+		}
+		info.Err = &NetworkError{Action: action, Err: scrubURLError(err)}
+		return info.Err
+	}
+	defer resp.Body.Close()
+	info.HTTPStatus = resp.StatusCode
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		info.Err = &NetworkError{Action: action, Err: fmt.Errorf("read answer: %w", err)}
+		return info.Err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		ae := parseError(action, resp.StatusCode, body)
+		info.Code, info.RequestID, info.Err = ae.Code, ae.RequestID, ae
+		c.log.Debug("cdn api error", slog.String("action", action), slog.Int("status", ae.HTTPStatus),
+			slog.String("code", ae.Code), slog.String("request_id", ae.RequestID))
+		return ae
+	}
+	var rid struct {
+		RequestID string `json:"RequestId"`
+	}
+	_ = json.Unmarshal(body, &rid)
+	info.RequestID = rid.RequestID
+	c.log.Debug("cdn api call", slog.String("action", action), slog.String("request_id", rid.RequestID),
+		slog.Int("attempt", attempt))
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			info.Err = fmt.Errorf("%s: decode answer (RequestId %s): %w", action, rid.RequestID, err)
+			return info.Err
+		}
+	}
+	return nil
+}
+
+// scrubURLError drops the request URL from a transport error: for GET it
+// holds the signed query, which must not reach logs.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, hostOf(ue.URL), ue.Err)
+	}
+	return err
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "endpoint"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func parseError(action string, status int, body []byte) *Error {
+	var e struct {
+		RequestID string `json:"RequestId"`
+		HostID    string `json:"HostId"`
+		Code      string `json:"Code"`
+		Message   string `json:"Message"`
+	}
+	ae := &Error{Action: action, HTTPStatus: status}
+	if err := json.Unmarshal(body, &e); err == nil && e.Code != "" {
+		ae.Code, ae.Message, ae.RequestID, ae.HostID = e.Code, e.Message, e.RequestID, e.HostID
+		return ae
+	}
+	ae.Code = fmt.Sprintf("HTTP%d", status)
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	ae.Message = msg
+	return ae
+}

@@ -1,0 +1,73 @@
+package apiclient
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/time/rate"
+)
+
+// Limiter paces calls of an action. Wait blocks until one call may go.
+type Limiter interface {
+	Wait(ctx context.Context, action string) error
+}
+
+// ActionLimiter keeps each action under its calls/s in this process.
+type ActionLimiter struct {
+	mu       sync.Mutex
+	limits   map[string]float64
+	share    float64
+	limiters map[string]*rate.Limiter
+}
+
+// NewActionLimiter returns a limiter with DefaultRateLimits, overridden by
+// overrides (negative turns an action's limit off), scaled by share (0 means
+// 1). An action with no known limit is paced at 10 calls/s.
+func NewActionLimiter(overrides map[string]float64, share float64) *ActionLimiter {
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	limits := make(map[string]float64, len(DefaultRateLimits)+len(overrides))
+	for k, v := range DefaultRateLimits {
+		limits[k] = v
+	}
+	for k, v := range overrides {
+		if v != 0 {
+			limits[k] = v
+		}
+	}
+	return &ActionLimiter{limits: limits, share: share, limiters: map[string]*rate.Limiter{}}
+}
+
+// Limit returns the calls/s this limiter allows for action; rate.Inf when off.
+func (l *ActionLimiter) Limit(action string) rate.Limit {
+	return l.get(action).Limit()
+}
+
+func (l *ActionLimiter) get(action string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lim, ok := l.limiters[action]; ok {
+		return lim
+	}
+	perSec, ok := l.limits[action]
+	if !ok {
+		perSec = 10
+	}
+	var lim *rate.Limiter
+	if perSec < 0 {
+		lim = rate.NewLimiter(rate.Inf, 1)
+	} else {
+		r := perSec * l.share
+		// A burst of one keeps calls evenly spaced, so that no 1-second
+		// window, however it is cut, sees more than the limit.
+		lim = rate.NewLimiter(rate.Limit(r), 1)
+	}
+	l.limiters[action] = lim
+	return lim
+}
+
+// Wait blocks until a call of action may be sent.
+func (l *ActionLimiter) Wait(ctx context.Context, action string) error {
+	return l.get(action).Wait(ctx)
+}

@@ -1,0 +1,227 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// batch is the batcher goroutine: it groups incoming paths and sends each
+// batch to the submitters when it is full or has lingered long enough.
+func (w *Worker) batch() {
+	g := newGrouper(w.cfg.Limits)
+	tick := w.cfg.Linger / 4
+	if tick < 5*time.Millisecond {
+		tick = 5 * time.Millisecond
+	}
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	send := func(bs []*Batch) {
+		for _, b := range bs {
+			w.m.batchFlushed(b)
+			w.batches <- b
+		}
+	}
+	for {
+		select {
+		case in, ok := <-w.incoming:
+			if !ok {
+				send(g.all())
+				close(w.batches)
+				return
+			}
+			now := w.now()
+			for _, p := range in.paths {
+				full, dup := g.add(in.key, p, in.t, now)
+				if dup {
+					w.m.duplicate()
+				}
+				send(full)
+			}
+		case <-ticker.C:
+			send(g.due(w.now().Add(-w.cfg.Linger)))
+		}
+	}
+}
+
+// heartbeat extends the ack deadline of every unsettled message, so that a
+// batch waiting for quota or a slow call is not redelivered meanwhile.
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, tr := range w.fl.snapshot() {
+				tr.mu.Lock()
+				settled := tr.settled
+				tr.mu.Unlock()
+				if !settled {
+					_ = tr.msg.InProgress()
+				}
+			}
+		}
+	}
+}
+
+// settleEntries resolves every job of every entry of b with o, and finishes
+// the jobs that have no path left outstanding.
+func (w *Worker) settleEntries(ctx context.Context, b *Batch, o outcome) {
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			if t.resolve(e.path, o) {
+				w.finish(ctx, t)
+			}
+		}
+	}
+}
+
+// finish settles a job whose every path has an outcome: acknowledge it if
+// nothing is deferred, otherwise save what was accepted and hand it back
+// with a delay.
+func (w *Worker) finish(ctx context.Context, t *tracked) {
+	if !t.settle() {
+		return
+	}
+	defer w.fl.remove(t)
+	j := t.job
+	log := w.log.With(slog.String("job", j.ID))
+	now := w.now()
+	t.mu.Lock()
+	acceptedPaths := append([]string(nil), t.accepted...)
+	subs := append([]string(nil), t.subs...)
+	taskIDs := append([]string(nil), t.taskIDs...)
+	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
+	until, reason := t.deferUntil, t.deferReason
+	t.mu.Unlock()
+
+	if !until.IsZero() {
+		if len(acceptedPaths) > 0 {
+			prev, _ := w.d.Store.LoadProgress(ctx, j.ID)
+			if err := w.d.Store.SaveProgress(ctx, j.ID, append(prev, acceptedPaths...)); err != nil {
+				log.Warn("could not save job progress; its accepted paths will be sent again",
+					slog.String("error", err.Error()))
+			}
+		}
+		delay := until.Sub(now)
+		if delay < time.Second {
+			delay = time.Second
+		}
+		if err := t.msg.NakWithDelay(delay); err != nil {
+			log.Warn("hand back job", slog.String("error", err.Error()))
+		}
+		w.m.deferred(t.paths - len(acceptedPaths))
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
+			Paths: acceptedPaths, TaskIDs: taskIDs})
+		log.Info("job deferred", slog.String("reason", reason), slog.Time("until", until),
+			slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)))
+		return
+	}
+
+	var final *JobRecord
+	if len(subs) > 0 && !w.cfg.Tracker.Disabled {
+		rec := &JobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
+			Pending: subs, TaskIDs: taskIDs, Rejected: rejectedPaths, SubmittedAt: now}
+		if now.Sub(t.received) >= w.cfg.Tracker.FirstPoll/2 {
+			// The job took long enough that the follow-up of its first
+			// submissions may have ended before this record existed.
+			w.collectDone(ctx, rec)
+		}
+		if len(rec.Pending) == 0 {
+			final = rec
+		} else if err := w.d.Store.PutJob(ctx, rec); err != nil {
+			// Without the record the job's tasks are still followed, but no
+			// final event is published for the job as a whole.
+			log.Warn("could not store job record", slog.String("error", err.Error()))
+		}
+	}
+	if err := t.msg.Ack(); err != nil {
+		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
+	}
+	_ = w.d.Store.DeleteProgress(ctx, j.ID)
+	if len(subs) > 0 || len(acceptedPaths) > 0 {
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Paths: nil,
+			Problems: rejectedPaths})
+		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
+			slog.Int("rejected", len(rejectedPaths)))
+	}
+	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path",
+			Problems: rejectedPaths})
+		log.Warn("job rejected by the CDN API", slog.Int("paths", len(rejectedPaths)),
+			slog.String("first_reason", rejectedPaths[0].Reason))
+	}
+	if final != nil {
+		w.publishFinal(final)
+	}
+	w.m.jobDone(j, now.Sub(t.received))
+}
+
+// collectDone folds into rec the submissions whose follow-up already ended.
+func (w *Worker) collectDone(ctx context.Context, rec *JobRecord) {
+	pending := rec.Pending[:0]
+	for _, id := range rec.Pending {
+		sub, ok, err := w.d.Store.GetSubmissionDone(ctx, id)
+		if err != nil || !ok {
+			pending = append(pending, id)
+			continue
+		}
+		rec.Failures = append(rec.Failures, sub.Failures...)
+	}
+	rec.Pending = pending
+}
+
+// publishStatus publishes ev for job j on its status subject.
+func (w *Worker) publishStatus(j *jobs.Job, ev jobs.StatusEvent) {
+	ev.JobID = j.ID
+	if ev.Time.IsZero() {
+		ev.Time = w.now()
+	}
+	if !jobs.ValidToken(j.ID) {
+		return
+	}
+	w.publish(w.d.Subjects.Status(j.ID), ev)
+}
+
+func (w *Worker) publish(subject string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	if err := w.d.JS.Conn().Publish(subject, b); err != nil {
+		w.log.Debug("publish status event", slog.String("subject", subject), slog.String("error", err.Error()))
+	}
+}
+
+// pause holds the time until which submissions are stopped.
+type pause struct {
+	mu     sync.Mutex
+	until  time.Time
+	reason string
+}
+
+func (p *pause) set(until time.Time, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until.After(p.until) {
+		p.until, p.reason = until, reason
+	}
+}
+
+func (p *pause) clear() {
+	p.mu.Lock()
+	p.until, p.reason = time.Time{}, ""
+	p.mu.Unlock()
+}
+
+func (p *pause) get() (time.Time, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.until, p.reason
+}

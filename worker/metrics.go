@@ -1,0 +1,180 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// Metrics are the worker's Prometheus metrics. A nil *Metrics records
+// nothing, so tests need not build one.
+type Metrics struct {
+	JobsReceived   *prometheus.CounterVec
+	JobsInvalid    prometheus.Counter
+	Duplicates     prometheus.Counter
+	BatchSize      *prometheus.HistogramVec
+	PathsSubmitted *prometheus.CounterVec
+	Calls          *prometheus.CounterVec
+	CallLatency    *prometheus.HistogramVec
+	PathsWaiting   *prometheus.GaugeVec
+	PathsDeferred  prometheus.Counter
+	JobLatency     *prometheus.HistogramVec
+	TasksFinished  *prometheus.CounterVec
+	TaskCompletion prometheus.Histogram
+	Paused         prometheus.Gauge
+	Operations     *prometheus.CounterVec
+	TrackedPending prometheus.Gauge
+	MaxDeliveries  prometheus.Counter
+}
+
+// NewMetrics creates the worker metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		JobsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jobs_received_total",
+			Help: "Jobs taken from the queue, by kind and source."}, []string{"kind", "source"}),
+		JobsInvalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_jobs_invalid_total",
+			Help: "Messages terminated because they were not valid jobs."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deduplicated_total",
+			Help: "Paths dropped because the open batch had them already."}),
+		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_batch_paths",
+			Help: "Paths per flushed batch.", Buckets: []float64{1, 10, 50, 100, 250, 500, 1000}}, []string{"group"}),
+		PathsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_paths_submitted_total",
+			Help: "Paths accepted by the CDN API, by action and object type."}, []string{"action", "type"}),
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_worker_calls_total",
+			Help: "Refresh and push calls after retries, by action, outcome and error code."}, []string{"action", "outcome", "code"}),
+		CallLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_worker_call_seconds",
+			Help: "Time of a refresh or push call including retries.", Buckets: prometheus.DefBuckets}, []string{"action"}),
+		PathsWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdnpurge_paths_waiting_for_quota",
+			Help: "Paths of the last batch that waited for quota, by quota kind."}, []string{"kind"}),
+		PathsDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deferred_total",
+			Help: "Paths handed back to the queue with a delay (quota, pause, API unreachable)."}),
+		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_job_submit_seconds",
+			Help: "Time from taking a job to the API accepting all its paths.", Buckets: prometheus.DefBuckets}, []string{"kind"}),
+		TasksFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_tasks_finished_total",
+			Help: "CDN tasks followed to their end, by final status."}, []string{"status"}),
+		TaskCompletion: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cdnpurge_task_completion_seconds",
+			Help: "Time from submission to the last task of a submission finishing.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 900, 1800}}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_account_paused",
+			Help: "1 while submissions are paused for an account or credentials problem."}),
+		Operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_operations_total",
+			Help: "Operation jobs run, by action and outcome."}, []string{"action", "outcome"}),
+		TrackedPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_submissions_tracked",
+			Help: "Submissions whose tasks are still being followed."}),
+		MaxDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_max_deliveries_total",
+			Help: "Messages JetStream gave up on after the consumer's MaxDeliver."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.JobsReceived, m.JobsInvalid, m.Duplicates, m.BatchSize, m.PathsSubmitted, m.Calls,
+			m.CallLatency, m.PathsWaiting, m.PathsDeferred, m.JobLatency, m.TasksFinished, m.TaskCompletion,
+			m.Paused, m.Operations, m.TrackedPending, m.MaxDeliveries)
+	}
+	return m
+}
+
+func (m *Metrics) jobReceived(j *jobs.Job) {
+	if m != nil {
+		m.JobsReceived.WithLabelValues(string(j.Kind), sourceLabel(j.Source)).Inc()
+	}
+}
+
+// sourceLabel keeps label cardinality bounded: "schedule:nightly" counts
+// as "schedule".
+func sourceLabel(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[:i]
+		}
+	}
+	if s == "" {
+		return "nats"
+	}
+	return s
+}
+
+func (m *Metrics) invalid() {
+	if m != nil {
+		m.JobsInvalid.Inc()
+	}
+}
+
+func (m *Metrics) duplicate() {
+	if m != nil {
+		m.Duplicates.Inc()
+	}
+}
+
+func (m *Metrics) batchFlushed(b *Batch) {
+	if m != nil {
+		m.BatchSize.WithLabelValues(b.Key.String()).Observe(float64(b.Len()))
+	}
+}
+
+func (m *Metrics) call(b *Batch, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	action := string(b.Key.Action)
+	m.CallLatency.WithLabelValues(action).Observe(d.Seconds())
+	if err == nil {
+		m.Calls.WithLabelValues(action, "ok", "").Inc()
+		m.PathsSubmitted.WithLabelValues(action, string(b.Key.ObjectType)).Add(float64(b.Len()))
+		return
+	}
+	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), apiclient.Code(err)).Inc()
+}
+
+func (m *Metrics) waiting(k quota.Kind, n int) {
+	if m != nil {
+		m.PathsWaiting.WithLabelValues(string(k)).Set(float64(n))
+	}
+}
+
+func (m *Metrics) deferred(n int) {
+	if m != nil && n > 0 {
+		m.PathsDeferred.Add(float64(n))
+	}
+}
+
+func (m *Metrics) jobDone(j *jobs.Job, d time.Duration) {
+	if m != nil {
+		m.JobLatency.WithLabelValues(string(j.Kind)).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) paused(on bool) {
+	if m != nil {
+		v := 0.0
+		if on {
+			v = 1
+		}
+		m.Paused.Set(v)
+	}
+}
+
+func (m *Metrics) operation(action, outcome string) {
+	if m != nil {
+		m.Operations.WithLabelValues(action, outcome).Inc()
+	}
+}
+
+func (m *Metrics) taskFinished(status string, n int) {
+	if m != nil && n > 0 {
+		m.TasksFinished.WithLabelValues(status).Add(float64(n))
+	}
+}
+
+func (m *Metrics) submissionDone(d time.Duration) {
+	if m != nil {
+		m.TaskCompletion.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) tracked(n int) {
+	if m != nil {
+		m.TrackedPending.Set(float64(n))
+	}
+}

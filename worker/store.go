@@ -1,0 +1,263 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// DefaultTaskBucket is the JetStream key-value bucket holding submissions,
+// job records and the progress of jobs handed back.
+const DefaultTaskBucket = "CDNPURGE_TASKS"
+
+// Submission is one accepted API call and the tasks it created, stored
+// before its jobs are acknowledged so that following it up survives a
+// restart.
+type Submission struct {
+	ID          string            `json:"id"`
+	Action      Action            `json:"action"`
+	ObjectType  string            `json:"object_type,omitempty"`
+	RequestID   string            `json:"request_id,omitempty"`
+	TaskIDs     []string          `json:"task_ids"`
+	Jobs        []string          `json:"jobs"`
+	Paths       int               `json:"paths"`
+	SubmittedAt time.Time         `json:"submitted_at"`
+	Status      map[string]string `json:"status,omitempty"`
+	Failures    []jobs.Problem    `json:"failures,omitempty"`
+	Polls       int               `json:"polls"`
+	NextPoll    time.Time         `json:"next_poll"`
+	LeaseUntil  time.Time         `json:"lease_until,omitzero"`
+	Owner       string            `json:"owner,omitempty"`
+}
+
+// JobRecord lists the submissions of an acknowledged job still being
+// followed up.
+type JobRecord struct {
+	JobID       string         `json:"job_id"`
+	Kind        jobs.Kind      `json:"kind"`
+	Source      string         `json:"source,omitempty"`
+	ReceivedAt  time.Time      `json:"received_at"`
+	Pending     []string       `json:"pending"`
+	TaskIDs     []string       `json:"task_ids"`
+	Failures    []jobs.Problem `json:"failures,omitempty"`
+	Rejected    []jobs.Problem `json:"rejected,omitempty"`
+	SubmittedAt time.Time      `json:"submitted_at"`
+}
+
+// KVStore keeps submissions, job records and progress in a JetStream
+// key-value bucket, shared by every replica.
+type KVStore struct {
+	kv jetstream.KeyValue
+}
+
+// OpenKVStore creates or opens the bucket (file storage, history 1).
+func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*KVStore, error) {
+	if bucket == "" {
+		bucket = DefaultTaskBucket
+	}
+	if replicas <= 0 {
+		replicas = 1
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "cdnpurge submissions and task follow-up",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		// Tasks can only be queried for 3 days; nothing here is useful
+		// longer.
+		TTL: 4 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+	}
+	return &KVStore{kv: kv}, nil
+}
+
+// keyID maps an ID to a key token: job IDs from publishers may hold
+// characters a key cannot.
+func keyID(id string) string {
+	if jobs.ValidToken(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h" + hex.EncodeToString(sum[:12])
+}
+
+func subKey(id string) string      { return "sub." + keyID(id) }
+func jobKey(id string) string      { return "job." + keyID(id) }
+func progressKey(id string) string { return "prog." + keyID(id) }
+
+func (s *KVStore) put(ctx context.Context, key string, v any) (uint64, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	return s.kv.Put(ctx, key, b)
+}
+
+func (s *KVStore) get(ctx context.Context, key string, v any) (uint64, bool, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return e.Revision(), true, nil
+}
+
+// PutSubmission stores a new or changed submission.
+func (s *KVStore) PutSubmission(ctx context.Context, sub *Submission) error {
+	_, err := s.put(ctx, subKey(sub.ID), sub)
+	return err
+}
+
+// PutJob stores a job record.
+func (s *KVStore) PutJob(ctx context.Context, r *JobRecord) error {
+	_, err := s.put(ctx, jobKey(r.JobID), r)
+	return err
+}
+
+// SaveProgress records the paths of a job already accepted by the API, so
+// that a redelivery does not send them again.
+func (s *KVStore) SaveProgress(ctx context.Context, jobID string, paths []string) error {
+	_, err := s.put(ctx, progressKey(jobID), paths)
+	return err
+}
+
+// LoadProgress returns the paths SaveProgress recorded, nil if none.
+func (s *KVStore) LoadProgress(ctx context.Context, jobID string) ([]string, error) {
+	var paths []string
+	_, _, err := s.get(ctx, progressKey(jobID), &paths)
+	return paths, err
+}
+
+// DeleteProgress forgets a job's progress once it is acknowledged.
+func (s *KVStore) DeleteProgress(ctx context.Context, jobID string) error {
+	err := s.kv.Purge(ctx, progressKey(jobID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return err
+}
+
+// SubmissionIDs lists the submissions still followed up.
+func (s *KVStore) SubmissionIDs(ctx context.Context) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, "sub.*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for k := range l.Keys() {
+		out = append(out, k[len("sub."):])
+	}
+	return out, nil
+}
+
+// Claim takes the lease of a submission due for polling: it reads it and,
+// if it is due and not leased by someone else, writes it back with a lease
+// in one compare-and-set, so that two replicas never poll it at once.
+func (s *KVStore) Claim(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*Submission, uint64, bool, error) {
+	var sub Submission
+	rev, ok, err := s.get(ctx, subKey(id), &sub)
+	if err != nil || !ok {
+		return nil, 0, false, err
+	}
+	if now.Before(sub.NextPoll) || (now.Before(sub.LeaseUntil) && sub.Owner != owner) {
+		return nil, 0, false, nil
+	}
+	sub.Owner = owner
+	sub.LeaseUntil = now.Add(lease)
+	b, err := json.Marshal(&sub)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	rev, err = s.kv.Update(ctx, subKey(id), b, rev)
+	if err != nil {
+		// Someone else changed it first: theirs.
+		return nil, 0, false, nil
+	}
+	return &sub, rev, true, nil
+}
+
+// DeleteSubmission forgets a finished submission.
+func (s *KVStore) DeleteSubmission(ctx context.Context, id string) error {
+	return s.kv.Purge(ctx, subKey(id))
+}
+
+// UpdateJob applies fn to a job record with compare-and-set, retrying on a
+// concurrent change. fn returns false to delete the record. A missing
+// record is not an error: fn is not called and ok is false.
+func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecord) (keep bool)) (*JobRecord, bool, error) {
+	for range 10 {
+		var r JobRecord
+		rev, ok, err := s.get(ctx, jobKey(jobID), &r)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		if !fn(&r) {
+			if err := s.kv.Delete(ctx, jobKey(jobID), jetstream.LastRevision(rev)); err != nil {
+				continue
+			}
+			return &r, true, nil
+		}
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, err := s.kv.Update(ctx, jobKey(jobID), b, rev); err != nil {
+			continue
+		}
+		return &r, true, nil
+	}
+	return nil, false, fmt.Errorf("update job record %s: too many concurrent changes", jobID)
+}
+
+// GetJob reads a job record.
+func (s *KVStore) GetJob(ctx context.Context, jobID string) (*JobRecord, bool, error) {
+	var r JobRecord
+	_, ok, err := s.get(ctx, jobKey(jobID), &r)
+	return &r, ok, err
+}
+
+// GetSubmission reads a submission.
+func (s *KVStore) GetSubmission(ctx context.Context, id string) (*Submission, bool, error) {
+	var sub Submission
+	_, ok, err := s.get(ctx, subKey(id), &sub)
+	return &sub, ok, err
+}
+
+func doneKey(id string) string { return "done." + keyID(id) }
+
+// PutSubmissionDone keeps the outcome of a finished submission whose job
+// was not acknowledged yet, for the job to pick up when it is.
+func (s *KVStore) PutSubmissionDone(ctx context.Context, sub *Submission) error {
+	_, err := s.put(ctx, doneKey(sub.ID), sub)
+	return err
+}
+
+// GetSubmissionDone returns the outcome PutSubmissionDone kept. It stays
+// for the other jobs of the submission and expires with the bucket's TTL.
+func (s *KVStore) GetSubmissionDone(ctx context.Context, id string) (*Submission, bool, error) {
+	var sub Submission
+	_, ok, err := s.get(ctx, doneKey(id), &sub)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &sub, true, nil
+}

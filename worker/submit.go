@@ -1,0 +1,223 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// quotaKind is the quota a batch spends.
+func quotaKind(k GroupKey) quota.Kind {
+	if k.Action == ActionPush {
+		return quota.KindForPush()
+	}
+	return quota.KindForRefresh(k.ObjectType)
+}
+
+// submit gates b on the quota and sends it, in parts if only part of it is
+// granted. Whatever cannot be sent is handed back, never dropped.
+func (w *Worker) submit(ctx context.Context, b *Batch) {
+	kind := quotaKind(b.Key)
+	var waitStart time.Time
+	for b.Len() > 0 {
+		now := w.now()
+		if until, reason := w.pz.get(); now.Before(until) {
+			w.handBack(ctx, b, until, "submissions paused: "+reason)
+			return
+		}
+		if waitStart.IsZero() {
+			waitStart = now
+		}
+		res, err := w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
+		if err == nil && res.Granted > 0 {
+			waitStart = time.Time{}
+			part := b
+			if int(res.Granted) < b.Len() {
+				part = b.take(int(res.Granted))
+			} else {
+				b = newBatch(b.Key, b.opened)
+			}
+			w.send(ctx, part, res)
+			continue
+		}
+		if err == nil && res.ID != "" {
+			_ = w.d.Gate.Refund(ctx, res)
+		}
+		reason := fmt.Sprintf("no %s quota left today", kind)
+		until := w.deferUntil(now, w.cal.NextReset(now))
+		if err != nil {
+			reason = "quota mirror: " + err.Error()
+			until = now.Add(w.cfg.RetryDelay)
+		}
+		w.m.waiting(kind, b.Len())
+		select {
+		case <-w.stop:
+			w.handBack(ctx, b, now.Add(time.Second), "worker stopping")
+			return
+		default:
+		}
+		if now.Sub(waitStart) >= w.cfg.QuotaHold {
+			w.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
+				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
+			w.handBack(ctx, b, until, reason)
+			return
+		}
+		if !sleep(ctx, w.stop, w.cfg.QuotaPoll) {
+			w.handBack(ctx, b, w.now().Add(time.Second), "worker stopping")
+			return
+		}
+	}
+}
+
+// deferUntil is when a job that found no quota is looked at again: the
+// reset, or sooner (DeferMax) in case more quota appears.
+func (w *Worker) deferUntil(now, reset time.Time) time.Time {
+	if max := now.Add(w.cfg.DeferMax); max.Before(reset) {
+		return max
+	}
+	return reset
+}
+
+func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// handBack defers every job of b until until.
+func (w *Worker) handBack(ctx context.Context, b *Batch, until time.Time, reason string) {
+	if b.Len() == 0 {
+		return
+	}
+	w.settleEntries(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+}
+
+// send makes the API call of b under reservation res and steers on the
+// answer.
+func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
+	start := w.now()
+	paths := b.Paths()
+	var taskIDs []string
+	var requestID string
+	var err error
+	switch b.Key.Action {
+	case ActionPush:
+		var r apiclient.PushResult
+		r, err = w.d.API.PushObjectCache(ctx, apiclient.PushRequest{Paths: paths, Area: b.Key.Area,
+			L2Preload: b.Key.L2Preload, WithHeader: b.Key.WithHeader, QueryHashkey: b.Key.QueryHashkey})
+		taskIDs, requestID = r.TaskIDs, r.RequestID
+	default:
+		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType}
+		if b.Key.Force != "" {
+			f := b.Key.Force == "true"
+			req.Force = &f
+		}
+		var r apiclient.RefreshResult
+		r, err = w.d.API.RefreshObjectCaches(ctx, req)
+		taskIDs, requestID = r.TaskIDs, r.RequestID
+	}
+	w.m.call(b, err, w.now().Sub(start))
+	if err == nil {
+		if cErr := w.d.Gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
+			w.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))
+		}
+		w.accepted(ctx, b, requestID, taskIDs)
+		return
+	}
+	if rErr := w.d.Gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+		w.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+	}
+	w.failed(ctx, b, err)
+}
+
+// accepted records the submission and settles its paths.
+func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskIDs []string) {
+	now := w.now()
+	sub := &Submission{ID: jobs.NewID(), Action: b.Key.Action, RequestID: requestID, TaskIDs: taskIDs,
+		Paths: b.Len(), SubmittedAt: now, NextPoll: now.Add(w.cfg.Tracker.FirstPoll)}
+	if b.Key.Action == ActionRefresh {
+		sub.ObjectType = string(b.Key.ObjectType)
+	}
+	seen := map[string]bool{}
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			if !seen[t.job.ID] {
+				seen[t.job.ID] = true
+				sub.Jobs = append(sub.Jobs, t.job.ID)
+			}
+		}
+	}
+	if !w.cfg.Tracker.Disabled && len(taskIDs) > 0 {
+		// Stored before any of its jobs is acknowledged: a crash after the
+		// ack must not lose the follow-up.
+		if err := w.d.Store.PutSubmission(ctx, sub); err != nil {
+			w.log.Warn("could not store submission; its tasks will not be followed up",
+				slog.String("request_id", requestID), slog.String("error", err.Error()))
+		}
+	}
+	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
+		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
+	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, tasks: taskIDs})
+}
+
+// failed steers a refused or failed call by the class of its error.
+func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
+	now := w.now()
+	cls := apiclient.Classify(err)
+	log := w.log.With(slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
+		slog.String("class", cls.String()), slog.String("code", apiclient.Code(err)), slog.String("error", err.Error()))
+	switch cls {
+	case apiclient.ClassQuota:
+		log.Warn("the CDN API says the quota is spent although the mirror granted it; re-syncing the mirror")
+		if w.d.Syncer != nil {
+			if sErr := w.d.Syncer.SyncNow(ctx); sErr != nil {
+				log.Warn("quota re-sync failed", slog.String("sync_error", sErr.Error()))
+			}
+		}
+		// Back to the gate: with the synced mirror it waits or goes.
+		if ctx.Err() == nil {
+			w.submit(ctx, b)
+			return
+		}
+		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	case apiclient.ClassBadInput, apiclient.ClassTooBig:
+		if b.Len() > 1 {
+			// One bad path refuses the whole call: split to find it, so
+			// the good paths of the batch still go.
+			left, right := b.split()
+			log.Info("the CDN API refused a batch; splitting it to find the refused paths")
+			w.submit(ctx, left)
+			w.submit(ctx, right)
+			return
+		}
+		log.Warn("the CDN API refused a path", slog.String("path", b.entries[0].path))
+		w.settleEntries(ctx, b, outcome{kind: rejected, reason: err.Error()})
+	case apiclient.ClassAccount, apiclient.ClassCredentials:
+		until := now.Add(w.cfg.PauseFor)
+		w.pz.set(until, err.Error())
+		w.m.paused(true)
+		log.Error("pausing submissions: the account or credentials need attention", slog.Time("until", until))
+		w.handBack(ctx, b, until, err.Error())
+	default:
+		if ctx.Err() != nil {
+			w.handBack(ctx, b, now.Add(time.Second), "worker stopping")
+			return
+		}
+		log.Warn("the CDN API did not take the batch; its jobs will be redelivered",
+			slog.Duration("delay", w.cfg.RetryDelay))
+		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	}
+}

@@ -1,0 +1,162 @@
+package worker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// Message is what the worker needs of a JetStream message; jetstream.Msg
+// has it.
+type Message interface {
+	Data() []byte
+	Subject() string
+	Metadata() (*jetstream.MsgMetadata, error)
+	Ack() error
+	NakWithDelay(delay time.Duration) error
+	InProgress() error
+	TermWithReason(reason string) error
+}
+
+// tracked is a job taken from the queue and not yet settled: its message
+// is acked, nak'd or termed once every one of its paths has an outcome.
+type tracked struct {
+	msg      Message
+	job      *jobs.Job
+	received time.Time
+	paths    int // distinct paths still to send on this delivery
+
+	mu          sync.Mutex
+	outstanding int
+	accepted    []string
+	subs        []string
+	taskIDs     []string
+	rejected    []jobs.Problem
+	deferUntil  time.Time
+	deferReason string
+	settled     bool
+}
+
+// outcome is what happened to one path of a job.
+type outcome struct {
+	kind   outcomeKind
+	sub    string   // submission ID, when accepted
+	tasks  []string // task IDs of that submission
+	until  time.Time
+	reason string
+}
+
+type outcomeKind int
+
+const (
+	accepted outcomeKind = iota
+	rejected
+	deferred
+)
+
+// resolve records the outcome of one path and reports whether that was the
+// job's last outstanding path.
+func (t *tracked) resolve(path string, o outcome) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch o.kind {
+	case accepted:
+		t.accepted = append(t.accepted, path)
+		if o.sub != "" && (len(t.subs) == 0 || t.subs[len(t.subs)-1] != o.sub) {
+			t.subs = append(t.subs, o.sub)
+			t.taskIDs = append(t.taskIDs, o.tasks...)
+		}
+	case rejected:
+		t.rejected = append(t.rejected, jobs.Problem{Path: path, Reason: o.reason})
+	case deferred:
+		if t.deferUntil.IsZero() || o.until.After(t.deferUntil) {
+			t.deferUntil = o.until
+			t.deferReason = o.reason
+		}
+	}
+	t.outstanding--
+	return t.outstanding == 0
+}
+
+// settle marks the job settled once; it reports false if it already was.
+func (t *tracked) settle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.settled {
+		return false
+	}
+	t.settled = true
+	return true
+}
+
+// inflight is the set of jobs taken from the queue and not yet settled.
+type inflight struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	jobs  map[*tracked]struct{}
+	paths int
+}
+
+func newInflight() *inflight {
+	f := &inflight{jobs: map[*tracked]struct{}{}}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+func (f *inflight) add(t *tracked) {
+	f.mu.Lock()
+	f.jobs[t] = struct{}{}
+	f.paths += t.paths
+	f.mu.Unlock()
+}
+
+func (f *inflight) remove(t *tracked) {
+	f.mu.Lock()
+	if _, ok := f.jobs[t]; ok {
+		delete(f.jobs, t)
+		f.paths -= t.paths
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// waitBelow blocks while more than max paths are in flight, or until stop
+// is closed.
+func (f *inflight) waitBelow(max int, stop <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.paths > max {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		f.cond.Wait()
+	}
+}
+
+func (f *inflight) snapshot() []*tracked {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*tracked, 0, len(f.jobs))
+	for t := range f.jobs {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (f *inflight) counts() (jobsN, paths int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.jobs), f.paths
+}
+
+// wake releases waitBelow callers, at shutdown.
+func (f *inflight) wake() {
+	f.mu.Lock()
+	f.cond.Broadcast()
+	f.mu.Unlock()
+}

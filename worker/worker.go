@@ -1,0 +1,451 @@
+// Package worker turns queued jobs into the fewest API calls the limits
+// allow: it batches paths, gates each batch on the quota mirror, submits it
+// with retries, acknowledges jobs only once their paths were accepted, and
+// follows every task until the CDN reports it done.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// API is what the worker needs of the CDN API client.
+type API interface {
+	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
+	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
+	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
+}
+
+// Gate is the quota mirror a batch reserves from before its call.
+type Gate interface {
+	Reserve(ctx context.Context, kind quota.Kind, n int64) (quota.Reservation, error)
+	Commit(ctx context.Context, r quota.Reservation, used int64) error
+	Refund(ctx context.Context, r quota.Reservation) error
+}
+
+// Syncer re-reads the quota from the API; the worker calls it when the API
+// says the quota is spent although the mirror granted it.
+type Syncer interface {
+	SyncNow(ctx context.Context) error
+}
+
+// Operator runs operation jobs (scheduled service and domain changes). It
+// returns an error whose apiclient class steers a retry.
+type Operator interface {
+	Run(ctx context.Context, j *jobs.Job) error
+}
+
+// Config tunes the worker. Zero values take the defaults.
+type Config struct {
+	// Consumer is the durable JetStream consumer shared by replicas.
+	Consumer string
+	// Linger is how long a batch that is not full waits for more paths.
+	Linger time.Duration
+	Limits Limits
+	// Submitters is how many batches are sent at once.
+	Submitters int
+	// MaxInflightPaths stops pulling while this many paths are unsettled.
+	MaxInflightPaths int
+	// AckWait is the consumer's ack deadline; in-flight messages are
+	// extended with InProgress every AckWait/3.
+	AckWait time.Duration
+	// MaxAckPending bounds unacknowledged messages per consumer.
+	MaxAckPending int
+	// QuotaHold is how long a batch waits in memory for quota before its
+	// jobs are handed back with a delay.
+	QuotaHold time.Duration
+	// QuotaPoll is how often a waiting batch asks the mirror again.
+	QuotaPoll time.Duration
+	// DeferMax is the longest a handed-back job waits before redelivery,
+	// even when the quota resets later: the mirror may learn of more
+	// quota (a raised limit) before then.
+	DeferMax time.Duration
+	// RetryDelay is the redelivery delay of a batch the API did not take
+	// (unreachable, throttled past the retry policy).
+	RetryDelay time.Duration
+	// PauseFor is how long submissions stop after an account or
+	// credentials error before they are tried again.
+	PauseFor time.Duration
+	// ShutdownGrace bounds the time spent finishing calls at shutdown.
+	ShutdownGrace time.Duration
+	// Location is the quota day's zone; Asia/Shanghai when nil.
+	Location *time.Location
+	Tracker  TrackerConfig
+}
+
+func (c Config) withDefaults() Config {
+	if c.Consumer == "" {
+		c.Consumer = "cdnpurge-worker"
+	}
+	if c.Linger <= 0 {
+		c.Linger = time.Second
+	}
+	c.Limits = c.Limits.withDefaults()
+	if c.Submitters <= 0 {
+		c.Submitters = 16
+	}
+	if c.MaxInflightPaths <= 0 {
+		c.MaxInflightPaths = 200_000
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = time.Minute
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 50_000
+	}
+	if c.QuotaHold <= 0 {
+		c.QuotaHold = 30 * time.Second
+	}
+	if c.QuotaPoll <= 0 {
+		c.QuotaPoll = time.Second
+	}
+	if c.DeferMax <= 0 {
+		c.DeferMax = 10 * time.Minute
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 30 * time.Second
+	}
+	if c.PauseFor <= 0 {
+		c.PauseFor = time.Minute
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 20 * time.Second
+	}
+	if c.Location == nil {
+		c.Location = quota.DefaultLocation()
+	}
+	c.Tracker = c.Tracker.withDefaults()
+	return c
+}
+
+// Deps are the parts the worker is wired to.
+type Deps struct {
+	JS        jetstream.JetStream
+	Stream    string
+	Subjects  jobs.Subjects
+	Validator *jobs.Validator
+	API       API
+	Gate      Gate
+	// Syncer may be nil.
+	Syncer Syncer
+	Store  *KVStore
+	// Operator may be nil; operation jobs then wait.
+	Operator Operator
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	// Now is time.Now when nil.
+	Now func() time.Time
+	// Name identifies this replica in leases and logs.
+	Name string
+}
+
+// Worker consumes the work stream. Create it with New, run it with Run.
+type Worker struct {
+	cfg  Config
+	d    Deps
+	log  *slog.Logger
+	now  func() time.Time
+	m    *Metrics
+	cal  quota.Calendar
+	fl   *inflight
+	pz   *pause
+	stop chan struct{} // closed when pulling stops
+
+	incoming chan work
+	batches  chan *Batch
+	ops      sync.WaitGroup
+}
+
+// New checks deps and returns a Worker.
+func New(cfg Config, d Deps) (*Worker, error) {
+	switch {
+	case d.JS == nil:
+		return nil, errors.New("worker: no JetStream")
+	case d.Stream == "":
+		return nil, errors.New("worker: no stream name")
+	case d.Validator == nil:
+		return nil, errors.New("worker: no path validator")
+	case d.API == nil:
+		return nil, errors.New("worker: no CDN API client")
+	case d.Gate == nil:
+		return nil, errors.New("worker: no quota gate")
+	case d.Store == nil:
+		return nil, errors.New("worker: no task store")
+	}
+	cfg = cfg.withDefaults()
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Name == "" {
+		d.Name = jobs.NewID()
+	}
+	w := &Worker{
+		cfg:      cfg,
+		d:        d,
+		log:      d.Logger,
+		now:      d.Now,
+		m:        d.Metrics,
+		cal:      quota.Calendar{Location: cfg.Location},
+		fl:       newInflight(),
+		pz:       &pause{},
+		stop:     make(chan struct{}),
+		incoming: make(chan work, 1024),
+		batches:  make(chan *Batch, cfg.Submitters),
+	}
+	return w, nil
+}
+
+// Pause stops submissions until until (an account problem seen elsewhere,
+// for example a financial lock found by the service check).
+func (w *Worker) Pause(until time.Time, reason string) { w.pz.set(until, reason) }
+
+// Resume lifts a pause.
+func (w *Worker) Resume() { w.pz.clear() }
+
+// Paused reports whether submissions are paused and why.
+func (w *Worker) Paused() (bool, string) {
+	until, reason := w.pz.get()
+	return w.now().Before(until), reason
+}
+
+// ConsumerConfig is the durable consumer the replicas share.
+func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        w.cfg.Consumer,
+		Description:    "cdnpurge worker: refresh, push and operation jobs",
+		FilterSubjects: w.d.Subjects.Work(),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        w.cfg.AckWait,
+		// Unlimited: every way a job can end is handled explicitly (acked,
+		// termed with a report, or delayed), and a capped delivery count
+		// would silently drop jobs that waited for quota across days.
+		MaxDeliver:    -1,
+		MaxAckPending: w.cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Run consumes until ctx is cancelled, then shuts down in order: stop
+// pulling, flush open batches, finish calls in flight within the grace
+// period, and leave what was not submitted unacknowledged for redelivery.
+func (w *Worker) Run(ctx context.Context) error {
+	cons, err := w.d.JS.CreateOrUpdateConsumer(ctx, w.d.Stream, w.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.d.Stream, err)
+	}
+	// Calls and their follow-up outlive ctx by the grace period, so that
+	// what is in flight at shutdown still lands and gets acknowledged.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var submitters, background sync.WaitGroup
+	for range w.cfg.Submitters {
+		submitters.Go(func() {
+			for b := range w.batches {
+				w.submit(workCtx, b)
+			}
+		})
+	}
+	batcherDone := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		w.batch()
+	}()
+	bgCtx, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	background.Go(func() { w.heartbeat(bgCtx) })
+	if !w.cfg.Tracker.Disabled {
+		background.Go(func() { newTracker(w).run(bgCtx) })
+	}
+
+	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.d.Stream),
+		slog.Duration("linger", w.cfg.Linger), slog.Int("submitters", w.cfg.Submitters))
+	pullErr := w.pull(ctx, cons)
+
+	// Shutdown.
+	close(w.stop)
+	w.fl.wake()
+	close(w.incoming)
+	<-batcherDone
+	done := make(chan struct{})
+	go func() {
+		submitters.Wait()
+		w.ops.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn("shutdown grace passed with calls in flight; their jobs stay unacknowledged and will be redelivered",
+			slog.Duration("grace", w.cfg.ShutdownGrace))
+		cancelWork()
+		<-done
+	}
+	cancelBG()
+	background.Wait()
+	left := w.fl.snapshot()
+	for _, t := range left {
+		// Not submitted: another replica (or this one after a restart)
+		// gets it again.
+		if t.settle() {
+			_ = t.msg.NakWithDelay(time.Second)
+			w.fl.remove(t)
+		}
+	}
+	w.log.Info("worker stopped", slog.Int("handed_back", len(left)))
+	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
+		return pullErr
+	}
+	return nil
+}
+
+// pull takes messages until ctx ends.
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("pull from consumer %s: %w", w.cfg.Consumer, err)
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		w.fl.waitBelow(w.cfg.MaxInflightPaths, ctx.Done())
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			w.log.Warn("pull failed; retrying", slog.String("error", err.Error()))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		w.handle(ctx, msg)
+	}
+}
+
+// handle decodes and validates one message and hands its paths to the
+// batcher.
+func (w *Worker) handle(ctx context.Context, msg Message) {
+	now := w.now()
+	j, err := jobs.DecodeKind(msg.Data(), w.d.Subjects.KindOf(msg.Subject()))
+	if err == nil {
+		err = w.d.Validator.Validate(j)
+	}
+	if err != nil {
+		w.invalid(msg, j, err)
+		return
+	}
+	if j.ReceivedAt.IsZero() {
+		j.ReceivedAt = now
+	}
+	w.m.jobReceived(j)
+	if j.Kind == jobs.KindOperation {
+		w.runOperation(ctx, msg, j)
+		return
+	}
+	k, ok := keyOf(j)
+	if !ok {
+		w.invalid(msg, j, fmt.Errorf("job %s: no refresh or push section", j.ID))
+		return
+	}
+	paths := dedupe(j.Paths())
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		done, err := w.d.Store.LoadProgress(ctx, j.ID)
+		if err != nil {
+			w.log.Warn("could not read job progress; its accepted paths may be sent again",
+				slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		paths = without(paths, done)
+	}
+	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths)}
+	if len(paths) == 0 {
+		w.finish(ctx, t)
+		return
+	}
+	w.fl.add(t)
+	w.incoming <- work{t: t, key: k, paths: paths}
+}
+
+// work is a job's paths on their way to the batcher.
+type work struct {
+	t     *tracked
+	key   GroupKey
+	paths []string
+}
+
+// invalid terminates a message that can never succeed and reports it.
+func (w *Worker) invalid(msg Message, j *jobs.Job, err error) {
+	reason := err.Error()
+	ev := jobs.StatusEvent{State: jobs.StateInvalid, Time: w.now(), Reason: reason, Subject: msg.Subject()}
+	var ve *jobs.ValidationError
+	if errors.As(err, &ve) {
+		ev.Problems = ve.Problems
+	}
+	if md, mErr := msg.Metadata(); mErr == nil {
+		ev.Stream, ev.Sequence = md.Stream, md.Sequence.Stream
+	}
+	if j != nil {
+		ev.JobID = j.ID
+	}
+	w.publish(w.d.Subjects.Invalid(), ev)
+	if j != nil && j.ID != "" && jobs.ValidToken(j.ID) {
+		w.publish(w.d.Subjects.Status(j.ID), ev)
+	}
+	w.m.invalid()
+	w.log.Warn("message refused and terminated", slog.String("subject", msg.Subject()),
+		slog.String("job", ev.JobID), slog.String("reason", reason))
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	if err := msg.TermWithReason(reason); err != nil {
+		w.log.Warn("terminate message", slog.String("error", err.Error()))
+	}
+}
+
+func dedupe(paths []string) []string {
+	seen := make(map[string]struct{}, len(paths))
+	out := paths[:0:0]
+	for _, p := range paths {
+		if _, ok := seen[p]; ok {
+			continue
+		}
+		seen[p] = struct{}{}
+		out = append(out, p)
+	}
+	return out
+}
+
+func without(paths, done []string) []string {
+	if len(done) == 0 {
+		return paths
+	}
+	skip := make(map[string]struct{}, len(done))
+	for _, p := range done {
+		skip[p] = struct{}{}
+	}
+	out := paths[:0:0]
+	for _, p := range paths {
+		if _, ok := skip[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
