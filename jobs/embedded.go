@@ -1,0 +1,104 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Embedded server defaults. The port is not 4222 so the embedded server
+// does not collide with a NATS already running on the machine.
+const (
+	DefaultEmbeddedHost     = "127.0.0.1"
+	DefaultEmbeddedPort     = 4333
+	DefaultEmbeddedStoreDir = "data/nats"
+)
+
+// RandomPort asks RunEmbedded for a free port chosen by the OS.
+const RandomPort = server.RANDOM_PORT
+
+// EmbeddedOptions configures RunEmbedded.
+type EmbeddedOptions struct {
+	// Host to listen on; default DefaultEmbeddedHost (loopback only).
+	Host string
+	// Port to listen on; 0 means DefaultEmbeddedPort, RandomPort a free one.
+	Port int
+	// StoreDir is where JetStream keeps its files; default
+	// DefaultEmbeddedStoreDir. Jobs survive restarts only if it does.
+	StoreDir string
+	// ServerName names the server in logs and advisories.
+	ServerName string
+	// Logger receives the server's log lines at debug level (warnings and
+	// errors at their level); nil silences them.
+	Logger *slog.Logger
+	// ReadyTimeout bounds the wait for the server to accept clients;
+	// default 10s.
+	ReadyTimeout time.Duration
+}
+
+// RunEmbedded starts an in-process nats-server with JetStream and returns
+// it with its client URL once it accepts connections. Call Shutdown and
+// WaitForShutdown on the server to stop it.
+func RunEmbedded(o EmbeddedOptions) (*server.Server, string, error) {
+	if o.Host == "" {
+		o.Host = DefaultEmbeddedHost
+	}
+	if o.Port == 0 {
+		o.Port = DefaultEmbeddedPort
+	}
+	if o.StoreDir == "" {
+		o.StoreDir = DefaultEmbeddedStoreDir
+	}
+	if o.ServerName == "" {
+		o.ServerName = "cdnpurge-embedded"
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	opts := &server.Options{
+		ServerName: o.ServerName,
+		Host:       o.Host,
+		Port:       o.Port,
+		JetStream:  true,
+		StoreDir:   o.StoreDir,
+		NoSigs:     true,
+		NoLog:      o.Logger == nil,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("configure embedded NATS on %s:%d with store %s: %w", o.Host, o.Port, o.StoreDir, err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(serverLogger{o.Logger}, false, false, false)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(o.ReadyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, "", fmt.Errorf("embedded NATS on %s:%d not ready after %s: %w (is the port taken? set another port or a NATS URL)", o.Host, o.Port, o.ReadyTimeout, errors.New("not ready"))
+	}
+	return ns, ns.ClientURL(), nil
+}
+
+// serverLogger adapts slog to the nats-server logger interface.
+type serverLogger struct{ l *slog.Logger }
+
+func (s serverLogger) Noticef(format string, v ...any) {
+	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+}
+func (s serverLogger) Warnf(format string, v ...any) {
+	s.l.Warn(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+}
+func (s serverLogger) Fatalf(format string, v ...any) {
+	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+}
+func (s serverLogger) Errorf(format string, v ...any) {
+	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+}
+func (s serverLogger) Debugf(format string, v ...any) {
+	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+}
+func (s serverLogger) Tracef(format string, v ...any) {}

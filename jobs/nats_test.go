@@ -1,0 +1,194 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+type natsFixture struct {
+	srv *testNATS
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	sub Subjects
+	pub *Publisher
+}
+
+func newFixture(t *testing.T) *natsFixture {
+	t.Helper()
+	ctx := t.Context()
+	srv := runNATS(t)
+	nc, err := Connect(srv.url, "jobs-test", discardLogger(), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := NewSubjects("")
+	if _, err := EnsureStream(ctx, js, StreamConfig{Subjects: sub}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureStatusStream(ctx, js, StatusStreamConfig{Subjects: sub}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := NewPublisher(nc, PublisherConfig{Subjects: sub, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &natsFixture{srv: srv, nc: nc, js: js, sub: sub, pub: pub}
+}
+
+func refreshJob(paths ...string) *Job {
+	j := &Job{Kind: KindRefresh, Refresh: &RefreshSpec{Paths: paths}}
+	j.Prepare("test", time.Now())
+	return j
+}
+
+func TestEnsureStreamSettings(t *testing.T) {
+	f := newFixture(t)
+	s, err := f.js.Stream(t.Context(), DefaultStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Storage != jetstream.FileStorage || cfg.Discard != jetstream.DiscardNew || cfg.Duplicates < 2*time.Minute || cfg.Retention != jetstream.WorkQueuePolicy || cfg.MaxBytes <= 0 {
+		t.Fatalf("stream config = %+v", cfg)
+	}
+	// Idempotent at start of every replica.
+	if _, err := EnsureStream(t.Context(), f.js, StreamConfig{Subjects: f.sub}); err != nil {
+		t.Fatalf("second EnsureStream: %v", err)
+	}
+}
+
+func TestPublishDedupesByMsgID(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	j := refreshJob("https://static.example.com/a")
+	a1, err := f.pub.Publish(ctx, j, "delivery-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := f.pub.Publish(ctx, j, "delivery-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.Duplicate || !a2.Duplicate || a1.Sequence != a2.Sequence {
+		t.Fatalf("acks %+v %+v: want the second to be a duplicate of the first", a1, a2)
+	}
+	if _, err := f.pub.Publish(ctx, refreshJob("https://static.example.com/b"), ""); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := f.js.Stream(ctx, DefaultStreamName)
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 2 {
+		t.Fatalf("stream holds %d messages, want 2", info.State.Msgs)
+	}
+}
+
+func TestPublishDuringOutageFailsThenRecovers(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	j := refreshJob("https://static.example.com/a")
+	f.srv.stop()
+	if _, err := f.pub.Publish(ctx, j, ""); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Publish while NATS is down = %v, want ErrUnavailable", err)
+	}
+	f.srv.restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.nc.Status() != nats.CONNECTED {
+		if time.Now().After(deadline) {
+			t.Fatal("client did not reconnect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = f.pub.Publish(ctx, j, ""); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("Publish after restart: %v", err)
+}
+
+type countInc struct{ n atomic.Int64 }
+
+func (c *countInc) Inc() { c.n.Add(1) }
+
+func TestScreenTerminatesInvalidMessages(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	count := &countInc{}
+	scr, err := NewScreen(ScreenConfig{Validator: testValidator(t), Subjects: f.sub, JetStream: f.js, Invalid: count, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What someone might send with `nats pub`.
+	pubs := []struct{ subject, data string }{
+		{f.sub.Refresh(), `{"refresh":{"paths":["static.example.com/ok.css"]}}`},
+		{f.sub.Refresh(), `not json`},
+		{f.sub.Push(), `{"id":"bad1","push":{"paths":["https://evil.com/x"]}}`},
+		{f.sub.Push(), `{"kind":"refresh","refresh":{"paths":["static.example.com/x"]}}`},
+	}
+	for _, p := range pubs {
+		if _, err := f.js.Publish(ctx, p.subject, []byte(p.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := f.js.CreateOrUpdateConsumer(ctx, DefaultStreamName, jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 5, AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good []*Job
+	var bad int
+	for m := range batch.Messages() {
+		j, err := scr.Check(ctx, m)
+		switch {
+		case err == nil:
+			good = append(good, j)
+			_ = m.Ack()
+		case errors.Is(err, ErrInvalidMessage):
+			bad++
+		default:
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	if len(good) != 1 || bad != 3 || count.n.Load() != 3 {
+		t.Fatalf("good %d bad %d counted %d; want 1, 3, 3", len(good), bad, count.n.Load())
+	}
+	if g := good[0]; g.Kind != KindRefresh || g.ID == "" || g.Source != "nats:cdn.purge.refresh" || g.Refresh.Paths[0] != "https://static.example.com/ok.css" {
+		t.Fatalf("good job not filled in: %+v", g)
+	}
+	// Terminated messages are gone from the work queue, not redelivered.
+	s, _ := f.js.Stream(ctx, DefaultStreamName)
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 0 {
+		t.Fatalf("work stream still holds %d messages", info.State.Msgs)
+	}
+	// Reports are in the status stream: three on invalid, one on the job's own subject.
+	st, _ := f.js.Stream(ctx, DefaultStatusStreamName)
+	msg, err := st.GetLastMsgForSubject(ctx, f.sub.Status("bad1"))
+	if err != nil {
+		t.Fatalf("no status report for bad1: %v", err)
+	}
+	var ev StatusEvent
+	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.State != StateInvalid || len(ev.Problems) != 1 || ev.Problems[0].Path != "https://evil.com/x" {
+		t.Fatalf("report = %s (%v)", msg.Data, err)
+	}
+	sinfo, _ := st.Info(ctx, jetstream.WithSubjectFilter(f.sub.Invalid()))
+	if n := sinfo.State.Subjects[f.sub.Invalid()]; n != 3 {
+		t.Fatalf("%d reports on %s, want 3", n, f.sub.Invalid())
+	}
+}

@@ -1,0 +1,55 @@
+package jobs
+
+import (
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// testNATS is an embedded server a test can stop and start again on the
+// same port and store.
+type testNATS struct {
+	t     *testing.T
+	url   string
+	port  int
+	store string
+	srv   *server.Server
+}
+
+// runNATS starts an embedded JetStream server on a free port with a temp
+// store and stops it when the test ends.
+func runNATS(t *testing.T) *testNATS {
+	t.Helper()
+	n := &testNATS{t: t, store: t.TempDir(), port: RandomPort}
+	n.start()
+	n.port = n.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *testNATS) start() {
+	n.t.Helper()
+	srv, url, err := RunEmbedded(EmbeddedOptions{Port: n.port, StoreDir: n.store})
+	if err != nil {
+		n.t.Fatalf("start embedded NATS: %v", err)
+	}
+	n.srv, n.url = srv, url
+}
+
+func (n *testNATS) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func (n *testNATS) restart() {
+	n.t.Helper()
+	n.stop()
+	n.start()
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

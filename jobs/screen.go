@@ -1,0 +1,155 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrInvalidMessage marks a message Screen refused and already terminated:
+// the consumer must not ack, nak or retry it.
+var ErrInvalidMessage = errors.New("invalid job message terminated")
+
+// Counter is what Screen counts invalid messages with; a
+// prometheus.Counter satisfies it.
+type Counter interface{ Inc() }
+
+// ScreenConfig configures a Screen.
+type ScreenConfig struct {
+	Validator *Validator
+	Subjects  Subjects
+	// JetStream publishes invalid reports so they land in the status stream.
+	JetStream jetstream.JetStream
+	// Invalid counts terminated messages; nil counts nothing.
+	Invalid Counter
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Screen puts every message the worker fetches from the work stream
+// through the same decoding and validation the webhooks use, because
+// anything (a plain `nats pub`) may publish there. A bad message is
+// terminated, never redelivered, and reported on Subjects.Invalid() (and on
+// Subjects.Status(id) when it carried a usable ID) with the reason.
+type Screen struct {
+	cfg ScreenConfig
+}
+
+// NewScreen returns a Screen.
+func NewScreen(cfg ScreenConfig) (*Screen, error) {
+	if cfg.Validator == nil || cfg.JetStream == nil {
+		return nil, errors.New("screen needs a Validator and a JetStream context to report invalid messages")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Screen{cfg: cfg}, nil
+}
+
+// Check decodes and validates msg and returns its job with paths
+// normalised. Missing fields are filled: the kind from the subject, the ID
+// from Nats-Msg-Id (or the stream sequence), the source ("nats:<subject>")
+// and the time received (the stream's timestamp). When the message is
+// invalid Check terminates it, reports it and returns an error wrapping
+// ErrInvalidMessage.
+func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
+	subject := msg.Subject()
+	meta, _ := msg.Metadata()
+	want := s.cfg.Subjects.KindOf(subject)
+	j, err := DecodeKind(msg.Data(), want)
+	if err != nil {
+		return nil, s.refuse(ctx, msg, meta, "", err.Error(), nil)
+	}
+	if want != "" && j.Kind != want {
+		return nil, s.refuse(ctx, msg, meta, j.ID, fmt.Sprintf("kind %q published on %s, which takes %q jobs; publish it on the subject of its kind", j.Kind, subject, want), nil)
+	}
+	if j.ID == "" {
+		j.ID = messageID(msg, meta)
+	}
+	var received time.Time
+	if meta != nil {
+		received = meta.Timestamp
+	}
+	if received.IsZero() {
+		received = s.cfg.Now()
+	}
+	j.Prepare("nats:"+subject, received)
+	if err := s.cfg.Validator.Validate(j); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return nil, s.refuse(ctx, msg, meta, j.ID, err.Error(), ve.Problems)
+		}
+		return nil, s.refuse(ctx, msg, meta, j.ID, err.Error(), nil)
+	}
+	if j.Kind == KindOperation {
+		if op := s.cfg.Subjects.Op(j.OpName()); want == KindOperation && op != subject {
+			return nil, s.refuse(ctx, msg, meta, j.ID, fmt.Sprintf("operation %q published on %s; publish it on %s", j.OpName(), subject, op), nil)
+		}
+	}
+	return j, nil
+}
+
+// messageID derives a job ID for a message published without one.
+func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
+	if h := msg.Headers(); h != nil {
+		if id := h.Get(jetstream.MsgIDHeader); id != "" {
+			if validToken(id) && id != InvalidToken {
+				return id
+			}
+			return IDFromKey(id)
+		}
+	}
+	if meta != nil {
+		return IDFromKey(meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10))
+	}
+	return NewID()
+}
+
+// refuse reports and terminates msg. Termination happens even when the
+// report fails: a message that can never succeed must not loop.
+func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID, reason string, problems []Problem) error {
+	ev := StatusEvent{JobID: jobID, State: StateInvalid, Time: s.cfg.Now().UTC(), Reason: reason, Problems: problems, Subject: msg.Subject()}
+	if meta != nil {
+		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
+	}
+	attrs := []any{slog.String("subject", msg.Subject()), slog.Uint64("seq", ev.Sequence), slog.String("reason", reason)}
+	if jobID != "" {
+		attrs = append(attrs, slog.String("job", jobID))
+	}
+	s.cfg.Logger.Warn("invalid job message terminated", attrs...)
+	if data, err := json.Marshal(ev); err == nil {
+		subjects := []string{s.cfg.Subjects.Invalid()}
+		if jobID != "" && validToken(jobID) && jobID != InvalidToken {
+			subjects = append(subjects, s.cfg.Subjects.Status(jobID))
+		}
+		for _, subj := range subjects {
+			if _, err := s.cfg.JetStream.Publish(ctx, subj, data); err != nil {
+				s.cfg.Logger.Error("report invalid job message", slog.String("subject", subj), slog.String("error", err.Error()))
+			}
+		}
+	}
+	if s.cfg.Invalid != nil {
+		s.cfg.Invalid.Inc()
+	}
+	if err := msg.TermWithReason(truncate(reason, 200)); err != nil {
+		return fmt.Errorf("%w: %s (terminating it failed: %w)", ErrInvalidMessage, reason, err)
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidMessage, reason)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

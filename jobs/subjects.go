@@ -1,0 +1,121 @@
+package jobs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultSubjectPrefix is the subject prefix used when none is configured.
+const DefaultSubjectPrefix = "cdn"
+
+// InvalidToken is the last subject token of the invalid-message report
+// subject; job IDs may not take this value.
+const InvalidToken = "invalid"
+
+// Subjects builds every NATS subject cdnpurge uses from one prefix, so no
+// other code joins subject strings itself.
+type Subjects struct {
+	prefix string
+}
+
+// NewSubjects returns the subject scheme under prefix ("" means
+// DefaultSubjectPrefix). The prefix is one or more dot-separated tokens
+// without wildcards or spaces.
+func NewSubjects(prefix string) (Subjects, error) {
+	if prefix == "" {
+		prefix = DefaultSubjectPrefix
+	}
+	for _, tok := range strings.Split(prefix, ".") {
+		if !validToken(tok) {
+			return Subjects{}, fmt.Errorf("subject prefix %q: token %q must be letters, digits, '-' or '_' (no wildcards, spaces or empty tokens)", prefix, tok)
+		}
+	}
+	return Subjects{prefix: prefix}, nil
+}
+
+// Prefix returns the configured prefix.
+func (s Subjects) Prefix() string { return s.p() }
+
+func (s Subjects) p() string {
+	if s.prefix == "" {
+		return DefaultSubjectPrefix
+	}
+	return s.prefix
+}
+
+// Refresh is the subject refresh jobs are published on: <prefix>.purge.refresh.
+func (s Subjects) Refresh() string { return s.p() + ".purge.refresh" }
+
+// Push is the subject push (prefetch) jobs are published on: <prefix>.purge.push.
+func (s Subjects) Push() string { return s.p() + ".purge.push" }
+
+// Op is the subject of operation jobs named name: <prefix>.ops.<name>.
+// name must be a valid subject token (see ValidToken).
+func (s Subjects) Op(name string) string { return s.p() + ".ops." + name }
+
+// OpsAll matches every operation subject: <prefix>.ops.>.
+func (s Subjects) OpsAll() string { return s.p() + ".ops.>" }
+
+// Work lists the subjects of the work stream, usable as stream subjects or
+// consumer filter subjects.
+func (s Subjects) Work() []string { return []string{s.Refresh(), s.Push(), s.OpsAll()} }
+
+// Status is the subject the worker publishes the outcome of job jobID on:
+// <prefix>.status.<jobID>.
+func (s Subjects) Status(jobID string) string { return s.p() + ".status." + jobID }
+
+// StatusAll matches every status subject, including Invalid: <prefix>.status.>.
+func (s Subjects) StatusAll() string { return s.p() + ".status.>" }
+
+// Invalid is the subject messages that failed validation are reported on:
+// <prefix>.status.invalid.
+func (s Subjects) Invalid() string { return s.Status(InvalidToken) }
+
+// KindOf returns the job kind a work subject implies, or "" when subject is
+// not one of the work subjects.
+func (s Subjects) KindOf(subject string) Kind {
+	switch {
+	case subject == s.Refresh():
+		return KindRefresh
+	case subject == s.Push():
+		return KindPush
+	case strings.HasPrefix(subject, s.p()+".ops.") && validToken(strings.TrimPrefix(subject, s.p()+".ops.")):
+		return KindOperation
+	}
+	return ""
+}
+
+// Subject returns the work subject j belongs on. Operation jobs go to
+// Op(OpName()).
+func (s Subjects) Subject(j *Job) (string, error) {
+	switch j.Kind {
+	case KindRefresh:
+		return s.Refresh(), nil
+	case KindPush:
+		return s.Push(), nil
+	case KindOperation:
+		name := j.OpName()
+		if !validToken(name) {
+			return "", fmt.Errorf("operation job %s: name %q is not a valid subject token; use letters, digits, '-' or '_'", j.ID, name)
+		}
+		return s.Op(name), nil
+	}
+	return "", fmt.Errorf("job %s: unknown kind %q; want refresh, push or operation", j.ID, j.Kind)
+}
+
+// ValidToken reports whether tok can be used as one NATS subject token by
+// cdnpurge: 1-64 letters, digits, '-' or '_'.
+func ValidToken(tok string) bool { return validToken(tok) }
+
+func validToken(tok string) bool {
+	if tok == "" || len(tok) > 64 {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
