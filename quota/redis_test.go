@@ -46,7 +46,7 @@ func TestRedisKeysAreNamespacedAndExpire(t *testing.T) {
 
 func TestRedisUnreachableFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	s := NewRedisStore(c, Options{})
 	r, err := s.Reserve(ctx, KindURL, 10)
@@ -74,7 +74,7 @@ func TestRedisOutageRecoversAndResyncs(t *testing.T) {
 	real := redisClient(t)
 	prefix := testPrefix(t, real)
 	proxy := newProxy(t, redisAddr)
-	c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	clock := newClock()
 	s := NewRedisStore(c, Options{Prefix: prefix, Account: "acct", Now: clock.Now})
