@@ -46,8 +46,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 // listFlag is a comma-separated list; each use replaces the list.
 type listFlag []string
 
+// String joins the list with commas.
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
+// Set replaces the list with the comma-separated values of s.
 func (l *listFlag) Set(s string) error {
 	*l = (*l)[:0]
 	for _, v := range strings.Split(s, ",") {
@@ -61,6 +63,7 @@ func (l *listFlag) Set(s string) error {
 // rateFlag adds Action=N pairs to a map.
 type rateFlag map[string]float64
 
+// String lists the pairs, sorted.
 func (r rateFlag) String() string {
 	parts := make([]string, 0, len(r))
 	for a, n := range r {
@@ -70,6 +73,7 @@ func (r rateFlag) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set adds the Action=N pairs of s.
 func (r rateFlag) Set(s string) error {
 	for _, pair := range strings.Split(s, ",") {
 		action, n, found := strings.Cut(strings.TrimSpace(pair), "=")
