@@ -35,8 +35,9 @@ func TestTransportModes(t *testing.T) {
 			c.mode = m
 			c.call("DescribeRefreshQuota").wantOK(t)
 			r := c.call("RefreshObjectCaches", "ObjectPath", paths, "ObjectType", "File").wantOK(t)
-			if ids := strings.Split(r.str("RefreshTaskId"), ","); len(ids) != 4 {
-				t.Fatalf("RefreshTaskId = %q, want 4 IDs", r.str("RefreshTaskId"))
+			// Four URLs of one domain in one call: one merged task.
+			if ids := strings.Split(r.str("RefreshTaskId"), ","); len(ids) != 1 {
+				t.Fatalf("RefreshTaskId = %q, want 1 merged ID", r.str("RefreshTaskId"))
 			}
 			want := []string{"example.com/a b.css", "example.com/x*y~z.js", "https://example.com/中文.png", "http://EXAMPLE.com:8080/q?a=1&b=%2F"}
 			if got := s.Paths("RefreshObjectCaches"); strings.Join(got, "|") != strings.Join(want, "|") {

@@ -2,6 +2,7 @@ package cdnemu
 
 import (
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -55,17 +56,19 @@ const taskHistory = 3 * 24 * time.Hour
 // task is one refresh or push task, kept small: a million of them is a
 // benchmark's day. Its status is computed from created and the clock.
 type task struct {
+	id      int64
 	path    string
 	created int64 // Unix nanoseconds on the emulator clock
 	kind    kind
 	fail    uint8 // index in failDescriptions; 0 completes
 }
 
-// taskStore holds tasks in creation order; a task's ID is firstID plus its
-// index, so a lookup by ID is a subtraction.
+// taskStore holds task items in creation order. Items of one task share its
+// ID and lie next to each other; IDs grow with the index, so a lookup by ID
+// is a binary search.
 type taskStore struct {
 	tasks    []task
-	firstID  int64
+	nextID   int64
 	pending  time.Duration
 	duration time.Duration
 	failRate float64
@@ -73,7 +76,7 @@ type taskStore struct {
 }
 
 func newTaskStore(o Options) taskStore {
-	return taskStore{firstID: firstTaskID, pending: o.TaskPending, duration: o.TaskDuration,
+	return taskStore{nextID: firstTaskID, pending: o.TaskPending, duration: o.TaskDuration,
 		failRate: o.TaskFailRate, rng: rand.New(rand.NewPCG(o.Seed, 0x7a5c))}
 }
 
@@ -87,40 +90,70 @@ func (s *taskStore) prune(now time.Time) {
 	if n > 0 {
 		clear(s.tasks[:n]) // let the paths go
 		s.tasks = s.tasks[n:]
-		s.firstID += int64(n)
 	}
 }
 
-// add creates one task per path and returns their IDs, comma-joined.
+// add creates the tasks of one call and returns their IDs, comma-joined.
+// Like the real API, URL refreshes (File, ExQuery) of one domain in one
+// call are merged into one task whose ID covers every URL; directories,
+// regex rules and prefetches get a task each.
 func (s *taskStore) add(paths []string, k kind, now time.Time) string {
 	s.prune(now)
 	t := now.UnixNano()
 	var b []byte
-	for i, p := range paths {
+	newID := func() int64 {
+		id := s.nextID
+		s.nextID++
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+		return id
+	}
+	item := func(id int64, p string) {
 		var f uint8
 		if s.failRate > 0 && s.rng.Float64() < s.failRate {
 			f = uint8(1 + s.rng.IntN(len(failDescriptions)-1))
 		}
-		if i > 0 {
-			b = append(b, ',')
+		s.tasks = append(s.tasks, task{id: id, path: p, created: t, kind: k, fail: f})
+	}
+	if k != kindFile {
+		for _, p := range paths {
+			item(newID(), p)
 		}
-		b = strconv.AppendInt(b, s.firstID+int64(len(s.tasks)), 10)
-		s.tasks = append(s.tasks, task{path: p, created: t, kind: k, fail: f})
+		return string(b)
+	}
+	var order []string
+	byHost := map[string][]string{}
+	for _, p := range paths {
+		h := pathHost(p)
+		if _, ok := byHost[h]; !ok {
+			order = append(order, h)
+		}
+		byHost[h] = append(byHost[h], p)
+	}
+	for _, h := range order {
+		id := newID()
+		for _, p := range byHost[h] {
+			item(id, p)
+		}
 	}
 	return string(b)
 }
 
-// byID returns the index of a task ID, or -1.
-func (s *taskStore) byID(id string) int {
+// byID returns the index range [from, to) of the items of task ID id;
+// from == to when there is none.
+func (s *taskStore) byID(id string) (from, to int) {
 	n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
 	if err != nil {
-		return -1
+		return 0, 0
 	}
-	i := n - s.firstID
-	if i < 0 || i >= int64(len(s.tasks)) {
-		return -1
+	from = sort.Search(len(s.tasks), func(i int) bool { return s.tasks[i].id >= n })
+	to = from
+	for to < len(s.tasks) && s.tasks[to].id == n {
+		to++
 	}
-	return int(i)
+	return from, to
 }
 
 // status computes a task's status and progress at now.
@@ -143,7 +176,7 @@ func (s *taskStore) view(i int, now time.Time) apiclient.Task {
 	t := &s.tasks[i]
 	st, proc := s.status(t, now)
 	out := apiclient.Task{
-		TaskID:       strconv.FormatInt(s.firstID+int64(i), 10),
+		TaskID:       strconv.FormatInt(t.id, 10),
 		ObjectPath:   t.path,
 		Process:      proc,
 		Status:       st,
@@ -257,7 +290,8 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 		total++
 	}
 	if id := trimmed(p, "TaskId"); id != "" {
-		if i := s.byID(id); i >= 0 {
+		from, to := s.byID(id)
+		for i := from; i < to; i++ {
 			collect(i)
 		}
 	} else {
@@ -290,7 +324,8 @@ func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *an
 	s.prune(now)
 	out := make([]apiclient.Task, 0, len(ids))
 	for _, id := range ids {
-		if i := s.byID(id); i >= 0 {
+		from, to := s.byID(id)
+		for i := from; i < to; i++ {
 			out = append(out, s.view(i, now))
 		}
 	}

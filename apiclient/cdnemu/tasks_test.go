@@ -21,7 +21,7 @@ func decode[T any](t *testing.T, r result) T {
 
 func TestTasksProgressWithClock(t *testing.T) {
 	_, c, clock := newTestServer(t, Options{TaskPending: 10 * time.Second, TaskDuration: 60 * time.Second})
-	r := c.call("RefreshObjectCaches", "ObjectPath", urls("example.com", 3)).wantOK(t)
+	r := c.call("RefreshObjectCaches", "ObjectPath", "example.com/d1/\nexample.com/d2/\nexample.com/d3/", "ObjectType", "Directory").wantOK(t)
 	ids := strings.Split(r.str("RefreshTaskId"), ",")
 	if len(ids) != 3 {
 		t.Fatalf("ids %v", ids)
@@ -52,7 +52,7 @@ func TestTasksProgressWithClock(t *testing.T) {
 			t.Fatalf("got %+v", got)
 		}
 		for i, task := range got.Tasks {
-			if task.TaskID != ids[i] || task.Status != st.status || task.Process != st.process || task.ObjectType != "file" {
+			if task.TaskID != ids[i] || task.Status != st.status || task.Process != st.process || task.ObjectType != "directory" {
 				t.Fatalf("after %s: task %d = %+v, want %s %s", st.advance, i, task, st.status, st.process)
 			}
 			if task.CreationTime != "2024-05-01T10:00:00Z" {
@@ -128,13 +128,15 @@ func TestDescribeRefreshTasks(t *testing.T) {
 		{"page 2", []string{"PageNumber", "2"}, 29, 9},
 		{"page 3", []string{"PageNumber", "3"}, 29, 0},
 		{"page size 100", []string{"PageSize", "100"}, 29, 29},
-		{"task id", []string{"TaskId", all[3].TaskID}, 1, 1},
+		{"task id", []string{"TaskId", all[25].TaskID}, 1, 1},
+		{"merged task id", []string{"TaskId", all[3].TaskID}, 25, 20},
 		{"unknown task id", []string{"TaskId", "1"}, 0, 0},
 		{"exact path", []string{"ObjectPath", "a.test/static/7.css"}, 1, 1},
 		{"path with scheme", []string{"ObjectPath", "http://b.test/p.js"}, 1, 1},
 		{"path without scheme", []string{"ObjectPath", "b.test/p.js"}, 1, 1},
 		{"path prefix is not exact", []string{"ObjectPath", "a.test/static/"}, 0, 0},
-		{"task id and path", []string{"TaskId", all[3].TaskID, "ObjectPath", "a.test/static/4.css"}, 0, 0},
+		{"task id and path", []string{"TaskId", all[3].TaskID, "ObjectPath", "a.test/static/4.css"}, 1, 1},
+		{"other task id and path", []string{"TaskId", all[25].TaskID, "ObjectPath", "a.test/static/4.css"}, 0, 0},
 		{"domain files", []string{"DomainName", "a.test", "ObjectType", "file"}, 25, 20},
 		{"domain preload", []string{"DomainName", "b.test", "ObjectType", "preload"}, 2, 2},
 		{"directory", []string{"ObjectType", "directory"}, 1, 1},
@@ -187,18 +189,37 @@ func TestDescribeRefreshTasks(t *testing.T) {
 }
 
 func TestDescribeRefreshTaskByID(t *testing.T) {
-	_, c, _ := newTestServer(t, Options{URLQuota: 100})
-	r := c.call("RefreshObjectCaches", "ObjectPath", urls("example.com", 12)).wantOK(t)
+	_, c, _ := newTestServer(t, Options{URLQuota: 100, Domains: []string{"example.com", "www.example.com"}})
+	var dirs []string
+	for i := range 12 {
+		dirs = append(dirs, "example.com/d"+strconv.Itoa(i)+"/")
+	}
+	r := c.call("RefreshObjectCaches", "ObjectPath", strings.Join(dirs, "\n"), "ObjectType", "Directory").wantOK(t)
 	ids := strings.Split(r.str("RefreshTaskId"), ",")
+	if len(ids) != 12 {
+		t.Fatalf("%d directory task IDs, want one per directory", len(ids))
+	}
 	asked := []string{ids[5], ids[1], "999", ids[0]}
 	got := decode[apiclient.TasksByID](t, c.call("DescribeRefreshTaskById", "TaskId", strings.Join(asked, ",")).wantOK(t))
 	if got.TotalCount != 3 || got.Tasks[0].TaskID != ids[5] || got.Tasks[1].TaskID != ids[1] || got.Tasks[2].TaskID != ids[0] {
 		t.Fatalf("got %+v", got)
 	}
-	if got.Tasks[0].ObjectPath != "example.com/static/5.css" {
+	if got.Tasks[0].ObjectPath != "example.com/d5/" {
 		t.Fatalf("path %s", got.Tasks[0].ObjectPath)
 	}
 	c.call("DescribeRefreshTaskById", "TaskId", strings.Join(ids[:10], ",")).wantOK(t)
 	c.call("DescribeRefreshTaskById", "TaskId", strings.Join(ids[:11], ",")).wantErr(t, 400, "InvalidParameter")
 	c.call("DescribeRefreshTaskById").wantErr(t, 400, "MissingParameter")
+
+	// URLs of two domains in one call: one merged task per domain, and the
+	// ID answers with every URL it covers.
+	r = c.call("RefreshObjectCaches", "ObjectPath", urls("example.com", 5)+"\n"+urls("www.example.com", 3)).wantOK(t)
+	merged := strings.Split(r.str("RefreshTaskId"), ",")
+	if len(merged) != 2 {
+		t.Fatalf("RefreshTaskId %q, want one ID per domain", r.str("RefreshTaskId"))
+	}
+	got = decode[apiclient.TasksByID](t, c.call("DescribeRefreshTaskById", "TaskId", strings.Join(merged, ",")).wantOK(t))
+	if got.TotalCount != 8 || got.Tasks[0].TaskID != merged[0] || got.Tasks[7].TaskID != merged[1] {
+		t.Fatalf("merged tasks: %+v", got)
+	}
 }
