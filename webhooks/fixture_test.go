@@ -1,0 +1,166 @@
+package webhooks
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	testGitHubSecret = "gh-secret-0123456789"
+	testGitLabToken  = "gl-token-0123456789"
+	testBearer       = "bearer-token-0123456789"
+	testHMACSecret   = "hmac-secret-0123456789"
+)
+
+func testConfig() Config {
+	return Config{
+		BodyLimit:         64 << 10,
+		GitHubSecret:      testGitHubSecret,
+		GitLabToken:       testGitLabToken,
+		GenericToken:      testBearer,
+		GenericHMACSecret: testHMACSecret,
+		Rules: []Rule{
+			{Name: "static", Repository: "acme/**", Branch: "main", Files: "public/**", StripPrefix: "public/", URLTemplate: "https://static.example.com/{path}"},
+			{Name: "deploy-prod", Repository: "acme/**", Environment: "production", DeployOn: []string{"deployment"},
+				Refresh: []string{"https://www.example.com/index.html"}, RefreshDirs: []string{"https://static.example.com/build/"}},
+			{Name: "pipeline-main", Source: "gitlab", Branch: "main", DeployOn: []string{"pipeline"},
+				Refresh: []string{"https://www.example.com/", "www.example.com/news/"}, Prefetch: []string{"https://www.example.com/index.html"}},
+		},
+	}
+}
+
+type fixture struct {
+	nats *testNATS
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	http *httptest.Server
+	srv  *Server
+}
+
+func newFixture(tb testing.TB, cfg Config) *fixture {
+	tb.Helper()
+	n := runNATS(tb)
+	log := slog.New(slog.DiscardHandler)
+	nc, err := jobs.Connect(n.url, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	subjects, _ := jobs.NewSubjects("")
+	if _, err := jobs.EnsureStream(tb.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
+		tb.Fatal(err)
+	}
+	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(cfg, Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(s.Handler())
+	hs.Config = s.HTTPServer()
+	hs.Start()
+	tb.Cleanup(hs.Close)
+	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s}
+}
+
+// stored returns every job in the work stream, in order.
+func (f *fixture) stored(tb testing.TB) []jobs.Job {
+	tb.Helper()
+	st, err := f.js.Stream(tb.Context(), jobs.DefaultStreamName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := st.Info(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []jobs.Job
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(tb.Context(), seq)
+		if err != nil {
+			tb.Fatalf("get message %d: %v", seq, err)
+		}
+		j, err := jobs.Decode(m.Data)
+		if err != nil {
+			tb.Fatalf("stored message %d is not a job: %v", seq, err)
+		}
+		out = append(out, *j)
+	}
+	return out
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func (f *fixture) post(tb testing.TB, path string, hdr map[string]string, body []byte) answer {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := f.http.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func golden(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func githubHeaders(event, delivery string, body []byte, secret string) map[string]string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return map[string]string{
+		"X-GitHub-Event":      event,
+		"X-GitHub-Delivery":   delivery,
+		"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil)),
+		"User-Agent":          "GitHub-Hookshot/abc123",
+	}
+}
+
+func gitlabHeaders(event, uuid, token string) map[string]string {
+	return map[string]string{"X-Gitlab-Event": event, "X-Gitlab-Event-UUID": uuid, "X-Gitlab-Token": token}
+}

@@ -1,0 +1,172 @@
+package webhooks
+
+import (
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// maxPathsPerJob keeps each job of a large push small; the worker batches
+// across jobs anyway.
+const maxPathsPerJob = 1000
+
+// changeEvent is a push: files changed on a branch of a repository.
+type changeEvent struct {
+	source  string // github or gitlab
+	repo    string
+	branch  string
+	changed []string // added and modified
+	removed []string
+}
+
+// deployEvent is a successful deploy: a deployment or a pipeline.
+type deployEvent struct {
+	source      string
+	trigger     string // deployment or pipeline
+	repo        string
+	ref         string
+	environment string
+}
+
+// matchGlob matches name against a '/'-separated glob where "**" stands
+// for any number of segments; an empty pattern matches everything.
+func matchGlob(pattern, name string) bool {
+	if pattern == "" {
+		return true
+	}
+	return matchSegs(strings.Split(pattern, "/"), strings.Split(name, "/"))
+}
+
+func matchSegs(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			rest := pat[1:]
+			for i := 0; i <= len(name); i++ {
+				if matchSegs(rest, name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+func (r Rule) appliesTo(source, repo string) bool {
+	return (r.Source == "" || r.Source == source) && matchGlob(r.Repository, repo)
+}
+
+// render builds the URL of one file through the rule's template.
+func (r Rule) render(file, repo, branch string) string {
+	rel := strings.TrimPrefix(file, r.StripPrefix)
+	segs := strings.Split(rel, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	fileSegs := strings.Split(file, "/")
+	for i, s := range fileSegs {
+		fileSegs[i] = url.PathEscape(s)
+	}
+	return strings.NewReplacer(
+		"{path}", strings.Join(segs, "/"),
+		"{file}", strings.Join(fileSegs, "/"),
+		"{repo}", url.PathEscape(repo),
+		"{branch}", url.PathEscape(branch),
+	).Replace(r.URLTemplate)
+}
+
+// mapChanges turns a push into jobs: a refresh of every changed or removed
+// file a rule maps, and a prefetch of changed files where a rule asks.
+func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
+	var refresh, push []string
+	for _, r := range rules {
+		if r.Files == "" || !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.branch) {
+			continue
+		}
+		for _, f := range ev.changed {
+			if matchGlob(r.Files, f) {
+				u := r.render(f, ev.repo, ev.branch)
+				refresh = append(refresh, u)
+				if r.PrefetchChanged {
+					push = append(push, u)
+				}
+			}
+		}
+		for _, f := range ev.removed {
+			if matchGlob(r.Files, f) {
+				refresh = append(refresh, r.render(f, ev.repo, ev.branch))
+			}
+		}
+	}
+	var out []*jobs.Job
+	for _, chunk := range chunks(dedupe(refresh)) {
+		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
+	}
+	for _, chunk := range chunks(dedupe(push)) {
+		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
+	}
+	return out
+}
+
+// mapDeploy turns a successful deploy into the fixed refreshes and
+// prefetches of the matching rules.
+func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
+	var files, dirs, push []string
+	for _, r := range rules {
+		if !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.ref) {
+			continue
+		}
+		if len(r.DeployOn) > 0 && !slices.Contains(r.DeployOn, ev.trigger) {
+			continue
+		}
+		if r.Environment != "" && (ev.environment == "" || !matchGlob(r.Environment, ev.environment)) {
+			continue
+		}
+		files = append(files, r.Refresh...)
+		dirs = append(dirs, r.RefreshDirs...)
+		push = append(push, r.Prefetch...)
+	}
+	var out []*jobs.Job
+	for _, chunk := range chunks(dedupe(files)) {
+		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
+	}
+	for _, chunk := range chunks(dedupe(dirs)) {
+		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{ObjectType: "Directory", Paths: chunk}})
+	}
+	for _, chunk := range chunks(dedupe(push)) {
+		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := in[:0:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func chunks(in []string) [][]string {
+	var out [][]string
+	for len(in) > 0 {
+		n := min(len(in), maxPathsPerJob)
+		out = append(out, in[:n])
+		in = in[n:]
+	}
+	return out
+}

@@ -1,0 +1,26 @@
+package webhooks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NATSReady reports ready when nc is connected and JetStream answers.
+func NATSReady(nc *nats.Conn) ReadyCheck {
+	return ReadyCheck{Name: "nats", Check: func(ctx context.Context) error {
+		if st := nc.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("connection is %s", st)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		return nil
+	}}
+}
