@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -190,45 +191,59 @@ func (b *Batch) take(n int) *Batch {
 	return head
 }
 
+// maxOpenPerGroup bounds the open batches of one group; past it the oldest
+// is flushed. Several are kept open so that a refresh of paths from more
+// than ten domains still fills each call.
+const maxOpenPerGroup = 8
+
 // grouper collects paths into open batches per group and hands full ones
 // out. It is not safe for concurrent use; the batcher owns it.
 type grouper struct {
 	limits Limits
-	open   map[GroupKey]*Batch
+	open   map[GroupKey][]*Batch
 }
 
 func newGrouper(l Limits) *grouper {
-	return &grouper{limits: l.withDefaults(), open: map[GroupKey]*Batch{}}
+	return &grouper{limits: l.withDefaults(), open: map[GroupKey][]*Batch{}}
 }
 
-// add puts path of job t into its group's open batch and returns the
-// batches that became full (at most two: one closed to make room for an
-// eleventh domain, one that reached its size). A path already in the open
-// batch is not added again: t joins its entry (dedupe).
+// add puts path of job t into an open batch of its group and returns the
+// batches that became full. A path already in an open batch of the group
+// is not added again: t joins its entry (dedupe).
 func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full []*Batch, dup bool) {
-	b := g.open[k]
-	if b != nil {
+	open := g.open[k]
+	for _, b := range open {
 		if e, ok := b.index[path]; ok {
 			e.jobs = append(e.jobs, t)
 			return nil, true
 		}
 	}
 	domain := jobs.Domain(path)
-	if b != nil {
-		if max := g.limits.domains(k); max > 0 && b.domains[domain] == 0 && len(b.domains) >= max {
-			full = append(full, b)
-			delete(g.open, k)
-			b = nil
+	maxDomains := g.limits.domains(k)
+	var b *Batch
+	for _, c := range open {
+		if maxDomains == 0 || c.domains[domain] > 0 || len(c.domains) < maxDomains {
+			b = c
+			break
 		}
 	}
 	if b == nil {
+		if len(open) >= maxOpenPerGroup {
+			full = append(full, open[0])
+			open = open[1:]
+		}
 		b = newBatch(k, now)
-		g.open[k] = b
+		open = append(open, b)
 	}
 	b.add(&entry{path: path, domain: domain, jobs: []*tracked{t}})
 	if b.Len() >= g.limits.size(k) {
 		full = append(full, b)
+		open = slices.DeleteFunc(open, func(c *Batch) bool { return c == b })
+	}
+	if len(open) == 0 {
 		delete(g.open, k)
+	} else {
+		g.open[k] = open
 	}
 	return full, false
 }
@@ -236,10 +251,19 @@ func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full 
 // due removes and returns the open batches opened at or before cutoff.
 func (g *grouper) due(cutoff time.Time) []*Batch {
 	var out []*Batch
-	for k, b := range g.open {
-		if !b.opened.After(cutoff) {
-			out = append(out, b)
+	for k, open := range g.open {
+		keep := open[:0]
+		for _, b := range open {
+			if !b.opened.After(cutoff) {
+				out = append(out, b)
+			} else {
+				keep = append(keep, b)
+			}
+		}
+		if len(keep) == 0 {
 			delete(g.open, k)
+		} else {
+			g.open[k] = keep
 		}
 	}
 	return out
@@ -247,9 +271,9 @@ func (g *grouper) due(cutoff time.Time) []*Batch {
 
 // all removes and returns every open batch.
 func (g *grouper) all() []*Batch {
-	out := make([]*Batch, 0, len(g.open))
-	for k, b := range g.open {
-		out = append(out, b)
+	var out []*Batch
+	for k, open := range g.open {
+		out = append(out, open...)
 		delete(g.open, k)
 	}
 	return out

@@ -124,30 +124,10 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		return
 	}
 
-	var final *JobRecord
-	if len(subs) > 0 && !w.cfg.Tracker.Disabled {
-		rec := &JobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
-			Pending: subs, TaskIDs: taskIDs, Rejected: rejectedPaths, SubmittedAt: now}
-		if now.Sub(t.received) >= w.cfg.Tracker.FirstPoll/2 {
-			// The job took long enough that the follow-up of its first
-			// submissions may have ended before this record existed.
-			w.collectDone(ctx, rec)
-		}
-		if len(rec.Pending) == 0 {
-			final = rec
-		} else if err := w.d.Store.PutJob(ctx, rec); err != nil {
-			// Without the record the job's tasks are still followed, but no
-			// final event is published for the job as a whole.
-			log.Warn("could not store job record", slog.String("error", err.Error()))
-		}
-	}
-	if err := t.msg.Ack(); err != nil {
-		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
-	}
-	_ = w.d.Store.DeleteProgress(ctx, j.ID)
+	// Submitted is published before the job record exists, so that the
+	// tracker's final event always comes after it.
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
-		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Paths: nil,
-			Problems: rejectedPaths})
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths})
 		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
 			slog.Int("rejected", len(rejectedPaths)))
 	}
@@ -157,24 +137,42 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		log.Warn("job rejected by the CDN API", slog.Int("paths", len(rejectedPaths)),
 			slog.String("first_reason", rejectedPaths[0].Reason))
 	}
-	if final != nil {
-		w.publishFinal(final)
+	var rec *JobRecord
+	if len(subs) > 0 && !w.cfg.Tracker.Disabled {
+		rec = &JobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
+			Pending: subs, TaskIDs: taskIDs, Rejected: rejectedPaths, SubmittedAt: now}
+		if err := w.d.Store.PutJob(ctx, rec); err != nil {
+			// Without the record the job's tasks are still followed, but no
+			// final event is published for the job as a whole.
+			log.Warn("could not store job record", slog.String("error", err.Error()))
+			rec = nil
+		}
+	}
+	if err := t.msg.Ack(); err != nil {
+		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
+	}
+	if t.redelivered {
+		_ = w.d.Store.DeleteProgress(ctx, j.ID)
+	}
+	if rec != nil && now.Sub(t.received) >= w.cfg.Tracker.FirstPoll/2 {
+		// The job took long enough that the follow-up of its first
+		// submissions may have ended before its record existed.
+		w.collectDone(ctx, rec)
 	}
 	w.m.jobDone(j, now.Sub(t.received))
 }
 
-// collectDone folds into rec the submissions whose follow-up already ended.
+// collectDone applies the submissions of rec whose follow-up already ended.
 func (w *Worker) collectDone(ctx context.Context, rec *JobRecord) {
-	pending := rec.Pending[:0]
 	for _, id := range rec.Pending {
 		sub, ok, err := w.d.Store.GetSubmissionDone(ctx, id)
 		if err != nil || !ok {
-			pending = append(pending, id)
 			continue
 		}
-		rec.Failures = append(rec.Failures, sub.Failures...)
+		if _, err := w.applyDone(ctx, rec.JobID, sub); err != nil {
+			w.log.Warn("update job record", slog.String("job", rec.JobID), slog.String("error", err.Error()))
+		}
 	}
-	rec.Pending = pending
 }
 
 // publishStatus publishes ev for job j on its status subject.

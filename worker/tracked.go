@@ -28,6 +28,8 @@ type tracked struct {
 	job      *jobs.Job
 	received time.Time
 	paths    int // distinct paths still to send on this delivery
+	// redelivered is set when an earlier delivery may have left progress.
+	redelivered bool
 
 	mu          sync.Mutex
 	outstanding int

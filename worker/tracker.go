@@ -216,34 +216,27 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 		t.w.m.taskFinished(st, n)
 	}
 	t.w.m.submissionDone(t.w.now().Sub(s.SubmittedAt))
+	if timedOut {
+		s.Failures = append(s.Failures, jobs.Problem{Field: "submission " + s.ID,
+			Reason: "tasks unfinished when the tracking deadline passed"})
+	}
 	for _, jobID := range s.Jobs {
-		var final *JobRecord
-		_, ok, err := t.w.d.Store.UpdateJob(ctx, jobID, func(r *JobRecord) bool {
-			r.Pending = slices.DeleteFunc(r.Pending, func(id string) bool { return id == s.ID })
-			r.Failures = append(r.Failures, s.Failures...)
-			if timedOut {
-				r.Failures = append(r.Failures, jobs.Problem{Field: "submission " + s.ID,
-					Reason: "tasks unfinished when the tracking deadline passed"})
-			}
-			if len(r.Pending) == 0 {
-				final = r
-				return false
-			}
-			return true
-		})
+		found, err := t.w.applyDone(ctx, jobID, s)
 		if err != nil {
 			t.log.Warn("update job record", slog.String("job", jobID), slog.String("error", err.Error()))
 			continue
 		}
-		if !ok {
-			// The job is not acknowledged yet (it waits for quota for
-			// its other paths); leave the outcome where finish() of the
-			// job finds it.
-			_ = t.w.d.Store.PutSubmissionDone(ctx, s)
+		if found {
 			continue
 		}
-		if final != nil {
-			t.w.publishFinal(final)
+		// The job is not acknowledged yet (it waits for its other paths).
+		// Leave the outcome where the job looks when it is, then look once
+		// more: one of the two sides sees the other's write.
+		if err := t.w.d.Store.PutSubmissionDone(ctx, s); err != nil {
+			t.log.Warn("store finished submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
+		}
+		if _, err := t.w.applyDone(ctx, jobID, s); err != nil {
+			t.log.Warn("update job record", slog.String("job", jobID), slog.String("error", err.Error()))
 		}
 	}
 	if err := t.w.d.Store.DeleteSubmission(ctx, s.ID); err != nil {
@@ -251,6 +244,30 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 	}
 	t.log.Debug("submission finished", slog.String("submission", s.ID), slog.Int("tasks", len(s.TaskIDs)),
 		slog.Int("failures", len(s.Failures)), slog.Bool("timed_out", timedOut))
+}
+
+// applyDone folds a finished submission into the record of one of its jobs
+// and publishes the job's final event if it was the last. It is idempotent:
+// a submission no longer pending in the record changes nothing. found is
+// false when the job has no record (yet).
+func (w *Worker) applyDone(ctx context.Context, jobID string, s *Submission) (found bool, err error) {
+	var final *JobRecord
+	_, found, err = w.d.Store.UpdateJob(ctx, jobID, func(r *JobRecord) bool {
+		if !slices.Contains(r.Pending, s.ID) {
+			return true
+		}
+		r.Pending = slices.DeleteFunc(r.Pending, func(id string) bool { return id == s.ID })
+		r.Failures = append(r.Failures, s.Failures...)
+		if len(r.Pending) == 0 {
+			final = r
+			return false
+		}
+		return true
+	})
+	if final != nil {
+		w.publishFinal(final)
+	}
+	return found, err
 }
 
 // publishFinal publishes the last event of a job whose tasks all ended.

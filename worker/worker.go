@@ -367,7 +367,9 @@ func (w *Worker) handle(ctx context.Context, msg Message) {
 		return
 	}
 	paths := dedupe(j.Paths())
+	redelivered := false
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		redelivered = true
 		done, err := w.d.Store.LoadProgress(ctx, j.ID)
 		if err != nil {
 			w.log.Warn("could not read job progress; its accepted paths may be sent again",
@@ -375,7 +377,7 @@ func (w *Worker) handle(ctx context.Context, msg Message) {
 		}
 		paths = without(paths, done)
 	}
-	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths)}
+	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths), redelivered: redelivered}
 	if len(paths) == 0 {
 		w.finish(ctx, t)
 		return

@@ -1,0 +1,298 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// harness is a worker's world: an embedded NATS, the CDN API emulator, an
+// API client, a quota mirror and the task store.
+type harness struct {
+	t        *testing.T
+	ctx      context.Context
+	natsPort int
+	natsDir  string
+	ns       *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	emu      *cdnemu.Server
+	clock    *cdnemu.Clock
+	client   *apiclient.Client
+	store    quota.Store
+	mirror   *quota.Mirror
+	kv       *KVStore
+	subjects jobs.Subjects
+	val      *jobs.Validator
+	pub      *jobs.Publisher
+	log      *slog.Logger
+}
+
+type harnessOpts struct {
+	emu      cdnemu.Options
+	clock    bool
+	store    quota.Store
+	retry    apiclient.RetryPolicy
+	noLimits bool
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CDNPURGE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{t: t, ctx: context.Background(), natsDir: t.TempDir(), natsPort: jobs.RandomPort, log: testLogger()}
+	h.startNATS()
+	t.Cleanup(h.stopNATS)
+
+	if o.clock {
+		h.clock = cdnemu.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+		o.emu.Now = h.clock.Now
+	}
+	if len(o.emu.Domains) == 0 {
+		o.emu.Domains = []string{"example.com", "*.example.com"}
+	}
+	emu, err := cdnemu.NewServer(o.emu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	h.emu = emu
+	now := time.Now
+	if h.clock != nil {
+		now = h.clock.Now
+	}
+	retryPolicy := o.retry
+	if retryPolicy.Base == 0 {
+		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
+	}
+	copts := apiclient.Options{
+		Endpoint:    emu.URL,
+		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       retryPolicy,
+		Now:         now,
+		Logger:      h.log,
+	}
+	h.client, err = apiclient.New(copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = o.store
+	if h.store == nil {
+		h.store = quota.NewMemoryStore(quota.Options{Now: now})
+	}
+	h.mirror = quota.NewMirror(h.store, h.client, quota.MirrorConfig{Now: now, Logger: h.log})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatalf("first quota sync: %v", err)
+	}
+	h.subjects, _ = jobs.NewSubjects("cdn")
+	h.val, err = jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "*.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) startNATS() {
+	h.t.Helper()
+	ns, url, err := jobs.RunEmbedded(jobs.EmbeddedOptions{Port: h.natsPort, StoreDir: h.natsDir})
+	if err != nil {
+		h.t.Fatalf("embedded NATS: %v", err)
+	}
+	h.ns = ns
+	h.natsPort = ns.Addr().(*net.TCPAddr).Port
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.nc = nc
+	h.js, err = jetstream.New(nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjectsOrDefault()}); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjectsOrDefault()}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.kv, err = OpenKVStore(h.ctx, h.js, "", 1)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.pub, err = jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: h.subjectsOrDefault()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) subjectsOrDefault() jobs.Subjects {
+	s, _ := jobs.NewSubjects("cdn")
+	return s
+}
+
+func (h *harness) stopNATS() {
+	if h.nc != nil {
+		h.nc.Close()
+	}
+	if h.ns != nil {
+		h.ns.Shutdown()
+		h.ns.WaitForShutdown()
+	}
+}
+
+// fastConfig is a worker configuration for tests: short waits everywhere.
+func fastConfig() Config {
+	return Config{
+		Linger:        30 * time.Millisecond,
+		AckWait:       3 * time.Second,
+		QuotaHold:     200 * time.Millisecond,
+		QuotaPoll:     20 * time.Millisecond,
+		DeferMax:      300 * time.Millisecond,
+		RetryDelay:    200 * time.Millisecond,
+		PauseFor:      200 * time.Millisecond,
+		ShutdownGrace: 5 * time.Second,
+		Tracker: TrackerConfig{
+			Interval:        20 * time.Millisecond,
+			FirstPoll:       20 * time.Millisecond,
+			MaxPollInterval: 100 * time.Millisecond,
+			Lease:           time.Second,
+		},
+	}
+}
+
+// runWorker starts a worker; the returned stop cancels it and waits.
+func (h *harness) runWorker(cfg Config, name string) (*Worker, func()) {
+	h.t.Helper()
+	now := time.Now
+	if h.clock != nil {
+		now = h.clock.Now
+	}
+	w, err := New(cfg, Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+		API: h.client, Gate: h.mirror, Syncer: h.mirror, Store: h.kv, Logger: h.log.With("replica", name),
+		Now: now, Name: name})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			h.t.Errorf("worker %s: %v", name, err)
+		}
+	})
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
+	h.t.Cleanup(stop)
+	return w, stop
+}
+
+func (h *harness) publish(j *jobs.Job) string {
+	h.t.Helper()
+	j.Prepare("test", time.Now())
+	if err := h.val.Validate(j); err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.pub.Publish(h.ctx, j, ""); err != nil {
+		h.t.Fatal(err)
+	}
+	return j.ID
+}
+
+func refreshJob(paths ...string) *jobs.Job {
+	return &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: paths}}
+}
+
+func urls(host string, from, n int) []string {
+	out := make([]string, n)
+	for i := range n {
+		out[i] = fmt.Sprintf("https://%s/assets/%06d.js", host, from+i)
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// drained reports whether the work stream holds nothing (work-queue
+// retention: a message leaves when it is acked or terminated).
+func (h *harness) drained() bool {
+	s, err := h.js.Stream(h.ctx, jobs.DefaultStreamName)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(h.ctx)
+	return err == nil && info.State.Msgs == 0
+}
+
+// statusEvents collects the status events of every job.
+type statusEvents struct {
+	mu  sync.Mutex
+	evs map[string][]jobs.StatusEvent
+}
+
+func (h *harness) watchStatus() *statusEvents {
+	h.t.Helper()
+	se := &statusEvents{evs: map[string][]jobs.StatusEvent{}}
+	sub, err := h.nc.Subscribe(h.subjects.StatusAll(), func(m *nats.Msg) {
+		var ev jobs.StatusEvent
+		if err := json.Unmarshal(m.Data, &ev); err == nil {
+			se.mu.Lock()
+			se.evs[ev.JobID] = append(se.evs[ev.JobID], ev)
+			se.mu.Unlock()
+		}
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return se
+}
+
+func (s *statusEvents) states(job string) []jobs.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jobs.State
+	for _, ev := range s.evs[job] {
+		out = append(out, ev.State)
+	}
+	return out
+}
+
+func (s *statusEvents) last(job string) (jobs.StatusEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs := s.evs[job]
+	if len(evs) == 0 {
+		return jobs.StatusEvent{}, false
+	}
+	return evs[len(evs)-1], true
+}

@@ -1,0 +1,193 @@
+package scheduler
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// Actions a schedule may name besides the API actions of KnownActions: they
+// become refresh and push jobs that go through the queue, batching and
+// quota gate like any other job.
+const (
+	ActionRefresh = "refresh"
+	ActionPush    = "push"
+)
+
+// ActionSpec describes one API action a schedule may run: the parameters
+// the API requires, the ones it also accepts, and the values some of them
+// take.
+type ActionSpec struct {
+	// Required parameters, spelled as the API spells them.
+	Required []string
+	// Optional parameters.
+	Optional []string
+	// Values restricts a parameter to a set of values (compared without
+	// regard to case, since the API's examples mix "On" and "on").
+	Values map[string][]string
+	// Service marks account-level actions (no domain): ModifyCdnService,
+	// OpenCdnService.
+	Service bool
+}
+
+var onOff = []string{"on", "off"}
+
+// domainAction is the common shape of the seed's domain configuration
+// actions: DomainName plus the action's own parameters.
+func domainAction(required, optional []string, values map[string][]string) ActionSpec {
+	return ActionSpec{Required: append([]string{"DomainName"}, required...), Optional: optional, Values: values}
+}
+
+// knownActions is the table schedules are checked against at config load.
+// Parameters follow seed 004 sections 3, 7, 8.4-8.6 and 11.1, with the
+// parameter names as the API spells them (the seed's text mangles some).
+var knownActions = map[string]ActionSpec{
+	apiclient.ActionModifyCdnService: {Service: true, Required: []string{"InternetChargeType"},
+		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
+	apiclient.ActionOpenCdnService: {Service: true, Required: []string{"InternetChargeType"},
+		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
+
+	"SetOptimizeConfig":     domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),
+	"SetPageCompressConfig": domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),
+	"SetIgnoreQueryStringConfig": domainAction([]string{"Enable"}, []string{"HashKeyArgs", "KeepOssArgs"},
+		map[string][]string{"Enable": onOff, "KeepOssArgs": onOff}),
+	"SetRangeConfig":     domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),
+	"SetVideoSeekConfig": domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),
+	"SetSourceHostConfig": domainAction(nil, []string{"BackSrcDomain", "Enable"},
+		map[string][]string{"Enable": onOff}),
+	"SetErrorPageConfig": domainAction([]string{"PageType"}, []string{"CustomPageUrl"},
+		map[string][]string{"PageType": {"default", "charity", "other"}}),
+	"SetForceRedirectConfig": domainAction([]string{"RedirectType"}, nil,
+		map[string][]string{"RedirectType": {"Off", "Http", "Https"}}),
+	"SetRefererConfig": domainAction([]string{"ReferType"}, []string{"ReferList", "AllowEmpty", "DisableAst"},
+		map[string][]string{"ReferType": {"block", "allow"}, "AllowEmpty": onOff, "DisableAst": onOff}),
+	"SetFileCacheExpiredConfig":    domainAction([]string{"CacheContent", "TTL"}, []string{"Weight"}, nil),
+	"SetPathCacheExpiredConfig":    domainAction([]string{"CacheContent", "TTL"}, []string{"Weight"}, nil),
+	"ModifyFileCacheExpiredConfig": domainAction([]string{"ConfigID", "CacheContent", "TTL"}, []string{"Weight"}, nil),
+	"ModifyPathCacheExpiredConfig": domainAction([]string{"ConfigID", "CacheContent", "TTL"}, []string{"Weight"}, nil),
+	"DeleteCacheExpiredConfig": domainAction([]string{"CacheType", "ConfigID"}, nil,
+		map[string][]string{"CacheType": {"suffix", "path"}}),
+	"SetReqAuthConfig": domainAction([]string{"AuthType"}, []string{"Key1", "Key2", "TimeOut", "AuthRemoteDesc"},
+		map[string][]string{"AuthType": {"no_auth", "type_a", "type_b", "type_c"}}),
+	"SetHttpHeaderConfig":    domainAction([]string{"HeaderKey", "HeaderValue"}, nil, nil),
+	"ModifyHttpHeaderConfig": domainAction([]string{"ConfigID", "HeaderKey", "HeaderValue"}, nil, nil),
+	"DeleteHttpHeaderConfig": domainAction([]string{"ConfigID"}, nil, nil),
+	"SetDomainServerCertificate": domainAction([]string{"ServerCertificateStatus"},
+		[]string{"CertName", "ServerCertificate", "PrivateKey", "Region", "ForceSet"},
+		map[string][]string{"ServerCertificateStatus": onOff}),
+	"SetIpBlackListConfig": domainAction([]string{"BlockIps"}, nil, nil),
+	"SetDynamicConfig": domainAction(nil, []string{"DynamicCacheControl", "DynamicOrigin", "StaticPath", "StaticType", "StaticUri"},
+		map[string][]string{"DynamicOrigin": {"http", "https", "follow"}}),
+	"ModifyCdnDomain": domainAction(nil, []string{"Sources", "SourceType", "SourcePort", "Priorities", "ResourceGroupId", "TopLevelDomain"}, nil),
+	"StartCdnDomain":  domainAction(nil, nil, nil),
+	"StopCdnDomain":   domainAction(nil, nil, nil),
+}
+
+// secretParams are parameters whose values never reach logs or tables.
+var secretParams = map[string]bool{"PrivateKey": true, "Key1": true, "Key2": true, "ServerCertificate": true}
+
+// KnownActions returns the names of the API actions a schedule may run, sorted.
+func KnownActions() []string {
+	out := make([]string, 0, len(knownActions))
+	for name := range knownActions {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LookupAction returns the spec of an API action schedules may run.
+func LookupAction(name string) (ActionSpec, bool) {
+	s, ok := knownActions[name]
+	return s, ok
+}
+
+// checkParams returns the problems of params against spec, each prefixed by
+// field (for example "schedules[2].params").
+func checkParams(field, action string, spec ActionSpec, params map[string]string) []string {
+	var probs []string
+	for _, p := range spec.Required {
+		if strings.TrimSpace(params[p]) == "" {
+			probs = append(probs, fmt.Sprintf("%s.%s: required by %s", field, p, action))
+		}
+	}
+	allowed := append(slices.Clone(spec.Required), spec.Optional...)
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !slices.Contains(allowed, k) {
+			msg := fmt.Sprintf("%s.%s: not a parameter of %s", field, k, action)
+			if s := suggest(k, allowed); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			} else if len(allowed) > 0 {
+				msg += fmt.Sprintf(" (it takes %s)", strings.Join(allowed, ", "))
+			}
+			probs = append(probs, msg)
+			continue
+		}
+		v := strings.TrimSpace(params[k])
+		if want, ok := spec.Values[k]; ok && v != "" && !slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(w, v) }) {
+			probs = append(probs, fmt.Sprintf("%s.%s: %q is not a value %s takes; want one of %s", field, k, v, action, strings.Join(want, ", ")))
+		}
+	}
+	return probs
+}
+
+// suggest returns the candidate closest to s when it is close enough to be
+// a likely typo, or "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if strings.EqualFold(c, s) {
+			return c
+		}
+		d := distance(strings.ToLower(s), strings.ToLower(c))
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := max(2, len(s)/4)
+	if bestD >= 0 && bestD <= limit {
+		return best
+	}
+	return ""
+}
+
+// distance is the Levenshtein edit distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// redact returns params with secret values masked, for logs and tables.
+func redact(params map[string]string) map[string]string {
+	out := make(map[string]string, len(params))
+	for k, v := range params {
+		if secretParams[k] && v != "" {
+			v = "***"
+		}
+		out[k] = v
+	}
+	return out
+}
