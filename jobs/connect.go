@@ -16,6 +16,9 @@ import (
 // producer answers "unavailable") instead of being buffered after the
 // producer already answered. extra options are applied last.
 func Connect(url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,7 +142,9 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 	}
 	out := acceptedBody{Status: "accepted", Jobs: make([]acceptedJob, 0, len(js))}
 	for i, j := range js {
-		ack, err := s.deps.Publisher.Publish(r.Context(), j, keys[i])
+		// A publish that started completes even if the sender hangs up, so
+		// the log says what was stored; the publisher bounds its time.
+		ack, err := s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), j, keys[i])
 		if err != nil {
 			s.log.Error("publish job", slog.String("job", j.ID), slog.String("source", source), slog.String("error", err.Error()))
 			if errors.Is(err, jobs.ErrTooLarge) {
@@ -161,4 +164,3 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 func ignored(reason string) (int, any) {
 	return http.StatusOK, map[string]string{"status": "ignored", "reason": reason}
 }
-

@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Publisher stores a job durably; it returns only after the queue
