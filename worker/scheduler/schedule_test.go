@@ -1,0 +1,140 @@
+package scheduler
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+func TestValidateNamesScheduleAndField(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Schedule
+		want []string
+	}{
+		{"unknown action with suggestion", Schedule{Name: "campaign-on", Cron: "0 9 * * *", Action: "SetRefererConfg",
+			Params: map[string]string{"DomainName": "example.com"}},
+			[]string{`schedules[3] (campaign-on).action: unknown action "SetRefererConfg" (did you mean SetRefererConfig?)`}},
+		{"missing parameter", Schedule{Name: "referer", Cron: "0 9 * * *", Action: "SetRefererConfig",
+			Params: map[string]string{"ReferType": "block"}},
+			[]string{"schedules[3] (referer).params.DomainName: required by SetRefererConfig"}},
+		{"misspelt parameter", Schedule{Name: "gzip", Cron: "0 9 * * *", Action: "SetPageCompressConfig",
+			Params: map[string]string{"DomainName": "example.com", "Enabled": "on"}},
+			[]string{"params.Enable: required by SetPageCompressConfig", "params.Enabled: not a parameter of SetPageCompressConfig (did you mean Enable?)"}},
+		{"bad value", Schedule{Name: "night", Cron: "0 23 * * *", Action: "ModifyCdnService",
+			Params: map[string]string{"InternetChargeType": "PayByBandwith"}},
+			[]string{`params.InternetChargeType: "PayByBandwith" is not a value ModifyCdnService takes; want one of PayByTraffic, PayByBandwidth`}},
+		{"bad cron and zone and name", Schedule{Name: "a b", Cron: "61 * * * *", TimeZone: "Mars/Olympus", Action: "StopCdnDomain",
+			Params: map[string]string{"DomainName": "example.com"}},
+			[]string{"schedules[3] (a b).name:", "time_zone:", `"Mars/Olympus" is not a known time zone`}},
+		{"bad cron", Schedule{Name: "x", Cron: "61 * * * *", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+			[]string{`schedules[3] (x).cron: "61 * * * *"`}},
+		{"zone in cron", Schedule{Name: "x", Cron: "CRON_TZ=UTC 0 * * * *", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+			[]string{"put the zone in time_zone"}},
+		{"refresh without paths", Schedule{Name: "warm", Cron: "@every 30m", Action: "refresh"},
+			[]string{"schedules[3] (warm).paths: missing"}},
+		{"push with object type", Schedule{Name: "warm", Cron: "@hourly", Action: "push", ObjectType: "Directory", Paths: []string{"https://example.com/"}},
+			[]string{"push takes no object_type"}},
+		{"missing everything", Schedule{}, []string{"schedules[3].name: missing", "schedules[3].cron: missing", "schedules[3].action: missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.s.Validate(3)
+			if err == nil {
+				t.Fatal("Validate() = nil, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() =\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	for i, s := range []Schedule{
+		{Name: "night", Cron: "0 23 * * *", Action: "ModifyCdnService", CatchUp: true, Params: map[string]string{"InternetChargeType": "PayByBandwidth"}},
+		{Name: "day", Cron: "0 0 7 * * *", TimeZone: "UTC", Action: "ModifyCdnService", Params: map[string]string{"InternetChargeType": "PayByTraffic"}},
+		{Name: "on", Cron: "@daily", Action: "SetRefererConfig", Params: map[string]string{"DomainName": "example.com", "ReferType": "Allow", "ReferList": "a.com"}},
+		{Name: "stop", Cron: "30 2 * * 1-5", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+		{Name: "warm", Cron: "@every 30m", Action: "push", Paths: []string{"https://example.com/index.html"}, Area: "domestic"},
+		{Name: "purge", Cron: "0 */2 * * *", Action: "refresh", Paths: []string{"https://example.com/news/"}, ObjectType: "Directory"},
+	} {
+		if err := s.Validate(i); err != nil {
+			t.Errorf("Validate(%s) = %v", s.Name, err)
+		}
+	}
+}
+
+func TestValidateAllDuplicatesAndDomains(t *testing.T) {
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ValidateAll([]Schedule{
+		{Name: "a", Cron: "@daily", Action: "refresh", Paths: []string{"https://other.org/x.js"}},
+		{Name: "a", Cron: "@daily", Action: "StartCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+	}, v)
+	if err == nil {
+		t.Fatal("ValidateAll = nil")
+	}
+	for _, w := range []string{`schedules[1].name: "a" is also the name of schedules[0]`, "schedules[0] (a).refresh.paths[0]"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("ValidateAll =\n%v\nwant %q", err, w)
+		}
+	}
+}
+
+func TestEveryIsAlignedAcrossReplicas(t *testing.T) {
+	e, err := Schedule{Name: "x", Cron: "@every 30m", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "d"}}.parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.Next(time.Date(2026, 1, 1, 10, 7, 13, 0, time.UTC))
+	b := e.Next(time.Date(2026, 1, 1, 10, 21, 59, 0, time.UTC))
+	want := time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)
+	if !a.Equal(want) || !b.Equal(want) {
+		t.Fatalf("Next = %v and %v, want both %v", a, b, want)
+	}
+}
+
+func TestPrevAndZone(t *testing.T) {
+	e, err := Schedule{Name: "x", Cron: "0 23 * * *", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "d"}}.parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC) // 20:00 in Shanghai
+	prev, ok := e.Prev(now)
+	if want := time.Date(2026, 3, 9, 15, 0, 0, 0, time.UTC); !ok || !prev.Equal(want) {
+		t.Fatalf("Prev = %v %v, want %v", prev, ok, want)
+	}
+	next := e.Next(now)
+	if next.Format("15:04 MST") != "23:00 CST" || !next.Equal(time.Date(2026, 3, 10, 15, 0, 0, 0, time.UTC)) {
+		t.Fatalf("Next = %v, want 23:00 CST on 2026-03-10", next)
+	}
+	if p, _ := e.Prev(next); !p.Equal(next) {
+		t.Fatalf("Prev(tick) = %v, want the tick itself", p)
+	}
+	yearly, _ := Schedule{Name: "y", Cron: "0 0 29 2 *", TimeZone: "UTC", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "d"}}.parse()
+	if p, ok := yearly.Prev(now); !ok || !p.Equal(time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("Prev(29 Feb) = %v %v", p, ok)
+	}
+}
+
+func TestDedupeKeyAndJob(t *testing.T) {
+	tick := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	if got := DedupeKey("night", tick); got != "sched-night-1795618800" {
+		t.Fatalf("DedupeKey = %s", got)
+	}
+	s := Schedule{Name: "night", Action: "ModifyCdnService", Params: map[string]string{"InternetChargeType": " PayByBandwidth "}}
+	a, b := s.job(tick), s.job(tick)
+	if a.ID != b.ID || a.Kind != jobs.KindOperation || a.Operation.Params["InternetChargeType"] != "PayByBandwidth" || !a.Operation.Tick.Equal(tick) {
+		t.Fatalf("job = %+v %+v", a, a.Operation)
+	}
+	if a.OpName() != "night" {
+		t.Fatalf("OpName = %s", a.OpName())
+	}
+}
