@@ -34,7 +34,7 @@ func (w *Worker) batch() {
 				close(w.batches)
 				return
 			}
-			now := w.now()
+			now := time.Now()
 			for _, p := range in.paths {
 				full, dup := g.add(in.key, p, in.t, now)
 				if dup {
@@ -43,7 +43,7 @@ func (w *Worker) batch() {
 				send(full)
 			}
 		case <-ticker.C:
-			send(g.due(w.now().Add(-w.cfg.Linger)))
+			send(g.due(time.Now().Add(-w.cfg.Linger)))
 		}
 	}
 }
@@ -92,7 +92,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	defer w.fl.remove(t)
 	j := t.job
 	log := w.log.With(slog.String("job", j.ID))
-	now := w.now()
+	now := time.Now()
 	t.mu.Lock()
 	acceptedPaths := append([]string(nil), t.accepted...)
 	subs := append([]string(nil), t.subs...)
@@ -109,7 +109,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 					slog.String("error", err.Error()))
 			}
 		}
-		delay := until.Sub(now)
+		delay := time.Until(until)
 		if delay < time.Second {
 			delay = time.Second
 		}

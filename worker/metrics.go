@@ -95,12 +95,6 @@ func sourceLabel(s string) string {
 	return s
 }
 
-func (m *Metrics) invalid() {
-	if m != nil {
-		m.JobsInvalid.Inc()
-	}
-}
-
 func (m *Metrics) duplicate() {
 	if m != nil {
 		m.Duplicates.Inc()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
@@ -23,7 +24,7 @@ func (w *Worker) runOperation(ctx context.Context, msg Message, j *jobs.Job) {
 		// outlives a shutdown signal so that a started change finishes.
 		opCtx := context.WithoutCancel(ctx)
 		err := w.d.Operator.Run(opCtx, j)
-		now := w.now()
+		now := time.Now()
 		if err == nil {
 			_ = msg.Ack()
 			w.m.operation(j.Operation.Action, "ok")

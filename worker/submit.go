@@ -26,7 +26,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 	kind := quotaKind(b.Key)
 	var waitStart time.Time
 	for b.Len() > 0 {
-		now := w.now()
+		now := time.Now()
 		if until, reason := w.pz.get(); now.Before(until) {
 			w.handBack(ctx, b, until, "submissions paused: "+reason)
 			return
@@ -50,7 +50,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			_ = w.d.Gate.Refund(ctx, res)
 		}
 		reason := fmt.Sprintf("no %s quota left today", kind)
-		until := w.deferUntil(now, w.cal.NextReset(now))
+		until := now.Add(w.untilReset())
 		if err != nil {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(w.cfg.RetryDelay)
@@ -69,19 +69,18 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			return
 		}
 		if !sleep(ctx, w.stop, w.cfg.QuotaPoll) {
-			w.handBack(ctx, b, w.now().Add(time.Second), "worker stopping")
+			w.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}
 	}
 }
 
-// deferUntil is when a job that found no quota is looked at again: the
-// reset, or sooner (DeferMax) in case more quota appears.
-func (w *Worker) deferUntil(now, reset time.Time) time.Time {
-	if max := now.Add(w.cfg.DeferMax); max.Before(reset) {
-		return max
-	}
-	return reset
+// untilReset is how long a job that found no quota waits before it is
+// looked at again: until the quota day ends on the calendar clock, or less
+// (DeferMax) in case more quota appears.
+func (w *Worker) untilReset() time.Duration {
+	now := w.now()
+	return min(w.cal.NextReset(now).Sub(now), w.cfg.DeferMax)
 }
 
 func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
@@ -108,7 +107,7 @@ func (w *Worker) handBack(ctx context.Context, b *Batch, until time.Time, reason
 // send makes the API call of b under reservation res and steers on the
 // answer.
 func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
-	start := w.now()
+	start := time.Now()
 	paths := b.Paths()
 	var taskIDs []string
 	var requestID string
@@ -129,7 +128,7 @@ func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
 		r, err = w.d.API.RefreshObjectCaches(ctx, req)
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	}
-	w.m.call(b, err, w.now().Sub(start))
+	w.m.call(b, err, time.Since(start))
 	if err == nil {
 		if cErr := w.d.Gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
 			w.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))
@@ -145,7 +144,7 @@ func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
 
 // accepted records the submission and settles its paths.
 func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskIDs []string) {
-	now := w.now()
+	now := time.Now()
 	sub := &Submission{ID: jobs.NewID(), Action: b.Key.Action, RequestID: requestID, TaskIDs: taskIDs,
 		Paths: b.Len(), SubmittedAt: now, NextPoll: now.Add(w.cfg.Tracker.FirstPoll)}
 	if b.Key.Action == ActionRefresh {
@@ -175,7 +174,7 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 
 // failed steers a refused or failed call by the class of its error.
 func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
-	now := w.now()
+	now := time.Now()
 	cls := apiclient.Classify(err)
 	log := w.log.With(slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("class", cls.String()), slog.String("code", apiclient.Code(err)), slog.String("error", err.Error()))

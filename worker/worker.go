@@ -143,7 +143,8 @@ type Deps struct {
 	Operator Operator
 	Logger   *slog.Logger
 	Metrics  *Metrics
-	// Now is time.Now when nil.
+	// Now is the clock of quota days (tests move it across midnight);
+	// time.Now when nil. Waits, delays and leases use the real clock.
 	Now func() time.Time
 	// Name identifies this replica in leases and logs.
 	Name string
@@ -151,15 +152,16 @@ type Deps struct {
 
 // Worker consumes the work stream. Create it with New, run it with Run.
 type Worker struct {
-	cfg  Config
-	d    Deps
-	log  *slog.Logger
-	now  func() time.Time
-	m    *Metrics
-	cal  quota.Calendar
-	fl   *inflight
-	pz   *pause
-	stop chan struct{} // closed when pulling stops
+	cfg    Config
+	d      Deps
+	log    *slog.Logger
+	now    func() time.Time
+	m      *Metrics
+	cal    quota.Calendar
+	fl     *inflight
+	pz     *pause
+	stop   chan struct{} // closed when pulling stops
+	screen *jobs.Screen
 
 	incoming chan work
 	batches  chan *Batch
@@ -205,6 +207,16 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		incoming: make(chan work, 1024),
 		batches:  make(chan *Batch, cfg.Submitters),
 	}
+	var invalid jobs.Counter
+	if d.Metrics != nil {
+		invalid = d.Metrics.JobsInvalid
+	}
+	screen, err := jobs.NewScreen(jobs.ScreenConfig{Validator: d.Validator, Subjects: d.Subjects, JetStream: d.JS,
+		Invalid: invalid, Logger: d.Logger, Now: d.Now})
+	if err != nil {
+		return nil, err
+	}
+	w.screen = screen
 	return w, nil
 }
 
@@ -218,7 +230,7 @@ func (w *Worker) Resume() { w.pz.clear() }
 // Paused reports whether submissions are paused and why.
 func (w *Worker) Paused() (bool, string) {
 	until, reason := w.pz.get()
-	return w.now().Before(until), reason
+	return time.Now().Before(until), reason
 }
 
 // ConsumerConfig is the durable consumer the replicas share.
@@ -341,18 +353,17 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 	}
 }
 
-// handle decodes and validates one message and hands its paths to the
-// batcher.
-func (w *Worker) handle(ctx context.Context, msg Message) {
-	now := w.now()
-	j, err := jobs.DecodeKind(msg.Data(), w.d.Subjects.KindOf(msg.Subject()))
-	if err == nil {
-		err = w.d.Validator.Validate(j)
-	}
+// handle screens one message (a bad one is terminated and reported there)
+// and hands its paths to the batcher.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	j, err := w.screen.Check(ctx, msg)
 	if err != nil {
-		w.invalid(msg, j, err)
+		if !errors.Is(err, jobs.ErrInvalidMessage) {
+			w.log.Warn("screen message", slog.String("error", err.Error()))
+		}
 		return
 	}
+	now := time.Now()
 	if j.ReceivedAt.IsZero() {
 		j.ReceivedAt = now
 	}
@@ -363,7 +374,10 @@ func (w *Worker) handle(ctx context.Context, msg Message) {
 	}
 	k, ok := keyOf(j)
 	if !ok {
-		w.invalid(msg, j, fmt.Errorf("job %s: no refresh or push section", j.ID))
+		// Screen validated the job; a refresh or push job always has its
+		// section and a known object type.
+		w.log.Error("job without a refresh or push section passed validation; terminating it", slog.String("job", j.ID))
+		_ = msg.TermWithReason("no refresh or push section")
 		return
 	}
 	paths := dedupe(j.Paths())
@@ -391,35 +405,6 @@ type work struct {
 	t     *tracked
 	key   GroupKey
 	paths []string
-}
-
-// invalid terminates a message that can never succeed and reports it.
-func (w *Worker) invalid(msg Message, j *jobs.Job, err error) {
-	reason := err.Error()
-	ev := jobs.StatusEvent{State: jobs.StateInvalid, Time: w.now(), Reason: reason, Subject: msg.Subject()}
-	var ve *jobs.ValidationError
-	if errors.As(err, &ve) {
-		ev.Problems = ve.Problems
-	}
-	if md, mErr := msg.Metadata(); mErr == nil {
-		ev.Stream, ev.Sequence = md.Stream, md.Sequence.Stream
-	}
-	if j != nil {
-		ev.JobID = j.ID
-	}
-	w.publish(w.d.Subjects.Invalid(), ev)
-	if j != nil && j.ID != "" && jobs.ValidToken(j.ID) {
-		w.publish(w.d.Subjects.Status(j.ID), ev)
-	}
-	w.m.invalid()
-	w.log.Warn("message refused and terminated", slog.String("subject", msg.Subject()),
-		slog.String("job", ev.JobID), slog.String("reason", reason))
-	if len(reason) > 200 {
-		reason = reason[:200]
-	}
-	if err := msg.TermWithReason(reason); err != nil {
-		w.log.Warn("terminate message", slog.String("error", err.Error()))
-	}
 }
 
 func dedupe(paths []string) []string {

@@ -1,0 +1,123 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// With the emulator's URL quota at 500 and 2,000 URLs published, exactly
+// 500 are submitted; the rest wait without the API ever answering
+// QuotaExceeded, and land after the emulated day rolls over.
+func TestWorkerWaitsForQuotaDay(t *testing.T) {
+	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{URLQuota: 500}})
+	events := h.watchStatus()
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, h.publish(refreshJob(urls("example.com", i*10, 10)...)))
+	}
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("500 URLs submitted", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 500
+	})
+	h.waitFor("a deferred job", 10*time.Second, func() bool {
+		for _, id := range ids {
+			if ev, ok := events.last(id); ok && ev.State == jobs.StateDeferred {
+				return true
+			}
+		}
+		return false
+	})
+	// Let the worker go round a few more times with no quota.
+	time.Sleep(500 * time.Millisecond)
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 500 {
+		t.Fatalf("%d URLs submitted with a quota of 500", n)
+	}
+	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+		t.Fatalf("the API answered QuotaExceeded %d times: the mirror let calls through", n)
+	}
+	if h.drained() {
+		t.Fatal("the waiting jobs left the queue")
+	}
+	ev, _ := events.last(ids[len(ids)-1])
+	if ev.State == jobs.StateDeferred && ev.Until.IsZero() {
+		t.Fatal("deferred event without a time")
+	}
+
+	// 16:00 UTC is 00:00 in Shanghai: each new quota day lets 500 more in,
+	// and no more.
+	day := time.Date(2026, 11, 25, 16, 0, 1, 0, time.UTC)
+	for d := 1; d <= 3; d++ {
+		h.clock.Set(day)
+		if err := h.mirror.SyncNow(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := 500 * (d + 1)
+		h.waitFor("the next day's 500 URLs", 30*time.Second, func() bool {
+			return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
+		})
+		time.Sleep(300 * time.Millisecond)
+		if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != want {
+			t.Fatalf("day %d: %d URLs submitted, want %d", d+1, n, want)
+		}
+		day = day.Add(24 * time.Hour)
+	}
+	h.waitFor("queue drained", 10*time.Second, h.drained)
+	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	if len(got) != 2000 || len(uniq(got)) != 2000 {
+		t.Fatalf("%d URLs (%d unique) submitted over four days, want 2,000 once each", len(got), len(uniq(got)))
+	}
+	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+		t.Fatalf("QuotaExceeded answered %d times", n)
+	}
+}
+
+// With 30% of calls answered 500 or 503 every path still lands, and no
+// two requests share a nonce.
+func TestWorkerLandsEverythingThroughFaults(t *testing.T) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Seed: 3, Faults: cdnemu.Faults{ErrorRate500: 0.15, ErrorRate503: 0.15}}})
+	for i := range 300 {
+		h.publish(refreshJob(urls("example.com", i*10, 10)...))
+	}
+	cfg := fastConfig()
+	cfg.Limits.URLsPerRefresh = 100 // more calls, more faults
+	h.runWorker(cfg, "w1")
+	h.waitFor("every path", 60*time.Second, func() bool {
+		return len(uniq(h.emu.Paths(apiclient.ActionRefreshObjectCaches))) >= 3000 && h.drained()
+	})
+	codes := h.emu.Codes(apiclient.ActionRefreshObjectCaches)
+	if codes["InternalError"]+codes["ServiceUnAvailable"] == 0 {
+		t.Fatalf("no faults were injected: %v", codes)
+	}
+	nonces := h.emu.Nonces()
+	if len(nonces) != len(uniq(nonces)) {
+		t.Fatalf("%d nonces, %d distinct", len(nonces), len(uniq(nonces)))
+	}
+	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "SignatureNonceUsed"); n != 0 {
+		t.Fatalf("%d requests reused a nonce", n)
+	}
+	t.Logf("refresh answers: %v; %d nonces", codes, len(nonces))
+}
+
+// A path on a domain the account does not have is refused by the API; the
+// batch is split until that path is found and reported, and the rest of
+// the batch lands.
+func TestWorkerIsolatesRefusedPath(t *testing.T) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Domains: []string{"example.com"}}})
+	events := h.watchStatus()
+	good := urls("example.com", 0, 99)
+	bad := h.publish(refreshJob("https://other.example.com/x.js"))
+	h.publish(refreshJob(good...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("queue drained", 20*time.Second, h.drained)
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 99 {
+		t.Fatalf("%d good paths landed, want 99", n)
+	}
+	h.waitFor("rejected event", 5*time.Second, func() bool {
+		ev, ok := events.last(bad)
+		return ok && ev.State == jobs.StateRejected && len(ev.Problems) == 1 && ev.Problems[0].Path == "https://other.example.com/x.js"
+	})
+}
