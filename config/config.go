@@ -1,0 +1,183 @@
+// Package config is the one typed configuration of cdnpurge: a YAML file,
+// then CDNPURGE_* environment overrides, then defaults, then validation that
+// names every bad field by its path. It reads files and the environment only;
+// it never reaches the network. Each package gets the part it needs through
+// a converter (APIClientOptions, WorkerConfig, ValidatorConfig, ...).
+package config
+
+import (
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/webhooks"
+)
+
+// Config is the whole configuration of cdnpurge. Durations are Go duration
+// strings in YAML ("1s", "5m"). Load fills it; zero values mean defaults.
+type Config struct {
+	NATS          NATSConfig     `yaml:"nats" json:"nats"`
+	Redis         RedisConfig    `yaml:"redis" json:"redis"`
+	CDN           CDNConfig      `yaml:"cdn" json:"cdn"`
+	Domains       []string       `yaml:"domains" json:"domains"`
+	DefaultScheme string         `yaml:"default_scheme" json:"default_scheme"`
+	Webhooks      WebhooksConfig `yaml:"webhooks" json:"webhooks"`
+	Worker        WorkerConfig   `yaml:"worker" json:"worker"`
+	Quota         QuotaConfig    `yaml:"quota" json:"quota"`
+	Schedules     []Schedule     `yaml:"schedules" json:"schedules"`
+	Log           LogConfig      `yaml:"log" json:"log"`
+	Metrics       MetricsConfig  `yaml:"metrics" json:"metrics"`
+
+	// source is the file the config was read from ("" for none).
+	source string
+}
+
+// Source returns the path of the file the config was read from, "" when it
+// came from defaults and the environment only.
+func (c *Config) Source() string { return c.source }
+
+// NATSConfig says where the job queue lives.
+type NATSConfig struct {
+	// URL of the NATS server(s), comma-separated; empty runs an embedded
+	// server (serve) or connects to it (the other commands).
+	URL string `yaml:"url" json:"url"`
+	// Name is the client connection name; default "cdnpurge".
+	Name          string         `yaml:"name" json:"name"`
+	Embedded      EmbeddedConfig `yaml:"embedded" json:"embedded"`
+	SubjectPrefix string         `yaml:"subject_prefix" json:"subject_prefix"`
+	Stream        string         `yaml:"stream" json:"stream"`
+	StatusStream  string         `yaml:"status_stream" json:"status_stream"`
+	// Replicas is the JetStream replica count of the streams and bucket.
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// DuplicateWindow is the Nats-Msg-Id dedupe window (at least 2m).
+	DuplicateWindow time.Duration `yaml:"duplicate_window" json:"duplicate_window"`
+	// PublishTimeout bounds one publish including its ack.
+	PublishTimeout time.Duration `yaml:"publish_timeout" json:"publish_timeout"`
+}
+
+// EmbeddedConfig configures the in-process nats-server used without a URL.
+type EmbeddedConfig struct {
+	Host string `yaml:"host" json:"host"`
+	// Port defaults to 4333, not 4222, where a system NATS may run.
+	Port     int    `yaml:"port" json:"port"`
+	StoreDir string `yaml:"store_dir" json:"store_dir"`
+}
+
+// RedisConfig says where the shared quota mirror lives.
+type RedisConfig struct {
+	// URL is redis://[user:password@]host:port/db; empty keeps the quota
+	// mirror in memory (one replica only).
+	URL       string `yaml:"url" json:"url"`
+	KeyPrefix string `yaml:"key_prefix" json:"key_prefix"`
+	// Account names the CDN account in keys; default the AccessKeyId.
+	Account string `yaml:"account" json:"account"`
+}
+
+// CDNConfig configures the CDN API client. Credentials never come from the
+// YAML: they come from the environment or from CredentialsFile.
+type CDNConfig struct {
+	Endpoint     string `yaml:"endpoint" json:"endpoint"`
+	DCDNEndpoint string `yaml:"dcdn_endpoint" json:"dcdn_endpoint"`
+	Version      string `yaml:"version" json:"version"`
+	// Emulator runs serve against an in-process CDN API emulator instead of
+	// the real API. Explicit opt-in only.
+	Emulator  bool        `yaml:"emulator" json:"emulator"`
+	Retry     RetryConfig `yaml:"retry" json:"retry"`
+	RateShare float64     `yaml:"rate_share" json:"rate_share"`
+	// RateLimits overrides calls/s per API action; negative turns one off.
+	RateLimits map[string]float64 `yaml:"rate_limits" json:"rate_limits"`
+	// CredentialsFile holds the key pair as KEY=VALUE lines (see README).
+	CredentialsFile string `yaml:"credentials_file" json:"credentials_file"`
+
+	// Credentials are resolved by Load from the environment or
+	// CredentialsFile. A "credentials" key in the YAML is refused; dumps
+	// show the key ID and where the pair came from, never the secret.
+	Credentials Credentials `yaml:"credentials,omitempty" json:"credentials,omitzero"`
+}
+
+// RetryConfig is apiclient.RetryPolicy in YAML.
+type RetryConfig struct {
+	MaxAttempts   uint64        `yaml:"max_attempts" json:"max_attempts"`
+	Base          time.Duration `yaml:"base" json:"base"`
+	Max           time.Duration `yaml:"max" json:"max"`
+	MaxTotal      time.Duration `yaml:"max_total" json:"max_total"`
+	JitterPercent uint64        `yaml:"jitter_percent" json:"jitter_percent"`
+}
+
+// WebhooksConfig is webhooks.Config plus a *_file path per secret, read by
+// Load into the secret itself.
+type WebhooksConfig struct {
+	webhooks.Config `yaml:",inline"`
+
+	GitHubSecretFile      string `yaml:"github_secret_file" json:"github_secret_file"`
+	GitLabTokenFile       string `yaml:"gitlab_token_file" json:"gitlab_token_file"`
+	GenericTokenFile      string `yaml:"generic_token_file" json:"generic_token_file"`
+	GenericHMACSecretFile string `yaml:"generic_hmac_secret_file" json:"generic_hmac_secret_file"`
+}
+
+// WorkerConfig tunes the worker; see worker.Config for each field.
+type WorkerConfig struct {
+	Consumer         string        `yaml:"consumer" json:"consumer"`
+	TaskBucket       string        `yaml:"task_bucket" json:"task_bucket"`
+	Linger           time.Duration `yaml:"linger" json:"linger"`
+	Limits           LimitsConfig  `yaml:"limits" json:"limits"`
+	Submitters       int           `yaml:"submitters" json:"submitters"`
+	MaxInflightPaths int           `yaml:"max_inflight_paths" json:"max_inflight_paths"`
+	AckWait          time.Duration `yaml:"ack_wait" json:"ack_wait"`
+	MaxAckPending    int           `yaml:"max_ack_pending" json:"max_ack_pending"`
+	QuotaHold        time.Duration `yaml:"quota_hold" json:"quota_hold"`
+	QuotaPoll        time.Duration `yaml:"quota_poll" json:"quota_poll"`
+	DeferMax         time.Duration `yaml:"defer_max" json:"defer_max"`
+	RetryDelay       time.Duration `yaml:"retry_delay" json:"retry_delay"`
+	PauseFor         time.Duration `yaml:"pause_for" json:"pause_for"`
+	ShutdownGrace    time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
+	Tracker          TrackerConfig `yaml:"tracker" json:"tracker"`
+}
+
+// LimitsConfig are the per-request caps a batch is flushed at.
+type LimitsConfig struct {
+	URLsPerRefresh    int `yaml:"urls_per_refresh" json:"urls_per_refresh"`
+	DirsPerRefresh    int `yaml:"dirs_per_refresh" json:"dirs_per_refresh"`
+	RegexPerRefresh   int `yaml:"regex_per_refresh" json:"regex_per_refresh"`
+	URLsPerPush       int `yaml:"urls_per_push" json:"urls_per_push"`
+	DomainsPerRefresh int `yaml:"domains_per_refresh" json:"domains_per_refresh"`
+}
+
+// TrackerConfig tunes the follow-up of submitted tasks.
+type TrackerConfig struct {
+	Disabled        bool          `yaml:"disabled" json:"disabled"`
+	Interval        time.Duration `yaml:"interval" json:"interval"`
+	FirstPoll       time.Duration `yaml:"first_poll" json:"first_poll"`
+	MaxPollInterval time.Duration `yaml:"max_poll_interval" json:"max_poll_interval"`
+	Deadline        time.Duration `yaml:"deadline" json:"deadline"`
+	Lease           time.Duration `yaml:"lease" json:"lease"`
+	MaxPerRound     int           `yaml:"max_per_round" json:"max_per_round"`
+}
+
+// QuotaConfig tunes the quota mirror.
+type QuotaConfig struct {
+	SyncInterval time.Duration `yaml:"sync_interval" json:"sync_interval"`
+	// TimeZone is where the API's quota day starts; Asia/Shanghai.
+	TimeZone       string        `yaml:"time_zone" json:"time_zone"`
+	ReservationTTL time.Duration `yaml:"reservation_ttl" json:"reservation_ttl"`
+	BoundaryDelay  time.Duration `yaml:"boundary_delay" json:"boundary_delay"`
+}
+
+// Schedule is one scheduler entry, kept as raw YAML until the scheduler
+// package defines its type; Load only checks that each is a mapping.
+type Schedule = map[string]any
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level" json:"level"`
+	// Format is auto (coloured text on a terminal, JSON otherwise), text or
+	// json.
+	Format string `yaml:"format" json:"format"`
+}
+
+// MetricsConfig configures the Prometheus endpoint, served on the webhook
+// listener.
+type MetricsConfig struct {
+	// Disabled turns /metrics off.
+	Disabled bool   `yaml:"disabled" json:"disabled"`
+	Path     string `yaml:"path" json:"path"`
+}

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/webhooks"
+	"github.com/cdnpurge/cdnpurge/worker"
+)
+
+// Location returns the quota day's zone. Asia/Shanghai works without a time
+// zone database (a fixed UTC+8 zone, exact since 1991).
+func (c *Config) Location() *time.Location {
+	if c.Quota.TimeZone == "" || c.Quota.TimeZone == apiclient.QuotaTimeZone {
+		return quota.DefaultLocation()
+	}
+	loc, err := time.LoadLocation(c.Quota.TimeZone)
+	if err != nil {
+		return quota.DefaultLocation() // Validate reported it
+	}
+	return loc
+}
+
+// APIClientOptions returns the CDN API client options; log receives retry
+// warnings.
+func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
+	r := c.CDN.Retry
+	return apiclient.Options{
+		Endpoint:     c.CDN.Endpoint,
+		DCDNEndpoint: c.CDN.DCDNEndpoint,
+		Version:      c.CDN.Version,
+		Credentials:  c.CDN.Credentials.API(),
+		Retry: apiclient.RetryPolicy{
+			MaxAttempts: r.MaxAttempts, Base: r.Base, Max: r.Max, MaxTotal: r.MaxTotal, JitterPercent: r.JitterPercent,
+		},
+		RateLimits: c.CDN.RateLimits,
+		RateShare:  c.CDN.RateShare,
+		Logger:     log,
+	}
+}
+
+// ValidatorConfig returns the path validation every producer applies.
+func (c *Config) ValidatorConfig() jobs.ValidatorConfig {
+	return jobs.ValidatorConfig{Domains: c.Domains, DefaultScheme: c.DefaultScheme}
+}
+
+// Subjects returns the NATS subject scheme.
+func (c *Config) Subjects() (jobs.Subjects, error) {
+	s, err := jobs.NewSubjects(c.NATS.SubjectPrefix)
+	if err != nil {
+		return jobs.Subjects{}, fmt.Errorf("nats.subject_prefix: %w", err)
+	}
+	return s, nil
+}
+
+// StreamConfig returns the work stream's shape.
+func (c *Config) StreamConfig(s jobs.Subjects) jobs.StreamConfig {
+	return jobs.StreamConfig{Name: c.NATS.Stream, Subjects: s, Replicas: c.NATS.Replicas, Duplicates: c.NATS.DuplicateWindow}
+}
+
+// StatusStreamConfig returns the status stream's shape.
+func (c *Config) StatusStreamConfig(s jobs.Subjects) jobs.StatusStreamConfig {
+	return jobs.StatusStreamConfig{Name: c.NATS.StatusStream, Subjects: s, Replicas: c.NATS.Replicas}
+}
+
+// PublisherConfig returns what a job producer needs.
+func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
+	return jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout}
+}
+
+// EmbeddedOptions returns the embedded nats-server's options.
+func (c *Config) EmbeddedOptions(log *slog.Logger) jobs.EmbeddedOptions {
+	e := c.NATS.Embedded
+	return jobs.EmbeddedOptions{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir, Logger: log}
+}
+
+// NATSURL is nats.url, or the embedded server's address when it is empty
+// (where a running `cdnpurge serve` listens).
+func (c *Config) NATSURL() string {
+	if c.NATS.URL != "" {
+		return c.NATS.URL
+	}
+	return "nats://" + net.JoinHostPort(c.NATS.Embedded.Host, strconv.Itoa(c.NATS.Embedded.Port))
+}
+
+// QuotaAccount names the account in the quota mirror: redis.account, else
+// the AccessKeyId.
+func (c *Config) QuotaAccount() string {
+	return or(c.Redis.Account, c.CDN.Credentials.AccessKeyID)
+}
+
+// QuotaOptions returns the quota store's options.
+func (c *Config) QuotaOptions() quota.Options {
+	return quota.Options{
+		Prefix:         c.Redis.KeyPrefix,
+		Account:        c.QuotaAccount(),
+		Location:       c.Location(),
+		ReservationTTL: c.Quota.ReservationTTL,
+	}
+}
+
+// MirrorConfig returns the quota mirror's sync settings.
+func (c *Config) MirrorConfig(log *slog.Logger) quota.MirrorConfig {
+	return quota.MirrorConfig{Interval: c.Quota.SyncInterval, BoundaryDelay: c.Quota.BoundaryDelay, Logger: log}
+}
+
+// WebhooksConfig returns the webhook server's config, secrets included.
+func (c *Config) WebhooksConfig() webhooks.Config { return c.Webhooks.Config }
+
+// WorkerConfig returns the worker's config.
+func (c *Config) WorkerConfig() worker.Config {
+	w := c.Worker
+	l := w.Limits
+	t := w.Tracker
+	return worker.Config{
+		Consumer: w.Consumer,
+		Linger:   w.Linger,
+		Limits: worker.Limits{
+			URLsPerRefresh: l.URLsPerRefresh, DirsPerRefresh: l.DirsPerRefresh, RegexPerRefresh: l.RegexPerRefresh,
+			URLsPerPush: l.URLsPerPush, DomainsPerRefresh: l.DomainsPerRefresh,
+		},
+		Submitters:       w.Submitters,
+		MaxInflightPaths: w.MaxInflightPaths,
+		AckWait:          w.AckWait,
+		MaxAckPending:    w.MaxAckPending,
+		QuotaHold:        w.QuotaHold,
+		QuotaPoll:        w.QuotaPoll,
+		DeferMax:         w.DeferMax,
+		RetryDelay:       w.RetryDelay,
+		PauseFor:         w.PauseFor,
+		ShutdownGrace:    w.ShutdownGrace,
+		Location:         c.Location(),
+		Tracker: worker.TrackerConfig{
+			Disabled: t.Disabled, Interval: t.Interval, FirstPoll: t.FirstPoll, MaxPollInterval: t.MaxPollInterval,
+			Deadline: t.Deadline, Lease: t.Lease, MaxPerRound: t.MaxPerRound,
+		},
+	}
+}

@@ -1,0 +1,146 @@
+package config
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/worker"
+)
+
+// The emulator's default account (apiclient/cdnemu), repeated here because
+// production code does not import the emulator; a test keeps them equal.
+const (
+	EmulatorAccessKeyID     = "testid"
+	EmulatorAccessKeySecret = "testsecret"
+	EmulatorDomain          = "example.com"
+)
+
+// Defaults not owned by another package.
+const (
+	DefaultNATSName       = "cdnpurge"
+	DefaultSyncInterval   = 5 * time.Minute
+	DefaultBoundaryDelay  = 5 * time.Second
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "auto"
+	DefaultMetricsPath    = "/metrics"
+	DefaultScheme         = "https"
+	DefaultWorkerConsumer = "cdnpurge-worker"
+)
+
+// WithDefaults returns a copy of c with every zero value filled in. With
+// cdn.emulator set, missing credentials become the emulator's pair and an
+// empty domain list the emulator's domain, so that serve runs with no
+// config at all.
+func (c Config) WithDefaults() Config {
+	n := &c.NATS
+	n.Name = or(n.Name, DefaultNATSName)
+	n.Embedded.Host = or(n.Embedded.Host, jobs.DefaultEmbeddedHost)
+	if n.Embedded.Port == 0 {
+		n.Embedded.Port = jobs.DefaultEmbeddedPort
+	}
+	n.Embedded.StoreDir = or(n.Embedded.StoreDir, jobs.DefaultEmbeddedStoreDir)
+	n.SubjectPrefix = or(n.SubjectPrefix, jobs.DefaultSubjectPrefix)
+	n.Stream = or(n.Stream, jobs.DefaultStreamName)
+	n.StatusStream = or(n.StatusStream, jobs.DefaultStatusStreamName)
+	if n.Replicas == 0 {
+		n.Replicas = 1
+	}
+	n.DuplicateWindow = orDur(n.DuplicateWindow, jobs.DefaultDuplicateWindow)
+	n.PublishTimeout = orDur(n.PublishTimeout, jobs.DefaultPublishTimeout)
+
+	c.Redis.KeyPrefix = or(c.Redis.KeyPrefix, quota.DefaultPrefix)
+
+	d := &c.CDN
+	d.Endpoint = or(d.Endpoint, apiclient.DefaultEndpoint)
+	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
+	d.Version = or(d.Version, apiclient.VersionCurrent)
+	if d.Retry.MaxAttempts == 0 {
+		d.Retry.MaxAttempts = 6
+	}
+	d.Retry.Base = orDur(d.Retry.Base, 200*time.Millisecond)
+	d.Retry.Max = orDur(d.Retry.Max, 10*time.Second)
+	d.Retry.MaxTotal = orDur(d.Retry.MaxTotal, 2*time.Minute)
+	if d.Retry.JitterPercent == 0 {
+		d.Retry.JitterPercent = 20
+	}
+	if d.RateShare == 0 {
+		d.RateShare = 1
+	}
+	d.RateLimits = maps.Clone(d.RateLimits)
+	if d.Emulator && d.Credentials.AccessKeyID == "" && d.Credentials.AccessKeySecret == "" {
+		d.Credentials = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
+	}
+	c.Domains = slices.Clone(c.Domains)
+	if d.Emulator && len(c.Domains) == 0 {
+		c.Domains = []string{EmulatorDomain}
+	}
+	c.DefaultScheme = or(c.DefaultScheme, DefaultScheme)
+
+	c.Webhooks.Config = c.Webhooks.Config.WithDefaults()
+
+	w := &c.Worker
+	w.Consumer = or(w.Consumer, DefaultWorkerConsumer)
+	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
+	w.Linger = orDur(w.Linger, time.Second)
+	l, dl := &w.Limits, worker.DefaultLimits()
+	l.URLsPerRefresh = orInt(l.URLsPerRefresh, dl.URLsPerRefresh)
+	l.DirsPerRefresh = orInt(l.DirsPerRefresh, dl.DirsPerRefresh)
+	l.RegexPerRefresh = orInt(l.RegexPerRefresh, dl.RegexPerRefresh)
+	l.URLsPerPush = orInt(l.URLsPerPush, dl.URLsPerPush)
+	l.DomainsPerRefresh = orInt(l.DomainsPerRefresh, dl.DomainsPerRefresh)
+	// The same values worker.Config fills in, shown here so that config
+	// check prints what runs.
+	w.Submitters = orInt(w.Submitters, 16)
+	w.MaxInflightPaths = orInt(w.MaxInflightPaths, 200_000)
+	w.AckWait = orDur(w.AckWait, time.Minute)
+	w.MaxAckPending = orInt(w.MaxAckPending, 50_000)
+	w.QuotaHold = orDur(w.QuotaHold, 30*time.Second)
+	w.QuotaPoll = orDur(w.QuotaPoll, time.Second)
+	w.DeferMax = orDur(w.DeferMax, 10*time.Minute)
+	w.RetryDelay = orDur(w.RetryDelay, 30*time.Second)
+	w.PauseFor = orDur(w.PauseFor, time.Minute)
+	w.ShutdownGrace = orDur(w.ShutdownGrace, 20*time.Second)
+	t := &w.Tracker
+	t.Interval = orDur(t.Interval, time.Second)
+	t.FirstPoll = orDur(t.FirstPoll, 5*time.Second)
+	t.MaxPollInterval = orDur(t.MaxPollInterval, time.Minute)
+	t.Deadline = orDur(t.Deadline, 30*time.Minute)
+	t.Lease = orDur(t.Lease, 30*time.Second)
+	t.MaxPerRound = orInt(t.MaxPerRound, 200)
+
+	q := &c.Quota
+	q.SyncInterval = orDur(q.SyncInterval, DefaultSyncInterval)
+	q.TimeZone = or(q.TimeZone, apiclient.QuotaTimeZone)
+	q.ReservationTTL = orDur(q.ReservationTTL, quota.DefaultReservationTTL)
+	q.BoundaryDelay = orDur(q.BoundaryDelay, DefaultBoundaryDelay)
+
+	c.Log.Level = or(c.Log.Level, DefaultLogLevel)
+	c.Log.Format = or(c.Log.Format, DefaultLogFormat)
+	c.Metrics.Path = or(c.Metrics.Path, DefaultMetricsPath)
+	return c
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orDur(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,160 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "CDNPURGE_"
+
+// The environment rule: every scalar field (string, number, bool, duration,
+// secret) and every list of strings can be set by CDNPURGE_ followed by its
+// YAML path in upper case with "." replaced by "_": worker.linger is
+// CDNPURGE_WORKER_LINGER, nats.embedded.port CDNPURGE_NATS_EMBEDDED_PORT.
+// Lists are comma-separated (CDNPURGE_DOMAINS=a.example.com,b.example.com).
+// Maps and lists of mappings (cdn.rate_limits, webhooks.rules, schedules)
+// come from the file only. CDNPURGE_ENDPOINT (apiclient.EnvEndpoint) also
+// sets cdn.endpoint; CDNPURGE_CDN_ENDPOINT wins when both are set.
+
+// EnvName returns the environment variable that overrides the field at
+// yamlPath ("worker.linger" → "CDNPURGE_WORKER_LINGER").
+func EnvName(yamlPath string) string {
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(yamlPath))
+}
+
+// EnvVars lists every environment variable Load reads for fields, sorted.
+func EnvVars() []string {
+	var out []string
+	walkScalars(reflect.ValueOf(&Config{}).Elem(), "", func(path string, _ reflect.Value) error {
+		out = append(out, EnvName(path))
+		return nil
+	})
+	out = append(out, apiclient.EnvEndpoint)
+	slices.Sort(out)
+	return out
+}
+
+// applyEnv sets every field whose CDNPURGE_* variable is set.
+func applyEnv(c *Config, getenv func(string) string) error {
+	if v := getenv(apiclient.EnvEndpoint); v != "" {
+		c.CDN.Endpoint = v
+	}
+	var errs []error
+	walkScalars(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) error {
+		name := EnvName(path)
+		raw, ok := lookup(getenv, name)
+		if !ok {
+			return nil
+		}
+		if err := setScalar(f, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", name, path, err))
+		}
+		return nil
+	})
+	return errors.Join(errs...)
+}
+
+// lookup treats an empty variable as unset, as getenv cannot tell apart.
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+var (
+	durationType    = reflect.TypeFor[time.Duration]()
+	credentialsType = reflect.TypeFor[Credentials]()
+)
+
+// walkScalars calls fn for every settable scalar or []string field under v,
+// with its YAML path.
+func walkScalars(v reflect.Value, path string, fn func(path string, f reflect.Value) error) {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, inline := yamlName(sf)
+		if name == "-" || sf.Type == credentialsType {
+			continue
+		}
+		f := v.Field(i)
+		p := joinPath(path, name)
+		if inline {
+			p = path
+		}
+		switch {
+		case sf.Type.Kind() == reflect.Struct:
+			walkScalars(f, p, fn)
+		case sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.String:
+			_ = fn(p, f)
+		case sf.Type.Kind() == reflect.Map || sf.Type.Kind() == reflect.Slice:
+			// From the file only.
+		default:
+			_ = fn(p, f)
+		}
+	}
+}
+
+// setScalar parses raw into f by f's type. Errors never repeat the value,
+// which may be a secret.
+func setScalar(f reflect.Value, raw string) error {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case f.Type() == durationType:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("not a duration; use Go syntax such as 500ms, 30s, 5m or 1h")
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(raw)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not a boolean; use true or false")
+		}
+		f.SetBool(b)
+	case f.CanInt():
+		n, err := strconv.ParseInt(raw, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("not an integer")
+		}
+		f.SetInt(n)
+	case f.CanUint():
+		n, err := strconv.ParseUint(raw, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("not a non-negative integer")
+		}
+		f.SetUint(n)
+	case f.CanFloat():
+		x, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		f.SetFloat(x)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		var items []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		list := reflect.MakeSlice(f.Type(), len(items), len(items))
+		for i, s := range items {
+			list.Index(i).SetString(s)
+		}
+		f.Set(list)
+	default:
+		return fmt.Errorf("type %s cannot be set from the environment", f.Type())
+	}
+	return nil
+}
