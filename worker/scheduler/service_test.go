@@ -14,12 +14,17 @@ import (
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
-	w := newWorld(t, shanghai(2026, 11, 25, 10, 0, 0))
+	// The fake clock starts at the wall clock: Worker.Paused compares the
+	// pause with time.Now, not with the worker's injected clock.
+	w := newWorld(t, time.Now())
 	nc, js := w.connect()
 	wk, _ := w.runWorker("r1", js, nil)
 	reg := prometheus.NewRegistry()
-	chk, err := NewServiceChecker(w.client, wk, CheckerConfig{Interval: time.Minute, IPA: true, Registerer: reg,
-		Now: w.clock.Now, Logger: w.log})
+	// A short pause: the worker hands a held job back until the pause ends
+	// (Resume does not bring it back sooner), so this bounds the wait
+	// after the lock is lifted.
+	chk, err := NewServiceChecker(w.client, wk, CheckerConfig{Interval: time.Minute, PauseFor: 2 * time.Second, IPA: true,
+		Registerer: reg, Now: w.clock.Now, Logger: w.log})
 	if err != nil {
 		t.Fatal(err)
 	}
