@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/webhooks"
+	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
 
 // Config is the whole configuration of cdnpurge. Durations are Go duration
@@ -161,9 +162,8 @@ type QuotaConfig struct {
 	BoundaryDelay  time.Duration `yaml:"boundary_delay" json:"boundary_delay"`
 }
 
-// Schedule is one scheduler entry, kept as raw YAML until the scheduler
-// package defines its type; Load only checks that each is a mapping.
-type Schedule = map[string]any
+// Schedule is one cron entry of the scheduler (worker/scheduler).
+type Schedule = scheduler.Schedule
 
 // LogConfig configures logging.
 type LogConfig struct {

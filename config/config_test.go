@@ -200,6 +200,8 @@ log:
   format: xml
 webhooks:
   github_secret: short
+schedules:
+  - {name: nightly, cron: "not a cron", action: ModifyCdnService}
 `)
 	_, err := Load(p, env(creds))
 	if err == nil {
@@ -208,7 +210,7 @@ webhooks:
 	for _, want := range []string{
 		"domains: empty", "default_scheme:", "nats.embedded.port:", "nats.duplicate_window:", "nats.replicas:",
 		"cdn.version:", "cdn.rate_share:", "cdn.rate_limits.RefreshEverything:", "worker.linger: must be > 0",
-		"worker.limits.urls_per_refresh:", "quota.time_zone:", "log.format:", "webhooks.github_secret:",
+		"worker.limits.urls_per_refresh:", "quota.time_zone:", "log.format:", "webhooks.github_secret:", "schedules[0]",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %q:\n%v", want, err)

@@ -20,7 +20,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(""))
 	f.Add([]byte("domains: [example.com]\nworker: {linger: 1s}\n"))
 	f.Add([]byte("cdn:\n  credentials: {access_key_id: x}\n"))
-	f.Add([]byte("schedules:\n  - name: a\n  - name: a\n"))
+	f.Add([]byte("schedules:\n  - {name: a, cron: \"@daily\", action: refresh}\n  - name: a\n"))
 	f.Add([]byte("worker: [1, 2]\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("---\n---\n"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
 
 // FieldError is one problem of a config, at a field's YAML path.
@@ -54,10 +55,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateCDN(&p)
+	var validator *jobs.Validator
 	if len(c.Domains) == 0 {
 		p.add("domains", "empty: list the host names (or *.example.com wildcards) cdnpurge may purge")
-	} else if _, err := jobs.NewValidator(c.ValidatorConfig()); err != nil {
+	} else if v, err := jobs.NewValidator(c.ValidatorConfig()); err != nil {
 		p.add("domains", "%v", err)
+	} else {
+		validator = v
 	}
 	if c.DefaultScheme != "http" && c.DefaultScheme != "https" {
 		p.add("default_scheme", "%q: want https or http", c.DefaultScheme)
@@ -73,14 +77,8 @@ func (c *Config) Validate() error {
 	if _, err := time.LoadLocation(q.TimeZone); err != nil && q.TimeZone != apiclient.QuotaTimeZone {
 		p.add("quota.time_zone", "unknown time zone %q; use an IANA name such as Asia/Shanghai", q.TimeZone)
 	}
-	names := map[string]int{}
-	for i, s := range c.Schedules {
-		if n, ok := s["name"].(string); ok && n != "" {
-			if j, dup := names[n]; dup {
-				p.add(fmt.Sprintf("schedules[%d].name", i), "%q is also the name of schedules[%d]; names must be unique", n, j)
-			}
-			names[n] = i
-		}
+	if err := scheduler.ValidateAll(c.Schedules, validator); err != nil {
+		p = append(p, err) // already names schedules[i].<field>
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":
