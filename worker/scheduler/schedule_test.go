@@ -1,9 +1,12 @@
 package scheduler
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
@@ -136,5 +139,34 @@ func TestDedupeKeyAndJob(t *testing.T) {
 	}
 	if a.OpName() != "night" {
 		t.Fatalf("OpName = %s", a.OpName())
+	}
+}
+
+func TestReadmeExampleIsValid(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "```yaml\n")
+	end := strings.Index(text[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("README.md has no yaml block")
+	}
+	var cfg struct {
+		Schedules []Schedule `yaml:"schedules"`
+	}
+	if err := yaml.Unmarshal([]byte(text[start+8:start+8+end]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"www.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Schedules) != 6 {
+		t.Fatalf("README example has %d schedules, want 6", len(cfg.Schedules))
+	}
+	if err := ValidateAll(cfg.Schedules, v); err != nil {
+		t.Fatalf("README example: %v", err)
 	}
 }
