@@ -20,23 +20,36 @@ type ActionLimiter struct {
 	limiters map[string]*rate.Limiter
 }
 
-// NewActionLimiter returns a limiter with DefaultRateLimits, overridden by
-// overrides (negative turns an action's limit off), scaled by share (0 means
-// 1). An action with no known limit is paced at 10 calls/s.
-func NewActionLimiter(overrides map[string]float64, share float64) *ActionLimiter {
-	if share <= 0 || share > 1 {
-		share = 1
-	}
+// RateHeadroom is the part of a published calls/s limit used by default.
+// A call paced exactly at the limit reaches the API a few milliseconds
+// early or late, and any one-second window that catches 51 calls is
+// throttled; a tenth of headroom keeps that from happening.
+const RateHeadroom = 0.9
+
+// EffectiveRateLimits returns the calls/s to pace each action at:
+// DefaultRateLimits with RateHeadroom, then overrides as given (a negative
+// override turns the action's limit off).
+func EffectiveRateLimits(overrides map[string]float64) map[string]float64 {
 	limits := make(map[string]float64, len(DefaultRateLimits)+len(overrides))
 	for k, v := range DefaultRateLimits {
-		limits[k] = v
+		limits[k] = v * RateHeadroom
 	}
 	for k, v := range overrides {
 		if v != 0 {
 			limits[k] = v
 		}
 	}
-	return &ActionLimiter{limits: limits, share: share, limiters: map[string]*rate.Limiter{}}
+	return limits
+}
+
+// NewActionLimiter returns a limiter at EffectiveRateLimits(overrides),
+// scaled by share (0 means 1). An action with no known limit is paced at 10
+// calls/s.
+func NewActionLimiter(overrides map[string]float64, share float64) *ActionLimiter {
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	return &ActionLimiter{limits: EffectiveRateLimits(overrides), share: share, limiters: map[string]*rate.Limiter{}}
 }
 
 // Limit returns the calls/s this limiter allows for action; rate.Inf when off.

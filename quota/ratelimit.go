@@ -36,7 +36,7 @@ type RateLimiterOptions struct {
 	// Prefix and Account namespace the keys as for the quota store.
 	Prefix  string
 	Account string
-	// Limits override apiclient.DefaultRateLimits (calls/s); a negative
+	// Limits override apiclient.EffectiveRateLimits (calls/s); a negative
 	// value lifts an action's limit.
 	Limits map[string]float64
 	// FallbackShare is the part of each limit one replica uses while Redis
@@ -59,16 +59,7 @@ func NewRateLimiter(rdb redis.UniversalClient, o RateLimiterOptions) *RateLimite
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	limits := make(map[string]float64, len(apiclient.DefaultRateLimits))
-	for k, v := range apiclient.DefaultRateLimits {
-		limits[k] = v
-	}
-	for k, v := range o.Limits {
-		if v != 0 {
-			limits[k] = v
-		}
-	}
-	return &RateLimiter{rdb: rdb, prefix: o.Prefix, account: o.Account, limits: limits,
+	return &RateLimiter{rdb: rdb, prefix: o.Prefix, account: o.Account, limits: apiclient.EffectiveRateLimits(o.Limits),
 		fallback: apiclient.NewActionLimiter(o.Limits, o.FallbackShare), log: o.Logger}
 }
 

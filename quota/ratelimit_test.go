@@ -17,7 +17,8 @@ func TestRateLimiterSharedAcrossReplicas(t *testing.T) {
 	const action = "RefreshObjectCaches"
 	var lims []*RateLimiter
 	for range 3 {
-		lims = append(lims, NewRateLimiter(rdb, RateLimiterOptions{Prefix: prefix, Account: "acct"}))
+		lims = append(lims, NewRateLimiter(rdb, RateLimiterOptions{Prefix: prefix, Account: "acct",
+			Limits: map[string]float64{action: 50}}))
 	}
 	var mu sync.Mutex
 	var times []time.Time

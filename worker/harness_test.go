@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,11 +45,11 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	emu      cdnemu.Options
-	clock    bool
-	store    quota.Store
-	retry    apiclient.RetryPolicy
-	noLimits bool
+	emu     cdnemu.Options
+	clock   bool
+	store   quota.Store
+	retry   apiclient.RetryPolicy
+	limiter apiclient.Limiter
 }
 
 func testLogger() *slog.Logger {
@@ -86,6 +87,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
 	}
 	copts := apiclient.Options{
+		Limiter:     o.limiter,
 		Endpoint:    emu.URL,
 		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       retryPolicy,
@@ -180,15 +182,85 @@ func fastConfig() Config {
 	}
 }
 
-// runWorker starts a worker; the returned stop cancels it and waits.
+// runWorker starts a worker on the harness's connection and client; the
+// returned stop cancels it and waits.
 func (h *harness) runWorker(cfg Config, name string) (*Worker, func()) {
+	h.t.Helper()
+	return h.runWorkerWith(cfg, name, h.js, h.kv, h.client)
+}
+
+// replica is a worker with its own NATS connection, as another process
+// would have.
+type replica struct {
+	nc   *nats.Conn
+	api  *countingAPI
+	stop func()
+}
+
+func (h *harness) runReplica(cfg Config, name string) *replica {
+	h.t.Helper()
+	nc, err := nats.Connect(h.ns.ClientURL())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	kv, err := OpenKVStore(h.ctx, js, "", 1)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	api := &countingAPI{API: h.client}
+	_, stop := h.runWorkerWith(cfg, name, js, kv, api)
+	r := &replica{nc: nc, api: api, stop: stop}
+	h.t.Cleanup(nc.Close)
+	return r
+}
+
+// countingAPI counts the refresh and push calls of one replica.
+type countingAPI struct {
+	API
+	mu    sync.Mutex
+	calls int
+	dead  bool
+}
+
+// errKilled is what a killed process's calls come to: nothing.
+var errKilled = errors.New("process killed")
+
+func (c *countingAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+	c.mu.Lock()
+	dead := c.dead
+	c.calls++
+	c.mu.Unlock()
+	if dead {
+		return apiclient.RefreshResult{}, errKilled
+	}
+	return c.API.RefreshObjectCaches(ctx, r)
+}
+
+// kill makes every later call of the replica fail, as after SIGKILL.
+func (c *countingAPI) kill() {
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+}
+
+func (c *countingAPI) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream, kv *KVStore, api API) (*Worker, func()) {
 	h.t.Helper()
 	now := time.Now
 	if h.clock != nil {
 		now = h.clock.Now
 	}
-	w, err := New(cfg, Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
-		API: h.client, Gate: h.mirror, Syncer: h.mirror, Store: h.kv, Logger: h.log.With("replica", name),
+	w, err := New(cfg, Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Logger: h.log.With("replica", name),
 		Now: now, Name: name})
 	if err != nil {
 		h.t.Fatal(err)

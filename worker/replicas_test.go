@@ -1,0 +1,124 @@
+package worker
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// A worker stopped abruptly mid-run (its connection dropped, nothing acked
+// or handed back) loses nothing: another replica gets its jobs once the
+// ack deadline passes, and every path lands.
+func TestWorkerCrashLosesNothing(t *testing.T) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Faults: cdnemu.Faults{Latency: 30 * time.Millisecond}}})
+	for i := range 500 {
+		h.publish(refreshJob(urls("example.com", i*10, 10)...))
+	}
+	cfg := fastConfig()
+	cfg.Limits.URLsPerRefresh = 100
+	a := h.runReplica(cfg, "a")
+	h.waitFor("the first replica mid-run", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 1000
+	})
+	// Crash: the connection goes first, so no ack, nak or progress reaches
+	// the server, then the process stops.
+	a.api.kill()
+	a.nc.Close()
+	before := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches))
+	a.stop()
+	if before >= 5000 {
+		t.Skip("the first replica finished before the crash; nothing to test")
+	}
+	h.runReplica(cfg, "b")
+	h.waitFor("every path after the crash", 60*time.Second, func() bool {
+		return len(uniq(h.emu.Paths(apiclient.ActionRefreshObjectCaches))) >= 5000 && h.drained()
+	})
+	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	dup := len(got) - len(uniq(got))
+	t.Logf("crash after %d paths; %d sent twice of 5,000", before, dup)
+	// At most what was in flight at the crash is sent again: the
+	// submitters' batches and the jobs they belonged to.
+	eff := cfg.withDefaults()
+	if dup > eff.Submitters*eff.Limits.URLsPerRefresh*2 {
+		t.Fatalf("%d paths sent twice: more than were in flight", dup)
+	}
+}
+
+// Two replicas on one consumer share the work, and together keep under the
+// calls/s limit when they share the rate budget, and under the quota.
+func TestTwoWorkersShareLoadAndLimits(t *testing.T) {
+	shared := apiclient.NewActionLimiter(nil, 1) // one account budget, as Redis would share it
+	h := newHarness(t, harnessOpts{limiter: shared, emu: cdnemu.Options{URLQuota: 15000}})
+	for i := range 2000 {
+		h.publish(refreshJob(urls("example.com", i*10, 10)...))
+	}
+	cfg := fastConfig()
+	cfg.Limits.URLsPerRefresh = 100 // 200 calls: enough to meet the 50/s limit
+	a := h.runReplica(cfg, "a")
+	b := h.runReplica(cfg, "b")
+	h.waitFor("quota spent and the rest waiting", 60*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 15000
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 15000 {
+		t.Fatalf("%d URLs submitted with a quota of 15,000", n)
+	}
+	if a.api.count() == 0 || b.api.count() == 0 {
+		t.Fatalf("calls per replica: a %d, b %d; both should work", a.api.count(), b.api.count())
+	}
+	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "Throttling.User"); n != 0 {
+		t.Errorf("the API throttled %d calls", n)
+	}
+	if max := h.emu.MaxPerSecond(apiclient.ActionRefreshObjectCaches); max > 50 {
+		t.Errorf("%d calls in one second, limit 50", max)
+	}
+	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+		t.Errorf("QuotaExceeded %d times", n)
+	}
+	t.Logf("calls: a %d, b %d; max %d/s", a.api.count(), b.api.count(), h.emu.MaxPerSecond(apiclient.ActionRefreshObjectCaches))
+}
+
+// A message published by anything on a work subject goes through the same
+// validation: a bad one is terminated and reported, never retried, and good
+// messages around it are unaffected.
+func TestWorkerTerminatesInvalidMessages(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	invalid := make(chan jobs.StatusEvent, 10)
+	sub, err := h.nc.Subscribe(h.subjects.Invalid(), func(m *nats.Msg) {
+		var ev jobs.StatusEvent
+		if json.Unmarshal(m.Data, &ev) == nil {
+			invalid <- ev
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for _, body := range []string{`not json`, `{"v":1,"kind":"refresh","refresh":{"paths":["https://evil.test/x"]}}`} {
+		if _, err := h.js.Publish(h.ctx, h.subjects.Refresh(), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.publish(refreshJob(urls("example.com", 0, 3)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("queue drained", 10*time.Second, h.drained)
+	for range 2 {
+		select {
+		case ev := <-invalid:
+			if ev.State != jobs.StateInvalid || ev.Reason == "" {
+				t.Fatalf("invalid report %+v", ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no invalid report")
+		}
+	}
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 3 {
+		t.Fatalf("%d good paths landed, want 3", n)
+	}
+}
