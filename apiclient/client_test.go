@@ -1,0 +1,267 @@
+package apiclient_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+)
+
+func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server) {
+	t.Helper()
+	if len(o.Domains) == 0 {
+		o.Domains = []string{"example.com"}
+	}
+	emu, err := cdnemu.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	opts := apiclient.Options{
+		Endpoint:     emu.URL,
+		DCDNEndpoint: emu.URL,
+		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:        apiclient.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond},
+	}
+	for _, m := range mut {
+		m(&opts)
+	}
+	c, err := apiclient.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, emu
+}
+
+func TestEveryActionAgainstTheEmulator(t *testing.T) {
+	c, emu := newPair(t, cdnemu.Options{DcdnIpaEnabled: true, ServiceNotOpened: true})
+	ctx := context.Background()
+
+	if _, err := c.OpenCdnService(ctx, apiclient.PayByTraffic); err != nil {
+		t.Fatalf("OpenCdnService: %v", err)
+	}
+	if _, err := c.OpenCdnService(ctx, apiclient.PayByTraffic); !apiclient.AlreadyOpened(err) {
+		t.Fatalf("second OpenCdnService: %v, want CdnService.HasOpened", err)
+	}
+	ref, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"https://example.com/a.css", "https://example.com/b c.js"}})
+	if err != nil || len(ref.TaskIDs) != 1 || ref.RequestID == "" {
+		t.Fatalf("RefreshObjectCaches: %+v %v", ref, err)
+	}
+	force := true
+	dir, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"https://example.com/static/"},
+		ObjectType: apiclient.ObjectDirectory, Force: &force})
+	if err != nil || len(dir.TaskIDs) != 1 {
+		t.Fatalf("directory refresh: %+v %v", dir, err)
+	}
+	if got := emu.Requests(); got[len(got)-1].Params.Get("Force") != "true" {
+		t.Fatal("Force was not sent for a directory refresh")
+	}
+	push, err := c.PushObjectCache(ctx, apiclient.PushRequest{Paths: []string{"https://example.com/a.css"}, Area: "domestic",
+		L2Preload: true, WithHeader: `{"Origin":"x"}`, QueryHashkey: true})
+	if err != nil || len(push.TaskIDs) != 1 {
+		t.Fatalf("PushObjectCache: %+v %v", push, err)
+	}
+	last := emu.Requests()[len(emu.Requests())-1].Params
+	for k, want := range map[string]string{"Area": "domestic", "L2Preload": "true", "WithHeader": `{"Origin":"x"}`, "QueryHashkey": "true"} {
+		if last.Get(k) != want {
+			t.Errorf("push parameter %s = %q, want %q", k, last.Get(k), want)
+		}
+	}
+	q, err := c.DescribeRefreshQuota(ctx)
+	if err != nil || q.URLQuota != apiclient.DefaultURLQuota || q.URLRemain != apiclient.DefaultURLQuota-2 ||
+		q.DirRemain != apiclient.DefaultDirQuota-1 || q.PreloadRemain != apiclient.DefaultPreloadQuota-1 {
+		t.Fatalf("DescribeRefreshQuota: %+v %v", q, err)
+	}
+	byID, err := c.DescribeRefreshTaskByID(ctx, append(ref.TaskIDs, dir.TaskIDs...))
+	if err != nil || byID.TotalCount != 3 {
+		t.Fatalf("DescribeRefreshTaskById: %+v %v", byID, err)
+	}
+	page, err := c.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{DomainName: "example.com", ObjectType: "file", PageSize: 50})
+	if err != nil || page.TotalCount != 2 || len(page.Tasks.CDNTask) != 2 {
+		t.Fatalf("DescribeRefreshTasks: %+v %v", page, err)
+	}
+	if _, err := c.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{Status: "Complete"}); err == nil {
+		t.Fatal("a status filter without an object type was sent")
+	}
+	if _, err := c.ModifyCdnService(ctx, apiclient.PayByBandwidth); err != nil {
+		t.Fatalf("ModifyCdnService: %v", err)
+	}
+	st, err := c.DescribeCdnService(ctx)
+	if err != nil || st.InternetChargeType != apiclient.PayByTraffic || st.ChangingChargeType != apiclient.PayByBandwidth || st.ChangingAffectTime == "" {
+		t.Fatalf("DescribeCdnService: %+v %v", st, err)
+	}
+	ipa, err := c.DescribeDcdnIpaService(ctx)
+	if err != nil || ipa.RequestID == "" {
+		t.Fatalf("DescribeDcdnIpaService: %+v %v", ipa, err)
+	}
+	if v := emu.Requests()[len(emu.Requests())-1].Params.Get("Version"); v != apiclient.DCDNVersion {
+		t.Fatalf("DCDN call sent Version %s", v)
+	}
+	if err := c.Call(ctx, "SetRefererConfig", map[string][]string{"DomainName": {"example.com"}, "ReferType": {"block"}}, nil); err != nil {
+		t.Fatalf("generic Call: %v", err)
+	}
+	if _, err := c.ModifyCdnService(ctx, "PayByMistake"); err == nil {
+		t.Fatal("a bad charge type was sent")
+	}
+}
+
+// 500 and 503 answers are retried, each attempt with a new nonce and
+// signature, until one succeeds.
+func TestRetriesWithFreshNonces(t *testing.T) {
+	var attempts atomic.Int32
+	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
+	})
+	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InternalError")
+	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "ServiceUnAvailable")
+	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InternalError")
+	res, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"example.com/x.js"}})
+	if err != nil || len(res.TaskIDs) != 1 {
+		t.Fatalf("refresh after three faults: %v", err)
+	}
+	if attempts.Load() != 4 {
+		t.Fatalf("%d attempts, want 4", attempts.Load())
+	}
+	reqs := emu.Requests()
+	seen := map[string]bool{}
+	sigs := map[string]bool{}
+	for _, r := range reqs {
+		n := r.Params.Get("SignatureNonce")
+		if seen[n] {
+			t.Fatalf("nonce %s sent twice", n)
+		}
+		seen[n] = true
+		sigs[r.Params.Get("Signature")] = true
+	}
+	if len(seen) != 4 || len(sigs) != 4 {
+		t.Fatalf("%d nonces and %d signatures over 4 attempts", len(seen), len(sigs))
+	}
+}
+
+func TestNoRetryOnBadInput(t *testing.T) {
+	var attempts atomic.Int32
+	c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
+	})
+	_, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"other.test/x.js"}})
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) || ae.Code != "InvalidDomain.NotFound" || ae.HTTPStatus != 404 || ae.RequestID == "" {
+		t.Fatalf("err = %v", err)
+	}
+	if apiclient.Classify(err) != apiclient.ClassBadInput || attempts.Load() != 1 {
+		t.Fatalf("class %s after %d attempts, want bad_input after 1", apiclient.Classify(err), attempts.Load())
+	}
+}
+
+func TestThrottlingBacksOffAndQuotaIsQuota(t *testing.T) {
+	c, emu := newPair(t, cdnemu.Options{URLQuota: 1}, func(o *apiclient.Options) {
+		o.Retry = apiclient.RetryPolicy{MaxAttempts: 5, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	})
+	emu.ForceError(apiclient.ActionDescribeRefreshQuota, 2, "Throttling.User")
+	start := time.Now()
+	if _, err := c.DescribeRefreshQuota(context.Background()); err != nil {
+		t.Fatalf("after throttling: %v", err)
+	}
+	// Two backoffs of about 20 and 40 ms (±20%).
+	if el := time.Since(start); el < 45*time.Millisecond {
+		t.Fatalf("retried throttled calls after %s: no backoff", el)
+	}
+	_, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"example.com/a", "example.com/b"}})
+	if apiclient.Classify(err) != apiclient.ClassQuota || apiclient.Code(err) != "QuotaExceeded.Refresh" {
+		t.Fatalf("over quota: %v (class %s)", err, apiclient.Classify(err))
+	}
+	if n := emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 1 {
+		t.Fatalf("quota error retried: %d refusals", n)
+	}
+}
+
+// Retries stop: an API that always fails is asked MaxAttempts times.
+func TestRetriesAreBounded(t *testing.T) {
+	var attempts atomic.Int32
+	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
+	})
+	emu.SetOutage(time.Now().Add(time.Hour))
+	_, err := c.DescribeCdnService(context.Background())
+	if apiclient.Classify(err) != apiclient.ClassRetryable || attempts.Load() != 5 {
+		t.Fatalf("after an outage: %v, %d attempts (want retryable after 5)", err, attempts.Load())
+	}
+}
+
+func TestWrongSecretIsCredentialsAndNeverShown(t *testing.T) {
+	c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.Credentials.AccessKeySecret = "wrong-secret-value"
+	})
+	_, err := c.DescribeCdnService(context.Background())
+	if apiclient.Classify(err) != apiclient.ClassCredentials {
+		t.Fatalf("err %v, want a credentials error", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret-value") {
+		t.Fatal("the secret is in the error")
+	}
+}
+
+func TestNetworkErrorIsRetryableAndHidesTheQuery(t *testing.T) {
+	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1",
+		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
+		Retry:       apiclient.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DescribeRefreshQuota(context.Background())
+	if apiclient.Classify(err) != apiclient.ClassRetryable {
+		t.Fatalf("err %v", err)
+	}
+	if strings.Contains(err.Error(), "Signature=") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("error shows the signed query: %v", err)
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	s := &apiclient.Signer{Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}, Version: apiclient.VersionCurrent}
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = "https://static.example.com/assets/app." + strings.Repeat("x", 20) + ".js"
+	}
+	params := map[string][]string{"Action": {"RefreshObjectCaches"}, "ObjectPath": {strings.Join(paths, "\n")}}
+	b.Run("1000-urls", func(b *testing.B) {
+		for b.Loop() {
+			s.Sign("POST", params)
+		}
+	})
+	small := map[string][]string{"Action": {"DescribeRefreshQuota"}}
+	b.Run("describe", func(b *testing.B) {
+		for b.Loop() {
+			s.Sign("GET", small)
+		}
+	})
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	emu, err := cdnemu.NewServer(cdnemu.Options{NoRateLimit: true, NoRecordPaths: true, RecordRequests: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emu.Close()
+	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, RateLimits: map[string]float64{apiclient.ActionDescribeRefreshQuota: -1},
+		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.DescribeRefreshQuota(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
