@@ -109,7 +109,9 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 					slog.String("error", err.Error()))
 			}
 		}
-		delay := time.Until(until)
+		// Never longer than DeferMax: a pause lifted or quota found early
+		// should not leave jobs waiting for a deadline that no longer holds.
+		delay := min(time.Until(until), w.cfg.DeferMax)
 		if delay < time.Second {
 			delay = time.Second
 		}

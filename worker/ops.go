@@ -19,7 +19,13 @@ func (w *Worker) runOperation(ctx context.Context, msg Message, j *jobs.Job) {
 		_ = msg.NakWithDelay(w.cfg.RetryDelay)
 		return
 	}
+	// Tracked like a purge job so that the heartbeat keeps extending its
+	// ack deadline while a slow change runs; otherwise it could be
+	// redelivered and run twice.
+	t := &tracked{msg: msg, job: j, received: time.Now()}
+	w.fl.add(t)
 	w.ops.Go(func() {
+		defer w.fl.remove(t)
 		// The operation's own calls retry within the client's policy; it
 		// outlives a shutdown signal so that a started change finishes.
 		opCtx := context.WithoutCancel(ctx)
