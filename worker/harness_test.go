@@ -25,7 +25,7 @@ import (
 // harness is a worker's world: an embedded NATS, the CDN API emulator, an
 // API client, a quota mirror and the task store.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	natsPort int
 	natsDir  string
@@ -59,7 +59,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), natsDir: t.TempDir(), natsPort: jobs.RandomPort, log: testLogger()}
 	h.startNATS()
