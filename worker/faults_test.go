@@ -25,7 +25,7 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	})
 	h.waitFor("a deferred job", 10*time.Second, func() bool {
 		for _, id := range ids {
-			if ev, ok := events.last(id); ok && ev.State == jobs.StateDeferred {
+			if ev, ok := events.Last(id); ok && ev.State == jobs.StateDeferred {
 				return true
 			}
 		}
@@ -42,7 +42,7 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	if h.drained() {
 		t.Fatal("the waiting jobs left the queue")
 	}
-	ev, _ := events.last(ids[len(ids)-1])
+	ev, _ := events.Last(ids[len(ids)-1])
 	if ev.State == jobs.StateDeferred && ev.Until.IsZero() {
 		t.Fatal("deferred event without a time")
 	}
@@ -117,7 +117,7 @@ func TestWorkerIsolatesRefusedPath(t *testing.T) {
 		t.Fatalf("%d good paths landed, want 99", n)
 	}
 	h.waitFor("rejected event", 5*time.Second, func() bool {
-		ev, ok := events.last(bad)
+		ev, ok := events.Last(bad)
 		return ok && ev.State == jobs.StateRejected && len(ev.Problems) == 1 && ev.Problems[0].Path == "https://other.example.com/x.js"
 	})
 }

@@ -2,23 +2,21 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
@@ -27,9 +25,7 @@ import (
 type harness struct {
 	t        testing.TB
 	ctx      context.Context
-	natsPort int
-	natsDir  string
-	ns       *server.Server
+	nats     *jobstest.NATS
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	emu      *cdnemu.Server
@@ -61,9 +57,9 @@ func testLogger() *slog.Logger {
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, ctx: context.Background(), natsDir: t.TempDir(), natsPort: jobs.RandomPort, log: testLogger()}
+	h := &harness{t: t, ctx: context.Background(), log: testLogger()}
+	h.subjects, _ = jobs.NewSubjects("cdn")
 	h.startNATS()
-	t.Cleanup(h.stopNATS)
 
 	if o.clock {
 		h.clock = cdnemu.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
@@ -106,7 +102,6 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err := h.mirror.SyncNow(h.ctx); err != nil {
 		t.Fatalf("first quota sync: %v", err)
 	}
-	h.subjects, _ = jobs.NewSubjects("cdn")
 	h.val, err = jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "*.example.com"}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,51 +111,25 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 
 func (h *harness) startNATS() {
 	h.t.Helper()
-	ns, url, err := jobs.RunEmbedded(jobs.EmbeddedOptions{Port: h.natsPort, StoreDir: h.natsDir})
-	if err != nil {
-		h.t.Fatalf("embedded NATS: %v", err)
-	}
-	h.ns = ns
-	h.natsPort = ns.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
+	h.nats = jobstest.RunNATS(h.t)
+	h.nc, h.js = h.nats.Connect()
+	var err error
+	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
-	h.nc = nc
-	h.js, err = jetstream.New(nc)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjectsOrDefault()}); err != nil {
-		h.t.Fatal(err)
-	}
-	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjectsOrDefault()}); err != nil {
+	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
 	h.kv, err = OpenKVStore(h.ctx, h.js, "", 1)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.pub, err = jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: h.subjectsOrDefault()})
+	h.pub, err = jobs.NewPublisher(h.nc, jobs.PublisherConfig{Subjects: h.subjects})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 }
 
-func (h *harness) subjectsOrDefault() jobs.Subjects {
-	s, _ := jobs.NewSubjects("cdn")
-	return s
-}
-
-func (h *harness) stopNATS() {
-	if h.nc != nil {
-		h.nc.Close()
-	}
-	if h.ns != nil {
-		h.ns.Shutdown()
-		h.ns.WaitForShutdown()
-	}
-}
 
 // fastConfig is a worker configuration for tests: short waits everywhere.
 func fastConfig() Config {
@@ -199,23 +168,14 @@ type replica struct {
 
 func (h *harness) runReplica(cfg Config, name string) *replica {
 	h.t.Helper()
-	nc, err := nats.Connect(h.ns.ClientURL())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	nc, js := h.nats.Connect()
 	kv, err := OpenKVStore(h.ctx, js, "", 1)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	api := &countingAPI{API: h.client}
 	_, stop := h.runWorkerWith(cfg, name, js, kv, api)
-	r := &replica{nc: nc, api: api, stop: stop}
-	h.t.Cleanup(nc.Close)
-	return r
+	return &replica{nc: nc, api: api, stop: stop}
 }
 
 // countingAPI counts the refresh and push calls of one replica.
@@ -305,66 +265,14 @@ func urls(host string, from, n int) []string {
 // waitFor polls cond until it holds or the deadline passes.
 func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	jobstest.Eventually(h.t, what, d, cond)
 }
 
-// drained reports whether the work stream holds nothing (work-queue
-// retention: a message leaves when it is acked or terminated).
-func (h *harness) drained() bool {
-	s, err := h.js.Stream(h.ctx, jobs.DefaultStreamName)
-	if err != nil {
-		return false
-	}
-	info, err := s.Info(h.ctx)
-	return err == nil && info.State.Msgs == 0
-}
+// drained reports whether every job left the work stream (acked or
+// terminated).
+func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, jobs.DefaultStreamName) }
 
-// statusEvents collects the status events of every job.
-type statusEvents struct {
-	mu  sync.Mutex
-	evs map[string][]jobs.StatusEvent
-}
-
-func (h *harness) watchStatus() *statusEvents {
+func (h *harness) watchStatus() *jobstest.Statuses {
 	h.t.Helper()
-	se := &statusEvents{evs: map[string][]jobs.StatusEvent{}}
-	sub, err := h.nc.Subscribe(h.subjects.StatusAll(), func(m *nats.Msg) {
-		var ev jobs.StatusEvent
-		if err := json.Unmarshal(m.Data, &ev); err == nil {
-			se.mu.Lock()
-			se.evs[ev.JobID] = append(se.evs[ev.JobID], ev)
-			se.mu.Unlock()
-		}
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return se
-}
-
-func (s *statusEvents) states(job string) []jobs.State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []jobs.State
-	for _, ev := range s.evs[job] {
-		out = append(out, ev.State)
-	}
-	return out
-}
-
-func (s *statusEvents) last(job string) (jobs.StatusEvent, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	evs := s.evs[job]
-	if len(evs) == 0 {
-		return jobs.StatusEvent{}, false
-	}
-	return evs[len(evs)-1], true
+	return jobstest.WatchStatus(h.t, h.nc, h.subjects)
 }

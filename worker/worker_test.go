@@ -36,13 +36,13 @@ func TestWorkerBatchesToMinimumCalls(t *testing.T) {
 	}
 	h.waitFor("final status of every job", 20*time.Second, func() bool {
 		for _, id := range ids {
-			if ev, ok := events.last(id); !ok || ev.State != jobs.StateComplete {
+			if ev, ok := events.Last(id); !ok || ev.State != jobs.StateComplete {
 				return false
 			}
 		}
 		return true
 	})
-	st := events.states(ids[0])
+	st := events.States(ids[0])
 	if !slices.Equal(st, []jobs.State{jobs.StateSubmitted, jobs.StateComplete}) {
 		t.Errorf("states of job %s = %v, want [submitted complete]", ids[0], st)
 	}

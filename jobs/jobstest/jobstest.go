@@ -1,0 +1,163 @@
+// Package jobstest gives tests of code around the job queue a real,
+// embedded NATS server they can stop and restart, and assertions about
+// what the queue holds and what status events say. It is for tests only.
+package jobstest
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// NATS is an embedded JetStream server on a free port with a temporary
+// store. Stop and Restart keep the port and the store, so clients that
+// reconnect find their streams again.
+type NATS struct {
+	tb       testing.TB
+	URL      string
+	Port     int
+	StoreDir string
+	Server   *server.Server
+}
+
+// RunNATS starts a server and stops it when the test ends.
+func RunNATS(tb testing.TB) *NATS {
+	tb.Helper()
+	n := &NATS{tb: tb, StoreDir: tb.TempDir(), Port: jobs.RandomPort}
+	n.start()
+	n.Port = n.Server.Addr().(*net.TCPAddr).Port
+	tb.Cleanup(n.Stop)
+	return n
+}
+
+func (n *NATS) start() {
+	n.tb.Helper()
+	srv, url, err := jobs.RunEmbedded(jobs.EmbeddedOptions{Port: n.Port, StoreDir: n.StoreDir})
+	if err != nil {
+		n.tb.Fatalf("start embedded NATS: %v", err)
+	}
+	n.Server, n.URL = srv, url
+}
+
+// Stop shuts the server down, as an outage would.
+func (n *NATS) Stop() {
+	if n.Server != nil {
+		n.Server.Shutdown()
+		n.Server.WaitForShutdown()
+		n.Server = nil
+	}
+}
+
+// Restart starts the server again on the same port and store.
+func (n *NATS) Restart() {
+	n.tb.Helper()
+	n.Stop()
+	n.start()
+}
+
+// Connect returns a client connection that reconnects forever, closed when
+// the test ends.
+func (n *NATS) Connect() (*nats.Conn, jetstream.JetStream) {
+	n.tb.Helper()
+	nc, err := nats.Connect(n.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		n.tb.Fatalf("connect to embedded NATS: %v", err)
+	}
+	n.tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	return nc, js
+}
+
+// Eventually polls cond every 10ms until it holds, and fails the test when
+// d passes first.
+func Eventually(tb testing.TB, what string, d time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// StreamEmpty reports whether stream holds no message. With the work
+// queue's retention a job leaves the stream when it is acked or terminated,
+// so an empty work stream means every job was settled.
+func StreamEmpty(ctx context.Context, js jetstream.JetStream, stream string) bool {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(ctx)
+	return err == nil && info.State.Msgs == 0
+}
+
+// Statuses collects the status events published for every job.
+type Statuses struct {
+	mu  sync.Mutex
+	evs map[string][]jobs.StatusEvent
+}
+
+// WatchStatus subscribes to every status subject until the test ends.
+func WatchStatus(tb testing.TB, nc *nats.Conn, subjects jobs.Subjects) *Statuses {
+	tb.Helper()
+	s := &Statuses{evs: map[string][]jobs.StatusEvent{}}
+	sub, err := nc.Subscribe(subjects.StatusAll(), func(m *nats.Msg) {
+		var ev jobs.StatusEvent
+		if json.Unmarshal(m.Data, &ev) == nil {
+			s.mu.Lock()
+			s.evs[ev.JobID] = append(s.evs[ev.JobID], ev)
+			s.mu.Unlock()
+		}
+	})
+	if err != nil {
+		tb.Fatalf("subscribe to status events: %v", err)
+	}
+	tb.Cleanup(func() { _ = sub.Unsubscribe() })
+	return s
+}
+
+// States lists the states a job went through, in order.
+func (s *Statuses) States(jobID string) []jobs.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jobs.State
+	for _, ev := range s.evs[jobID] {
+		out = append(out, ev.State)
+	}
+	return out
+}
+
+// Last returns the latest event of a job.
+func (s *Statuses) Last(jobID string) (jobs.StatusEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs := s.evs[jobID]
+	if len(evs) == 0 {
+		return jobs.StatusEvent{}, false
+	}
+	return evs[len(evs)-1], true
+}
+
+// Has reports whether a job passed through state.
+func (s *Statuses) Has(jobID string, state jobs.State) bool {
+	for _, st := range s.States(jobID) {
+		if st == state {
+			return true
+		}
+	}
+	return false
+}
