@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -45,7 +46,7 @@ func testConfig() Config {
 }
 
 type fixture struct {
-	nats *testNATS
+	nats *jobstest.NATS
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	http *httptest.Server
@@ -54,9 +55,9 @@ type fixture struct {
 
 func newFixture(tb testing.TB, cfg Config) *fixture {
 	tb.Helper()
-	n := runNATS(tb)
+	n := jobstest.RunNATS(tb)
 	log := slog.New(slog.DiscardHandler)
-	nc, err := jobs.Connect(n.url, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
+	nc, err := jobs.Connect(n.URL, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func TestNATSDownIs503ThenRecovers(t *testing.T) {
 	f := newFixture(t, testConfig())
 	body := golden(t, "gitlab_pipeline.json")
 	hdr := gitlabHeaders("Pipeline Hook", "outage-1", testGitLabToken)
-	f.nats.stop()
+	f.nats.Stop()
 	a := f.post(t, "/hooks/gitlab", hdr, body)
 	if a.status != http.StatusServiceUnavailable || a.body["code"] != "queue_unavailable" {
 		t.Fatalf("with NATS down: %d %s", a.status, a.raw)
@@ -236,7 +236,7 @@ func TestNATSDownIs503ThenRecovers(t *testing.T) {
 	if r := f.get(t, "/healthz"); r.status != http.StatusOK {
 		t.Fatalf("healthz: %d", r.status)
 	}
-	f.nats.start()
+	f.nats.Restart()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		a = f.post(t, "/hooks/gitlab", hdr, body)

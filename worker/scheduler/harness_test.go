@@ -2,20 +2,19 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -25,8 +24,7 @@ import (
 type world struct {
 	t        *testing.T
 	ctx      context.Context
-	ns       *server.Server
-	url      string
+	nats     *jobstest.NATS
 	emu      *cdnemu.Server
 	clock    *cdnemu.Clock
 	client   *apiclient.Client
@@ -46,12 +44,7 @@ func testLogger() *slog.Logger {
 func newWorld(t *testing.T, start time.Time) *world {
 	t.Helper()
 	w := &world{t: t, ctx: context.Background(), log: testLogger(), clock: cdnemu.NewClock(start)}
-	ns, url, err := jobs.RunEmbedded(jobs.EmbeddedOptions{Port: jobs.RandomPort, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("embedded NATS: %v", err)
-	}
-	w.ns, w.url = ns, url
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	w.nats = jobstest.RunNATS(t)
 	w.subjects, _ = jobs.NewSubjects("cdn")
 	_, js := w.connect()
 	if _, err := jobs.EnsureStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
@@ -60,6 +53,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 	if _, err := jobs.EnsureStatusStream(w.ctx, js, jobs.StatusStreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	emu, err := cdnemu.NewServer(cdnemu.Options{Domains: []string{"example.com"}, Now: w.clock.Now, NoRateLimit: true})
 	if err != nil {
 		t.Fatal(err)
@@ -93,16 +87,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 // connect opens a NATS connection of its own, as a replica would.
 func (w *world) connect() (*nats.Conn, jetstream.JetStream) {
 	w.t.Helper()
-	nc, err := nats.Connect(w.url)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return nc, js
+	return w.nats.Connect()
 }
 
 // replica is one cdnpurge process: a scheduler, and optionally a worker
@@ -170,66 +155,6 @@ func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operato
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	w.t.Cleanup(stop)
 	return wk, stop
-}
-
-// waitFor polls cond until it holds or d passes.
-func (w *world) waitFor(what string, d time.Duration, cond func() bool) {
-	w.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// drained reports whether the work stream holds nothing.
-func (w *world) drained(js jetstream.JetStream) bool {
-	s, err := js.Stream(w.ctx, jobs.DefaultStreamName)
-	if err != nil {
-		return false
-	}
-	info, err := s.Info(w.ctx)
-	return err == nil && info.State.Msgs == 0
-}
-
-// statusWatch collects status events by job.
-type statusWatch struct {
-	mu  sync.Mutex
-	evs map[string][]jobs.StatusEvent
-}
-
-func (w *world) watchStatus() *statusWatch {
-	w.t.Helper()
-	nc, _ := w.connect()
-	sw := &statusWatch{evs: map[string][]jobs.StatusEvent{}}
-	_, err := nc.Subscribe(w.subjects.StatusAll(), func(m *nats.Msg) {
-		var ev jobs.StatusEvent
-		if json.Unmarshal(m.Data, &ev) == nil {
-			sw.mu.Lock()
-			sw.evs[ev.JobID] = append(sw.evs[ev.JobID], ev)
-			sw.mu.Unlock()
-		}
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		w.t.Fatal(err)
-	}
-	return sw
-}
-
-func (s *statusWatch) has(job string, st jobs.State) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ev := range s.evs[job] {
-		if ev.State == st {
-			return true
-		}
-	}
-	return false
 }
 
 // shanghai returns a wall time in Asia/Shanghai.

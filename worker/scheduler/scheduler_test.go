@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // countingPublisher counts publishes and the ones the stream dropped as
@@ -75,9 +76,9 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	// 23:00 Shanghai: the night schedule's tick.
 	w.clock.Set(shanghai(2026, 11, 25, 23, 0, 0))
 	fireAll(rs)
-	w.waitFor("the night tick to run", 10*time.Second, func() bool {
+	jobstest.Eventually(w.t, "the night tick to run", 10*time.Second, func() bool {
 		st, _, _ := rs[0].state.Load(w.ctx, "night-bandwidth")
-		return st.LastResult != "" && w.drained(js)
+		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, jobs.DefaultStreamName)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
@@ -115,9 +116,9 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	// day schedule switches back.
 	w.clock.Set(shanghai(2026, 11, 26, 7, 0, 0))
 	fireAll(rs)
-	w.waitFor("the day tick to run", 10*time.Second, func() bool {
+	jobstest.Eventually(w.t, "the day tick to run", 10*time.Second, func() bool {
 		st, _, _ := rs[2].state.Load(w.ctx, "day-traffic")
-		return st.LastResult != "" && w.drained(js)
+		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, jobs.DefaultStreamName)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d after two ticks, want 2", got)
@@ -177,9 +178,9 @@ func TestCatchUpRunsMissedTickOnce(t *testing.T) {
 	a.sched.Start(w.ctx)
 	b.sched.Start(w.ctx)
 	fireAll([]*replica{a, b})
-	w.waitFor("the caught-up tick to run", 10*time.Second, func() bool {
+	jobstest.Eventually(w.t, "the caught-up tick to run", 10*time.Second, func() bool {
 		st, _, _ := a.state.Load(w.ctx, "night-bandwidth")
-		return st.LastResult == ResultOK && w.drained(a.js)
+		return st.LastResult == ResultOK && jobstest.StreamEmpty(w.ctx, a.js, jobs.DefaultStreamName)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1 (the missed tick, once)", got)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
@@ -29,7 +30,8 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.emu.SetDcdnIpa(true)
-	events := w.watchStatus()
+	watchConn, _ := w.connect()
+	events := jobstest.WatchStatus(w.t, watchConn, w.subjects)
 
 	w.emu.SetFinancialLock(true)
 	if err := chk.Check(w.ctx); err != nil {
@@ -51,7 +53,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 	if _, err := pub.Publish(w.ctx, j, ""); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor("the purge to be held back", 10*time.Second, func() bool { return events.has(j.ID, jobs.StateDeferred) })
+	jobstest.Eventually(w.t, "the purge to be held back", 10*time.Second, func() bool { return events.Has(j.ID, jobs.StateDeferred) })
 	if got := w.emu.Calls(apiclient.ActionRefreshObjectCaches); got != 0 {
 		t.Fatalf("RefreshObjectCaches calls = %d while paused, want 0", got)
 	}
@@ -67,7 +69,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 	if paused, _ := wk.Paused(); paused || chk.Paused() {
 		t.Fatal("still paused after the lock was lifted")
 	}
-	w.waitFor("the purge to be submitted", 10*time.Second, func() bool {
+	jobstest.Eventually(w.t, "the purge to be submitted", 10*time.Second, func() bool {
 		return w.emu.Accepted(apiclient.ActionRefreshObjectCaches) == 1
 	})
 	if got := gaugeValue(t, chk.m.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 0 {
