@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+)
+
+func (a *app) quota(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("quota", "",
+		`Show today's refresh and push quota as the mirror holds it: total, remaining,
+reserved and committed per kind, the quota day (Asia/Shanghai) and the last sync.
+--sync reads DescribeRefreshQuota first. Without redis.url the mirror is in this
+process only, so it is always synced first.`,
+		"  cdnpurge quota\n  cdnpurge quota --sync --output json", stderr)
+	syncFirst := fs.Bool("sync", false, "read DescribeRefreshQuota into the mirror first")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("quota takes no arguments")
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	client, err := s.apiClient()
+	if err != nil {
+		return err
+	}
+	store, shared, closeStore, err := s.quotaStore()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	m := quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log))
+	if *syncFirst || !shared {
+		if err := m.SyncNow(ctx); err != nil {
+			return fmt.Errorf("sync quota: %w", err)
+		}
+	}
+	snap, err := m.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("read quota mirror: %w", err)
+	}
+	if a.g.output == "json" {
+		return writeJSON(stdout, snap)
+	}
+	return snap.WriteTable(stdout)
+}
+
+func (a *app) tasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("tasks", "",
+		`Show refresh and push tasks from the CDN API (the last 3 days): by task ID, by
+exact path, or the most recent. --watch repeats until every task shown is done.`,
+		"  cdnpurge tasks\n  cdnpurge tasks --id 1234567,1234568 --watch\n  cdnpurge tasks --path https://static.example.com/app.js --output json", stderr)
+	ids := fs.String("id", "", "task `IDs`, comma-separated")
+	path := fs.String("path", "", "exact object `PATH`")
+	limit := fs.Int("limit", apiclient.DefaultTasksPageSize, "how many recent tasks (1-100)")
+	watch := fs.Bool("watch", false, "repeat until every task shown is done")
+	every := fs.Duration("interval", 2*time.Second, "--watch interval")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > apiclient.MaxTasksPageSize || *every <= 0 || fs.NArg() > 0 {
+		return usagef("tasks: --limit must be 1-%d, --interval > 0, and no arguments", apiclient.MaxTasksPageSize)
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	client, err := s.apiClient()
+	if err != nil {
+		return err
+	}
+	fetch := func() ([]apiclient.Task, error) {
+		if *ids != "" {
+			var out []apiclient.Task
+			list := apiclient.SplitTaskIDs(*ids)
+			for i := 0; i < len(list); i += apiclient.MaxTaskIDsPerDescribe {
+				res, err := client.DescribeRefreshTaskByID(ctx, list[i:min(i+apiclient.MaxTaskIDsPerDescribe, len(list))])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, res.Tasks...)
+			}
+			return out, nil
+		}
+		page, err := client.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: *limit})
+		return page.Tasks.CDNTask, err
+	}
+	for {
+		list, err := fetch()
+		if err != nil {
+			return fmt.Errorf("tasks: %w", err)
+		}
+		if a.g.output == "json" {
+			err = writeJSON(stdout, list)
+		} else {
+			err = taskTable(stdout, list)
+		}
+		if err != nil || !*watch || allDone(list) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+	}
+}
+
+func allDone(list []apiclient.Task) bool {
+	for _, t := range list {
+		if !t.Done() {
+			return false
+		}
+	}
+	return true
+}
+
+func taskTable(w io.Writer, list []apiclient.Task) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tSTATUS\tPROCESS\tTYPE\tCREATED\tPATH\tDESCRIPTION")
+	for _, t := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.Status, t.Process, t.ObjectType, t.CreationTime, t.ObjectPath, t.Description)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(tw, "(no tasks)")
+	}
+	return tw.Flush()
+}
+
+func (a *app) schedules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("schedules", "",
+		`List the configured schedules with their next runs (in each schedule's zone) and,
+when NATS is reachable, the last run and its result shared by the replicas.`,
+		"  cdnpurge --config /etc/cdnpurge.yaml schedules\n  cdnpurge schedules --next 5 --output json", stderr)
+	next := fs.Int("next", 3, "how many next runs to show")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if *next < 1 || fs.NArg() > 0 {
+		return usagef("schedules: --next must be >= 1, and no arguments")
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	states := map[string]scheduler.State{}
+	if len(s.cfg.Schedules) > 0 {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if nc, js, _, err := s.connectNATS("cdnpurge-cli"); err == nil {
+			defer nc.Close()
+			if kv, err := scheduler.OpenKVStateStore(sctx, js, "", s.cfg.NATS.Replicas); err == nil {
+				if st, err := kv.List(sctx); err == nil {
+					states = st
+				}
+			} else {
+				fmt.Fprintf(stderr, "last runs unknown: %v\n", err)
+			}
+		}
+	}
+	if a.g.output == "json" {
+		rows, err := scheduler.Rows(s.cfg.Schedules, states, time.Now(), *next)
+		if err != nil {
+			return err
+		}
+		return writeJSON(stdout, rows)
+	}
+	if len(s.cfg.Schedules) == 0 {
+		_, err := fmt.Fprintln(stdout, "no schedules configured (see schedules in deploy/cdnpurge.example.yaml)")
+		return err
+	}
+	return scheduler.Table(stdout, s.cfg.Schedules, states, time.Now(), *next)
+}
+
+func (a *app) service(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("service", "status | open --charge-type T | billing T",
+		`Show or change the account's CDN service: status (DescribeCdnService, and
+DescribeDcdnIpaService with --ipa), open (OpenCdnService), billing (switch the
+billing method with ModifyCdnService from the next 00:00 Asia/Shanghai, checked
+with DescribeCdnService afterwards).`,
+		"  cdnpurge service status\n  cdnpurge service status --ipa --output json\n  cdnpurge service open --charge-type PayByTraffic\n  cdnpurge service billing PayByBandwidth", stderr)
+	charge := fs.String("charge-type", apiclient.PayByTraffic, "billing method for open: PayByTraffic or PayByBandwidth")
+	ipa := fs.Bool("ipa", false, "status: also show the DCDN IPA service")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usagef("service: want status, open or billing")
+	}
+	sub, rest := fs.Arg(0), fs.Args()[1:]
+	// Flags may follow the subcommand too.
+	if err := a.parse(fs, rest); err != nil {
+		return err
+	}
+	rest = fs.Args()
+	validCharge := func(t string) error {
+		if t != apiclient.PayByTraffic && t != apiclient.PayByBandwidth {
+			return usagef("charge type %q: want %s or %s", t, apiclient.PayByTraffic, apiclient.PayByBandwidth)
+		}
+		return nil
+	}
+	switch {
+	case sub == "status" && len(rest) == 0:
+	case sub == "open" && len(rest) == 0:
+		if err := validCharge(*charge); err != nil {
+			return err
+		}
+	case sub == "billing" && len(rest) == 1:
+		if err := validCharge(rest[0]); err != nil {
+			return err
+		}
+	default:
+		fs.Usage()
+		return usagef("service: want status, open [--charge-type T] or billing T, got %q", strings.Join(fs.Args(), " "))
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	client, err := s.apiClient()
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "status":
+		return scheduler.ServiceStatus(ctx, client, stdout, a.g.output == "json", *ipa)
+	case "open":
+		return scheduler.OpenService(ctx, client, stdout, *charge)
+	default:
+		return scheduler.SetBilling(ctx, client, stdout, rest[0])
+	}
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// purgeFlags are the flags of purge and push.
+type purgeFlags struct {
+	file       string
+	objectType string
+	force      bool
+	area       string
+	l2Preload  bool
+	direct     bool
+	wait       bool
+	timeout    time.Duration
+	poll       time.Duration
+}
+
+// request is what purge or push was asked to do, paths normalised.
+type request struct {
+	kind  jobs.Kind
+	ot    apiclient.ObjectType
+	force *bool
+	area  string
+	l2    bool
+	paths []string
+}
+
+func (a *app) purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return a.submitCmd(ctx, jobs.KindRefresh, args, stdout, stderr)
+}
+
+func (a *app) push(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return a.submitCmd(ctx, jobs.KindPush, args, stdout, stderr)
+}
+
+func (a *app) submitCmd(ctx context.Context, kind jobs.Kind, args []string, stdout, stderr io.Writer) error {
+	name, about, examples := "purge", `Refresh (purge) paths from the CDN cache. Paths come as arguments, from -f FILE,
+or from standard input (-f - or a single -), one per line; blank lines and
+lines starting with # are skipped. Every path is checked against the domain
+allowlist first; nothing is sent when any is refused.
+
+By default the paths are queued on NATS for the worker of a running serve
+(the job IDs are printed). --direct calls the CDN API from this process with
+the same batching, quota gate and retries. --wait follows the tasks until the
+CDN reports them done. The exit status is 1 when anything failed or still
+waits for quota.`, `  cdnpurge purge https://static.example.com/app.js static.example.com/css/site.css
+  cdnpurge purge --type directory --force https://static.example.com/img/
+  git diff --name-only | sed 's#^public/#https://static.example.com/#' | cdnpurge purge -f - --wait
+  cdnpurge purge --direct --wait -f urls.txt`
+	if kind == jobs.KindPush {
+		name, about, examples = "push", `Prefetch paths into the CDN cache (PushObjectCache). Paths come as for purge:
+arguments, -f FILE or standard input. Queued on NATS by default; --direct calls
+the API from this process; --wait follows the tasks until done.`, `  cdnpurge push https://static.example.com/app.js
+  cdnpurge push --area overseas --l2-preload -f urls.txt --wait
+  cdnpurge push --direct --wait https://static.example.com/video.mp4`
+	}
+	fs := a.newFlagSet(name, "[PATH...]", about, examples, stderr)
+	var f purgeFlags
+	fs.StringVar(&f.file, "f", "", "read paths from `FILE`, one per line (- for standard input)")
+	if kind == jobs.KindRefresh {
+		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex or exquery")
+		fs.BoolVar(&f.force, "force", false, "directory, regex, exquery: purge everything under the scope, not only what changed at the origin")
+	} else {
+		fs.StringVar(&f.area, "area", "", "prefetch area: domestic or overseas (default: the API's)")
+		fs.BoolVar(&f.l2Preload, "l2-preload", false, "prefetch to L2 nodes too")
+	}
+	fs.BoolVar(&f.direct, "direct", false, "call the CDN API from this process instead of queueing")
+	fs.BoolVar(&f.wait, "wait", false, "follow the tasks until the CDN reports them done")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up waiting after this long")
+	fs.DurationVar(&f.poll, "poll", 2*time.Second, "how often --wait asks for task status (--direct)")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	req := request{kind: kind, area: f.area, l2: f.l2Preload}
+	if kind == jobs.KindRefresh {
+		ot, err := apiclient.ParseObjectType(f.objectType)
+		if err != nil {
+			return usagef("--type %q: want file, directory, regex or exquery", f.objectType)
+		}
+		req.ot = ot
+		if f.force {
+			if ot == apiclient.ObjectFile {
+				return usagef("--force applies to directory, regex and exquery refreshes only")
+			}
+			force := true
+			req.force = &force
+		}
+	} else if f.area != "" && f.area != "domestic" && f.area != "overseas" {
+		return usagef("--area %q: want domestic or overseas", f.area)
+	}
+	raw, err := a.readPaths(fs.Args(), f.file)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		fs.Usage()
+		return usagef("%s: no paths given (arguments, -f FILE or -f - for standard input)", name)
+	}
+	if f.poll <= 0 || f.timeout <= 0 {
+		return usagef("--poll and --timeout must be > 0")
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	v, err := jobs.NewValidator(s.cfg.ValidatorConfig())
+	if err != nil {
+		return fmt.Errorf("domains: %w", err)
+	}
+	if req.paths, err = normalize(v, raw, req); err != nil {
+		return err
+	}
+	if f.wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	prog := newProgress(stderr, name)
+	var sum summary
+	if f.direct {
+		sum, err = a.runDirect(ctx, s, req, f, prog)
+	} else {
+		sum, err = a.runQueued(ctx, s, req, f, stdout, prog)
+	}
+	prog.done()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		sum.TimedOut = true
+	}
+	if werr := sum.write(stdout, a.g.output == "json"); werr != nil {
+		return werr
+	}
+	return sum.err()
+}
+
+// readPaths gathers paths from args, -f FILE and standard input.
+func (a *app) readPaths(args []string, file string) ([]string, error) {
+	var out []string
+	fromStdin := file == "-"
+	for _, p := range args {
+		if p == "-" {
+			fromStdin = true
+			continue
+		}
+		out = append(out, p)
+	}
+	read := func(r io.Reader, what string) error {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			out = append(out, line)
+		}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read paths from %s: %w", what, err)
+		}
+		return nil
+	}
+	if file != "" && file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("read paths: %w", err)
+		}
+		defer fh.Close()
+		if err := read(fh, file); err != nil {
+			return nil, err
+		}
+	}
+	if fromStdin {
+		if err := read(a.stdin, "standard input"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// normalize checks every path; it refuses the whole request, listing each
+// bad path, when any is wrong. Duplicates are dropped.
+func normalize(v *jobs.Validator, raw []string, req request) ([]string, error) {
+	ot := req.ot
+	if req.kind == jobs.KindPush {
+		ot = apiclient.ObjectFile
+	}
+	seen := make(map[string]bool, len(raw))
+	var out []string
+	var bad []string
+	nbad := 0
+	for i, p := range raw {
+		n, err := v.Normalize(p, ot)
+		if err != nil {
+			nbad++
+			bad = append(bad, fmt.Sprintf("  path %d %q: %v", i+1, p, err))
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	if len(bad) > 0 {
+		if len(bad) > 20 {
+			bad = append(bad[:20], fmt.Sprintf("  ... and %d more", len(bad)-20))
+		}
+		return nil, fmt.Errorf("%d of %d paths refused, nothing sent (fix them or the domains allowlist):\n%s",
+			nbad, len(raw), strings.Join(bad, "\n"))
+	}
+	return out, nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/user"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// runQueued publishes the paths as jobs for the worker of a running serve
+// and, with --wait, follows their status events.
+func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags, stdout io.Writer, prog *progress) (summary, error) {
+	sum := summary{Action: actionName(req), Mode: "queued", Paths: len(req.paths), Unit: "jobs", start: time.Now()}
+	nc, _, subj, err := s.connectNATS("cdnpurge-cli")
+	if err != nil {
+		return sum, err
+	}
+	defer nc.Close()
+	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
+	if err != nil {
+		return sum, err
+	}
+	// Subscribe before publishing so that no event is missed.
+	events := make(chan *nats.Msg, 1024)
+	if f.wait {
+		sub, err := nc.ChanSubscribe(subj.StatusAll(), events)
+		if err != nil {
+			return sum, fmt.Errorf("subscribe to status events: %w", err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	size := jobs.DefaultMaxPaths
+	if req.kind == jobs.KindRefresh && req.ot == apiclient.ObjectRegex {
+		size = 1 // one rule per job
+	}
+	source := "cli"
+	if u, err := user.Current(); err == nil {
+		source = "cli:" + u.Username
+	}
+	pathsOf := map[string]int{}
+	for chunk := range slices.Chunk(req.paths, size) {
+		j := &jobs.Job{Kind: req.kind}
+		if req.kind == jobs.KindPush {
+			j.Push = &jobs.PushSpec{Paths: chunk, Area: req.area, L2Preload: req.l2}
+		} else {
+			j.Refresh = &jobs.RefreshSpec{Paths: chunk, ObjectType: string(req.ot), Force: req.force}
+		}
+		j.Prepare(source, time.Now())
+		if _, err := pub.Publish(ctx, j, ""); err != nil {
+			return sum, fmt.Errorf("queue job: %w (is `cdnpurge serve` running at %s? set nats.url, or use --direct)",
+				err, config.RedactURL(s.cfg.NATSURL()))
+		}
+		sum.Jobs = append(sum.Jobs, j.ID)
+		sum.Submitted += len(chunk)
+		pathsOf[j.ID] = len(chunk)
+		if a.g.output == "text" {
+			fmt.Fprintf(stdout, "queued job %s (%d paths)\n", j.ID, len(chunk))
+		}
+		prog.set("queued", sum.Submitted, sum.Paths, "paths")
+	}
+	if !f.wait {
+		return sum, nil
+	}
+	sum.Waited = true
+	sum.Pending = len(sum.Jobs)
+	for sum.Pending > 0 {
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case m := <-events:
+			var ev jobs.StatusEvent
+			if json.Unmarshal(m.Data, &ev) != nil {
+				continue
+			}
+			n, ours := pathsOf[ev.JobID]
+			if !ours {
+				continue
+			}
+			switch ev.State {
+			case jobs.StateSubmitted:
+				sum.TaskIDs = append(sum.TaskIDs, ev.TaskIDs...)
+				continue
+			case jobs.StateComplete:
+				sum.Completed++
+			case jobs.StateDeferred:
+				sum.wait(n, ev.Until)
+			default: // failed, rejected, invalid, untracked
+				sum.fail("job "+ev.JobID, fmt.Sprintf("%s: %s", ev.State, ev.Reason))
+			}
+			delete(pathsOf, ev.JobID)
+			sum.Pending--
+			prog.set("jobs done", len(sum.Jobs)-sum.Pending, len(sum.Jobs), "jobs")
+		}
+	}
+	return sum, nil
+}
