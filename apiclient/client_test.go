@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 )
@@ -264,4 +266,36 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
+
+func TestMetricsCountAttemptsAndRetries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := apiclient.NewMetrics(reg)
+	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.OnAttempt = m.Observe })
+	emu.ForceError(apiclient.ActionDescribeCdnService, 2, "ServiceUnAvailable")
+	if _, err := c.DescribeCdnService(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			if ctr := s.GetCounter(); ctr != nil {
+				key := mf.GetName()
+				for _, l := range s.GetLabel() {
+					key += "/" + l.GetName() + "=" + l.GetValue()
+				}
+				counts[key] = ctr.GetValue()
+			}
+		}
+	}
+	ok := counts["cdnpurge_api_requests_total/action=DescribeCdnService/code=/outcome=ok/status=200"]
+	failed := counts["cdnpurge_api_requests_total/action=DescribeCdnService/code=ServiceUnAvailable/outcome=retryable/status=503"]
+	retries := counts["cdnpurge_api_retries_total/action=DescribeCdnService"]
+	if ok != 1 || failed != 2 || retries != 2 {
+		t.Fatalf("ok %v, 503 %v, retries %v; all: %v", ok, failed, retries, counts)
+	}
 }
