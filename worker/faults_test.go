@@ -121,3 +121,26 @@ func TestWorkerIsolatesRefusedPath(t *testing.T) {
 		return ok && ev.State == jobs.StateRejected && len(ev.Problems) == 1 && ev.Problems[0].Path == "https://other.example.com/x.js"
 	})
 }
+
+// A quota error the mirror did not foresee (a per-minute limit) re-syncs
+// the mirror and hands the jobs back with a delay: no hot loop against the
+// API, and the paths land once the API takes them.
+func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 3, "QuotaPerMinuteExceeded.Refresh")
+	h.publish(refreshJob(urls("example.com", 0, 20)...))
+	cfg := fastConfig()
+	h.runWorker(cfg, "w1")
+	start := time.Now()
+	h.waitFor("the paths to land", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 20 && h.drained()
+	})
+	calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches)
+	if calls != 4 {
+		t.Fatalf("%d refresh calls for 3 refusals and a success", calls)
+	}
+	// Each refusal waits at least the 1s minimum redelivery delay.
+	if el := time.Since(start); el < 2*time.Second {
+		t.Fatalf("three refusals retried within %s: no backoff", el)
+	}
+}

@@ -186,11 +186,9 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 				log.Warn("quota re-sync failed", slog.String("sync_error", sErr.Error()))
 			}
 		}
-		// Back to the gate: with the synced mirror it waits or goes.
-		if ctx.Err() == nil {
-			w.submit(ctx, b)
-			return
-		}
+		// Handed back with a delay, not sent straight to the gate again:
+		// a per-minute limit or a full prefetch queue is not in the mirror,
+		// and an immediate retry would loop against the API.
 		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
 	case apiclient.ClassBadInput, apiclient.ClassTooBig:
 		if b.Len() > 1 {
