@@ -72,7 +72,7 @@ calls it instead of the real API: nothing real is purged.`,
 	if err != nil {
 		return err
 	}
-	sv := &server_{setup: s, flags: f}
+	sv := &daemon{setup: s, flags: f}
 	defer sv.close()
 	if err := sv.start(ctx); err != nil {
 		return err
@@ -80,8 +80,8 @@ calls it instead of the real API: nothing real is purged.`,
 	return sv.wait(ctx)
 }
 
-// server_ holds what serve started, to stop it in order.
-type server_ struct {
+// daemon holds what serve started, to stop it in order.
+type daemon struct {
 	*setup
 	flags serveFlags
 
@@ -103,9 +103,9 @@ type part struct {
 	done   chan error
 }
 
-// go_ runs fn until its own context is cancelled; an early end with an
+// spawn runs fn until its own context is cancelled; an early end with an
 // error stops the whole server.
-func (sv *server_) go_(name string, fn func(ctx context.Context) error) {
+func (sv *daemon) spawn(name string, fn func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &part{name: name, cancel: cancel, done: make(chan error, 1)}
 	sv.parts = append(sv.parts, p)
@@ -121,7 +121,7 @@ func (sv *server_) go_(name string, fn func(ctx context.Context) error) {
 	}()
 }
 
-func (sv *server_) start(ctx context.Context) error {
+func (sv *daemon) start(ctx context.Context) error {
 	cfg, log := sv.cfg, sv.log
 	sv.errc = make(chan error, 16)
 	if cfg.CDN.Emulator {
@@ -200,7 +200,7 @@ func (sv *server_) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("schedules: %w", err)
 		}
-		sv.go_("scheduler", sch.Run)
+		sv.spawn("scheduler", sch.Run)
 	}
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
@@ -208,7 +208,7 @@ func (sv *server_) start(ctx context.Context) error {
 	return nil
 }
 
-func (sv *server_) startEmulator() error {
+func (sv *daemon) startEmulator() error {
 	cr := sv.cfg.CDN.Credentials
 	e, err := cdnemu.New(cdnemu.Options{AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret.Value(), Domains: sv.cfg.Domains})
 	if err != nil {
@@ -226,7 +226,7 @@ func (sv *server_) startEmulator() error {
 	return nil
 }
 
-func (sv *server_) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub *jobs.Publisher, nc *nats.Conn) error {
+func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub *jobs.Publisher, nc *nats.Conn) error {
 	m, err := webhooks.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
@@ -239,18 +239,18 @@ func (sv *server_) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pu
 	if !sv.cfg.Metrics.Disabled {
 		srv.Handle("GET "+sv.cfg.Metrics.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	}
-	sv.go_("webhooks", srv.Run)
+	sv.spawn("webhooks", srv.Run)
 	return nil
 }
 
 // startMetricsOnly serves /metrics and /healthz on webhooks.listen for a
 // process without the webhook role.
-func (sv *server_) startMetricsOnly(reg *prometheus.Registry) {
+func (sv *daemon) startMetricsOnly(reg *prometheus.Registry) {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+sv.cfg.Metrics.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) })
 	hs := &http.Server{Addr: sv.cfg.Webhooks.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	sv.go_("metrics", func(ctx context.Context) error {
+	sv.spawn("metrics", func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.ListenAndServe() }()
 		sv.log.Info("metrics listening", slog.String("addr", hs.Addr), slog.String("path", sv.cfg.Metrics.Path))
@@ -265,7 +265,7 @@ func (sv *server_) startMetricsOnly(reg *prometheus.Registry) {
 	})
 }
 
-func (sv *server_) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
+func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
 	v *jobs.Validator, client *apiclient.Client, states scheduler.StateStore) error {
 	cfg, log := sv.cfg, sv.log
 	store, shared, closeRDB, err := sv.quotaStore()
@@ -295,14 +295,14 @@ func (sv *server_) startWorker(ctx context.Context, reg *prometheus.Registry, js
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
 	}
-	sv.go_("worker", w.Run)
-	sv.go_("service checker", checker.Run)
-	sv.go_("quota mirror", mirror.Run)
+	sv.spawn("worker", w.Run)
+	sv.spawn("service checker", checker.Run)
+	sv.spawn("quota mirror", mirror.Run)
 	return nil
 }
 
 // wait blocks until ctx ends or a component fails, then stops everything.
-func (sv *server_) wait(ctx context.Context) error {
+func (sv *daemon) wait(ctx context.Context) error {
 	var cause error
 	select {
 	case <-ctx.Done():
@@ -315,7 +315,7 @@ func (sv *server_) wait(ctx context.Context) error {
 
 // stopParts stops the components one by one in start order: HTTP stops
 // accepting first, then the worker finishes its calls, then the rest.
-func (sv *server_) stopParts() error {
+func (sv *daemon) stopParts() error {
 	var errs []error
 	for _, p := range sv.parts {
 		p.cancel()
@@ -329,7 +329,7 @@ func (sv *server_) stopParts() error {
 }
 
 // close releases NATS, the embedded server, Redis and the emulator.
-func (sv *server_) close() {
+func (sv *daemon) close() {
 	_ = sv.stopParts()
 	if sv.nc != nil {
 		// Drain flushes acks and status events still buffered.
