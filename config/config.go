@@ -6,6 +6,7 @@
 package config
 
 import (
+	"github.com/cdnpurge/cdnpurge/worker"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/webhooks"
@@ -114,43 +115,11 @@ type WebhooksConfig struct {
 	GenericHMACSecretFile string `yaml:"generic_hmac_secret_file" json:"generic_hmac_secret_file"`
 }
 
-// WorkerConfig tunes the worker; see worker.Config for each field.
+// WorkerConfig tunes the worker: worker.Config (see it for each field)
+// and the name of the bucket that keeps tasks for follow-up.
 type WorkerConfig struct {
-	Consumer         string        `yaml:"consumer" json:"consumer"`
-	TaskBucket       string        `yaml:"task_bucket" json:"task_bucket"`
-	Linger           time.Duration `yaml:"linger" json:"linger"`
-	Limits           LimitsConfig  `yaml:"limits" json:"limits"`
-	Submitters       int           `yaml:"submitters" json:"submitters"`
-	MaxInflightPaths int           `yaml:"max_inflight_paths" json:"max_inflight_paths"`
-	AckWait          time.Duration `yaml:"ack_wait" json:"ack_wait"`
-	MaxAckPending    int           `yaml:"max_ack_pending" json:"max_ack_pending"`
-	QuotaHold        time.Duration `yaml:"quota_hold" json:"quota_hold"`
-	QuotaPoll        time.Duration `yaml:"quota_poll" json:"quota_poll"`
-	DeferMax         time.Duration `yaml:"defer_max" json:"defer_max"`
-	RetryDelay       time.Duration `yaml:"retry_delay" json:"retry_delay"`
-	PauseFor         time.Duration `yaml:"pause_for" json:"pause_for"`
-	ShutdownGrace    time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
-	Tracker          TrackerConfig `yaml:"tracker" json:"tracker"`
-}
-
-// LimitsConfig are the per-request caps a batch is flushed at.
-type LimitsConfig struct {
-	URLsPerRefresh    int `yaml:"urls_per_refresh" json:"urls_per_refresh"`
-	DirsPerRefresh    int `yaml:"dirs_per_refresh" json:"dirs_per_refresh"`
-	RegexPerRefresh   int `yaml:"regex_per_refresh" json:"regex_per_refresh"`
-	URLsPerPush       int `yaml:"urls_per_push" json:"urls_per_push"`
-	DomainsPerRefresh int `yaml:"domains_per_refresh" json:"domains_per_refresh"`
-}
-
-// TrackerConfig tunes the follow-up of submitted tasks.
-type TrackerConfig struct {
-	Disabled        bool          `yaml:"disabled" json:"disabled"`
-	Interval        time.Duration `yaml:"interval" json:"interval"`
-	FirstPoll       time.Duration `yaml:"first_poll" json:"first_poll"`
-	MaxPollInterval time.Duration `yaml:"max_poll_interval" json:"max_poll_interval"`
-	Deadline        time.Duration `yaml:"deadline" json:"deadline"`
-	Lease           time.Duration `yaml:"lease" json:"lease"`
-	MaxPerRound     int           `yaml:"max_per_round" json:"max_per_round"`
+	worker.Config `yaml:",inline"`
+	TaskBucket    string `yaml:"task_bucket" json:"task_bucket"`
 }
 
 // QuotaConfig tunes the quota mirror.

@@ -115,30 +115,7 @@ func (c *Config) WebhooksConfig() webhooks.Config { return c.Webhooks.Config }
 
 // WorkerConfig returns the worker's config.
 func (c *Config) WorkerConfig() worker.Config {
-	w := c.Worker
-	l := w.Limits
-	t := w.Tracker
-	return worker.Config{
-		Consumer: w.Consumer,
-		Linger:   w.Linger,
-		Limits: worker.Limits{
-			URLsPerRefresh: l.URLsPerRefresh, DirsPerRefresh: l.DirsPerRefresh, RegexPerRefresh: l.RegexPerRefresh,
-			URLsPerPush: l.URLsPerPush, DomainsPerRefresh: l.DomainsPerRefresh,
-		},
-		Submitters:       w.Submitters,
-		MaxInflightPaths: w.MaxInflightPaths,
-		AckWait:          w.AckWait,
-		MaxAckPending:    w.MaxAckPending,
-		QuotaHold:        w.QuotaHold,
-		QuotaPoll:        w.QuotaPoll,
-		DeferMax:         w.DeferMax,
-		RetryDelay:       w.RetryDelay,
-		PauseFor:         w.PauseFor,
-		ShutdownGrace:    w.ShutdownGrace,
-		Location:         c.Location(),
-		Tracker: worker.TrackerConfig{
-			Disabled: t.Disabled, Interval: t.Interval, FirstPoll: t.FirstPoll, MaxPollInterval: t.MaxPollInterval,
-			Deadline: t.Deadline, Lease: t.Lease, MaxPerRound: t.MaxPerRound,
-		},
-	}
+	w := c.Worker.Config
+	w.Location = c.Location()
+	return w
 }

@@ -85,32 +85,10 @@ func (c Config) WithDefaults() Config {
 	w := &c.Worker
 	w.Consumer = or(w.Consumer, DefaultWorkerConsumer)
 	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
-	w.Linger = orDur(w.Linger, time.Second)
-	l, dl := &w.Limits, worker.DefaultLimits()
-	l.URLsPerRefresh = orInt(l.URLsPerRefresh, dl.URLsPerRefresh)
-	l.DirsPerRefresh = orInt(l.DirsPerRefresh, dl.DirsPerRefresh)
-	l.RegexPerRefresh = orInt(l.RegexPerRefresh, dl.RegexPerRefresh)
-	l.URLsPerPush = orInt(l.URLsPerPush, dl.URLsPerPush)
-	l.DomainsPerRefresh = orInt(l.DomainsPerRefresh, dl.DomainsPerRefresh)
-	// The same values worker.Config fills in, shown here so that config
-	// check prints what runs.
-	w.Submitters = orInt(w.Submitters, 16)
-	w.MaxInflightPaths = orInt(w.MaxInflightPaths, 200_000)
-	w.AckWait = orDur(w.AckWait, time.Minute)
-	w.MaxAckPending = orInt(w.MaxAckPending, 50_000)
-	w.QuotaHold = orDur(w.QuotaHold, 30*time.Second)
-	w.QuotaPoll = orDur(w.QuotaPoll, time.Second)
-	w.DeferMax = orDur(w.DeferMax, 10*time.Minute)
-	w.RetryDelay = orDur(w.RetryDelay, 30*time.Second)
-	w.PauseFor = orDur(w.PauseFor, time.Minute)
-	w.ShutdownGrace = orDur(w.ShutdownGrace, 20*time.Second)
-	t := &w.Tracker
-	t.Interval = orDur(t.Interval, time.Second)
-	t.FirstPoll = orDur(t.FirstPoll, 5*time.Second)
-	t.MaxPollInterval = orDur(t.MaxPollInterval, time.Minute)
-	t.Deadline = orDur(t.Deadline, 30*time.Minute)
-	t.Lease = orDur(t.Lease, 30*time.Second)
-	t.MaxPerRound = orInt(t.MaxPerRound, 200)
+	// The worker's own defaults, so that config check prints what runs.
+	loc := w.Location
+	w.Config = w.Config.WithDefaults()
+	w.Location = loc
 
 	q := &c.Quota
 	q.SyncInterval = orDur(q.SyncInterval, DefaultSyncInterval)

@@ -40,11 +40,11 @@ func (k GroupKey) String() string {
 
 // Limits are the per-request caps a batch is flushed at.
 type Limits struct {
-	URLsPerRefresh    int
-	DirsPerRefresh    int
-	RegexPerRefresh   int
-	URLsPerPush       int
-	DomainsPerRefresh int
+	URLsPerRefresh    int `yaml:"urls_per_refresh" json:"urls_per_refresh"`
+	DirsPerRefresh    int `yaml:"dirs_per_refresh" json:"dirs_per_refresh"`
+	RegexPerRefresh   int `yaml:"regex_per_refresh" json:"regex_per_refresh"`
+	URLsPerPush       int `yaml:"urls_per_push" json:"urls_per_push"`
+	DomainsPerRefresh int `yaml:"domains_per_refresh" json:"domains_per_refresh"`
 }
 
 // DefaultLimits are the current API's caps (API_FACTS.md).
@@ -58,21 +58,22 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills zero limits with DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
-	if l.URLsPerRefresh <= 0 {
+	if l.URLsPerRefresh == 0 {
 		l.URLsPerRefresh = d.URLsPerRefresh
 	}
-	if l.DirsPerRefresh <= 0 {
+	if l.DirsPerRefresh == 0 {
 		l.DirsPerRefresh = d.DirsPerRefresh
 	}
-	if l.RegexPerRefresh <= 0 {
+	if l.RegexPerRefresh == 0 {
 		l.RegexPerRefresh = d.RegexPerRefresh
 	}
-	if l.URLsPerPush <= 0 {
+	if l.URLsPerPush == 0 {
 		l.URLsPerPush = d.URLsPerPush
 	}
-	if l.DomainsPerRefresh <= 0 {
+	if l.DomainsPerRefresh == 0 {
 		l.DomainsPerRefresh = d.DomainsPerRefresh
 	}
 	return l
@@ -204,7 +205,7 @@ type grouper struct {
 }
 
 func newGrouper(l Limits) *grouper {
-	return &grouper{limits: l.withDefaults(), open: map[GroupKey][]*Batch{}}
+	return &grouper{limits: l.WithDefaults(), open: map[GroupKey][]*Batch{}}
 }
 
 // add puts path of job t into an open batch of its group and returns the
@@ -275,6 +276,26 @@ func (g *grouper) all() []*Batch {
 	for k, open := range g.open {
 		out = append(out, open...)
 		delete(g.open, k)
+	}
+	return out
+}
+
+// Plan cuts a one-shot list of paths of one group into API calls the way
+// the worker batches: duplicates dropped, each call within the size and
+// domain limits, as few calls as the limits allow. `cdnpurge purge
+// --direct` sends these.
+func Plan(k GroupKey, paths []string, l Limits) [][]string {
+	g := newGrouper(l)
+	now := time.Now()
+	var out [][]string
+	for _, p := range dedupe(paths) {
+		full, _ := g.add(k, p, nil, now)
+		for _, b := range full {
+			out = append(out, b.Paths())
+		}
+	}
+	for _, b := range g.all() {
+		out = append(out, b.Paths())
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,62 @@ func TestTrackedResolve(t *testing.T) {
 	}
 	if !tr.settle() || tr.settle() {
 		t.Fatal("settle must succeed exactly once")
+	}
+}
+
+func TestPlanMatchesTheBatcher(t *testing.T) {
+	var paths []string
+	for d := range 12 {
+		for i := range 150 {
+			paths = append(paths, fmt.Sprintf("https://d%d.example.com/%d.js", d, i))
+		}
+	}
+	paths = append(paths, paths[:10]...) // duplicates
+	calls := Plan(fileKey(), paths, Limits{})
+	total := 0
+	for _, c := range calls {
+		if len(c) > 1000 || len(domainsOf(c)) > 10 {
+			t.Fatalf("call with %d paths on %d domains", len(c), len(domainsOf(c)))
+		}
+		total += len(c)
+	}
+	if total != 1800 || len(calls) != 2 {
+		t.Fatalf("%d paths in %d calls, want 1,800 in 2", total, len(calls))
+	}
+}
+
+func TestTaskOutcome(t *testing.T) {
+	row := func(st, desc string) apiclient.Task {
+		return apiclient.Task{TaskID: "1", ObjectPath: "p" + st, Status: st, Description: desc}
+	}
+	cases := []struct {
+		rows []apiclient.Task
+		want string
+		n    int
+	}{
+		{[]apiclient.Task{row("Complete", ""), row("Complete", "")}, "Complete", 0},
+		{[]apiclient.Task{row("Complete", ""), row("Refreshing", "")}, "Refreshing", 0},
+		{[]apiclient.Task{row("Failed", "OriginTimeout"), row("Pending", "")}, "Refreshing", 0},
+		{[]apiclient.Task{row("Failed", "OriginTimeout"), row("Complete", "")}, "Failed", 1},
+	}
+	for i, c := range cases {
+		st, f := TaskOutcome(c.rows)
+		if st != c.want || len(f) != c.n {
+			t.Errorf("case %d: %s with %d failures, want %s with %d", i, st, len(f), c.want, c.n)
+		}
+	}
+	if _, f := TaskOutcome([]apiclient.Task{row("Failed", "")}); f[0].Reason != "task failed" {
+		t.Errorf("reason without a Description: %q", f[0].Reason)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	c := Config{Linger: -time.Second, Limits: Limits{URLsPerRefresh: 5000}}.WithDefaults()
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "worker.linger") || !strings.Contains(err.Error(), "worker.limits.urls_per_refresh") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -130,7 +130,6 @@ func (h *harness) startNATS() {
 	}
 }
 
-
 // fastConfig is a worker configuration for tests: short waits everywhere.
 func fastConfig() Config {
 	return Config{

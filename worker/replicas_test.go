@@ -44,7 +44,7 @@ func TestWorkerCrashLosesNothing(t *testing.T) {
 	t.Logf("crash after %d paths; %d sent twice of 5,000", before, dup)
 	// At most what was in flight at the crash is sent again: the
 	// submitters' batches and the jobs they belonged to.
-	eff := cfg.withDefaults()
+	eff := cfg.WithDefaults()
 	if dup > eff.Submitters*eff.Limits.URLsPerRefresh*2 {
 		t.Fatalf("%d paths sent twice: more than were in flight", dup)
 	}

@@ -13,38 +13,39 @@ import (
 // TrackerConfig tunes the follow-up of submitted tasks.
 type TrackerConfig struct {
 	// Disabled turns task follow-up off (benchmarks of the submit path).
-	Disabled bool
+	Disabled bool `yaml:"disabled" json:"disabled"`
 	// Interval is how often the tracker looks for submissions due.
-	Interval time.Duration
+	Interval time.Duration `yaml:"interval" json:"interval"`
 	// FirstPoll is the wait after submission before the first poll.
-	FirstPoll time.Duration
+	FirstPoll time.Duration `yaml:"first_poll" json:"first_poll"`
 	// MaxPollInterval caps the backoff between polls of one submission.
-	MaxPollInterval time.Duration
+	MaxPollInterval time.Duration `yaml:"max_poll_interval" json:"max_poll_interval"`
 	// Deadline ends the follow-up of a submission whose tasks never finish.
-	Deadline time.Duration
+	Deadline time.Duration `yaml:"deadline" json:"deadline"`
 	// Lease is how long a replica owns a submission it polls.
-	Lease time.Duration
+	Lease time.Duration `yaml:"lease" json:"lease"`
 	// MaxPerRound bounds the submissions claimed per round.
-	MaxPerRound int
+	MaxPerRound int `yaml:"max_per_round" json:"max_per_round"`
 }
 
-func (c TrackerConfig) withDefaults() TrackerConfig {
-	if c.Interval <= 0 {
+// WithDefaults fills zero fields with their defaults.
+func (c TrackerConfig) WithDefaults() TrackerConfig {
+	if c.Interval == 0 {
 		c.Interval = time.Second
 	}
-	if c.FirstPoll <= 0 {
+	if c.FirstPoll == 0 {
 		c.FirstPoll = 5 * time.Second
 	}
-	if c.MaxPollInterval <= 0 {
+	if c.MaxPollInterval == 0 {
 		c.MaxPollInterval = time.Minute
 	}
-	if c.Deadline <= 0 {
+	if c.Deadline == 0 {
 		c.Deadline = 30 * time.Minute
 	}
-	if c.Lease <= 0 {
+	if c.Lease == 0 {
 		c.Lease = 30 * time.Second
 	}
-	if c.MaxPerRound <= 0 {
+	if c.MaxPerRound == 0 {
 		c.MaxPerRound = 200
 	}
 	return c
@@ -145,34 +146,43 @@ func (t *tracker) round(ctx context.Context) error {
 	return nil
 }
 
-// update folds the polled items of each task into its status: a task (one
-// ID may cover many URLs) is final when every item is.
+// update folds the polled items of each task into its status.
 func (t *tracker) update(s *Submission, items map[string][]apiclient.Task) {
 	for _, id := range s.TaskIDs {
 		its, ok := items[id]
 		if !ok {
 			continue
 		}
-		status := apiclient.TaskComplete
-		for _, it := range its {
-			switch it.Status {
-			case apiclient.TaskFailed:
-				if status == apiclient.TaskComplete {
-					status = apiclient.TaskFailed
-				}
-				s.Failures = append(s.Failures, jobs.Problem{Field: "task " + id, Path: it.ObjectPath, Reason: failReason(it)})
-			case apiclient.TaskComplete:
-			default:
-				status = apiclient.TaskRefreshing
+		status, failures := TaskOutcome(its)
+		if status == apiclient.TaskFailed {
+			for _, f := range failures {
+				f.Field = "task " + id
+				s.Failures = append(s.Failures, f)
 			}
-		}
-		if status == apiclient.TaskRefreshing {
-			// Drop failures collected from an unfinished poll; the final
-			// poll records them once.
-			s.Failures = slices.DeleteFunc(s.Failures, func(p jobs.Problem) bool { return p.Field == "task "+id })
 		}
 		s.Status[id] = status
 	}
+}
+
+// TaskOutcome folds the rows one task ID answers with (one per URL of a
+// merged task) into the task's status: Refreshing while any row is not
+// final, else Failed when any row failed (with each failed path and its
+// Description), else Complete.
+func TaskOutcome(rows []apiclient.Task) (status string, failures []jobs.Problem) {
+	status = apiclient.TaskComplete
+	for _, r := range rows {
+		switch r.Status {
+		case apiclient.TaskComplete:
+		case apiclient.TaskFailed:
+			failures = append(failures, jobs.Problem{Path: r.ObjectPath, Reason: failReason(r)})
+		default:
+			return apiclient.TaskRefreshing, nil
+		}
+	}
+	if len(failures) > 0 {
+		status = apiclient.TaskFailed
+	}
+	return status, failures
 }
 
 func failReason(it apiclient.Task) string {

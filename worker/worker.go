@@ -48,84 +48,114 @@ type Operator interface {
 // Config tunes the worker. Zero values take the defaults.
 type Config struct {
 	// Consumer is the durable JetStream consumer shared by replicas.
-	Consumer string
+	Consumer string `yaml:"consumer" json:"consumer"`
 	// Linger is how long a batch that is not full waits for more paths.
-	Linger time.Duration
-	Limits Limits
+	Linger time.Duration `yaml:"linger" json:"linger"`
+	Limits Limits        `yaml:"limits" json:"limits"`
 	// Submitters is how many batches are sent at once.
-	Submitters int
+	Submitters int `yaml:"submitters" json:"submitters"`
 	// MaxInflightPaths stops pulling while this many paths are unsettled.
-	MaxInflightPaths int
+	MaxInflightPaths int `yaml:"max_inflight_paths" json:"max_inflight_paths"`
 	// AckWait is the consumer's ack deadline; in-flight messages are
 	// extended with InProgress every AckWait/3.
-	AckWait time.Duration
+	AckWait time.Duration `yaml:"ack_wait" json:"ack_wait"`
 	// MaxAckPending bounds unacknowledged messages per consumer.
-	MaxAckPending int
+	MaxAckPending int `yaml:"max_ack_pending" json:"max_ack_pending"`
 	// QuotaHold is how long a batch waits in memory for quota before its
 	// jobs are handed back with a delay.
-	QuotaHold time.Duration
+	QuotaHold time.Duration `yaml:"quota_hold" json:"quota_hold"`
 	// QuotaPoll is how often a waiting batch asks the mirror again.
-	QuotaPoll time.Duration
+	QuotaPoll time.Duration `yaml:"quota_poll" json:"quota_poll"`
 	// DeferMax is the longest a handed-back job waits before redelivery,
 	// even when the quota resets later: the mirror may learn of more
 	// quota (a raised limit) before then.
-	DeferMax time.Duration
+	DeferMax time.Duration `yaml:"defer_max" json:"defer_max"`
 	// RetryDelay is the redelivery delay of a batch the API did not take
 	// (unreachable, throttled past the retry policy).
-	RetryDelay time.Duration
+	RetryDelay time.Duration `yaml:"retry_delay" json:"retry_delay"`
 	// PauseFor is how long submissions stop after an account or
 	// credentials error before they are tried again.
-	PauseFor time.Duration
+	PauseFor time.Duration `yaml:"pause_for" json:"pause_for"`
 	// ShutdownGrace bounds the time spent finishing calls at shutdown.
-	ShutdownGrace time.Duration
+	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// Location is the quota day's zone; Asia/Shanghai when nil.
-	Location *time.Location
-	Tracker  TrackerConfig
+	Location *time.Location `yaml:"-" json:"-"`
+	Tracker  TrackerConfig  `yaml:"tracker" json:"tracker"`
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
 	if c.Consumer == "" {
 		c.Consumer = "cdnpurge-worker"
 	}
-	if c.Linger <= 0 {
+	if c.Linger == 0 {
 		c.Linger = time.Second
 	}
-	c.Limits = c.Limits.withDefaults()
-	if c.Submitters <= 0 {
+	c.Limits = c.Limits.WithDefaults()
+	if c.Submitters == 0 {
 		c.Submitters = 16
 	}
-	if c.MaxInflightPaths <= 0 {
+	if c.MaxInflightPaths == 0 {
 		c.MaxInflightPaths = 200_000
 	}
-	if c.AckWait <= 0 {
+	if c.AckWait == 0 {
 		c.AckWait = time.Minute
 	}
-	if c.MaxAckPending <= 0 {
+	if c.MaxAckPending == 0 {
 		c.MaxAckPending = 50_000
 	}
-	if c.QuotaHold <= 0 {
+	if c.QuotaHold == 0 {
 		c.QuotaHold = 30 * time.Second
 	}
-	if c.QuotaPoll <= 0 {
+	if c.QuotaPoll == 0 {
 		c.QuotaPoll = time.Second
 	}
-	if c.DeferMax <= 0 {
+	if c.DeferMax == 0 {
 		c.DeferMax = 10 * time.Minute
 	}
-	if c.RetryDelay <= 0 {
+	if c.RetryDelay == 0 {
 		c.RetryDelay = 30 * time.Second
 	}
-	if c.PauseFor <= 0 {
+	if c.PauseFor == 0 {
 		c.PauseFor = time.Minute
 	}
-	if c.ShutdownGrace <= 0 {
+	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 20 * time.Second
 	}
 	if c.Location == nil {
 		c.Location = quota.DefaultLocation()
 	}
-	c.Tracker = c.Tracker.withDefaults()
+	c.Tracker = c.Tracker.WithDefaults()
 	return c
+}
+
+// Validate reports fields that no default can mend: negative durations and
+// counts, and limits above the API's.
+func (c Config) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{
+		"linger": c.Linger, "ack_wait": c.AckWait, "quota_hold": c.QuotaHold, "quota_poll": c.QuotaPoll,
+		"defer_max": c.DeferMax, "retry_delay": c.RetryDelay, "pause_for": c.PauseFor, "shutdown_grace": c.ShutdownGrace,
+		"tracker.interval": c.Tracker.Interval, "tracker.first_poll": c.Tracker.FirstPoll,
+		"tracker.max_poll_interval": c.Tracker.MaxPollInterval, "tracker.deadline": c.Tracker.Deadline, "tracker.lease": c.Tracker.Lease,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("worker.%s: %s: must be > 0", name, d))
+		}
+	}
+	max := DefaultLimits()
+	for name, v := range map[string][2]int{
+		"submitters": {c.Submitters, 1 << 20}, "max_inflight_paths": {c.MaxInflightPaths, 1 << 40}, "max_ack_pending": {c.MaxAckPending, 1 << 40},
+		"tracker.max_per_round":   {c.Tracker.MaxPerRound, 1 << 20},
+		"limits.urls_per_refresh": {c.Limits.URLsPerRefresh, max.URLsPerRefresh}, "limits.dirs_per_refresh": {c.Limits.DirsPerRefresh, max.DirsPerRefresh},
+		"limits.regex_per_refresh": {c.Limits.RegexPerRefresh, max.RegexPerRefresh}, "limits.urls_per_push": {c.Limits.URLsPerPush, max.URLsPerPush},
+		"limits.domains_per_refresh": {c.Limits.DomainsPerRefresh, max.DomainsPerRefresh},
+	} {
+		if v[0] < 0 || v[0] > v[1] {
+			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d", name, v[0], v[1]))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Deps are the parts the worker is wired to.
@@ -184,7 +214,10 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	case d.Store == nil:
 		return nil, errors.New("worker: no task store")
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	defer closeStore()
 	mirror := quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log))
-	batches := splitBatches(req, s.cfg.WorkerConfig().Limits)
+	batches := worker.Plan(groupKey(req), req.paths, s.cfg.WorkerConfig().Limits)
 	kind := quota.KindForPush()
 	if req.kind == jobs.KindRefresh {
 		kind = quota.KindForRefresh(req.ot)
@@ -111,116 +112,83 @@ func sendBatch(ctx context.Context, api directAPI, req request, paths []string) 
 	return res.TaskIDs, err
 }
 
-// splitBatches cuts paths into API calls within the limits: a count cap by
-// object type and, for refreshes, at most DomainsPerRefresh domains per
-// call. Paths are grouped by domain first so that few calls are needed.
-// It mirrors the worker's batcher for a one-shot list (the worker's is not
-// exported).
-func splitBatches(req request, l worker.Limits) [][]string {
-	size, domains := l.URLsPerRefresh, l.DomainsPerRefresh
-	switch {
-	case req.kind == jobs.KindPush:
-		size, domains = l.URLsPerPush, 0
-	case req.ot == apiclient.ObjectDirectory:
-		size = l.DirsPerRefresh
-	case req.ot == apiclient.ObjectRegex:
-		size = l.RegexPerRefresh
+// groupKey is the worker's batch group of a request.
+func groupKey(req request) worker.GroupKey {
+	if req.kind == jobs.KindPush {
+		return worker.GroupKey{Action: worker.ActionPush, Area: req.area, L2Preload: req.l2}
 	}
-	paths := slices.Clone(req.paths)
-	slices.SortStableFunc(paths, func(x, y string) int { return strings.Compare(jobs.Domain(x), jobs.Domain(y)) })
-	var out [][]string
-	var cur []string
-	seen := map[string]bool{}
-	for _, p := range paths {
-		d := jobs.Domain(p)
-		if len(cur) == size || (domains > 0 && !seen[d] && len(seen) == domains) {
-			out = append(out, cur)
-			cur, seen = nil, map[string]bool{}
-		}
-		cur = append(cur, p)
-		seen[d] = true
+	k := worker.GroupKey{Action: worker.ActionRefresh, ObjectType: req.ot}
+	if req.force != nil && req.ot != apiclient.ObjectFile {
+		k.Force = strconv.FormatBool(*req.force)
 	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
+	return k
 }
 
 // followTasks polls DescribeRefreshTaskById until every task is Complete or
 // Failed, or ctx ends.
 func followTasks(ctx context.Context, api directAPI, ids []string, every time.Duration, prog *progress, sum *summary) error {
-	status := make(map[string]apiclient.Task, len(ids))
+	type outcome struct {
+		status   string
+		failures []jobs.Problem
+	}
+	status := make(map[string]outcome, len(ids))
+	final := func(id string) bool {
+		st := status[id].status
+		return st == apiclient.TaskComplete || st == apiclient.TaskFailed
+	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	sum.Pending = len(ids)
 	for {
-		for chunk := range slices.Chunk(ids, apiclient.MaxTaskIDsPerDescribe) {
-			var open []string
-			for _, id := range chunk {
-				if t, ok := status[id]; !ok || !t.Done() {
-					open = append(open, id)
-				}
+		var open []string
+		for _, id := range ids {
+			if !final(id) {
+				open = append(open, id)
 			}
-			if len(open) == 0 {
-				continue
-			}
-			res, err := api.DescribeRefreshTaskByID(ctx, open)
+		}
+		for chunk := range slices.Chunk(open, apiclient.MaxTaskIDsPerDescribe) {
+			res, err := api.DescribeRefreshTaskByID(ctx, chunk)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				return fmt.Errorf("follow tasks: %w (see them later with cdnpurge tasks --id)", err)
 			}
+			rows := map[string][]apiclient.Task{}
 			for _, t := range res.Tasks {
-				// A task ID may stand for several paths: one status for all.
-				status[t.TaskID] = mergeTask(t, res.Tasks)
+				rows[t.TaskID] = append(rows[t.TaskID], t)
+			}
+			// A task ID may stand for many URLs: one outcome for all.
+			for id, r := range rows {
+				st, failures := worker.TaskOutcome(r)
+				status[id] = outcome{st, failures}
 			}
 		}
 		done, failed := 0, 0
 		for _, id := range ids {
-			if t, ok := status[id]; ok && t.Done() {
+			if final(id) {
 				done++
-				if t.Status == apiclient.TaskFailed {
+				if status[id].status == apiclient.TaskFailed {
 					failed++
 				}
 			}
 		}
 		prog.set("tasks done", done, len(ids), "tasks")
+		sum.Pending = len(ids) - done
+		sum.Completed = done - failed
 		if done == len(ids) {
-			sum.Pending = 0
-			sum.Completed = done - failed
 			for _, id := range ids {
-				if t := status[id]; t.Status == apiclient.TaskFailed {
-					sum.fail("task "+id+" "+t.ObjectPath, or(t.Description, "failed"))
+				for _, f := range status[id].failures {
+					sum.fail("task "+id+" "+f.Path, f.Reason)
 				}
 			}
 			return nil
 		}
-		sum.Pending = len(ids) - done
-		sum.Completed = done - failed
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(every):
 		}
 	}
-}
-
-// mergeTask folds every row of one task ID in an answer into one status:
-// Failed if any path failed, else not done while any path is not.
-func mergeTask(t apiclient.Task, all []apiclient.Task) apiclient.Task {
-	out := t
-	for _, o := range all {
-		if o.TaskID != t.TaskID {
-			continue
-		}
-		switch {
-		case o.Status == apiclient.TaskFailed:
-			return o
-		case !o.Done():
-			out = o
-		}
-	}
-	return out
 }
 
 func or(s, def string) string {
