@@ -14,9 +14,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cdnpurge
 
 # Serve with an embedded NATS (not on 4222), in-memory quota and the CDN API
-# emulator, which the run target asks for explicitly.
+# emulator, which the run target asks for explicitly. The generic hook takes
+# the demo token below (see the README's quick start).
+DEMO_TOKEN ?= demo-token-change-me
 run: build
-	$(BIN) serve --emulator --log-format text
+	CDNPURGE_WEBHOOKS_GENERIC_TOKEN=$(DEMO_TOKEN) $(BIN) serve --emulator --log-format text
 
 test:
 	$(GO) test -race -count=1 -shuffle=on -timeout 30m $(PKGS)

@@ -45,16 +45,17 @@ type command struct {
 
 func (a *app) commands() map[string]command {
 	return map[string]command{
-		"serve":     {"run the webhook server, worker, quota mirror and scheduler", a.serve},
-		"purge":     {"refresh (purge) paths from the CDN cache", a.purge},
-		"push":      {"prefetch paths into the CDN cache", a.push},
-		"quota":     {"show the daily refresh and push quota", a.quota},
-		"tasks":     {"show refresh and push tasks", a.tasks},
-		"schedules": {"list schedules with their next runs and last results", a.schedules},
-		"service":   {"show or change the CDN service (status, open, billing)", a.service},
-		"emulator":  {"run the CDN API emulator (for demos and tests; never production)", a.emulator},
-		"config":    {"check the configuration and print it with secrets masked", a.configCmd},
-		"version":   {"print the version", a.version},
+		"serve":       {"run the webhook server, worker, quota mirror and scheduler", a.serve},
+		"purge":       {"refresh (purge) paths from the CDN cache", a.purge},
+		"push":        {"prefetch paths into the CDN cache", a.push},
+		"quota":       {"show the daily refresh and push quota", a.quota},
+		"tasks":       {"show refresh and push tasks", a.tasks},
+		"schedules":   {"list schedules with their next runs and last results", a.schedules},
+		"service":     {"show or change the CDN service (status, open, billing)", a.service},
+		"emulator":    {"run the CDN API emulator (for demos and tests; never production)", a.emulator},
+		"config":      {"check the configuration and print it with secrets masked", a.configCmd},
+		"version":     {"print the version", a.version},
+		"healthcheck": {"ask a running serve whether it is alive (for container health checks)", a.healthcheck},
 	}
 }
 

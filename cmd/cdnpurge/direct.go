@@ -25,7 +25,7 @@ type directAPI interface {
 // limits, each batch gated on the quota mirror, retried by apiclient.
 func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags, prog *progress) (summary, error) {
 	sum := summary{Action: actionName(req), Mode: "direct", Paths: len(req.paths), Unit: "tasks", start: time.Now()}
-	client, err := s.apiClient()
+	client, err := s.apiClient(nil)
 	if err != nil {
 		return sum, err
 	}

@@ -31,7 +31,7 @@ process only, so it is always synced first.`,
 	if err != nil {
 		return err
 	}
-	client, err := s.apiClient()
+	client, err := s.apiClient(nil)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ exact path, or the most recent. --watch repeats until every task shown is done.`
 	if err != nil {
 		return err
 	}
-	client, err := s.apiClient()
+	client, err := s.apiClient(nil)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ with DescribeCdnService afterwards).`,
 	if err != nil {
 		return err
 	}
-	client, err := s.apiClient()
+	client, err := s.apiClient(nil)
 	if err != nil {
 		return err
 	}

@@ -85,10 +85,9 @@ type daemon struct {
 	*setup
 	flags serveFlags
 
-	emu      *cdnemu.Server
-	ns       *server.Server
-	closeRDB func()
-	nc       *nats.Conn
+	emu *cdnemu.Server
+	ns  *server.Server
+	nc  *nats.Conn
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -167,12 +166,12 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := sv.apiClient()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := sv.apiClient(apiclient.NewMetrics(reg).Observe)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var states scheduler.StateStore
 	if sv.flags.worker || sv.flags.scheduler {
@@ -231,7 +230,15 @@ func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
 	}
-	deps := webhooks.Deps{Validator: v, Publisher: pub, Logger: sv.log, Metrics: m, Ready: []webhooks.ReadyCheck{webhooks.NATSReady(nc)}}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc)}
+	rdb, err := sv.redisClient()
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		ready = append(ready, webhooks.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
+	}
+	deps := webhooks.Deps{Validator: v, Publisher: pub, Logger: sv.log, Metrics: m, Ready: ready}
 	srv, err := webhooks.New(sv.cfg.WebhooksConfig(), deps)
 	if err != nil {
 		return err
@@ -268,15 +275,15 @@ func (sv *daemon) startMetricsOnly(reg *prometheus.Registry) {
 func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
 	v *jobs.Validator, client *apiclient.Client, states scheduler.StateStore) error {
 	cfg, log := sv.cfg, sv.log
-	store, shared, closeRDB, err := sv.quotaStore()
+	store, shared, _, err := sv.quotaStore()
 	if err != nil {
 		return err
 	}
-	sv.closeRDB = closeRDB
 	if !shared {
 		log.Info("quota mirror in memory (no redis.url): run one replica only, or several replicas may together overspend the quota")
 	}
 	mirror := quota.NewMirror(store, client, cfg.MirrorConfig(log))
+	reg.MustRegister(quota.NewCollector(mirror))
 	tasks, err := worker.OpenKVStore(ctx, js, cfg.Worker.TaskBucket, cfg.NATS.Replicas)
 	if err != nil {
 		return fmt.Errorf("task bucket %s: %w", cfg.Worker.TaskBucket, err)
@@ -344,9 +351,7 @@ func (sv *daemon) close() {
 		sv.ns.Shutdown()
 		sv.ns.WaitForShutdown()
 	}
-	if sv.closeRDB != nil {
-		sv.closeRDB()
-	}
+	sv.closeRedis()
 	if sv.emu != nil {
 		sv.emu.Close()
 	}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serve on embedded defaults with the emulator: a generic deploy hook is
+// accepted, its paths are submitted (seen in /metrics), the health checks
+// answer, and SIGTERM (ctx cancelled) stops it cleanly.
+func TestServeEndToEnd(t *testing.T) {
+	cleanEnv(t)
+	port := freePort(t)
+	const token = "test-token-0123456789"
+	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", "-1")
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
+	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
+	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() {
+		a := newApp(os.Getenv, strings.NewReader(""))
+		serveErr = a.main(ctx, []string{"--log-format", "json", "serve", "--emulator"}, &out, &errOut)
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
+		r, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	if code, hout, _ := runCLI(t, "", "healthcheck", "--url", base+"/healthz"); code != 0 || !strings.Contains(hout, "ok") {
+		t.Fatalf("healthcheck: exit %d, %q", code, hout)
+	}
+
+	body := `{"kind":"refresh","refresh":{"paths":["https://example.com/index.html","https://example.com/app.js"]}}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/generic", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("generic hook: %d %s", resp.StatusCode, rb)
+	}
+	jobstest.Eventually(t, "the paths submitted", 20*time.Second, func() bool {
+		m := scrape(t, base+"/metrics")
+		return strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 2`)
+	})
+	m := scrape(t, base+"/metrics")
+	for _, want := range []string{`cdnpurge_api_requests_total{action="RefreshObjectCaches",code="",outcome="ok",status="200"} 1`,
+		`cdnpurge_quota_remaining{kind="url"}`, "cdnpurge_webhook_requests_total"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	cancel()
+	wg.Wait()
+	if serveErr != nil {
+		t.Fatalf("serve returned %v; stderr:\n%s", serveErr, errOut.String())
+	}
+	logs := errOut.String()
+	for _, want := range []string{"CDN API EMULATOR IN USE", "worker stopped", `"msg":"job submitted"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q", want)
+		}
+	}
+	if strings.Contains(logs, token) || strings.Contains(logs, "testsecret") {
+		t.Error("a secret reached the logs")
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
