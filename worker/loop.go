@@ -96,6 +96,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	t.mu.Lock()
 	acceptedPaths := append([]string(nil), t.accepted...)
 	subs := append([]string(nil), t.subs...)
+	requestIDs := append([]string(nil), t.requestIDs...)
 	taskIDs := append([]string(nil), t.taskIDs...)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
 	until, reason := t.deferUntil, t.deferReason
@@ -122,7 +123,8 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
 			Paths: acceptedPaths, TaskIDs: taskIDs})
 		log.Info("job deferred", slog.String("reason", reason), slog.Time("until", until),
-			slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)))
+			slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
+			slog.Any("request_ids", requestIDs))
 		return
 	}
 
@@ -131,7 +133,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths})
 		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
-			slog.Int("rejected", len(rejectedPaths)))
+			slog.Int("rejected", len(rejectedPaths)), slog.Any("request_ids", requestIDs))
 	}
 	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path",

@@ -169,7 +169,7 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 	}
 	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
-	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, tasks: taskIDs})
+	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, reqID: requestID, tasks: taskIDs})
 }
 
 // failed steers a refused or failed call by the class of its error.

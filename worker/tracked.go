@@ -35,6 +35,7 @@ type tracked struct {
 	outstanding int
 	accepted    []string
 	subs        []string
+	requestIDs  []string
 	taskIDs     []string
 	rejected    []jobs.Problem
 	deferUntil  time.Time
@@ -46,6 +47,7 @@ type tracked struct {
 type outcome struct {
 	kind   outcomeKind
 	sub    string   // submission ID, when accepted
+	reqID  string   // RequestId of the call that accepted it
 	tasks  []string // task IDs of that submission
 	until  time.Time
 	reason string
@@ -69,6 +71,7 @@ func (t *tracked) resolve(path string, o outcome) bool {
 		t.accepted = append(t.accepted, path)
 		if o.sub != "" && (len(t.subs) == 0 || t.subs[len(t.subs)-1] != o.sub) {
 			t.subs = append(t.subs, o.sub)
+			t.requestIDs = append(t.requestIDs, o.reqID)
 			t.taskIDs = append(t.taskIDs, o.tasks...)
 		}
 	case rejected:
