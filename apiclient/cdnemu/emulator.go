@@ -84,6 +84,12 @@ type request struct {
 
 // ServeHTTP answers one API call.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The API is only ever called at "/"; the admin API's prefix never
+	// reaches the signed-request path.
+	if e.opts.Admin && strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		e.serveAdmin(w, r)
+		return
+	}
 	if d := time.Duration(e.latency.Load()); d > 0 {
 		if !sleepCtx(r.Context(), d) {
 			return

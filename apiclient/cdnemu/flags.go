@@ -40,6 +40,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.InternetChargeType, "charge-type", apiclient.PayByTraffic, "billing method of the open service: PayByTraffic or PayByBandwidth")
 	fs.BoolVar(&o.DcdnIpaEnabled, "dcdn-ipa", o.DcdnIpaEnabled, "answer DescribeDcdnIpaService as enabled")
 	fs.BoolVar(&o.FinancialLock, "financial-lock", o.FinancialLock, "start the account overdue (InsufficientBalance)")
+	fs.BoolVar(&o.Admin, "admin", o.Admin, "serve the unauthenticated test-only admin API under "+AdminPrefix+" (stats, faults, outage, quota, new quota day)")
 	fs.BoolVar(&o.NoRecordPaths, "no-record-paths", o.NoRecordPaths, "do not record submitted paths")
 }
 

@@ -82,6 +82,11 @@ type Options struct {
 	// window; beyond the bound the oldest is forgotten first.
 	MaxNonces int
 
+	// Admin serves the test-only admin API under AdminPrefix (see
+	// admin.go): unauthenticated, for harnesses that run the emulator as
+	// its own process. Off by default.
+	Admin bool
+
 	// Now is the emulator clock (default time.Now). Pass (*Clock).Now in
 	// tests to move time without sleeping.
 	Now func() time.Time

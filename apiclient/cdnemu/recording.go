@@ -33,6 +33,15 @@ type recorder struct {
 	requests    ring[Recorded]
 	nonces      ring[string]
 	actions     map[string]*actionStats
+	// seconds counts every answered call per second of the emulator
+	// clock (unix seconds), for the admin API's calls-per-second series.
+	seconds map[int64]*secondCount
+}
+
+// secondCount is the calls answered within one second, and how many of
+// them were refused.
+type secondCount struct {
+	calls, refused int
 }
 
 type actionStats struct {
@@ -44,11 +53,13 @@ type actionStats struct {
 	paths   []string
 	pathReq []int32
 	reqIDs  []string
+	// reqTimes[i] is when the call of reqIDs[i] was accepted (unix ns).
+	reqTimes []int64
 }
 
 func newRecorder(limit int, recordPaths bool) recorder {
 	return recorder{recordPaths: recordPaths, requests: ring[Recorded]{limit: limit},
-		nonces: ring[string]{limit: limit}, actions: map[string]*actionStats{}}
+		nonces: ring[string]{limit: limit}, actions: map[string]*actionStats{}, seconds: map[int64]*secondCount{}}
 }
 
 func (r *recorder) stats(action string) *actionStats {
@@ -64,8 +75,15 @@ func (r *recorder) stats(action string) *actionStats {
 func (r *recorder) add(req *request, a *answer, now time.Time) {
 	s := r.stats(req.action)
 	s.calls++
+	sec := r.seconds[now.Unix()]
+	if sec == nil {
+		sec = &secondCount{}
+		r.seconds[now.Unix()] = sec
+	}
+	sec.calls++
 	if a.failed() {
 		s.codes[a.code]++
+		sec.refused++
 	} else {
 		s.accepted++
 	}
@@ -77,13 +95,14 @@ func (r *recorder) add(req *request, a *answer, now time.Time) {
 }
 
 // addPaths records the paths of an accepted refresh or push.
-func (r *recorder) addPaths(req *request, paths []string) {
+func (r *recorder) addPaths(req *request, paths []string, now time.Time) {
 	if !r.recordPaths {
 		return
 	}
 	s := r.stats(req.action)
 	idx := int32(len(s.reqIDs))
 	s.reqIDs = append(s.reqIDs, req.id)
+	s.reqTimes = append(s.reqTimes, now.UnixNano())
 	s.paths = append(s.paths, paths...)
 	for range paths {
 		s.pathReq = append(s.pathReq, idx)

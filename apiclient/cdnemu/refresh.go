@@ -83,7 +83,7 @@ func (e *Emulator) submit(req *request, objectPath string, k kind, idField strin
 	}
 	*k.field(&q.used) += int64(len(paths))
 	ids := e.tasks.add(paths, k, now)
-	e.rec.addPaths(req, paths)
+	e.rec.addPaths(req, paths, now)
 	return ok(map[string]any{idField: ids})
 }
 
