@@ -143,11 +143,16 @@ func TestDedupeKeyAndJob(t *testing.T) {
 }
 
 func TestReadmeExampleIsValid(t *testing.T) {
-	data, err := os.ReadFile("README.md")
+	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
+	sec := strings.Index(text, "\n## Schedules\n")
+	if sec < 0 {
+		t.Fatal("README.md has no Schedules section")
+	}
+	text = text[sec:]
 	start := strings.Index(text, "```yaml\n")
 	end := strings.Index(text[start+8:], "```")
 	if start < 0 || end < 0 {
