@@ -7,6 +7,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // With the emulator's URL quota at 500 and 2,000 URLs published, exactly
@@ -142,5 +143,25 @@ func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
 	// Each refusal waits at least the 1s minimum redelivery delay.
 	if el := time.Since(start); el < 2*time.Second {
 		t.Fatalf("three refusals retried within %s: no backoff", el)
+	}
+}
+
+// A call slower than the reservation's TTL keeps its reservation: it is
+// extended while the call runs, so its units are never given to another
+// caller before it commits.
+func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
+	store := quota.NewMemoryStore(quota.Options{ReservationTTL: 150 * time.Millisecond})
+	h := newHarness(t, harnessOpts{store: store, emu: cdnemu.Options{Faults: cdnemu.Faults{Latency: 600 * time.Millisecond}}})
+	h.publish(refreshJob(urls("example.com", 0, 50)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("the paths to land", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 50 && h.drained()
+	})
+	snap, err := store.Snapshot(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := snap.Get(quota.KindURL); k.Expired != 0 || k.Committed != 50 {
+		t.Fatalf("url quota: %d expired, %d committed; want 0 and 50", k.Expired, k.Committed)
 	}
 }

@@ -107,6 +107,7 @@ func (w *Worker) handBack(ctx context.Context, b *Batch, until time.Time, reason
 // send makes the API call of b under reservation res and steers on the
 // answer.
 func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
+	defer w.keepReserved(ctx, res)()
 	start := time.Now()
 	paths := b.Paths()
 	var taskIDs []string
@@ -140,6 +141,32 @@ func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
 		w.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
 	}
 	w.failed(ctx, b, err)
+}
+
+// keepReserved extends res while its call runs, so that a call slower than
+// the reservation's TTL (retries, a slow API) does not have its units
+// handed to another replica before it commits. The returned func stops it.
+func (w *Worker) keepReserved(ctx context.Context, res quota.Reservation) func() {
+	ttl := res.Expires.Sub(w.now())
+	if ttl <= 0 {
+		ttl = quota.DefaultReservationTTL
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := w.d.Gate.Extend(ctx, res, ttl); err != nil && !errors.Is(err, quota.ErrUnknownReservation) {
+					w.log.Warn("extend quota reservation", slog.String("error", err.Error()))
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // accepted records the submission and settles its paths.

@@ -31,6 +31,7 @@ type Gate interface {
 	Reserve(ctx context.Context, kind quota.Kind, n int64) (quota.Reservation, error)
 	Commit(ctx context.Context, r quota.Reservation, used int64) error
 	Refund(ctx context.Context, r quota.Reservation) error
+	Extend(ctx context.Context, r quota.Reservation, d time.Duration) error
 }
 
 // Syncer re-reads the quota from the API; the worker calls it when the API
