@@ -64,13 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Operation jobs run, by action and outcome."}, []string{"action", "outcome"}),
 		TrackedPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_submissions_tracked",
 			Help: "Submissions whose tasks are still being followed."}),
-		MaxDeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_max_deliveries_total",
-			Help: "Messages JetStream gave up on after the consumer's MaxDeliver."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.JobsReceived, m.JobsInvalid, m.Duplicates, m.BatchSize, m.PathsSubmitted, m.Calls,
 			m.CallLatency, m.PathsWaiting, m.PathsDeferred, m.JobLatency, m.TasksFinished, m.TaskCompletion,
-			m.Paused, m.Operations, m.TrackedPending, m.MaxDeliveries)
+			m.Paused, m.Operations, m.TrackedPending)
 	}
 	return m
 }
