@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+)
+
+// sizes are the figures of one -e2e.size.
+type sizes struct {
+	steadyURLs int
+	steadyDur  time.Duration
+	kills      int
+
+	natsWarm, natsDown time.Duration
+	natsRate           int // URLs per second of webhook load
+
+	redisURLs  int
+	outage     time.Duration
+	outageURLs int
+	quotaURLs  int
+
+	badRequests int
+	goodURLs    int
+}
+
+var sizeTable = map[string]sizes{
+	"short": {steadyURLs: 10_000, steadyDur: 6 * time.Second, kills: 2,
+		natsWarm: 2 * time.Second, natsDown: 4 * time.Second, natsRate: 1000,
+		redisURLs: 10_000, outage: 15 * time.Second, outageURLs: 5_000, quotaURLs: 10_000,
+		badRequests: 600, goodURLs: 3_000},
+	"full": {steadyURLs: 200_000, steadyDur: 40 * time.Second, kills: 5,
+		natsWarm: 3 * time.Second, natsDown: 10 * time.Second, natsRate: 2000,
+		redisURLs: 30_000, outage: 60 * time.Second, outageURLs: 20_000, quotaURLs: 30_000,
+		badRequests: 3_000, goodURLs: 20_000},
+	"soak": {steadyURLs: 1_000_000, steadyDur: 180 * time.Second, kills: 10,
+		natsWarm: 5 * time.Second, natsDown: 30 * time.Second, natsRate: 3000,
+		redisURLs: 100_000, outage: 120 * time.Second, outageURLs: 50_000, quotaURLs: 100_000,
+		badRequests: 20_000, goodURLs: 100_000},
+}
+
+// runState is what the scenarios of one run share: credentials, the log
+// directory every process writes to, and the table.
+type runState struct {
+	id      string
+	size    string
+	logDir  string
+	secrets secrets
+
+	mu   sync.Mutex
+	rows []row
+}
+
+type row struct {
+	name    string
+	result  string // PASS, FAIL or SKIP
+	figures string
+}
+
+func (r *runState) add(name string, pass bool, figures string) {
+	res := "PASS"
+	if !pass {
+		res = "FAIL"
+	}
+	r.addRow(name, res, figures)
+}
+
+func (r *runState) addRow(name, result, figures string) {
+	r.mu.Lock()
+	r.rows = append(r.rows, row{name, result, figures})
+	r.mu.Unlock()
+}
+
+func (r *runState) table() string {
+	var b strings.Builder
+	nats := "embedded nats-server " + embeddedNATSVersion() + " in a helper process"
+	if systemNATSUsable() {
+		nats = natsVersion
+	}
+	fmt.Fprintf(&b, "cdnpurge e2e, size %s, %s, %d CPUs, %s; figures from the emulator and the processes\n",
+		r.size, time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), nats)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "scenario\tresult\tfigures")
+	for _, x := range r.rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", x.name, x.result, x.figures)
+	}
+	w.Flush()
+	return b.String()
+}
+
+// scenario runs one row of the table as a subtest; fn returns the figures
+// (built as it goes, so a failing scenario still reports them).
+func (r *runState) scenario(t *testing.T, name string, long bool, fn func(t *testing.T, fig *figures)) {
+	t.Run(name, func(t *testing.T) {
+		if long && (r.size == "short" || testing.Short()) {
+			r.addRow(name, "SKIP", "long scenario (short size; run make e2e)")
+			t.Skip("long scenario: run with -e2e.size=full (make e2e)")
+		}
+		fig := &figures{}
+		defer func() {
+			if t.Skipped() {
+				r.addRow(name, "SKIP", fig.String())
+				return
+			}
+			r.add(name, !t.Failed(), fig.String())
+		}()
+		fn(t, fig)
+	})
+}
+
+// figures collects "name value" pairs in order.
+type figures struct{ parts []string }
+
+func (f *figures) add(format string, args ...any) {
+	f.parts = append(f.parts, fmt.Sprintf(format, args...))
+}
+func (f *figures) String() string { return strings.Join(f.parts, "; ") }
+
+func TestE2E(t *testing.T) {
+	sz, ok := sizeTable[*sizeFlag]
+	if !ok {
+		t.Fatalf("-e2e.size=%q: want short, full or soak", *sizeFlag)
+	}
+	run := &runState{id: strconv.FormatInt(time.Now().UnixNano(), 36), size: *sizeFlag,
+		logDir: t.TempDir(), secrets: newSecrets()}
+	start := time.Now()
+	defer func() {
+		t.Logf("\n%s(run took %s)", run.table(), time.Since(start).Round(time.Second))
+	}()
+
+	run.scenario(t, "2 crash (during 1)", false, func(t *testing.T, f *figures) { steadyAndCrash(t, run, sz, f) })
+	run.scenario(t, "3 NATS restart", false, func(t *testing.T, f *figures) { natsRestart(t, run, sz, f) })
+	run.scenario(t, "4 Redis restart", true, func(t *testing.T, f *figures) { redisRestart(t, run, sz, f) })
+	run.scenario(t, "5 API outage", true, func(t *testing.T, f *figures) { apiOutage(t, run, sz, f) })
+	run.scenario(t, "6 quota day", true, func(t *testing.T, f *figures) { quotaDay(t, run, sz, f) })
+	run.scenario(t, "7 bad input", false, func(t *testing.T, f *figures) { badInput(t, run, sz, f) })
+	run.scenario(t, "8 secrets in logs", false, func(t *testing.T, f *figures) { secretsInLogs(t, run, f) })
+}
+
+// secretsInLogs scans every log the run's processes wrote.
+func secretsInLogs(t *testing.T, run *runState, f *figures) {
+	var files, bytes int
+	found := map[string][]string{}
+	err := filepath.Walk(run.logDir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".log") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		bytes += len(b)
+		for what, s := range run.secrets.all() {
+			if strings.Contains(string(b), s) {
+				rel, _ := filepath.Rel(run.logDir, path)
+				found[what] = append(found[what], rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.add("%d log files, %.1f MB scanned for %d secrets", files, float64(bytes)/1e6, len(run.secrets.all()))
+	if files == 0 || bytes == 0 {
+		t.Error("no logs to scan")
+	}
+	var leaks []string
+	for what, in := range found {
+		sort.Strings(in)
+		leaks = append(leaks, fmt.Sprintf("%s in %s", what, strings.Join(in, ", ")))
+	}
+	sort.Strings(leaks)
+	f.add("found: %d", len(leaks))
+	for _, l := range leaks {
+		t.Errorf("secret leaked: %s", l)
+	}
+}
