@@ -253,13 +253,16 @@ func apiOutage(t *testing.T, run *runState, sz sizes, f *figures) {
 	secs := to.Sub(from).Seconds() - 1
 	mean := float64(total) / secs
 	last := lastLanding(res.accepted, l)
-	f.add("API 503 for %s: %d calls in it, %.1f calls/s mean, %d in the busiest second (limit 45/s)", sz.outage, total, mean, peak)
+	f.add("API 503 for %s: %d calls in it (%d replicas x %d submitters), %.1f calls/s mean, %d in the busiest second", sz.outage, total, len(c.replicas), submitters, mean, peak)
 	f.add("landed %d of %d, missing %d, last %s after the outage", len(res.accepted)-missing, len(res.accepted), missing, max(0, last.Sub(to)).Round(100*time.Millisecond))
-	// A hot loop runs at the client's pacing limit (45 calls/s); backing off
-	// keeps well under a third of it.
-	const meanBound, peakBound = 5.0, 15
+	// A worker that does not back off runs at its client's pacing limit
+	// (45 RefreshObjectCaches calls/s) for the whole outage. Backing off
+	// (retries 200ms doubling, then the jobs redelivered after retry_delay)
+	// keeps the mean under a quarter of that and no second at the limit.
+	const meanBound, peakBound = 45.0 / 4, 40
+	f.add("bound: mean <= %.1f/s, busiest second <= %d", meanBound, peakBound)
 	if mean > meanBound || peak > peakBound {
-		t.Errorf("calls during the outage: mean %.1f/s (bound %.0f), busiest second %d (bound %d)", mean, meanBound, peak, peakBound)
+		t.Errorf("calls during the outage: mean %.1f/s (bound %.1f), busiest second %d (bound %d)", mean, meanBound, peak, peakBound)
 	}
 	if missing > 0 || res.refused > 0 {
 		t.Errorf("missing %d, never acknowledged %d units", missing, res.refused)
