@@ -8,7 +8,9 @@ type State string
 // Job states reported on Subjects.Status. The worker publishes the later
 // ones; producers publish none.
 const (
-	StateInvalid   State = "invalid"
+	StateInvalid State = "invalid"
+	// StateAccepted: a worker took the job from the queue (first delivery).
+	StateAccepted  State = "accepted"
 	StateSubmitted State = "submitted"
 	StateComplete  State = "complete"
 	StateFailed    State = "failed"

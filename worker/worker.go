@@ -402,6 +402,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		j.ReceivedAt = now
 	}
 	w.m.jobReceived(j)
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateAccepted})
+	}
 	if j.Kind == jobs.KindOperation {
 		w.runOperation(ctx, msg, j)
 		return

@@ -43,8 +43,8 @@ func TestWorkerBatchesToMinimumCalls(t *testing.T) {
 		return true
 	})
 	st := events.States(ids[0])
-	if !slices.Equal(st, []jobs.State{jobs.StateSubmitted, jobs.StateComplete}) {
-		t.Errorf("states of job %s = %v, want [submitted complete]", ids[0], st)
+	if !slices.Equal(st, []jobs.State{jobs.StateAccepted, jobs.StateSubmitted, jobs.StateComplete}) {
+		t.Errorf("states of job %s = %v, want [accepted submitted complete]", ids[0], st)
 	}
 }
 
