@@ -47,10 +47,10 @@ vet:
 	$(GO) vet $(PKGS)
 
 e2e: build
-	$(GO) test -count=1 -run 'TestE2E' -timeout 30m ./e2e/ -args -e2e.size=full
+	$(GO) test -count=1 -v -run 'TestE2E' -timeout 30m ./e2e/ -args -e2e.size=full
 
 soak: build
-	$(GO) test -count=1 -run 'TestE2E' -timeout 60m ./e2e/ -args -e2e.size=soak
+	$(GO) test -count=1 -v -run 'TestE2E' -timeout 60m ./e2e/ -args -e2e.size=soak
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) -t cdnpurge:$(VERSION) .
