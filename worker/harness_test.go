@@ -26,6 +26,7 @@ type harness struct {
 	t        testing.TB
 	ctx      context.Context
 	nats     *jobstest.NATS
+	natsURL  string
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	emu      *cdnemu.Server
@@ -46,6 +47,25 @@ type harnessOpts struct {
 	store   quota.Store
 	retry   apiclient.RetryPolicy
 	limiter apiclient.Limiter
+	// natsURL uses a NATS server the test runs itself instead of the
+	// embedded one.
+	natsURL string
+}
+
+// connect opens a connection of its own to the test's NATS, as another
+// process would, closed when the test ends.
+func (h *harness) connect() (*nats.Conn, jetstream.JetStream) {
+	h.t.Helper()
+	nc, err := nats.Connect(h.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		h.t.Fatalf("connect to NATS: %v", err)
+	}
+	h.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return nc, js
 }
 
 func testLogger() *slog.Logger {
@@ -59,7 +79,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), log: testLogger()}
 	h.subjects, _ = jobs.NewSubjects("cdn")
-	h.startNATS()
+	h.startNATS(o.natsURL)
 
 	if o.clock {
 		h.clock = cdnemu.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
@@ -109,10 +129,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	return h
 }
 
-func (h *harness) startNATS() {
+func (h *harness) startNATS(url string) {
 	h.t.Helper()
-	h.nats = jobstest.RunNATS(h.t)
-	h.nc, h.js = h.nats.Connect()
+	if url == "" {
+		h.nats = jobstest.RunNATS(h.t)
+		url = h.nats.URL
+	}
+	h.natsURL = url
+	h.nc, h.js = h.connect()
 	var err error
 	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
@@ -167,7 +191,7 @@ type replica struct {
 
 func (h *harness) runReplica(cfg Config, name string) *replica {
 	h.t.Helper()
-	nc, js := h.nats.Connect()
+	nc, js := h.connect()
 	kv, err := OpenKVStore(h.ctx, js, "", 1)
 	if err != nil {
 		h.t.Fatal(err)

@@ -270,11 +270,13 @@ func (w *Worker) Paused() (bool, string) {
 // ConsumerConfig is the durable consumer the replicas share.
 func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:        w.cfg.Consumer,
-		Description:    "cdnpurge worker: refresh, push and operation jobs",
-		FilterSubjects: w.d.Subjects.Work(),
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        w.cfg.AckWait,
+		Durable:     w.cfg.Consumer,
+		Description: "cdnpurge worker: refresh, push and operation jobs",
+		// No filter: the work stream holds only the work subjects, and a
+		// consumer with several filter subjects needs nats-server 2.10,
+		// while Debian and older clusters still run 2.9.
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   w.cfg.AckWait,
 		// Unlimited: every way a job can end is handled explicitly (acked,
 		// termed with a report, or delayed), and a capped delivery count
 		// would silently drop jobs that waited for quota across days.
