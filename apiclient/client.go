@@ -29,28 +29,29 @@ const maxBody = 8 << 20
 // with a new nonce, timestamp and signature.
 type RetryPolicy struct {
 	// MaxAttempts counts the first attempt; default 6.
-	MaxAttempts uint64
+	MaxAttempts uint64 `yaml:"max_attempts" json:"max_attempts"`
 	// Base is the first backoff; default 200ms. It doubles each retry.
-	Base time.Duration
+	Base time.Duration `yaml:"base" json:"base"`
 	// Max caps one backoff; default 10s.
-	Max time.Duration
+	Max time.Duration `yaml:"max" json:"max"`
 	// MaxTotal bounds the time spent backing off in one call; default 2m.
-	MaxTotal time.Duration
+	MaxTotal time.Duration `yaml:"max_total" json:"max_total"`
 	// JitterPercent spreads each backoff by ±this percent; default 20.
-	JitterPercent uint64
+	JitterPercent uint64 `yaml:"jitter_percent" json:"jitter_percent"`
 }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults fills zero fields with their defaults.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.MaxAttempts == 0 {
 		p.MaxAttempts = 6
 	}
-	if p.Base <= 0 {
+	if p.Base == 0 {
 		p.Base = 200 * time.Millisecond
 	}
-	if p.Max <= 0 {
+	if p.Max == 0 {
 		p.Max = 10 * time.Second
 	}
-	if p.MaxTotal <= 0 {
+	if p.MaxTotal == 0 {
 		p.MaxTotal = 2 * time.Minute
 	}
 	if p.JitterPercent == 0 {
@@ -107,6 +108,8 @@ type Options struct {
 	Logger *slog.Logger
 	// OnAttempt, when set, is called after every HTTP exchange.
 	OnAttempt func(Attempt)
+	// Breaker holds calls back during an outage.
+	Breaker BreakerPolicy
 }
 
 // Client calls the CDN API. It is safe for concurrent use.
@@ -120,6 +123,7 @@ type Client struct {
 	limiter      Limiter
 	log          *slog.Logger
 	onAttempt    func(Attempt)
+	breaker      *breaker
 }
 
 // New validates opts and returns a Client.
@@ -142,6 +146,9 @@ func New(opts Options) (*Client, error) {
 	if version != VersionCurrent && version != VersionLegacy {
 		return nil, fmt.Errorf("API version %q: want %s or %s", version, VersionCurrent, VersionLegacy)
 	}
+	if r := opts.Retry; r.Base < 0 || r.Max < 0 || r.MaxTotal < 0 {
+		return nil, fmt.Errorf("retry policy: base, max and max_total must not be negative")
+	}
 	if opts.RateShare < 0 || opts.RateShare > 1 {
 		return nil, fmt.Errorf("rate share %v: want a fraction in (0,1]", opts.RateShare)
 	}
@@ -163,10 +170,11 @@ func New(opts Options) (*Client, error) {
 		version:      version,
 		signer:       Signer{Credentials: opts.Credentials, Now: opts.Now, Nonce: opts.Nonce},
 		http:         hc,
-		retry:        opts.Retry.withDefaults(),
+		retry:        opts.Retry.WithDefaults(),
 		limiter:      lim,
 		log:          log,
 		onAttempt:    opts.OnAttempt,
+		breaker:      newBreaker(opts.Breaker),
 	}, nil
 }
 
@@ -209,10 +217,19 @@ func (c *Client) call(ctx context.Context, endpoint, version, method, action str
 	var last error
 	err := retry.Do(ctx, c.retry.backoff(), func(ctx context.Context) error {
 		attempt++
+		if err := c.breaker.check(action, time.Now()); err != nil {
+			// Not retried here: the caller decides when to come back.
+			return err
+		}
 		if err := c.limiter.Wait(ctx, action); err != nil {
 			return fmt.Errorf("%s: waiting for the rate limiter: %w", action, err)
 		}
 		err := c.once(ctx, endpoint, version, method, action, attempt, params, out)
+		serverFailure := err != nil && ctx.Err() == nil && Classify(err) == ClassRetryable
+		if opened, until := c.breaker.record(serverFailure, time.Now()); opened {
+			c.log.Warn("the CDN API keeps failing; holding every call back",
+				slog.String("until", until.UTC().Format(time.RFC3339)), slog.String("last_error", err.Error()))
+		}
 		if err == nil {
 			return nil
 		}

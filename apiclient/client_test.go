@@ -299,3 +299,36 @@ func TestMetricsCountAttemptsAndRetries(t *testing.T) {
 		t.Fatalf("ok %v, 503 %v, retries %v; all: %v", ok, failed, retries, counts)
 	}
 }
+
+// During an outage the breaker holds calls back after Threshold failures in
+// a row, so callers stop hammering the API; after the cooldown a probe goes
+// through and calls resume.
+func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
+	var attempts atomic.Int32
+	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
+		o.Breaker = apiclient.BreakerPolicy{Threshold: 4, Cooldown: 200 * time.Millisecond}
+		o.Retry = apiclient.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: 2 * time.Millisecond}
+	})
+	emu.SetOutage(time.Now().Add(time.Hour))
+	ctx := context.Background()
+	var open *apiclient.CircuitOpenError
+	for range 20 {
+		_, err := c.DescribeCdnService(ctx)
+		if apiclient.Classify(err) != apiclient.ClassRetryable {
+			t.Fatalf("during the outage: %v (class %s), want retryable", err, apiclient.Classify(err))
+		}
+		errors.As(err, &open)
+	}
+	if open == nil {
+		t.Fatal("the breaker never opened")
+	}
+	if n := attempts.Load(); n > 4 {
+		t.Fatalf("%d requests reached the API in 20 calls during an outage; the breaker should stop them after 4", n)
+	}
+	emu.SetOutage(time.Time{})
+	time.Sleep(250 * time.Millisecond)
+	if _, err := c.DescribeCdnService(ctx); err != nil {
+		t.Fatalf("after the cooldown: %v", err)
+	}
+}

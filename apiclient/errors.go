@@ -136,6 +136,10 @@ func Classify(err error) Class {
 	if errors.As(err, &ne) {
 		return ClassRetryable
 	}
+	var co *CircuitOpenError
+	if errors.As(err, &co) {
+		return ClassRetryable
+	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		return ClassRetryable

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"time"
 
@@ -81,9 +82,10 @@ type CDNConfig struct {
 	Version      string `yaml:"version" json:"version"`
 	// Emulator runs serve against an in-process CDN API emulator instead of
 	// the real API. Explicit opt-in only.
-	Emulator  bool        `yaml:"emulator" json:"emulator"`
-	Retry     RetryConfig `yaml:"retry" json:"retry"`
-	RateShare float64     `yaml:"rate_share" json:"rate_share"`
+	Emulator  bool                    `yaml:"emulator" json:"emulator"`
+	Retry     apiclient.RetryPolicy   `yaml:"retry" json:"retry"`
+	Breaker   apiclient.BreakerPolicy `yaml:"breaker" json:"breaker"`
+	RateShare float64                 `yaml:"rate_share" json:"rate_share"`
 	// RateLimits overrides calls/s per API action; negative turns one off.
 	RateLimits map[string]float64 `yaml:"rate_limits" json:"rate_limits"`
 	// CredentialsFile holds the key pair as KEY=VALUE lines (see README).
@@ -93,15 +95,6 @@ type CDNConfig struct {
 	// CredentialsFile. A "credentials" key in the YAML is refused; dumps
 	// show the key ID and where the pair came from, never the secret.
 	Credentials Credentials `yaml:"credentials,omitempty" json:"credentials,omitzero"`
-}
-
-// RetryConfig is apiclient.RetryPolicy in YAML.
-type RetryConfig struct {
-	MaxAttempts   uint64        `yaml:"max_attempts" json:"max_attempts"`
-	Base          time.Duration `yaml:"base" json:"base"`
-	Max           time.Duration `yaml:"max" json:"max"`
-	MaxTotal      time.Duration `yaml:"max_total" json:"max_total"`
-	JitterPercent uint64        `yaml:"jitter_percent" json:"jitter_percent"`
 }
 
 // WebhooksConfig is webhooks.Config plus a *_file path per secret, read by

@@ -30,18 +30,16 @@ func (c *Config) Location() *time.Location {
 // APIClientOptions returns the CDN API client options; log receives retry
 // warnings.
 func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
-	r := c.CDN.Retry
 	return apiclient.Options{
 		Endpoint:     c.CDN.Endpoint,
 		DCDNEndpoint: c.CDN.DCDNEndpoint,
 		Version:      c.CDN.Version,
 		Credentials:  c.CDN.Credentials.API(),
-		Retry: apiclient.RetryPolicy{
-			MaxAttempts: r.MaxAttempts, Base: r.Base, Max: r.Max, MaxTotal: r.MaxTotal, JitterPercent: r.JitterPercent,
-		},
-		RateLimits: c.CDN.RateLimits,
-		RateShare:  c.CDN.RateShare,
-		Logger:     log,
+		Retry:        c.CDN.Retry,
+		Breaker:      c.CDN.Breaker,
+		RateLimits:   c.CDN.RateLimits,
+		RateShare:    c.CDN.RateShare,
+		Logger:       log,
 	}
 }
 

@@ -58,15 +58,8 @@ func (c Config) WithDefaults() Config {
 	d.Endpoint = or(d.Endpoint, apiclient.DefaultEndpoint)
 	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
-	if d.Retry.MaxAttempts == 0 {
-		d.Retry.MaxAttempts = 6
-	}
-	d.Retry.Base = orDur(d.Retry.Base, 200*time.Millisecond)
-	d.Retry.Max = orDur(d.Retry.Max, 10*time.Second)
-	d.Retry.MaxTotal = orDur(d.Retry.MaxTotal, 2*time.Minute)
-	if d.Retry.JitterPercent == 0 {
-		d.Retry.JitterPercent = 20
-	}
+	d.Retry = d.Retry.WithDefaults()
+	d.Breaker = d.Breaker.WithDefaults()
 	if d.RateShare == 0 {
 		d.RateShare = 1
 	}

@@ -159,6 +159,12 @@ func (c *Config) validateCDN(p *problems) {
 	if r.JitterPercent > 100 {
 		p.add("cdn.retry.jitter_percent", "%d: want 0-100", r.JitterPercent)
 	}
+	if b := d.Breaker; b.Threshold >= 0 {
+		p.positive("cdn.breaker.cooldown", b.Cooldown)
+		if b.MaxCooldown < b.Cooldown {
+			p.add("cdn.breaker.max_cooldown", "%s is less than cdn.breaker.cooldown (%s)", b.MaxCooldown, b.Cooldown)
+		}
+	}
 	if d.RateShare <= 0 || d.RateShare > 1 {
 		p.add("cdn.rate_share", "%g: want a share in (0,1], e.g. 0.5 for each of 2 replicas", d.RateShare)
 	}
