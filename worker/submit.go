@@ -49,6 +49,9 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if err == nil && res.ID != "" {
 			_ = w.d.Gate.Refund(ctx, res)
 		}
+		if err == nil {
+			w.resyncWhenSpent(ctx)
+		}
 		reason := fmt.Sprintf("no %s quota left today", kind)
 		until := now.Add(w.untilReset())
 		if err != nil {
@@ -72,6 +75,24 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			w.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}
+	}
+}
+
+// resyncWhenSpent re-reads the quota, at most once per QuotaHold, when the
+// mirror has none left: a sync that raced with commits subtracts them twice
+// (it errs on the safe side), and without this the units it held back would
+// stay idle until the next timed sync.
+func (w *Worker) resyncWhenSpent(ctx context.Context) {
+	if w.d.Syncer == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := w.lastResync.Load()
+	if now-last < int64(w.cfg.QuotaHold) || !w.lastResync.CompareAndSwap(last, now) {
+		return
+	}
+	if err := w.d.Syncer.SyncNow(ctx); err != nil {
+		w.log.Warn("quota re-sync", slog.String("error", err.Error()))
 	}
 }
 

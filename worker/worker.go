@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -193,6 +194,8 @@ type Worker struct {
 	pz     *pause
 	stop   chan struct{} // closed when pulling stops
 	screen *jobs.Screen
+	// lastResync is when the quota was last re-read because it ran out.
+	lastResync atomic.Int64
 
 	incoming chan work
 	batches  chan *Batch
