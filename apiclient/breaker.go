@@ -15,7 +15,7 @@ type BreakerPolicy struct {
 	Threshold int `yaml:"threshold" json:"threshold"`
 	// Cooldown is how long it stays open the first time; default 5s. It
 	// doubles each time a probe after the cooldown fails, up to
-	// MaxCooldown (default 1m), and resets on a success.
+	// MaxCooldown (default 30s), and resets on a success.
 	Cooldown    time.Duration `yaml:"cooldown" json:"cooldown"`
 	MaxCooldown time.Duration `yaml:"max_cooldown" json:"max_cooldown"`
 }
@@ -29,7 +29,7 @@ func (p BreakerPolicy) WithDefaults() BreakerPolicy {
 		p.Cooldown = 5 * time.Second
 	}
 	if p.MaxCooldown == 0 {
-		p.MaxCooldown = time.Minute
+		p.MaxCooldown = 30 * time.Second
 	}
 	return p
 }

@@ -59,9 +59,8 @@ func (n *natsServer) start() {
 // stop shuts the server down (SIGTERM, so JetStream flushes its store).
 func (n *natsServer) stop() { n.proc.stop(10 * time.Second) }
 
-// systemNATSUsable reports whether /usr/sbin/nats-server exists and is
-// 2.10 or newer: cdnpurge's worker creates a consumer with several filter
-// subjects, which older servers (Debian 12 ships 2.9.10) refuse.
+// systemNATSUsable reports whether /usr/sbin/nats-server exists and is 2.9
+// or newer (Debian 12 ships 2.9.10), the oldest server cdnpurge supports.
 func systemNATSUsable() bool {
 	natsCheck.Do(func() {
 		out, err := exec.Command(systemNATS, "--version").Output()
@@ -72,7 +71,7 @@ func systemNATSUsable() bool {
 		if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(string(out), "nats-server: ")), "v%d.%d", &major, &minor); err != nil {
 			return
 		}
-		natsOK = major > 2 || major == 2 && minor >= 10
+		natsOK = major > 2 || major == 2 && minor >= 9
 		natsVersion = strings.TrimSpace(string(out))
 	})
 	return natsOK

@@ -141,15 +141,11 @@ func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.
 	if s.cfg.Invalid != nil {
 		s.cfg.Invalid.Inc()
 	}
-	if err := msg.TermWithReason(truncate(reason, 200)); err != nil {
+	// Term, not TermWithReason: nats-server 2.9 takes "+TERM <reason>" for
+	// something else and redelivers the message. The reason is in the
+	// report above.
+	if err := msg.Term(); err != nil {
 		return fmt.Errorf("%w: %s (terminating it failed: %w)", ErrInvalidMessage, reason, err)
 	}
 	return fmt.Errorf("%w: %s", ErrInvalidMessage, reason)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
@@ -17,7 +20,10 @@ import (
 // filter subject at most; this one uses none).
 const debianNATS = "/usr/sbin/nats-server"
 
-func TestWorkerOnDebianNATSServer(t *testing.T) {
+// runDebianNATS starts Debian's nats-server on a free port with a temporary
+// store, or skips the test when it is not installed.
+func runDebianNATS(t *testing.T) string {
+	t.Helper()
 	if _, err := os.Stat(debianNATS); err != nil {
 		t.Skipf("%s not installed", debianNATS)
 	}
@@ -38,13 +44,17 @@ func TestWorkerOnDebianNATSServer(t *testing.T) {
 		c, err := net.Dial("tcp", strings.TrimPrefix(url, "nats://"))
 		if err == nil {
 			c.Close()
-			break
+			return url
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not start", debianNATS)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestWorkerOnDebianNATSServer(t *testing.T) {
+	url := runDebianNATS(t)
 	h := newHarness(t, harnessOpts{natsURL: url})
 	events := h.watchStatus()
 	id := h.publish(refreshJob(urls("example.com", 0, 30)...))
@@ -55,5 +65,30 @@ func TestWorkerOnDebianNATSServer(t *testing.T) {
 	})
 	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 30 {
 		t.Fatalf("%d paths landed, want 30", n)
+	}
+}
+
+// On 2.9 a bad message must be terminated once, not redelivered: 2.9 does
+// not understand a termination with a reason.
+func TestWorkerTerminatesOnDebianNATSServer(t *testing.T) {
+	url := runDebianNATS(t)
+	h := newHarness(t, harnessOpts{natsURL: url})
+	var reports atomic.Int32
+	sub, err := h.nc.Subscribe(h.subjects.Invalid(), func(*nats.Msg) { reports.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if _, err := h.js.Publish(h.ctx, h.subjects.Refresh(), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	h.runWorker(cfg, "w1")
+	h.waitFor("the bad message to leave the stream", 10*time.Second, h.drained)
+	// Past two ack deadlines: a message that was not really terminated
+	// would come back and be reported again.
+	time.Sleep(2*cfg.AckWait + time.Second)
+	if n := reports.Load(); n != 1 {
+		t.Fatalf("the bad message was reported %d times, want once", n)
 	}
 }

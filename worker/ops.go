@@ -41,7 +41,9 @@ func (w *Worker) runOperation(ctx context.Context, msg Message, j *jobs.Job) {
 		cls := apiclient.Classify(err)
 		switch cls {
 		case apiclient.ClassBadInput, apiclient.ClassTooBig, apiclient.ClassUnknown:
-			_ = msg.TermWithReason(truncate(err.Error(), 200))
+			// Term without a reason (2.9 servers misread one); the reason
+			// is in the rejected event.
+			_ = msg.Term()
 			w.m.operation(j.Operation.Action, "rejected")
 			w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: err.Error()})
 			log.Error("operation refused; it will not be retried", slog.String("error", err.Error()))
@@ -60,11 +62,4 @@ func (w *Worker) runOperation(ctx context.Context, msg Message, j *jobs.Job) {
 			log.Warn("operation failed; retrying later", slog.String("error", err.Error()))
 		}
 	})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -18,7 +18,7 @@ type Message interface {
 	Ack() error
 	NakWithDelay(delay time.Duration) error
 	InProgress() error
-	TermWithReason(reason string) error
+	Term() error
 }
 
 // tracked is a job taken from the queue and not yet settled: its message

@@ -419,7 +419,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		// Screen validated the job; a refresh or push job always has its
 		// section and a known object type.
 		w.log.Error("job without a refresh or push section passed validation; terminating it", slog.String("job", j.ID))
-		_ = msg.TermWithReason("no refresh or push section")
+		_ = msg.Term()
 		return
 	}
 	paths := dedupe(j.Paths())
