@@ -173,3 +173,36 @@ func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
 		t.Fatalf("url quota: %d expired, %d committed; want 0 and 50", k.Expired, k.Committed)
 	}
 }
+
+// With worker.recent_window set, a path the API accepted moments ago is
+// not sent again: the second deploy of the same files spends quota only on
+// what is new, and says so in its status.
+func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
+	h := newHarness(t, harnessOpts{recent: quota.NewMemoryRecent(time.Minute, nil)})
+	events := h.watchStatus()
+	cfg := fastConfig()
+	cfg.RecentWindow = time.Minute
+	h.runWorker(cfg, "w1")
+	first := urls("example.com", 0, 10)
+	h.publish(refreshJob(first...))
+	h.waitFor("the first deploy", 10*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 10 && h.drained()
+	})
+	again := h.publish(refreshJob(append(first, urls("example.com", 10, 5)...)...))
+	same := h.publish(refreshJob(first[:3]...))
+	h.waitFor("the second deploy", 10*time.Second, func() bool {
+		ev, ok := events.Last(same)
+		return ok && ev.State == jobs.StateComplete && h.drained() &&
+			len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 15
+	})
+	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 15 {
+		t.Fatalf("%d paths sent, want 15: the 10 repeated ones once", len(got))
+	}
+	if !events.Has(again, jobs.StateSubmitted) {
+		t.Fatalf("second job states %v", events.States(again))
+	}
+	ev, _ := events.Last(same)
+	if ev.Reason == "" {
+		t.Fatal("a job skipped as recent says nothing about it")
+	}
+}

@@ -26,6 +26,7 @@ type harness struct {
 	t        testing.TB
 	ctx      context.Context
 	nats     *jobstest.NATS
+	recent   quota.Recent
 	natsURL  string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -47,6 +48,7 @@ type harnessOpts struct {
 	store   quota.Store
 	retry   apiclient.RetryPolicy
 	limiter apiclient.Limiter
+	recent  quota.Recent
 	// natsURL uses a NATS server the test runs itself instead of the
 	// embedded one.
 	natsURL string
@@ -77,7 +79,7 @@ func testLogger() *slog.Logger {
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, ctx: context.Background(), log: testLogger()}
+	h := &harness{t: t, ctx: context.Background(), log: testLogger(), recent: o.recent}
 	h.subjects, _ = jobs.NewSubjects("cdn")
 	h.startNATS(o.natsURL)
 
@@ -243,7 +245,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 		now = h.clock.Now
 	}
 	w, err := New(cfg, Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
-		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Logger: h.log.With("replica", name),
+		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Logger: h.log.With("replica", name),
 		Now: now, Name: name})
 	if err != nil {
 		h.t.Fatal(err)

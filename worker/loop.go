@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -130,10 +131,17 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 
 	// Submitted is published before the job record exists, so that the
 	// tracker's final event always comes after it.
+	var skippedNote string
+	if t.skipped > 0 {
+		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, w.cfg.RecentWindow)
+	}
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
-		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths})
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths, Reason: skippedNote})
 		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
-			slog.Int("rejected", len(rejectedPaths)), slog.Any("request_ids", requestIDs))
+			slog.Int("rejected", len(rejectedPaths)), slog.Int("skipped_recent", t.skipped), slog.Any("request_ids", requestIDs))
+	} else if t.skipped > 0 && len(rejectedPaths) == 0 {
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateComplete, Reason: skippedNote})
+		log.Info("job skipped: every path was refreshed moments ago", slog.Int("skipped_recent", t.skipped))
 	}
 	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path",

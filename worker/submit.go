@@ -215,6 +215,11 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 				slog.String("request_id", requestID), slog.String("error", err.Error()))
 		}
 	}
+	if w.d.Recent != nil && w.cfg.RecentWindow > 0 {
+		if err := w.d.Recent.Remember(ctx, b.Key.String(), b.Paths()); err != nil {
+			w.log.Warn("remember recent paths", slog.String("error", err.Error()))
+		}
+	}
 	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, reqID: requestID, tasks: taskIDs})

@@ -30,6 +30,9 @@ type tracked struct {
 	paths    int // distinct paths still to send on this delivery
 	// redelivered is set when an earlier delivery may have left progress.
 	redelivered bool
+	// skipped counts paths left out because the API accepted them within
+	// Config.RecentWindow.
+	skipped int
 
 	mu          sync.Mutex
 	outstanding int

@@ -78,6 +78,11 @@ type Config struct {
 	// PauseFor is how long submissions stop after an account or
 	// credentials error before they are tried again.
 	PauseFor time.Duration `yaml:"pause_for" json:"pause_for"`
+	// RecentWindow, when set, skips a path the API accepted within this
+	// window (a hook fired twice, two pipelines touching one file), so the
+	// quota is spent once. Off by default: a file changed again inside the
+	// window would keep its older cached copy.
+	RecentWindow time.Duration `yaml:"recent_window" json:"recent_window"`
 	// ShutdownGrace bounds the time spent finishing calls at shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// Location is the quota day's zone; Asia/Shanghai when nil.
@@ -137,7 +142,7 @@ func (c Config) Validate() error {
 	var errs []error
 	for name, d := range map[string]time.Duration{
 		"linger": c.Linger, "ack_wait": c.AckWait, "quota_hold": c.QuotaHold, "quota_poll": c.QuotaPoll,
-		"defer_max": c.DeferMax, "retry_delay": c.RetryDelay, "pause_for": c.PauseFor, "shutdown_grace": c.ShutdownGrace,
+		"defer_max": c.DeferMax, "retry_delay": c.RetryDelay, "recent_window": c.RecentWindow, "pause_for": c.PauseFor, "shutdown_grace": c.ShutdownGrace,
 		"tracker.interval": c.Tracker.Interval, "tracker.first_poll": c.Tracker.FirstPoll,
 		"tracker.max_poll_interval": c.Tracker.MaxPollInterval, "tracker.deadline": c.Tracker.Deadline, "tracker.lease": c.Tracker.Lease,
 	} {
@@ -171,6 +176,8 @@ type Deps struct {
 	// Syncer may be nil.
 	Syncer Syncer
 	Store  *KVStore
+	// Recent may be nil; it is used when Config.RecentWindow is set.
+	Recent quota.Recent
 	// Operator may be nil; operation jobs then wait.
 	Operator Operator
 	Logger   *slog.Logger
@@ -433,7 +440,16 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		paths = without(paths, done)
 	}
-	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths), redelivered: redelivered}
+	skipped := 0
+	if w.d.Recent != nil && w.cfg.RecentWindow > 0 && len(paths) > 0 {
+		fresh, err := w.d.Recent.Fresh(ctx, k.String(), paths)
+		if err != nil {
+			w.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		skipped = len(paths) - len(fresh)
+		paths = fresh
+	}
+	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths), redelivered: redelivered, skipped: skipped}
 	if len(paths) == 0 {
 		w.finish(ctx, t)
 		return

@@ -288,10 +288,22 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return fmt.Errorf("task bucket %s: %w", cfg.Worker.TaskBucket, err)
 	}
+	var recent quota.Recent
+	if wcfg := cfg.WorkerConfig(); wcfg.RecentWindow > 0 {
+		rdb, err := sv.redisClient()
+		if err != nil {
+			return err
+		}
+		if rdb != nil {
+			recent = quota.NewRedisRecent(rdb, cfg.Redis.KeyPrefix, cfg.QuotaAccount(), wcfg.RecentWindow)
+		} else {
+			recent = quota.NewMemoryRecent(wcfg.RecentWindow, nil)
+		}
+	}
 	host, _ := os.Hostname()
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
-		Gate: mirror, Syncer: mirror, Store: tasks,
+		Gate: mirror, Syncer: mirror, Store: tasks, Recent: recent,
 		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Logger: log}),
 		Logger:   log, Metrics: worker.NewMetrics(reg), Name: host + "-" + strconv.Itoa(os.Getpid()),
 	})

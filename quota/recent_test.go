@@ -1,0 +1,68 @@
+package quota
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Both Recent stores: a path is stale only after Remember, only within the
+// window, and only for the same action.
+func TestRecent(t *testing.T) {
+	clock := newClock()
+	rdb := redisClient(t)
+	prefix := testPrefix(t, rdb)
+	stores := map[string]Recent{
+		"memory": NewMemoryRecent(time.Minute, clock.Now),
+		"redis":  NewRedisRecent(rdb, prefix, "acct", 300*time.Millisecond),
+	}
+	ctx := context.Background()
+	for name, r := range stores {
+		t.Run(name, func(t *testing.T) {
+			paths := []string{"https://example.com/a", "https://example.com/b", "https://example.com/c"}
+			fresh, err := r.Fresh(ctx, "refresh", paths)
+			if err != nil || !slices.Equal(fresh, paths) {
+				t.Fatalf("before Remember: %v %v", fresh, err)
+			}
+			if err := r.Remember(ctx, "refresh", paths[:2]); err != nil {
+				t.Fatal(err)
+			}
+			fresh, _ = r.Fresh(ctx, "refresh", paths)
+			if !slices.Equal(fresh, paths[2:]) {
+				t.Fatalf("after Remember: fresh %v, want only c", fresh)
+			}
+			if fresh, _ = r.Fresh(ctx, "push", paths); len(fresh) != 3 {
+				t.Fatalf("another action shares the memory: %v", fresh)
+			}
+			// Past the window everything is fresh again.
+			clock.Add(2 * time.Minute)
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				fresh, _ = r.Fresh(ctx, "refresh", paths)
+				if len(fresh) == 3 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(fresh) != 3 {
+				t.Fatalf("after the window: fresh %v", fresh)
+			}
+		})
+	}
+}
+
+// Without Redis every path counts as fresh: a duplicate refresh costs
+// quota, a dropped one leaves a stale file.
+func TestRedisRecentFailsOpen(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r := NewRedisRecent(rdb, "", "", time.Minute)
+	paths := []string{"https://example.com/a"}
+	fresh, err := r.Fresh(context.Background(), "refresh", paths)
+	if err == nil || !slices.Equal(fresh, paths) {
+		t.Fatalf("fresh %v, err %v: want every path and an error", fresh, err)
+	}
+}
