@@ -43,6 +43,7 @@ type CircuitOpenError struct {
 	Failures int
 }
 
+// Error says why the call was not sent and when calls resume.
 func (e *CircuitOpenError) Error() string {
 	return fmt.Sprintf("%s: not sent: the CDN API failed %d times in a row; calls resume after %s",
 		e.Action, e.Failures, e.Until.UTC().Format(time.RFC3339))

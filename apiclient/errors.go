@@ -113,6 +113,7 @@ type NetworkError struct {
 	Err    error
 }
 
+// Error names the action and the transport failure.
 func (e *NetworkError) Error() string {
 	return e.Action + ": no answer from the CDN API: " + e.Err.Error()
 }
