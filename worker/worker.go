@@ -384,8 +384,13 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 		w.fl.waitBelow(w.cfg.MaxInflightPaths, ctx.Done())
 		msg, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Only a deleted consumer or a closed connection ends the
+				// iterator; say so rather than stop quietly.
+				return fmt.Errorf("pull from consumer %s stopped (consumer deleted or connection closed): %w", w.cfg.Consumer, err)
 			}
 			w.log.Warn("pull failed; retrying", slog.String("error", err.Error()))
 			select {
