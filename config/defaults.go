@@ -108,10 +108,3 @@ func orDur(v, def time.Duration) time.Duration {
 	}
 	return v
 }
-
-func orInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}

@@ -85,7 +85,8 @@ func TestNewID(t *testing.T) {
 		prev = id[:9]
 		seen[id] = true
 	}
-	if IDFromKey("github:abc") != IDFromKey("github:abc") || IDFromKey("a") == IDFromKey("b") {
+	first, again := IDFromKey("github:abc"), IDFromKey("github:abc")
+	if first != again || IDFromKey("a") == IDFromKey("b") {
 		t.Fatal("IDFromKey must be deterministic and distinct per key")
 	}
 }

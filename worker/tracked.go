@@ -156,12 +156,6 @@ func (f *inflight) snapshot() []*tracked {
 	return out
 }
 
-func (f *inflight) counts() (jobsN, paths int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.jobs), f.paths
-}
-
 // wake releases waitBelow callers, at shutdown.
 func (f *inflight) wake() {
 	f.mu.Lock()

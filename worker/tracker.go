@@ -225,7 +225,7 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 	for st, n := range counts {
 		t.w.m.taskFinished(st, n)
 	}
-	t.w.m.submissionDone(time.Now().Sub(s.SubmittedAt))
+	t.w.m.submissionDone(time.Since(s.SubmittedAt))
 	if timedOut {
 		s.Failures = append(s.Failures, jobs.Problem{Field: "submission " + s.ID,
 			Reason: "tasks unfinished when the tracking deadline passed"})

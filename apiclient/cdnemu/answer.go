@@ -59,14 +59,6 @@ var codes = map[string]codeInfo{
 	"PreloadQueueFull":                            {403, "The preload queue of your account is full."},
 }
 
-// codeStatus is the HTTP status of code; 400 for a code the table lacks.
-func codeStatus(code string) int {
-	if c, ok := codes[code]; ok {
-		return c.status
-	}
-	return http.StatusBadRequest
-}
-
 // fail builds an error answer; a non-empty detail replaces the stock message.
 func fail(code string, detail ...any) *answer {
 	c, ok := codes[code]

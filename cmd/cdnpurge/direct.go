@@ -190,10 +190,3 @@ func followTasks(ctx context.Context, api directAPI, ids []string, every time.Du
 		}
 	}
 }
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
