@@ -2,6 +2,8 @@ package worker
 
 import (
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -204,5 +206,37 @@ func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
 	ev, _ := events.Last(same)
 	if ev.Reason == "" {
 		t.Fatal("a job skipped as recent says nothing about it")
+	}
+}
+
+// An account error pauses submissions and the paused gauge shows it; once
+// the pause is over and work goes out again the gauge is back to 0.
+func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InsufficientBalance")
+	reg := prometheus.NewRegistry()
+	h.metrics = NewMetrics(reg)
+	gauge := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "cdnpurge_account_paused" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	cfg := fastConfig()
+	cfg.PauseFor = 300 * time.Millisecond
+	w, _ := h.runWorker(cfg, "w1")
+	h.publish(refreshJob(urls("example.com", 0, 5)...))
+	h.waitFor("the pause", 10*time.Second, func() bool { return gauge() == 1 })
+	if paused, _ := w.Paused(); !paused {
+		t.Fatal("gauge says paused, the worker does not")
+	}
+	h.waitFor("the paths to land after the pause", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 5 && h.drained()
+	})
+	if g := gauge(); g != 0 {
+		t.Fatalf("paused gauge = %v after the pause ended and work went out", g)
 	}
 }

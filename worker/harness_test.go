@@ -23,10 +23,12 @@ import (
 // harness is a worker's world: an embedded NATS, the CDN API emulator, an
 // API client, a quota mirror and the task store.
 type harness struct {
-	t        testing.TB
-	ctx      context.Context
-	nats     *jobstest.NATS
-	recent   quota.Recent
+	t      testing.TB
+	ctx    context.Context
+	nats   *jobstest.NATS
+	recent quota.Recent
+	// metrics, when set before runWorker, is given to the workers.
+	metrics  *Metrics
 	natsURL  string
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -245,7 +247,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 		now = h.clock.Now
 	}
 	w, err := New(cfg, Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
-		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Logger: h.log.With("replica", name),
+		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
 		Now: now, Name: name})
 	if err != nil {
 		h.t.Fatal(err)

@@ -59,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		TaskCompletion: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cdnpurge_task_completion_seconds",
 			Help: "Time from submission to the last task of a submission finishing.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 900, 1800}}),
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_account_paused",
-			Help: "1 while submissions are paused for an account or credentials problem."}),
+			Help: "1 while submissions are paused (account, credentials or financial lock)."}),
 		Operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_operations_total",
 			Help: "Operation jobs run, by action and outcome."}, []string{"action", "outcome"}),
 		TrackedPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_submissions_tracked",

@@ -50,7 +50,6 @@ func (w *Worker) runOperation(ctx context.Context, msg Message, j *jobs.Job) {
 		case apiclient.ClassAccount, apiclient.ClassCredentials:
 			until := now.Add(w.cfg.PauseFor)
 			w.pz.set(until, err.Error())
-			w.m.paused(true)
 			_ = msg.NakWithDelay(w.cfg.PauseFor)
 			w.m.operation(j.Operation.Action, "deferred")
 			w.publishStatus(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: err.Error(), Until: until})

@@ -258,7 +258,6 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 	case apiclient.ClassAccount, apiclient.ClassCredentials:
 		until := now.Add(w.cfg.PauseFor)
 		w.pz.set(until, err.Error())
-		w.m.paused(true)
 		log.Error("pausing submissions: the account or credentials need attention", slog.Time("until", until))
 		w.handBack(ctx, b, until, err.Error())
 	default:

@@ -246,7 +246,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		m:        d.Metrics,
 		cal:      quota.Calendar{Location: cfg.Location},
 		fl:       newInflight(),
-		pz:       &pause{},
+		pz:       &pause{changed: d.Metrics.paused},
 		stop:     make(chan struct{}),
 		incoming: make(chan work, 1024),
 		batches:  make(chan *Batch, cfg.Submitters),
