@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -105,8 +106,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 
 	if !until.IsZero() {
 		if len(acceptedPaths) > 0 {
-			prev, _ := w.d.Store.LoadProgress(ctx, j.ID)
-			if err := w.d.Store.SaveProgress(ctx, j.ID, append(prev, acceptedPaths...)); err != nil {
+			if err := w.d.Store.SaveProgress(ctx, j.ID, slices.Concat(t.prior, acceptedPaths)); err != nil {
 				log.Warn("could not save job progress; its accepted paths will be sent again",
 					slog.String("error", err.Error()))
 			}

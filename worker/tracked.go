@@ -28,8 +28,10 @@ type tracked struct {
 	job      *jobs.Job
 	received time.Time
 	paths    int // distinct paths still to send on this delivery
-	// redelivered is set when an earlier delivery may have left progress.
+	// redelivered is set when an earlier delivery may have left progress;
+	// prior is that progress: paths the API accepted before.
 	redelivered bool
+	prior       []string
 	// skipped counts paths left out because the API accepted them within
 	// Config.RecentWindow.
 	skipped int

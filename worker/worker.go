@@ -379,6 +379,8 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 	go func() {
 		<-ctx.Done()
 		it.Stop()
+		// A pull waiting for in-flight paths to drain must see the end too.
+		w.fl.wake()
 	}()
 	for {
 		w.fl.waitBelow(w.cfg.MaxInflightPaths, ctx.Done())
@@ -419,7 +421,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		j.ReceivedAt = now
 	}
 	w.m.jobReceived(j)
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 {
+	redelivered := false
+	if md, err := msg.Metadata(); err == nil {
+		redelivered = md.NumDelivered > 1
+	}
+	if !redelivered {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateAccepted})
 	}
 	if j.Kind == jobs.KindOperation {
@@ -434,16 +440,17 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	paths := dedupe(j.Paths())
-	redelivered := false
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-		redelivered = true
-		done, err := w.d.Store.LoadProgress(ctx, j.ID)
+	// Screen's validation already dropped duplicate paths within the job.
+	paths := j.Paths()
+	var prior []string
+	if redelivered {
+		var err error
+		prior, err = w.d.Store.LoadProgress(ctx, j.ID)
 		if err != nil {
 			w.log.Warn("could not read job progress; its accepted paths may be sent again",
 				slog.String("job", j.ID), slog.String("error", err.Error()))
 		}
-		paths = without(paths, done)
+		paths = without(paths, prior)
 	}
 	skipped := 0
 	if w.d.Recent != nil && w.cfg.RecentWindow > 0 && len(paths) > 0 {
@@ -454,7 +461,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		skipped = len(paths) - len(fresh)
 		paths = fresh
 	}
-	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths), redelivered: redelivered, skipped: skipped}
+	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths),
+		redelivered: redelivered, prior: prior, skipped: skipped}
 	if len(paths) == 0 {
 		w.finish(ctx, t)
 		return
