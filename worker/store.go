@@ -32,6 +32,7 @@ type Submission struct {
 	SubmittedAt time.Time         `json:"submitted_at"`
 	Status      map[string]string `json:"status,omitempty"`
 	Failures    []jobs.Problem    `json:"failures,omitempty"`
+	TimedOut    bool              `json:"timed_out,omitempty"`
 	Polls       int               `json:"polls"`
 	NextPoll    time.Time         `json:"next_poll"`
 	LeaseUntil  time.Time         `json:"lease_until,omitzero"`
@@ -41,15 +42,17 @@ type Submission struct {
 // JobRecord lists the submissions of an acknowledged job still being
 // followed up.
 type JobRecord struct {
-	JobID       string         `json:"job_id"`
-	Kind        jobs.Kind      `json:"kind"`
-	Source      string         `json:"source,omitempty"`
-	ReceivedAt  time.Time      `json:"received_at"`
-	Pending     []string       `json:"pending"`
-	TaskIDs     []string       `json:"task_ids"`
-	Failures    []jobs.Problem `json:"failures,omitempty"`
-	Rejected    []jobs.Problem `json:"rejected,omitempty"`
-	SubmittedAt time.Time      `json:"submitted_at"`
+	JobID      string         `json:"job_id"`
+	Kind       jobs.Kind      `json:"kind"`
+	Source     string         `json:"source,omitempty"`
+	ReceivedAt time.Time      `json:"received_at"`
+	Pending    []string       `json:"pending"`
+	TaskIDs    []string       `json:"task_ids"`
+	Failures   []jobs.Problem `json:"failures,omitempty"`
+	Rejected   []jobs.Problem `json:"rejected,omitempty"`
+	// Untracked is set when a submission's tasks outlived the deadline.
+	Untracked   bool      `json:"untracked,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at"`
 }
 
 // KVStore keeps submissions, job records and progress in a JetStream
@@ -200,17 +203,30 @@ func (s *KVStore) DeleteSubmission(ctx context.Context, id string) error {
 	return s.kv.Purge(ctx, subKey(id))
 }
 
+// recordChange is what an UpdateJob function did to a record.
+type recordChange int
+
+const (
+	recordUnchanged recordChange = iota // nothing to write
+	recordChanged                       // write it back
+	recordDone                          // delete it
+)
+
 // UpdateJob applies fn to a job record with compare-and-set, retrying on a
-// concurrent change. fn returns false to delete the record. A missing
-// record is not an error: fn is not called and ok is false.
-func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecord) (keep bool)) (*JobRecord, bool, error) {
+// concurrent change. A missing record is not an error: fn is not called and
+// ok is false.
+func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecord) recordChange) (*JobRecord, bool, error) {
 	for range 10 {
 		var r JobRecord
 		rev, ok, err := s.get(ctx, jobKey(jobID), &r)
 		if err != nil || !ok {
 			return nil, false, err
 		}
-		if !fn(&r) {
+		change := fn(&r)
+		if change == recordUnchanged {
+			return &r, true, nil
+		}
+		if change == recordDone {
 			if err := s.kv.Delete(ctx, jobKey(jobID), jetstream.LastRevision(rev)); err != nil {
 				continue
 			}
@@ -226,20 +242,6 @@ func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecor
 		return &r, true, nil
 	}
 	return nil, false, fmt.Errorf("update job record %s: too many concurrent changes", jobID)
-}
-
-// GetJob reads a job record.
-func (s *KVStore) GetJob(ctx context.Context, jobID string) (*JobRecord, bool, error) {
-	var r JobRecord
-	_, ok, err := s.get(ctx, jobKey(jobID), &r)
-	return &r, ok, err
-}
-
-// GetSubmission reads a submission.
-func (s *KVStore) GetSubmission(ctx context.Context, id string) (*Submission, bool, error) {
-	var sub Submission
-	_, ok, err := s.get(ctx, subKey(id), &sub)
-	return &sub, ok, err
 }
 
 func doneKey(id string) string { return "done." + keyID(id) }

@@ -227,6 +227,7 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 	}
 	t.w.m.submissionDone(time.Since(s.SubmittedAt))
 	if timedOut {
+		s.TimedOut = true
 		s.Failures = append(s.Failures, jobs.Problem{Field: "submission " + s.ID,
 			Reason: "tasks unfinished when the tracking deadline passed"})
 	}
@@ -262,17 +263,18 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 // false when the job has no record (yet).
 func (w *Worker) applyDone(ctx context.Context, jobID string, s *Submission) (found bool, err error) {
 	var final *JobRecord
-	_, found, err = w.d.Store.UpdateJob(ctx, jobID, func(r *JobRecord) bool {
+	_, found, err = w.d.Store.UpdateJob(ctx, jobID, func(r *JobRecord) recordChange {
 		if !slices.Contains(r.Pending, s.ID) {
-			return true
+			return recordUnchanged
 		}
 		r.Pending = slices.DeleteFunc(r.Pending, func(id string) bool { return id == s.ID })
 		r.Failures = append(r.Failures, s.Failures...)
+		r.Untracked = r.Untracked || s.TimedOut
 		if len(r.Pending) == 0 {
 			final = r
-			return false
+			return recordDone
 		}
-		return true
+		return recordChanged
 	})
 	if final != nil {
 		w.publishFinal(final)
@@ -284,7 +286,7 @@ func (w *Worker) applyDone(ctx context.Context, jobID string, s *Submission) (fo
 func (w *Worker) publishFinal(r *JobRecord) {
 	ev := jobs.StatusEvent{JobID: r.JobID, Time: w.now(), TaskIDs: r.TaskIDs}
 	switch {
-	case hasUntracked(r.Failures):
+	case r.Untracked:
 		ev.State = jobs.StateUntracked
 		ev.Reason = "some tasks had not finished when the tracking deadline passed"
 	case len(r.Failures) > 0:
@@ -299,13 +301,4 @@ func (w *Worker) publishFinal(r *JobRecord) {
 	}
 	w.log.Info("job finished", slog.String("job", r.JobID), slog.String("state", string(ev.State)),
 		slog.Int("tasks", len(r.TaskIDs)), slog.Int("failures", len(r.Failures)))
-}
-
-func hasUntracked(ps []jobs.Problem) bool {
-	for _, p := range ps {
-		if len(p.Field) > 11 && p.Field[:11] == "submission " {
-			return true
-		}
-	}
-	return false
 }

@@ -148,3 +148,21 @@ func domainsOf(paths []string) map[string]bool {
 	}
 	return m
 }
+
+// Tasks that never finish are followed until the tracking deadline, then
+// the job's final event says so instead of waiting for ever.
+func TestWorkerReportsUntrackedTasks(t *testing.T) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{TaskPending: time.Hour}})
+	events := h.watchStatus()
+	id := h.publish(refreshJob(urls("example.com", 0, 3)...))
+	cfg := fastConfig()
+	cfg.Tracker.Deadline = 300 * time.Millisecond
+	h.runWorker(cfg, "w1")
+	h.waitFor("the untracked event", 10*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateUntracked
+	})
+	if h.emu.Calls(apiclient.ActionDescribeRefreshTaskByID) == 0 {
+		t.Fatal("the tasks were never polled")
+	}
+}
