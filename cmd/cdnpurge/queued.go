@@ -86,6 +86,8 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 				continue
 			}
 			switch ev.State {
+			case jobs.StateAccepted:
+				continue
 			case jobs.StateSubmitted:
 				sum.TaskIDs = append(sum.TaskIDs, ev.TaskIDs...)
 				continue
@@ -93,8 +95,11 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 				sum.Completed++
 			case jobs.StateDeferred:
 				sum.wait(n, ev.Until)
-			default: // failed, rejected, invalid, untracked
+			case jobs.StateFailed, jobs.StateRejected, jobs.StateInvalid, jobs.StateUntracked:
 				sum.fail("job "+ev.JobID, fmt.Sprintf("%s: %s", ev.State, ev.Reason))
+			default:
+				// A state this CLI does not know yet is not an end.
+				continue
 			}
 			delete(pathsOf, ev.JobID)
 			sum.Pending--

@@ -34,7 +34,8 @@ func TestServeEndToEnd(t *testing.T) {
 	port := freePort(t)
 	const token = "test-token-0123456789"
 	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", "-1")
+	// A fixed port, so that the CLI below finds the embedded NATS.
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(freePort(t)))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
 	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
 	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
@@ -77,8 +78,15 @@ func TestServeEndToEnd(t *testing.T) {
 		m := scrape(t, base+"/metrics")
 		return strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 2`)
 	})
+	// The CLI queues through the running serve and follows the job's
+	// status events to the end.
+	t.Setenv("CDNPURGE_CDN_EMULATOR", "true") // the same zero config as serve --emulator
+	code, qout, qerr := runCLI(t, "", "--log-level", "warn", "purge", "--wait", "--timeout", "20s", "https://example.com/queued.js")
+	if code != 0 || !strings.Contains(qout, "1 complete") {
+		t.Fatalf("queued purge --wait: exit %d\nstdout: %s\nstderr: %s", code, qout, qerr)
+	}
 	m := scrape(t, base+"/metrics")
-	for _, want := range []string{`cdnpurge_api_requests_total{action="RefreshObjectCaches",code="",outcome="ok",status="200"} 1`,
+	for _, want := range []string{`cdnpurge_api_requests_total{action="RefreshObjectCaches",code="",outcome="ok",status="200"} 2`,
 		`cdnpurge_quota_remaining{kind="url"}`, "cdnpurge_webhook_requests_total"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)
