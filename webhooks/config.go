@@ -20,6 +20,21 @@ const (
 	DefaultWriteTimeout      = 20 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxSkew           = 5 * time.Minute
+	// DefaultSenderBodyLimit fits the largest payloads GitHub and GitLab
+	// send (both cap webhook payloads at 25 MB).
+	DefaultSenderBodyLimit = 25 << 20
+	// DefaultBufferBudget bounds the bytes of request bodies buffered at
+	// once, all hooks together.
+	DefaultBufferBudget = 64 << 20
+	// DefaultRetryAfter is the Retry-After of a 503 sent while the buffer
+	// budget is spent.
+	DefaultRetryAfter = 2 * time.Second
+	// MaxFuture is how far ahead of the server clock a generic hook's
+	// timestamp may be: room for clock drift, not for pre-signed requests.
+	MaxFuture = 30 * time.Second
+	// DefaultReplayBucket is the key-value bucket that remembers the
+	// signatures of accepted HMAC-signed generic requests.
+	DefaultReplayBucket = "cdnpurge-replay"
 )
 
 // Secret is a string that never prints: logs, errors and config dumps show
@@ -45,8 +60,19 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() +
 type Config struct {
 	// Listen is the address to serve on.
 	Listen string `yaml:"listen" json:"listen"`
-	// BodyLimit is the largest request body accepted, in bytes.
-	BodyLimit         int64         `yaml:"body_limit" json:"body_limit"`
+	// BodyLimit is the largest request body accepted by the generic hook,
+	// in bytes.
+	BodyLimit int64 `yaml:"body_limit" json:"body_limit"`
+	// GitHubBodyLimit and GitLabBodyLimit are the largest bodies of their
+	// hooks; payloads of large pushes reach 25 MB.
+	GitHubBodyLimit int64 `yaml:"github_body_limit" json:"github_body_limit"`
+	GitLabBodyLimit int64 `yaml:"gitlab_body_limit" json:"gitlab_body_limit"`
+	// BufferBudget bounds the bytes of request bodies being buffered at
+	// once by all hooks; past it new requests get 503 with Retry-After
+	// instead of being read.
+	BufferBudget int64 `yaml:"buffer_budget" json:"buffer_budget"`
+	// RetryAfter is the Retry-After of those 503 answers.
+	RetryAfter        time.Duration `yaml:"retry_after" json:"retry_after"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout" json:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout" json:"write_timeout"`
@@ -61,8 +87,13 @@ type Config struct {
 	// GenericHMACSecret enables POST /hooks/generic with
 	// X-Cdnpurge-Timestamp and X-Cdnpurge-Signature.
 	GenericHMACSecret Secret `yaml:"generic_hmac_secret" json:"generic_hmac_secret"`
-	// MaxSkew is how far a generic hook's timestamp may be from now.
+	// MaxSkew is how far in the past a generic hook's timestamp may be;
+	// the signature of an accepted request is remembered that long (plus
+	// MaxFuture), so that it is accepted once.
 	MaxSkew time.Duration `yaml:"max_skew" json:"max_skew"`
+	// ReplayBucket is the JetStream key-value bucket shared by replicas
+	// that remembers accepted signatures.
+	ReplayBucket string `yaml:"replay_bucket" json:"replay_bucket"`
 
 	// Rules map repository events to URLs.
 	Rules []Rule `yaml:"rules" json:"rules"`
@@ -113,6 +144,21 @@ func (c Config) WithDefaults() Config {
 	if c.BodyLimit <= 0 {
 		c.BodyLimit = DefaultBodyLimit
 	}
+	if c.GitHubBodyLimit <= 0 {
+		c.GitHubBodyLimit = DefaultSenderBodyLimit
+	}
+	if c.GitLabBodyLimit <= 0 {
+		c.GitLabBodyLimit = DefaultSenderBodyLimit
+	}
+	if c.BufferBudget <= 0 {
+		c.BufferBudget = DefaultBufferBudget
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.ReplayBucket == "" {
+		c.ReplayBucket = DefaultReplayBucket
+	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
@@ -138,8 +184,25 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("webhooks.%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if c.BodyLimit < 0 {
-		bad("body_limit", "must be > 0 bytes")
+	for _, l := range []struct {
+		field string
+		v     int64
+	}{{"body_limit", c.BodyLimit}, {"github_body_limit", c.GitHubBodyLimit}, {"gitlab_body_limit", c.GitLabBodyLimit}} {
+		switch {
+		case l.v < 0:
+			bad(l.field, "must be > 0 bytes")
+		case c.BufferBudget > 0 && l.v > c.BufferBudget:
+			bad(l.field, "%d bytes is more than webhooks.buffer_budget (%d): no request that large could ever be read; raise buffer_budget or lower the limit", l.v, c.BufferBudget)
+		}
+	}
+	if c.BufferBudget < 0 {
+		bad("buffer_budget", "must be > 0 bytes")
+	}
+	if c.RetryAfter < 0 {
+		bad("retry_after", "must be > 0 (a Go duration such as 2s)")
+	}
+	if c.ReplayBucket != "" && !validBucket(c.ReplayBucket) {
+		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))
 	}
 	for _, s := range []struct {
 		field string
@@ -155,6 +218,16 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validBucket reports whether name can be a JetStream key-value bucket.
+func validBucket(name string) bool {
+	for _, r := range name {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 type fieldErr struct{ field, msg string }

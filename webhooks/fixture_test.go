@@ -31,6 +31,8 @@ const (
 func testConfig() Config {
 	return Config{
 		BodyLimit:         64 << 10,
+		GitHubBodyLimit:   64 << 10,
+		GitLabBodyLimit:   64 << 10,
 		GitHubSecret:      testGitHubSecret,
 		GitLabToken:       testGitLabToken,
 		GenericToken:      testBearer,
@@ -55,6 +57,13 @@ type fixture struct {
 
 func newFixture(tb testing.TB, cfg Config) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, cfg, nil)
+}
+
+// newFixtureWith lets the test change the server's Deps (logger, metrics,
+// clock) before the server is built.
+func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
+	tb.Helper()
 	n := jobstest.RunNATS(tb)
 	log := slog.New(slog.DiscardHandler)
 	nc, err := jobs.Connect(n.URL, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
@@ -78,7 +87,15 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(cfg, Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log})
+	replay, err := OpenReplayGuard(tb.Context(), js, "", 1, cfg.MaxSkew)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay}
+	if change != nil {
+		change(&d)
+	}
+	s, err := New(cfg, d)
 	if err != nil {
 		tb.Fatal(err)
 	}

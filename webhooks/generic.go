@@ -1,10 +1,12 @@
 package webhooks
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,22 +15,29 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
-// Headers of the generic hook's HMAC scheme.
+// Headers of the generic hook's HMAC scheme (docs/webhooks-security.md).
 const (
-	HeaderTimestamp = "X-Cdnpurge-Timestamp"
-	HeaderSignature = "X-Cdnpurge-Signature"
+	HeaderTimestamp      = "X-Cdnpurge-Timestamp"
+	HeaderSignature      = "X-Cdnpurge-Signature"
+	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
-// SignGeneric returns the X-Cdnpurge-Signature value for body sent at ts:
-// "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<body>")).
-func SignGeneric(secret Secret, ts time.Time, body []byte) string {
-	return "sha256=" + hex.EncodeToString(genericMAC(secret, strconv.FormatInt(ts.Unix(), 10), body))
+// SignGeneric returns the X-Cdnpurge-Signature value for body sent at ts
+// with the given Idempotency-Key ("" when the request has none):
+// "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<body>")), or with a
+// key "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<key>.<body>")).
+func SignGeneric(secret Secret, ts time.Time, idempotencyKey string, body []byte) string {
+	return "sha256=" + hex.EncodeToString(genericMAC(secret, strconv.FormatInt(ts.Unix(), 10), idempotencyKey, body))
 }
 
-func genericMAC(secret Secret, ts string, body []byte) []byte {
+func genericMAC(secret Secret, ts, key string, body []byte) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(ts))
 	mac.Write([]byte{'.'})
+	if key != "" {
+		mac.Write([]byte(key))
+		mac.Write([]byte{'.'})
+	}
 	mac.Write(body)
 	return mac.Sum(nil)
 }
@@ -46,45 +55,103 @@ func parseGeneric(body []byte) (*jobs.Job, error) {
 	return j, nil
 }
 
-// authGeneric accepts a bearer token or a fresh HMAC signature.
-func (s *Server) authGeneric(r *http.Request, body []byte) *hookError {
+// genericAuth is what the header check of the generic hook found: a
+// valid bearer token, or HMAC headers whose signature can only be checked
+// once the body is read.
+type genericAuth struct {
+	bearer bool
+	ts     string
+	mac    []byte
+}
+
+// authGenericHeaders checks what needs no body: the bearer token, or the
+// presence, form and age of the HMAC headers. A request it refuses is
+// answered without reading its body.
+func (s *Server) authGenericHeaders(r *http.Request) (genericAuth, *hookError) {
 	if auth := r.Header.Get("Authorization"); auth != "" && s.cfg.GenericToken != "" {
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
 		if ok && tokenEqual(strings.TrimSpace(tok), s.cfg.GenericToken) {
-			return nil
+			return genericAuth{bearer: true}, nil
 		}
-		return refuse(http.StatusUnauthorized, "bad_token", "Authorization bearer token does not match")
+		return genericAuth{}, refuse(http.StatusUnauthorized, "bad_token", "Authorization bearer token does not match")
 	}
 	sig, tsText := r.Header.Get(HeaderSignature), r.Header.Get(HeaderTimestamp)
 	if s.cfg.GenericHMACSecret == "" || sig == "" || tsText == "" {
-		return refuse(http.StatusUnauthorized, "missing_credentials", "send Authorization: Bearer <token>, or %s and %s (see the webhooks README)", HeaderTimestamp, HeaderSignature)
+		return genericAuth{}, refuse(http.StatusUnauthorized, "missing_credentials", "send Authorization: Bearer <token>, or %s and %s (see docs/webhooks-security.md)", HeaderTimestamp, HeaderSignature)
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return refuse(http.StatusUnauthorized, "bad_timestamp", "%s must be unix seconds", HeaderTimestamp)
+		return genericAuth{}, refuse(http.StatusUnauthorized, "bad_timestamp", "%s must be unix seconds", HeaderTimestamp)
 	}
-	if skew := s.deps.Now().Sub(time.Unix(ts, 0)); skew > s.cfg.MaxSkew || skew < -s.cfg.MaxSkew {
-		return refuse(http.StatusUnauthorized, "stale_timestamp", "%s is %s away from the server clock, more than %s allowed; sign each request when sending it and check the clock", HeaderTimestamp, skew.Round(time.Second), s.cfg.MaxSkew)
+	skew := s.deps.Now().Sub(time.Unix(ts, 0))
+	if skew > s.cfg.MaxSkew {
+		return genericAuth{}, refuse(http.StatusUnauthorized, "stale_timestamp", "%s is %s behind the server clock, more than %s allowed; sign each request when sending it and check the clock", HeaderTimestamp, skew.Round(time.Second), s.cfg.MaxSkew)
 	}
-	got, err := hex.DecodeString(strings.TrimPrefix(sig, "sha256="))
-	if err != nil || !strings.HasPrefix(sig, "sha256=") || !hmac.Equal(got, genericMAC(s.cfg.GenericHMACSecret, tsText, body)) {
-		return refuse(http.StatusUnauthorized, "bad_signature", "%s does not match HMAC-SHA256 of \"<timestamp>.<body>\"", HeaderSignature)
+	if skew < -MaxFuture {
+		return genericAuth{}, refuse(http.StatusUnauthorized, "future_timestamp", "%s is %s ahead of the server clock, more than %s allowed; sign each request when sending it and check the clock", HeaderTimestamp, (-skew).Round(time.Second), MaxFuture)
 	}
-	return nil
+	hexSig, ok := strings.CutPrefix(sig, "sha256=")
+	mac, err := hex.DecodeString(hexSig)
+	if !ok || err != nil || len(mac) != sha256.Size {
+		return genericAuth{}, refuse(http.StatusUnauthorized, "bad_signature", "%s must be sha256=<64 hex digits>", HeaderSignature)
+	}
+	return genericAuth{ts: tsText, mac: mac}, nil
 }
 
-// generic handles POST /hooks/generic.
-func (s *Server) generic(w http.ResponseWriter, r *http.Request) (int, any) {
-	if _, herr := requireJSON(r, false); herr != nil {
-		return fail(herr)
+// verifyGenericBody checks the HMAC over the body read, then that the
+// signature was not accepted before (on any replica). remembered is the
+// replay key to forget if the request ends up not stored.
+func (s *Server) verifyGenericBody(r *http.Request, a genericAuth, body []byte) (remembered string, herr *hookError) {
+	if a.bearer {
+		return "", nil
 	}
-	body, herr := readBody(w, r, s.cfg.BodyLimit)
+	key := r.Header.Get(HeaderIdempotencyKey)
+	if !hmac.Equal(a.mac, genericMAC(s.cfg.GenericHMACSecret, a.ts, key, body)) {
+		return "", refuse(http.StatusUnauthorized, "bad_signature", "%s does not match HMAC-SHA256 of \"<timestamp>.<body>\" (\"<timestamp>.<Idempotency-Key>.<body>\" with an Idempotency-Key)", HeaderSignature)
+	}
+	rk := "sig-" + hex.EncodeToString(a.mac)
+	first, err := s.deps.Replay.Remember(r.Context(), rk)
+	if err != nil {
+		s.log.Error("replay check", slog.String("error", clip(err.Error(), maxEcho)))
+		return "", refuse(http.StatusServiceUnavailable, "queue_unavailable", "the request cannot be checked for replays now, nothing acknowledged; sign it again and retry later")
+	}
+	if !first {
+		return "", refuse(http.StatusConflict, "replayed", "this signature was already accepted; sign every request afresh (a retry gets a new timestamp and signature, and the same Idempotency-Key)")
+	}
+	return rk, nil
+}
+
+// generic handles POST /hooks/generic. Header credentials are checked
+// before anything is read; an HMAC signature after the body is read.
+func (s *Server) generic(w http.ResponseWriter, r *http.Request) (int, any) {
+	auth, herr := s.authGenericHeaders(r)
 	if herr != nil {
 		return fail(herr)
 	}
-	if herr := s.authGeneric(r, body); herr != nil {
+	if _, herr := requireJSON(r, false); herr != nil {
 		return fail(herr)
 	}
+	body, release, herr := s.readBody(w, r, s.cfg.BodyLimit)
+	if herr != nil {
+		return fail(herr)
+	}
+	defer release()
+	replayKey, herr := s.verifyGenericBody(r, auth, body)
+	if herr != nil {
+		return fail(herr)
+	}
+	status, answer := s.genericJob(r, body)
+	if replayKey != "" && status == http.StatusServiceUnavailable {
+		// Nothing was stored: the same signed request may come again.
+		if err := s.deps.Replay.Forget(context.WithoutCancel(r.Context()), replayKey); err != nil {
+			s.log.Warn("forget signature", slog.String("error", clip(err.Error(), maxEcho)))
+		}
+	}
+	return status, answer
+}
+
+// genericJob turns an authenticated generic body into its job.
+func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
 	j, err := parseGeneric(body)
 	if err != nil {
 		return fail(refuse(http.StatusBadRequest, "bad_job", "%v", err))
@@ -97,7 +164,7 @@ func (s *Server) generic(w http.ResponseWriter, r *http.Request) (int, any) {
 	// A job ID given by the caller is its own dedupe key (Nats-Msg-Id);
 	// Idempotency-Key works as well.
 	dedupe := ""
-	if k := r.Header.Get("Idempotency-Key"); k != "" && j.ID == "" {
+	if k := r.Header.Get(HeaderIdempotencyKey); k != "" && j.ID == "" {
 		dedupe = "generic:" + k
 	}
 	return s.accept(r, "generic", dedupe, []*jobs.Job{j})

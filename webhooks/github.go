@@ -117,20 +117,27 @@ func verifyGitHub(secret Secret, header string, body []byte) bool {
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
-// github handles POST /hooks/github.
+// github handles POST /hooks/github. The signature covers the body, so
+// only its presence and form are checked before reading; the read is
+// bounded by github_body_limit and the server's buffer budget.
 func (s *Server) github(w http.ResponseWriter, r *http.Request) (int, any) {
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if sig == "" {
+		return fail(refuse(http.StatusUnauthorized, "missing_signature", "missing X-Hub-Signature-256; set the webhook's secret in GitHub to the configured github_secret"))
+	}
+	if hexSig, ok := strings.CutPrefix(sig, "sha256="); !ok || len(hexSig) != 2*sha256.Size {
+		return fail(refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 must be the HMAC-SHA256 of the body in hex, as GitHub sends it; set the webhook's secret in GitHub"))
+	}
 	form, herr := requireJSON(r, true)
 	if herr != nil {
 		return fail(herr)
 	}
-	body, herr := readBody(w, r, s.cfg.BodyLimit)
+	body, release, herr := s.readBody(w, r, s.cfg.GitHubBodyLimit)
 	if herr != nil {
 		return fail(herr)
 	}
-	if r.Header.Get("X-Hub-Signature-256") == "" {
-		return fail(refuse(http.StatusUnauthorized, "missing_signature", "missing X-Hub-Signature-256; set the webhook's secret in GitHub to the configured github_secret"))
-	}
-	if !verifyGitHub(s.cfg.GitHubSecret, r.Header.Get("X-Hub-Signature-256"), body) {
+	defer release()
+	if !verifyGitHub(s.cfg.GitHubSecret, sig, body) {
 		return fail(refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 does not match the body; check the webhook secret"))
 	}
 	if form {

@@ -86,15 +86,9 @@ func tokenEqual(got string, want Secret) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// gitlab handles POST /hooks/gitlab.
+// gitlab handles POST /hooks/gitlab. The token is a header: a request
+// without the right one is answered before its body is read.
 func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) (int, any) {
-	if _, herr := requireJSON(r, false); herr != nil {
-		return fail(herr)
-	}
-	body, herr := readBody(w, r, s.cfg.BodyLimit)
-	if herr != nil {
-		return fail(herr)
-	}
 	tok := r.Header.Get("X-Gitlab-Token")
 	if tok == "" {
 		return fail(refuse(http.StatusUnauthorized, "missing_token", "missing X-Gitlab-Token; set the webhook's secret token in GitLab to the configured gitlab_token"))
@@ -102,6 +96,14 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) (int, any) {
 	if !tokenEqual(tok, s.cfg.GitLabToken) {
 		return fail(refuse(http.StatusUnauthorized, "bad_token", "X-Gitlab-Token does not match; check the webhook's secret token"))
 	}
+	if _, herr := requireJSON(r, false); herr != nil {
+		return fail(herr)
+	}
+	body, release, herr := s.readBody(w, r, s.cfg.GitLabBodyLimit)
+	if herr != nil {
+		return fail(herr)
+	}
+	defer release()
 	res, err := parseGitLab(body)
 	if err != nil {
 		return fail(refuse(http.StatusBadRequest, "bad_payload", "%v", err))

@@ -166,7 +166,7 @@ func TestGenericAuthAndErrors(t *testing.T) {
 	body := []byte(`{"kind":"push","push":{"paths":["https://static.example.com/app.js"]}}`)
 	now := time.Now()
 	signed := func(ts time.Time, secret Secret) map[string]string {
-		return map[string]string{HeaderTimestamp: strconv.FormatInt(ts.Unix(), 10), HeaderSignature: SignGeneric(secret, ts, body)}
+		return map[string]string{HeaderTimestamp: strconv.FormatInt(ts.Unix(), 10), HeaderSignature: SignGeneric(secret, ts, "", body)}
 	}
 	tests := []struct {
 		name string
@@ -176,8 +176,11 @@ func TestGenericAuthAndErrors(t *testing.T) {
 	}{
 		{"bearer", map[string]string{"Authorization": "Bearer " + testBearer}, body, 202},
 		{"hmac", signed(now, testHMACSecret), body, 202},
+		{"hmac replayed", signed(now, testHMACSecret), body, 409},
 		{"hmac old", signed(now.Add(-6*time.Minute), testHMACSecret), body, 401},
 		{"hmac future", signed(now.Add(6*time.Minute), testHMACSecret), body, 401},
+		{"hmac 31s ahead", signed(now.Add(31*time.Second), testHMACSecret), body, 401},
+		{"hmac 20s ahead", signed(now.Add(20*time.Second), testHMACSecret), body, 202},
 		{"hmac wrong secret", signed(now, "another-secret-0000"), body, 401},
 		{"wrong bearer", map[string]string{"Authorization": "Bearer nope"}, body, 401},
 		{"none", nil, body, 401},
@@ -195,8 +198,8 @@ func TestGenericAuthAndErrors(t *testing.T) {
 			t.Errorf("%s: error answer without error/code: %s", tt.name, a.raw)
 		}
 	}
-	if n := len(f.stored(t)); n != 2 {
-		t.Fatalf("stored %d jobs, want 2", n)
+	if n := len(f.stored(t)); n != 3 {
+		t.Fatalf("stored %d jobs, want 3", n)
 	}
 }
 
@@ -210,6 +213,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, f.http.URL+"/hooks/github", struct{ *bytes.Reader }{bytes.NewReader(big)})
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
 	req.ContentLength = -1
 	resp, err := f.http.Client().Do(req)
 	if err != nil {

@@ -1,16 +1,31 @@
 package webhooks
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics counts webhook requests. A nil *Metrics records nothing.
+// Metrics counts webhook requests. A nil *Metrics records nothing. Every
+// label takes its values from a fixed set: hook is one of hookNames and
+// code one of the statuses the server answers (anything else is "other"),
+// so no request can add series.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	buffer   prometheus.Gauge
+}
+
+// hookNames are the values of the hook label.
+var hookNames = []string{"github", "gitlab", "generic"}
+
+// statusCodes are the values of the code label besides "other".
+var statusCodes = []int{
+	http.StatusOK, http.StatusAccepted, http.StatusBadRequest, http.StatusUnauthorized,
+	http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType,
+	http.StatusUnprocessableEntity, http.StatusInternalServerError, http.StatusServiceUnavailable,
 }
 
 // NewMetrics registers the webhook metrics with reg.
@@ -25,8 +40,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time to answer a webhook, durable publish included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"hook"}),
+		buffer: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cdnpurge_webhook_buffered_bytes",
+			Help: "Bytes of request bodies reserved from webhooks.buffer_budget now.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.buffer} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -34,10 +53,38 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// label returns v when it is one of known, else "other".
+func label(v string, known []string) string {
+	for _, k := range known {
+		if v == k {
+			return v
+		}
+	}
+	return "other"
+}
+
+func codeLabel(status int) string {
+	for _, c := range statusCodes {
+		if status == c {
+			return strconv.Itoa(status)
+		}
+	}
+	return "other"
+}
+
 func (m *Metrics) observe(hook string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(hook, strconv.Itoa(status)).Inc()
+	hook = label(hook, hookNames)
+	m.requests.WithLabelValues(hook, codeLabel(status)).Inc()
 	m.latency.WithLabelValues(hook).Observe(d.Seconds())
+}
+
+// buffered returns the budget's change hook that sets the gauge.
+func (m *Metrics) buffered() func(int64) {
+	if m == nil {
+		return nil
+	}
+	return func(n int64) { m.buffer.Set(float64(n)) }
 }

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
+	"unicode/utf8"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
@@ -29,8 +31,53 @@ type hookError struct {
 
 func (e *hookError) Error() string { return e.body.Error }
 
+// refuse builds a refusal. Its message is clipped to maxEcho bytes: it may
+// quote what the request sent (a header, a JSON decoding error naming a
+// field), and a stranger must not be able to make answers or logs large.
 func refuse(status int, code, format string, args ...any) *hookError {
-	return &hookError{status: status, body: errorBody{Error: fmt.Sprintf(format, args...), Code: code}}
+	return &hookError{status: status, body: errorBody{Error: clip(fmt.Sprintf(format, args...), maxEcho), Code: code}}
+}
+
+// Bounds of what a request can make the server repeat.
+const (
+	// maxEcho bounds a refusal's message.
+	maxEcho = 512
+	// maxEchoValue bounds one value from a request quoted in a message or
+	// a problem (a header, a path).
+	maxEchoValue = 128
+	// maxProblems bounds the problems listed in one answer.
+	maxProblems = 100
+)
+
+// clip returns s cut to at most n bytes (on a UTF-8 boundary), saying how
+// long it was when it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	suffix := fmt.Sprintf("...(%d bytes)", len(s))
+	cut := max(0, n-len(suffix))
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
+}
+
+// clipProblems bounds the problems of a refusal and each path they quote.
+func clipProblems(ps []jobs.Problem) []jobs.Problem {
+	if len(ps) == 0 {
+		return ps
+	}
+	out := make([]jobs.Problem, 0, min(len(ps), maxProblems))
+	for i, p := range ps {
+		if i == maxProblems {
+			out = append(out, jobs.Problem{Field: "problems", Reason: fmt.Sprintf("%d more not listed", len(ps)-maxProblems)})
+			break
+		}
+		p.Field, p.Path, p.Reason = clip(p.Field, maxEchoValue), clip(p.Path, maxEchoValue), clip(p.Reason, maxEcho)
+		out = append(out, p)
+	}
+	return out
 }
 
 // acceptedJob describes one stored job in a 202 answer.
@@ -64,8 +111,12 @@ func (s *Server) instrument(hook string, h hookFunc) http.Handler {
 		start := s.deps.Now()
 		status, body := h(w, r)
 		if he, ok := body.(*hookError); ok {
+			he.body.Problems = clipProblems(he.body.Problems)
 			body = he.body
-			s.log.Info("webhook refused", slog.String("hook", hook), slog.Int("status", status), slog.String("code", he.body.Code), slog.String("reason", he.body.Error), slog.String("remote", r.RemoteAddr))
+			// Every attribute is bounded: the reason by refuse, the rest
+			// by the server (code, status) or the connection (remote).
+			s.log.Info("webhook refused", slog.String("hook", hook), slog.Int("status", status), slog.String("code", he.body.Code),
+				slog.String("reason", he.body.Error), slog.Int("problems", len(he.body.Problems)), slog.String("remote", clip(r.RemoteAddr, maxEchoValue)))
 		}
 		writeJSON(w, status, body)
 		s.deps.Metrics.observe(hook, status, s.deps.Now().Sub(start))
@@ -84,24 +135,48 @@ func requireJSON(r *http.Request, alsoForm bool) (form bool, err *hookError) {
 	case perr == nil && alsoForm && mt == "application/x-www-form-urlencoded":
 		return true, nil
 	}
-	return false, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q: send application/json", r.Header.Get("Content-Type"))
+	return false, refuse(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type %q: send application/json", clip(r.Header.Get("Content-Type"), maxEchoValue))
 }
 
-// readBody reads at most limit bytes. A declared length over the limit is
-// refused before reading anything; an undeclared one stops at the limit.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *hookError) {
+// readBody reads the body of a request whose header credentials (if its
+// hook has any) were checked, at most limit bytes. A declared length over
+// the limit is refused before reading anything; an undeclared one stops at
+// the limit. Before reading, the body's bytes (the declared length, else
+// the limit) are reserved from the server-wide buffer budget; when they
+// do not fit the request is answered 503 with Retry-After and not read.
+// release gives the bytes back; call it when the body is no longer used
+// (it is nil with an error).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), herr *hookError) {
 	if r.ContentLength > limit {
-		return nil, refuse(http.StatusRequestEntityTooLarge, "body_too_large", "body of %d bytes is over the limit of %d bytes; split the request", r.ContentLength, limit)
+		return nil, nil, refuse(http.StatusRequestEntityTooLarge, "body_too_large", "body of %d bytes is over the limit of %d bytes; split the request", r.ContentLength, limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	want := limit
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	release, ok := s.budget.reserve(want)
+	if !ok {
+		secs := int64((s.cfg.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		return nil, nil, refuse(http.StatusServiceUnavailable, "busy", "the server is reading as many request bodies as it buffers at once; nothing was read, retry in %d s", secs)
+	}
+	var err error
+	if r.ContentLength >= 0 {
+		// The exact size: no buffer growth beyond what was reserved.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	}
 	if err != nil {
+		release()
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, refuse(http.StatusRequestEntityTooLarge, "body_too_large", "body is over the limit of %d bytes; split the request", limit)
+			return nil, nil, refuse(http.StatusRequestEntityTooLarge, "body_too_large", "body is over the limit of %d bytes; split the request", limit)
 		}
-		return nil, refuse(http.StatusBadRequest, "unreadable_body", "read body: %v", err)
+		return nil, nil, refuse(http.StatusBadRequest, "unreadable_body", "read body: %v", err)
 	}
-	return body, nil
+	return body, release, nil
 }
 
 // accept validates every job, then publishes them all and answers 202

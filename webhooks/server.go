@@ -34,6 +34,10 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Metrics records requests; nil records nothing.
 	Metrics *Metrics
+	// Replay remembers the signatures of accepted HMAC-signed generic
+	// requests; required when generic_hmac_secret is set (see
+	// OpenReplayGuard).
+	Replay ReplayGuard
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -45,6 +49,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
+	budget  *budget
 }
 
 // New validates cfg, checks every rule's URLs against the validator's
@@ -58,6 +63,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Validator == nil || d.Publisher == nil {
 		return nil, errors.New("webhooks: a Validator and a Publisher are required")
 	}
+	if cfg.GenericHMACSecret != "" && d.Replay == nil {
+		return nil, errors.New("webhooks: generic_hmac_secret needs a ReplayGuard, so that a signed request is accepted once")
+	}
 	if err := checkRuleURLs(cfg.Rules, d.Validator); err != nil {
 		return nil, err
 	}
@@ -67,7 +75,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux(),
+		budget: newBudget(cfg.BufferBudget, d.Metrics.buffered())}
 	if cfg.GitHubSecret != "" {
 		s.mux.Handle("POST /hooks/github", s.instrument("github", s.github))
 	}
@@ -112,9 +121,6 @@ func checkRuleURLs(rules []Rule, v *jobs.Validator) error {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Handle mounts another handler (for example /metrics) on the server's mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
-
 // HTTPServer returns an http.Server for the handler with the configured
 // address and timeouts.
 func (s *Server) HTTPServer() *http.Server {
@@ -158,6 +164,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers which check failed, never how: the listener is public,
+// and an error's text names internal addresses. The detail goes to the
+// log at WARN.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -166,7 +175,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, c := range s.deps.Ready {
 		if err := c.Check(ctx); err != nil {
 			ready = false
-			checks[c.Name] = err.Error()
+			checks[c.Name] = "failing"
+			s.log.Warn("readiness check failed", slog.String("check", c.Name), slog.String("error", clip(err.Error(), maxEcho)))
 			continue
 		}
 		checks[c.Name] = "ok"
