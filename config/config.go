@@ -28,6 +28,7 @@ type Config struct {
 	Schedules     []Schedule     `yaml:"schedules" json:"schedules"`
 	Log           LogConfig      `yaml:"log" json:"log"`
 	Metrics       MetricsConfig  `yaml:"metrics" json:"metrics"`
+	Admin         AdminConfig    `yaml:"admin" json:"admin"`
 
 	// source is the file the config was read from ("" for none).
 	source string
@@ -136,8 +137,12 @@ type LogConfig struct {
 	Format string `yaml:"format" json:"format"`
 }
 
-// MetricsConfig configures the Prometheus endpoint, served on the webhook
-// listener.
+// AdminConfig is the admin listener (metrics, pprof), see
+// webhooks.AdminConfig.
+type AdminConfig = webhooks.AdminConfig
+
+// MetricsConfig configures the Prometheus endpoint, served on the admin
+// listener (admin.listen).
 type MetricsConfig struct {
 	// Disabled turns /metrics off.
 	Disabled bool   `yaml:"disabled" json:"disabled"`

@@ -92,6 +92,7 @@ func (c Config) WithDefaults() Config {
 	c.Log.Level = or(c.Log.Level, DefaultLogLevel)
 	c.Log.Format = or(c.Log.Format, DefaultLogFormat)
 	c.Metrics.Path = or(c.Metrics.Path, DefaultMetricsPath)
+	c.Admin = c.Admin.WithDefaults()
 	return c
 }
 

@@ -93,6 +93,9 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Metrics.Path, "/") {
 		p.add("metrics.path", "%q: must start with /", c.Metrics.Path)
 	}
+	if err := c.Admin.Validate(c.Webhooks.Listen, c.Metrics.Path); err != nil {
+		p = append(p, err) // already names admin.<field> / metrics.path
+	}
 	return errors.Join(p...)
 }
 

@@ -38,8 +38,8 @@ type serveFlags struct {
 
 func (a *app) serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := a.newFlagSet("serve", "",
-		`Run cdnpurge: the webhook receivers (with /healthz, /readyz and /metrics), the
-worker that batches, gates and submits jobs and follows their tasks, the quota
+		`Run cdnpurge: the webhook receivers (with /healthz and /readyz), the admin
+listener (/metrics on admin.listen, 127.0.0.1:9090 by default), the worker that batches, gates and submits jobs and follows their tasks, the quota
 mirror, the scheduler and the service checker. Split roles across processes
 with --webhooks=false, --worker=false or --scheduler=false.
 
@@ -182,12 +182,13 @@ func (sv *daemon) start(ctx context.Context) error {
 		states = kv
 	}
 
+	sv.startAdmin(reg)
 	if sv.flags.webhooks {
-		if err := sv.startWebhooks(reg, validator, pub, nc); err != nil {
+		if err := sv.startWebhooks(ctx, reg, js, validator, pub, nc); err != nil {
 			return err
 		}
-	} else if !cfg.Metrics.Disabled {
-		sv.startMetricsOnly(reg)
+	} else {
+		sv.startHealthOnly()
 	}
 	if sv.flags.worker {
 		if err := sv.startWorker(ctx, reg, js, subj, validator, client, states); err != nil {
@@ -225,7 +226,7 @@ func (sv *daemon) startEmulator() error {
 	return nil
 }
 
-func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub *jobs.Publisher, nc *nats.Conn) error {
+func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, v *jobs.Validator, pub *jobs.Publisher, nc *nats.Conn) error {
 	m, err := webhooks.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
@@ -238,29 +239,43 @@ func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub
 	if rdb != nil {
 		ready = append(ready, webhooks.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
+	wcfg := sv.cfg.WebhooksConfig()
 	deps := webhooks.Deps{Validator: v, Publisher: pub, Logger: sv.log, Metrics: m, Ready: ready}
-	srv, err := webhooks.New(sv.cfg.WebhooksConfig(), deps)
+	if wcfg.GenericHMACSecret != "" {
+		replay, err := webhooks.OpenReplayGuard(ctx, js, wcfg.ReplayBucket, sv.cfg.NATS.Replicas, wcfg.MaxSkew)
+		if err != nil {
+			return fmt.Errorf("replay bucket: %w", err)
+		}
+		deps.Replay = replay
+	}
+	srv, err := webhooks.New(wcfg, deps)
 	if err != nil {
 		return err
-	}
-	if !sv.cfg.Metrics.Disabled {
-		srv.Handle("GET "+sv.cfg.Metrics.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	}
 	sv.spawn("webhooks", srv.Run)
 	return nil
 }
 
-// startMetricsOnly serves /metrics and /healthz on webhooks.listen for a
-// process without the webhook role.
-func (sv *daemon) startMetricsOnly(reg *prometheus.Registry) {
+// startAdmin serves /metrics (and pprof when admin.pprof is set) on
+// admin.listen, in every role; never on the webhook listener.
+func (sv *daemon) startAdmin(reg *prometheus.Registry) {
+	var metrics http.Handler
+	if !sv.cfg.Metrics.Disabled {
+		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	}
+	sv.spawn("admin", webhooks.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
+}
+
+// startHealthOnly serves /healthz on webhooks.listen for a process without
+// the webhook role, so that the same probes work for every role.
+func (sv *daemon) startHealthOnly() {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+sv.cfg.Metrics.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) })
 	hs := &http.Server{Addr: sv.cfg.Webhooks.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	sv.spawn("metrics", func(ctx context.Context) error {
+	sv.spawn("health", func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.ListenAndServe() }()
-		sv.log.Info("metrics listening", slog.String("addr", hs.Addr), slog.String("path", sv.cfg.Metrics.Path))
+		sv.log.Info("health listening", slog.String("addr", hs.Addr))
 		select {
 		case err := <-errc:
 			return fmt.Errorf("listen on %s: %w (set webhooks.listen to a free address)", hs.Addr, err)

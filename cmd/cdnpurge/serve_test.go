@@ -27,13 +27,16 @@ func freePort(t *testing.T) int {
 }
 
 // serve on embedded defaults with the emulator: a generic deploy hook is
-// accepted, its paths are submitted (seen in /metrics), the health checks
-// answer, and SIGTERM (ctx cancelled) stops it cleanly.
+// accepted, its paths are submitted (seen in /metrics on the admin
+// listener, not on the webhook one), the health checks answer, and SIGTERM
+// (ctx cancelled) stops it cleanly.
 func TestServeEndToEnd(t *testing.T) {
 	cleanEnv(t)
 	port := freePort(t)
 	const token = "test-token-0123456789"
 	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	adminPort := freePort(t)
+	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
 	// A fixed port, so that the CLI below finds the embedded NATS.
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(freePort(t)))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
@@ -49,6 +52,7 @@ func TestServeEndToEnd(t *testing.T) {
 		serveErr = a.main(ctx, []string{"--log-format", "json", "serve", "--emulator"}, &out, &errOut)
 	})
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	admin := "http://127.0.0.1:" + strconv.Itoa(adminPort)
 	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
 		r, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -75,7 +79,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("generic hook: %d %s", resp.StatusCode, rb)
 	}
 	jobstest.Eventually(t, "the paths submitted", 20*time.Second, func() bool {
-		m := scrape(t, base+"/metrics")
+		m := scrape(t, admin+"/metrics")
 		return strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 2`)
 	})
 	// The CLI queues through the running serve and follows the job's
@@ -85,12 +89,18 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(qout, "1 complete") {
 		t.Fatalf("queued purge --wait: exit %d\nstdout: %s\nstderr: %s", code, qout, qerr)
 	}
-	m := scrape(t, base+"/metrics")
+	m := scrape(t, admin+"/metrics")
 	for _, want := range []string{`cdnpurge_api_requests_total{action="RefreshObjectCaches",code="",outcome="ok",status="200"} 2`,
 		`cdnpurge_quota_remaining{kind="url"}`, "cdnpurge_webhook_requests_total"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	if r, err := http.Get(base + "/metrics"); err != nil || r.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the webhook listener: %v %v, want 404", r.StatusCode, err)
+	} else {
+		r.Body.Close()
 	}
 
 	cancel()

@@ -1,0 +1,134 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultAdminListen keeps the operator surfaces on loopback unless the
+// operator says otherwise.
+const DefaultAdminListen = "127.0.0.1:9090"
+
+// AdminConfig configures the admin listener: /metrics and, when asked,
+// profiling, for operators only; never the webhook port.
+type AdminConfig struct {
+	// Listen is host:port; default 127.0.0.1:9090.
+	Listen string `yaml:"listen" json:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool `yaml:"pprof" json:"pprof"`
+}
+
+// WithDefaults returns c with zero values filled in.
+func (c AdminConfig) WithDefaults() AdminConfig {
+	if c.Listen == "" {
+		c.Listen = DefaultAdminListen
+	}
+	return c
+}
+
+// Validate returns every problem of c given the webhook listener's address
+// and the metrics path it will serve, each naming its field.
+func (c AdminConfig) Validate(webhooksListen, metricsPath string) error {
+	var errs []error
+	host, port, err := splitListen(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("admin.listen: %w", err))
+	} else if whost, wport, werr := splitListen(webhooksListen); werr == nil && port == wport && port != 0 && hostsOverlap(host, whost) {
+		errs = append(errs, fmt.Errorf("admin.listen: %q is the port of webhooks.listen (%q); the admin listener needs its own, for example 127.0.0.1:9090", c.Listen, webhooksListen))
+	}
+	switch {
+	case metricsPath == "/healthz":
+		errs = append(errs, fmt.Errorf("metrics.path: %q is the admin listener's health check; use /metrics", metricsPath))
+	case c.Pprof && strings.HasPrefix(metricsPath, "/debug/pprof"):
+		errs = append(errs, fmt.Errorf("metrics.path: %q is under /debug/pprof/, served by admin.pprof; use /metrics", metricsPath))
+	}
+	return errors.Join(errs...)
+}
+
+// splitListen parses host:port with a numeric port in 0-65535.
+func splitListen(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port (%v); for example 127.0.0.1:9090, or :9090 for every interface", clip(addr, maxEchoValue), err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: the port must be a number 0-65535", clip(addr, maxEchoValue))
+	}
+	return host, port, nil
+}
+
+// hostsOverlap reports whether listeners on hosts a and b with the same
+// port would collide: the same host, or either on every interface.
+func hostsOverlap(a, b string) bool {
+	all := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return a == b || all(a) || all(b)
+}
+
+// Admin is the admin listener: metrics, /healthz and optionally pprof.
+type Admin struct {
+	cfg AdminConfig
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewAdmin returns the admin listener; metrics (nil for none) is served
+// at metricsPath.
+func NewAdmin(cfg AdminConfig, metricsPath string, metrics http.Handler, log *slog.Logger) *Admin {
+	cfg = cfg.WithDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Admin{cfg: cfg, log: log, mux: http.NewServeMux()}
+	if metrics != nil {
+		a.mux.Handle("GET "+metricsPath, metrics)
+	}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if cfg.Pprof {
+		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return a
+}
+
+// Handler returns the admin mux.
+func (a *Admin) Handler() http.Handler { return a.mux }
+
+// Run serves on admin.listen until ctx ends.
+func (a *Admin) Run(ctx context.Context) error {
+	// WriteTimeout leaves room for a 30 s CPU profile.
+	hs := &http.Server{Addr: a.cfg.Listen, Handler: a.mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", hs.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set admin.listen to a free address)", hs.Addr, err)
+	}
+	a.log.Info("admin listening", slog.String("addr", ln.Addr().String()), slog.Bool("pprof", a.cfg.Pprof))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve admin: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down admin: %w", err)
+	}
+	return nil
+}
