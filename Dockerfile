@@ -17,7 +17,8 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/cdnpurge /usr/local/bin/cdnpurge
-# Webhooks, /healthz, /readyz and /metrics.
+# Webhooks, /healthz and /readyz. /metrics is on admin.listen
+# (127.0.0.1:9090 unless configured), deliberately not exposed.
 EXPOSE 8080
 # The embedded NATS keeps its store here when no NATS URL is configured.
 WORKDIR /var/lib/cdnpurge

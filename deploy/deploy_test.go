@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,7 +55,11 @@ func get(m any, keys ...any) any {
 		case map[string]any:
 			m = v[k.(string)]
 		case []any:
-			m = v[k.(int)]
+			i := k.(int)
+			if i >= len(v) {
+				return nil
+			}
+			m = v[i]
 		default:
 			return nil
 		}
@@ -75,7 +80,7 @@ func byKind(ds []map[string]any, kind string) map[string]any {
 // the Secret's variables, and ports, probes and commands agree with the code.
 func TestKubernetesManifests(t *testing.T) {
 	ds := docs(t, "kubernetes/cdnpurge.yaml")
-	for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget"} {
+	for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"} {
 		if byKind(ds, kind) == nil {
 			t.Fatalf("no %s", kind)
 		}
@@ -108,9 +113,38 @@ func TestKubernetesManifests(t *testing.T) {
 	if len(args) == 0 || args[0] != "serve" || !slices.Contains(args, "/etc/cdnpurge/config.yaml") {
 		t.Errorf("container args %v: want serve with the mounted config", args)
 	}
-	port := get(ctr, "ports", 0, "containerPort")
-	if want := listenPort(t, c.Webhooks.Listen); port != want {
-		t.Errorf("containerPort %v, but webhooks.listen is %s", port, c.Webhooks.Listen)
+	ports := map[string]any{}
+	for i := range 4 {
+		if n, ok := get(ctr, "ports", i, "name").(string); ok {
+			ports[n] = get(ctr, "ports", i, "containerPort")
+		}
+	}
+	if want := listenPort(t, c.Webhooks.Listen); ports["http"] != want {
+		t.Errorf("containerPort http %v, but webhooks.listen is %s", ports["http"], c.Webhooks.Listen)
+	}
+	// Metrics are on the admin listener, scraped there, and the Service
+	// does not expose it.
+	if want := listenPort(t, c.Admin.Listen); ports["admin"] != want {
+		t.Errorf("containerPort admin %v, but admin.listen is %s", ports["admin"], c.Admin.Listen)
+	}
+	ann := get(dep, "spec", "template", "metadata", "annotations")
+	if p := get(ann, "prometheus.io/port"); p != strconv.Itoa(listenPort(t, c.Admin.Listen)) {
+		t.Errorf("prometheus.io/port %v, but admin.listen is %s", p, c.Admin.Listen)
+	}
+	if p := get(ann, "prometheus.io/path"); p != c.Metrics.Path {
+		t.Errorf("prometheus.io/path %v, but metrics.path is %s", p, c.Metrics.Path)
+	}
+	svcPorts, _ := get(byKind(ds, "Service"), "spec", "ports").([]any)
+	for i := range svcPorts {
+		if tp := get(svcPorts, i, "targetPort"); tp != "http" {
+			t.Errorf("the Service exposes port %v; only http (the webhooks) belongs there", tp)
+		}
+	}
+	ingress, _ := get(byKind(ds, "NetworkPolicy"), "spec", "ingress").([]any)
+	for i := range ingress {
+		if get(ingress, i, "ports", 0, "port") == "admin" && get(ingress, i, "from") == nil {
+			t.Error("the NetworkPolicy opens the admin port to every source")
+		}
 	}
 	if p := get(ctr, "readinessProbe", "httpGet", "path"); p != "/readyz" {
 		t.Errorf("readiness probe %v", p)
@@ -187,6 +221,24 @@ func TestComposeFile(t *testing.T) {
 	if got := get(services, "cdnpurge-1", "command", 0); got != "serve" {
 		t.Errorf("cdnpurge command %v", got)
 	}
+	// The admin port (metrics) is published on the host's loopback only.
+	adminPort := strconv.Itoa(listenPort(t, c.Admin.Listen))
+	for _, name := range []string{"cdnpurge-1", "cdnpurge-2"} {
+		ports, _ := get(services, name, "ports").([]any)
+		published := false
+		for _, p := range ports {
+			spec, _ := p.(string)
+			if strings.HasSuffix(spec, ":"+adminPort) {
+				published = true
+				if !strings.HasPrefix(spec, "127.0.0.1:") {
+					t.Errorf("%s publishes the admin port as %q: bind it to 127.0.0.1", name, spec)
+				}
+			}
+		}
+		if !published {
+			t.Errorf("%s does not publish the admin port %s (metrics)", name, adminPort)
+		}
+	}
 }
 
 // The systemd unit starts serve with the config it installs, and stops
@@ -198,11 +250,15 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	defer f.Close()
 	keys := map[string]string{}
+	envLines := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
 			keys[k] = v
+			if k == "Environment" {
+				envLines += v + "\n"
+			}
 		}
 	}
 	if !strings.HasPrefix(keys["ExecStart"], "/usr/local/bin/cdnpurge serve --config /etc/cdnpurge/config.yaml") {
@@ -213,6 +269,10 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if !strings.Contains(keys["Environment"], "CDNPURGE_") {
 		t.Errorf("Environment %q", keys["Environment"])
+	}
+	// Every Environment= line is kept: the admin listener stays on loopback.
+	if !strings.Contains(envLines, "CDNPURGE_ADMIN_LISTEN=127.0.0.1:") {
+		t.Errorf("the unit does not keep admin.listen on loopback: %q", envLines)
 	}
 }
 
