@@ -73,11 +73,13 @@ type cluster struct {
 	confPath string
 }
 
-// replica is one `cdnpurge serve` process and its webhook address.
+// replica is one `cdnpurge serve` process, its webhook address and its
+// admin (metrics) address.
 type replica struct {
-	name string
-	base string
-	port int
+	name  string
+	base  string
+	port  int
+	admin string
 	proc *proc
 	// peakRSS is the largest VmHWM of every incarnation.
 	peakRSS int64
@@ -104,6 +106,7 @@ func newCluster(t *testing.T, run *runState, name string, o clusterOpts) *cluste
 	for i := range o.replicas {
 		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), port: freePort(t)}
 		r.base = fmt.Sprintf("http://127.0.0.1:%d", r.port)
+		r.admin = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		c.replicas = append(c.replicas, r)
 		c.startReplica(r)
 	}
@@ -186,6 +189,7 @@ func (c *cluster) replicaEnv(r *replica) []string {
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+s.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+s.AccessKeySecret,
 		"CDNPURGE_WEBHOOKS_LISTEN="+strings.TrimPrefix(r.base, "http://"),
+		"CDNPURGE_ADMIN_LISTEN="+strings.TrimPrefix(r.admin, "http://"),
 		"CDNPURGE_WEBHOOKS_GENERIC_TOKEN="+s.GenericToken,
 		"CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET="+s.GenericHMAC,
 		"CDNPURGE_WEBHOOKS_GITHUB_SECRET="+s.GitHubSecret,
@@ -342,11 +346,12 @@ func (c *cluster) waitLanded(want map[string]bool, timeout time.Duration) landed
 // --- /metrics ---------------------------------------------------------------
 
 // metric sums the samples of name whose labels contain every match
-// (`key="value"` strings) over the replicas that answer.
+// (`key="value"` strings) over the replicas that answer, scraped on their
+// admin listeners.
 func (c *cluster) metric(name string, match ...string) float64 {
 	sum := 0.0
 	for _, r := range c.replicas {
-		sum += scrapeMetric(r.base+"/metrics", name, match...)
+		sum += scrapeMetric(r.admin+"/metrics", name, match...)
 	}
 	return sum
 }

@@ -157,7 +157,16 @@ func (l *loader) sendUnit(ctx context.Context, o loadOpts, u int, res *loadResul
 	}
 	id := fmt.Sprintf("e2e-%s-%d", o.tag, u)
 	deadline := time.Now().Add(o.giveUp)
+	var signedSec int64
 	for try := 0; ; try++ {
+		if via == viaHMAC {
+			// A signature is accepted once: a retry is signed afresh, with
+			// a timestamp at least a second later.
+			for time.Now().Unix() <= signedSec {
+				time.Sleep(time.Until(time.Unix(signedSec+1, 0)))
+			}
+			signedSec = time.Now().Unix()
+		}
 		sent := time.Now()
 		code := l.send(ctx, via, id, files)
 		res.mu.Lock()
@@ -248,9 +257,15 @@ func hmacHex(secret string, parts ...[]byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// signGeneric adds the generic hook's timestamped HMAC headers.
+// signGeneric adds the generic hook's timestamped HMAC headers; an
+// Idempotency-Key already set on req is signed too
+// (docs/webhooks-security.md).
 func signGeneric(req *http.Request, secret string, body []byte, at time.Time) {
 	ts := strconv.FormatInt(at.Unix(), 10)
+	prefix := ts + "."
+	if k := req.Header.Get("Idempotency-Key"); k != "" {
+		prefix += k + "."
+	}
 	req.Header.Set("X-Cdnpurge-Timestamp", ts)
-	req.Header.Set("X-Cdnpurge-Signature", "sha256="+hmacHex(secret, []byte(ts+"."), body))
+	req.Header.Set("X-Cdnpurge-Signature", "sha256="+hmacHex(secret, []byte(prefix), body))
 }

@@ -30,21 +30,24 @@ type sizes struct {
 
 	badRequests int
 	goodURLs    int
+
+	floodBodies int // concurrent unauthenticated 1 MiB bodies
+	replays     int
 }
 
 var sizeTable = map[string]sizes{
 	"short": {steadyURLs: 10_000, steadyDur: 6 * time.Second, kills: 2,
 		natsWarm: 2 * time.Second, natsDown: 4 * time.Second, natsRate: 1000,
 		redisURLs: 10_000, outage: 15 * time.Second, outageURLs: 5_000, quotaURLs: 10_000,
-		badRequests: 600, goodURLs: 3_000},
+		badRequests: 600, goodURLs: 3_000, floodBodies: 300, replays: 20},
 	"full": {steadyURLs: 200_000, steadyDur: 40 * time.Second, kills: 5,
 		natsWarm: 3 * time.Second, natsDown: 10 * time.Second, natsRate: 2000,
 		redisURLs: 30_000, outage: 60 * time.Second, outageURLs: 20_000, quotaURLs: 30_000,
-		badRequests: 3_000, goodURLs: 20_000},
+		badRequests: 3_000, goodURLs: 20_000, floodBodies: 1_000, replays: 100},
 	"soak": {steadyURLs: 1_000_000, steadyDur: 180 * time.Second, kills: 10,
 		natsWarm: 5 * time.Second, natsDown: 30 * time.Second, natsRate: 3000,
 		redisURLs: 100_000, outage: 120 * time.Second, outageURLs: 50_000, quotaURLs: 100_000,
-		badRequests: 20_000, goodURLs: 100_000},
+		badRequests: 20_000, goodURLs: 100_000, floodBodies: 1_000, replays: 500},
 }
 
 // runState is what the scenarios of one run share: credentials, the log
@@ -142,6 +145,7 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "5 API outage", true, func(t *testing.T, f *figures) { apiOutage(t, run, sz, f) })
 	run.scenario(t, "6 quota day", true, func(t *testing.T, f *figures) { quotaDay(t, run, sz, f) })
 	run.scenario(t, "7 bad input", false, func(t *testing.T, f *figures) { badInput(t, run, sz, f) })
+	run.scenario(t, "9 hostile sources", false, func(t *testing.T, f *figures) { hostile(t, run, sz, f) })
 	run.scenario(t, "8 secrets in logs", false, func(t *testing.T, f *figures) { secretsInLogs(t, run, f) })
 }
 

@@ -211,8 +211,8 @@ func redisRestart(t *testing.T, run *runState, sz sizes, f *figures) {
 	// nothing left, as the emulator does.
 	synced := waitFor(30*time.Second, func() bool {
 		for _, r := range c.replicas {
-			if scrapeMetric(r.base+"/metrics", "cdnpurge_quota_total", `kind="url"`) != float64(quota) ||
-				scrapeMetric(r.base+"/metrics", "cdnpurge_quota_remaining", `kind="url"`) != 0 {
+			if scrapeMetric(r.admin+"/metrics", "cdnpurge_quota_total", `kind="url"`) != float64(quota) ||
+				scrapeMetric(r.admin+"/metrics", "cdnpurge_quota_remaining", `kind="url"`) != 0 {
 				return false
 			}
 		}
