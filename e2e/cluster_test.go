@@ -80,7 +80,7 @@ type replica struct {
 	base  string
 	port  int
 	admin string
-	proc *proc
+	proc  *proc
 	// peakRSS is the largest VmHWM of every incarnation.
 	peakRSS int64
 }
