@@ -85,9 +85,10 @@ type daemon struct {
 	*setup
 	flags serveFlags
 
-	emu *cdnemu.Server
-	ns  *server.Server
-	nc  *nats.Conn
+	emu  *cdnemu.Server
+	ns   *server.Server
+	nc   *nats.Conn
+	lock *jobs.StoreLock
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -123,6 +124,15 @@ func (sv *daemon) spawn(name string, fn func(ctx context.Context) error) {
 func (sv *daemon) start(ctx context.Context) error {
 	cfg, log := sv.cfg, sv.log
 	sv.errc = make(chan error, 16)
+	if cfg.NATS.URL == "" {
+		// Before anything starts: a second serve on the same store must
+		// not open the first one's JetStream files.
+		lock, err := jobs.LockStoreDir(cfg.NATS.Embedded.StoreDir)
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		sv.lock = lock
+	}
 	if cfg.CDN.Emulator {
 		if err := sv.startEmulator(); err != nil {
 			return err
@@ -139,7 +149,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		log.Info("embedded NATS running", slog.String("url", u), slog.String("store_dir", dir),
 			slog.String("hint", "jobs survive restarts only if this directory does; set nats.url to use your own NATS"))
 	}
-	nc, err := jobs.Connect(natsURL, cfg.NATS.Name, log)
+	nc, err := sv.dialNATS(natsURL, cfg.NATS.Name)
 	if err != nil {
 		return err
 	}
@@ -363,6 +373,7 @@ func (sv *daemon) close() {
 		sv.ns.Shutdown()
 		sv.ns.WaitForShutdown()
 	}
+	_ = sv.lock.Unlock()
 	sv.closeRedis()
 	if sv.emu != nil {
 		sv.emu.Close()
