@@ -89,6 +89,7 @@ type daemon struct {
 	ns   *server.Server
 	nc   *nats.Conn
 	lock *jobs.StoreLock
+	sup  *jobs.Supervisor
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -168,6 +169,11 @@ func (sv *daemon) start(ctx context.Context) error {
 	if _, err := jobs.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
 		return fmt.Errorf("status stream: %w", err)
 	}
+	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log})
+	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
+	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
+		return err
+	}
 	validator, err := jobs.NewValidator(cfg.ValidatorConfig())
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
@@ -190,6 +196,9 @@ func (sv *daemon) start(ctx context.Context) error {
 			return fmt.Errorf("schedule state bucket: %w", err)
 		}
 		states = kv
+		if err := sv.sup.WatchExisting(ctx, "KV_"+scheduler.DefaultStateBucket); err != nil {
+			return err
+		}
 	}
 
 	if sv.flags.webhooks {
@@ -211,6 +220,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		}
 		sv.spawn("scheduler", sch.Run)
 	}
+	sv.spawn("jetstream supervisor", sv.sup.Run)
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
 		slog.String("cdn_endpoint", client.Endpoint()), slog.String("config", cfg.Source()))
@@ -240,7 +250,7 @@ func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
 	}
-	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc)}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, sv.cfg.Worker.Consumer)}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -298,6 +308,9 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return fmt.Errorf("task bucket %s: %w", cfg.Worker.TaskBucket, err)
 	}
+	if err := sv.sup.WatchExisting(ctx, "KV_"+cfg.Worker.TaskBucket); err != nil {
+		return err
+	}
 	var recent quota.Recent
 	if wcfg := cfg.WorkerConfig(); wcfg.RecentWindow > 0 {
 		rdb, err := sv.redisClient()
@@ -320,6 +333,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return err
 	}
+	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
 	checker, err := scheduler.NewServiceChecker(client, w, scheduler.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
