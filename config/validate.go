@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 			p.add("redis.url", "not a Redis URL (%s); want redis://[user:password@]host:6379/0 or rediss://...", redactErr(err, c.Redis.URL))
 		}
 	}
+	p = append(p, c.connectionProblems()...)
 	c.validateCDN(&p)
 	var validator *jobs.Validator
 	if len(c.Domains) == 0 {
@@ -111,6 +112,9 @@ func (c *Config) validateNATS(p *problems) {
 				p.add("nats.url", "scheme %q: want nats, tls, ws or wss", u.Scheme)
 			}
 		}
+	}
+	if _, _, err := jobs.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
+		p.add("nats.embedded.sync_interval", "%v", err)
 	}
 	if e := n.Embedded.Port; e != jobs.RandomPort && (e < 1 || e > 65535) {
 		p.add("nats.embedded.port", "%d: want 1-65535, or -1 for a free port", e)

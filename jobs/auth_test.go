@@ -1,0 +1,237 @@
+package jobs_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+// securedNATS is a nats-server process that requires TLS with a client
+// certificate signed by pki's CA, and nkey or password authorization.
+type securedNATS struct {
+	url      string
+	pki      *jobstest.PKI
+	seedFile string
+	password string
+}
+
+const testNATSPassword = "n4ts-pa55word-0123456789"
+
+func runSecuredNATS(t *testing.T) *securedNATS {
+	t.Helper()
+	pki := jobstest.NewPKI(t)
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	pub, _ := user.PublicKey()
+	seedFile := filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(seedFile, append(seed, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := `
+tls {
+  cert_file: "` + pki.ServerCert + `"
+  key_file: "` + pki.ServerKey + `"
+  ca_file: "` + pki.CAFile + `"
+  verify: true
+}
+authorization {
+  users: [
+    { nkey: ` + pub + ` }
+    { user: worker, password: "` + testNATSPassword + `" }
+  ]
+}
+jetstream { store_dir: "` + t.TempDir() + `" }
+`
+	urls := jobstest.RunNATSProcess(t, conf)
+	return &securedNATS{url: urls[0], pki: pki, seedFile: seedFile, password: testNATSPassword}
+}
+
+func (s *securedNATS) tls(t *testing.T, ca string, withCert bool) *tls.Config {
+	t.Helper()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	pool, err := loadPool(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RootCAs = pool
+	if withCert {
+		pair, err := tls.LoadX509KeyPair(s.pki.ClientCert, s.pki.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
+}
+
+// The worker's connection authenticates with an nkey seed over TLS with a
+// client certificate, and JetStream works through it.
+func TestConnectNKeyOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	s := runSecuredNATS(t)
+	auth := jobs.Auth{NKeyFile: s.seedFile, TLS: s.tls(t, s.pki.CAFile, true)}
+	if err := auth.Check(); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := auth.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	nc, err := jobs.Connect(s.url, "auth-test", slog.New(slog.NewTextHandler(&logs, nil)), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	jobstest.Eventually(t, "the connection", 10*time.Second, func() bool { return nc.Status() == nats.CONNECTED })
+	if !nc.TLSRequired() {
+		t.Error("connection is not TLS")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := jobs.NewSubjects("")
+	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
+		t.Fatalf("JetStream over the secured connection: %v", err)
+	}
+	seed, _ := os.ReadFile(s.seedFile)
+	if strings.Contains(logs.String(), strings.TrimSpace(string(seed))) {
+		t.Error("the seed reached the logs")
+	}
+}
+
+func TestConnectUserPassword(t *testing.T) {
+	t.Parallel()
+	s := runSecuredNATS(t)
+	good := jobs.Auth{User: "worker", Password: s.password, TLS: s.tls(t, s.pki.CAFile, true)}
+	opts, _ := good.Options()
+	nc, err := nats.Connect(s.url, opts...)
+	if err != nil {
+		t.Fatalf("user and password: %v", err)
+	}
+	nc.Close()
+
+	bad := jobs.Auth{User: "worker", Password: "wrong-" + s.password, TLS: s.tls(t, s.pki.CAFile, true)}
+	opts, _ = bad.Options()
+	_, err = nats.Connect(s.url, opts...)
+	if err == nil {
+		t.Fatal("a wrong password connected")
+	}
+	if strings.Contains(err.Error(), s.password) || strings.Contains(bad.String(), s.password) {
+		t.Errorf("the password leaked: %v / %s", err, bad)
+	}
+}
+
+// Without the client certificate, or trusting another CA, the TLS
+// handshake fails.
+func TestConnectTLSRefusals(t *testing.T) {
+	t.Parallel()
+	s := runSecuredNATS(t)
+	for name, cfg := range map[string]*tls.Config{
+		"no client certificate": s.tls(t, s.pki.CAFile, false),
+		"another CA":            s.tls(t, s.pki.OtherCAFile, true),
+	} {
+		opts, _ := jobs.Auth{NKeyFile: s.seedFile, TLS: cfg}.Options()
+		if nc, err := nats.Connect(s.url, opts...); err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
+		}
+	}
+	opts, _ := jobs.Auth{NKeyFile: s.seedFile}.Options()
+	if nc, err := nats.Connect(s.url, opts...); err == nil {
+		nc.Close()
+		t.Error("without TLS: connected")
+	}
+}
+
+func TestConnectToken(t *testing.T) {
+	t.Parallel()
+	pki := jobstest.NewPKI(t)
+	const token = "t0ken-0123456789-abcdef"
+	urls := jobstest.RunNATSProcess(t, `
+tls { cert_file: "`+pki.ServerCert+`", key_file: "`+pki.ServerKey+`" }
+authorization { token: "`+token+`" }
+`)
+	pool, _ := loadPool(pki.CAFile)
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	opts, _ := jobs.Auth{Token: token, TLS: tc}.Options()
+	nc, err := nats.Connect(urls[0], opts...)
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	nc.Close()
+	opts, _ = jobs.Auth{Token: "not-" + token, TLS: tc}.Options()
+	if _, err := nats.Connect(urls[0], opts...); err == nil || strings.Contains(err.Error(), token) {
+		t.Fatalf("wrong token: %v", err)
+	}
+}
+
+func TestAuthCheckNamesFileNotContent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.nk")
+	const secretish = "SUNOTAVALIDSEEDBUTSECRETLOOKING0123456789"
+	if err := os.WriteFile(bad, []byte(secretish+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []jobs.Auth{{NKeyFile: bad}, {CredsFile: bad}} {
+		err := a.Check()
+		if err == nil || !strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), secretish) {
+			t.Errorf("%s: %v", a, err)
+		}
+		if _, err := a.Options(); a.NKeyFile != "" && (err == nil || strings.Contains(err.Error(), secretish)) {
+			t.Errorf("options: %v", err)
+		}
+	}
+}
+
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no certificate in " + file)
+	}
+	return pool, nil
+}
+
+// A credentials file as nsc writes it (a JWT block and a seed block) passes
+// the check; one without its seed is refused.
+func TestAuthCheckCredsFile(t *testing.T) {
+	t.Parallel()
+	user, _ := nkeys.CreateUser()
+	seed, _ := user.Seed()
+	const jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln"
+	full := "-----BEGIN NATS USER JWT-----\n" + jwt + "\n------END NATS USER JWT------\n\n" +
+		"-----BEGIN USER NKEY SEED-----\n" + string(seed) + "\n------END USER NKEY SEED------\n"
+	dir := t.TempDir()
+	good, half := filepath.Join(dir, "good.creds"), filepath.Join(dir, "half.creds")
+	_ = os.WriteFile(good, []byte(full), 0o600)
+	_ = os.WriteFile(half, []byte(full[:strings.Index(full, "-----BEGIN USER")]), 0o600)
+	if err := (jobs.Auth{CredsFile: good}).Check(); err != nil {
+		t.Errorf("good creds: %v", err)
+	}
+	if err := (jobs.Auth{CredsFile: half}).Check(); err == nil || strings.Contains(err.Error(), jwt) {
+		t.Errorf("creds without a seed: %v", err)
+	}
+}
