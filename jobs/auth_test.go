@@ -20,48 +20,12 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
-// securedNATS is a nats-server process that requires TLS with a client
-// certificate signed by pki's CA, and nkey or password authorization.
-type securedNATS struct {
-	url      string
-	pki      *jobstest.PKI
-	seedFile string
-	password string
-}
-
-const testNATSPassword = "n4ts-pa55word-0123456789"
-
 func runSecuredNATS(t *testing.T) *securedNATS {
 	t.Helper()
-	pki := jobstest.NewPKI(t)
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, _ := user.Seed()
-	pub, _ := user.PublicKey()
-	seedFile := filepath.Join(t.TempDir(), "user.nk")
-	if err := os.WriteFile(seedFile, append(seed, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conf := `
-tls {
-  cert_file: "` + pki.ServerCert + `"
-  key_file: "` + pki.ServerKey + `"
-  ca_file: "` + pki.CAFile + `"
-  verify: true
+	return &securedNATS{jobstest.RunSecuredNATS(t)}
 }
-authorization {
-  users: [
-    { nkey: ` + pub + ` }
-    { user: worker, password: "` + testNATSPassword + `" }
-  ]
-}
-jetstream { store_dir: "` + t.TempDir() + `" }
-`
-	urls := jobstest.RunNATSProcess(t, conf)
-	return &securedNATS{url: urls[0], pki: pki, seedFile: seedFile, password: testNATSPassword}
-}
+
+type securedNATS struct{ *jobstest.SecuredNATS }
 
 func (s *securedNATS) tls(t *testing.T, ca string, withCert bool) *tls.Config {
 	t.Helper()
@@ -72,7 +36,7 @@ func (s *securedNATS) tls(t *testing.T, ca string, withCert bool) *tls.Config {
 	}
 	cfg.RootCAs = pool
 	if withCert {
-		pair, err := tls.LoadX509KeyPair(s.pki.ClientCert, s.pki.ClientKey)
+		pair, err := tls.LoadX509KeyPair(s.PKI.ClientCert, s.PKI.ClientKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +50,7 @@ func (s *securedNATS) tls(t *testing.T, ca string, withCert bool) *tls.Config {
 func TestConnectNKeyOverMutualTLS(t *testing.T) {
 	t.Parallel()
 	s := runSecuredNATS(t)
-	auth := jobs.Auth{NKeyFile: s.seedFile, TLS: s.tls(t, s.pki.CAFile, true)}
+	auth := jobs.Auth{NKeyFile: s.SeedFile, TLS: s.tls(t, s.PKI.CAFile, true)}
 	if err := auth.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +59,7 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	nc, err := jobs.Connect(s.url, "auth-test", slog.New(slog.NewTextHandler(&logs, nil)), opts...)
+	nc, err := jobs.Connect(s.URL, "auth-test", slog.New(slog.NewTextHandler(&logs, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +76,7 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatalf("JetStream over the secured connection: %v", err)
 	}
-	seed, _ := os.ReadFile(s.seedFile)
+	seed, _ := os.ReadFile(s.SeedFile)
 	if strings.Contains(logs.String(), strings.TrimSpace(string(seed))) {
 		t.Error("the seed reached the logs")
 	}
@@ -121,21 +85,21 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 func TestConnectUserPassword(t *testing.T) {
 	t.Parallel()
 	s := runSecuredNATS(t)
-	good := jobs.Auth{User: "worker", Password: s.password, TLS: s.tls(t, s.pki.CAFile, true)}
+	good := jobs.Auth{User: "worker", Password: s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
 	opts, _ := good.Options()
-	nc, err := nats.Connect(s.url, opts...)
+	nc, err := nats.Connect(s.URL, opts...)
 	if err != nil {
 		t.Fatalf("user and password: %v", err)
 	}
 	nc.Close()
 
-	bad := jobs.Auth{User: "worker", Password: "wrong-" + s.password, TLS: s.tls(t, s.pki.CAFile, true)}
+	bad := jobs.Auth{User: "worker", Password: "wrong-" + s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
 	opts, _ = bad.Options()
-	_, err = nats.Connect(s.url, opts...)
+	_, err = nats.Connect(s.URL, opts...)
 	if err == nil {
 		t.Fatal("a wrong password connected")
 	}
-	if strings.Contains(err.Error(), s.password) || strings.Contains(bad.String(), s.password) {
+	if strings.Contains(err.Error(), s.Password) || strings.Contains(bad.String(), s.Password) {
 		t.Errorf("the password leaked: %v / %s", err, bad)
 	}
 }
@@ -146,17 +110,17 @@ func TestConnectTLSRefusals(t *testing.T) {
 	t.Parallel()
 	s := runSecuredNATS(t)
 	for name, cfg := range map[string]*tls.Config{
-		"no client certificate": s.tls(t, s.pki.CAFile, false),
-		"another CA":            s.tls(t, s.pki.OtherCAFile, true),
+		"no client certificate": s.tls(t, s.PKI.CAFile, false),
+		"another CA":            s.tls(t, s.PKI.OtherCAFile, true),
 	} {
-		opts, _ := jobs.Auth{NKeyFile: s.seedFile, TLS: cfg}.Options()
-		if nc, err := nats.Connect(s.url, opts...); err == nil {
+		opts, _ := jobs.Auth{NKeyFile: s.SeedFile, TLS: cfg}.Options()
+		if nc, err := nats.Connect(s.URL, opts...); err == nil {
 			nc.Close()
 			t.Errorf("%s: connected", name)
 		}
 	}
-	opts, _ := jobs.Auth{NKeyFile: s.seedFile}.Options()
-	if nc, err := nats.Connect(s.url, opts...); err == nil {
+	opts, _ := jobs.Auth{NKeyFile: s.SeedFile}.Options()
+	if nc, err := nats.Connect(s.URL, opts...); err == nil {
 		nc.Close()
 		t.Error("without TLS: connected")
 	}

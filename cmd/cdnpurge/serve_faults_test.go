@@ -29,9 +29,12 @@ type runningServe struct {
 
 const faultToken = "fault-token-0123456789"
 
-func startServe(t *testing.T) *runningServe {
+func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
 	t.Helper()
 	cleanEnv(t)
+	for k, v := range extraEnv {
+		t.Setenv(k, v)
+	}
 	port, natsPort := freePort(t), freePort(t)
 	store := t.TempDir()
 	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
@@ -86,7 +89,7 @@ func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
 // gets them back within seconds: /readyz answers 200 again, a hook gets
 // 202 and its path is submitted.
 func TestServeRecreatesLostJetStreamState(t *testing.T) {
-	rs := startServe(t)
+	rs := startServe(t, nil)
 	nc, err := nats.Connect(rs.natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +135,7 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 // A second serve on the same store directory refuses at once, naming the
 // PID of the one running.
 func TestServeRefusesSecondOnSameStore(t *testing.T) {
-	rs := startServe(t)
+	rs := startServe(t, nil)
 	_ = rs
 	start := time.Now()
 	code, _, errOut := runCLI(t, "", "serve", "--emulator")

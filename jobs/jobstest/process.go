@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // NATSServerBinary is the nats-server RunNATSProcess starts.
@@ -69,4 +71,51 @@ func RunNATSProcess(tb testing.TB, conf string) []string {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// SecuredNATS is a nats-server process that requires TLS with a client
+// certificate signed by PKI's CA, and either the nkey whose seed is in
+// SeedFile or the user "worker" with Password; JetStream is on.
+type SecuredNATS struct {
+	URL      string
+	PKI      *PKI
+	SeedFile string
+	User     string
+	Password string
+}
+
+// SecuredNATSPassword is the password of the user "worker" on SecuredNATS.
+const SecuredNATSPassword = "n4ts-pa55word-0123456789"
+
+// RunSecuredNATS starts a SecuredNATS (see RunNATSProcess).
+func RunSecuredNATS(tb testing.TB) *SecuredNATS {
+	tb.Helper()
+	pki := NewPKI(tb)
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	pub, _ := user.PublicKey()
+	seedFile := filepath.Join(tb.TempDir(), "user.nk")
+	if err := os.WriteFile(seedFile, append(seed, '\n'), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	conf := `
+tls {
+  cert_file: ` + quote(pki.ServerCert) + `
+  key_file: ` + quote(pki.ServerKey) + `
+  ca_file: ` + quote(pki.CAFile) + `
+  verify: true
+}
+authorization {
+  users: [
+    { nkey: ` + pub + ` }
+    { user: worker, password: ` + quote(SecuredNATSPassword) + ` }
+  ]
+}
+jetstream { store_dir: ` + quote(tb.TempDir()) + ` }
+`
+	urls := RunNATSProcess(tb, conf)
+	return &SecuredNATS{URL: urls[0], PKI: pki, SeedFile: seedFile, User: "worker", Password: SecuredNATSPassword}
 }
