@@ -16,8 +16,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // serve against a NATS that wants TLS with a client certificate and an
@@ -79,10 +81,21 @@ func TestRedisACLUser(t *testing.T) {
 	}
 	user, password := randomName(t), randomName(t)+"-pw"
 	prefix := user + ":"
-	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+password, "~"+prefix+"*", "+@all").Err(); err != nil {
+	// The rules docs/connections.md gives, with the test's own key prefix
+	// (and ACL WHOAMI, for the check below).
+	rules := []any{"ACL", "SETUSER", user, "on", ">" + password, "~" + prefix + "*",
+		"+@read", "+@write", "+@scripting", "+@transaction", "+ping", "+time", "+acl|whoami"}
+	if err := admin.Do(ctx, rules...).Err(); err != nil {
 		t.Fatalf("create ACL user: %v", err)
 	}
-	t.Cleanup(func() { _ = admin.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+	t.Cleanup(func() {
+		bg := context.Background()
+		_ = admin.Do(bg, "ACL", "DELUSER", user).Err()
+		keys, _ := admin.Keys(bg, prefix+"*").Result()
+		if len(keys) > 0 {
+			_ = admin.Del(bg, keys...).Err()
+		}
+	})
 	pwFile := filepath.Join(t.TempDir(), "redis-password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -93,6 +106,7 @@ func TestRedisACLUser(t *testing.T) {
 	} {
 		env["CDNPURGE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
 		env["CDNPURGE_REDIS_USERNAME"] = user
+		env["CDNPURGE_REDIS_KEY_PREFIX"] = prefix
 		s := testSetup(t, env)
 		rdb, err := s.redisClient()
 		if err != nil {
@@ -101,12 +115,31 @@ func TestRedisACLUser(t *testing.T) {
 		if who, err := rdb.Do(ctx, "ACL", "WHOAMI").Text(); err != nil || who != user {
 			t.Errorf("%s: logged in as %q (%v), want %s", name, who, err, user)
 		}
-		if err := rdb.Set(ctx, prefix+"probe", "1", time.Minute).Err(); err != nil {
-			t.Errorf("%s: write under the user's prefix: %v", name, err)
+		// The quota mirror works with the documented permissions.
+		store, shared, closeStore, err := s.quotaStore()
+		if err != nil || !shared {
+			t.Fatalf("%s: quota store: shared %v, %v", name, shared, err)
 		}
-		s.closeRedis()
+		mark, err := store.Mark(ctx)
+		if err == nil {
+			err = store.Set(ctx, apiclient.RefreshQuota{URLQuota: 100, URLRemain: 100, DirQuota: 10, DirRemain: 10,
+				RegexQuota: 1, RegexRemain: 1, PreloadQuota: 100, PreloadRemain: 100}, mark)
+		}
+		var r quota.Reservation
+		if err == nil {
+			r, err = store.Reserve(ctx, quota.KindURL, 5)
+		}
+		if err == nil {
+			err = store.Commit(ctx, r, 5)
+		}
+		if err == nil {
+			_, _, err = store.TryLock(ctx, time.Second)
+		}
+		if err != nil || r.Granted != 5 {
+			t.Errorf("%s: quota mirror as the ACL user: granted %d, %v", name, r.Granted, err)
+		}
+		closeStore()
 	}
-	_ = admin.Del(ctx, prefix+"probe").Err()
 
 	s := testSetup(t, map[string]string{"CDNPURGE_REDIS_URL": "redis://127.0.0.1:6379/0",
 		"CDNPURGE_REDIS_USERNAME": user, "CDNPURGE_REDIS_PASSWORD": "wrong-" + password})
