@@ -36,7 +36,7 @@ var (
 
 // JetStreamReady reports ready when the work stream and the worker's
 // durable consumer exist: a NATS that lost its store accepts connections
-// but no job.
+// but no job. An empty consumer checks the stream only.
 func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
 	return ReadyCheck{Name: "jetstream", Check: func(ctx context.Context) error {
 		js, err := jetstream.New(nc)

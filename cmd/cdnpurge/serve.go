@@ -250,7 +250,13 @@ func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
 	}
-	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, sv.cfg.Worker.Consumer)}
+	// The consumer is this process's to re-create only with the worker
+	// role; a webhook-only replica accepts jobs while no worker runs.
+	consumer := ""
+	if sv.flags.worker {
+		consumer = sv.cfg.Worker.Consumer
+	}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer)}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
