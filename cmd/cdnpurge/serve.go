@@ -169,7 +169,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	if _, err := jobs.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
 		return fmt.Errorf("status stream: %w", err)
 	}
-	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log})
+	recreated := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jetstream_recreated_total",
+		Help: "JetStream streams (key-value buckets included) and consumers found missing and re-created, by kind."}, []string{"kind"})
+	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
 	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
 		return err
@@ -183,7 +185,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), recreated)
 	client, err := sv.apiClient(apiclient.NewMetrics(reg).Observe)
 	if err != nil {
 		return err

@@ -123,6 +123,9 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 	jobstest.Eventually(t, "the path submitted", 20*time.Second, func() bool {
 		return strings.Contains(scrape(t, rs.base+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
 	})
+	if m := scrape(t, rs.base+"/metrics"); !strings.Contains(m, `cdnpurge_jetstream_recreated_total{kind="stream"} 4`) {
+		t.Errorf("/metrics does not count the 4 re-created streams")
+	}
 	if err := rs.stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
