@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -197,5 +198,63 @@ func TestAuthCheckCredsFile(t *testing.T) {
 	}
 	if err := (jobs.Auth{CredsFile: half}).Check(); err == nil || strings.Contains(err.Error(), jwt) {
 		t.Errorf("creds without a seed: %v", err)
+	}
+}
+
+// A credentials file (user JWT and seed) authenticates to a server in
+// operator mode, as hosted NATS services run.
+func TestConnectCredsFile(t *testing.T) {
+	t.Parallel()
+	operator, _ := nkeys.CreateOperator()
+	opub, _ := operator.PublicKey()
+	ojwt, err := jwt.NewOperatorClaims(opub).Encode(operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, _ := nkeys.CreateAccount()
+	apub, _ := account.PublicKey()
+	ajwt, err := jwt.NewAccountClaims(apub).Encode(operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _ := nkeys.CreateUser()
+	upub, _ := user.PublicKey()
+	useed, _ := user.Seed()
+	ujwt, err := jwt.NewUserClaims(upub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := jwt.FormatUserConfig(ujwt, useed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	credsFile := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(credsFile, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urls := jobstest.RunNATSProcess(t, "operator: "+ojwt+"\nresolver: MEMORY\nresolver_preload: { "+apub+": "+ajwt+" }\n")
+
+	auth := jobs.Auth{CredsFile: credsFile}
+	if err := auth.Check(); err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := auth.Options()
+	nc, err := nats.Connect(urls[0], opts...)
+	if err != nil {
+		t.Fatalf("connect with the creds file: %v", err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("creds.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("creds.test", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "hi" {
+		t.Fatalf("round trip through the creds connection: %v", err)
+	}
+	if _, err := nats.Connect(urls[0]); err == nil {
+		t.Error("connected without credentials")
 	}
 }
