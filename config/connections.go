@@ -94,14 +94,18 @@ func (s *EnvSecret) UnmarshalYAML(n *yaml.Node) error {
 		"set %s or redis.password_file", n.Line, EnvName("redis.password"))}}
 }
 
-// connectionProblems checks the NATS and Redis connection settings; every
-// problem names its field. It reads the files named, never the network.
+// connectionProblems checks the NATS and Redis connection settings and
+// the embedded server's sync interval; every problem names its field. It
+// reads the files named, never the network.
 func (c *Config) connectionProblems() []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	n := c.NATS
+	if _, _, err := jobs.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
+		add("nats.embedded.sync_interval", "%v", err)
+	}
 	if n.URL == "" {
 		for _, f := range []struct{ field, v string }{{"nats.creds_file", n.CredsFile}, {"nats.nkey_file", n.NKeyFile},
 			{"nats.user", n.User}, {"nats.password_file", n.PasswordFile}, {"nats.token_file", n.TokenFile},

@@ -113,9 +113,6 @@ func (c *Config) validateNATS(p *problems) {
 			}
 		}
 	}
-	if _, _, err := jobs.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
-		p.add("nats.embedded.sync_interval", "%v", err)
-	}
 	if e := n.Embedded.Port; e != jobs.RandomPort && (e < 1 || e > 65535) {
 		p.add("nats.embedded.port", "%d: want 1-65535, or -1 for a free port", e)
 	}
