@@ -55,6 +55,16 @@ type NATSConfig struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window" json:"duplicate_window"`
 	// PublishTimeout bounds one publish including its ack.
 	PublishTimeout time.Duration `yaml:"publish_timeout" json:"publish_timeout"`
+
+	// Credentials and TLS for nats.url (docs/connections.md): at most one
+	// of a credentials file, an nkey seed file, a user with a password file,
+	// a token file or user info in the URL.
+	CredsFile    string   `yaml:"creds_file" json:"creds_file"`
+	NKeyFile     string   `yaml:"nkey_file" json:"nkey_file"`
+	User         string   `yaml:"user" json:"user"`
+	PasswordFile string   `yaml:"password_file" json:"password_file"`
+	TokenFile    string   `yaml:"token_file" json:"token_file"`
+	TLS          TLSFiles `yaml:"tls" json:"tls"`
 }
 
 // EmbeddedConfig configures the in-process nats-server used without a URL.
@@ -63,6 +73,10 @@ type EmbeddedConfig struct {
 	// Port defaults to 4333, not 4222, where a system NATS may run.
 	Port     int    `yaml:"port" json:"port"`
 	StoreDir string `yaml:"store_dir" json:"store_dir"`
+	// SyncInterval is how often JetStream flushes to disk: a duration, or
+	// "always" to flush before every acknowledgement; empty keeps the
+	// server's default (2m). See docs/durability.md.
+	SyncInterval string `yaml:"sync_interval" json:"sync_interval"`
 }
 
 // RedisConfig says where the shared quota mirror lives.
@@ -73,6 +87,14 @@ type RedisConfig struct {
 	KeyPrefix string `yaml:"key_prefix" json:"key_prefix"`
 	// Account names the CDN account in keys; default the AccessKeyId.
 	Account string `yaml:"account" json:"account"`
+	// Username is the Redis ACL user (overrides the URL's).
+	Username string `yaml:"username" json:"username"`
+	// Password comes from CDNPURGE_REDIS_PASSWORD only, never the file.
+	Password EnvSecret `yaml:"password,omitempty" json:"password,omitempty"`
+	// PasswordFile holds the password on one line.
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// TLS adds a CA and a client certificate to a rediss:// URL.
+	TLS TLSFiles `yaml:"tls" json:"tls"`
 }
 
 // CDNConfig configures the CDN API client. Credentials never come from the

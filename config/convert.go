@@ -75,7 +75,9 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 // EmbeddedOptions returns the embedded nats-server's options.
 func (c *Config) EmbeddedOptions(log *slog.Logger) jobs.EmbeddedOptions {
 	e := c.NATS.Embedded
-	return jobs.EmbeddedOptions{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir, Logger: log}
+	interval, always, _ := jobs.ParseSyncInterval(e.SyncInterval) // Validate checked it
+	return jobs.EmbeddedOptions{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir, Logger: log,
+		SyncInterval: interval, SyncAlways: always}
 }
 
 // NATSURL is nats.url, or the embedded server's address when it is empty

@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 			p.add("redis.url", "not a Redis URL (%s); want redis://[user:password@]host:6379/0 or rediss://...", redactErr(err, c.Redis.URL))
 		}
 	}
+	p = append(p, c.connectionProblems()...)
 	c.validateCDN(&p)
 	var validator *jobs.Validator
 	if len(c.Domains) == 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -37,6 +38,34 @@ type EmbeddedOptions struct {
 	// ReadyTimeout bounds the wait for the server to accept clients;
 	// default 10s.
 	ReadyTimeout time.Duration
+	// SyncInterval is how often JetStream flushes its files to disk
+	// (fsync); 0 keeps the server's default (2 minutes). A job is
+	// acknowledged once it is written to the file, before the flush: a
+	// process crash loses nothing, a host crash can lose what arrived since
+	// the last flush. See docs/durability.md.
+	SyncInterval time.Duration
+	// SyncAlways flushes every write before it is acknowledged.
+	SyncAlways bool
+}
+
+// SyncAlways is the nats.embedded.sync_interval value that flushes every
+// write to disk before its acknowledgement.
+const SyncAlways = "always"
+
+// ParseSyncInterval reads a sync setting: "" (the server's default), a
+// positive Go duration, or "always".
+func ParseSyncInterval(s string) (interval time.Duration, always bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return 0, false, nil
+	case SyncAlways:
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("%q: want a positive duration such as 1s or 2m, or %q", s, SyncAlways)
+	}
+	return d, false, nil
 }
 
 // RunEmbedded starts an in-process nats-server with JetStream and returns
@@ -66,6 +95,10 @@ func RunEmbedded(o EmbeddedOptions) (*server.Server, string, error) {
 		StoreDir:   o.StoreDir,
 		NoSigs:     true,
 		NoLog:      o.Logger == nil,
+		// Only a set value is passed on: the server keeps its default for
+		// a zero SyncInterval.
+		SyncInterval: o.SyncInterval,
+		SyncAlways:   o.SyncAlways,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

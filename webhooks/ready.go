@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,44 @@ func NATSReady(nc *nats.Conn) ReadyCheck {
 		}
 		if _, err := js.AccountInfo(ctx); err != nil {
 			return fmt.Errorf("jetstream: %w", err)
+		}
+		return nil
+	}}
+}
+
+// Answers of JetStreamReady. They name what is missing, never a server
+// address: /readyz is served on the public listener.
+var (
+	errStreamMissing   = errors.New("work stream missing (being re-created)")
+	errConsumerMissing = errors.New("worker consumer missing (being re-created)")
+	errJetStreamDown   = errors.New("jetstream not answering")
+)
+
+// JetStreamReady reports ready when the work stream and the worker's
+// durable consumer exist: a NATS that lost its store accepts connections
+// but no job. An empty consumer checks the stream only.
+func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
+	return ReadyCheck{Name: "jetstream", Check: func(ctx context.Context) error {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return errJetStreamDown
+		}
+		s, err := js.Stream(ctx, stream)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			return errStreamMissing
+		case err != nil:
+			return errJetStreamDown
+		}
+		if consumer == "" {
+			return nil
+		}
+		_, err = s.Consumer(ctx, consumer)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			return errConsumerMissing
+		case err != nil:
+			return errJetStreamDown
 		}
 		return nil
 	}}

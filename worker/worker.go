@@ -372,7 +372,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // pull takes messages until ctx ends.
 func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	it, err := w.newPuller(ctx, cons) // outlives a deleted consumer (repull.go)
 	if err != nil {
 		return fmt.Errorf("pull from consumer %s: %w", w.cfg.Consumer, err)
 	}

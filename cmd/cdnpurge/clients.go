@@ -64,9 +64,9 @@ func (s *setup) redisClient() (*redis.Client, error) {
 	if s.cfg.Redis.URL == "" || s.rdb != nil {
 		return s.rdb, nil
 	}
-	opts, err := redis.ParseURL(s.cfg.Redis.URL)
+	opts, err := s.cfg.RedisOptions()
 	if err != nil {
-		return nil, fmt.Errorf("redis.url %s: %w", config.RedactURL(s.cfg.Redis.URL), err)
+		return nil, err
 	}
 	// Fail fast while Redis is down: the quota gate fails closed and the
 	// limiter falls back, both better than a caller stuck in dial retries.
@@ -103,7 +103,7 @@ func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.
 	if err != nil {
 		return nil, nil, jobs.Subjects{}, err
 	}
-	nc, err := jobs.Connect(s.cfg.NATSURL(), name, s.log)
+	nc, err := s.dialNATS(s.cfg.NATSURL(), name)
 	if err != nil {
 		return nil, nil, jobs.Subjects{}, err
 	}
@@ -113,4 +113,21 @@ func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.
 		return nil, nil, jobs.Subjects{}, fmt.Errorf("JetStream on %s: %w", config.RedactURL(s.cfg.NATSURL()), err)
 	}
 	return nc, js, subj, nil
+}
+
+// dialNATS connects to url with the credentials and TLS of nats.* (none
+// for the embedded server: validation refuses them without nats.url).
+func (s *setup) dialNATS(url, name string) (*nats.Conn, error) {
+	auth, err := s.cfg.NATSAuth()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := auth.Options()
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	if auth.Method() != "none" || auth.TLS != nil {
+		s.log.Debug("nats credentials", slog.String("auth", auth.String()))
+	}
+	return jobs.Connect(url, name, s.log, opts...)
 }

@@ -85,9 +85,11 @@ type daemon struct {
 	*setup
 	flags serveFlags
 
-	emu *cdnemu.Server
-	ns  *server.Server
-	nc  *nats.Conn
+	emu  *cdnemu.Server
+	ns   *server.Server
+	nc   *nats.Conn
+	lock *jobs.StoreLock
+	sup  *jobs.Supervisor
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -123,6 +125,15 @@ func (sv *daemon) spawn(name string, fn func(ctx context.Context) error) {
 func (sv *daemon) start(ctx context.Context) error {
 	cfg, log := sv.cfg, sv.log
 	sv.errc = make(chan error, 16)
+	if cfg.NATS.URL == "" {
+		// Before anything starts: a second serve on the same store must
+		// not open the first one's JetStream files.
+		lock, err := jobs.LockStoreDir(cfg.NATS.Embedded.StoreDir)
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		sv.lock = lock
+	}
 	if cfg.CDN.Emulator {
 		if err := sv.startEmulator(); err != nil {
 			return err
@@ -139,7 +150,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		log.Info("embedded NATS running", slog.String("url", u), slog.String("store_dir", dir),
 			slog.String("hint", "jobs survive restarts only if this directory does; set nats.url to use your own NATS"))
 	}
-	nc, err := jobs.Connect(natsURL, cfg.NATS.Name, log)
+	nc, err := sv.dialNATS(natsURL, cfg.NATS.Name)
 	if err != nil {
 		return err
 	}
@@ -158,6 +169,13 @@ func (sv *daemon) start(ctx context.Context) error {
 	if _, err := jobs.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
 		return fmt.Errorf("status stream: %w", err)
 	}
+	recreated := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jetstream_recreated_total",
+		Help: "JetStream streams (key-value buckets included) and consumers found missing and re-created, by kind."}, []string{"kind"})
+	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
+	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
+	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
+		return err
+	}
 	validator, err := jobs.NewValidator(cfg.ValidatorConfig())
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
@@ -167,7 +185,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), recreated)
 	client, err := sv.apiClient(apiclient.NewMetrics(reg).Observe)
 	if err != nil {
 		return err
@@ -180,6 +198,9 @@ func (sv *daemon) start(ctx context.Context) error {
 			return fmt.Errorf("schedule state bucket: %w", err)
 		}
 		states = kv
+		if err := sv.sup.WatchExisting(ctx, "KV_"+scheduler.DefaultStateBucket); err != nil {
+			return err
+		}
 	}
 
 	sv.startAdmin(reg)
@@ -202,6 +223,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		}
 		sv.spawn("scheduler", sch.Run)
 	}
+	sv.spawn("jetstream supervisor", sv.sup.Run)
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
 		slog.String("cdn_endpoint", client.Endpoint()), slog.String("config", cfg.Source()))
@@ -231,7 +253,13 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
 	}
-	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc)}
+	// The consumer is this process's to re-create only with the worker
+	// role; a webhook-only replica accepts jobs while no worker runs.
+	consumer := ""
+	if sv.flags.worker {
+		consumer = sv.cfg.Worker.Consumer
+	}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer)}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -303,6 +331,9 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return fmt.Errorf("task bucket %s: %w", cfg.Worker.TaskBucket, err)
 	}
+	if err := sv.sup.WatchExisting(ctx, "KV_"+cfg.Worker.TaskBucket); err != nil {
+		return err
+	}
 	var recent quota.Recent
 	if wcfg := cfg.WorkerConfig(); wcfg.RecentWindow > 0 {
 		rdb, err := sv.redisClient()
@@ -325,6 +356,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return err
 	}
+	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
 	checker, err := scheduler.NewServiceChecker(client, w, scheduler.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
@@ -378,6 +410,7 @@ func (sv *daemon) close() {
 		sv.ns.Shutdown()
 		sv.ns.WaitForShutdown()
 	}
+	_ = sv.lock.Unlock()
 	sv.closeRedis()
 	if sv.emu != nil {
 		sv.emu.Close()

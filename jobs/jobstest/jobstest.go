@@ -27,12 +27,21 @@ type NATS struct {
 	Port     int
 	StoreDir string
 	Server   *server.Server
+
+	opts jobs.EmbeddedOptions
 }
 
 // RunNATS starts a server and stops it when the test ends.
 func RunNATS(tb testing.TB) *NATS {
 	tb.Helper()
-	n := &NATS{tb: tb, StoreDir: tb.TempDir(), Port: jobs.RandomPort}
+	return RunNATSWith(tb, jobs.EmbeddedOptions{})
+}
+
+// RunNATSWith is RunNATS with options such as the sync interval; its port
+// and store directory are always a free one and a temporary one.
+func RunNATSWith(tb testing.TB, opts jobs.EmbeddedOptions) *NATS {
+	tb.Helper()
+	n := &NATS{tb: tb, StoreDir: tb.TempDir(), Port: jobs.RandomPort, opts: opts}
 	n.start()
 	n.Port = n.Server.Addr().(*net.TCPAddr).Port
 	tb.Cleanup(n.Stop)
@@ -41,7 +50,9 @@ func RunNATS(tb testing.TB) *NATS {
 
 func (n *NATS) start() {
 	n.tb.Helper()
-	srv, url, err := jobs.RunEmbedded(jobs.EmbeddedOptions{Port: n.Port, StoreDir: n.StoreDir})
+	o := n.opts
+	o.Port, o.StoreDir = n.Port, n.StoreDir
+	srv, url, err := jobs.RunEmbedded(o)
 	if err != nil {
 		n.tb.Fatalf("start embedded NATS: %v", err)
 	}

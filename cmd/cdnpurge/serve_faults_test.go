@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/worker"
+	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+)
+
+// runningServe starts serve --emulator on an embedded NATS with a fixed
+// port and a temporary store, and waits for /readyz.
+type runningServe struct {
+	base, natsURL, storeDir string
+	logs                    *syncBuffer
+	stop                    func() error
+}
+
+const faultToken = "fault-token-0123456789"
+
+func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
+	t.Helper()
+	cleanEnv(t)
+	for k, v := range extraEnv {
+		t.Setenv(k, v)
+	}
+	port, natsPort := freePort(t), freePort(t)
+	store := t.TempDir()
+	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(natsPort))
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", store)
+	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", faultToken)
+	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &runningServe{base: "http://127.0.0.1:" + strconv.Itoa(port), natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
+		storeDir: store, logs: &syncBuffer{}}
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() {
+		a := newApp(os.Getenv, strings.NewReader(""))
+		serveErr = a.main(ctx, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, rs.logs)
+	})
+	var once sync.Once
+	rs.stop = func() error {
+		once.Do(func() { cancel(); wg.Wait() })
+		return serveErr
+	}
+	t.Cleanup(func() { _ = rs.stop() })
+	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool { return rs.ready() == http.StatusOK })
+	return rs
+}
+
+func (rs *runningServe) ready() int {
+	r, err := http.Get(rs.base + "/readyz")
+	if err != nil {
+		return 0
+	}
+	r.Body.Close()
+	return r.StatusCode
+}
+
+func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
+	t.Helper()
+	body := `{"kind":"refresh","refresh":{"paths":["` + path + `"]}}`
+	req, _ := http.NewRequest(http.MethodPost, rs.base+"/hooks/generic", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+faultToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A NATS that lost its streams, consumer and buckets under a running serve
+// gets them back within seconds: /readyz answers 200 again, a hook gets
+// 202 and its path is submitted.
+func TestServeRecreatesLostJetStreamState(t *testing.T) {
+	rs := startServe(t, nil)
+	nc, err := nats.Connect(rs.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := t.Context()
+	for _, name := range []string{"CDNPURGE", "CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+	}
+	jobstest.Eventually(t, "the streams and consumer to be re-created", 20*time.Second, func() bool {
+		s, err := js.Stream(ctx, "CDNPURGE")
+		if err != nil {
+			return false
+		}
+		_, err = s.Consumer(ctx, "cdnpurge-worker")
+		return err == nil
+	})
+	for _, name := range []string{"CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
+		jobstest.Eventually(t, name+" to be re-created", 20*time.Second, func() bool {
+			_, err := js.Stream(ctx, name)
+			return err == nil
+		})
+	}
+	jobstest.Eventually(t, "/readyz to answer 200", 20*time.Second, func() bool { return rs.ready() == http.StatusOK })
+	if code, body := rs.hook(t, "https://example.com/after-loss.html"); code != http.StatusAccepted {
+		t.Fatalf("hook after the loss: %d %s", code, body)
+	}
+	jobstest.Eventually(t, "the path submitted", 20*time.Second, func() bool {
+		return strings.Contains(scrape(t, rs.base+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
+	})
+	if m := scrape(t, rs.base+"/metrics"); !strings.Contains(m, `cdnpurge_jetstream_recreated_total{kind="stream"} 4`) {
+		t.Errorf("/metrics does not count the 4 re-created streams")
+	}
+	if err := rs.stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	logs := rs.logs.String()
+	if !strings.Contains(logs, `"level":"ERROR","msg":"jetstream stream was missing and is re-created empty`) {
+		t.Errorf("no ERROR line for the lost stream in:\n%s", logs)
+	}
+}
+
+// A second serve on the same store directory refuses at once, naming the
+// PID of the one running.
+func TestServeRefusesSecondOnSameStore(t *testing.T) {
+	rs := startServe(t, nil)
+	_ = rs
+	start := time.Now()
+	code, _, errOut := runCLI(t, "", "serve", "--emulator")
+	if code == 0 {
+		t.Fatal("second serve on the same store started")
+	}
+	for _, want := range []string{"in use by process " + strconv.Itoa(os.Getpid()), "nats.embedded.store_dir"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("second serve's error lacks %q:\n%s", want, errOut)
+		}
+	}
+	t.Logf("second serve refused after %s", time.Since(start))
+	if rs.ready() != http.StatusOK {
+		t.Error("the first serve is no longer ready")
+	}
+}

@@ -1,0 +1,128 @@
+package webhooks
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+// BenchmarkIngestBySyncInterval measures accepted GitHub pushes per second
+// with each nats.embedded.sync_interval choice (docs/durability.md): the
+// server's default (flush every 2 minutes), a flush every second, and
+// "always" (flush before every acknowledgement). The store is a temporary
+// directory on the test machine's disk; the figures depend on its fsync
+// latency, so compare them on the disk you deploy to:
+//
+//	go test -run '^$' -bench IngestBySyncInterval -benchtime 2s ./webhooks/
+func BenchmarkIngestBySyncInterval(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		setting string
+	}{{"default-2m", ""}, {"1s", "1s"}, {"always", jobs.SyncAlways}} {
+		b.Run(tc.name, func(b *testing.B) {
+			interval, always, err := jobs.ParseSyncInterval(tc.setting)
+			if err != nil {
+				b.Fatal(err)
+			}
+			url := syncBenchServer(b, jobs.EmbeddedOptions{SyncInterval: interval, SyncAlways: always})
+			benchGitHubPushes(b, url)
+		})
+	}
+}
+
+// syncBenchServer starts the webhook server on a NATS with opts.
+func syncBenchServer(b *testing.B, opts jobs.EmbeddedOptions) string {
+	b.Helper()
+	n := jobstest.RunNATSWith(b, opts)
+	nc, js := n.Connect()
+	subjects, _ := jobs.NewSubjects("")
+	if _, err := jobs.EnsureStream(b.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
+		b.Fatal(err)
+	}
+	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(testConfig(), Deps{Validator: v, Publisher: pub, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(s.Handler())
+	hs.Config = s.HTTPServer()
+	hs.Start()
+	b.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// benchGitHubPushes posts signed pushes from 4 goroutines per CPU and
+// reports webhooks/s and latency percentiles.
+func benchGitHubPushes(b *testing.B, base string) {
+	body := golden(b, "github_push.json")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var (
+		mu    sync.Mutex
+		lat   []time.Duration
+		seq   int
+		fails int
+	)
+	b.SetParallelism(4)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			seq++
+			delivery := fmt.Sprintf("sync-%d-%d", start.UnixNano(), seq)
+			mu.Unlock()
+			req, _ := http.NewRequest(http.MethodPost, base+"/hooks/github", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range githubHeaders("push", delivery, body, testGitHubSecret) {
+				req.Header.Set(k, v)
+			}
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			d := time.Since(t0)
+			ok := err == nil && resp.StatusCode == http.StatusAccepted
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			mu.Lock()
+			if ok {
+				lat = append(lat, d)
+			} else {
+				fails++
+			}
+			mu.Unlock()
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if fails > 0 {
+		b.Fatalf("%d requests not accepted", fails)
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*p))] }
+	rate := float64(len(lat)) / elapsed.Seconds()
+	b.ReportMetric(rate, "webhooks/s")
+	b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
+	b.Logf("%d accepted in %s: %.0f webhooks/s; latency p50 %s p99 %s", len(lat), elapsed.Round(time.Millisecond), rate, pct(0.50), pct(0.99))
+}

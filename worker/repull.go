@@ -1,0 +1,107 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// puller is the worker's message iterator that outlives its consumer: when
+// the consumer is deleted (with its stream, by a server that lost its
+// store, or by hand) it creates the consumer again and pulls on, instead
+// of ending the worker. A closed connection still ends it.
+type puller struct {
+	w   *Worker
+	ctx context.Context
+
+	mu      sync.Mutex
+	it      jetstream.MessagesContext
+	stopped bool
+}
+
+// pullOpts are the options of every iterator the worker opens.
+func pullOpts() []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(512)}
+}
+
+// newPuller opens cons; ctx bounds the waits for a consumer to re-create.
+func (w *Worker) newPuller(ctx context.Context, cons jetstream.Consumer) (*puller, error) {
+	it, err := cons.Messages(pullOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	return &puller{w: w, ctx: ctx, it: it}, nil
+}
+
+// Next returns the next message, re-opening the consumer when it is gone.
+func (p *puller) Next() (jetstream.Msg, error) {
+	for {
+		p.mu.Lock()
+		it := p.it
+		p.mu.Unlock()
+		msg, err := it.Next()
+		if err == nil || !p.consumerGone(err) {
+			return msg, err
+		}
+		if err := p.reopen(err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Stop ends the iterator; Next then returns ErrMsgIteratorClosed.
+func (p *puller) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.it.Stop()
+}
+
+// consumerGone tells a deleted consumer from the iterator's other ends
+// (stopped, connection closed).
+func (p *puller) consumerGone(err error) bool {
+	p.mu.Lock()
+	stopped := p.stopped
+	p.mu.Unlock()
+	if stopped || p.ctx.Err() != nil || p.w.d.JS.Conn().IsClosed() {
+		return false
+	}
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrMsgIteratorClosed)
+}
+
+// reopen creates the consumer again, once a second until it works (its
+// stream may be missing until the JetStream supervisor re-creates it),
+// and swaps in a new iterator.
+func (p *puller) reopen(cause error) error {
+	w := p.w
+	w.log.Error("work consumer gone; re-creating it", slog.String("consumer", w.cfg.Consumer),
+		slog.String("stream", w.d.Stream), slog.String("error", cause.Error()))
+	for {
+		cons, err := w.d.JS.CreateOrUpdateConsumer(p.ctx, w.d.Stream, w.ConsumerConfig())
+		var it jetstream.MessagesContext
+		if err == nil {
+			it, err = cons.Messages(pullOpts()...)
+		}
+		if err == nil {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.stopped {
+				it.Stop()
+			}
+			p.it = it
+			w.log.Info("work consumer re-created; pulling again", slog.String("consumer", w.cfg.Consumer))
+			return nil
+		}
+		w.log.Debug("re-create work consumer", slog.String("error", err.Error()))
+		select {
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
