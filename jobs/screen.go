@@ -99,6 +99,30 @@ func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
 	return j, nil
 }
 
+// CheckTick decodes a message of the tick stream. A malformed one is
+// terminated and reported, and the error wraps ErrInvalidMessage. Whether
+// the tick is one of a configured schedule is the caller's to decide.
+func (s *Screen) CheckTick(ctx context.Context, msg jetstream.Msg) (Tick, error) {
+	t, err := DecodeTick(msg.Data())
+	if err != nil {
+		meta, _ := msg.Metadata()
+		return Tick{}, s.refuse(ctx, msg, meta, "", err.Error(), nil)
+	}
+	if name, ok := s.cfg.Subjects.SchedName(msg.Subject()); !ok || name != t.Schedule {
+		meta, _ := msg.Metadata()
+		return Tick{}, s.refuse(ctx, msg, meta, "", fmt.Sprintf("tick of schedule %q published on %s; ticks go on %s", t.Schedule, msg.Subject(), s.cfg.Subjects.Sched(t.Schedule)), nil)
+	}
+	return t, nil
+}
+
+// Refuse terminates msg and reports it with reason on Subjects.Invalid()
+// (and on Subjects.Status(jobID) when jobID is usable), as Check does for
+// a message that fails validation. The error wraps ErrInvalidMessage.
+func (s *Screen) Refuse(ctx context.Context, msg jetstream.Msg, jobID, reason string) error {
+	meta, _ := msg.Metadata()
+	return s.refuse(ctx, msg, meta, jobID, reason, nil)
+}
+
 // messageID derives a job ID for a message published without one.
 func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	if h := msg.Headers(); h != nil {

@@ -301,11 +301,20 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		}
 	}
 	host, _ := os.Hostname()
+	// Operations run only as ticks of this replica's own schedules, built
+	// from its config (docs/security.md).
+	ticks, err := scheduler.NewAuthority(scheduler.AuthorityConfig{Schedules: cfg.Schedules, Allowlist: v, State: states})
+	if err != nil {
+		return err
+	}
+	wm := worker.NewMetrics(reg)
+	wm.KnownActions(scheduler.KnownActions()...)
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
 		Gate: mirror, Syncer: mirror, Store: tasks, Recent: recent,
-		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Logger: log}),
-		Logger:   log, Metrics: worker.NewMetrics(reg), Name: host + "-" + strconv.Itoa(os.Getpid()),
+		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Allowlist: v, Logger: log}),
+		Ticks:    ticks,
+		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
 	})
 	if err != nil {
 		return err

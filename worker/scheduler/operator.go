@@ -39,7 +39,10 @@ type OperatorAPI interface {
 // OperatorConfig wires an Operator.
 type OperatorConfig struct {
 	// State records each schedule's last run and result; may be nil.
-	State  StateStore
+	State StateStore
+	// Allowlist is the domain allowlist every DomainName must be on; nil
+	// refuses every domain action.
+	Allowlist Allowlist
 	Logger *slog.Logger
 	// Now is time.Now when nil.
 	Now func() time.Time
@@ -51,6 +54,7 @@ type OperatorConfig struct {
 type Operator struct {
 	api   OperatorAPI
 	state StateStore
+	allow Allowlist
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -63,7 +67,7 @@ func NewOperator(api OperatorAPI, cfg OperatorConfig) *Operator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Operator{api: api, state: cfg.State, log: cfg.Logger, now: cfg.Now}
+	return &Operator{api: api, state: cfg.State, allow: cfg.Allowlist, log: cfg.Logger, now: cfg.Now}
 }
 
 // Run executes the operation of j and records its result in the state
@@ -89,6 +93,9 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	}
 	if probs := checkParams("params", op.Action, spec, op.Params); len(probs) > 0 {
 		return "", "", fmt.Errorf("%s: %v: %w", op.Action, probs, ErrUnknownOperation)
+	}
+	if err := CheckDomains(op.Action, op.Params, o.allow); err != nil {
+		return "", "", fmt.Errorf("%s: params.%w", op.Action, err)
 	}
 	switch op.Action {
 	case apiclient.ActionModifyCdnService:
