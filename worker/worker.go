@@ -180,12 +180,6 @@ type Deps struct {
 	Recent quota.Recent
 	// Operator may be nil; operation jobs then wait.
 	Operator Operator
-	// Ticks decides which schedule ticks run and builds their jobs from
-	// the configuration; nil refuses every tick and operation message.
-	Ticks Ticks
-	// SchedStream is the tick stream; jobs.SchedStreamName(Stream) when
-	// empty.
-	SchedStream string
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	// Now is the clock of quota days (tests move it across midnight);
@@ -193,6 +187,13 @@ type Deps struct {
 	Now func() time.Time
 	// Name identifies this replica in leases and logs.
 	Name string
+
+	// Ticks decides which schedule ticks run and builds their jobs from
+	// the configuration; nil refuses every tick and operation message.
+	Ticks Ticks
+	// SchedStream is the tick stream; jobs.SchedStreamName(Stream) when
+	// empty.
+	SchedStream string
 }
 
 // Worker consumes the work stream. Create it with New, run it with Run.

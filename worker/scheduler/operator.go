@@ -40,10 +40,10 @@ type OperatorAPI interface {
 type OperatorConfig struct {
 	// State records each schedule's last run and result; may be nil.
 	State StateStore
+	Logger *slog.Logger
 	// Allowlist is the domain allowlist every DomainName must be on; nil
 	// refuses every domain action.
 	Allowlist Allowlist
-	Logger *slog.Logger
 	// Now is time.Now when nil.
 	Now func() time.Time
 }

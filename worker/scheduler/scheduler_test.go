@@ -39,6 +39,7 @@ type noState struct{}
 func (noState) Load(context.Context, string) (State, bool, error)       { return State{}, false, nil }
 func (noState) Update(context.Context, string, func(*State) bool) error { return nil }
 func (noState) List(context.Context) (map[string]State, error)          { return nil, nil }
+
 // schedStream is the tick stream of the default work stream.
 var schedStream = jobs.SchedStreamName(jobs.DefaultStreamName)
 
