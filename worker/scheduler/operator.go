@@ -39,7 +39,7 @@ type OperatorAPI interface {
 // OperatorConfig wires an Operator.
 type OperatorConfig struct {
 	// State records each schedule's last run and result; may be nil.
-	State StateStore
+	State  StateStore
 	Logger *slog.Logger
 	// Allowlist is the domain allowlist every DomainName must be on; nil
 	// refuses every domain action.
