@@ -137,6 +137,16 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	return ResultOK, fmt.Sprintf("%s on %s done (RequestId %s)", op.Action, op.Params["DomainName"], out.RequestID), nil
 }
 
+// RunAction runs one domain or service action now, outside any schedule
+// (the CLI's direct path): the action and its parameters are checked as a
+// schedule's are and every DomainName must be on the allowlist. It returns
+// what happened in one line; nothing is recorded in the schedule state.
+func (o *Operator) RunAction(ctx context.Context, action string, params map[string]string) (string, error) {
+	log := o.log.With(slog.String("action", action))
+	_, msg, err := o.run(ctx, log, &jobs.OperationSpec{Action: action, Params: params})
+	return msg, err
+}
+
 // record writes the run's result unless a later tick's run is recorded.
 func (o *Operator) record(ctx context.Context, log *slog.Logger, op *jobs.OperationSpec, result, msg string) {
 	if o.state == nil || op.Schedule == "" {
