@@ -107,9 +107,6 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s on %v: %w (if the stream exists with another retention policy or storage, delete or rename it: JetStream cannot change those in place)", sc.Name, sc.Subjects, err)
 	}
-	if err := ensureSchedStream(ctx, js, cfg); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 

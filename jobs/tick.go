@@ -112,15 +112,17 @@ func SchedStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
 	}
 }
 
-// ensureSchedStream creates or updates the tick stream; EnsureStream calls
-// it, so every process that sets up the work stream sets up this one too
-// (an upgraded deployment gets it on its first start).
-func ensureSchedStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+// EnsureSchedStream creates or updates the tick stream that goes with the
+// work stream cfg. Processes running the worker or the scheduler call it at
+// start (an upgraded deployment gets the stream on its first start); the
+// webhook role does not, so it needs no permission on the tick stream.
+func EnsureSchedStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	sc := SchedStreamConfig(cfg)
-	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("create or update tick stream %s on %v: %w (the account needs $JS.API.STREAM.CREATE/UPDATE/INFO.%s, see docs/security.md)", sc.Name, sc.Subjects, err, sc.Name)
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create or update tick stream %s on %v: %w (the worker role needs $JS.API.STREAM.CREATE, UPDATE and INFO on it, see docs/security.md)", sc.Name, sc.Subjects, err)
 	}
-	return nil
+	return s, nil
 }
 
 // PublishTick stores the tick of schedule name on Subjects.Sched(name) in

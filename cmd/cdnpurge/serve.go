@@ -158,6 +158,11 @@ func (sv *daemon) start(ctx context.Context) error {
 	if _, err := jobs.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
 		return fmt.Errorf("status stream: %w", err)
 	}
+	if sv.flags.worker || sv.flags.scheduler {
+		if _, err := jobs.EnsureSchedStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
+			return fmt.Errorf("tick stream: %w", err)
+		}
+	}
 	validator, err := jobs.NewValidator(cfg.ValidatorConfig())
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)

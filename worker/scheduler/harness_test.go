@@ -50,6 +50,9 @@ func newWorld(t *testing.T, start time.Time) *world {
 	if _, err := jobs.EnsureStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := jobs.EnsureSchedStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := jobs.EnsureStatusStream(w.ctx, js, jobs.StatusStreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
