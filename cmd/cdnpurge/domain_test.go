@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,5 +36,23 @@ func TestDomainCommandKeepsToTheAllowlist(t *testing.T) {
 	code, out, _ = runCLI(t, "", "domain", "--list")
 	if code != 0 || !strings.Contains(out, "ModifyCdnDomain") || strings.Contains(out, "ModifyCdnService") {
 		t.Errorf("--list: code %d out %q", code, out)
+	}
+}
+
+func TestConfigCheckRefusesScheduleOffTheAllowlist(t *testing.T) {
+	emulatorEnv(t, cdnemu.Options{})
+	cfg := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfg, []byte(`domains: [static.example.com]
+schedules:
+  - name: stop-victim
+    cron: "0 3 * * *"
+    action: StopCdnDomain
+    params: {DomainName: victim.org}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "", "--config", cfg, "config", "check")
+	if code != 1 || !strings.Contains(stderr, `schedules[0] (stop-victim).params.DomainName: "victim.org" is not on the domain allowlist`) {
+		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 }
