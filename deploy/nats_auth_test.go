@@ -62,7 +62,9 @@ func runAuthNATS(t *testing.T) *authServer {
 		"producer": "CDNPURGE_PRODUCER_NATS_PASSWORD"} {
 		b := make([]byte, 12)
 		_, _ = rand.Read(b)
-		s.passwords[user] = hex.EncodeToString(b)
+		// nats-server parses the variable's value as a config value: one
+		// that starts with a digit is read as a number and refused.
+		s.passwords[user] = "pw" + hex.EncodeToString(b)
 		env = append(env, v+"="+s.passwords[user])
 	}
 	cmd := exec.Command(debianNATS, "-c", confPath)
