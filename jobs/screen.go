@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -139,9 +140,17 @@ func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	return NewID()
 }
 
+// maxReason bounds the reason of an invalid report, in bytes.
+const maxReason = 1 << 10
+
 // refuse reports and terminates msg. Termination happens even when the
 // report fails: a message that can never succeed must not loop.
 func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID, reason string, problems []Problem) error {
+	// The reason may quote the message (an unknown field's name, a path);
+	// a hostile one must not blow up the log or the report.
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "... (truncated)"
+	}
 	ev := StatusEvent{JobID: jobID, State: StateInvalid, Time: s.cfg.Now().UTC(), Reason: reason, Problems: problems, Subject: msg.Subject()}
 	if meta != nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
