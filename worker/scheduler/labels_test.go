@@ -15,7 +15,9 @@ import (
 // statusAPI answers DescribeCdnService with a fixed state.
 type statusAPI struct{ st apiclient.ServiceStatus }
 
-func (a statusAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, error) { return a.st, nil }
+func (a statusAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, error) {
+	return a.st, nil
+}
 func (a statusAPI) DescribeDcdnIpaService(context.Context) (apiclient.ServiceStatus, error) {
 	return a.st, nil
 }
