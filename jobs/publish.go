@@ -86,6 +86,9 @@ func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack,
 	if dedupeKey == "" {
 		dedupeKey = j.ID
 	}
+	if ReservedID(dedupeKey) {
+		return Ack{}, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", j.ID, dedupeKey, ReservedIDPrefix)
+	}
 	// Fail fast while disconnected instead of waiting for the timeout: the
 	// producer answers "unavailable" and the sender retries.
 	if st := p.nc.Status(); st != nats.CONNECTED {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -99,6 +100,30 @@ func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
 	return j, nil
 }
 
+// CheckTick decodes a message of the tick stream. A malformed one is
+// terminated and reported, and the error wraps ErrInvalidMessage. Whether
+// the tick is one of a configured schedule is the caller's to decide.
+func (s *Screen) CheckTick(ctx context.Context, msg jetstream.Msg) (Tick, error) {
+	t, err := DecodeTick(msg.Data())
+	if err != nil {
+		meta, _ := msg.Metadata()
+		return Tick{}, s.refuse(ctx, msg, meta, "", err.Error(), nil)
+	}
+	if name, ok := s.cfg.Subjects.SchedName(msg.Subject()); !ok || name != t.Schedule {
+		meta, _ := msg.Metadata()
+		return Tick{}, s.refuse(ctx, msg, meta, "", fmt.Sprintf("tick of schedule %q published on %s; ticks go on %s", t.Schedule, msg.Subject(), s.cfg.Subjects.Sched(t.Schedule)), nil)
+	}
+	return t, nil
+}
+
+// Refuse terminates msg and reports it with reason on Subjects.Invalid()
+// (and on Subjects.Status(jobID) when jobID is usable), as Check does for
+// a message that fails validation. The error wraps ErrInvalidMessage.
+func (s *Screen) Refuse(ctx context.Context, msg jetstream.Msg, jobID, reason string) error {
+	meta, _ := msg.Metadata()
+	return s.refuse(ctx, msg, meta, jobID, reason, nil)
+}
+
 // messageID derives a job ID for a message published without one.
 func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	if h := msg.Headers(); h != nil {
@@ -115,9 +140,17 @@ func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	return NewID()
 }
 
+// maxReason bounds the reason of an invalid report, in bytes.
+const maxReason = 1 << 10
+
 // refuse reports and terminates msg. Termination happens even when the
 // report fails: a message that can never succeed must not loop.
 func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID, reason string, problems []Problem) error {
+	// The reason may quote the message (an unknown field's name, a path);
+	// a hostile one must not blow up the log or the report.
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "... (truncated)"
+	}
 	ev := StatusEvent{JobID: jobID, State: StateInvalid, Time: s.cfg.Now().UTC(), Reason: reason, Problems: problems, Subject: msg.Subject()}
 	if meta != nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream

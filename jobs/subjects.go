@@ -56,6 +56,25 @@ func (s Subjects) Op(name string) string { return s.p() + ".ops." + name }
 // OpsAll matches every operation subject: <prefix>.ops.>.
 func (s Subjects) OpsAll() string { return s.p() + ".ops.>" }
 
+// Sched is the subject the scheduler publishes the ticks of schedule name
+// on: <prefix>.sched.<name>. Only the scheduler may publish there (see
+// docs/security.md); the ticks have a stream of their own so that no
+// producer can take a tick's message ID in the same dedupe window.
+func (s Subjects) Sched(name string) string { return s.p() + ".sched." + name }
+
+// SchedAll matches every tick subject: <prefix>.sched.>.
+func (s Subjects) SchedAll() string { return s.p() + ".sched.>" }
+
+// SchedName returns the schedule name of a tick subject, or false when
+// subject is not one.
+func (s Subjects) SchedName(subject string) (string, bool) {
+	name, ok := strings.CutPrefix(subject, s.p()+".sched.")
+	if !ok || !validToken(name) {
+		return "", false
+	}
+	return name, true
+}
+
 // Work lists the subjects of the work stream, usable as stream subjects or
 // consumer filter subjects.
 func (s Subjects) Work() []string { return []string{s.Refresh(), s.Push(), s.OpsAll()} }

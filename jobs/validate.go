@@ -141,6 +141,8 @@ func (v *Validator) Validate(j *Job) error {
 		ve.add("id", "", "missing job ID")
 	case !validToken(j.ID) || j.ID == InvalidToken:
 		ve.add("id", "", fmt.Sprintf("%q: use 1-64 letters, digits, '-' or '_' (it becomes a subject token), not %q", j.ID, InvalidToken))
+	case ReservedID(j.ID):
+		ve.add("id", "", fmt.Sprintf("%q: IDs starting with %q are the scheduler's; choose another ID or leave it out", j.ID, ReservedIDPrefix))
 	}
 	if j.Version != WireVersion {
 		ve.add("v", "", fmt.Sprintf("version %d: want %d", j.Version, WireVersion))

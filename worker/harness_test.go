@@ -145,6 +145,9 @@ func (h *harness) startNATS(url string) {
 	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
+	if _, err := jobs.EnsureSchedStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
+		h.t.Fatal(err)
+	}
 	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}

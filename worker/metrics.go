@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,13 +30,16 @@ type Metrics struct {
 	Operations     *prometheus.CounterVec
 	TrackedPending prometheus.Gauge
 	MaxDeliveries  prometheus.Counter
+
+	// actions is the fixed set of the operations' action label.
+	actions map[string]bool
 }
 
 // NewMetrics creates the worker metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		JobsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jobs_received_total",
-			Help: "Jobs taken from the queue, by kind and source."}, []string{"kind", "source"}),
+			Help: "Jobs taken from the queue, by kind and source kind (github, gitlab, generic, cli, nats, schedule, other)."}, []string{"kind", "source"}),
 		JobsInvalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_jobs_invalid_total",
 			Help: "Messages terminated because they were not valid jobs."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deduplicated_total",
@@ -61,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_account_paused",
 			Help: "1 while submissions are paused (account, credentials or financial lock)."}),
 		Operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_operations_total",
-			Help: "Operation jobs run, by action and outcome."}, []string{"action", "outcome"}),
+			Help: "Operation jobs run or refused, by action (known actions, else other) and outcome (ok, rejected, deferred, retry, refused)."}, []string{"action", "outcome"}),
 		TrackedPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_submissions_tracked",
 			Help: "Submissions whose tasks are still being followed."}),
 	}
@@ -79,18 +83,63 @@ func (m *Metrics) jobReceived(j *jobs.Job) {
 	}
 }
 
+// sourceKinds are the values of the source label. A job's source is free
+// text a producer may set, so only its kind up to the first ':' is used,
+// and only when it is one of these; anything else counts as "other".
+var sourceKinds = map[string]bool{"github": true, "gitlab": true, "generic": true, "cli": true, "nats": true, "schedule": true}
+
 // sourceLabel keeps label cardinality bounded: "schedule:nightly" counts
-// as "schedule".
+// as "schedule", "github:org/repo@main" as "github", a source of no known
+// kind as "other".
 func sourceLabel(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return s[:i]
-		}
-	}
 	if s == "" {
 		return "nats"
 	}
-	return s
+	kind, _, _ := strings.Cut(s, ":")
+	if sourceKinds[kind] {
+		return kind
+	}
+	return "other"
+}
+
+// OtherLabel is the label value of anything outside a label's fixed set.
+const OtherLabel = "other"
+
+// KnownActions sets the operation actions the action label of
+// cdnpurge_operations_total may take (scheduler.KnownActions()); any
+// other action, or all of them before this is called, counts as "other".
+// Call it before the worker runs.
+func (m *Metrics) KnownActions(names ...string) {
+	if m == nil {
+		return
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	m.actions = set
+}
+
+func (m *Metrics) actionLabel(a string) string {
+	if m.actions[a] {
+		return a
+	}
+	return OtherLabel
+}
+
+// codeLabel bounds the API error code label: codes are short tokens such
+// as Throttling or InvalidParameter.ObjectPath; anything else is "other".
+func codeLabel(code string) string {
+	if len(code) > 64 {
+		return OtherLabel
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return OtherLabel
+		}
+	}
+	return code
 }
 
 func (m *Metrics) duplicate() {
@@ -116,7 +165,7 @@ func (m *Metrics) call(b *Batch, err error, d time.Duration) {
 		m.PathsSubmitted.WithLabelValues(action, string(b.Key.ObjectType)).Add(float64(b.Len()))
 		return
 	}
-	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), apiclient.Code(err)).Inc()
+	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), codeLabel(apiclient.Code(err))).Inc()
 }
 
 func (m *Metrics) waiting(k quota.Kind, n int) {
@@ -149,7 +198,7 @@ func (m *Metrics) paused(on bool) {
 
 func (m *Metrics) operation(action, outcome string) {
 	if m != nil {
-		m.Operations.WithLabelValues(action, outcome).Inc()
+		m.Operations.WithLabelValues(m.actionLabel(action), outcome).Inc()
 	}
 }
 

@@ -2,12 +2,109 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
+
+// Ticks decides whether a schedule tick may run and builds its job from
+// the replica's configuration, never from the message;
+// *scheduler.Authority implements it. claimed is the operation section of
+// a message on the legacy operations subjects, nil for a tick of the tick
+// stream. An error means the message is refused; its text is the reason.
+type Ticks interface {
+	Resolve(ctx context.Context, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error)
+}
+
+func (w *Worker) schedStream() string {
+	if w.d.SchedStream != "" {
+		return w.d.SchedStream
+	}
+	return jobs.SchedStreamName(w.d.Stream)
+}
+
+// pullBoth pulls the work stream and the tick stream until ctx ends or one
+// of the pulls fails, which stops the other.
+func (w *Worker) pullBoth(ctx context.Context, work, ticks jetstream.Consumer) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []jetstream.Consumer{work, ticks} {
+		wg.Go(func() {
+			errs[i] = w.pull(ctx, c)
+			stop()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// admit screens a message and returns its job. A message of the tick
+// stream, or an operation job on the legacy operations subjects, runs only
+// as a tick of a schedule of this replica's configuration: its job is
+// built from the configuration by Ticks, and anything else is terminated
+// and reported on the invalid subject without reaching the API.
+func (w *Worker) admit(ctx context.Context, msg jetstream.Msg) (*jobs.Job, error) {
+	if _, ok := w.d.Subjects.SchedName(msg.Subject()); ok {
+		t, err := w.screen.CheckTick(ctx, msg)
+		if err != nil {
+			w.m.operation("", "refused")
+			return nil, err
+		}
+		return w.resolveTick(ctx, msg, "", t.Schedule, t.Tick, nil)
+	}
+	j, err := w.screen.Check(ctx, msg)
+	if err != nil || j.Kind != jobs.KindOperation {
+		if err != nil && j == nil && w.d.Subjects.KindOf(msg.Subject()) == jobs.KindOperation {
+			w.m.operation("", "refused")
+		}
+		return j, err
+	}
+	op := j.Operation
+	if op.Schedule == "" {
+		w.m.operation(op.Action, "refused")
+		return nil, w.screen.Refuse(ctx, msg, j.ID, fmt.Sprintf("operation %q names no schedule: operations run only as ticks of a configured schedule; operators change the account with the cdnpurge CLI",
+			truncate(op.Action, 64)))
+	}
+	return w.resolveTick(ctx, msg, j.ID, op.Schedule, op.Tick, op)
+}
+
+func (w *Worker) resolveTick(ctx context.Context, msg jetstream.Msg, jobID, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error) {
+	action := ""
+	if claimed != nil {
+		action = claimed.Action
+	}
+	if w.d.Ticks == nil {
+		w.m.operation(action, "refused")
+		return nil, w.screen.Refuse(ctx, msg, jobID, fmt.Sprintf("schedule %q: this replica has no schedules configured", truncate(schedule, 64)))
+	}
+	j, err := w.d.Ticks.Resolve(ctx, schedule, tick, claimed)
+	if err != nil {
+		w.m.operation(action, "refused")
+		return nil, w.screen.Refuse(ctx, msg, jobID, err.Error())
+	}
+	return j, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
 
 // runOperation executes an operation job in its own goroutine and settles
 // its message by the outcome.

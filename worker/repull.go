@@ -15,8 +15,9 @@ import (
 // store, or by hand) it creates the consumer again and pulls on, instead
 // of ending the worker. A closed connection still ends it.
 type puller struct {
-	w   *Worker
-	ctx context.Context
+	w      *Worker
+	ctx    context.Context
+	stream string // the consumer's stream: the work stream or the tick stream
 
 	mu      sync.Mutex
 	it      jetstream.MessagesContext
@@ -34,7 +35,7 @@ func (w *Worker) newPuller(ctx context.Context, cons jetstream.Consumer) (*pulle
 	if err != nil {
 		return nil, err
 	}
-	return &puller{w: w, ctx: ctx, it: it}, nil
+	return &puller{w: w, ctx: ctx, it: it, stream: cons.CachedInfo().Stream}, nil
 }
 
 // Next returns the next message, re-opening the consumer when it is gone.
@@ -80,9 +81,9 @@ func (p *puller) consumerGone(err error) bool {
 func (p *puller) reopen(cause error) error {
 	w := p.w
 	w.log.Error("work consumer gone; re-creating it", slog.String("consumer", w.cfg.Consumer),
-		slog.String("stream", w.d.Stream), slog.String("error", cause.Error()))
+		slog.String("stream", p.stream), slog.String("error", cause.Error()))
 	for {
-		cons, err := w.d.JS.CreateOrUpdateConsumer(p.ctx, w.d.Stream, w.ConsumerConfig())
+		cons, err := w.d.JS.CreateOrUpdateConsumer(p.ctx, p.stream, w.ConsumerConfig())
 		var it jetstream.MessagesContext
 		if err == nil {
 			it, err = cons.Messages(pullOpts()...)

@@ -187,6 +187,13 @@ type Deps struct {
 	Now func() time.Time
 	// Name identifies this replica in leases and logs.
 	Name string
+
+	// Ticks decides which schedule ticks run and builds their jobs from
+	// the configuration; nil refuses every tick and operation message.
+	Ticks Ticks
+	// SchedStream is the tick stream; jobs.SchedStreamName(Stream) when
+	// empty.
+	SchedStream string
 }
 
 // Worker consumes the work stream. Create it with New, run it with Run.
@@ -304,6 +311,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.d.Stream, err)
 	}
+	schedCons, err := w.d.JS.CreateOrUpdateConsumer(ctx, w.schedStream(), w.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("create consumer %s on tick stream %s: %w", w.cfg.Consumer, w.schedStream(), err)
+	}
 	// Calls and their follow-up outlive ctx by the grace period, so that
 	// what is in flight at shutdown still lands and gets acknowledged.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -331,7 +342,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.d.Stream),
 		slog.Duration("linger", w.cfg.Linger), slog.Int("submitters", w.cfg.Submitters))
-	pullErr := w.pull(ctx, cons)
+	pullErr := w.pullBoth(ctx, cons, schedCons)
 
 	// Shutdown.
 	close(w.stop)
@@ -409,7 +420,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
 // handle screens one message (a bad one is terminated and reported there)
 // and hands its paths to the batcher.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	j, err := w.screen.Check(ctx, msg)
+	j, err := w.admit(ctx, msg)
 	if err != nil {
 		if !errors.Is(err, jobs.ErrInvalidMessage) {
 			w.log.Warn("screen message", slog.String("error", err.Error()))

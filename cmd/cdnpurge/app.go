@@ -52,6 +52,7 @@ func (a *app) commands() map[string]command {
 		"tasks":       {"show refresh and push tasks", a.tasks},
 		"schedules":   {"list schedules with their next runs and last results", a.schedules},
 		"service":     {"show or change the CDN service (status, open, billing)", a.service},
+		"domain":      {"run one domain configuration action now (allowlisted domains only)", a.domain},
 		"emulator":    {"run the CDN API emulator (for demos and tests; never production)", a.emulator},
 		"config":      {"check the configuration and print it with secrets masked", a.configCmd},
 		"version":     {"print the version", a.version},

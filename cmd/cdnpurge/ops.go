@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
@@ -241,4 +243,80 @@ with DescribeCdnService afterwards).`,
 	default:
 		return scheduler.SetBilling(ctx, client, stdout, rest[0])
 	}
+}
+
+func (a *app) domain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("domain", "ACTION NAME=VALUE...",
+		`Run one domain configuration action now, directly against the CDN API with
+this machine's credentials. This is how operators change a domain outside a
+schedule: operation messages on NATS are refused unless they are ticks of a
+configured schedule (docs/security.md). ACTION is one a schedule may name
+(--list shows them with their parameters); parameters are checked as a
+schedule's are, and DomainName must be on the domain allowlist (domains).`,
+		"  cdnpurge domain StopCdnDomain DomainName=static.example.com\n  cdnpurge domain SetPageCompressConfig DomainName=static.example.com Enable=on\n  cdnpurge domain --list", stderr)
+	list := fs.Bool("list", false, "list the actions and their parameters")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if *list {
+		return domainActions(stdout)
+	}
+	if fs.NArg() < 2 {
+		fs.Usage()
+		return usagef("domain: want ACTION and at least DomainName=HOST")
+	}
+	action := fs.Arg(0)
+	spec, ok := scheduler.LookupAction(action)
+	switch {
+	case !ok:
+		return usagef("domain: unknown action %q; cdnpurge domain --list shows the known ones", action)
+	case spec.Service:
+		return usagef("domain: %s changes the service, not a domain; use cdnpurge service", action)
+	}
+	params := map[string]string{}
+	for _, kv := range fs.Args()[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef("domain: %q: want NAME=VALUE, for example DomainName=static.example.com", kv)
+		}
+		params[k] = v
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	v, err := jobs.NewValidator(s.cfg.ValidatorConfig())
+	if err != nil {
+		return fmt.Errorf("domains: %w", err)
+	}
+	if err := scheduler.CheckDomains(action, params, v); err != nil {
+		return usagef("domain: %v", err)
+	}
+	client, err := s.apiClient(nil)
+	if err != nil {
+		return err
+	}
+	op := scheduler.NewOperator(client, scheduler.OperatorConfig{Allowlist: v, Logger: s.log})
+	msg, err := op.RunAction(ctx, action, params)
+	if errors.Is(err, scheduler.ErrUnknownOperation) {
+		return usagef("domain: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, msg)
+	return err
+}
+
+func domainActions(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tREQUIRED\tOPTIONAL")
+	for _, name := range scheduler.KnownActions() {
+		spec, _ := scheduler.LookupAction(name)
+		if spec.Service {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, strings.Join(spec.Required, ","), strings.Join(spec.Optional, ","))
+	}
+	return tw.Flush()
 }

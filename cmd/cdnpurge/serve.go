@@ -176,6 +176,12 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
 		return err
 	}
+	if sv.flags.worker || sv.flags.scheduler {
+		if _, err := jobs.EnsureSchedStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
+			return fmt.Errorf("tick stream: %w", err)
+		}
+		sv.sup.WatchStream(jobs.SchedStreamConfig(cfg.StreamConfig(subj)))
+	}
 	validator, err := jobs.NewValidator(cfg.ValidatorConfig())
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
@@ -347,16 +353,26 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		}
 	}
 	host, _ := os.Hostname()
+	// Operations run only as ticks of this replica's own schedules, built
+	// from its config (docs/security.md).
+	ticks, err := scheduler.NewAuthority(scheduler.AuthorityConfig{Schedules: cfg.Schedules, Allowlist: v, State: states})
+	if err != nil {
+		return err
+	}
+	wm := worker.NewMetrics(reg)
+	wm.KnownActions(scheduler.KnownActions()...)
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
 		Gate: mirror, Syncer: mirror, Store: tasks, Recent: recent,
-		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Logger: log}),
-		Logger:   log, Metrics: worker.NewMetrics(reg), Name: host + "-" + strconv.Itoa(os.Getpid()),
+		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Allowlist: v, Logger: log}),
+		Ticks:    ticks,
+		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
 	})
 	if err != nil {
 		return err
 	}
 	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
+	sv.sup.WatchConsumer(jobs.SchedStreamName(cfg.NATS.Stream), w.ConsumerConfig())
 	checker, err := scheduler.NewServiceChecker(client, w, scheduler.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -84,6 +85,43 @@ var knownActions = map[string]ActionSpec{
 	"ModifyCdnDomain": domainAction(nil, []string{"Sources", "SourceType", "SourcePort", "Priorities", "ResourceGroupId", "TopLevelDomain"}, nil),
 	"StartCdnDomain":  domainAction(nil, nil, nil),
 	"StopCdnDomain":   domainAction(nil, nil, nil),
+}
+
+// Allowlist says whether a host is one of the configured domains;
+// *jobs.Validator satisfies it.
+type Allowlist interface {
+	Allowed(host string) bool
+}
+
+// ErrDomainNotAllowed marks an operation whose DomainName is not on the
+// domain allowlist (the config's domains).
+var ErrDomainNotAllowed = errors.New("domain not on the allowlist")
+
+// CheckDomains returns an error wrapping ErrDomainNotAllowed, starting with
+// "DomainName: ", when the DomainName parameter of a domain action (each
+// name, when it is a comma-separated list) is not on allow; a nil allow
+// allows none. Service actions (no domain) pass.
+func CheckDomains(action string, params map[string]string, allow Allowlist) error {
+	if spec, ok := knownActions[action]; ok && spec.Service {
+		return nil
+	}
+	raw := params["DomainName"]
+	checked := 0
+	for _, d := range strings.Split(raw, ",") {
+		host := strings.ToLower(strings.TrimSpace(d))
+		if host == "" {
+			continue
+		}
+		if allow == nil || !allow.Allowed(host) {
+			return fmt.Errorf("DomainName: %q is not on the domain allowlist (domains in the config); %s may only change configured domains: %w",
+				oneLine(d, 80), action, ErrDomainNotAllowed)
+		}
+		checked++
+	}
+	if checked == 0 {
+		return fmt.Errorf("DomainName: missing; %s needs one of the configured domains: %w", action, ErrDomainNotAllowed)
+	}
+	return nil
 }
 
 // secretParams are parameters whose values never reach logs or tables.

@@ -50,6 +50,9 @@ func newWorld(t *testing.T, start time.Time) *world {
 	if _, err := jobs.EnsureStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := jobs.EnsureSchedStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := jobs.EnsureStatusStream(w.ctx, js, jobs.StatusStreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,13 +122,17 @@ func (w *world) replica(name string, schedules []Schedule, withWorker bool) *rep
 		w.t.Fatal(err)
 	}
 	if withWorker {
+		auth, err := NewAuthority(AuthorityConfig{Schedules: schedules, Allowlist: w.val, State: state, Now: w.clock.Now})
+		if err != nil {
+			w.t.Fatal(err)
+		}
 		r.worker, r.stop = w.runWorker(name, js, NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now,
-			Logger: w.log.With("replica", name)}))
+			Allowlist: w.val, Logger: w.log.With("replica", name)}), auth)
 	}
 	return r
 }
 
-func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operator) (*worker.Worker, func()) {
+func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operator, ticks worker.Ticks) (*worker.Worker, func()) {
 	w.t.Helper()
 	store, err := worker.OpenKVStore(w.ctx, js, "", 1)
 	if err != nil {
@@ -139,7 +146,7 @@ func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operato
 			MaxPollInterval: 100 * time.Millisecond, Lease: time.Second},
 	}
 	wk, err := worker.New(cfg, worker.Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: w.subjects, Validator: w.val,
-		API: w.client, Gate: w.mirror, Syncer: w.mirror, Store: store, Operator: op,
+		API: w.client, Gate: w.mirror, Syncer: w.mirror, Store: store, Operator: op, Ticks: ticks,
 		Logger: w.log.With("replica", name), Now: w.clock.Now, Name: name})
 	if err != nil {
 		w.t.Fatal(err)

@@ -41,6 +41,9 @@ type OperatorConfig struct {
 	// State records each schedule's last run and result; may be nil.
 	State  StateStore
 	Logger *slog.Logger
+	// Allowlist is the domain allowlist every DomainName must be on; nil
+	// refuses every domain action.
+	Allowlist Allowlist
 	// Now is time.Now when nil.
 	Now func() time.Time
 }
@@ -51,6 +54,7 @@ type OperatorConfig struct {
 type Operator struct {
 	api   OperatorAPI
 	state StateStore
+	allow Allowlist
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -63,7 +67,7 @@ func NewOperator(api OperatorAPI, cfg OperatorConfig) *Operator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Operator{api: api, state: cfg.State, log: cfg.Logger, now: cfg.Now}
+	return &Operator{api: api, state: cfg.State, allow: cfg.Allowlist, log: cfg.Logger, now: cfg.Now}
 }
 
 // Run executes the operation of j and records its result in the state
@@ -89,6 +93,9 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	}
 	if probs := checkParams("params", op.Action, spec, op.Params); len(probs) > 0 {
 		return "", "", fmt.Errorf("%s: %v: %w", op.Action, probs, ErrUnknownOperation)
+	}
+	if err := CheckDomains(op.Action, op.Params, o.allow); err != nil {
+		return "", "", fmt.Errorf("%s: params.%w", op.Action, err)
 	}
 	switch op.Action {
 	case apiclient.ActionModifyCdnService:
@@ -128,6 +135,16 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	log.Info("domain operation done", slog.String("domain", op.Params["DomainName"]),
 		slog.Any("params", redact(op.Params)), slog.String("request_id", out.RequestID))
 	return ResultOK, fmt.Sprintf("%s on %s done (RequestId %s)", op.Action, op.Params["DomainName"], out.RequestID), nil
+}
+
+// RunAction runs one domain or service action now, outside any schedule
+// (the CLI's direct path): the action and its parameters are checked as a
+// schedule's are and every DomainName must be on the allowlist. It returns
+// what happened in one line; nothing is recorded in the schedule state.
+func (o *Operator) RunAction(ctx context.Context, action string, params map[string]string) (string, error) {
+	log := o.log.With(slog.String("action", action))
+	_, msg, err := o.run(ctx, log, &jobs.OperationSpec{Action: action, Params: params})
+	return msg, err
 }
 
 // record writes the run's result unless a later tick's run is recorded.

@@ -20,7 +20,7 @@ func opJob(schedule, action string, tick time.Time, params map[string]string) *j
 func TestOperatorDomainActionsAndState(t *testing.T) {
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
-	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now})
+	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
 	tick := shanghai(2026, 11, 25, 9, 0, 0)
 
 	err := op.Run(w.ctx, opJob("campaign-on", "SetRefererConfig", tick,
@@ -43,7 +43,20 @@ func TestOperatorDomainActionsAndState(t *testing.T) {
 		t.Fatalf("domain status = %s, want offline", got)
 	}
 
-	// Unknown domain: the API's bad-input class reaches the worker.
+	// A domain off the allowlist never reaches the API.
+	calls := w.emu.Calls("StopCdnDomain")
+	err = op.Run(w.ctx, opJob("stop", "StopCdnDomain", tick.Add(time.Hour), map[string]string{"DomainName": "nope.org"}))
+	if !errors.Is(err, ErrDomainNotAllowed) || w.emu.Calls("StopCdnDomain") != calls {
+		t.Fatalf("domain off the allowlist: %v, %d calls; want ErrDomainNotAllowed and no call", err, w.emu.Calls("StopCdnDomain")-calls)
+	}
+
+	// Allowed but unknown to the account: the API's bad-input class
+	// reaches the worker.
+	wide, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "nope.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op = NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: wide})
 	err = op.Run(w.ctx, opJob("stop", "StopCdnDomain", tick.Add(time.Hour), map[string]string{"DomainName": "nope.org"}))
 	if apiclient.Classify(err) != apiclient.ClassBadInput || apiclient.Code(err) != "InvalidDomain.NotFound" {
 		t.Fatalf("unknown domain: %v (class %v)", err, apiclient.Classify(err))
@@ -74,7 +87,7 @@ func TestOperatorDomainActionsAndState(t *testing.T) {
 func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
-	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now})
+	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
 	run := func(ct string, tick time.Time) State {
 		t.Helper()
 		if err := op.Run(w.ctx, opJob("billing", apiclient.ActionModifyCdnService, tick, map[string]string{"InternetChargeType": ct})); err != nil {
@@ -159,11 +172,11 @@ type recordingPublisher struct {
 	keys []string
 }
 
-func (p *recordingPublisher) Publish(_ context.Context, j *jobs.Job, key string) (jobs.Ack, error) {
+func (p *recordingPublisher) PublishTick(_ context.Context, _ string, _ time.Time, key string) (jobs.Ack, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = append(p.keys, key)
-	return jobs.Ack{JobID: j.ID}, nil
+	return jobs.Ack{JobID: key}, nil
 }
 
 func (p *recordingPublisher) got() []string {

@@ -148,8 +148,9 @@ func (s Schedule) checkPurge(f string) []string {
 	return probs
 }
 
-// ValidateAll checks every schedule, that names are unique, and, when v is
-// not nil, the paths of refresh and push schedules against the allowed
+// ValidateAll checks every schedule, that names are unique, and, when v
+// (the domain allowlist) is not nil, the paths of refresh and push
+// schedules and the DomainName of domain actions against the allowed
 // domains. It returns all problems joined, one per line.
 func ValidateAll(list []Schedule, v *jobs.Validator) error {
 	var errs []error
@@ -163,6 +164,11 @@ func ValidateAll(list []Schedule, v *jobs.Validator) error {
 			errs = append(errs, fmt.Errorf("schedules[%d].name: %q is also the name of schedules[%d]; names must be unique", i, s.Name, j))
 		}
 		seen[s.Name] = i
+		if v != nil && s.Action != ActionRefresh && s.Action != ActionPush {
+			if err := CheckDomains(s.Action, s.Params, v); err != nil {
+				errs = append(errs, fmt.Errorf("schedules[%d] (%s).params.%w", i, s.Name, err))
+			}
+		}
 		if v != nil && (s.Action == ActionRefresh || s.Action == ActionPush) {
 			j := s.job(time.Unix(0, 0))
 			if err := v.Validate(j); err != nil {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -173,5 +174,91 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	if err := ValidateAll(cfg.Schedules, v); err != nil {
 		t.Fatalf("README example: %v", err)
+	}
+}
+
+func TestValidateAllRefusesDomainsOffTheAllowlist(t *testing.T) {
+	t.Parallel()
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "*.cdn.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []Schedule{
+		{Name: "a", Cron: "@daily", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "Example.com"}},
+		{Name: "b", Cron: "@daily", Action: "StartCdnDomain", Params: map[string]string{"DomainName": "img.cdn.example.org"}},
+		{Name: "c", Cron: "@daily", Action: "ModifyCdnService", Params: map[string]string{"InternetChargeType": "PayByTraffic"}},
+	}
+	if err := ValidateAll(ok, v); err != nil {
+		t.Fatalf("allowed domains refused: %v", err)
+	}
+	bad := []Schedule{
+		{Name: "a", Cron: "@daily", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "victim.org"}},
+		{Name: "b", Cron: "@daily", Action: "SetReqAuthConfig", Params: map[string]string{"DomainName": "example.com,victim.org", "AuthType": "no_auth"}},
+		{Name: "c", Cron: "@daily", Action: "StartCdnDomain", Params: map[string]string{"DomainName": " , "}},
+	}
+	err = ValidateAll(bad, v)
+	for _, want := range []string{
+		`schedules[0] (a).params.DomainName: "victim.org" is not on the domain allowlist`,
+		`schedules[1] (b).params.DomainName: "victim.org" is not on the domain allowlist`,
+		`schedules[2] (c).params.DomainName: missing`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateAll =\n%v\nwant %q", err, want)
+		}
+	}
+}
+
+func TestAuthorityTickRules(t *testing.T) {
+	t.Parallel()
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	state := NewMemoryStateStore()
+	a, err := NewAuthority(AuthorityConfig{Allowlist: v, State: state, Now: func() time.Time { return now }, Schedules: []Schedule{
+		{Name: "warm", Cron: "@every 30m", Action: ActionPush, Paths: []string{"example.com/index.html"}},
+		{Name: "stop", Cron: "0 9 * * *", TimeZone: "UTC", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+		{Name: "off", Cron: "@daily", Disabled: true, Action: "StopCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	j, err := a.Resolve(ctx, "warm", now, nil)
+	if err != nil || j.Push == nil || j.Push.Paths[0] != "https://example.com/index.html" || j.Source != "schedule:warm" {
+		t.Fatalf("push tick = %+v, %v; want the configured, normalised push", j, err)
+	}
+	nine := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		tick time.Time
+		want string
+	}{
+		{"warm", now.Add(10 * time.Minute), "not a fire time"},
+		{"warm", now.Add(time.Hour), "in the future"},
+		{"warm", now.Add(time.Millisecond), "not a fire time"},
+		{"stop", nine.Add(time.Hour), "not a fire time"},
+		{"off", nine, "not an enabled schedule"},
+		{"stop", time.Time{}, "names no tick"},
+	} {
+		if _, err := a.Resolve(ctx, c.name, c.tick, nil); !errors.Is(err, ErrNotAuthorized) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Resolve(%s, %v) = %v, want %q", c.name, c.tick, err, c.want)
+		}
+	}
+	if _, err := a.Resolve(ctx, "stop", nine, nil); err != nil {
+		t.Fatalf("configured tick refused: %v", err)
+	}
+	// A failed run may be tried again; a done one, or an older tick, not.
+	_ = state.Update(ctx, "stop", func(st *State) bool { st.LastRunTick, st.LastResult = nine, ResultFailed; return true })
+	if _, err := a.Resolve(ctx, "stop", nine, nil); err != nil {
+		t.Fatalf("retry of a failed tick refused: %v", err)
+	}
+	_ = state.Update(ctx, "stop", func(st *State) bool { st.LastResult = ResultOK; return true })
+	if _, err := a.Resolve(ctx, "stop", nine, nil); err == nil || !strings.Contains(err.Error(), "already ran") {
+		t.Fatalf("done tick: %v, want already ran", err)
+	}
+	if _, err := a.Resolve(ctx, "stop", nine.Add(-24*time.Hour), nil); err == nil || !strings.Contains(err.Error(), "older than") {
+		t.Fatalf("older tick: %v, want older than", err)
 	}
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
-// Publisher stores a job on the work stream; the Nats-Msg-Id is dedupeKey.
-// *jobs.Publisher satisfies it.
+// Publisher stores a tick on the tick stream (Subjects.Sched(name)) with
+// msgID as its Nats-Msg-Id. *jobs.Publisher satisfies it.
 type Publisher interface {
-	Publish(ctx context.Context, j *jobs.Job, dedupeKey string) (jobs.Ack, error)
+	PublishTick(ctx context.Context, name string, tick time.Time, msgID string) (jobs.Ack, error)
 }
 
 // Config wires a Scheduler.
@@ -40,9 +40,10 @@ type Config struct {
 	MaxSleep time.Duration
 }
 
-// Scheduler turns schedule ticks into jobs. Run it on every replica: each
-// tick's job carries the same message ID everywhere, so the stream keeps
-// one. It never runs an operation itself; the worker does, via Operator.
+// Scheduler publishes schedule ticks. Run it on every replica: each tick
+// carries the same message ID everywhere, so the tick stream keeps one. A
+// tick names only the schedule and the time; the worker builds the job from
+// its own configuration (Authority) and runs operations via Operator.
 type Scheduler struct {
 	cfg     Config
 	log     *slog.Logger
@@ -218,7 +219,7 @@ func (s *Scheduler) publishTick(ctx context.Context, e *entry, tick time.Time) e
 	}
 	j := e.job(tick)
 	key := DedupeKey(e.Name, tick)
-	ack, err := s.cfg.Publisher.Publish(ctx, j, key)
+	ack, err := s.cfg.Publisher.PublishTick(ctx, e.Name, tick, key)
 	if err != nil {
 		return fmt.Errorf("publish tick %s of schedule %s: %w", tick.Format(time.RFC3339), e.Name, err)
 	}

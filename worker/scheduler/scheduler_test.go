@@ -21,8 +21,8 @@ type countingPublisher struct {
 	published, duplicates atomic.Int64
 }
 
-func (c *countingPublisher) Publish(ctx context.Context, j *jobs.Job, key string) (jobs.Ack, error) {
-	ack, err := c.Publisher.Publish(ctx, j, key)
+func (c *countingPublisher) PublishTick(ctx context.Context, name string, tick time.Time, key string) (jobs.Ack, error) {
+	ack, err := c.Publisher.PublishTick(ctx, name, tick, key)
 	if err == nil {
 		c.published.Add(1)
 		if ack.Duplicate {
@@ -39,9 +39,13 @@ type noState struct{}
 func (noState) Load(context.Context, string) (State, bool, error)       { return State{}, false, nil }
 func (noState) Update(context.Context, string, func(*State) bool) error { return nil }
 func (noState) List(context.Context) (map[string]State, error)          { return nil, nil }
+
+// schedStream is the tick stream of the default work stream.
+var schedStream = jobs.SchedStreamName(jobs.DefaultStreamName)
+
 func storedMessages(t *testing.T, w *world, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(w.ctx, jobs.DefaultStreamName)
+	s, err := js.Stream(w.ctx, schedStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	fireAll(rs)
 	jobstest.Eventually(w.t, "the night tick to run", 10*time.Second, func() bool {
 		st, _, _ := rs[0].state.Load(w.ctx, "night-bandwidth")
-		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, jobs.DefaultStreamName)
+		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
@@ -118,7 +122,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	fireAll(rs)
 	jobstest.Eventually(w.t, "the day tick to run", 10*time.Second, func() bool {
 		st, _, _ := rs[2].state.Load(w.ctx, "day-traffic")
-		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, jobs.DefaultStreamName)
+		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d after two ticks, want 2", got)
@@ -180,7 +184,7 @@ func TestCatchUpRunsMissedTickOnce(t *testing.T) {
 	fireAll([]*replica{a, b})
 	jobstest.Eventually(w.t, "the caught-up tick to run", 10*time.Second, func() bool {
 		st, _, _ := a.state.Load(w.ctx, "night-bandwidth")
-		return st.LastResult == ResultOK && jobstest.StreamEmpty(w.ctx, a.js, jobs.DefaultStreamName)
+		return st.LastResult == ResultOK && jobstest.StreamEmpty(w.ctx, a.js, schedStream)
 	})
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1 (the missed tick, once)", got)

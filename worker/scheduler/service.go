@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,6 +204,17 @@ func (c *ServiceChecker) steer(st apiclient.ServiceStatus) {
 	}
 }
 
+// lockReasons are the OperationLocks reasons DescribeCdnService documents;
+// the reason label takes only these, anything else counts as "other".
+var lockReasons = map[string]bool{apiclient.LockReasonFinancial: true, "resource": true, "recycling": true, "security": true}
+
+func lockLabel(reason string) string {
+	if r := strings.ToLower(reason); lockReasons[r] {
+		return r
+	}
+	return "other"
+}
+
 // export sets the metrics of one service from its state.
 func (c *ServiceChecker) export(service string, st apiclient.ServiceStatus) {
 	seen := c.seen[service]
@@ -213,7 +225,8 @@ func (c *ServiceChecker) export(service string, st apiclient.ServiceStatus) {
 	for reason := range seen {
 		c.m.locked.WithLabelValues(service, reason).Set(0)
 	}
-	for _, reason := range st.Locks() {
+	for _, r := range st.Locks() {
+		reason := lockLabel(r)
 		seen[reason] = true
 		c.m.locked.WithLabelValues(service, reason).Set(1)
 	}

@@ -19,7 +19,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 	// pause with time.Now, not with the worker's injected clock.
 	w := newWorld(t, time.Now())
 	nc, js := w.connect()
-	wk, _ := w.runWorker("r1", js, nil)
+	wk, _ := w.runWorker("r1", js, nil, nil)
 	reg := prometheus.NewRegistry()
 	// A short pause: the worker hands a held job back until the pause ends
 	// (Resume does not bring it back sooner), so this bounds the wait

@@ -1,0 +1,278 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/worker"
+	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+)
+
+// debianNATS is the nats-server Debian packages (2.9 on bookworm).
+const debianNATS = "/usr/sbin/nats-server"
+
+// authServer is nats-server started with deploy/nats/authorization.conf,
+// verbatim, and the passwords it reads from the environment.
+type authServer struct {
+	url       string
+	passwords map[string]string
+}
+
+func runAuthNATS(t *testing.T) *authServer {
+	t.Helper()
+	if _, err := os.Stat(debianNATS); err != nil {
+		t.Skipf("%s not installed", debianNATS)
+	}
+	dir := t.TempDir()
+	auth, err := os.ReadFile(filepath.Join("nats", "authorization.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorization.conf"), auth, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := fmt.Sprintf("listen: \"127.0.0.1:%d\"\njetstream {\n  store_dir: %q\n}\ninclude ./authorization.conf\n", port, filepath.Join(dir, "js"))
+	confPath := filepath.Join(dir, "nats-server.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &authServer{url: fmt.Sprintf("nats://127.0.0.1:%d", port), passwords: map[string]string{}}
+	env := os.Environ()
+	for user, v := range map[string]string{"cdnpurge": "CDNPURGE_NATS_PASSWORD", "cdnpurge-webhooks": "CDNPURGE_WEBHOOKS_NATS_PASSWORD",
+		"producer": "CDNPURGE_PRODUCER_NATS_PASSWORD"} {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		// nats-server parses the variable's value as a config value: one
+		// that starts with a digit is read as a number and refused.
+		s.passwords[user] = "pw" + hex.EncodeToString(b)
+		env = append(env, v+"="+s.passwords[user])
+	}
+	cmd := exec.Command(debianNATS, "-c", confPath)
+	cmd.Env = env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case <-exited:
+			t.Fatalf("nats-server refused the config:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not start:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// client is a connection as one user, with the permission violations the
+// server reported to it.
+type client struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	denied chan string
+}
+
+func (s *authServer) connect(t *testing.T, user string) *client {
+	t.Helper()
+	c := &client{denied: make(chan string, 64)}
+	nc, err := nats.Connect(s.url, nats.UserInfo(user, s.passwords[user]), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			c.denied <- err.Error()
+		}
+	}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	c.nc = nc
+	c.js, err = jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// refused publishes on subject and waits for the server's permission
+// violation naming it.
+func (c *client) refused(t *testing.T, subject, msgID string) {
+	t.Helper()
+	m := &nats.Msg{Subject: subject, Data: []byte(`{"schedule":"nightly","tick":"2026-11-25T15:00:00Z"}`), Header: nats.Header{}}
+	if msgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	if err := c.nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-c.denied:
+		if !strings.Contains(got, subject) {
+			t.Errorf("publish on %s: violation %q names another subject", subject, got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("publish on %s was not refused by the server", subject)
+	}
+}
+
+func msgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// The sample authorization lets each role do its work, and keeps outside
+// producers (and the webhooks) off the tick and operation subjects, so no
+// one but the scheduler can take a tick's message ID in the tick stream.
+func TestSampleNATSAuthorization(t *testing.T) {
+	t.Parallel()
+	srv := runAuthNATS(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	subj, _ := jobs.NewSubjects("")
+	cfg := jobs.StreamConfig{Subjects: subj}
+	tick := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	tickID := scheduler.DedupeKey("nightly", tick)
+
+	// The service role sets up everything serve's worker and scheduler do.
+	svc := srv.connect(t, "cdnpurge")
+	if _, err := jobs.EnsureStream(ctx, svc.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.EnsureSchedStream(ctx, svc.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.EnsureStatusStream(ctx, svc.js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+		t.Fatal(err)
+	}
+	state, err := scheduler.OpenKVStateStore(ctx, svc.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := state.Update(ctx, "nightly", func(st *scheduler.State) bool { st.LastTick = tick; return true }); err != nil {
+		t.Fatalf("write schedule state: %v", err)
+	}
+	if _, err := worker.OpenKVStore(ctx, svc.js, "", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// The webhook role keeps its streams up to date and publishes jobs,
+	// but cannot publish ticks or operations.
+	hooks := srv.connect(t, "cdnpurge-webhooks")
+	if _, err := jobs.EnsureStream(ctx, hooks.js, cfg); err != nil {
+		t.Fatalf("webhooks: ensure work stream: %v", err)
+	}
+	if _, err := jobs.EnsureStatusStream(ctx, hooks.js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+		t.Fatalf("webhooks: ensure status stream: %v", err)
+	}
+	hookPub, err := jobs.NewPublisher(hooks.nc, jobs.PublisherConfig{Subjects: subj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: []string{"https://static.example.com/a.js"}}}
+	j.Prepare("generic", time.Now())
+	if _, err := hookPub.Publish(ctx, j, ""); err != nil {
+		t.Fatalf("webhooks: publish a job: %v", err)
+	}
+	hooks.refused(t, subj.Sched("nightly"), tickID)
+	hooks.refused(t, subj.Op("StopCdnDomain"), "")
+
+	// An outside producer: purge subjects work (even with a tick's ID as
+	// its Nats-Msg-Id: that is the work stream's dedupe, not the ticks'),
+	// everything else is refused.
+	prod := srv.connect(t, "producer")
+	m := &nats.Msg{Subject: subj.Refresh(), Data: []byte(`{"refresh":{"paths":["https://static.example.com/b.js"]}}`), Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, tickID)
+	if _, err := prod.js.PublishMsg(ctx, m); err != nil {
+		t.Fatalf("producer: publish on %s: %v", subj.Refresh(), err)
+	}
+	if _, err := prod.js.Publish(ctx, subj.Push(), []byte(`{"push":{"paths":["https://static.example.com/c.js"]}}`)); err != nil {
+		t.Fatalf("producer: publish on %s: %v", subj.Push(), err)
+	}
+	for _, s := range []string{subj.Sched("nightly"), subj.Op("ModifyCdnDomain"), subj.Op("nightly"), subj.Invalid(),
+		"$JS.API.STREAM.UPDATE." + jobs.SchedStreamName(""), "$JS.API.STREAM.PURGE." + jobs.DefaultStreamName,
+		"$KV." + scheduler.DefaultStateBucket + ".nightly"} {
+		prod.refused(t, s, tickID)
+	}
+
+	// Nothing reached the tick stream, and the scheduler's tick is not a
+	// duplicate of anything.
+	if n := msgs(t, svc.js, jobs.SchedStreamName("")); n != 0 {
+		t.Fatalf("tick stream holds %d messages before the scheduler published", n)
+	}
+	pub, err := jobs.NewPublisher(svc.nc, jobs.PublisherConfig{Subjects: subj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := pub.PublishTick(ctx, "nightly", tick, tickID)
+	if err != nil {
+		t.Fatalf("scheduler: publish tick: %v", err)
+	}
+	if ack.Duplicate {
+		t.Fatal("the scheduler's tick was dropped as a duplicate")
+	}
+	if n := msgs(t, svc.js, jobs.DefaultStreamName); n != 3 {
+		t.Fatalf("work stream holds %d messages, want 3 (one webhook job, two producer jobs)", n)
+	}
+	if st, _, err := state.Load(ctx, "nightly"); err != nil || !st.LastTick.Equal(tick) {
+		t.Fatalf("schedule state = %+v, %v; want the service's write only", st, err)
+	}
+
+	// The worker role consumes and acks the tick.
+	cons, err := svc.js.CreateOrUpdateConsumer(ctx, jobs.SchedStreamName(""), jetstream.ConsumerConfig{Durable: "cdnpurge-worker",
+		AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("worker: consumer on the tick stream: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for msg := range batch.Messages() {
+		got++
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatalf("worker: ack the tick: %v", err)
+		}
+	}
+	if got != 1 {
+		t.Fatalf("worker fetched %d ticks, want 1", got)
+	}
+}

@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReservedIDPrefix starts every message ID the scheduler uses
+// (sched-<name>-<tick>). No producer-supplied job ID or dedupe key may
+// start with it, so that no producer can take a tick's ID.
+const ReservedIDPrefix = "sched-"
+
+// ReservedID reports whether id is in the scheduler's ID space (compared
+// without regard to case, so that lookalikes are refused too).
+func ReservedID(id string) bool {
+	return len(id) >= len(ReservedIDPrefix) && strings.EqualFold(id[:len(ReservedIDPrefix)], ReservedIDPrefix)
+}
+
+// Tick is what the scheduler publishes on Subjects.Sched(name): only the
+// schedule's name and the tick's time. The worker takes the action, its
+// parameters and the domains from its own configuration, never from the
+// message (see docs/security.md).
+type Tick struct {
+	Version  int       `json:"v"`
+	Schedule string    `json:"schedule"`
+	Tick     time.Time `json:"tick"`
+}
+
+// EncodeTick returns the wire form of a tick.
+func EncodeTick(t Tick) ([]byte, error) {
+	if t.Version == 0 {
+		t.Version = WireVersion
+	}
+	t.Tick = t.Tick.UTC()
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode tick of schedule %s: %w", t.Schedule, err)
+	}
+	return b, nil
+}
+
+// DecodeTick parses a tick message strictly: unknown fields (an action or
+// parameters smuggled in), a missing schedule or time, or trailing data
+// are refused with an error wrapping ErrDecode.
+func DecodeTick(data []byte) (Tick, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var t Tick
+	if err := dec.Decode(&t); err != nil {
+		return Tick{}, fmt.Errorf("%w: tick message: %s", ErrDecode, describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Tick{}, fmt.Errorf("%w: data after the tick object", ErrDecode)
+	}
+	if t.Version == 0 {
+		t.Version = WireVersion
+	}
+	switch {
+	case t.Version != WireVersion:
+		return Tick{}, fmt.Errorf("%w: tick wire version %d: want %d", ErrDecode, t.Version, WireVersion)
+	case !validToken(t.Schedule):
+		return Tick{}, fmt.Errorf("%w: tick message: schedule: want the name of a configured schedule", ErrDecode)
+	case t.Tick.IsZero():
+		return Tick{}, fmt.Errorf("%w: tick message: tick: want the RFC 3339 time of the tick", ErrDecode)
+	}
+	return t, nil
+}
+
+// SchedStreamName is the name of the tick stream that goes with the work
+// stream named work: <work>_SCHED.
+func SchedStreamName(work string) string {
+	if work == "" {
+		work = DefaultStreamName
+	}
+	return work + "_SCHED"
+}
+
+// Tick stream bounds: ticks are tiny and few.
+const (
+	schedMaxMsgs    = 100_000
+	schedMaxBytes   = 64 << 20
+	schedMaxMsgSize = 4 << 10
+)
+
+// SchedStreamConfig returns the tick stream that goes with the work stream
+// cfg: Subjects.SchedAll(), the same retention, replicas and duplicate
+// window. Its own stream means its own dedupe: a Nats-Msg-Id published on
+// the work subjects can never cancel a tick.
+func SchedStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
+	work := cfg.JetStreamConfig()
+	return jetstream.StreamConfig{
+		Name:        SchedStreamName(work.Name),
+		Description: "cdnpurge schedule ticks (published by the scheduler only)",
+		Subjects:    []string{cfg.Subjects.SchedAll()},
+		Retention:   work.Retention,
+		MaxMsgs:     schedMaxMsgs,
+		MaxBytes:    schedMaxBytes,
+		MaxMsgSize:  schedMaxMsgSize,
+		Discard:     jetstream.DiscardNew,
+		Storage:     jetstream.FileStorage,
+		Replicas:    work.Replicas,
+		Duplicates:  work.Duplicates,
+	}
+}
+
+// EnsureSchedStream creates or updates the tick stream that goes with the
+// work stream cfg. Processes running the worker or the scheduler call it at
+// start (an upgraded deployment gets the stream on its first start); the
+// webhook role does not, so it needs no permission on the tick stream.
+func EnsureSchedStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	sc := SchedStreamConfig(cfg)
+	s, err := js.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create or update tick stream %s on %v: %w (the worker role needs $JS.API.STREAM.CREATE, UPDATE and INFO on it, see docs/security.md)", sc.Name, sc.Subjects, err)
+	}
+	return s, nil
+}
+
+// PublishTick stores the tick of schedule name on Subjects.Sched(name) in
+// the tick stream, with msgID as its Nats-Msg-Id, and waits for the ack.
+// Errors wrap ErrUnavailable when the queue could not take it.
+func (p *Publisher) PublishTick(ctx context.Context, name string, tick time.Time, msgID string) (Ack, error) {
+	if !validToken(name) {
+		return Ack{}, fmt.Errorf("tick of schedule %q: the name is not a valid subject token", name)
+	}
+	data, err := EncodeTick(Tick{Schedule: name, Tick: tick})
+	if err != nil {
+		return Ack{}, err
+	}
+	subject := p.subjects.Sched(name)
+	if st := p.nc.Status(); st != nats.CONNECTED {
+		return Ack{}, fmt.Errorf("publish tick %s: NATS connection is %s: %w", msgID, st, ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	pa, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(SchedStreamName(p.stream)))
+	if err != nil {
+		return Ack{}, classifyPublishError(msgID, subject, err)
+	}
+	return Ack{JobID: msgID, Subject: subject, Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
+}
