@@ -22,7 +22,7 @@ import (
 // runningServe starts serve --emulator on an embedded NATS with a fixed
 // port and a temporary store, and waits for /readyz.
 type runningServe struct {
-	base, natsURL, storeDir string
+	base, admin, natsURL, storeDir string
 	logs                    *syncBuffer
 	stop                    func() error
 }
@@ -35,15 +35,16 @@ func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
 	for k, v := range extraEnv {
 		t.Setenv(k, v)
 	}
-	port, natsPort := freePort(t), freePort(t)
+	port, natsPort, adminPort := freePort(t), freePort(t), freePort(t)
 	store := t.TempDir()
 	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(natsPort))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", store)
 	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", faultToken)
 	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningServe{base: "http://127.0.0.1:" + strconv.Itoa(port), natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
+	rs := &runningServe{base: "http://127.0.0.1:" + strconv.Itoa(port), admin: "http://127.0.0.1:" + strconv.Itoa(adminPort), natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
 		storeDir: store, logs: &syncBuffer{}}
 	var wg sync.WaitGroup
 	var serveErr error
@@ -97,19 +98,21 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := t.Context()
-	for _, name := range []string{"CDNPURGE", "CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
+	for _, name := range []string{"CDNPURGE", "CDNPURGE_SCHED", "CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
 		if err := js.DeleteStream(ctx, name); err != nil {
 			t.Fatalf("delete %s: %v", name, err)
 		}
 	}
-	jobstest.Eventually(t, "the streams and consumer to be re-created", 20*time.Second, func() bool {
-		s, err := js.Stream(ctx, "CDNPURGE")
-		if err != nil {
-			return false
-		}
-		_, err = s.Consumer(ctx, "cdnpurge-worker")
-		return err == nil
-	})
+	for _, name := range []string{"CDNPURGE", "CDNPURGE_SCHED"} {
+		jobstest.Eventually(t, name+" and its consumer to be re-created", 20*time.Second, func() bool {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return false
+			}
+			_, err = s.Consumer(ctx, "cdnpurge-worker")
+			return err == nil
+		})
+	}
 	for _, name := range []string{"CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
 		jobstest.Eventually(t, name+" to be re-created", 20*time.Second, func() bool {
 			_, err := js.Stream(ctx, name)
@@ -121,10 +124,10 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 		t.Fatalf("hook after the loss: %d %s", code, body)
 	}
 	jobstest.Eventually(t, "the path submitted", 20*time.Second, func() bool {
-		return strings.Contains(scrape(t, rs.base+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
+		return strings.Contains(scrape(t, rs.admin+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
 	})
-	if m := scrape(t, rs.base+"/metrics"); !strings.Contains(m, `cdnpurge_jetstream_recreated_total{kind="stream"} 4`) {
-		t.Errorf("/metrics does not count the 4 re-created streams")
+	if m := scrape(t, rs.admin+"/metrics"); !strings.Contains(m, `cdnpurge_jetstream_recreated_total{kind="stream"} 5`) {
+		t.Errorf("/metrics does not count the 5 re-created streams")
 	}
 	if err := rs.stop(); err != nil {
 		t.Fatalf("serve: %v", err)

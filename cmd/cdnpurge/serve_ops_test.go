@@ -21,8 +21,9 @@ import (
 // never reaches the (emulated) API.
 func TestServeRunsTicksAndRefusesPublishedOperations(t *testing.T) {
 	cleanEnv(t)
-	port, natsPort := freePort(t), freePort(t)
+	port, natsPort, adminPort := freePort(t), freePort(t), freePort(t)
 	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(natsPort))
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
 	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
@@ -49,7 +50,7 @@ schedules:
 		cancel()
 		wg.Wait()
 	}()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := "http://127.0.0.1:" + strconv.Itoa(adminPort) // metrics are on the admin listener
 	jobstest.Eventually(t, "a scheduled push to be submitted", 20*time.Second, func() bool {
 		m := scrape(t, base+"/metrics")
 		return strings.Contains(m, `cdnpurge_jobs_received_total{kind="push",source="schedule"}`) &&
