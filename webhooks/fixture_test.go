@@ -19,6 +19,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -51,6 +52,7 @@ type fixture struct {
 	js   jetstream.JetStream
 	http *httptest.Server
 	srv  *Server
+	reg  *prometheus.Registry
 }
 
 func newFixture(tb testing.TB, cfg Config) *fixture {
@@ -70,6 +72,9 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 	if _, err := jobs.EnsureStream(tb.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
+	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
+		tb.Fatal(err)
+	}
 	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
@@ -78,7 +83,12 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(cfg, Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log})
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(cfg, Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Metrics: m})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -86,7 +96,7 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 	hs.Config = s.HTTPServer()
 	hs.Start()
 	tb.Cleanup(hs.Close)
-	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s}
+	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s, reg: reg}
 }
 
 // stored returns every job in the work stream, in order.

@@ -5,12 +5,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Metrics counts webhook requests. A nil *Metrics records nothing.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	trunc    *prometheus.CounterVec
 }
 
 // NewMetrics registers the webhook metrics with reg.
@@ -25,8 +28,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time to answer a webhook, durable publish included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"hook"}),
+		trunc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdnpurge_webhook_truncated_pushes_total",
+			Help: "Push events whose payload did not list every changed file, by hook (github, gitlab) and what the matching rules did (refresh, refuse, listed; a push counts once per action).",
+		}, []string{"hook", "action"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.trunc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -40,4 +47,22 @@ func (m *Metrics) observe(hook string, status int, d time.Duration) {
 	}
 	m.requests.WithLabelValues(hook, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(hook).Observe(d.Seconds())
+}
+
+// truncated counts a truncated push once per action its rules took; a
+// push no rule matched counts as "listed".
+func (m *Metrics) truncated(hook string, t *jobs.Truncation) {
+	if m == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, r := range t.Rules {
+		if !seen[r.Action] {
+			seen[r.Action] = true
+			m.trunc.WithLabelValues(hook, r.Action).Inc()
+		}
+	}
+	if len(seen) == 0 {
+		m.trunc.WithLabelValues(hook, truncListed).Inc()
+	}
 }
