@@ -105,3 +105,21 @@ func TestPublishFailureReleasesTheKey(t *testing.T) {
 		t.Fatalf("after a failed publish: %v", err)
 	}
 }
+
+func TestIdempotencyBucketIsRecreatedWhenLost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.pub.Publish(ctx, refreshJob("https://static.example.com/a"), "k-before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.js.DeleteKeyValue(ctx, DefaultIdempotencyBucket); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pub.Publish(ctx, refreshJob("https://static.example.com/b"), "k-after"); err != nil {
+		t.Fatalf("publish after the bucket was lost: %v", err)
+	}
+	if _, err := f.js.KeyValue(ctx, DefaultIdempotencyBucket); err != nil {
+		t.Fatalf("bucket not created again: %v", err)
+	}
+}
