@@ -123,3 +123,33 @@ func TestIdempotencyBucketIsRecreatedWhenLost(t *testing.T) {
 		t.Fatalf("bucket not created again: %v", err)
 	}
 }
+
+// Replicas share the binding: a key claimed through one connection is
+// refused for other content through another.
+func TestIdempotencyKeysAreSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	nc2, err := Connect(f.srv.url, "jobs-test-replica", discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc2.Close)
+	pub2, err := NewPublisher(nc2, PublisherConfig{Subjects: f.sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := refreshJob("https://static.example.com/a")
+	if _, err := f.pub.Publish(ctx, first, "shared-key"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pub2.Publish(ctx, refreshJob("https://static.example.com/other"), "shared-key")
+	var ce *IdempotencyConflictError
+	if !errors.As(err, &ce) || ce.JobIDs[0] != first.ID {
+		t.Fatalf("other content on the second replica: %v", err)
+	}
+	same := refreshJob("https://static.example.com/a")
+	if ack, err := pub2.Publish(ctx, same, "shared-key"); err != nil || !ack.Duplicate || ack.JobID != first.ID {
+		t.Fatalf("same content on the second replica: %+v %v", ack, err)
+	}
+}
