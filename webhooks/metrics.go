@@ -38,6 +38,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	// The label set is fixed: every series exists from the start, so an
+	// alert on an increase sees the first truncated push.
+	for _, hook := range []string{"github", "gitlab"} {
+		for _, action := range []string{truncRefresh, truncRefuse, truncListed} {
+			m.trunc.WithLabelValues(hook, action)
+		}
+	}
 	return m, nil
 }
 
