@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +44,7 @@ type Publisher struct {
 	subjects Subjects
 	stream   string
 	timeout  time.Duration
+	idem     *idemStore
 }
 
 // PublisherConfig configures a Publisher.
@@ -52,6 +55,15 @@ type PublisherConfig struct {
 	Stream string
 	// Timeout bounds one publish; default DefaultPublishTimeout.
 	Timeout time.Duration
+	// Duplicates is the work stream's duplicate window; idempotency keys
+	// are bound to their content for as long (plus a minute). Default
+	// DefaultDuplicateWindow.
+	Duplicates time.Duration
+	// IdempotencyBucket is the key-value bucket of idempotency keys,
+	// created when missing; default DefaultIdempotencyBucket.
+	IdempotencyBucket string
+	// Replicas is the bucket's replica count; default 1.
+	Replicas int
 }
 
 // NewPublisher returns a Publisher on nc.
@@ -66,15 +78,105 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultPublishTimeout
 	}
-	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout}, nil
+	if cfg.Duplicates <= 0 {
+		cfg.Duplicates = DefaultDuplicateWindow
+	}
+	if cfg.IdempotencyBucket == "" {
+		cfg.IdempotencyBucket = DefaultIdempotencyBucket
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	idem := &idemStore{js: js, bucket: cfg.IdempotencyBucket, ttl: cfg.Duplicates + idemMargin, replicas: cfg.Replicas}
+	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem}, nil
 }
 
 // Publish stores j on its subject and returns after JetStream acknowledged
-// it. The Nats-Msg-Id is dedupeKey, or the job ID when dedupeKey is empty,
-// so a repeated publish inside the duplicate window is stored once (the Ack
-// says Duplicate). Errors wrap ErrUnavailable when the queue could not take
-// the job, ErrTooLarge when it is too big; j is not validated here.
+// it. The Nats-Msg-Id and idempotency key is dedupeKey, or the job ID when
+// dedupeKey is empty. The key is bound to j's content (ContentDigest) for
+// the duplicate window, shared by every producer on the same NATS: a
+// repeated publish with the same content is stored once (the Ack says
+// Duplicate, and j.ID becomes the first job's ID); with other content it is
+// refused with an *IdempotencyConflictError (ErrIdempotencyConflict).
+// Other errors wrap ErrUnavailable when the queue could not take the job,
+// ErrTooLarge when it is too big; j is not validated here.
 func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack, error) {
+	if dedupeKey == "" {
+		dedupeKey = j.ID
+	}
+	acks, err := p.publish(ctx, dedupeKey, []*Job{j}, func(int) string { return dedupeKey })
+	if err != nil {
+		return Ack{}, err
+	}
+	return acks[0], nil
+}
+
+// PublishSet stores the jobs one request produced under one idempotency
+// key, bound to the digest of all of them together: the i-th job gets
+// Nats-Msg-Id key:i. A repeat with the same jobs is stored once and reuses
+// the first request's job IDs; a repeat with other jobs (other paths, other
+// kinds, more or fewer jobs) is refused whole with an
+// *IdempotencyConflictError. When a job fails to publish, the acks of the
+// jobs stored before it are returned with the error; a retry of the same
+// request stores the rest.
+func (p *Publisher) PublishSet(ctx context.Context, key string, js []*Job) ([]Ack, error) {
+	if key == "" {
+		return nil, errors.New("publish job set: empty idempotency key")
+	}
+	return p.publish(ctx, key, js, func(i int) string { return key + ":" + strconv.Itoa(i) })
+}
+
+func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID func(int) string) ([]Ack, error) {
+	if len(js) == 0 {
+		return nil, nil
+	}
+	if ReservedID(key) {
+		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, ReservedIDPrefix)
+	}
+	// Fail fast while disconnected instead of waiting for the timeout: the
+	// producer answers "unavailable" and the sender retries.
+	if st := p.nc.Status(); st != nats.CONNECTED {
+		return nil, fmt.Errorf("publish job %s: NATS connection is %s: %w", js[0].ID, st, ErrUnavailable)
+	}
+	digest, err := ContentDigest(js)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout*time.Duration(len(js)+1))
+	defer cancel()
+	rec := idemRecord{Digest: digest, At: time.Now().UTC()}
+	for _, j := range js {
+		rec.Jobs = append(rec.Jobs, j.ID)
+		rec.Kinds = append(rec.Kinds, j.Kind)
+	}
+	claim, err := p.idem.claim(ctx, key, rec)
+	if err != nil {
+		return nil, err
+	}
+	if !claim.fresh {
+		// The same request again: publish under the first request's IDs,
+		// so the stream dedupes it (or stores what the first one could not).
+		for i, j := range js {
+			j.ID = claim.rec.Jobs[i]
+		}
+	}
+	acks := make([]Ack, 0, len(js))
+	for i, j := range js {
+		ack, err := p.publishOne(ctx, j, msgID(i))
+		if err != nil {
+			if len(acks) == 0 {
+				if rerr := p.idem.release(context.WithoutCancel(ctx), key, claim); rerr != nil {
+					err = fmt.Errorf("%w (and %w)", err, rerr)
+				}
+			}
+			return acks, err
+		}
+		acks = append(acks, ack)
+	}
+	return acks, nil
+}
+
+func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, error) {
 	subject, err := p.subjects.Subject(j)
 	if err != nil {
 		return Ack{}, err
@@ -83,22 +185,11 @@ func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack,
 	if err != nil {
 		return Ack{}, err
 	}
-	if dedupeKey == "" {
-		dedupeKey = j.ID
-	}
-	if ReservedID(dedupeKey) {
-		return Ack{}, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", j.ID, dedupeKey, ReservedIDPrefix)
-	}
-	// Fail fast while disconnected instead of waiting for the timeout: the
-	// producer answers "unavailable" and the sender retries.
-	if st := p.nc.Status(); st != nats.CONNECTED {
-		return Ack{}, fmt.Errorf("publish job %s: NATS connection is %s: %w", j.ID, st, ErrUnavailable)
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	pctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, dedupeKey)
-	pa, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(p.stream))
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	pa, err := p.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(p.stream))
 	if err != nil {
 		return Ack{}, classifyPublishError(j.ID, subject, err)
 	}
@@ -116,4 +207,29 @@ func classifyPublishError(id, subject string, err error) error {
 		return fmt.Errorf("publish job %s on %s: stream refused it, check its limits and the worker: %w: %w", id, subject, ErrUnavailable, err)
 	}
 	return fmt.Errorf("publish job %s on %s: %w: %w", id, subject, ErrUnavailable, err)
+}
+
+// Report publishes ev on Subjects.Status(ev.JobID), or on
+// Subjects.Invalid() when it names no job, and returns once the status
+// stream stored it. Producers use it for what the sender's answer says but
+// an operator following the status stream should see too (paths refused
+// from a partly accepted request, a truncated push).
+func (p *Publisher) Report(ctx context.Context, ev StatusEvent) error {
+	subject := p.subjects.Invalid()
+	if ev.JobID != "" {
+		if !validToken(ev.JobID) || ev.JobID == InvalidToken {
+			return fmt.Errorf("report status of job %q: not a valid job ID", ev.JobID)
+		}
+		subject = p.subjects.Status(ev.JobID)
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode status event of job %s: %w", ev.JobID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if _, err := p.js.Publish(ctx, subject, data); err != nil {
+		return fmt.Errorf("report status on %s: %w: %w", subject, ErrUnavailable, err)
+	}
+	return nil
 }

@@ -69,6 +69,12 @@ func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
 	want := s.cfg.Subjects.KindOf(subject)
 	j, err := DecodeKind(msg.Data(), want)
 	if err != nil {
+		// A path that is not UTF-8 is named with its index; the message is
+		// terminated as it came, never rewritten.
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return nil, s.refuse(ctx, msg, meta, ve.JobID, err.Error(), ve.Problems)
+		}
 		return nil, s.refuse(ctx, msg, meta, "", err.Error(), nil)
 	}
 	if want != "" && j.Kind != want {

@@ -19,6 +19,12 @@ const (
 	// StateUntracked: tasks were still unfinished when the worker stopped
 	// following them (the tracking deadline passed).
 	StateUntracked State = "untracked"
+	// StatePartial: a producer accepted the job with less than its sender
+	// asked for; Problems lists the paths refused from the same request
+	// and Truncated says when the sender's payload was truncated. Hooks
+	// whose senders cannot fix their payload (GitHub, GitLab) report it;
+	// the job itself goes on as usual.
+	StatePartial State = "partial"
 )
 
 // StatusEvent is the JSON body published on Subjects.Status(jobID) and,
@@ -40,4 +46,30 @@ type StatusEvent struct {
 	// Paths and TaskIDs are what the worker submitted.
 	Paths   []string `json:"paths,omitempty"`
 	TaskIDs []string `json:"task_ids,omitempty"`
+	// Truncated is set on a partial event when the request was a push
+	// whose payload did not list everything that changed.
+	Truncated *Truncation `json:"truncated,omitempty"`
+}
+
+// Truncation describes a push whose payload lists only part of what
+// changed (GitLab lists at most 20 commits, GitHub caps its commit and
+// changed-file lists), and what was done about it.
+type Truncation struct {
+	// Reason says how the truncation was detected.
+	Reason string `json:"reason"`
+	// CommitsListed and CommitsTotal are the commits in the payload and in
+	// the push, when the sender says.
+	CommitsListed int `json:"commits_listed"`
+	CommitsTotal  int `json:"commits_total,omitempty"`
+	// Rules says what each rule matching the push did about it.
+	Rules []TruncatedRule `json:"rules,omitempty"`
+}
+
+// TruncatedRule is what one rule's on_truncated did with a truncated push.
+type TruncatedRule struct {
+	Rule string `json:"rule"`
+	// Action is "refresh" (the rule's on_truncated URLs and directories
+	// were queued besides the listed files), "refuse" (nothing of the rule
+	// was queued) or "listed" (no on_truncated: only the listed files).
+	Action string `json:"action"`
 }

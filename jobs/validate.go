@@ -94,6 +94,8 @@ type Problem struct {
 	Field string `json:"field"`
 	// Path is the offending path as received, when the problem is a path.
 	Path string `json:"path,omitempty"`
+	// File is the repository file a hook mapped Path from, if any.
+	File string `json:"file,omitempty"`
 	// Reason says what is wrong and what is expected.
 	Reason string `json:"reason"`
 }

@@ -74,8 +74,11 @@ func Encode(j *Job) ([]byte, error) {
 // ErrDecode: malformed JSON, trailing data, unknown fields (a typo such as
 // "object_typ" would otherwise silently change what is purged), a version
 // newer than WireVersion, a missing or unknown kind, and a section that does
-// not match the kind. A missing "v" is read as version 1. Decode does not
-// validate paths; use Validator.Validate for that.
+// not match the kind. A missing "v" is read as version 1. A path that is
+// not valid UTF-8 in the raw message (which JSON decoding would rewrite to
+// U+FFFD) is refused with an error that also wraps a *ValidationError
+// naming the path's index. Decode does not otherwise validate paths; use
+// Validator.Validate for that.
 func Decode(data []byte) (*Job, error) { return DecodeKind(data, "") }
 
 // DecodeKind is Decode where defaultKind is used when the message has no
@@ -101,6 +104,11 @@ func DecodeKind(data []byte, defaultKind Kind) (*Job, error) {
 	}
 	if err := checkShape(&j); err != nil {
 		return nil, err
+	}
+	// Decoding replaced invalid UTF-8 with U+FFFD; look at the raw bytes so
+	// that such a path is refused, never purged as another URL.
+	if ps := checkRawPaths(data); len(ps) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrDecode, &ValidationError{JobID: j.ID, Problems: ps})
 	}
 	return &j, nil
 }

@@ -128,6 +128,9 @@ func FuzzDecode(f *testing.F) {
 		`{"kind":"push","push":{"paths":["a.example.com/x"],"area":"overseas","with_header":"{\"A\":\"b\"}","l2_preload":true}}`,
 		`{"kind":"operation","operation":{"action":"ModifyCdnService","tick":"2025-01-01T00:00:00Z"}}`,
 		`{"v":2}`, `[]`, `null`, `{"kind":"refresh","refresh":null}`,
+		// Paths JSON decoding would rewrite to U+FFFD.
+		"{\"kind\":\"refresh\",\"refresh\":{\"paths\":[\"https://a.example.com/a1/\xff\xfe\"]}}",
+		`{"kind":"push","push":{"paths":["a.example.com/\udfff","a.example.com/\ud83d\ude00"]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -135,6 +138,10 @@ func FuzzDecode(f *testing.F) {
 		j, err := Decode(data)
 		if err != nil {
 			return
+		}
+		// What Decode accepts has no path that decoding rewrote.
+		if ps := checkRawPaths(data); len(ps) > 0 {
+			t.Fatalf("accepted paths that are not UTF-8: %+v", ps)
 		}
 		b, err := Encode(j)
 		if err != nil {

@@ -134,6 +134,26 @@ type Rule struct {
 	// DeployOn lists what counts as a successful deploy: "deployment",
 	// "pipeline"; empty means both.
 	DeployOn []string `yaml:"deploy_on" json:"deploy_on"`
+
+	// OnTruncated says what a push does whose payload does not list every
+	// changed file (GitLab lists at most 20 commits, GitHub caps its
+	// lists): refresh fixed URLs and directories besides the listed files,
+	// or refuse the push. Unset, only the listed files are refreshed; the
+	// answer, a status event and a metric say the push was truncated.
+	OnTruncated *OnTruncated `yaml:"on_truncated,omitempty" json:"on_truncated,omitempty"`
+}
+
+// OnTruncated is a rule's fallback for truncated pushes. Either Refuse, or
+// at least one URL or directory.
+type OnTruncated struct {
+	// Refuse queues nothing of the rule for a truncated push (the hook
+	// answers 422 when no other rule queues anything).
+	Refuse bool `yaml:"refuse,omitempty" json:"refuse,omitempty"`
+	// Refresh and RefreshDirs are URLs and directories refreshed instead
+	// of the files the payload left out; directories are refreshed without
+	// Force, so only what changed at the origin is fetched again.
+	Refresh     []string `yaml:"refresh,omitempty" json:"refresh,omitempty"`
+	RefreshDirs []string `yaml:"refresh_dirs,omitempty" json:"refresh_dirs,omitempty"`
 }
 
 // WithDefaults returns c with zero values filled in.
@@ -258,6 +278,16 @@ func (r Rule) validate() []fieldErr {
 	for _, d := range r.DeployOn {
 		if d != "deployment" && d != "pipeline" {
 			add("deploy_on", "%q: want deployment or pipeline", d)
+		}
+	}
+	if t := r.OnTruncated; t != nil {
+		switch {
+		case r.Files == "":
+			add("on_truncated", "applies to push mappings only; set files and url_template, or remove on_truncated")
+		case t.Refuse && len(t.Refresh)+len(t.RefreshDirs) > 0:
+			add("on_truncated", "refuse and refresh/refresh_dirs exclude each other; choose one")
+		case !t.Refuse && len(t.Refresh)+len(t.RefreshDirs) == 0:
+			add("on_truncated", "empty: set refuse: true, or list refresh URLs or refresh_dirs directories to refresh instead")
 		}
 	}
 	if r.Files == "" && len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch) == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -53,6 +54,7 @@ type fixture struct {
 	js   jetstream.JetStream
 	http *httptest.Server
 	srv  *Server
+	reg  *prometheus.Registry
 }
 
 func newFixture(tb testing.TB, cfg Config) *fixture {
@@ -79,6 +81,9 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	if _, err := jobs.EnsureStream(tb.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
+	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
+		tb.Fatal(err)
+	}
 	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
@@ -87,11 +92,16 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	replay, err := OpenReplayGuard(tb.Context(), js, "", 1, cfg.MaxSkew)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay}
+	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay, Metrics: m}
 	if change != nil {
 		change(&d)
 	}
@@ -103,7 +113,7 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	hs.Config = s.HTTPServer()
 	hs.Start()
 	tb.Cleanup(hs.Close)
-	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s}
+	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s, reg: reg}
 }
 
 // stored returns every job in the work stream, in order.

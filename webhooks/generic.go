@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -154,6 +155,14 @@ func (s *Server) generic(w http.ResponseWriter, r *http.Request) (int, any) {
 func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
 	j, err := parseGeneric(body)
 	if err != nil {
+		// Paths that are not UTF-8 are named with their index (422), like
+		// any other invalid path; other decode errors are 400.
+		var ve *jobs.ValidationError
+		if errors.As(err, &ve) {
+			e := refuse(http.StatusUnprocessableEntity, "invalid_paths", "%d problem(s); nothing was queued, fix them and send again", len(ve.Problems))
+			e.body.Problems = ve.Problems
+			return fail(e)
+		}
 		return fail(refuse(http.StatusBadRequest, "bad_job", "%v", err))
 	}
 	// The time received is ours; the caller's source is kept as a detail.
@@ -161,11 +170,11 @@ func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
 	if j.Source != "" {
 		j.Source = "generic:" + j.Source
 	}
-	// A job ID given by the caller is its own dedupe key (Nats-Msg-Id);
-	// Idempotency-Key works as well.
-	dedupe := ""
+	// A job ID given by the caller is its own idempotency key;
+	// Idempotency-Key works as well. Either is bound to the job's content.
+	dedupe := j.ID
 	if k := r.Header.Get(HeaderIdempotencyKey); k != "" && j.ID == "" {
 		dedupe = "generic:" + k
 	}
-	return s.accept(r, "generic", dedupe, []*jobs.Job{j})
+	return s.accept(r, "generic", dedupe, []*jobs.Job{j}, acceptOpts{})
 }

@@ -6,29 +6,55 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
-)
 
-// githubCommit is the part of a pushed commit cdnpurge reads.
-type githubCommit struct {
-	Added    []string `json:"added"`
-	Modified []string `json:"modified"`
-	Removed  []string `json:"removed"`
-}
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
 
 type githubRepo struct {
 	FullName string `json:"full_name"`
 }
 
+// GitHub's limits on push payloads, from the "push" section of GitHub's
+// "Webhook events and payloads" page: the commits array includes at most
+// 2048 commits, and each commit reports at most 3000 changed files per
+// list. A payload at a cap may have left things out.
+const (
+	githubMaxCommits        = 2048
+	githubMaxFilesPerCommit = 3000
+)
+
 // githubPush is the part of a GitHub push payload cdnpurge reads.
 type githubPush struct {
-	Ref        string         `json:"ref"`
-	Deleted    bool           `json:"deleted"`
-	Repository githubRepo     `json:"repository"`
-	Commits    []githubCommit `json:"commits"`
-	HeadCommit *githubCommit  `json:"head_commit"`
+	Ref        string        `json:"ref"`
+	Deleted    bool          `json:"deleted"`
+	Repository githubRepo    `json:"repository"`
+	Commits    []commitFiles `json:"commits"`
+	HeadCommit *commitFiles  `json:"head_commit"`
+	// Size is the number of commits in the push; GitHub Enterprise Server
+	// sends it, github.com does not.
+	Size *int `json:"size"`
+}
+
+// truncation tells whether p lists less than the push changed.
+func (p githubPush) truncation() *jobs.Truncation {
+	listed := len(p.Commits)
+	switch {
+	case p.Size != nil && *p.Size > listed:
+		return &jobs.Truncation{Reason: fmt.Sprintf("the payload lists %d of the push's %d commits", listed, *p.Size), CommitsListed: listed, CommitsTotal: *p.Size}
+	case listed >= githubMaxCommits:
+		return &jobs.Truncation{Reason: fmt.Sprintf("the payload lists %d commits, the most GitHub sends; later ones are left out", listed), CommitsListed: listed}
+	}
+	for i, c := range p.Commits {
+		if c.longestList() >= githubMaxFilesPerCommit {
+			return &jobs.Truncation{Reason: fmt.Sprintf("commits[%d] lists %d changed files, the most GitHub reports per commit; the rest are left out", i, c.longestList()), CommitsListed: listed}
+		}
+	}
+	return nil
 }
 
 // githubDeploymentStatus is the part of a deployment_status payload
@@ -73,15 +99,13 @@ func parseGitHub(event string, body []byte) (hookEvent, error) {
 		if p.Deleted {
 			return hookEvent{ignore: "branch deleted"}, nil
 		}
+		ev := &changeEvent{source: "github", repo: p.Repository.FullName, branch: branch, truncated: p.truncation()}
 		commits := p.Commits
 		if len(commits) == 0 && p.HeadCommit != nil {
-			commits = []githubCommit{*p.HeadCommit}
+			commits = []commitFiles{*p.HeadCommit}
 		}
-		ev := &changeEvent{source: "github", repo: p.Repository.FullName, branch: branch}
 		for _, c := range commits {
-			ev.changed = append(ev.changed, c.Added...)
-			ev.changed = append(ev.changed, c.Modified...)
-			ev.removed = append(ev.removed, c.Removed...)
+			c.addTo(ev)
 		}
 		return hookEvent{change: ev}, nil
 	case "deployment_status":
@@ -162,24 +186,46 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) (int, any) {
 	if d := r.Header.Get("X-GitHub-Delivery"); d != "" {
 		dedupe = "github:" + d
 	}
-	return s.dispatch(r, res.change, res.deploy, res.ignore, dedupe)
+	return s.dispatch(r, "github", res.change, res.deploy, res.ignore, dedupe)
 }
 
 // dispatch maps a change or deploy event to jobs and accepts them.
-func (s *Server) dispatch(r *http.Request, change *changeEvent, deploy *deployEvent, ignore, dedupe string) (int, any) {
+// GitHub and GitLab cannot change what they send, so their paths are
+// accepted one by one (partial): the valid ones are queued and the others
+// listed in the answer.
+func (s *Server) dispatch(r *http.Request, hook string, change *changeEvent, deploy *deployEvent, ignore, dedupe string) (int, any) {
 	switch {
 	case change != nil:
-		js := mapChanges(s.cfg.Rules, *change)
-		if len(js) == 0 {
+		m := mapChanges(s.cfg.Rules, *change)
+		if m.truncated != nil {
+			s.deps.Metrics.truncated(hook, m.truncated)
+			s.log.Warn("truncated push", slog.String("hook", hook), slog.String("repo", change.repo), slog.String("branch", change.branch), slog.String("reason", m.truncated.Reason))
+		}
+		source := fmt.Sprintf("%s:%s@%s", change.source, change.repo, change.branch)
+		if len(m.jobs) == 0 {
+			if m.truncated != nil && slices.ContainsFunc(m.truncated.Rules, func(t jobs.TruncatedRule) bool { return t.Action == truncRefuse }) {
+				e := refuse(http.StatusUnprocessableEntity, "truncated_push", "the push is truncated (%s) and the matching rules refuse truncated pushes; nothing was queued", m.truncated.Reason)
+				e.body.Truncated = m.truncated
+				s.report(r, jobs.StatusEvent{State: jobs.StateInvalid, Reason: source + ": " + e.body.Error, Truncated: m.truncated})
+				return fail(e)
+			}
+			if len(m.refused) > 0 {
+				e := refuse(http.StatusUnprocessableEntity, "invalid_paths", "%d file(s) refused and nothing else to queue", len(m.refused))
+				e.body.Problems = m.refused
+				return fail(e)
+			}
+			if m.truncated != nil {
+				return http.StatusOK, map[string]any{"status": "ignored", "reason": "no rule maps the listed files", "truncated": m.truncated}
+			}
 			return ignored("no rule maps the changed files")
 		}
-		return s.accept(r, fmt.Sprintf("%s:%s@%s", change.source, change.repo, change.branch), dedupe, js)
+		return s.accept(r, source, dedupe, m.jobs, acceptOpts{partial: true, fileOf: m.fileOf, refused: m.refused, truncated: m.truncated})
 	case deploy != nil:
 		js := mapDeploy(s.cfg.Rules, *deploy)
 		if len(js) == 0 {
 			return ignored("no rule has deploy paths for this repository, ref and environment")
 		}
-		return s.accept(r, fmt.Sprintf("%s:%s@%s:%s", deploy.source, deploy.repo, deploy.ref, deploy.trigger), dedupe, js)
+		return s.accept(r, fmt.Sprintf("%s:%s@%s:%s", deploy.source, deploy.repo, deploy.ref, deploy.trigger), dedupe, js, acceptOpts{partial: true})
 	}
 	return ignored(ignore)
 }

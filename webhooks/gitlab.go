@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // gitlabPayload is the union of the GitLab push, pipeline and deployment
@@ -14,14 +16,14 @@ import (
 type gitlabPayload struct {
 	ObjectKind string `json:"object_kind"`
 	// push
-	Ref     string `json:"ref"`
-	After   string `json:"after"`
-	Commits []struct {
-		Added    []string `json:"added"`
-		Modified []string `json:"modified"`
-		Removed  []string `json:"removed"`
-	} `json:"commits"`
-	Project struct {
+	Ref     string        `json:"ref"`
+	After   string        `json:"after"`
+	Commits []commitFiles `json:"commits"`
+	// TotalCommitsCount is the number of commits pushed; GitLab lists at
+	// most 20 of them in commits (GitLab's "Webhook events" page, push
+	// events).
+	TotalCommitsCount int `json:"total_commits_count"`
+	Project           struct {
 		PathWithNamespace string `json:"path_with_namespace"`
 	} `json:"project"`
 	// pipeline
@@ -57,10 +59,11 @@ func parseGitLab(body []byte) (hookEvent, error) {
 			return hookEvent{ignore: "branch deleted"}, nil
 		}
 		ev := &changeEvent{source: "gitlab", repo: repo, branch: branch}
+		if listed := len(p.Commits); p.TotalCommitsCount > listed {
+			ev.truncated = &jobs.Truncation{Reason: fmt.Sprintf("the payload lists %d of the push's %d commits (GitLab sends at most 20)", listed, p.TotalCommitsCount), CommitsListed: listed, CommitsTotal: p.TotalCommitsCount}
+		}
 		for _, c := range p.Commits {
-			ev.changed = append(ev.changed, c.Added...)
-			ev.changed = append(ev.changed, c.Modified...)
-			ev.removed = append(ev.removed, c.Removed...)
+			c.addTo(ev)
 		}
 		return hookEvent{change: ev}, nil
 	case "pipeline":
@@ -114,5 +117,5 @@ func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) (int, any) {
 	} else if d := r.Header.Get("Idempotency-Key"); d != "" {
 		dedupe = "gitlab:" + d
 	}
-	return s.dispatch(r, res.change, res.deploy, res.ignore, dedupe)
+	return s.dispatch(r, "gitlab", res.change, res.deploy, res.ignore, dedupe)
 }

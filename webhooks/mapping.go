@@ -20,6 +20,45 @@ type changeEvent struct {
 	branch  string
 	changed []string // added and modified
 	removed []string
+	// invalid are file names that are not valid UTF-8 in the payload, as
+	// received; they are refused, never mapped with replaced bytes.
+	invalid []string
+	// truncated is set when the payload does not list everything the
+	// push changed.
+	truncated *jobs.Truncation
+}
+
+// mapped is what a push maps to: the jobs, the repository file each URL
+// came from, the files refused before any URL was built, and what the
+// rules did about a truncated payload.
+type mapped struct {
+	jobs    []*jobs.Job
+	fileOf  map[string]string
+	refused []jobs.Problem
+	// truncated is ev.truncated with the rules' actions; nil when the
+	// payload was complete.
+	truncated *jobs.Truncation
+}
+
+// Actions of a rule on a truncated push (jobs.TruncatedRule.Action).
+const (
+	truncRefresh = "refresh"
+	truncRefuse  = "refuse"
+	truncListed  = "listed"
+)
+
+func (t *OnTruncated) refresh() []string {
+	if t == nil {
+		return nil
+	}
+	return t.Refresh
+}
+
+func (t *OnTruncated) refreshDirs() []string {
+	if t == nil {
+		return nil
+	}
+	return t.RefreshDirs
 }
 
 // deployEvent is a successful deploy: a deployment or a pipeline.
@@ -87,15 +126,41 @@ func (r Rule) render(file, repo, branch string) string {
 
 // mapChanges turns a push into jobs: a refresh of every changed or removed
 // file a rule maps, and a prefetch of changed files where a rule asks.
-func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
-	var refresh, push []string
+// When the payload is truncated each matching rule's on_truncated applies:
+// its fallback URLs and directories are refreshed too, or the rule maps
+// nothing (refuse).
+func mapChanges(rules []Rule, ev changeEvent) mapped {
+	var refresh, dirs, push []string
+	out := mapped{fileOf: map[string]string{}}
+	if ev.truncated != nil {
+		t := *ev.truncated
+		t.Rules = nil
+		out.truncated = &t
+	}
+	refusedFile := map[string]bool{}
 	for _, r := range rules {
 		if r.Files == "" || !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.branch) {
 			continue
 		}
+		if out.truncated != nil {
+			action := truncListed
+			switch {
+			case r.OnTruncated != nil && r.OnTruncated.Refuse:
+				action = truncRefuse
+			case r.OnTruncated != nil:
+				action = truncRefresh
+				refresh = append(refresh, r.OnTruncated.Refresh...)
+				dirs = append(dirs, r.OnTruncated.RefreshDirs...)
+			}
+			out.truncated.Rules = append(out.truncated.Rules, jobs.TruncatedRule{Rule: r.Name, Action: action})
+			if action == truncRefuse {
+				continue
+			}
+		}
 		for _, f := range ev.changed {
 			if matchGlob(r.Files, f) {
 				u := r.render(f, ev.repo, ev.branch)
+				out.fileOf[u] = f
 				refresh = append(refresh, u)
 				if r.PrefetchChanged {
 					push = append(push, u)
@@ -104,16 +169,28 @@ func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
 		}
 		for _, f := range ev.removed {
 			if matchGlob(r.Files, f) {
-				refresh = append(refresh, r.render(f, ev.repo, ev.branch))
+				u := r.render(f, ev.repo, ev.branch)
+				out.fileOf[u] = f
+				refresh = append(refresh, u)
+			}
+		}
+		for _, f := range ev.invalid {
+			// Matched in its decoded form only to tell whether the rule
+			// cares; the URL is never built from it.
+			if !refusedFile[f] && matchGlob(r.Files, strings.ToValidUTF8(f, "\uFFFD")) {
+				refusedFile[f] = true
+				out.refused = append(out.refused, jobs.Problem{Field: "file", File: jobs.ShowInvalidUTF8(f), Reason: "file name is not valid UTF-8 in the payload; it was not mapped to a URL"})
 			}
 		}
 	}
-	var out []*jobs.Job
 	for _, chunk := range chunks(dedupe(refresh)) {
-		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
+		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
+	}
+	for _, chunk := range chunks(dedupe(dirs)) {
+		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{ObjectType: "Directory", Paths: chunk}})
 	}
 	for _, chunk := range chunks(dedupe(push)) {
-		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
+		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
 	return out
 }

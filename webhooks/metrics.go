@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Metrics counts webhook requests. A nil *Metrics records nothing. Every
@@ -16,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	buffer   prometheus.Gauge
+	trunc    *prometheus.CounterVec
 }
 
 // hookNames are the values of the hook label.
@@ -44,10 +47,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "cdnpurge_webhook_buffered_bytes",
 			Help: "Bytes of request bodies reserved from webhooks.buffer_budget now.",
 		}),
+		trunc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdnpurge_webhook_truncated_pushes_total",
+			Help: "Push events whose payload did not list every changed file, by hook (github, gitlab) and what the matching rules did (refresh, refuse, listed; a push counts once per action).",
+		}, []string{"hook", "action"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.buffer} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.buffer, m.trunc} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
+		}
+	}
+	// The label set is fixed: every series exists from the start, so an
+	// alert on an increase sees the first truncated push.
+	for _, hook := range []string{"github", "gitlab"} {
+		for _, action := range []string{truncRefresh, truncRefuse, truncListed} {
+			m.trunc.WithLabelValues(hook, action)
 		}
 	}
 	return m, nil
@@ -87,4 +101,22 @@ func (m *Metrics) buffered() func(int64) {
 		return nil
 	}
 	return func(n int64) { m.buffer.Set(float64(n)) }
+}
+
+// truncated counts a truncated push once per action its rules took; a
+// push no rule matched counts as "listed".
+func (m *Metrics) truncated(hook string, t *jobs.Truncation) {
+	if m == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, r := range t.Rules {
+		if !seen[r.Action] {
+			seen[r.Action] = true
+			m.trunc.WithLabelValues(hook, r.Action).Inc()
+		}
+	}
+	if len(seen) == 0 {
+		m.trunc.WithLabelValues(hook, truncListed).Inc()
+	}
 }

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -98,9 +99,15 @@ func TestSecretNeverPrints(t *testing.T) {
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(_ context.Context, j *jobs.Job, _ string) (jobs.Ack, error) {
-	return jobs.Ack{JobID: j.ID}, nil
+func (nopPublisher) PublishSet(_ context.Context, _ string, js []*jobs.Job) ([]jobs.Ack, error) {
+	acks := make([]jobs.Ack, len(js))
+	for i, j := range js {
+		acks[i] = jobs.Ack{JobID: j.ID}
+	}
+	return acks, nil
 }
+
+func (nopPublisher) Report(context.Context, jobs.StatusEvent) error { return nil }
 
 func addGolden(f *testing.F, prefix string, add func([]byte)) {
 	f.Helper()
@@ -125,16 +132,28 @@ func FuzzParseGitHub(f *testing.F) {
 	})
 	f.Add("push", []byte(`{"ref":"refs/tags/v1","repository":{"full_name":"a/b"}}`))
 	f.Add("push", []byte(`{"ref":"refs/heads/main","repository":{"full_name":"a/b"},"head_commit":{"added":["public/x"]}}`))
-	rules := testConfig().Rules
+	// File names JSON decoding would rewrite, and truncated payloads.
+	f.Add("push", []byte("{\"ref\":\"refs/heads/main\",\"repository\":{\"full_name\":\"a/b\"},\"commits\":[{\"modified\":[\"public/a1/\xff\xfe\",\"public/ok\"]}]}"))
+	f.Add("push", []byte(`{"ref":"refs/heads/main","repository":{"full_name":"a/b"},"commits":[{"added":["public/\ud83d","public/\udfff\u0041","public/\ud83d\ude00"]}]}`))
+	f.Add("push", []byte(`{"ref":"refs/heads/main","size":40,"repository":{"full_name":"a/b"},"commits":[{"added":["public/x"]}]}`))
+	rules := truncatedConfig(&OnTruncated{RefreshDirs: []string{"https://static.example.com/"}}).Rules
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
 		ev, err := parseGitHub(event, body)
 		if err != nil && (ev.change != nil || ev.deploy != nil) {
 			t.Fatal("event and error together")
 		}
 		if ev.change != nil {
-			for _, j := range mapChanges(rules, *ev.change) {
+			m := mapChanges(rules, *ev.change)
+			for _, j := range m.jobs {
 				if len(j.Paths()) == 0 || len(j.Paths()) > maxPathsPerJob {
 					t.Fatalf("job with %d paths", len(j.Paths()))
+				}
+				// A file name that is not UTF-8 is refused, never mapped
+				// with its bytes replaced.
+				for _, p := range j.Paths() {
+					if strings.Contains(p, "%EF%BF%BD") && !bytes.Contains(body, []byte("\xef\xbf\xbd")) && !bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`)) {
+						t.Fatalf("path %q carries a replacement character the body did not", p)
+					}
 				}
 			}
 		}
@@ -149,6 +168,8 @@ func FuzzParseGitLab(f *testing.F) {
 	addGolden(f, "gitlab_", func(b []byte) { f.Add(b) })
 	f.Add([]byte(`{"object_kind":"push","ref":"refs/heads/x","after":"0000000000000000000000000000000000000000","project":{"path_with_namespace":"a/b"}}`))
 	f.Add([]byte(`{"object_kind":"merge_request"}`))
+	f.Add([]byte(`{"object_kind":"push","ref":"refs/heads/main","after":"1","total_commits_count":57,"project":{"path_with_namespace":"acme/web/site"},"commits":[{"added":["public/x"]}]}`))
+	f.Add([]byte("{\"object_kind\":\"push\",\"ref\":\"refs/heads/main\",\"after\":\"1\",\"project\":{\"path_with_namespace\":\"acme/site\"},\"commits\":[{\"removed\":[\"public/\xc0\xaf\"]}]}"))
 	rules := testConfig().Rules
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := parseGitLab(body)
@@ -172,6 +193,8 @@ func FuzzParseGeneric(f *testing.F) {
 		`{"v":1,"id":"x1","kind":"push","push":{"paths":["www.example.com/"],"area":"domestic"}}`,
 		`{"kind":"refresh","refresh":{"object_type":"regex","paths":["static.example.com/.*"]}}`,
 		`{"kind":"operation","operation":{"action":"OpenCdnService"}}`,
+		"{\"kind\":\"refresh\",\"refresh\":{\"paths\":[\"https://static.example.com/a1/\xff\xfe\"]}}",
+		`{"kind":"push","push":{"paths":["https://static.example.com/\ud800x"]}}`,
 	} {
 		f.Add([]byte(s))
 	}

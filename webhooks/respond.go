@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -21,6 +24,10 @@ type errorBody struct {
 	Error    string         `json:"error"`
 	Code     string         `json:"code"`
 	Problems []jobs.Problem `json:"problems,omitempty"`
+	// Jobs names the earlier jobs of an idempotency conflict.
+	Jobs []string `json:"jobs,omitempty"`
+	// Truncated describes a truncated push that was refused.
+	Truncated *jobs.Truncation `json:"truncated,omitempty"`
 }
 
 // hookError is a refusal with its HTTP status.
@@ -93,6 +100,12 @@ type acceptedBody struct {
 	Status string        `json:"status"`
 	Jobs   []acceptedJob `json:"jobs"`
 	Paths  int           `json:"paths"`
+	// Refused lists the paths (and files) of a GitHub or GitLab event that
+	// were not queued, each with its reason; the rest were.
+	Refused []jobs.Problem `json:"refused,omitempty"`
+	// Truncated says the push payload did not list everything that
+	// changed, and what each matching rule did about it.
+	Truncated *jobs.Truncation `json:"truncated,omitempty"`
 }
 
 // hookFunc handles one hook request and returns the status and JSON body.
@@ -179,22 +192,56 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	return body, release, nil
 }
 
-// accept validates every job, then publishes them all and answers 202
-// only when each was acknowledged by JetStream. A job set with any invalid
-// path is refused whole (422) before anything is published. With a
-// dedupe key (a delivery ID) the i-th job gets Nats-Msg-Id key:i and an ID
-// derived from it, so a redelivery stores nothing new and reports the same
-// job IDs.
-func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Job) (int, any) {
+// acceptOpts changes how accept treats a request.
+type acceptOpts struct {
+	// partial queues the valid paths and lists the others (senders that
+	// cannot fix their payload); otherwise one bad path refuses all.
+	partial bool
+	// fileOf names the repository file each mapped URL came from.
+	fileOf map[string]string
+	// refused are files refused before mapping (partial only).
+	refused []jobs.Problem
+	// truncated is set for a truncated push.
+	truncated *jobs.Truncation
+}
+
+// accept validates every job, then publishes them all under one
+// idempotency key and answers 202 only when each was acknowledged by
+// JetStream. Without opts.partial a job set with any invalid path is
+// refused whole (422) before anything is published; with it, invalid paths
+// are dropped and listed under "refused", and a status event (state
+// partial) says so. With a dedupe key (a delivery ID) the i-th job gets
+// Nats-Msg-Id key:i and an ID derived from it; the key is bound to the
+// jobs' content, so a redelivery stores nothing new and reports the same
+// job IDs, and other content under the same key is refused (409).
+func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Job, o acceptOpts) (int, any) {
 	now := s.deps.Now()
-	var problems []jobs.Problem
-	keys := make([]string, len(js))
-	for i, j := range js {
-		if dedupeKey != "" {
-			keys[i] = dedupeKey + ":" + strconv.Itoa(i)
-			if j.ID == "" {
-				j.ID = jobs.IDFromKey(keys[i])
+	refused := slices.Clone(o.refused)
+	if o.partial {
+		kept := js[:0:0]
+		for i, j := range js {
+			for _, p := range s.splitPaths(j) {
+				if len(js) > 1 {
+					p.Field = fmt.Sprintf("jobs[%d].%s", i, p.Field)
+				}
+				p.File = o.fileOf[p.Path]
+				refused = append(refused, p)
 			}
+			if len(j.Paths()) > 0 {
+				kept = append(kept, j)
+			}
+		}
+		js = kept
+		if len(js) == 0 {
+			e := refuse(http.StatusUnprocessableEntity, "invalid_paths", "every path was refused (%d); nothing was queued", len(refused))
+			e.body.Problems = refused
+			return fail(e)
+		}
+	}
+	var problems []jobs.Problem
+	for i, j := range js {
+		if dedupeKey != "" && j.ID == "" {
+			j.ID = jobs.IDFromKey(dedupeKey + ":" + strconv.Itoa(i))
 		}
 		j.Prepare(source, now)
 		if err := s.deps.Validator.Validate(j); err != nil {
@@ -215,24 +262,90 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 		e.body.Problems = problems
 		return fail(e)
 	}
-	out := acceptedBody{Status: "accepted", Jobs: make([]acceptedJob, 0, len(js))}
-	for i, j := range js {
-		// A publish that started completes even if the sender hangs up, so
-		// the log says what was stored; the publisher bounds its time.
-		ack, err := s.deps.Publisher.Publish(context.WithoutCancel(r.Context()), j, keys[i])
-		if err != nil {
-			s.log.Error("publish job", slog.String("job", j.ID), slog.String("source", source), slog.String("error", err.Error()))
-			if errors.Is(err, jobs.ErrTooLarge) {
-				return fail(refuse(http.StatusRequestEntityTooLarge, "job_too_large", "job %s is too large for the queue; send fewer paths per request", j.ID))
-			}
-			return fail(refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later"))
+	key := dedupeKey
+	if key == "" {
+		// No key from the sender: a fresh one, so nothing is deduplicated.
+		key = "once:" + jobs.NewID()
+	}
+	// A publish that started completes even if the sender hangs up, so
+	// the log says what was stored; the publisher bounds its time.
+	acks, err := s.deps.Publisher.PublishSet(context.WithoutCancel(r.Context()), key, js)
+	if err != nil {
+		var ce *jobs.IdempotencyConflictError
+		switch {
+		case errors.As(err, &ce):
+			s.log.Warn("idempotency conflict", slog.String("key", dedupeKey), slog.String("source", source), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
+			e := refuse(http.StatusConflict, "idempotency_conflict", "key %q was used inside the duplicate window for other content (job %s); nothing was queued, send new content under a new key", dedupeKey, strings.Join(ce.JobIDs, ", "))
+			e.body.Jobs = ce.JobIDs
+			return fail(e)
+		case errors.Is(err, jobs.ErrTooLarge):
+			s.log.Error("publish job", slog.String("job", js[len(acks)].ID), slog.String("source", source), slog.String("error", err.Error()))
+			return fail(refuse(http.StatusRequestEntityTooLarge, "job_too_large", "job %s is too large for the queue; send fewer paths per request", js[len(acks)].ID))
 		}
+		s.log.Error("publish job", slog.String("source", source), slog.Int("stored", len(acks)), slog.Int("jobs", len(js)), slog.String("error", err.Error()))
+		return fail(refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later"))
+	}
+	out := acceptedBody{Status: "accepted", Jobs: make([]acceptedJob, 0, len(js)), Refused: refused, Truncated: o.truncated}
+	for i, j := range js {
+		ack := acks[i]
 		n := len(j.Paths())
-		out.Jobs = append(out.Jobs, acceptedJob{ID: j.ID, Kind: j.Kind, Paths: n, Duplicate: ack.Duplicate})
+		out.Jobs = append(out.Jobs, acceptedJob{ID: ack.JobID, Kind: j.Kind, Paths: n, Duplicate: ack.Duplicate})
 		out.Paths += n
-		s.log.Info("job accepted", slog.String("job", j.ID), slog.String("kind", string(j.Kind)), slog.String("source", source), slog.Int("paths", n), slog.Bool("duplicate", ack.Duplicate))
+		s.log.Info("job accepted", slog.String("job", ack.JobID), slog.String("kind", string(j.Kind)), slog.String("source", source), slog.Int("paths", n), slog.Bool("duplicate", ack.Duplicate))
+		if (len(refused) > 0 || o.truncated != nil) && !ack.Duplicate {
+			s.report(r, jobs.StatusEvent{JobID: ack.JobID, State: jobs.StatePartial, Reason: partialReason(source, len(refused), o.truncated), Problems: refused, Truncated: o.truncated})
+		}
 	}
 	return http.StatusAccepted, out
+}
+
+// splitPaths drops the paths of j that would not validate and returns
+// them as problems ("refresh.paths[3]").
+func (s *Server) splitPaths(j *jobs.Job) []jobs.Problem {
+	ot := apiclient.ObjectFile
+	var paths *[]string
+	switch {
+	case j.Refresh != nil:
+		t, err := apiclient.ParseObjectType(j.Refresh.ObjectType)
+		if err != nil {
+			return nil // Validate names it
+		}
+		ot, paths = t, &j.Refresh.Paths
+	case j.Push != nil:
+		paths = &j.Push.Paths
+	default:
+		return nil
+	}
+	var out []jobs.Problem
+	good := (*paths)[:0:0]
+	for k, p := range *paths {
+		if _, err := s.deps.Validator.Normalize(p, ot); err != nil {
+			out = append(out, jobs.Problem{Field: fmt.Sprintf("%s.paths[%d]", j.Kind, k), Path: p, Reason: err.Error()})
+			continue
+		}
+		good = append(good, p)
+	}
+	*paths = good
+	return out
+}
+
+func partialReason(source string, refused int, t *jobs.Truncation) string {
+	var parts []string
+	if refused > 0 {
+		parts = append(parts, fmt.Sprintf("%d path(s) of the request refused", refused))
+	}
+	if t != nil {
+		parts = append(parts, "truncated push: "+t.Reason)
+	}
+	return source + ": " + strings.Join(parts, "; ")
+}
+
+// report publishes a status event; a failure is logged, the answer stands.
+func (s *Server) report(r *http.Request, ev jobs.StatusEvent) {
+	ev.Time = s.deps.Now().UTC()
+	if err := s.deps.Publisher.Report(context.WithoutCancel(r.Context()), ev); err != nil {
+		s.log.Error("report status event", slog.String("job", ev.JobID), slog.String("state", string(ev.State)), slog.String("error", err.Error()))
+	}
 }
 
 // ignored answers an event that needs no job.

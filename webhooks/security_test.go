@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,11 +261,15 @@ type failingPublisher struct {
 	down atomic.Bool
 }
 
-func (p *failingPublisher) Publish(ctx context.Context, j *jobs.Job, key string) (jobs.Ack, error) {
+func (p *failingPublisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
 	if p.down.Load() {
-		return jobs.Ack{}, errors.New("stream full")
+		return nil, errors.New("stream full")
 	}
-	return p.next.Publish(ctx, j, key)
+	return p.next.PublishSet(ctx, key, js)
+}
+
+func (p *failingPublisher) Report(ctx context.Context, ev jobs.StatusEvent) error {
+	return p.next.Report(ctx, ev)
 }
 
 // A signed request the queue could not take (503) may be sent again as it
@@ -399,7 +404,7 @@ func TestMetricLabelsComeFromFixedSets(t *testing.T) {
 			}
 		}
 	}
-	if series > 2*len(hookNames)*len(codes)+1 {
+	if series > 2*len(hookNames)*len(codes)+1+2*3 {
 		t.Errorf("%d series after hostile requests", series)
 	}
 }
@@ -410,6 +415,8 @@ func allowed(lp *dto.LabelPair, codes map[string]bool) bool {
 		return lp.GetValue() == "other" || label(lp.GetValue(), hookNames) == lp.GetValue()
 	case "code":
 		return codes[lp.GetValue()]
+	case "action": // the truncated-push counter's fixed set
+		return slices.Contains([]string{truncRefresh, truncRefuse, truncListed}, lp.GetValue())
 	}
 	return false
 }

@@ -13,11 +13,14 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
-// Publisher stores a job durably; it returns only after the queue
-// acknowledged it. dedupeKey becomes the Nats-Msg-Id ("" means the job ID).
-// *jobs.Publisher implements it.
+// Publisher stores the jobs of one request durably under one idempotency
+// key bound to their content (jobs.ErrIdempotencyConflict when the key
+// was used for other content); it returns only after the queue
+// acknowledged them. Report publishes a status event. *jobs.Publisher
+// implements it.
 type Publisher interface {
-	Publish(ctx context.Context, j *jobs.Job, dedupeKey string) (jobs.Ack, error)
+	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error)
+	Report(ctx context.Context, ev jobs.StatusEvent) error
 }
 
 // ReadyCheck is one dependency /readyz asks about.
@@ -107,7 +110,8 @@ func checkRuleURLs(rules []Rule, v *jobs.Validator) error {
 			field string
 			paths []string
 			ot    apiclient.ObjectType
-		}{{"refresh", r.Refresh, apiclient.ObjectFile}, {"refresh_dirs", r.RefreshDirs, apiclient.ObjectDirectory}, {"prefetch", r.Prefetch, apiclient.ObjectFile}} {
+		}{{"refresh", r.Refresh, apiclient.ObjectFile}, {"refresh_dirs", r.RefreshDirs, apiclient.ObjectDirectory}, {"prefetch", r.Prefetch, apiclient.ObjectFile},
+			{"on_truncated.refresh", r.OnTruncated.refresh(), apiclient.ObjectFile}, {"on_truncated.refresh_dirs", r.OnTruncated.refreshDirs(), apiclient.ObjectDirectory}} {
 			for k, p := range list.paths {
 				if _, err := v.Normalize(p, list.ot); err != nil {
 					errs = append(errs, fmt.Errorf("webhooks.rules[%d].%s[%d]: %w", i, list.field, k, err))

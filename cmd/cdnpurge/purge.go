@@ -25,6 +25,7 @@ type purgeFlags struct {
 	wait       bool
 	timeout    time.Duration
 	poll       time.Duration
+	idemKey    string
 }
 
 // request is what purge or push was asked to do, paths normalised.
@@ -80,6 +81,7 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	fs.BoolVar(&f.wait, "wait", false, "follow the tasks until the CDN reports them done")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up waiting after this long")
 	fs.DurationVar(&f.poll, "poll", 2*time.Second, "how often --wait asks for task status (--direct)")
+	fs.StringVar(&f.idemKey, "idempotency-key", "", "queue under `KEY`: running again with the same KEY and paths queues nothing new; other paths under it are refused")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -110,6 +112,9 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	}
 	if f.poll <= 0 || f.timeout <= 0 {
 		return usagef("--poll and --timeout must be > 0")
+	}
+	if f.idemKey != "" && f.direct {
+		return usagef("--idempotency-key applies to queued jobs; leave out --direct")
 	}
 	s, err := a.setup(stderr)
 	if err != nil {

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/user"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,7 +49,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	if u, err := user.Current(); err == nil {
 		source = "cli:" + u.Username
 	}
-	pathsOf := map[string]int{}
+	var js []*jobs.Job
 	for chunk := range slices.Chunk(req.paths, size) {
 		j := &jobs.Job{Kind: req.kind}
 		if req.kind == jobs.KindPush {
@@ -54,18 +57,44 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		} else {
 			j.Refresh = &jobs.RefreshSpec{Paths: chunk, ObjectType: string(req.ot), Force: req.force}
 		}
-		j.Prepare(source, time.Now())
-		if _, err := pub.Publish(ctx, j, ""); err != nil {
-			return sum, fmt.Errorf("queue job: %w (is `cdnpurge serve` running at %s? set nats.url, or use --direct)",
-				err, config.RedactURL(s.cfg.NATSURL()))
+		if f.idemKey != "" {
+			j.ID = jobs.IDFromKey("cli:" + f.idemKey + ":" + strconv.Itoa(len(js)))
 		}
+		j.Prepare(source, time.Now())
+		js = append(js, j)
+	}
+	pathsOf := map[string]int{}
+	queued := func(j *jobs.Job, ack jobs.Ack) {
 		sum.Jobs = append(sum.Jobs, j.ID)
-		sum.Submitted += len(chunk)
-		pathsOf[j.ID] = len(chunk)
+		n := len(j.Paths())
+		sum.Submitted += n
+		pathsOf[j.ID] = n
 		if a.g.output == "text" {
-			fmt.Fprintf(stdout, "queued job %s (%d paths)\n", j.ID, len(chunk))
+			dup := ""
+			if ack.Duplicate {
+				dup = ", already queued under this --idempotency-key"
+			}
+			fmt.Fprintf(stdout, "queued job %s (%d paths%s)\n", j.ID, n, dup)
 		}
 		prog.set("queued", sum.Submitted, sum.Paths, "paths")
+	}
+	if f.idemKey != "" {
+		// One key for the whole request, bound to all its paths.
+		acks, err := pub.PublishSet(ctx, "cli:"+f.idemKey, js)
+		for i, ack := range acks {
+			queued(js[i], ack)
+		}
+		if err != nil {
+			return sum, queueError(err, f.idemKey, s)
+		}
+	} else {
+		for _, j := range js {
+			ack, err := pub.Publish(ctx, j, "")
+			if err != nil {
+				return sum, queueError(err, "", s)
+			}
+			queued(j, ack)
+		}
 	}
 	if !f.wait {
 		return sum, nil
@@ -107,4 +136,16 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		}
 	}
 	return sum, nil
+}
+
+// queueError explains a failed publish: an idempotency key used for other
+// paths, or a queue that cannot be reached.
+func queueError(err error, key string, s *setup) error {
+	var ce *jobs.IdempotencyConflictError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("--idempotency-key %q was used for other paths by job %s inside the duplicate window; nothing new was queued, use a new key: %w",
+			key, strings.Join(ce.JobIDs, ", "), err)
+	}
+	return fmt.Errorf("queue job: %w (is `cdnpurge serve` running at %s? set nats.url, or use --direct)",
+		err, config.RedactURL(s.cfg.NATSURL()))
 }

@@ -1,0 +1,202 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultIdempotencyBucket is the JetStream key-value bucket that binds
+// idempotency keys to the content they first carried. Every replica and
+// every producer (webhooks, CLI, scheduler, library users) shares it.
+const DefaultIdempotencyBucket = "cdnpurge-idem"
+
+// idemMargin keeps a claim alive a little longer than the stream remembers
+// its Nats-Msg-Id: the claim is written before the publish, so without the
+// margin the stream could still call a message a duplicate after the claim
+// that says what it contained has expired.
+const idemMargin = time.Minute
+
+// ErrIdempotencyConflict marks a publish refused because its idempotency
+// key (a delivery ID, an Idempotency-Key header, a caller-chosen job ID)
+// was used inside the duplicate window for different content. Nothing was
+// stored; send the new content under a new key.
+var ErrIdempotencyConflict = errors.New("idempotency key already used for different content")
+
+// IdempotencyConflictError says which earlier jobs hold a key. It wraps
+// ErrIdempotencyConflict.
+type IdempotencyConflictError struct {
+	// Key is the idempotency key as the producer gave it.
+	Key string
+	// JobIDs and Kinds describe the jobs stored under the key first.
+	JobIDs []string
+	Kinds  []Kind
+	// Digest is the content digest of the refused publish, Earlier that of
+	// the stored one (see ContentDigest).
+	Digest, Earlier string
+}
+
+// Error names the key and the earlier jobs.
+func (e *IdempotencyConflictError) Error() string {
+	return fmt.Sprintf("idempotency key %q was used for different content by job %s inside the duplicate window; nothing was stored, send new content under a new key",
+		e.Key, strings.Join(e.JobIDs, ", "))
+}
+
+// Unwrap returns ErrIdempotencyConflict.
+func (e *IdempotencyConflictError) Unwrap() error { return ErrIdempotencyConflict }
+
+// content is what a job asks the CDN to do: its kind and its section
+// (paths, object type, force, area, operation and its parameters). IDs,
+// version, source and the time received are not content: a redelivery
+// changes none of what is purged.
+type content struct {
+	Kind      Kind           `json:"kind"`
+	Refresh   *RefreshSpec   `json:"refresh,omitempty"`
+	Push      *PushSpec      `json:"push,omitempty"`
+	Operation *OperationSpec `json:"operation,omitempty"`
+}
+
+// ContentDigest returns "sha256:<hex>" over the content of js, in order:
+// for each job its kind and its refresh, push or operation section as the
+// wire format encodes them. Producers compute it after validation, so
+// paths are in their normal form. Two publishes under one idempotency key
+// are the same request exactly when their digests are equal.
+func ContentDigest(js []*Job) (string, error) {
+	cs := make([]content, len(js))
+	for i, j := range js {
+		cs[i] = content{Kind: j.Kind, Refresh: j.Refresh, Push: j.Push, Operation: j.Operation}
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return "", fmt.Errorf("digest job content: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// idemRecord is the value stored under a claimed key.
+type idemRecord struct {
+	Digest string    `json:"digest"`
+	Jobs   []string  `json:"jobs"`
+	Kinds  []Kind    `json:"kinds"`
+	At     time.Time `json:"at"`
+}
+
+// idemClaim is the outcome of claiming a key: fresh (this publish owns
+// it, rev is the revision to release on failure) or a match of an earlier
+// claim with the same content (its job IDs are reused).
+type idemClaim struct {
+	fresh bool
+	rev   uint64
+	rec   idemRecord
+}
+
+// idemStore binds keys to content in a key-value bucket created on first
+// use.
+type idemStore struct {
+	js       jetstream.JetStream
+	bucket   string
+	ttl      time.Duration
+	replicas int
+
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kv != nil {
+		return s.kv, nil
+	}
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      s.bucket,
+		Description: "cdnpurge idempotency keys and the digest of the jobs they produced",
+		History:     1,
+		TTL:         s.ttl,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
+	}
+	s.kv = kv
+	return kv, nil
+}
+
+// forget drops the cached bucket so that the next claim creates it again
+// (a NATS that lost its store).
+func (s *idemStore) forget() {
+	s.mu.Lock()
+	s.kv = nil
+	s.mu.Unlock()
+}
+
+// idemKey maps any producer key to a valid bucket key.
+func idemKey(key string) string { return "k." + IDFromKey(key) }
+
+// claim binds key to rec unless it is bound already. A key bound to the
+// same digest is a match; to another digest, an *IdempotencyConflictError.
+func (s *idemStore) claim(ctx context.Context, key string, rec idemRecord) (idemClaim, error) {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return idemClaim{}, fmt.Errorf("encode idempotency record: %w", err)
+	}
+	k := idemKey(key)
+	for attempt := 0; ; attempt++ {
+		kv, err := s.open(ctx)
+		if err != nil {
+			return idemClaim{}, err
+		}
+		rev, err := kv.Create(ctx, k, val)
+		if err == nil {
+			return idemClaim{fresh: true, rev: rev, rec: rec}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			if attempt == 0 && (errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
+				s.forget()
+				continue
+			}
+			return idemClaim{}, fmt.Errorf("claim idempotency key %q: %w: %w", key, ErrUnavailable, err)
+		}
+		entry, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt == 0 {
+			continue // expired between the two calls
+		}
+		if err != nil {
+			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, err)
+		}
+		var earlier idemRecord
+		if err := json.Unmarshal(entry.Value(), &earlier); err != nil {
+			return idemClaim{}, fmt.Errorf("idempotency key %q holds an unreadable record (revision %d): %w", key, entry.Revision(), err)
+		}
+		if earlier.Digest != rec.Digest || len(earlier.Jobs) != len(rec.Jobs) {
+			return idemClaim{}, &IdempotencyConflictError{Key: key, JobIDs: earlier.Jobs, Kinds: earlier.Kinds, Digest: rec.Digest, Earlier: earlier.Digest}
+		}
+		return idemClaim{rec: earlier}, nil
+	}
+}
+
+// release removes a fresh claim whose jobs were not stored, so that the
+// sender may retry with any content.
+func (s *idemStore) release(ctx context.Context, key string, c idemClaim) error {
+	if !c.fresh {
+		return nil
+	}
+	kv, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	if err := kv.Delete(ctx, idemKey(key), jetstream.LastRevision(c.rev)); err != nil {
+		return fmt.Errorf("release idempotency key %q: %w", key, err)
+	}
+	return nil
+}
