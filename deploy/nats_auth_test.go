@@ -209,7 +209,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	j := &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: []string{"https://static.example.com/a.js"}}}
 	j.Prepare("generic", time.Now())
 	if _, err := hookPub.Publish(ctx, j, ""); err != nil {
-		t.Fatalf("webhooks: publish a job: %v", err)
+		t.Fatalf("webhooks: publish a job: %v (denied: %s)", err, drain(hooks.denied))
 	}
 	hooks.refused(t, subj.Sched("nightly"), tickID)
 	hooks.refused(t, subj.Op("StopCdnDomain"), "")
@@ -225,6 +225,17 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 	if _, err := prod.js.Publish(ctx, subj.Push(), []byte(`{"push":{"paths":["https://static.example.com/c.js"]}}`)); err != nil {
 		t.Fatalf("producer: publish on %s: %v", subj.Push(), err)
+	}
+	// The publisher library (cdnpurge purge) binds its key in the
+	// idempotency bucket, which the producer may use but not create.
+	prodPub, err := jobs.NewPublisher(prod.nc, jobs.PublisherConfig{Subjects: subj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj := &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: []string{"https://static.example.com/d.js"}}}
+	pj.Prepare("cli", time.Now())
+	if _, err := prodPub.Publish(ctx, pj, ""); err != nil {
+		t.Fatalf("producer: publish through the library: %v (denied: %s)", err, drain(prod.denied))
 	}
 	for _, s := range []string{subj.Sched("nightly"), subj.Op("ModifyCdnDomain"), subj.Op("nightly"), subj.Invalid(),
 		"$JS.API.STREAM.UPDATE." + jobs.SchedStreamName(""), "$JS.API.STREAM.PURGE." + jobs.DefaultStreamName,
@@ -248,8 +259,8 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	if ack.Duplicate {
 		t.Fatal("the scheduler's tick was dropped as a duplicate")
 	}
-	if n := msgs(t, svc.js, jobs.DefaultStreamName); n != 3 {
-		t.Fatalf("work stream holds %d messages, want 3 (one webhook job, two producer jobs)", n)
+	if n := msgs(t, svc.js, jobs.DefaultStreamName); n != 4 {
+		t.Fatalf("work stream holds %d messages, want 4 (one webhook job, three producer jobs)", n)
 	}
 	if st, _, err := state.Load(ctx, "nightly"); err != nil || !st.LastTick.Equal(tick) {
 		t.Fatalf("schedule state = %+v, %v; want the service's write only", st, err)
@@ -274,5 +285,18 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 	if got != 1 {
 		t.Fatalf("worker fetched %d ticks, want 1", got)
+	}
+}
+
+// drain returns the permission violations reported so far.
+func drain(c chan string) string {
+	var out []string
+	for {
+		select {
+		case s := <-c:
+			out = append(out, s)
+		default:
+			return strings.Join(out, "; ")
+		}
 	}
 }

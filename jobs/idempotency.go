@@ -117,7 +117,17 @@ func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
 	if s.kv != nil {
 		return s.kv, nil
 	}
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// Bind to the bucket when it exists, so a producer allowed only to use
+	// it (not to create or change it) works; create it otherwise.
+	kv, err := s.js.KeyValue(ctx, s.bucket)
+	if err == nil {
+		s.kv = kv
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
+	}
+	kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      s.bucket,
 		Description: "cdnpurge idempotency keys and the digest of the jobs they produced",
 		History:     1,
