@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -58,7 +57,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Validator == nil || d.Publisher == nil {
 		return nil, errors.New("webhooks: a Validator and a Publisher are required")
 	}
-	if err := checkRuleURLs(cfg.Rules, d.Validator); err != nil {
+	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
 		return nil, err
 	}
 	if d.Logger == nil {
@@ -69,44 +68,18 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux()}
 	if cfg.GitHubSecret != "" {
-		s.mux.Handle("POST /hooks/github", s.instrument("github", s.github))
+		s.mux.Handle(routeGitHub, s.instrument("github", s.github))
 	}
 	if cfg.GitLabToken != "" {
-		s.mux.Handle("POST /hooks/gitlab", s.instrument("gitlab", s.gitlab))
+		s.mux.Handle(routeGitLab, s.instrument("gitlab", s.gitlab))
 	}
 	if cfg.GenericToken != "" || cfg.GenericHMACSecret != "" {
-		s.mux.Handle("POST /hooks/generic", s.instrument("generic", s.generic))
+		s.mux.Handle(routeGeneric, s.instrument("generic", s.generic))
 	}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc(routeHealthz, s.healthz)
+	s.mux.HandleFunc(routeReadyz, s.readyz)
 	s.handler = s.mux
 	return s, nil
-}
-
-// checkRuleURLs makes sure every URL a rule can produce is allowed, so a
-// misconfigured rule fails at start rather than on every deploy.
-func checkRuleURLs(rules []Rule, v *jobs.Validator) error {
-	var errs []error
-	for i, r := range rules {
-		if r.URLTemplate != "" {
-			sample := r.render("sample/file.css", "owner/repo", "main")
-			if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
-				errs = append(errs, fmt.Errorf("webhooks.rules[%d].url_template: %w", i, err))
-			}
-		}
-		for _, list := range []struct {
-			field string
-			paths []string
-			ot    apiclient.ObjectType
-		}{{"refresh", r.Refresh, apiclient.ObjectFile}, {"refresh_dirs", r.RefreshDirs, apiclient.ObjectDirectory}, {"prefetch", r.Prefetch, apiclient.ObjectFile}} {
-			for k, p := range list.paths {
-				if _, err := v.Normalize(p, list.ot); err != nil {
-					errs = append(errs, fmt.Errorf("webhooks.rules[%d].%s[%d]: %w", i, list.field, k, err))
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Handler returns the server's HTTP handler.
