@@ -118,7 +118,9 @@ func zero() float64 { return 0 }
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(_ context.Context, _ *jobs.Job, _ string) (jobs.Ack, error) { return jobs.Ack{}, nil }
+func (nopPublisher) Publish(_ context.Context, _ *jobs.Job, _ string) (jobs.Ack, error) {
+	return jobs.Ack{}, nil
+}
 
 // Parse errors, type errors, unknown fields and semantic problems come in
 // one run, each with its path (list indexes included), its line and a hint,
