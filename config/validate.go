@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -71,7 +72,9 @@ func (c *Config) validate(p *problems) {
 	}
 
 	p.addErr("", c.Worker.Config.Validate()) // names worker.<field>
-	checkName(p, "worker.task_bucket", c.Worker.TaskBucket)
+	if !bucketName.MatchString(c.Worker.TaskBucket) {
+		p.add("worker.task_bucket", "%q: want a key-value bucket name of letters, digits, - and _", c.Worker.TaskBucket)
+	}
 
 	q := c.Quota
 	positive(p, "quota.sync_interval", q.SyncInterval)
@@ -109,6 +112,9 @@ func positive(p *problems, field string, d time.Duration) {
 		p.add(field, "%s: must be > 0 (a Go duration such as 1s or 5m)", d)
 	}
 }
+
+// bucketName is what JetStream accepts as a key-value bucket name.
+var bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // checkName refuses a JetStream stream, consumer or bucket name that
 // JetStream would refuse.
