@@ -67,6 +67,8 @@ webhooks:
     - name: off
       refresh: ["https://example.com/ok", "https://evil.org/x"]
 `, []string{"webhooks.rules[0].refresh[1]: ", "(line 5)"}},
+		{"embedded host with a port", "domains: [example.com]\nnats:\n  embedded: {host: \"127.0.0.1:4333\"}\n", []string{`nats.embedded.host: "127.0.0.1:4333": want a host name`, "(line 3)"}},
+		{"task bucket JetStream refuses", "domains: [example.com]\nworker:\n  task_bucket: tasks@here\n", []string{`worker.task_bucket: "tasks@here"`, "(line 3)"}},
 		{"ack wait too short", "domains: [example.com]\nworker:\n  ack_wait: 2s\n", []string{"worker.ack_wait: 2s: must be >= 3s", "(line 3)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -139,6 +140,9 @@ func (c *Config) validateNATS(p *problems) {
 				p.add("nats.url", "scheme %q: want nats, tls, ws or wss", u.Scheme)
 			}
 		}
+	}
+	if h := n.Embedded.Host; h == "" || (net.ParseIP(h) == nil && strings.ContainsAny(h, " /:[]")) {
+		p.add("nats.embedded.host", "%q: want a host name or IP address without a port, such as 127.0.0.1", h)
 	}
 	if e := n.Embedded.Port; e != jobs.RandomPort && (e < 1 || e > 65535) {
 		p.add("nats.embedded.port", "%d: want 1-65535, or -1 for a free port", e)
