@@ -96,7 +96,7 @@ func readSecretFile(path string) (string, error) {
 	s = strings.TrimSuffix(s, "\r")
 	switch {
 	case strings.ContainsAny(s, "\r\n"):
-		return "", fmt.Errorf("secret file %s has %d lines; it must hold the secret alone on one line", path, strings.Count(s, "\n")+1)
+		return "", fmt.Errorf("secret file %s line 2: a secret file holds the secret alone on one line (%d lines found; a trailing newline is fine)", path, strings.Count(s, "\n")+1)
 	case strings.TrimSpace(s) == "":
 		return "", fmt.Errorf("secret file %s is empty", path)
 	}
