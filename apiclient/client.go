@@ -128,29 +128,20 @@ type Client struct {
 
 // New validates opts and returns a Client.
 func New(opts Options) (*Client, error) {
-	if err := opts.Credentials.Validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	endpoint, err := normEndpoint("endpoint", opts.Endpoint, DefaultEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	dcdn, err := normEndpoint("dcdn endpoint", opts.DCDNEndpoint, DefaultDCDNEndpoint)
+	dcdn, err := normEndpoint("dcdn_endpoint", opts.DCDNEndpoint, DefaultDCDNEndpoint)
 	if err != nil {
 		return nil, err
 	}
 	version := opts.Version
 	if version == "" {
 		version = VersionCurrent
-	}
-	if version != VersionCurrent && version != VersionLegacy {
-		return nil, fmt.Errorf("API version %q: want %s or %s", version, VersionCurrent, VersionLegacy)
-	}
-	if r := opts.Retry; r.Base < 0 || r.Max < 0 || r.MaxTotal < 0 {
-		return nil, fmt.Errorf("retry policy: base, max and max_total must not be negative")
-	}
-	if opts.RateShare < 0 || opts.RateShare > 1 {
-		return nil, fmt.Errorf("rate share %v: want a fraction in (0,1]", opts.RateShare)
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -187,7 +178,7 @@ func normEndpoint(field, s, def string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("%s %q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", field, s)
+		return "", fmt.Errorf("%s: %q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", field, s)
 	}
 	u.Path = "/"
 	u.RawQuery = ""

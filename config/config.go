@@ -32,6 +32,8 @@ type Config struct {
 
 	// source is the file the config was read from ("" for none).
 	source string
+	// loc is the quota day's zone, loaded by Validate.
+	loc *time.Location
 }
 
 // Source returns the path of the file the config was read from, "" when it

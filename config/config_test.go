@@ -103,7 +103,7 @@ func TestUnknownFieldNamesPathAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("unknown field accepted")
 	}
-	for _, want := range []string{"line 4", `"worker.lingr"`, p} {
+	for _, want := range []string{"(line 4)", "worker.lingr: unknown field; did you mean worker.linger?", p} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -118,8 +118,11 @@ func TestBadDuration(t *testing.T) {
 	}
 	_, err = Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_WORKER_LINGER": "fast",
 		"ALIBABA_CLOUD_ACCESS_KEY_ID": "a", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "b"}))
-	if err == nil || !strings.Contains(err.Error(), "CDNPURGE_WORKER_LINGER (worker.linger): not a duration") {
+	if err == nil || !strings.Contains(err.Error(), "worker.linger: not a duration; use Go syntax such as 500ms, 30s, 5m or 1h (from CDNPURGE_WORKER_LINGER)") {
 		t.Fatalf("err = %v", err)
+	}
+	if strings.Count(err.Error(), "worker.linger") != 1 {
+		t.Errorf("one bad value, several problems: %v", err)
 	}
 }
 
@@ -209,7 +212,7 @@ schedules:
 	}
 	for _, want := range []string{
 		"domains: empty", "default_scheme:", "nats.embedded.port:", "nats.duplicate_window:", "nats.replicas:",
-		"cdn.version:", "cdn.rate_share:", "cdn.rate_limits.RefreshEverything:", "worker.linger: must be > 0",
+		"cdn.version:", "cdn.rate_share:", "cdn.rate_limits.RefreshEverything:", "worker.linger: -1s: must be > 0",
 		"worker.limits.urls_per_refresh:", "quota.time_zone:", "log.format:", "webhooks.github_secret:", "schedules[0]",
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -227,8 +230,9 @@ schedules:
 
 func TestSecretsMasked(t *testing.T) {
 	secretFile := writeFile(t, "gl", "gitlab-token-from-file-0123\n")
-	p := writeFile(t, "c.yaml", "domains: [example.com]\nredis:\n  url: redis://user:redispass123@localhost:6379/0\nwebhooks:\n  gitlab_token_file: "+secretFile+"\n")
+	p := writeFile(t, "c.yaml", "domains: [example.com]\nwebhooks:\n  gitlab_token_file: "+secretFile+"\n")
 	m := map[string]string{
+		"CDNPURGE_REDIS_URL":              "redis://user:redispass123@localhost:6379/0",
 		"CDNPURGE_WEBHOOKS_GITHUB_SECRET": "github-secret-from-env-4567",
 		"CDNPURGE_NATS_URL":               "nats://natsuser:natspass987@localhost:4222",
 		"ALIBABA_CLOUD_SECURITY_TOKEN":    "sts-token-value-890",
@@ -266,7 +270,7 @@ func TestSecretsMasked(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(string(y), "github_secret: '[redacted]'") || !strings.Contains(string(y), "access_key_id: LTAIexample") {
+	if !strings.Contains(string(y), "#   webhooks.github_secret: [redacted]") || !strings.Contains(string(y), "AccessKeyId=LTAIexample") {
 		t.Errorf("yaml dump:\n%s", y)
 	}
 	if !strings.Contains(string(j), `"linger": "1s"`) {

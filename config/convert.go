@@ -14,15 +14,16 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// Location returns the quota day's zone. Asia/Shanghai works without a time
-// zone database (a fixed UTC+8 zone, exact since 1991).
+// Location returns the quota day's zone, loaded once by Validate (Load);
+// Asia/Shanghai works without a time zone database (a fixed UTC+8 zone,
+// exact since 1991).
 func (c *Config) Location() *time.Location {
-	if c.Quota.TimeZone == "" || c.Quota.TimeZone == apiclient.QuotaTimeZone {
-		return quota.DefaultLocation()
+	if c.loc != nil {
+		return c.loc
 	}
-	loc, err := time.LoadLocation(c.Quota.TimeZone)
+	loc, err := loadZone(c.Quota.TimeZone)
 	if err != nil {
-		return quota.DefaultLocation() // Validate reported it
+		return quota.DefaultLocation() // Validate reports it
 	}
 	return loc
 }

@@ -21,14 +21,11 @@ const (
 
 // Defaults not owned by another package.
 const (
-	DefaultNATSName       = "cdnpurge"
-	DefaultSyncInterval   = 5 * time.Minute
-	DefaultBoundaryDelay  = 5 * time.Second
-	DefaultLogLevel       = "info"
-	DefaultLogFormat      = "auto"
-	DefaultMetricsPath    = "/metrics"
-	DefaultScheme         = "https"
-	DefaultWorkerConsumer = "cdnpurge-worker"
+	DefaultNATSName    = "cdnpurge"
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "auto"
+	DefaultMetricsPath = "/metrics"
+	DefaultScheme      = "https"
 )
 
 // WithDefaults returns a copy of c with every zero value filled in. With
@@ -76,7 +73,6 @@ func (c Config) WithDefaults() Config {
 	c.Webhooks.Config = c.Webhooks.Config.WithDefaults()
 
 	w := &c.Worker
-	w.Consumer = or(w.Consumer, DefaultWorkerConsumer)
 	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
 	// The worker's own defaults, so that config check prints what runs.
 	loc := w.Location
@@ -84,10 +80,10 @@ func (c Config) WithDefaults() Config {
 	w.Location = loc
 
 	q := &c.Quota
-	q.SyncInterval = orDur(q.SyncInterval, DefaultSyncInterval)
+	q.SyncInterval = orDur(q.SyncInterval, quota.DefaultSyncInterval)
 	q.TimeZone = or(q.TimeZone, apiclient.QuotaTimeZone)
 	q.ReservationTTL = orDur(q.ReservationTTL, quota.DefaultReservationTTL)
-	q.BoundaryDelay = orDur(q.BoundaryDelay, DefaultBoundaryDelay)
+	q.BoundaryDelay = orDur(q.BoundaryDelay, quota.DefaultBoundaryDelay)
 
 	c.Log.Level = or(c.Log.Level, DefaultLogLevel)
 	c.Log.Format = or(c.Log.Format, DefaultLogFormat)

@@ -1,8 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -23,6 +23,8 @@ const EnvPrefix = "CDNPURGE_"
 // Maps and lists of mappings (cdn.rate_limits, webhooks.rules, schedules)
 // come from the file only. CDNPURGE_ENDPOINT (apiclient.EnvEndpoint) also
 // sets cdn.endpoint; CDNPURGE_CDN_ENDPOINT wins when both are set.
+// CDNPURGE_CONFIG names the file. Any other CDNPURGE_* variable is an
+// error (with the closest known name), so that a typo never goes unseen.
 
 // EnvName returns the environment variable that overrides the field at
 // yamlPath ("worker.linger" → "CDNPURGE_WORKER_LINGER").
@@ -33,9 +35,8 @@ func EnvName(yamlPath string) string {
 // EnvVars lists every environment variable Load reads for fields, sorted.
 func EnvVars() []string {
 	var out []string
-	walkScalars(reflect.ValueOf(&Config{}).Elem(), "", func(path string, _ reflect.Value) error {
+	walkScalars(reflect.ValueOf(&Config{}).Elem(), "", func(path string, _ reflect.Value) {
 		out = append(out, EnvName(path))
-		return nil
 	})
 	out = append(out, apiclient.EnvEndpoint)
 	slices.Sort(out)
@@ -43,23 +44,49 @@ func EnvVars() []string {
 }
 
 // applyEnv sets every field whose CDNPURGE_* variable is set.
-func applyEnv(c *Config, getenv func(string) string) error {
+func applyEnv(c *Config, getenv func(string) string, doc *document, p *problems) {
 	if v := getenv(apiclient.EnvEndpoint); v != "" {
 		c.CDN.Endpoint = v
+		doc.env["cdn.endpoint"] = apiclient.EnvEndpoint
+		doc.set["cdn.endpoint"] = true
 	}
-	var errs []error
-	walkScalars(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) error {
+	walkScalars(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) {
 		name := EnvName(path)
 		raw, ok := lookup(getenv, name)
 		if !ok {
-			return nil
+			return
 		}
+		doc.env[path] = name
 		if err := setScalar(f, raw); err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", name, path, err))
+			*p = append(*p, FieldError{Field: path, Env: name, Msg: err.Error()})
+			delete(doc.set, path) // reported; not also as a replaced zero
+			return
 		}
-		return nil
+		doc.set[path] = true
 	})
-	return errors.Join(errs...)
+}
+
+// checkEnviron reports every CDNPURGE_* variable of environ that no field
+// has, with the closest known name.
+func checkEnviron(environ []string, p *problems) {
+	known := append(EnvVars(), EnvConfigFile)
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !slices.Contains(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range slices.Compact(unknown) {
+		msg := "unknown environment variable: no config field has this name"
+		if s := didYouMean(name, known); s != "" {
+			msg += "; did you mean " + s + "?"
+		} else {
+			msg += "; see docs/configuration.md for the naming rule"
+		}
+		p.add(name, "%s", msg)
+	}
 }
 
 // lookup treats an empty variable as unset, as getenv cannot tell apart.
@@ -68,14 +95,9 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 	return v, v != ""
 }
 
-var (
-	durationType    = reflect.TypeFor[time.Duration]()
-	credentialsType = reflect.TypeFor[Credentials]()
-)
-
 // walkScalars calls fn for every settable scalar or []string field under v,
 // with its YAML path.
-func walkScalars(v reflect.Value, path string, fn func(path string, f reflect.Value) error) {
+func walkScalars(v reflect.Value, path string, fn func(path string, f reflect.Value)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -95,11 +117,11 @@ func walkScalars(v reflect.Value, path string, fn func(path string, f reflect.Va
 		case sf.Type.Kind() == reflect.Struct:
 			walkScalars(f, p, fn)
 		case sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.String:
-			_ = fn(p, f)
-		case sf.Type.Kind() == reflect.Map || sf.Type.Kind() == reflect.Slice:
+			fn(p, f)
+		case sf.Type.Kind() == reflect.Map || sf.Type.Kind() == reflect.Slice || sf.Type.Kind() == reflect.Pointer:
 			// From the file only.
 		default:
-			_ = fn(p, f)
+			fn(p, f)
 		}
 	}
 }
@@ -126,19 +148,19 @@ func setScalar(f reflect.Value, raw string) error {
 	case f.CanInt():
 		n, err := strconv.ParseInt(raw, 10, f.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("not an integer")
+			return fmt.Errorf("not a whole number")
 		}
 		f.SetInt(n)
 	case f.CanUint():
 		n, err := strconv.ParseUint(raw, 10, f.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("not a non-negative integer")
+			return fmt.Errorf("not a whole number >= 0")
 		}
 		f.SetUint(n)
 	case f.CanFloat():
 		x, err := strconv.ParseFloat(raw, 64)
-		if err != nil {
-			return fmt.Errorf("not a number")
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("not a finite number")
 		}
 		f.SetFloat(x)
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:

@@ -1,137 +1,201 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"reflect"
-	"regexp"
+	"slices"
 	"strings"
-
-	"gopkg.in/yaml.v3"
-
-	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // EnvConfigFile names the config file when --config is not given.
 const EnvConfigFile = "CDNPURGE_CONFIG"
 
+// LoadOption changes how Load reads the environment.
+type LoadOption func(*loadOptions)
+
+type loadOptions struct {
+	environ      []string
+	checkEnviron bool
+}
+
+// WithEnviron gives Load the whole environment ("KEY=value" entries, as
+// os.Environ returns them), so that a CDNPURGE_* variable no field has is
+// reported (with "did you mean") instead of silently ignored.
+func WithEnviron(environ []string) LoadOption {
+	return func(o *loadOptions) { o.environ, o.checkEnviron = environ, true }
+}
+
 // Load reads the config file at path ("" for none), applies the CDNPURGE_*
-// environment overrides read through getenv (os.Getenv when nil), reads
-// secrets from their *_file paths and the credentials, fills in defaults and
-// validates. Every problem found is returned, each naming its field.
-func Load(path string, getenv func(string) string) (*Config, error) {
+// environment overrides read through getenv (os.Getenv when nil, and then
+// os.Environ is checked for unknown CDNPURGE_* names too), reads secrets
+// from their *_file paths and the credentials, fills in defaults and
+// validates. Every problem found, in the file, the environment and the
+// values, is returned at once as Problems (in document order), each naming
+// its field path and its line or variable.
+func Load(path string, getenv func(string) string, opts ...LoadOption) (*Config, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if getenv == nil {
 		getenv = os.Getenv
+		if !o.checkEnviron {
+			o.environ, o.checkEnviron = os.Environ(), true
+		}
 	}
 	c := &Config{source: path}
+	doc := newDocument()
+	var p problems
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w (pass --config FILE or set %s to an existing file)", err, EnvConfigFile)
 		}
-		if err := decodeYAML(data, c); err != nil {
+		if err := decodeYAML(data, c, doc, &p); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	if err := applyEnv(c, getenv); err != nil {
-		return nil, fmt.Errorf("environment: %w", err)
+	checkURLSecrets(c, doc, &p)
+	applyEnv(c, getenv, doc, &p)
+	if o.checkEnviron {
+		checkEnviron(o.environ, &p)
 	}
-	if err := c.readSecretFiles(); err != nil {
-		return nil, err
-	}
-	if err := c.resolveCredentials(getenv); err != nil {
-		return nil, err
-	}
+	c.readSecretFiles(&p)
+	c.resolveCredentials(getenv, &p)
+	raw := *c
 	*c = c.WithDefaults()
-	if err := c.Validate(); err != nil {
+	checkReplaced(reflect.ValueOf(raw), reflect.ValueOf(*c), doc, &p)
+	c.validate(&p)
+	if len(p) > 0 {
 		where := "config"
 		if path != "" {
 			where = "config " + path
 		}
-		return nil, fmt.Errorf("%s is invalid:\n%w", where, err)
+		return nil, fmt.Errorf("%s is invalid:\n%w", where, p.where(doc))
 	}
 	return c, nil
 }
 
-// decodeYAML decodes one YAML document strictly: an unknown field is an
-// error naming its path and line.
-func decodeYAML(data []byte, c *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // an empty file is all defaults
-		}
-		return friendlyYAMLError(err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return errors.New("more than one YAML document; keep the whole config in one")
-	}
-	return nil
-}
+// urlFields are the URLs that may carry a password; in the file they must
+// not (the environment variable is the place for it).
+var urlFields = []string{"nats.url", "redis.url"}
 
-var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
-
-// friendlyYAMLError rewrites yaml.v3's "field x not found in type
-// config.NATSConfig" into "unknown field nats.x", keeping the line.
-func friendlyYAMLError(err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err
-	}
-	paths := typePaths()
-	lines := make([]string, 0, len(te.Errors))
-	for _, e := range te.Errors {
-		e = unknownField.ReplaceAllStringFunc(e, func(m string) string {
-			sm := unknownField.FindStringSubmatch(m)
-			field, typ := sm[1], sm[2]
-			if p, ok := paths[typ]; ok && p != "" {
-				field = p + "." + field
-			}
-			return fmt.Sprintf("unknown field %q (check its spelling against deploy/cdnpurge.example.yaml)", field)
-		})
-		lines = append(lines, e)
-	}
-	return errors.New(strings.Join(lines, "\n"))
-}
-
-// typePaths maps each struct type of the config ("config.NATSConfig") to
-// its YAML path ("nats"), for error messages.
-func typePaths() map[string]string {
-	out := map[string]string{}
-	var walk func(t reflect.Type, path string)
-	walk = func(t reflect.Type, path string) {
-		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
-			t = t.Elem()
-			path += "[]"
+// checkURLSecrets refuses a password or token inside a URL in the file.
+func checkURLSecrets(c *Config, doc *document, p *problems) {
+	for _, path := range urlFields {
+		v, ok := valueAt(reflect.ValueOf(c).Elem(), path)
+		if !ok || !doc.set[path] {
+			continue
 		}
-		if t.Kind() != reflect.Struct {
-			return
-		}
-		name := t.String()
-		if _, seen := out[name]; seen {
-			return
-		}
-		out[name] = path
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag, inline := yamlName(f)
-			if tag == "-" || !f.IsExported() {
+		for part := range strings.SplitSeq(v.String(), ",") {
+			u, err := url.Parse(strings.TrimSpace(part))
+			if err != nil || u.User == nil {
 				continue
 			}
-			if inline {
-				walk(f.Type, path)
-				continue
+			if _, has := u.User.Password(); has || u.User.Username() != "" {
+				p.add(path, "holds a password or token; secrets never belong in the config file: set %s instead", EnvName(path))
+				break
 			}
-			walk(f.Type, joinPath(path, tag))
 		}
 	}
-	walk(reflect.TypeFor[Config](), "")
-	return out
+}
+
+// checkReplaced reports a value given in the file or the environment that
+// WithDefaults replaced (linger: 0s becoming 1s): a zero or negative that
+// means "default" must not be written out, so that it is never taken
+// silently. Absent fields take their defaults as usual.
+func checkReplaced(raw, def reflect.Value, doc *document, p *problems) {
+	paths := make([]string, 0, len(doc.set))
+	for path := range doc.set {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	for _, path := range paths {
+		rv, ok1 := valueAt(raw, path)
+		dv, ok2 := valueAt(def, path)
+		if !ok1 || !ok2 || isComposite(rv.Type()) || reflect.DeepEqual(rv.Interface(), dv.Interface()) {
+			continue
+		}
+		p.add(path, "%s is not allowed here: it would silently become the default %s; remove the field to take the default, or set another value",
+			show(rv), show(dv))
+	}
+}
+
+func isComposite(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct, reflect.Pointer, reflect.Interface:
+		return true
+	case reflect.Slice:
+		return !isScalarKind(t.Elem().Kind())
+	}
+	return false
+}
+
+// show prints a value for an error message; secrets never print.
+func show(v reflect.Value) string {
+	switch {
+	case isSecretType(v.Type()):
+		return "this secret"
+	case v.Type() == durationType:
+		return fmt.Sprint(v.Interface())
+	case v.Kind() == reflect.String:
+		return fmt.Sprintf("%q", v.String())
+	case v.Kind() == reflect.Slice && v.Len() == 0:
+		return "[]"
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// valueAt returns the value at a YAML path ("webhooks.rules[2].branch",
+// "cdn.rate_limits.RefreshObjectCaches") under v.
+func valueAt(v reflect.Value, path string) (reflect.Value, bool) {
+	for path != "" {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		if strings.HasPrefix(path, "[") {
+			end := strings.IndexByte(path, ']')
+			var i int
+			if end < 0 || v.Kind() != reflect.Slice {
+				return reflect.Value{}, false
+			}
+			if _, err := fmt.Sscanf(path[1:end], "%d", &i); err != nil || i < 0 || i >= v.Len() {
+				return reflect.Value{}, false
+			}
+			v, path = v.Index(i), strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		name := path
+		if i := strings.IndexAny(path, ".["); i >= 0 {
+			name, path = path[:i], strings.TrimPrefix(path[i:], ".")
+		} else {
+			path = ""
+		}
+		switch v.Kind() {
+		case reflect.Struct:
+			f, ok := fieldsOf(v.Type())[name]
+			if !ok {
+				return reflect.Value{}, false
+			}
+			v = v.FieldByIndex(f.index)
+		case reflect.Map:
+			if v.Type().Key().Kind() != reflect.String {
+				return reflect.Value{}, false
+			}
+			v = v.MapIndex(reflect.ValueOf(name).Convert(v.Type().Key()))
+			if !v.IsValid() {
+				return reflect.Value{}, false
+			}
+		default:
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
 }
 
 func joinPath(a, b string) string {
@@ -152,107 +216,4 @@ func yamlName(f reflect.StructField) (string, bool) {
 		name = strings.ToLower(f.Name)
 	}
 	return name, false
-}
-
-// readSecretFiles fills each webhook secret from its *_file path.
-func (c *Config) readSecretFiles() error {
-	w := &c.Webhooks
-	var errs []error
-	for _, s := range []struct {
-		field, file string
-		dst         *string
-	}{
-		{"github_secret", w.GitHubSecretFile, (*string)(&w.GitHubSecret)},
-		{"gitlab_token", w.GitLabTokenFile, (*string)(&w.GitLabToken)},
-		{"generic_token", w.GenericTokenFile, (*string)(&w.GenericToken)},
-		{"generic_hmac_secret", w.GenericHMACSecretFile, (*string)(&w.GenericHMACSecret)},
-	} {
-		if s.file == "" {
-			continue
-		}
-		if *s.dst != "" {
-			errs = append(errs, fmt.Errorf("webhooks.%s_file: webhooks.%s is set too; set one of them", s.field, s.field))
-			continue
-		}
-		v, err := readSecretFile(s.file)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("webhooks.%s_file: %w", s.field, err))
-			continue
-		}
-		*s.dst = v
-	}
-	return errors.Join(errs...)
-}
-
-// readSecretFile reads a one-line secret; the trailing newline is dropped.
-// Errors never contain the file's content.
-func readSecretFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read secret: %w", err)
-	}
-	v := strings.TrimRight(string(data), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("secret file %s is empty", path)
-	}
-	return v, nil
-}
-
-// resolveCredentials takes the key pair from the environment when
-// ALIBABA_CLOUD_ACCESS_KEY_ID is set, else from cdn.credentials_file.
-// The emulator's pair is filled in later by WithDefaults.
-func (c *Config) resolveCredentials(getenv func(string) string) error {
-	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
-		c.CDN.Credentials = Credentials{
-			AccessKeyID:     strings.TrimSpace(id),
-			AccessKeySecret: Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
-			SecurityToken:   Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
-			Source:          "env",
-		}
-		return nil
-	}
-	if c.CDN.CredentialsFile == "" {
-		return nil
-	}
-	cr, err := readCredentialsFile(c.CDN.CredentialsFile)
-	if err != nil {
-		return fmt.Errorf("cdn.credentials_file: %w", err)
-	}
-	c.CDN.Credentials = cr
-	return nil
-}
-
-// readCredentialsFile reads KEY=VALUE lines; keys are the environment
-// names (ALIBABA_CLOUD_ACCESS_KEY_ID, ...) or their short forms
-// (access_key_id, access_key_secret, security_token). Blank lines and
-// lines starting with # are skipped. Errors never show values.
-func readCredentialsFile(path string) (Credentials, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("read credentials: %w", err)
-	}
-	cr := Credentials{Source: "file " + path}
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return Credentials{}, fmt.Errorf("%s line %d: want KEY=VALUE", path, i+1)
-		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case strings.ToLower(apiclient.EnvAccessKeyID), "access_key_id":
-			cr.AccessKeyID = v
-		case strings.ToLower(apiclient.EnvAccessKeySecret), "access_key_secret":
-			cr.AccessKeySecret = Secret(v)
-		case strings.ToLower(apiclient.EnvSecurityToken), "security_token":
-			cr.SecurityToken = Secret(v)
-		default:
-			return Credentials{}, fmt.Errorf("%s line %d: unknown key %q; want %s, %s or %s", path, i+1,
-				strings.TrimSpace(k), apiclient.EnvAccessKeyID, apiclient.EnvAccessKeySecret, apiclient.EnvSecurityToken)
-		}
-	}
-	return cr, nil
 }

@@ -172,10 +172,17 @@ func TestScreenTerminatesInvalidMessages(t *testing.T) {
 		t.Fatalf("good job not filled in: %+v", g)
 	}
 	// Terminated messages are gone from the work queue, not redelivered.
+	// Acks and terminations are sent without waiting for the server, so
+	// wait for the stream to drop them.
 	s, _ := f.js.Stream(ctx, DefaultStreamName)
-	info, _ := s.Info(ctx)
-	if info.State.Msgs != 0 {
-		t.Fatalf("work stream still holds %d messages", info.State.Msgs)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		info, err := s.Info(ctx)
+		if err == nil && info.State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("work stream still holds messages: %+v %v", info, err)
+		}
 	}
 	// Reports are in the status stream: three on invalid, one on the job's own subject.
 	st, _ := f.js.Stream(ctx, DefaultStatusStreamName)

@@ -17,6 +17,12 @@ type Source interface {
 	DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error)
 }
 
+// Defaults of MirrorConfig (the config package shows the same values).
+const (
+	DefaultSyncInterval  = 5 * time.Minute
+	DefaultBoundaryDelay = 5 * time.Second
+)
+
 // MirrorConfig configures a Mirror. Zero values take the defaults named.
 type MirrorConfig struct {
 	// Interval between syncs; 5 minutes.
@@ -98,10 +104,10 @@ type settlement struct {
 // synced.
 func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Minute
+		cfg.Interval = DefaultSyncInterval
 	}
 	if cfg.BoundaryDelay <= 0 {
-		cfg.BoundaryDelay = 5 * time.Second
+		cfg.BoundaryDelay = DefaultBoundaryDelay
 	}
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 30 * time.Second

@@ -49,8 +49,26 @@ func (c AdminConfig) Validate(webhooksListen, metricsPath string) error {
 		errs = append(errs, fmt.Errorf("metrics.path: %q is the admin listener's health check; use /metrics", metricsPath))
 	case c.Pprof && strings.HasPrefix(metricsPath, "/debug/pprof"):
 		errs = append(errs, fmt.Errorf("metrics.path: %q is under /debug/pprof/, served by admin.pprof; use /metrics", metricsPath))
+	case !strings.HasPrefix(metricsPath, "/"):
+		errs = append(errs, fmt.Errorf("metrics.path: %q: must start with /", clip(metricsPath, maxEchoValue)))
+	default:
+		if err := c.checkMount(metricsPath); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.path: %w", err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkMount builds the admin mux as NewAdmin will, so that a metrics path
+// it would panic on (a malformed pattern, a clash) is refused up front.
+func (c AdminConfig) checkMount(metricsPath string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%q cannot be served next to the admin listener's routes (%v); use a plain path such as /metrics", clip(metricsPath, maxEchoValue), r)
+		}
+	}()
+	NewAdmin(c, metricsPath, http.NotFoundHandler(), nil)
+	return nil
 }
 
 // splitListen parses host:port with a numeric port in 0-65535.

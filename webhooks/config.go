@@ -6,9 +6,14 @@ package webhooks
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Defaults for Config.
@@ -198,11 +203,17 @@ func (c Config) WithDefaults() Config {
 }
 
 // Validate returns every problem of c, each naming its field
-// ("webhooks.rules[2].url_template: ...").
+// ("webhooks.rules[2].url_template: ..."), in field order. Zero values are
+// fine (they take the defaults).
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("webhooks.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Listen != "" {
+		if err := CheckListen(c.Listen); err != nil {
+			bad("listen", "%v", err)
+		}
 	}
 	for _, l := range []struct {
 		field string
@@ -223,6 +234,15 @@ func (c Config) Validate() error {
 	}
 	if c.ReplayBucket != "" && !validBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
+		{"idle_timeout", c.IdleTimeout}, {"max_skew", c.MaxSkew}} {
+		if d.v < 0 {
+			bad(d.field, "%s: must be > 0 (a Go duration such as 5s)", d.v)
+		}
 	}
 	for _, s := range []struct {
 		field string
@@ -248,6 +268,62 @@ func validBucket(name string) bool {
 		}
 	}
 	return true
+}
+
+// CheckListen refuses a listen address that is not host:port (":8080",
+// "127.0.0.1:8080", "[::1]:8080"); "8080" alone is the usual slip.
+func CheckListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, numErr := strconv.Atoi(addr); numErr == nil {
+			return fmt.Errorf("%q is a port without a host; write \":%s\" (all interfaces) or \"127.0.0.1:%s\"", addr, addr, addr)
+		}
+		return fmt.Errorf("%q: want host:port such as :8080 or 127.0.0.1:8080", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q: want 0-65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: host %q is not a host name or IP address", addr, host)
+	}
+	return nil
+}
+
+// The routes the server serves itself.
+const (
+	routeGitHub  = "POST /hooks/github"
+	routeGitLab  = "POST /hooks/gitlab"
+	routeGeneric = "POST /hooks/generic"
+	routeHealthz = "GET /healthz"
+	routeReadyz  = "GET /readyz"
+)
+
+// CheckRuleURLs makes sure every URL a rule can produce is allowed by v, so
+// a misconfigured rule fails at start (and in config check) rather than on
+// every deploy. New runs it; so does the config's validation.
+func CheckRuleURLs(rules []Rule, v *jobs.Validator) error {
+	var errs []error
+	for i, r := range rules {
+		if r.URLTemplate != "" {
+			sample := r.render("sample/file.css", "owner/repo", "main")
+			if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
+				errs = append(errs, fmt.Errorf("webhooks.rules[%d].url_template: %w", i, err))
+			}
+		}
+		for _, list := range []struct {
+			field string
+			paths []string
+			ot    apiclient.ObjectType
+		}{{"refresh", r.Refresh, apiclient.ObjectFile}, {"refresh_dirs", r.RefreshDirs, apiclient.ObjectDirectory}, {"prefetch", r.Prefetch, apiclient.ObjectFile},
+			{"on_truncated.refresh", r.OnTruncated.refresh(), apiclient.ObjectFile}, {"on_truncated.refresh_dirs", r.OnTruncated.refreshDirs(), apiclient.ObjectDirectory}} {
+			for k, p := range list.paths {
+				if _, err := v.Normalize(p, list.ot); err != nil {
+					errs = append(errs, fmt.Errorf("webhooks.rules[%d].%s[%d]: %w", i, list.field, k, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type fieldErr struct{ field, msg string }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -69,7 +68,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.GenericHMACSecret != "" && d.Replay == nil {
 		return nil, errors.New("webhooks: generic_hmac_secret needs a ReplayGuard, so that a signed request is accepted once")
 	}
-	if err := checkRuleURLs(cfg.Rules, d.Validator); err != nil {
+	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
 		return nil, err
 	}
 	if d.Logger == nil {
@@ -81,45 +80,18 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux(),
 		budget: newBudget(cfg.BufferBudget, d.Metrics.buffered())}
 	if cfg.GitHubSecret != "" {
-		s.mux.Handle("POST /hooks/github", s.instrument("github", s.github))
+		s.mux.Handle(routeGitHub, s.instrument("github", s.github))
 	}
 	if cfg.GitLabToken != "" {
-		s.mux.Handle("POST /hooks/gitlab", s.instrument("gitlab", s.gitlab))
+		s.mux.Handle(routeGitLab, s.instrument("gitlab", s.gitlab))
 	}
 	if cfg.GenericToken != "" || cfg.GenericHMACSecret != "" {
-		s.mux.Handle("POST /hooks/generic", s.instrument("generic", s.generic))
+		s.mux.Handle(routeGeneric, s.instrument("generic", s.generic))
 	}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc(routeHealthz, s.healthz)
+	s.mux.HandleFunc(routeReadyz, s.readyz)
 	s.handler = s.mux
 	return s, nil
-}
-
-// checkRuleURLs makes sure every URL a rule can produce is allowed, so a
-// misconfigured rule fails at start rather than on every deploy.
-func checkRuleURLs(rules []Rule, v *jobs.Validator) error {
-	var errs []error
-	for i, r := range rules {
-		if r.URLTemplate != "" {
-			sample := r.render("sample/file.css", "owner/repo", "main")
-			if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
-				errs = append(errs, fmt.Errorf("webhooks.rules[%d].url_template: %w", i, err))
-			}
-		}
-		for _, list := range []struct {
-			field string
-			paths []string
-			ot    apiclient.ObjectType
-		}{{"refresh", r.Refresh, apiclient.ObjectFile}, {"refresh_dirs", r.RefreshDirs, apiclient.ObjectDirectory}, {"prefetch", r.Prefetch, apiclient.ObjectFile},
-			{"on_truncated.refresh", r.OnTruncated.refresh(), apiclient.ObjectFile}, {"on_truncated.refresh_dirs", r.OnTruncated.refreshDirs(), apiclient.ObjectDirectory}} {
-			for k, p := range list.paths {
-				if _, err := v.Normalize(p, list.ot); err != nil {
-					errs = append(errs, fmt.Errorf("webhooks.rules[%d].%s[%d]: %w", i, list.field, k, err))
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Handler returns the server's HTTP handler.

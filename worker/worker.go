@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,9 @@ type Syncer interface {
 type Operator interface {
 	Run(ctx context.Context, j *jobs.Job) error
 }
+
+// DefaultConsumer is the durable consumer the replicas share by default.
+const DefaultConsumer = "cdnpurge-worker"
 
 // Config tunes the worker. Zero values take the defaults.
 type Config struct {
@@ -93,7 +97,7 @@ type Config struct {
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.Consumer == "" {
-		c.Consumer = "cdnpurge-worker"
+		c.Consumer = DefaultConsumer
 	}
 	if c.Linger == 0 {
 		c.Linger = time.Second
@@ -136,30 +140,50 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports fields that no default can mend: negative durations and
-// counts, and limits above the API's.
+// Validate reports every problem of c after WithDefaults, in field order,
+// each naming its config path ("worker.linger: ..."). The config package
+// calls it too, so that config check refuses what New refuses.
 func (c Config) Validate() error {
 	var errs []error
-	for name, d := range map[string]time.Duration{
-		"linger": c.Linger, "ack_wait": c.AckWait, "quota_hold": c.QuotaHold, "quota_poll": c.QuotaPoll,
-		"defer_max": c.DeferMax, "retry_delay": c.RetryDelay, "recent_window": c.RecentWindow, "pause_for": c.PauseFor, "shutdown_grace": c.ShutdownGrace,
-		"tracker.interval": c.Tracker.Interval, "tracker.first_poll": c.Tracker.FirstPoll,
-		"tracker.max_poll_interval": c.Tracker.MaxPollInterval, "tracker.deadline": c.Tracker.Deadline, "tracker.lease": c.Tracker.Lease,
+	if c.Consumer == "" || strings.ContainsAny(c.Consumer, " .*>/\\\t") {
+		errs = append(errs, fmt.Errorf("worker.consumer: %q: want a name without spaces, dots, wildcards or slashes", c.Consumer))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		min  time.Duration
+	}{
+		{"linger", c.Linger, 1}, {"ack_wait", c.AckWait, 3 * time.Second}, {"quota_hold", c.QuotaHold, 1}, {"quota_poll", c.QuotaPoll, 1},
+		{"defer_max", c.DeferMax, 1}, {"retry_delay", c.RetryDelay, 1}, {"pause_for", c.PauseFor, 1}, {"recent_window", c.RecentWindow, 0},
+		{"shutdown_grace", c.ShutdownGrace, 1},
+		{"tracker.interval", c.Tracker.Interval, 1}, {"tracker.first_poll", c.Tracker.FirstPoll, 1},
+		{"tracker.max_poll_interval", c.Tracker.MaxPollInterval, 1}, {"tracker.deadline", c.Tracker.Deadline, 1}, {"tracker.lease", c.Tracker.Lease, 1},
 	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("worker.%s: %s: must be > 0", name, d))
+		switch {
+		case d.v < d.min && d.min == 1:
+			errs = append(errs, fmt.Errorf("worker.%s: %s: must be > 0", d.name, d.v))
+		case d.v < d.min && d.min == 0:
+			errs = append(errs, fmt.Errorf("worker.%s: %s: must be >= 0 (0 turns it off)", d.name, d.v))
+		case d.v < d.min:
+			errs = append(errs, fmt.Errorf("worker.%s: %s: must be >= %s; in-flight messages are extended every ack_wait/3", d.name, d.v, d.min))
 		}
 	}
 	max := DefaultLimits()
-	for name, v := range map[string][2]int{
-		"submitters": {c.Submitters, 1 << 20}, "max_inflight_paths": {c.MaxInflightPaths, 1 << 40}, "max_ack_pending": {c.MaxAckPending, 1 << 40},
-		"tracker.max_per_round":   {c.Tracker.MaxPerRound, 1 << 20},
-		"limits.urls_per_refresh": {c.Limits.URLsPerRefresh, max.URLsPerRefresh}, "limits.dirs_per_refresh": {c.Limits.DirsPerRefresh, max.DirsPerRefresh},
-		"limits.regex_per_refresh": {c.Limits.RegexPerRefresh, max.RegexPerRefresh}, "limits.urls_per_push": {c.Limits.URLsPerPush, max.URLsPerPush},
-		"limits.domains_per_refresh": {c.Limits.DomainsPerRefresh, max.DomainsPerRefresh},
+	for _, n := range []struct {
+		name   string
+		v, max int
+		hint   string
+	}{
+		{"submitters", c.Submitters, 1 << 20, ""}, {"max_inflight_paths", c.MaxInflightPaths, 1 << 40, ""}, {"max_ack_pending", c.MaxAckPending, 1 << 40, ""},
+		{"tracker.max_per_round", c.Tracker.MaxPerRound, 1 << 20, ""},
+		{"limits.urls_per_refresh", c.Limits.URLsPerRefresh, max.URLsPerRefresh, " (the API's per-request cap)"},
+		{"limits.dirs_per_refresh", c.Limits.DirsPerRefresh, max.DirsPerRefresh, " (the API's per-request cap)"},
+		{"limits.regex_per_refresh", c.Limits.RegexPerRefresh, max.RegexPerRefresh, " (the API's per-request cap)"},
+		{"limits.urls_per_push", c.Limits.URLsPerPush, max.URLsPerPush, " (the API's per-request cap)"},
+		{"limits.domains_per_refresh", c.Limits.DomainsPerRefresh, max.DomainsPerRefresh, " (the API's per-request cap)"},
 	} {
-		if v[0] < 0 || v[0] > v[1] {
-			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d", name, v[0], v[1]))
+		if n.v < 1 || n.v > n.max {
+			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d%s", n.name, n.v, n.max, n.hint))
 		}
 	}
 	return errors.Join(errs...)

@@ -31,6 +31,9 @@ type app struct {
 	// env are overrides layered over getenv (serve --emulator sets
 	// CDNPURGE_CDN_EMULATOR through it).
 	env map[string]string
+	// environ, when set, is the whole environment, checked for CDNPURGE_*
+	// variables no config field has.
+	environ []string
 }
 
 func newApp(getenv func(string) string, stdin io.Reader) *app {
@@ -190,7 +193,11 @@ func (a *app) loadConfig() (*config.Config, error) {
 	if path == "" {
 		path = a.lookupEnv(config.EnvConfigFile)
 	}
-	c, err := config.Load(path, a.lookupEnv)
+	var opts []config.LoadOption
+	if a.environ != nil {
+		opts = append(opts, config.WithEnviron(a.environ))
+	}
+	c, err := config.Load(path, a.lookupEnv, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,11 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/lmittmann/tint"
 	"golang.org/x/term"
+
+	"github.com/cdnpurge/cdnpurge/config"
 )
 
 // isTerminal reports whether w is a terminal.
@@ -22,18 +23,9 @@ func isTerminal(w io.Writer) bool {
 // newLogger logs to w: auto is coloured text on a terminal and JSON
 // otherwise; text is tint's text, coloured only on a terminal.
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "", "info":
-		lv = slog.LevelInfo
-	case "debug":
-		lv = slog.LevelDebug
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		return nil, usagef("log level %q: want debug, info, warn or error", level)
+	lv, err := config.ParseLogLevel(level)
+	if err != nil {
+		return nil, usagef("log level %w", err)
 	}
 	tty := isTerminal(w)
 	switch format {

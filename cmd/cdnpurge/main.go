@@ -58,5 +58,6 @@ func exitCode(err error, stderr io.Writer) int {
 // run is the whole program with its arguments and output made explicit.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	a := newApp(os.Getenv, os.Stdin)
+	a.environ = os.Environ()
 	return a.main(ctx, args, stdout, stderr)
 }

@@ -121,11 +121,24 @@ func TestConfigCheckInvalid(t *testing.T) {
 	t.Setenv("CDNPURGE_WORKER_LINGER", "-1s")
 	t.Setenv("CDNPURGE_WEBHOOKS_GITLAB_TOKEN", "short-secret")
 	code, out, stderr := runCLI(t, "", "config", "check")
-	if code != 1 || !strings.Contains(stderr, "worker.linger: must be > 0") || !strings.Contains(stderr, "cdn.credentials") {
+	if code != 1 || !strings.Contains(stderr, "worker.linger: -1s: must be > 0 (from CDNPURGE_WORKER_LINGER)") || !strings.Contains(stderr, "cdn.credentials") {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 	if strings.Contains(out+stderr, "short-secret") {
 		t.Error("an invalid secret was printed")
+	}
+}
+
+// A misspelled CDNPURGE_* variable in the process environment is refused
+// with the name it was probably meant to be.
+func TestConfigCheckUnknownVariable(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
+	t.Setenv("CDNPURGE_WORKR_LINGER", "2s")
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"config", "check"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "CDNPURGE_WORKR_LINGER: unknown environment variable: no config field has this name; did you mean CDNPURGE_WORKER_LINGER?") {
+		t.Errorf("run = %v", err)
 	}
 }
 

@@ -1,0 +1,118 @@
+package apiclient
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// The checks below are the rules New applies to Options; the config
+// package calls the same functions, so that `cdnpurge config check`
+// refuses exactly what New would. Errors name the option by its config
+// key relative to the cdn section ("retry.base: ...").
+
+// Validate checks a retry policy after WithDefaults.
+func (p RetryPolicy) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		field string
+		v     int64
+	}{{"base", int64(p.Base)}, {"max", int64(p.Max)}, {"max_total", int64(p.MaxTotal)}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be > 0 (a Go duration such as 200ms or 10s)", d.field))
+		}
+	}
+	if p.Base > p.Max && p.Max > 0 {
+		errs = append(errs, fmt.Errorf("base: %s is more than max (%s)", p.Base, p.Max))
+	}
+	if p.MaxAttempts < 1 {
+		errs = append(errs, errors.New("max_attempts: must be >= 1 (it counts the first attempt)"))
+	}
+	if p.JitterPercent > 100 {
+		errs = append(errs, fmt.Errorf("jitter_percent: %d: want 0-100", p.JitterPercent))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a breaker policy after WithDefaults.
+func (p BreakerPolicy) Validate() error {
+	if p.Threshold < 0 {
+		return nil // off
+	}
+	var errs []error
+	if p.Cooldown <= 0 {
+		errs = append(errs, errors.New("cooldown: must be > 0 (a Go duration such as 5s)"))
+	}
+	if p.MaxCooldown < p.Cooldown {
+		errs = append(errs, fmt.Errorf("max_cooldown: %s is less than cooldown (%s)", p.MaxCooldown, p.Cooldown))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckRateShare refuses a share outside (0,1], NaN included (pacing would
+// silently turn off).
+func CheckRateShare(share float64) error {
+	if !(share > 0 && share <= 1) {
+		return fmt.Errorf("rate_share: %v: want a share in (0,1], e.g. 0.5 for each of 2 replicas", share)
+	}
+	return nil
+}
+
+// CheckRateLimits refuses overrides of unknown actions and values that are
+// not finite numbers.
+func CheckRateLimits(overrides map[string]float64) error {
+	known := make([]string, 0, len(DefaultRateLimits))
+	for k := range DefaultRateLimits {
+		known = append(known, k)
+	}
+	slices.Sort(known)
+	keys := make([]string, 0, len(overrides))
+	for k := range overrides {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, k := range keys {
+		v := overrides[k]
+		switch {
+		case !slices.Contains(known, k):
+			errs = append(errs, fmt.Errorf("rate_limits.%s: unknown API action; want one of %s", k, strings.Join(known, ", ")))
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			errs = append(errs, fmt.Errorf("rate_limits.%s: %v: want calls per second, or a negative number to turn the limit off", k, v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckEndpoint refuses an endpoint that is not an http(s) URL with a host.
+func CheckEndpoint(field, s string) error {
+	_, err := normEndpoint(field, s, DefaultEndpoint)
+	return err
+}
+
+// Validate applies New's checks to o (zero values take their defaults),
+// each error naming its option.
+func (o Options) Validate() error {
+	var errs []error
+	if err := o.Credentials.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("credentials: %w", err))
+	}
+	if err := CheckEndpoint("endpoint", o.Endpoint); err != nil {
+		errs = append(errs, err)
+	}
+	if o.DCDNEndpoint != "" {
+		if err := CheckEndpoint("dcdn_endpoint", o.DCDNEndpoint); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Version != "" && o.Version != VersionCurrent && o.Version != VersionLegacy {
+		errs = append(errs, fmt.Errorf("version: %q: want %s or %s", o.Version, VersionCurrent, VersionLegacy))
+	}
+	errs = append(errs, o.Retry.WithDefaults().Validate(), o.Breaker.WithDefaults().Validate(), CheckRateLimits(o.RateLimits))
+	if o.RateShare != 0 {
+		errs = append(errs, CheckRateShare(o.RateShare))
+	}
+	return errors.Join(errs...)
+}

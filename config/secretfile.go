@@ -1,0 +1,183 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+)
+
+// secretField is a secret of the config and the *_file field that may name
+// a file holding it. Any field of a string type named Secret is one; a
+// string field next to it named like it plus "_file" is its file.
+type secretField struct {
+	path, filePath string
+	index          []int
+	fileIndex      []int
+}
+
+// secretFieldsOf lists the secrets of the Config type (outside lists).
+var secretFieldsOf = sync.OnceValue(func() []secretField {
+	var out []secretField
+	var walk func(t reflect.Type, path string, prefix []int)
+	walk = func(t reflect.Type, path string, prefix []int) {
+		fields := fieldsOf(t)
+		for name, f := range fields {
+			fpath := joinPath(path, name)
+			idx := append(append([]int(nil), prefix...), f.index...)
+			switch {
+			case f.typ == credentialsType:
+			case isSecretType(f.typ):
+				s := secretField{path: fpath, index: idx}
+				if ff, ok := fields[name+"_file"]; ok && ff.typ.Kind() == reflect.String {
+					s.filePath = fpath + "_file"
+					s.fileIndex = append(append([]int(nil), prefix...), ff.index...)
+				}
+				out = append(out, s)
+			case f.typ.Kind() == reflect.Struct && f.typ != durationType:
+				walk(f.typ, fpath, idx)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "", nil)
+	slices.SortFunc(out, func(a, b secretField) int { return strings.Compare(a.path, b.path) })
+	return out
+})
+
+// secretFilePaths is the set of *_file fields that hold a secret.
+func secretFilePaths() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range secretFieldsOf() {
+		if s.filePath != "" {
+			out[s.filePath] = true
+		}
+	}
+	return out
+}
+
+// readSecretFiles fills each secret from its *_file path.
+func (c *Config) readSecretFiles(p *problems) {
+	v := reflect.ValueOf(c).Elem()
+	for _, s := range secretFieldsOf() {
+		if s.filePath == "" {
+			continue
+		}
+		file := v.FieldByIndex(s.fileIndex).String()
+		if file == "" {
+			continue
+		}
+		dst := v.FieldByIndex(s.index)
+		if dst.String() != "" {
+			p.add(s.filePath, "%s is set too (%s); set one of them", s.path, EnvName(s.path))
+			continue
+		}
+		secret, err := readSecretFile(file)
+		if err != nil {
+			p.add(s.filePath, "%v", err)
+			continue
+		}
+		dst.SetString(secret)
+	}
+}
+
+// readSecretFile reads a secret file: exactly one line, a trailing newline
+// allowed. Errors name the file and never contain its content.
+func readSecretFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	s := string(data)
+	s = strings.TrimSuffix(s, "\n")
+	s = strings.TrimSuffix(s, "\r")
+	switch {
+	case strings.ContainsAny(s, "\r\n"):
+		return "", fmt.Errorf("secret file %s line 2: a secret file holds the secret alone on one line (%d lines found; a trailing newline is fine)", path, strings.Count(s, "\n")+1)
+	case strings.TrimSpace(s) == "":
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	return s, nil
+}
+
+// resolveCredentials takes the key pair from the environment when
+// ALIBABA_CLOUD_ACCESS_KEY_ID or _SECRET is set, else from
+// cdn.credentials_file. The emulator's pair is filled in later by
+// WithDefaults.
+func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
+	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
+		c.CDN.Credentials = Credentials{
+			AccessKeyID:     strings.TrimSpace(id),
+			AccessKeySecret: Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
+			SecurityToken:   Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
+			Source:          "env",
+		}
+		return
+	}
+	if c.CDN.CredentialsFile == "" {
+		return
+	}
+	cr, err := readCredentialsFile(c.CDN.CredentialsFile)
+	if err != nil {
+		p.add("cdn.credentials_file", "%v", err)
+		return
+	}
+	c.CDN.Credentials = cr
+}
+
+// credentialKeys maps the accepted keys of a credentials file (lower
+// case) to the field they set.
+var credentialKeys = map[string]string{
+	strings.ToLower(apiclient.EnvAccessKeyID): "id",
+	"access_key_id": "id",
+	strings.ToLower(apiclient.EnvAccessKeySecret): "secret",
+	"access_key_secret":                           "secret",
+	strings.ToLower(apiclient.EnvSecurityToken):   "token",
+	"security_token":                              "token",
+}
+
+// readCredentialsFile reads KEY=VALUE lines; keys are the environment
+// names (ALIBABA_CLOUD_ACCESS_KEY_ID, ...) or their short forms
+// (access_key_id, access_key_secret, security_token). Blank lines and
+// lines starting with # are skipped. Errors name the file and the line,
+// never any part of a line: a malformed line may be a pasted secret.
+func readCredentialsFile(path string) (Credentials, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("read credentials file: %w", err)
+	}
+	cr := Credentials{Source: "file " + path}
+	seen := map[string]int{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return Credentials{}, fmt.Errorf("%s line %d: want KEY=VALUE (the line is not shown, it may hold a secret)", path, i+1)
+		}
+		which, ok := credentialKeys[strings.ToLower(strings.TrimSpace(k))]
+		if !ok {
+			return Credentials{}, fmt.Errorf("%s line %d: unknown key (not shown, it may hold a secret); want %s, %s or %s",
+				path, i+1, apiclient.EnvAccessKeyID, apiclient.EnvAccessKeySecret, apiclient.EnvSecurityToken)
+		}
+		if prev, dup := seen[which]; dup {
+			return Credentials{}, fmt.Errorf("%s line %d: the same key as line %d; keep one", path, i+1, prev)
+		}
+		seen[which] = i + 1
+		v = strings.Trim(strings.TrimSpace(v), `"'`)
+		switch which {
+		case "id":
+			cr.AccessKeyID = v
+		case "secret":
+			cr.AccessKeySecret = Secret(v)
+		case "token":
+			cr.SecurityToken = Secret(v)
+		}
+	}
+	return cr, nil
+}
