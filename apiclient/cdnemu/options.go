@@ -16,6 +16,7 @@ const (
 	DefaultAccessKeySecret = "testsecret"
 	DefaultDomain          = "example.com"
 	DefaultInstanceID      = "aliuid-emulator"
+	DefaultAccountID       = "1234567890123456"
 )
 
 // Options configure an Emulator. The zero value is usable: New fills in the
@@ -87,6 +88,18 @@ type Options struct {
 	// its own process. Off by default.
 	Admin bool
 
+	// AccountID is the account's ID, as STS GetCallerIdentity reports it
+	// (default DefaultAccountID).
+	AccountID string
+	// OIDCToken, when set, is the one OIDC token AssumeRoleWithOIDC
+	// accepts; empty accepts any.
+	OIDCToken string
+	// STSTokenTTL caps how long the keys AssumeRole mints last (default:
+	// the DurationSeconds asked for). Credential providers refresh keys
+	// that expire within 3 minutes before every call, so a cap under that
+	// makes each call assume the role afresh.
+	STSTokenTTL time.Duration
+
 	// Now is the emulator clock (default time.Now). Pass (*Clock).Now in
 	// tests to move time without sleeping.
 	Now func() time.Time
@@ -142,6 +155,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AccountID == "" {
+		o.AccountID = DefaultAccountID
 	}
 	return o
 }
