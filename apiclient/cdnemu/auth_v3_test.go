@@ -72,7 +72,7 @@ func TestV3SDKVectorAccepted(t *testing.T) {
 		"Content-Type": "application/x-www-form-urlencoded", "x-acs-action": "RefreshObjectCaches", "x-acs-version": "2018-05-10",
 		"x-acs-date": "2025-03-01T08:09:10Z", "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d",
 		"x-acs-content-sha256": "a624e92db62bbd9af83c62151f65d5d06c6ae26978d9e045bf045c28f03092e6",
-		"Authorization": "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=3e9f4509d65808daa7843d3fb6bb17044698f1a0f0a173a946d065e8a2532b60",
+		"Authorization":        "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=content-type;host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=3e9f4509d65808daa7843d3fb6bb17044698f1a0f0a173a946d065e8a2532b60",
 	} {
 		req.Header.Set(k, v)
 	}
