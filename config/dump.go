@@ -21,11 +21,11 @@ func (c *Config) Redacted() Config {
 			*s = Redacted
 		}
 	}
-	if r.CDN.Credentials.AccessKeySecret != "" {
-		r.CDN.Credentials.AccessKeySecret = Redacted
+	if st := &r.CDN.Credentials.Static; st.AccessKeySecret != "" {
+		st.AccessKeySecret = Redacted
 	}
-	if r.CDN.Credentials.SecurityToken != "" {
-		r.CDN.Credentials.SecurityToken = Redacted
+	if st := &r.CDN.Credentials.Static; st.SecurityToken != "" {
+		st.SecurityToken = Redacted
 	}
 	return r
 }

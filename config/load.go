@@ -203,7 +203,7 @@ func readSecretFile(path string) (string, error) {
 // The emulator's pair is filled in later by WithDefaults.
 func (c *Config) resolveCredentials(getenv func(string) string) error {
 	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
-		c.CDN.Credentials = Credentials{
+		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
 			AccessKeySecret: Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
 			SecurityToken:   Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
@@ -218,7 +218,7 @@ func (c *Config) resolveCredentials(getenv func(string) string) error {
 	if err != nil {
 		return fmt.Errorf("cdn.credentials_file: %w", err)
 	}
-	c.CDN.Credentials = cr
+	c.CDN.Credentials.Static = cr
 	return nil
 }
 

@@ -178,16 +178,7 @@ func (c *Config) validateCDN(p *problems) {
 			p.add("cdn.rate_limits."+k, "unknown API action; want one of %s", strings.Join(known, ", "))
 		}
 	}
-	cr := d.Credentials
-	switch {
-	case cr.AccessKeyID == "" && cr.AccessKeySecret == "":
-		p.add("cdn.credentials", "no AccessKey pair: set %s and %s, or cdn.credentials_file (or run against the emulator with --emulator / cdn.emulator: true)",
-			apiclient.EnvAccessKeyID, apiclient.EnvAccessKeySecret)
-	case cr.AccessKeyID == "":
-		p.add("cdn.credentials", "the AccessKey secret is set (%s) but not the key ID", cr.Source)
-	case cr.AccessKeySecret == "":
-		p.add("cdn.credentials", "the AccessKey ID is set (%s) but not the secret", cr.Source)
-	}
+	c.validateCredentials(p)
 }
 
 func (c *Config) validateWorker(p *problems) {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +21,9 @@ type setup struct {
 	cfg *config.Config
 	log *slog.Logger
 	rdb *redis.Client
+	// creds is the credentials provider of cdn.credentials, made once so
+	// that its cache (STS sessions) is shared by every client.
+	creds apiclient.CredentialsProvider
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -38,13 +43,19 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 // each process paces itself at cdn.rate_share of the limits. onAttempt, if
 // not nil, sees every HTTP exchange (metrics).
 func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client, error) {
-	opts := s.cfg.APIClientOptions(s.log)
+	opts, err := s.clientOptions()
+	if err != nil {
+		return nil, err
+	}
 	opts.OnAttempt = onAttempt
 	rdb, err := s.redisClient()
 	if err != nil {
 		return nil, err
 	}
 	if rdb != nil {
+		if err := s.resolveAccount(); err != nil {
+			return nil, err
+		}
 		fallback := opts.RateShare
 		if fallback >= 1 {
 			fallback = 0.5
@@ -57,6 +68,54 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 		return nil, fmt.Errorf("CDN API client: %w", err)
 	}
 	return cl, nil
+}
+
+// clientOptions are the API client's options with the credentials
+// provider of cdn.credentials.
+func (s *setup) clientOptions() (apiclient.Options, error) {
+	opts := s.cfg.APIClientOptions(s.log)
+	if s.creds == nil {
+		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, s.cfg.ChainOptions())
+		if err != nil {
+			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
+		}
+		s.creds = p
+	}
+	opts.Provider = s.creds
+	return opts, nil
+}
+
+// accountLookupTimeout bounds the GetCallerIdentity call at start.
+const accountLookupTimeout = time.Minute
+
+// resolveAccount makes sure the config names the account that every shared
+// key is named by: cdn.account_id, the deprecated redis.account, or else
+// the AccountId STS GetCallerIdentity returns for the credentials, asked
+// once and kept in cdn.account_id. Never the AccessKeyId, which changes
+// with each rotation and STS session.
+func (s *setup) resolveAccount() error {
+	if s.cfg.QuotaAccount() != "" {
+		return nil
+	}
+	opts, err := s.clientOptions()
+	if err != nil {
+		return err
+	}
+	cl, err := apiclient.New(opts)
+	if err != nil {
+		return fmt.Errorf("CDN API client: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), accountLookupTimeout)
+	defer cancel()
+	id, err := cl.GetCallerIdentity(ctx)
+	if err != nil {
+		return fmt.Errorf("naming the account for the shared quota keys: STS %s at %s failed: %w (set cdn.account_id to skip the lookup)",
+			apiclient.ActionGetCallerIdentity, cl.STSEndpoint(), err)
+	}
+	s.cfg.CDN.AccountID = id.AccountID
+	s.log.Info("account identified by STS", slog.String("account_id", id.AccountID),
+		slog.String("identity_type", id.IdentityType), slog.String("arn", id.Arn))
+	return nil
 }
 
 // redisClient is the client of redis.url, made once; nil when it is unset.
@@ -92,6 +151,9 @@ func (s *setup) quotaStore() (store quota.Store, shared bool, close func(), err 
 	}
 	if rdb == nil {
 		return quota.NewMemoryStore(s.cfg.QuotaOptions()), false, func() {}, nil
+	}
+	if err := s.resolveAccount(); err != nil {
+		return nil, false, nil, err
 	}
 	return quota.NewRedisStore(rdb, s.cfg.QuotaOptions()), true, s.closeRedis, nil
 }
