@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 
@@ -83,13 +84,23 @@ func (c CredentialsConfig) NeedsSTS() bool {
 	return c.Type == CredentialsRAMRoleARN || c.Type == CredentialsOIDCRoleARN
 }
 
-// Validate reports the problems of c, each prefixed with prefix plus the
-// field's name ("cdn.credentials.role_arn: ..."). static is the key pair
-// read from the environment or a file, for the modes that need one.
-func (c CredentialsConfig) Validate(prefix string, static Credentials) []error {
-	var errs []error
+// ConfigProblem is one problem of a CredentialsConfig, at a field's name
+// relative to the credentials block ("role_arn").
+type ConfigProblem struct {
+	Field string
+	Msg   string
+}
+
+// Error reads "role_arn: ...".
+func (p ConfigProblem) Error() string { return p.Field + ": " + p.Msg }
+
+// Validate reports the problems of c. static is the key pair read from the
+// environment or a file, for the modes that need one; prefix is the
+// block's path, used in messages that name another field.
+func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigProblem {
+	var errs []ConfigProblem
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, ConfigProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	used := map[string]bool{}
 	switch c.Type {
@@ -115,13 +126,13 @@ func (c CredentialsConfig) Validate(prefix string, static Credentials) []error {
 		bad("type", "%q: want one of %s, or leave it empty for the default chain", c.Type, strings.Join(CredentialModes, ", "))
 		return errs
 	}
-	for field, set := range map[string]bool{
+	for _, field := range sortedKeys(map[string]bool{
 		"role_arn": c.RoleARN != "", "role_session_name": c.RoleSessionName != "", "duration_seconds": c.DurationSeconds != 0,
 		"external_id": c.ExternalID != "", "policy": c.Policy != "", "oidc_provider_arn": c.OIDCProviderARN != "",
 		"oidc_token_file": c.OIDCTokenFile != "", "role_name": c.RoleName != "", "disable_imds_v1": c.DisableIMDSv1,
 		"uri": c.URI != "", "profile": c.Profile != "", "profile_file": c.ProfileFile != "",
-	} {
-		if set && !used[field] {
+	}) {
+		if !used[field] {
 			mode := c.Type
 			if mode == "" {
 				mode = "the default chain"
@@ -279,6 +290,18 @@ func scrubSecrets(msg string) string {
 		msg = msg[:600] + "..."
 	}
 	return msg
+}
+
+// sortedKeys returns the keys whose value is true, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func or(v, def string) string {

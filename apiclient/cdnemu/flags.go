@@ -42,6 +42,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.FinancialLock, "financial-lock", o.FinancialLock, "start the account overdue (InsufficientBalance)")
 	fs.BoolVar(&o.Admin, "admin", o.Admin, "serve the unauthenticated test-only admin API under "+AdminPrefix+" (stats, faults, outage, quota, new quota day)")
 	fs.BoolVar(&o.NoRecordPaths, "no-record-paths", o.NoRecordPaths, "do not record submitted paths")
+	fs.StringVar(&o.AccountID, "account-id", DefaultAccountID, "account ID STS GetCallerIdentity reports")
+	fs.StringVar(&o.OIDCToken, "oidc-token", o.OIDCToken, "the one OIDC token AssumeRoleWithOIDC accepts (empty accepts any)")
+	fs.DurationVar(&o.STSTokenTTL, "sts-token-ttl", o.STSTokenTTL, "cap on the lifetime of STS keys (0: as asked, 15m to 12h)")
 }
 
 // listFlag is a comma-separated list; each use replaces the list.
