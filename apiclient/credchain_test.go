@@ -2,7 +2,6 @@ package apiclient_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -172,39 +170,6 @@ func TestChainCLIProfile(t *testing.T) {
 	}
 }
 
-// rotatingURI serves STS-shaped credentials that change every `every`
-// fetches: it registers the new key with the emulator and retires the
-// previous one at once, as a rotation that leaves no overlap.
-type rotatingURI struct {
-	emu   *cdnemu.Server
-	every int
-
-	mu      sync.Mutex
-	fetches int
-	current apiclient.Credentials
-	keys    int
-}
-
-func (r *rotatingURI) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fetches%r.every == 0 {
-		old := r.current.AccessKeyID
-		r.keys++
-		r.current = apiclient.Credentials{AccessKeyID: fmt.Sprintf("STS.rotated%d", r.keys), AccessKeySecret: fmt.Sprintf("secret%d", r.keys), SecurityToken: fmt.Sprintf("token%d", r.keys)}
-		r.emu.AddTemporaryKey(r.current.AccessKeyID, r.current.AccessKeySecret, r.current.SecurityToken, time.Now().Add(time.Hour))
-		if old != "" {
-			r.emu.RemoveKey(old)
-		}
-	}
-	r.fetches++
-	// An expiry inside credentials-go's 3-minute refresh margin makes it
-	// fetch again before every call.
-	_ = json.NewEncoder(w).Encode(map[string]string{"Code": "Success", "AccessKeyId": r.current.AccessKeyID,
-		"AccessKeySecret": r.current.AccessKeySecret, "SecurityToken": r.current.SecurityToken,
-		"Expiration": time.Now().Add(time.Minute).UTC().Format("2006-01-02T15:04:05Z")})
-}
-
 // Keys served by a credentials URI rotate under a running client, and every
 // call keeps succeeding with the key of the moment.
 func TestChainCredentialsURIRotation(t *testing.T) {
@@ -214,7 +179,7 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Close)
-	rot := &rotatingURI{emu: emu, every: 3}
+	rot := &cdnemu.RotatingCredentials{Emulator: emu.Emulator, Every: 3}
 	srv := httptest.NewServer(rot)
 	t.Cleanup(srv.Close)
 	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: srv.URL + "/creds?token=abc"}, apiclient.ChainOptions{})
@@ -229,7 +194,7 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 	for _, k := range keysUsed(emu) {
 		seen[k] = true
 	}
-	if len(seen) < 5 {
+	if len(seen) < 5 || rot.Minted() < 5 {
 		t.Fatalf("%d keys used over 15 calls with rotation every 3 fetches: %v", len(seen), keysUsed(emu))
 	}
 
