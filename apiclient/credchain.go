@@ -176,8 +176,12 @@ func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProv
 		static.Name = "static"
 	}
 	stsHost := ""
-	if cfg.NeedsSTS() {
-		u, err := url.Parse(or(opts.STSEndpoint, DefaultSTSEndpoint))
+	// At the default endpoint, credentials-go picks it: sts.aliyuncs.com, or
+	// the regional or VPC one that ALIBABA_CLOUD_STS_REGION and
+	// ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED (set by ACK's pod identity
+	// webhook) name.
+	if cfg.NeedsSTS() && opts.STSEndpoint != "" && opts.STSEndpoint != DefaultSTSEndpoint {
+		u, err := url.Parse(opts.STSEndpoint)
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("STS endpoint %q: want https://sts.aliyuncs.com or another https URL", opts.STSEndpoint)
 		}
