@@ -121,6 +121,9 @@ type Options struct {
 	OnAttempt func(Attempt)
 	// Breaker holds calls back during an outage.
 	Breaker BreakerPolicy
+	// DomainPacer, when set, keeps File refreshes under the per-domain
+	// per-minute URL limit: a call waits until its URLs fit.
+	DomainPacer DomainPacer
 }
 
 // Client calls the CDN API. It is safe for concurrent use.
@@ -137,6 +140,7 @@ type Client struct {
 	log          *slog.Logger
 	onAttempt    func(Attempt)
 	breaker      *breaker
+	pacer        DomainPacer
 }
 
 // New validates opts and returns a Client.
@@ -201,6 +205,7 @@ func New(opts Options) (*Client, error) {
 		log:          log,
 		onAttempt:    opts.OnAttempt,
 		breaker:      newBreaker(opts.Breaker),
+		pacer:        opts.DomainPacer,
 	}, nil
 }
 

@@ -102,6 +102,10 @@ type CDNConfig struct {
 	RateShare float64                 `yaml:"rate_share" json:"rate_share"`
 	// RateLimits overrides calls/s per API action; negative turns one off.
 	RateLimits map[string]float64 `yaml:"rate_limits" json:"rate_limits"`
+	// DomainURLsPerMinute paces File refreshes to this many URLs per domain
+	// per minute, shared by replicas through Redis (default 1,000, the
+	// API's limit; off with cdn.emulator); negative turns pacing off.
+	DomainURLsPerMinute int `yaml:"domain_urls_per_minute" json:"domain_urls_per_minute"`
 	// CredentialsFile holds the key pair as KEY=VALUE lines (see README);
 	// it is the pair of the access_key, sts and ram_role_arn modes.
 	CredentialsFile string `yaml:"credentials_file" json:"credentials_file"`

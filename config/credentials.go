@@ -101,6 +101,9 @@ func (c *Config) validateCredentials(p *problems) {
 	if d.AccountID != "" && !accountIDShape.MatchString(d.AccountID) {
 		p.add("cdn.account_id", "%q: want the numeric Alibaba Cloud account ID (the console's account center shows it)", d.AccountID)
 	}
+	if n := d.DomainURLsPerMinute; n > 0 && n < c.Worker.Limits.URLsPerRefresh {
+		p.add("cdn.domain_urls_per_minute", "%d is less than worker.limits.urls_per_refresh (%d): a full batch of one domain could never go; raise it or lower the batch", n, c.Worker.Limits.URLsPerRefresh)
+	}
 	if d.AccountID != "" && c.Redis.Account != "" && d.AccountID != c.Redis.Account {
 		p.add("redis.account", "%q differs from cdn.account_id %q; redis.account is deprecated, remove it (docs/alibaba-cloud.md says how to keep old keys)", c.Redis.Account, d.AccountID)
 	}

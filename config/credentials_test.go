@@ -104,3 +104,19 @@ func TestDefaultSTSEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestDomainURLsPerMinute(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
+	if err != nil || c.CDN.DomainURLsPerMinute != apiclient.URLsPerDomainPerMinute {
+		t.Fatalf("default: %v, %d", err, c.CDN.DomainURLsPerMinute)
+	}
+	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))
+	if err != nil || c.CDN.DomainURLsPerMinute >= 0 {
+		t.Fatalf("emulator: %v, %d", err, c.CDN.DomainURLsPerMinute)
+	}
+	_, err = Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_CDN_DOMAIN_URLS_PER_MINUTE": "500"}))
+	if err == nil || !strings.Contains(err.Error(), "cdn.domain_urls_per_minute: 500 is less than worker.limits.urls_per_refresh") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -67,6 +67,15 @@ func (c Config) WithDefaults() Config {
 		d.RateShare = 1
 	}
 	d.RateLimits = maps.Clone(d.RateLimits)
+	switch {
+	case d.DomainURLsPerMinute != 0:
+	case d.Emulator:
+		// The emulator enforces no per-minute limit unless told to
+		// (cdnpurge emulator --domain-urls-per-minute).
+		d.DomainURLsPerMinute = -1
+	default:
+		d.DomainURLsPerMinute = apiclient.URLsPerDomainPerMinute
+	}
 	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
 	}

@@ -49,6 +49,8 @@ type Emulator struct {
 	requests uint64
 	// stsIssued counts the temporary keys STS minted.
 	stsIssued int
+	// domainMinutes enforces Options.DomainURLsPerMinute.
+	domainMinutes domainMinutes
 }
 
 // New returns an Emulator configured by opts, defaults filled in.
@@ -71,6 +73,7 @@ func New(opts Options) (*Emulator, error) {
 	e.account = newAccount(o, now)
 	e.service = newService(o, now)
 	e.tasks = newTaskStore(o)
+	e.domainMinutes = domainMinutes{limit: o.DomainURLsPerMinute}
 	e.rec = newRecorder(o.RecordRequests, !o.NoRecordPaths)
 	return e, nil
 }

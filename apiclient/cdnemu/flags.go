@@ -31,6 +31,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.Faults.ErrorRate503, "error-rate-503", o.Faults.ErrorRate503, "share of calls (0..1) answered 503 ServiceUnAvailable")
 	fs.DurationVar(&o.Faults.Latency, "latency", o.Faults.Latency, "latency added to every answer")
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", o.NoRateLimit, "turn the per-action calls/s limits off")
+	fs.IntVar(&o.DomainURLsPerMinute, "domain-urls-per-minute", o.DomainURLsPerMinute, "refuse File refreshes beyond N URLs per domain per minute (the API's is 1000; 0 is off)")
 	if o.RateLimits == nil {
 		o.RateLimits = map[string]float64{}
 	}

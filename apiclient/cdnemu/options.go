@@ -44,6 +44,11 @@ type Options struct {
 	RateLimits map[string]float64
 	// NoRateLimit turns every calls-per-second limit off.
 	NoRateLimit bool
+	// DomainURLsPerMinute refuses File refreshes beyond this many URLs per
+	// domain per calendar minute with QuotaPerMinuteExceeded.Refresh, as
+	// the API does at 1,000 (apiclient.URLsPerDomainPerMinute). 0 leaves it
+	// off, for tests and benchmarks that need raw speed.
+	DomainURLsPerMinute int
 
 	// TaskPending is how long a task stays Pending, then TaskDuration how
 	// long it stays Refreshing before it is Complete or Failed. Both 0 make

@@ -63,6 +63,14 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 		opts.Limiter = quota.NewRateLimiter(rdb, quota.RateLimiterOptions{Prefix: s.cfg.Redis.KeyPrefix,
 			Account: s.cfg.QuotaAccount(), Limits: opts.RateLimits, FallbackShare: fallback, Logger: s.log})
 	}
+	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
+		po := quota.DomainPacerOptions{Prefix: s.cfg.Redis.KeyPrefix, Account: s.cfg.QuotaAccount(), Limit: n, Logger: s.log}
+		if rdb != nil {
+			opts.DomainPacer = quota.NewRedisDomainPacer(rdb, po)
+		} else {
+			opts.DomainPacer = quota.NewMemoryDomainPacer(po)
+		}
+	}
 	cl, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CDN API client: %w", err)
