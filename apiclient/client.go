@@ -1,6 +1,7 @@
-// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge: v1
-// request signing, transport, typed actions, typed API errors and the retry
-// policy. It knows nothing about NATS, Redis or jobs.
+// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge:
+// request signing (V3 and v1), credentials per request (credentials-go),
+// transport, typed actions, typed API errors and the retry policy. It knows
+// nothing about NATS, Redis or jobs.
 package apiclient
 
 import (

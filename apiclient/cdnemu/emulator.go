@@ -1,5 +1,7 @@
 // Package cdnemu is an emulator of the Alibaba Cloud CDN RPC API: a real
-// HTTP handler that checks v1 signatures, nonces and timestamps, keeps an
+// HTTP handler that checks v1 and V3 signatures, nonces, timestamps and STS
+// tokens, serves STS (GetCallerIdentity, AssumeRole, AssumeRoleWithOIDC),
+// can listen with TLS, keeps an
 // account with domains, daily quotas, per-action rate limits, refresh and
 // push tasks and the service's billing state, injects faults on demand and
 // records what it received so that tests can assert on it. It speaks the

@@ -24,6 +24,8 @@ type setup struct {
 	// creds is the credentials provider of cdn.credentials, made once so
 	// that its cache (STS sessions) is shared by every client.
 	creds apiclient.CredentialsProvider
+	// warnedAccount: the redis.account deprecation was logged.
+	warnedAccount bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -102,6 +104,11 @@ const accountLookupTimeout = time.Minute
 // once and kept in cdn.account_id. Never the AccessKeyId, which changes
 // with each rotation and STS session.
 func (s *setup) resolveAccount() error {
+	if s.cfg.CDN.AccountID == "" && s.cfg.Redis.Account != "" && !s.warnedAccount {
+		s.warnedAccount = true
+		s.log.Warn("redis.account is deprecated; set cdn.account_id (docs/alibaba-cloud.md, account identity)",
+			slog.String("redis_account", s.cfg.Redis.Account))
+	}
 	if s.cfg.QuotaAccount() != "" {
 		return nil
 	}
