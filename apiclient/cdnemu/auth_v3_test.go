@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -192,4 +193,31 @@ func TestKeyRotation(t *testing.T) {
 	v3Send(t, s, clock, next, http.MethodPost, refreshParams(), nil).wantOK(t)
 	s.RemoveKey(DefaultAccessKeyID)
 	v3Send(t, s, clock, defaultCreds, http.MethodPost, refreshParams(), nil).wantErr(t, 404, "InvalidAccessKeyId.NotFound")
+}
+
+// Whatever arrives in a V3 Authorization header, headers or body, the
+// emulator answers without panicking and never accepts an unsigned call.
+func FuzzV3Request(f *testing.F) {
+	f.Add("ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host;x-acs-action,Signature=00", "RefreshObjectCaches", "ObjectPath=example.com%2Fa", "2018-05-10")
+	f.Add("ACS3-HMAC-SHA256 Credential=,SignedHeaders=;;,Signature=", "", "", "")
+	f.Add("ACS3-x Credential=a,Credential=b", "AssumeRole", "%zz", "2015-04-01")
+	e, err := New(Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, auth, action, body, version string) {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(apiclient.HeaderAction, action)
+		req.Header.Set(apiclient.HeaderVersion, version)
+		req.Header.Set(apiclient.HeaderDate, time.Now().UTC().Format(apiclient.TimestampFormat))
+		req.Header.Set(apiclient.HeaderNonce, "n-"+auth)
+		req.Header.Set(apiclient.HeaderContentSHA256, apiclient.HashPayload([]byte(body)))
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code == http.StatusOK && action != "AssumeRoleWithOIDC" {
+			t.Fatalf("an unsigned V3 call was accepted: %s", rec.Body)
+		}
+	})
 }
