@@ -32,7 +32,17 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 		RequestID     string `json:"RequestId"`
 		RefreshTaskID string `json:"RefreshTaskId"`
 	}
-	if err := c.Call(ctx, ActionRefreshObjectCaches, p, &out); err != nil {
+	settle := func(error) {}
+	if c.pacer != nil && ot == ObjectFile {
+		s, err := c.paceRefresh(ctx, r.Paths)
+		if err != nil {
+			return RefreshResult{}, err
+		}
+		settle = s
+	}
+	err := c.Call(ctx, ActionRefreshObjectCaches, p, &out)
+	settle(err)
+	if err != nil {
 		return RefreshResult{}, err
 	}
 	return RefreshResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.RefreshTaskID)}, nil

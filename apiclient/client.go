@@ -1,9 +1,11 @@
-// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge: v1
-// request signing, transport, typed actions, typed API errors and the retry
-// policy. It knows nothing about NATS, Redis or jobs.
+// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge:
+// request signing (V3 and v1), credentials per request (credentials-go),
+// transport, typed actions, typed API errors and the retry policy. It knows
+// nothing about NATS, Redis or jobs.
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,8 +90,18 @@ type Options struct {
 	// DCDNEndpoint serves DescribeDcdnIpaService; default DefaultDCDNEndpoint.
 	DCDNEndpoint string
 	// Version is the CDN API version; default VersionCurrent.
-	Version     string
+	Version string
+	// Signature is SignatureV1 or SignatureV3; empty means V3, and v1 for
+	// Version 2014-11-11.
+	Signature string
+	// Credentials is a fixed key pair, used when Provider is nil.
 	Credentials Credentials
+	// Provider hands out the credentials of each request; it wins over
+	// Credentials. Providers that cache and refresh (NewChainProvider) let
+	// a rotation take effect without a restart.
+	Provider CredentialsProvider
+	// STSEndpoint serves GetCallerIdentity; default DefaultSTSEndpoint.
+	STSEndpoint string
 	HTTPClient  *http.Client
 	Retry       RetryPolicy
 	// RateLimits overrides the calls/s of an action (DefaultRateLimits for
@@ -110,26 +122,39 @@ type Options struct {
 	OnAttempt func(Attempt)
 	// Breaker holds calls back during an outage.
 	Breaker BreakerPolicy
+	// DomainPacer, when set, keeps File refreshes under the per-domain
+	// per-minute URL limit: a call waits until its URLs fit.
+	DomainPacer DomainPacer
 }
 
 // Client calls the CDN API. It is safe for concurrent use.
 type Client struct {
 	endpoint     string
 	dcdnEndpoint string
+	stsEndpoint  string
 	version      string
 	signer       Signer
+	creds        CredentialsProvider
 	http         *http.Client
 	retry        RetryPolicy
 	limiter      Limiter
 	log          *slog.Logger
 	onAttempt    func(Attempt)
 	breaker      *breaker
+	pacer        DomainPacer
 }
 
 // New validates opts and returns a Client.
 func New(opts Options) (*Client, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	creds := opts.Provider
+	if creds == nil {
+		if err := opts.Credentials.Validate(); err != nil {
+			return nil, err
+		}
+		creds = StaticProvider{Value: opts.Credentials, Name: "static"}
 	}
 	endpoint, err := normEndpoint("endpoint", opts.Endpoint, DefaultEndpoint)
 	if err != nil {
@@ -138,6 +163,13 @@ func New(opts Options) (*Client, error) {
 	dcdn, err := normEndpoint("dcdn_endpoint", opts.DCDNEndpoint, DefaultDCDNEndpoint)
 	if err != nil {
 		return nil, err
+	}
+	sts, err := normEndpoint("sts endpoint", opts.STSEndpoint, DefaultSTSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Signature != "" && opts.Signature != SignatureV1 && opts.Signature != SignatureV3 {
+		return nil, fmt.Errorf("signature %q: want %s or %s", opts.Signature, SignatureV1, SignatureV3)
 	}
 	version := opts.Version
 	if version == "" {
@@ -158,14 +190,17 @@ func New(opts Options) (*Client, error) {
 	return &Client{
 		endpoint:     endpoint,
 		dcdnEndpoint: dcdn,
+		stsEndpoint:  sts,
 		version:      version,
-		signer:       Signer{Credentials: opts.Credentials, Now: opts.Now, Nonce: opts.Nonce},
+		signer:       Signer{Scheme: opts.Signature, Now: opts.Now, Nonce: opts.Nonce},
+		creds:        creds,
 		http:         hc,
 		retry:        opts.Retry.WithDefaults(),
 		limiter:      lim,
 		log:          log,
 		onAttempt:    opts.OnAttempt,
 		breaker:      newBreaker(opts.Breaker),
+		pacer:        opts.DomainPacer,
 	}, nil
 }
 
@@ -187,9 +222,6 @@ func normEndpoint(field, s, def string) (string, error) {
 
 // Endpoint returns the CDN endpoint the client calls.
 func (c *Client) Endpoint() string { return c.endpoint }
-
-// AccessKeyID returns the key ID the client signs with (never the secret).
-func (c *Client) AccessKeyID() string { return c.signer.Credentials.AccessKeyID }
 
 // Call sends a CDN API action with params and decodes the JSON answer into
 // out (which may be nil). It retries retryable errors within the policy,
@@ -255,22 +287,31 @@ func (c *Client) once(ctx context.Context, endpoint, version, method, action str
 		p[k] = v
 	}
 	p.Set("Action", action)
+	// Asked for every attempt: a provider that refreshes hands out the
+	// current key, so a rotation or an STS renewal needs no restart.
+	creds, err := c.creds.Credentials(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
 	s := c.signer
 	s.Version = version
-	signed := s.Sign(method, p)
+	s.Credentials = creds
+	signed := s.SignRequest(method, hostPort(endpoint), p)
 
-	var req *http.Request
-	var err error
-	if method == http.MethodGet {
-		req, err = http.NewRequestWithContext(ctx, method, endpoint+"?"+signed.Encode(), nil)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, endpoint, strings.NewReader(signed.Encode()))
-		if req != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
+	target := endpoint
+	if signed.Query != "" {
+		target += "?" + signed.Query
 	}
+	var reqBody io.Reader
+	if signed.Body != nil {
+		reqBody = bytes.NewReader(signed.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
 		return fmt.Errorf("%s: build request: %w", action, err)
+	}
+	for k, v := range signed.Headers {
+		req.Header.Set(k, v)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "cdnpurge")
@@ -330,6 +371,15 @@ func scrubURLError(err error) error {
 		return fmt.Errorf("%s %s: %w", ue.Op, hostOf(ue.URL), ue.Err)
 	}
 	return err
+}
+
+// hostPort is the Host header a request to endpoint carries.
+func hostPort(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 func hostOf(raw string) string {

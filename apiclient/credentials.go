@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,3 +84,42 @@ func mask(s string) string {
 	}
 	return "***"
 }
+
+// CredentialsProvider hands out the credentials to sign one request with.
+// The client asks for every attempt, so a provider that caches and
+// refreshes (STS, RAM roles, a credentials URI) is picked up without a
+// restart. Implementations must be safe for concurrent use.
+type CredentialsProvider interface {
+	Credentials(ctx context.Context) (Credentials, error)
+}
+
+// StaticProvider always hands out Value. Name says where it came from
+// ("env", "file /path"), for errors.
+type StaticProvider struct {
+	Value Credentials
+	Name  string
+}
+
+// Credentials returns Value, or a *CredentialsError when it is incomplete.
+func (p StaticProvider) Credentials(context.Context) (Credentials, error) {
+	if err := p.Value.Validate(); err != nil {
+		return Credentials{}, &CredentialsError{Provider: p.Name, Err: err}
+	}
+	return p.Value, nil
+}
+
+// CredentialsError says which credentials provider failed and why. It
+// never holds a secret: provider messages are scrubbed of key secrets,
+// tokens and URL queries.
+type CredentialsError struct {
+	Provider string
+	Err      error
+}
+
+// Error names the provider and the cause.
+func (e *CredentialsError) Error() string {
+	return "credentials provider " + e.Provider + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *CredentialsError) Unwrap() error { return e.Err }

@@ -133,6 +133,13 @@ func Classify(err error) Class {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ClassUnknown
 	}
+	var ce *CredentialsError
+	if errors.As(err, &ce) {
+		// No key to sign with: pause and alert rather than hammer the
+		// provider; credentials-go refreshes ahead of expiry, so a blip
+		// clears by the next try.
+		return ClassCredentials
+	}
 	var ne *NetworkError
 	if errors.As(err, &ne) {
 		return ClassRetryable

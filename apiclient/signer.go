@@ -122,12 +122,15 @@ func NewNonce() string {
 	return string(out[:])
 }
 
-// Signer adds the common parameters and the v1 signature to a request. It
-// touches no network; the clock and the nonce source are inputs so that tests
-// can reproduce published vectors.
+// Signer adds the common parameters and a v1 or V3 signature to a request.
+// It touches no network; the clock and the nonce source are inputs so that
+// tests can reproduce published vectors.
 type Signer struct {
 	Credentials Credentials
 	Version     string
+	// Scheme is SignatureV1 or SignatureV3; "" means V3, except for API
+	// version 2014-11-11, which is signed with v1.
+	Scheme string
 	// Now returns the signing time; nil means time.Now.
 	Now func() time.Time
 	// Nonce returns a fresh SignatureNonce; nil means NewNonce.
@@ -165,5 +168,95 @@ func (s *Signer) Sign(method string, params url.Values) url.Values {
 	}
 	out.Del("Signature")
 	out.Set("Signature", SignV1(method, out, s.Credentials.AccessKeySecret))
+	return out
+}
+
+// SignedRequest is what one attempt sends: the query string (without "?"),
+// the form body (nil for GET) and the headers to set.
+type SignedRequest struct {
+	Query   string
+	Body    []byte
+	Headers map[string]string
+}
+
+// scheme resolves the signature scheme of s.
+func (s *Signer) scheme() string {
+	switch {
+	case s.Scheme != "":
+		return s.Scheme
+	case s.Version == VersionLegacy:
+		return SignatureV1
+	}
+	return SignatureV3
+}
+
+// SignRequest signs one attempt of params (which hold Action) sent with
+// method to host (as the Host header will carry it, port included). GET
+// puts the parameters in the query, POST in a form body. Every call takes a
+// new nonce and a new timestamp: a retry must call SignRequest again.
+func (s *Signer) SignRequest(method, host string, params url.Values) SignedRequest {
+	if s.scheme() == SignatureV1 {
+		signed := s.Sign(method, params).Encode()
+		if method == "GET" {
+			return SignedRequest{Query: signed, Headers: map[string]string{}}
+		}
+		return SignedRequest{Body: []byte(signed), Headers: map[string]string{"Content-Type": formContentType}}
+	}
+	return s.signV3(method, host, params)
+}
+
+const formContentType = "application/x-www-form-urlencoded"
+
+func (s *Signer) signV3(method, host string, params url.Values) SignedRequest {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	nonce := NewNonce
+	if s.Nonce != nil {
+		nonce = s.Nonce
+	}
+	p := make(url.Values, len(params))
+	for k, v := range params {
+		p[k] = append([]string(nil), v...)
+	}
+	action := p.Get("Action")
+	version := s.Version
+	if version == "" {
+		version = p.Get("Version")
+	}
+	p.Del("Action")
+	p.Del("Version")
+	h := map[string][]string{
+		"host":        {host},
+		HeaderAction:  {action},
+		HeaderVersion: {version},
+		HeaderDate:    {now().UTC().Format(TimestampFormat)},
+		HeaderNonce:   {nonce()},
+	}
+	if s.Credentials.SecurityToken != "" {
+		h[HeaderSecurityToken] = []string{s.Credentials.SecurityToken}
+	}
+	var out SignedRequest
+	var query url.Values
+	if method == "GET" {
+		query = p
+		out.Query = CanonicalQueryV3(p)
+	} else {
+		out.Body = []byte(FormEncode(p))
+		h["content-type"] = []string{formContentType}
+	}
+	payload := HashPayload(out.Body)
+	h[HeaderContentSHA256] = []string{payload}
+	canon, signed := CanonicalRequestV3(method, "/", query, h, payload)
+	sig := SignV3(s.Credentials.AccessKeySecret, StringToSignV3(canon))
+	out.Headers = make(map[string]string, len(h)+1)
+	for k, v := range h {
+		if k == "host" {
+			continue // net/http sends it from the URL
+		}
+		out.Headers[k] = v[0]
+	}
+	out.Headers["Authorization"] = AuthorizationV3(s.Credentials.AccessKeyID, signed, sig)
 	return out
 }

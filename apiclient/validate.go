@@ -93,11 +93,13 @@ func CheckEndpoint(field, s string) error {
 }
 
 // Validate applies New's checks to o (zero values take their defaults),
-// each error naming its option.
+// each error naming its option. Credentials are not among them: without a
+// Provider New checks the static pair itself, and config checks its
+// credentials section (which may leave the pair to the default chain).
 func (o Options) Validate() error {
 	var errs []error
-	if err := o.Credentials.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("credentials: %w", err))
+	if o.Signature != "" && o.Signature != SignatureV1 && o.Signature != SignatureV3 {
+		errs = append(errs, fmt.Errorf("signature: %q: want %s (ACS3-HMAC-SHA256, the default) or %s (HMAC-SHA1)", o.Signature, SignatureV3, SignatureV1))
 	}
 	if err := CheckEndpoint("endpoint", o.Endpoint); err != nil {
 		errs = append(errs, err)

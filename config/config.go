@@ -87,7 +87,8 @@ type RedisConfig struct {
 	// mirror in memory (one replica only).
 	URL       string `yaml:"url" json:"url"`
 	KeyPrefix string `yaml:"key_prefix" json:"key_prefix"`
-	// Account names the CDN account in keys; default the AccessKeyId.
+	// Account is deprecated: use cdn.account_id. When cdn.account_id is
+	// empty it still names the account in keys (docs/alibaba-cloud.md).
 	Account string `yaml:"account" json:"account"`
 	// Username is the Redis ACL user (overrides the URL's).
 	Username string `yaml:"username" json:"username"`
@@ -99,12 +100,25 @@ type RedisConfig struct {
 	TLS TLSFiles `yaml:"tls" json:"tls"`
 }
 
-// CDNConfig configures the CDN API client. Credentials never come from the
-// YAML: they come from the environment or from CredentialsFile.
+// CDNConfig configures the CDN API client. Secrets never come from the
+// YAML: they come from the environment or from files (CredentialsFile, the
+// files of the credential modes); see docs/alibaba-cloud.md.
 type CDNConfig struct {
+	// Endpoint overrides the endpoint Region picks.
 	Endpoint     string `yaml:"endpoint" json:"endpoint"`
 	DCDNEndpoint string `yaml:"dcdn_endpoint" json:"dcdn_endpoint"`
 	Version      string `yaml:"version" json:"version"`
+	// Region picks the documented endpoint: the central one for the
+	// mainland, cdn.ap-southeast-1.aliyuncs.com for international regions.
+	Region string `yaml:"region" json:"region"`
+	// Signature is v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1); empty means v3,
+	// and v1 for version 2014-11-11.
+	Signature string `yaml:"signature" json:"signature"`
+	// AccountID names the account in every shared key (quota mirror,
+	// calls/s budget); empty asks STS GetCallerIdentity at start.
+	AccountID string `yaml:"account_id" json:"account_id"`
+	// STSEndpoint serves GetCallerIdentity and the role modes' AssumeRole.
+	STSEndpoint string `yaml:"sts_endpoint" json:"sts_endpoint"`
 	// Emulator runs serve against an in-process CDN API emulator instead of
 	// the real API. Explicit opt-in only.
 	Emulator  bool                    `yaml:"emulator" json:"emulator"`
@@ -113,13 +127,17 @@ type CDNConfig struct {
 	RateShare float64                 `yaml:"rate_share" json:"rate_share"`
 	// RateLimits overrides calls/s per API action; negative turns one off.
 	RateLimits map[string]float64 `yaml:"rate_limits" json:"rate_limits"`
-	// CredentialsFile holds the key pair as KEY=VALUE lines (see README).
+	// DomainURLsPerMinute paces File refreshes to this many URLs per domain
+	// per minute, shared by replicas through Redis (default 1,000, the
+	// API's limit; off with cdn.emulator); negative turns pacing off.
+	DomainURLsPerMinute int `yaml:"domain_urls_per_minute" json:"domain_urls_per_minute"`
+	// CredentialsFile holds the key pair as KEY=VALUE lines (see README);
+	// it is the pair of the access_key, sts and ram_role_arn modes.
 	CredentialsFile string `yaml:"credentials_file" json:"credentials_file"`
 
-	// Credentials are resolved by Load from the environment or
-	// CredentialsFile. A "credentials" key in the YAML is refused; dumps
-	// show the key ID and where the pair came from, never the secret.
-	Credentials Credentials `yaml:"credentials,omitempty" json:"credentials,omitzero"`
+	// Credentials picks where credentials come from (type and the
+	// non-secret fields of the mode); see CredentialsConfig.
+	Credentials CredentialsConfig `yaml:"credentials" json:"credentials"`
 }
 
 // WebhooksConfig is webhooks.Config plus a *_file path per secret, read by

@@ -50,7 +50,7 @@ func TestEmulatorZeroConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CDN.Credentials.AccessKeyID != cdnemu.DefaultAccessKeyID || c.CDN.Credentials.AccessKeySecret.Value() != cdnemu.DefaultAccessKeySecret {
+	if st := c.CDN.Credentials.Static; st.AccessKeyID != cdnemu.DefaultAccessKeyID || st.AccessKeySecret.Value() != cdnemu.DefaultAccessKeySecret {
 		t.Errorf("emulator credentials = %v", c.CDN.Credentials)
 	}
 	if len(c.Domains) != 1 || c.Domains[0] != cdnemu.DefaultDomain {
@@ -61,10 +61,17 @@ func TestEmulatorZeroConfig(t *testing.T) {
 	}
 }
 
+// Without a pair, the default chain looks for credentials at run time
+// (RRSA, CLI profile, ECS role, ...); a mode that needs the pair refuses
+// to load without one, saying what to set.
 func TestMissingCredentials(t *testing.T) {
-	_, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
-	if err == nil || !strings.Contains(err.Error(), "cdn.credentials: no AccessKey pair") {
-		t.Fatalf("err = %v, want a cdn.credentials error", err)
+	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
+	if err != nil || c.CDN.Credentials.Type != "" || c.CDN.Credentials.Static.AccessKeyID != "" {
+		t.Fatalf("default chain: %v", err)
+	}
+	_, err = Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_CDN_CREDENTIALS_TYPE": "access_key"}))
+	if err == nil || !strings.Contains(err.Error(), "cdn.credentials.type: access_key needs a key pair") {
+		t.Fatalf("err = %v, want a cdn.credentials.type error", err)
 	}
 	if !strings.Contains(err.Error(), "ALIBABA_CLOUD_ACCESS_KEY_ID") {
 		t.Errorf("error does not say what to set: %v", err)
@@ -78,7 +85,7 @@ func TestCredentialsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CDN.Credentials.AccessKeyID != "fileid" || c.CDN.Credentials.AccessKeySecret.Value() != "filesecret" {
+	if st := c.CDN.Credentials.Static; st.AccessKeyID != "fileid" || st.AccessKeySecret.Value() != "filesecret" {
 		t.Errorf("credentials = %v", c.CDN.Credentials)
 	}
 	bad := writeFile(t, "bad", "ALIBABA_CLOUD_ACCESS_KEY_ID=x\nsecret_key=topsecretvalue\n")
@@ -300,8 +307,9 @@ func TestConverters(t *testing.T) {
 	if v := c.ValidatorConfig(); len(v.Domains) != 2 || v.DefaultScheme != "https" {
 		t.Errorf("validator config = %+v", v)
 	}
-	if q := c.QuotaOptions(); q.Account != "LTAIexample" {
-		t.Errorf("quota account = %q", q.Account)
+	// Never the AccessKeyId: unset until cdn.account_id or STS names it.
+	if q := c.QuotaOptions(); q.Account != "" {
+		t.Errorf("quota account = %q, want none before STS answers", q.Account)
 	}
 	s, err := c.Subjects()
 	if err != nil || s.Refresh() != "cdn.purge.refresh" {

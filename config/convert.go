@@ -35,7 +35,9 @@ func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 		Endpoint:     c.CDN.Endpoint,
 		DCDNEndpoint: c.CDN.DCDNEndpoint,
 		Version:      c.CDN.Version,
-		Credentials:  c.CDN.Credentials.API(),
+		Signature:    c.CDN.Signature,
+		STSEndpoint:  c.CDN.STSEndpoint,
+		Credentials:  c.CDN.Credentials.Static.API(),
 		Retry:        c.CDN.Retry,
 		Breaker:      c.CDN.Breaker,
 		RateLimits:   c.CDN.RateLimits,
@@ -90,10 +92,20 @@ func (c *Config) NATSURL() string {
 	return "nats://" + net.JoinHostPort(c.NATS.Embedded.Host, strconv.Itoa(c.NATS.Embedded.Port))
 }
 
-// QuotaAccount names the account in the quota mirror: redis.account, else
-// the AccessKeyId.
+// QuotaAccount names the account in the quota mirror, the calls/s budget
+// and every other per-account key: cdn.account_id, else the deprecated
+// redis.account. Empty means neither is set: the caller asks STS
+// GetCallerIdentity (AccountIdentity) and sets cdn.account_id. Never the
+// AccessKeyId, which changes with every rotation and STS session.
 func (c *Config) QuotaAccount() string {
-	return or(c.Redis.Account, c.CDN.Credentials.AccessKeyID)
+	return or(c.CDN.AccountID, c.Redis.Account)
+}
+
+// ChainOptions returns what apiclient.NewChainProvider needs besides
+// cdn.credentials.
+func (c *Config) ChainOptions() apiclient.ChainOptions {
+	st := c.CDN.Credentials.Static
+	return apiclient.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
 }
 
 // QuotaOptions returns the quota store's options.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -52,7 +54,8 @@ func (c Config) WithDefaults() Config {
 	c.Redis.KeyPrefix = or(c.Redis.KeyPrefix, quota.DefaultPrefix)
 
 	d := &c.CDN
-	d.Endpoint = or(d.Endpoint, apiclient.DefaultEndpoint)
+	d.Endpoint = or(d.Endpoint, apiclient.RegionEndpoint(d.Region))
+	d.STSEndpoint = or(d.STSEndpoint, defaultSTSEndpoint(d.Endpoint))
 	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
 	d.Retry = d.Retry.WithDefaults()
@@ -61,8 +64,17 @@ func (c Config) WithDefaults() Config {
 		d.RateShare = 1
 	}
 	d.RateLimits = maps.Clone(d.RateLimits)
-	if d.Emulator && d.Credentials.AccessKeyID == "" && d.Credentials.AccessKeySecret == "" {
-		d.Credentials = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
+	switch {
+	case d.DomainURLsPerMinute != 0:
+	case d.Emulator:
+		// The emulator enforces no per-minute limit unless told to
+		// (cdnpurge emulator --domain-urls-per-minute).
+		d.DomainURLsPerMinute = -1
+	default:
+		d.DomainURLsPerMinute = apiclient.URLsPerDomainPerMinute
+	}
+	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
+		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
 	}
 	c.Domains = slices.Clone(c.Domains)
 	if d.Emulator && len(c.Domains) == 0 {
@@ -90,6 +102,24 @@ func (c Config) WithDefaults() Config {
 	c.Metrics.Path = or(c.Metrics.Path, DefaultMetricsPath)
 	c.Admin = c.Admin.WithDefaults()
 	return c
+}
+
+// defaultSTSEndpoint is sts.aliyuncs.com, unless cdn.endpoint points away
+// from Alibaba Cloud (an emulator, a test double): then STS is asked there
+// too, so that the keys meant for it are not sent to the real STS.
+func defaultSTSEndpoint(endpoint string) string {
+	host := endpoint
+	if _, rest, ok := strings.Cut(host, "://"); ok {
+		host = rest
+	}
+	host, _, _ = strings.Cut(host, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "aliyuncs.com" || strings.HasSuffix(host, ".aliyuncs.com") {
+		return apiclient.DefaultSTSEndpoint
+	}
+	return endpoint
 }
 
 func or(v, def string) string {

@@ -21,11 +21,11 @@ func (c *Config) Redacted() Config {
 			f.SetString(Redacted)
 		}
 	}
-	if r.CDN.Credentials.AccessKeySecret != "" {
-		r.CDN.Credentials.AccessKeySecret = Redacted
+	if st := &r.CDN.Credentials.Static; st.AccessKeySecret != "" {
+		st.AccessKeySecret = Redacted
 	}
-	if r.CDN.Credentials.SecurityToken != "" {
-		r.CDN.Credentials.SecurityToken = Redacted
+	if st := &r.CDN.Credentials.Static; st.SecurityToken != "" {
+		st.SecurityToken = Redacted
 	}
 	return r
 }
@@ -50,10 +50,10 @@ func (c *Config) loadable() (Config, []string) {
 			f.SetString("")
 		}
 	}
-	if r.CDN.Credentials.AccessKeyID != "" || r.CDN.Credentials.AccessKeySecret != "" {
-		notes = append(notes, "cdn credentials: "+r.CDN.Credentials.String())
+	if st := r.CDN.Credentials.Static; st.AccessKeyID != "" || st.AccessKeySecret != "" {
+		notes = append(notes, "cdn credentials: "+st.String())
 	}
-	r.CDN.Credentials = Credentials{}
+	r.CDN.Credentials.Static = Credentials{}
 	return r, notes
 }
 

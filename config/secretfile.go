@@ -109,7 +109,7 @@ func readSecretFile(path string) (string, error) {
 // WithDefaults.
 func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
-		c.CDN.Credentials = Credentials{
+		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
 			AccessKeySecret: Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
 			SecurityToken:   Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
@@ -125,12 +125,12 @@ func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 		p.add("cdn.credentials_file", "%v", err)
 		return
 	}
-	c.CDN.Credentials = cr
+	c.CDN.Credentials.Static = cr
 }
 
-// credentialKeys maps the accepted keys of a credentials file (lower
+// credentialFileKeys maps the accepted keys of a credentials file (lower
 // case) to the field they set.
-var credentialKeys = map[string]string{
+var credentialFileKeys = map[string]string{
 	strings.ToLower(apiclient.EnvAccessKeyID): "id",
 	"access_key_id": "id",
 	strings.ToLower(apiclient.EnvAccessKeySecret): "secret",
@@ -160,7 +160,7 @@ func readCredentialsFile(path string) (Credentials, error) {
 		if !ok {
 			return Credentials{}, fmt.Errorf("%s line %d: want KEY=VALUE (the line is not shown, it may hold a secret)", path, i+1)
 		}
-		which, ok := credentialKeys[strings.ToLower(strings.TrimSpace(k))]
+		which, ok := credentialFileKeys[strings.ToLower(strings.TrimSpace(k))]
 		if !ok {
 			return Credentials{}, fmt.Errorf("%s line %d: unknown key (not shown, it may hold a secret); want %s, %s or %s",
 				path, i+1, apiclient.EnvAccessKeyID, apiclient.EnvAccessKeySecret, apiclient.EnvSecurityToken)

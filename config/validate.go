@@ -171,13 +171,8 @@ func (c *Config) validateNATS(p *problems) {
 // validateCDN applies apiclient.New's checks (Options.Validate) to the cdn
 // section; the credentials problem gets config's own hint.
 func (c *Config) validateCDN(p *problems) {
-	start := len(*p)
 	p.addErr("cdn", c.APIClientOptions(nil).Validate())
-	for i := start; i < len(*p); i++ {
-		if e := &(*p)[i]; e.Field == "cdn.credentials" {
-			e.Msg += ", or point cdn.credentials_file at a file holding them (or run against the emulator: --emulator or cdn.emulator: true)"
-		}
-	}
+	c.validateCredentials(p)
 }
 
 // RedactURL masks the password of a URL (or each of a comma-separated

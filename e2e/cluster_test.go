@@ -149,6 +149,9 @@ redis:
 cdn:
   endpoint: %q
   dcdn_endpoint: %q
+  # The harness's emulator enforces no per-minute limit; pacing would only
+  # slow the load scenarios down.
+  domain_urls_per_minute: -1
   retry:
     max_total: 20s
 domains: ["example.com", "*.example.com"]

@@ -33,6 +33,9 @@ var actions = func() map[string]action {
 		"DescribeDomainConfigs":                 {isCDNVersion, handleDescribeDomainConfigs},
 		"DescribeCdnDomainConfigs":              {isCDNVersion, handleDescribeDomainConfigs},
 		"BatchSetCdnDomainConfig":               {isCDNVersion, handleBatchSetDomainConfig},
+		actionGetCallerIdentity:                 {isSTSVersion, handleGetCallerIdentity},
+		actionAssumeRole:                        {isSTSVersion, handleAssumeRole},
+		actionAssumeRoleWithOIDC:                {isSTSVersion, handleAssumeRoleWithOIDC},
 	}
 	// The domain configuration actions of seed 004 sections 7 and 11: each
 	// takes DomainName and is recorded against the domain.

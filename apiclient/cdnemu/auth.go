@@ -15,24 +15,25 @@ var commonParams = []string{"Action", "Version", "AccessKeyId", "Signature", "Si
 const timestampWindow = apiclient.TimestampSkewTolerance * time.Second
 
 // authenticate runs the checks that need no state: common parameters,
-// version, action, key, timestamp and signature. It returns nil when the
-// call may go on. The nonce is checked later, under the lock, and only for a
-// signed call, so that a forged call cannot burn a client's nonce.
+// version, action, key, timestamp, signature and STS token. It returns nil
+// when the call may go on. The nonce is checked later, under the lock, and
+// only for a signed call, so that a forged call cannot burn a client's
+// nonce. A request with an ACS3 Authorization header is checked as
+// signature V3, any other as v1.
 func (e *Emulator) authenticate(req *request, now time.Time) *answer {
+	if req.v3 != nil {
+		return e.authenticateV3(req, now)
+	}
 	p := req.params
 	for _, name := range commonParams {
 		if p.Get(name) == "" {
 			return missing(name)
 		}
 	}
-	act, known := actions[req.action]
-	if !known {
-		return fail("UnsupportedOperation", "The specified action "+req.action+" is not supported.")
+	if a := checkAction(req.action, p.Get("Version")); a != nil {
+		return a
 	}
-	if !act.version(p.Get("Version")) {
-		return fail("InvalidVersion", "Specified parameter Version "+p.Get("Version")+" is not valid for "+req.action+".")
-	}
-	secret, ok := e.keys[p.Get("AccessKeyId")]
+	key, ok := e.keys.lookup(p.Get("AccessKeyId"))
 	if !ok {
 		return fail("InvalidAccessKeyId.NotFound")
 	}
@@ -42,15 +43,35 @@ func (e *Emulator) authenticate(req *request, now time.Time) *answer {
 	if v := p.Get("SignatureVersion"); v != apiclient.SignatureVersion1 {
 		return fail("InvalidParameter", "Specified SignatureVersion "+v+" is not supported; use 1.0.")
 	}
-	ts, err := time.Parse(apiclient.TimestampFormat, p.Get("Timestamp"))
+	if a := checkTimestamp(p.Get("Timestamp"), now); a != nil {
+		return a
+	}
+	if len(p["Signature"]) != 1 || !apiclient.VerifyV1(req.method, p, key.secret) {
+		return fail("SignatureDoesNotMatch")
+	}
+	return key.checkToken(p.Get("SecurityToken"), now)
+}
+
+// checkAction refuses an unknown action or a version it does not serve.
+func checkAction(name, version string) *answer {
+	act, known := actions[name]
+	if !known {
+		return fail("UnsupportedOperation", "The specified action "+name+" is not supported.")
+	}
+	if !act.version(version) {
+		return fail("InvalidVersion", "Specified parameter Version "+version+" is not valid for "+name+".")
+	}
+	return nil
+}
+
+// checkTimestamp refuses a malformed time or one more than 15 minutes off.
+func checkTimestamp(raw string, now time.Time) *answer {
+	ts, err := time.Parse(apiclient.TimestampFormat, raw)
 	if err != nil {
-		return fail("InvalidTimeStamp.Format", "Specified time stamp "+p.Get("Timestamp")+" is not well formatted; use "+apiclient.TimestampFormat+" in UTC.")
+		return fail("InvalidTimeStamp.Format", "Specified time stamp "+raw+" is not well formatted; use "+apiclient.TimestampFormat+" in UTC.")
 	}
 	if d := ts.Sub(now); d > timestampWindow || d < -timestampWindow {
-		return fail("InvalidTimeStamp.Expired", "Specified time stamp "+p.Get("Timestamp")+" is more than 15 minutes off the server time "+now.UTC().Format(apiclient.TimestampFormat)+".")
-	}
-	if len(p["Signature"]) != 1 || !apiclient.VerifyV1(req.method, p, secret) {
-		return fail("SignatureDoesNotMatch")
+		return fail("InvalidTimeStamp.Expired", "Specified time stamp "+raw+" is more than 15 minutes off the server time "+now.UTC().Format(apiclient.TimestampFormat)+".")
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 // Package cdnemu is an emulator of the Alibaba Cloud CDN RPC API: a real
-// HTTP handler that checks v1 signatures, nonces and timestamps, keeps an
+// HTTP handler that checks v1 and V3 signatures, nonces, timestamps and STS
+// tokens, serves STS (GetCallerIdentity, AssumeRole, AssumeRoleWithOIDC),
+// can listen with TLS, keeps an
 // account with domains, daily quotas, per-action rate limits, refresh and
 // push tasks and the service's billing state, injects faults on demand and
 // records what it received so that tests can assert on it. It speaks the
@@ -20,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // maxBodyBytes bounds a form body: 1,000 paths of 1,024 characters,
@@ -30,7 +34,7 @@ const maxBodyBytes = 16 << 20
 // All its methods are safe for concurrent use.
 type Emulator struct {
 	opts Options
-	keys map[string]string
+	keys *keyring
 	now  func() time.Time
 
 	latency atomic.Int64 // time.Duration of Faults.Latency, read without mu
@@ -45,6 +49,10 @@ type Emulator struct {
 	rec      recorder
 	idRNG    *rand.Rand
 	requests uint64
+	// stsIssued counts the temporary keys STS minted.
+	stsIssued int
+	// domainMinutes enforces Options.DomainURLsPerMinute.
+	domainMinutes domainMinutes
 }
 
 // New returns an Emulator configured by opts, defaults filled in.
@@ -55,11 +63,8 @@ func New(opts Options) (*Emulator, error) {
 	o := opts.withDefaults()
 	e := &Emulator{
 		opts: o,
-		keys: map[string]string{o.AccessKeyID: o.AccessKeySecret},
+		keys: newKeyring(o.AccessKeyID, o.AccessKeySecret, o.ExtraKeys),
 		now:  o.Now,
-	}
-	for id, secret := range o.ExtraKeys {
-		e.keys[id] = secret
 	}
 	now := o.Now()
 	e.idRNG = rand.New(rand.NewPCG(o.Seed, 0x5eed1d))
@@ -70,6 +75,7 @@ func New(opts Options) (*Emulator, error) {
 	e.account = newAccount(o, now)
 	e.service = newService(o, now)
 	e.tasks = newTaskStore(o)
+	e.domainMinutes = domainMinutes{limit: o.DomainURLsPerMinute}
 	e.rec = newRecorder(o.RecordRequests, !o.NoRecordPaths)
 	return e, nil
 }
@@ -80,6 +86,8 @@ type request struct {
 	params url.Values
 	action string
 	id     string // RequestId of the answer
+	// v3 holds what a signature V3 check needs; nil for a v1 request.
+	v3 *v3Request
 }
 
 // ServeHTTP answers one API call.
@@ -97,7 +105,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	now := e.now()
 	req, a := parseRequest(w, r)
-	if a == nil {
+	if a == nil && !unsignedActions[req.action] {
 		a = e.authenticate(req, now)
 	}
 
@@ -122,7 +130,7 @@ func (e *Emulator) process(req *request, a *answer, now time.Time) *answer {
 	if a != nil {
 		return a
 	}
-	if !e.nonces.use(req.params.Get("SignatureNonce"), now) {
+	if !unsignedActions[req.action] && !e.nonces.use(req.params.Get("SignatureNonce"), now) {
 		return fail("SignatureNonceUsed")
 	}
 	if a := e.faults.inject(req.action); a != nil {
@@ -144,16 +152,26 @@ func parseRequest(w http.ResponseWriter, r *http.Request) (*request, *answer) {
 	}
 	req.params = params
 	req.action = params.Get("Action")
+	v3 := isV3(r)
+	if v3 {
+		req.v3 = &v3Request{query: cloneValues(params), header: r.Header, host: r.Host, path: r.URL.Path, bodyHash: apiclient.HashPayload(nil)}
+	}
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodPost:
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if ct != "application/x-www-form-urlencoded" {
+		if ct != "application/x-www-form-urlencoded" && !v3 {
 			break
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 		if err != nil {
 			return req, fail("InvalidParameter", "The request body could not be read: "+err.Error())
+		}
+		if v3 {
+			req.v3.bodyHash = apiclient.HashPayload(body)
+		}
+		if ct != "application/x-www-form-urlencoded" {
+			break
 		}
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -165,6 +183,10 @@ func parseRequest(w http.ResponseWriter, r *http.Request) (*request, *answer) {
 		req.action = params.Get("Action")
 	default:
 		return req, fail("UnsupportedHTTPMethod")
+	}
+	if v3 {
+		req.v3.liftHeaders(params)
+		req.action = params.Get("Action")
 	}
 	return req, nil
 }

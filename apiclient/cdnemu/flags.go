@@ -31,6 +31,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.Faults.ErrorRate503, "error-rate-503", o.Faults.ErrorRate503, "share of calls (0..1) answered 503 ServiceUnAvailable")
 	fs.DurationVar(&o.Faults.Latency, "latency", o.Faults.Latency, "latency added to every answer")
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", o.NoRateLimit, "turn the per-action calls/s limits off")
+	fs.IntVar(&o.DomainURLsPerMinute, "domain-urls-per-minute", o.DomainURLsPerMinute, "refuse File refreshes beyond N URLs per domain per minute (the API's is 1000; 0 is off)")
 	if o.RateLimits == nil {
 		o.RateLimits = map[string]float64{}
 	}
@@ -42,6 +43,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.FinancialLock, "financial-lock", o.FinancialLock, "start the account overdue (InsufficientBalance)")
 	fs.BoolVar(&o.Admin, "admin", o.Admin, "serve the unauthenticated test-only admin API under "+AdminPrefix+" (stats, faults, outage, quota, new quota day)")
 	fs.BoolVar(&o.NoRecordPaths, "no-record-paths", o.NoRecordPaths, "do not record submitted paths")
+	fs.StringVar(&o.AccountID, "account-id", DefaultAccountID, "account ID STS GetCallerIdentity reports")
+	fs.StringVar(&o.OIDCToken, "oidc-token", o.OIDCToken, "the one OIDC token AssumeRoleWithOIDC accepts (empty accepts any)")
+	fs.DurationVar(&o.STSTokenTTL, "sts-token-ttl", o.STSTokenTTL, "cap on the lifetime of STS keys (0: as asked, 15m to 12h)")
 }
 
 // listFlag is a comma-separated list; each use replaces the list.

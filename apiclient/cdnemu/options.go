@@ -16,6 +16,7 @@ const (
 	DefaultAccessKeySecret = "testsecret"
 	DefaultDomain          = "example.com"
 	DefaultInstanceID      = "aliuid-emulator"
+	DefaultAccountID       = "1234567890123456"
 )
 
 // Options configure an Emulator. The zero value is usable: New fills in the
@@ -43,6 +44,11 @@ type Options struct {
 	RateLimits map[string]float64
 	// NoRateLimit turns every calls-per-second limit off.
 	NoRateLimit bool
+	// DomainURLsPerMinute refuses File refreshes beyond this many URLs per
+	// domain per calendar minute with QuotaPerMinuteExceeded.Refresh, as
+	// the API does at 1,000 (apiclient.URLsPerDomainPerMinute). 0 leaves it
+	// off, for tests and benchmarks that need raw speed.
+	DomainURLsPerMinute int
 
 	// TaskPending is how long a task stays Pending, then TaskDuration how
 	// long it stays Refreshing before it is Complete or Failed. Both 0 make
@@ -86,6 +92,18 @@ type Options struct {
 	// admin.go): unauthenticated, for harnesses that run the emulator as
 	// its own process. Off by default.
 	Admin bool
+
+	// AccountID is the account's ID, as STS GetCallerIdentity reports it
+	// (default DefaultAccountID).
+	AccountID string
+	// OIDCToken, when set, is the one OIDC token AssumeRoleWithOIDC
+	// accepts; empty accepts any.
+	OIDCToken string
+	// STSTokenTTL caps how long the keys AssumeRole mints last (default:
+	// the DurationSeconds asked for). Credential providers refresh keys
+	// that expire within 3 minutes before every call, so a cap under that
+	// makes each call assume the role afresh.
+	STSTokenTTL time.Duration
 
 	// Now is the emulator clock (default time.Now). Pass (*Clock).Now in
 	// tests to move time without sleeping.
@@ -142,6 +160,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AccountID == "" {
+		o.AccountID = DefaultAccountID
 	}
 	return o
 }

@@ -81,6 +81,11 @@ func (e *Emulator) submit(req *request, objectPath string, k kind, idField strin
 		return fail("QuotaExceeded.Refresh", "The request needs "+strconv.FormatInt(n, 10)+" of today's quota but "+
 			strconv.FormatInt(*k.field(&remain), 10)+" remain.")
 	}
+	if k == kindFile {
+		if a := e.domainMinutes.admit(e, paths, now); a != nil {
+			return a
+		}
+	}
 	*k.field(&q.used) += int64(len(paths))
 	ids := e.tasks.add(paths, k, now)
 	e.rec.addPaths(req, paths, now)

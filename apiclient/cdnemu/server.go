@@ -2,9 +2,11 @@ package cdnemu
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,9 +39,26 @@ func Serve(e *Emulator, addr string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cdnemu: listen on %s: %w", addr, err)
 	}
+	return serve(e, ln, "http://"), nil
+}
+
+// ServeTLS starts e listening with TLS on addr, presenting cert; URL is
+// then https://host:port. Clients that only speak https to STS (the role
+// and OIDC providers of credentials-go) need it, with the certificate's
+// CA trusted (SSL_CERT_FILE, see TestCA).
+func ServeTLS(e *Emulator, addr string, cert tls.Certificate) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cdnemu: listen on %s: %w", addr, err)
+	}
+	tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	return serve(e, tln, "https://"), nil
+}
+
+func serve(e *Emulator, ln net.Listener, scheme string) *Server {
 	s := &Server{
 		Emulator: e,
-		URL:      "http://" + ln.Addr().String(),
+		URL:      scheme + ln.Addr().String(),
 		srv:      &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second},
 		done:     make(chan struct{}),
 	}
@@ -49,7 +68,13 @@ func Serve(e *Emulator, addr string) (*Server, error) {
 		// listener's error; either way the server is done.
 		_ = s.srv.Serve(ln)
 	}()
-	return s, nil
+	return s
+}
+
+// Host returns host:port of the server, the form an STS endpoint takes.
+func (s *Server) Host() string {
+	_, rest, _ := strings.Cut(s.URL, "://")
+	return rest
 }
 
 // Close stops the server, ending open connections, and waits for it.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +21,11 @@ type setup struct {
 	cfg *config.Config
 	log *slog.Logger
 	rdb *redis.Client
+	// creds is the credentials provider of cdn.credentials, made once so
+	// that its cache (STS sessions) is shared by every client.
+	creds apiclient.CredentialsProvider
+	// warnedAccount: the redis.account deprecation was logged.
+	warnedAccount bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -38,13 +45,19 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 // each process paces itself at cdn.rate_share of the limits. onAttempt, if
 // not nil, sees every HTTP exchange (metrics).
 func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client, error) {
-	opts := s.cfg.APIClientOptions(s.log)
+	opts, err := s.clientOptions()
+	if err != nil {
+		return nil, err
+	}
 	opts.OnAttempt = onAttempt
 	rdb, err := s.redisClient()
 	if err != nil {
 		return nil, err
 	}
 	if rdb != nil {
+		if err := s.resolveAccount(); err != nil {
+			return nil, err
+		}
 		fallback := opts.RateShare
 		if fallback >= 1 {
 			fallback = 0.5
@@ -52,11 +65,72 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 		opts.Limiter = quota.NewRateLimiter(rdb, quota.RateLimiterOptions{Prefix: s.cfg.Redis.KeyPrefix,
 			Account: s.cfg.QuotaAccount(), Limits: opts.RateLimits, FallbackShare: fallback, Logger: s.log})
 	}
+	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
+		po := quota.DomainPacerOptions{Prefix: s.cfg.Redis.KeyPrefix, Account: s.cfg.QuotaAccount(), Limit: n, Logger: s.log}
+		if rdb != nil {
+			opts.DomainPacer = quota.NewRedisDomainPacer(rdb, po)
+		} else {
+			opts.DomainPacer = quota.NewMemoryDomainPacer(po)
+		}
+	}
 	cl, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CDN API client: %w", err)
 	}
 	return cl, nil
+}
+
+// clientOptions are the API client's options with the credentials
+// provider of cdn.credentials.
+func (s *setup) clientOptions() (apiclient.Options, error) {
+	opts := s.cfg.APIClientOptions(s.log)
+	if s.creds == nil {
+		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, s.cfg.ChainOptions())
+		if err != nil {
+			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
+		}
+		s.creds = p
+	}
+	opts.Provider = s.creds
+	return opts, nil
+}
+
+// accountLookupTimeout bounds the GetCallerIdentity call at start.
+const accountLookupTimeout = time.Minute
+
+// resolveAccount makes sure the config names the account that every shared
+// key is named by: cdn.account_id, the deprecated redis.account, or else
+// the AccountId STS GetCallerIdentity returns for the credentials, asked
+// once and kept in cdn.account_id. Never the AccessKeyId, which changes
+// with each rotation and STS session.
+func (s *setup) resolveAccount() error {
+	if s.cfg.CDN.AccountID == "" && s.cfg.Redis.Account != "" && !s.warnedAccount {
+		s.warnedAccount = true
+		s.log.Warn("redis.account is deprecated; set cdn.account_id (docs/alibaba-cloud.md, account identity)",
+			slog.String("redis_account", s.cfg.Redis.Account))
+	}
+	if s.cfg.QuotaAccount() != "" {
+		return nil
+	}
+	opts, err := s.clientOptions()
+	if err != nil {
+		return err
+	}
+	cl, err := apiclient.New(opts)
+	if err != nil {
+		return fmt.Errorf("CDN API client: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), accountLookupTimeout)
+	defer cancel()
+	id, err := cl.GetCallerIdentity(ctx)
+	if err != nil {
+		return fmt.Errorf("naming the account for the shared quota keys: STS %s at %s failed: %w (set cdn.account_id to skip the lookup)",
+			apiclient.ActionGetCallerIdentity, cl.STSEndpoint(), err)
+	}
+	s.cfg.CDN.AccountID = id.AccountID
+	s.log.Info("account identified by STS", slog.String("account_id", id.AccountID),
+		slog.String("identity_type", id.IdentityType), slog.String("arn", id.Arn))
+	return nil
 }
 
 // redisClient is the client of redis.url, made once; nil when it is unset.
@@ -92,6 +166,9 @@ func (s *setup) quotaStore() (store quota.Store, shared bool, close func(), err 
 	}
 	if rdb == nil {
 		return quota.NewMemoryStore(s.cfg.QuotaOptions()), false, func() {}, nil
+	}
+	if err := s.resolveAccount(); err != nil {
+		return nil, false, nil, err
 	}
 	return quota.NewRedisStore(rdb, s.cfg.QuotaOptions()), true, s.closeRedis, nil
 }

@@ -107,6 +107,7 @@ func TestRedisACLUser(t *testing.T) {
 		env["CDNPURGE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
 		env["CDNPURGE_REDIS_USERNAME"] = user
 		env["CDNPURGE_REDIS_KEY_PREFIX"] = prefix
+		env["CDNPURGE_CDN_ACCOUNT_ID"] = "1234567890" // no STS lookup from a test
 		s := testSetup(t, env)
 		rdb, err := s.redisClient()
 		if err != nil {

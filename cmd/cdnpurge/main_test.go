@@ -120,8 +120,9 @@ func TestConfigCheckInvalid(t *testing.T) {
 	cleanEnv(t)
 	t.Setenv("CDNPURGE_WORKER_LINGER", "-1s")
 	t.Setenv("CDNPURGE_WEBHOOKS_GITLAB_TOKEN", "short-secret")
+	t.Setenv("CDNPURGE_CDN_CREDENTIALS_TYPE", "access_key")
 	code, out, stderr := runCLI(t, "", "config", "check")
-	if code != 1 || !strings.Contains(stderr, "worker.linger: -1s: must be > 0 (from CDNPURGE_WORKER_LINGER)") || !strings.Contains(stderr, "cdn.credentials") {
+	if code != 1 || !strings.Contains(stderr, "worker.linger: -1s: must be > 0 (from CDNPURGE_WORKER_LINGER)") || !strings.Contains(stderr, "cdn.credentials.type: access_key needs a key pair") {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 	if strings.Contains(out+stderr, "short-secret") {

@@ -237,7 +237,7 @@ func (sv *daemon) start(ctx context.Context) error {
 }
 
 func (sv *daemon) startEmulator() error {
-	cr := sv.cfg.CDN.Credentials
+	cr := sv.cfg.CDN.Credentials.Static
 	e, err := cdnemu.New(cdnemu.Options{AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret.Value(), Domains: sv.cfg.Domains})
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
@@ -248,7 +248,7 @@ func (sv *daemon) startEmulator() error {
 		return fmt.Errorf("emulator on %s: %w (pick another --emulator-port)", addr, err)
 	}
 	sv.emu = srv
-	sv.cfg.CDN.Endpoint, sv.cfg.CDN.DCDNEndpoint = srv.URL, srv.URL
+	sv.cfg.CDN.Endpoint, sv.cfg.CDN.DCDNEndpoint, sv.cfg.CDN.STSEndpoint = srv.URL, srv.URL, srv.URL
 	sv.log.Warn("CDN API EMULATOR IN USE: no real CDN is being called and nothing is purged",
 		slog.String("emulator", srv.URL), slog.Any("domains", sv.cfg.Domains))
 	return nil

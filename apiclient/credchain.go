@@ -1,0 +1,316 @@
+package apiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aliyun/credentials-go/credentials/providers"
+)
+
+// Credential modes of cdn.credentials.type. The empty mode is the default
+// chain of github.com/aliyun/credentials-go: environment, OIDC (RRSA), the
+// aliyun CLI's config.json, the ~/.alibabacloud/credentials ini file, the
+// ECS RAM role (IMDSv2) and ALIBABA_CLOUD_CREDENTIALS_URI, first that works.
+const (
+	CredentialsDefault        = ""
+	CredentialsAccessKey      = "access_key"
+	CredentialsSTS            = "sts"
+	CredentialsRAMRoleARN     = "ram_role_arn"
+	CredentialsOIDCRoleARN    = "oidc_role_arn"
+	CredentialsECSRAMRole     = "ecs_ram_role"
+	CredentialsCredentialsURI = "credentials_uri"
+	CredentialsCLIProfile     = "cli_profile"
+)
+
+// CredentialModes lists the explicit modes, for messages.
+var CredentialModes = []string{CredentialsAccessKey, CredentialsSTS, CredentialsRAMRoleARN, CredentialsOIDCRoleARN,
+	CredentialsECSRAMRole, CredentialsCredentialsURI, CredentialsCLIProfile}
+
+// CredentialsConfig picks where credentials come from (cdn.credentials).
+// It holds no secret: key pairs and tokens come from the environment or
+// from files (see docs/alibaba-cloud.md). Fields a mode does not use must
+// be empty. Each field left empty falls back to the environment variable
+// credentials-go reads for it (ALIBABA_CLOUD_ROLE_ARN, ...).
+type CredentialsConfig struct {
+	// Type is one of CredentialModes, or empty for the default chain.
+	Type string `yaml:"type" json:"type"`
+	// RoleARN is the RAM role to assume (ram_role_arn, oidc_role_arn).
+	RoleARN string `yaml:"role_arn" json:"role_arn"`
+	// RoleSessionName names the assumed session (default: credentials-go's).
+	RoleSessionName string `yaml:"role_session_name" json:"role_session_name"`
+	// DurationSeconds is the session's lifetime, 900 to the role's maximum
+	// (default 3600).
+	DurationSeconds int `yaml:"duration_seconds" json:"duration_seconds"`
+	// ExternalID is the role's external ID (ram_role_arn).
+	ExternalID string `yaml:"external_id" json:"external_id"`
+	// Policy narrows the session's permissions (a RAM policy document).
+	Policy string `yaml:"policy" json:"policy"`
+	// OIDCProviderARN and OIDCTokenFile are the OIDC identity provider
+	// and the file holding the token (oidc_role_arn; ACK RRSA sets both
+	// through ALIBABA_CLOUD_OIDC_PROVIDER_ARN / ALIBABA_CLOUD_OIDC_TOKEN_FILE).
+	OIDCProviderARN string `yaml:"oidc_provider_arn" json:"oidc_provider_arn"`
+	OIDCTokenFile   string `yaml:"oidc_token_file" json:"oidc_token_file"`
+	// RoleName is the ECS instance's RAM role (ecs_ram_role; default: the
+	// one the metadata service names).
+	RoleName string `yaml:"role_name" json:"role_name"`
+	// DisableIMDSv1 refuses the metadata service without a session token.
+	DisableIMDSv1 bool `yaml:"disable_imds_v1" json:"disable_imds_v1"`
+	// URI serves credentials as JSON (credentials_uri).
+	URI string `yaml:"uri" json:"uri"`
+	// Profile and ProfileFile pick a profile of the aliyun CLI's config
+	// (cli_profile; defaults: its current profile, ~/.aliyun/config.json).
+	Profile     string `yaml:"profile" json:"profile"`
+	ProfileFile string `yaml:"profile_file" json:"profile_file"`
+}
+
+// UsesStaticPair reports whether the mode signs with (or starts from) the
+// key pair of the environment or cdn.credentials_file.
+func (c CredentialsConfig) UsesStaticPair() bool {
+	switch c.Type {
+	case CredentialsAccessKey, CredentialsSTS, CredentialsRAMRoleARN:
+		return true
+	}
+	return false
+}
+
+// NeedsSTS reports whether the mode calls STS itself (over https only).
+func (c CredentialsConfig) NeedsSTS() bool {
+	return c.Type == CredentialsRAMRoleARN || c.Type == CredentialsOIDCRoleARN
+}
+
+// ConfigProblem is one problem of a CredentialsConfig, at a field's name
+// relative to the credentials block ("role_arn").
+type ConfigProblem struct {
+	Field string
+	Msg   string
+}
+
+// Error reads "role_arn: ...".
+func (p ConfigProblem) Error() string { return p.Field + ": " + p.Msg }
+
+// Validate reports the problems of c. static is the key pair read from the
+// environment or a file, for the modes that need one; prefix is the
+// block's path, used in messages that name another field.
+func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigProblem {
+	var errs []ConfigProblem
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, ConfigProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	used := map[string]bool{}
+	switch c.Type {
+	case CredentialsDefault:
+	case CredentialsAccessKey, CredentialsSTS:
+	case CredentialsRAMRoleARN:
+		used["role_arn"], used["role_session_name"], used["duration_seconds"], used["external_id"], used["policy"] = true, true, true, true, true
+	case CredentialsOIDCRoleARN:
+		used["role_arn"], used["role_session_name"], used["duration_seconds"], used["policy"] = true, true, true, true
+		used["oidc_provider_arn"], used["oidc_token_file"] = true, true
+	case CredentialsECSRAMRole:
+		used["role_name"], used["disable_imds_v1"] = true, true
+	case CredentialsCredentialsURI:
+		used["uri"] = true
+		if c.URI != "" {
+			if u, err := url.Parse(c.URI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("uri", "not an http(s) URL; want e.g. http://127.0.0.1:8000/credentials")
+			}
+		}
+	case CredentialsCLIProfile:
+		used["profile"], used["profile_file"] = true, true
+	default:
+		bad("type", "%q: want one of %s, or leave it empty for the default chain", c.Type, strings.Join(CredentialModes, ", "))
+		return errs
+	}
+	for _, field := range sortedKeys(map[string]bool{
+		"role_arn": c.RoleARN != "", "role_session_name": c.RoleSessionName != "", "duration_seconds": c.DurationSeconds != 0,
+		"external_id": c.ExternalID != "", "policy": c.Policy != "", "oidc_provider_arn": c.OIDCProviderARN != "",
+		"oidc_token_file": c.OIDCTokenFile != "", "role_name": c.RoleName != "", "disable_imds_v1": c.DisableIMDSv1,
+		"uri": c.URI != "", "profile": c.Profile != "", "profile_file": c.ProfileFile != "",
+	}) {
+		if !used[field] {
+			mode := c.Type
+			if mode == "" {
+				mode = "the default chain"
+			}
+			bad(field, "not used by %s; remove it or set %stype", mode, prefix)
+		}
+	}
+	if c.DurationSeconds != 0 && c.DurationSeconds < 900 {
+		bad("duration_seconds", "%d: STS sessions last at least 900 seconds", c.DurationSeconds)
+	}
+	if c.UsesStaticPair() {
+		switch {
+		case static.AccessKeyID == "" || static.AccessKeySecret == "":
+			bad("type", "%s needs a key pair: set %s and %s, or cdn.credentials_file", c.Type, EnvAccessKeyID, EnvAccessKeySecret)
+		case c.Type == CredentialsSTS && static.SecurityToken == "":
+			bad("type", "sts needs a security token too: set %s (or security_token in cdn.credentials_file)", EnvSecurityToken)
+		}
+	}
+	return errs
+}
+
+// ChainOptions are what NewChainProvider needs besides the config.
+type ChainOptions struct {
+	// Static is the key pair of the environment or cdn.credentials_file;
+	// StaticSource says which ("env", "file /path").
+	Static       Credentials
+	StaticSource string
+	// STSEndpoint is where roles are assumed; default DefaultSTSEndpoint.
+	// credentials-go speaks https only, so an http URL is refused.
+	STSEndpoint string
+}
+
+// NewChainProvider returns the provider cfg describes. With the default
+// mode, a key pair from the environment or a file wins (it is what the
+// chain would find first); without one, credentials-go's default chain
+// runs. Providers built on credentials-go cache and refresh (an STS key is
+// renewed three minutes before it expires), so asking per request is cheap.
+func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProvider, error) {
+	static := StaticProvider{Value: opts.Static, Name: opts.StaticSource}
+	if static.Name == "" {
+		static.Name = "static"
+	}
+	stsHost := ""
+	// At the default endpoint, credentials-go picks it: sts.aliyuncs.com, or
+	// the regional or VPC one that ALIBABA_CLOUD_STS_REGION and
+	// ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED (set by ACK's pod identity
+	// webhook) name.
+	if cfg.NeedsSTS() && opts.STSEndpoint != "" && opts.STSEndpoint != DefaultSTSEndpoint {
+		u, err := url.Parse(opts.STSEndpoint)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("STS endpoint %q: want https://sts.aliyuncs.com or another https URL", opts.STSEndpoint)
+		}
+		if u.Scheme != "https" {
+			return nil, fmt.Errorf("STS endpoint %s: credentials-go assumes roles over https only", opts.STSEndpoint)
+		}
+		stsHost = u.Host
+	}
+	var p providers.CredentialsProvider
+	var err error
+	switch cfg.Type {
+	case CredentialsDefault:
+		if opts.Static.AccessKeyID != "" {
+			return static, nil
+		}
+		p = providers.NewDefaultCredentialsProvider()
+	case CredentialsAccessKey, CredentialsSTS:
+		return static, nil
+	case CredentialsRAMRoleARN:
+		b := providers.NewRAMRoleARNCredentialsProviderBuilder().
+			WithCredentialsProvider(goProvider{static}).
+			WithRoleArn(cfg.RoleARN).WithRoleSessionName(cfg.RoleSessionName).
+			WithDurationSeconds(cfg.DurationSeconds).WithExternalId(cfg.ExternalID).WithPolicy(cfg.Policy).
+			WithStsEndpoint(stsHost)
+		p, err = b.Build()
+	case CredentialsOIDCRoleARN:
+		p, err = providers.NewOIDCCredentialsProviderBuilder().
+			WithRoleArn(cfg.RoleARN).WithOIDCProviderARN(cfg.OIDCProviderARN).WithOIDCTokenFilePath(cfg.OIDCTokenFile).
+			WithRoleSessionName(cfg.RoleSessionName).WithDurationSeconds(cfg.DurationSeconds).WithPolicy(cfg.Policy).
+			WithSTSEndpoint(stsHost).Build()
+	case CredentialsECSRAMRole:
+		p, err = providers.NewECSRAMRoleCredentialsProviderBuilder().WithRoleName(cfg.RoleName).
+			WithDisableIMDSv1(cfg.DisableIMDSv1).Build()
+	case CredentialsCredentialsURI:
+		p, err = providers.NewURLCredentialsProviderBuilder().WithUrl(cfg.URI).Build()
+	case CredentialsCLIProfile:
+		p, err = providers.NewCLIProfileCredentialsProviderBuilder().WithProfileName(cfg.Profile).
+			WithProfileFile(cfg.ProfileFile).Build()
+	default:
+		return nil, fmt.Errorf("credentials type %q: want one of %s", cfg.Type, strings.Join(CredentialModes, ", "))
+	}
+	name := cfg.Type
+	if name == "" {
+		name = "default"
+	}
+	if err != nil {
+		return nil, &CredentialsError{Provider: name, Err: errors.New(scrubSecrets(err.Error()))}
+	}
+	return &chainProvider{p: p, name: name}, nil
+}
+
+// chainProvider adapts a credentials-go provider. Those keep their cache in
+// plain fields, so calls are serialised; a cached answer is a field read.
+type chainProvider struct {
+	mu   sync.Mutex
+	p    providers.CredentialsProvider
+	name string
+}
+
+// Credentials asks the provider. credentials-go takes no context: its own
+// timeouts (5 s connect, 10 s read) bound a refresh.
+func (c *chainProvider) Credentials(ctx context.Context) (Credentials, error) {
+	if err := ctx.Err(); err != nil {
+		return Credentials{}, err
+	}
+	c.mu.Lock()
+	got, err := c.p.GetCredentials()
+	c.mu.Unlock()
+	if err != nil {
+		return Credentials{}, &CredentialsError{Provider: c.name, Err: errors.New(scrubSecrets(err.Error()))}
+	}
+	cr := Credentials{AccessKeyID: got.AccessKeyId, AccessKeySecret: got.AccessKeySecret, SecurityToken: got.SecurityToken}
+	if err := cr.Validate(); err != nil {
+		return Credentials{}, &CredentialsError{Provider: c.name + "/" + got.ProviderName, Err: errors.New("handed out an incomplete key pair")}
+	}
+	return cr, nil
+}
+
+// goProvider lets credentials-go start a role from one of our providers.
+type goProvider struct{ p CredentialsProvider }
+
+func (g goProvider) GetCredentials() (*providers.Credentials, error) {
+	c, err := g.p.Credentials(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return &providers.Credentials{AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret,
+		SecurityToken: c.SecurityToken, ProviderName: g.GetProviderName()}, nil
+}
+
+func (g goProvider) GetProviderName() string {
+	if s, ok := g.p.(StaticProvider); ok {
+		return s.Name
+	}
+	return "cdnpurge"
+}
+
+// secretFields matches a secret-bearing field of a JSON or form body that a
+// provider repeats in its error (credentials-go quotes failed answers).
+var secretFields = regexp.MustCompile(`(?i)("?(?:AccessKeySecret|SecurityToken|OIDCToken|access_key_secret|security_token|sts_token)"?\s*[:=]\s*)("[^"]*"|[^,&}\s]+)`)
+
+// urlQuery matches the query of a URL, which may carry a token.
+var urlQuery = regexp.MustCompile(`(https?://[^\s?"]+)\?[^\s"]*`)
+
+// scrubSecrets removes secrets and URL queries from a provider's message.
+func scrubSecrets(msg string) string {
+	msg = secretFields.ReplaceAllString(msg, `${1}"[redacted]"`)
+	msg = urlQuery.ReplaceAllString(msg, `${1}?[redacted]`)
+	if len(msg) > 600 {
+		msg = msg[:600] + "..."
+	}
+	return msg
+}
+
+// sortedKeys returns the keys whose value is true, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		if v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+)
+
+// `cdnpurge emulator --tls-ca-out` serves https with a throwaway CA's
+// certificate, STS included.
+func TestEmulatorCommandTLS(t *testing.T) {
+	cleanEnv(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
+			"--tls-ca-out", ca, "--account-id", "4242"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	fields := strings.Fields(line)
+	if len(fields) < 4 || !strings.HasPrefix(fields[3], "https://127.0.0.1:") {
+		t.Fatalf("line %q", line)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("--tls-ca-out wrote no certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig.RootCAs = pool
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], STSEndpoint: fields[3], HTTPClient: &http.Client{Transport: tr},
+		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cl.GetCallerIdentity(ctx)
+	if err != nil || id.AccountID != "4242" {
+		t.Errorf("GetCallerIdentity = %+v, %v", id, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("emulator returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("emulator did not stop")
+	}
+	if code, _, stderr := runCLI(t, "", "emulator", "--tls-cert", "x.pem"); code != 2 || !strings.Contains(stderr, "--tls-key") {
+		t.Errorf("--tls-cert alone: code %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+// serve takes its keys from a credentials URI that rotates them every few
+// fetches, and keeps purging: every hook's paths land, signed with keys
+// minted after serve started, none refused.
+func TestServeRotatingCredentials(t *testing.T) {
+	cleanEnv(t)
+	emu, err := cdnemu.NewServer(cdnemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	rot := &cdnemu.RotatingCredentials{Emulator: emu.Emulator, Every: 2}
+	uri := httptest.NewServer(rot)
+	t.Cleanup(uri.Close)
+
+	port := freePort(t)
+	const token = "test-token-0123456789"
+	t.Setenv("CDNPURGE_ENDPOINT", emu.URL)
+	t.Setenv("CDNPURGE_DOMAINS", "example.com")
+	t.Setenv("CDNPURGE_CDN_CREDENTIALS_TYPE", "credentials_uri")
+	t.Setenv("CDNPURGE_CDN_CREDENTIALS_URI", uri.URL+"/credentials")
+	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
+	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
+	t.Setenv("CDNPURGE_WORKER_LINGER", "20ms")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() {
+		serveErr = newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"--log-format", "json", "serve"}, &out, &errOut)
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
+		r, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	const hooks = 6
+	for i := range hooks {
+		body := fmt.Sprintf(`{"kind":"refresh","refresh":{"paths":["https://example.com/r%d.js"]}}`, i)
+		req, _ := http.NewRequest(http.MethodPost, base+"/hooks/generic", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("hook %d: %d %s", i, resp.StatusCode, rb)
+		}
+		want := i + 1
+		jobstest.Eventually(t, "the hook's path to land", 20*time.Second, func() bool {
+			return len(emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
+		})
+	}
+	cancel()
+	wg.Wait()
+	if serveErr != nil {
+		t.Fatalf("serve returned %v; stderr:\n%s", serveErr, errOut.String())
+	}
+	keys := map[string]bool{}
+	for _, r := range emu.Requests() {
+		if r.Action == apiclient.ActionRefreshObjectCaches {
+			if r.Code != "" {
+				t.Errorf("a refresh was refused: %s", r.Code)
+			}
+			keys[r.Params.Get("AccessKeyId")] = true
+		}
+	}
+	if len(keys) < 3 || rot.Minted() < 4 {
+		t.Fatalf("refreshes used %d keys, %d minted: the rotation was not followed", len(keys), rot.Minted())
+	}
+	logs := errOut.String()
+	if strings.Contains(logs, "rotated-secret") || strings.Contains(logs, "rotated-token") {
+		t.Errorf("a secret reached the logs:\n%s", logs)
+	}
+}
