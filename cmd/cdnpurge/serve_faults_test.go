@@ -23,8 +23,8 @@ import (
 // port and a temporary store, and waits for /readyz.
 type runningServe struct {
 	base, admin, natsURL, storeDir string
-	logs                    *syncBuffer
-	stop                    func() error
+	logs                           *syncBuffer
+	stop                           func() error
 }
 
 const faultToken = "fault-token-0123456789"
