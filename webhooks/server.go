@@ -48,8 +48,8 @@ type Server struct {
 }
 
 // New validates cfg, checks every rule's URLs against the validator's
-// allowlist and returns a Server. Endpoints whose secret is not set are not
-// served (404).
+// allowlist and returns a Server. Endpoints whose secret is not set answer
+// 404 with the setting that enables them.
 func New(cfg Config, d Deps) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -68,14 +68,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux()}
-	if cfg.GitHubSecret != "" {
-		s.mux.Handle("POST /hooks/github", s.instrument("github", s.github))
-	}
-	if cfg.GitLabToken != "" {
-		s.mux.Handle("POST /hooks/gitlab", s.instrument("gitlab", s.gitlab))
-	}
-	if cfg.GenericToken != "" || cfg.GenericHMACSecret != "" {
-		s.mux.Handle("POST /hooks/generic", s.instrument("generic", s.generic))
+	handlers := map[string]http.Handler{"github": s.instrument("github", s.github),
+		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic)}
+	for _, h := range Hooks(cfg) {
+		if h.Enabled {
+			s.mux.Handle("POST "+h.Path, handlers[h.Name])
+		} else {
+			s.mux.Handle("POST "+h.Path, disabledHook(h))
+		}
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
