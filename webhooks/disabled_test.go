@@ -1,6 +1,8 @@
 package webhooks
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,5 +35,21 @@ func TestHooksListsWhatIsOn(t *testing.T) {
 	}
 	if on["github"] || on["gitlab"] || !on["generic"] {
 		t.Errorf("Hooks = %v; want only generic on", on)
+	}
+}
+
+func TestReadyzNoticeStaysReady(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	f := newFixture(t, cfg)
+	f.srv.deps.Ready = append(f.srv.deps.Ready, ReadyCheck{Name: "submissions", Check: func(context.Context) error {
+		return Notice("paused by operator:ops: incident")
+	}})
+	a := f.get(t, "/readyz")
+	var body struct{ Checks map[string]string }
+	_ = json.Unmarshal([]byte(a.raw), &body)
+	checks := body.Checks
+	if a.status != http.StatusOK || checks["submissions"] != "paused by operator:ops: incident" {
+		t.Errorf("/readyz = %d %s; want 200 with the notice", a.status, a.raw)
 	}
 }

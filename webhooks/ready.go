@@ -24,3 +24,9 @@ func NATSReady(nc *nats.Conn) ReadyCheck {
 		return nil
 	}}
 }
+
+// Notice is an error a ReadyCheck returns to show a state on /readyz that
+// does not make the server unready (for example "paused by an operator").
+type Notice string
+
+func (n Notice) Error() string { return string(n) }

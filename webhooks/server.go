@@ -165,7 +165,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ready := true
 	for _, c := range s.deps.Ready {
 		if err := c.Check(ctx); err != nil {
-			ready = false
+			var n Notice
+			ready = ready && errors.As(err, &n)
 			checks[c.Name] = err.Error()
 			continue
 		}

@@ -180,6 +180,9 @@ type Deps struct {
 	Recent quota.Recent
 	// Operator may be nil; operation jobs then wait.
 	Operator Operator
+	// Control, if not nil, holds batches back during an operator pause
+	// and drops the paths of cancelled jobs (hold.go).
+	Control ControlReader
 	Logger   *slog.Logger
 	Metrics  *Metrics
 	// Now is the clock of quota days (tests move it across midnight);
