@@ -70,6 +70,7 @@ func (c *Config) Validate() error {
 		p = append(p, err) // already names webhooks.<field>
 	}
 	c.validateWorker(&p)
+	c.validateArchive(&p)
 	q := c.Quota
 	p.positive("quota.sync_interval", q.SyncInterval)
 	p.positive("quota.reservation_ttl", q.ReservationTTL)

@@ -15,6 +15,10 @@ type ControlReader interface {
 	CancelledJobs(ctx context.Context) (map[string]bool, error)
 }
 
+// pauseRecheck is how long a batch held back by a pause waits before it
+// looks again.
+const pauseRecheck = 30 * time.Second
+
 // cancelReason is the problem reason of a path its job's cancel kept back.
 const cancelReason = "cancelled by an operator (cdnpurge jobs cancel) before it was sent"
 
@@ -57,10 +61,11 @@ func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
 	if err != nil || !paused {
 		return false
 	}
-	until := p.Until
-	if until.IsZero() {
-		// Without an end: look again after the longest hand-back.
-		until = now.Add(w.cfg.DeferMax)
+	// Look again soon even when the pause has a later end, so that a
+	// resume takes effect within pauseRecheck.
+	until := now.Add(min(pauseRecheck, w.cfg.DeferMax))
+	if !p.Until.IsZero() && p.Until.Before(until) {
+		until = p.Until
 	}
 	w.handBack(ctx, b, until, "submissions paused by "+p.By+": "+p.Reason)
 	return true

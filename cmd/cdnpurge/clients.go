@@ -19,6 +19,9 @@ type setup struct {
 	cfg *config.Config
 	log *slog.Logger
 	rdb *redis.Client
+	// noCDN is set when the config has no CDN credentials (NATS-only
+	// commands); apiClient then refuses.
+	noCDN bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -30,7 +33,8 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 	if err != nil {
 		return nil, err
 	}
-	return &setup{cfg: c, log: log}, nil
+	a.discovery.note(stderr)
+	return &setup{cfg: c, log: log, noCDN: a.noCDN}, nil
 }
 
 // apiClient builds the CDN API client. With redis.url set, its calls/s
@@ -38,6 +42,9 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 // each process paces itself at cdn.rate_share of the limits. onAttempt, if
 // not nil, sees every HTTP exchange (metrics).
 func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client, error) {
+	if s.noCDN {
+		return nil, errNoCDN
+	}
 	opts := s.cfg.APIClientOptions(s.log)
 	opts.OnAttempt = onAttempt
 	rdb, err := s.redisClient()

@@ -30,7 +30,7 @@ nothing real is purged. Point a client at it with CDNPURGE_ENDPOINT=<printed URL
 		return usagef("emulator takes no arguments, got %q", fs.Args())
 	}
 	if err := opts.Validate(); err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	e, err := cdnemu.New(opts)
 	if err != nil {

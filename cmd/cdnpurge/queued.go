@@ -63,7 +63,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		sum.Submitted += len(chunk)
 		pathsOf[j.ID] = len(chunk)
 		if a.g.output == "text" {
-			fmt.Fprintf(stdout, "queued job %s (%d paths)\n", j.ID, len(chunk))
+			fmt.Fprintf(stdout, "queued job %s (%s)\n", j.ID, plural(len(chunk), "path"))
 		}
 		prog.set("queued", sum.Submitted, sum.Paths, "paths")
 	}
@@ -96,7 +96,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 			case jobs.StateDeferred:
 				sum.wait(n, ev.Until)
 			case jobs.StateFailed, jobs.StateRejected, jobs.StateInvalid, jobs.StateUntracked:
-				sum.fail("job "+ev.JobID, fmt.Sprintf("%s: %s", ev.State, ev.Reason))
+				sum.fail(failure{What: "job " + ev.JobID, Reason: fmt.Sprintf("%s: %s", ev.State, ev.Reason), Job: ev.JobID}, n)
 			default:
 				// A state this CLI does not know yet is not an end.
 				continue

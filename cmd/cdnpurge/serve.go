@@ -72,22 +72,25 @@ calls it instead of the real API: nothing real is purged.`,
 	if err != nil {
 		return err
 	}
-	sv := &daemon{setup: s, flags: f}
+	sv := &daemon{setup: s, flags: f, started: time.Now()}
 	defer sv.close()
 	if err := sv.start(ctx); err != nil {
 		return err
 	}
+	defer sv.announce()()
 	return sv.wait(ctx)
 }
 
 // daemon holds what serve started, to stop it in order.
 type daemon struct {
 	*setup
-	flags serveFlags
+	flags   serveFlags
+	started time.Time
 
 	emu *cdnemu.Server
 	ns  *server.Server
 	nc  *nats.Conn
+	ctl *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -172,6 +175,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := sv.openControl(ctx, js, reg); err != nil {
+		return err
+	}
 
 	var states scheduler.StateStore
 	if sv.flags.worker || sv.flags.scheduler {
@@ -230,7 +236,7 @@ func (sv *daemon) startWebhooks(reg *prometheus.Registry, v *jobs.Validator, pub
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
 	}
-	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc)}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), sv.ctl.readyCheck()}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -306,6 +312,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		Gate: mirror, Syncer: mirror, Store: tasks, Recent: recent,
 		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Logger: log}),
 		Logger:   log, Metrics: worker.NewMetrics(reg), Name: host + "-" + strconv.Itoa(os.Getpid()),
+		Control: sv.ctl.cache,
 	})
 	if err != nil {
 		return err
@@ -314,7 +321,11 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
 	}
+	if err := sv.startArchiver(ctx, js, subj); err != nil {
+		return err
+	}
 	sv.spawn("worker", w.Run)
+	sv.spawn("pause reporter", sv.ctl.reportAutoPauses(w, host+"-"+strconv.Itoa(os.Getpid()), log))
 	sv.spawn("service checker", checker.Run)
 	sv.spawn("quota mirror", mirror.Run)
 	return nil
