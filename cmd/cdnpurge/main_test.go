@@ -21,7 +21,7 @@ import (
 func cleanEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
-		"CDNPURGE_CONFIG", "CDNPURGE_ENDPOINT", "CDNPURGE_CDN_ENDPOINT", "CDNPURGE_CDN_EMULATOR", "CDNPURGE_DOMAINS",
+		"CDNPURGE_CONFIG", "CDNPURGE_ENDPOINT", "CDNPURGE_CDN_ENDPOINT", "CDNPURGE_CDN_DCDN_ENDPOINT", "CDNPURGE_CDN_EMULATOR", "CDNPURGE_DOMAINS",
 		"CDNPURGE_NATS_URL", "CDNPURGE_REDIS_URL"} {
 		t.Setenv(k, "")
 	}
@@ -223,6 +223,7 @@ func emulatorEnv(t *testing.T, opts cdnemu.Options) *cdnemu.Server {
 	}
 	t.Cleanup(srv.Close)
 	t.Setenv("CDNPURGE_ENDPOINT", srv.URL)
+	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
 	return srv
 }

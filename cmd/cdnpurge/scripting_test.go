@@ -61,3 +61,44 @@ func TestRetryJobKeepsSpecOrGuessesType(t *testing.T) {
 		t.Error("a job without recorded paths was retried")
 	}
 }
+
+// Every command's JSON is snake_case: no key starts with a capital.
+func TestJSONIsSnakeCase(t *testing.T) {
+	emulatorEnv(t, cdnemu.Options{})
+	for _, args := range [][]string{{"quota", "--sync"}, {"service", "status"}, {"tasks", "--limit", "5"}, {"version"}} {
+		code, out, stderr := runCLI(t, "", append([]string{"--output", "json"}, args...)...)
+		if code != 0 {
+			t.Errorf("%q: exit %d: %s", args, code, stderr)
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Errorf("%q: %v", args, err)
+			continue
+		}
+		if k := capitalKey(v); k != "" {
+			t.Errorf("%q: key %q is not snake_case:\n%s", args, k, out)
+		}
+	}
+}
+
+func capitalKey(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k != strings.ToLower(k) {
+				return k
+			}
+			if c := capitalKey(e); c != "" {
+				return c
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if c := capitalKey(e); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}

@@ -202,6 +202,8 @@ func (a *app) discover(c *config.Config, loadErr error, load func() (*config.Con
 		if noCredentials || emulatorDefaults {
 			a.env[config.EnvName("cdn.emulator")] = "true"
 			a.env[apiclient.EnvEndpoint] = st.CDNEndpoint
+			// The emulator answers the DCDN actions too (service status --ipa).
+			a.env[config.EnvName("cdn.dcdn_endpoint")] = st.CDNEndpoint
 			d.emulator = st.CDNEndpoint
 			changed = true
 		}
