@@ -59,9 +59,16 @@ func (c *control) readyCheck() webhooks.ReadyCheck {
 // refused credentials) into the control bucket while it holds, so that
 // jobs list, quota and /readyz of any replica show it. The entry is
 // renewed every few seconds and ends a minute after the replica stops.
-func (c *control) reportAutoPauses(w *worker.Worker, name string, log *slog.Logger) func(ctx context.Context) error {
+func (c *control) reportAutoPauses(w pausedReporter, name string, log *slog.Logger) func(ctx context.Context) error {
+	return c.reportEvery(w, name, log, 5*time.Second)
+}
+
+// pausedReporter is what the pause reporter asks of the worker.
+type pausedReporter interface{ Paused() (bool, string) }
+
+func (c *control) reportEvery(w pausedReporter, name string, log *slog.Logger, every time.Duration) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		t := time.NewTicker(5 * time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		var since time.Time
 		for {
