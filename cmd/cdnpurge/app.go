@@ -41,6 +41,9 @@ type app struct {
 	// natsOnly is set by commands that never call the CDN API; noCDN
 	// records that they run without credentials.
 	natsOnly, noCDN bool
+	// noPaths is set by commands that take no paths (jobs, pause,
+	// resume, schedules): they run without a domain allowlist too.
+	noPaths bool
 }
 
 func newApp(getenv func(string) string, stdin io.Reader) *app {
@@ -260,12 +263,28 @@ func (a *app) loadConfig() (*config.Config, error) {
 	if a.cmd != "serve" && a.cmd != "config" && a.discover(c, err, load) {
 		c, err = load()
 	}
-	if err != nil && a.natsOnly && onlyProblems(err, "cdn.credentials") {
+	relaxed := []string{"cdn.credentials"}
+	if a.noPaths {
+		relaxed = append(relaxed, "domains")
+	}
+	if err != nil && a.natsOnly && onlyProblems(err, relaxed...) {
 		// The CDN API is not called: fill the emulator's demo pair only to
 		// pass validation; apiClient refuses to build a client.
 		a.env[config.EnvName("cdn.emulator")] = "true"
 		if c, err = load(); err == nil {
 			a.noCDN = true
+		}
+	}
+	if err != nil && a.natsOnly && hasProblem(err, "cdn.credentials") {
+		// Report what this command needs, not the credentials it does not.
+		var rest []error
+		for _, e := range leafErrors(err) {
+			if !hasProblem(e, "cdn.credentials") {
+				rest = append(rest, e)
+			}
+		}
+		if len(rest) > 0 {
+			err = fmt.Errorf("config is invalid:\n%w", errors.Join(rest...))
 		}
 	}
 	if err != nil {

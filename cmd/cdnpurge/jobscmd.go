@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -30,7 +31,7 @@ type jobsEnv struct {
 }
 
 func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) {
-	a.natsOnly = true
+	a.natsOnly, a.noPaths = true, true
 	s, err := a.setup(stderr)
 	if err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	}
 	fail := func(err error) (*jobsEnv, error) {
 		nc.Close()
-		return nil, fmt.Errorf("%w (is cdnpurge serve running? set nats.url)", err)
+		return nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
 	}
 	ctl, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
 	if err != nil {
@@ -114,8 +115,11 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	case sub == "show" || sub == "cancel" || sub == "retry":
 		return usagef("jobs %s: want a job ID", sub)
 	default:
-		return usagef("jobs: unknown subcommand %q; want list, show, cancel or retry%s", sub,
-			didYouMean(sub, []string{"list", "show", "cancel", "retry"}))
+		hint := didYouMean(sub, []string{"list", "show", "cancel", "retry"})
+		if !strings.Contains(hint, "did you mean") {
+			hint = ""
+		}
+		return usagef("jobs: unknown subcommand %q; want list, show, cancel or retry%s", sub, hint)
 	}
 	if *retryType != "" {
 		if _, err := apiclient.ParseObjectType(*retryType); err != nil {

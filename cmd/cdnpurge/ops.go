@@ -150,7 +150,7 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 	if *next < 1 || fs.NArg() > 0 {
 		return usagef("schedules: --next must be >= 1, and no arguments")
 	}
-	a.natsOnly = true
+	a.natsOnly, a.noPaths = true, true
 	s, err := a.setup(stderr)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -39,7 +40,7 @@ func operatorName() string {
 
 // openControl connects to NATS and opens the control bucket.
 func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Control, func(), error) {
-	a.natsOnly = true
+	a.natsOnly, a.noPaths = true, true
 	s, err := a.setup(stderr)
 	if err != nil {
 		return nil, nil, err
@@ -51,7 +52,7 @@ func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Contro
 	c, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%w (is cdnpurge serve running? set nats.url)", err)
+		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
 	}
 	return c, nc.Close, nil
 }
