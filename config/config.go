@@ -156,6 +156,9 @@ type WebhooksConfig struct {
 type WorkerConfig struct {
 	worker.Config `yaml:",inline"`
 	TaskBucket    string `yaml:"task_bucket" json:"task_bucket"`
+	// ArchiveRetention is how long failed and rejected jobs stay in the
+	// dead-letter archive `cdnpurge jobs` reads (14 days by default).
+	ArchiveRetention time.Duration `yaml:"archive_retention" json:"archive_retention"`
 }
 
 // QuotaConfig tunes the quota mirror.

@@ -86,6 +86,7 @@ func (c Config) WithDefaults() Config {
 
 	w := &c.Worker
 	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
+	w.ArchiveRetention = orDur(w.ArchiveRetention, worker.DefaultArchiveRetention)
 	// The worker's own defaults, so that config check prints what runs.
 	loc := w.Location
 	w.Config = w.Config.WithDefaults()

@@ -78,6 +78,8 @@ func (c *Config) validate(p *problems) {
 		p.add("worker.task_bucket", "%q: want a key-value bucket name of letters, digits, - and _", c.Worker.TaskBucket)
 	}
 
+	c.validateArchive(p)
+
 	q := c.Quota
 	positive(p, "quota.sync_interval", q.SyncInterval)
 	positive(p, "quota.reservation_ttl", q.ReservationTTL)

@@ -291,9 +291,6 @@ func CheckListen(addr string) error {
 
 // The routes the server serves itself.
 const (
-	routeGitHub  = "POST /hooks/github"
-	routeGitLab  = "POST /hooks/gitlab"
-	routeGeneric = "POST /hooks/generic"
 	routeHealthz = "GET /healthz"
 	routeReadyz  = "GET /readyz"
 )

@@ -63,3 +63,9 @@ func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
 		return nil
 	}}
 }
+
+// Notice is an error a ReadyCheck returns to show a state on /readyz that
+// does not make the server unready (for example "paused by an operator").
+type Notice string
+
+func (n Notice) Error() string { return string(n) }

@@ -55,8 +55,8 @@ type Server struct {
 }
 
 // New validates cfg, checks every rule's URLs against the validator's
-// allowlist and returns a Server. Endpoints whose secret is not set are not
-// served (404).
+// allowlist and returns a Server. Endpoints whose secret is not set answer
+// 404 with the setting that enables them.
 func New(cfg Config, d Deps) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -79,14 +79,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux(),
 		budget: newBudget(cfg.BufferBudget, d.Metrics.buffered())}
-	if cfg.GitHubSecret != "" {
-		s.mux.Handle(routeGitHub, s.instrument("github", s.github))
-	}
-	if cfg.GitLabToken != "" {
-		s.mux.Handle(routeGitLab, s.instrument("gitlab", s.gitlab))
-	}
-	if cfg.GenericToken != "" || cfg.GenericHMACSecret != "" {
-		s.mux.Handle(routeGeneric, s.instrument("generic", s.generic))
+	handlers := map[string]http.Handler{"github": s.instrument("github", s.github),
+		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic)}
+	for _, h := range Hooks(cfg) {
+		if h.Enabled {
+			s.mux.Handle("POST "+h.Path, handlers[h.Name])
+		} else {
+			s.mux.Handle("POST "+h.Path, disabledHook(h))
+		}
 	}
 	s.mux.HandleFunc(routeHealthz, s.healthz)
 	s.mux.HandleFunc(routeReadyz, s.readyz)
@@ -150,6 +150,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ready := true
 	for _, c := range s.deps.Ready {
 		if err := c.Check(ctx); err != nil {
+			var n Notice
+			if errors.As(err, &n) {
+				checks[c.Name] = clip(n.Error(), maxEchoValue) // a state shown to all, ready all the same
+				continue
+			}
 			ready = false
 			checks[c.Name] = "failing"
 			s.log.Warn("readiness check failed", slog.String("check", c.Name), slog.String("error", clip(err.Error(), maxEcho)))

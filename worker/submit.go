@@ -26,6 +26,9 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 	kind := quotaKind(b.Key)
 	var waitStart time.Time
 	for b.Len() > 0 {
+		if w.holdBack(ctx, b) {
+			return
+		}
 		now := time.Now()
 		if until, reason := w.pz.get(); now.Before(until) {
 			w.handBack(ctx, b, until, "submissions paused: "+reason)

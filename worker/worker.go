@@ -204,8 +204,11 @@ type Deps struct {
 	Recent quota.Recent
 	// Operator may be nil; operation jobs then wait.
 	Operator Operator
-	Logger   *slog.Logger
-	Metrics  *Metrics
+	// Control, if not nil, holds batches back during an operator pause
+	// and drops the paths of cancelled jobs (hold.go).
+	Control ControlReader
+	Logger  *slog.Logger
+	Metrics *Metrics
 	// Now is the clock of quota days (tests move it across midnight);
 	// time.Now when nil. Waits, delays and leases use the real clock.
 	Now func() time.Time

@@ -26,6 +26,9 @@ type setup struct {
 	creds apiclient.CredentialsProvider
 	// warnedAccount: the redis.account deprecation was logged.
 	warnedAccount bool
+	// noCDN is set when the config has no CDN credentials (NATS-only
+	// commands); apiClient then refuses.
+	noCDN bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -37,7 +40,8 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 	if err != nil {
 		return nil, err
 	}
-	return &setup{cfg: c, log: log}, nil
+	a.discovery.note(stderr)
+	return &setup{cfg: c, log: log, noCDN: a.noCDN}, nil
 }
 
 // apiClient builds the CDN API client. With redis.url set, its calls/s
@@ -45,6 +49,9 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 // each process paces itself at cdn.rate_share of the limits. onAttempt, if
 // not nil, sees every HTTP exchange (metrics).
 func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client, error) {
+	if s.noCDN {
+		return nil, errNoCDN
+	}
 	opts, err := s.clientOptions()
 	if err != nil {
 		return nil, err

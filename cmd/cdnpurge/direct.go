@@ -61,13 +61,15 @@ func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags
 				_ = mirror.SyncNow(ctx)
 				sum.wait(restLen(batches[i:]), mirror.NextReset(time.Now()))
 			case apiclient.ClassBadInput, apiclient.ClassTooBig:
-				sum.fail(fmt.Sprintf("batch %d (%d paths, first %s)", i+1, len(send), send[0]), err.Error())
+				sum.failPaths(failure{What: fmt.Sprintf("batch %d (%s, first %s)", i+1, plural(len(send), "path"), send[0]),
+					Reason: err.Error(), Path: send[0]}, len(send))
 				prog.set("submitted", sum.Submitted, sum.Paths, "paths")
 				continue
 			default:
 				// Account, credentials, or retries used up: the rest would
 				// fail the same way.
-				sum.fail(fmt.Sprintf("batch %d and the %d after it (%d paths)", i+1, len(batches)-i-1, restLen(batches[i:])), err.Error())
+				sum.failPaths(failure{What: fmt.Sprintf("batch %d and the %d after it (%s)", i+1, len(batches)-i-1, plural(restLen(batches[i:]), "path")),
+					Reason: err.Error()}, restLen(batches[i:]))
 			}
 			break
 		}
@@ -176,9 +178,10 @@ func followTasks(ctx context.Context, api directAPI, ids []string, every time.Du
 		sum.Pending = len(ids) - done
 		sum.Completed = done - failed
 		if done == len(ids) {
+			sum.Failed = failed
 			for _, id := range ids {
 				for _, f := range status[id].failures {
-					sum.fail("task "+id+" "+f.Path, f.Reason)
+					sum.failPaths(failure{What: "task " + id + " " + f.Path, Reason: f.Reason, Task: id, Path: f.Path}, 1)
 				}
 			}
 			return nil

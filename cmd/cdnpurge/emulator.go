@@ -39,7 +39,7 @@ https, which credentials-go's role and OIDC providers require of STS.`,
 		return usagef("emulator takes no arguments, got %q", fs.Args())
 	}
 	if err := opts.Validate(); err != nil {
-		return usageError{err}
+		return usageError{err: err}
 	}
 	e, err := cdnemu.New(opts)
 	if err != nil {

@@ -33,12 +33,16 @@ const (
 )
 
 // usageError marks a command line that cannot be run as given (exit 2).
-type usageError struct{ err error }
+// hint is the line printed after it (where to find the usage).
+type usageError struct {
+	err  error
+	hint string
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{err: fmt.Errorf(format, args...)} }
 
 // exitCode maps run's error to the process exit code, printing it.
 func exitCode(err error, stderr io.Writer) int {
@@ -48,6 +52,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "cdnpurge: %v\n", err)
+		if ue.hint != "" {
+			fmt.Fprintln(stderr, ue.hint)
+		}
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "cdnpurge: %v\n", err)

@@ -21,7 +21,7 @@ import (
 func cleanEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
-		"CDNPURGE_CONFIG", "CDNPURGE_ENDPOINT", "CDNPURGE_CDN_ENDPOINT", "CDNPURGE_CDN_EMULATOR", "CDNPURGE_DOMAINS",
+		"CDNPURGE_CONFIG", "CDNPURGE_ENDPOINT", "CDNPURGE_CDN_ENDPOINT", "CDNPURGE_CDN_DCDN_ENDPOINT", "CDNPURGE_CDN_EMULATOR", "CDNPURGE_DOMAINS",
 		"CDNPURGE_NATS_URL", "CDNPURGE_REDIS_URL"} {
 		t.Setenv(k, "")
 	}
@@ -57,26 +57,110 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"version", "--bogus"}, "Usage: cdnpurge version"},
-		{[]string{"--bogus"}, "Usage:"},
+		{[]string{"version", "--bogus"}, "cdnpurge: flag provided but not defined: -bogus\nrun 'cdnpurge version --help' for usage\n"},
+		{[]string{"--bogus"}, "run 'cdnpurge --help' for usage"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"purg", "x"}, "did you mean purge?"},
+		{[]string{"help", "purj"}, `unknown help topic "purj"; did you mean purge?`},
 		{[]string{}, "no command given"},
 		{[]string{"purge", "--type", "folder", "https://example.com/"}, "--type"},
 		{[]string{"--output", "xml", "version"}, "--output"},
 		{[]string{"service", "billing", "Free"}, "charge type"},
+		{[]string{"purge"}, "no paths given"},
 	} {
-		code, _, stderr := runCLI(t, "", tc.args...)
+		code, out, stderr := runCLI(t, "", tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%q: code %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
+		// The error comes first and the usage is not dumped.
+		if !strings.HasPrefix(stderr, "cdnpurge: ") || strings.Count(stderr, "\n") > 2 || out != "" {
+			t.Errorf("%q: stderr %q stdout %q; want the error and one hint line only", tc.args, stderr, out)
+		}
 	}
-	code, out, _ := runCLI(t, "", "help")
-	if code != 0 || !strings.Contains(out, "Examples:") {
-		t.Errorf("help: code %d", code)
+}
+
+func TestHelpGoesToStdout(t *testing.T) {
+	cleanEnv(t)
+	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "purge"}, {"purge", "--help"}, {"jobs", "--help"}, {"pause", "-h"}} {
+		code, out, stderr := runCLI(t, "", args...)
+		if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "Examples:") || stderr != "" {
+			t.Errorf("%q: code %d, stdout %d bytes, stderr %q; want 0 and the help on stdout", args, code, len(out), stderr)
+		}
 	}
-	code, _, stderr := runCLI(t, "", "purge", "--help")
-	if code != 0 || !strings.Contains(stderr, "Examples:") || !strings.Contains(stderr, "--direct") {
-		t.Errorf("purge --help: code %d, %q", code, stderr)
+	if _, out, _ := runCLI(t, "", "help", "purge"); !strings.Contains(out, "--direct") {
+		t.Error("help purge does not list --direct")
+	}
+	code, out, _ := runCLI(t, "", "--version")
+	if code != 0 || !strings.HasPrefix(out, "cdnpurge dev") {
+		t.Errorf("--version: code %d, %q", code, out)
+	}
+}
+
+// Every failure with --output json leaves a JSON error report on stdout
+// with a code scripts can branch on.
+func TestJSONErrorReport(t *testing.T) {
+	emulatorEnv(t, cdnemu.Options{})
+	for _, tc := range []struct {
+		stdin    string
+		args     []string
+		exit     int
+		code     string
+		problems int
+	}{
+		{"", []string{"purg"}, 2, codeUsage, 0},
+		{"", []string{"tasks", "--limit", "0"}, 2, codeUsage, 0},
+		{"https://example.com/a.js\nhttps://evil.example.net/b.js\n", []string{"purge", "--direct", "-f", "-"}, 1, codeRefused, 1},
+	} {
+		code, out, stderr := runCLI(t, tc.stdin, append([]string{"--output", "json"}, tc.args...)...)
+		var rep errorBody
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Errorf("%q: stdout is not one JSON report (%v): %q", tc.args, err, out)
+			continue
+		}
+		if code != tc.exit || rep.Code != tc.code || rep.Error == "" || len(rep.Problems) != tc.problems || stderr == "" {
+			t.Errorf("%q: exit %d report %+v; want exit %d code %s with %d problems", tc.args, code, rep, tc.exit, tc.code, tc.problems)
+		}
+	}
+	t.Setenv("CDNPURGE_WORKER_LINGER", "-1s")
+	code, out, _ := runCLI(t, "", "--output", "json", "config", "check")
+	var rep errorBody
+	if json.Unmarshal([]byte(out), &rep) != nil || code != 1 || rep.Code != codeConfig || len(rep.Problems) == 0 || rep.Problems[0].Field == "" {
+		t.Errorf("config check: exit %d, %q", code, out)
+	}
+}
+
+func TestDidYouMean(t *testing.T) {
+	t.Parallel()
+	known := []string{"purge", "push", "quota", "tasks", "jobs", "schedules"}
+	for got, want := range map[string]string{"prge": "purge", "pus": "push", "task": "tasks", "jbos": "jobs", "xyzzy": ""} {
+		s := didYouMean(got, known)
+		if want == "" && strings.Contains(s, "did you mean") || want != "" && !strings.Contains(s, "did you mean "+want+"?") {
+			t.Errorf("didYouMean(%q) = %q, want %q", got, s, want)
+		}
+	}
+}
+
+func TestSummaryCountsTasksAndPathsApart(t *testing.T) {
+	t.Parallel()
+	s := summary{Action: "purge file", Mode: "direct", Paths: 3, Submitted: 3, Calls: 1, TaskIDs: []string{"1"}, Unit: "tasks",
+		Waited: true, Failed: 1, start: time.Now()}
+	s.failPaths(failure{What: "task 1 https://example.com/a", Reason: "origin 404"}, 1)
+	s.failPaths(failure{What: "task 1 https://example.com/b", Reason: "origin 404"}, 1)
+	var b strings.Builder
+	if err := s.write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"3 paths, 3 submitted in 1 call, 1 task; tasks: 0 complete, 1 failed, 0 pending; 2 paths failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary %q lacks %q", out, want)
+		}
+	}
+	if !strings.Contains(s.err().Error(), "1 task failed (2 paths)") {
+		t.Errorf("err = %v", s.err())
+	}
+	if plural(1, "path") != "1 path" || plural(0, "job") != "0 jobs" {
+		t.Error("plural")
 	}
 }
 
@@ -153,6 +237,7 @@ func emulatorEnv(t *testing.T, opts cdnemu.Options) *cdnemu.Server {
 	}
 	t.Cleanup(srv.Close)
 	t.Setenv("CDNPURGE_ENDPOINT", srv.URL)
+	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
 	return srv
 }

@@ -52,10 +52,7 @@ process only, so it is always synced first.`,
 	if err != nil {
 		return fmt.Errorf("read quota mirror: %w", err)
 	}
-	if a.g.output == "json" {
-		return writeJSON(stdout, snap)
-	}
-	return snap.WriteTable(stdout)
+	return a.writeQuota(ctx, s, snap, stdout)
 }
 
 func (a *app) tasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -104,16 +101,19 @@ exact path, or the most recent. --watch repeats until every task shown is done.`
 			return fmt.Errorf("tasks: %w", err)
 		}
 		if a.g.output == "json" {
-			err = writeJSON(stdout, list)
+			err = writeJSON(stdout, tasksView(list))
 		} else {
 			err = taskTable(stdout, list)
 		}
-		if err != nil || !*watch || allDone(list) {
+		if err != nil || !*watch {
 			return err
+		}
+		if allDone(list) {
+			return watchResult(list)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return watchResult(list)
 		case <-time.After(*every):
 		}
 	}
@@ -152,6 +152,7 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 	if *next < 1 || fs.NArg() > 0 {
 		return usagef("schedules: --next must be >= 1, and no arguments")
 	}
+	a.natsOnly, a.noPaths = true, true
 	s, err := a.setup(stderr)
 	if err != nil {
 		return err

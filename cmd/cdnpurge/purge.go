@@ -116,6 +116,7 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	if f.idemKey != "" && f.direct {
 		return usagef("--idempotency-key applies to queued jobs; leave out --direct")
 	}
+	a.natsOnly = !f.direct
 	s, err := a.setup(stderr)
 	if err != nil {
 		return err
@@ -149,7 +150,12 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	if werr := sum.write(stdout, a.g.output == "json"); werr != nil {
 		return werr
 	}
-	return sum.err()
+	if err := sum.err(); err != nil && a.g.output == "json" {
+		return reportedError{err}
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // readPaths gathers paths from args, -f FILE and standard input.
@@ -206,12 +212,14 @@ func normalize(v *jobs.Validator, raw []string, req request) ([]string, error) {
 	seen := make(map[string]bool, len(raw))
 	var out []string
 	var bad []string
+	var problems []problem
 	nbad := 0
 	for i, p := range raw {
 		n, err := v.Normalize(p, ot)
 		if err != nil {
 			nbad++
 			bad = append(bad, fmt.Sprintf("  path %d %q: %v", i+1, p, err))
+			problems = append(problems, problem{Path: p, Message: err.Error()})
 			continue
 		}
 		if !seen[n] {
@@ -223,8 +231,8 @@ func normalize(v *jobs.Validator, raw []string, req request) ([]string, error) {
 		if len(bad) > 20 {
 			bad = append(bad[:20], fmt.Sprintf("  ... and %d more", len(bad)-20))
 		}
-		return nil, fmt.Errorf("%d of %d paths refused, nothing sent (fix them or the domains allowlist):\n%s",
-			nbad, len(raw), strings.Join(bad, "\n"))
+		return nil, &refusedError{problems: problems, msg: fmt.Sprintf("%d of %s refused, nothing sent (fix them or the domains allowlist):\n%s",
+			nbad, plural(len(raw), "path"), strings.Join(bad, "\n"))}
 	}
 	return out, nil
 }

@@ -74,7 +74,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 			if ack.Duplicate {
 				dup = ", already queued under this --idempotency-key"
 			}
-			fmt.Fprintf(stdout, "queued job %s (%d paths%s)\n", j.ID, n, dup)
+			fmt.Fprintf(stdout, "queued job %s (%s%s)\n", j.ID, plural(n, "path"), dup)
 		}
 		prog.set("queued", sum.Submitted, sum.Paths, "paths")
 	}
@@ -125,7 +125,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 			case jobs.StateDeferred:
 				sum.wait(n, ev.Until)
 			case jobs.StateFailed, jobs.StateRejected, jobs.StateInvalid, jobs.StateUntracked:
-				sum.fail("job "+ev.JobID, fmt.Sprintf("%s: %s", ev.State, ev.Reason))
+				sum.fail(failure{What: "job " + ev.JobID, Reason: fmt.Sprintf("%s: %s", ev.State, ev.Reason), Job: ev.JobID}, n)
 			default:
 				// A state this CLI does not know yet is not an end.
 				continue

@@ -72,24 +72,27 @@ calls it instead of the real API: nothing real is purged.`,
 	if err != nil {
 		return err
 	}
-	sv := &daemon{setup: s, flags: f}
+	sv := &daemon{setup: s, flags: f, started: time.Now()}
 	defer sv.close()
 	if err := sv.start(ctx); err != nil {
 		return err
 	}
+	defer sv.announce()()
 	return sv.wait(ctx)
 }
 
 // daemon holds what serve started, to stop it in order.
 type daemon struct {
 	*setup
-	flags serveFlags
+	flags   serveFlags
+	started time.Time
 
 	emu  *cdnemu.Server
 	ns   *server.Server
 	nc   *nats.Conn
 	lock *jobs.StoreLock
 	sup  *jobs.Supervisor
+	ctl  *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -196,6 +199,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := sv.openControl(ctx, js, reg); err != nil {
+		return err
+	}
 
 	var states scheduler.StateStore
 	if sv.flags.worker || sv.flags.scheduler {
@@ -265,7 +271,7 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 	if sv.flags.worker {
 		consumer = sv.cfg.Worker.Consumer
 	}
-	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer)}
+	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer), sv.ctl.readyCheck()}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -367,6 +373,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
+		Control: sv.ctl.cache,
 	})
 	if err != nil {
 		return err
@@ -377,7 +384,11 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
 	}
+	if err := sv.startArchiver(ctx, js, subj); err != nil {
+		return err
+	}
 	sv.spawn("worker", w.Run)
+	sv.spawn("pause reporter", sv.ctl.reportAutoPauses(w, host+"-"+strconv.Itoa(os.Getpid()), log))
 	sv.spawn("service checker", checker.Run)
 	sv.spawn("quota mirror", mirror.Run)
 	return nil

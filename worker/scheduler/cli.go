@@ -118,9 +118,9 @@ func ServiceStatus(ctx context.Context, api StatusAPI, w io.Writer, jsonOut, ipa
 		ipaSt = &s
 	}
 	if jsonOut {
-		out := map[string]any{"cdn": st}
+		out := map[string]any{"cdn": statusView(st)}
 		if ipaSt != nil {
-			out["dcdn_ipa"] = ipaSt
+			out["dcdn_ipa"] = statusView(*ipaSt)
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -136,6 +136,26 @@ func ServiceStatus(ctx context.Context, api StatusAPI, w io.Writer, jsonOut, ipa
 		return writeStatus(w, "DCDN IPA", *ipaSt)
 	}
 	return nil
+}
+
+// statusJSON is a service state in the snake_case every command prints
+// (the API's own fields are PascalCase).
+type statusJSON struct {
+	RequestID          string   `json:"request_id,omitempty"`
+	InstanceID         string   `json:"instance_id"`
+	Opened             bool     `json:"opened"`
+	OpeningTime        string   `json:"opening_time,omitempty"`
+	InternetChargeType string   `json:"internet_charge_type"`
+	ChangingChargeType string   `json:"changing_charge_type,omitempty"`
+	ChangingAffectTime string   `json:"changing_affect_time,omitempty"`
+	Locks              []string `json:"locks"`
+	FinanciallyLocked  bool     `json:"financially_locked"`
+}
+
+func statusView(st apiclient.ServiceStatus) statusJSON {
+	return statusJSON{RequestID: st.RequestID, InstanceID: st.InstanceID, Opened: st.OpeningTime != "" || st.InternetChargeType != "",
+		OpeningTime: st.OpeningTime, InternetChargeType: st.InternetChargeType, ChangingChargeType: st.ChangingChargeType,
+		ChangingAffectTime: st.ChangingAffectTime, Locks: st.Locks(), FinanciallyLocked: st.FinanciallyLocked()}
 }
 
 func writeStatus(w io.Writer, title string, st apiclient.ServiceStatus) error {

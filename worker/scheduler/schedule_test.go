@@ -143,37 +143,47 @@ func TestDedupeKeyAndJob(t *testing.T) {
 	}
 }
 
+// The schedule examples of the README (a short one) and of
+// docs/schedules.md (one of each kind) are valid configs.
 func TestReadmeExampleIsValid(t *testing.T) {
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(data)
-	sec := strings.Index(text, "\n## Schedules\n")
-	if sec < 0 {
-		t.Fatal("README.md has no Schedules section")
-	}
-	text = text[sec:]
-	start := strings.Index(text, "```yaml\n")
-	end := strings.Index(text[start+8:], "```")
-	if start < 0 || end < 0 {
-		t.Fatal("README.md has no yaml block")
-	}
-	var cfg struct {
-		Schedules []Schedule `yaml:"schedules"`
-	}
-	if err := yaml.Unmarshal([]byte(text[start+8:start+8+end]), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"www.example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Schedules) != 6 {
-		t.Fatalf("README example has %d schedules, want 6", len(cfg.Schedules))
-	}
-	if err := ValidateAll(cfg.Schedules, v); err != nil {
-		t.Fatalf("README example: %v", err)
+	for _, tc := range []struct {
+		file, section string
+		want          int
+	}{{"../../README.md", "\n## Schedules\n", 2}, {"../../docs/schedules.md", "# Schedules\n", 6}} {
+		data, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		sec := strings.Index(text, tc.section)
+		if sec < 0 {
+			t.Fatalf("%s has no Schedules section", tc.file)
+		}
+		text = text[sec:]
+		start := strings.Index(text, "```yaml\n")
+		if start < 0 {
+			t.Fatalf("%s has no yaml block", tc.file)
+		}
+		end := strings.Index(text[start+8:], "```")
+		if end < 0 {
+			t.Fatalf("%s: the yaml block does not end", tc.file)
+		}
+		var cfg struct {
+			Schedules []Schedule `yaml:"schedules"`
+		}
+		if err := yaml.Unmarshal([]byte(text[start+8:start+8+end]), &cfg); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"www.example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Schedules) != tc.want {
+			t.Fatalf("%s example has %d schedules, want %d", tc.file, len(cfg.Schedules), tc.want)
+		}
+		if err := ValidateAll(cfg.Schedules, v); err != nil {
+			t.Fatalf("%s example: %v", tc.file, err)
+		}
 	}
 }
 

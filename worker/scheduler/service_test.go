@@ -156,7 +156,7 @@ func TestServiceCLI(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := ServiceStatus(w.ctx, w.client, &out, true, false); err != nil || !strings.Contains(out.String(), `"ChangingChargeType": "PayByBandwidth"`) {
+	if err := ServiceStatus(w.ctx, w.client, &out, true, false); err != nil || !strings.Contains(out.String(), `"changing_charge_type": "PayByBandwidth"`) {
 		t.Fatalf("ServiceStatus JSON = %v\n%s", err, out.String())
 	}
 	err := SetBilling(w.ctx, w.client, &out, apiclient.PayByTraffic)

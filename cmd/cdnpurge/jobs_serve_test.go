@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/worker"
+)
+
+// runBeside runs a command as from another terminal next to a serve: no
+// flags, no environment.
+func runBeside(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := newApp(func(string) string { return "" }, strings.NewReader("")).main(ctx, args, &out, &errOut)
+	return exitCode(err, &errOut), out.String(), errOut.String()
+}
+
+// startServeBeside runs serve --emulator in the current directory on free ports.
+func startServeBeside(t *testing.T) (addr, admin string) {
+	t.Helper()
+	addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin, "CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)),
+		"CDNPURGE_WORKER_LINGER": "50ms", "CDNPURGE_WORKER_DEFER_MAX": "1s"}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := newApp(func(k string) string { return env[k] }, strings.NewReader("")).main(ctx,
+			[]string{"serve", "--emulator"}, &logs, &logs); err != nil {
+			t.Errorf("serve: %v\n%s", err, logs.String())
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
+		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); err != nil {
+			return false
+		}
+		r, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	return addr, admin
+}
+
+func jobState(t *testing.T, id string) worker.JobView {
+	t.Helper()
+	code, out, stderr := runBeside(t, "--output", "json", "jobs", "show", id)
+	var v worker.JobView
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil {
+		t.Fatalf("jobs show %s: exit %d %s %s", id, code, out, stderr)
+	}
+	return v
+}
+
+// During a pause a queued job waits; cancelled, it is never sent; the
+// pause shows on /readyz (still 200) and in jobs list.
+func TestPauseCancelResumeThroughServe(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	addr, admin := startServeBeside(t)
+	if code, out, stderr := runBeside(t, "pause", "--reason", "test incident"); code != 0 || !strings.Contains(out, "paused") {
+		t.Fatalf("pause: %d %s %s", code, out, stderr)
+	}
+	code, out, stderr := runBeside(t, "purge", "https://example.com/never.js")
+	if code != 0 {
+		t.Fatalf("purge: %d %s %s", code, out, stderr)
+	}
+	id := strings.Fields(out)[2]
+	jobstest.Eventually(t, "the job held back by the pause", 20*time.Second, func() bool {
+		v := jobState(t, id)
+		return v.State == worker.ViewDeferred && strings.Contains(v.Reason, "test incident")
+	})
+	r, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Status string
+		Checks map[string]string
+	}
+	_ = json.NewDecoder(r.Body).Decode(&ready)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || !strings.Contains(ready.Checks["submissions"], "test incident") {
+		t.Errorf("/readyz during the pause: %d %+v", r.StatusCode, ready)
+	}
+	if code, out, _ := runBeside(t, "jobs", "list"); code != 0 || !strings.Contains(out, "PAUSED") || !strings.Contains(out, id) {
+		t.Errorf("jobs list: %d\n%s", code, out)
+	}
+	if code, out, stderr := runBeside(t, "jobs", "cancel", id); code != 0 || !strings.Contains(out, "cancelled") {
+		t.Fatalf("jobs cancel: %d %s %s", code, out, stderr)
+	}
+	if code, _, _ := runBeside(t, "jobs", "cancel", id); code != 1 {
+		t.Errorf("cancelling a cancelled job: exit %d, want 1", code)
+	}
+	if code, _, _ := runBeside(t, "jobs", "cancel", "no-such-job"); code != 1 {
+		t.Errorf("cancelling an unknown job: exit %d, want 1", code)
+	}
+	if code, out, _ := runBeside(t, "jobs", "retry", id); code != 1 || !strings.Contains(out, "only failed and rejected") {
+		t.Errorf("retry of a cancelled job: exit %d %s", code, out)
+	}
+	if code, _, _ := runBeside(t, "resume"); code != 0 {
+		t.Fatal("resume failed")
+	}
+	if v := jobState(t, id); v.State != worker.ViewCancelled {
+		t.Errorf("after the cancel: state %s", v.State)
+	}
+	// A job queued after the resume goes out (a replica sees the resume
+	// within a second); the cancelled one never did.
+	code, out, stderr = runBeside(t, "purge", "https://example.com/after.js")
+	if code != 0 {
+		t.Fatalf("purge after resume: %d %s %s", code, out, stderr)
+	}
+	after := strings.Fields(out)[2]
+	jobstest.Eventually(t, "the job after the resume complete", 30*time.Second, func() bool {
+		return jobState(t, after).State == worker.ViewComplete
+	})
+	jobstest.Eventually(t, "the worker to settle the cancelled job", 30*time.Second, func() bool {
+		v := jobState(t, id)
+		last := v.Events[len(v.Events)-1]
+		return last.State == "rejected" && v.State == worker.ViewCancelled
+	})
+	m := scrape(t, "http://"+admin+"/metrics")
+	if !strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`) || !strings.Contains(m, "cdnpurge_operator_paused 0") {
+		t.Errorf("metrics: want exactly the one path after the resume submitted and no pause:\n%s", grepLines(m, "cdnpurge_paths_submitted_total", "cdnpurge_operator_paused"))
+	}
+}
+
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/worker"
+)
+
+// pauseJSON is one pause as quota, jobs list and pause print it.
+type pauseJSON struct {
+	By        string    `json:"by"`
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since,omitzero"`
+	Until     time.Time `json:"until,omitzero"`
+	Automatic bool      `json:"automatic"`
+}
+
+func pauseView(ps []worker.PauseState) []pauseJSON {
+	out := make([]pauseJSON, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, pauseJSON{By: p.By, Reason: p.Reason, Since: p.Since, Until: p.Until, Automatic: p.Automatic})
+	}
+	return out
+}
+
+// operatorName is who runs the command, for pauses and cancels.
+func operatorName() string {
+	if u, err := user.Current(); err == nil {
+		return "operator:" + u.Username
+	}
+	return "operator"
+}
+
+// openControl connects to NATS and opens the control bucket.
+func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Control, func(), error) {
+	a.natsOnly, a.noPaths = true, true
+	s, err := a.setup(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, js, _, err := s.connectNATS("cdnpurge-cli")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
+	}
+	return c, nc.Close, nil
+}
+
+func (a *app) pause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("pause", "",
+		`Pause all submissions of every replica: jobs keep arriving and are queued, but
+no batch is sent to the CDN API (and no quota spent) until cdnpurge resume or
+the end of --for. The pause is shown by jobs list, quota and /readyz (which
+stays ready).`,
+		"  cdnpurge pause --reason 'origin incident 1234'\n  cdnpurge pause --for 30m --reason 'deploy freeze'", stderr)
+	dur := fs.Duration("for", 0, "end the pause after this long (default: until cdnpurge resume)")
+	reason := fs.String("reason", "", "why, shown with the pause")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *dur < 0 {
+		return usagef("pause takes no arguments, and --for must be >= 0")
+	}
+	c, closeNC, err := a.openControl(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeNC()
+	now := time.Now()
+	p := worker.PauseState{Reason: strings.TrimSpace(*reason), By: operatorName(), Since: now}
+	if *dur > 0 {
+		p.Until = now.Add(*dur)
+	}
+	if p.Reason == "" {
+		p.Reason = "no reason given"
+	}
+	if err := c.Pause(ctx, p); err != nil {
+		return err
+	}
+	if a.g.output == "json" {
+		return writeJSON(stdout, pauseView([]worker.PauseState{p})[0])
+	}
+	until := "until cdnpurge resume"
+	if !p.Until.IsZero() {
+		until = "until " + p.Until.Format(time.RFC3339)
+	}
+	_, err = fmt.Fprintf(stdout, "submissions paused %s (%s)\n", until, p.Reason)
+	return err
+}
+
+func (a *app) resume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("resume", "",
+		`Lift the operator's pause (cdnpurge pause). Automatic pauses (a financial lock,
+refused credentials) end when their cause is gone and are listed.`, "  cdnpurge resume", stderr)
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("resume takes no arguments")
+	}
+	c, closeNC, err := a.openControl(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeNC()
+	if err := c.Resume(ctx); err != nil {
+		return err
+	}
+	rest, err := c.Pauses(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	if a.g.output == "json" {
+		return writeJSON(stdout, struct {
+			Resumed bool        `json:"resumed"`
+			Pauses  []pauseJSON `json:"pauses"`
+		}{true, pauseView(rest)})
+	}
+	fmt.Fprintln(stdout, "operator pause lifted")
+	for _, p := range rest {
+		fmt.Fprintf(stdout, "still paused automatically: %s\n", worker.DescribePauses([]worker.PauseState{p}))
+	}
+	return nil
+}
+
+// readPauses reads the pauses for quota and jobs list. An unreachable NATS
+// leaves them unknown (ok false) rather than failing the command.
+func (s *setup) readPauses(ctx context.Context) ([]worker.PauseState, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	nc, js, _, err := s.connectNATS("cdnpurge-cli")
+	if err != nil {
+		return nil, false
+	}
+	defer nc.Close()
+	c, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
+	if err != nil {
+		return nil, false
+	}
+	ps, err := c.Pauses(ctx, time.Now())
+	return ps, err == nil
+}
+
+// writeQuota prints the quota snapshot with the pauses in force.
+func (a *app) writeQuota(ctx context.Context, s *setup, snap quota.Snapshot, w io.Writer) error {
+	ps, known := s.readPauses(ctx)
+	if a.g.output == "json" {
+		v := quotaView(snap)
+		if known {
+			v.Pauses = pauseView(ps)
+		}
+		return writeJSON(w, v)
+	}
+	if err := snap.WriteTable(w); err != nil {
+		return err
+	}
+	return writePauses(w, ps, known)
+}
+
+// writePauses adds the pause lines under a table.
+func writePauses(w io.Writer, ps []worker.PauseState, known bool) error {
+	var err error
+	switch {
+	case !known:
+		_, err = fmt.Fprintln(w, "submissions: pause state unknown (NATS not reachable)")
+	case len(ps) == 0:
+		_, err = fmt.Fprintln(w, "submissions: running (not paused)")
+	default:
+		for _, p := range ps {
+			_, err = fmt.Fprintf(w, "submissions: PAUSED %s\n", worker.DescribePauses([]worker.PauseState{p}))
+		}
+	}
+	return err
+}

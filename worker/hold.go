@@ -1,0 +1,133 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ControlReader is what the worker asks right before it sends a batch: is
+// there an operator pause, and which jobs were cancelled. *ControlCache
+// implements it over the shared control bucket.
+type ControlReader interface {
+	OperatorPause(ctx context.Context, now time.Time) (PauseState, bool, error)
+	CancelledJobs(ctx context.Context) (map[string]bool, error)
+}
+
+// pauseRecheck is how long a batch held back by a pause waits before it
+// looks again.
+const pauseRecheck = 30 * time.Second
+
+// cancelReason is the problem reason of a path its job's cancel kept back.
+const cancelReason = "cancelled by an operator (cdnpurge jobs cancel) before it was sent"
+
+// holdBack is the operator's say over a batch about to be submitted: the
+// paths only cancelled jobs still want are taken out of b and reported
+// rejected, and during an operator pause the rest is handed back until it
+// ends. It reports whether submit must stop (nothing left, or paused).
+// Without Deps.Control it does nothing; a failing read does not stop
+// submissions (the pause is an operator's tool, not a safety gate).
+func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
+	c := w.d.Control
+	if c == nil {
+		return false
+	}
+	if cancelled, err := c.CancelledJobs(ctx); err == nil && len(cancelled) > 0 {
+		gone := newBatch(b.Key, b.opened)
+		keep := newBatch(b.Key, b.opened)
+		for _, e := range b.entries {
+			all := true
+			for _, t := range e.jobs {
+				all = all && cancelled[t.job.ID]
+			}
+			if all {
+				gone.add(e)
+			} else {
+				keep.add(e)
+			}
+		}
+		if gone.Len() > 0 {
+			w.log.Info("paths of cancelled jobs not sent", slog.String("group", b.Key.String()), slog.Int("paths", gone.Len()))
+			*b = *keep
+			w.settleEntries(ctx, gone, outcome{kind: rejected, reason: cancelReason})
+		}
+	}
+	if b.Len() == 0 {
+		return true
+	}
+	now := time.Now()
+	p, paused, err := c.OperatorPause(ctx, now)
+	if err != nil || !paused {
+		return false
+	}
+	// Look again soon even when the pause has a later end, so that a
+	// resume takes effect within pauseRecheck.
+	until := now.Add(min(pauseRecheck, w.cfg.DeferMax))
+	if !p.Until.IsZero() && p.Until.Before(until) {
+		until = p.Until
+	}
+	w.handBack(ctx, b, until, "submissions paused by "+p.By+": "+p.Reason)
+	return true
+}
+
+// ControlCache reads the control bucket at most once per TTL, so that
+// checking it before every batch costs no round trip.
+type ControlCache struct {
+	c   *Control
+	ttl time.Duration
+
+	mu        sync.Mutex
+	read      time.Time
+	pause     PauseState
+	paused    bool
+	cancelled map[string]bool
+}
+
+// NewControlCache caches c for ttl (one second when zero).
+func NewControlCache(c *Control, ttl time.Duration) *ControlCache {
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	return &ControlCache{c: c, ttl: ttl}
+}
+
+func (cc *ControlCache) refresh(ctx context.Context, now time.Time) error {
+	if !cc.read.IsZero() && now.Sub(cc.read) < cc.ttl {
+		return nil
+	}
+	p, ok, err := cc.c.OperatorPause(ctx, now)
+	if err != nil {
+		return err
+	}
+	cancels, err := cc.c.Cancels(ctx)
+	if err != nil {
+		return err
+	}
+	cc.pause, cc.paused, cc.read = p, ok, now
+	cc.cancelled = make(map[string]bool, len(cancels))
+	for id := range cancels {
+		cc.cancelled[id] = true
+	}
+	return nil
+}
+
+// OperatorPause returns the cached operator pause.
+func (cc *ControlCache) OperatorPause(ctx context.Context, now time.Time) (PauseState, bool, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if err := cc.refresh(ctx, now); err != nil {
+		return PauseState{}, false, err
+	}
+	return cc.pause, cc.paused && cc.pause.Active(now), nil
+}
+
+// CancelledJobs returns the cached set of cancelled job IDs.
+func (cc *ControlCache) CancelledJobs(ctx context.Context) (map[string]bool, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if err := cc.refresh(ctx, time.Now()); err != nil {
+		return nil, err
+	}
+	return cc.cancelled, nil
+}

@@ -1,0 +1,346 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"encoding/json"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// Job states as `cdnpurge jobs` shows them. Queued, waiting (for quota),
+// deferred (for another reason: a pause, an unreachable API) and in_flight
+// (submitted, tasks followed) are not final.
+const (
+	ViewQueued    = "queued"
+	ViewWaiting   = "waiting"
+	ViewDeferred  = "deferred"
+	ViewInFlight  = "in_flight"
+	ViewComplete  = "complete"
+	ViewFailed    = "failed"
+	ViewRejected  = "rejected"
+	ViewCancelled = "cancelled"
+)
+
+// ViewStates lists every state a JobView can have.
+var ViewStates = []string{ViewQueued, ViewWaiting, ViewDeferred, ViewInFlight, ViewComplete, ViewFailed, ViewRejected, ViewCancelled}
+
+// StateCancelled is the status event `cdnpurge jobs cancel` publishes.
+const StateCancelled jobs.State = "cancelled"
+
+// JobView is one job as the operator sees it, put together from the work
+// stream (jobs not yet acknowledged), the status stream (events), the
+// control bucket (cancels) and the archive (failed and rejected jobs kept
+// past the status stream's retention).
+type JobView struct {
+	ID     string    `json:"id"`
+	Kind   jobs.Kind `json:"kind,omitempty"`
+	Source string    `json:"source,omitempty"`
+	State  string    `json:"state"`
+	// Until is when a waiting or deferred job is tried again.
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	// Paths are the job's paths when it is still queued, else what the
+	// events name (submitted and refused paths).
+	Paths    []string       `json:"paths,omitempty"`
+	NPaths   int            `json:"path_count"`
+	TaskIDs  []string       `json:"task_ids,omitempty"`
+	Problems []jobs.Problem `json:"problems,omitempty"`
+	Received time.Time      `json:"received_at,omitzero"`
+	Updated  time.Time      `json:"updated_at,omitzero"`
+	// Events are the job's status events in order.
+	Events []jobs.StatusEvent `json:"events,omitempty"`
+	// Job is the queued message itself, when the job is not acknowledged.
+	Job      *jobs.Job `json:"-"`
+	Archived bool      `json:"archived,omitempty"`
+	// RetryOf links a job re-queued by `cdnpurge jobs retry` to the old one.
+	RetryOf string `json:"retry_of,omitempty"`
+}
+
+// Final reports whether the job is over.
+func (v JobView) Final() bool {
+	switch v.State {
+	case ViewComplete, ViewFailed, ViewRejected, ViewCancelled:
+		return true
+	}
+	return false
+}
+
+// Inspector reads the job state of every replica for `cdnpurge jobs`.
+type Inspector struct {
+	JS           jetstream.JetStream
+	Stream       string // the work stream
+	StatusStream string
+	Subjects     jobs.Subjects
+	Control      *Control
+	Archive      *Archive // may be nil
+	// MaxScan bounds how many work stream messages are read (10,000 when
+	// zero): a deep backlog is listed in part, and Truncated says so.
+	MaxScan int
+}
+
+// Snapshot is every job seen since a time.
+type Snapshot struct {
+	Jobs      []JobView `json:"jobs"`
+	Truncated bool      `json:"truncated,omitempty"`
+}
+
+// Jobs returns the jobs with events or messages since since, newest first.
+func (in *Inspector) Jobs(ctx context.Context, since time.Time) (Snapshot, error) {
+	views := map[string]*JobView{}
+	get := func(id string) *JobView {
+		v := views[id]
+		if v == nil {
+			v = &JobView{ID: id}
+			views[id] = v
+		}
+		return v
+	}
+	var snap Snapshot
+	pending, truncated, err := in.pending(ctx)
+	if err != nil {
+		return snap, err
+	}
+	snap.Truncated = truncated
+	for _, j := range pending {
+		v := get(j.ID)
+		v.Job, v.Kind, v.Source, v.Received = j, j.Kind, j.Source, j.ReceivedAt
+		v.Paths = j.Paths()
+		if j.Source != "" && strings.HasPrefix(j.Source, "retry:") {
+			v.RetryOf = strings.TrimPrefix(j.Source, "retry:")
+		}
+	}
+	if err := in.events(ctx, since, func(ev jobs.StatusEvent) {
+		if ev.JobID == "" || ev.JobID == jobs.InvalidToken {
+			return
+		}
+		v := get(ev.JobID)
+		v.Events = append(v.Events, ev)
+	}); err != nil {
+		return snap, err
+	}
+	if in.Archive != nil {
+		arch, err := in.Archive.All(ctx)
+		if err != nil {
+			return snap, err
+		}
+		for _, a := range arch {
+			if v, ok := views[a.ID]; ok && len(v.Events) > 0 {
+				v.Kind, v.Source = a.Kind, a.Source
+				continue
+			}
+			a.Archived = true
+			views[a.ID] = &a
+		}
+	}
+	cancels := map[string]Cancel{}
+	if in.Control != nil {
+		if cancels, err = in.Control.Cancels(ctx); err != nil {
+			return snap, err
+		}
+	}
+	for _, v := range views {
+		if !v.Archived {
+			resolve(v, v.Job != nil)
+		}
+		if _, ok := cancels[v.ID]; ok && (!v.Final() || v.State == ViewRejected && cancelledEnd(v)) {
+			v.State, v.Reason, v.Until = ViewCancelled, "cancelled by "+cancels[v.ID].By, time.Time{}
+		}
+		if v.NPaths == 0 {
+			v.NPaths = len(v.Paths)
+		}
+		if v.Updated.Before(since) && v.Received.Before(since) && v.Job == nil {
+			continue
+		}
+		snap.Jobs = append(snap.Jobs, *v)
+	}
+	sort.Slice(snap.Jobs, func(i, k int) bool {
+		a, b := snap.Jobs[i], snap.Jobs[k]
+		ta, tb := laterOf(a.Updated, a.Received), laterOf(b.Updated, b.Received)
+		if !ta.Equal(tb) {
+			return ta.After(tb)
+		}
+		return a.ID < b.ID
+	})
+	return snap, nil
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// cancelledEnd reports whether a rejected job was rejected by its cancel.
+func cancelledEnd(v *JobView) bool {
+	for _, p := range v.Problems {
+		if p.Reason != cancelReason {
+			return false
+		}
+	}
+	return len(v.Problems) > 0
+}
+
+// resolve sets the state of v from its events and whether its message is
+// still in the work stream.
+func resolve(v *JobView, queued bool) {
+	v.State = ViewQueued
+	for _, ev := range v.Events {
+		v.Updated = ev.Time
+		v.TaskIDs = appendNew(v.TaskIDs, ev.TaskIDs...)
+		if !queued {
+			for _, p := range ev.Paths {
+				v.Paths = appendNew(v.Paths, p)
+			}
+			for _, p := range ev.Problems {
+				v.Paths = appendNew(v.Paths, p.Path)
+			}
+		}
+		switch ev.State {
+		case jobs.StateAccepted:
+		case jobs.StateDeferred:
+			v.State, v.Until, v.Reason = ViewDeferred, ev.Until, ev.Reason
+			if strings.Contains(ev.Reason, "quota") {
+				v.State = ViewWaiting
+			}
+		case jobs.StateSubmitted:
+			v.State, v.Until, v.Reason = ViewInFlight, time.Time{}, ev.Reason
+			v.Problems = ev.Problems
+		case jobs.StateComplete:
+			v.State, v.Reason = ViewComplete, ev.Reason
+		case jobs.StateFailed, jobs.StateUntracked:
+			v.State, v.Reason, v.Problems = ViewFailed, ev.Reason, ev.Problems
+		case jobs.StateRejected, jobs.StateInvalid:
+			v.State, v.Reason, v.Problems = ViewRejected, ev.Reason, ev.Problems
+		case StateCancelled:
+			if !v.Final() {
+				v.State, v.Reason, v.Until = ViewCancelled, ev.Reason, time.Time{}
+			}
+		}
+	}
+	if queued && v.State == ViewInFlight {
+		// Submitted in part and handed back with the rest.
+		v.State = ViewDeferred
+	}
+}
+
+func appendNew(s []string, vs ...string) []string {
+	for _, x := range vs {
+		if x != "" && !slices.Contains(s, x) {
+			s = append(s, x)
+		}
+	}
+	return s
+}
+
+// Job returns one job, or false when no source knows it.
+func (in *Inspector) Job(ctx context.Context, id string) (JobView, bool, error) {
+	snap, err := in.Jobs(ctx, time.Time{})
+	if err != nil {
+		return JobView{}, false, err
+	}
+	for _, v := range snap.Jobs {
+		if v.ID == id {
+			return v, true, nil
+		}
+	}
+	return JobView{}, false, nil
+}
+
+// pending reads the jobs still in the work stream (not acknowledged).
+func (in *Inspector) pending(ctx context.Context) ([]*jobs.Job, bool, error) {
+	st, err := in.JS.Stream(ctx, in.Stream)
+	if err != nil {
+		return nil, false, fmt.Errorf("work stream %s: %w", in.Stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("work stream %s: %w", in.Stream, err)
+	}
+	limit := in.MaxScan
+	if limit <= 0 {
+		limit = 10000
+	}
+	var out []*jobs.Job
+	s := info.State
+	if s.Msgs == 0 {
+		return nil, false, nil
+	}
+	n := 0
+	for seq := s.FirstSeq; seq <= s.LastSeq; seq++ {
+		if n >= limit {
+			return out, true, nil
+		}
+		n++
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read work stream message %d: %w", seq, err)
+		}
+		j, err := jobs.Decode(m.Data)
+		if err != nil || j.ID == "" {
+			continue
+		}
+		out = append(out, j)
+		if uint64(len(out)) >= s.Msgs {
+			break
+		}
+	}
+	return out, false, nil
+}
+
+// events calls fn with every status event since since, in order.
+func (in *Inspector) events(ctx context.Context, since time.Time, fn func(jobs.StatusEvent)) error {
+	st, err := in.JS.Stream(ctx, in.StatusStream)
+	if err != nil {
+		return fmt.Errorf("status stream %s: %w", in.StatusStream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{in.Subjects.StatusAll()}}
+	if !since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &since
+	}
+	c, err := st.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read status stream: %w", err)
+	}
+	last := info.State.LastSeq
+	for {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("read status stream: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var ev jobs.StatusEvent
+			if json.Unmarshal(m.Data(), &ev) == nil {
+				fn(ev)
+			}
+			if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= last {
+				return nil
+			}
+		}
+		if got == 0 {
+			return nil // caught up (no event since since)
+		}
+	}
+}
