@@ -222,6 +222,7 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 	}
 	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
+	w.domainWait.ok(b)
 	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, reqID: requestID, tasks: taskIDs})
 }
 
@@ -243,7 +244,35 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 		// a per-minute limit or a full prefetch queue is not in the mirror,
 		// and an immediate retry would loop against the API.
 		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	case apiclient.ClassDomainDown, apiclient.ClassBusy:
+		if b.Domains() > 1 {
+			// One stopped domain refuses the whole call: send each domain
+			// on its own, so the others land now.
+			log.Info("a domain of the batch is stopped or being changed; sending each domain on its own")
+			for _, part := range b.byDomain() {
+				w.submit(ctx, part)
+			}
+			return
+		}
+		domain := b.entries[0].domain
+		delay := w.domainWait.next(domain, w.cfg.RetryDelay, w.cfg.DeferMax)
+		reason := fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", domain, apiclient.Code(err), delay)
+		log.Warn("domain not serving refreshes now; its paths wait", slog.String("domain", domain), slog.Duration("delay", delay))
+		w.handBack(ctx, b, now.Add(delay), reason)
 	case apiclient.ClassBadInput, apiclient.ClassTooBig:
+		if apiclient.DomainNotFound(err) {
+			if b.Domains() > 1 {
+				for _, part := range b.byDomain() {
+					w.submit(ctx, part)
+				}
+				return
+			}
+			domain := b.entries[0].domain
+			log.Warn("a domain is not on this account; rejecting its paths", slog.String("domain", domain))
+			w.settleEntries(ctx, b, outcome{kind: rejected, reason: fmt.Sprintf(
+				"domain %s is not on this CDN account (InvalidDomain.NotFound): add it to the account or remove it from cdn.domains: %s", domain, err)})
+			return
+		}
 		if b.Len() > 1 {
 			// One bad path refuses the whole call: split to find it, so
 			// the good paths of the batch still go.

@@ -203,6 +203,8 @@ type Worker struct {
 	screen *jobs.Screen
 	// lastResync is when the quota was last re-read because it ran out.
 	lastResync atomic.Int64
+	// domainWait spaces the retries of stopped domains.
+	domainWait *domainBackoff
 
 	incoming chan work
 	batches  chan *Batch
@@ -239,17 +241,18 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		d.Name = jobs.NewID()
 	}
 	w := &Worker{
-		cfg:      cfg,
-		d:        d,
-		log:      d.Logger,
-		now:      d.Now,
-		m:        d.Metrics,
-		cal:      quota.Calendar{Location: cfg.Location},
-		fl:       newInflight(),
-		pz:       &pause{changed: d.Metrics.paused},
-		stop:     make(chan struct{}),
-		incoming: make(chan work, 1024),
-		batches:  make(chan *Batch, cfg.Submitters),
+		cfg:        cfg,
+		d:          d,
+		log:        d.Logger,
+		now:        d.Now,
+		m:          d.Metrics,
+		cal:        quota.Calendar{Location: cfg.Location},
+		fl:         newInflight(),
+		pz:         &pause{changed: d.Metrics.paused},
+		domainWait: newDomainBackoff(),
+		stop:       make(chan struct{}),
+		incoming:   make(chan work, 1024),
+		batches:    make(chan *Batch, cfg.Submitters),
 	}
 	var invalid jobs.Counter
 	if d.Metrics != nil {
