@@ -38,6 +38,10 @@ type MirrorConfig struct {
 	After func(time.Duration) <-chan time.Time
 	// OnSync, when set, is called after every sync attempt (for metrics).
 	OnSync func(SyncResult)
+	// FailureHold is how long after a failed on-demand sync further
+	// on-demand syncs answer with its error instead of asking the API
+	// again, doubling with each failure in a row up to a minute; 2 seconds.
+	FailureHold time.Duration
 }
 
 // SyncResult describes one sync attempt.
@@ -82,6 +86,16 @@ type Mirror struct {
 
 	syncMu sync.Mutex // one sync at a time in this process
 
+	// flightMu guards the on-demand sync in flight, shared by every caller
+	// that asks while it runs, and the hold after a failed one.
+	flightMu  sync.Mutex
+	flight    *syncFlight
+	failUntil time.Time
+	failHold  time.Duration
+	failErr   error
+	// synced is closed and replaced after each successful sync.
+	synced chan struct{}
+
 	mu         sync.Mutex
 	stats      Stats
 	downSince  time.Time
@@ -119,7 +133,66 @@ func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota"))}
+	if cfg.FailureHold <= 0 {
+		cfg.FailureHold = 2 * time.Second
+	}
+	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota")),
+		synced: make(chan struct{})}
+}
+
+// syncFlight is one on-demand sync and the callers waiting for it.
+type syncFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// Synced returns a channel closed by the next successful sync, so that
+// batches waiting for quota try again at once when a sync finds some.
+func (m *Mirror) Synced() <-chan struct{} {
+	m.flightMu.Lock()
+	defer m.flightMu.Unlock()
+	return m.synced
+}
+
+// shared runs an on-demand sync with every caller that asks while it is in
+// flight: however many submitters find the quota spent at once, the API is
+// asked once. After a failure the error is given back for FailureHold
+// without asking again, so a burst cannot turn into a storm of
+// DescribeRefreshQuota calls.
+func (m *Mirror) shared(ctx context.Context, reason string) error {
+	m.flightMu.Lock()
+	if f := m.flight; f != nil {
+		m.flightMu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if m.failErr != nil && m.cfg.Now().Before(m.failUntil) {
+		err := m.failErr
+		m.flightMu.Unlock()
+		return err
+	}
+	f := &syncFlight{done: make(chan struct{})}
+	m.flight = f
+	m.flightMu.Unlock()
+
+	f.err = m.sync(ctx, reason)
+
+	m.flightMu.Lock()
+	m.flight = nil
+	if f.err != nil && !errors.Is(f.err, errSyncBusy) && ctx.Err() == nil {
+		m.failHold = min(max(m.failHold*2, m.cfg.FailureHold), time.Minute)
+		m.failUntil = m.cfg.Now().Add(m.failHold)
+		m.failErr = fmt.Errorf("%w (last attempt failed; next one after %s)", f.err, m.failUntil.Format(time.RFC3339))
+	} else if f.err == nil {
+		m.failHold, m.failErr = 0, nil
+	}
+	m.flightMu.Unlock()
+	close(f.done)
+	return f.err
 }
 
 // Store returns the mirrored store.
@@ -176,7 +249,7 @@ func (m *Mirror) tick(ctx context.Context) {
 // SyncNow syncs at once, for example after the API answered with a quota
 // error. It returns nil, without syncing, when another replica is syncing.
 func (m *Mirror) SyncNow(ctx context.Context) error {
-	err := m.sync(ctx, "requested")
+	err := m.shared(ctx, "requested")
 	if errors.Is(err, errSyncBusy) {
 		return nil
 	}
@@ -238,6 +311,11 @@ func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
 		return fmt.Errorf("sync quota (%s): %w", reason, err)
 	}
 	now := m.cfg.Now()
+	m.flightMu.Lock()
+	close(m.synced)
+	m.synced = make(chan struct{})
+	m.failHold, m.failErr = 0, nil
+	m.flightMu.Unlock()
 	m.mu.Lock()
 	m.stats.Syncs++
 	m.stats.LastSync = now
@@ -322,7 +400,7 @@ func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, 
 	}
 	r, err := m.store.Reserve(ctx, kind, n)
 	if errors.Is(err, ErrNotSynced) {
-		if serr := m.sync(ctx, "day not synced"); serr == nil {
+		if serr := m.shared(ctx, "day not synced"); serr == nil {
 			r, err = m.store.Reserve(ctx, kind, n)
 		}
 	}

@@ -34,6 +34,9 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if waitStart.IsZero() {
 			waitStart = now
 		}
+		// Taken before asking, so that a sync finishing meanwhile still
+		// wakes the wait below.
+		wake := w.synced()
 		res, err := w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
 		if err == nil && res.Granted > 0 {
 			waitStart = time.Time{}
@@ -49,8 +52,10 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if err == nil && res.ID != "" {
 			_ = w.d.Gate.Refund(ctx, res)
 		}
-		if err == nil {
-			w.resyncWhenSpent(ctx)
+		if err == nil && w.resyncWhenSpent(ctx) {
+			// The mirror was just re-read: ask again before waiting, so
+			// that quota the sync found is used now, not after a hand-back.
+			continue
 		}
 		reason := fmt.Sprintf("no %s quota left today", kind)
 		until := now.Add(w.untilReset())
@@ -71,7 +76,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			w.handBack(ctx, b, until, reason)
 			return
 		}
-		if !sleep(ctx, w.stop, w.cfg.QuotaPoll) {
+		if !sleep(ctx, w.stop, wake, w.cfg.QuotaPoll) {
 			w.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}
@@ -82,18 +87,36 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 // mirror has none left: a sync that raced with commits subtracts them twice
 // (it errs on the safe side), and without this the units it held back would
 // stay idle until the next timed sync.
-func (w *Worker) resyncWhenSpent(ctx context.Context) {
+// It reports whether it re-read the quota.
+func (w *Worker) resyncWhenSpent(ctx context.Context) bool {
 	if w.d.Syncer == nil {
-		return
+		return false
 	}
 	now := time.Now().UnixNano()
 	last := w.lastResync.Load()
 	if now-last < int64(w.cfg.QuotaHold) || !w.lastResync.CompareAndSwap(last, now) {
-		return
+		return false
 	}
 	if err := w.d.Syncer.SyncNow(ctx); err != nil {
 		w.log.Warn("quota re-sync", slog.String("error", err.Error()))
+		return false
 	}
+	return true
+}
+
+// syncNotifier is a Syncer that says when a sync read the quota anew;
+// quota.Mirror is one.
+type syncNotifier interface {
+	Synced() <-chan struct{}
+}
+
+// synced returns a channel closed by the next successful quota sync, or
+// nil (never ready) when the Syncer cannot tell.
+func (w *Worker) synced() <-chan struct{} {
+	if n, ok := w.d.Syncer.(syncNotifier); ok {
+		return n.Synced()
+	}
+	return nil
 }
 
 // untilReset is how long a job that found no quota waits before it is
@@ -104,7 +127,9 @@ func (w *Worker) untilReset() time.Duration {
 	return min(w.cal.NextReset(now).Sub(now), w.cfg.DeferMax)
 }
 
-func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+// sleep waits d, or less when wake is closed; it reports false when ctx
+// ends or stop is closed first.
+func sleep(ctx context.Context, stop, wake <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -112,6 +137,8 @@ func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 		return false
 	case <-stop:
 		return false
+	case <-wake:
+		return true
 	case <-t.C:
 		return true
 	}
