@@ -60,6 +60,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			w.waiting.prune(time.Now())
 			for _, tr := range w.fl.snapshot() {
 				tr.mu.Lock()
 				settled := tr.settled
@@ -102,6 +103,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	taskIDs := append([]string(nil), t.taskIDs...)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
 	until, reason := t.deferUntil, t.deferReason
+	waitsFor := t.waitsFor
 	t.mu.Unlock()
 
 	if !until.IsZero() {
@@ -119,6 +121,10 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		}
 		if err := t.msg.NakWithDelay(delay); err != nil {
 			log.Warn("hand back job", slog.String("error", err.Error()))
+		}
+		for kind, n := range waitsFor {
+			// One job waits for one kind: its paths share a group.
+			w.waiting.handBack(j.ID, kind, n, now.Add(delay))
 		}
 		w.m.deferred(t.paths - len(acceptedPaths))
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,

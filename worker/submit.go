@@ -25,6 +25,8 @@ func quotaKind(k GroupKey) quota.Kind {
 func (w *Worker) submit(ctx context.Context, b *Batch) {
 	kind := quotaKind(b.Key)
 	var waitStart time.Time
+	held := 0 // paths of b counted as waiting in memory
+	defer func() { w.waiting.hold(kind, held, 0) }()
 	for b.Len() > 0 {
 		now := time.Now()
 		if until, reason := w.pz.get(); now.Before(until) {
@@ -40,6 +42,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		res, err := w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
 		if err == nil && res.Granted > 0 {
 			waitStart = time.Time{}
+			held = w.waiting.hold(kind, held, 0)
 			part := b
 			if int(res.Granted) < b.Len() {
 				part = b.take(int(res.Granted))
@@ -63,7 +66,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(w.cfg.RetryDelay)
 		}
-		w.m.waiting(kind, b.Len())
+		held = w.waiting.hold(kind, held, b.Len())
 		select {
 		case <-w.stop:
 			w.handBack(ctx, b, now.Add(time.Second), "worker stopping")
@@ -73,7 +76,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if now.Sub(waitStart) >= w.cfg.QuotaHold {
 			w.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			w.handBack(ctx, b, until, reason)
+			w.handBackFor(ctx, b, until, reason, kind)
 			return
 		}
 		if !sleep(ctx, w.stop, wake, w.cfg.QuotaPoll) {
@@ -146,10 +149,16 @@ func sleep(ctx context.Context, stop, wake <-chan struct{}, d time.Duration) boo
 
 // handBack defers every job of b until until.
 func (w *Worker) handBack(ctx context.Context, b *Batch, until time.Time, reason string) {
+	w.handBackFor(ctx, b, until, reason, "")
+}
+
+// handBackFor defers every job of b until until; waitsFor is the quota
+// kind the jobs wait for, "" when they wait for something else.
+func (w *Worker) handBackFor(ctx context.Context, b *Batch, until time.Time, reason string, waitsFor quota.Kind) {
 	if b.Len() == 0 {
 		return
 	}
-	w.settleEntries(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+	w.settleEntries(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: waitsFor})
 }
 
 // send makes the API call of b under reservation res and steers on the

@@ -205,6 +205,8 @@ type Worker struct {
 	lastResync atomic.Int64
 	// domainWait spaces the retries of stopped domains.
 	domainWait *domainBackoff
+	// waiting counts the paths waiting for quota.
+	waiting *waitingPaths
 
 	incoming chan work
 	batches  chan *Batch
@@ -250,6 +252,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		fl:         newInflight(),
 		pz:         &pause{changed: d.Metrics.paused},
 		domainWait: newDomainBackoff(),
+		waiting:    newWaitingPaths(cfg.AckWait, d.Metrics.waiting),
 		stop:       make(chan struct{}),
 		incoming:   make(chan work, 1024),
 		batches:    make(chan *Batch, cfg.Submitters),
@@ -427,6 +430,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	redelivered := false
 	if md, err := msg.Metadata(); err == nil {
 		redelivered = md.NumDelivered > 1
+	}
+	if redelivered {
+		w.waiting.delivered(j.ID)
 	}
 	if !redelivered {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateAccepted})
