@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -38,9 +39,10 @@ type MirrorConfig struct {
 	After func(time.Duration) <-chan time.Time
 	// OnSync, when set, is called after every sync attempt (for metrics).
 	OnSync func(SyncResult)
-	// FailureHold is how long after a failed on-demand sync further
-	// on-demand syncs answer with its error instead of asking the API
-	// again, doubling with each failure in a row up to a minute; 2 seconds.
+	// FailureHold is how long after a failed sync a reserve that finds
+	// the day not synced is answered with its error instead of asking the
+	// API again, doubling with each failure in a row up to a minute; 2
+	// seconds.
 	FailureHold time.Duration
 }
 
@@ -90,9 +92,12 @@ type Mirror struct {
 	// that asks while it runs, and the hold after a failed one.
 	flightMu  sync.Mutex
 	flight    *syncFlight
+	next      *syncFlight
 	failUntil time.Time
 	failHold  time.Duration
 	failErr   error
+	// flightWaiters counts callers waiting for a sync of another (tests).
+	flightWaiters atomic.Int32
 	// synced is closed and replaced after each successful sync.
 	synced chan struct{}
 
@@ -154,15 +159,32 @@ func (m *Mirror) Synced() <-chan struct{} {
 	return m.synced
 }
 
-// shared runs an on-demand sync with every caller that asks while it is in
-// flight: however many submitters find the quota spent at once, the API is
-// asked once. After a failure the error is given back for FailureHold
+// shared runs an on-demand sync with every caller that asks meanwhile:
+// however many submitters ask at once, the API is asked once or twice.
+// A fresh caller (SyncNow) wants a sync that starts after it asked, so it
+// waits for the one queued behind the sync in flight, which every such
+// caller shares. A lenient caller (a day not synced yet) takes the sync
+// in flight, and after a failure is given its error for FailureHold
 // without asking again, so a burst cannot turn into a storm of
 // DescribeRefreshQuota calls.
-func (m *Mirror) shared(ctx context.Context, reason string) error {
+func (m *Mirror) shared(ctx context.Context, reason string, lenient bool) error {
 	m.flightMu.Lock()
-	if f := m.flight; f != nil {
+	if lenient && m.failErr != nil && m.cfg.Now().Before(m.failUntil) {
+		err := m.failErr
 		m.flightMu.Unlock()
+		return err
+	}
+	if m.flight != nil {
+		f := m.flight
+		if !lenient {
+			if m.next == nil {
+				m.next = &syncFlight{done: make(chan struct{})}
+			}
+			f = m.next
+		}
+		m.flightMu.Unlock()
+		m.flightWaiters.Add(1)
+		defer m.flightWaiters.Add(-1)
 		select {
 		case <-f.done:
 			return f.err
@@ -170,29 +192,29 @@ func (m *Mirror) shared(ctx context.Context, reason string) error {
 			return ctx.Err()
 		}
 	}
-	if m.failErr != nil && m.cfg.Now().Before(m.failUntil) {
-		err := m.failErr
-		m.flightMu.Unlock()
-		return err
-	}
 	f := &syncFlight{done: make(chan struct{})}
 	m.flight = f
 	m.flightMu.Unlock()
-
-	f.err = m.sync(ctx, reason)
-
-	m.flightMu.Lock()
-	m.flight = nil
-	if f.err != nil && !errors.Is(f.err, errSyncBusy) && ctx.Err() == nil {
-		m.failHold = min(max(m.failHold*2, m.cfg.FailureHold), time.Minute)
-		m.failUntil = m.cfg.Now().Add(m.failHold)
-		m.failErr = fmt.Errorf("%w (last attempt failed; next one after %s)", f.err, m.failUntil.Format(time.RFC3339))
-	} else if f.err == nil {
-		m.failHold, m.failErr = 0, nil
+	var first error
+	for i := 0; f != nil; i++ {
+		f.err = m.sync(ctx, reason)
+		if i == 0 {
+			first = f.err
+		}
+		m.flightMu.Lock()
+		if f.err != nil && !errors.Is(f.err, errSyncBusy) && ctx.Err() == nil {
+			m.failHold = min(max(m.failHold*2, m.cfg.FailureHold), time.Minute)
+			m.failUntil = m.cfg.Now().Add(m.failHold)
+			m.failErr = fmt.Errorf("%w (last attempt failed; next one after %s)", f.err, m.failUntil.Format(time.RFC3339))
+		}
+		// The queued sync, if any, runs next, on this caller's time.
+		m.flight, m.next = m.next, nil
+		next := m.flight
+		m.flightMu.Unlock()
+		close(f.done)
+		f = next
 	}
-	m.flightMu.Unlock()
-	close(f.done)
-	return f.err
+	return first
 }
 
 // Store returns the mirrored store.
@@ -249,7 +271,7 @@ func (m *Mirror) tick(ctx context.Context) {
 // SyncNow syncs at once, for example after the API answered with a quota
 // error. It returns nil, without syncing, when another replica is syncing.
 func (m *Mirror) SyncNow(ctx context.Context) error {
-	err := m.shared(ctx, "requested")
+	err := m.shared(ctx, "requested", false)
 	if errors.Is(err, errSyncBusy) {
 		return nil
 	}
@@ -400,7 +422,7 @@ func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, 
 	}
 	r, err := m.store.Reserve(ctx, kind, n)
 	if errors.Is(err, ErrNotSynced) {
-		if serr := m.shared(ctx, "day not synced"); serr == nil {
+		if serr := m.shared(ctx, "day not synced", true); serr == nil {
 			r, err = m.store.Reserve(ctx, kind, n)
 		}
 	}

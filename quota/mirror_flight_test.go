@@ -44,8 +44,8 @@ func TestMirrorOneSyncForManySubmittersAfterFailure(t *testing.T) {
 		t.Fatalf("%d DescribeRefreshQuota calls for 16 submitters, want 1", n)
 	}
 	// More asking within the hold is answered from the failure.
-	if err := m.SyncNow(ctx); !errors.Is(err, apiErr) {
-		t.Fatalf("SyncNow in the hold = %v, want the API error", err)
+	if _, err := m.Reserve(ctx, KindURL, 10); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("reserve in the hold = %v, want ErrNotSynced", err)
 	}
 	if n := src.Calls(); n != 1 {
 		t.Fatalf("%d calls after a sync in the hold, want 1", n)
@@ -64,5 +64,32 @@ func TestMirrorOneSyncForManySubmittersAfterFailure(t *testing.T) {
 	}
 	if r, err := m.Reserve(ctx, KindURL, 10); err != nil || r.Granted != 10 {
 		t.Fatalf("reserve after the sync: %+v %v", r, err)
+	}
+}
+
+// Sixteen SyncNow callers at once (sixteen submitters told by the API that
+// the quota is spent) share the sync in flight and one queued behind it.
+func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newClock()
+	store := NewMemoryStore(Options{Now: clock.Now})
+	src := &fakeSource{q: quotaOf(100, 100), block: make(chan struct{})}
+	m := NewMirror(store, src, MirrorConfig{Now: clock.Now, Logger: discardLogger()})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if err := m.SyncNow(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for m.flightWaiters.Load() < 15 {
+		time.Sleep(time.Millisecond)
+	}
+	close(src.block)
+	wg.Wait()
+	if n := src.Calls(); n > 2 {
+		t.Fatalf("%d DescribeRefreshQuota calls for 16 SyncNow callers, want at most 2", n)
 	}
 }

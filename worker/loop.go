@@ -16,6 +16,7 @@ import (
 // batch to the submitters when it is full or has lingered long enough.
 func (w *Worker) batch() {
 	g := newGrouper(w.cfg.Limits)
+	g.added = w.pending.add
 	tick := w.cfg.Linger / 4
 	if tick < 5*time.Millisecond {
 		tick = 5 * time.Millisecond
@@ -38,10 +39,13 @@ func (w *Worker) batch() {
 			}
 			now := time.Now()
 			for _, p := range in.paths {
-				full, dup := g.add(in.key, p, in.t, now)
-				if dup {
+				if w.pending.attach(in.key, p, in.t) {
+					// Pending in the pool, a full batch or a batch
+					// waiting for quota: the job joins that entry.
 					w.m.duplicate()
+					continue
 				}
+				full, _ := g.add(in.key, p, in.t, now)
 				send(full)
 			}
 		case <-ticker.C:
@@ -76,6 +80,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // settleEntries resolves every job of every entry of b with o, and finishes
 // the jobs that have no path left outstanding.
 func (w *Worker) settleEntries(ctx context.Context, b *Batch, o outcome) {
+	w.pending.release(b)
 	for _, e := range b.entries {
 		for _, t := range e.jobs {
 			if t.resolve(e.path, o) {

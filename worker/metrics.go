@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		JobsInvalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_jobs_invalid_total",
 			Help: "Messages terminated because they were not valid jobs."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deduplicated_total",
-			Help: "Paths dropped because the open batch had them already."}),
+			Help: "Paths not sent again because they were pending already (in a batch being filled, full, or waiting for quota)."}),
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_batch_paths",
 			Help: "Paths per flushed batch.", Buckets: []float64{1, 10, 50, 100, 250, 500, 1000}}, []string{"group"}),
 		PathsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_paths_submitted_total",

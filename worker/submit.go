@@ -164,6 +164,9 @@ func (w *Worker) handBackFor(ctx context.Context, b *Batch, until time.Time, rea
 // send makes the API call of b under reservation res and steers on the
 // answer.
 func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
+	// From here a request for one of b's paths is a new refresh: the file
+	// may change after this call.
+	w.pending.release(b)
 	defer w.keepReserved(ctx, res)()
 	start := time.Now()
 	paths := b.Paths()

@@ -207,6 +207,8 @@ type Worker struct {
 	domainWait *domainBackoff
 	// waiting counts the paths waiting for quota.
 	waiting *waitingPaths
+	// pending indexes the paths not sent yet, for coalescing.
+	pending *pending
 
 	incoming chan work
 	batches  chan *Batch
@@ -253,6 +255,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		pz:         &pause{changed: d.Metrics.paused},
 		domainWait: newDomainBackoff(),
 		waiting:    newWaitingPaths(cfg.AckWait, d.Metrics.waiting),
+		pending:    newPending(),
 		stop:       make(chan struct{}),
 		incoming:   make(chan work, 1024),
 		batches:    make(chan *Batch, cfg.Submitters),
