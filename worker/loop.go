@@ -109,6 +109,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
 	until, reason := t.deferUntil, t.deferReason
 	waitsFor := t.waitsFor
+	recorded := t.recorded
 	t.mu.Unlock()
 
 	if !until.IsZero() {
@@ -174,7 +175,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	if err := t.msg.Ack(); err != nil {
 		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
 	}
-	if t.redelivered {
+	if t.redelivered || recorded {
 		_ = w.d.Store.DeleteProgress(ctx, j.ID)
 	}
 	if rec != nil && now.Sub(t.received) >= w.cfg.Tracker.FirstPoll/2 {

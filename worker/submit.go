@@ -262,6 +262,7 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 	w.domainWait.ok(b)
+	w.recordProgress(ctx, b, sub.ID)
 	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, reqID: requestID, tasks: taskIDs})
 }
 
@@ -336,5 +337,41 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 		log.Warn("the CDN API did not take the batch; its jobs will be redelivered",
 			slog.Duration("delay", w.cfg.RetryDelay))
 		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	}
+}
+
+// recordProgress stores, for each job of b with paths still to send, the
+// paths this call accepted, before the job is settled and so before its
+// next call: a job redelivered after a crash sends only what no call
+// took. A job this call finishes needs no record: it is acknowledged next.
+func (w *Worker) recordProgress(ctx context.Context, b *Batch, callID string) {
+	byJob := map[*tracked][]string{}
+	var order []*tracked
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			if t == nil {
+				continue
+			}
+			if _, ok := byJob[t]; !ok {
+				order = append(order, t)
+			}
+			byJob[t] = append(byJob[t], e.path)
+		}
+	}
+	for _, t := range order {
+		paths := byJob[t]
+		t.mu.Lock()
+		more := t.outstanding > len(paths)
+		if more {
+			t.recorded = true
+		}
+		t.mu.Unlock()
+		if !more {
+			continue
+		}
+		if err := w.d.Store.AddProgress(ctx, t.job.ID, callID, paths); err != nil {
+			w.log.Warn("could not record job progress; after a crash its accepted paths may be sent again",
+				slog.String("job", t.job.ID), slog.String("error", err.Error()))
+		}
 	}
 }

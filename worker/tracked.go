@@ -46,6 +46,9 @@ type tracked struct {
 	rejected    []jobs.Problem
 	deferUntil  time.Time
 	deferReason string
+	// recorded is set once a call's accepted paths were stored as the
+	// job's progress (KVStore.AddProgress).
+	recorded bool
 	// waitsFor counts deferred paths by the quota kind they wait for.
 	waitsFor map[quota.Kind]int
 	settled  bool
