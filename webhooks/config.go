@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Defaults for Config.
@@ -103,6 +105,17 @@ type Rule struct {
 	// DeployOn lists what counts as a successful deploy: "deployment",
 	// "pipeline"; empty means both.
 	DeployOn []string `yaml:"deploy_on" json:"deploy_on"`
+	// Priority of the rule's jobs: high, normal (default) or low. When
+	// several rules match an event, its jobs take the highest.
+	Priority jobs.Priority `yaml:"priority" json:"priority"`
+}
+
+// highest returns the more urgent of two priorities.
+func highest(a, b jobs.Priority) jobs.Priority {
+	if b.Rank() >= 0 && (a.Rank() < 0 || b.Rank() < a.Rank()) {
+		return b
+	}
+	return a
 }
 
 // WithDefaults returns c with zero values filled in.
@@ -166,6 +179,9 @@ func (r Rule) validate() []fieldErr {
 	case "", "github", "gitlab":
 	default:
 		add("source", "%q: want github, gitlab or empty for both", r.Source)
+	}
+	if r.Priority.Rank() < 0 {
+		add("priority", "%q: want high, normal or low", r.Priority)
 	}
 	for _, g := range []struct{ f, v string }{{"repository", r.Repository}, {"branch", r.Branch}, {"environment", r.Environment}, {"files", r.Files}} {
 		if g.v != "" {

@@ -89,12 +89,15 @@ func (r Rule) render(file, repo, branch string) string {
 // file a rule maps, and a prefetch of changed files where a rule asks.
 func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
 	var refresh, push []string
+	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if r.Files == "" || !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.branch) {
 			continue
 		}
+		matched := false
 		for _, f := range ev.changed {
 			if matchGlob(r.Files, f) {
+				matched = true
 				u := r.render(f, ev.repo, ev.branch)
 				refresh = append(refresh, u)
 				if r.PrefetchChanged {
@@ -104,8 +107,12 @@ func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
 		}
 		for _, f := range ev.removed {
 			if matchGlob(r.Files, f) {
+				matched = true
 				refresh = append(refresh, r.render(f, ev.repo, ev.branch))
 			}
+		}
+		if matched {
+			pri = highest(pri, r.Priority)
 		}
 	}
 	var out []*jobs.Job
@@ -115,6 +122,7 @@ func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
 	for _, chunk := range chunks(dedupe(push)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	withPriority(out, pri)
 	return out
 }
 
@@ -122,6 +130,7 @@ func mapChanges(rules []Rule, ev changeEvent) []*jobs.Job {
 // prefetches of the matching rules.
 func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	var files, dirs, push []string
+	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.ref) {
 			continue
@@ -135,6 +144,9 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 		files = append(files, r.Refresh...)
 		dirs = append(dirs, r.RefreshDirs...)
 		push = append(push, r.Prefetch...)
+		if len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch) > 0 {
+			pri = highest(pri, r.Priority)
+		}
 	}
 	var out []*jobs.Job
 	for _, chunk := range chunks(dedupe(files)) {
@@ -146,7 +158,18 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	for _, chunk := range chunks(dedupe(push)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	withPriority(out, pri)
 	return out
+}
+
+// withPriority sets p on every job of out (the rules' highest).
+func withPriority(out []*jobs.Job, p jobs.Priority) {
+	if p == "" || p == jobs.PriorityNormal {
+		return
+	}
+	for _, j := range out {
+		j.Priority = p
+	}
 }
 
 func dedupe(in []string) []string {

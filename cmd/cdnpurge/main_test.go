@@ -62,6 +62,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{}, "no command given"},
 		{[]string{"purge", "--type", "folder", "https://example.com/"}, "--type"},
+		{[]string{"purge", "--priority", "urgent", "https://example.com/"}, "--priority \"urgent\""},
 		{[]string{"--output", "xml", "version"}, "--output"},
 		{[]string{"service", "billing", "Free"}, "charge type"},
 	} {

@@ -48,7 +48,10 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	pathsOf := map[string]int{}
 	for chunk := range slices.Chunk(req.paths, size) {
-		j := &jobs.Job{Kind: req.kind}
+		j := &jobs.Job{Kind: req.kind, Priority: req.priority}
+		if j.Priority == jobs.PriorityNormal {
+			j.Priority = "" // the wire format's default
+		}
 		if req.kind == jobs.KindPush {
 			j.Push = &jobs.PushSpec{Paths: chunk, Area: req.area, L2Preload: req.l2}
 		} else {
