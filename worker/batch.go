@@ -28,6 +28,9 @@ type GroupKey struct {
 	L2Preload    bool
 	WithHeader   string
 	QueryHashkey bool
+	// Priority of the jobs; "" is normal. Paths of different priorities
+	// never share a call, so that a waiting low batch holds up no high one.
+	Priority jobs.Priority
 }
 
 // String names the group for logs and metric labels.
@@ -109,16 +112,24 @@ func keyOf(j *jobs.Job) (GroupKey, bool) {
 		if err != nil {
 			return GroupKey{}, false
 		}
-		k := GroupKey{Action: ActionRefresh, ObjectType: ot}
+		k := GroupKey{Action: ActionRefresh, ObjectType: ot, Priority: priorityOf(j)}
 		if j.Refresh.Force != nil && ot != apiclient.ObjectFile {
 			k.Force = strconv.FormatBool(*j.Refresh.Force)
 		}
 		return k, true
 	case j.Push != nil:
 		return GroupKey{Action: ActionPush, Area: j.Push.Area, L2Preload: j.Push.L2Preload,
-			WithHeader: j.Push.WithHeader, QueryHashkey: j.Push.QueryHashkey}, true
+			WithHeader: j.Push.WithHeader, QueryHashkey: j.Push.QueryHashkey, Priority: priorityOf(j)}, true
 	}
 	return GroupKey{}, false
+}
+
+// priorityOf is j's priority as a group holds it: "" for normal.
+func priorityOf(j *jobs.Job) jobs.Priority {
+	if j.Priority == jobs.PriorityNormal {
+		return ""
+	}
+	return j.Priority
 }
 
 // entry is one distinct path in a batch and the jobs that asked for it.

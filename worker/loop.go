@@ -26,7 +26,7 @@ func (w *Worker) batch() {
 	send := func(bs []*Batch) {
 		for _, b := range bs {
 			w.m.batchFlushed(b)
-			w.batches <- b
+			w.batches.push(b)
 		}
 	}
 	for {
@@ -34,7 +34,7 @@ func (w *Worker) batch() {
 		case in, ok := <-w.incoming:
 			if !ok {
 				send(g.all())
-				close(w.batches)
+				w.batches.close()
 				return
 			}
 			now := time.Now()

@@ -26,7 +26,11 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 	kind := quotaKind(b.Key)
 	var waitStart time.Time
 	held := 0 // paths of b counted as waiting in memory
-	defer func() { w.waiting.hold(kind, held, 0) }()
+	place := w.line.ticket(kind, b.rank())
+	defer func() {
+		w.waiting.hold(kind, held, 0)
+		w.line.leave(place)
+	}()
 	for b.Len() > 0 {
 		now := time.Now()
 		if until, reason := w.pz.get(); now.Before(until) {
@@ -38,11 +42,17 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		}
 		// Taken before asking, so that a sync finishing meanwhile still
 		// wakes the wait below.
-		wake := w.synced()
-		res, err := w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
+		wake, moved := w.synced(), w.line.changes()
+		var res quota.Reservation
+		var err error
+		myTurn := w.line.turn(place)
+		if myTurn {
+			res, err = w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
+		}
 		if err == nil && res.Granted > 0 {
 			waitStart = time.Time{}
 			held = w.waiting.hold(kind, held, 0)
+			w.line.leave(place)
 			part := b
 			if int(res.Granted) < b.Len() {
 				part = b.take(int(res.Granted))
@@ -55,7 +65,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if err == nil && res.ID != "" {
 			_ = w.d.Gate.Refund(ctx, res)
 		}
-		if err == nil && w.resyncWhenSpent(ctx) {
+		if myTurn && err == nil && w.resyncWhenSpent(ctx) {
 			// The mirror was just re-read: ask again before waiting, so
 			// that quota the sync found is used now, not after a hand-back.
 			continue
@@ -67,6 +77,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			until = now.Add(w.cfg.RetryDelay)
 		}
 		held = w.waiting.hold(kind, held, b.Len())
+		w.line.wait(place)
 		select {
 		case <-w.stop:
 			w.handBack(ctx, b, now.Add(time.Second), "worker stopping")
@@ -79,7 +90,7 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			w.handBackFor(ctx, b, until, reason, kind)
 			return
 		}
-		if !sleep(ctx, w.stop, wake, w.cfg.QuotaPoll) {
+		if !sleep(ctx, w.stop, wake, moved, w.cfg.QuotaPoll) {
 			w.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}
@@ -130,9 +141,9 @@ func (w *Worker) untilReset() time.Duration {
 	return min(w.cal.NextReset(now).Sub(now), w.cfg.DeferMax)
 }
 
-// sleep waits d, or less when wake is closed; it reports false when ctx
-// ends or stop is closed first.
-func sleep(ctx context.Context, stop, wake <-chan struct{}, d time.Duration) bool {
+// sleep waits d, or less when wake or moved is closed; it reports false
+// when ctx ends or stop is closed first.
+func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -141,6 +152,8 @@ func sleep(ctx context.Context, stop, wake <-chan struct{}, d time.Duration) boo
 	case <-stop:
 		return false
 	case <-wake:
+		return true
+	case <-moved:
 		return true
 	case <-t.C:
 		return true

@@ -211,8 +211,10 @@ type Worker struct {
 	pending *pending
 
 	incoming chan work
-	batches  chan *Batch
-	ops      sync.WaitGroup
+	batches  *batchQueue
+	// line orders the batches waiting for quota by priority.
+	line *gateLine
+	ops  sync.WaitGroup
 }
 
 // New checks deps and returns a Worker.
@@ -258,7 +260,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		pending:    newPending(),
 		stop:       make(chan struct{}),
 		incoming:   make(chan work, 1024),
-		batches:    make(chan *Batch, cfg.Submitters),
+		batches:    newBatchQueue(),
+		line:       newGateLine(),
 	}
 	var invalid jobs.Counter
 	if d.Metrics != nil {
@@ -321,7 +324,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var submitters, background sync.WaitGroup
 	for range w.cfg.Submitters {
 		submitters.Go(func() {
-			for b := range w.batches {
+			for {
+				b, ok := w.batches.pop()
+				if !ok {
+					return
+				}
 				w.submit(workCtx, b)
 			}
 		})
