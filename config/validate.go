@@ -195,6 +195,9 @@ func (c *Config) validateWorker(p *problems) {
 	if w.Consumer == "" || strings.ContainsAny(w.Consumer, " .*>/\\\t") {
 		p.add("worker.consumer", "%q: want a name without spaces, dots, wildcards or slashes", w.Consumer)
 	}
+	if err := w.Collapse.Validate(); err != nil {
+		*p = append(*p, err) // already names worker.collapse.<field>
+	}
 	p.positive("worker.linger", w.Linger)
 	p.positive("worker.ack_wait", w.AckWait)
 	p.positive("worker.quota_hold", w.QuotaHold)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,6 +147,9 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	var skippedNote string
 	if t.skipped > 0 {
 		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, w.cfg.RecentWindow)
+	}
+	if t.collapsed != "" {
+		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")
 	}
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths, Reason: skippedNote})

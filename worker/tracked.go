@@ -36,6 +36,8 @@ type tracked struct {
 	// skipped counts paths left out because the API accepted them within
 	// Config.RecentWindow.
 	skipped int
+	// collapsed says which URLs became directory refreshes, if any.
+	collapsed string
 
 	mu          sync.Mutex
 	outstanding int

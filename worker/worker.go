@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ type Config struct {
 	// quota is spent once. Off by default: a file changed again inside the
 	// window would keep its older cached copy.
 	RecentWindow time.Duration `yaml:"recent_window" json:"recent_window"`
+	// Collapse, when enabled, refreshes many URLs of one directory as one
+	// Directory refresh (see CollapseConfig for the trade-off).
+	Collapse CollapseConfig `yaml:"collapse" json:"collapse"`
 	// ShutdownGrace bounds the time spent finishing calls at shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// Location is the quota day's zone; Asia/Shanghai when nil.
@@ -133,6 +137,7 @@ func (c Config) WithDefaults() Config {
 		c.Location = quota.DefaultLocation()
 	}
 	c.Tracker = c.Tracker.WithDefaults()
+	c.Collapse = c.Collapse.WithDefaults()
 	return c
 }
 
@@ -161,6 +166,9 @@ func (c Config) Validate() error {
 		if v[0] < 0 || v[0] > v[1] {
 			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d", name, v[0], v[1]))
 		}
+	}
+	if err := c.Collapse.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -480,14 +488,31 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		skipped = len(paths) - len(fresh)
 		paths = fresh
 	}
-	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths),
-		redelivered: redelivered, prior: prior, skipped: skipped}
-	if len(paths) == 0 {
+	var dirs []string
+	var dirKey GroupKey
+	var collapseNote string
+	if c := w.cfg.Collapse; c.Enabled && k.Action == ActionRefresh && k.ObjectType == apiclient.ObjectFile && len(paths) >= c.MinURLs {
+		if col, ok := c.collapse(paths); ok && w.shouldCollapse(ctx, len(paths)-len(col.kept), len(col.dirs)) {
+			paths, dirs, collapseNote = col.kept, without(col.dirs, prior), col.note()
+			dirKey = GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory,
+				Force: strconv.FormatBool(c.Force), Priority: k.Priority}
+			w.log.Info("urls collapsed into directory refreshes", slog.String("job", j.ID), slog.String("note", collapseNote))
+		}
+	}
+	n := len(paths) + len(dirs)
+	t := &tracked{msg: msg, job: j, received: now, paths: n, outstanding: n,
+		redelivered: redelivered, prior: prior, skipped: skipped, collapsed: collapseNote}
+	if n == 0 {
 		w.finish(ctx, t)
 		return
 	}
 	w.fl.add(t)
-	w.incoming <- work{t: t, key: k, paths: paths}
+	if len(paths) > 0 {
+		w.incoming <- work{t: t, key: k, paths: paths}
+	}
+	if len(dirs) > 0 {
+		w.incoming <- work{t: t, key: dirKey, paths: dirs}
+	}
 }
 
 // work is a job's paths on their way to the batcher.
