@@ -34,9 +34,13 @@ const (
 	// ClassCredentials: signature, nonce, clock or key problems. Alert, do
 	// not hammer.
 	ClassCredentials
+	// ClassDomainDown: the domain is on the account but stopped
+	// (InvalidDomain.Offline) or being configured or checked. It passes:
+	// defer with backoff, never reject.
+	ClassDomainDown
 )
 
-var classNames = [...]string{"unknown", "retryable", "throttled", "busy", "quota", "bad_input", "too_big", "account", "credentials"}
+var classNames = [...]string{"unknown", "retryable", "throttled", "busy", "quota", "bad_input", "too_big", "account", "credentials", "domain_down"}
 
 // String names the class for logs and metric labels.
 func (c Class) String() string {
@@ -90,6 +94,8 @@ func (e *Error) Class() Class {
 		strings.HasPrefix(code, "InvalidAccessKeyId"), code == "IncompleteSignature", code == "InvalidSecurityToken.Expired",
 		strings.HasPrefix(code, "InvalidSecurityToken"), code == "Forbidden.RAM", code == "Forbidden.AccessKeyDisabled":
 		return ClassCredentials
+	case isDomainDown(code):
+		return ClassDomainDown
 	case code == "InternalError", code == "ServiceUnAvailable", code == "ServiceUnavailable":
 		return ClassRetryable
 	case strings.HasPrefix(code, "Invalid"), strings.HasPrefix(code, "MissingParameter"), strings.HasPrefix(code, "InvalidParameter"),
@@ -106,6 +112,28 @@ func (e *Error) Class() Class {
 	}
 	return ClassUnknown
 }
+
+// isDomainDown tells the codes of a domain that is stopped or in the middle
+// of a change, from the error codes of the CDN API reference
+// (RefreshObjectCaches, "Error codes"): InvalidDomain.Offline and the
+// configuring or checking states. InvalidDomain.NotFound is not one of
+// them: that domain is gone.
+func isDomainDown(code string) bool {
+	rest, ok := strings.CutPrefix(code, "InvalidDomain.")
+	if !ok {
+		return false
+	}
+	for _, s := range []string{"Offline", "Configuring", "Checking"} {
+		if strings.HasPrefix(rest, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// DomainNotFound reports whether err says a domain is not on the account
+// (InvalidDomain.NotFound): the only domain answer that rejects a job.
+func DomainNotFound(err error) bool { return Code(err) == "InvalidDomain.NotFound" }
 
 // NetworkError is a failure to get any answer from the API.
 type NetworkError struct {

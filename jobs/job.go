@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -29,10 +30,50 @@ type Job struct {
 	Kind       Kind      `json:"kind"`
 	Source     string    `json:"source,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Priority orders the job's calls when quota or calls are short:
+	// high, normal (the default when empty) or low.
+	Priority Priority `json:"priority,omitempty"`
 
 	Refresh   *RefreshSpec   `json:"refresh,omitempty"`
 	Push      *PushSpec      `json:"push,omitempty"`
 	Operation *OperationSpec `json:"operation,omitempty"`
+}
+
+// Priority says which jobs go first when quota or calls are short.
+type Priority string
+
+// Priorities, most urgent first.
+const (
+	PriorityHigh   Priority = "high"
+	PriorityNormal Priority = "normal"
+	PriorityLow    Priority = "low"
+)
+
+// Rank orders priorities: high 0, normal (or empty) 1, low 2, and -1 for
+// a value that is none of them.
+func (p Priority) Rank() int {
+	switch p {
+	case PriorityHigh:
+		return 0
+	case PriorityNormal, "":
+		return 1
+	case PriorityLow:
+		return 2
+	}
+	return -1
+}
+
+// ParsePriority checks a priority given as text (config, flags); empty is
+// normal.
+func ParsePriority(s string) (Priority, error) {
+	p := Priority(s)
+	if p == "" {
+		return PriorityNormal, nil
+	}
+	if p.Rank() < 0 {
+		return "", fmt.Errorf("priority %q: want high, normal or low", s)
+	}
+	return p, nil
 }
 
 // RefreshSpec asks for RefreshObjectCaches.

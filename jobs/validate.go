@@ -149,6 +149,9 @@ func (v *Validator) Validate(j *Job) error {
 	if j.Version != WireVersion {
 		ve.add("v", "", fmt.Sprintf("version %d: want %d", j.Version, WireVersion))
 	}
+	if j.Priority.Rank() < 0 {
+		ve.add("priority", "", fmt.Sprintf("%q: want high, normal or low (or leave it out for normal)", j.Priority))
+	}
 	var norm []string
 	switch j.Kind {
 	case KindRefresh:

@@ -111,6 +111,7 @@ func TestValidateJobRules(t *testing.T) {
 		{"no action", Job{Kind: KindOperation, Operation: &OperationSpec{}}, "operation.action"},
 		{"bad id", Job{ID: "a.b", Kind: KindPush, Push: &PushSpec{Paths: []string{"static.example.com/a"}}}, "id"},
 		{"reserved id", Job{ID: "invalid", Kind: KindPush, Push: &PushSpec{Paths: []string{"static.example.com/a"}}}, "id"},
+		{"bad priority", Job{Kind: KindRefresh, Priority: "urgent", Refresh: &RefreshSpec{Paths: []string{"static.example.com/a"}}}, "priority"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ func TestDecode(t *testing.T) {
 		wantErr string
 	}{
 		{"refresh", `{"v":1,"id":"a1","kind":"refresh","refresh":{"paths":["https://a.example.com/x"]}}`, KindRefresh, ""},
+		{"priority", `{"v":1,"kind":"refresh","priority":"high","refresh":{"paths":["https://a.example.com/x"]}}`, KindRefresh, ""},
 		{"missing version reads as 1", `{"kind":"push","push":{"paths":["a.example.com/x"],"area":"overseas"}}`, KindPush, ""},
 		{"operation", `{"kind":"operation","operation":{"action":"ModifyCdnService","params":{"InternetChargeType":"PayByTraffic"}}}`, KindOperation, ""},
 		{"newer version", `{"v":2,"kind":"refresh","refresh":{"paths":["x"]}}`, "", "wire version 2"},

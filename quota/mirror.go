@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -44,6 +45,11 @@ type MirrorConfig struct {
 	After func(time.Duration) <-chan time.Time
 	// OnSync, when set, is called after every sync attempt (for metrics).
 	OnSync func(SyncResult)
+	// FailureHold is how long after a failed sync a reserve that finds
+	// the day not synced is answered with its error instead of asking the
+	// API again, doubling with each failure in a row up to a minute; 2
+	// seconds.
+	FailureHold time.Duration
 }
 
 // SyncResult describes one sync attempt.
@@ -88,6 +94,19 @@ type Mirror struct {
 
 	syncMu sync.Mutex // one sync at a time in this process
 
+	// flightMu guards the on-demand sync in flight, shared by every caller
+	// that asks while it runs, and the hold after a failed one.
+	flightMu  sync.Mutex
+	flight    *syncFlight
+	next      *syncFlight
+	failUntil time.Time
+	failHold  time.Duration
+	failErr   error
+	// flightWaiters counts callers waiting for a sync of another (tests).
+	flightWaiters atomic.Int32
+	// synced is closed and replaced after each successful sync.
+	synced chan struct{}
+
 	mu         sync.Mutex
 	stats      Stats
 	downSince  time.Time
@@ -125,7 +144,83 @@ func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota"))}
+	if cfg.FailureHold <= 0 {
+		cfg.FailureHold = 2 * time.Second
+	}
+	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota")),
+		synced: make(chan struct{})}
+}
+
+// syncFlight is one on-demand sync and the callers waiting for it.
+type syncFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// Synced returns a channel closed by the next successful sync, so that
+// batches waiting for quota try again at once when a sync finds some.
+func (m *Mirror) Synced() <-chan struct{} {
+	m.flightMu.Lock()
+	defer m.flightMu.Unlock()
+	return m.synced
+}
+
+// shared runs an on-demand sync with every caller that asks meanwhile:
+// however many submitters ask at once, the API is asked once or twice.
+// A fresh caller (SyncNow) wants a sync that starts after it asked, so it
+// waits for the one queued behind the sync in flight, which every such
+// caller shares. A lenient caller (a day not synced yet) takes the sync
+// in flight, and after a failure is given its error for FailureHold
+// without asking again, so a burst cannot turn into a storm of
+// DescribeRefreshQuota calls.
+func (m *Mirror) shared(ctx context.Context, reason string, lenient bool) error {
+	m.flightMu.Lock()
+	if lenient && m.failErr != nil && m.cfg.Now().Before(m.failUntil) {
+		err := m.failErr
+		m.flightMu.Unlock()
+		return err
+	}
+	if m.flight != nil {
+		f := m.flight
+		if !lenient {
+			if m.next == nil {
+				m.next = &syncFlight{done: make(chan struct{})}
+			}
+			f = m.next
+		}
+		m.flightMu.Unlock()
+		m.flightWaiters.Add(1)
+		defer m.flightWaiters.Add(-1)
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f := &syncFlight{done: make(chan struct{})}
+	m.flight = f
+	m.flightMu.Unlock()
+	var first error
+	for i := 0; f != nil; i++ {
+		f.err = m.sync(ctx, reason)
+		if i == 0 {
+			first = f.err
+		}
+		m.flightMu.Lock()
+		if f.err != nil && !errors.Is(f.err, errSyncBusy) && ctx.Err() == nil {
+			m.failHold = min(max(m.failHold*2, m.cfg.FailureHold), time.Minute)
+			m.failUntil = m.cfg.Now().Add(m.failHold)
+			m.failErr = fmt.Errorf("%w (last attempt failed; next one after %s)", f.err, m.failUntil.Format(time.RFC3339))
+		}
+		// The queued sync, if any, runs next, on this caller's time.
+		m.flight, m.next = m.next, nil
+		next := m.flight
+		m.flightMu.Unlock()
+		close(f.done)
+		f = next
+	}
+	return first
 }
 
 // Store returns the mirrored store.
@@ -182,7 +277,7 @@ func (m *Mirror) tick(ctx context.Context) {
 // SyncNow syncs at once, for example after the API answered with a quota
 // error. It returns nil, without syncing, when another replica is syncing.
 func (m *Mirror) SyncNow(ctx context.Context) error {
-	err := m.sync(ctx, "requested")
+	err := m.shared(ctx, "requested", false)
 	if errors.Is(err, errSyncBusy) {
 		return nil
 	}
@@ -244,6 +339,11 @@ func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
 		return fmt.Errorf("sync quota (%s): %w", reason, err)
 	}
 	now := m.cfg.Now()
+	m.flightMu.Lock()
+	close(m.synced)
+	m.synced = make(chan struct{})
+	m.failHold, m.failErr = 0, nil
+	m.flightMu.Unlock()
 	m.mu.Lock()
 	m.stats.Syncs++
 	m.stats.LastSync = now
@@ -328,7 +428,7 @@ func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, 
 	}
 	r, err := m.store.Reserve(ctx, kind, n)
 	if errors.Is(err, ErrNotSynced) {
-		if serr := m.sync(ctx, "day not synced"); serr == nil {
+		if serr := m.shared(ctx, "day not synced", true); serr == nil {
 			r, err = m.store.Reserve(ctx, kind, n)
 		}
 	}

@@ -146,6 +146,9 @@ type Rule struct {
 	// or refuse the push. Unset, only the listed files are refreshed; the
 	// answer, a status event and a metric say the push was truncated.
 	OnTruncated *OnTruncated `yaml:"on_truncated,omitempty" json:"on_truncated,omitempty"`
+	// Priority of the rule's jobs: high, normal (default) or low. When
+	// several rules match an event, its jobs take the highest.
+	Priority jobs.Priority `yaml:"priority" json:"priority"`
 }
 
 // OnTruncated is a rule's fallback for truncated pushes. Either Refuse, or
@@ -159,6 +162,14 @@ type OnTruncated struct {
 	// Force, so only what changed at the origin is fetched again.
 	Refresh     []string `yaml:"refresh,omitempty" json:"refresh,omitempty"`
 	RefreshDirs []string `yaml:"refresh_dirs,omitempty" json:"refresh_dirs,omitempty"`
+}
+
+// highest returns the more urgent of two priorities.
+func highest(a, b jobs.Priority) jobs.Priority {
+	if b.Rank() >= 0 && (a.Rank() < 0 || b.Rank() < a.Rank()) {
+		return b
+	}
+	return a
 }
 
 // WithDefaults returns c with zero values filled in.
@@ -332,6 +343,9 @@ func (r Rule) validate() []fieldErr {
 	case "", "github", "gitlab":
 	default:
 		add("source", "%q: want github, gitlab or empty for both", r.Source)
+	}
+	if r.Priority.Rank() < 0 {
+		add("priority", "%q: want high, normal or low", r.Priority)
 	}
 	for _, g := range []struct{ f, v string }{{"repository", r.Repository}, {"branch", r.Branch}, {"environment", r.Environment}, {"files", r.Files}} {
 		if g.v != "" {

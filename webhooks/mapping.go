@@ -138,10 +138,12 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		out.truncated = &t
 	}
 	refusedFile := map[string]bool{}
+	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if r.Files == "" || !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.branch) {
 			continue
 		}
+		matched := false
 		if out.truncated != nil {
 			action := truncListed
 			switch {
@@ -149,6 +151,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 				action = truncRefuse
 			case r.OnTruncated != nil:
 				action = truncRefresh
+				matched = true
 				refresh = append(refresh, r.OnTruncated.Refresh...)
 				dirs = append(dirs, r.OnTruncated.RefreshDirs...)
 			}
@@ -159,6 +162,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		}
 		for _, f := range ev.changed {
 			if matchGlob(r.Files, f) {
+				matched = true
 				u := r.render(f, ev.repo, ev.branch)
 				out.fileOf[u] = f
 				refresh = append(refresh, u)
@@ -169,6 +173,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		}
 		for _, f := range ev.removed {
 			if matchGlob(r.Files, f) {
+				matched = true
 				u := r.render(f, ev.repo, ev.branch)
 				out.fileOf[u] = f
 				refresh = append(refresh, u)
@@ -182,6 +187,9 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 				out.refused = append(out.refused, jobs.Problem{Field: "file", File: jobs.ShowInvalidUTF8(f), Reason: "file name is not valid UTF-8 in the payload; it was not mapped to a URL"})
 			}
 		}
+		if matched {
+			pri = highest(pri, r.Priority)
+		}
 	}
 	for _, chunk := range chunks(dedupe(refresh)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
@@ -192,6 +200,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 	for _, chunk := range chunks(dedupe(push)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	withPriority(out.jobs, pri)
 	return out
 }
 
@@ -199,6 +208,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 // prefetches of the matching rules.
 func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	var files, dirs, push []string
+	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.ref) {
 			continue
@@ -212,6 +222,9 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 		files = append(files, r.Refresh...)
 		dirs = append(dirs, r.RefreshDirs...)
 		push = append(push, r.Prefetch...)
+		if len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch) > 0 {
+			pri = highest(pri, r.Priority)
+		}
 	}
 	var out []*jobs.Job
 	for _, chunk := range chunks(dedupe(files)) {
@@ -223,7 +236,18 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	for _, chunk := range chunks(dedupe(push)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	withPriority(out, pri)
 	return out
+}
+
+// withPriority sets p on every job of out (the rules' highest).
+func withPriority(out []*jobs.Job, p jobs.Priority) {
+	if p == "" || p == jobs.PriorityNormal {
+		return
+	}
+	for _, j := range out {
+		j.Priority = p
+	}
 }
 
 func dedupe(in []string) []string {

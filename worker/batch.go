@@ -28,6 +28,9 @@ type GroupKey struct {
 	L2Preload    bool
 	WithHeader   string
 	QueryHashkey bool
+	// Priority of the jobs; "" is normal. Paths of different priorities
+	// never share a call, so that a waiting low batch holds up no high one.
+	Priority jobs.Priority
 }
 
 // String names the group for logs and metric labels.
@@ -109,16 +112,24 @@ func keyOf(j *jobs.Job) (GroupKey, bool) {
 		if err != nil {
 			return GroupKey{}, false
 		}
-		k := GroupKey{Action: ActionRefresh, ObjectType: ot}
+		k := GroupKey{Action: ActionRefresh, ObjectType: ot, Priority: priorityOf(j)}
 		if j.Refresh.Force != nil && ot != apiclient.ObjectFile {
 			k.Force = strconv.FormatBool(*j.Refresh.Force)
 		}
 		return k, true
 	case j.Push != nil:
 		return GroupKey{Action: ActionPush, Area: j.Push.Area, L2Preload: j.Push.L2Preload,
-			WithHeader: j.Push.WithHeader, QueryHashkey: j.Push.QueryHashkey}, true
+			WithHeader: j.Push.WithHeader, QueryHashkey: j.Push.QueryHashkey, Priority: priorityOf(j)}, true
 	}
 	return GroupKey{}, false
+}
+
+// priorityOf is j's priority as a group holds it: "" for normal.
+func priorityOf(j *jobs.Job) jobs.Priority {
+	if j.Priority == jobs.PriorityNormal {
+		return ""
+	}
+	return j.Priority
 }
 
 // entry is one distinct path in a batch and the jobs that asked for it.
@@ -126,6 +137,7 @@ type entry struct {
 	path   string
 	domain string
 	jobs   []*tracked
+	added  time.Time // when the path reached the batcher
 }
 
 // Batch is what one API call sends.
@@ -192,90 +204,176 @@ func (b *Batch) take(n int) *Batch {
 	return head
 }
 
-// maxOpenPerGroup bounds the open batches of one group; past it the oldest
-// is flushed. Several are kept open so that a refresh of paths from more
-// than ten domains still fills each call.
-const maxOpenPerGroup = 8
-
-// grouper collects paths into open batches per group and hands full ones
-// out. It is not safe for concurrent use; the batcher owns it.
+// grouper collects paths into a pool per group and cuts the pools into
+// calls: at once the calls that are sure to be full, the rest when the
+// linger time of its oldest path passes. Cutting a whole pool at a time
+// lets the packing reach the fewest calls the limits allow (pack). It is
+// not safe for concurrent use; the batcher owns it.
 type grouper struct {
 	limits Limits
-	open   map[GroupKey][]*Batch
+	pools  map[GroupKey]*pool
+	// added, when set, is told of every new entry (the worker indexes it
+	// as pending).
+	added func(GroupKey, *entry)
+}
+
+// pool is a group's paths not cut into calls yet, per domain in arrival
+// order.
+type pool struct {
+	byDomain map[string][]*entry
+	domains  []string // in order of first arrival
+	index    map[string]*entry
+	n        int
 }
 
 func newGrouper(l Limits) *grouper {
-	return &grouper{limits: l.WithDefaults(), open: map[GroupKey][]*Batch{}}
+	return &grouper{limits: l.WithDefaults(), pools: map[GroupKey]*pool{}}
 }
 
-// add puts path of job t into an open batch of its group and returns the
-// batches that became full. A path already in an open batch of the group
-// is not added again: t joins its entry (dedupe).
+// add puts path of job t into its group's pool and returns the calls that
+// became full. A path already in the pool is not added again: t joins its
+// entry (dedupe).
 func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full []*Batch, dup bool) {
-	open := g.open[k]
-	for _, b := range open {
-		if e, ok := b.index[path]; ok {
-			e.jobs = append(e.jobs, t)
-			return nil, true
-		}
+	p := g.pools[k]
+	if p == nil {
+		p = &pool{byDomain: map[string][]*entry{}, index: map[string]*entry{}}
+		g.pools[k] = p
+	}
+	if e, ok := p.index[path]; ok {
+		e.jobs = append(e.jobs, t)
+		return nil, true
 	}
 	domain := jobs.Domain(path)
-	maxDomains := g.limits.domains(k)
-	var b *Batch
-	for _, c := range open {
-		if maxDomains == 0 || c.domains[domain] > 0 || len(c.domains) < maxDomains {
-			b = c
-			break
+	e := &entry{path: path, domain: domain, jobs: []*tracked{t}, added: now}
+	if _, ok := p.byDomain[domain]; !ok {
+		p.domains = append(p.domains, domain)
+	}
+	p.byDomain[domain] = append(p.byDomain[domain], e)
+	p.index[path] = e
+	p.n++
+	if g.added != nil {
+		g.added(k, e)
+	}
+	size, maxDomains := g.limits.size(k), g.limits.domains(k)
+	switch {
+	case maxDomains == 0 || len(p.domains) <= maxDomains:
+		// No domain cap binds: every full call is as good as any.
+		if p.n >= size {
+			full = g.cut(k, false)
 		}
-	}
-	if b == nil {
-		if len(open) >= maxOpenPerGroup {
-			full = append(full, open[0])
-			open = open[1:]
-		}
-		b = newBatch(k, now)
-		open = append(open, b)
-	}
-	b.add(&entry{path: path, domain: domain, jobs: []*tracked{t}})
-	if b.Len() >= g.limits.size(k) {
-		full = append(full, b)
-		open = slices.DeleteFunc(open, func(c *Batch) bool { return c == b })
-	}
-	if len(open) == 0 {
-		delete(g.open, k)
-	} else {
-		g.open[k] = open
+	case len(p.byDomain[domain]) >= 2*size:
+		// A domain this large fills calls of its own; one of its calls'
+		// worth stays to fill calls of others.
+		full = []*Batch{g.takeDomain(k, domain, size)}
+	case p.n >= size*maxDomains:
+		full = g.cut(k, false)
 	}
 	return full, false
 }
 
-// due removes and returns the open batches opened at or before cutoff.
+// takeDomain cuts one call of n paths of domain out of k's pool.
+func (g *grouper) takeDomain(k GroupKey, domain string, n int) *Batch {
+	p := g.pools[k]
+	es := p.byDomain[domain]
+	b := newBatch(k, es[0].added)
+	for _, e := range es[:n] {
+		b.add(e)
+		delete(p.index, e.path)
+	}
+	p.byDomain[domain] = es[n:]
+	p.n -= n
+	g.tidy(k)
+	return b
+}
+
+// cut packs k's pool into calls and removes them from it: all of them, or
+// only the full ones.
+func (g *grouper) cut(k GroupKey, all bool) []*Batch {
+	p := g.pools[k]
+	if p == nil {
+		return nil
+	}
+	size := g.limits.size(k)
+	counts := make([]int, len(p.domains))
+	for i, d := range p.domains {
+		counts[i] = len(p.byDomain[d])
+	}
+	var out []*Batch
+	for _, call := range pack(counts, size, g.limits.domains(k)) {
+		n := 0
+		for _, pc := range call {
+			n += pc.n
+		}
+		if !all && n < size {
+			continue
+		}
+		var b *Batch
+		for _, pc := range call {
+			d := p.domains[pc.domain]
+			es := p.byDomain[d]
+			if b == nil {
+				b = newBatch(k, es[0].added)
+			}
+			for _, e := range es[:pc.n] {
+				b.add(e)
+				delete(p.index, e.path)
+				if e.added.Before(b.opened) {
+					b.opened = e.added
+				}
+			}
+			p.byDomain[d] = es[pc.n:]
+			p.n -= pc.n
+		}
+		out = append(out, b)
+	}
+	g.tidy(k)
+	return out
+}
+
+// tidy drops the emptied domains of k's pool, and the pool once empty.
+func (g *grouper) tidy(k GroupKey) {
+	p := g.pools[k]
+	if p.n == 0 {
+		delete(g.pools, k)
+		return
+	}
+	p.domains = slices.DeleteFunc(p.domains, func(d string) bool {
+		if len(p.byDomain[d]) == 0 {
+			delete(p.byDomain, d)
+			return true
+		}
+		return false
+	})
+}
+
+// oldest is when the longest-waiting path of p arrived.
+func (p *pool) oldest() time.Time {
+	var t time.Time
+	for _, d := range p.domains {
+		if es := p.byDomain[d]; len(es) > 0 && (t.IsZero() || es[0].added.Before(t)) {
+			t = es[0].added
+		}
+	}
+	return t
+}
+
+// due cuts and returns the pools whose oldest path arrived at or before
+// cutoff.
 func (g *grouper) due(cutoff time.Time) []*Batch {
 	var out []*Batch
-	for k, open := range g.open {
-		keep := open[:0]
-		for _, b := range open {
-			if !b.opened.After(cutoff) {
-				out = append(out, b)
-			} else {
-				keep = append(keep, b)
-			}
-		}
-		if len(keep) == 0 {
-			delete(g.open, k)
-		} else {
-			g.open[k] = keep
+	for k, p := range g.pools {
+		if !p.oldest().After(cutoff) {
+			out = append(out, g.cut(k, true)...)
 		}
 	}
 	return out
 }
 
-// all removes and returns every open batch.
+// all cuts and returns every pool.
 func (g *grouper) all() []*Batch {
 	var out []*Batch
-	for k, open := range g.open {
-		out = append(out, open...)
-		delete(g.open, k)
+	for k := range g.pools {
+		out = append(out, g.cut(k, true)...)
 	}
 	return out
 }
@@ -285,17 +383,29 @@ func (g *grouper) all() []*Batch {
 // domain limits, as few calls as the limits allow. `cdnpurge purge
 // --direct` sends these.
 func Plan(k GroupKey, paths []string, l Limits) [][]string {
-	g := newGrouper(l)
-	now := time.Now()
-	var out [][]string
+	l = l.WithDefaults()
+	var domains []string
+	byDomain := map[string][]string{}
 	for _, p := range dedupe(paths) {
-		full, _ := g.add(k, p, nil, now)
-		for _, b := range full {
-			out = append(out, b.Paths())
+		d := jobs.Domain(p)
+		if _, ok := byDomain[d]; !ok {
+			domains = append(domains, d)
 		}
+		byDomain[d] = append(byDomain[d], p)
 	}
-	for _, b := range g.all() {
-		out = append(out, b.Paths())
+	counts := make([]int, len(domains))
+	for i, d := range domains {
+		counts[i] = len(byDomain[d])
+	}
+	var out [][]string
+	for _, call := range pack(counts, l.size(k), l.domains(k)) {
+		var c []string
+		for _, pc := range call {
+			d := domains[pc.domain]
+			c = append(c, byDomain[d][:pc.n]...)
+			byDomain[d] = byDomain[d][pc.n:]
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // batch to the submitters when it is full or has lingered long enough.
 func (w *Worker) batch() {
 	g := newGrouper(w.cfg.Limits)
+	g.added = w.pending.add
 	tick := w.cfg.Linger / 4
 	if tick < 5*time.Millisecond {
 		tick = 5 * time.Millisecond
@@ -25,7 +27,7 @@ func (w *Worker) batch() {
 	send := func(bs []*Batch) {
 		for _, b := range bs {
 			w.m.batchFlushed(b)
-			w.batches <- b
+			w.batches.push(b)
 		}
 	}
 	for {
@@ -33,15 +35,18 @@ func (w *Worker) batch() {
 		case in, ok := <-w.incoming:
 			if !ok {
 				send(g.all())
-				close(w.batches)
+				w.batches.close()
 				return
 			}
 			now := time.Now()
 			for _, p := range in.paths {
-				full, dup := g.add(in.key, p, in.t, now)
-				if dup {
+				if w.pending.attach(in.key, p, in.t) {
+					// Pending in the pool, a full batch or a batch
+					// waiting for quota: the job joins that entry.
 					w.m.duplicate()
+					continue
 				}
+				full, _ := g.add(in.key, p, in.t, now)
 				send(full)
 			}
 		case <-ticker.C:
@@ -60,6 +65,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			w.waiting.prune(time.Now())
 			for _, tr := range w.fl.snapshot() {
 				tr.mu.Lock()
 				settled := tr.settled
@@ -75,6 +81,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // settleEntries resolves every job of every entry of b with o, and finishes
 // the jobs that have no path left outstanding.
 func (w *Worker) settleEntries(ctx context.Context, b *Batch, o outcome) {
+	w.pending.release(b)
 	for _, e := range b.entries {
 		for _, t := range e.jobs {
 			if t.resolve(e.path, o) {
@@ -102,6 +109,8 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	taskIDs := append([]string(nil), t.taskIDs...)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
 	until, reason := t.deferUntil, t.deferReason
+	waitsFor := t.waitsFor
+	recorded := t.recorded
 	t.mu.Unlock()
 
 	if !until.IsZero() {
@@ -120,6 +129,10 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		if err := t.msg.NakWithDelay(delay); err != nil {
 			log.Warn("hand back job", slog.String("error", err.Error()))
 		}
+		for kind, n := range waitsFor {
+			// One job waits for one kind: its paths share a group.
+			w.waiting.handBack(j.ID, kind, n, now.Add(delay))
+		}
 		w.m.deferred(t.paths - len(acceptedPaths))
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
 			Paths: acceptedPaths, TaskIDs: taskIDs})
@@ -135,6 +148,9 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	if t.skipped > 0 {
 		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, w.cfg.RecentWindow)
 	}
+	if t.collapsed != "" {
+		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")
+	}
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths, Reason: skippedNote})
 		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
@@ -144,7 +160,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 		log.Info("job skipped: every path was refreshed moments ago", slog.Int("skipped_recent", t.skipped))
 	}
 	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
-		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path",
+		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path: " + rejectedPaths[0].Reason,
 			Problems: rejectedPaths})
 		log.Warn("job rejected by the CDN API", slog.Int("paths", len(rejectedPaths)),
 			slog.String("first_reason", rejectedPaths[0].Reason))
@@ -163,7 +179,7 @@ func (w *Worker) finish(ctx context.Context, t *tracked) {
 	if err := t.msg.Ack(); err != nil {
 		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
 	}
-	if t.redelivered {
+	if t.redelivered || recorded {
 		_ = w.d.Store.DeleteProgress(ctx, j.ID)
 	}
 	if rec != nil && now.Sub(t.received) >= w.cfg.Tracker.FirstPoll/2 {

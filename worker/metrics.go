@@ -43,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		JobsInvalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_jobs_invalid_total",
 			Help: "Messages terminated because they were not valid jobs."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deduplicated_total",
-			Help: "Paths dropped because the open batch had them already."}),
+			Help: "Paths not sent again because they were pending already (in a batch being filled, full, or waiting for quota)."}),
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_batch_paths",
 			Help: "Paths per flushed batch.", Buckets: []float64{1, 10, 50, 100, 250, 500, 1000}}, []string{"group"}),
 		PathsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_paths_submitted_total",
@@ -53,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CallLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_worker_call_seconds",
 			Help: "Time of a refresh or push call including retries.", Buckets: prometheus.DefBuckets}, []string{"action"}),
 		PathsWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdnpurge_paths_waiting_for_quota",
-			Help: "Paths of the last batch that waited for quota, by quota kind."}, []string{"kind"}),
+			Help: "Paths waiting for quota, by quota kind: in batches waiting in memory and in jobs handed back, until they are delivered again."}, []string{"kind"}),
 		PathsDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deferred_total",
 			Help: "Paths handed back to the queue with a delay (quota, pause, API unreachable)."}),
 		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_job_submit_seconds",
@@ -168,6 +168,7 @@ func (m *Metrics) call(b *Batch, err error, d time.Duration) {
 	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), codeLabel(apiclient.Code(err))).Inc()
 }
 
+// waiting sets the paths waiting for quota of kind k.
 func (m *Metrics) waiting(k quota.Kind, n int) {
 	if m != nil {
 		m.PathsWaiting.WithLabelValues(string(k)).Set(float64(n))

@@ -140,20 +140,63 @@ func (s *KVStore) SaveProgress(ctx context.Context, jobID string, paths []string
 	return err
 }
 
-// LoadProgress returns the paths SaveProgress recorded, nil if none.
+// AddProgress records the paths of a job one call accepted, under a key
+// of that call's own, so that calls landing at once never overwrite each
+// other and a redelivery after a crash sends only what no call took.
+func (s *KVStore) AddProgress(ctx context.Context, jobID, callID string, paths []string) error {
+	_, err := s.put(ctx, progressKey(jobID)+"."+keyID(callID), paths)
+	return err
+}
+
+// progressKeys lists the per-call progress keys of a job.
+func (s *KVStore) progressKeys(ctx context.Context, jobID string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, progressKey(jobID)+".*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for k := range l.Keys() {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// LoadProgress returns the paths SaveProgress and AddProgress recorded,
+// nil if none.
 func (s *KVStore) LoadProgress(ctx context.Context, jobID string) ([]string, error) {
 	var paths []string
-	_, _, err := s.get(ctx, progressKey(jobID), &paths)
-	return paths, err
+	if _, _, err := s.get(ctx, progressKey(jobID), &paths); err != nil {
+		return paths, err
+	}
+	keys, err := s.progressKeys(ctx, jobID)
+	if err != nil {
+		return paths, fmt.Errorf("list progress of job %s: %w", jobID, err)
+	}
+	for _, k := range keys {
+		var part []string
+		if _, _, err := s.get(ctx, k, &part); err != nil {
+			return paths, err
+		}
+		paths = append(paths, part...)
+	}
+	return paths, nil
 }
 
 // DeleteProgress forgets a job's progress once it is acknowledged.
 func (s *KVStore) DeleteProgress(ctx context.Context, jobID string) error {
-	err := s.kv.Purge(ctx, progressKey(jobID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+	keys, err := s.progressKeys(ctx, jobID)
+	if err != nil {
+		return err
 	}
-	return err
+	for _, k := range append(keys, progressKey(jobID)) {
+		if err := s.kv.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // SubmissionIDs lists the submissions still followed up.

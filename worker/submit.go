@@ -25,6 +25,12 @@ func quotaKind(k GroupKey) quota.Kind {
 func (w *Worker) submit(ctx context.Context, b *Batch) {
 	kind := quotaKind(b.Key)
 	var waitStart time.Time
+	held := 0 // paths of b counted as waiting in memory
+	place := w.line.ticket(kind, b.rank())
+	defer func() {
+		w.waiting.hold(kind, held, 0)
+		w.line.leave(place)
+	}()
 	for b.Len() > 0 {
 		if w.holdBack(ctx, b) {
 			return
@@ -37,9 +43,19 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if waitStart.IsZero() {
 			waitStart = now
 		}
-		res, err := w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
+		// Taken before asking, so that a sync finishing meanwhile still
+		// wakes the wait below.
+		wake, moved := w.synced(), w.line.changes()
+		var res quota.Reservation
+		var err error
+		myTurn := w.line.turn(place)
+		if myTurn {
+			res, err = w.d.Gate.Reserve(ctx, kind, int64(b.Len()))
+		}
 		if err == nil && res.Granted > 0 {
 			waitStart = time.Time{}
+			held = w.waiting.hold(kind, held, 0)
+			w.line.leave(place)
 			part := b
 			if int(res.Granted) < b.Len() {
 				part = b.take(int(res.Granted))
@@ -52,8 +68,10 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if err == nil && res.ID != "" {
 			_ = w.d.Gate.Refund(ctx, res)
 		}
-		if err == nil {
-			w.resyncWhenSpent(ctx)
+		if myTurn && err == nil && w.resyncWhenSpent(ctx) {
+			// The mirror was just re-read: ask again before waiting, so
+			// that quota the sync found is used now, not after a hand-back.
+			continue
 		}
 		reason := fmt.Sprintf("no %s quota left today", kind)
 		until := now.Add(w.untilReset())
@@ -61,7 +79,8 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(w.cfg.RetryDelay)
 		}
-		w.m.waiting(kind, b.Len())
+		held = w.waiting.hold(kind, held, b.Len())
+		w.line.wait(place)
 		select {
 		case <-w.stop:
 			w.handBack(ctx, b, now.Add(time.Second), "worker stopping")
@@ -71,10 +90,10 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 		if now.Sub(waitStart) >= w.cfg.QuotaHold {
 			w.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			w.handBack(ctx, b, until, reason)
+			w.handBackFor(ctx, b, until, reason, kind)
 			return
 		}
-		if !sleep(ctx, w.stop, w.cfg.QuotaPoll) {
+		if !sleep(ctx, w.stop, wake, moved, w.cfg.QuotaPoll) {
 			w.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}
@@ -85,18 +104,36 @@ func (w *Worker) submit(ctx context.Context, b *Batch) {
 // mirror has none left: a sync that raced with commits subtracts them twice
 // (it errs on the safe side), and without this the units it held back would
 // stay idle until the next timed sync.
-func (w *Worker) resyncWhenSpent(ctx context.Context) {
+// It reports whether it re-read the quota.
+func (w *Worker) resyncWhenSpent(ctx context.Context) bool {
 	if w.d.Syncer == nil {
-		return
+		return false
 	}
 	now := time.Now().UnixNano()
 	last := w.lastResync.Load()
 	if now-last < int64(w.cfg.QuotaHold) || !w.lastResync.CompareAndSwap(last, now) {
-		return
+		return false
 	}
 	if err := w.d.Syncer.SyncNow(ctx); err != nil {
 		w.log.Warn("quota re-sync", slog.String("error", err.Error()))
+		return false
 	}
+	return true
+}
+
+// syncNotifier is a Syncer that says when a sync read the quota anew;
+// quota.Mirror is one.
+type syncNotifier interface {
+	Synced() <-chan struct{}
+}
+
+// synced returns a channel closed by the next successful quota sync, or
+// nil (never ready) when the Syncer cannot tell.
+func (w *Worker) synced() <-chan struct{} {
+	if n, ok := w.d.Syncer.(syncNotifier); ok {
+		return n.Synced()
+	}
+	return nil
 }
 
 // untilReset is how long a job that found no quota waits before it is
@@ -107,7 +144,9 @@ func (w *Worker) untilReset() time.Duration {
 	return min(w.cal.NextReset(now).Sub(now), w.cfg.DeferMax)
 }
 
-func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+// sleep waits d, or less when wake or moved is closed; it reports false
+// when ctx ends or stop is closed first.
+func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -115,6 +154,10 @@ func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 		return false
 	case <-stop:
 		return false
+	case <-wake:
+		return true
+	case <-moved:
+		return true
 	case <-t.C:
 		return true
 	}
@@ -122,15 +165,24 @@ func sleep(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 
 // handBack defers every job of b until until.
 func (w *Worker) handBack(ctx context.Context, b *Batch, until time.Time, reason string) {
+	w.handBackFor(ctx, b, until, reason, "")
+}
+
+// handBackFor defers every job of b until until; waitsFor is the quota
+// kind the jobs wait for, "" when they wait for something else.
+func (w *Worker) handBackFor(ctx context.Context, b *Batch, until time.Time, reason string, waitsFor quota.Kind) {
 	if b.Len() == 0 {
 		return
 	}
-	w.settleEntries(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+	w.settleEntries(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: waitsFor})
 }
 
 // send makes the API call of b under reservation res and steers on the
 // answer.
 func (w *Worker) send(ctx context.Context, b *Batch, res quota.Reservation) {
+	// From here a request for one of b's paths is a new refresh: the file
+	// may change after this call.
+	w.pending.release(b)
 	defer w.keepReserved(ctx, res)()
 	start := time.Now()
 	paths := b.Paths()
@@ -225,6 +277,8 @@ func (w *Worker) accepted(ctx context.Context, b *Batch, requestID string, taskI
 	}
 	w.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
+	w.domainWait.ok(b)
+	w.recordProgress(ctx, b, sub.ID)
 	w.settleEntries(ctx, b, outcome{kind: accepted, sub: sub.ID, reqID: requestID, tasks: taskIDs})
 }
 
@@ -246,7 +300,35 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 		// a per-minute limit or a full prefetch queue is not in the mirror,
 		// and an immediate retry would loop against the API.
 		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	case apiclient.ClassDomainDown, apiclient.ClassBusy:
+		if b.Domains() > 1 {
+			// One stopped domain refuses the whole call: send each domain
+			// on its own, so the others land now.
+			log.Info("a domain of the batch is stopped or being changed; sending each domain on its own")
+			for _, part := range b.byDomain() {
+				w.submit(ctx, part)
+			}
+			return
+		}
+		domain := b.entries[0].domain
+		delay := w.domainWait.next(domain, w.cfg.RetryDelay, w.cfg.DeferMax)
+		reason := fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", domain, apiclient.Code(err), delay)
+		log.Warn("domain not serving refreshes now; its paths wait", slog.String("domain", domain), slog.Duration("delay", delay))
+		w.handBack(ctx, b, now.Add(delay), reason)
 	case apiclient.ClassBadInput, apiclient.ClassTooBig:
+		if apiclient.DomainNotFound(err) {
+			if b.Domains() > 1 {
+				for _, part := range b.byDomain() {
+					w.submit(ctx, part)
+				}
+				return
+			}
+			domain := b.entries[0].domain
+			log.Warn("a domain is not on this account; rejecting its paths", slog.String("domain", domain))
+			w.settleEntries(ctx, b, outcome{kind: rejected, reason: fmt.Sprintf(
+				"domain %s is not on this CDN account (InvalidDomain.NotFound): add it to the account or remove it from cdn.domains: %s", domain, err)})
+			return
+		}
 		if b.Len() > 1 {
 			// One bad path refuses the whole call: split to find it, so
 			// the good paths of the batch still go.
@@ -271,5 +353,41 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 		log.Warn("the CDN API did not take the batch; its jobs will be redelivered",
 			slog.Duration("delay", w.cfg.RetryDelay))
 		w.handBack(ctx, b, now.Add(w.cfg.RetryDelay), err.Error())
+	}
+}
+
+// recordProgress stores, for each job of b with paths still to send, the
+// paths this call accepted, before the job is settled and so before its
+// next call: a job redelivered after a crash sends only what no call
+// took. A job this call finishes needs no record: it is acknowledged next.
+func (w *Worker) recordProgress(ctx context.Context, b *Batch, callID string) {
+	byJob := map[*tracked][]string{}
+	var order []*tracked
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			if t == nil {
+				continue
+			}
+			if _, ok := byJob[t]; !ok {
+				order = append(order, t)
+			}
+			byJob[t] = append(byJob[t], e.path)
+		}
+	}
+	for _, t := range order {
+		paths := byJob[t]
+		t.mu.Lock()
+		more := t.outstanding > len(paths)
+		if more {
+			t.recorded = true
+		}
+		t.mu.Unlock()
+		if !more {
+			continue
+		}
+		if err := w.d.Store.AddProgress(ctx, t.job.ID, callID, paths); err != nil {
+			w.log.Warn("could not record job progress; after a crash its accepted paths may be sent again",
+				slog.String("job", t.job.ID), slog.String("error", err.Error()))
+		}
 	}
 }

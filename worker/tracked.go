@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // Message is what the worker needs of a JetStream message; jetstream.Msg
@@ -35,6 +36,8 @@ type tracked struct {
 	// skipped counts paths left out because the API accepted them within
 	// Config.RecentWindow.
 	skipped int
+	// collapsed says which URLs became directory refreshes, if any.
+	collapsed string
 
 	mu          sync.Mutex
 	outstanding int
@@ -45,7 +48,12 @@ type tracked struct {
 	rejected    []jobs.Problem
 	deferUntil  time.Time
 	deferReason string
-	settled     bool
+	// recorded is set once a call's accepted paths were stored as the
+	// job's progress (KVStore.AddProgress).
+	recorded bool
+	// waitsFor counts deferred paths by the quota kind they wait for.
+	waitsFor map[quota.Kind]int
+	settled  bool
 }
 
 // outcome is what happened to one path of a job.
@@ -56,6 +64,8 @@ type outcome struct {
 	tasks  []string // task IDs of that submission
 	until  time.Time
 	reason string
+	// quota is the kind a deferred path waits for, "" for other waits.
+	quota quota.Kind
 }
 
 type outcomeKind int
@@ -82,6 +92,12 @@ func (t *tracked) resolve(path string, o outcome) bool {
 	case rejected:
 		t.rejected = append(t.rejected, jobs.Problem{Path: path, Reason: o.reason})
 	case deferred:
+		if o.quota != "" {
+			if t.waitsFor == nil {
+				t.waitsFor = map[quota.Kind]int{}
+			}
+			t.waitsFor[o.quota]++
+		}
 		if t.deferUntil.IsZero() || o.until.After(t.deferUntil) {
 			t.deferUntil = o.until
 			t.deferReason = o.reason

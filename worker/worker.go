@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,9 @@ type Config struct {
 	// quota is spent once. Off by default: a file changed again inside the
 	// window would keep its older cached copy.
 	RecentWindow time.Duration `yaml:"recent_window" json:"recent_window"`
+	// Collapse, when enabled, refreshes many URLs of one directory as one
+	// Directory refresh (see CollapseConfig for the trade-off).
+	Collapse CollapseConfig `yaml:"collapse" json:"collapse"`
 	// ShutdownGrace bounds the time spent finishing calls at shutdown.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// Location is the quota day's zone; Asia/Shanghai when nil.
@@ -137,6 +141,7 @@ func (c Config) WithDefaults() Config {
 		c.Location = quota.DefaultLocation()
 	}
 	c.Tracker = c.Tracker.WithDefaults()
+	c.Collapse = c.Collapse.WithDefaults()
 	return c
 }
 
@@ -185,6 +190,9 @@ func (c Config) Validate() error {
 		if n.v < 1 || n.v > n.max {
 			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d%s", n.name, n.v, n.max, n.hint))
 		}
+	}
+	if err := c.Collapse.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -237,10 +245,18 @@ type Worker struct {
 	screen *jobs.Screen
 	// lastResync is when the quota was last re-read because it ran out.
 	lastResync atomic.Int64
+	// domainWait spaces the retries of stopped domains.
+	domainWait *domainBackoff
+	// waiting counts the paths waiting for quota.
+	waiting *waitingPaths
+	// pending indexes the paths not sent yet, for coalescing.
+	pending *pending
 
 	incoming chan work
-	batches  chan *Batch
-	ops      sync.WaitGroup
+	batches  *batchQueue
+	// line orders the batches waiting for quota by priority.
+	line *gateLine
+	ops  sync.WaitGroup
 }
 
 // New checks deps and returns a Worker.
@@ -273,17 +289,21 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		d.Name = jobs.NewID()
 	}
 	w := &Worker{
-		cfg:      cfg,
-		d:        d,
-		log:      d.Logger,
-		now:      d.Now,
-		m:        d.Metrics,
-		cal:      quota.Calendar{Location: cfg.Location},
-		fl:       newInflight(),
-		pz:       &pause{changed: d.Metrics.paused},
-		stop:     make(chan struct{}),
-		incoming: make(chan work, 1024),
-		batches:  make(chan *Batch, cfg.Submitters),
+		cfg:        cfg,
+		d:          d,
+		log:        d.Logger,
+		now:        d.Now,
+		m:          d.Metrics,
+		cal:        quota.Calendar{Location: cfg.Location},
+		fl:         newInflight(),
+		pz:         &pause{changed: d.Metrics.paused},
+		domainWait: newDomainBackoff(),
+		waiting:    newWaitingPaths(cfg.AckWait, d.Metrics.waiting),
+		pending:    newPending(),
+		stop:       make(chan struct{}),
+		incoming:   make(chan work, 1024),
+		batches:    newBatchQueue(),
+		line:       newGateLine(),
 	}
 	var invalid jobs.Counter
 	if d.Metrics != nil {
@@ -350,7 +370,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var submitters, background sync.WaitGroup
 	for range w.cfg.Submitters {
 		submitters.Go(func() {
-			for b := range w.batches {
+			for {
+				b, ok := w.batches.pop()
+				if !ok {
+					return
+				}
 				w.submit(workCtx, b)
 			}
 		})
@@ -463,6 +487,9 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		redelivered = md.NumDelivered > 1
 	}
+	if redelivered {
+		w.waiting.delivered(j.ID)
+	}
 	if !redelivered {
 		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateAccepted})
 	}
@@ -499,14 +526,31 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		skipped = len(paths) - len(fresh)
 		paths = fresh
 	}
-	t := &tracked{msg: msg, job: j, received: now, paths: len(paths), outstanding: len(paths),
-		redelivered: redelivered, prior: prior, skipped: skipped}
-	if len(paths) == 0 {
+	var dirs []string
+	var dirKey GroupKey
+	var collapseNote string
+	if c := w.cfg.Collapse; c.Enabled && k.Action == ActionRefresh && k.ObjectType == apiclient.ObjectFile && len(paths) >= c.MinURLs {
+		if col, ok := c.collapse(paths); ok && w.shouldCollapse(ctx, len(paths)-len(col.kept), len(col.dirs)) {
+			paths, dirs, collapseNote = col.kept, without(col.dirs, prior), col.note()
+			dirKey = GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory,
+				Force: strconv.FormatBool(c.Force), Priority: k.Priority}
+			w.log.Info("urls collapsed into directory refreshes", slog.String("job", j.ID), slog.String("note", collapseNote))
+		}
+	}
+	n := len(paths) + len(dirs)
+	t := &tracked{msg: msg, job: j, received: now, paths: n, outstanding: n,
+		redelivered: redelivered, prior: prior, skipped: skipped, collapsed: collapseNote}
+	if n == 0 {
 		w.finish(ctx, t)
 		return
 	}
 	w.fl.add(t)
-	w.incoming <- work{t: t, key: k, paths: paths}
+	if len(paths) > 0 {
+		w.incoming <- work{t: t, key: k, paths: paths}
+	}
+	if len(dirs) > 0 {
+		w.incoming <- work{t: t, key: dirKey, paths: dirs}
+	}
 }
 
 // work is a job's paths on their way to the batcher.

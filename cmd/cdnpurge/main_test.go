@@ -64,6 +64,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"help", "purj"}, `unknown help topic "purj"; did you mean purge?`},
 		{[]string{}, "no command given"},
 		{[]string{"purge", "--type", "folder", "https://example.com/"}, "--type"},
+		{[]string{"purge", "--priority", "urgent", "https://example.com/"}, "--priority \"urgent\""},
 		{[]string{"--output", "xml", "version"}, "--output"},
 		{[]string{"service", "billing", "Free"}, "charge type"},
 		{[]string{"purge"}, "no paths given"},

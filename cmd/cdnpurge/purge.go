@@ -26,6 +26,7 @@ type purgeFlags struct {
 	timeout    time.Duration
 	poll       time.Duration
 	idemKey    string
+	priority   string
 }
 
 // request is what purge or push was asked to do, paths normalised.
@@ -35,7 +36,9 @@ type request struct {
 	force *bool
 	area  string
 	l2    bool
-	paths []string
+	// priority of the queued jobs; --direct sends at once anyway.
+	priority jobs.Priority
+	paths    []string
 }
 
 func (a *app) purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -82,10 +85,16 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up waiting after this long")
 	fs.DurationVar(&f.poll, "poll", 2*time.Second, "how often --wait asks for task status (--direct)")
 	fs.StringVar(&f.idemKey, "idempotency-key", "", "queue under `KEY`: running again with the same KEY and paths queues nothing new; other paths under it are refused")
+	fs.StringVar(&f.priority, "priority", "normal", "queued jobs: high, normal or low; higher goes first when quota or calls are short")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
 	req := request{kind: kind, area: f.area, l2: f.l2Preload}
+	pri, err := jobs.ParsePriority(f.priority)
+	if err != nil {
+		return usagef("--%v", err)
+	}
+	req.priority = pri
 	if kind == jobs.KindRefresh {
 		ot, err := apiclient.ParseObjectType(f.objectType)
 		if err != nil {

@@ -51,7 +51,10 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	var js []*jobs.Job
 	for chunk := range slices.Chunk(req.paths, size) {
-		j := &jobs.Job{Kind: req.kind}
+		j := &jobs.Job{Kind: req.kind, Priority: req.priority}
+		if j.Priority == jobs.PriorityNormal {
+			j.Priority = "" // the wire format's default
+		}
 		if req.kind == jobs.KindPush {
 			j.Push = &jobs.PushSpec{Paths: chunk, Area: req.area, L2Preload: req.l2}
 		} else {
@@ -101,6 +104,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	sum.Waited = true
 	sum.Pending = len(sum.Jobs)
+	jobsDone := 0
 	for sum.Pending > 0 {
 		select {
 		case <-ctx.Done():
@@ -114,25 +118,16 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 			if !ours {
 				continue
 			}
-			switch ev.State {
-			case jobs.StateAccepted:
-				continue
-			case jobs.StateSubmitted:
-				sum.TaskIDs = append(sum.TaskIDs, ev.TaskIDs...)
-				continue
-			case jobs.StateComplete:
-				sum.Completed++
-			case jobs.StateDeferred:
-				sum.wait(n, ev.Until)
-			case jobs.StateFailed, jobs.StateRejected, jobs.StateInvalid, jobs.StateUntracked:
-				sum.fail(failure{What: "job " + ev.JobID, Reason: fmt.Sprintf("%s: %s", ev.State, ev.Reason), Job: ev.JobID}, n)
-			default:
-				// A state this CLI does not know yet is not an end.
+			ended, done := sum.queuedEvent(ev, n, stdout, a.g.output == "text")
+			if !ended {
 				continue
 			}
 			delete(pathsOf, ev.JobID)
 			sum.Pending--
-			prog.set("jobs done", len(sum.Jobs)-sum.Pending, len(sum.Jobs), "jobs")
+			if done {
+				jobsDone++
+				prog.set("jobs done", jobsDone, len(sum.Jobs), "jobs")
+			}
 		}
 	}
 	return sum, nil
@@ -148,4 +143,30 @@ func queueError(err error, key string, s *setup) error {
 	}
 	return fmt.Errorf("queue job: %w (is `cdnpurge serve` running at %s? set nats.url, or use --direct)",
 		err, config.RedactURL(s.cfg.NATSURL()))
+}
+
+// queuedEvent applies a status event of one of the CLI's jobs (of n
+// paths) to the summary. ended is whether the CLI stops waiting for the
+// job; done whether it ended done (complete or failed), not deferred: a
+// deferred job is reported with the time it waits for, never counted done.
+func (sum *summary) queuedEvent(ev jobs.StatusEvent, n int, stdout io.Writer, text bool) (ended, done bool) {
+	switch ev.State {
+	case jobs.StateSubmitted:
+		sum.TaskIDs = append(sum.TaskIDs, ev.TaskIDs...)
+		return false, false
+	case jobs.StateComplete:
+		sum.Completed++
+	case jobs.StateDeferred:
+		sum.wait(n, ev.Until)
+		if text {
+			fmt.Fprintf(stdout, "job %s deferred until %s: %s\n", ev.JobID, ev.Until.Format(time.RFC3339), ev.Reason)
+		}
+		return true, false
+	case jobs.StateFailed, jobs.StateRejected, jobs.StateInvalid, jobs.StateUntracked:
+		sum.fail(failure{What: "job " + ev.JobID, Reason: fmt.Sprintf("%s: %s", ev.State, ev.Reason), Job: ev.JobID}, n)
+	default:
+		// Accepted, or a state this CLI does not know yet: not an end.
+		return false, false
+	}
+	return true, true
 }

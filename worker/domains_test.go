@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// A domain stopped while its purges are queued holds them back with a
+// reason, lets the other domains' paths of the same job land, and once it
+// is started again its paths land too: nothing is rejected.
+func TestWorkerStoppedDomainDefersUntilStarted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Domains: []string{"example.com", "img.example.com"}}})
+	events := h.watchStatus()
+	domainCall := func(action string) {
+		t.Helper()
+		if err := h.client.Call(h.ctx, action, url.Values{"DomainName": {"img.example.com"}}, nil); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+	}
+	domainCall("StopCdnDomain")
+	stopped := urls("img.example.com", 0, 20)
+	online := urls("example.com", 0, 20)
+	id := h.publish(refreshJob(slices.Concat(stopped, online)...))
+	h.runWorker(fastConfig(), "w1")
+
+	h.waitFor("the online domain's paths", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= len(online)
+	})
+	h.waitFor("a deferred event naming the stopped domain", 20*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateDeferred && strings.Contains(ev.Reason, "img.example.com")
+	})
+	if events.Has(id, jobs.StateRejected) {
+		t.Fatal("the job was rejected while its domain was stopped")
+	}
+	domainCall("StartCdnDomain")
+	h.waitFor("queue drained", 30*time.Second, h.drained)
+	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	for _, p := range slices.Concat(stopped, online) {
+		if !slices.Contains(got, p) {
+			t.Fatalf("%s never landed", p)
+		}
+	}
+	if events.Has(id, jobs.StateRejected) {
+		t.Fatal("the job was rejected")
+	}
+}
+
+// A domain that is gone from the account rejects its paths, naming the
+// domain in words of its own (the API's message may not name it), and only
+// those: the same job's other paths land.
+func TestWorkerRejectsDomainNotOnAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Domains: []string{"example.com"}}})
+	events := h.watchStatus()
+	gone := urls("gone.example.com", 0, 5)
+	online := urls("example.com", 0, 5)
+	id := h.publish(refreshJob(slices.Concat(gone, online)...))
+	cfg := fastConfig()
+	cfg.Tracker.Disabled = true // the submitted event stays the last one
+	h.runWorker(cfg, "w1")
+	h.waitFor("queue drained", 20*time.Second, h.drained)
+	h.waitFor("submitted event", 10*time.Second, func() bool { return events.Has(id, jobs.StateSubmitted) })
+	ev, _ := events.Last(id)
+	var named int
+	for _, p := range ev.Problems {
+		if strings.Contains(p.Reason, "domain gone.example.com is not on this CDN account") && strings.Contains(p.Path, "gone.example.com") {
+			named++
+		}
+	}
+	if named != len(gone) {
+		t.Fatalf("%d of %d paths of the missing domain reported with its name: %+v", named, len(gone), ev)
+	}
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != len(online) {
+		t.Fatalf("%d paths landed, want %d", n, len(online))
+	}
+}

@@ -1,0 +1,70 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// A path waiting for quota in a batch is not queued again by a newer job:
+// the newer job joins it, and both complete when the one call lands. Once
+// that call was sent, the same path is a new refresh.
+func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
+	events := h.watchStatus()
+	// Today's URL quota is spent (on another domain, so that
+	// example.com's per-minute limit stays free).
+	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.QuotaHold = time.Hour
+	cfg.QuotaPoll = time.Hour
+	cfg.Tracker.Disabled = true
+	h.metrics = NewMetrics(nil)
+	w, _ := h.runWorker(cfg, "w1")
+	x := "https://example.com/x.js"
+	a := h.publish(refreshJob(x))
+	h.waitFor("the first job's batch waiting for quota", 20*time.Second, func() bool {
+		w.waiting.mu.Lock()
+		defer w.waiting.mu.Unlock()
+		return w.waiting.memory[quota.KindURL] == 1
+	})
+	b := h.publish(refreshJob(x, "https://example.com/y.js"))
+	h.waitFor("the second job's paths pending", 20*time.Second, func() bool {
+		return w.pending.len() == 2
+	})
+	// Quota appears (a raised limit): the waiting batches go.
+	h.emu.SetQuota(cdnemu.Quota{URL: 2000, Dir: 100, Regex: 20, Preload: 1000})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("queue drained", 20*time.Second, h.drained)
+	count := func(p string) int {
+		n := 0
+		for _, q := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+			if q == p {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(x); n != 1 {
+		t.Fatalf("%s sent %d times while pending, want once", x, n)
+	}
+	for _, id := range []string{a, b} {
+		if !events.Has(id, jobs.StateSubmitted) {
+			t.Fatalf("job %s not submitted: %v", id, events.States(id))
+		}
+	}
+	h.publish(refreshJob(x))
+	h.waitFor("the path refreshed again", 20*time.Second, func() bool { return count(x) == 2 && h.drained() })
+}

@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+func TestBatchQueueMostUrgentFirstInOrder(t *testing.T) {
+	t.Parallel()
+	q := newBatchQueue()
+	mk := func(p jobs.Priority, n int) *Batch {
+		b := newBatch(GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Priority: p}, time.Time{})
+		b.add(&entry{path: strings.Repeat("x", n)})
+		return b
+	}
+	in := []*Batch{mk(jobs.PriorityLow, 1), mk("", 2), mk(jobs.PriorityHigh, 3), mk("", 4), mk(jobs.PriorityHigh, 5)}
+	for _, b := range in {
+		q.push(b)
+	}
+	q.close()
+	var got []int
+	for {
+		b, ok := q.pop()
+		if !ok {
+			break
+		}
+		got = append(got, len(b.entries[0].path))
+	}
+	if want := []int{3, 5, 2, 4, 1}; !slices.Equal(got, want) {
+		t.Fatalf("popped %v, want %v", got, want)
+	}
+}
+
+// With no quota left, ten low-priority batches wait; a high-priority job
+// arrives after them. When quota for one batch appears, the high one takes
+// it: it goes ahead of the waiting lows.
+func TestWorkerHighPriorityGatedFirst(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
+	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.QuotaHold = time.Hour
+	cfg.QuotaPoll = time.Hour
+	cfg.Limits.URLsPerRefresh = 100
+	cfg.Tracker.Disabled = true
+	w, _ := h.runWorker(cfg, "w1")
+	waiting := func(n int) func() bool {
+		return func() bool {
+			w.waiting.mu.Lock()
+			defer w.waiting.mu.Unlock()
+			return w.waiting.memory[quota.KindURL] == n
+		}
+	}
+	for i := range 10 {
+		j := refreshJob(urls("example.com", i*100, 100)...)
+		j.Priority = jobs.PriorityLow
+		h.publish(j)
+	}
+	h.waitFor("ten low batches waiting", 20*time.Second, waiting(1000))
+	hot := refreshJob(urls("www.example.com", 0, 100)...)
+	hot.Priority = jobs.PriorityHigh
+	h.publish(hot)
+	h.waitFor("the high batch waiting too", 20*time.Second, waiting(1100))
+
+	h.emu.SetQuota(cdnemu.Quota{URL: 1100, Dir: 100, Regex: 20, Preload: 1000})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("one batch sent", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1100
+	})
+	h.waitFor("the rest waiting", 20*time.Second, waiting(1000))
+	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[1000:]
+	for _, p := range got {
+		if !strings.HasPrefix(p, "https://www.example.com/") {
+			t.Fatalf("the quota went to %s, not to the high-priority job", p)
+		}
+	}
+}

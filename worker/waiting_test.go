@@ -1,0 +1,63 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// With 3,000 URLs queued and quota for 100, the waiting gauge counts all
+// 2,900 paths that wait, not the last batch that did: first while the
+// batches wait in memory, then while their jobs are handed back.
+func TestWorkerWaitingGaugeCountsEveryPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		hold time.Duration
+	}{
+		{"in memory", time.Hour},
+		{"handed back", 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 100}})
+			h.metrics = NewMetrics(prometheus.NewRegistry())
+			events := h.watchStatus()
+			var ids []string
+			for i := range 3 {
+				ids = append(ids, h.publish(refreshJob(urls("example.com", i*1000, 1000)...)))
+			}
+			cfg := fastConfig()
+			cfg.QuotaHold = tc.hold
+			cfg.DeferMax = time.Hour // handed-back jobs stay away
+			h.runWorker(cfg, "w1")
+			gauge := func() float64 {
+				var m dto.Metric
+				if err := h.metrics.PathsWaiting.WithLabelValues("url").Write(&m); err != nil {
+					t.Fatal(err)
+				}
+				return m.GetGauge().GetValue()
+			}
+			h.waitFor("100 paths sent", 20*time.Second, func() bool {
+				return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 100
+			})
+			if tc.hold < time.Minute {
+				h.waitFor("every job handed back", 20*time.Second, func() bool {
+					for _, id := range ids {
+						if !events.Has(id, jobs.StateDeferred) {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			h.waitFor("2,900 paths counted as waiting", 20*time.Second, func() bool { return gauge() == 2900 })
+		})
+	}
+}
