@@ -83,3 +83,33 @@ func TestWorkerRejectsDomainNotOnAccount(t *testing.T) {
 		t.Fatalf("%d paths landed, want %d", n, len(online))
 	}
 }
+
+// A refusal for the per-domain per-minute limit waits for the next minute
+// and leaves the daily quota alone: no re-sync of the mirror, and the
+// deferred event says until when and why.
+func TestWorkerPerMinuteRefusalWaitsForTheNextMinute(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{DomainURLsPerMinute: 1000}})
+	events := h.watchStatus()
+	syncsBefore := h.emu.Calls(apiclient.ActionDescribeRefreshQuota)
+	id := h.publish(refreshJob(urls("example.com", 0, 1500)...))
+	start := time.Now()
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("a deferred event for the per-minute limit", 20*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateDeferred
+	})
+	ev, _ := events.Last(id)
+	if !strings.Contains(ev.Reason, "per minute") {
+		t.Errorf("deferred reason %q does not name the per-minute limit", ev.Reason)
+	}
+	if next := start.Truncate(time.Minute).Add(time.Minute); ev.Until.Before(next) {
+		t.Errorf("deferred until %s, want the next minute (%s) at the earliest", ev.Until, next)
+	}
+	if n := h.emu.Calls(apiclient.ActionDescribeRefreshQuota); n != syncsBefore {
+		t.Errorf("%d DescribeRefreshQuota calls after the per-minute refusal, want none: the daily quota is not spent", n-syncsBefore)
+	}
+	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 1000 {
+		t.Errorf("%d paths landed in the first minute, want 1000", got)
+	}
+}

@@ -290,6 +290,15 @@ func (w *Worker) failed(ctx context.Context, b *Batch, err error) {
 		slog.String("class", cls.String()), slog.String("code", apiclient.Code(err)), slog.String("error", err.Error()))
 	switch cls {
 	case apiclient.ClassQuota:
+		if apiclient.IsPerMinuteQuota(err) {
+			// The per-domain per-minute URL limit, not the daily quota:
+			// the mirror is right, and the domain may refresh again when
+			// the next minute starts. Other domains' batches go on.
+			next := now.Truncate(time.Minute).Add(time.Minute + time.Second)
+			log.Info("the domain reached the API's URLs-per-minute limit; its paths wait for the next minute", slog.Time("until", next))
+			w.handBack(ctx, b, next, fmt.Sprintf("the API's limit of URLs per minute per domain was reached (%s); waiting for the next minute", apiclient.Code(err)))
+			return
+		}
 		log.Warn("the CDN API says the quota is spent although the mirror granted it; re-syncing the mirror")
 		if w.d.Syncer != nil {
 			if sErr := w.d.Syncer.SyncNow(ctx); sErr != nil {
