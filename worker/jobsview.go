@@ -44,7 +44,10 @@ type JobView struct {
 	ID     string    `json:"id"`
 	Kind   jobs.Kind `json:"kind,omitempty"`
 	Source string    `json:"source,omitempty"`
-	State  string    `json:"state"`
+	// Priority is high, normal or low while the job is queued; "" is
+	// normal.
+	Priority jobs.Priority `json:"priority,omitempty"`
+	State    string        `json:"state"`
 	// Until is when a waiting or deferred job is tried again.
 	Until  time.Time `json:"until,omitzero"`
 	Reason string    `json:"reason,omitempty"`
@@ -112,7 +115,7 @@ func (in *Inspector) Jobs(ctx context.Context, since time.Time) (Snapshot, error
 	snap.Truncated = truncated
 	for _, j := range pending {
 		v := get(j.ID)
-		v.Job, v.Kind, v.Source, v.Received = j, j.Kind, j.Source, j.ReceivedAt
+		v.Job, v.Kind, v.Source, v.Priority, v.Received = j, j.Kind, j.Source, j.Priority, j.ReceivedAt
 		v.Paths = j.Paths()
 		if j.Source != "" && strings.HasPrefix(j.Source, "retry:") {
 			v.RetryOf = strings.TrimPrefix(j.Source, "retry:")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,18 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 	if code, out, _ := runBeside(t, "jobs", "list"); code != 0 || !strings.Contains(out, "PAUSED") || !strings.Contains(out, id) {
 		t.Errorf("jobs list: %d\n%s", code, out)
 	}
+	// A queued job's priority is listed.
+	code, out, stderr = runBeside(t, "purge", "--priority", "high", "https://example.com/urgent.js")
+	if code != 0 {
+		t.Fatalf("purge --priority high: %d %s %s", code, out, stderr)
+	}
+	urgent := strings.Fields(out)[2]
+	if code, out, _ := runBeside(t, "jobs", "list"); code != 0 || !rowHas(out, urgent, "high") || !rowHas(out, id, "normal") {
+		t.Errorf("jobs list does not show the priorities: %d\n%s", code, out)
+	}
+	if code, out, stderr := runBeside(t, "jobs", "cancel", urgent); code != 0 {
+		t.Fatalf("cancel %s: %d %s %s", urgent, code, out, stderr)
+	}
 	if code, out, stderr := runBeside(t, "jobs", "cancel", id); code != 0 || !strings.Contains(out, "cancelled") {
 		t.Fatalf("jobs cancel: %d %s %s", code, out, stderr)
 	}
@@ -152,4 +165,15 @@ func grepLines(s string, words ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// rowHas reports whether the table row of id holds the field want.
+func rowHas(table, id, want string) bool {
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == id {
+			return slices.Contains(f, want)
+		}
+	}
+	return false
 }

@@ -184,7 +184,7 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 		return writeJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tSOURCE\tPATHS\tSTATE\tUNTIL\tAGE")
+	fmt.Fprintln(tw, "ID\tKIND\tPRIORITY\tSOURCE\tPATHS\tSTATE\tUNTIL\tAGE")
 	now := time.Now()
 	for _, v := range list {
 		until := "-"
@@ -203,7 +203,14 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 		if v.NPaths > 0 {
 			n = fmt.Sprint(v.NPaths)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(string(v.Kind)), dash(v.Source), n, v.State, until, age)
+		pri := "-" // not known once the message is gone
+		if v.Job != nil {
+			pri = string(v.Priority)
+			if pri == "" {
+				pri = string(jobs.PriorityNormal)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(string(v.Kind)), pri, dash(v.Source), n, v.State, until, age)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(tw, "(no jobs)")
