@@ -11,7 +11,8 @@ import (
 // Class is what a caller should do about an error.
 type Class int
 
-// Error classes, from the table in API_FACTS.md.
+// Error classes, from the error codes of the CDN API reference pages
+// (RefreshObjectCaches, PushObjectCache, "Common error codes").
 const (
 	// ClassUnknown: not an API error we recognise; treat as not retryable.
 	ClassUnknown Class = iota

@@ -21,7 +21,7 @@ const (
 	SignatureVersion1       = "1.0"
 )
 
-// PercentEncode encodes s as seed 004 section 2 requires: RFC 3986
+// PercentEncode encodes s as the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism" requires: RFC 3986
 // unreserved characters (A-Z a-z 0-9 - _ . ~) stay, every other byte of the
 // UTF-8 form becomes %XY with upper-case hex, and a space is %20, never +.
 func PercentEncode(s string) string {
@@ -55,7 +55,8 @@ func unreserved(c byte) bool {
 		c == '-' || c == '_' || c == '.' || c == '~'
 }
 
-// CanonicalQuery builds the canonicalized query string of seed 004 section 2:
+// CanonicalQuery builds the canonicalized query string of
+// the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism":
 // every parameter but Signature, names and values percent-encoded, pairs
 // sorted by name and joined with &. A name given more than once keeps every
 // value, sorted, so that a server and a client agree on a repeated parameter.

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The worked example of seed 004 section 2.
+// The worked example of the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism".
 func TestSignV1SeedVector(t *testing.T) {
 	params := url.Values{
 		"SignatureVersion": {"1.0"},

@@ -54,7 +54,8 @@ func ParseObjectType(s string) (ObjectType, error) {
 	return "", fmt.Errorf("object type %q: want File, Directory, Regex or ExQuery", s)
 }
 
-// Per-request limits of the current API (API_FACTS.md).
+// Per-request limits of the current API (Alibaba Cloud's RefreshObjectCaches and
+// PushObjectCache API reference pages).
 const (
 	MaxURLsPerRefresh      = 1000
 	MaxDirsPerRefresh      = 100

@@ -50,7 +50,8 @@ type Limits struct {
 	DomainsPerRefresh int `yaml:"domains_per_refresh" json:"domains_per_refresh"`
 }
 
-// DefaultLimits are the current API's caps (API_FACTS.md).
+// DefaultLimits are the current API's caps (Alibaba Cloud's RefreshObjectCaches
+// and PushObjectCache API reference pages).
 func DefaultLimits() Limits {
 	return Limits{
 		URLsPerRefresh:    apiclient.MaxURLsPerRefresh,

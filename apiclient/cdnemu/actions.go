@@ -37,7 +37,7 @@ var actions = func() map[string]action {
 		actionAssumeRole:                        {isSTSVersion, handleAssumeRole},
 		actionAssumeRoleWithOIDC:                {isSTSVersion, handleAssumeRoleWithOIDC},
 	}
-	// The domain configuration actions of seed 004 sections 7 and 11: each
+	// The domain configuration actions of the CDN API reference: each
 	// takes DomainName and is recorded against the domain.
 	for _, name := range []string{
 		"SetOptimizeConfig", "SetPageCompressConfig", "SetIgnoreQueryStringConfig", "SetRangeConfig",

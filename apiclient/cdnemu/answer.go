@@ -22,8 +22,8 @@ type codeInfo struct {
 	msg    string
 }
 
-// codes are the error answers the emulator gives, with the status of
-// API_FACTS.md's table and the messages of the seeds.
+// codes are the error answers the emulator gives, with the HTTP statuses
+// and messages of the error codes in the Alibaba Cloud CDN API reference.
 var codes = map[string]codeInfo{
 	"InternalError":                               {500, "The request processing has failed due to some unknown error, exception or failure."},
 	"ServiceUnAvailable":                          {503, "The request has failed due to a temporary failure of the server."},

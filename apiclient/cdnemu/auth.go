@@ -7,8 +7,8 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
-// commonParams are required on every call (seed 004, common request
-// parameters). Format is optional; the emulator always answers JSON.
+// commonParams are required on every call (the CDN API reference, "Common
+// request parameters"). Format is optional; the emulator always answers JSON.
 var commonParams = []string{"Action", "Version", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp"}
 
 // timestampWindow is how far Timestamp may be from the emulator clock.

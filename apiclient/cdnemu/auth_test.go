@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The worked example of seed 004 section 2, signed by the test's own signer
+// The worked example of the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism", signed by the test's own signer
 // and accepted by the emulator at the example's time.
 func TestSeedVector(t *testing.T) {
 	p := map[string]string{

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// The test client signs requests on its own, from seed 004 section 2, so
+// The test client signs requests on its own, from the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism", so
 // that the emulator is checked against the protocol rather than against
 // apiclient's signer.
 

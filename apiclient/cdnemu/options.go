@@ -10,7 +10,7 @@ import (
 )
 
 // Default credentials of an emulator configured without any: the pair of the
-// worked signature example in seed 004.
+// worked signature example in the Alibaba Cloud CDN API reference (API 2014-11-11), "Signature mechanism".
 const (
 	DefaultAccessKeyID     = "testid"
 	DefaultAccessKeySecret = "testsecret"

@@ -42,8 +42,8 @@ func (s *service) apply(now time.Time) {
 }
 
 // refuse is the answer to a call that changes something when the service is
-// not open or the account is overdue (seed 004, "API behavior for accounts
-// in outstanding payment").
+// not open or the account is overdue (the CDN API reference, "API behavior
+// for accounts in outstanding payment").
 func (s *service) refuse() *answer {
 	if !s.opened {
 		return fail("OperationDenied")

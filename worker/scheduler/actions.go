@@ -43,8 +43,10 @@ func domainAction(required, optional []string, values map[string][]string) Actio
 }
 
 // knownActions is the table schedules are checked against at config load.
-// Parameters follow seed 004 sections 3, 7, 8.4-8.6 and 11.1, with the
-// parameter names as the API spells them (the seed's text mangles some).
+// Parameters follow the Alibaba Cloud CDN API reference pages of
+// ModifyCdnService, the domain configuration actions, StartCdnDomain and
+// StopCdnDomain, and the refresh and prefetch actions, with the parameter
+// names as the API spells them.
 var knownActions = map[string]ActionSpec{
 	apiclient.ActionModifyCdnService: {Service: true, Required: []string{"InternetChargeType"},
 		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
