@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/config/suggest"
 )
 
 // Error codes of the JSON error report (--output json), one per way a
@@ -108,7 +109,7 @@ func leafErrors(err error) []error {
 func didYouMean(got string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		d := editDistance(got, k)
+		d := suggest.Distance(got, k)
 		if strings.HasPrefix(k, got) && len(got) >= 2 {
 			d = min(d, 1)
 		}
@@ -120,25 +121,4 @@ func didYouMean(got string, known []string) string {
 		return "; see 'cdnpurge help' for the commands"
 	}
 	return "; did you mean " + best + "?"
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/config/suggest"
 )
 
 // Actions a schedule may name besides the API actions of KnownActions: they
@@ -163,7 +164,7 @@ func checkParams(field, action string, spec ActionSpec, params map[string]string
 	for _, k := range names {
 		if !slices.Contains(allowed, k) {
 			msg := fmt.Sprintf("%s.%s: not a parameter of %s", field, k, action)
-			if s := suggest(k, allowed); s != "" {
+			if s := suggestAction(k, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			} else if len(allowed) > 0 {
 				msg += fmt.Sprintf(" (it takes %s)", strings.Join(allowed, ", "))
@@ -181,43 +182,8 @@ func checkParams(field, action string, spec ActionSpec, params map[string]string
 
 // suggest returns the candidate closest to s when it is close enough to be
 // a likely typo, or "".
-func suggest(s string, candidates []string) string {
-	best, bestD := "", -1
-	for _, c := range candidates {
-		if strings.EqualFold(c, s) {
-			return c
-		}
-		d := distance(strings.ToLower(s), strings.ToLower(c))
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := max(2, len(s)/4)
-	if bestD >= 0 && bestD <= limit {
-		return best
-	}
-	return ""
-}
-
-// distance is the Levenshtein edit distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+func suggestAction(s string, candidates []string) string {
+	return suggest.Closest(s, candidates, max(2, len(s)/4))
 }
 
 // redact returns params with secret values masked, for logs and tables.

@@ -110,7 +110,7 @@ func (s Schedule) Validate(i int) error {
 		spec, ok := knownActions[s.Action]
 		if !ok {
 			msg := fmt.Sprintf("%s.action: unknown action %q", f, s.Action)
-			if sug := suggest(s.Action, append(KnownActions(), ActionRefresh, ActionPush)); sug != "" {
+			if sug := suggestAction(s.Action, append(KnownActions(), ActionRefresh, ActionPush)); sug != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", sug)
 			} else {
 				msg += "; see the known actions in the schedules section of the README"
