@@ -91,6 +91,11 @@ func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
 // 202 and its path is submitted.
 func TestServeRecreatesLostJetStreamState(t *testing.T) {
 	rs := startServe(t, nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", rs.logs.String())
+		}
+	})
 	nc, err := nats.Connect(rs.natsURL)
 	if err != nil {
 		t.Fatal(err)
