@@ -2,13 +2,14 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
 
 // DefaultControlBucket is the JetStream key-value bucket holding what
@@ -73,25 +74,12 @@ func OpenControl(ctx context.Context, js jetstream.JetStream, bucket string, rep
 }
 
 func (c *Control) getJSON(ctx context.Context, key string, v any) (bool, error) {
-	e, err := c.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return true, nil
+	_, found, err := kvjson.Get(ctx, c.kv, key, v)
+	return found, err
 }
 
 func (c *Control) putJSON(ctx context.Context, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = c.kv.Put(ctx, key, b)
+	_, err := kvjson.Put(ctx, c.kv, key, v)
 	return err
 }
 

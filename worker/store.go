@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
 
 // DefaultTaskBucket is the JetStream key-value bucket holding submissions,
@@ -100,25 +100,11 @@ func jobKey(id string) string      { return "job." + keyID(id) }
 func progressKey(id string) string { return "prog." + keyID(id) }
 
 func (s *KVStore) put(ctx context.Context, key string, v any) (uint64, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return 0, err
-	}
-	return s.kv.Put(ctx, key, b)
+	return kvjson.Put(ctx, s.kv, key, v)
 }
 
 func (s *KVStore) get(ctx context.Context, key string, v any) (uint64, bool, error) {
-	e, err := s.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return 0, false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return e.Revision(), true, nil
+	return kvjson.Get(ctx, s.kv, key, v)
 }
 
 // PutSubmission stores a new or changed submission.
@@ -219,24 +205,19 @@ func (s *KVStore) SubmissionIDs(ctx context.Context) ([]string, error) {
 // if it is due and not leased by someone else, writes it back with a lease
 // in one compare-and-set, so that two replicas never poll it at once.
 func (s *KVStore) Claim(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*Submission, uint64, bool, error) {
-	var sub Submission
-	rev, ok, err := s.get(ctx, subKey(id), &sub)
-	if err != nil || !ok {
+	claimed := false
+	sub, rev, err := kvjson.Update(ctx, s.kv, subKey(id), func(sub *Submission, found bool) kvjson.Change {
+		claimed = false
+		if !found || now.Before(sub.NextPoll) || (now.Before(sub.LeaseUntil) && sub.Owner != owner) {
+			return kvjson.Keep
+		}
+		sub.Owner = owner
+		sub.LeaseUntil = now.Add(lease)
+		claimed = true
+		return kvjson.Write
+	})
+	if err != nil || !claimed {
 		return nil, 0, false, err
-	}
-	if now.Before(sub.NextPoll) || (now.Before(sub.LeaseUntil) && sub.Owner != owner) {
-		return nil, 0, false, nil
-	}
-	sub.Owner = owner
-	sub.LeaseUntil = now.Add(lease)
-	b, err := json.Marshal(&sub)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	rev, err = s.kv.Update(ctx, subKey(id), b, rev)
-	if err != nil {
-		// Someone else changed it first: theirs.
-		return nil, 0, false, nil
 	}
 	return &sub, rev, true, nil
 }
@@ -256,35 +237,30 @@ const (
 )
 
 // UpdateJob applies fn to a job record with compare-and-set, retrying on a
-// concurrent change. A missing record is not an error: fn is not called and
-// ok is false.
+// concurrent change; other failures are returned. A missing (or damaged)
+// record is not an error: fn is not called and ok is false.
 func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecord) recordChange) (*JobRecord, bool, error) {
-	for range 10 {
-		var r JobRecord
-		rev, ok, err := s.get(ctx, jobKey(jobID), &r)
-		if err != nil || !ok {
-			return nil, false, err
+	exists := false
+	r, _, err := kvjson.Update(ctx, s.kv, jobKey(jobID), func(r *JobRecord, found bool) kvjson.Change {
+		exists = found
+		if !found {
+			return kvjson.Keep
 		}
-		change := fn(&r)
-		if change == recordUnchanged {
-			return &r, true, nil
+		switch fn(r) {
+		case recordUnchanged:
+			return kvjson.Keep
+		case recordDone:
+			return kvjson.Delete
 		}
-		if change == recordDone {
-			if err := s.kv.Delete(ctx, jobKey(jobID), jetstream.LastRevision(rev)); err != nil {
-				continue
-			}
-			return &r, true, nil
-		}
-		b, err := json.Marshal(&r)
-		if err != nil {
-			return nil, false, err
-		}
-		if _, err := s.kv.Update(ctx, jobKey(jobID), b, rev); err != nil {
-			continue
-		}
-		return &r, true, nil
+		return kvjson.Write
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("update job record %s: %w", jobID, err)
 	}
-	return nil, false, fmt.Errorf("update job record %s: too many concurrent changes", jobID)
+	if !exists {
+		return nil, false, nil
+	}
+	return &r, true, nil
 }
 
 func doneKey(id string) string { return "done." + keyID(id) }

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
 
 // DefaultStateBucket is the JetStream key-value bucket that keeps each
@@ -93,58 +94,33 @@ func (s *KVStateStore) Load(ctx context.Context, name string) (State, bool, erro
 }
 
 func (s *KVStateStore) get(ctx context.Context, name string) (State, uint64, bool, error) {
-	e, err := s.kv.Get(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return State{Schedule: name}, 0, false, nil
-	}
-	if err != nil {
+	var st State
+	rev, found, err := kvjson.Get(ctx, s.kv, name, &st)
+	switch {
+	case errors.Is(err, kvjson.ErrDamaged):
+		// A damaged record must not stop the schedule; start afresh.
+		return State{Schedule: name}, rev, false, nil
+	case err != nil:
 		return State{}, 0, false, fmt.Errorf("read state of schedule %s: %w", name, err)
 	}
-	var st State
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		// A damaged record must not stop the schedule; start afresh.
-		return State{Schedule: name}, e.Revision(), false, nil
-	}
 	st.Schedule = name
-	return st, e.Revision(), true, nil
+	return st, rev, found, nil
 }
 
-// Update implements StateStore with compare-and-set on the key's revision.
+// Update implements StateStore with compare-and-set on the key's revision;
+// a lost race is retried, other failures are returned.
 func (s *KVStateStore) Update(ctx context.Context, name string, fn func(*State) bool) error {
-	for attempt := 0; attempt < 20; attempt++ {
-		st, rev, _, err := s.get(ctx, name)
-		if err != nil {
-			return err
+	_, _, err := kvjson.Update(ctx, s.kv, name, func(st *State, _ bool) kvjson.Change {
+		st.Schedule = name
+		if !fn(st) {
+			return kvjson.Keep
 		}
-		if !fn(&st) {
-			return nil
-		}
-		data, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode state of schedule %s: %w", name, err)
-		}
-		if rev == 0 {
-			_, err = s.kv.Create(ctx, name, data)
-		} else {
-			_, err = s.kv.Update(ctx, name, data, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !conflict(err) {
-			return fmt.Errorf("write state of schedule %s: %w", name, err)
-		}
+		return kvjson.Write
+	})
+	if err != nil {
+		return fmt.Errorf("write state of schedule %s: %w", name, err)
 	}
-	return fmt.Errorf("write state of schedule %s: too many concurrent writers; try again", name)
-}
-
-func conflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	return nil
 }
 
 // List implements StateStore.
