@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 )
 
 // This file holds the secured-connection settings of NATS and Redis
@@ -103,7 +104,7 @@ func (c *Config) connectionProblems() []error {
 		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	n := c.NATS
-	if _, _, err := jobs.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
+	if _, _, err := embedded.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
 		add("nats.embedded.sync_interval", "%v", err)
 	}
 	if n.URL == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
@@ -76,10 +77,10 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 }
 
 // EmbeddedOptions returns the embedded nats-server's options.
-func (c *Config) EmbeddedOptions(log *slog.Logger) jobs.EmbeddedOptions {
+func (c *Config) EmbeddedOptions(log *slog.Logger) embedded.Options {
 	e := c.NATS.Embedded
-	interval, always, _ := jobs.ParseSyncInterval(e.SyncInterval) // Validate checked it
-	return jobs.EmbeddedOptions{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir, Logger: log,
+	interval, always, _ := embedded.ParseSyncInterval(e.SyncInterval) // Validate checked it
+	return embedded.Options{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir, Logger: log,
 		SyncInterval: interval, SyncAlways: always}
 }
 

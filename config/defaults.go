@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -37,11 +38,11 @@ const (
 func (c Config) WithDefaults() Config {
 	n := &c.NATS
 	n.Name = or(n.Name, DefaultNATSName)
-	n.Embedded.Host = or(n.Embedded.Host, jobs.DefaultEmbeddedHost)
+	n.Embedded.Host = or(n.Embedded.Host, embedded.DefaultHost)
 	if n.Embedded.Port == 0 {
-		n.Embedded.Port = jobs.DefaultEmbeddedPort
+		n.Embedded.Port = embedded.DefaultPort
 	}
-	n.Embedded.StoreDir = or(n.Embedded.StoreDir, jobs.DefaultEmbeddedStoreDir)
+	n.Embedded.StoreDir = or(n.Embedded.StoreDir, embedded.DefaultStoreDir)
 	n.SubjectPrefix = or(n.SubjectPrefix, jobs.DefaultSubjectPrefix)
 	n.Stream = or(n.Stream, jobs.DefaultStreamName)
 	n.StatusStream = or(n.StatusStream, jobs.DefaultStatusStreamName)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
@@ -147,7 +148,7 @@ func (c *Config) validateNATS(p *problems) {
 	if h := n.Embedded.Host; h == "" || (net.ParseIP(h) == nil && strings.ContainsAny(h, " /:[]")) {
 		p.add("nats.embedded.host", "%q: want a host name or IP address without a port, such as 127.0.0.1", h)
 	}
-	if e := n.Embedded.Port; e != jobs.RandomPort && (e < 1 || e > 65535) {
+	if e := n.Embedded.Port; e != embedded.RandomPort && (e < 1 || e > 65535) {
 		p.add("nats.embedded.port", "%d: want 1-65535, or -1 for a free port", e)
 	}
 	if n.Embedded.StoreDir == "" {

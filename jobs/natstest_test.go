@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"log/slog"
 	"net"
 	"testing"
@@ -22,7 +23,7 @@ type testNATS struct {
 // store and stops it when the test ends.
 func runNATS(t *testing.T) *testNATS {
 	t.Helper()
-	n := &testNATS{t: t, store: t.TempDir(), port: RandomPort}
+	n := &testNATS{t: t, store: t.TempDir(), port: embedded.RandomPort}
 	n.start()
 	n.port = n.srv.Addr().(*net.TCPAddr).Port
 	t.Cleanup(n.stop)
@@ -31,7 +32,7 @@ func runNATS(t *testing.T) *testNATS {
 
 func (n *testNATS) start() {
 	n.t.Helper()
-	srv, url, err := RunEmbedded(EmbeddedOptions{Port: n.port, StoreDir: n.store})
+	srv, url, err := embedded.Run(embedded.Options{Port: n.port, StoreDir: n.store})
 	if err != nil {
 		n.t.Fatalf("start embedded NATS: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
@@ -28,20 +29,20 @@ func BenchmarkIngestBySyncInterval(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		setting string
-	}{{"default-2m", ""}, {"1s", "1s"}, {"always", jobs.SyncAlways}} {
+	}{{"default-2m", ""}, {"1s", "1s"}, {"always", embedded.SyncAlways}} {
 		b.Run(tc.name, func(b *testing.B) {
-			interval, always, err := jobs.ParseSyncInterval(tc.setting)
+			interval, always, err := embedded.ParseSyncInterval(tc.setting)
 			if err != nil {
 				b.Fatal(err)
 			}
-			url := syncBenchServer(b, jobs.EmbeddedOptions{SyncInterval: interval, SyncAlways: always})
+			url := syncBenchServer(b, embedded.Options{SyncInterval: interval, SyncAlways: always})
 			benchGitHubPushes(b, url)
 		})
 	}
 }
 
 // syncBenchServer starts the webhook server on a NATS with opts.
-func syncBenchServer(b *testing.B, opts jobs.EmbeddedOptions) string {
+func syncBenchServer(b *testing.B, opts embedded.Options) string {
 	b.Helper()
 	n := jobstest.RunNATSWith(b, opts)
 	nc, js := n.Connect()

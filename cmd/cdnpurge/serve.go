@@ -23,6 +23,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
@@ -90,7 +91,7 @@ type daemon struct {
 	emu  *cdnemu.Server
 	ns   *server.Server
 	nc   *nats.Conn
-	lock *jobs.StoreLock
+	lock *embedded.StoreLock
 	sup  *jobs.Supervisor
 	ctl  *control
 
@@ -131,7 +132,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	if cfg.NATS.URL == "" {
 		// Before anything starts: a second serve on the same store must
 		// not open the first one's JetStream files.
-		lock, err := jobs.LockStoreDir(cfg.NATS.Embedded.StoreDir)
+		lock, err := embedded.LockStoreDir(cfg.NATS.Embedded.StoreDir)
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
@@ -144,7 +145,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, u, err := jobs.RunEmbedded(cfg.EmbeddedOptions(log))
+		ns, u, err := embedded.Run(cfg.EmbeddedOptions(log))
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 )
 
 // stateFileName is the file a running serve keeps in its data directory
@@ -234,7 +234,7 @@ func (a *app) runningHTTPAddr() string {
 		dir = c.NATS.Embedded.StoreDir
 	}
 	if dir == "" {
-		dir = jobs.DefaultEmbeddedStoreDir
+		dir = embedded.DefaultStoreDir
 	}
 	st, err := readServeState(dir)
 	if err != nil || !alive(st.PID) || st.HTTPAddr == "" {

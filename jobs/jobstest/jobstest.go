@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 )
 
 // NATS is an embedded JetStream server on a free port with a temporary
@@ -28,20 +29,20 @@ type NATS struct {
 	StoreDir string
 	Server   *server.Server
 
-	opts jobs.EmbeddedOptions
+	opts embedded.Options
 }
 
 // RunNATS starts a server and stops it when the test ends.
 func RunNATS(tb testing.TB) *NATS {
 	tb.Helper()
-	return RunNATSWith(tb, jobs.EmbeddedOptions{})
+	return RunNATSWith(tb, embedded.Options{})
 }
 
 // RunNATSWith is RunNATS with options such as the sync interval; its port
 // and store directory are always a free one and a temporary one.
-func RunNATSWith(tb testing.TB, opts jobs.EmbeddedOptions) *NATS {
+func RunNATSWith(tb testing.TB, opts embedded.Options) *NATS {
 	tb.Helper()
-	n := &NATS{tb: tb, StoreDir: tb.TempDir(), Port: jobs.RandomPort, opts: opts}
+	n := &NATS{tb: tb, StoreDir: tb.TempDir(), Port: embedded.RandomPort, opts: opts}
 	n.start()
 	n.Port = n.Server.Addr().(*net.TCPAddr).Port
 	tb.Cleanup(n.Stop)
@@ -52,7 +53,7 @@ func (n *NATS) start() {
 	n.tb.Helper()
 	o := n.opts
 	o.Port, o.StoreDir = n.Port, n.StoreDir
-	srv, url, err := jobs.RunEmbedded(o)
+	srv, url, err := embedded.Run(o)
 	if err != nil {
 		n.tb.Fatalf("start embedded NATS: %v", err)
 	}

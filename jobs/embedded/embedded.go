@@ -1,4 +1,4 @@
-package jobs
+package embedded
 
 import (
 	"errors"
@@ -13,22 +13,22 @@ import (
 // Embedded server defaults. The port is not 4222 so the embedded server
 // does not collide with a NATS already running on the machine.
 const (
-	DefaultEmbeddedHost     = "127.0.0.1"
-	DefaultEmbeddedPort     = 4333
-	DefaultEmbeddedStoreDir = "data/nats"
+	DefaultHost     = "127.0.0.1"
+	DefaultPort     = 4333
+	DefaultStoreDir = "data/nats"
 )
 
-// RandomPort asks RunEmbedded for a free port chosen by the OS.
+// RandomPort asks Run for a free port chosen by the OS.
 const RandomPort = server.RANDOM_PORT
 
-// EmbeddedOptions configures RunEmbedded.
-type EmbeddedOptions struct {
-	// Host to listen on; default DefaultEmbeddedHost (loopback only).
+// Options configures Run.
+type Options struct {
+	// Host to listen on; default DefaultHost (loopback only).
 	Host string
-	// Port to listen on; 0 means DefaultEmbeddedPort, RandomPort a free one.
+	// Port to listen on; 0 means DefaultPort, RandomPort a free one.
 	Port int
 	// StoreDir is where JetStream keeps its files; default
-	// DefaultEmbeddedStoreDir. Jobs survive restarts only if it does.
+	// DefaultStoreDir. Jobs survive restarts only if it does.
 	StoreDir string
 	// ServerName names the server in logs and advisories.
 	ServerName string
@@ -68,18 +68,18 @@ func ParseSyncInterval(s string) (interval time.Duration, always bool, err error
 	return d, false, nil
 }
 
-// RunEmbedded starts an in-process nats-server with JetStream and returns
+// Run starts an in-process nats-server with JetStream and returns
 // it with its client URL once it accepts connections. Call Shutdown and
 // WaitForShutdown on the server to stop it.
-func RunEmbedded(o EmbeddedOptions) (*server.Server, string, error) {
+func Run(o Options) (*server.Server, string, error) {
 	if o.Host == "" {
-		o.Host = DefaultEmbeddedHost
+		o.Host = DefaultHost
 	}
 	if o.Port == 0 {
-		o.Port = DefaultEmbeddedPort
+		o.Port = DefaultPort
 	}
 	if o.StoreDir == "" {
-		o.StoreDir = DefaultEmbeddedStoreDir
+		o.StoreDir = DefaultStoreDir
 	}
 	if o.ServerName == "" {
 		o.ServerName = "cdnpurge-embedded"

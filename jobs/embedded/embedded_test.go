@@ -1,4 +1,4 @@
-package jobs
+package embedded
 
 import (
 	"testing"
@@ -17,7 +17,7 @@ func TestEmbeddedSyncSetting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ns, _, err := RunEmbedded(EmbeddedOptions{Port: RandomPort, StoreDir: t.TempDir(), SyncInterval: interval, SyncAlways: always})
+		ns, _, err := Run(Options{Port: RandomPort, StoreDir: t.TempDir(), SyncInterval: interval, SyncAlways: always})
 		if err != nil {
 			t.Fatal(err)
 		}
