@@ -1,3 +1,6 @@
+// Package embedded runs the in-process nats-server (JetStream on a local
+// store directory) that serve uses without nats.url, and the lock that keeps
+// a second serve off the same store.
 package embedded
 
 import (
