@@ -52,7 +52,11 @@ func watchStatus(t *testing.T, ld *loader) *statusWatch {
 		w.states[ev.State]++
 		switch ev.State {
 		case "invalid":
-			w.invalid = append(w.invalid, ev)
+			// An invalid report goes to cdn.status.invalid and, when the
+			// message had a job ID, to cdn.status.<id> too: count one.
+			if m.Subject == "cdn.status.invalid" {
+				w.invalid = append(w.invalid, ev)
+			}
 		case "rejected":
 			w.reasons[ev.JobID] = ev.Reason
 		}
@@ -86,6 +90,32 @@ func (w *statusWatch) invalidOn(prefix string) int {
 		}
 	}
 	return n
+}
+
+// invalidIn counts the invalid reports of messages on the subjects of set.
+func (w *statusWatch) invalidIn(set map[string]bool) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, ev := range w.invalid {
+		if set[ev.Subject] {
+			n++
+		}
+	}
+	return n
+}
+
+// reasonIn returns the reason of the first invalid report on a subject
+// of set (or with prefix, when set is nil).
+func (w *statusWatch) reasonIn(set map[string]bool, prefix string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ev := range w.invalid {
+		if set[ev.Subject] || set == nil && strings.HasPrefix(ev.Subject, prefix) {
+			return ev.Reason
+		}
+	}
+	return ""
 }
 
 // cli runs the cdnpurge binary with the cluster's config and the
