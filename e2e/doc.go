@@ -5,8 +5,7 @@
 // admin listener), breaks things (SIGKILL, NATS and Redis restarts, API
 // outages, an exhausted quota, bad input, hostile sources, a stopped
 // domain, lost JetStream state, failing quota syncs, a second serve on one
-// store) and prints a
-// table of what held.
+// store) and prints a table of what held.
 //
 // Every figure in the table comes from what the emulator recorded (GET
 // /_emulator/stats and /_emulator/paths) or what the processes reported
