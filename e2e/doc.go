@@ -3,15 +3,16 @@
 // with its test-only admin API, a nats-server and Redis), drives it only
 // through its public interfaces (HTTP hooks, NATS subjects, /metrics on the
 // admin listener), breaks things (SIGKILL, NATS and Redis restarts, API
-// outages, an exhausted quota, bad input, hostile sources) and prints a
-// table of what held.
+// outages, an exhausted quota, bad input, hostile sources, a stopped
+// domain, lost JetStream state, failing quota syncs, a second serve on one
+// store) and prints a table of what held.
 //
 // Every figure in the table comes from what the emulator recorded (GET
 // /_emulator/stats and /_emulator/paths) or what the processes reported
 // (HTTP answers, /metrics, /proc/<pid>/status, their logs), never from the
 // harness's own expectations.
 //
-//	go test -count=1 -run TestE2E ./e2e/                        # short: crash, NATS restart, bad input, hostile sources, secrets
+//	go test -count=1 -run TestE2E ./e2e/                        # short: crash, NATS restart, bad input, hostile sources, lost JetStream state, second serve, secrets
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=full   # make e2e: every scenario
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=soak   # make soak: bigger and longer
 //

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,81 @@ func hostile(t *testing.T, run *runState, sz sizes, f *figures) {
 		t.Errorf("%.0f bytes of log per refused request, want under 1 KB", perRefusal)
 	}
 
+	// --- forged operations --------------------------------------------------------
+	sw := watchStatus(t, ld)
+	tick := time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339)
+	type forgedOp struct {
+		action string
+		params map[string]string
+		sched  bool // carries schedule and tick fields of a schedule nobody configured
+	}
+	ops := []forgedOp{
+		{"ModifyCdnDomain", map[string]string{"DomainName": "example.com", "Sources": `[{"content":"203.0.113.66","type":"ipaddr","port":80}]`}, false},
+		{"SetDomainServerCertificate", map[string]string{"DomainName": "example.com", "ServerCertificateStatus": "on", "ServerCertificate": "-----BEGIN CERTIFICATE-----", "PrivateKey": "-----BEGIN PRIVATE KEY-----"}, false},
+		{"SetReqAuthConfig", map[string]string{"DomainName": "example.com", "AuthType": "no_auth"}, false},
+		{"SetIpBlackListConfig", map[string]string{"DomainName": "example.com", "BlockIps": "0.0.0.0/0"}, false},
+		{"StopCdnDomain", map[string]string{"DomainName": "example.com"}, false},
+		{"StopCdnDomain", map[string]string{"DomainName": "evil.example.net"}, false},
+		{"ModifyCdnService", map[string]string{"InternetChargeType": "PayByBandwidth"}, false},
+		{"StopCdnDomain", map[string]string{"DomainName": "example.com"}, true},
+		{"ModifyCdnService", map[string]string{"InternetChargeType": "PayByTraffic"}, true},
+	}
+	forgedActions := map[string]bool{}
+	forged := 0
+	opSubjects := map[string]bool{}
+	for _, op := range ops {
+		forgedActions[op.action] = true
+		o := map[string]any{"action": op.action, "params": op.params}
+		if op.sched {
+			o["schedule"], o["tick"] = "forged-nightly", tick
+		}
+		body, _ := json.Marshal(map[string]any{"v": 1, "kind": "operation", "operation": o})
+		// On the subject the wire format asks for (cdn.ops.<schedule or
+		// action>), so that only the authority can refuse it.
+		subject := "cdn.ops." + op.action
+		if op.sched {
+			subject = "cdn.ops.forged-nightly"
+		}
+		opSubjects[subject] = true
+		if _, err := ld.js.Publish(t.Context(), subject, body); err != nil {
+			t.Errorf("publish forged %s: %v", op.action, err)
+			continue
+		}
+		forged++
+	}
+	ticks := 0
+	for i := range 3 {
+		body := fmt.Appendf(nil, `{"v":1,"schedule":"forged-tick-%d","tick":%q}`, i, tick)
+		if _, err := ld.js.Publish(t.Context(), fmt.Sprintf("cdn.sched.forged-tick-%d", i), body); err != nil {
+			t.Errorf("publish a fake tick: %v", err)
+			continue
+		}
+		ticks++
+	}
+	waitFor(30*time.Second, func() bool {
+		return sw.invalidIn(opSubjects) >= forged && sw.invalidOn("cdn.sched.forged-tick-") >= ticks
+	})
+	st := c.stats()
+	reached := 0
+	var names []string
+	for a := range forgedActions {
+		reached += st.Actions[a].Calls
+		names = append(names, a)
+	}
+	slices.Sort(names)
+	f.add("forged operations on cdn.ops.* (%s, 2 with schedule and tick fields): %d published, %d reported on cdn.status.invalid; fake ticks on cdn.sched.* for unconfigured schedules: %d, %d reported; calls of those actions at the emulator %d",
+		strings.Join(names, ", "), forged, sw.invalidIn(opSubjects), ticks, sw.invalidOn("cdn.sched.forged-tick-"), reached)
+	f.add("reasons, e.g. %q and %q", sw.reasonIn(opSubjects, ""), sw.reasonIn(nil, "cdn.sched.forged-tick-"))
+	if reached > 0 {
+		t.Errorf("forged operations reached the API: %d calls of %v", reached, names)
+	}
+	if got := sw.invalidIn(opSubjects); got != forged {
+		t.Errorf("%d of %d forged operations reported on cdn.status.invalid", got, forged)
+	}
+	if got := sw.invalidOn("cdn.sched.forged-tick-"); got != ticks {
+		t.Errorf("%d of %d fake ticks reported on cdn.status.invalid", got, ticks)
+	}
+
 	// --- /metrics under hostile sources -----------------------------------------
 	before := metricsSize(c)
 	for i := range 100 {
@@ -130,6 +206,11 @@ func hostile(t *testing.T, run *runState, sz sizes, f *figures) {
 		kb(before), kb(afterHooks-before), kb(afterNATS-afterHooks), published)
 	if afterHooks-before > 16<<10 {
 		t.Errorf("/metrics grew by %s from hostile hooks", kb(afterHooks-before))
+	}
+	// Worker labels come from fixed sets: a few new series at most (100
+	// messages with 100 KB sources grew it by 11 MB before).
+	if afterNATS-afterHooks > 32<<10 {
+		t.Errorf("/metrics grew by %s from NATS messages with 100 KB sources or unknown operations, bound 32 KB", kb(afterNATS-afterHooks))
 	}
 }
 

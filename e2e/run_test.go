@@ -33,21 +33,30 @@ type sizes struct {
 
 	floodBodies int // concurrent unauthenticated 1 MiB bodies
 	replays     int
+
+	offlineURLs int           // hooks while a domain is stopped
+	offlineHold time.Duration // the stop lasts at least this long after the others landed
+	lostURLs    int           // load from the deletion of the streams on
+	stormURLs   int           // burst queued while quota syncs fail (5 x the quota)
+	stormHold   time.Duration // the failing syncs last this long after the quota ran out
 }
 
 var sizeTable = map[string]sizes{
 	"short": {steadyURLs: 10_000, steadyDur: 6 * time.Second, kills: 2,
 		natsWarm: 2 * time.Second, natsDown: 4 * time.Second, natsRate: 1000,
 		redisURLs: 10_000, outage: 15 * time.Second, outageURLs: 5_000, quotaURLs: 10_000,
-		badRequests: 600, goodURLs: 3_000, floodBodies: 300, replays: 20},
+		badRequests: 600, goodURLs: 3_000, floodBodies: 300, replays: 20,
+		offlineURLs: 3_000, offlineHold: 3 * time.Second, lostURLs: 2_000, stormURLs: 5_000, stormHold: 5 * time.Second},
 	"full": {steadyURLs: 200_000, steadyDur: 40 * time.Second, kills: 5,
 		natsWarm: 3 * time.Second, natsDown: 10 * time.Second, natsRate: 2000,
 		redisURLs: 30_000, outage: 60 * time.Second, outageURLs: 20_000, quotaURLs: 30_000,
-		badRequests: 3_000, goodURLs: 20_000, floodBodies: 1_000, replays: 100},
+		badRequests: 3_000, goodURLs: 20_000, floodBodies: 1_000, replays: 100,
+		offlineURLs: 20_000, offlineHold: 10 * time.Second, lostURLs: 12_000, stormURLs: 20_000, stormHold: 10 * time.Second},
 	"soak": {steadyURLs: 1_000_000, steadyDur: 180 * time.Second, kills: 10,
 		natsWarm: 5 * time.Second, natsDown: 30 * time.Second, natsRate: 3000,
 		redisURLs: 100_000, outage: 120 * time.Second, outageURLs: 50_000, quotaURLs: 100_000,
-		badRequests: 20_000, goodURLs: 100_000, floodBodies: 1_000, replays: 500},
+		badRequests: 20_000, goodURLs: 100_000, floodBodies: 1_000, replays: 500,
+		offlineURLs: 50_000, offlineHold: 30 * time.Second, lostURLs: 30_000, stormURLs: 50_000, stormHold: 30 * time.Second},
 }
 
 // runState is what the scenarios of one run share: credentials, the log
@@ -146,6 +155,10 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "6 quota day", true, func(t *testing.T, f *figures) { quotaDay(t, run, sz, f) })
 	run.scenario(t, "7 bad input", false, func(t *testing.T, f *figures) { badInput(t, run, sz, f) })
 	run.scenario(t, "9 hostile sources", false, func(t *testing.T, f *figures) { hostile(t, run, sz, f) })
+	run.scenario(t, "10 offline domain", true, func(t *testing.T, f *figures) { offlineDomain(t, run, sz, f) })
+	run.scenario(t, "11 lost JetStream state", false, func(t *testing.T, f *figures) { lostStream(t, run, sz, f) })
+	run.scenario(t, "12 quota sync storm", true, func(t *testing.T, f *figures) { syncStorm(t, run, sz, f) })
+	run.scenario(t, "13 second serve", false, func(t *testing.T, f *figures) { secondServe(t, run, f) })
 	run.scenario(t, "8 secrets in logs", false, func(t *testing.T, f *figures) { secretsInLogs(t, run, f) })
 }
 

@@ -30,6 +30,12 @@ import (
 //	POST /_emulator/outage   {"for":"60s"}: 503 to every call for that long; "0s" ends it
 //	POST /_emulator/quota    {"url":1000,"dir":100,"regex":20,"preload":1000}: daily totals (absent keep theirs)
 //	POST /_emulator/day      start a new quota day now, as 00:00 Asia/Shanghai does
+//	POST /_emulator/force    {"action":"DescribeRefreshQuota","code":"InternalError","n":100}:
+//	                         answer the next n calls of action with code (ForceError);
+//	                         {"clear":true} drops every pending forced answer
+//	GET  /_emulator/calls    the recent calls of ?action= (Options.RecordRequests
+//	                         of them), one "<unix ns> <code>" line each, in order;
+//	                         code is "-" for a success
 //
 // There is no endpoint that moves the emulator clock: a clock a day ahead
 // of the client's would refuse every signed Timestamp, so a harness rolls
@@ -204,6 +210,28 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "POST /day":
 		e.StartQuotaDay()
 		writeAdminJSON(w, http.StatusOK, map[string]any{"quota": e.Stats().Quota})
+	case "POST /force":
+		var in struct {
+			Action, Code string
+			N            int
+			Clear        bool
+		}
+		if !readAdminJSON(w, r, &in) {
+			return
+		}
+		if in.Clear {
+			e.ClearForcedErrors()
+			writeAdminJSON(w, http.StatusOK, map[string]any{"cleared": true})
+			return
+		}
+		if in.Action == "" || in.Code == "" || in.N <= 0 {
+			adminError(w, http.StatusBadRequest, `want {"action":"...","code":"...","n":N} with n > 0, or {"clear":true}`)
+			return
+		}
+		e.ForceError(in.Action, in.N, in.Code)
+		writeAdminJSON(w, http.StatusOK, map[string]any{"action": in.Action, "code": in.Code, "n": in.N})
+	case "GET /calls":
+		e.writeCalls(w, r.URL.Query().Get("action"))
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint %s (see cdnemu.AdminPrefix)", route)
 	}
@@ -231,6 +259,27 @@ func (e *Emulator) writePaths(w http.ResponseWriter, action string) {
 		bw.WriteString(strconv.FormatInt(times[i], 10))
 		bw.WriteByte(' ')
 		bw.WriteString(p)
+		bw.WriteByte('\n')
+	}
+	_ = bw.Flush()
+}
+
+// writeCalls streams the answer times and codes of the recent calls of
+// action.
+func (e *Emulator) writeCalls(w http.ResponseWriter, action string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for _, rec := range e.Requests() {
+		if rec.Action != action {
+			continue
+		}
+		code := rec.Code
+		if code == "" {
+			code = "-"
+		}
+		bw.WriteString(strconv.FormatInt(rec.Time.UnixNano(), 10))
+		bw.WriteByte(' ')
+		bw.WriteString(code)
 		bw.WriteByte('\n')
 	}
 	_ = bw.Flush()

@@ -124,3 +124,42 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("admin API served without Options.Admin: %d %s", code, body)
 	}
 }
+
+// POST /_emulator/force answers the next calls of one action with a code,
+// other actions untouched, until cleared; GET /_emulator/calls lists the
+// calls of one action with their codes.
+func TestAdminForceAndCalls(t *testing.T) {
+	t.Parallel()
+	clock := NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	srv, err := NewServer(Options{Admin: true, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, clock)
+	if code, body := adminCall(t, http.MethodPost, srv.URL+"/_emulator/force", `{"action":"DescribeRefreshQuota","code":"InternalError","n":5}`); code != http.StatusOK {
+		t.Fatalf("force: %d %s", code, body)
+	}
+	if r := c.call("DescribeRefreshQuota"); r.code != "InternalError" {
+		t.Errorf("forced call: %d %s", r.status, r.code)
+	}
+	if r := c.call("RefreshObjectCaches", "ObjectPath", "example.com/a"); r.status != http.StatusOK {
+		t.Errorf("another action: %d %s", r.status, r.code)
+	}
+	if code, body := adminCall(t, http.MethodPost, srv.URL+"/_emulator/force", `{"clear":true}`); code != http.StatusOK {
+		t.Fatalf("clear: %d %s", code, body)
+	}
+	if r := c.call("DescribeRefreshQuota"); r.status != http.StatusOK {
+		t.Errorf("after clear: %d %s", r.status, r.code)
+	}
+	code, body := adminCall(t, http.MethodGet, srv.URL+"/_emulator/calls?action=DescribeRefreshQuota", "")
+	want := "1740823200000000000 InternalError\n1740823200000000000 -\n"
+	if code != http.StatusOK || body != want {
+		t.Errorf("calls: %d %q, want %q", code, body, want)
+	}
+	for _, bad := range []string{`{"action":"DescribeRefreshQuota","code":"InternalError"}`, `{"code":"InternalError","n":1}`, `{"n":"x"}`} {
+		if code, body := adminCall(t, http.MethodPost, srv.URL+"/_emulator/force", bad); code != http.StatusBadRequest {
+			t.Errorf("force %s: %d %s", bad, code, body)
+		}
+	}
+}

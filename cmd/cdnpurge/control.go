@@ -27,6 +27,9 @@ func (sv *daemon) openControl(ctx context.Context, js jetstream.JetStream, reg p
 	if err != nil {
 		return fmt.Errorf("control bucket: %w", err)
 	}
+	if err := sv.sup.WatchExisting(ctx, "KV_"+worker.DefaultControlBucket); err != nil {
+		return err
+	}
 	sv.ctl = &control{ctl: ctl, cache: worker.NewControlCache(ctl, time.Second)}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdnpurge_operator_paused",
 		Help: "1 while an operator pause (cdnpurge pause) holds all submissions."}, func() float64 {
@@ -104,6 +107,9 @@ func (sv *daemon) startArchiver(ctx context.Context, js jetstream.JetStream, sub
 	arch, err := worker.OpenArchive(ctx, js, "", sv.cfg.Worker.ArchiveRetention, sv.cfg.NATS.Replicas)
 	if err != nil {
 		return fmt.Errorf("archive bucket: %w", err)
+	}
+	if err := sv.sup.WatchExisting(ctx, "KV_"+worker.DefaultArchiveBucket); err != nil {
+		return err
 	}
 	ar := &worker.Archiver{JS: js, StatusStream: sv.cfg.NATS.StatusStream, Subjects: subj, Archive: arch, Logger: sv.log}
 	sv.spawn("archiver", ar.Run)

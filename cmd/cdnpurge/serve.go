@@ -287,6 +287,13 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 		if err != nil {
 			return fmt.Errorf("replay bucket: %w", err)
 		}
+		bucket := wcfg.ReplayBucket
+		if bucket == "" {
+			bucket = webhooks.DefaultReplayBucket
+		}
+		if err := sv.sup.WatchExisting(ctx, "KV_"+bucket); err != nil {
+			return err
+		}
 		deps.Replay = replay
 	}
 	srv, err := webhooks.New(wcfg, deps)
