@@ -96,20 +96,26 @@ type Archiver struct {
 	Logger       *slog.Logger
 }
 
-// Run archives until ctx ends.
-func (ar *Archiver) Run(ctx context.Context) error {
-	log := ar.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	c, err := ar.JS.CreateOrUpdateConsumer(ctx, ar.StatusStream, jetstream.ConsumerConfig{
+// ConsumerConfig is the archiver's durable consumer on the status stream,
+// shared by the replicas (and re-created by serve's supervisor when lost).
+func (ar *Archiver) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:       archiveConsumer,
 		Description:   "cdnpurge: archive failed and rejected jobs",
 		FilterSubject: ar.Subjects.StatusAll(),
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-	})
+	}
+}
+
+// Run archives until ctx ends.
+func (ar *Archiver) Run(ctx context.Context) error {
+	log := ar.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := ar.JS.CreateOrUpdateConsumer(ctx, ar.StatusStream, ar.ConsumerConfig())
 	if err != nil {
 		return fmt.Errorf("archive consumer: %w", err)
 	}
@@ -140,7 +146,7 @@ func (ar *Archiver) Run(ctx context.Context) error {
 			return
 		}
 		_ = m.Ack()
-	})
+	}, jetstream.PullExpiry(10*time.Second)) // a re-created consumer is pulled from within seconds
 	if err != nil {
 		return fmt.Errorf("archive consumer: %w", err)
 	}

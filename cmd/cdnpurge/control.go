@@ -112,6 +112,7 @@ func (sv *daemon) startArchiver(ctx context.Context, js jetstream.JetStream, sub
 		return err
 	}
 	ar := &worker.Archiver{JS: js, StatusStream: sv.cfg.NATS.StatusStream, Subjects: subj, Archive: arch, Logger: sv.log}
+	sv.sup.WatchConsumer(sv.cfg.NATS.StatusStream, ar.ConsumerConfig())
 	sv.spawn("archiver", ar.Run)
 	return nil
 }

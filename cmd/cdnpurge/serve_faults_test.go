@@ -118,6 +118,14 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 			return err == nil
 		})
 	}
+	jobstest.Eventually(t, "the archiver's consumer to be re-created", 20*time.Second, func() bool {
+		s, err := js.Stream(ctx, "CDNPURGE_STATUS")
+		if err != nil {
+			return false
+		}
+		_, err = s.Consumer(ctx, "cdnpurge-archive")
+		return err == nil
+	})
 	for _, name := range []string{"CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
 		jobstest.Eventually(t, name+" to be re-created", 20*time.Second, func() bool {
 			_, err := js.Stream(ctx, name)
