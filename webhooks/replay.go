@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
 
 // ReplayGuard remembers the signatures of accepted signed requests, shared
@@ -42,22 +44,12 @@ func OpenReplayGuard(ctx context.Context, js jetstream.JetStream, bucket string,
 	if bucket == "" {
 		bucket = DefaultReplayBucket
 	}
-	if replicas <= 0 {
-		replicas = 1
-	}
 	if maxSkew <= 0 {
 		maxSkew = DefaultMaxSkew
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "cdnpurge: signatures of accepted signed webhook requests, refused when replayed",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		TTL:         ReplayWindow(maxSkew),
-	})
+	kv, err := kvjson.Open(ctx, js, bucket, "cdnpurge: signatures of accepted signed webhook requests, refused when replayed", replicas, ReplayWindow(maxSkew))
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+		return nil, err
 	}
 	return &KVReplayGuard{kv: kv}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
 
 // DefaultArchiveBucket keeps the jobs that failed or were rejected (the
@@ -39,16 +40,9 @@ func OpenArchive(ctx context.Context, js jetstream.JetStream, bucket string, ret
 	if retention <= 0 {
 		retention = DefaultArchiveRetention
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "cdnpurge dead-letter archive: failed and rejected jobs",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-		TTL:         retention,
-	})
+	kv, err := kvjson.Open(ctx, js, bucket, "cdnpurge dead-letter archive: failed and rejected jobs", replicas, retention)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+		return nil, err
 	}
 	return &Archive{kv: kv}, nil
 }

@@ -59,16 +59,9 @@ func OpenControl(ctx context.Context, js jetstream.JetStream, bucket string, rep
 	if bucket == "" {
 		bucket = DefaultControlBucket
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "cdnpurge operator control: pause, automatic pauses, cancelled jobs",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-		TTL:         cancelHistory,
-	})
+	kv, err := kvjson.Open(ctx, js, bucket, "cdnpurge operator control: pause, automatic pauses, cancelled jobs", replicas, cancelHistory)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+		return nil, err
 	}
 	return &Control{kv: kv}, nil
 }

@@ -66,21 +66,10 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string, rep
 	if bucket == "" {
 		bucket = DefaultTaskBucket
 	}
-	if replicas <= 0 {
-		replicas = 1
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "cdnpurge submissions and task follow-up",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		// Tasks can only be queried for 3 days; nothing here is useful
-		// longer.
-		TTL: 4 * 24 * time.Hour,
-	})
+	// Tasks can only be queried for 3 days; nothing here is useful longer.
+	kv, err := kvjson.Open(ctx, js, bucket, "cdnpurge submissions and task follow-up", replicas, 4*24*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+		return nil, err
 	}
 	return &KVStore{kv: kv}, nil
 }

@@ -133,3 +133,21 @@ func Update[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn fu
 	var zero T
 	return zero, 0, fmt.Errorf("update %s: %w", key, ErrContended)
 }
+
+// Open creates or opens the bucket cdnpurge keeps state in: file storage,
+// history 1, at least one replica, and the description and TTL given (an
+// existing bucket is updated to them). Errors name the bucket.
+func Open(ctx context.Context, js jetstream.JetStream, bucket, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: description,
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+		TTL:         ttl,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+	}
+	return kv, nil
+}

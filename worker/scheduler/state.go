@@ -71,18 +71,9 @@ func OpenKVStateStore(ctx context.Context, js jetstream.JetStream, bucket string
 	if bucket == "" {
 		bucket = DefaultStateBucket
 	}
-	if replicas <= 0 {
-		replicas = 1
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "cdnpurge schedules: last tick and last run of each schedule",
-		History:     1,
-		Replicas:    replicas,
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := kvjson.Open(ctx, js, bucket, "cdnpurge schedules: last tick and last run of each schedule", replicas, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open schedule state bucket %s: %w (check that JetStream is enabled on the NATS server)", bucket, err)
+		return nil, fmt.Errorf("schedule state: %w (check that JetStream is enabled on the NATS server)", err)
 	}
 	return &KVStateStore{kv: kv}, nil
 }
