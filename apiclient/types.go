@@ -210,7 +210,11 @@ type Task struct {
 }
 
 // Done reports whether the task reached a final status.
-func (t Task) Done() bool { return t.Status == TaskComplete || t.Status == TaskFailed }
+func (t Task) Done() bool { return TaskFinal(t.Status) }
+
+// TaskFinal reports whether a task status is final (Complete or Failed):
+// the one place that says so, for the tracker, the CLI and the job views.
+func TaskFinal(status string) bool { return status == TaskComplete || status == TaskFailed }
 
 // DescribeTasksRequest filters DescribeRefreshTasks. Zero fields are not sent.
 type DescribeTasksRequest struct {

@@ -31,14 +31,29 @@ type GroupKey struct {
 	// Priority of the jobs; "" is normal. Paths of different priorities
 	// never share a call, so that a waiting low batch holds up no high one.
 	Priority jobs.Priority
+	// Target is the product whose API takes the call; "" is CDN.
+	Target apiclient.Product
 }
 
-// String names the group for logs and metric labels.
-func (k GroupKey) String() string {
-	if k.Action == ActionPush {
-		return "push"
+// product is the target of the group, CDN when unset.
+func (k GroupKey) product() apiclient.Product {
+	if k.Target == "" {
+		return apiclient.ProductCDN
 	}
-	return "refresh/" + string(k.ObjectType)
+	return k.Target
+}
+
+// String names the group for logs and metric labels: "push",
+// "refresh/File", and "dcdn/push", "dcdn/refresh/File" on DCDN.
+func (k GroupKey) String() string {
+	s := "refresh/" + string(k.ObjectType)
+	if k.Action == ActionPush {
+		s = "push"
+	}
+	if k.product() != apiclient.ProductCDN {
+		s = string(k.product()) + "/" + s
+	}
+	return s
 }
 
 // Limits are the per-request caps a batch is flushed at.
@@ -83,18 +98,31 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// size is how many paths one call of the group may carry.
+// size is how many paths one call of the group may carry: the configured
+// limit, within the caps of the group's target (DCDN takes fewer paths per
+// call than CDN: apiclient.DCDNTarget).
 func (l Limits) size(k GroupKey) int {
-	if k.Action == ActionPush {
-		return l.URLsPerPush
+	n := l.URLsPerRefresh
+	switch {
+	case k.Action == ActionPush:
+		n = l.URLsPerPush
+	case k.ObjectType == apiclient.ObjectDirectory:
+		n = l.DirsPerRefresh
+	case k.ObjectType == apiclient.ObjectRegex:
+		n = l.RegexPerRefresh
 	}
-	switch k.ObjectType {
-	case apiclient.ObjectDirectory:
-		return l.DirsPerRefresh
-	case apiclient.ObjectRegex:
-		return l.RegexPerRefresh
+	if k.product() == apiclient.ProductDCDN {
+		t := apiclient.DCDNTarget
+		switch {
+		case k.Action == ActionPush:
+			n = min(n, t.MaxURLsPerPush)
+		case k.ObjectType == apiclient.ObjectDirectory:
+			n = min(n, t.MaxDirsPerRefresh)
+		default:
+			n = min(n, t.MaxURLsPerRefresh)
+		}
 	}
-	return l.URLsPerRefresh
+	return n
 }
 
 // domains is how many distinct domains one call may address; 0 is no cap.
@@ -141,8 +169,8 @@ type entry struct {
 	added  time.Time // when the path reached the batcher
 }
 
-// Batch is what one API call sends.
-type Batch struct {
+// batch is what one API call sends.
+type batch struct {
 	Key     GroupKey
 	entries []*entry
 	index   map[string]*entry
@@ -150,15 +178,15 @@ type Batch struct {
 	opened  time.Time
 }
 
-func newBatch(k GroupKey, now time.Time) *Batch {
-	return &Batch{Key: k, index: map[string]*entry{}, domains: map[string]int{}, opened: now}
+func newBatch(k GroupKey, now time.Time) *batch {
+	return &batch{Key: k, index: map[string]*entry{}, domains: map[string]int{}, opened: now}
 }
 
 // Len is the number of distinct paths.
-func (b *Batch) Len() int { return len(b.entries) }
+func (b *batch) Len() int { return len(b.entries) }
 
 // Paths returns the paths in the order they were added.
-func (b *Batch) Paths() []string {
+func (b *batch) Paths() []string {
 	out := make([]string, len(b.entries))
 	for i, e := range b.entries {
 		out[i] = e.path
@@ -167,9 +195,9 @@ func (b *Batch) Paths() []string {
 }
 
 // Domains is the number of distinct domains in the batch.
-func (b *Batch) Domains() int { return len(b.domains) }
+func (b *batch) Domains() int { return len(b.domains) }
 
-func (b *Batch) add(e *entry) {
+func (b *batch) add(e *entry) {
 	b.entries = append(b.entries, e)
 	b.index[e.path] = e
 	b.domains[e.domain]++
@@ -177,7 +205,7 @@ func (b *Batch) add(e *entry) {
 
 // split returns the batch as two halves, for finding the paths the API
 // refuses one by one.
-func (b *Batch) split() (*Batch, *Batch) {
+func (b *batch) split() (*batch, *batch) {
 	mid := len(b.entries) / 2
 	left, right := newBatch(b.Key, b.opened), newBatch(b.Key, b.opened)
 	for i, e := range b.entries {
@@ -191,7 +219,7 @@ func (b *Batch) split() (*Batch, *Batch) {
 }
 
 // take splits off the first n entries; b keeps the rest.
-func (b *Batch) take(n int) *Batch {
+func (b *batch) take(n int) *batch {
 	head := newBatch(b.Key, b.opened)
 	rest := newBatch(b.Key, b.opened)
 	for i, e := range b.entries {
@@ -234,7 +262,7 @@ func newGrouper(l Limits) *grouper {
 // add puts path of job t into its group's pool and returns the calls that
 // became full. A path already in the pool is not added again: t joins its
 // entry (dedupe).
-func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full []*Batch, dup bool) {
+func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full []*batch, dup bool) {
 	p := g.pools[k]
 	if p == nil {
 		p = &pool{byDomain: map[string][]*entry{}, index: map[string]*entry{}}
@@ -265,7 +293,7 @@ func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full 
 	case len(p.byDomain[domain]) >= 2*size:
 		// A domain this large fills calls of its own; one of its calls'
 		// worth stays to fill calls of others.
-		full = []*Batch{g.takeDomain(k, domain, size)}
+		full = []*batch{g.takeDomain(k, domain, size)}
 	case p.n >= size*maxDomains:
 		full = g.cut(k, false)
 	}
@@ -273,7 +301,7 @@ func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full 
 }
 
 // takeDomain cuts one call of n paths of domain out of k's pool.
-func (g *grouper) takeDomain(k GroupKey, domain string, n int) *Batch {
+func (g *grouper) takeDomain(k GroupKey, domain string, n int) *batch {
 	p := g.pools[k]
 	es := p.byDomain[domain]
 	b := newBatch(k, es[0].added)
@@ -289,7 +317,7 @@ func (g *grouper) takeDomain(k GroupKey, domain string, n int) *Batch {
 
 // cut packs k's pool into calls and removes them from it: all of them, or
 // only the full ones.
-func (g *grouper) cut(k GroupKey, all bool) []*Batch {
+func (g *grouper) cut(k GroupKey, all bool) []*batch {
 	p := g.pools[k]
 	if p == nil {
 		return nil
@@ -299,7 +327,7 @@ func (g *grouper) cut(k GroupKey, all bool) []*Batch {
 	for i, d := range p.domains {
 		counts[i] = len(p.byDomain[d])
 	}
-	var out []*Batch
+	var out []*batch
 	for _, call := range pack(counts, size, g.limits.domains(k)) {
 		n := 0
 		for _, pc := range call {
@@ -308,7 +336,7 @@ func (g *grouper) cut(k GroupKey, all bool) []*Batch {
 		if !all && n < size {
 			continue
 		}
-		var b *Batch
+		var b *batch
 		for _, pc := range call {
 			d := p.domains[pc.domain]
 			es := p.byDomain[d]
@@ -360,8 +388,8 @@ func (p *pool) oldest() time.Time {
 
 // due cuts and returns the pools whose oldest path arrived at or before
 // cutoff.
-func (g *grouper) due(cutoff time.Time) []*Batch {
-	var out []*Batch
+func (g *grouper) due(cutoff time.Time) []*batch {
+	var out []*batch
 	for k, p := range g.pools {
 		if !p.oldest().After(cutoff) {
 			out = append(out, g.cut(k, true)...)
@@ -371,8 +399,8 @@ func (g *grouper) due(cutoff time.Time) []*Batch {
 }
 
 // all cuts and returns every pool.
-func (g *grouper) all() []*Batch {
-	var out []*Batch
+func (g *grouper) all() []*batch {
+	var out []*batch
 	for k := range g.pools {
 		out = append(out, g.cut(k, true)...)
 	}

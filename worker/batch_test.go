@@ -26,7 +26,7 @@ func TestGrouperFlushesAtSizeLimits(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			g := newGrouper(Limits{})
 			now := time.Now()
-			var full []*Batch
+			var full []*batch
 			for i := range 2500 {
 				f, _ := g.add(c.key, fmt.Sprintf("https://example.com/%d/", i), &tracked{}, now)
 				full = append(full, f...)
@@ -65,7 +65,7 @@ func TestGrouperDedupesWithinBatch(t *testing.T) {
 func TestGrouperKeepsTenDomainsPerRefresh(t *testing.T) {
 	g := newGrouper(Limits{})
 	now := time.Now()
-	var full []*Batch
+	var full []*batch
 	for i := range 25 {
 		f, _ := g.add(fileKey(), fmt.Sprintf("https://d%d.example.com/a.js", i), &tracked{}, now)
 		full = append(full, f...)

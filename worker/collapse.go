@@ -211,12 +211,13 @@ type snapshotter interface {
 }
 
 // shouldCollapse reports whether a group of urls URLs becoming dirs
-// directories is wanted now: always, or when today's URL quota cannot
-// take them; and only while the directory quota can take the dirs.
-func (w *Worker) shouldCollapse(ctx context.Context, urls, dirs int) bool {
-	s, ok := w.d.Gate.(snapshotter)
+// directories is wanted now: always, or when today's URL quota of the
+// target (gate) cannot take them; and only while its directory quota can
+// take the dirs.
+func (c CollapseConfig) shouldCollapse(ctx context.Context, gate Gate, urls, dirs int) bool {
+	s, ok := gate.(snapshotter)
 	if !ok {
-		return w.cfg.Collapse.When == "always"
+		return c.When == "always"
 	}
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
@@ -225,5 +226,5 @@ func (w *Worker) shouldCollapse(ctx context.Context, urls, dirs int) bool {
 	if snap.Get(quota.KindDir).Remaining < int64(dirs) {
 		return false
 	}
-	return w.cfg.Collapse.When == "always" || snap.Get(quota.KindURL).Remaining < int64(urls)
+	return c.When == "always" || snap.Get(quota.KindURL).Remaining < int64(urls)
 }

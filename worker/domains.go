@@ -32,7 +32,7 @@ func (d *domainBackoff) next(domain string, base, ceiling time.Duration) time.Du
 }
 
 // ok forgets the refusals of the domains of b.
-func (d *domainBackoff) ok(b *Batch) {
+func (d *domainBackoff) ok(b *batch) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.fails) == 0 {
@@ -45,9 +45,9 @@ func (d *domainBackoff) ok(b *Batch) {
 
 // byDomain splits b into one batch per domain, in the order domains first
 // appear, so that a domain the API refuses holds up no other.
-func (b *Batch) byDomain() []*Batch {
-	var out []*Batch
-	idx := map[string]*Batch{}
+func (b *batch) byDomain() []*batch {
+	var out []*batch
+	idx := map[string]*batch{}
 	for _, e := range b.entries {
 		p, ok := idx[e.domain]
 		if !ok {

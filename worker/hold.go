@@ -26,10 +26,10 @@ const cancelReason = "cancelled by an operator (cdnpurge jobs cancel) before it 
 // paths only cancelled jobs still want are taken out of b and reported
 // rejected, and during an operator pause the rest is handed back until it
 // ends. It reports whether submit must stop (nothing left, or paused).
-// Without Deps.Control it does nothing; a failing read does not stop
+// Without a ControlReader it does nothing; a failing read does not stop
 // submissions (the pause is an operator's tool, not a safety gate).
-func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
-	c := w.d.Control
+func (s *submitter) holdBack(ctx context.Context, b *batch) bool {
+	c := s.control
 	if c == nil {
 		return false
 	}
@@ -39,7 +39,7 @@ func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
 		for _, e := range b.entries {
 			all := true
 			for _, t := range e.jobs {
-				all = all && cancelled[t.job.ID]
+				all = all && t != nil && cancelled[t.job.ID]
 			}
 			if all {
 				gone.add(e)
@@ -48,9 +48,9 @@ func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
 			}
 		}
 		if gone.Len() > 0 {
-			w.log.Info("paths of cancelled jobs not sent", slog.String("group", b.Key.String()), slog.Int("paths", gone.Len()))
+			s.log.Info("paths of cancelled jobs not sent", slog.String("group", b.Key.String()), slog.Int("paths", gone.Len()))
 			*b = *keep
-			w.settleEntries(ctx, gone, outcome{kind: rejected, reason: cancelReason})
+			s.out(ctx, gone, outcome{kind: rejected, reason: cancelReason})
 		}
 	}
 	if b.Len() == 0 {
@@ -63,11 +63,11 @@ func (w *Worker) holdBack(ctx context.Context, b *Batch) bool {
 	}
 	// Look again soon even when the pause has a later end, so that a
 	// resume takes effect within pauseRecheck.
-	until := now.Add(min(pauseRecheck, w.cfg.DeferMax))
+	until := now.Add(min(pauseRecheck, s.cfg.DeferMax))
 	if !p.Until.IsZero() && p.Until.Before(until) {
 		until = p.Until
 	}
-	w.handBack(ctx, b, until, "submissions paused by "+p.By+": "+p.Reason)
+	s.handBack(ctx, b, until, "submissions paused by "+p.By+": "+p.Reason)
 	return true
 }
 

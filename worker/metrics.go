@@ -8,7 +8,6 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // Metrics are the worker's Prometheus metrics. A nil *Metrics records
@@ -47,19 +46,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_batch_paths",
 			Help: "Paths per flushed batch.", Buckets: []float64{1, 10, 50, 100, 250, 500, 1000}}, []string{"group"}),
 		PathsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_paths_submitted_total",
-			Help: "Paths accepted by the CDN API, by action and object type."}, []string{"action", "type"}),
+			Help: "Paths accepted by the API, by action, object type and target (cdn, dcdn)."}, []string{"action", "type", "target"}),
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_worker_calls_total",
-			Help: "Refresh and push calls after retries, by action, outcome and error code."}, []string{"action", "outcome", "code"}),
+			Help: "Refresh and push calls after retries, by action, outcome, error code and target (cdn, dcdn)."}, []string{"action", "outcome", "code", "target"}),
 		CallLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_worker_call_seconds",
-			Help: "Time of a refresh or push call including retries.", Buckets: prometheus.DefBuckets}, []string{"action"}),
+			Help: "Time of a refresh or push call including retries, by action and target.", Buckets: prometheus.DefBuckets}, []string{"action", "target"}),
 		PathsWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdnpurge_paths_waiting_for_quota",
-			Help: "Paths waiting for quota, by quota kind: in batches waiting in memory and in jobs handed back, until they are delivered again."}, []string{"kind"}),
+			Help: "Paths waiting for quota, by quota kind and target (cdn, dcdn): in batches waiting in memory and in jobs handed back, until they are delivered again."}, []string{"kind", "target"}),
 		PathsDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deferred_total",
 			Help: "Paths handed back to the queue with a delay (quota, pause, API unreachable)."}),
 		JobLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cdnpurge_job_submit_seconds",
 			Help: "Time from taking a job to the API accepting all its paths.", Buckets: prometheus.DefBuckets}, []string{"kind"}),
 		TasksFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_tasks_finished_total",
-			Help: "CDN tasks followed to their end, by final status."}, []string{"status"}),
+			Help: "Tasks followed to their end, by final status and target (cdn, dcdn)."}, []string{"status", "target"}),
 		TaskCompletion: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cdnpurge_task_completion_seconds",
 			Help: "Time from submission to the last task of a submission finishing.", Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 900, 1800}}),
 		Paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cdnpurge_account_paused",
@@ -148,30 +147,41 @@ func (m *Metrics) duplicate() {
 	}
 }
 
-func (m *Metrics) batchFlushed(b *Batch) {
+func (m *Metrics) batchFlushed(b *batch) {
 	if m != nil {
 		m.BatchSize.WithLabelValues(b.Key.String()).Observe(float64(b.Len()))
 	}
 }
 
-func (m *Metrics) call(b *Batch, err error, d time.Duration) {
+func (m *Metrics) call(b *batch, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
-	action := string(b.Key.Action)
-	m.CallLatency.WithLabelValues(action).Observe(d.Seconds())
+	action, target := string(b.Key.Action), targetLabel(b.Key.product())
+	m.CallLatency.WithLabelValues(action, target).Observe(d.Seconds())
 	if err == nil {
-		m.Calls.WithLabelValues(action, "ok", "").Inc()
-		m.PathsSubmitted.WithLabelValues(action, string(b.Key.ObjectType)).Add(float64(b.Len()))
+		m.Calls.WithLabelValues(action, "ok", "", target).Inc()
+		m.PathsSubmitted.WithLabelValues(action, string(b.Key.ObjectType), target).Add(float64(b.Len()))
 		return
 	}
-	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), codeLabel(apiclient.Code(err))).Inc()
+	m.Calls.WithLabelValues(action, apiclient.Classify(err).String(), codeLabel(apiclient.Code(err)), target).Inc()
 }
 
-// waiting sets the paths waiting for quota of kind k.
-func (m *Metrics) waiting(k quota.Kind, n int) {
+// targetLabel is a product as a label value, from a fixed set.
+func targetLabel(p apiclient.Product) string {
+	switch p {
+	case "", apiclient.ProductCDN:
+		return string(apiclient.ProductCDN)
+	case apiclient.ProductDCDN:
+		return string(apiclient.ProductDCDN)
+	}
+	return "other"
+}
+
+// waiting sets the paths waiting for quota pool p.
+func (m *Metrics) waiting(p quotaPool, n int) {
 	if m != nil {
-		m.PathsWaiting.WithLabelValues(string(k)).Set(float64(n))
+		m.PathsWaiting.WithLabelValues(string(p.kind), targetLabel(p.target)).Set(float64(n))
 	}
 }
 
@@ -203,9 +213,9 @@ func (m *Metrics) operation(action, outcome string) {
 	}
 }
 
-func (m *Metrics) taskFinished(status string, n int) {
+func (m *Metrics) taskFinished(status string, p apiclient.Product, n int) {
 	if m != nil && n > 0 {
-		m.TasksFinished.WithLabelValues(status).Add(float64(n))
+		m.TasksFinished.WithLabelValues(status, targetLabel(p)).Add(float64(n))
 	}
 }
 

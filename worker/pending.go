@@ -41,7 +41,7 @@ func (p *pending) add(k GroupKey, e *entry) {
 
 // release takes b's entries out of the index. From then on no job joins
 // them, so their job lists may be read without the lock.
-func (p *pending) release(b *Batch) {
+func (p *pending) release(b *batch) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, e := range b.entries {

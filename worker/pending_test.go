@@ -34,13 +34,11 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	x := "https://example.com/x.js"
 	a := h.publish(refreshJob(x))
 	h.waitFor("the first job's batch waiting for quota", 20*time.Second, func() bool {
-		w.waiting.mu.Lock()
-		defer w.waiting.mu.Unlock()
-		return w.waiting.memory[quota.KindURL] == 1
+		return w.waitingInMemory(quota.KindURL) == 1
 	})
 	b := h.publish(refreshJob(x, "https://example.com/y.js"))
 	h.waitFor("the second job's paths pending", 20*time.Second, func() bool {
-		return w.pending.len() == 2
+		return w.submit.pending.len() == 2
 	})
 	// Quota appears (a raised limit): the waiting batches go.
 	h.emu.SetQuota(cdnemu.Quota{URL: 2000, Dir: 100, Regex: 20, Preload: 1000})

@@ -2,12 +2,10 @@ package worker
 
 import (
 	"sync"
-
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // rank orders a batch by its jobs' priority: 0 (high) goes first.
-func (b *Batch) rank() int {
+func (b *batch) rank() int {
 	if r := b.Key.Priority.Rank(); r >= 0 {
 		return r
 	}
@@ -21,7 +19,7 @@ func (b *Batch) rank() int {
 type batchQueue struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	byRank [3][]*Batch
+	byRank [3][]*batch
 	closed bool
 }
 
@@ -32,7 +30,7 @@ func newBatchQueue() *batchQueue {
 }
 
 // push queues b.
-func (q *batchQueue) push(b *Batch) {
+func (q *batchQueue) push(b *batch) {
 	q.mu.Lock()
 	r := b.rank()
 	q.byRank[r] = append(q.byRank[r], b)
@@ -49,7 +47,7 @@ func (q *batchQueue) close() {
 }
 
 // pop takes the most urgent batch, waiting for one.
-func (q *batchQueue) pop() (*Batch, bool) {
+func (q *batchQueue) pop() (*batch, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
@@ -70,7 +68,7 @@ func (q *batchQueue) pop() (*Batch, bool) {
 
 // gateLine orders the batches waiting for quota: a batch refused once
 // joins the line, and a batch may ask the gate only while no batch of the
-// same quota kind waits ahead of it (a higher priority, or the same one
+// same target quota and kind waits ahead of it (a higher priority, or the same one
 // and older). So when quota is short the most urgent batch takes what
 // frees first, equal priorities keep their order, and a low-priority
 // batch waiting never holds up a high one, which goes ahead of it.
@@ -83,7 +81,7 @@ type gateLine struct {
 
 // lineTicket is one batch's place: taken when the batch reaches the gate.
 type lineTicket struct {
-	kind quota.Kind
+	kind quotaPool
 	rank int
 	seq  uint64
 }
@@ -93,7 +91,7 @@ func newGateLine() *gateLine {
 }
 
 // ticket gives a batch arriving at the gate its place in arrival order.
-func (g *gateLine) ticket(kind quota.Kind, rank int) *lineTicket {
+func (g *gateLine) ticket(kind quotaPool, rank int) *lineTicket {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seq++

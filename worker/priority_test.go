@@ -15,12 +15,12 @@ import (
 func TestBatchQueueMostUrgentFirstInOrder(t *testing.T) {
 	t.Parallel()
 	q := newBatchQueue()
-	mk := func(p jobs.Priority, n int) *Batch {
+	mk := func(p jobs.Priority, n int) *batch {
 		b := newBatch(GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Priority: p}, time.Time{})
 		b.add(&entry{path: strings.Repeat("x", n)})
 		return b
 	}
-	in := []*Batch{mk(jobs.PriorityLow, 1), mk("", 2), mk(jobs.PriorityHigh, 3), mk("", 4), mk(jobs.PriorityHigh, 5)}
+	in := []*batch{mk(jobs.PriorityLow, 1), mk("", 2), mk(jobs.PriorityHigh, 3), mk("", 4), mk(jobs.PriorityHigh, 5)}
 	for _, b := range in {
 		q.push(b)
 	}
@@ -58,9 +58,7 @@ func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 	w, _ := h.runWorker(cfg, "w1")
 	waiting := func(n int) func() bool {
 		return func() bool {
-			w.waiting.mu.Lock()
-			defer w.waiting.mu.Unlock()
-			return w.waiting.memory[quota.KindURL] == n
+			return w.waitingInMemory(quota.KindURL) == n
 		}
 	}
 	for i := range 10 {

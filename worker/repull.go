@@ -15,7 +15,7 @@ import (
 // store, or by hand) it creates the consumer again and pulls on, instead
 // of ending the worker. A closed connection still ends it.
 type puller struct {
-	w      *Worker
+	in     *intake
 	ctx    context.Context
 	stream string // the consumer's stream: the work stream or the tick stream
 
@@ -34,12 +34,12 @@ func pullOpts() []jetstream.PullMessagesOpt {
 }
 
 // newPuller opens cons; ctx bounds the waits for a consumer to re-create.
-func (w *Worker) newPuller(ctx context.Context, cons jetstream.Consumer) (*puller, error) {
+func (in *intake) newPuller(ctx context.Context, cons jetstream.Consumer) (*puller, error) {
 	it, err := cons.Messages(pullOpts()...)
 	if err != nil {
 		return nil, err
 	}
-	return &puller{w: w, ctx: ctx, it: it, stream: cons.CachedInfo().Stream}, nil
+	return &puller{in: in, ctx: ctx, it: it, stream: cons.CachedInfo().Stream}, nil
 }
 
 // Next returns the next message, re-opening the consumer when it is gone.
@@ -72,7 +72,7 @@ func (p *puller) consumerGone(err error) bool {
 	p.mu.Lock()
 	stopped := p.stopped
 	p.mu.Unlock()
-	if stopped || p.ctx.Err() != nil || p.w.d.JS.Conn().IsClosed() {
+	if stopped || p.ctx.Err() != nil || p.in.js.Conn().IsClosed() {
 		return false
 	}
 	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
@@ -83,11 +83,11 @@ func (p *puller) consumerGone(err error) bool {
 // stream may be missing until the JetStream supervisor re-creates it),
 // and swaps in a new iterator.
 func (p *puller) reopen(cause error) error {
-	w := p.w
-	w.log.Error("work consumer gone; re-creating it", slog.String("consumer", w.cfg.Consumer),
+	in := p.in
+	in.log.Error("work consumer gone; re-creating it", slog.String("consumer", in.cfg.Consumer),
 		slog.String("stream", p.stream), slog.String("error", cause.Error()))
 	for {
-		cons, err := w.d.JS.CreateOrUpdateConsumer(p.ctx, p.stream, w.ConsumerConfig())
+		cons, err := in.js.CreateOrUpdateConsumer(p.ctx, p.stream, in.consumer)
 		var it jetstream.MessagesContext
 		if err == nil {
 			it, err = cons.Messages(pullOpts()...)
@@ -99,10 +99,10 @@ func (p *puller) reopen(cause error) error {
 				it.Stop()
 			}
 			p.it = it
-			w.log.Info("work consumer re-created; pulling again", slog.String("consumer", w.cfg.Consumer))
+			in.log.Info("work consumer re-created; pulling again", slog.String("consumer", in.cfg.Consumer))
 			return nil
 		}
-		w.log.Debug("re-create work consumer", slog.String("error", err.Error()))
+		in.log.Debug("re-create work consumer", slog.String("error", err.Error()))
 		select {
 		case <-p.ctx.Done():
 			return p.ctx.Err()

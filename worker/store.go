@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 )
@@ -18,13 +19,16 @@ import (
 // job records and the progress of jobs handed back.
 const DefaultTaskBucket = "CDNPURGE_TASKS"
 
-// Submission is one accepted API call and the tasks it created, stored
+// submission is one accepted API call and the tasks it created, stored
 // before its jobs are acknowledged so that following it up survives a
 // restart.
-type Submission struct {
-	ID          string            `json:"id"`
-	Action      Action            `json:"action"`
-	ObjectType  string            `json:"object_type,omitempty"`
+type submission struct {
+	ID         string `json:"id"`
+	Action     Action `json:"action"`
+	ObjectType string `json:"object_type,omitempty"`
+	// Target is the product whose API took the call; empty is CDN (the
+	// records written before DCDN targets existed).
+	Target      apiclient.Product `json:"target,omitempty"`
 	RequestID   string            `json:"request_id,omitempty"`
 	TaskIDs     []string          `json:"task_ids"`
 	Jobs        []string          `json:"jobs"`
@@ -39,9 +43,9 @@ type Submission struct {
 	Owner       string            `json:"owner,omitempty"`
 }
 
-// JobRecord lists the submissions of an acknowledged job still being
+// jobRecord lists the submissions of an acknowledged job still being
 // followed up.
-type JobRecord struct {
+type jobRecord struct {
 	JobID      string         `json:"job_id"`
 	Kind       jobs.Kind      `json:"kind"`
 	Source     string         `json:"source,omitempty"`
@@ -74,6 +78,14 @@ func OpenKVStore(ctx context.Context, js jetstream.JetStream, bucket string, rep
 	return &KVStore{kv: kv}, nil
 }
 
+// product is the target whose task API follows s.
+func (s *submission) product() apiclient.Product {
+	if s.Target == "" {
+		return apiclient.ProductCDN
+	}
+	return s.Target
+}
+
 // keyID maps an ID to a key token: job IDs from publishers may hold
 // characters a key cannot.
 func keyID(id string) string {
@@ -96,29 +108,29 @@ func (s *KVStore) get(ctx context.Context, key string, v any) (uint64, bool, err
 	return kvjson.Get(ctx, s.kv, key, v)
 }
 
-// PutSubmission stores a new or changed submission.
-func (s *KVStore) PutSubmission(ctx context.Context, sub *Submission) error {
+// putSubmission stores a new or changed submission.
+func (s *KVStore) putSubmission(ctx context.Context, sub *submission) error {
 	_, err := s.put(ctx, subKey(sub.ID), sub)
 	return err
 }
 
-// PutJob stores a job record.
-func (s *KVStore) PutJob(ctx context.Context, r *JobRecord) error {
+// putJob stores a job record.
+func (s *KVStore) putJob(ctx context.Context, r *jobRecord) error {
 	_, err := s.put(ctx, jobKey(r.JobID), r)
 	return err
 }
 
-// SaveProgress records the paths of a job already accepted by the API, so
+// saveProgress records the paths of a job already accepted by the API, so
 // that a redelivery does not send them again.
-func (s *KVStore) SaveProgress(ctx context.Context, jobID string, paths []string) error {
+func (s *KVStore) saveProgress(ctx context.Context, jobID string, paths []string) error {
 	_, err := s.put(ctx, progressKey(jobID), paths)
 	return err
 }
 
-// AddProgress records the paths of a job one call accepted, under a key
+// addProgress records the paths of a job one call accepted, under a key
 // of that call's own, so that calls landing at once never overwrite each
 // other and a redelivery after a crash sends only what no call took.
-func (s *KVStore) AddProgress(ctx context.Context, jobID, callID string, paths []string) error {
+func (s *KVStore) addProgress(ctx context.Context, jobID, callID string, paths []string) error {
 	_, err := s.put(ctx, progressKey(jobID)+"."+keyID(callID), paths)
 	return err
 }
@@ -139,9 +151,9 @@ func (s *KVStore) progressKeys(ctx context.Context, jobID string) ([]string, err
 	return out, nil
 }
 
-// LoadProgress returns the paths SaveProgress and AddProgress recorded,
+// loadProgress returns the paths saveProgress and addProgress recorded,
 // nil if none.
-func (s *KVStore) LoadProgress(ctx context.Context, jobID string) ([]string, error) {
+func (s *KVStore) loadProgress(ctx context.Context, jobID string) ([]string, error) {
 	var paths []string
 	if _, _, err := s.get(ctx, progressKey(jobID), &paths); err != nil {
 		return paths, err
@@ -160,8 +172,8 @@ func (s *KVStore) LoadProgress(ctx context.Context, jobID string) ([]string, err
 	return paths, nil
 }
 
-// DeleteProgress forgets a job's progress once it is acknowledged.
-func (s *KVStore) DeleteProgress(ctx context.Context, jobID string) error {
+// deleteProgress forgets a job's progress once it is acknowledged.
+func (s *KVStore) deleteProgress(ctx context.Context, jobID string) error {
 	keys, err := s.progressKeys(ctx, jobID)
 	if err != nil {
 		return err
@@ -174,8 +186,8 @@ func (s *KVStore) DeleteProgress(ctx context.Context, jobID string) error {
 	return nil
 }
 
-// SubmissionIDs lists the submissions still followed up.
-func (s *KVStore) SubmissionIDs(ctx context.Context) ([]string, error) {
+// submissionIDs lists the submissions still followed up.
+func (s *KVStore) submissionIDs(ctx context.Context) ([]string, error) {
 	l, err := s.kv.ListKeysFiltered(ctx, "sub.*")
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -190,12 +202,12 @@ func (s *KVStore) SubmissionIDs(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Claim takes the lease of a submission due for polling: it reads it and,
+// claim takes the lease of a submission due for polling: it reads it and,
 // if it is due and not leased by someone else, writes it back with a lease
 // in one compare-and-set, so that two replicas never poll it at once.
-func (s *KVStore) Claim(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*Submission, uint64, bool, error) {
+func (s *KVStore) claim(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*submission, bool, error) {
 	claimed := false
-	sub, rev, err := kvjson.Update(ctx, s.kv, subKey(id), func(sub *Submission, found bool) kvjson.Change {
+	sub, _, err := kvjson.Update(ctx, s.kv, subKey(id), func(sub *submission, found bool) kvjson.Change {
 		claimed = false
 		if !found || now.Before(sub.NextPoll) || (now.Before(sub.LeaseUntil) && sub.Owner != owner) {
 			return kvjson.Keep
@@ -206,17 +218,17 @@ func (s *KVStore) Claim(ctx context.Context, id, owner string, now time.Time, le
 		return kvjson.Write
 	})
 	if err != nil || !claimed {
-		return nil, 0, false, err
+		return nil, false, err
 	}
-	return &sub, rev, true, nil
+	return &sub, true, nil
 }
 
-// DeleteSubmission forgets a finished submission.
-func (s *KVStore) DeleteSubmission(ctx context.Context, id string) error {
+// deleteSubmission forgets a finished submission.
+func (s *KVStore) deleteSubmission(ctx context.Context, id string) error {
 	return s.kv.Purge(ctx, subKey(id))
 }
 
-// recordChange is what an UpdateJob function did to a record.
+// recordChange is what an updateJob function did to a record.
 type recordChange int
 
 const (
@@ -225,12 +237,12 @@ const (
 	recordDone                          // delete it
 )
 
-// UpdateJob applies fn to a job record with compare-and-set, retrying on a
+// updateJob applies fn to a job record with compare-and-set, retrying on a
 // concurrent change; other failures are returned. A missing (or damaged)
 // record is not an error: fn is not called and ok is false.
-func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecord) recordChange) (*JobRecord, bool, error) {
+func (s *KVStore) updateJob(ctx context.Context, jobID string, fn func(*jobRecord) recordChange) (*jobRecord, bool, error) {
 	exists := false
-	r, _, err := kvjson.Update(ctx, s.kv, jobKey(jobID), func(r *JobRecord, found bool) kvjson.Change {
+	r, _, err := kvjson.Update(ctx, s.kv, jobKey(jobID), func(r *jobRecord, found bool) kvjson.Change {
 		exists = found
 		if !found {
 			return kvjson.Keep
@@ -254,17 +266,17 @@ func (s *KVStore) UpdateJob(ctx context.Context, jobID string, fn func(*JobRecor
 
 func doneKey(id string) string { return "done." + keyID(id) }
 
-// PutSubmissionDone keeps the outcome of a finished submission whose job
+// putSubmissionDone keeps the outcome of a finished submission whose job
 // was not acknowledged yet, for the job to pick up when it is.
-func (s *KVStore) PutSubmissionDone(ctx context.Context, sub *Submission) error {
+func (s *KVStore) putSubmissionDone(ctx context.Context, sub *submission) error {
 	_, err := s.put(ctx, doneKey(sub.ID), sub)
 	return err
 }
 
-// GetSubmissionDone returns the outcome PutSubmissionDone kept. It stays
+// getSubmissionDone returns the outcome putSubmissionDone kept. It stays
 // for the other jobs of the submission and expires with the bucket's TTL.
-func (s *KVStore) GetSubmissionDone(ctx context.Context, id string) (*Submission, bool, error) {
-	var sub Submission
+func (s *KVStore) getSubmissionDone(ctx context.Context, id string) (*submission, bool, error) {
+	var sub submission
 	_, ok, err := s.get(ctx, doneKey(id), &sub)
 	if err != nil || !ok {
 		return nil, false, err

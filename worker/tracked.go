@@ -7,12 +7,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// Message is what the worker needs of a JetStream message; jetstream.Msg
+// message is what the worker needs of a JetStream message; jetstream.Msg
 // has it.
-type Message interface {
+type message interface {
 	Data() []byte
 	Subject() string
 	Metadata() (*jetstream.MsgMetadata, error)
@@ -25,7 +24,7 @@ type Message interface {
 // tracked is a job taken from the queue and not yet settled: its message
 // is acked, nak'd or termed once every one of its paths has an outcome.
 type tracked struct {
-	msg      Message
+	msg      message
 	job      *jobs.Job
 	received time.Time
 	paths    int // distinct paths still to send on this delivery
@@ -51,8 +50,8 @@ type tracked struct {
 	// recorded is set once a call's accepted paths were stored as the
 	// job's progress (KVStore.AddProgress).
 	recorded bool
-	// waitsFor counts deferred paths by the quota kind they wait for.
-	waitsFor map[quota.Kind]int
+	// waitsFor counts deferred paths by the target quota they wait for.
+	waitsFor map[quotaPool]int
 	settled  bool
 }
 
@@ -64,8 +63,9 @@ type outcome struct {
 	tasks  []string // task IDs of that submission
 	until  time.Time
 	reason string
-	// quota is the kind a deferred path waits for, "" for other waits.
-	quota quota.Kind
+	// quota is the target quota a deferred path waits for, zero for
+	// other waits.
+	quota quotaPool
 }
 
 type outcomeKind int
@@ -92,9 +92,9 @@ func (t *tracked) resolve(path string, o outcome) bool {
 	case rejected:
 		t.rejected = append(t.rejected, jobs.Problem{Path: path, Reason: o.reason})
 	case deferred:
-		if o.quota != "" {
+		if o.quota != (quotaPool{}) {
 			if t.waitsFor == nil {
-				t.waitsFor = map[quota.Kind]int{}
+				t.waitsFor = map[quotaPool]int{}
 			}
 			t.waitsFor[o.quota]++
 		}

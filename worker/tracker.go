@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -51,116 +53,96 @@ func (c TrackerConfig) WithDefaults() TrackerConfig {
 	return c
 }
 
-// tracker polls DescribeRefreshTaskById for stored submissions until each
-// task is Complete or Failed, then publishes the outcome of their jobs.
-type tracker struct {
-	w   *Worker
-	cfg TrackerConfig
-	log *slog.Logger
+// TaskAPI is what following tasks needs of a target's API: its
+// DescribeRefreshTaskById (or DescribeDcdnRefreshTaskById).
+type TaskAPI interface {
+	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
 }
 
-func newTracker(w *Worker) *tracker {
-	return &tracker{w: w, cfg: w.cfg.Tracker, log: w.log.With(slog.String("part", "tracker"))}
+// TaskResult is where one task ID stands.
+type TaskResult struct {
+	// Status is the task's status; a task ID that stands for many URLs
+	// (a merged task) is Refreshing until all of them are final.
+	Status string
+	// Failures lists the failed paths of a Failed task.
+	Failures []jobs.Problem
 }
 
-func (t *tracker) run(ctx context.Context) {
-	tick := time.NewTicker(t.cfg.Interval)
-	defer tick.Stop()
+// Final reports whether the task ended.
+func (r TaskResult) Final() bool { return apiclient.TaskFinal(r.Status) }
+
+// PollTasks asks api once for the status of each task of ids, at most
+// perCall IDs per call, and folds the rows of each task into its result.
+// It goes on past a failing call and returns what it learned with the
+// failures joined; a task the API did not answer for is not in the map.
+func PollTasks(ctx context.Context, api TaskAPI, ids []string, perCall int) (map[string]TaskResult, error) {
+	if perCall <= 0 {
+		perCall = apiclient.MaxTaskIDsPerDescribe
+	}
+	rows := map[string][]apiclient.Task{}
+	var errs []error
+	for chunk := range slices.Chunk(ids, perCall) {
+		res, err := api.DescribeRefreshTaskByID(ctx, chunk)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("describe %d tasks: %w", len(chunk), err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		for _, t := range res.Tasks {
+			rows[t.TaskID] = append(rows[t.TaskID], t)
+		}
+	}
+	out := make(map[string]TaskResult, len(rows))
+	for id, r := range rows {
+		st, failures := TaskOutcome(r)
+		out[id] = TaskResult{Status: st, Failures: failures}
+	}
+	return out, errors.Join(errs...)
+}
+
+// FollowTasks polls ids every interval until every task is final, a poll
+// fails, or ctx ends; round, when set, is told after each poll how many
+// tasks are final. `cdnpurge purge --direct --wait` follows its tasks with
+// it; the service's Tracker uses the same PollTasks on stored submissions.
+func FollowTasks(ctx context.Context, api TaskAPI, ids []string, perCall int, interval time.Duration, round func(final, total int)) (map[string]TaskResult, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	results := make(map[string]TaskResult, len(ids))
+	t := time.NewTimer(0)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := t.round(ctx); err != nil && ctx.Err() == nil {
-				t.log.Warn("task follow-up round failed", slog.String("error", err.Error()))
+			return results, ctx.Err()
+		case <-t.C:
+		}
+		var open []string
+		for _, id := range ids {
+			if !results[id].Final() {
+				open = append(open, id)
 			}
 		}
-	}
-}
-
-// round claims the submissions due and polls their unfinished tasks.
-func (t *tracker) round(ctx context.Context) error {
-	st := t.w.d.Store
-	ids, err := st.SubmissionIDs(ctx)
-	if err != nil {
-		return err
-	}
-	t.w.m.tracked(len(ids))
-	now := time.Now()
-	var subs []*Submission
-	for _, id := range ids {
-		if len(subs) >= t.cfg.MaxPerRound {
-			break
+		got, err := PollTasks(ctx, api, open, perCall)
+		for id, r := range got {
+			results[id] = r
 		}
-		sub, _, ok, err := st.Claim(ctx, id, t.w.d.Name, now, t.cfg.Lease)
 		if err != nil {
-			return err
+			return results, err
 		}
-		if ok {
-			subs = append(subs, sub)
-		}
-	}
-	if len(subs) == 0 {
-		return nil
-	}
-	var pending []string
-	for _, s := range subs {
-		if s.Status == nil {
-			s.Status = map[string]string{}
-		}
-		for _, id := range s.TaskIDs {
-			if st := s.Status[id]; st != apiclient.TaskComplete && st != apiclient.TaskFailed {
-				pending = append(pending, id)
+		final := 0
+		for _, id := range ids {
+			if results[id].Final() {
+				final++
 			}
 		}
-	}
-	items := map[string][]apiclient.Task{}
-	for chunk := range slices.Chunk(pending, apiclient.MaxTaskIDsPerDescribe) {
-		res, err := t.w.d.API.DescribeRefreshTaskByID(ctx, chunk)
-		if err != nil {
-			// Leave them to the next round after their lease.
-			t.log.Warn("describe tasks", slog.Int("tasks", len(chunk)), slog.String("error", err.Error()))
-			continue
+		if round != nil {
+			round(final, len(ids))
 		}
-		for _, it := range res.Tasks {
-			items[it.TaskID] = append(items[it.TaskID], it)
+		if final == len(ids) {
+			return results, nil
 		}
-	}
-	now = time.Now()
-	for _, s := range subs {
-		t.update(s, items)
-		s.Polls++
-		s.Owner, s.LeaseUntil = "", time.Time{}
-		switch {
-		case t.finished(s):
-			t.finish(ctx, s, false)
-		case now.Sub(s.SubmittedAt) > t.cfg.Deadline:
-			t.finish(ctx, s, true)
-		default:
-			s.NextPoll = now.Add(t.backoff(s.Polls))
-			if err := st.PutSubmission(ctx, s); err != nil {
-				t.log.Warn("store submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
-			}
-		}
-	}
-	return nil
-}
-
-// update folds the polled items of each task into its status.
-func (t *tracker) update(s *Submission, items map[string][]apiclient.Task) {
-	for _, id := range s.TaskIDs {
-		its, ok := items[id]
-		if !ok {
-			continue
-		}
-		status, failures := TaskOutcome(its)
-		if status == apiclient.TaskFailed {
-			for _, f := range failures {
-				f.Field = "task " + id
-				s.Failures = append(s.Failures, f)
-			}
-		}
-		s.Status[id] = status
+		t.Reset(interval)
 	}
 }
 
@@ -171,11 +153,10 @@ func (t *tracker) update(s *Submission, items map[string][]apiclient.Task) {
 func TaskOutcome(rows []apiclient.Task) (status string, failures []jobs.Problem) {
 	status = apiclient.TaskComplete
 	for _, r := range rows {
-		switch r.Status {
-		case apiclient.TaskComplete:
-		case apiclient.TaskFailed:
+		switch {
+		case r.Status == apiclient.TaskFailed:
 			failures = append(failures, jobs.Problem{Path: r.ObjectPath, Reason: failReason(r)})
-		default:
+		case !r.Done():
 			return apiclient.TaskRefreshing, nil
 		}
 	}
@@ -192,16 +173,170 @@ func failReason(it apiclient.Task) string {
 	return "task failed"
 }
 
-func (t *tracker) finished(s *Submission) bool {
+// TaskTarget is one target's task follow-up: its API and how many task IDs
+// one call may ask for.
+type TaskTarget struct {
+	API     TaskAPI
+	PerCall int
+}
+
+// TrackerDeps are what the tracker is wired to.
+type TrackerDeps struct {
+	Store *KVStore
+	// Targets follows the tasks of each product; a submission of a product
+	// without an entry waits (and is reported by the log).
+	Targets map[apiclient.Product]TaskTarget
+	// Status publishes each job's final event.
+	Status  StatusPublisher
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Name identifies this replica in leases.
+	Name string
+}
+
+// StatusPublisher sends a job's status events.
+type StatusPublisher interface {
+	PublishStatus(ev jobs.StatusEvent)
+}
+
+// Tracker polls the task API of each stored submission's target until
+// every task is Complete or Failed, then publishes the outcome of the
+// submission's jobs. Replicas share the work through leases on the
+// submissions (KVStore.claim).
+type Tracker struct {
+	cfg TrackerConfig
+	d   TrackerDeps
+	log *slog.Logger
+}
+
+// NewTracker returns a Tracker; cfg's zero fields take the defaults.
+func NewTracker(cfg TrackerConfig, d TrackerDeps) (*Tracker, error) {
+	if d.Store == nil {
+		return nil, errors.New("tracker: no task store")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Name == "" {
+		d.Name = jobs.NewID()
+	}
+	return &Tracker{cfg: cfg.WithDefaults(), d: d, log: d.Logger.With(slog.String("part", "tracker"))}, nil
+}
+
+// Run follows submissions until ctx ends.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := t.round(ctx); err != nil && ctx.Err() == nil {
+				t.log.Warn("task follow-up round failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// round claims the submissions due and polls their unfinished tasks.
+func (t *Tracker) round(ctx context.Context) error {
+	st := t.d.Store
+	ids, err := st.submissionIDs(ctx)
+	if err != nil {
+		return err
+	}
+	t.d.Metrics.tracked(len(ids))
+	now := time.Now()
+	var subs []*submission
+	for _, id := range ids {
+		if len(subs) >= t.cfg.MaxPerRound {
+			break
+		}
+		sub, ok, err := st.claim(ctx, id, t.d.Name, now, t.cfg.Lease)
+		if err != nil {
+			return err
+		}
+		if ok {
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	open := map[apiclient.Product][]string{}
+	for _, s := range subs {
+		if s.Status == nil {
+			s.Status = map[string]string{}
+		}
+		for _, id := range s.TaskIDs {
+			if !apiclient.TaskFinal(s.Status[id]) {
+				open[s.product()] = append(open[s.product()], id)
+			}
+		}
+	}
+	results := map[apiclient.Product]map[string]TaskResult{}
+	for p, ids := range open {
+		tt, ok := t.d.Targets[p]
+		if !ok || tt.API == nil {
+			t.log.Warn("no task API for this product; its submissions wait", slog.String("product", string(p)), slog.Int("tasks", len(ids)))
+			continue
+		}
+		got, err := PollTasks(ctx, tt.API, ids, tt.PerCall)
+		if err != nil {
+			// The tasks not answered are asked again after the lease.
+			t.log.Warn("describe tasks", slog.String("product", string(p)), slog.Int("tasks", len(ids)), slog.String("error", err.Error()))
+		}
+		results[p] = got
+	}
+	now = time.Now()
+	for _, s := range subs {
+		s.fold(results[s.product()])
+		s.Polls++
+		s.Owner, s.LeaseUntil = "", time.Time{}
+		switch {
+		case s.finished():
+			t.finish(ctx, s, false)
+		case now.Sub(s.SubmittedAt) > t.cfg.Deadline:
+			t.finish(ctx, s, true)
+		default:
+			s.NextPoll = now.Add(t.backoff(s.Polls))
+			if err := st.putSubmission(ctx, s); err != nil {
+				t.log.Warn("store submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
+			}
+		}
+	}
+	return nil
+}
+
+// fold records the polled results of s's tasks.
+func (s *submission) fold(results map[string]TaskResult) {
 	for _, id := range s.TaskIDs {
-		if st := s.Status[id]; st != apiclient.TaskComplete && st != apiclient.TaskFailed {
+		r, ok := results[id]
+		if !ok {
+			continue
+		}
+		if r.Status == apiclient.TaskFailed {
+			for _, f := range r.Failures {
+				f.Field = "task " + id
+				s.Failures = append(s.Failures, f)
+			}
+		}
+		s.Status[id] = r.Status
+	}
+}
+
+// finished reports whether every task of s is final.
+func (s *submission) finished() bool {
+	for _, id := range s.TaskIDs {
+		if !apiclient.TaskFinal(s.Status[id]) {
 			return false
 		}
 	}
 	return true
 }
 
-func (t *tracker) backoff(polls int) time.Duration {
+func (t *Tracker) backoff(polls int) time.Duration {
 	d := t.cfg.FirstPoll
 	for range polls {
 		d *= 2
@@ -213,26 +348,26 @@ func (t *tracker) backoff(polls int) time.Duration {
 }
 
 // finish publishes the end of a submission to its jobs and forgets it.
-func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
+func (t *Tracker) finish(ctx context.Context, s *submission, timedOut bool) {
 	counts := map[string]int{}
 	for _, id := range s.TaskIDs {
 		st := s.Status[id]
-		if st != apiclient.TaskComplete && st != apiclient.TaskFailed {
+		if !apiclient.TaskFinal(st) {
 			st = "Unfinished"
 		}
 		counts[st]++
 	}
 	for st, n := range counts {
-		t.w.m.taskFinished(st, n)
+		t.d.Metrics.taskFinished(st, s.product(), n)
 	}
-	t.w.m.submissionDone(time.Since(s.SubmittedAt))
+	t.d.Metrics.submissionDone(time.Since(s.SubmittedAt))
 	if timedOut {
 		s.TimedOut = true
 		s.Failures = append(s.Failures, jobs.Problem{Field: "submission " + s.ID,
 			Reason: "tasks unfinished when the tracking deadline passed"})
 	}
 	for _, jobID := range s.Jobs {
-		found, err := t.w.applyDone(ctx, jobID, s)
+		found, err := t.applyDone(ctx, jobID, s)
 		if err != nil {
 			t.log.Warn("update job record", slog.String("job", jobID), slog.String("error", err.Error()))
 			continue
@@ -243,27 +378,41 @@ func (t *tracker) finish(ctx context.Context, s *Submission, timedOut bool) {
 		// The job is not acknowledged yet (it waits for its other paths).
 		// Leave the outcome where the job looks when it is, then look once
 		// more: one of the two sides sees the other's write.
-		if err := t.w.d.Store.PutSubmissionDone(ctx, s); err != nil {
+		if err := t.d.Store.putSubmissionDone(ctx, s); err != nil {
 			t.log.Warn("store finished submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
 		}
-		if _, err := t.w.applyDone(ctx, jobID, s); err != nil {
+		if _, err := t.applyDone(ctx, jobID, s); err != nil {
 			t.log.Warn("update job record", slog.String("job", jobID), slog.String("error", err.Error()))
 		}
 	}
-	if err := t.w.d.Store.DeleteSubmission(ctx, s.ID); err != nil {
+	if err := t.d.Store.deleteSubmission(ctx, s.ID); err != nil {
 		t.log.Warn("forget submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
 	}
 	t.log.Debug("submission finished", slog.String("submission", s.ID), slog.Int("tasks", len(s.TaskIDs)),
 		slog.Int("failures", len(s.Failures)), slog.Bool("timed_out", timedOut))
 }
 
+// collect applies the submissions of rec whose follow-up ended before rec
+// was stored (the job took longer than its first tasks).
+func (t *Tracker) collect(ctx context.Context, rec *jobRecord) {
+	for _, id := range rec.Pending {
+		sub, ok, err := t.d.Store.getSubmissionDone(ctx, id)
+		if err != nil || !ok {
+			continue
+		}
+		if _, err := t.applyDone(ctx, rec.JobID, sub); err != nil {
+			t.log.Warn("update job record", slog.String("job", rec.JobID), slog.String("error", err.Error()))
+		}
+	}
+}
+
 // applyDone folds a finished submission into the record of one of its jobs
 // and publishes the job's final event if it was the last. It is idempotent:
 // a submission no longer pending in the record changes nothing. found is
 // false when the job has no record (yet).
-func (w *Worker) applyDone(ctx context.Context, jobID string, s *Submission) (found bool, err error) {
-	var final *JobRecord
-	_, found, err = w.d.Store.UpdateJob(ctx, jobID, func(r *JobRecord) recordChange {
+func (t *Tracker) applyDone(ctx context.Context, jobID string, s *submission) (found bool, err error) {
+	var final *jobRecord
+	_, found, err = t.d.Store.updateJob(ctx, jobID, func(r *jobRecord) recordChange {
 		if !slices.Contains(r.Pending, s.ID) {
 			return recordUnchanged
 		}
@@ -277,14 +426,14 @@ func (w *Worker) applyDone(ctx context.Context, jobID string, s *Submission) (fo
 		return recordChanged
 	})
 	if final != nil {
-		w.publishFinal(final)
+		t.publishFinal(final)
 	}
 	return found, err
 }
 
 // publishFinal publishes the last event of a job whose tasks all ended.
-func (w *Worker) publishFinal(r *JobRecord) {
-	ev := jobs.StatusEvent{JobID: r.JobID, Time: w.now(), TaskIDs: r.TaskIDs}
+func (t *Tracker) publishFinal(r *jobRecord) {
+	ev := jobs.StatusEvent{JobID: r.JobID, TaskIDs: r.TaskIDs}
 	switch {
 	case r.Untracked:
 		ev.State = jobs.StateUntracked
@@ -296,9 +445,9 @@ func (w *Worker) publishFinal(r *JobRecord) {
 		ev.State = jobs.StateComplete
 	}
 	ev.Problems = append(append([]jobs.Problem(nil), r.Rejected...), r.Failures...)
-	if jobs.ValidToken(r.JobID) {
-		w.publish(w.d.Subjects.Status(r.JobID), ev)
+	if t.d.Status != nil {
+		t.d.Status.PublishStatus(ev)
 	}
-	w.log.Info("job finished", slog.String("job", r.JobID), slog.String("state", string(ev.State)),
+	t.log.Info("job finished", slog.String("job", r.JobID), slog.String("state", string(ev.State)),
 		slog.Int("tasks", len(r.TaskIDs)), slog.Int("failures", len(r.Failures)))
 }

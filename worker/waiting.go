@@ -4,36 +4,51 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// waitingPaths counts the paths waiting for quota, by kind: those of
+// quotaPool is one target's quota of one kind: what a batch waits for.
+type quotaPool struct {
+	target apiclient.Product
+	kind   quota.Kind
+}
+
+// String names the pool in reasons: "url" on CDN, "dcdn url" on DCDN.
+func (p quotaPool) String() string {
+	if p.target == "" || p.target == apiclient.ProductCDN {
+		return string(p.kind)
+	}
+	return string(p.target) + " " + string(p.kind)
+}
+
+// waitingPaths counts the paths waiting for quota, by target quota and kind: those of
 // batches waiting in memory, and those of jobs handed back for quota until
 // they are delivered again. It feeds cdnpurge_paths_waiting_for_quota.
 type waitingPaths struct {
 	mu     sync.Mutex
-	memory map[quota.Kind]int
+	memory map[quotaPool]int
 	back   map[string]handedBack // by job ID
 	// grace is how long past its redelivery time a handed-back job is
 	// still counted: it may be delivered to another replica, which this one
 	// never hears of.
 	grace time.Duration
-	set   func(quota.Kind, int)
+	set   func(quotaPool, int)
 }
 
 type handedBack struct {
-	kind  quota.Kind
+	kind  quotaPool
 	paths int
 	until time.Time
 }
 
-func newWaitingPaths(grace time.Duration, set func(quota.Kind, int)) *waitingPaths {
-	return &waitingPaths{memory: map[quota.Kind]int{}, back: map[string]handedBack{}, grace: grace, set: set}
+func newWaitingPaths(grace time.Duration, set func(quotaPool, int)) *waitingPaths {
+	return &waitingPaths{memory: map[quotaPool]int{}, back: map[string]handedBack{}, grace: grace, set: set}
 }
 
 // hold counts n paths of kind waiting in memory, replacing what the same
 // waiter held before (prev); it returns n for the next call.
-func (w *waitingPaths) hold(kind quota.Kind, prev, n int) int {
+func (w *waitingPaths) hold(kind quotaPool, prev, n int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.memory[kind] += n - prev
@@ -42,7 +57,7 @@ func (w *waitingPaths) hold(kind quota.Kind, prev, n int) int {
 }
 
 // handBack counts the paths of a job handed back for quota until until.
-func (w *waitingPaths) handBack(jobID string, kind quota.Kind, paths int, until time.Time) {
+func (w *waitingPaths) handBack(jobID string, kind quotaPool, paths int, until time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.back[jobID] = handedBack{kind: kind, paths: paths, until: until}
@@ -72,7 +87,7 @@ func (w *waitingPaths) prune(now time.Time) {
 }
 
 // total returns the paths of kind waiting; callers hold w.mu.
-func (w *waitingPaths) total(kind quota.Kind) int {
+func (w *waitingPaths) total(kind quotaPool) int {
 	n := w.memory[kind]
 	for _, hb := range w.back {
 		if hb.kind == kind {
@@ -82,7 +97,7 @@ func (w *waitingPaths) total(kind quota.Kind) int {
 	return n
 }
 
-func (w *waitingPaths) report(kind quota.Kind) {
+func (w *waitingPaths) report(kind quotaPool) {
 	if w.set != nil {
 		w.set(kind, w.total(kind))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // With 3,000 URLs queued and quota for 100, the waiting gauge counts all
@@ -39,7 +40,7 @@ func TestWorkerWaitingGaugeCountsEveryPath(t *testing.T) {
 			h.runWorker(cfg, "w1")
 			gauge := func() float64 {
 				var m dto.Metric
-				if err := h.metrics.PathsWaiting.WithLabelValues("url").Write(&m); err != nil {
+				if err := h.metrics.PathsWaiting.WithLabelValues("url", "cdn").Write(&m); err != nil {
 					t.Fatal(err)
 				}
 				return m.GetGauge().GetValue()
@@ -60,4 +61,13 @@ func TestWorkerWaitingGaugeCountsEveryPath(t *testing.T) {
 			h.waitFor("2,900 paths counted as waiting", 20*time.Second, func() bool { return gauge() == 2900 })
 		})
 	}
+}
+
+// waitingInMemory is the number of CDN paths of kind k waiting for quota
+// in memory.
+func (w *Worker) waitingInMemory(k quota.Kind) int {
+	wp := w.submit.waiting
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	return wp.memory[quotaPool{target: apiclient.ProductCDN, kind: k}]
 }

@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -203,11 +201,18 @@ type Deps struct {
 	Stream    string
 	Subjects  jobs.Subjects
 	Validator *jobs.Validator
-	API       API
-	Gate      Gate
+	// API, Gate and Syncer are CDN's: its API client and quota mirror.
+	API  API
+	Gate Gate
 	// Syncer may be nil.
 	Syncer Syncer
-	Store  *KVStore
+	// Targets are the other products that purge caches (DCDN), each with
+	// its own API and quota mirror.
+	Targets map[apiclient.Product]TargetDeps
+	// ProductOf names the product serving a domain; nil sends every path
+	// to CDN.
+	ProductOf func(host string) apiclient.Product
+	Store     *KVStore
 	// Recent may be nil; it is used when Config.RecentWindow is set.
 	Recent quota.Recent
 	// Operator may be nil; operation jobs then wait.
@@ -231,32 +236,46 @@ type Deps struct {
 	SchedStream string
 }
 
-// Worker consumes the work stream. Create it with New, run it with Run.
-type Worker struct {
-	cfg    Config
-	d      Deps
-	log    *slog.Logger
-	now    func() time.Time
-	m      *Metrics
-	cal    quota.Calendar
-	fl     *inflight
-	pz     *pause
-	stop   chan struct{} // closed when pulling stops
-	screen *jobs.Screen
-	// lastResync is when the quota was last re-read because it ran out.
-	lastResync atomic.Int64
-	// domainWait spaces the retries of stopped domains.
-	domainWait *domainBackoff
-	// waiting counts the paths waiting for quota.
-	waiting *waitingPaths
-	// pending indexes the paths not sent yet, for coalescing.
-	pending *pending
+// TargetDeps are one product's API client and quota mirror.
+type TargetDeps struct {
+	API  API
+	Gate Gate
+	// Syncer may be nil.
+	Syncer Syncer
+}
 
-	incoming chan work
-	batches  *batchQueue
-	// line orders the batches waiting for quota by priority.
-	line *gateLine
-	ops  sync.WaitGroup
+// Ticks decides whether a schedule tick may run and builds its job from
+// the replica's configuration, never from the message;
+// *scheduler.Authority implements it. claimed is the operation section of
+// a message on the legacy operations subjects, nil for a tick of the tick
+// stream. An error means the message is refused; its text is the reason.
+type Ticks interface {
+	Resolve(ctx context.Context, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error)
+}
+
+// Worker consumes the work stream through its stages: intake (pull,
+// screen, progress, recent), the batcher, the submitters (gate, API,
+// pacing, pause), the settle step (the only one that acks, hands back,
+// terminates and publishes), and the tracker. Create it with New, run it
+// with Run.
+type Worker struct {
+	cfg         Config
+	js          jetstream.JetStream
+	stream      string
+	schedStream string
+	log         *slog.Logger
+	pause       *pause
+	fl          *inflight
+	stop        chan struct{} // closed when pulling stops
+	incoming    chan work
+
+	intake  *intake
+	batcher *batcher
+	submit  *submitter
+	settle  *settler
+	ops     *operations
+	tracker *Tracker
+	queue   *batchQueue
 }
 
 // New checks deps and returns a Worker.
@@ -275,6 +294,11 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	case d.Store == nil:
 		return nil, errors.New("worker: no task store")
 	}
+	for p, td := range d.Targets {
+		if td.API == nil || td.Gate == nil {
+			return nil, fmt.Errorf("worker: target %s: no API client or quota gate", p)
+		}
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -288,23 +312,6 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if d.Name == "" {
 		d.Name = jobs.NewID()
 	}
-	w := &Worker{
-		cfg:        cfg,
-		d:          d,
-		log:        d.Logger,
-		now:        d.Now,
-		m:          d.Metrics,
-		cal:        quota.Calendar{Location: cfg.Location},
-		fl:         newInflight(),
-		pz:         &pause{changed: d.Metrics.paused},
-		domainWait: newDomainBackoff(),
-		waiting:    newWaitingPaths(cfg.AckWait, d.Metrics.waiting),
-		pending:    newPending(),
-		stop:       make(chan struct{}),
-		incoming:   make(chan work, 1024),
-		batches:    newBatchQueue(),
-		line:       newGateLine(),
-	}
 	var invalid jobs.Counter
 	if d.Metrics != nil {
 		invalid = d.Metrics.JobsInvalid
@@ -314,20 +321,65 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.screen = screen
+	targets := map[apiclient.Product]*target{
+		apiclient.ProductCDN: {product: apiclient.ProductCDN, api: d.API, gate: d.Gate, syncer: d.Syncer},
+	}
+	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: {API: d.API, PerCall: apiclient.MaxTaskIDsPerDescribe}}
+	for p, td := range d.Targets {
+		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+		per := apiclient.MaxTaskIDsPerDescribe
+		if t, err := apiclient.TargetOf(string(p)); err == nil {
+			per = t.MaxTaskIDs
+		}
+		tasks[p] = TaskTarget{API: td.API, PerCall: per}
+	}
+	status := &natsStatus{conn: d.JS.Conn(), subjects: d.Subjects, now: d.Now, log: d.Logger}
+	tracker, err := NewTracker(cfg.Tracker, TrackerDeps{Store: d.Store, Targets: tasks, Status: status,
+		Metrics: d.Metrics, Logger: d.Logger, Name: d.Name})
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg:         cfg,
+		js:          d.JS,
+		stream:      d.Stream,
+		schedStream: d.SchedStream,
+		log:         d.Logger,
+		pause:       &pause{changed: d.Metrics.paused},
+		fl:          newInflight(),
+		stop:        make(chan struct{}),
+		incoming:    make(chan work, 1024),
+		queue:       newBatchQueue(),
+		tracker:     tracker,
+	}
+	if w.schedStream == "" {
+		w.schedStream = jobs.SchedStreamName(d.Stream)
+	}
+	waiting := newWaitingPaths(cfg.AckWait, d.Metrics.waiting)
+	pend := newPending()
+	w.settle = &settler{cfg: cfg, store: d.Store, recent: d.Recent, status: status, tracker: tracker,
+		pause: w.pause, fl: w.fl, waiting: waiting, pending: pend, m: d.Metrics, log: d.Logger}
+	w.submit = &submitter{cfg: cfg, targets: targets, control: d.Control, pause: w.pause, line: newGateLine(),
+		waiting: waiting, pending: pend, domainWait: newDomainBackoff(), cal: quota.Calendar{Location: cfg.Location},
+		now: d.Now, m: d.Metrics, log: d.Logger, stop: w.stop, out: w.settle.settle}
+	w.ops = &operations{operator: d.Operator, settle: w.settle, fl: w.fl}
+	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, m: d.Metrics, incoming: w.incoming}
+	w.intake = &intake{cfg: cfg, js: d.JS, consumer: w.ConsumerConfig(), subjects: d.Subjects, screen: screen,
+		ticks: d.Ticks, store: d.Store, recent: d.Recent, productOf: d.ProductOf, targets: targets,
+		fl: w.fl, waiting: waiting, settle: w.settle, ops: w.ops, m: d.Metrics, log: d.Logger, incoming: w.incoming}
 	return w, nil
 }
 
 // Pause stops submissions until until (an account problem seen elsewhere,
 // for example a financial lock found by the service check).
-func (w *Worker) Pause(until time.Time, reason string) { w.pz.set(until, reason) }
+func (w *Worker) Pause(until time.Time, reason string) { w.pause.set(until, reason) }
 
 // Resume lifts a pause.
-func (w *Worker) Resume() { w.pz.clear() }
+func (w *Worker) Resume() { w.pause.clear() }
 
 // Paused reports whether submissions are paused and why.
 func (w *Worker) Paused() (bool, string) {
-	until, reason := w.pz.get()
+	until, reason := w.pause.get()
 	return time.Now().Before(until), reason
 }
 
@@ -354,13 +406,13 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 // pulling, flush open batches, finish calls in flight within the grace
 // period, and leave what was not submitted unacknowledged for redelivery.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.d.JS.CreateOrUpdateConsumer(ctx, w.d.Stream, w.ConsumerConfig())
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.stream, w.ConsumerConfig())
 	if err != nil {
-		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.d.Stream, err)
+		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.stream, err)
 	}
-	schedCons, err := w.d.JS.CreateOrUpdateConsumer(ctx, w.schedStream(), w.ConsumerConfig())
+	schedCons, err := w.js.CreateOrUpdateConsumer(ctx, w.schedStream, w.ConsumerConfig())
 	if err != nil {
-		return fmt.Errorf("create consumer %s on tick stream %s: %w", w.cfg.Consumer, w.schedStream(), err)
+		return fmt.Errorf("create consumer %s on tick stream %s: %w", w.cfg.Consumer, w.schedStream, err)
 	}
 	// Calls and their follow-up outlive ctx by the grace period, so that
 	// what is in flight at shutdown still lands and gets acknowledged.
@@ -371,29 +423,29 @@ func (w *Worker) Run(ctx context.Context) error {
 	for range w.cfg.Submitters {
 		submitters.Go(func() {
 			for {
-				b, ok := w.batches.pop()
+				b, ok := w.queue.pop()
 				if !ok {
 					return
 				}
-				w.submit(workCtx, b)
+				w.submit.submit(workCtx, b)
 			}
 		})
 	}
 	batcherDone := make(chan struct{})
 	go func() {
 		defer close(batcherDone)
-		w.batch()
+		w.batcher.run()
 	}()
 	bgCtx, cancelBG := context.WithCancel(ctx)
 	defer cancelBG()
-	background.Go(func() { w.heartbeat(bgCtx) })
+	background.Go(func() { w.settle.heartbeat(bgCtx) })
 	if !w.cfg.Tracker.Disabled {
-		background.Go(func() { newTracker(w).run(bgCtx) })
+		background.Go(func() { w.tracker.Run(bgCtx) })
 	}
 
-	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.d.Stream),
+	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.stream),
 		slog.Duration("linger", w.cfg.Linger), slog.Int("submitters", w.cfg.Submitters))
-	pullErr := w.pullBoth(ctx, cons, schedCons)
+	pullErr := w.intake.pullBoth(ctx, cons, schedCons)
 
 	// Shutdown.
 	close(w.stop)
@@ -403,7 +455,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		submitters.Wait()
-		w.ops.Wait()
+		w.ops.wg.Wait()
 		close(done)
 	}()
 	select {
@@ -416,176 +468,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	cancelBG()
 	background.Wait()
-	left := w.fl.snapshot()
-	for _, t := range left {
-		// Not submitted: another replica (or this one after a restart)
-		// gets it again.
-		if t.settle() {
-			_ = t.msg.NakWithDelay(time.Second)
-			w.fl.remove(t)
-		}
-	}
-	w.log.Info("worker stopped", slog.Int("handed_back", len(left)))
+	left := w.settle.handBackUnsent()
+	w.log.Info("worker stopped", slog.Int("handed_back", left))
 	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
 		return pullErr
 	}
 	return nil
-}
-
-// pull takes messages until ctx ends.
-func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := w.newPuller(ctx, cons) // outlives a deleted consumer (repull.go)
-	if err != nil {
-		return fmt.Errorf("pull from consumer %s: %w", w.cfg.Consumer, err)
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-		// A pull waiting for in-flight paths to drain must see the end too.
-		w.fl.wake()
-	}()
-	for {
-		w.fl.waitBelow(w.cfg.MaxInflightPaths, ctx.Done())
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				// Only a deleted consumer or a closed connection ends the
-				// iterator; say so rather than stop quietly.
-				return fmt.Errorf("pull from consumer %s stopped (consumer deleted or connection closed): %w", w.cfg.Consumer, err)
-			}
-			w.log.Warn("pull failed; retrying", slog.String("error", err.Error()))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		w.handle(ctx, msg)
-	}
-}
-
-// handle screens one message (a bad one is terminated and reported there)
-// and hands its paths to the batcher.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	j, err := w.admit(ctx, msg)
-	if err != nil {
-		if !errors.Is(err, jobs.ErrInvalidMessage) {
-			w.log.Warn("screen message", slog.String("error", err.Error()))
-		}
-		return
-	}
-	now := time.Now()
-	if j.ReceivedAt.IsZero() {
-		j.ReceivedAt = now
-	}
-	w.m.jobReceived(j)
-	redelivered := false
-	if md, err := msg.Metadata(); err == nil {
-		redelivered = md.NumDelivered > 1
-	}
-	if redelivered {
-		w.waiting.delivered(j.ID)
-	}
-	if !redelivered {
-		w.publishStatus(j, jobs.StatusEvent{State: jobs.StateAccepted})
-	}
-	if j.Kind == jobs.KindOperation {
-		w.runOperation(ctx, msg, j)
-		return
-	}
-	k, ok := keyOf(j)
-	if !ok {
-		// Screen validated the job; a refresh or push job always has its
-		// section and a known object type.
-		w.log.Error("job without a refresh or push section passed validation; terminating it", slog.String("job", j.ID))
-		_ = msg.Term()
-		return
-	}
-	// Screen's validation already dropped duplicate paths within the job.
-	paths := j.Paths()
-	var prior []string
-	if redelivered {
-		var err error
-		prior, err = w.d.Store.LoadProgress(ctx, j.ID)
-		if err != nil {
-			w.log.Warn("could not read job progress; its accepted paths may be sent again",
-				slog.String("job", j.ID), slog.String("error", err.Error()))
-		}
-		paths = without(paths, prior)
-	}
-	skipped := 0
-	if w.d.Recent != nil && w.cfg.RecentWindow > 0 && len(paths) > 0 {
-		fresh, err := w.d.Recent.Fresh(ctx, k.String(), paths)
-		if err != nil {
-			w.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
-		}
-		skipped = len(paths) - len(fresh)
-		paths = fresh
-	}
-	var dirs []string
-	var dirKey GroupKey
-	var collapseNote string
-	if c := w.cfg.Collapse; c.Enabled && k.Action == ActionRefresh && k.ObjectType == apiclient.ObjectFile && len(paths) >= c.MinURLs {
-		if col, ok := c.collapse(paths); ok && w.shouldCollapse(ctx, len(paths)-len(col.kept), len(col.dirs)) {
-			paths, dirs, collapseNote = col.kept, without(col.dirs, prior), col.note()
-			dirKey = GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory,
-				Force: strconv.FormatBool(c.Force), Priority: k.Priority}
-			w.log.Info("urls collapsed into directory refreshes", slog.String("job", j.ID), slog.String("note", collapseNote))
-		}
-	}
-	n := len(paths) + len(dirs)
-	t := &tracked{msg: msg, job: j, received: now, paths: n, outstanding: n,
-		redelivered: redelivered, prior: prior, skipped: skipped, collapsed: collapseNote}
-	if n == 0 {
-		w.finish(ctx, t)
-		return
-	}
-	w.fl.add(t)
-	if len(paths) > 0 {
-		w.incoming <- work{t: t, key: k, paths: paths}
-	}
-	if len(dirs) > 0 {
-		w.incoming <- work{t: t, key: dirKey, paths: dirs}
-	}
-}
-
-// work is a job's paths on their way to the batcher.
-type work struct {
-	t     *tracked
-	key   GroupKey
-	paths []string
-}
-
-func dedupe(paths []string) []string {
-	seen := make(map[string]struct{}, len(paths))
-	out := paths[:0:0]
-	for _, p := range paths {
-		if _, ok := seen[p]; ok {
-			continue
-		}
-		seen[p] = struct{}{}
-		out = append(out, p)
-	}
-	return out
-}
-
-func without(paths, done []string) []string {
-	if len(done) == 0 {
-		return paths
-	}
-	skip := make(map[string]struct{}, len(done))
-	for _, p := range done {
-		skip[p] = struct{}{}
-	}
-	out := paths[:0:0]
-	for _, p := range paths {
-		if _, ok := skip[p]; !ok {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -1,0 +1,359 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// intake pulls the work and tick streams, screens each message, and turns
+// a job into work for the batcher: its paths split by target, without the
+// paths an earlier delivery already sent (progress) or the API accepted
+// moments ago (recent), collapsed into directories where configured.
+// Operation jobs go to the operation runner.
+type intake struct {
+	cfg       Config
+	js        jetstream.JetStream
+	consumer  jetstream.ConsumerConfig
+	subjects  jobs.Subjects
+	screen    *jobs.Screen
+	ticks     Ticks // nil refuses every tick
+	store     *KVStore
+	recent    quota.Recent // may be nil
+	productOf func(host string) apiclient.Product
+	targets   map[apiclient.Product]*target
+	fl        *inflight
+	waiting   *waitingPaths
+	settle    *settler
+	ops       *operations
+	m         *Metrics
+	log       *slog.Logger
+	incoming  chan<- work
+}
+
+// work is a job's paths of one group on their way to the batcher.
+type work struct {
+	t     *tracked
+	key   GroupKey
+	paths []string
+}
+
+// pullBoth pulls the work stream and the tick stream until ctx ends or one
+// of the pulls fails, which stops the other.
+func (in *intake) pullBoth(ctx context.Context, work, ticks jetstream.Consumer) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, c := range []jetstream.Consumer{work, ticks} {
+		wg.Go(func() {
+			errs[i] = in.pull(ctx, c)
+			stop()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pull takes messages until ctx ends.
+func (in *intake) pull(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := in.newPuller(ctx, cons) // outlives a deleted consumer (repull.go)
+	if err != nil {
+		return fmt.Errorf("pull from consumer %s: %w", in.cfg.Consumer, err)
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+		// A pull waiting for in-flight paths to drain must see the end too.
+		in.fl.wake()
+	}()
+	for {
+		in.fl.waitBelow(in.cfg.MaxInflightPaths, ctx.Done())
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Only a deleted consumer or a closed connection ends the
+				// iterator; say so rather than stop quietly.
+				return fmt.Errorf("pull from consumer %s stopped (consumer deleted or connection closed): %w", in.cfg.Consumer, err)
+			}
+			in.log.Warn("pull failed; retrying", slog.String("error", err.Error()))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		in.handle(ctx, msg)
+	}
+}
+
+// admit screens a message and returns its job. A message of the tick
+// stream, or an operation job on the legacy operations subjects, runs only
+// as a tick of a schedule of this replica's configuration: its job is
+// built from the configuration by Ticks, and anything else is terminated
+// and reported on the invalid subject without reaching the API.
+func (in *intake) admit(ctx context.Context, msg jetstream.Msg) (*jobs.Job, error) {
+	if _, ok := in.subjects.SchedName(msg.Subject()); ok {
+		t, err := in.screen.CheckTick(ctx, msg)
+		if err != nil {
+			in.m.operation("", "refused")
+			return nil, err
+		}
+		return in.resolveTick(ctx, msg, "", t.Schedule, t.Tick, nil)
+	}
+	j, err := in.screen.Check(ctx, msg)
+	if err != nil || j.Kind != jobs.KindOperation {
+		if err != nil && j == nil && in.subjects.KindOf(msg.Subject()) == jobs.KindOperation {
+			in.m.operation("", "refused")
+		}
+		return j, err
+	}
+	op := j.Operation
+	if op.Schedule == "" {
+		in.m.operation(op.Action, "refused")
+		return nil, in.screen.Refuse(ctx, msg, j.ID, fmt.Sprintf("operation %q names no schedule: operations run only as ticks of a configured schedule; operators change the account with the cdnpurge CLI",
+			truncate(op.Action, 64)))
+	}
+	return in.resolveTick(ctx, msg, j.ID, op.Schedule, op.Tick, op)
+}
+
+func (in *intake) resolveTick(ctx context.Context, msg jetstream.Msg, jobID, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error) {
+	action := ""
+	if claimed != nil {
+		action = claimed.Action
+	}
+	if in.ticks == nil {
+		in.m.operation(action, "refused")
+		return nil, in.screen.Refuse(ctx, msg, jobID, fmt.Sprintf("schedule %q: this replica has no schedules configured", truncate(schedule, 64)))
+	}
+	j, err := in.ticks.Resolve(ctx, schedule, tick, claimed)
+	if err != nil {
+		in.m.operation(action, "refused")
+		return nil, in.screen.Refuse(ctx, msg, jobID, err.Error())
+	}
+	return j, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// handle screens one message (a bad one is terminated and reported there)
+// and hands its paths to the batcher.
+func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
+	j, err := in.admit(ctx, msg)
+	if err != nil {
+		if !errors.Is(err, jobs.ErrInvalidMessage) {
+			in.log.Warn("screen message", slog.String("error", err.Error()))
+		}
+		return
+	}
+	now := time.Now()
+	if j.ReceivedAt.IsZero() {
+		j.ReceivedAt = now
+	}
+	in.m.jobReceived(j)
+	redelivered := false
+	if md, err := msg.Metadata(); err == nil {
+		redelivered = md.NumDelivered > 1
+	}
+	if redelivered {
+		in.waiting.delivered(j.ID)
+	} else {
+		in.settle.publish(j, jobs.StatusEvent{State: jobs.StateAccepted})
+	}
+	if j.Kind == jobs.KindOperation {
+		in.ops.run(ctx, msg, j)
+		return
+	}
+	k, ok := keyOf(j)
+	if !ok {
+		// Screen validated the job; a refresh or push job always has its
+		// section and a known object type.
+		in.settle.terminate(msg, j, "job without a refresh or push section passed validation; terminating it")
+		return
+	}
+	// Screen's validation already dropped duplicate paths within the job.
+	paths := j.Paths()
+	var prior []string
+	if redelivered {
+		var err error
+		prior, err = in.store.loadProgress(ctx, j.ID)
+		if err != nil {
+			in.log.Warn("could not read job progress; its accepted paths may be sent again",
+				slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		paths = without(paths, prior)
+	}
+	t := &tracked{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
+	var parts []work
+	var notes []string
+	for _, part := range in.byTarget(k, paths) {
+		ws, note := in.prepare(ctx, t, part.key, part.paths, prior)
+		parts = append(parts, ws...)
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	t.collapsed = strings.Join(notes, "; ")
+	for _, w := range parts {
+		t.paths += len(w.paths)
+	}
+	t.outstanding = t.paths
+	if t.paths == 0 {
+		in.settle.finish(ctx, t)
+		return
+	}
+	in.fl.add(t)
+	for _, w := range parts {
+		in.incoming <- w
+	}
+}
+
+// byTarget splits paths by the product serving their domain, CDN first,
+// keeping their order within each part.
+func (in *intake) byTarget(k GroupKey, paths []string) []work {
+	if in.productOf == nil || len(paths) == 0 {
+		k.Target = ""
+		return []work{{key: k, paths: paths}}
+	}
+	var order []apiclient.Product
+	by := map[apiclient.Product][]string{}
+	for _, p := range paths {
+		prod := in.productOf(jobs.Domain(p))
+		if prod == "" {
+			prod = apiclient.ProductCDN
+		}
+		if _, ok := by[prod]; !ok {
+			order = append(order, prod)
+		}
+		by[prod] = append(by[prod], p)
+	}
+	out := make([]work, 0, len(order))
+	for _, prod := range order {
+		pk := k
+		pk.Target = ""
+		if prod != apiclient.ProductCDN {
+			pk.Target = prod
+		}
+		out = append(out, work{key: pk, paths: by[prod]})
+	}
+	return out
+}
+
+// prepare drops the paths of one target part the API accepted moments ago
+// and collapses URLs into directories where configured; it returns the
+// part's work and the collapse note, if any.
+func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, prior []string) ([]work, string) {
+	j := t.job
+	if in.recent != nil && in.cfg.RecentWindow > 0 && len(paths) > 0 {
+		fresh, err := in.recent.Fresh(ctx, k.String(), paths)
+		if err != nil {
+			in.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		t.skipped += len(paths) - len(fresh)
+		paths = fresh
+	}
+	var out []work
+	var note string
+	if c := in.cfg.Collapse; c.Enabled && k.Action == ActionRefresh && k.ObjectType == apiclient.ObjectFile && len(paths) >= c.MinURLs {
+		var gate Gate
+		if tg := in.targets[k.product()]; tg != nil {
+			gate = tg.gate
+		}
+		if col, ok := c.collapse(paths); ok && c.shouldCollapse(ctx, gate, len(paths)-len(col.kept), len(col.dirs)) {
+			dirKey := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory,
+				Force: strconv.FormatBool(c.Force), Priority: k.Priority, Target: k.Target}
+			paths, note = col.kept, col.note()
+			if dirs := without(col.dirs, prior); len(dirs) > 0 {
+				out = append(out, work{t: t, key: dirKey, paths: dirs})
+			}
+			in.log.Info("urls collapsed into directory refreshes", slog.String("job", j.ID), slog.String("note", note))
+		}
+	}
+	if len(paths) > 0 {
+		out = append([]work{{t: t, key: k, paths: paths}}, out...)
+	}
+	return out, note
+}
+
+func dedupe(paths []string) []string {
+	seen := make(map[string]struct{}, len(paths))
+	out := paths[:0:0]
+	for _, p := range paths {
+		if _, ok := seen[p]; ok {
+			continue
+		}
+		seen[p] = struct{}{}
+		out = append(out, p)
+	}
+	return out
+}
+
+func without(paths, done []string) []string {
+	if len(done) == 0 {
+		return paths
+	}
+	skip := make(map[string]struct{}, len(done))
+	for _, p := range done {
+		skip[p] = struct{}{}
+	}
+	out := paths[:0:0]
+	for _, p := range paths {
+		if _, ok := skip[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// operations runs operation jobs, each in its own goroutine, and gives
+// the outcome to the settle step.
+type operations struct {
+	operator Operator // nil: operation jobs wait
+	settle   *settler
+	fl       *inflight
+	wg       sync.WaitGroup
+}
+
+// run executes operation job j of msg.
+func (o *operations) run(ctx context.Context, msg message, j *jobs.Job) {
+	if o.operator == nil {
+		o.settle.waitOperator(msg, j)
+		return
+	}
+	// Tracked like a purge job so that the heartbeat keeps extending its
+	// ack deadline while a slow change runs; otherwise it could be
+	// redelivered and run twice.
+	t := &tracked{msg: msg, job: j, received: time.Now()}
+	o.fl.add(t)
+	o.wg.Go(func() {
+		// The operation's own calls retry within the client's policy; it
+		// outlives a shutdown signal so that a started change finishes.
+		err := o.operator.Run(context.WithoutCancel(ctx), j)
+		o.settle.operationDone(t, err)
+	})
+}

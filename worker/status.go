@@ -1,0 +1,40 @@
+package worker
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// natsStatus publishes status events on each job's status subject
+// (core NATS: a status event is a notice, the job itself is in the stream).
+type natsStatus struct {
+	conn     *nats.Conn
+	subjects jobs.Subjects
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// PublishStatus publishes ev on the status subject of ev.JobID, stamped
+// with the time when it has none. A job ID that cannot be a subject token
+// gets no events (its publisher was told at intake).
+func (p *natsStatus) PublishStatus(ev jobs.StatusEvent) {
+	if ev.Time.IsZero() {
+		ev.Time = p.now()
+	}
+	if !jobs.ValidToken(ev.JobID) || p.conn == nil {
+		return
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	subject := p.subjects.Status(ev.JobID)
+	if err := p.conn.Publish(subject, b); err != nil {
+		p.log.Debug("publish status event", slog.String("subject", subject), slog.String("error", err.Error()))
+	}
+}

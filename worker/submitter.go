@@ -1,0 +1,376 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// target is one product's side of the pipeline: the API that takes its
+// calls and the quota mirror that gates them.
+type target struct {
+	product apiclient.Product
+	api     API
+	gate    Gate
+	// syncer may be nil.
+	syncer Syncer
+	// lastResync is when the quota was last re-read because it ran out.
+	lastResync atomic.Int64
+}
+
+// submitter gates batches on their target's quota and sends them. It
+// never acknowledges, hands back or publishes anything itself: every
+// batch it is given ends, in parts or whole, in an outcome passed to out
+// (the settle step), so nothing is dropped.
+type submitter struct {
+	cfg     Config
+	targets map[apiclient.Product]*target
+	// control may be nil (no operator pause, no cancels).
+	control    ControlReader
+	pause      *pause
+	line       *gateLine
+	waiting    *waitingPaths
+	pending    *pending
+	domainWait *domainBackoff
+	cal        quota.Calendar
+	now        func() time.Time // the quota day's clock
+	m          *Metrics
+	log        *slog.Logger
+	// stop is closed when the worker stops taking work: waits end.
+	stop <-chan struct{}
+	out  func(ctx context.Context, b *batch, o outcome)
+}
+
+// quotaKind is the quota a batch spends.
+func quotaKind(k GroupKey) quota.Kind {
+	if k.Action == ActionPush {
+		return quota.KindForPush()
+	}
+	return quota.KindForRefresh(k.ObjectType)
+}
+
+// poolOf is the target quota a batch spends.
+func poolOf(k GroupKey) quotaPool { return quotaPool{target: k.product(), kind: quotaKind(k)} }
+
+// handBack defers every path of b until until.
+func (s *submitter) handBack(ctx context.Context, b *batch, until time.Time, reason string) {
+	if b.Len() > 0 {
+		s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+	}
+}
+
+// submit gates b on its target's quota and sends it, in parts if only
+// part of it is granted. Whatever cannot be sent is handed back.
+func (s *submitter) submit(ctx context.Context, b *batch) {
+	tg := s.targets[b.Key.product()]
+	if tg == nil {
+		// Intake routes only to configured targets; a batch of another
+		// product is a wiring bug, and its paths wait rather than vanish.
+		s.log.Error("no API configured for the batch's product; its jobs are handed back",
+			slog.String("product", string(b.Key.product())), slog.Int("paths", b.Len()))
+		s.handBack(ctx, b, time.Now().Add(s.cfg.RetryDelay), fmt.Sprintf("no %s API configured on this replica", b.Key.product()))
+		return
+	}
+	pool := poolOf(b.Key)
+	var waitStart time.Time
+	held := 0 // paths of b counted as waiting in memory
+	place := s.line.ticket(pool, b.rank())
+	defer func() {
+		s.waiting.hold(pool, held, 0)
+		s.line.leave(place)
+	}()
+	for b.Len() > 0 {
+		if s.holdBack(ctx, b) {
+			return
+		}
+		now := time.Now()
+		if until, reason := s.pause.get(); now.Before(until) {
+			s.handBack(ctx, b, until, "submissions paused: "+reason)
+			return
+		}
+		if waitStart.IsZero() {
+			waitStart = now
+		}
+		// Taken before asking, so that a sync finishing meanwhile still
+		// wakes the wait below.
+		wake, moved := synced(tg.syncer), s.line.changes()
+		var res quota.Reservation
+		var err error
+		myTurn := s.line.turn(place)
+		if myTurn {
+			res, err = tg.gate.Reserve(ctx, pool.kind, int64(b.Len()))
+		}
+		if err == nil && res.Granted > 0 {
+			waitStart = time.Time{}
+			held = s.waiting.hold(pool, held, 0)
+			s.line.leave(place)
+			part := b
+			if int(res.Granted) < b.Len() {
+				part = b.take(int(res.Granted))
+			} else {
+				b = newBatch(b.Key, b.opened)
+			}
+			s.send(ctx, tg, part, res)
+			continue
+		}
+		if err == nil && res.ID != "" {
+			_ = tg.gate.Refund(ctx, res)
+		}
+		if myTurn && err == nil && s.resyncWhenSpent(ctx, tg) {
+			// The mirror was just re-read: ask again before waiting, so
+			// that quota the sync found is used now, not after a hand-back.
+			continue
+		}
+		reason := fmt.Sprintf("no %s quota left today", pool)
+		until := now.Add(s.untilReset())
+		if err != nil {
+			reason = "quota mirror: " + err.Error()
+			until = now.Add(s.cfg.RetryDelay)
+		}
+		held = s.waiting.hold(pool, held, b.Len())
+		s.line.wait(place)
+		select {
+		case <-s.stop:
+			s.handBack(ctx, b, now.Add(time.Second), "worker stopping")
+			return
+		default:
+		}
+		if now.Sub(waitStart) >= s.cfg.QuotaHold {
+			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
+				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
+			s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: pool})
+			return
+		}
+		if !sleep(ctx, s.stop, wake, moved, s.cfg.QuotaPoll) {
+			s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
+			return
+		}
+	}
+}
+
+// resyncWhenSpent re-reads tg's quota, at most once per QuotaHold, when
+// the mirror has none left: a sync that raced with commits subtracts them
+// twice (it errs on the safe side), and without this the units it held
+// back would stay idle until the next timed sync.
+// It reports whether it re-read the quota.
+func (s *submitter) resyncWhenSpent(ctx context.Context, tg *target) bool {
+	if tg.syncer == nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := tg.lastResync.Load()
+	if now-last < int64(s.cfg.QuotaHold) || !tg.lastResync.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := tg.syncer.SyncNow(ctx); err != nil {
+		s.log.Warn("quota re-sync", slog.String("product", string(tg.product)), slog.String("error", err.Error()))
+		return false
+	}
+	return true
+}
+
+// syncNotifier is a Syncer that says when a sync read the quota anew;
+// quota.Mirror is one.
+type syncNotifier interface {
+	Synced() <-chan struct{}
+}
+
+// synced returns a channel closed by the next successful quota sync, or
+// nil (never ready) when the Syncer cannot tell.
+func synced(s Syncer) <-chan struct{} {
+	if n, ok := s.(syncNotifier); ok {
+		return n.Synced()
+	}
+	return nil
+}
+
+// untilReset is how long a job that found no quota waits before it is
+// looked at again: until the quota day ends on the calendar clock, or less
+// (DeferMax) in case more quota appears.
+func (s *submitter) untilReset() time.Duration {
+	now := s.now()
+	return min(s.cal.NextReset(now).Sub(now), s.cfg.DeferMax)
+}
+
+// sleep waits d, or less when wake or moved is closed; it reports false
+// when ctx ends or stop is closed first.
+func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	case <-wake:
+		return true
+	case <-moved:
+		return true
+	case <-t.C:
+		return true
+	}
+}
+
+// send makes the API call of b under reservation res and steers on the
+// answer.
+func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation) {
+	// From here a request for one of b's paths is a new refresh: the file
+	// may change after this call.
+	s.pending.release(b)
+	defer s.keepReserved(ctx, tg.gate, res)()
+	start := time.Now()
+	paths := b.Paths()
+	var taskIDs []string
+	var requestID string
+	var err error
+	switch b.Key.Action {
+	case ActionPush:
+		var r apiclient.PushResult
+		r, err = tg.api.PushObjectCache(ctx, apiclient.PushRequest{Paths: paths, Area: b.Key.Area,
+			L2Preload: b.Key.L2Preload, WithHeader: b.Key.WithHeader, QueryHashkey: b.Key.QueryHashkey})
+		taskIDs, requestID = r.TaskIDs, r.RequestID
+	default:
+		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType}
+		if b.Key.Force != "" {
+			f := b.Key.Force == "true"
+			req.Force = &f
+		}
+		var r apiclient.RefreshResult
+		r, err = tg.api.RefreshObjectCaches(ctx, req)
+		taskIDs, requestID = r.TaskIDs, r.RequestID
+	}
+	s.m.call(b, err, time.Since(start))
+	if err == nil {
+		if cErr := tg.gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
+			s.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))
+		}
+		s.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
+			slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
+		s.domainWait.ok(b)
+		s.out(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
+		return
+	}
+	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+	}
+	s.failed(ctx, tg, b, err)
+}
+
+// keepReserved extends res while its call runs, so that a call slower than
+// the reservation's TTL (retries, a slow API) does not have its units
+// handed to another replica before it commits. The returned func stops it.
+func (s *submitter) keepReserved(ctx context.Context, gate Gate, res quota.Reservation) func() {
+	ttl := res.Expires.Sub(s.now())
+	if ttl <= 0 {
+		ttl = quota.DefaultReservationTTL
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := gate.Extend(ctx, res, ttl); err != nil && !errors.Is(err, quota.ErrUnknownReservation) {
+					s.log.Warn("extend quota reservation", slog.String("error", err.Error()))
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// failed acts on the verdict of a refused or failed call (Decide).
+func (s *submitter) failed(ctx context.Context, tg *target, b *batch, err error) {
+	now := time.Now()
+	verdict := Decide(err)
+	code := apiclient.Code(err)
+	log := s.log.With(slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
+		slog.String("verdict", verdict.String()), slog.String("code", code), slog.String("error", err.Error()))
+	switch verdict {
+	case NextMinute:
+		// The per-domain per-minute URL limit, not the daily quota: the
+		// mirror is right, and the domain may refresh again when the next
+		// minute starts. Other domains' batches go on.
+		next := now.Truncate(time.Minute).Add(time.Minute + time.Second)
+		log.Info("the domain reached the API's URLs-per-minute limit; its paths wait for the next minute", slog.Time("until", next))
+		s.handBack(ctx, b, next, fmt.Sprintf("the API's limit of URLs per minute per domain was reached (%s); waiting for the next minute", code))
+	case QuotaSpent:
+		log.Warn("the API says the quota is spent although the mirror granted it; re-syncing the mirror")
+		if tg.syncer != nil {
+			if sErr := tg.syncer.SyncNow(ctx); sErr != nil {
+				log.Warn("quota re-sync failed", slog.String("sync_error", sErr.Error()))
+			}
+		}
+		// Handed back with a delay, not sent straight to the gate again:
+		// a full prefetch queue is not in the mirror, and an immediate
+		// retry would loop against the API.
+		s.handBack(ctx, b, now.Add(s.cfg.RetryDelay), err.Error())
+	case DomainStopped:
+		if b.Domains() > 1 {
+			// One stopped domain refuses the whole call: send each domain
+			// on its own, so the others land now.
+			log.Info("a domain of the batch is stopped or being changed; sending each domain on its own")
+			for _, part := range b.byDomain() {
+				s.submit(ctx, part)
+			}
+			return
+		}
+		domain := b.entries[0].domain
+		delay := s.domainWait.next(domain, s.cfg.RetryDelay, s.cfg.DeferMax)
+		log.Warn("domain not serving refreshes now; its paths wait", slog.String("domain", domain), slog.Duration("delay", delay))
+		s.handBack(ctx, b, now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", domain, code, delay))
+	case DomainUnknown:
+		if b.Domains() > 1 {
+			for _, part := range b.byDomain() {
+				s.submit(ctx, part)
+			}
+			return
+		}
+		domain := b.entries[0].domain
+		log.Warn("a domain is not on this account; rejecting its paths", slog.String("domain", domain))
+		s.out(ctx, b, outcome{kind: rejected, reason: fmt.Sprintf(
+			"domain %s is not on this %s account (InvalidDomain.NotFound): add it to the account, set its product in domains, or remove it from domains: %s",
+			domain, productName(tg.product), err)})
+	case Refused:
+		if b.Len() > 1 {
+			// One bad path refuses the whole call: split to find it, so
+			// the good paths of the batch still go.
+			left, right := b.split()
+			log.Info("the API refused a batch; splitting it to find the refused paths")
+			s.submit(ctx, left)
+			s.submit(ctx, right)
+			return
+		}
+		log.Warn("the API refused a path", slog.String("path", b.entries[0].path))
+		s.out(ctx, b, outcome{kind: rejected, reason: err.Error()})
+	case PauseAccount:
+		until := now.Add(s.cfg.PauseFor)
+		s.pause.set(until, err.Error())
+		log.Error("pausing submissions: the account or credentials need attention", slog.Time("until", until))
+		s.handBack(ctx, b, until, err.Error())
+	default: // RetryLater, Unrecognised
+		if ctx.Err() != nil {
+			s.handBack(ctx, b, now.Add(time.Second), "worker stopping")
+			return
+		}
+		log.Warn("the API did not take the batch; its jobs will be redelivered", slog.Duration("delay", s.cfg.RetryDelay))
+		s.handBack(ctx, b, now.Add(s.cfg.RetryDelay), err.Error())
+	}
+}
+
+// productName is the product as people write it.
+func productName(p apiclient.Product) string {
+	if p == apiclient.ProductDCDN {
+		return "DCDN"
+	}
+	return "CDN"
+}
