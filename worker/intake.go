@@ -211,7 +211,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	t := &tracked{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
 	var parts []work
 	var notes []string
-	for _, part := range in.byTarget(k, paths) {
+	for _, part := range splitByTarget(in.productOf, k, paths) {
 		ws, note := in.prepare(ctx, t, part.key, part.paths, prior)
 		parts = append(parts, ws...)
 		if note != "" {
@@ -233,17 +233,18 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// byTarget splits paths by the product serving their domain, CDN first,
-// keeping their order within each part.
-func (in *intake) byTarget(k GroupKey, paths []string) []work {
-	if in.productOf == nil || len(paths) == 0 {
-		k.Target = ""
+// splitByTarget splits paths by the product serving their domain (all
+// CDN when productOf is nil), in order of first appearance, keeping their
+// order within each part; each part's key names its target.
+func splitByTarget(productOf func(host string) apiclient.Product, k GroupKey, paths []string) []work {
+	k.Target = ""
+	if productOf == nil || len(paths) == 0 {
 		return []work{{key: k, paths: paths}}
 	}
 	var order []apiclient.Product
 	by := map[apiclient.Product][]string{}
 	for _, p := range paths {
-		prod := in.productOf(jobs.Domain(p))
+		prod := productOf(jobs.Domain(p))
 		if prod == "" {
 			prod = apiclient.ProductCDN
 		}
@@ -255,7 +256,6 @@ func (in *intake) byTarget(k GroupKey, paths []string) []work {
 	out := make([]work, 0, len(order))
 	for _, prod := range order {
 		pk := k
-		pk.Target = ""
 		if prod != apiclient.ProductCDN {
 			pk.Target = prod
 		}

@@ -38,7 +38,7 @@ func TestServeOverSecuredNATS(t *testing.T) {
 		t.Fatalf("hook: %d %s", code, body)
 	}
 	jobstest.Eventually(t, "the path submitted", 20*time.Second, func() bool {
-		return strings.Contains(scrape(t, rs.admin+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
+		return strings.Contains(scrape(t, rs.admin+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 1`)
 	})
 	if err := rs.stop(); err != nil {
 		t.Fatal(err)

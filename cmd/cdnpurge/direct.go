@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,15 +12,11 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// directAPI is what --direct needs of the CDN API client.
-type directAPI interface {
-	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
-	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
-	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
-}
-
-// runDirect sends the paths from this process: batched to the worker's
-// limits, each batch gated on the quota mirror, retried by apiclient.
+// runDirect sends the paths from this process through the worker's own
+// submitter (worker.SendDirect): batched to the worker's limits, each
+// batch gated on the quota mirror, retried by apiclient, and steered by
+// the same verdicts as the service. With --wait it follows the tasks with
+// the tracker's poll (worker.FollowTasks).
 func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags, prog *progress) (summary, error) {
 	sum := summary{Action: actionName(req), Mode: "direct", Paths: len(req.paths), Unit: "tasks", start: time.Now()}
 	client, err := s.apiClient(nil)
@@ -35,59 +29,63 @@ func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	defer closeStore()
 	mirror := quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log))
-	batches := worker.Plan(groupKey(req), req.paths, s.cfg.WorkerConfig().Limits)
-	kind := quota.KindForPush()
-	if req.kind == jobs.KindRefresh {
-		kind = quota.KindForRefresh(req.ot)
+	deps := worker.DirectDeps{Logger: s.log,
+		Targets: map[apiclient.Product]worker.TargetDeps{apiclient.ProductCDN: {API: client, Gate: mirror, Syncer: mirror}}}
+	j := req.job(nil)
+	prog.set("submitted", 0, sum.Paths, "paths")
+	rep, err := worker.SendDirect(ctx, s.cfg.WorkerConfig(), deps, j)
+	if err != nil {
+		return sum, err
 	}
-	for i, b := range batches {
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		r, err := mirror.Reserve(ctx, kind, int64(len(b)))
-		if err != nil {
-			return sum, fmt.Errorf("quota mirror: %w (check redis.url, or that DescribeRefreshQuota answers)", err)
-		}
-		if r.Granted == 0 {
-			sum.wait(restLen(batches[i:]), mirror.NextReset(time.Now()))
-			break
-		}
-		send := b[:r.Granted]
-		ids, err := sendBatch(ctx, client, req, send)
-		if err != nil {
-			_ = mirror.Refund(context.WithoutCancel(ctx), r)
-			switch apiclient.Classify(err) {
-			case apiclient.ClassQuota:
-				_ = mirror.SyncNow(ctx)
-				sum.wait(restLen(batches[i:]), mirror.NextReset(time.Now()))
-			case apiclient.ClassBadInput, apiclient.ClassTooBig:
-				sum.failPaths(failure{What: fmt.Sprintf("batch %d (%s, first %s)", i+1, plural(len(send), "path"), send[0]),
-					Reason: err.Error(), Path: send[0]}, len(send))
-				prog.set("submitted", sum.Submitted, sum.Paths, "paths")
-				continue
-			default:
-				// Account, credentials, or retries used up: the rest would
-				// fail the same way.
-				sum.failPaths(failure{What: fmt.Sprintf("batch %d and the %d after it (%s)", i+1, len(batches)-i-1, plural(restLen(batches[i:]), "path")),
-					Reason: err.Error()}, restLen(batches[i:]))
-			}
-			break
-		}
-		_ = mirror.Commit(context.WithoutCancel(ctx), r, int64(len(send)))
-		sum.Calls++
-		sum.Submitted += len(send)
-		sum.TaskIDs = append(sum.TaskIDs, ids...)
-		prog.set("submitted", sum.Submitted, sum.Paths, "paths")
-		if int(r.Granted) < len(b) {
-			sum.wait(len(b)-int(r.Granted)+restLen(batches[i+1:]), mirror.NextReset(time.Now()))
-			break
-		}
+	sum.Calls, sum.Submitted = rep.Calls, rep.Submitted
+	prog.set("submitted", sum.Submitted, sum.Paths, "paths")
+	for _, t := range rep.Tasks {
+		sum.TaskIDs = append(sum.TaskIDs, t.ID)
 	}
-	if f.wait && len(sum.TaskIDs) > 0 {
+	for _, g := range groupProblems(rep.Rejected) {
+		sum.failPaths(failure{What: fmt.Sprintf("%s refused (first %s)", plural(g.n, "path"), g.first), Reason: g.reason, Path: g.first}, g.n)
+	}
+	for _, ns := range rep.NotSent {
+		if ns.Quota {
+			sum.wait(len(ns.Paths), ns.Until)
+			continue
+		}
+		// Not sent for another reason (account, credentials, a domain
+		// stopped, the API unreachable): this run does not try again.
+		reason := ns.Reason
+		if !ns.Until.IsZero() {
+			reason += "; try again after " + ns.Until.Format(time.RFC3339)
+		}
+		sum.failPaths(failure{What: fmt.Sprintf("%s not sent (first %s)", plural(len(ns.Paths), "path"), ns.Paths[0]), Reason: reason, Path: ns.Paths[0]}, len(ns.Paths))
+	}
+	if f.wait && len(rep.Tasks) > 0 {
 		sum.Waited = true
-		return sum, followTasks(ctx, client, sum.TaskIDs, f.poll, prog, &sum)
+		return sum, followTasks(ctx, deps, rep.Tasks, f.poll, prog, &sum)
 	}
 	return sum, nil
+}
+
+// problemGroup is the refused paths that share a reason.
+type problemGroup struct {
+	reason, first string
+	n             int
+}
+
+// groupProblems groups refused paths by reason, in order of first
+// appearance, so that a refused batch is one line, not one per path.
+func groupProblems(ps []jobs.Problem) []problemGroup {
+	var out []problemGroup
+	idx := map[string]int{}
+	for _, p := range ps {
+		i, ok := idx[p.Reason]
+		if !ok {
+			i = len(out)
+			idx[p.Reason] = i
+			out = append(out, problemGroup{reason: p.Reason, first: p.Path})
+		}
+		out[i].n++
+	}
+	return out
 }
 
 func actionName(req request) string {
@@ -97,99 +95,67 @@ func actionName(req request) string {
 	return "purge " + strings.ToLower(string(req.ot))
 }
 
-func restLen(bs [][]string) int {
-	n := 0
-	for _, b := range bs {
-		n += len(b)
+// followTasks follows the tasks of each target with worker.FollowTasks
+// until every task is final, a poll fails, or ctx ends.
+func followTasks(ctx context.Context, deps worker.DirectDeps, tasks []worker.DirectTask, every time.Duration, prog *progress, sum *summary) error {
+	byTarget := map[apiclient.Product][]string{}
+	var order []apiclient.Product
+	for _, t := range tasks {
+		if _, ok := byTarget[t.Target]; !ok {
+			order = append(order, t.Target)
+		}
+		byTarget[t.Target] = append(byTarget[t.Target], t.ID)
 	}
-	return n
-}
-
-func sendBatch(ctx context.Context, api directAPI, req request, paths []string) ([]string, error) {
-	if req.kind == jobs.KindPush {
-		res, err := api.PushObjectCache(ctx, apiclient.PushRequest{Paths: paths, Area: req.area, L2Preload: req.l2})
-		return res.TaskIDs, err
+	total, doneBefore := 0, 0
+	for _, ids := range byTarget {
+		total += len(ids)
 	}
-	res, err := api.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths, ObjectType: req.ot, Force: req.force})
-	return res.TaskIDs, err
-}
-
-// groupKey is the worker's batch group of a request.
-func groupKey(req request) worker.GroupKey {
-	if req.kind == jobs.KindPush {
-		return worker.GroupKey{Action: worker.ActionPush, Area: req.area, L2Preload: req.l2}
-	}
-	k := worker.GroupKey{Action: worker.ActionRefresh, ObjectType: req.ot}
-	if req.force != nil && req.ot != apiclient.ObjectFile {
-		k.Force = strconv.FormatBool(*req.force)
-	}
-	return k
-}
-
-// followTasks polls DescribeRefreshTaskById until every task is Complete or
-// Failed, or ctx ends.
-func followTasks(ctx context.Context, api directAPI, ids []string, every time.Duration, prog *progress, sum *summary) error {
-	type outcome struct {
-		status   string
-		failures []jobs.Problem
-	}
-	status := make(map[string]outcome, len(ids))
-	final := func(id string) bool {
-		st := status[id].status
-		return st == apiclient.TaskComplete || st == apiclient.TaskFailed
-	}
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	sum.Pending = len(ids)
-	for {
-		var open []string
+	sum.Pending = total
+	for _, p := range order {
+		api := deps.Targets[p].API
+		per := apiclient.MaxTaskIDsPerDescribe
+		if t, err := apiclient.TargetOf(string(p)); err == nil {
+			per = t.MaxTaskIDs
+		}
+		results, err := worker.FollowTasks(ctx, api, byTarget[p], per, every, func(final, n int) {
+			prog.set("tasks done", doneBefore+final, total, "tasks")
+		})
+		ids := uniq(byTarget[p])
 		for _, id := range ids {
-			if !final(id) {
-				open = append(open, id)
+			r := results[id]
+			if !r.Final() {
+				continue
 			}
-		}
-		for chunk := range slices.Chunk(open, apiclient.MaxTaskIDsPerDescribe) {
-			res, err := api.DescribeRefreshTaskByID(ctx, chunk)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+			doneBefore++
+			sum.Pending--
+			if r.Status == apiclient.TaskFailed {
+				sum.Failed++
+				for _, fl := range r.Failures {
+					sum.failPaths(failure{What: "task " + id + " " + fl.Path, Reason: fl.Reason, Task: id, Path: fl.Path}, 1)
 				}
-				return fmt.Errorf("follow tasks: %w (see them later with cdnpurge tasks --id)", err)
-			}
-			rows := map[string][]apiclient.Task{}
-			for _, t := range res.Tasks {
-				rows[t.TaskID] = append(rows[t.TaskID], t)
-			}
-			// A task ID may stand for many URLs: one outcome for all.
-			for id, r := range rows {
-				st, failures := worker.TaskOutcome(r)
-				status[id] = outcome{st, failures}
+			} else {
+				sum.Completed++
 			}
 		}
-		done, failed := 0, 0
-		for _, id := range ids {
-			if final(id) {
-				done++
-				if status[id].status == apiclient.TaskFailed {
-					failed++
-				}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-		}
-		prog.set("tasks done", done, len(ids), "tasks")
-		sum.Pending = len(ids) - done
-		sum.Completed = done - failed
-		if done == len(ids) {
-			sum.Failed = failed
-			for _, id := range ids {
-				for _, f := range status[id].failures {
-					sum.failPaths(failure{What: "task " + id + " " + f.Path, Reason: f.Reason, Task: id, Path: f.Path}, 1)
-				}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(every):
+			return fmt.Errorf("follow tasks: %w (see them later with cdnpurge tasks --id)", err)
 		}
 	}
+	return nil
+}
+
+// uniq returns ids without repeats, in order.
+func uniq(ids []string) []string {
+	seen := map[string]bool{}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

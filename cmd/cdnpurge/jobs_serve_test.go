@@ -150,7 +150,7 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 		return last.State == "rejected" && v.State == worker.ViewCancelled
 	})
 	m := scrape(t, "http://"+admin+"/metrics")
-	if !strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`) || !strings.Contains(m, "cdnpurge_operator_paused 0") {
+	if !strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 1`) || !strings.Contains(m, "cdnpurge_operator_paused 0") {
 		t.Errorf("metrics: want exactly the one path after the resume submitted and no pause:\n%s", grepLines(m, "cdnpurge_paths_submitted_total", "cdnpurge_operator_paused"))
 	}
 }

@@ -41,6 +41,23 @@ type request struct {
 	paths    []string
 }
 
+// job is the request as a job of the given paths (all of them when nil).
+func (req request) job(paths []string) *jobs.Job {
+	if paths == nil {
+		paths = req.paths
+	}
+	j := &jobs.Job{Kind: req.kind, Priority: req.priority}
+	if j.Priority == jobs.PriorityNormal {
+		j.Priority = "" // the wire format's default
+	}
+	if req.kind == jobs.KindPush {
+		j.Push = &jobs.PushSpec{Paths: paths, Area: req.area, L2Preload: req.l2}
+	} else {
+		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force}
+	}
+	return j
+}
+
 func (a *app) purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return a.submitCmd(ctx, jobs.KindRefresh, args, stdout, stderr)
 }

@@ -51,15 +51,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	var js []*jobs.Job
 	for chunk := range slices.Chunk(req.paths, size) {
-		j := &jobs.Job{Kind: req.kind, Priority: req.priority}
-		if j.Priority == jobs.PriorityNormal {
-			j.Priority = "" // the wire format's default
-		}
-		if req.kind == jobs.KindPush {
-			j.Push = &jobs.PushSpec{Paths: chunk, Area: req.area, L2Preload: req.l2}
-		} else {
-			j.Refresh = &jobs.RefreshSpec{Paths: chunk, ObjectType: string(req.ot), Force: req.force}
-		}
+		j := req.job(chunk)
 		if f.idemKey != "" {
 			j.ID = jobs.IDFromKey("cli:" + f.idemKey + ":" + strconv.Itoa(len(js)))
 		}

@@ -137,7 +137,7 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 		t.Fatalf("hook after the loss: %d %s", code, body)
 	}
 	jobstest.Eventually(t, "the path submitted", 20*time.Second, func() bool {
-		return strings.Contains(scrape(t, rs.admin+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",type="File"} 1`)
+		return strings.Contains(scrape(t, rs.admin+"/metrics"), `cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 1`)
 	})
 	if m := scrape(t, rs.admin+"/metrics"); !strings.Contains(m, `cdnpurge_jetstream_recreated_total{kind="stream"} 5`) {
 		t.Errorf("/metrics does not count the 5 re-created streams")

@@ -80,7 +80,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	jobstest.Eventually(t, "the paths submitted", 20*time.Second, func() bool {
 		m := scrape(t, admin+"/metrics")
-		return strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",type="File"} 2`)
+		return strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 2`)
 	})
 	// The CLI queues through the running serve and follows the job's
 	// status events to the end.
