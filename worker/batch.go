@@ -2,7 +2,6 @@ package worker
 
 import (
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -22,8 +21,8 @@ const (
 type GroupKey struct {
 	Action     Action
 	ObjectType apiclient.ObjectType
-	// Force is "", "true" or "false" (refresh of non-File types only).
-	Force        string
+	// Force is the refresh's Force parameter (non-File types only).
+	Force        ForceMode
 	Area         string
 	L2Preload    bool
 	WithHeader   string
@@ -33,6 +32,37 @@ type GroupKey struct {
 	Priority jobs.Priority
 	// Target is the product whose API takes the call; "" is CDN.
 	Target apiclient.Product
+}
+
+// ForceMode is a refresh's Force parameter: not sent (the API's
+// default), true or false. Calls with different modes never share a batch.
+type ForceMode uint8
+
+// The Force modes.
+const (
+	ForceUnset ForceMode = iota
+	ForceOn
+	ForceOff
+)
+
+// forceOf is the mode of an optional Force flag.
+func forceOf(f *bool) ForceMode {
+	switch {
+	case f == nil:
+		return ForceUnset
+	case *f:
+		return ForceOn
+	}
+	return ForceOff
+}
+
+// param is the mode as the request's optional Force flag.
+func (m ForceMode) param() *bool {
+	if m == ForceUnset {
+		return nil
+	}
+	on := m == ForceOn
+	return &on
 }
 
 // product is the target of the group, CDN when unset.
@@ -142,8 +172,8 @@ func keyOf(j *jobs.Job) (GroupKey, bool) {
 			return GroupKey{}, false
 		}
 		k := GroupKey{Action: ActionRefresh, ObjectType: ot, Priority: priorityOf(j)}
-		if j.Refresh.Force != nil && ot != apiclient.ObjectFile {
-			k.Force = strconv.FormatBool(*j.Refresh.Force)
+		if ot != apiclient.ObjectFile {
+			k.Force = forceOf(j.Refresh.Force)
 		}
 		return k, true
 	case j.Push != nil:

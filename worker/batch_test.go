@@ -12,6 +12,7 @@ import (
 func fileKey() GroupKey { return GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile} }
 
 func TestGrouperFlushesAtSizeLimits(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		key  GroupKey
@@ -48,6 +49,7 @@ func TestGrouperFlushesAtSizeLimits(t *testing.T) {
 }
 
 func TestGrouperDedupesWithinBatch(t *testing.T) {
+	t.Parallel()
 	g := newGrouper(Limits{})
 	a, b := &tracked{}, &tracked{}
 	now := time.Now()
@@ -63,6 +65,7 @@ func TestGrouperDedupesWithinBatch(t *testing.T) {
 }
 
 func TestGrouperKeepsTenDomainsPerRefresh(t *testing.T) {
+	t.Parallel()
 	g := newGrouper(Limits{})
 	now := time.Now()
 	var full []*batch
@@ -92,9 +95,10 @@ func TestGrouperKeepsTenDomainsPerRefresh(t *testing.T) {
 }
 
 func TestGrouperSeparatesGroups(t *testing.T) {
+	t.Parallel()
 	g := newGrouper(Limits{})
 	now := time.Now()
-	yes, no := "true", "false"
+	yes, no := ForceOn, ForceOff
 	keys := []GroupKey{
 		fileKey(),
 		{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Force: yes},
@@ -112,6 +116,7 @@ func TestGrouperSeparatesGroups(t *testing.T) {
 }
 
 func TestGrouperDueAfterLinger(t *testing.T) {
+	t.Parallel()
 	g := newGrouper(Limits{})
 	t0 := time.Unix(1000, 0)
 	g.add(fileKey(), "https://example.com/a", &tracked{}, t0)
@@ -124,6 +129,7 @@ func TestGrouperDueAfterLinger(t *testing.T) {
 }
 
 func TestBatchTakeAndSplit(t *testing.T) {
+	t.Parallel()
 	b := newBatch(fileKey(), time.Now())
 	for i := range 7 {
 		b.add(&entry{path: fmt.Sprint(i), domain: "d"})
@@ -139,6 +145,7 @@ func TestBatchTakeAndSplit(t *testing.T) {
 }
 
 func TestTrackedResolve(t *testing.T) {
+	t.Parallel()
 	tr := &tracked{outstanding: 3}
 	now := time.Now()
 	if tr.resolve("a", outcome{kind: accepted, sub: "s1", tasks: []string{"1"}}) {
@@ -157,6 +164,7 @@ func TestTrackedResolve(t *testing.T) {
 }
 
 func TestPlanMatchesTheBatcher(t *testing.T) {
+	t.Parallel()
 	var paths []string
 	for d := range 12 {
 		for i := range 150 {
@@ -178,6 +186,7 @@ func TestPlanMatchesTheBatcher(t *testing.T) {
 }
 
 func TestTaskOutcome(t *testing.T) {
+	t.Parallel()
 	row := func(st, desc string) apiclient.Task {
 		return apiclient.Task{TaskID: "1", ObjectPath: "p" + st, Status: st, Description: desc}
 	}
@@ -203,6 +212,7 @@ func TestTaskOutcome(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := (Config{}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}

@@ -12,7 +12,7 @@ type batcher struct {
 	limits   Limits
 	pending  *pending
 	queue    *batchQueue
-	m        *Metrics
+	metrics  *Metrics
 	incoming <-chan work
 }
 
@@ -26,7 +26,7 @@ func (bt *batcher) run() {
 	defer ticker.Stop()
 	send := func(bs []*batch) {
 		for _, b := range bs {
-			bt.m.batchFlushed(b)
+			bt.metrics.batchFlushed(b)
 			bt.queue.push(b)
 		}
 	}
@@ -43,7 +43,7 @@ func (bt *batcher) run() {
 				if bt.pending.attach(in.key, p, in.t) {
 					// Pending in the pool, a full batch or a batch
 					// waiting for quota: the job joins that entry.
-					bt.m.duplicate()
+					bt.metrics.duplicate()
 					continue
 				}
 				full, _ := g.add(in.key, p, in.t, now)

@@ -16,6 +16,7 @@ import (
 // 500 are submitted; the rest wait without the API ever answering
 // QuotaExceeded, and land after the emulated day rolls over.
 func TestWorkerWaitsForQuotaDay(t *testing.T) {
+	t.Parallel()
 	// The emulator's calls/s windows run on its clock, which this test
 	// stops: every call would fall into one second. Limits are not what
 	// this test is about.
@@ -42,8 +43,9 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 		}
 		return false
 	})
-	// Let the worker go round a few more times with no quota.
-	time.Sleep(500 * time.Millisecond)
+	// Let the worker go round a few more times with no quota: jobs
+	// delivered again and handed back again.
+	h.deferredAgain(events, ids)
 	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 500 {
 		t.Fatalf("%d URLs submitted with a quota of 500", n)
 	}
@@ -70,13 +72,15 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 		h.waitFor("the next day's 500 URLs", 30*time.Second, func() bool {
 			return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
 		})
-		time.Sleep(300 * time.Millisecond)
+		if want < 2000 { // jobs still wait
+			h.deferredAgain(events, ids)
+		}
 		if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != want {
 			t.Fatalf("day %d: %d URLs submitted, want %d", d+1, n, want)
 		}
 		day = day.Add(24 * time.Hour)
 	}
-	h.waitFor("queue drained", 10*time.Second, h.drained)
+	h.waitFor("queue drained", 60*time.Second, h.drained)
 	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
 	if len(got) != 2000 || len(uniq(got)) != 2000 {
 		t.Fatalf("%d URLs (%d unique) submitted over four days, want 2,000 once each", len(got), len(uniq(got)))
@@ -89,6 +93,7 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 // With 30% of calls answered 500 or 503 every path still lands, and no
 // two requests share a nonce.
 func TestWorkerLandsEverythingThroughFaults(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Seed: 3, Faults: cdnemu.Faults{ErrorRate500: 0.15, ErrorRate503: 0.15}}})
 	for i := range 300 {
 		h.publish(refreshJob(urls("example.com", i*10, 10)...))
@@ -117,6 +122,7 @@ func TestWorkerLandsEverythingThroughFaults(t *testing.T) {
 // batch is split until that path is found and reported, and the rest of
 // the batch lands.
 func TestWorkerIsolatesRefusedPath(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Domains: []string{"example.com"}}})
 	events := h.watchStatus()
 	good := urls("example.com", 0, 99)
@@ -137,6 +143,7 @@ func TestWorkerIsolatesRefusedPath(t *testing.T) {
 // the mirror and hands the jobs back with a delay: no hot loop against the
 // API, and the paths land once the API takes them.
 func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 3, "QuotaPerMinuteExceeded.Refresh")
 	h.publish(refreshJob(urls("example.com", 0, 20)...))
@@ -160,6 +167,7 @@ func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
 // extended while the call runs, so its units are never given to another
 // caller before it commits.
 func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
+	t.Parallel()
 	store := quota.NewMemoryStore(quota.Options{ReservationTTL: 150 * time.Millisecond})
 	h := newHarness(t, harnessOpts{store: store, emu: cdnemu.Options{Faults: cdnemu.Faults{Latency: 600 * time.Millisecond}}})
 	h.publish(refreshJob(urls("example.com", 0, 50)...))
@@ -180,6 +188,7 @@ func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
 // not sent again: the second deploy of the same files spends quota only on
 // what is new, and says so in its status.
 func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{recent: quota.NewMemoryRecent(time.Minute, nil)})
 	events := h.watchStatus()
 	cfg := fastConfig()
@@ -212,6 +221,7 @@ func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
 // An account error pauses submissions and the paused gauge shows it; once
 // the pause is over and work goes out again the gauge is back to 0.
 func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InsufficientBalance")
 	reg := prometheus.NewRegistry()

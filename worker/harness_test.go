@@ -294,10 +294,13 @@ func urls(host string, from, n int) []string {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes. The deadline
+// only bounds a hang: it is at least a minute, because tests run in
+// parallel under -race on two shared cores, where a wait of seconds can
+// take ten times as long.
 func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 	h.t.Helper()
-	jobstest.Eventually(h.t, what, d, cond)
+	jobstest.Eventually(h.t, what, max(d, time.Minute), cond)
 }
 
 // drained reports whether every job left the work stream (acked or
@@ -307,4 +310,32 @@ func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, jobs
 func (h *harness) watchStatus() *jobstest.Statuses {
 	h.t.Helper()
 	return jobstest.WatchStatus(h.t, h.nc, h.subjects)
+}
+
+// deferredAgain waits until a job of ids that was handed back is handed
+// back once more: delivered again, it went round the gate without a call.
+// Tests that assert nothing more was sent wait on it instead of a sleep.
+func (h *harness) deferredAgain(events *jobstest.Statuses, ids []string) {
+	h.t.Helper()
+	deferrals := func(id string) int {
+		n := 0
+		for _, st := range events.States(id) {
+			if st == jobs.StateDeferred {
+				n++
+			}
+		}
+		return n
+	}
+	var id string
+	h.waitFor("a job handed back", 20*time.Second, func() bool {
+		for _, c := range ids {
+			if ev, ok := events.Last(c); ok && ev.State == jobs.StateDeferred {
+				id = c
+				return true
+			}
+		}
+		return false
+	})
+	n := deferrals(id)
+	h.waitFor("the job handed back once more", 20*time.Second, func() bool { return deferrals(id) > n })
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,11 +32,11 @@ type intake struct {
 	recent    quota.Recent // may be nil
 	productOf func(host string) apiclient.Product
 	targets   map[apiclient.Product]*target
-	fl        *inflight
+	inflight  *inflight
 	waiting   *waitingPaths
 	settle    *settler
 	ops       *operations
-	m         *Metrics
+	metrics   *Metrics
 	log       *slog.Logger
 	incoming  chan<- work
 }
@@ -81,10 +80,10 @@ func (in *intake) pull(ctx context.Context, cons jetstream.Consumer) error {
 		<-ctx.Done()
 		it.Stop()
 		// A pull waiting for in-flight paths to drain must see the end too.
-		in.fl.wake()
+		in.inflight.wake()
 	}()
 	for {
-		in.fl.waitBelow(in.cfg.MaxInflightPaths, ctx.Done())
+		in.inflight.waitBelow(in.cfg.MaxInflightPaths, ctx.Done())
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -116,7 +115,7 @@ func (in *intake) admit(ctx context.Context, msg jetstream.Msg) (*jobs.Job, erro
 	if _, ok := in.subjects.SchedName(msg.Subject()); ok {
 		t, err := in.screen.CheckTick(ctx, msg)
 		if err != nil {
-			in.m.operation("", "refused")
+			in.metrics.operation("", "refused")
 			return nil, err
 		}
 		return in.resolveTick(ctx, msg, "", t.Schedule, t.Tick, nil)
@@ -124,13 +123,13 @@ func (in *intake) admit(ctx context.Context, msg jetstream.Msg) (*jobs.Job, erro
 	j, err := in.screen.Check(ctx, msg)
 	if err != nil || j.Kind != jobs.KindOperation {
 		if err != nil && j == nil && in.subjects.KindOf(msg.Subject()) == jobs.KindOperation {
-			in.m.operation("", "refused")
+			in.metrics.operation("", "refused")
 		}
 		return j, err
 	}
 	op := j.Operation
 	if op.Schedule == "" {
-		in.m.operation(op.Action, "refused")
+		in.metrics.operation(op.Action, "refused")
 		return nil, in.screen.Refuse(ctx, msg, j.ID, fmt.Sprintf("operation %q names no schedule: operations run only as ticks of a configured schedule; operators change the account with the cdnpurge CLI",
 			truncate(op.Action, 64)))
 	}
@@ -143,12 +142,12 @@ func (in *intake) resolveTick(ctx context.Context, msg jetstream.Msg, jobID, sch
 		action = claimed.Action
 	}
 	if in.ticks == nil {
-		in.m.operation(action, "refused")
+		in.metrics.operation(action, "refused")
 		return nil, in.screen.Refuse(ctx, msg, jobID, fmt.Sprintf("schedule %q: this replica has no schedules configured", truncate(schedule, 64)))
 	}
 	j, err := in.ticks.Resolve(ctx, schedule, tick, claimed)
 	if err != nil {
-		in.m.operation(action, "refused")
+		in.metrics.operation(action, "refused")
 		return nil, in.screen.Refuse(ctx, msg, jobID, err.Error())
 	}
 	return j, nil
@@ -175,7 +174,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	if j.ReceivedAt.IsZero() {
 		j.ReceivedAt = now
 	}
-	in.m.jobReceived(j)
+	in.metrics.jobReceived(j)
 	redelivered := false
 	if md, err := msg.Metadata(); err == nil {
 		redelivered = md.NumDelivered > 1
@@ -227,7 +226,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		in.settle.finish(ctx, t)
 		return
 	}
-	in.fl.add(t)
+	in.inflight.add(t)
 	for _, w := range parts {
 		in.incoming <- w
 	}
@@ -286,7 +285,7 @@ func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, pr
 		}
 		if col, ok := c.collapse(paths); ok && c.shouldCollapse(ctx, gate, len(paths)-len(col.kept), len(col.dirs)) {
 			dirKey := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory,
-				Force: strconv.FormatBool(c.Force), Priority: k.Priority, Target: k.Target}
+				Force: forceOf(&c.Force), Priority: k.Priority, Target: k.Target}
 			paths, note = col.kept, col.note()
 			if dirs := without(col.dirs, prior); len(dirs) > 0 {
 				out = append(out, work{t: t, key: dirKey, paths: dirs})
@@ -335,7 +334,7 @@ func without(paths, done []string) []string {
 type operations struct {
 	operator Operator // nil: operation jobs wait
 	settle   *settler
-	fl       *inflight
+	inflight *inflight
 	wg       sync.WaitGroup
 }
 
@@ -349,7 +348,7 @@ func (o *operations) run(ctx context.Context, msg message, j *jobs.Job) {
 	// ack deadline while a slow change runs; otherwise it could be
 	// redelivered and run twice.
 	t := &tracked{msg: msg, job: j, received: time.Now()}
-	o.fl.add(t)
+	o.inflight.add(t)
 	o.wg.Go(func() {
 		// The operation's own calls retry within the client's policy; it
 		// outlives a shutdown signal so that a started change finishes.

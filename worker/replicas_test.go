@@ -16,6 +16,7 @@ import (
 // or handed back) loses nothing: another replica gets its jobs once the
 // ack deadline passes, and every path lands.
 func TestWorkerCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{Faults: cdnemu.Faults{Latency: 30 * time.Millisecond}}})
 	for i := range 500 {
 		h.publish(refreshJob(urls("example.com", i*10, 10)...))
@@ -53,14 +54,18 @@ func TestWorkerCrashLosesNothing(t *testing.T) {
 // Two replicas on one consumer share the work, and together keep under the
 // calls/s limit when they share the rate budget, and under the quota.
 func TestTwoWorkersShareLoadAndLimits(t *testing.T) {
+	// Not parallel: it measures calls per second, which other tests'
+	// load on a 2-core machine would bunch up.
 	// One account budget, as Redis would share it, at a share of 0.8
 	// (36/s after the limiter's headroom): arrivals jitter across the
 	// emulator's one-second windows, more so on a loaded machine, and at
 	// the default 45/s some second then showed 51.
 	shared := apiclient.NewActionLimiter(nil, 0.8)
 	h := newHarness(t, harnessOpts{limiter: shared, emu: cdnemu.Options{URLQuota: 15000}})
+	events := h.watchStatus()
+	var ids []string
 	for i := range 2000 {
-		h.publish(refreshJob(urls("example.com", i*10, 10)...))
+		ids = append(ids, h.publish(refreshJob(urls("example.com", i*10, 10)...)))
 	}
 	cfg := fastConfig()
 	cfg.Limits.URLsPerRefresh = 100 // 200 calls: enough to meet the 50/s limit
@@ -69,7 +74,8 @@ func TestTwoWorkersShareLoadAndLimits(t *testing.T) {
 	h.waitFor("quota spent and the rest waiting", 60*time.Second, func() bool {
 		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 15000
 	})
-	time.Sleep(300 * time.Millisecond)
+	// The rest goes round (delivered, handed back) without getting more.
+	h.deferredAgain(events, ids)
 	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 15000 {
 		t.Fatalf("%d URLs submitted with a quota of 15,000", n)
 	}
@@ -92,6 +98,7 @@ func TestTwoWorkersShareLoadAndLimits(t *testing.T) {
 // validation: a bad one is terminated and reported, never retried, and good
 // messages around it are unaffected.
 func TestWorkerTerminatesInvalidMessages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	invalid := make(chan jobs.StatusEvent, 10)
 	sub, err := h.nc.Subscribe(h.subjects.Invalid(), func(m *nats.Msg) {

@@ -18,17 +18,17 @@ import (
 // operation runner give it outcomes, and it records what must survive a
 // crash (submissions, progress, job records) before it acts on a message.
 type settler struct {
-	cfg     Config
-	store   *KVStore
-	recent  quota.Recent // may be nil
-	status  StatusPublisher
-	tracker *Tracker
-	pause   *pause
-	fl      *inflight
-	waiting *waitingPaths
-	pending *pending
-	m       *Metrics
-	log     *slog.Logger
+	cfg      Config
+	store    *KVStore
+	recent   quota.Recent // may be nil
+	status   StatusPublisher
+	tracker  *Tracker
+	pause    *pause
+	inflight *inflight
+	waiting  *waitingPaths
+	pending  *pending
+	metrics  *Metrics
+	log      *slog.Logger
 }
 
 // settle resolves every job of every entry of b with o and finishes the
@@ -137,7 +137,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 	if !t.settle() {
 		return
 	}
-	defer s.fl.remove(t)
+	defer s.inflight.remove(t)
 	j := t.job
 	log := s.log.With(slog.String("job", j.ID))
 	now := time.Now()
@@ -171,7 +171,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		for pool, n := range waitsFor {
 			s.waiting.handBack(j.ID, pool, n, now.Add(delay))
 		}
-		s.m.deferred(t.paths - len(acceptedPaths))
+		s.metrics.deferred(t.paths - len(acceptedPaths))
 		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
 			Paths: acceptedPaths, TaskIDs: taskIDs})
 		log.Info("job deferred", slog.String("reason", reason), slog.Time("until", until),
@@ -225,21 +225,21 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		// submissions may have ended before its record existed.
 		s.tracker.collect(ctx, rec)
 	}
-	s.m.jobDone(j, now.Sub(t.received))
+	s.metrics.jobDone(j, now.Sub(t.received))
 }
 
 // operationDone settles an operation job by the verdict on its error
 // (Decide): acknowledged when it ran, terminated when it can never run as
 // configured, handed back otherwise.
 func (s *settler) operationDone(t *tracked, err error) {
-	defer s.fl.remove(t)
+	defer s.inflight.remove(t)
 	j, msg := t.job, t.msg
 	log := s.log.With(slog.String("job", j.ID), slog.String("action", j.Operation.Action),
 		slog.String("schedule", j.Operation.Schedule))
 	now := time.Now()
 	if err == nil {
 		_ = msg.Ack()
-		s.m.operation(j.Operation.Action, "ok")
+		s.metrics.operation(j.Operation.Action, "ok")
 		s.publish(j, jobs.StatusEvent{State: jobs.StateComplete})
 		log.Info("operation done")
 		return
@@ -249,19 +249,19 @@ func (s *settler) operationDone(t *tracked, err error) {
 		// Term without a reason (2.9 servers misread one); the reason is
 		// in the rejected event.
 		_ = msg.Term()
-		s.m.operation(j.Operation.Action, "rejected")
+		s.metrics.operation(j.Operation.Action, "rejected")
 		s.publish(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: err.Error()})
 		log.Error("operation refused; it will not be retried", slog.String("error", err.Error()))
 	case PauseAccount:
 		until := now.Add(s.cfg.PauseFor)
 		s.pause.set(until, err.Error())
 		_ = msg.NakWithDelay(s.cfg.PauseFor)
-		s.m.operation(j.Operation.Action, "deferred")
+		s.metrics.operation(j.Operation.Action, "deferred")
 		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: err.Error(), Until: until})
 		log.Error("operation deferred: the account or credentials need attention", slog.String("error", err.Error()))
 	default:
 		_ = msg.NakWithDelay(s.cfg.RetryDelay)
-		s.m.operation(j.Operation.Action, "retry")
+		s.metrics.operation(j.Operation.Action, "retry")
 		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: err.Error(), Until: now.Add(s.cfg.RetryDelay)})
 		log.Warn("operation failed; retrying later", slog.String("error", err.Error()))
 	}
@@ -283,11 +283,11 @@ func (s *settler) terminate(msg message, j *jobs.Job, reason string) {
 // queue: not submitted, another replica (or this one after a restart)
 // gets them again.
 func (s *settler) handBackUnsent() int {
-	left := s.fl.snapshot()
+	left := s.inflight.snapshot()
 	for _, t := range left {
 		if t.settle() {
 			_ = t.msg.NakWithDelay(time.Second)
-			s.fl.remove(t)
+			s.inflight.remove(t)
 		}
 	}
 	return len(left)
@@ -304,7 +304,7 @@ func (s *settler) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 			s.waiting.prune(time.Now())
-			for _, tr := range s.fl.snapshot() {
+			for _, tr := range s.inflight.snapshot() {
 				tr.mu.Lock()
 				settled := tr.settled
 				tr.mu.Unlock()

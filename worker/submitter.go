@@ -40,7 +40,7 @@ type submitter struct {
 	domainWait *domainBackoff
 	cal        quota.Calendar
 	now        func() time.Time // the quota day's clock
-	m          *Metrics
+	metrics    *Metrics
 	log        *slog.Logger
 	// stop is closed when the worker stops taking work: waits end.
 	stop <-chan struct{}
@@ -236,16 +236,12 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 			L2Preload: b.Key.L2Preload, WithHeader: b.Key.WithHeader, QueryHashkey: b.Key.QueryHashkey})
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	default:
-		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType}
-		if b.Key.Force != "" {
-			f := b.Key.Force == "true"
-			req.Force = &f
-		}
+		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType, Force: b.Key.Force.param()}
 		var r apiclient.RefreshResult
 		r, err = tg.api.RefreshObjectCaches(ctx, req)
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	}
-	s.m.call(b, err, time.Since(start))
+	s.metrics.call(b, err, time.Since(start))
 	if err == nil {
 		if cErr := tg.gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
 			s.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))

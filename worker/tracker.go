@@ -204,9 +204,9 @@ type StatusPublisher interface {
 // submission's jobs. Replicas share the work through leases on the
 // submissions (KVStore.claim).
 type Tracker struct {
-	cfg TrackerConfig
-	d   TrackerDeps
-	log *slog.Logger
+	cfg  TrackerConfig
+	deps TrackerDeps
+	log  *slog.Logger
 }
 
 // NewTracker returns a Tracker; cfg's zero fields take the defaults.
@@ -220,7 +220,7 @@ func NewTracker(cfg TrackerConfig, d TrackerDeps) (*Tracker, error) {
 	if d.Name == "" {
 		d.Name = jobs.NewID()
 	}
-	return &Tracker{cfg: cfg.WithDefaults(), d: d, log: d.Logger.With(slog.String("part", "tracker"))}, nil
+	return &Tracker{cfg: cfg.WithDefaults(), deps: d, log: d.Logger.With(slog.String("part", "tracker"))}, nil
 }
 
 // Run follows submissions until ctx ends.
@@ -241,19 +241,19 @@ func (t *Tracker) Run(ctx context.Context) {
 
 // round claims the submissions due and polls their unfinished tasks.
 func (t *Tracker) round(ctx context.Context) error {
-	st := t.d.Store
+	st := t.deps.Store
 	ids, err := st.submissionIDs(ctx)
 	if err != nil {
 		return err
 	}
-	t.d.Metrics.tracked(len(ids))
+	t.deps.Metrics.tracked(len(ids))
 	now := time.Now()
 	var subs []*submission
 	for _, id := range ids {
 		if len(subs) >= t.cfg.MaxPerRound {
 			break
 		}
-		sub, ok, err := st.claim(ctx, id, t.d.Name, now, t.cfg.Lease)
+		sub, ok, err := st.claim(ctx, id, t.deps.Name, now, t.cfg.Lease)
 		if err != nil {
 			return err
 		}
@@ -277,7 +277,7 @@ func (t *Tracker) round(ctx context.Context) error {
 	}
 	results := map[apiclient.Product]map[string]TaskResult{}
 	for p, ids := range open {
-		tt, ok := t.d.Targets[p]
+		tt, ok := t.deps.Targets[p]
 		if !ok || tt.API == nil {
 			t.log.Warn("no task API for this product; its submissions wait", slog.String("product", string(p)), slog.Int("tasks", len(ids)))
 			continue
@@ -358,9 +358,9 @@ func (t *Tracker) finish(ctx context.Context, s *submission, timedOut bool) {
 		counts[st]++
 	}
 	for st, n := range counts {
-		t.d.Metrics.taskFinished(st, s.product(), n)
+		t.deps.Metrics.taskFinished(st, s.product(), n)
 	}
-	t.d.Metrics.submissionDone(time.Since(s.SubmittedAt))
+	t.deps.Metrics.submissionDone(time.Since(s.SubmittedAt))
 	if timedOut {
 		s.TimedOut = true
 		s.Failures = append(s.Failures, jobs.Problem{Field: "submission " + s.ID,
@@ -378,14 +378,14 @@ func (t *Tracker) finish(ctx context.Context, s *submission, timedOut bool) {
 		// The job is not acknowledged yet (it waits for its other paths).
 		// Leave the outcome where the job looks when it is, then look once
 		// more: one of the two sides sees the other's write.
-		if err := t.d.Store.putSubmissionDone(ctx, s); err != nil {
+		if err := t.deps.Store.putSubmissionDone(ctx, s); err != nil {
 			t.log.Warn("store finished submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
 		}
 		if _, err := t.applyDone(ctx, jobID, s); err != nil {
 			t.log.Warn("update job record", slog.String("job", jobID), slog.String("error", err.Error()))
 		}
 	}
-	if err := t.d.Store.deleteSubmission(ctx, s.ID); err != nil {
+	if err := t.deps.Store.deleteSubmission(ctx, s.ID); err != nil {
 		t.log.Warn("forget submission", slog.String("submission", s.ID), slog.String("error", err.Error()))
 	}
 	t.log.Debug("submission finished", slog.String("submission", s.ID), slog.Int("tasks", len(s.TaskIDs)),
@@ -396,7 +396,7 @@ func (t *Tracker) finish(ctx context.Context, s *submission, timedOut bool) {
 // was stored (the job took longer than its first tasks).
 func (t *Tracker) collect(ctx context.Context, rec *jobRecord) {
 	for _, id := range rec.Pending {
-		sub, ok, err := t.d.Store.getSubmissionDone(ctx, id)
+		sub, ok, err := t.deps.Store.getSubmissionDone(ctx, id)
 		if err != nil || !ok {
 			continue
 		}
@@ -412,7 +412,7 @@ func (t *Tracker) collect(ctx context.Context, rec *jobRecord) {
 // false when the job has no record (yet).
 func (t *Tracker) applyDone(ctx context.Context, jobID string, s *submission) (found bool, err error) {
 	var final *jobRecord
-	_, found, err = t.d.Store.updateJob(ctx, jobID, func(r *jobRecord) recordChange {
+	_, found, err = t.deps.Store.updateJob(ctx, jobID, func(r *jobRecord) recordChange {
 		if !slices.Contains(r.Pending, s.ID) {
 			return recordUnchanged
 		}
@@ -445,8 +445,8 @@ func (t *Tracker) publishFinal(r *jobRecord) {
 		ev.State = jobs.StateComplete
 	}
 	ev.Problems = append(append([]jobs.Problem(nil), r.Rejected...), r.Failures...)
-	if t.d.Status != nil {
-		t.d.Status.PublishStatus(ev)
+	if t.deps.Status != nil {
+		t.deps.Status.PublishStatus(ev)
 	}
 	t.log.Info("job finished", slog.String("job", r.JobID), slog.String("state", string(ev.State)),
 		slog.Int("tasks", len(r.TaskIDs)), slog.Int("failures", len(r.Failures)))

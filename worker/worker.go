@@ -265,7 +265,7 @@ type Worker struct {
 	schedStream string
 	log         *slog.Logger
 	pause       *pause
-	fl          *inflight
+	inflight    *inflight
 	stop        chan struct{} // closed when pulling stops
 	incoming    chan work
 
@@ -346,7 +346,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		schedStream: d.SchedStream,
 		log:         d.Logger,
 		pause:       &pause{changed: d.Metrics.paused},
-		fl:          newInflight(),
+		inflight:    newInflight(),
 		stop:        make(chan struct{}),
 		incoming:    make(chan work, 1024),
 		queue:       newBatchQueue(),
@@ -358,15 +358,15 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	waiting := newWaitingPaths(cfg.AckWait, d.Metrics.waiting)
 	pend := newPending()
 	w.settle = &settler{cfg: cfg, store: d.Store, recent: d.Recent, status: status, tracker: tracker,
-		pause: w.pause, fl: w.fl, waiting: waiting, pending: pend, m: d.Metrics, log: d.Logger}
+		pause: w.pause, inflight: w.inflight, waiting: waiting, pending: pend, metrics: d.Metrics, log: d.Logger}
 	w.submit = &submitter{cfg: cfg, targets: targets, control: d.Control, pause: w.pause, line: newGateLine(),
 		waiting: waiting, pending: pend, domainWait: newDomainBackoff(), cal: quota.Calendar{Location: cfg.Location},
-		now: d.Now, m: d.Metrics, log: d.Logger, stop: w.stop, out: w.settle.settle}
-	w.ops = &operations{operator: d.Operator, settle: w.settle, fl: w.fl}
-	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, m: d.Metrics, incoming: w.incoming}
+		now: d.Now, metrics: d.Metrics, log: d.Logger, stop: w.stop, out: w.settle.settle}
+	w.ops = &operations{operator: d.Operator, settle: w.settle, inflight: w.inflight}
+	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, metrics: d.Metrics, incoming: w.incoming}
 	w.intake = &intake{cfg: cfg, js: d.JS, consumer: w.ConsumerConfig(), subjects: d.Subjects, screen: screen,
 		ticks: d.Ticks, store: d.Store, recent: d.Recent, productOf: d.ProductOf, targets: targets,
-		fl: w.fl, waiting: waiting, settle: w.settle, ops: w.ops, m: d.Metrics, log: d.Logger, incoming: w.incoming}
+		inflight: w.inflight, waiting: waiting, settle: w.settle, ops: w.ops, metrics: d.Metrics, log: d.Logger, incoming: w.incoming}
 	return w, nil
 }
 
@@ -449,7 +449,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// Shutdown.
 	close(w.stop)
-	w.fl.wake()
+	w.inflight.wake()
 	close(w.incoming)
 	<-batcherDone
 	done := make(chan struct{})

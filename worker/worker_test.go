@@ -15,6 +15,7 @@ import (
 // minimum number of calls, each job is acked, and each job's status shows
 // it submitted and then complete.
 func TestWorkerBatchesToMinimumCalls(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	events := h.watchStatus()
 	var ids []string
@@ -59,6 +60,7 @@ func uniq(s []string) map[string]bool {
 // Duplicates across jobs in one batch are sent once; directories and push
 // URLs respect their own per-call limits; no call has more than 10 domains.
 func TestWorkerDedupesAndKeepsLimits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{DirQuota: 1000, PreloadQuota: 10000}})
 	// The same 300 URLs three times over, spread over 20 domains.
 	var all []string
@@ -152,6 +154,7 @@ func domainsOf(paths []string) map[string]bool {
 // Tasks that never finish are followed until the tracking deadline, then
 // the job's final event says so instead of waiting for ever.
 func TestWorkerReportsUntrackedTasks(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{TaskPending: time.Hour}})
 	events := h.watchStatus()
 	id := h.publish(refreshJob(urls("example.com", 0, 3)...))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // ErrNotVerified is returned when DescribeCdnService does not show the
@@ -202,12 +203,7 @@ func when(t time.Time) string {
 		return ""
 	}
 	return fmt.Sprintf(" at %s (%s)", t.UTC().Format(time.RFC3339),
-		t.In(mustLocation()).Format("2006-01-02 15:04 MST"))
-}
-
-func mustLocation() *time.Location {
-	loc, _ := loadLocation(DefaultTimeZone)
-	return loc
+		t.In(quota.DefaultLocation()).Format("2006-01-02 15:04 MST"))
 }
 
 // ChangeBilling switches the billing method with ModifyCdnService unless the
