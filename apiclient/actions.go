@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 	}
 	settle := func(error) {}
 	if c.pacer != nil && ot == ObjectFile {
-		s, err := c.paceRefresh(ctx, r.Paths)
+		s, err := paceRefresh(ctx, c.pacer, ActionRefreshObjectCaches, r.Paths)
 		if err != nil {
 			return RefreshResult{}, err
 		}
@@ -87,11 +88,23 @@ func (c *Client) DescribeRefreshQuota(ctx context.Context) (RefreshQuota, error)
 
 // DescribeRefreshTasks lists refresh and push tasks matching r.
 func (c *Client) DescribeRefreshTasks(ctx context.Context, r DescribeTasksRequest) (TaskPage, error) {
-	if r.PageSize > MaxTasksPageSize {
-		return TaskPage{}, fmt.Errorf("%s: page size %d: at most %d", ActionDescribeRefreshTasks, r.PageSize, MaxTasksPageSize)
+	p, err := tasksParams(ActionDescribeRefreshTasks, MaxTasksPageSize, r)
+	if err != nil {
+		return TaskPage{}, err
+	}
+	var out TaskPage
+	err = c.get(ctx, ActionDescribeRefreshTasks, p, &out)
+	return out, err
+}
+
+// tasksParams checks r against the rules DescribeRefreshTasks and
+// DescribeDcdnRefreshTasks share and returns its parameters.
+func tasksParams(action string, maxPageSize int, r DescribeTasksRequest) (url.Values, error) {
+	if r.PageSize > maxPageSize {
+		return nil, fmt.Errorf("%s: page size %d: at most %d", action, r.PageSize, maxPageSize)
 	}
 	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" {
-		return TaskPage{}, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", ActionDescribeRefreshTasks)
+		return nil, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", action)
 	}
 	p := url.Values{}
 	set := func(k, v string) {
@@ -112,9 +125,7 @@ func (c *Client) DescribeRefreshTasks(ctx context.Context, r DescribeTasksReques
 	if r.PageSize > 0 {
 		p.Set("PageSize", strconv.Itoa(r.PageSize))
 	}
-	var out TaskPage
-	err := c.get(ctx, ActionDescribeRefreshTasks, p, &out)
-	return out, err
+	return p, nil
 }
 
 // DescribeRefreshTaskByID returns the tasks with the given IDs (at most 10).
@@ -167,7 +178,7 @@ func AlreadyOpened(err error) bool { return Code(err) == "CdnService.HasOpened" 
 // endpoint and API version.
 func (c *Client) DescribeDcdnIpaService(ctx context.Context) (ServiceStatus, error) {
 	var out ServiceStatus
-	err := c.call(ctx, c.dcdnEndpoint, DCDNVersion, "GET", ActionDescribeDcdnIpaService, nil, &out)
+	err := c.call(ctx, c.dcdn, http.MethodGet, ActionDescribeDcdnIpaService, nil, &out)
 	return out, err
 }
 

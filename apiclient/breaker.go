@@ -37,6 +37,8 @@ func (p BreakerPolicy) WithDefaults() BreakerPolicy {
 // CircuitOpenError is returned without calling the API while the breaker
 // is open. Its class is retryable: try again after Until.
 type CircuitOpenError struct {
+	// API is the product whose breaker is open: "CDN", "DCDN" or "STS".
+	API    string
 	Action string
 	Until  time.Time
 	// Failures is the run of failures that opened it.
@@ -45,11 +47,15 @@ type CircuitOpenError struct {
 
 // Error says why the call was not sent and when calls resume.
 func (e *CircuitOpenError) Error() string {
-	return fmt.Sprintf("%s: not sent: the CDN API failed %d times in a row; calls resume after %s",
-		e.Action, e.Failures, e.Until.UTC().Format(time.RFC3339))
+	api := e.API
+	if api == "" {
+		api = "CDN"
+	}
+	return fmt.Sprintf("%s: not sent: the %s API failed %d times in a row; calls resume after %s",
+		e.Action, api, e.Failures, e.Until.UTC().Format(time.RFC3339))
 }
 
-// breaker counts server failures in a row across every call of a client.
+// breaker counts server failures in a row across the calls of one API.
 type breaker struct {
 	p         BreakerPolicy
 	mu        sync.Mutex
@@ -67,14 +73,14 @@ func newBreaker(p BreakerPolicy) *breaker {
 }
 
 // check returns a CircuitOpenError while the breaker is open.
-func (b *breaker) check(action string, now time.Time) error {
+func (b *breaker) check(api, action string, now time.Time) error {
 	if b.p.Threshold < 0 {
 		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Before(b.openUntil) {
-		return &CircuitOpenError{Action: action, Until: b.openUntil, Failures: b.failures}
+		return &CircuitOpenError{API: api, Action: action, Until: b.openUntil, Failures: b.failures}
 	}
 	return nil
 }

@@ -87,7 +87,8 @@ type Attempt struct {
 type Options struct {
 	// Endpoint is the CDN API base URL; default DefaultEndpoint.
 	Endpoint string
-	// DCDNEndpoint serves DescribeDcdnIpaService; default DefaultDCDNEndpoint.
+	// DCDNEndpoint serves the DCDN actions (refresh, preload, quota,
+	// tasks, DescribeDcdnIpaService); default DefaultDCDNEndpoint.
 	DCDNEndpoint string
 	// Version is the CDN API version; default VersionCurrent.
 	Version string
@@ -120,28 +121,44 @@ type Options struct {
 	Logger *slog.Logger
 	// OnAttempt, when set, is called after every HTTP exchange.
 	OnAttempt func(Attempt)
-	// Breaker holds calls back during an outage.
+	// Breaker holds calls back during an outage. CDN and DCDN each get
+	// one with this policy, so an outage of one product does not hold
+	// back the other.
 	Breaker BreakerPolicy
 	// DomainPacer, when set, keeps File refreshes under the per-domain
 	// per-minute URL limit: a call waits until its URLs fit.
 	DomainPacer DomainPacer
+	// DCDNDomainPacer paces DCDN's URL refreshes (File and IgnoreParams)
+	// the same way; nil uses DomainPacer. One pacer can serve both
+	// products: both limit a domain to 1,000 URLs a minute
+	// (URLsPerDomainPerMinute, DCDNURLsPerDomainPerMinute) and a domain
+	// is on one product only. Set it to pace DCDN at another limit.
+	DCDNDomainPacer DomainPacer
 }
 
 // Client calls the CDN API. It is safe for concurrent use.
 type Client struct {
-	endpoint     string
-	dcdnEndpoint string
-	stsEndpoint  string
-	version      string
-	signer       Signer
-	creds        CredentialsProvider
-	http         *http.Client
-	retry        RetryPolicy
-	limiter      Limiter
-	log          *slog.Logger
-	onAttempt    func(Attempt)
-	breaker      *breaker
-	pacer        DomainPacer
+	cdn       route
+	dcdn      route
+	sts       route
+	signer    Signer
+	creds     CredentialsProvider
+	http      *http.Client
+	retry     RetryPolicy
+	limiter   Limiter
+	log       *slog.Logger
+	onAttempt func(Attempt)
+	pacer     DomainPacer
+	dcdnPacer DomainPacer
+}
+
+// route is where the calls of one API go: its endpoint, its version and
+// the breaker that holds them back while that API fails.
+type route struct {
+	name     string // for logs: "CDN", "DCDN", "STS"
+	endpoint string
+	version  string
+	breaker  *breaker
 }
 
 // New validates opts and returns a Client.
@@ -187,20 +204,26 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	dcdnPacer := opts.DCDNDomainPacer
+	if dcdnPacer == nil {
+		dcdnPacer = opts.DomainPacer
+	}
+	cdnBreaker := newBreaker(opts.Breaker)
 	return &Client{
-		endpoint:     endpoint,
-		dcdnEndpoint: dcdn,
-		stsEndpoint:  sts,
-		version:      version,
-		signer:       Signer{Scheme: opts.Signature, Now: opts.Now, Nonce: opts.Nonce},
-		creds:        creds,
-		http:         hc,
-		retry:        opts.Retry.WithDefaults(),
-		limiter:      lim,
-		log:          log,
-		onAttempt:    opts.OnAttempt,
-		breaker:      newBreaker(opts.Breaker),
-		pacer:        opts.DomainPacer,
+		cdn:  route{name: "CDN", endpoint: endpoint, version: version, breaker: cdnBreaker},
+		dcdn: route{name: "DCDN", endpoint: dcdn, version: DCDNVersion, breaker: newBreaker(opts.Breaker)},
+		// STS is asked for the caller's identity around CDN calls; it
+		// shares the CDN breaker as it always did.
+		sts:       route{name: "STS", endpoint: sts, version: STSVersion, breaker: cdnBreaker},
+		signer:    Signer{Scheme: opts.Signature, Now: opts.Now, Nonce: opts.Nonce},
+		creds:     creds,
+		http:      hc,
+		retry:     opts.Retry.WithDefaults(),
+		limiter:   lim,
+		log:       log,
+		onAttempt: opts.OnAttempt,
+		pacer:     opts.DomainPacer,
+		dcdnPacer: dcdnPacer,
 	}, nil
 }
 
@@ -221,36 +244,36 @@ func normEndpoint(field, s, def string) (string, error) {
 }
 
 // Endpoint returns the CDN endpoint the client calls.
-func (c *Client) Endpoint() string { return c.endpoint }
+func (c *Client) Endpoint() string { return c.cdn.endpoint }
 
 // Call sends a CDN API action with params and decodes the JSON answer into
 // out (which may be nil). It retries retryable errors within the policy,
 // signing each attempt afresh, and returns an *Error for an API error answer.
 func (c *Client) Call(ctx context.Context, action string, params url.Values, out any) error {
-	return c.call(ctx, c.endpoint, c.version, http.MethodPost, action, params, out)
+	return c.call(ctx, c.cdn, http.MethodPost, action, params, out)
 }
 
 // get is Call with GET, for actions whose parameters are short.
 func (c *Client) get(ctx context.Context, action string, params url.Values, out any) error {
-	return c.call(ctx, c.endpoint, c.version, http.MethodGet, action, params, out)
+	return c.call(ctx, c.cdn, http.MethodGet, action, params, out)
 }
 
-func (c *Client) call(ctx context.Context, endpoint, version, method, action string, params url.Values, out any) error {
+func (c *Client) call(ctx context.Context, r route, method, action string, params url.Values, out any) error {
 	attempt := 0
 	var last error
 	err := retry.Do(ctx, c.retry.backoff(), func(ctx context.Context) error {
 		attempt++
-		if err := c.breaker.check(action, time.Now()); err != nil {
+		if err := r.breaker.check(r.name, action, time.Now()); err != nil {
 			// Not retried here: the caller decides when to come back.
 			return err
 		}
 		if err := c.limiter.Wait(ctx, action); err != nil {
 			return fmt.Errorf("%s: waiting for the rate limiter: %w", action, err)
 		}
-		err := c.once(ctx, endpoint, version, method, action, attempt, params, out)
+		err := c.once(ctx, r.endpoint, r.version, method, action, attempt, params, out)
 		serverFailure := err != nil && ctx.Err() == nil && Classify(err) == ClassRetryable
-		if opened, until := c.breaker.record(serverFailure, time.Now()); opened {
-			c.log.Warn("the CDN API keeps failing; holding every call back",
+		if opened, until := r.breaker.record(serverFailure, time.Now()); opened {
+			c.log.Warn("the API keeps failing; holding its calls back", slog.String("api", r.name),
 				slog.String("until", until.UTC().Format(time.RFC3339)), slog.String("last_error", err.Error()))
 		}
 		if err == nil {

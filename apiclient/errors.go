@@ -12,7 +12,9 @@ import (
 type Class int
 
 // Error classes, from the error codes of the CDN API reference pages
-// (RefreshObjectCaches, PushObjectCache, "Common error codes").
+// (RefreshObjectCaches, PushObjectCache, "Common error codes") and of the
+// DCDN API reference ("Error codes", RefreshDcdnObjectCaches,
+// PreloadDcdnObjectCaches), which use the same codes.
 const (
 	// ClassUnknown: not an API error we recognise; treat as not retryable.
 	ClassUnknown Class = iota
@@ -20,7 +22,8 @@ const (
 	ClassRetryable
 	// ClassThrottled: Throttling*. Retry after backoff.
 	ClassThrottled
-	// ClassBusy: ServiceBusy, the domain is being configured. Retry later.
+	// ClassBusy: ServiceBusy (the domain is being configured) or
+	// SystemUpgrading. Retry later.
 	ClassBusy
 	// ClassQuota: daily or per-minute quota spent, push queue full. Defer
 	// until it frees; never drop.
@@ -30,7 +33,8 @@ const (
 	ClassBadInput
 	// ClassTooBig: SingleRequest.OverLimit, a batching bug. Report it.
 	ClassTooBig
-	// ClassAccount: InsufficientBalance, OperationDenied. Pause and alert.
+	// ClassAccount: InsufficientBalance, OperationDenied,
+	// CdnServiceNotFound. Pause and alert.
 	ClassAccount
 	// ClassCredentials: signature, nonce, clock or key problems. Alert, do
 	// not hammer.
@@ -82,14 +86,18 @@ func (e *Error) Class() Class {
 	switch {
 	case strings.HasPrefix(code, "Throttling"):
 		return ClassThrottled
-	case code == "ServiceBusy":
+	case code == "ServiceBusy", code == "SystemUpgrading":
 		return ClassBusy
+	// QuotaExceeded.Refresh and QuotaExceeded.Preload (DCDN's spent
+	// prefetch quota), the per-minute limit, and TooMany.Refresh (the
+	// refresh queue is full).
 	case strings.HasPrefix(code, "QuotaExceeded"), strings.HasPrefix(code, "QuotaPerMinuteExceeded"),
 		strings.HasPrefix(code, "TooMany.Refresh"), code == "PreloadQueueFull":
 		return ClassQuota
 	case code == "SingleRequest.OverLimit":
 		return ClassTooBig
-	case code == "InsufficientBalance", code == "OperationDenied", strings.HasPrefix(code, "OperationDenied."):
+	case code == "InsufficientBalance", code == "OperationDenied", strings.HasPrefix(code, "OperationDenied."),
+		code == "CdnServiceNotFound":
 		return ClassAccount
 	case code == "SignatureDoesNotMatch", code == "SignatureNonceUsed", strings.HasPrefix(code, "InvalidTimeStamp"),
 		strings.HasPrefix(code, "InvalidAccessKeyId"), code == "IncompleteSignature", code == "InvalidSecurityToken.Expired",
@@ -100,7 +108,8 @@ func (e *Error) Class() Class {
 	case code == "InternalError", code == "ServiceUnAvailable", code == "ServiceUnavailable":
 		return ClassRetryable
 	case strings.HasPrefix(code, "Invalid"), strings.HasPrefix(code, "MissingParameter"), strings.HasPrefix(code, "InvalidParameter"),
-		code == "UnsupportedOperation", code == "UnsupportedParameter", strings.HasPrefix(code, "InvalidObjectPath"):
+		code == "UnsupportedOperation", code == "UnsupportedParameter", strings.HasPrefix(code, "InvalidObjectPath"),
+		code == "IllegalOperationDomain":
 		return ClassBadInput
 	}
 	switch {
@@ -134,6 +143,8 @@ func isDomainDown(code string) bool {
 
 // DomainNotFound reports whether err says a domain is not on the account
 // (InvalidDomain.NotFound): the only domain answer that rejects a job.
+// DCDN answers a domain it does not serve (one on CDN, say) with the same
+// code, and CDN a DCDN domain.
 func DomainNotFound(err error) bool { return Code(err) == "InvalidDomain.NotFound" }
 
 // NetworkError is a failure to get any answer from the API.

@@ -29,14 +29,14 @@ type CallerIdentity struct {
 // sessions, unlike the AccessKeyId.
 func (c *Client) GetCallerIdentity(ctx context.Context) (CallerIdentity, error) {
 	var out CallerIdentity
-	if err := c.call(ctx, c.stsEndpoint, STSVersion, http.MethodPost, ActionGetCallerIdentity, url.Values{}, &out); err != nil {
+	if err := c.call(ctx, c.sts, http.MethodPost, ActionGetCallerIdentity, url.Values{}, &out); err != nil {
 		return CallerIdentity{}, err
 	}
 	if out.AccountID == "" {
-		return CallerIdentity{}, fmt.Errorf("%s at %s: the answer has no AccountId (RequestId %s)", ActionGetCallerIdentity, c.stsEndpoint, out.RequestID)
+		return CallerIdentity{}, fmt.Errorf("%s at %s: the answer has no AccountId (RequestId %s)", ActionGetCallerIdentity, c.sts.endpoint, out.RequestID)
 	}
 	return out, nil
 }
 
 // STSEndpoint returns the STS endpoint the client calls.
-func (c *Client) STSEndpoint() string { return c.stsEndpoint }
+func (c *Client) STSEndpoint() string { return c.sts.endpoint }

@@ -85,6 +85,12 @@ var DefaultRateLimits = map[string]float64{
 	ActionModifyCdnService:        30,
 	ActionOpenCdnService:          5,
 	ActionDescribeDcdnIpaService:  20,
+	// DCDN, from each action's page of the DCDN API reference (see dcdn.go).
+	ActionRefreshDcdnObjectCaches:     30,
+	ActionPreloadDcdnObjectCaches:     15,
+	ActionDescribeDcdnRefreshQuota:    20,
+	ActionDescribeDcdnRefreshTasks:    5,
+	ActionDescribeDcdnRefreshTaskByID: 30,
 }
 
 // RefreshRequest is one RefreshObjectCaches call.
@@ -162,6 +168,12 @@ type RawRefreshQuota struct {
 // Parse converts the string fields; an empty field is 0, a malformed one an
 // error naming the field.
 func (r RawRefreshQuota) Parse() (RefreshQuota, error) {
+	return r.parse(ActionDescribeRefreshQuota)
+}
+
+// parse is Parse for the answer of action (DescribeRefreshQuota or
+// DescribeDcdnRefreshQuota), which its errors name.
+func (r RawRefreshQuota) parse(action string) (RefreshQuota, error) {
 	q := RefreshQuota{RequestID: r.RequestID}
 	fields := []struct {
 		name string
@@ -183,7 +195,7 @@ func (r RawRefreshQuota) Parse() (RefreshQuota, error) {
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return RefreshQuota{}, fmt.Errorf("DescribeRefreshQuota field %s = %q: not a number", f.name, f.in)
+			return RefreshQuota{}, fmt.Errorf("%s field %s = %q: not a number", action, f.name, f.in)
 		}
 		*f.out = n
 	}

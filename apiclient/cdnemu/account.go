@@ -64,6 +64,10 @@ func (k kind) field(q *Quota) *int64 {
 		return &q.Regex
 	case kindPreload:
 		return &q.Preload
+	case kindIgnoreParams:
+		// DCDN counts URLs refreshed with their query strings ignored
+		// apart ("DescribeDcdnRefreshQuota", IgnoreParamsQuota).
+		return &q.IgnoreParams
 	}
 	// File and ExQuery both spend URL quota: an ExQuery refresh names URLs
 	// (with their query strings ignored), and the API counts it as such.
@@ -94,21 +98,31 @@ type ConfigChange struct {
 	Params map[string]string
 }
 
-// account is the emulated account's domains and quota.
+// account is one product's domains and quota.
 type account struct {
+	product apiclient.Product
 	domains map[string]*domain
 	quota   quotaState
 }
 
-func newAccount(o Options, now time.Time) account {
-	a := account{domains: map[string]*domain{}}
-	for _, d := range o.Domains {
+func newAccount(p apiclient.Product, domains []string, total Quota, now time.Time) account {
+	a := account{product: p, domains: map[string]*domain{}}
+	for _, d := range domains {
 		a.add(d)
 	}
-	a.quota.total = Quota{URL: o.URLQuota, Dir: o.DirQuota, Regex: o.RegexQuota, Preload: o.PreloadQuota,
-		Block: defaultBlockQuota, IgnoreParams: defaultIgnoreParamsQuota, PreloadEdge: defaultPreloadEdgeQuota}
+	a.quota.total = total
 	a.quota.day = shanghaiDay(now)
 	return a
+}
+
+// notFound is the answer for a domain the product does not serve, in the
+// words of its API reference: CDN's "Common error codes" and DCDN's
+// "Error codes" both answer 404 InvalidDomain.NotFound.
+func (a *account) notFound(name string) *answer {
+	if a.product == apiclient.ProductDCDN {
+		return fail("InvalidDomain.NotFound", "The domain "+name+" does not exist, or it does not belong to you (it is not a DCDN domain of this account).")
+	}
+	return fail("InvalidDomain.NotFound", "The domain "+name+" does not belong to this account.")
 }
 
 // domainKey spells a domain as the account's map holds it: lower case, a
@@ -202,6 +216,9 @@ func withoutScheme(p string) string {
 // checkPaths validates the paths of one refresh or push call against the
 // per-request limits and the account's domains.
 func (a *account) checkPaths(paths []string, k kind) *answer {
+	// DCDN's per-call limits are CDN's: 1,000 URLs or 100 directories a
+	// refresh, 100 URLs a preload ("RefreshDcdnObjectCaches",
+	// "PreloadDcdnObjectCaches").
 	limit := apiclient.MaxURLsPerRefresh
 	switch k {
 	case kindDirectory:
@@ -230,7 +247,7 @@ func (a *account) checkPaths(paths []string, k kind) *answer {
 		}
 		d := a.byHost(host)
 		if d == nil {
-			return fail("InvalidDomain.NotFound", "The domain "+host+" does not belong to this account.")
+			return a.notFound(host)
 		}
 		switch d.state {
 		case domainOffline:
@@ -257,45 +274,46 @@ func containsString(s []string, v string) bool {
 	return false
 }
 
-// SetQuota replaces the daily totals; what today already spent stays spent.
+// SetQuota replaces CDN's daily totals; what today already spent stays spent.
 func (e *Emulator) SetQuota(total Quota) {
 	e.mu.Lock()
-	e.account.quota.roll(e.now())
-	e.account.quota.total = total
+	e.cdn.account.quota.roll(e.now())
+	e.cdn.account.quota.total = total
 	e.mu.Unlock()
 }
 
-// QuotaRemaining returns what is left of today's quota on the emulator
+// QuotaRemaining returns what is left of CDN's quota today on the emulator
 // clock, as DescribeRefreshQuota would report it.
 func (e *Emulator) QuotaRemaining() Quota {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.account.quota.roll(e.now())
-	return e.account.quota.remaining()
+	e.cdn.account.quota.roll(e.now())
+	return e.cdn.account.quota.remaining()
 }
 
-// QuotaUsed returns what today (Asia/Shanghai) spent.
+// QuotaUsed returns what CDN calls spent today (Asia/Shanghai).
 func (e *Emulator) QuotaUsed() Quota {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.account.quota.roll(e.now())
-	return e.account.quota.used
+	e.cdn.account.quota.roll(e.now())
+	return e.cdn.account.quota.used
 }
 
-// AddDomain adds an online domain to the account.
+// AddDomain adds an online CDN domain to the account.
 func (e *Emulator) AddDomain(name string) {
 	e.mu.Lock()
-	e.account.add(name)
+	e.cdn.account.add(name)
 	e.mu.Unlock()
 }
 
-// SetDomainConfiguring puts a domain in the "configuring" state, in which
-// refreshes and pushes of its paths are answered 403 ServiceBusy, or back
-// online. It reports whether the domain exists.
+// SetDomainConfiguring puts a domain (of CDN or DCDN) in the
+// "configuring" state, in which refreshes and pushes of its paths are
+// answered 403 ServiceBusy, or back online. It reports whether the domain
+// exists.
 func (e *Emulator) SetDomainConfiguring(name string, configuring bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	d := e.account.byName(name)
+	d := e.domainByName(name)
 	if d == nil {
 		return false
 	}
@@ -312,7 +330,7 @@ func (e *Emulator) SetDomainConfiguring(name string, configuring bool) bool {
 func (e *Emulator) DomainStatus(name string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	d := e.account.byName(name)
+	d := e.domainByName(name)
 	if d == nil {
 		return ""
 	}
@@ -324,7 +342,7 @@ func (e *Emulator) DomainStatus(name string) string {
 func (e *Emulator) DomainConfigs(name string) []ConfigChange {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	d := e.account.byName(name)
+	d := e.domainByName(name)
 	if d == nil {
 		return nil
 	}

@@ -8,34 +8,56 @@ import (
 
 const actionDcdnIpa = apiclient.ActionDescribeDcdnIpaService
 
+// productSTS names the STS actions, which belong to neither purge product.
+const productSTS apiclient.Product = "sts"
+
 // action is one API action the emulator serves.
 type action struct {
 	version func(string) bool
 	handle  func(e *Emulator, req *request, now time.Time) *answer
+	// product is what the action belongs to: faults can target one, and
+	// the refresh, quota and task actions work on that product's state.
+	product apiclient.Product
 }
 
 func isDCDNVersion(v string) bool { return v == apiclient.DCDNVersion }
 
 // actions maps each served Action to its handler.
 var actions = func() map[string]action {
+	cdn := func(h func(*Emulator, *request, time.Time) *answer) action {
+		return action{isCDNVersion, h, apiclient.ProductCDN}
+	}
+	dcdn := func(h func(*Emulator, *request, time.Time) *answer) action {
+		return action{isDCDNVersion, h, apiclient.ProductDCDN}
+	}
+	sts := func(h func(*Emulator, *request, time.Time) *answer) action {
+		return action{isSTSVersion, h, productSTS}
+	}
 	m := map[string]action{
-		apiclient.ActionRefreshObjectCaches:     {isCDNVersion, handleRefresh},
-		apiclient.ActionPushObjectCache:         {isCDNVersion, handlePush},
-		apiclient.ActionDescribeRefreshQuota:    {isCDNVersion, handleDescribeRefreshQuota},
-		apiclient.ActionDescribeRefreshTasks:    {isCDNVersion, handleDescribeRefreshTasks},
-		apiclient.ActionDescribeRefreshTaskByID: {isCDNVersion, handleDescribeRefreshTaskByID},
-		apiclient.ActionOpenCdnService:          {isCDNVersion, handleOpenCdnService},
-		apiclient.ActionDescribeCdnService:      {isCDNVersion, handleDescribeCdnService},
-		apiclient.ActionModifyCdnService:        {isCDNVersion, handleModifyCdnService},
-		actionDcdnIpa:                           {isDCDNVersion, handleDescribeDcdnIpaService},
-		"StartCdnDomain":                        {isCDNVersion, handleStartStopDomain},
-		"StopCdnDomain":                         {isCDNVersion, handleStartStopDomain},
-		"DescribeDomainConfigs":                 {isCDNVersion, handleDescribeDomainConfigs},
-		"DescribeCdnDomainConfigs":              {isCDNVersion, handleDescribeDomainConfigs},
-		"BatchSetCdnDomainConfig":               {isCDNVersion, handleBatchSetDomainConfig},
-		actionGetCallerIdentity:                 {isSTSVersion, handleGetCallerIdentity},
-		actionAssumeRole:                        {isSTSVersion, handleAssumeRole},
-		actionAssumeRoleWithOIDC:                {isSTSVersion, handleAssumeRoleWithOIDC},
+		apiclient.ActionRefreshObjectCaches:     cdn(handleRefresh),
+		apiclient.ActionPushObjectCache:         cdn(handlePush),
+		apiclient.ActionDescribeRefreshQuota:    cdn(handleDescribeRefreshQuota),
+		apiclient.ActionDescribeRefreshTasks:    cdn(handleDescribeRefreshTasks),
+		apiclient.ActionDescribeRefreshTaskByID: cdn(handleDescribeRefreshTaskByID),
+		apiclient.ActionOpenCdnService:          cdn(handleOpenCdnService),
+		apiclient.ActionDescribeCdnService:      cdn(handleDescribeCdnService),
+		apiclient.ActionModifyCdnService:        cdn(handleModifyCdnService),
+		"StartCdnDomain":                        cdn(handleStartStopDomain),
+		"StopCdnDomain":                         cdn(handleStartStopDomain),
+		"DescribeDomainConfigs":                 cdn(handleDescribeDomainConfigs),
+		"DescribeCdnDomainConfigs":              cdn(handleDescribeDomainConfigs),
+		"BatchSetCdnDomainConfig":               cdn(handleBatchSetDomainConfig),
+		// DCDN (API version 2018-01-15): the same handlers on DCDN's
+		// domains, quota and tasks.
+		apiclient.ActionRefreshDcdnObjectCaches:     dcdn(handleRefresh),
+		apiclient.ActionPreloadDcdnObjectCaches:     dcdn(handlePush),
+		apiclient.ActionDescribeDcdnRefreshQuota:    dcdn(handleDescribeRefreshQuota),
+		apiclient.ActionDescribeDcdnRefreshTasks:    dcdn(handleDescribeRefreshTasks),
+		apiclient.ActionDescribeDcdnRefreshTaskByID: dcdn(handleDescribeRefreshTaskByID),
+		actionDcdnIpa:            dcdn(handleDescribeDcdnIpaService),
+		actionGetCallerIdentity:  sts(handleGetCallerIdentity),
+		actionAssumeRole:         sts(handleAssumeRole),
+		actionAssumeRoleWithOIDC: sts(handleAssumeRoleWithOIDC),
 	}
 	// The domain configuration actions of the CDN API reference: each
 	// takes DomainName and is recorded against the domain.
@@ -48,7 +70,7 @@ var actions = func() map[string]action {
 		"SetDomainServerCertificate", "SetIpBlackListConfig", "SetDynamicConfig", "ModifyCdnDomain",
 		"DeleteSpecificConfig",
 	} {
-		m[name] = action{isCDNVersion, handleDomainConfig}
+		m[name] = cdn(handleDomainConfig)
 	}
 	return m
 }()

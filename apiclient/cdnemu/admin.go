@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -22,19 +24,24 @@ import (
 // HTTP:
 //
 //	GET  /_emulator/stats    calls per action and code, calls per second,
-//	                         accepted and unique paths, quota (AdminStats)
+//	                         accepted and unique paths, CDN and DCDN quota (AdminStats)
 //	GET  /_emulator/paths    every accepted path of ?action= (default
 //	                         RefreshObjectCaches), one "<unix ns> <path>" line
 //	                         each, in order, repeats included
 //	POST /_emulator/faults   {"error_rate_500":0,"error_rate_503":0.1,"latency":"50ms"}
-//	POST /_emulator/outage   {"for":"60s"}: 503 to every call for that long; "0s" ends it
-//	POST /_emulator/quota    {"url":1000,"dir":100,"regex":20,"preload":1000}: daily totals (absent keep theirs)
-//	POST /_emulator/day      start a new quota day now, as 00:00 Asia/Shanghai does
+//	POST /_emulator/outage   {"for":"60s"}: 503 to every call for that long; "0s" ends it;
+//	                         with "product":"dcdn" (or "cdn", "sts") only that product's calls
+//	POST /_emulator/quota    {"url":1000,"dir":100,"regex":20,"preload":1000,"ignore_params":10}:
+//	                         daily totals (absent keep theirs); "product":"dcdn" sets DCDN's
+//	POST /_emulator/day      start a new quota day now, for CDN and DCDN, as 00:00 Asia/Shanghai does
 //	POST /_emulator/force    {"action":"DescribeRefreshQuota","code":"InternalError","n":100}:
 //	                         answer the next n calls of action with code (ForceError);
+//	                         {"product":"dcdn","code":"ServiceUnAvailable","n":100}: the next n
+//	                         calls of any DCDN action (ForceProductError), CDN untouched;
 //	                         {"clear":true} drops every pending forced answer
-//	GET  /_emulator/calls    the recent calls of ?action= (Options.RecordRequests
-//	                         of them), one "<unix ns> <code>" line each, in order;
+//	GET  /_emulator/calls    the recent calls (Options.RecordRequests of them) of
+//	                         ?action= or of ?product= (cdn, dcdn, sts), or all,
+//	                         one "<unix ns> <code> <action>" line each, in order;
 //	                         code is "-" for a success
 //
 // There is no endpoint that moves the emulator clock: a clock a day ahead
@@ -54,11 +61,16 @@ type AdminStats struct {
 	// PerSecond is every call answered, per second of the emulator clock,
 	// oldest first.
 	PerSecond []AdminSecond `json:"per_second"`
-	// Quota is today's quota on the emulator clock.
+	// Quota is today's CDN quota on the emulator clock.
 	Quota AdminQuota `json:"quota"`
+	// DCDNQuota is today's DCDN quota.
+	DCDNQuota AdminQuota `json:"dcdn_quota"`
 	// OutageUntil is the end of the outage set through /_emulator/outage
 	// or SetOutage (zero: none).
 	OutageUntil time.Time `json:"outage_until"`
+	// ProductOutageUntil holds the end of each product's own outage
+	// (SetProductOutage), for the products that have one.
+	ProductOutageUntil map[apiclient.Product]time.Time `json:"product_outage_until,omitempty"`
 }
 
 // AdminActionStats are the calls of one action.
@@ -92,12 +104,15 @@ type AdminQuota struct {
 	Remaining Quota `json:"remaining"`
 }
 
-// StartQuotaDay begins a new quota day now: what was spent is forgotten,
-// as at 00:00 Asia/Shanghai, without moving the emulator clock.
+// StartQuotaDay begins a new quota day now, for CDN and DCDN: what was
+// spent is forgotten, as at 00:00 Asia/Shanghai, without moving the
+// emulator clock.
 func (e *Emulator) StartQuotaDay() {
 	e.mu.Lock()
-	e.account.quota.roll(e.now())
-	e.account.quota.used = Quota{}
+	for _, q := range []*quotaState{&e.cdn.account.quota, &e.dcdn.account.quota} {
+		q.roll(e.now())
+		q.used = Quota{}
+	}
 	e.mu.Unlock()
 }
 
@@ -127,10 +142,27 @@ func (e *Emulator) Stats() AdminStats {
 		st.PerSecond = append(st.PerSecond, AdminSecond{Unix: sec, Calls: c.calls, Refused: c.refused})
 	}
 	slices.SortFunc(st.PerSecond, func(a, b AdminSecond) int { return int(a.Unix - b.Unix) })
-	q := &e.account.quota
-	q.roll(now)
-	st.Quota = AdminQuota{Total: q.total, Used: q.used, Remaining: q.remaining()}
+	for _, x := range []struct {
+		q   *quotaState
+		out *AdminQuota
+	}{{&e.cdn.account.quota, &st.Quota}, {&e.dcdn.account.quota, &st.DCDNQuota}} {
+		x.q.roll(now)
+		*x.out = AdminQuota{Total: x.q.total, Used: x.q.used, Remaining: x.q.remaining()}
+	}
+	if len(e.faults.productOutage) > 0 {
+		st.ProductOutageUntil = maps.Clone(e.faults.productOutage)
+	}
 	return st
+}
+
+// adminProduct reads the "product" of an admin call: "" (every product),
+// cdn, dcdn or sts.
+func adminProduct(s string) (apiclient.Product, error) {
+	switch p := apiclient.Product(strings.ToLower(strings.TrimSpace(s))); p {
+	case "", apiclient.ProductCDN, apiclient.ProductDCDN, productSTS:
+		return p, nil
+	}
+	return "", fmt.Errorf("product %q: want cdn, dcdn or sts", s)
 }
 
 // serveAdmin answers one admin API call.
@@ -167,7 +199,8 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": f})
 	case "POST /outage":
 		var in struct {
-			For string `json:"for"`
+			For     string `json:"for"`
+			Product string `json:"product"`
 		}
 		if !readAdminJSON(w, r, &in) {
 			return
@@ -177,26 +210,48 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusBadRequest, `for: want a duration such as "60s", got %q`, in.For)
 			return
 		}
+		p, err := adminProduct(in.Product)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
 		var until time.Time
 		if d > 0 {
 			until = e.now().Add(d)
 		}
-		e.SetOutage(until)
-		writeAdminJSON(w, http.StatusOK, map[string]any{"outage_until": until})
+		if p == "" {
+			e.SetOutage(until)
+			writeAdminJSON(w, http.StatusOK, map[string]any{"outage_until": until})
+			return
+		}
+		e.SetProductOutage(p, until)
+		writeAdminJSON(w, http.StatusOK, map[string]any{"product": p, "outage_until": until})
 	case "POST /quota":
 		var in struct {
 			URL, Dir, Regex, Preload *int64
+			IgnoreParams             *int64 `json:"ignore_params"`
+			Product                  string `json:"product"`
 		}
 		if !readAdminJSON(w, r, &in) {
 			return
 		}
+		p, err := adminProduct(in.Product)
+		if err != nil || p == productSTS {
+			adminError(w, http.StatusBadRequest, "product %q: want cdn (the default) or dcdn", in.Product)
+			return
+		}
+		pr := &e.cdn
+		if p == apiclient.ProductDCDN {
+			pr = &e.dcdn
+		}
 		e.mu.Lock()
-		total := e.account.quota.total
+		total := pr.account.quota.total
 		e.mu.Unlock()
 		for _, f := range []struct {
 			v   *int64
 			dst *int64
-		}{{in.URL, &total.URL}, {in.Dir, &total.Dir}, {in.Regex, &total.Regex}, {in.Preload, &total.Preload}} {
+		}{{in.URL, &total.URL}, {in.Dir, &total.Dir}, {in.Regex, &total.Regex}, {in.Preload, &total.Preload},
+			{in.IgnoreParams, &total.IgnoreParams}} {
 			if f.v != nil {
 				if *f.v < 0 {
 					adminError(w, http.StatusBadRequest, "quota must be >= 0, got %d", *f.v)
@@ -205,6 +260,11 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				*f.dst = *f.v
 			}
 		}
+		if p == apiclient.ProductDCDN {
+			e.SetDCDNQuota(total)
+			writeAdminJSON(w, http.StatusOK, map[string]any{"product": p, "total": total})
+			return
+		}
 		e.SetQuota(total)
 		writeAdminJSON(w, http.StatusOK, map[string]any{"total": total})
 	case "POST /day":
@@ -212,9 +272,9 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusOK, map[string]any{"quota": e.Stats().Quota})
 	case "POST /force":
 		var in struct {
-			Action, Code string
-			N            int
-			Clear        bool
+			Action, Code, Product string
+			N                     int
+			Clear                 bool
 		}
 		if !readAdminJSON(w, r, &in) {
 			return
@@ -224,14 +284,29 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			writeAdminJSON(w, http.StatusOK, map[string]any{"cleared": true})
 			return
 		}
-		if in.Action == "" || in.Code == "" || in.N <= 0 {
-			adminError(w, http.StatusBadRequest, `want {"action":"...","code":"...","n":N} with n > 0, or {"clear":true}`)
+		p, err := adminProduct(in.Product)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		if (in.Action == "") == (p == "") || in.Code == "" || in.N <= 0 {
+			adminError(w, http.StatusBadRequest, `want {"action":"...","code":"...","n":N} or {"product":"cdn|dcdn|sts","code":"...","n":N} with n > 0, or {"clear":true}`)
+			return
+		}
+		if p != "" {
+			e.ForceProductError(p, in.N, in.Code)
+			writeAdminJSON(w, http.StatusOK, map[string]any{"product": p, "code": in.Code, "n": in.N})
 			return
 		}
 		e.ForceError(in.Action, in.N, in.Code)
 		writeAdminJSON(w, http.StatusOK, map[string]any{"action": in.Action, "code": in.Code, "n": in.N})
 	case "GET /calls":
-		e.writeCalls(w, r.URL.Query().Get("action"))
+		p, err := adminProduct(r.URL.Query().Get("product"))
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		e.writeCalls(w, r.URL.Query().Get("action"), p)
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint %s (see cdnemu.AdminPrefix)", route)
 	}
@@ -264,13 +339,13 @@ func (e *Emulator) writePaths(w http.ResponseWriter, action string) {
 	_ = bw.Flush()
 }
 
-// writeCalls streams the answer times and codes of the recent calls of
-// action.
-func (e *Emulator) writeCalls(w http.ResponseWriter, action string) {
+// writeCalls streams the answer times, codes and actions of the recent
+// calls of action and of product p (empty: any).
+func (e *Emulator) writeCalls(w http.ResponseWriter, action string, p apiclient.Product) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, rec := range e.Requests() {
-		if rec.Action != action {
+		if (action != "" && rec.Action != action) || (p != "" && productOf(rec.Action) != p) {
 			continue
 		}
 		code := rec.Code
@@ -280,6 +355,11 @@ func (e *Emulator) writeCalls(w http.ResponseWriter, action string) {
 		bw.WriteString(strconv.FormatInt(rec.Time.UnixNano(), 10))
 		bw.WriteByte(' ')
 		bw.WriteString(code)
+		bw.WriteByte(' ')
+		if rec.Action == "" {
+			bw.WriteByte('-')
+		}
+		bw.WriteString(rec.Action)
 		bw.WriteByte('\n')
 	}
 	_ = bw.Flush()

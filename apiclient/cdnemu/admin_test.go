@@ -153,7 +153,7 @@ func TestAdminForceAndCalls(t *testing.T) {
 		t.Errorf("after clear: %d %s", r.status, r.code)
 	}
 	code, body := adminCall(t, http.MethodGet, srv.URL+"/_emulator/calls?action=DescribeRefreshQuota", "")
-	want := "1740823200000000000 InternalError\n1740823200000000000 -\n"
+	want := "1740823200000000000 InternalError DescribeRefreshQuota\n1740823200000000000 - DescribeRefreshQuota\n"
 	if code != http.StatusOK || body != want {
 		t.Errorf("calls: %d %q, want %q", code, body, want)
 	}
@@ -161,5 +161,86 @@ func TestAdminForceAndCalls(t *testing.T) {
 		if code, body := adminCall(t, http.MethodPost, srv.URL+"/_emulator/force", bad); code != http.StatusBadRequest {
 			t.Errorf("force %s: %d %s", bad, code, body)
 		}
+	}
+}
+
+// The admin API targets one product: /force and /outage with "product"
+// fail DCDN's calls while CDN answers, /quota sets DCDN's totals, /calls
+// lists one product's calls with their actions, /stats shows both quotas.
+func TestAdminProductFaults(t *testing.T) {
+	t.Parallel()
+	clock := NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+	srv, err := NewServer(Options{Admin: true, Now: clock.Now, Domains: []string{"example.com"}, DCDNDomains: []string{"d.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cdn := newTestClient(t, srv.URL, clock)
+	dcdn := newTestClient(t, srv.URL, clock)
+	dcdn.version = "2018-01-15"
+	post := func(path, body string, want int) {
+		t.Helper()
+		if code, got := adminCall(t, http.MethodPost, srv.URL+path, body); code != want {
+			t.Fatalf("%s %s: %d %s, want %d", path, body, code, got, want)
+		}
+	}
+
+	post("/_emulator/force", `{"product":"dcdn","code":"ServiceUnAvailable","n":2}`, http.StatusOK)
+	dcdn.call("RefreshDcdnObjectCaches", "ObjectPath", "d.example.com/a").wantErr(t, http.StatusServiceUnavailable, "ServiceUnAvailable")
+	cdn.call("RefreshObjectCaches", "ObjectPath", "example.com/a").wantOK(t)
+	dcdn.call("DescribeDcdnRefreshQuota").wantErr(t, http.StatusServiceUnavailable, "ServiceUnAvailable")
+	dcdn.call("DescribeDcdnRefreshQuota").wantOK(t)
+
+	post("/_emulator/outage", `{"for":"60s","product":"dcdn"}`, http.StatusOK)
+	dcdn.call("DescribeDcdnRefreshTasks").wantErr(t, http.StatusServiceUnavailable, "ServiceUnAvailable")
+	cdn.call("DescribeRefreshTasks").wantOK(t)
+	if st := adminStats(t, srv.URL); !st.ProductOutageUntil["dcdn"].Equal(clock.Now().Add(time.Minute)) || !st.OutageUntil.IsZero() {
+		t.Errorf("stats outage %v / %v", st.ProductOutageUntil, st.OutageUntil)
+	}
+	post("/_emulator/outage", `{"for":"0s","product":"dcdn"}`, http.StatusOK)
+	dcdn.call("DescribeDcdnRefreshTasks").wantOK(t)
+
+	post("/_emulator/quota", `{"product":"dcdn","url":3,"ignore_params":7}`, http.StatusOK)
+	dcdn.call("RefreshDcdnObjectCaches", "ObjectPath", "d.example.com/b").wantOK(t)
+	st := adminStats(t, srv.URL)
+	if st.DCDNQuota.Total.URL != 3 || st.DCDNQuota.Remaining.URL != 2 || st.DCDNQuota.Total.IgnoreParams != 7 {
+		t.Errorf("DCDN quota %+v", st.DCDNQuota)
+	}
+	if st.Quota.Total.URL != 10000 || st.Quota.Used.URL != 1 {
+		t.Errorf("CDN quota %+v", st.Quota)
+	}
+	post("/_emulator/day", ``, http.StatusOK)
+	if st := adminStats(t, srv.URL); st.DCDNQuota.Used.URL != 0 || st.Quota.Used.URL != 0 {
+		t.Errorf("after a new day: CDN %+v DCDN %+v", st.Quota.Used, st.DCDNQuota.Used)
+	}
+
+	code, body := adminCall(t, http.MethodGet, srv.URL+"/_emulator/calls?product=dcdn", "")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != http.StatusOK || len(lines) != 6 {
+		t.Fatalf("calls of dcdn: %d %q", code, body)
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) != 3 || !strings.Contains(f[2], "Dcdn") {
+			t.Errorf("calls line %q: want <ns> <code> <DCDN action>", l)
+		}
+	}
+	if !strings.HasSuffix(lines[0], " ServiceUnAvailable RefreshDcdnObjectCaches") {
+		t.Errorf("first DCDN call %q", lines[0])
+	}
+	_, all := adminCall(t, http.MethodGet, srv.URL+"/_emulator/calls", "")
+	if n := strings.Count(all, "\n"); n != 8 {
+		t.Errorf("all calls: %d lines:\n%s", n, all)
+	}
+
+	for _, bad := range []struct{ path, body string }{
+		{"/_emulator/force", `{"product":"ecdn","code":"InternalError","n":1}`},
+		{"/_emulator/force", `{"product":"dcdn","action":"RefreshObjectCaches","code":"InternalError","n":1}`},
+		{"/_emulator/outage", `{"for":"1s","product":"x"}`},
+		{"/_emulator/quota", `{"product":"sts","url":1}`},
+	} {
+		post(bad.path, bad.body, http.StatusBadRequest)
+	}
+	if code, _ := adminCall(t, http.MethodGet, srv.URL+"/_emulator/calls?product=nope", ""); code != http.StatusBadRequest {
+		t.Errorf("calls of an unknown product: %d", code)
 	}
 }

@@ -5,19 +5,20 @@ import (
 	"time"
 )
 
-// domainMinutes counts refreshed URLs per domain in the current calendar
-// minute of the emulator clock, for the API's limit of URLs per domain per
-// minute (Options.DomainURLsPerMinute). Guarded by Emulator.mu.
+// domainMinutes counts one product's refreshed URLs per domain in the
+// current calendar minute of the emulator clock, for the API's limit of
+// URLs per domain per minute (Options.DomainURLsPerMinute,
+// Options.DCDNDomainURLsPerMinute). Guarded by Emulator.mu.
 type domainMinutes struct {
 	limit  int
 	minute int64
 	used   map[string]int
 }
 
-// admit counts the URLs of one File refresh, per domain, when every domain
-// has room; otherwise it counts nothing and refuses the call, as the API
-// does with QuotaPerMinuteExceeded.Refresh.
-func (d *domainMinutes) admit(e *Emulator, paths []string, now time.Time) *answer {
+// admit counts the URLs of one URL refresh, per domain of acct, when
+// every domain has room; otherwise it counts nothing and refuses the call,
+// as the API does with QuotaPerMinuteExceeded.Refresh.
+func (d *domainMinutes) admit(acct *account, paths []string, now time.Time) *answer {
 	if d.limit <= 0 {
 		return nil
 	}
@@ -27,7 +28,7 @@ func (d *domainMinutes) admit(e *Emulator, paths []string, now time.Time) *answe
 	counts := map[string]int{}
 	for _, p := range paths {
 		name := pathHost(p)
-		if dom := e.account.byHost(name); dom != nil {
+		if dom := acct.byHost(name); dom != nil {
 			name = dom.name
 		}
 		counts[name]++

@@ -3,8 +3,11 @@
 // tokens, serves STS (GetCallerIdentity, AssumeRole, AssumeRoleWithOIDC),
 // can listen with TLS, keeps an
 // account with domains, daily quotas, per-action rate limits, refresh and
-// push tasks and the service's billing state, injects faults on demand and
-// records what it received so that tests can assert on it. It speaks the
+// push tasks and the service's billing state, serves DCDN's refresh,
+// preload, quota and task actions (API 2018-01-15) on DCDN domains with a
+// quota and tasks of their own, injects faults on demand (for every call
+// or for one product's) and records what it received so that tests can
+// assert on it. It speaks the
 // protocol of the seeds, not of our client: any correctly signed request
 // works. It is for tests, benchmarks and demos, never for production paths.
 package cdnemu
@@ -43,16 +46,14 @@ type Emulator struct {
 	faults   faultState
 	limits   rateLimits
 	nonces   nonceStore
-	account  account
+	cdn      product
+	dcdn     product
 	service  service
-	tasks    taskStore
 	rec      recorder
 	idRNG    *rand.Rand
 	requests uint64
 	// stsIssued counts the temporary keys STS minted.
 	stsIssued int
-	// domainMinutes enforces Options.DomainURLsPerMinute.
-	domainMinutes domainMinutes
 }
 
 // New returns an Emulator configured by opts, defaults filled in.
@@ -72,10 +73,9 @@ func New(opts Options) (*Emulator, error) {
 	e.latency.Store(int64(o.Faults.Latency))
 	e.limits = newRateLimits(o.RateLimits, o.NoRateLimit)
 	e.nonces = newNonceStore(o.MaxNonces)
-	e.account = newAccount(o, now)
+	e.cdn = newCDN(o, now)
+	e.dcdn = newDCDN(o, now)
 	e.service = newService(o, now)
-	e.tasks = newTaskStore(o)
-	e.domainMinutes = domainMinutes{limit: o.DomainURLsPerMinute}
 	e.rec = newRecorder(o.RecordRequests, !o.NoRecordPaths)
 	return e, nil
 }
@@ -85,7 +85,10 @@ type request struct {
 	method string
 	params url.Values
 	action string
-	id     string // RequestId of the answer
+	// product is the action's (actions[action].product), set before the
+	// handler runs.
+	product apiclient.Product
+	id      string // RequestId of the answer
 	// v3 holds what a signature V3 check needs; nil for a v1 request.
 	v3 *v3Request
 }
@@ -124,7 +127,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the answer of the stateless checks, nil when they passed.
 func (e *Emulator) process(req *request, a *answer, now time.Time) *answer {
 	e.limits.observe(req.action, now)
-	if now.Before(e.faults.outageUntil) {
+	req.product = actions[req.action].product
+	if now.Before(e.faults.outageUntil) || now.Before(e.faults.productOutage[req.product]) {
 		return fail("ServiceUnAvailable")
 	}
 	if a != nil {
@@ -133,7 +137,7 @@ func (e *Emulator) process(req *request, a *answer, now time.Time) *answer {
 	if !unsignedActions[req.action] && !e.nonces.use(req.params.Get("SignatureNonce"), now) {
 		return fail("SignatureNonceUsed")
 	}
-	if a := e.faults.inject(req.action); a != nil {
+	if a := e.faults.inject(req.action, req.product); a != nil {
 		return a
 	}
 	if !e.limits.admit(req.action, now) {
@@ -210,7 +214,7 @@ func (e *Emulator) newRequestID() string {
 }
 
 func hostID(action string) string {
-	if action == actionDcdnIpa {
+	if actions[action].product == apiclient.ProductDCDN {
 		return "dcdn.aliyuncs.com"
 	}
 	return "cdn.aliyuncs.com"

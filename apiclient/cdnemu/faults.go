@@ -3,6 +3,8 @@ package cdnemu
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // Faults are failures the emulator injects into authenticated calls.
@@ -22,6 +24,10 @@ type faultState struct {
 	rng         *rand.Rand
 	outageUntil time.Time
 	forced      map[string][]forcedError
+	// productOutage and forcedProduct are the outage and forced errors
+	// of one product's actions (cdn, dcdn, sts) alone.
+	productOutage map[apiclient.Product]time.Time
+	forcedProduct map[apiclient.Product][]forcedError
 }
 
 // forcedError is a code to answer the next n calls of an action with.
@@ -31,21 +37,35 @@ type forcedError struct {
 }
 
 func newFaultState(f Faults, seed uint64) faultState {
-	return faultState{Faults: f, rng: rand.New(rand.NewPCG(seed, 0xfa017)), forced: map[string][]forcedError{}}
+	return faultState{Faults: f, rng: rand.New(rand.NewPCG(seed, 0xfa017)), forced: map[string][]forcedError{},
+		productOutage: map[apiclient.Product]time.Time{}, forcedProduct: map[apiclient.Product][]forcedError{}}
 }
 
-// inject returns the forced or random error of this call, or nil.
-func (f *faultState) inject(action string) *answer {
-	if q := f.forced[action]; len(q) > 0 {
-		code := q[0].code
-		if q[0].n--; q[0].n <= 0 {
-			q = q[1:]
-		}
-		if len(q) == 0 {
-			delete(f.forced, action)
-		} else {
-			f.forced[action] = q
-		}
+// next takes one answer off the forced queue of key in m.
+func next[K comparable](m map[K][]forcedError, key K) (string, bool) {
+	q := m[key]
+	if len(q) == 0 {
+		return "", false
+	}
+	code := q[0].code
+	if q[0].n--; q[0].n <= 0 {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(m, key)
+	} else {
+		m[key] = q
+	}
+	return code, true
+}
+
+// inject returns the forced or random error of this call, or nil: what
+// was forced on the action first, then what was forced on its product.
+func (f *faultState) inject(action string, p apiclient.Product) *answer {
+	if code, ok := next(f.forced, action); ok {
+		return fail(code)
+	}
+	if code, ok := next(f.forcedProduct, p); ok {
 		return fail(code)
 	}
 	if f.ErrorRate500 == 0 && f.ErrorRate503 == 0 {
@@ -84,6 +104,32 @@ func (e *Emulator) SetOutage(until time.Time) {
 	e.mu.Unlock()
 }
 
+// SetProductOutage is SetOutage for the actions of one product
+// (apiclient.ProductCDN or ProductDCDN): a DCDN outage while CDN answers,
+// say. The zero time ends it; SetOutage's window applies besides.
+func (e *Emulator) SetProductOutage(p apiclient.Product, until time.Time) {
+	e.mu.Lock()
+	if until.IsZero() {
+		delete(e.faults.productOutage, p)
+	} else {
+		e.faults.productOutage[p] = until
+	}
+	e.mu.Unlock()
+}
+
+// ForceProductError is ForceError for every action of product p
+// (apiclient.ProductCDN, ProductDCDN, or "sts"): the next n authenticated
+// calls of any of them are answered with code. An error forced on the
+// action itself goes first.
+func (e *Emulator) ForceProductError(p apiclient.Product, n int, code string) {
+	if n <= 0 || code == "" || p == "" {
+		return
+	}
+	e.mu.Lock()
+	e.faults.forcedProduct[p] = append(e.faults.forcedProduct[p], forcedError{code: code, n: n})
+	e.mu.Unlock()
+}
+
 // ForceError answers the next n authenticated calls of action with code
 // (and the HTTP status the API gives that code; 400 for a code it does not
 // know). Calls queue up: a second ForceError applies after the first.
@@ -98,9 +144,11 @@ func (e *Emulator) ForceError(action string, n int, code string) {
 	e.mu.Unlock()
 }
 
-// ClearForcedErrors drops every pending forced error.
+// ClearForcedErrors drops every pending forced error, of actions and of
+// products.
 func (e *Emulator) ClearForcedErrors() {
 	e.mu.Lock()
 	e.faults.forced = map[string][]forcedError{}
+	e.faults.forcedProduct = map[apiclient.Product][]forcedError{}
 	e.mu.Unlock()
 }

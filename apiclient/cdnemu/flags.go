@@ -19,11 +19,17 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	if len(o.Domains) == 0 {
 		o.Domains = []string{DefaultDomain}
 	}
-	fs.Var((*listFlag)(&o.Domains), "domains", "comma-separated accelerated domains of the account (*.example.com covers subdomains)")
+	fs.Var((*listFlag)(&o.Domains), "domains", "comma-separated CDN domains of the account (*.example.com covers subdomains)")
+	fs.Var((*listFlag)(&o.DCDNDomains), "dcdn-domains", "comma-separated DCDN domains of the account, served by the DCDN actions only (default none)")
 	fs.Int64Var(&o.URLQuota, "url-quota", apiclient.DefaultURLQuota, "daily URL refresh quota")
 	fs.Int64Var(&o.DirQuota, "dir-quota", apiclient.DefaultDirQuota, "daily directory refresh quota")
 	fs.Int64Var(&o.RegexQuota, "regex-quota", apiclient.DefaultRegexQuota, "daily regex refresh quota")
 	fs.Int64Var(&o.PreloadQuota, "preload-quota", apiclient.DefaultPreloadQuota, "daily prefetch (PushObjectCache) URL quota")
+	fs.Int64Var(&o.DCDNURLQuota, "dcdn-url-quota", apiclient.DefaultURLQuota, "DCDN's daily URL refresh quota (counted apart from CDN's)")
+	fs.Int64Var(&o.DCDNDirQuota, "dcdn-dir-quota", apiclient.DefaultDirQuota, "DCDN's daily directory refresh quota")
+	fs.Int64Var(&o.DCDNRegexQuota, "dcdn-regex-quota", defaultDCDNRegexQuota, "DCDN's daily regex refresh quota")
+	fs.Int64Var(&o.DCDNPreloadQuota, "dcdn-preload-quota", apiclient.DefaultPreloadQuota, "DCDN's daily prefetch (PreloadDcdnObjectCaches) URL quota")
+	fs.Int64Var(&o.DCDNIgnoreParamsQuota, "dcdn-ignore-params-quota", defaultDCDNIgnoreParamsQuota, "DCDN's daily IgnoreParams refresh quota")
 	fs.DurationVar(&o.TaskPending, "task-pending", o.TaskPending, "how long a task stays Pending")
 	fs.DurationVar(&o.TaskDuration, "task-duration", o.TaskDuration, "how long a task stays Refreshing before it ends")
 	fs.Float64Var(&o.TaskFailRate, "task-fail-rate", o.TaskFailRate, "share of tasks (0..1) that end Failed")
@@ -32,6 +38,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Faults.Latency, "latency", o.Faults.Latency, "latency added to every answer")
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", o.NoRateLimit, "turn the per-action calls/s limits off")
 	fs.IntVar(&o.DomainURLsPerMinute, "domain-urls-per-minute", o.DomainURLsPerMinute, "refuse File refreshes beyond N URLs per domain per minute (the API's is 1000; 0 is off)")
+	fs.IntVar(&o.DCDNDomainURLsPerMinute, "dcdn-domain-urls-per-minute", o.DCDNDomainURLsPerMinute, "refuse DCDN URL refreshes beyond N URLs per domain per minute (DCDN's pages say 1000 or 10000; 0 is off)")
 	if o.RateLimits == nil {
 		o.RateLimits = map[string]float64{}
 	}

@@ -29,14 +29,26 @@ type Options struct {
 	// ExtraKeys are more key pairs of the same account, ID to secret.
 	ExtraKeys map[string]string
 
-	// Domains are the account's accelerated domains, all online at start
-	// (default DefaultDomain). An entry "*.example.com" or ".example.com"
-	// also covers every subdomain.
+	// Domains are the account's CDN domains, all online at start (default
+	// DefaultDomain, unless DCDNDomains is set). An entry "*.example.com"
+	// or ".example.com" also covers every subdomain.
 	Domains []string
+	// DCDNDomains are the account's DCDN domains (default none), served by
+	// the DCDN actions only: a CDN action on one of them answers
+	// InvalidDomain.NotFound, and so does a DCDN action on a CDN domain,
+	// as the two services do. A domain is on one product, not both.
+	DCDNDomains []string
 
-	// Daily quotas; 0 means the apiclient default. Use SetQuota at run time
-	// for a quota of zero.
+	// Daily CDN quotas; 0 means the apiclient default. Use SetQuota at run
+	// time for a quota of zero.
 	URLQuota, DirQuota, RegexQuota, PreloadQuota int64
+	// Daily DCDN quotas, counted apart from CDN's and reset at the same
+	// 00:00 Asia/Shanghai; 0 means the DCDN defaults: 10,000 URLs, 100
+	// directories, 1,000 prefetches ("RefreshDcdnObjectCaches",
+	// "PreloadDcdnObjectCaches"), and, which DCDN publishes no default
+	// for, 20 regex rules and 10,000 IgnoreParams URLs. Use SetDCDNQuota
+	// at run time for a quota of zero.
+	DCDNURLQuota, DCDNDirQuota, DCDNRegexQuota, DCDNPreloadQuota, DCDNIgnoreParamsQuota int64
 
 	// RateLimits override apiclient.DefaultRateLimits per action (calls per
 	// second, sliding one-second window on the emulator clock); a value <= 0
@@ -49,6 +61,10 @@ type Options struct {
 	// the API does at 1,000 (apiclient.URLsPerDomainPerMinute). 0 leaves it
 	// off, for tests and benchmarks that need raw speed.
 	DomainURLsPerMinute int
+	// DCDNDomainURLsPerMinute is DomainURLsPerMinute for DCDN's URL
+	// refreshes (File and IgnoreParams); 0 leaves it off. The DCDN pages
+	// say 1,000 or 10,000 (apiclient.DCDNURLsPerDomainPerMinute).
+	DCDNDomainURLsPerMinute int
 
 	// TaskPending is how long a task stays Pending, then TaskDuration how
 	// long it stays Refreshing before it is Complete or Failed. Both 0 make
@@ -112,8 +128,8 @@ type Options struct {
 
 // String shows the options without the secrets.
 func (o Options) String() string {
-	return fmt.Sprintf("cdnemu.Options{AccessKeyID: %s, AccessKeySecret: %s, Domains: %v, extra keys: %d}",
-		o.AccessKeyID, maskSecret(o.AccessKeySecret), o.Domains, len(o.ExtraKeys))
+	return fmt.Sprintf("cdnemu.Options{AccessKeyID: %s, AccessKeySecret: %s, Domains: %v, DCDNDomains: %v, extra keys: %d}",
+		o.AccessKeyID, maskSecret(o.AccessKeySecret), o.Domains, o.DCDNDomains, len(o.ExtraKeys))
 }
 
 // GoString masks the secrets for %#v.
@@ -131,7 +147,7 @@ func (o Options) withDefaults() Options {
 	if o.AccessKeyID == "" && o.AccessKeySecret == "" {
 		o.AccessKeyID, o.AccessKeySecret = DefaultAccessKeyID, DefaultAccessKeySecret
 	}
-	if len(o.Domains) == 0 {
+	if len(o.Domains) == 0 && len(o.DCDNDomains) == 0 {
 		o.Domains = []string{DefaultDomain}
 	}
 	if o.URLQuota == 0 {
@@ -145,6 +161,16 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PreloadQuota == 0 {
 		o.PreloadQuota = apiclient.DefaultPreloadQuota
+	}
+	for _, q := range []struct {
+		v   *int64
+		def int64
+	}{{&o.DCDNURLQuota, apiclient.DefaultURLQuota}, {&o.DCDNDirQuota, apiclient.DefaultDirQuota},
+		{&o.DCDNRegexQuota, defaultDCDNRegexQuota}, {&o.DCDNPreloadQuota, apiclient.DefaultPreloadQuota},
+		{&o.DCDNIgnoreParamsQuota, defaultDCDNIgnoreParamsQuota}} {
+		if *q.v == 0 {
+			*q.v = q.def
+		}
 	}
 	if o.InternetChargeType == "" {
 		o.InternetChargeType = apiclient.PayByTraffic
@@ -179,15 +205,32 @@ func (o Options) Validate() error {
 	if o.AccessKeyID != "" && o.AccessKeySecret == "" {
 		bad("access-key-secret", "empty for key %s", o.AccessKeyID)
 	}
+	cdn := map[string]bool{}
 	for _, d := range o.Domains {
 		if err := checkDomainName(d); err != nil {
 			bad("domains", "%v", err)
 		}
+		cdn[domainKey(d)] = true
+	}
+	for _, d := range o.DCDNDomains {
+		if err := checkDomainName(d); err != nil {
+			bad("dcdn-domains", "%v", err)
+		} else if cdn[domainKey(d)] {
+			bad("dcdn-domains", "%s is in --domains too; a domain is on CDN or on DCDN, not both", d)
+		}
+	}
+	if o.DomainURLsPerMinute < 0 {
+		bad("domain-urls-per-minute", "must be >= 0, got %d", o.DomainURLsPerMinute)
+	}
+	if o.DCDNDomainURLsPerMinute < 0 {
+		bad("dcdn-domain-urls-per-minute", "must be >= 0, got %d", o.DCDNDomainURLsPerMinute)
 	}
 	for _, q := range []struct {
 		flag string
 		v    int64
-	}{{"url-quota", o.URLQuota}, {"dir-quota", o.DirQuota}, {"regex-quota", o.RegexQuota}, {"preload-quota", o.PreloadQuota}} {
+	}{{"url-quota", o.URLQuota}, {"dir-quota", o.DirQuota}, {"regex-quota", o.RegexQuota}, {"preload-quota", o.PreloadQuota},
+		{"dcdn-url-quota", o.DCDNURLQuota}, {"dcdn-dir-quota", o.DCDNDirQuota}, {"dcdn-regex-quota", o.DCDNRegexQuota},
+		{"dcdn-preload-quota", o.DCDNPreloadQuota}, {"dcdn-ignore-params-quota", o.DCDNIgnoreParamsQuota}} {
 		if q.v < 0 {
 			bad(q.flag, "must be >= 0, got %d", q.v)
 		}

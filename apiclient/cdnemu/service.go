@@ -174,7 +174,7 @@ func (e *Emulator) domainParam(req *request) (*domain, *answer) {
 	if name == "" {
 		return nil, missing("DomainName")
 	}
-	d := e.account.byName(name)
+	d := e.cdn.account.byName(name)
 	if d == nil {
 		return nil, fail("InvalidDomain.NotFound", "The domain "+name+" does not belong to this account.")
 	}
@@ -225,7 +225,7 @@ func handleBatchSetDomainConfig(e *Emulator, req *request, now time.Time) *answe
 	}
 	var ds []*domain
 	for _, n := range strings.Split(names, ",") {
-		d := e.account.byName(n)
+		d := e.cdn.account.byName(n)
 		if d == nil {
 			return fail("InvalidDomain.NotFound", "The domain "+strings.TrimSpace(n)+" does not belong to this account.")
 		}

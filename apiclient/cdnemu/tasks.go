@@ -19,13 +19,18 @@ const (
 	kindRegex
 	kindExQuery
 	kindPreload
+	kindIgnoreParams // DCDN's ExQuery
 )
 
-// wire is the ObjectType DescribeRefreshTasks reports. An ExQuery refresh
-// is reported, and filtered, as a file task.
+// wire is the ObjectType DescribeRefreshTasks filters on. An ExQuery or
+// IgnoreParams refresh is reported, and filtered, as a file task.
 func (k kind) wire() string {
-	return [...]string{"file", "directory", "regex", "file", "preload"}[k]
+	return [...]string{"file", "directory", "regex", "file", "preload", "file"}[k]
 }
+
+// urls reports a kind whose paths are URLs that count against the
+// per-domain per-minute limit.
+func (k kind) urls() bool { return k == kindFile || k == kindIgnoreParams }
 
 // parseTaskFilterType reads DescribeRefreshTasks' ObjectType; "path" is the
 // older spelling of directory.
@@ -69,15 +74,18 @@ type task struct {
 type taskStore struct {
 	tasks    []task
 	nextID   int64
+	dirWire  string // how a directory task's ObjectType reads
 	pending  time.Duration
 	duration time.Duration
 	failRate float64
 	rng      *rand.Rand
 }
 
-func newTaskStore(o Options) taskStore {
-	return taskStore{nextID: firstTaskID, pending: o.TaskPending, duration: o.TaskDuration,
-		failRate: o.TaskFailRate, rng: rand.New(rand.NewPCG(o.Seed, 0x7a5c))}
+// newTaskStore numbers tasks from firstID; stream tells the random
+// failures of one product's tasks from the other's.
+func newTaskStore(o Options, firstID int64, stream uint64, dirWire string) taskStore {
+	return taskStore{nextID: firstID, dirWire: dirWire, pending: o.TaskPending, duration: o.TaskDuration,
+		failRate: o.TaskFailRate, rng: rand.New(rand.NewPCG(o.Seed, stream))}
 }
 
 // prune forgets tasks older than taskHistory.
@@ -183,15 +191,20 @@ func (s *taskStore) view(i int, now time.Time) apiclient.Task {
 		CreationTime: time.Unix(0, t.created).UTC().Format(apiclient.TimestampFormat),
 		ObjectType:   t.kind.wire(),
 	}
+	if t.kind == kindDirectory {
+		out.ObjectType = s.dirWire
+	}
 	if st == apiclient.TaskFailed {
 		out.Description = failDescriptions[t.fail]
 	}
 	return out
 }
 
-// handleDescribeRefreshTasks answers DescribeRefreshTasks: the account's
-// tasks of the last 3 days, newest first, filtered and paged.
+// handleDescribeRefreshTasks answers DescribeRefreshTasks and
+// DescribeDcdnRefreshTasks: the product's tasks of the last 3 days, newest
+// first, filtered and paged.
 func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answer {
+	pr := e.side(req)
 	p := req.params
 	pageNumber, pageSize := 1, apiclient.DefaultTasksPageSize
 	if v := trimmed(p, "PageNumber"); v != "" {
@@ -203,7 +216,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 	}
 	if v := trimmed(p, "PageSize"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > apiclient.MaxTasksPageSize {
+		if err != nil || n < 1 || n > pr.maxPageSize {
 			return invalid("PageSize", v)
 		}
 		pageSize = n
@@ -227,8 +240,8 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 	}
 	var dom *domain
 	if domainName != "" {
-		if dom = e.account.byName(domainName); dom == nil {
-			return fail("InvalidDomain.NotFound", "The domain "+domainName+" does not belong to this account.")
+		if dom = pr.account.byName(domainName); dom == nil {
+			return pr.account.notFound(domainName)
 		}
 	}
 	from, to := now.Add(-taskHistory), now
@@ -253,7 +266,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 	}
 	objectPath := withoutScheme(p.Get("ObjectPath"))
 
-	s := &e.tasks
+	s := &pr.tasks
 	s.prune(now)
 	fromN, toN := from.UnixNano(), to.UnixNano()
 	match := func(i int) bool {
@@ -267,7 +280,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 		if objectPath != "" && withoutScheme(t.path) != objectPath {
 			return false
 		}
-		if dom != nil && e.account.byHost(pathHost(t.path)) != dom {
+		if dom != nil && pr.account.byHost(pathHost(t.path)) != dom {
 			return false
 		}
 		if status != "" {
@@ -303,7 +316,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 		"PageNumber": pageNumber,
 		"PageSize":   pageSize,
 		"TotalCount": total,
-		"Tasks":      map[string]any{"CDNTask": page},
+		"Tasks":      map[string]any{pr.tasksKey: page},
 	})
 }
 
@@ -312,6 +325,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 // unknown or expired IDs are left out. More IDs are refused with
 // InvalidParameter.
 func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *answer {
+	pr := e.side(req)
 	raw := trimmed(req.params, "TaskId")
 	if raw == "" {
 		return missing("TaskId")
@@ -320,7 +334,7 @@ func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *an
 	if len(ids) > apiclient.MaxTaskIDsPerDescribe {
 		return fail("InvalidParameter", "The specified parameter \"TaskId\" holds "+strconv.Itoa(len(ids))+" IDs; at most 10 are allowed.")
 	}
-	s := &e.tasks
+	s := &pr.tasks
 	s.prune(now)
 	out := make([]apiclient.Task, 0, len(ids))
 	for _, id := range ids {
@@ -332,24 +346,29 @@ func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *an
 	return ok(map[string]any{"Tasks": out, "TotalCount": len(out)})
 }
 
-// Tasks returns every task of the last 3 days as DescribeRefreshTasks would
-// show it now, oldest first.
-func (e *Emulator) Tasks() []apiclient.Task {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.now()
-	e.tasks.prune(now)
-	out := make([]apiclient.Task, len(e.tasks.tasks))
-	for i := range e.tasks.tasks {
-		out[i] = e.tasks.view(i, now)
+// all is every task of the last 3 days as they read at now, oldest first.
+func (s *taskStore) all(now time.Time) []apiclient.Task {
+	s.prune(now)
+	out := make([]apiclient.Task, len(s.tasks))
+	for i := range s.tasks {
+		out[i] = s.view(i, now)
 	}
 	return out
 }
 
-// TaskCount returns how many tasks of the last 3 days the emulator holds.
+// Tasks returns every CDN task of the last 3 days as DescribeRefreshTasks
+// would show it now, oldest first (DCDNTasks has DCDN's).
+func (e *Emulator) Tasks() []apiclient.Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cdn.tasks.all(e.now())
+}
+
+// TaskCount returns how many CDN tasks of the last 3 days the emulator
+// holds.
 func (e *Emulator) TaskCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.tasks.prune(e.now())
-	return len(e.tasks.tasks)
+	e.cdn.tasks.prune(e.now())
+	return len(e.cdn.tasks.tasks)
 }

@@ -19,10 +19,14 @@ func (a *app) emulator(ctx context.Context, args []string, stdout, stderr io.Wri
 serves STS (GetCallerIdentity, AssumeRole, AssumeRoleWithOIDC) and keeps an
 account with domains, quotas, rate limits and tasks. For demos and tests only;
 nothing real is purged. Point a client at it with CDNPURGE_ENDPOINT=<printed URL>.
+It serves the DCDN refresh, preload, quota and task actions too (API 2018-01-15)
+on the domains of --dcdn-domains, with a quota and tasks of their own; point
+the DCDN endpoint (cdn.dcdn_endpoint) at the same URL.
 With --tls-cert/--tls-key, or --tls-ca-out to make a throwaway CA, it speaks
 https, which credentials-go's role and OIDC providers require of STS.`,
 		`  cdnpurge emulator --listen 127.0.0.1:8090
   cdnpurge emulator --listen 127.0.0.1:0 --domains example.com,*.example.org
+  cdnpurge emulator --domains example.com --dcdn-domains api.example.com --dcdn-url-quota 500
   CDNPURGE_ENDPOINT=http://127.0.0.1:8090 CDNPURGE_CDN_EMULATOR=true cdnpurge quota --sync
   cdnpurge emulator --listen 127.0.0.1:8443 --tls-ca-out /tmp/emu-ca.pem
   SSL_CERT_FILE=/tmp/emu-ca.pem CDNPURGE_ENDPOINT=https://127.0.0.1:8443 cdnpurge quota --sync`, stderr)

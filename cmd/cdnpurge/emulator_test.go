@@ -70,3 +70,58 @@ func TestEmulatorCommandTLS(t *testing.T) {
 		t.Errorf("--tls-cert alone: code %d %s", code, stderr)
 	}
 }
+
+// `cdnpurge emulator --dcdn-domains` serves those domains on the DCDN
+// actions only, with DCDN's own quota flags.
+func TestEmulatorCommandDCDNDomains(t *testing.T) {
+	cleanEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
+			"--domains", "example.com", "--dcdn-domains", "api.example.com,*.dyn.example.com", "--dcdn-url-quota", "2"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address printed: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	fields := strings.Fields(line)
+	if len(fields) < 4 || !strings.Contains(line, "DCDNDomains: [api.example.com *.dyn.example.com]") {
+		t.Fatalf("line %q", line)
+	}
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
+		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcdn, cdn := cl.For(apiclient.DCDNTarget), cl.For(apiclient.CDNTarget)
+	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
+		t.Errorf("DCDN refresh: %v", err)
+	}
+	if q, err := dcdn.DescribeRefreshQuota(ctx); err != nil || q.URLQuota != 2 || q.URLRemain != 0 {
+		t.Errorf("DCDN quota %+v, %v", q, err)
+	}
+	if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
+		t.Errorf("CDN refresh of a DCDN domain: %v", err)
+	}
+	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != apiclient.DefaultURLQuota {
+		t.Errorf("CDN quota %+v, %v", q, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("emulator returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("emulator did not stop")
+	}
+	if code, _, stderr := runCLI(t, "", "emulator", "--domains", "a.example.com", "--dcdn-domains", "a.example.com"); code != 2 ||
+		!strings.Contains(stderr, "--dcdn-domains") {
+		t.Errorf("a domain on both products: code %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,328 @@
+package apiclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+)
+
+// purger is the shape the worker's API interface has (worker.API), plus
+// the quota and task list methods: a TargetClient must fit it for both
+// targets.
+type purger interface {
+	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
+	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
+	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
+	DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error)
+	DescribeRefreshTasks(ctx context.Context, r apiclient.DescribeTasksRequest) (apiclient.TaskPage, error)
+}
+
+var (
+	_ purger = (*apiclient.TargetClient)(nil)
+	_ purger = (*apiclient.Client)(nil)
+)
+
+// mixedPair is a client and an emulator with the CDN domain example.com
+// and the DCDN domain d.example.com on one clock.
+func mixedPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server, *cdnemu.Clock) {
+	t.Helper()
+	clock := cdnemu.NewClock(time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC))
+	o.Now = clock.Now
+	o.Domains = []string{"example.com"}
+	o.DCDNDomains = []string{"d.example.com"}
+	c, emu := newPair(t, o, append([]func(*apiclient.Options){func(co *apiclient.Options) { co.Now = clock.Now }}, mut...)...)
+	return c, emu, clock
+}
+
+// Each target refreshes, prefetches, spends its own quota and follows its
+// own tasks until they complete, through the same method names.
+func TestTargetClientOnBothTargets(t *testing.T) {
+	t.Parallel()
+	c, emu, clock := mixedPair(t, cdnemu.Options{TaskPending: time.Second, TaskDuration: time.Minute})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		target    apiclient.Target
+		domain    string
+		refresh   string
+		push      string
+		tasksList string
+	}{
+		{apiclient.CDNTarget, "example.com", apiclient.ActionRefreshObjectCaches, apiclient.ActionPushObjectCache, apiclient.ActionDescribeRefreshTasks},
+		{apiclient.DCDNTarget, "d.example.com", apiclient.ActionRefreshDcdnObjectCaches, apiclient.ActionPreloadDcdnObjectCaches, apiclient.ActionDescribeDcdnRefreshTasks},
+	} {
+		var api purger = c.For(tc.target)
+		if got := c.For(tc.target).Target(); got.Product != tc.target.Product {
+			t.Fatalf("Target() = %s", got.Product)
+		}
+		before, err := api.DescribeRefreshQuota(ctx)
+		if err != nil {
+			t.Fatalf("%s quota: %v", tc.target.Product, err)
+		}
+		ref, err := api.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{
+			"https://" + tc.domain + "/a.css", "https://" + tc.domain + "/b.css", "https://" + tc.domain + "/c.css"}})
+		if err != nil || len(ref.TaskIDs) != 1 {
+			t.Fatalf("%s refresh: %+v %v", tc.target.Product, ref, err)
+		}
+		push, err := api.PushObjectCache(ctx, apiclient.PushRequest{Paths: []string{"https://" + tc.domain + "/a.css"}, QueryHashkey: true})
+		if err != nil || len(push.TaskIDs) != 1 {
+			t.Fatalf("%s push: %+v %v", tc.target.Product, push, err)
+		}
+		last := emu.Requests()[len(emu.Requests())-1]
+		if last.Action != tc.push || last.Params.Get("QueryHashkey") != "true" {
+			t.Errorf("%s push went as %s %v", tc.target.Product, last.Action, last.Params)
+		}
+		after, err := api.DescribeRefreshQuota(ctx)
+		if err != nil || after.URLRemain != before.URLRemain-3 || after.PreloadRemain != before.PreloadRemain-1 {
+			t.Errorf("%s quota %+v -> %+v (%v), want 3 URLs and 1 prefetch fewer", tc.target.Product, before, after, err)
+		}
+		if got := emu.Paths(tc.refresh); len(got) != 3 {
+			t.Errorf("%s: %d paths reached %s", tc.target.Product, len(got), tc.refresh)
+		}
+
+		ids := append(append([]string(nil), ref.TaskIDs...), push.TaskIDs...)
+		byID, err := api.DescribeRefreshTaskByID(ctx, ids)
+		if err != nil || len(byID.Tasks) != 4 || byID.Tasks[0].Done() {
+			t.Fatalf("%s tasks at once: %+v %v", tc.target.Product, byID, err)
+		}
+		page, err := api.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{DomainName: tc.domain, ObjectType: "file"})
+		if err != nil || page.TotalCount != 3 || len(page.Tasks.CDNTask) != 3 {
+			t.Fatalf("%s task list: %+v %v", tc.target.Product, page, err)
+		}
+		if got := emu.Calls(tc.tasksList); got != 1 {
+			t.Errorf("%s: %d calls of %s", tc.target.Product, got, tc.tasksList)
+		}
+	}
+	// The two products spent apart: 3 URLs and 1 prefetch each.
+	if cdn, dcdn := emu.QuotaUsed(), emu.DCDNQuotaUsed(); cdn.URL != 3 || dcdn.URL != 3 || cdn.Preload != 1 || dcdn.Preload != 1 {
+		t.Errorf("used: CDN %+v, DCDN %+v", cdn, dcdn)
+	}
+	clock.Advance(2 * time.Minute)
+	for _, target := range []apiclient.Target{apiclient.CDNTarget, apiclient.DCDNTarget} {
+		page, err := c.For(target).DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{})
+		if err != nil || len(page.Tasks.CDNTask) != 4 {
+			t.Fatalf("%s tasks later: %+v %v", target.Product, page, err)
+		}
+		for _, task := range page.Tasks.CDNTask {
+			if task.Status != apiclient.TaskComplete {
+				t.Errorf("%s task %s is %s after 2 minutes", target.Product, task.TaskID, task.Status)
+			}
+		}
+	}
+	if _, err := c.For(apiclient.DCDNTarget).DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{PageSize: 51}); err == nil {
+		t.Error("a DCDN page of 51 was asked for")
+	}
+}
+
+// A domain on the other product is not found, as the real services say,
+// and that is the rejecting DomainNotFound.
+func TestTargetClientWrongProductDomain(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := mixedPair(t, cdnemu.Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		target apiclient.Target
+		path   string
+	}{
+		{apiclient.CDNTarget, "https://d.example.com/a.js"},
+		{apiclient.DCDNTarget, "https://example.com/a.js"},
+	} {
+		_, err := c.For(tc.target).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{tc.path}})
+		if !apiclient.DomainNotFound(err) || apiclient.Classify(err) != apiclient.ClassBadInput {
+			t.Errorf("%s refresh of %s: %v, want InvalidDomain.NotFound", tc.target.Product, tc.path, err)
+		}
+		_, err = c.For(tc.target).PushObjectCache(ctx, apiclient.PushRequest{Paths: []string{tc.path}})
+		if !apiclient.DomainNotFound(err) {
+			t.Errorf("%s push of %s: %v, want InvalidDomain.NotFound", tc.target.Product, tc.path, err)
+		}
+	}
+	if n := emu.Refused(apiclient.ActionRefreshDcdnObjectCaches, "InvalidDomain.NotFound"); n != 1 {
+		t.Errorf("InvalidDomain.NotFound retried: %d refusals", n)
+	}
+}
+
+// A DCDN outage fails DCDN calls and opens DCDN's breaker, while CDN calls
+// go on answering.
+func TestDCDNOutageWhileCDNAnswers(t *testing.T) {
+	t.Parallel()
+	c, emu, clock := mixedPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
+		o.Retry.MaxAttempts = 3
+		o.Breaker = apiclient.BreakerPolicy{Threshold: 3, Cooldown: time.Hour, MaxCooldown: time.Hour}
+	})
+	ctx := context.Background()
+	emu.SetProductOutage(apiclient.ProductDCDN, clock.Now().Add(time.Hour))
+	dcdn, cdn := c.For(apiclient.DCDNTarget), c.For(apiclient.CDNTarget)
+
+	_, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"d.example.com/a"}})
+	if apiclient.Code(err) != "ServiceUnAvailable" || apiclient.Classify(err) != apiclient.ClassRetryable {
+		t.Fatalf("DCDN during its outage: %v", err)
+	}
+	calls := emu.Calls(apiclient.ActionDescribeDcdnRefreshQuota)
+	_, err = dcdn.DescribeRefreshQuota(ctx)
+	var open *apiclient.CircuitOpenError
+	if !errors.As(err, &open) || open.API != "DCDN" || !strings.Contains(err.Error(), "DCDN API") {
+		t.Fatalf("DCDN after 3 failures: %v, want its breaker open", err)
+	}
+	if emu.Calls(apiclient.ActionDescribeDcdnRefreshQuota) != calls {
+		t.Error("a call was sent through an open breaker")
+	}
+	for i := range 3 {
+		if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{fmt.Sprintf("example.com/%d", i)}}); err != nil {
+			t.Fatalf("CDN during the DCDN outage: %v", err)
+		}
+	}
+	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != apiclient.DefaultURLQuota-3 {
+		t.Fatalf("CDN quota during the DCDN outage: %+v %v", q, err)
+	}
+}
+
+// DCDN's daily quota runs out while CDN still has quota: DCDN's refusal is
+// a quota error, CDN's calls land.
+func TestDCDNQuotaRunsOutWhileCDNHasQuota(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := mixedPair(t, cdnemu.Options{DCDNURLQuota: 3})
+	ctx := context.Background()
+	dcdn, cdn := c.For(apiclient.DCDNTarget), c.For(apiclient.CDNTarget)
+	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("d.example.com", 0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("d.example.com", 3, 1)})
+	if apiclient.Classify(err) != apiclient.ClassQuota || apiclient.IsPerMinuteQuota(err) || apiclient.Code(err) != "QuotaExceeded.Refresh" {
+		t.Fatalf("DCDN past its quota: %v", err)
+	}
+	if q, err := dcdn.DescribeRefreshQuota(ctx); err != nil || q.URLQuota != 3 || q.URLRemain != 0 {
+		t.Fatalf("DCDN quota: %+v %v", q, err)
+	}
+	if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 0, 10)}); err != nil {
+		t.Fatalf("CDN with quota left: %v", err)
+	}
+	if got := emu.QuotaRemaining().URL; got != apiclient.DefaultURLQuota-10 {
+		t.Fatalf("CDN remain %d", got)
+	}
+}
+
+// ExQuery on DCDN is sent as its IgnoreParams, which spends DCDN's
+// IgnoreParams quota; CDN sends ExQuery as it is.
+func TestDCDNExQueryIsIgnoreParams(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := mixedPair(t, cdnemu.Options{})
+	ctx := context.Background()
+	req := apiclient.RefreshRequest{Paths: []string{"d.example.com/a?x=1"}, ObjectType: apiclient.ObjectExQuery}
+	if _, err := c.For(apiclient.DCDNTarget).RefreshObjectCaches(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	last := emu.Requests()[len(emu.Requests())-1]
+	if last.Params.Get("ObjectType") != string(apiclient.ObjectIgnoreParams) {
+		t.Errorf("DCDN ObjectType %q", last.Params.Get("ObjectType"))
+	}
+	q, err := c.For(apiclient.DCDNTarget).DescribeRefreshQuota(ctx)
+	if err != nil || q.IgnoreParamsRemain != q.IgnoreParamsQuota-1 || q.URLRemain != q.URLQuota || q.PreloadEdgeQuota != 0 {
+		t.Errorf("DCDN quota after IgnoreParams: %+v %v", q, err)
+	}
+	req.Paths = []string{"example.com/a?x=1"}
+	if _, err := c.For(apiclient.CDNTarget).RefreshObjectCaches(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if last := emu.Requests()[len(emu.Requests())-1]; last.Params.Get("ObjectType") != string(apiclient.ObjectExQuery) {
+		t.Errorf("CDN ObjectType %q", last.Params.Get("ObjectType"))
+	}
+}
+
+// recordingPacer counts what each domain took and blocked, admitting all.
+type recordingPacer struct {
+	mu      sync.Mutex
+	taken   map[string]int
+	blocked []string
+}
+
+func (p *recordingPacer) Take(_ context.Context, d string, n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.taken == nil {
+		p.taken = map[string]int{}
+	}
+	p.taken[d] += n
+	return nil
+}
+
+func (p *recordingPacer) Give(_ context.Context, d string, n int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.taken[d] -= n
+	return nil
+}
+
+func (p *recordingPacer) Block(_ context.Context, d string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = append(p.blocked, d)
+	return nil
+}
+
+func (p *recordingPacer) counts() (map[string]int, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	taken := map[string]int{}
+	for d, n := range p.taken {
+		taken[d] = n
+	}
+	return taken, append([]string(nil), p.blocked...)
+}
+
+// On CDN the TargetClient paces like the Client (DomainPacer); DCDN's URL
+// refreshes go through DomainPacer too unless DCDNDomainPacer is set, and
+// DCDN's per-minute refusal blocks the domain in the DCDN pacer.
+func TestTargetClientDomainPacing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	shared := &recordingPacer{}
+	c, _, _ := mixedPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.DomainPacer = shared })
+	if _, err := c.For(apiclient.CDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 0, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.For(apiclient.DCDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("d.example.com", 0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.For(apiclient.DCDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"d.example.com/dir/"},
+		ObjectType: apiclient.ObjectDirectory}); err != nil {
+		t.Fatal(err)
+	}
+	if taken, _ := shared.counts(); taken["example.com"] != 2 || taken["d.example.com"] != 3 {
+		t.Errorf("shared pacer took %v, want 2 of example.com and 3 of d.example.com (not the directory)", taken)
+	}
+	// The domain is refused by the other product: its URLs are given back.
+	if _, err := c.For(apiclient.DCDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 10, 4)}); !apiclient.DomainNotFound(err) {
+		t.Fatalf("DCDN refresh of a CDN domain: %v", err)
+	}
+	if taken, _ := shared.counts(); taken["example.com"] != 2 {
+		t.Errorf("refused URLs stay counted: %v", taken)
+	}
+
+	cdnPacer, dcdnPacer := &recordingPacer{}, &recordingPacer{}
+	c, emu, _ := mixedPair(t, cdnemu.Options{DCDNDomainURLsPerMinute: 5}, func(o *apiclient.Options) {
+		o.DomainPacer, o.DCDNDomainPacer = cdnPacer, dcdnPacer
+	})
+	dcdn := c.For(apiclient.DCDNTarget)
+	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("d.example.com", 0, 5)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"d.example.com/q?a=1"}, ObjectType: apiclient.ObjectIgnoreParams})
+	if !apiclient.IsPerMinuteQuota(err) {
+		t.Fatalf("DCDN past its per-minute limit: %v", err)
+	}
+	if taken, blocked := dcdnPacer.counts(); taken["d.example.com"] != 6 || len(blocked) != 1 || blocked[0] != "d.example.com" {
+		t.Errorf("DCDN pacer took %v, blocked %v", taken, blocked)
+	}
+	if taken, _ := cdnPacer.counts(); len(taken) != 0 {
+		t.Errorf("CDN pacer saw DCDN URLs: %v", taken)
+	}
+	if n := emu.Refused(apiclient.ActionRefreshDcdnObjectCaches, "QuotaPerMinuteExceeded.Refresh"); n != 1 {
+		t.Errorf("%d per-minute refusals, want 1 (not retried)", n)
+	}
+}
