@@ -28,20 +28,23 @@ type harness struct {
 	nats   *jobstest.NATS
 	recent quota.Recent
 	// metrics, when set before runWorker, is given to the workers.
-	metrics  *Metrics
-	natsURL  string
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	emu      *cdnemu.Server
-	clock    *cdnemu.Clock
-	client   *apiclient.Client
-	store    quota.Store
-	mirror   *quota.Mirror
-	kv       *KVStore
-	subjects jobs.Subjects
-	val      *jobs.Validator
-	pub      *jobs.Publisher
-	log      *slog.Logger
+	metrics *Metrics
+	natsURL string
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	emu     *cdnemu.Server
+	clock   *cdnemu.Clock
+	client  *apiclient.Client
+	store   quota.Store
+	mirror  *quota.Mirror
+	// dcdn is DCDN's quota mirror, when harnessOpts.dcdn names domains.
+	dcdn      *quota.Mirror
+	productOf func(host string) apiclient.Product
+	kv        *KVStore
+	subjects  jobs.Subjects
+	val       *jobs.Validator
+	pub       *jobs.Publisher
+	log       *slog.Logger
 }
 
 type harnessOpts struct {
@@ -54,6 +57,9 @@ type harnessOpts struct {
 	// natsURL uses a NATS server the test runs itself instead of the
 	// embedded one.
 	natsURL string
+	// dcdn are DCDN domains: the emulator serves them on DCDN only, the
+	// allowlist takes them, and the worker sends them to DCDN.
+	dcdn []string
 }
 
 // connect opens a connection of its own to the test's NATS, as another
@@ -92,6 +98,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if len(o.emu.Domains) == 0 {
 		o.emu.Domains = []string{"example.com", "*.example.com"}
 	}
+	o.emu.DCDNDomains = append(o.emu.DCDNDomains, o.dcdn...)
 	emu, err := cdnemu.NewServer(o.emu)
 	if err != nil {
 		t.Fatal(err)
@@ -107,12 +114,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
 	}
 	copts := apiclient.Options{
-		Limiter:     o.limiter,
-		Endpoint:    emu.URL,
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:       retryPolicy,
-		Now:         now,
-		Logger:      h.log,
+		Limiter:      o.limiter,
+		Endpoint:     emu.URL,
+		DCDNEndpoint: emu.URL,
+		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:        retryPolicy,
+		Now:          now,
+		Logger:       h.log,
 	}
 	h.client, err = apiclient.New(copts)
 	if err != nil {
@@ -126,7 +134,23 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err := h.mirror.SyncNow(h.ctx); err != nil {
 		t.Fatalf("first quota sync: %v", err)
 	}
-	h.val, err = jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "*.example.com"}})
+	if len(o.dcdn) > 0 {
+		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now}), h.client.For(apiclient.DCDNTarget), quota.MirrorConfig{Now: now, Logger: h.log})
+		if err := h.dcdn.SyncNow(h.ctx); err != nil {
+			t.Fatalf("first DCDN quota sync: %v", err)
+		}
+		dcdn := map[string]bool{}
+		for _, d := range o.dcdn {
+			dcdn[d] = true
+		}
+		h.productOf = func(host string) apiclient.Product {
+			if dcdn[host] {
+				return apiclient.ProductDCDN
+			}
+			return apiclient.ProductCDN
+		}
+	}
+	h.val, err = jobs.NewValidator(jobs.ValidatorConfig{Domains: append([]string{"example.com", "*.example.com"}, o.dcdn...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,9 +273,13 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 	if h.clock != nil {
 		now = h.clock.Now
 	}
-	w, err := New(cfg, Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	d := Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
-		Now: now, Name: name})
+		Now: now, Name: name, ProductOf: h.productOf}
+	if h.dcdn != nil {
+		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
+	}
+	w, err := New(cfg, d)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -47,10 +47,15 @@ type submitter struct {
 	out  func(ctx context.Context, b *batch, o outcome)
 }
 
-// quotaKind is the quota a batch spends.
+// quotaKind is the quota a batch spends. DCDN sends an ExQuery refresh as
+// IgnoreParams, which its quota counts apart from URLs
+// (RefreshDcdnObjectCaches, DescribeDcdnRefreshQuota).
 func quotaKind(k GroupKey) quota.Kind {
-	if k.Action == ActionPush {
+	switch {
+	case k.Action == ActionPush:
 		return quota.KindForPush()
+	case k.product() == apiclient.ProductDCDN && k.ObjectType == apiclient.ObjectExQuery:
+		return quota.KindIgnoreParams
 	}
 	return quota.KindForRefresh(k.ObjectType)
 }

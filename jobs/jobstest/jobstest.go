@@ -153,6 +153,13 @@ func (s *Statuses) States(jobID string) []jobs.State {
 	return out
 }
 
+// All returns the events of a job in the order they came.
+func (s *Statuses) All(jobID string) []jobs.StatusEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]jobs.StatusEvent(nil), s.evs[jobID]...)
+}
+
 // Last returns the latest event of a job.
 func (s *Statuses) Last(jobID string) (jobs.StatusEvent, bool) {
 	s.mu.Lock()

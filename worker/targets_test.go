@@ -1,0 +1,166 @@
+package worker
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+// dcdnHost is the DCDN domain of the target tests; example.com stays CDN.
+const dcdnHost = "dyn.example.org"
+
+// One job with paths on a CDN and a DCDN domain: each part goes to its
+// product's refresh action, is followed with that product's task action,
+// and the job completes when both parts did.
+func TestWorkerSplitsMixedJobByTarget(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	events := h.watchStatus()
+	cdnPaths, dcdnPaths := urls("example.com", 0, 30), urls(dcdnHost, 0, 20)
+	id := h.publish(refreshJob(append(slices.Clone(cdnPaths), dcdnPaths...)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("the mixed job complete", 20*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateComplete
+	})
+	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); !sameSet(got, cdnPaths) {
+		t.Errorf("CDN refresh got %d paths, want the 30 CDN paths: %v", len(got), got)
+	}
+	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); !sameSet(got, dcdnPaths) {
+		t.Errorf("DCDN refresh got %d paths, want the 20 DCDN paths: %v", len(got), got)
+	}
+	if n := h.emu.Accepted(apiclient.ActionDescribeDcdnRefreshTaskByID); n == 0 {
+		t.Error("the DCDN tasks were never followed with DescribeDcdnRefreshTaskById")
+	}
+	if n := h.emu.Accepted(apiclient.ActionDescribeRefreshTaskByID); n == 0 {
+		t.Error("the CDN tasks were never followed with DescribeRefreshTaskById")
+	}
+	ev, _ := events.Last(id)
+	if len(ev.TaskIDs) < 2 {
+		t.Errorf("final event names %d tasks, want the tasks of both targets", len(ev.TaskIDs))
+	}
+	if q := h.emu.DCDNQuotaRemaining(); q.URL != 10000-20 {
+		t.Errorf("DCDN URL quota left %d, want %d: the DCDN part spends DCDN's quota", q.URL, 10000-20)
+	}
+}
+
+// DCDN's quota is spent while CDN still has quota: the CDN paths go on,
+// the DCDN paths wait, and go when DCDN's quota is back.
+func TestWorkerDCDNQuotaOutWhileCDNHasQuota(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 0, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
+	if err := h.dcdn.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := h.watchStatus()
+	cdnJob := h.publish(refreshJob(urls("example.com", 0, 10)...))
+	mixed := h.publish(refreshJob(append(urls("example.com", 10, 10), urls(dcdnHost, 0, 10)...)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("the CDN-only job complete", 20*time.Second, func() bool {
+		ev, ok := events.Last(cdnJob)
+		return ok && ev.State == jobs.StateComplete
+	})
+	h.waitFor("the mixed job deferred for DCDN quota", 20*time.Second, func() bool {
+		for _, ev := range events.All(mixed) {
+			if ev.State == jobs.StateDeferred && strings.Contains(ev.Reason, "dcdn url quota") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 20 {
+		t.Errorf("CDN got %d paths, want all 20 while DCDN waits", n)
+	}
+	if n := len(h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches)); n != 0 {
+		t.Errorf("DCDN got %d paths with no DCDN quota", n)
+	}
+	// DCDN's quota is back (a new day, a raised limit): the rest lands.
+	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 1000, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
+	if err := h.dcdn.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the mixed job complete", 20*time.Second, func() bool {
+		ev, ok := events.Last(mixed)
+		return ok && ev.State == jobs.StateComplete
+	})
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 20 {
+		t.Errorf("CDN got %d paths, want 20: its accepted paths are not sent again", n)
+	}
+	if n := len(h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches)); n != 10 {
+		t.Errorf("DCDN got %d paths, want 10", n)
+	}
+}
+
+// DCDN is down (every DCDN call answers 503) while CDN answers: CDN jobs
+// complete, DCDN paths wait, and land once DCDN is back.
+func TestWorkerDCDNOutageWhileCDNAnswers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	h.emu.SetProductOutage(apiclient.ProductDCDN, time.Now().Add(time.Hour))
+	events := h.watchStatus()
+	cdnJob := h.publish(refreshJob(urls("example.com", 0, 10)...))
+	dcdnJob := h.publish(refreshJob(urls(dcdnHost, 0, 10)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("the CDN job complete during the DCDN outage", 20*time.Second, func() bool {
+		ev, ok := events.Last(cdnJob)
+		return ok && ev.State == jobs.StateComplete
+	})
+	h.waitFor("the DCDN job deferred", 20*time.Second, func() bool { return events.Has(dcdnJob, jobs.StateDeferred) })
+	if events.Has(dcdnJob, jobs.StateRejected) {
+		t.Fatalf("the DCDN job was rejected during an outage: %v", events.States(dcdnJob))
+	}
+	h.emu.SetProductOutage(apiclient.ProductDCDN, time.Time{})
+	h.waitFor("the DCDN job complete after the outage", 20*time.Second, func() bool {
+		ev, ok := events.Last(dcdnJob)
+		return ok && ev.State == jobs.StateComplete
+	})
+	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); !sameSet(got, urls(dcdnHost, 0, 10)) {
+		t.Errorf("DCDN got %v", got)
+	}
+}
+
+// A DCDN ExQuery refresh is sent as IgnoreParams and spends DCDN's
+// IgnoreParams quota, not its URL quota.
+func TestWorkerDCDNExQuerySpendsIgnoreParams(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	events := h.watchStatus()
+	j := refreshJob(urls(dcdnHost, 0, 5)...)
+	j.Refresh.ObjectType = string(apiclient.ObjectExQuery)
+	id := h.publish(j)
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("the ExQuery job complete", 20*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateComplete
+	})
+	q := h.emu.DCDNQuotaRemaining()
+	if q.IgnoreParams != 10000-5 || q.URL != 10000 {
+		t.Errorf("DCDN quota left: IgnoreParams %d (want %d), URL %d (want 10000)", q.IgnoreParams, 10000-5, q.URL)
+	}
+	snap, err := h.dcdn.Snapshot(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Get(quota.KindIgnoreParams).Remaining; got != 10000-5 {
+		t.Errorf("the DCDN mirror's IgnoreParams remaining = %d, want %d", got, 10000-5)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && len(uniq(a)) == len(b) && func() bool {
+		m := uniq(a)
+		for _, x := range b {
+			if !m[x] {
+				return false
+			}
+		}
+		return true
+	}()
+}
