@@ -46,6 +46,9 @@ type StatusEvent struct {
 	// Paths and TaskIDs are what the worker submitted.
 	Paths   []string `json:"paths,omitempty"`
 	TaskIDs []string `json:"task_ids,omitempty"`
+	// TaskTargets names the product of each task of TaskIDs that is not
+	// CDN's ("dcdn"); a task not in it is a CDN task.
+	TaskTargets map[string]string `json:"task_targets,omitempty"`
 	// Truncated is set on a partial event when the request was a push
 	// whose payload did not list everything that changed.
 	Truncated *Truncation `json:"truncated,omitempty"`

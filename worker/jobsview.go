@@ -53,12 +53,14 @@ type JobView struct {
 	Reason string    `json:"reason,omitempty"`
 	// Paths are the job's paths when it is still queued, else what the
 	// events name (submitted and refused paths).
-	Paths    []string       `json:"paths,omitempty"`
-	NPaths   int            `json:"path_count"`
-	TaskIDs  []string       `json:"task_ids,omitempty"`
-	Problems []jobs.Problem `json:"problems,omitempty"`
-	Received time.Time      `json:"received_at,omitzero"`
-	Updated  time.Time      `json:"updated_at,omitzero"`
+	Paths   []string `json:"paths,omitempty"`
+	NPaths  int      `json:"path_count"`
+	TaskIDs []string `json:"task_ids,omitempty"`
+	// TaskTargets names the product of each non-CDN task ("dcdn").
+	TaskTargets map[string]string `json:"task_targets,omitempty"`
+	Problems    []jobs.Problem    `json:"problems,omitempty"`
+	Received    time.Time         `json:"received_at,omitzero"`
+	Updated     time.Time         `json:"updated_at,omitzero"`
 	// Events are the job's status events in order.
 	Events []jobs.StatusEvent `json:"events,omitempty"`
 	// Job is the queued message itself, when the job is not acknowledged.
@@ -200,6 +202,12 @@ func resolve(v *JobView, queued bool) {
 	for _, ev := range v.Events {
 		v.Updated = ev.Time
 		v.TaskIDs = appendNew(v.TaskIDs, ev.TaskIDs...)
+		for id, p := range ev.TaskTargets {
+			if v.TaskTargets == nil {
+				v.TaskTargets = map[string]string{}
+			}
+			v.TaskTargets[id] = p
+		}
 		if !queued {
 			for _, p := range ev.Paths {
 				v.Paths = appendNew(v.Paths, p)

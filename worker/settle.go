@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ func (s *settler) settle(ctx context.Context, b *batch, o outcome) {
 	s.pending.release(b)
 	if o.kind == accepted {
 		o.sub = s.recordAccepted(ctx, b, o)
+		if b.Key.product() != apiclient.ProductCDN {
+			o.target = string(b.Key.product())
+		}
 	}
 	for _, e := range b.entries {
 		for _, t := range e.jobs {
@@ -146,6 +150,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 	subs := append([]string(nil), t.subs...)
 	requestIDs := append([]string(nil), t.requestIDs...)
 	taskIDs := append([]string(nil), t.taskIDs...)
+	taskTargets := maps.Clone(t.taskTargets)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
 	until, reason := t.deferUntil, t.deferReason
 	waitsFor := t.waitsFor
@@ -173,7 +178,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		}
 		s.metrics.deferred(t.paths - len(acceptedPaths))
 		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
-			Paths: acceptedPaths, TaskIDs: taskIDs})
+			Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets})
 		log.Info("job deferred", slog.String("reason", reason), slog.Time("until", until),
 			slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
 			slog.Any("request_ids", requestIDs))
@@ -190,7 +195,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")
 	}
 	if len(subs) > 0 || len(acceptedPaths) > 0 {
-		s.publish(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, Problems: rejectedPaths, Reason: skippedNote})
+		s.publish(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, TaskTargets: taskTargets, Problems: rejectedPaths, Reason: skippedNote})
 		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
 			slog.Int("rejected", len(rejectedPaths)), slog.Int("skipped_recent", t.skipped), slog.Any("request_ids", requestIDs))
 	} else if t.skipped > 0 && len(rejectedPaths) == 0 {
@@ -206,7 +211,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 	var rec *jobRecord
 	if len(subs) > 0 && !s.cfg.Tracker.Disabled {
 		rec = &jobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
-			Pending: subs, TaskIDs: taskIDs, Rejected: rejectedPaths, SubmittedAt: now}
+			Pending: subs, TaskIDs: taskIDs, TaskTargets: taskTargets, Rejected: rejectedPaths, SubmittedAt: now}
 		if err := s.store.putJob(ctx, rec); err != nil {
 			// Without the record the job's tasks are still followed, but no
 			// final event is published for the job as a whole.

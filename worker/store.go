@@ -46,14 +46,16 @@ type submission struct {
 // jobRecord lists the submissions of an acknowledged job still being
 // followed up.
 type jobRecord struct {
-	JobID      string         `json:"job_id"`
-	Kind       jobs.Kind      `json:"kind"`
-	Source     string         `json:"source,omitempty"`
-	ReceivedAt time.Time      `json:"received_at"`
-	Pending    []string       `json:"pending"`
-	TaskIDs    []string       `json:"task_ids"`
-	Failures   []jobs.Problem `json:"failures,omitempty"`
-	Rejected   []jobs.Problem `json:"rejected,omitempty"`
+	JobID      string    `json:"job_id"`
+	Kind       jobs.Kind `json:"kind"`
+	Source     string    `json:"source,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+	Pending    []string  `json:"pending"`
+	TaskIDs    []string  `json:"task_ids"`
+	// TaskTargets is the product of each non-CDN task of TaskIDs.
+	TaskTargets map[string]string `json:"task_targets,omitempty"`
+	Failures    []jobs.Problem    `json:"failures,omitempty"`
+	Rejected    []jobs.Problem    `json:"rejected,omitempty"`
 	// Untracked is set when a submission's tasks outlived the deadline.
 	Untracked   bool      `json:"untracked,omitempty"`
 	SubmittedAt time.Time `json:"submitted_at"`

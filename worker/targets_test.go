@@ -45,6 +45,15 @@ func TestWorkerSplitsMixedJobByTarget(t *testing.T) {
 	if len(ev.TaskIDs) < 2 {
 		t.Errorf("final event names %d tasks, want the tasks of both targets", len(ev.TaskIDs))
 	}
+	dcdnTasks := 0
+	for _, id := range ev.TaskIDs {
+		if ev.TaskTargets[id] == "dcdn" {
+			dcdnTasks++
+		}
+	}
+	if dcdnTasks == 0 || dcdnTasks == len(ev.TaskIDs) || len(ev.TaskTargets) != dcdnTasks {
+		t.Errorf("final event task targets %v for tasks %v: want the DCDN tasks named, the CDN ones not", ev.TaskTargets, ev.TaskIDs)
+	}
 	if q := h.emu.DCDNQuotaRemaining(); q.URL != 10000-20 {
 		t.Errorf("DCDN URL quota left %d, want %d: the DCDN part spends DCDN's quota", q.URL, 10000-20)
 	}

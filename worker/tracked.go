@@ -44,6 +44,8 @@ type tracked struct {
 	subs        []string
 	requestIDs  []string
 	taskIDs     []string
+	// taskTargets is the product of each non-CDN task of taskIDs.
+	taskTargets map[string]string
 	rejected    []jobs.Problem
 	deferUntil  time.Time
 	deferReason string
@@ -61,6 +63,8 @@ type outcome struct {
 	sub    string   // submission ID, when accepted
 	reqID  string   // RequestId of the call that accepted it
 	tasks  []string // task IDs of that submission
+	// target is the product whose API accepted the call, "" for CDN.
+	target string
 	until  time.Time
 	reason string
 	// quota is the target quota a deferred path waits for, zero for
@@ -88,6 +92,14 @@ func (t *tracked) resolve(path string, o outcome) bool {
 			t.subs = append(t.subs, o.sub)
 			t.requestIDs = append(t.requestIDs, o.reqID)
 			t.taskIDs = append(t.taskIDs, o.tasks...)
+			if o.target != "" {
+				if t.taskTargets == nil {
+					t.taskTargets = map[string]string{}
+				}
+				for _, id := range o.tasks {
+					t.taskTargets[id] = o.target
+				}
+			}
 		}
 	case rejected:
 		t.rejected = append(t.rejected, jobs.Problem{Path: path, Reason: o.reason})

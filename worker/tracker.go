@@ -433,7 +433,7 @@ func (t *Tracker) applyDone(ctx context.Context, jobID string, s *submission) (f
 
 // publishFinal publishes the last event of a job whose tasks all ended.
 func (t *Tracker) publishFinal(r *jobRecord) {
-	ev := jobs.StatusEvent{JobID: r.JobID, TaskIDs: r.TaskIDs}
+	ev := jobs.StatusEvent{JobID: r.JobID, TaskIDs: r.TaskIDs, TaskTargets: r.TaskTargets}
 	switch {
 	case r.Untracked:
 		ev.State = jobs.StateUntracked

@@ -259,7 +259,7 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	if !v.Received.IsZero() {
 		fmt.Fprintf(tw, "received\t%s\n", v.Received.Local().Format(time.RFC3339))
 	}
-	fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(v.TaskIDs, ", ")))
+	fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(taskNames(v.TaskIDs, v.TaskTargets), ", ")))
 	if v.Archived {
 		fmt.Fprintf(tw, "archived\tyes (dead-letter archive, worker.archive_retention)\n")
 	}
@@ -288,7 +288,7 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 			line += " (until " + ev.Until.Local().Format(time.RFC3339) + ")"
 		}
 		if len(ev.TaskIDs) > 0 {
-			line += " tasks " + strings.Join(ev.TaskIDs, ",")
+			line += " tasks " + strings.Join(taskNames(ev.TaskIDs, ev.TaskTargets), ",")
 		}
 		fmt.Fprintf(w, "  %s\n", line)
 	}
@@ -464,4 +464,17 @@ func retryJob(v worker.JobView, objectType string) (*jobs.Job, error) {
 	}
 	j.Prepare("retry:"+v.ID, time.Now())
 	return j, nil
+}
+
+// taskNames lists task IDs with the product of each non-CDN one: "123",
+// "800000001 (dcdn)".
+func taskNames(ids []string, targets map[string]string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id
+		if p := targets[id]; p != "" {
+			out[i] = id + " (" + p + ")"
+		}
+	}
+	return out
 }
