@@ -275,28 +275,37 @@ func containsString(s []string, v string) bool {
 }
 
 // SetQuota replaces CDN's daily totals; what today already spent stays spent.
-func (e *Emulator) SetQuota(total Quota) {
-	e.mu.Lock()
-	e.cdn.account.quota.roll(e.now())
-	e.cdn.account.quota.total = total
-	e.mu.Unlock()
-}
+func (e *Emulator) SetQuota(total Quota) { e.cdn.setQuota(e, total) }
 
 // QuotaRemaining returns what is left of CDN's quota today on the emulator
 // clock, as DescribeRefreshQuota would report it.
-func (e *Emulator) QuotaRemaining() Quota {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.cdn.account.quota.roll(e.now())
-	return e.cdn.account.quota.remaining()
-}
+func (e *Emulator) QuotaRemaining() Quota { return e.cdn.quotaRemaining(e) }
 
 // QuotaUsed returns what CDN calls spent today (Asia/Shanghai).
-func (e *Emulator) QuotaUsed() Quota {
+func (e *Emulator) QuotaUsed() Quota { return e.cdn.quotaUsed(e) }
+
+// setQuota replaces p's daily totals; what today already spent stays spent.
+func (p *product) setQuota(e *Emulator, total Quota) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.cdn.account.quota.roll(e.now())
-	return e.cdn.account.quota.used
+	p.account.quota.roll(e.now())
+	p.account.quota.total = total
+}
+
+// quotaRemaining is what is left of p's quota today.
+func (p *product) quotaRemaining(e *Emulator) Quota {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p.account.quota.roll(e.now())
+	return p.account.quota.remaining()
+}
+
+// quotaUsed is what p's calls spent today.
+func (p *product) quotaUsed(e *Emulator) Quota {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p.account.quota.roll(e.now())
+	return p.account.quota.used
 }
 
 // AddDomain adds an online CDN domain to the account.

@@ -101,29 +101,14 @@ func (e *Emulator) domainByName(name string) *domain {
 
 // SetDCDNQuota replaces DCDN's daily totals; what today already spent stays
 // spent.
-func (e *Emulator) SetDCDNQuota(total Quota) {
-	e.mu.Lock()
-	e.dcdn.account.quota.roll(e.now())
-	e.dcdn.account.quota.total = total
-	e.mu.Unlock()
-}
+func (e *Emulator) SetDCDNQuota(total Quota) { e.dcdn.setQuota(e, total) }
 
 // DCDNQuotaRemaining returns what is left of DCDN's quota today, as
 // DescribeDcdnRefreshQuota would report it.
-func (e *Emulator) DCDNQuotaRemaining() Quota {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.dcdn.account.quota.roll(e.now())
-	return e.dcdn.account.quota.remaining()
-}
+func (e *Emulator) DCDNQuotaRemaining() Quota { return e.dcdn.quotaRemaining(e) }
 
 // DCDNQuotaUsed returns what DCDN calls spent today (Asia/Shanghai).
-func (e *Emulator) DCDNQuotaUsed() Quota {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.dcdn.account.quota.roll(e.now())
-	return e.dcdn.account.quota.used
-}
+func (e *Emulator) DCDNQuotaUsed() Quota { return e.dcdn.quotaUsed(e) }
 
 // AddDCDNDomain adds an online DCDN domain to the account.
 func (e *Emulator) AddDCDNDomain(name string) {

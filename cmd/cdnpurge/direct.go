@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,7 +121,7 @@ func followTasks(ctx context.Context, deps worker.DirectDeps, tasks []worker.Dir
 		results, err := worker.FollowTasks(ctx, api, byTarget[p], per, every, func(final, n int) {
 			prog.set("tasks done", doneBefore+final, total, "tasks")
 		})
-		ids := uniq(byTarget[p])
+		ids := slices.Compact(slices.Sorted(slices.Values(byTarget[p])))
 		for _, id := range ids {
 			r := results[id]
 			if !r.Final() {
@@ -145,17 +146,4 @@ func followTasks(ctx context.Context, deps worker.DirectDeps, tasks []worker.Dir
 		}
 	}
 	return nil
-}
-
-// uniq returns ids without repeats, in order.
-func uniq(ids []string) []string {
-	seen := map[string]bool{}
-	out := ids[:0:0]
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }
