@@ -20,7 +20,7 @@ func TestDashboardQuotaPanelsByTarget(t *testing.T) {
 	}
 	var dash struct {
 		Panels []struct {
-			Title   string `json:"title"`
+			Title   string                   `json:"title"`
 			GridPos struct{ X, Y, W, H int } `json:"gridPos"`
 			Targets []struct {
 				Expr string `json:"expr"`
