@@ -17,10 +17,18 @@ import (
 // Config is the whole configuration of cdnpurge. Durations are Go duration
 // strings in YAML ("1s", "5m"). Load fills it; zero values mean defaults.
 type Config struct {
-	NATS          NATSConfig     `yaml:"nats" json:"nats"`
-	Redis         RedisConfig    `yaml:"redis" json:"redis"`
-	CDN           CDNConfig      `yaml:"cdn" json:"cdn"`
-	Domains       []string       `yaml:"domains" json:"domains"`
+	NATS  NATSConfig  `yaml:"nats" json:"nats"`
+	Redis RedisConfig `yaml:"redis" json:"redis"`
+	CDN   CDNConfig   `yaml:"cdn" json:"cdn"`
+	// Allowlist is the domains cdnpurge may purge, each with the product
+	// that serves it (YAML key domains; see Domain). DomainNames lists
+	// the names, ProductOf finds a host's product.
+	Allowlist []Domain `yaml:"domains" json:"domains"`
+	// Domains holds the names of Allowlist once Load (WithDefaults) ran.
+	//
+	// Deprecated: use DomainNames; kept for callers not yet moved. A
+	// Config built in code may set it instead of Allowlist (all cdn).
+	Domains       []string       `yaml:"-" json:"-"`
 	DefaultScheme string         `yaml:"default_scheme" json:"default_scheme"`
 	Webhooks      WebhooksConfig `yaml:"webhooks" json:"webhooks"`
 	Worker        WorkerConfig   `yaml:"worker" json:"worker"`
@@ -34,6 +42,8 @@ type Config struct {
 	source string
 	// loc is the quota day's zone, loaded by Validate.
 	loc *time.Location
+	// products is ProductOf's lookup, built by Validate.
+	products *ProductMap
 }
 
 // Source returns the path of the file the config was read from, "" when it

@@ -49,7 +49,7 @@ func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 
 // ValidatorConfig returns the path validation every producer applies.
 func (c *Config) ValidatorConfig() jobs.ValidatorConfig {
-	return jobs.ValidatorConfig{Domains: c.Domains, DefaultScheme: c.DefaultScheme}
+	return jobs.ValidatorConfig{Domains: c.DomainNames(), DefaultScheme: c.DefaultScheme}
 }
 
 // Subjects returns the NATS subject scheme.
@@ -109,11 +109,17 @@ func (c *Config) ChainOptions() apiclient.ChainOptions {
 	return apiclient.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
 }
 
-// QuotaOptions returns the quota store's options.
-func (c *Config) QuotaOptions() quota.Options {
+// QuotaOptions returns the CDN quota store's options.
+func (c *Config) QuotaOptions() quota.Options { return c.QuotaOptionsFor(apiclient.ProductCDN) }
+
+// QuotaOptionsFor returns the options of target p's quota store (one of
+// Products): the same prefix, account, day and TTL for every target, and
+// keys of p's own.
+func (c *Config) QuotaOptionsFor(p apiclient.Product) quota.Options {
 	return quota.Options{
 		Prefix:         c.Redis.KeyPrefix,
 		Account:        c.QuotaAccount(),
+		Target:         p,
 		Location:       c.Location(),
 		ReservationTTL: c.Quota.ReservationTTL,
 	}

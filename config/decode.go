@@ -112,6 +112,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	case isSecretType(t):
 		d.secret(n, v, path)
 		return
+	case t == domainType:
+		d.domain(n, v, path)
+		return
 	case t.Kind() == reflect.Pointer:
 		if v.IsNil() {
 			v.Set(reflect.New(t.Elem()))

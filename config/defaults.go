@@ -3,7 +3,6 @@ package config
 import (
 	"maps"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -77,9 +76,10 @@ func (c Config) WithDefaults() Config {
 	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
 	}
-	c.Domains = slices.Clone(c.Domains)
-	if d.Emulator && len(c.Domains) == 0 {
-		c.Domains = []string{EmulatorDomain}
+	c.Allowlist = c.allowlistWithDefaults()
+	c.Domains = nil
+	if len(c.Allowlist) > 0 {
+		c.Domains = c.DomainNames()
 	}
 	c.DefaultScheme = or(c.DefaultScheme, DefaultScheme)
 

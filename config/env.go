@@ -19,7 +19,8 @@ const EnvPrefix = "CDNPURGE_"
 // secret) and every list of strings can be set by CDNPURGE_ followed by its
 // YAML path in upper case with "." replaced by "_": worker.linger is
 // CDNPURGE_WORKER_LINGER, nats.embedded.port CDNPURGE_NATS_EMBEDDED_PORT.
-// Lists are comma-separated (CDNPURGE_DOMAINS=a.example.com,b.example.com).
+// Lists are comma-separated (CDNPURGE_DOMAINS=a.example.com,b.example.com;
+// domains set so are served by CDN, DCDN entries come from the file).
 // Maps and lists of mappings (cdn.rate_limits, webhooks.rules, schedules)
 // come from the file only. CDNPURGE_ENDPOINT (apiclient.EnvEndpoint) also
 // sets cdn.endpoint; CDNPURGE_CDN_ENDPOINT wins when both are set.
@@ -63,6 +64,13 @@ func applyEnv(c *Config, getenv func(string) string, doc *document, p *problems)
 			return
 		}
 		doc.set[path] = true
+		// A list from the environment replaces the file's: its items'
+		// paths no longer name what the file set.
+		for q := range doc.set {
+			if strings.HasPrefix(q, path+"[") {
+				delete(doc.set, q)
+			}
+		}
 	})
 }
 
@@ -114,6 +122,8 @@ func walkScalars(v reflect.Value, path string, fn func(path string, f reflect.Va
 			p = path
 		}
 		switch {
+		case sf.Type == domainListType:
+			fn(p, f) // names, comma-separated
 		case sf.Type.Kind() == reflect.Struct:
 			walkScalars(f, p, fn)
 		case sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.String:
@@ -163,6 +173,14 @@ func setScalar(f reflect.Value, raw string) error {
 			return fmt.Errorf("not a finite number")
 		}
 		f.SetFloat(x)
+	case f.Type() == domainListType:
+		var names []string
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				names = append(names, s)
+			}
+		}
+		f.Set(reflect.ValueOf(namesAsDomains(names)))
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
 		var items []string
 		for _, s := range strings.Split(raw, ",") {

@@ -44,6 +44,12 @@ func FuzzLoad(f *testing.F) {
 		"domains: [example.com]\nworker:\n  linger:\nquota: ~\n",
 		"domains: [example.com]\ncdn: {rate_limits: {1: 2, [x]: y}}\n",
 		"domains: [example.com]\nschedules: [{name: a, cron: '@daily', action: refresh, force: yes, params: {a: [1]}}]\n",
+		// Allowlist entries of both forms, products, their mistakes.
+		"domains: [example.com, {name: static.example.com, product: dcdn}, {name: \"*.app.example.com\", product: cdn}]\n",
+		"domains:\n  - {name: a.example.com, product: dccdn}\n  - {name: b.example.com, prodcut: dcdn}\n  - {product: dcdn}\n  - [x]\n",
+		"domains: [a.example.com, {name: A.example.com, product: dcdn}, {name: a.example.com, product: \"\"}]\n",
+		"domains: [{name: static.example.com, product: dcdn, name: x.example.com}, {name: {a: 1}}, ~, {}]\n",
+		"d: &d {name: a.example.com, product: dcdn}\ndomains: [*d, *d]\n",
 		// Secrets that never belong in the file.
 		"domains: [example.com]\nwebhooks: {github_secret: 0123456789abcdefgh, gitlab_token: [x]}\n",
 		"domains: [example.com]\nredis: {url: \"redis://u:pw@h:6379/0\"}\nnats: {url: \"nats://tok@h:4222\"}\n",

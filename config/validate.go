@@ -52,15 +52,19 @@ func (c *Config) validate(p *problems) {
 	if !schemeOK {
 		p.add("default_scheme", "%q: want https or http", c.DefaultScheme)
 	}
+	c.products = nil
 	switch {
-	case len(c.Domains) == 0:
+	case len(c.DomainNames()) == 0:
 		p.add("domains", "empty: list the host names (or *.example.com wildcards) cdnpurge may purge")
-	case schemeOK:
+	case c.validateDomains(p) && schemeOK:
 		v, err := jobs.NewValidator(c.ValidatorConfig())
 		if err != nil {
 			p.add("domains", "%v", err)
-		} else {
-			validator = v
+			break
+		}
+		validator = v
+		if m, err := c.ProductMap(); err == nil {
+			c.products = m
 		}
 	}
 

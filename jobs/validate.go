@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -33,8 +34,8 @@ const DefaultMaxPaths = 5000
 // Validator checks and normalises jobs against the domain allowlist. It is
 // safe for concurrent use.
 type Validator struct {
-	exact    map[string]bool
-	suffixes []string // ".example.com" for "*.example.com"
+	exact    map[string]int // host -> index in ValidatorConfig.Domains
+	suffixes []suffix       // longest first
 	scheme   string
 	maxLen   int
 	maxPaths int
@@ -43,7 +44,7 @@ type Validator struct {
 // NewValidator builds a Validator; it refuses an empty allowlist or a
 // malformed entry, naming it.
 func NewValidator(cfg ValidatorConfig) (*Validator, error) {
-	v := &Validator{exact: map[string]bool{}, scheme: strings.ToLower(cfg.DefaultScheme), maxLen: cfg.MaxPathLength, maxPaths: cfg.MaxPaths}
+	v := &Validator{exact: map[string]int{}, scheme: strings.ToLower(cfg.DefaultScheme), maxLen: cfg.MaxPathLength, maxPaths: cfg.MaxPaths}
 	if v.scheme == "" {
 		v.scheme = "https"
 	}
@@ -66,26 +67,44 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 			return nil, fmt.Errorf("domains[%d] %q: want a host name such as static.example.com or *.example.com", i, cfg.Domains[i])
 		}
 		if wild {
-			v.suffixes = append(v.suffixes, "."+host)
-		} else {
-			v.exact[host] = true
+			v.suffixes = append(v.suffixes, suffix{"." + host, i})
+		} else if _, dup := v.exact[host]; !dup {
+			v.exact[host] = i
 		}
 	}
+	// The most specific wildcard first; equal lengths keep list order.
+	slices.SortStableFunc(v.suffixes, func(a, b suffix) int { return len(b.s) - len(a.s) })
 	return v, nil
+}
+
+// suffix is a wildcard entry: ".example.com" for "*.example.com" at index i.
+type suffix struct {
+	s string
+	i int
 }
 
 // Allowed reports whether host (lower case, without port) is on the
 // allowlist.
 func (v *Validator) Allowed(host string) bool {
-	if v.exact[host] {
-		return true
+	_, ok := v.Match(host)
+	return ok
+}
+
+// Match returns the index in ValidatorConfig.Domains of the entry that
+// lets host (lower case, without port) in: the exact entry if there is
+// one, else the wildcard with the longest suffix, else the first listed
+// of equals. ok is false when no entry does (Allowed is false). Config
+// uses it to find which product serves a host.
+func (v *Validator) Match(host string) (i int, ok bool) {
+	if i, ok := v.exact[host]; ok {
+		return i, true
 	}
 	for _, s := range v.suffixes {
-		if strings.HasSuffix(host, s) && len(host) > len(s) {
-			return true
+		if strings.HasSuffix(host, s.s) && len(host) > len(s.s) {
+			return s.i, true
 		}
 	}
-	return false
+	return -1, false
 }
 
 // Problem is one reason a job was refused.

@@ -1,7 +1,6 @@
 package quota
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -71,31 +70,5 @@ func TestKinds(t *testing.T) {
 	}
 	if _, err := ParseKind("file"); err == nil {
 		t.Error("ParseKind accepted file")
-	}
-}
-
-func TestSnapshotWriteTable(t *testing.T) {
-	clock := newClock()
-	s := NewMemoryStore(Options{Account: "acct", Now: clock.Now})
-	ctx := t.Context()
-	if err := s.Set(ctx, apiclient.RefreshQuota{URLQuota: 10000, URLRemain: 9000, DirQuota: 100, DirRemain: 100}, SyncMark{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Reserve(ctx, KindURL, 250); err != nil {
-		t.Fatal(err)
-	}
-	sn, _ := s.Snapshot(ctx)
-	var b strings.Builder
-	if err := sn.WriteTable(&b); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{"account acct", "quota day " + sn.Day, "url  10000       8750       250", "dir    100"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, "regex") {
-		t.Errorf("unreported kind printed:\n%s", out)
 	}
 }

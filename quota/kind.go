@@ -4,6 +4,8 @@
 //
 // A Store holds the mirror (RedisStore for several replicas, MemoryStore for
 // one); a Mirror keeps it in step with the API and is what the worker uses.
+// Each product that purges (Targets: CDN, DCDN with its own daily quota,
+// DescribeDcdnRefreshQuota) has a Store and a Mirror of its own.
 package quota
 
 import (

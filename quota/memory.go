@@ -10,7 +10,8 @@ import (
 )
 
 // MemoryStore is the quota mirror of a single replica running without
-// Redis. It behaves like RedisStore, state held in the process.
+// Redis. It behaves like RedisStore, state held in the process. It mirrors
+// one target (Options.Target): each target gets a MemoryStore of its own.
 type MemoryStore struct {
 	opts Options
 	cal  Calendar
@@ -49,6 +50,9 @@ func NewMemoryStore(opts Options) *MemoryStore {
 
 // Calendar tells the store's quota days.
 func (s *MemoryStore) Calendar() Calendar { return s.cal }
+
+// Target is the product whose quota the store mirrors.
+func (s *MemoryStore) Target() apiclient.Product { return s.opts.Target }
 
 // day returns the state of day d, dropping days that are long over.
 func (s *MemoryStore) day(d string, now time.Time) *memDay {
@@ -194,7 +198,7 @@ func (s *MemoryStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
-	snap := Snapshot{Account: s.opts.Account, Day: s.cal.Day(now)}
+	snap := Snapshot{Account: s.opts.Account, Target: s.opts.Target, Day: s.cal.Day(now)}
 	md := s.day(snap.Day, now)
 	md.reclaim(now)
 	snap.Synced, snap.LastSync, snap.SyncError = md.synced, md.syncedAt, md.syncErr

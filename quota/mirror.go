@@ -63,6 +63,8 @@ type SyncResult struct {
 
 // Stats are the Mirror's counters, for metrics.
 type Stats struct {
+	// Target is the product whose quota the mirror holds.
+	Target       apiclient.Product
 	Syncs        int64
 	SyncFailures int64
 	// SyncsSkipped counts syncs left to another replica holding the lock.
@@ -120,7 +122,10 @@ type settlement struct {
 }
 
 // NewMirror returns a Mirror of store fed from src. Call Run to keep it
-// synced.
+// synced. src must answer the quota of the store's target: for DCDN,
+// DescribeDcdnRefreshQuota. Each target has a Mirror of its own, on a store
+// of its own (Options.Target); they share the quota day's calendar and
+// nothing else.
 func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultSyncInterval
@@ -147,7 +152,8 @@ func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if cfg.FailureHold <= 0 {
 		cfg.FailureHold = 2 * time.Second
 	}
-	return &Mirror{store: store, src: src, cfg: cfg, log: log.With(slog.String("component", "quota")),
+	return &Mirror{store: store, src: src, cfg: cfg,
+		log:    log.With(slog.String("component", "quota"), slog.String("target", string(store.Target()))),
 		synced: make(chan struct{})}
 }
 
@@ -226,6 +232,26 @@ func (m *Mirror) shared(ctx context.Context, reason string, lenient bool) error 
 // Store returns the mirrored store.
 func (m *Mirror) Store() Store { return m.store }
 
+// Target is the product whose quota the mirror holds.
+func (m *Mirror) Target() apiclient.Product { return m.store.Target() }
+
+// what names the mirror in errors: "quota" for CDN, as before DCDN was a
+// target, "dcdn quota" for another.
+func (m *Mirror) what() string {
+	if t := m.Target(); t != apiclient.ProductCDN {
+		return string(t) + " quota"
+	}
+	return "quota"
+}
+
+// quotaAction is the API action the mirror's source answers.
+func (m *Mirror) quotaAction() string {
+	if t, err := apiclient.TargetOf(string(m.Target())); err == nil {
+		return t.QuotaAction
+	}
+	return apiclient.ActionDescribeRefreshQuota
+}
+
 // NextReset returns the next 00:00 of the store's quota zone after now.
 func (m *Mirror) NextReset(now time.Time) time.Time { return m.store.Calendar().NextReset(now) }
 
@@ -234,6 +260,7 @@ func (m *Mirror) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stats
+	s.Target = m.store.Target()
 	s.StoreDown = !m.downSince.IsZero()
 	s.PendingSettlements = len(m.settlement)
 	return s
@@ -299,7 +326,7 @@ func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
 	unlock, ok, err := m.store.TryLock(ctx, m.cfg.LockTTL)
 	if err != nil {
 		m.noteStore(err)
-		return fmt.Errorf("sync quota (%s): %w", reason, err)
+		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
 	}
 	if !ok {
 		m.mu.Lock()
@@ -319,7 +346,7 @@ func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
 	mark, err := m.store.Mark(sctx)
 	if err != nil {
 		m.noteStore(err)
-		return fmt.Errorf("sync quota (%s): %w", reason, err)
+		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
 	}
 	q, apiErr := m.src.DescribeRefreshQuota(sctx)
 	if apiErr != nil {
@@ -332,11 +359,11 @@ func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
 		if rerr := m.store.RecordSyncError(sctx, apiErr); rerr != nil {
 			m.noteStore(rerr)
 		}
-		return fmt.Errorf("sync quota (%s): DescribeRefreshQuota: %w", reason, apiErr)
+		return fmt.Errorf("sync %s (%s): %s: %w", m.what(), reason, m.quotaAction(), apiErr)
 	}
 	if err := m.store.Set(sctx, q, mark); err != nil {
 		m.noteStore(err)
-		return fmt.Errorf("sync quota (%s): %w", reason, err)
+		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
 	}
 	now := m.cfg.Now()
 	m.flightMu.Lock()

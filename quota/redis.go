@@ -20,30 +20,53 @@ type RedisStore struct {
 	rdb  redis.UniversalClient
 	opts Options
 	cal  Calendar
+	keys keyspace
 }
 
 // NewRedisStore returns a store on rdb; the caller owns and closes rdb.
+// Stores of different targets (Options.Target) on one rdb, prefix and
+// account are independent mirrors.
 func NewRedisStore(rdb redis.UniversalClient, opts Options) *RedisStore {
 	opts = opts.withDefaults()
-	return &RedisStore{rdb: rdb, opts: opts, cal: Calendar{Location: opts.Location}}
+	return &RedisStore{rdb: rdb, opts: opts, cal: Calendar{Location: opts.Location},
+		keys: keyspace{prefix: opts.Prefix, account: opts.Account, target: opts.Target}}
 }
 
 // Calendar tells the store's quota days.
 func (s *RedisStore) Calendar() Calendar { return s.cal }
 
-func keyBase(prefix, account, day string) string {
-	return prefix + "{" + account + "}:" + day + ":"
+// Target is the product whose quota the store mirrors.
+func (s *RedisStore) Target() apiclient.Product { return s.opts.Target }
+
+// keyspace names the Redis keys of one account's mirror of one target
+// (layout in scripts.go). CDN's keys have no target segment, as before
+// DCDN was a target; another target's carry its name after the account:
+//
+//	cdn:  <prefix>{A}:D:state       <prefix>{A}:synclock
+//	dcdn: <prefix>{A}:dcdn:D:state  <prefix>{A}:dcdn:synclock
+//
+// A quota day D is always a date, so no target's keys can be another's.
+type keyspace struct {
+	prefix, account string
+	target          apiclient.Product
 }
 
-func keyState(prefix, account, day string) string   { return keyBase(prefix, account, day) + "state" }
-func keyRes(prefix, account, day string) string     { return keyBase(prefix, account, day) + "res" }
-func keyResInfo(prefix, account, day string) string { return keyBase(prefix, account, day) + "resinfo" }
-func keySyncLock(prefix, account string) string     { return prefix + "{" + account + "}:synclock" }
+func (k keyspace) base() string {
+	b := k.prefix + "{" + k.account + "}:"
+	if k.target != "" && k.target != apiclient.ProductCDN {
+		b += string(k.target) + ":"
+	}
+	return b
+}
+
+func (k keyspace) state(day string) string   { return k.base() + day + ":state" }
+func (k keyspace) res(day string) string     { return k.base() + day + ":res" }
+func (k keyspace) resInfo(day string) string { return k.base() + day + ":resinfo" }
+func (k keyspace) syncLock() string          { return k.base() + "synclock" }
 
 // dayKeys are the state, res and resinfo keys of day.
 func (s *RedisStore) dayKeys(day string) []string {
-	p, a := s.opts.Prefix, s.opts.Account
-	return []string{keyState(p, a, day), keyRes(p, a, day), keyResInfo(p, a, day)}
+	return []string{s.keys.state(day), s.keys.res(day), s.keys.resInfo(day)}
 }
 
 // unavailable wraps a Redis failure so that callers can tell it with
@@ -123,7 +146,7 @@ func (s *RedisStore) Extend(ctx context.Context, r Reservation, d time.Duration)
 // Snapshot returns the current day's values.
 func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	now := s.opts.Now()
-	snap := Snapshot{Account: s.opts.Account, Day: s.cal.Day(now)}
+	snap := Snapshot{Account: s.opts.Account, Target: s.opts.Target, Day: s.cal.Day(now)}
 	vals, err := snapshotScript.Run(ctx, s.rdb, s.dayKeys(snap.Day), ms(now)).StringSlice()
 	if err != nil {
 		return snap, unavailable("snapshot", err)
@@ -161,7 +184,7 @@ func (s *RedisStore) Mark(ctx context.Context) (SyncMark, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(days))
 	for i, d := range days {
-		cmds[i] = pipe.HMGet(ctx, keyState(s.opts.Prefix, s.opts.Account, d), fields...)
+		cmds[i] = pipe.HMGet(ctx, s.keys.state(d), fields...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return SyncMark{}, unavailable("mark", err)
@@ -204,7 +227,7 @@ func (s *RedisStore) RecordSyncError(ctx context.Context, syncErr error) error {
 		return nil
 	}
 	now := s.opts.Now()
-	key := keyState(s.opts.Prefix, s.opts.Account, s.cal.Day(now))
+	key := s.keys.state(s.cal.Day(now))
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, key, "syncerr", strings.TrimSpace(syncErr.Error()))
 	pipe.PExpireAt(ctx, key, keyExpiry(s.cal, now))
@@ -216,7 +239,7 @@ func (s *RedisStore) RecordSyncError(ctx context.Context, syncErr error) error {
 
 // TryLock takes the account's sync lock with SET NX PX.
 func (s *RedisStore) TryLock(ctx context.Context, ttl time.Duration) (func(context.Context) error, bool, error) {
-	key := keySyncLock(s.opts.Prefix, s.opts.Account)
+	key := s.keys.syncLock()
 	token := newReservationID()
 	ok, err := s.rdb.SetNX(ctx, key, token, ttl).Result()
 	if err != nil {

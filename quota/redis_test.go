@@ -18,11 +18,8 @@ func TestRedisKeysAreNamespacedAndExpire(t *testing.T) {
 	reserve(t, s, KindURL, 1, 1)
 	day := s.Calendar().Day(clock.Now())
 	wantExpiry := s.Calendar().NextReset(clock.Now()).Add(48 * time.Hour)
-	for _, key := range []string{
-		keyState(prefix, "LTAIexample", day),
-		keyRes(prefix, "LTAIexample", day),
-		keyResInfo(prefix, "LTAIexample", day),
-	} {
+	ks := keyspace{prefix: prefix, account: "LTAIexample"}
+	for _, key := range []string{ks.state(day), ks.res(day), ks.resInfo(day)} {
 		if key[:len(prefix)] != prefix {
 			t.Fatalf("key %q outside prefix", key)
 		}
@@ -34,8 +31,8 @@ func TestRedisKeysAreNamespacedAndExpire(t *testing.T) {
 			t.Fatalf("%s expires at %v, want %v", key, got, wantExpiry)
 		}
 	}
-	if want := prefix + "{LTAIexample}:" + day + ":state"; keyState(prefix, "LTAIexample", day) != want {
-		t.Fatalf("state key %q, want %q", keyState(prefix, "LTAIexample", day), want)
+	if want := prefix + "{LTAIexample}:" + day + ":state"; ks.state(day) != want {
+		t.Fatalf("state key %q, want %q", ks.state(day), want)
 	}
 
 	// Another account under the same prefix has a mirror of its own.

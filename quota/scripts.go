@@ -3,7 +3,8 @@ package quota
 import "github.com/redis/go-redis/v9"
 
 // Every Lua script of the quota mirror lives here, next to RedisStore which
-// runs them. Key layout (see README.md), for account A and quota day D:
+// runs them. Key layout (docs/quota.md), for account A and quota day D of
+// the CDN mirror:
 //
 //	state   <prefix>{A}:D:state    hash: <kind>:total, <kind>:remain,
 //	                               <kind>:reserved, <kind>:committed,
@@ -13,7 +14,10 @@ import "github.com/redis/go-redis/v9"
 //	                               "x <kind> <granted>" once expired
 //	lock    <prefix>{A}:synclock   string: token of the syncing replica
 //
-// The {A} hash tag keeps one account's keys in one Redis Cluster slot.
+// The DCDN mirror has the same keys with "dcdn:" after the account
+// (<prefix>{A}:dcdn:D:state, <prefix>{A}:dcdn:synclock; keyspace in
+// redis.go). The {A} hash tag keeps one account's keys in one Redis
+// Cluster slot.
 
 // luaReclaim is prepended to the scripts that touch reservations. It
 // returns up to 256 reservations whose deadline passed: their units go back

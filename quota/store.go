@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -60,6 +61,8 @@ type Store interface {
 	TryLock(ctx context.Context, ttl time.Duration) (unlock func(context.Context) error, ok bool, err error)
 	// Calendar tells the store's quota days.
 	Calendar() Calendar
+	// Target is the product whose quota the store mirrors.
+	Target() apiclient.Product
 }
 
 // Reservation is quota taken out of the mirror and not yet settled.
@@ -94,10 +97,12 @@ type KindSnapshot struct {
 	Expired int64
 }
 
-// Snapshot is the mirror of one account and quota day.
+// Snapshot is the mirror of one account, target and quota day.
 type Snapshot struct {
 	Account string
-	Day     string
+	// Target is the product whose quota this is (cdn or dcdn).
+	Target apiclient.Product
+	Day    string
 	// Synced is false until the day was set from DescribeRefreshQuota.
 	Synced   bool
 	LastSync time.Time
@@ -134,6 +139,11 @@ type Options struct {
 	// Account names the CDN account: its AccessKeyId or a configured name.
 	// Replicas of one account must agree on it.
 	Account string
+	// Target is the product whose quota the store mirrors, one of
+	// Targets(); empty is apiclient.ProductCDN. Each target has a mirror
+	// of its own (its own Redis keys); CDN's keys are those of the
+	// versions before DCDN was a target, so existing state carries over.
+	Target apiclient.Product
 	// Location is the zone of the quota day; Asia/Shanghai when nil.
 	Location *time.Location
 	// ReservationTTL is DefaultReservationTTL when zero.
@@ -149,6 +159,13 @@ func (o Options) withDefaults() Options {
 	if o.Account == "" {
 		o.Account = "default"
 	}
+	if o.Target == "" {
+		o.Target = apiclient.ProductCDN
+	}
+	if !ValidTarget(o.Target) {
+		// A programming error: config refuses any other product.
+		panic(fmt.Sprintf("quota: unknown target %q: want one of %v", o.Target, Targets()))
+	}
 	if o.Location == nil {
 		o.Location = DefaultLocation()
 	}
@@ -160,6 +177,15 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// Targets returns the products a quota store can mirror, in the order the
+// CLI and the metrics list them. The set is fixed: it is a metric label.
+func Targets() []apiclient.Product {
+	return []apiclient.Product{apiclient.ProductCDN, apiclient.ProductDCDN}
+}
+
+// ValidTarget reports whether p is one of Targets().
+func ValidTarget(p apiclient.Product) bool { return slices.Contains(Targets(), p) }
 
 // keyExpiry is when the keys of the day holding t may go: two days after
 // the day is over, so late commits and the next day's sync still see them.

@@ -164,20 +164,9 @@ func (s *setup) closeRedis() {
 	}
 }
 
-// quotaStore is Redis when redis.url is set, else memory. close releases
-// the Redis client.
+// quotaStore is the CDN quota store (quotaStoreFor, in quotacmd.go).
 func (s *setup) quotaStore() (store quota.Store, shared bool, close func(), err error) {
-	rdb, err := s.redisClient()
-	if err != nil {
-		return nil, false, nil, err
-	}
-	if rdb == nil {
-		return quota.NewMemoryStore(s.cfg.QuotaOptions()), false, func() {}, nil
-	}
-	if err := s.resolveAccount(); err != nil {
-		return nil, false, nil, err
-	}
-	return quota.NewRedisStore(rdb, s.cfg.QuotaOptions()), true, s.closeRedis, nil
+	return s.quotaStoreFor(apiclient.ProductCDN)
 }
 
 // connectNATS connects to nats.url, or to the embedded server of a running

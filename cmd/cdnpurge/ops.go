@@ -11,49 +11,8 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
-
-func (a *app) quota(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := a.newFlagSet("quota", "",
-		`Show today's refresh and push quota as the mirror holds it: total, remaining,
-reserved and committed per kind, the quota day (Asia/Shanghai) and the last sync.
---sync reads DescribeRefreshQuota first. Without redis.url the mirror is in this
-process only, so it is always synced first.`,
-		"  cdnpurge quota\n  cdnpurge quota --sync --output json", stderr)
-	syncFirst := fs.Bool("sync", false, "read DescribeRefreshQuota into the mirror first")
-	if err := a.parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("quota takes no arguments")
-	}
-	s, err := a.setup(stderr)
-	if err != nil {
-		return err
-	}
-	client, err := s.apiClient(nil)
-	if err != nil {
-		return err
-	}
-	store, shared, closeStore, err := s.quotaStore()
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	m := quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log))
-	if *syncFirst || !shared {
-		if err := m.SyncNow(ctx); err != nil {
-			return fmt.Errorf("sync quota: %w", err)
-		}
-	}
-	snap, err := m.Snapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("read quota mirror: %w", err)
-	}
-	return a.writeQuota(ctx, s, snap, stdout)
-}
 
 func (a *app) tasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := a.newFlagSet("tasks", "",

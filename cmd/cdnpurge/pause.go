@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -150,22 +149,6 @@ func (s *setup) readPauses(ctx context.Context) ([]worker.PauseState, bool) {
 	}
 	ps, err := c.Pauses(ctx, time.Now())
 	return ps, err == nil
-}
-
-// writeQuota prints the quota snapshot with the pauses in force.
-func (a *app) writeQuota(ctx context.Context, s *setup, snap quota.Snapshot, w io.Writer) error {
-	ps, known := s.readPauses(ctx)
-	if a.g.output == "json" {
-		v := quotaView(snap)
-		if known {
-			v.Pauses = pauseView(ps)
-		}
-		return writeJSON(w, v)
-	}
-	if err := snap.WriteTable(w); err != nil {
-		return err
-	}
-	return writePauses(w, ps, known)
 }
 
 // writePauses adds the pause lines under a table.

@@ -2,44 +2,12 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// The JSON shapes of quota and tasks: snake_case like every other command
-// (the API's and the mirror's own field names are PascalCase).
-
-type quotaKindJSON struct {
-	Kind      string `json:"kind"`
-	Total     int64  `json:"total"`
-	Remaining int64  `json:"remaining"`
-	Reserved  int64  `json:"reserved"`
-	Committed int64  `json:"committed"`
-	Expired   int64  `json:"expired"`
-}
-
-type quotaJSON struct {
-	Account   string          `json:"account"`
-	Day       string          `json:"day"`
-	Synced    bool            `json:"synced"`
-	LastSync  time.Time       `json:"last_sync,omitzero"`
-	SyncError string          `json:"sync_error,omitempty"`
-	Kinds     []quotaKindJSON `json:"kinds"`
-	// Pauses are the pauses of submissions in force (pause.go); absent
-	// when NATS could not be asked.
-	Pauses []pauseJSON `json:"pauses"`
-}
-
-func quotaView(s quota.Snapshot) quotaJSON {
-	out := quotaJSON{Account: s.Account, Day: s.Day, Synced: s.Synced, LastSync: s.LastSync, SyncError: s.SyncError, Kinds: []quotaKindJSON{}}
-	for _, k := range s.Kinds {
-		out.Kinds = append(out.Kinds, quotaKindJSON{Kind: string(k.Kind), Total: k.Total, Remaining: k.Remaining,
-			Reserved: k.Reserved, Committed: k.Committed, Expired: k.Expired})
-	}
-	return out
-}
+// The JSON shape of tasks (quota's is in quotatable.go): snake_case like
+// every other command (the API's own field names are PascalCase).
 
 type taskJSON struct {
 	TaskID       string `json:"task_id"`

@@ -91,7 +91,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	m := scrape(t, admin+"/metrics")
 	for _, want := range []string{`cdnpurge_api_requests_total{action="RefreshObjectCaches",code="",outcome="ok",status="200"} 2`,
-		`cdnpurge_quota_remaining{kind="url"}`, "cdnpurge_webhook_requests_total"} {
+		`cdnpurge_quota_remaining{kind="url",target="cdn"}`, "cdnpurge_webhook_requests_total"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

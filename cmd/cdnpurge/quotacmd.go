@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/quota"
+)
+
+func (a *app) quota(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := a.newFlagSet("quota", "",
+		`Show today's refresh and push quota as the mirror holds it, for each product
+that serves a domain of the config (cdn, and dcdn when a domains entry says
+product: dcdn): total, remaining, reserved and committed per kind, the quota
+day (Asia/Shanghai) and the last sync. --sync reads DescribeRefreshQuota
+(DescribeDcdnRefreshQuota) first. Without redis.url the mirror is in this
+process only, so it is always synced first.`,
+		"  cdnpurge quota\n  cdnpurge quota --sync --output json", stderr)
+	syncFirst := fs.Bool("sync", false, "read DescribeRefreshQuota into the mirror first")
+	if err := a.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("quota takes no arguments")
+	}
+	s, err := a.setup(stderr)
+	if err != nil {
+		return err
+	}
+	client, err := s.apiClient(nil)
+	if err != nil {
+		return err
+	}
+	var snaps []quota.Snapshot
+	var failed []error
+	for _, p := range s.quotaTargets() {
+		m, shared, closeStore, err := s.quotaMirror(client, p)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		if *syncFirst || !shared {
+			if err := m.SyncNow(ctx); err != nil {
+				// Show what the mirror holds (the failure included), then
+				// fail: one target's outage does not hide the others.
+				failed = append(failed, fmt.Errorf("sync %s quota: %w", p, err))
+			}
+		}
+		snap, err := m.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("read %s quota mirror: %w", p, err)
+		}
+		snaps = append(snaps, snap)
+	}
+	if len(failed) == len(snaps) {
+		return errors.Join(failed...) // nothing worth printing, as before
+	}
+	if err := a.writeQuota(ctx, s, snaps, stdout); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
+}
+
+// quotaTargets are the products of the config's domains, cdn first; cdn
+// alone when none is named.
+func (s *setup) quotaTargets() []apiclient.Product {
+	if ps := s.cfg.Products(); len(ps) > 0 {
+		return ps
+	}
+	return []apiclient.Product{apiclient.ProductCDN}
+}
+
+// quotaMirror builds target p's quota mirror: its store (quotaStoreFor)
+// fed from p's quota action. Every target's mirror shares the Redis
+// client; close releases it.
+func (s *setup) quotaMirror(client *apiclient.Client, p apiclient.Product) (m *quota.Mirror, shared bool, close func(), err error) {
+	store, shared, close, err := s.quotaStoreFor(p)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return quota.NewMirror(store, quotaSource(client, p), s.cfg.MirrorConfig(s.log)), shared, close, nil
+}
+
+// quotaStoreFor is target p's quota store: Redis when redis.url is set,
+// else memory, with keys of p's own (config QuotaOptionsFor). close
+// releases the Redis client.
+func (s *setup) quotaStoreFor(p apiclient.Product) (store quota.Store, shared bool, close func(), err error) {
+	rdb, err := s.redisClient()
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if rdb == nil {
+		return quota.NewMemoryStore(s.cfg.QuotaOptionsFor(p)), false, func() {}, nil
+	}
+	if err := s.resolveAccount(); err != nil {
+		return nil, false, nil, err
+	}
+	return quota.NewRedisStore(rdb, s.cfg.QuotaOptionsFor(p)), true, s.closeRedis, nil
+}
+
+// quotaSource answers target p's quota: DescribeRefreshQuota for CDN,
+// DescribeDcdnRefreshQuota for DCDN.
+func quotaSource(c *apiclient.Client, p apiclient.Product) quota.Source {
+	if p == apiclient.ProductDCDN {
+		return dcdnQuota{c}
+	}
+	return c
+}
+
+// dcdnQuota is the client as the DCDN mirror's Source.
+type dcdnQuota struct{ c *apiclient.Client }
+
+func (d dcdnQuota) DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error) {
+	return d.c.DescribeDcdnRefreshQuota(ctx)
+}
+
+// writeQuota prints the snapshots, one per target, with the pauses in
+// force.
+func (a *app) writeQuota(ctx context.Context, s *setup, snaps []quota.Snapshot, w io.Writer) error {
+	ps, known := s.readPauses(ctx)
+	if a.g.output == "json" {
+		v := quotaView(snaps)
+		if known {
+			v.Pauses = pauseView(ps)
+		}
+		return writeJSON(w, v)
+	}
+	if err := writeQuotaTables(w, snaps); err != nil {
+		return err
+	}
+	return writePauses(w, ps, known)
+}
