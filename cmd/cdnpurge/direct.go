@@ -9,7 +9,6 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -24,14 +23,16 @@ func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags
 	if err != nil {
 		return sum, err
 	}
-	store, _, closeStore, err := s.quotaStore()
+	targets, _, _, closeStores, err := s.purgeTargets(client)
 	if err != nil {
 		return sum, err
 	}
-	defer closeStore()
-	mirror := quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log))
-	deps := worker.DirectDeps{Logger: s.log,
-		Targets: map[apiclient.Product]worker.TargetDeps{apiclient.ProductCDN: {API: client, Gate: mirror, Syncer: mirror}}}
+	defer closeStores()
+	productOf, err := s.productOf()
+	if err != nil {
+		return sum, err
+	}
+	deps := worker.DirectDeps{Logger: s.log, Targets: targets, ProductOf: productOf}
 	j := req.job(nil)
 	prog.set("submitted", 0, sum.Paths, "paths")
 	rep, err := worker.SendDirect(ctx, s.cfg.WorkerConfig(), deps, j)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/worker"
 )
 
 func (a *app) quota(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -101,20 +102,55 @@ func (s *setup) quotaStoreFor(p apiclient.Product) (store quota.Store, shared bo
 	return quota.NewRedisStore(rdb, s.cfg.QuotaOptionsFor(p)), true, s.closeRedis, nil
 }
 
-// quotaSource answers target p's quota: DescribeRefreshQuota for CDN,
-// DescribeDcdnRefreshQuota for DCDN.
+// quotaSource answers target p's quota: the client bound to p
+// (DescribeRefreshQuota for CDN, DescribeDcdnRefreshQuota for DCDN).
 func quotaSource(c *apiclient.Client, p apiclient.Product) quota.Source {
-	if p == apiclient.ProductDCDN {
-		return dcdnQuota{c}
-	}
-	return c
+	return c.For(targetOf(p))
 }
 
-// dcdnQuota is the client as the DCDN mirror's Source.
-type dcdnQuota struct{ c *apiclient.Client }
+// targetOf is the apiclient Target of a product of the config (which
+// config check already limited to cdn and dcdn).
+func targetOf(p apiclient.Product) apiclient.Target {
+	t, err := apiclient.TargetOf(string(p))
+	if err != nil {
+		return apiclient.CDNTarget
+	}
+	return t
+}
 
-func (d dcdnQuota) DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error) {
-	return d.c.DescribeDcdnRefreshQuota(ctx)
+// purgeTargets builds, for each product of the config's domains, what the
+// worker and purge --direct send with: the client bound to the product
+// and the product's quota mirror. mirrors lists the mirrors, cdn first;
+// close releases the stores.
+func (s *setup) purgeTargets(client *apiclient.Client) (targets map[apiclient.Product]worker.TargetDeps, mirrors []*quota.Mirror, shared bool, close func(), err error) {
+	targets = map[apiclient.Product]worker.TargetDeps{}
+	var closers []func()
+	close = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, p := range s.quotaTargets() {
+		m, sh, c, err := s.quotaMirror(client, p)
+		if err != nil {
+			close()
+			return nil, nil, false, func() {}, err
+		}
+		closers = append(closers, c)
+		shared = sh
+		mirrors = append(mirrors, m)
+		targets[p] = worker.TargetDeps{API: client.For(targetOf(p)), Gate: m, Syncer: m}
+	}
+	return targets, mirrors, shared, close, nil
+}
+
+// productOf is the config's domain-to-product lookup, built once.
+func (s *setup) productOf() (func(host string) apiclient.Product, error) {
+	m, err := s.cfg.ProductMap()
+	if err != nil {
+		return nil, fmt.Errorf("domains: %w", err)
+	}
+	return m.ProductOf, nil
 }
 
 // writeQuota prints the snapshots, one per target, with the pauses in

@@ -245,7 +245,21 @@ func (sv *daemon) start(ctx context.Context) error {
 
 func (sv *daemon) startEmulator() error {
 	cr := sv.cfg.CDN.Credentials.Static
-	e, err := cdnemu.New(cdnemu.Options{AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret.Value(), Domains: sv.cfg.Domains})
+	// The emulated account serves each domain on the product the config
+	// names for it.
+	var cdnDomains, dcdnDomains []string
+	for _, d := range sv.cfg.Allowlist {
+		if d.Product == apiclient.ProductDCDN {
+			dcdnDomains = append(dcdnDomains, d.Name)
+		} else {
+			cdnDomains = append(cdnDomains, d.Name)
+		}
+	}
+	if len(sv.cfg.Allowlist) == 0 {
+		cdnDomains = sv.cfg.DomainNames()
+	}
+	e, err := cdnemu.New(cdnemu.Options{AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret.Value(),
+		Domains: cdnDomains, DCDNDomains: dcdnDomains})
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
@@ -257,7 +271,7 @@ func (sv *daemon) startEmulator() error {
 	sv.emu = srv
 	sv.cfg.CDN.Endpoint, sv.cfg.CDN.DCDNEndpoint, sv.cfg.CDN.STSEndpoint = srv.URL, srv.URL, srv.URL
 	sv.log.Warn("CDN API EMULATOR IN USE: no real CDN is being called and nothing is purged",
-		slog.String("emulator", srv.URL), slog.Any("domains", sv.cfg.Domains))
+		slog.String("emulator", srv.URL), slog.Any("domains", cdnDomains), slog.Any("dcdn_domains", dcdnDomains))
 	return nil
 }
 
@@ -338,15 +352,20 @@ func (sv *daemon) startHealthOnly() {
 func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
 	v *jobs.Validator, client *apiclient.Client, states scheduler.StateStore) error {
 	cfg, log := sv.cfg, sv.log
-	store, shared, _, err := sv.quotaStore()
+	targets, mirrors, shared, _, err := sv.purgeTargets(client)
 	if err != nil {
 		return err
 	}
 	if !shared {
 		log.Info("quota mirror in memory (no redis.url): run one replica only, or several replicas may together overspend the quota")
 	}
-	mirror := quota.NewMirror(store, client, cfg.MirrorConfig(log))
-	reg.MustRegister(quota.NewCollector(mirror))
+	reg.MustRegister(quota.NewCollector(mirrors...))
+	productOf, err := sv.productOf()
+	if err != nil {
+		return err
+	}
+	cdn := targets[apiclient.ProductCDN]
+	delete(targets, apiclient.ProductCDN)
 	tasks, err := worker.OpenKVStore(ctx, js, cfg.Worker.TaskBucket, cfg.NATS.Replicas)
 	if err != nil {
 		return fmt.Errorf("task bucket %s: %w", cfg.Worker.TaskBucket, err)
@@ -377,7 +396,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	wm.KnownActions(scheduler.KnownActions()...)
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
-		Gate: mirror, Syncer: mirror, Store: tasks, Recent: recent,
+		Gate: cdn.Gate, Syncer: cdn.Syncer, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
 		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
@@ -398,7 +417,9 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	sv.spawn("worker", w.Run)
 	sv.spawn("pause reporter", sv.ctl.reportAutoPauses(w, host+"-"+strconv.Itoa(os.Getpid()), log))
 	sv.spawn("service checker", checker.Run)
-	sv.spawn("quota mirror", mirror.Run)
+	for _, m := range mirrors {
+		sv.spawn(fmt.Sprintf("%s quota mirror", m.Target()), m.Run)
+	}
 	return nil
 }
 

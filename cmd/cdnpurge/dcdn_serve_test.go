@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+// A config with a DCDN domain: serve --emulator serves it on the emulated
+// DCDN, a queued mixed purge completes with each part on its product,
+// quota shows both targets, the metrics say which target took the paths,
+// jobs show names the DCDN task, and purge --direct splits the same way.
+func TestServeAndCLIWithDCDNDomain(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin,
+		"CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)), "CDNPURGE_WORKER_LINGER": "50ms"}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := newApp(getenv, strings.NewReader("")).main(ctx, []string{"--config", cfgFile, "serve", "--emulator"}, &logs, &logs); err != nil {
+			t.Errorf("serve: %v\n%s", err, logs.String())
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
+		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); err != nil {
+			return false
+		}
+		r, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	})
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		var out, errOut syncBuffer
+		err := newApp(getenv, strings.NewReader("")).main(cctx, append([]string{"--config", cfgFile}, args...), &out, &errOut)
+		return exitCode(err, &errOut.b), out.String(), errOut.String()
+	}
+
+	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s",
+		"https://example.com/a.js", "https://dyn.example.org/b.js")
+	var sum summary
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 || len(sum.Jobs) != 1 {
+		t.Fatalf("queued mixed purge: exit %d\n%s\n%s", code, out, stderr)
+	}
+	m := scrape(t, "http://"+admin+"/metrics")
+	for _, want := range []string{
+		`cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 1`,
+		`cdnpurge_paths_submitted_total{action="refresh",target="dcdn",type="File"} 1`,
+		`cdnpurge_api_requests_total{action="RefreshDcdnObjectCaches",code="",outcome="ok",status="200"} 1`,
+		`cdnpurge_quota_remaining{kind="url",target="dcdn"}`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, out, _ := run("jobs", "show", sum.Jobs[0]); code != 0 || !strings.Contains(out, "(dcdn)") {
+		t.Errorf("jobs show does not name the DCDN task: exit %d\n%s", code, out)
+	}
+	if code, out, stderr := run("--output", "json", "quota"); code != 0 || !strings.Contains(out, `"target": "dcdn"`) && !strings.Contains(out, `"target":"dcdn"`) {
+		t.Errorf("quota does not show DCDN: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = run("--output", "json", "purge", "--direct", "--wait", "--poll", "20ms",
+		"https://dyn.example.org/c.js", "https://example.com/d.js")
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 2 || sum.Completed != 2 || sum.FailedPaths != 0 {
+		t.Fatalf("direct mixed purge: want 2 calls (one per product), 2 tasks complete: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
