@@ -83,6 +83,13 @@ func TestServeAndCLIWithDCDNDomain(t *testing.T) {
 	if code, out, stderr := run("--output", "json", "quota"); code != 0 || !strings.Contains(out, `"target": "dcdn"`) && !strings.Contains(out, `"target":"dcdn"`) {
 		t.Errorf("quota does not show DCDN: exit %d\n%s\n%s", code, out, stderr)
 	}
+	if code, out, stderr := run("--output", "json", "tasks", "--target", "dcdn"); code != 0 || !strings.Contains(out, `"target": "dcdn"`) ||
+		strings.Contains(out, `"target": "cdn"`) || !strings.Contains(out, "dyn.example.org/b.js") {
+		t.Errorf("tasks --target dcdn: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if code, out, _ := run("tasks"); code != 0 || !strings.Contains(out, "TARGET") || !strings.Contains(out, "dcdn") || !strings.Contains(out, "example.com/a.js") {
+		t.Errorf("tasks lists both products with their target: exit %d\n%s", code, out)
+	}
 	code, out, stderr = run("--output", "json", "purge", "--direct", "--wait", "--poll", "20ms",
 		"https://dyn.example.org/c.js", "https://example.com/d.js")
 	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 2 || sum.Completed != 2 || sum.FailedPaths != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,13 +18,16 @@ import (
 func (a *app) tasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := a.newFlagSet("tasks", "",
 		`Show refresh and push tasks from the CDN API (the last 3 days): by task ID, by
-exact path, or the most recent. --watch repeats until every task shown is done.`,
+exact path, or the most recent, from each product of the config's domains (CDN,
+and DCDN when a domains entry says product: dcdn). --watch repeats until every
+task shown is done.`,
 		"  cdnpurge tasks\n  cdnpurge tasks --id 1234567,1234568 --watch\n  cdnpurge tasks --path https://static.example.com/app.js --output json", stderr)
 	ids := fs.String("id", "", "task `IDs`, comma-separated")
 	path := fs.String("path", "", "exact object `PATH`")
 	limit := fs.Int("limit", apiclient.DefaultTasksPageSize, "how many recent tasks (1-100)")
 	watch := fs.Bool("watch", false, "repeat until every task shown is done")
 	every := fs.Duration("interval", 2*time.Second, "--watch interval")
+	product := fs.String("target", "", "only the tasks of `PRODUCT` (cdn or dcdn); default every product of the config's domains")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -38,21 +42,40 @@ exact path, or the most recent. --watch repeats until every task shown is done.`
 	if err != nil {
 		return err
 	}
-	fetch := func() ([]apiclient.Task, error) {
-		if *ids != "" {
-			var out []apiclient.Task
-			list := apiclient.SplitTaskIDs(*ids)
-			for i := 0; i < len(list); i += apiclient.MaxTaskIDsPerDescribe {
-				res, err := client.DescribeRefreshTaskByID(ctx, list[i:min(i+apiclient.MaxTaskIDsPerDescribe, len(list))])
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, res.Tasks...)
-			}
-			return out, nil
+	products := s.quotaTargets()
+	if *product != "" {
+		t, err := apiclient.TargetOf(*product)
+		if err != nil {
+			return usagef("tasks --target: %v", err)
 		}
-		page, err := client.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: *limit})
-		return page.Tasks.CDNTask, err
+		products = []apiclient.Product{t.Product}
+	}
+	// Each product of the config is asked: a task ID names no product.
+	fetch := func() ([]targetTask, error) {
+		var out []targetTask
+		for _, p := range products {
+			tc := client.For(targetOf(p))
+			var got []apiclient.Task
+			if *ids != "" {
+				for chunk := range slices.Chunk(apiclient.SplitTaskIDs(*ids), tc.Target().MaxTaskIDs) {
+					res, err := tc.DescribeRefreshTaskByID(ctx, chunk)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", p, err)
+					}
+					got = append(got, res.Tasks...)
+				}
+			} else {
+				page, err := tc.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: min(*limit, tc.Target().MaxTasksPageSize)})
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", p, err)
+				}
+				got = page.Tasks.CDNTask
+			}
+			for _, t := range got {
+				out = append(out, targetTask{Task: t, Target: p})
+			}
+		}
+		return out, nil
 	}
 	for {
 		list, err := fetch()
@@ -78,7 +101,13 @@ exact path, or the most recent. --watch repeats until every task shown is done.`
 	}
 }
 
-func allDone(list []apiclient.Task) bool {
+// targetTask is a task and the product that runs it.
+type targetTask struct {
+	apiclient.Task
+	Target apiclient.Product
+}
+
+func allDone(list []targetTask) bool {
 	for _, t := range list {
 		if !t.Done() {
 			return false
@@ -87,11 +116,11 @@ func allDone(list []apiclient.Task) bool {
 	return true
 }
 
-func taskTable(w io.Writer, list []apiclient.Task) error {
+func taskTable(w io.Writer, list []targetTask) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TASK\tSTATUS\tPROCESS\tTYPE\tCREATED\tPATH\tDESCRIPTION")
+	fmt.Fprintln(tw, "TASK\tTARGET\tSTATUS\tPROCESS\tTYPE\tCREATED\tPATH\tDESCRIPTION")
 	for _, t := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.Status, t.Process, t.ObjectType, t.CreationTime, t.ObjectPath, t.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, t.Target, t.Status, t.Process, t.ObjectType, t.CreationTime, t.ObjectPath, t.Description)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(tw, "(no tasks)")

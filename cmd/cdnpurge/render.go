@@ -11,6 +11,7 @@ import (
 
 type taskJSON struct {
 	TaskID       string `json:"task_id"`
+	Target       string `json:"target"`
 	Status       string `json:"status"`
 	Process      string `json:"process"`
 	ObjectType   string `json:"object_type"`
@@ -19,10 +20,10 @@ type taskJSON struct {
 	Description  string `json:"description,omitempty"`
 }
 
-func tasksView(list []apiclient.Task) []taskJSON {
+func tasksView(list []targetTask) []taskJSON {
 	out := make([]taskJSON, 0, len(list))
 	for _, t := range list {
-		out = append(out, taskJSON{TaskID: t.TaskID, Status: t.Status, Process: t.Process, ObjectType: t.ObjectType,
+		out = append(out, taskJSON{TaskID: t.TaskID, Target: string(t.Target), Status: t.Status, Process: t.Process, ObjectType: t.ObjectType,
 			ObjectPath: t.ObjectPath, CreationTime: t.CreationTime, Description: t.Description})
 	}
 	return out
@@ -30,7 +31,7 @@ func tasksView(list []apiclient.Task) []taskJSON {
 
 // watchResult is the exit of tasks --watch, as for purge --wait: 1 when a
 // task failed or was not done when watching ended.
-func watchResult(list []apiclient.Task) error {
+func watchResult(list []targetTask) error {
 	failed, open := 0, 0
 	for _, t := range list {
 		switch {
