@@ -2,12 +2,9 @@ package quota
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
-const redisAddr = "127.0.0.1:6379"
+const redisAddr = quotatest.RedisAddr
 
 // fakeClock is an injected clock tests move by hand.
 type fakeClock struct {
@@ -50,40 +48,9 @@ func (c *fakeClock) Set(t time.Time) {
 	c.now = t
 }
 
-// redisClient connects to the real Redis; without one it skips, except in
-// CI where it fails.
-func redisClient(tb testing.TB) *redis.Client {
-	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redisAddr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("redis on %s does not answer (%v); CI must run these tests", redisAddr, err)
-		}
-		tb.Skipf("redis on %s does not answer (%v): skipping the Redis tests (they fail instead when CI is set)", redisAddr, err)
-	}
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
+func redisClient(tb testing.TB) *redis.Client { return quotatest.Redis(tb) }
 
-// testPrefix returns a key prefix of its own and deletes its keys after the
-// test.
-func testPrefix(tb testing.TB, c *redis.Client) string {
-	tb.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	p := "cdnpurge-test:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-	})
-	return p
-}
+func testPrefix(tb testing.TB, c *redis.Client) string { return quotatest.Prefix(tb, c) }
 
 // quotaOf is an API answer with remain left of every kind.
 func quotaOf(total, remain int64) apiclient.RefreshQuota {

@@ -6,6 +6,12 @@
 // one); a Mirror keeps it in step with the API and is what the worker uses.
 // Each product that purges (Targets: CDN, DCDN with its own daily quota,
 // DescribeDcdnRefreshQuota) has a Store and a Mirror of its own.
+//
+// The account's two other shared limits live here too, because they are
+// kept in the same Redis under the same account keys: RateLimiter (API
+// calls per second, apiclient's Limiter) and DomainPacer (URLs per minute
+// per domain, apiclient's DomainPacer hook). apiclient only declares the
+// hooks: it must not know Redis.
 package quota
 
 import (

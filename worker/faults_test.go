@@ -189,7 +189,7 @@ func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
 // what is new, and says so in its status.
 func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{recent: quota.NewMemoryRecent(time.Minute, nil)})
+	h := newHarness(t, harnessOpts{recent: NewMemoryRecent(time.Minute, nil)})
 	events := h.watchStatus()
 	cfg := fastConfig()
 	cfg.RecentWindow = time.Minute

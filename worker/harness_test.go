@@ -26,7 +26,7 @@ type harness struct {
 	t      testing.TB
 	ctx    context.Context
 	nats   *jobstest.NATS
-	recent quota.Recent
+	recent Recent
 	// metrics, when set before runWorker, is given to the workers.
 	metrics *Metrics
 	natsURL string
@@ -53,7 +53,7 @@ type harnessOpts struct {
 	store   quota.Store
 	retry   apiclient.RetryPolicy
 	limiter apiclient.Limiter
-	recent  quota.Recent
+	recent  Recent
 	// natsURL uses a NATS server the test runs itself instead of the
 	// embedded one.
 	natsURL string

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // intake pulls the work and tick streams, screens each message, and turns
@@ -29,7 +28,7 @@ type intake struct {
 	screen    *jobs.Screen
 	ticks     Ticks // nil refuses every tick
 	store     *KVStore
-	recent    quota.Recent // may be nil
+	recent    Recent // may be nil
 	productOf func(host string) apiclient.Product
 	targets   map[apiclient.Product]*target
 	inflight  *inflight

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // settler is the one step that acknowledges, hands back and terminates
@@ -21,7 +20,7 @@ import (
 type settler struct {
 	cfg      Config
 	store    *KVStore
-	recent   quota.Recent // may be nil
+	recent   Recent // may be nil
 	status   StatusPublisher
 	tracker  *Tracker
 	pause    *pause

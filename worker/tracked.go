@@ -59,10 +59,10 @@ type tracked struct {
 
 // outcome is what happened to one path of a job.
 type outcome struct {
-	kind   outcomeKind
-	sub    string   // submission ID, when accepted
-	reqID  string   // RequestId of the call that accepted it
-	tasks  []string // task IDs of that submission
+	kind  outcomeKind
+	sub   string   // submission ID, when accepted
+	reqID string   // RequestId of the call that accepted it
+	tasks []string // task IDs of that submission
 	// target is the product whose API accepted the call, "" for CDN.
 	target string
 	until  time.Time

@@ -214,7 +214,7 @@ type Deps struct {
 	ProductOf func(host string) apiclient.Product
 	Store     *KVStore
 	// Recent may be nil; it is used when Config.RecentWindow is set.
-	Recent quota.Recent
+	Recent Recent
 	// Operator may be nil; operation jobs then wait.
 	Operator Operator
 	// Control, if not nil, holds batches back during an operator pause

@@ -373,16 +373,16 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err := sv.sup.WatchExisting(ctx, "KV_"+cfg.Worker.TaskBucket); err != nil {
 		return err
 	}
-	var recent quota.Recent
+	var recent worker.Recent
 	if wcfg := cfg.WorkerConfig(); wcfg.RecentWindow > 0 {
 		rdb, err := sv.redisClient()
 		if err != nil {
 			return err
 		}
 		if rdb != nil {
-			recent = quota.NewRedisRecent(rdb, cfg.Redis.KeyPrefix, cfg.QuotaAccount(), wcfg.RecentWindow)
+			recent = worker.NewRedisRecent(rdb, cfg.Redis.KeyPrefix, cfg.QuotaAccount(), wcfg.RecentWindow)
 		} else {
-			recent = quota.NewMemoryRecent(wcfg.RecentWindow, nil)
+			recent = worker.NewMemoryRecent(wcfg.RecentWindow, nil)
 		}
 	}
 	host, _ := os.Hostname()

@@ -1,4 +1,4 @@
-package quota
+package worker
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // Recent remembers which paths the API accepted lately, so that the same
@@ -84,7 +86,7 @@ type RedisRecent struct {
 // quota store's keys).
 func NewRedisRecent(rdb redis.UniversalClient, prefix, account string, window time.Duration) *RedisRecent {
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = quota.DefaultPrefix
 	}
 	if account == "" {
 		account = "default"

@@ -1,20 +1,23 @@
-package quota
+package worker
 
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // Both Recent stores: a path is stale only after Remember, only within the
 // window, and only for the same action.
 func TestRecent(t *testing.T) {
-	clock := newClock()
-	rdb := redisClient(t)
-	prefix := testPrefix(t, rdb)
+	clock := &manualClock{now: time.Now()}
+	rdb := quotatest.Redis(t)
+	prefix := quotatest.Prefix(t, rdb)
 	stores := map[string]Recent{
 		"memory": NewMemoryRecent(time.Minute, clock.Now),
 		"redis":  NewRedisRecent(rdb, prefix, "acct", 300*time.Millisecond),
@@ -65,4 +68,22 @@ func TestRedisRecentFailsOpen(t *testing.T) {
 	if err == nil || !slices.Equal(fresh, paths) {
 		t.Fatalf("fresh %v, err %v: want every path and an error", fresh, err)
 	}
+}
+
+// manualClock is a clock the test moves by hand.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
