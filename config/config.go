@@ -24,11 +24,6 @@ type Config struct {
 	// that serves it (YAML key domains; see Domain). DomainNames lists
 	// the names, ProductOf finds a host's product.
 	Allowlist []Domain `yaml:"domains" json:"domains"`
-	// Domains holds the names of Allowlist once Load (WithDefaults) ran.
-	//
-	// Deprecated: use DomainNames; kept for callers not yet moved. A
-	// Config built in code may set it instead of Allowlist (all cdn).
-	Domains       []string       `yaml:"-" json:"-"`
 	DefaultScheme string         `yaml:"default_scheme" json:"default_scheme"`
 	Webhooks      WebhooksConfig `yaml:"webhooks" json:"webhooks"`
 	Worker        WorkerConfig   `yaml:"worker" json:"worker"`

@@ -53,8 +53,8 @@ func TestEmulatorZeroConfig(t *testing.T) {
 	if st := c.CDN.Credentials.Static; st.AccessKeyID != cdnemu.DefaultAccessKeyID || st.AccessKeySecret.Value() != cdnemu.DefaultAccessKeySecret {
 		t.Errorf("emulator credentials = %v", c.CDN.Credentials)
 	}
-	if len(c.Domains) != 1 || c.Domains[0] != cdnemu.DefaultDomain {
-		t.Errorf("domains = %v, want the emulator's", c.Domains)
+	if names := c.DomainNames(); len(names) != 1 || names[0] != cdnemu.DefaultDomain {
+		t.Errorf("domains = %v, want the emulator's", c.DomainNames())
 	}
 	if c.NATS.URL != "" || c.NATSURL() != "nats://127.0.0.1:4333" {
 		t.Errorf("NATSURL = %s", c.NATSURL())
@@ -162,8 +162,8 @@ func TestEnvOverrides(t *testing.T) {
 		t.Errorf("redis.url = %s", c.Redis.URL)
 	case c.NATS.Embedded.Port != 4444 || c.CDN.RateShare != 0.5 || c.CDN.Retry.MaxAttempts != 3:
 		t.Errorf("numbers not overridden: %+v", c.NATS.Embedded)
-	case strings.Join(c.Domains, "|") != "a.example.com|*.b.example.com":
-		t.Errorf("domains = %q", c.Domains)
+	case strings.Join(c.DomainNames(), "|") != "a.example.com|*.b.example.com":
+		t.Errorf("domains = %q", c.DomainNames())
 	case !c.Worker.Tracker.Disabled:
 		t.Error("tracker.disabled not set")
 	case c.CDN.Endpoint != "http://127.0.0.1:9999":

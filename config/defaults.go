@@ -77,10 +77,6 @@ func (c Config) WithDefaults() Config {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
 	}
 	c.Allowlist = c.allowlistWithDefaults()
-	c.Domains = nil
-	if len(c.Allowlist) > 0 {
-		c.Domains = c.DomainNames()
-	}
 	c.DefaultScheme = or(c.DefaultScheme, DefaultScheme)
 
 	c.Webhooks.Config = c.Webhooks.Config.WithDefaults()

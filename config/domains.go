@@ -59,8 +59,7 @@ func (d *decoder) domain(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// namesAsDomains makes entries served by CDN of names (CDNPURGE_DOMAINS,
-// or the deprecated Config.Domains).
+// namesAsDomains makes entries served by CDN of names (CDNPURGE_DOMAINS).
 func namesAsDomains(names []string) []Domain {
 	out := make([]Domain, len(names))
 	for i, n := range names {
@@ -69,14 +68,10 @@ func namesAsDomains(names []string) []Domain {
 	return out
 }
 
-// allowlistWithDefaults fills every entry's product, takes the deprecated
-// Domains when the allowlist is empty (a Config built in code), and gives
-// the emulator its domain when nothing is listed.
+// allowlistWithDefaults fills every entry's product and gives the emulator
+// its domain when nothing is listed.
 func (c *Config) allowlistWithDefaults() []Domain {
 	list := slices.Clone(c.Allowlist)
-	if len(list) == 0 {
-		list = namesAsDomains(c.Domains)
-	}
 	for i := range list {
 		if list[i].Product == "" {
 			list[i].Product = apiclient.ProductCDN
@@ -92,9 +87,6 @@ func (c *Config) allowlistWithDefaults() []Domain {
 // checks paths against: exact hosts and *.example.com wildcards, whatever
 // product serves them.
 func (c *Config) DomainNames() []string {
-	if len(c.Allowlist) == 0 {
-		return slices.Clone(c.Domains)
-	}
 	out := make([]string, len(c.Allowlist))
 	for i, d := range c.Allowlist {
 		out[i] = d.Name
@@ -108,7 +100,7 @@ func (c *Config) DomainNames() []string {
 func (c *Config) Products() []apiclient.Product {
 	var out []apiclient.Product
 	for _, p := range quota.Targets() {
-		for _, d := range c.allowlistOrNames() {
+		for _, d := range c.Allowlist {
 			if productOr(d.Product) == p {
 				out = append(out, p)
 				break
@@ -116,13 +108,6 @@ func (c *Config) Products() []apiclient.Product {
 		}
 	}
 	return out
-}
-
-func (c *Config) allowlistOrNames() []Domain {
-	if len(c.Allowlist) == 0 {
-		return namesAsDomains(c.Domains)
-	}
-	return c.Allowlist
 }
 
 func productOr(p apiclient.Product) apiclient.Product {
@@ -156,7 +141,7 @@ type ProductMap struct {
 // ProductMap builds the lookup of ProductOf from the allowlist; the error
 // is jobs.NewValidator's for a malformed list (which Validate reports).
 func (c *Config) ProductMap() (*ProductMap, error) {
-	list := c.allowlistOrNames()
+	list := c.Allowlist
 	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: c.DomainNames(), DefaultScheme: "https"})
 	if err != nil {
 		return nil, err

@@ -30,8 +30,8 @@ func TestDomainsTakeBothForms(t *testing.T) {
 		t.Errorf("allowlist = %+v", c.Allowlist)
 	}
 	names := []string{"example.com", "static.example.com", "*.app.example.com", "*.example.com", "*.img.example.com"}
-	if !slices.Equal(c.DomainNames(), names) || !slices.Equal(c.Domains, names) || !slices.Equal(c.ValidatorConfig().Domains, names) {
-		t.Errorf("names = %q, Domains %q", c.DomainNames(), c.Domains)
+	if !slices.Equal(c.DomainNames(), names) || !slices.Equal(c.ValidatorConfig().Domains, names) {
+		t.Errorf("names = %q, validator %q", c.DomainNames(), c.ValidatorConfig().Domains)
 	}
 	if got := c.Products(); !slices.Equal(got, []apiclient.Product{cdn, dcdn}) {
 		t.Errorf("products = %v", got)
@@ -192,11 +192,11 @@ func TestDomainsFromTheEnvironmentAreCDN(t *testing.T) {
 	}
 }
 
-// A Config built in code with the deprecated Domains still works.
-func TestDeprecatedDomainsField(t *testing.T) {
+// A Config built in code with names only: every entry is CDN's.
+func TestAllowlistBuiltInCode(t *testing.T) {
 	t.Parallel()
-	c := Config{Domains: []string{"a.example.com", "*.b.example.com"}}.WithDefaults()
-	if len(c.Allowlist) != 2 || c.Allowlist[1].Product != apiclient.ProductCDN || !slices.Equal(c.DomainNames(), c.Domains) {
+	c := Config{Allowlist: []Domain{{Name: "a.example.com"}, {Name: "*.b.example.com"}}}.WithDefaults()
+	if len(c.Allowlist) != 2 || c.Allowlist[1].Product != apiclient.ProductCDN || !slices.Equal(c.DomainNames(), []string{"a.example.com", "*.b.example.com"}) {
 		t.Errorf("allowlist %+v, names %q", c.Allowlist, c.DomainNames())
 	}
 	c.Redis.URL = ""
