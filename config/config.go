@@ -23,7 +23,7 @@ type Config struct {
 	// Allowlist is the domains cdnpurge may purge, each with the product
 	// that serves it (YAML key domains; see Domain). DomainNames lists
 	// the names, ProductOf finds a host's product.
-	Allowlist []Domain `yaml:"domains" json:"domains"`
+	Allowlist     []Domain       `yaml:"domains" json:"domains"`
 	DefaultScheme string         `yaml:"default_scheme" json:"default_scheme"`
 	Webhooks      WebhooksConfig `yaml:"webhooks" json:"webhooks"`
 	Worker        WorkerConfig   `yaml:"worker" json:"worker"`
