@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -223,14 +222,25 @@ func TestRunWaitsForTheNextTickOnTheInjectedClock(t *testing.T) {
 	timer.fire(now)
 	<-done
 
-	var out bytes.Buffer
+	// What `cdnpurge schedules` shows (cmd/cdnpurge renders the rows).
 	states, _ := state.List(ctx)
-	if err := Table(&out, []Schedule{{Name: "warm", Cron: "@every 30m", Action: ActionPush, Paths: []string{"https://example.com/"}}}, states, now, 2); err != nil {
-		t.Fatal(err)
+	rows, err := Rows([]Schedule{{Name: "warm", Cron: "@every 30m", Action: ActionPush, Paths: []string{"https://example.com/"}}}, states, now, 2)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("Rows = %v, %v; want one row", rows, err)
 	}
-	for _, w := range []string{"warm", "Asia/Shanghai", "2026-11-25 19:00:00, 2026-11-25 19:30:00", "2026-11-25 18:30:00", "queued: push job"} {
-		if !strings.Contains(out.String(), w) {
-			t.Errorf("table lacks %q:\n%s", w, out.String())
-		}
+	r := rows[0]
+	const layout = "2006-01-02 15:04:05"
+	var next []string
+	for _, at := range r.Next {
+		next = append(next, at.Format(layout))
+	}
+	if r.Name != "warm" || r.TimeZone != "Asia/Shanghai" || strings.Join(next, ", ") != "2026-11-25 19:00:00, 2026-11-25 19:30:00" {
+		t.Errorf("row = %+v (next %v), want warm in Asia/Shanghai next 19:00 and 19:30", r, next)
+	}
+	if got := r.LastRunLocal().Format(layout); got != "2026-11-25 18:30:00" {
+		t.Errorf("last run in the schedule's zone = %s, want 2026-11-25 18:30:00", got)
+	}
+	if r.State.LastResult != ResultQueued || !strings.HasPrefix(r.State.LastMessage, "push job") {
+		t.Errorf("state = %+v, want queued with a push job message", r.State)
 	}
 }
