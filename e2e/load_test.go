@@ -44,6 +44,9 @@ type loadOpts struct {
 	only     string // one sender kind for every unit ("" mixes them)
 	// giveUp is how long one unit is resent before it counts as refused.
 	giveUp time.Duration
+	// onAttempt, if set, is told of every answer as it comes (from the
+	// load's goroutines, one at a time per goroutine).
+	onAttempt func(attempt)
 }
 
 // attempt is one send and its answer, as the process reported it.
@@ -169,8 +172,12 @@ func (l *loader) sendUnit(ctx context.Context, o loadOpts, u int, res *loadResul
 		}
 		sent := time.Now()
 		code := l.send(ctx, via, id, files)
+		a := attempt{via: via, sent: sent, done: time.Now(), code: code}
+		if o.onAttempt != nil {
+			o.onAttempt(a)
+		}
 		res.mu.Lock()
-		res.attempts = append(res.attempts, attempt{via: via, sent: sent, done: time.Now(), code: code})
+		res.attempts = append(res.attempts, a)
 		if try > 0 {
 			res.resends++
 		}
