@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -151,6 +152,7 @@ func TestQuickStart(t *testing.T) {
 		"CDNPURGE_NATS_EMBEDDED_PORT":     strconv.Itoa(freePort(t)),
 		"CDNPURGE_WORKER_LINGER":          "50ms",
 	}
+	maps.Copy(serveEnv, fastTracker)
 	ctx, cancel := context.WithCancel(context.Background())
 	var serveLog syncBuffer
 	var wg sync.WaitGroup

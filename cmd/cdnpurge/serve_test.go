@@ -16,6 +16,14 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
+// fastTracker makes a serve follow its tasks at once: the emulator
+// completes them immediately, and the default first poll (5 s after the
+// submission) would be most of a test's run.
+var fastTracker = map[string]string{
+	"CDNPURGE_WORKER_TRACKER_INTERVAL":   "20ms",
+	"CDNPURGE_WORKER_TRACKER_FIRST_POLL": "20ms",
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,6 +50,9 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
 	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
 	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
+	for k, v := range fastTracker {
+		t.Setenv(k, v)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
