@@ -17,6 +17,7 @@ func opJob(schedule, action string, tick time.Time, params map[string]string) *j
 }
 
 func TestOperatorDomainActionsAndState(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
@@ -84,6 +85,7 @@ func TestOperatorDomainActionsAndState(t *testing.T) {
 }
 
 func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
@@ -131,6 +133,7 @@ func (lyingAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, er
 func (lyingAPI) ModifyCdnService(context.Context, string) (string, error) { return "rid", nil }
 
 func TestOperatorVerifiesBillingChange(t *testing.T) {
+	t.Parallel()
 	op := NewOperator(lyingAPI{}, OperatorConfig{})
 	err := op.Run(context.Background(), opJob("b", apiclient.ActionModifyCdnService, time.Now(),
 		map[string]string{"InternetChargeType": apiclient.PayByBandwidth}))
@@ -185,6 +188,7 @@ func (p *recordingPublisher) got() []string {
 }
 
 func TestRunWaitsForTheNextTickOnTheInjectedClock(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 25, 10, 29, 0, 0, time.UTC)
 	var mu sync.Mutex
 	now := start

@@ -14,6 +14,7 @@ import (
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
+	t.Parallel()
 	// The fake clock starts at the wall clock: Worker.Paused compares the
 	// pause with time.Now, not with the worker's injected clock.
 	w := newWorld(t, time.Now())
@@ -77,6 +78,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 }
 
 func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 10, 0, 0))
 	reg := prometheus.NewRegistry()
 	chk, err := NewServiceChecker(w.client, nil, CheckerConfig{Registerer: reg, Now: w.clock.Now})
