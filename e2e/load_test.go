@@ -97,8 +97,14 @@ func newLoader(c *cluster) *loader {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return &loader{c: c, js: js, nc: nc, http: &http.Client{Timeout: 10 * time.Second,
+	l := &loader{c: c, js: js, nc: nc, http: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	// Before the replicas are stopped (cleanups run last in, first out):
+	// a connection the transport dialed but never sent a request on keeps
+	// a replica's graceful shutdown waiting for it (net/http counts a new
+	// connection idle only after 5 s).
+	c.t.Cleanup(l.http.CloseIdleConnections)
+	return l
 }
 
 // run sends o.urls URLs and returns when every unit was acknowledged or

@@ -181,6 +181,9 @@ func TestE2E(t *testing.T) {
 	})
 	t.Cleanup(func() { secretsInLogs(t, run) })
 
+	// The longest short scenario first: side by side, the others fill in
+	// around it.
+	run.scenario(t, "11 lost JetStream state", false, func(t *testing.T, f *figures) { lostStream(t, run, sz, f) })
 	run.scenario(t, "2 crash (during 1)", false, func(t *testing.T, f *figures) { steadyAndCrash(t, run, sz, f) })
 	run.scenario(t, "3 NATS restart", false, func(t *testing.T, f *figures) { natsRestart(t, run, sz, f) })
 	run.scenario(t, "4 Redis restart", true, func(t *testing.T, f *figures) { redisRestart(t, run, sz, f) })
@@ -189,7 +192,6 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "7 bad input", false, func(t *testing.T, f *figures) { badInput(t, run, sz, f) })
 	run.scenario(t, "9 hostile sources", false, func(t *testing.T, f *figures) { hostile(t, run, sz, f) })
 	run.scenario(t, "10 offline domain", true, func(t *testing.T, f *figures) { offlineDomain(t, run, sz, f) })
-	run.scenario(t, "11 lost JetStream state", false, func(t *testing.T, f *figures) { lostStream(t, run, sz, f) })
 	run.scenario(t, "12 quota sync storm", true, func(t *testing.T, f *figures) { syncStorm(t, run, sz, f) })
 	run.scenario(t, "13 second serve", false, func(t *testing.T, f *figures) { secondServe(t, run, f) })
 }
