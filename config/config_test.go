@@ -33,6 +33,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
 	c, err := Load("../deploy/cdnpurge.example.yaml", env(creds))
 	if err != nil {
 		t.Fatalf("example config: %v", err)
@@ -46,6 +47,7 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestEmulatorZeroConfig(t *testing.T) {
+	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func TestEmulatorZeroConfig(t *testing.T) {
 // (RRSA, CLI profile, ECS role, ...); a mode that needs the pair refuses
 // to load without one, saying what to set.
 func TestMissingCredentials(t *testing.T) {
+	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
 	if err != nil || c.CDN.Credentials.Type != "" || c.CDN.Credentials.Static.AccessKeyID != "" {
 		t.Fatalf("default chain: %v", err)
@@ -79,6 +82,7 @@ func TestMissingCredentials(t *testing.T) {
 }
 
 func TestCredentialsFile(t *testing.T) {
+	t.Parallel()
 	f := writeFile(t, "creds", "# test pair\nALIBABA_CLOUD_ACCESS_KEY_ID=fileid\naccess_key_secret = \"filesecret\"\n")
 	cfg := writeFile(t, "c.yaml", "domains: [example.com]\ncdn:\n  credentials_file: "+f+"\n")
 	c, err := Load(cfg, env(nil))
@@ -97,6 +101,7 @@ func TestCredentialsFile(t *testing.T) {
 }
 
 func TestCredentialsNotInYAML(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "c.yaml", "domains: [example.com]\ncdn:\n  credentials:\n    access_key_id: x\n")
 	_, err := Load(p, env(creds))
 	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "never read from the config file") {
@@ -105,6 +110,7 @@ func TestCredentialsNotInYAML(t *testing.T) {
 }
 
 func TestUnknownFieldNamesPathAndLine(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "c.yaml", "domains: [example.com]\nworker:\n  linger: 1s\n  lingr: 2s\n")
 	_, err := Load(p, env(creds))
 	if err == nil {
@@ -118,6 +124,7 @@ func TestUnknownFieldNamesPathAndLine(t *testing.T) {
 }
 
 func TestBadDuration(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "c.yaml", "domains: [example.com]\nworker:\n  linger: soon\n")
 	_, err := Load(p, env(creds))
 	if err == nil || !strings.Contains(err.Error(), "line 3") {
@@ -134,6 +141,7 @@ func TestBadDuration(t *testing.T) {
 }
 
 func TestEnvOverrides(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "c.yaml", "domains: [example.com]\nworker:\n  linger: 1s\nnats:\n  url: nats://file:4222\n")
 	m := map[string]string{
 		"CDNPURGE_WORKER_LINGER":           "250ms",
@@ -176,6 +184,7 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestEnvVarsCoverScalars(t *testing.T) {
+	t.Parallel()
 	vars := strings.Join(EnvVars(), " ")
 	for _, want := range []string{"CDNPURGE_WORKER_LINGER", "CDNPURGE_NATS_URL", "CDNPURGE_REDIS_URL", "CDNPURGE_NATS_EMBEDDED_STORE_DIR",
 		"CDNPURGE_WEBHOOKS_GITHUB_SECRET", "CDNPURGE_WEBHOOKS_GITHUB_SECRET_FILE", "CDNPURGE_WEBHOOKS_LISTEN", "CDNPURGE_CDN_CREDENTIALS_FILE",
@@ -190,6 +199,7 @@ func TestEnvVarsCoverScalars(t *testing.T) {
 }
 
 func TestValidationNamesEveryField(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, "c.yaml", `
 domains: []
 default_scheme: ftp
@@ -236,6 +246,7 @@ schedules:
 }
 
 func TestSecretsMasked(t *testing.T) {
+	t.Parallel()
 	secretFile := writeFile(t, "gl", "gitlab-token-from-file-0123\n")
 	p := writeFile(t, "c.yaml", "domains: [example.com]\nwebhooks:\n  gitlab_token_file: "+secretFile+"\n")
 	m := map[string]string{
@@ -286,12 +297,14 @@ func TestSecretsMasked(t *testing.T) {
 }
 
 func TestEmulatorConstantsMatch(t *testing.T) {
+	t.Parallel()
 	if EmulatorAccessKeyID != cdnemu.DefaultAccessKeyID || EmulatorAccessKeySecret != cdnemu.DefaultAccessKeySecret || EmulatorDomain != cdnemu.DefaultDomain {
 		t.Error("config's emulator defaults drifted from apiclient/cdnemu")
 	}
 }
 
 func TestConverters(t *testing.T) {
+	t.Parallel()
 	c, err := Load("../deploy/cdnpurge.example.yaml", env(creds))
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,7 @@ func byKind(ds []map[string]any, kind string) map[string]any {
 // The Kubernetes manifests: the ConfigMap's config passes config check with
 // the Secret's variables, and ports, probes and commands agree with the code.
 func TestKubernetesManifests(t *testing.T) {
+	t.Parallel()
 	ds := docs(t, "kubernetes/cdnpurge.yaml")
 	for _, kind := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"} {
 		if byKind(ds, kind) == nil {
@@ -177,6 +178,7 @@ func listenPort(t *testing.T, listen string) int {
 // The compose file: its services run real subcommands with flags the binary
 // has, and the replicas' environment is a valid configuration.
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	d := docs(t, "compose.yaml")[0]
 	services, _ := d["services"].(map[string]any)
 	for _, name := range []string{"nats", "redis", "emulator", "cdnpurge-1", "cdnpurge-2"} {
@@ -244,6 +246,7 @@ func TestComposeFile(t *testing.T) {
 // The systemd unit starts serve with the config it installs, and stops
 // within its timeout.
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open("systemd/cdnpurge.service")
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +282,7 @@ func TestSystemdUnit(t *testing.T) {
 // The Dockerfile exposes the webhook port and checks health with a
 // subcommand the binary has.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +302,7 @@ func TestDockerfile(t *testing.T) {
 
 // Every metric the Grafana dashboard queries is one the code registers.
 func TestDashboardMetricsExist(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("grafana/cdnpurge-dashboard.json")
 	if err != nil {
 		t.Fatal(err)

@@ -197,6 +197,10 @@ func (c *cluster) replicaEnv(r *replica) []string {
 		"CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET="+s.GenericHMAC,
 		"CDNPURGE_WEBHOOKS_GITHUB_SECRET="+s.GitHubSecret,
 		"CDNPURGE_WEBHOOKS_GITLAB_TOKEN="+s.GitLab,
+		// Where serve leaves its state file for the CLI (it does with an
+		// external NATS too): one of the replica's own, not data/nats
+		// under the package directory shared by every replica.
+		"CDNPURGE_NATS_EMBEDDED_STORE_DIR="+filepath.Join(c.logDir(), r.name+"-data"),
 	)
 }
 

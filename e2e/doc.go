@@ -16,6 +16,10 @@
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=full   # make e2e: every scenario
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=soak   # make soak: bigger and longer
 //
+// At the short size the scenarios run side by side (each has processes of
+// its own; -parallel bounds how many at once); the longer sizes run them
+// one after another so that their figures are the machine's alone.
+//
 // It needs nothing but this machine: /usr/sbin/nats-server when present
 // (otherwise the test binary runs an embedded nats-server in a helper
 // process), Redis on 127.0.0.1:6379 (its keys live under a prefix unique to

@@ -256,6 +256,7 @@ func floodBodies(t *testing.T, ld *loader, r *replica, s secrets, n int) floodRe
 	t.Helper()
 	payload := bytes.Repeat([]byte("x"), 1<<20)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	defer client.CloseIdleConnections() // see newLoader
 	res := floodResult{codes: map[int]int{}}
 	var (
 		mu      sync.Mutex

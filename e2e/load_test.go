@@ -44,6 +44,9 @@ type loadOpts struct {
 	only     string // one sender kind for every unit ("" mixes them)
 	// giveUp is how long one unit is resent before it counts as refused.
 	giveUp time.Duration
+	// onAttempt, if set, is told of every answer as it comes (from the
+	// load's goroutines, one at a time per goroutine).
+	onAttempt func(attempt)
 }
 
 // attempt is one send and its answer, as the process reported it.
@@ -94,8 +97,14 @@ func newLoader(c *cluster) *loader {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return &loader{c: c, js: js, nc: nc, http: &http.Client{Timeout: 10 * time.Second,
+	l := &loader{c: c, js: js, nc: nc, http: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	// Before the replicas are stopped (cleanups run last in, first out):
+	// a connection the transport dialed but never sent a request on keeps
+	// a replica's graceful shutdown waiting for it (net/http counts a new
+	// connection idle only after 5 s).
+	c.t.Cleanup(l.http.CloseIdleConnections)
+	return l
 }
 
 // run sends o.urls URLs and returns when every unit was acknowledged or
@@ -169,8 +178,12 @@ func (l *loader) sendUnit(ctx context.Context, o loadOpts, u int, res *loadResul
 		}
 		sent := time.Now()
 		code := l.send(ctx, via, id, files)
+		a := attempt{via: via, sent: sent, done: time.Now(), code: code}
+		if o.onAttempt != nil {
+			o.onAttempt(a)
+		}
 		res.mu.Lock()
-		res.attempts = append(res.attempts, attempt{via: via, sent: sent, done: time.Now(), code: code})
+		res.attempts = append(res.attempts, a)
 		if try > 0 {
 			res.resends++
 		}

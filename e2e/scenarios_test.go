@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -128,7 +129,10 @@ func steadyAndCrash(t *testing.T, run *runState, sz sizes, f *figures) {
 	}
 }
 
-// natsRestart is scenario 3: NATS stopped for sz.natsDown under webhook load.
+// natsRestart is scenario 3: NATS stopped under webhook load, once the
+// load is acknowledged (and at least sz.natsWarm in), and started again
+// once hooks were answered 503 while it was down (and at least sz.natsDown
+// later).
 func natsRestart(t *testing.T, run *runState, sz sizes, f *figures) {
 	c := newCluster(t, run, "nats-restart", clusterOpts{logLevel: "debug"})
 	ld := newLoader(c)
@@ -136,16 +140,48 @@ func natsRestart(t *testing.T, run *runState, sz sizes, f *figures) {
 	after := 3 * time.Second
 	total := sz.natsWarm + sz.natsDown + after
 	urls := int(total.Seconds()*float64(sz.natsRate)) / perUnit * perUnit
+	// The load's answers drive the phases: hooks acknowledged before the
+	// stop, hooks refused after it.
+	const enough = 5
+	var accepted, refusedDown atomic.Int64
+	var downSince atomic.Int64 // UnixNano of the stop; 0 while up
+	answered := make(chan struct{}, 1)
+	onAttempt := func(a attempt) {
+		switch since := downSince.Load(); {
+		case a.code == http.StatusAccepted:
+			accepted.Add(1)
+		case a.code == http.StatusServiceUnavailable && since != 0 && a.sent.UnixNano() >= since:
+			refusedDown.Add(1)
+		}
+		select {
+		case answered <- struct{}{}:
+		default:
+		}
+	}
+	// waitAnswers waits for cond, checked after each answer, and d.
+	waitAnswers := func(d time.Duration, cond func() bool) {
+		t.Helper()
+		atLeast := time.After(d)
+		for !cond() {
+			select {
+			case <-answered:
+			case <-ctx.Done():
+				t.Fatalf("the load's answers never met the scenario's condition: %v", ctx.Err())
+			}
+		}
+		<-atLeast
+	}
 	var res *loadResult
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		res = ld.run(ctx, loadOpts{tag: "natsrestart", urls: urls, duration: total, only: viaBearer})
+		res = ld.run(ctx, loadOpts{tag: "natsrestart", urls: urls, duration: total, only: viaBearer, onAttempt: onAttempt})
 	}()
-	time.Sleep(sz.natsWarm)
+	waitAnswers(sz.natsWarm, func() bool { return accepted.Load() >= enough })
 	c.nats.stop()
 	downFrom := time.Now()
-	time.Sleep(sz.natsDown)
+	downSince.Store(downFrom.UnixNano())
+	waitAnswers(sz.natsDown, func() bool { return refusedDown.Load() >= enough })
 	downTo := time.Now()
 	c.nats.start()
 	upAt := time.Now()
@@ -390,7 +426,7 @@ func badInput(t *testing.T, run *runState, sz sizes, f *figures) {
 	for _, r := range c.replicas {
 		pids[r.name] = r.proc.cmd.Process.Pid
 	}
-	const dur = 5 * time.Second
+	dur := sz.badDur
 	var res *loadResult
 	done := make(chan struct{})
 	go func() {
@@ -480,8 +516,19 @@ func badInput(t *testing.T, run *runState, sz sizes, f *figures) {
 		t.Errorf("%d bad paths reached the API", badLanded)
 	}
 	// Exactly once each: more means a termination did not hold and the
-	// message came back (as TermWithReason does on nats-server 2.9).
-	time.Sleep(2 * 3 * time.Second) // two of the replicas' ack_wait (cluster_test.go)
+	// message came back (as TermWithReason does on nats-server 2.9). Once
+	// the worker's consumer has nothing left to deliver and nothing
+	// delivered but unacknowledged, no message can come back: a
+	// termination that did not hold stays pending until its redelivery.
+	var pending, unacked uint64
+	settled := waitFor(30*time.Second, func() bool {
+		pending, unacked = workerBacklog(ctx, ld)
+		return pending == 0 && unacked == 0
+	})
+	f.add("worker consumer settled: %v (pending %d, unacknowledged %d)", settled, pending, unacked)
+	if !settled {
+		t.Errorf("the worker's consumer kept %d messages to deliver and %d unacknowledged: a termination did not hold", pending, unacked)
+	}
 	if terminated = c.metric("cdnpurge_jobs_invalid_total"); terminated != float64(natsAcked) {
 		t.Errorf("%.0f terminations for %d bad NATS messages, want exactly one each", terminated, natsAcked)
 	}
@@ -491,4 +538,20 @@ func badInput(t *testing.T, run *runState, sz sizes, f *figures) {
 	if missing > 0 || res.refused > 0 || len(res.accepted) != sz.goodURLs {
 		t.Errorf("good traffic: missing %d, never acknowledged %d units, answers %v", missing, res.refused, goodCodes)
 	}
+}
+
+// workerBacklog is what the replicas' shared consumer (worker.consumer,
+// default cdnpurge-worker, on the work stream CDNPURGE; see
+// docs/configuration.md) has left to deliver and has delivered without an
+// acknowledgement yet; math.MaxUint64 twice when it cannot be read.
+func workerBacklog(ctx context.Context, ld *loader) (pending, unacked uint64) {
+	cons, err := ld.js.Consumer(ctx, "CDNPURGE", "cdnpurge-worker")
+	if err != nil {
+		return math.MaxUint64, math.MaxUint64
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return math.MaxUint64, math.MaxUint64
+	}
+	return info.NumPending, uint64(info.NumAckPending)
 }

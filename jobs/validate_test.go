@@ -19,6 +19,7 @@ func testValidator(t testing.TB) *Validator {
 }
 
 func TestNormalize(t *testing.T) {
+	t.Parallel()
 	v := testValidator(t)
 	long := "https://static.example.com/" + strings.Repeat("a", 1000)
 	tests := []struct {
@@ -66,6 +67,7 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestValidateListsEveryBadPath(t *testing.T) {
+	t.Parallel()
 	v := testValidator(t)
 	j := &Job{Version: 1, ID: "j1", Kind: KindRefresh, Refresh: &RefreshSpec{Paths: []string{
 		"static.example.com/ok.css", "https://evil.com/a", "static.example.com/ok.css", "https://static.example.com/x\ny",
@@ -84,6 +86,7 @@ func TestValidateListsEveryBadPath(t *testing.T) {
 }
 
 func TestValidateNormalisesInPlace(t *testing.T) {
+	t.Parallel()
 	v := testValidator(t)
 	j := &Job{Version: 1, ID: "j1", Kind: KindRefresh, Refresh: &RefreshSpec{ObjectType: "directory", Paths: []string{"static.example.com/a", "https://static.example.com/a/"}}}
 	if err := v.Validate(j); err != nil {
@@ -95,6 +98,7 @@ func TestValidateNormalisesInPlace(t *testing.T) {
 }
 
 func TestValidateJobRules(t *testing.T) {
+	t.Parallel()
 	v := testValidator(t)
 	yes := true
 	tests := []struct {
@@ -129,6 +133,7 @@ func TestValidateJobRules(t *testing.T) {
 }
 
 func TestNewValidatorRefusesBadAllowlist(t *testing.T) {
+	t.Parallel()
 	for _, d := range [][]string{nil, {"*"}, {"*.com"}, {"exa mple.com"}, {"https://a.com"}} {
 		if _, err := NewValidator(ValidatorConfig{Domains: d}); err == nil {
 			t.Errorf("NewValidator(%q) accepted it", d)
@@ -137,6 +142,7 @@ func TestNewValidatorRefusesBadAllowlist(t *testing.T) {
 }
 
 func TestDomain(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"https://static.example.com/a": "static.example.com",
 		"http://a.example.com:8080/?q": "a.example.com",

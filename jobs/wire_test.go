@@ -8,6 +8,7 @@ import (
 )
 
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -49,6 +50,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeKindDefault(t *testing.T) {
+	t.Parallel()
 	j, err := DecodeKind([]byte(`{"refresh":{"paths":["a.example.com/x"]}}`), KindRefresh)
 	if err != nil || j.Kind != KindRefresh {
 		t.Fatalf("DecodeKind = %+v, %v", j, err)
@@ -56,6 +58,7 @@ func TestDecodeKindDefault(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
+	t.Parallel()
 	force := true
 	in := &Job{ID: NewID(), Kind: KindRefresh, Source: "test", ReceivedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
 		Refresh: &RefreshSpec{Paths: []string{"https://a.example.com/d/"}, ObjectType: "Directory", Force: &force}}
@@ -73,6 +76,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 func TestNewID(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	prev := ""
 	for i := 0; i < 1000; i++ {
@@ -93,6 +97,7 @@ func TestNewID(t *testing.T) {
 }
 
 func TestSubjects(t *testing.T) {
+	t.Parallel()
 	s, err := NewSubjects("")
 	if err != nil {
 		t.Fatal(err)

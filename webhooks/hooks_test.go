@@ -13,6 +13,7 @@ import (
 )
 
 func TestGitHubPushStoresMappedURLs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := golden(t, "github_push.json")
 	hdr := githubHeaders("push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", body, testGitHubSecret)
@@ -51,6 +52,7 @@ func TestGitHubPushStoresMappedURLs(t *testing.T) {
 }
 
 func TestGitHubWrongSignatureStoresNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := golden(t, "github_push.json")
 	for name, hdr := range map[string]map[string]string{
@@ -79,6 +81,7 @@ func TestGitHubWrongSignatureStoresNothing(t *testing.T) {
 }
 
 func TestGitHubPingDeploymentAndOtherEvents(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	ping := golden(t, "github_ping.json")
 	if a := f.post(t, "/hooks/github", githubHeaders("ping", "p1", ping, testGitHubSecret), ping); a.status != http.StatusOK || a.body["status"] != "pong" {
@@ -109,6 +112,7 @@ func TestGitHubPingDeploymentAndOtherEvents(t *testing.T) {
 }
 
 func TestGitLabPipelineSuccessTriggersDeployPaths(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := golden(t, "gitlab_pipeline.json")
 	if a := f.post(t, "/hooks/gitlab", gitlabHeaders("Pipeline Hook", "u1", "wrong-token-000000"), body); a.status != http.StatusUnauthorized {
@@ -130,6 +134,7 @@ func TestGitLabPipelineSuccessTriggersDeployPaths(t *testing.T) {
 }
 
 func TestGitLabPushAndDeployment(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	push := golden(t, "gitlab_push.json")
 	if a := f.post(t, "/hooks/gitlab", gitlabHeaders("Push Hook", "p1", testGitLabToken), push); a.status != http.StatusAccepted {
@@ -147,6 +152,7 @@ func TestGitLabPushAndDeployment(t *testing.T) {
 }
 
 func TestGenericOffAllowlistIs422(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := []byte(`{"kind":"refresh","refresh":{"paths":["https://static.example.com/ok.css","https://evil.example.net/x.js","www.example.com/a"]}}`)
 	a := f.post(t, "/hooks/generic", map[string]string{"Authorization": "Bearer " + testBearer}, body)
@@ -162,6 +168,7 @@ func TestGenericOffAllowlistIs422(t *testing.T) {
 }
 
 func TestGenericAuthAndErrors(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := []byte(`{"kind":"push","push":{"paths":["https://static.example.com/app.js"]}}`)
 	now := time.Now()
@@ -204,6 +211,7 @@ func TestGenericAuthAndErrors(t *testing.T) {
 }
 
 func TestOversizedBodyIs413(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	big := []byte(`{"kind":"refresh","refresh":{"paths":["` + strings.Repeat("a", 70<<10) + `"]}}`)
 	if a := f.post(t, "/hooks/generic", map[string]string{"Authorization": "Bearer " + testBearer}, big); a.status != http.StatusRequestEntityTooLarge {
@@ -226,6 +234,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 }
 
 func TestNATSDownIs503ThenRecovers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := golden(t, "gitlab_pipeline.json")
 	hdr := gitlabHeaders("Pipeline Hook", "outage-1", testGitLabToken)
@@ -261,6 +270,7 @@ func TestNATSDownIs503ThenRecovers(t *testing.T) {
 }
 
 func TestDuplicateMsgIDStoredOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, testConfig())
 	body := []byte(`{"id":"deploy-4711","kind":"refresh","refresh":{"paths":["https://static.example.com/a.css"]}}`)
 	hdr := map[string]string{"Authorization": "Bearer " + testBearer}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestMatchGlob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pat, name string
 		want      bool
@@ -38,6 +39,7 @@ func TestMatchGlob(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	r := Rule{StripPrefix: "public/", URLTemplate: "https://static.example.com/{branch}/{path}"}
 	if got := r.render("public/img/a b#1.png", "acme/site", "main"); got != "https://static.example.com/main/img/a%20b%231.png" {
 		t.Fatalf("render = %q", got)
@@ -45,6 +47,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestConfigValidateNamesFields(t *testing.T) {
+	t.Parallel()
 	cfg := Config{
 		GitHubSecret: "short",
 		Rules: []Rule{
@@ -76,6 +79,7 @@ func TestConfigValidateNamesFields(t *testing.T) {
 }
 
 func TestNewChecksRuleURLsAgainstAllowlist(t *testing.T) {
+	t.Parallel()
 	v, _ := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com"}})
 	cfg := Config{GitHubSecret: testGitHubSecret, Rules: []Rule{
 		{Files: "public/**", URLTemplate: "https://other.example.com/{path}"},
@@ -88,6 +92,7 @@ func TestNewChecksRuleURLsAgainstAllowlist(t *testing.T) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
+	t.Parallel()
 	s := Secret("super-secret-value")
 	b, _ := s.MarshalJSON()
 	for _, out := range []string{s.String(), s.GoString(), string(b)} {

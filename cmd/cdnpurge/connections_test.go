@@ -26,6 +26,7 @@ import (
 // nkey: it connects with nats.nkey_file and nats.tls.*, a hook is accepted
 // and submitted, and the seed reaches no log.
 func TestServeOverSecuredNATS(t *testing.T) {
+	t.Parallel()
 	s := jobstest.RunSecuredNATS(t)
 	rs := startServe(t, map[string]string{
 		"CDNPURGE_NATS_URL":           s.URL,

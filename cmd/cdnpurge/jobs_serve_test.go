@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ func startServeBeside(t *testing.T) (addr, admin string) {
 	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin, "CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)),
 		"CDNPURGE_WORKER_LINGER": "50ms", "CDNPURGE_WORKER_DEFER_MAX": "1s"}
+	maps.Copy(env, fastTracker)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	var wg sync.WaitGroup

@@ -27,13 +27,26 @@ func cleanEnv(t *testing.T) {
 	}
 }
 
-// runCLI runs the program and returns its exit code and output.
+// runCLI runs the program in the process's environment and returns its
+// exit code and output.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	return runApp(t, os.Getenv, stdin, args...)
+}
+
+// runCLIWith runs the program with env as its whole environment, so that
+// tests with environments of their own can run in parallel.
+func runCLIWith(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	return runApp(t, func(k string) string { return env[k] }, stdin, args...)
+}
+
+func runApp(t *testing.T, getenv func(string) string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	a := newApp(os.Getenv, strings.NewReader(stdin))
+	a := newApp(getenv, strings.NewReader(stdin))
 	err := a.main(ctx, args, &out, &errOut)
 	return exitCode(err, &errOut), out.String(), errOut.String()
 }

@@ -160,18 +160,18 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 			}
 		}
 	}
+	rows, err := scheduler.Rows(s.cfg.Schedules, states, time.Now(), *next)
+	if err != nil {
+		return err
+	}
 	if a.g.output == "json" {
-		rows, err := scheduler.Rows(s.cfg.Schedules, states, time.Now(), *next)
-		if err != nil {
-			return err
-		}
 		return writeJSON(stdout, rows)
 	}
-	if len(s.cfg.Schedules) == 0 {
+	if len(rows) == 0 {
 		_, err := fmt.Fprintln(stdout, "no schedules configured (see schedules in deploy/cdnpurge.example.yaml)")
 		return err
 	}
-	return scheduler.Table(stdout, s.cfg.Schedules, states, time.Now(), *next)
+	return scheduleTable(stdout, rows)
 }
 
 func (a *app) service(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -226,11 +226,23 @@ with DescribeCdnService afterwards).`,
 	}
 	switch sub {
 	case "status":
-		return scheduler.ServiceStatus(ctx, client, stdout, a.g.output == "json", *ipa)
+		rep, err := scheduler.ReadService(ctx, client, *ipa)
+		if err != nil {
+			return err
+		}
+		return writeService(stdout, rep, a.g.output == "json")
 	case "open":
-		return scheduler.OpenService(ctx, client, stdout, *charge)
+		r, err := scheduler.OpenService(ctx, client, *charge)
+		if err != nil {
+			return err
+		}
+		return writeOpened(stdout, r)
 	default:
-		return scheduler.SetBilling(ctx, client, stdout, rest[0])
+		r, err := scheduler.ChangeBilling(ctx, client, rest[0])
+		if err != nil {
+			return err
+		}
+		return writeBilling(stdout, r)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,9 +149,13 @@ func TestQuickStart(t *testing.T) {
 	serveEnv := map[string]string{
 		"CDNPURGE_WEBHOOKS_GENERIC_TOKEN": "demo-token-change-me",
 		"CDNPURGE_WEBHOOKS_LISTEN":        addr,
-		"CDNPURGE_NATS_EMBEDDED_PORT":     strconv.Itoa(freePort(t)),
-		"CDNPURGE_WORKER_LINGER":          "50ms",
+		// Not the default 127.0.0.1:9090, which anything else on the
+		// machine may hold.
+		"CDNPURGE_ADMIN_LISTEN":       "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)),
+		"CDNPURGE_WORKER_LINGER":      "50ms",
 	}
+	maps.Copy(serveEnv, fastTracker)
 	ctx, cancel := context.WithCancel(context.Background())
 	var serveLog syncBuffer
 	var wg sync.WaitGroup

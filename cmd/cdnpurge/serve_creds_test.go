@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +18,7 @@ import (
 // fetches, and keeps purging: every hook's paths land, signed with keys
 // minted after serve started, none refused.
 func TestServeRotatingCredentials(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	emu, err := cdnemu.NewServer(cdnemu.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -32,26 +28,18 @@ func TestServeRotatingCredentials(t *testing.T) {
 	uri := httptest.NewServer(rot)
 	t.Cleanup(uri.Close)
 
-	port := freePort(t)
 	const token = "test-token-0123456789"
-	t.Setenv("CDNPURGE_ENDPOINT", emu.URL)
-	t.Setenv("CDNPURGE_DOMAINS", "example.com")
-	t.Setenv("CDNPURGE_CDN_CREDENTIALS_TYPE", "credentials_uri")
-	t.Setenv("CDNPURGE_CDN_CREDENTIALS_URI", uri.URL+"/credentials")
-	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(freePort(t)))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
-	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
-	t.Setenv("CDNPURGE_WORKER_LINGER", "20ms")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	var wg sync.WaitGroup
-	var serveErr error
-	wg.Go(func() {
-		serveErr = newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"--log-format", "json", "serve"}, &out, &errOut)
+	env := serveTestEnv(t, map[string]string{
+		"CDNPURGE_ENDPOINT":               emu.URL,
+		"CDNPURGE_DOMAINS":                "example.com",
+		"CDNPURGE_CDN_CREDENTIALS_TYPE":   "credentials_uri",
+		"CDNPURGE_CDN_CREDENTIALS_URI":    uri.URL + "/credentials",
+		"CDNPURGE_WEBHOOKS_GENERIC_TOKEN": token,
+		"CDNPURGE_WORKER_LINGER":          "20ms",
 	})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var errOut syncBuffer
+	stop := startServeWith(t, env, []string{"--log-format", "json", "serve"}, io.Discard, &errOut)
+	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
 	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
 		r, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -80,10 +68,8 @@ func TestServeRotatingCredentials(t *testing.T) {
 			return len(emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
 		})
 	}
-	cancel()
-	wg.Wait()
-	if serveErr != nil {
-		t.Fatalf("serve returned %v; stderr:\n%s", serveErr, errOut.String())
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v; stderr:\n%s", err, errOut.String())
 	}
 	keys := map[string]bool{}
 	for _, r := range emu.Requests() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -20,44 +21,62 @@ import (
 )
 
 // runningServe starts serve --emulator on an embedded NATS with a fixed
-// port and a temporary store, and waits for /readyz.
+// port and a temporary store, and waits for /readyz. Its environment is
+// env alone (not the process's), so tests using it can run in parallel.
 type runningServe struct {
 	base, admin, natsURL, storeDir string
+	env                            map[string]string
 	logs                           *syncBuffer
 	stop                           func() error
 }
 
 const faultToken = "fault-token-0123456789"
 
-func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
+// serveTestEnv is a serve's environment on free ports with a temporary
+// store, extra on top.
+func serveTestEnv(t *testing.T, extra map[string]string) map[string]string {
 	t.Helper()
-	cleanEnv(t)
-	for k, v := range extraEnv {
-		t.Setenv(k, v)
+	env := map[string]string{
+		"CDNPURGE_WEBHOOKS_LISTEN":         "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"CDNPURGE_ADMIN_LISTEN":            "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"CDNPURGE_NATS_EMBEDDED_PORT":      strconv.Itoa(freePort(t)),
+		"CDNPURGE_NATS_EMBEDDED_STORE_DIR": t.TempDir(),
+		"CDNPURGE_WORKER_LINGER":           "50ms",
 	}
-	port, natsPort, adminPort := freePort(t), freePort(t), freePort(t)
-	store := t.TempDir()
-	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
-	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(natsPort))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", store)
-	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", faultToken)
-	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
+	maps.Copy(env, fastTracker)
+	maps.Copy(env, extra)
+	return env
+}
+
+// startServeWith runs serve with env and args (after the global flags)
+// until the test ends; it returns the serve's stop function, which
+// returns serve's error.
+func startServeWith(t *testing.T, env map[string]string, args []string, stdout, stderr io.Writer) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	rs := &runningServe{base: "http://127.0.0.1:" + strconv.Itoa(port), admin: "http://127.0.0.1:" + strconv.Itoa(adminPort), natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
-		storeDir: store, logs: &syncBuffer{}}
 	var wg sync.WaitGroup
 	var serveErr error
 	wg.Go(func() {
-		a := newApp(os.Getenv, strings.NewReader(""))
-		serveErr = a.main(ctx, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, rs.logs)
+		a := newApp(func(k string) string { return env[k] }, strings.NewReader(""))
+		serveErr = a.main(ctx, args, stdout, stderr)
 	})
 	var once sync.Once
-	rs.stop = func() error {
+	stop = func() error {
 		once.Do(func() { cancel(); wg.Wait() })
 		return serveErr
 	}
-	t.Cleanup(func() { _ = rs.stop() })
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
+	t.Helper()
+	env := serveTestEnv(t, map[string]string{"CDNPURGE_WEBHOOKS_GENERIC_TOKEN": faultToken})
+	maps.Copy(env, extraEnv)
+	rs := &runningServe{base: "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"], admin: "http://" + env["CDNPURGE_ADMIN_LISTEN"],
+		natsURL: "nats://127.0.0.1:" + env["CDNPURGE_NATS_EMBEDDED_PORT"], storeDir: env["CDNPURGE_NATS_EMBEDDED_STORE_DIR"],
+		env: env, logs: &syncBuffer{}}
+	rs.stop = startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, rs.logs)
 	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool { return rs.ready() == http.StatusOK })
 	return rs
 }
@@ -90,6 +109,7 @@ func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
 // gets them back within seconds: /readyz answers 200 again, a hook gets
 // 202 and its path is submitted.
 func TestServeRecreatesLostJetStreamState(t *testing.T) {
+	t.Parallel()
 	rs := startServe(t, nil)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -154,10 +174,10 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 // A second serve on the same store directory refuses at once, naming the
 // PID of the one running.
 func TestServeRefusesSecondOnSameStore(t *testing.T) {
+	t.Parallel()
 	rs := startServe(t, nil)
-	_ = rs
 	start := time.Now()
-	code, _, errOut := runCLI(t, "", "serve", "--emulator")
+	code, _, errOut := runCLIWith(t, rs.env, "", "serve", "--emulator")
 	if code == 0 {
 		t.Fatal("second serve on the same store started")
 	}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
+	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,13 +18,8 @@ import (
 // refuses an operation published on NATS: it is reported, counted, and
 // never reaches the (emulated) API.
 func TestServeRunsTicksAndRefusesPublishedOperations(t *testing.T) {
-	cleanEnv(t)
-	port, natsPort, adminPort := freePort(t), freePort(t), freePort(t)
-	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
-	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(natsPort))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
-	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
+	t.Parallel()
+	env := serveTestEnv(t, nil)
 	cfg := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfg, []byte(`domains: [example.com]
 schedules:
@@ -38,26 +31,17 @@ schedules:
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	var wg sync.WaitGroup
-	var serveErr error
-	wg.Go(func() {
-		a := newApp(os.Getenv, strings.NewReader(""))
-		serveErr = a.main(ctx, []string{"--config", cfg, "--log-format", "json", "serve", "--emulator"}, &out, &errOut)
-	})
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	base := "http://127.0.0.1:" + strconv.Itoa(adminPort) // metrics are on the admin listener
+	ctx := t.Context()
+	var errOut syncBuffer
+	stop := startServeWith(t, env, []string{"--config", cfg, "--log-format", "json", "serve", "--emulator"}, io.Discard, &errOut)
+	base := "http://" + env["CDNPURGE_ADMIN_LISTEN"] // metrics are on the admin listener
 	jobstest.Eventually(t, "a scheduled push to be submitted", 20*time.Second, func() bool {
 		m := scrape(t, base+"/metrics")
 		return strings.Contains(m, `cdnpurge_jobs_received_total{kind="push",source="schedule"}`) &&
 			strings.Contains(m, `cdnpurge_paths_submitted_total{action="push"`)
 	})
 
-	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	nc, err := nats.Connect("nats://127.0.0.1:" + env["CDNPURGE_NATS_EMBEDDED_PORT"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +62,8 @@ schedules:
 	if strings.Contains(m, `action="ModifyCdnDomain",code=`) {
 		t.Errorf("ModifyCdnDomain reached the API:\n%s", m)
 	}
-	cancel()
-	wg.Wait()
-	if serveErr != nil {
-		t.Fatalf("serve: %v\n%s", serveErr, errOut.String())
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, errOut.String())
 	}
 	if logs := errOut.String(); !strings.Contains(logs, "invalid job message terminated") || !strings.Contains(logs, "warm is a push schedule") {
 		t.Errorf("logs lack the refusal:\n%s", logs)

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,14 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
+
+// fastTracker makes a serve follow its tasks at once: the emulator
+// completes them immediately, and the default first poll (5 s after the
+// submission) would be most of a test's run.
+var fastTracker = map[string]string{
+	"CDNPURGE_WORKER_TRACKER_INTERVAL":   "20ms",
+	"CDNPURGE_WORKER_TRACKER_FIRST_POLL": "20ms",
+}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -31,28 +37,15 @@ func freePort(t *testing.T) int {
 // listener, not on the webhook one), the health checks answer, and SIGTERM
 // (ctx cancelled) stops it cleanly.
 func TestServeEndToEnd(t *testing.T) {
-	cleanEnv(t)
-	port := freePort(t)
+	t.Parallel()
 	const token = "test-token-0123456789"
-	t.Setenv("CDNPURGE_WEBHOOKS_LISTEN", "127.0.0.1:"+strconv.Itoa(port))
-	adminPort := freePort(t)
-	t.Setenv("CDNPURGE_ADMIN_LISTEN", "127.0.0.1:"+strconv.Itoa(adminPort))
-	// A fixed port, so that the CLI below finds the embedded NATS.
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_PORT", strconv.Itoa(freePort(t)))
-	t.Setenv("CDNPURGE_NATS_EMBEDDED_STORE_DIR", t.TempDir())
-	t.Setenv("CDNPURGE_WEBHOOKS_GENERIC_TOKEN", token)
-	t.Setenv("CDNPURGE_WORKER_LINGER", "50ms")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	var wg sync.WaitGroup
-	var serveErr error
-	wg.Go(func() {
-		a := newApp(os.Getenv, strings.NewReader(""))
-		serveErr = a.main(ctx, []string{"--log-format", "json", "serve", "--emulator"}, &out, &errOut)
-	})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	admin := "http://127.0.0.1:" + strconv.Itoa(adminPort)
+	// A fixed NATS port (serveTestEnv's), so that the CLI below finds the
+	// embedded NATS.
+	env := serveTestEnv(t, map[string]string{"CDNPURGE_WEBHOOKS_GENERIC_TOKEN": token})
+	var errOut syncBuffer
+	stop := startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, &errOut)
+	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
+	admin := "http://" + env["CDNPURGE_ADMIN_LISTEN"]
 	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
 		r, err := http.Get(base + "/readyz")
 		if err != nil {
@@ -61,7 +54,7 @@ func TestServeEndToEnd(t *testing.T) {
 		r.Body.Close()
 		return r.StatusCode == http.StatusOK
 	})
-	if code, hout, _ := runCLI(t, "", "healthcheck", "--url", base+"/healthz"); code != 0 || !strings.Contains(hout, "ok") {
+	if code, hout, _ := runCLIWith(t, env, "", "healthcheck", "--url", base+"/healthz"); code != 0 || !strings.Contains(hout, "ok") {
 		t.Fatalf("healthcheck: exit %d, %q", code, hout)
 	}
 
@@ -84,8 +77,11 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 	// The CLI queues through the running serve and follows the job's
 	// status events to the end.
-	t.Setenv("CDNPURGE_CDN_EMULATOR", "true") // the same zero config as serve --emulator
-	code, qout, qerr := runCLI(t, "", "--log-level", "warn", "purge", "--wait", "--timeout", "20s", "https://example.com/queued.js")
+	// A copy: serve goes on reading env. The emulator setting is the same
+	// zero config as serve --emulator.
+	cliEnv := maps.Clone(env)
+	cliEnv["CDNPURGE_CDN_EMULATOR"] = "true"
+	code, qout, qerr := runCLIWith(t, cliEnv, "", "--log-level", "warn", "purge", "--wait", "--timeout", "20s", "https://example.com/queued.js")
 	if code != 0 || !strings.Contains(qout, "1 complete") {
 		t.Fatalf("queued purge --wait: exit %d\nstdout: %s\nstderr: %s", code, qout, qerr)
 	}
@@ -103,10 +99,8 @@ func TestServeEndToEnd(t *testing.T) {
 		r.Body.Close()
 	}
 
-	cancel()
-	wg.Wait()
-	if serveErr != nil {
-		t.Fatalf("serve returned %v; stderr:\n%s", serveErr, errOut.String())
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v; stderr:\n%s", err, errOut.String())
 	}
 	logs := errOut.String()
 	for _, want := range []string{"CDN API EMULATOR IN USE", "worker stopped", `"msg":"job submitted"`} {

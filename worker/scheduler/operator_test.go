@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -18,6 +17,7 @@ func opJob(schedule, action string, tick time.Time, params map[string]string) *j
 }
 
 func TestOperatorDomainActionsAndState(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
@@ -85,6 +85,7 @@ func TestOperatorDomainActionsAndState(t *testing.T) {
 }
 
 func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 9, 0, 0))
 	state := NewMemoryStateStore()
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
@@ -132,6 +133,7 @@ func (lyingAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, er
 func (lyingAPI) ModifyCdnService(context.Context, string) (string, error) { return "rid", nil }
 
 func TestOperatorVerifiesBillingChange(t *testing.T) {
+	t.Parallel()
 	op := NewOperator(lyingAPI{}, OperatorConfig{})
 	err := op.Run(context.Background(), opJob("b", apiclient.ActionModifyCdnService, time.Now(),
 		map[string]string{"InternetChargeType": apiclient.PayByBandwidth}))
@@ -186,6 +188,7 @@ func (p *recordingPublisher) got() []string {
 }
 
 func TestRunWaitsForTheNextTickOnTheInjectedClock(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 11, 25, 10, 29, 0, 0, time.UTC)
 	var mu sync.Mutex
 	now := start
@@ -223,14 +226,25 @@ func TestRunWaitsForTheNextTickOnTheInjectedClock(t *testing.T) {
 	timer.fire(now)
 	<-done
 
-	var out bytes.Buffer
+	// What `cdnpurge schedules` shows (cmd/cdnpurge renders the rows).
 	states, _ := state.List(ctx)
-	if err := Table(&out, []Schedule{{Name: "warm", Cron: "@every 30m", Action: ActionPush, Paths: []string{"https://example.com/"}}}, states, now, 2); err != nil {
-		t.Fatal(err)
+	rows, err := Rows([]Schedule{{Name: "warm", Cron: "@every 30m", Action: ActionPush, Paths: []string{"https://example.com/"}}}, states, now, 2)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("Rows = %v, %v; want one row", rows, err)
 	}
-	for _, w := range []string{"warm", "Asia/Shanghai", "2026-11-25 19:00:00, 2026-11-25 19:30:00", "2026-11-25 18:30:00", "queued: push job"} {
-		if !strings.Contains(out.String(), w) {
-			t.Errorf("table lacks %q:\n%s", w, out.String())
-		}
+	r := rows[0]
+	const layout = "2006-01-02 15:04:05"
+	var next []string
+	for _, at := range r.Next {
+		next = append(next, at.Format(layout))
+	}
+	if r.Name != "warm" || r.TimeZone != "Asia/Shanghai" || strings.Join(next, ", ") != "2026-11-25 19:00:00, 2026-11-25 19:30:00" {
+		t.Errorf("row = %+v (next %v), want warm in Asia/Shanghai next 19:00 and 19:30", r, next)
+	}
+	if got := r.LastRunLocal().Format(layout); got != "2026-11-25 18:30:00" {
+		t.Errorf("last run in the schedule's zone = %s, want 2026-11-25 18:30:00", got)
+	}
+	if r.State.LastResult != ResultQueued || !strings.HasPrefix(r.State.LastMessage, "push job") {
+		t.Errorf("state = %+v, want queued with a push job message", r.State)
 	}
 }

@@ -13,6 +13,7 @@ import (
 )
 
 func TestValidateNamesScheduleAndField(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		s    Schedule
@@ -59,6 +60,7 @@ func TestValidateNamesScheduleAndField(t *testing.T) {
 }
 
 func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
 	for i, s := range []Schedule{
 		{Name: "night", Cron: "0 23 * * *", Action: "ModifyCdnService", CatchUp: true, Params: map[string]string{"InternetChargeType": "PayByBandwidth"}},
 		{Name: "day", Cron: "0 0 7 * * *", TimeZone: "UTC", Action: "ModifyCdnService", Params: map[string]string{"InternetChargeType": "PayByTraffic"}},
@@ -74,6 +76,7 @@ func TestValidateAccepts(t *testing.T) {
 }
 
 func TestValidateAllDuplicatesAndDomains(t *testing.T) {
+	t.Parallel()
 	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com"}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +96,7 @@ func TestValidateAllDuplicatesAndDomains(t *testing.T) {
 }
 
 func TestEveryIsAlignedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	e, err := Schedule{Name: "x", Cron: "@every 30m", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "d"}}.parse()
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +110,7 @@ func TestEveryIsAlignedAcrossReplicas(t *testing.T) {
 }
 
 func TestPrevAndZone(t *testing.T) {
+	t.Parallel()
 	e, err := Schedule{Name: "x", Cron: "0 23 * * *", Action: "StopCdnDomain", Params: map[string]string{"DomainName": "d"}}.parse()
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +134,7 @@ func TestPrevAndZone(t *testing.T) {
 }
 
 func TestDedupeKeyAndJob(t *testing.T) {
+	t.Parallel()
 	tick := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 	if got := DedupeKey("night", tick); got != "sched-night-1795618800" {
 		t.Fatalf("DedupeKey = %s", got)
@@ -146,6 +152,7 @@ func TestDedupeKeyAndJob(t *testing.T) {
 // The schedule examples of the README (a short one) and of
 // docs/schedules.md (one of each kind) are valid configs.
 func TestReadmeExampleIsValid(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file, section string
 		want          int

@@ -67,6 +67,7 @@ func fireAll(rs []*replica) {
 }
 
 func TestThreeReplicasRunEachTickOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 22, 59, 50))
 	var rs []*replica
 	for _, name := range []string{"r1", "r2", "r3"} {
@@ -133,6 +134,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 }
 
 func TestStreamDedupeAloneKeepsOneJobPerTick(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 22, 59, 59))
 	var pubs []*countingPublisher
 	var scheds []*Scheduler
@@ -168,6 +170,7 @@ func TestStreamDedupeAloneKeepsOneJobPerTick(t *testing.T) {
 }
 
 func TestCatchUpRunsMissedTickOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 22, 0, 0))
 	noCatch := billingSchedules()
 	noCatch[1].CatchUp = false

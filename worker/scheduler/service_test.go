@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
+	t.Parallel()
 	// The fake clock starts at the wall clock: Worker.Paused compares the
 	// pause with time.Now, not with the worker's injected clock.
 	w := newWorld(t, time.Now())
@@ -78,6 +78,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 }
 
 func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 10, 0, 0))
 	reg := prometheus.NewRegistry()
 	chk, err := NewServiceChecker(w.client, nil, CheckerConfig{Registerer: reg, Now: w.clock.Now})
@@ -119,52 +120,55 @@ func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
 	}
 }
 
-func TestServiceCLI(t *testing.T) {
+// The operator's direct service actions (cmd/cdnpurge renders their
+// results): opening an open account changes nothing, a billing change is
+// made once and verified, the pending change is read back with its time,
+// and a locked account's change is an account error.
+func TestServiceOperatorActions(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, shanghai(2026, 11, 25, 10, 0, 0))
-	var out bytes.Buffer
-	if err := OpenService(w.ctx, w.client, &out, apiclient.PayByTraffic); err != nil {
-		t.Fatalf("OpenService on an open account = %v, want nil", err)
+	o, err := OpenService(w.ctx, w.client, apiclient.PayByTraffic)
+	if err != nil || o.Opened || o.ChargeType != apiclient.PayByTraffic {
+		t.Fatalf("OpenService on an open account = %+v, %v; want not opened again and no error", o, err)
 	}
-	if !strings.Contains(out.String(), "already opened") {
-		t.Fatalf("OpenService said %q", out.String())
+	if got := w.emu.Calls(apiclient.ActionOpenCdnService); got != 1 {
+		t.Fatalf("OpenCdnService calls = %d, want 1", got)
 	}
-	out.Reset()
-	if err := SetBilling(w.ctx, w.client, &out, apiclient.PayByBandwidth); err != nil {
+	r, err := ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s := out.String(); !strings.Contains(s, "from PayByTraffic to PayByBandwidth at 2026-11-25T16:00:00Z (2026-11-26 00:00 CST)") {
-		t.Fatalf("SetBilling said %q", s)
+	midnight := shanghai(2026, 11, 26, 0, 0, 0)
+	if r.Skipped || r.RequestID == "" || !r.EffectiveAt.Equal(midnight) || r.After.InternetChargeType != apiclient.PayByTraffic {
+		t.Fatalf("ChangeBilling = %+v, want a change to PayByBandwidth from PayByTraffic at %v", r, midnight)
 	}
-	out.Reset()
-	if err := SetBilling(w.ctx, w.client, &out, apiclient.PayByBandwidth); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "nothing to do: already changing to PayByBandwidth") {
-		t.Fatalf("second SetBilling said %q", out.String())
+	if r, err = ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth); err != nil || !r.Skipped {
+		t.Fatalf("second ChangeBilling = %+v, %v; want skipped", r, err)
 	}
 	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
 	}
-	out.Reset()
 	w.emu.SetFinancialLock(true)
-	if err := ServiceStatus(w.ctx, w.client, &out, false, false); err != nil {
+	rep, err := ReadService(w.ctx, w.client, false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"billing         PayByTraffic", "pending change  PayByBandwidth at 2026-11-25T16:00:00Z", "financial (overdue payment"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("ServiceStatus output lacks %q:\n%s", want, out.String())
-		}
+	if st := rep.CDN; !st.Opened() || st.InternetChargeType != apiclient.PayByTraffic || st.ChangingChargeType != apiclient.PayByBandwidth ||
+		!st.ChangeAt.Equal(midnight) || !st.FinanciallyLocked() || rep.IPA != nil {
+		t.Fatalf("ReadService = %+v, want opened, PayByTraffic changing to PayByBandwidth at %v, financially locked, no IPA", rep, midnight)
 	}
-	out.Reset()
-	if err := ServiceStatus(w.ctx, w.client, &out, true, false); err != nil || !strings.Contains(out.String(), `"changing_charge_type": "PayByBandwidth"`) {
-		t.Fatalf("ServiceStatus JSON = %v\n%s", err, out.String())
+	if _, err := ReadService(w.ctx, w.client, true); err == nil || !strings.Contains(err.Error(), "DcdnIpaServiceNotFound") {
+		t.Fatalf("ReadService with IPA on an account without it = %v, want DcdnIpaServiceNotFound", err)
 	}
-	err := SetBilling(w.ctx, w.client, &out, apiclient.PayByTraffic)
+	_, err = ChangeBilling(w.ctx, w.client, apiclient.PayByTraffic)
 	if apiclient.Classify(err) != apiclient.ClassAccount {
-		t.Fatalf("SetBilling on a locked account = %v (class %v), want an account error", err, apiclient.Classify(err))
+		t.Fatalf("ChangeBilling on a locked account = %v (class %v), want an account error", err, apiclient.Classify(err))
 	}
-	if err := SetBilling(w.ctx, w.client, &out, "PayByMonth"); err == nil {
-		t.Fatal("SetBilling(PayByMonth) = nil")
+	if _, err := ChangeBilling(w.ctx, w.client, "PayByMonth"); err == nil {
+		t.Fatal("ChangeBilling(PayByMonth) = nil")
+	}
+	if _, err := OpenService(w.ctx, w.client, "PayByMonth"); err == nil {
+		t.Fatal("OpenService(PayByMonth) = nil")
 	}
 }
 
