@@ -1,18 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // A config with a DCDN domain: serve --emulator serves it on the emulated
@@ -26,38 +19,10 @@ func TestServeAndCLIWithDCDNDomain(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	admin := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin,
-		"CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)), "CDNPURGE_WORKER_LINGER": "50ms"}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := newApp(getenv, strings.NewReader("")).main(ctx, []string{"--config", cfgFile, "serve", "--emulator"}, &logs, &logs); err != nil {
-			t.Errorf("serve: %v\n%s", err, logs.String())
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
-		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); err != nil {
-			return false
-		}
-		r, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
+	_, admin := startServeBeside(t, "--config", cfgFile)
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer ccancel()
-		var out, errOut syncBuffer
-		err := newApp(getenv, strings.NewReader("")).main(cctx, append([]string{"--config", cfgFile}, args...), &out, &errOut)
-		return exitCode(err, &errOut.b), out.String(), errOut.String()
+		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
 	}
 
 	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s",

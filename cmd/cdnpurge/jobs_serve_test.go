@@ -30,8 +30,9 @@ func runBeside(t *testing.T, args ...string) (int, string, string) {
 	return exitCode(err, &errOut), out.String(), errOut.String()
 }
 
-// startServeBeside runs serve --emulator in the current directory on free ports.
-func startServeBeside(t *testing.T) (addr, admin string) {
+// startServeBeside runs serve --emulator in the current directory on free
+// ports; globals go before the command (a --config FILE).
+func startServeBeside(t *testing.T, globals ...string) (addr, admin string) {
 	t.Helper()
 	addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -43,7 +44,7 @@ func startServeBeside(t *testing.T) (addr, admin string) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := newApp(func(k string) string { return env[k] }, strings.NewReader("")).main(ctx,
-			[]string{"serve", "--emulator"}, &logs, &logs); err != nil {
+			append(globals, "serve", "--emulator"), &logs, &logs); err != nil {
 			t.Errorf("serve: %v\n%s", err, logs.String())
 		}
 	})
