@@ -66,7 +66,6 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 		return rep, errors.New("direct: no CDN API client or quota gate")
 	}
 	cfg = cfg.WithDefaults()
-	cfg.QuotaHold = time.Nanosecond // report, do not wait
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +82,7 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 	s := &submitter{cfg: cfg, targets: targets, pause: &pause{}, line: newGateLine(),
 		waiting: newWaitingPaths(cfg.AckWait, nil), pending: newPending(), domainWait: newDomainBackoff(),
 		cal: quota.Calendar{Location: cfg.Location}, now: d.Now, log: d.Logger, stop: make(chan struct{}),
+		holdFor: 0, // report what waits, do not wait
 		out: func(_ context.Context, b *batch, o outcome) {
 			paths := b.Paths()
 			switch o.kind {

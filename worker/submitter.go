@@ -42,6 +42,10 @@ type submitter struct {
 	now        func() time.Time // the quota day's clock
 	metrics    *Metrics
 	log        *slog.Logger
+	// holdFor is how long a batch waits in memory for quota before it is
+	// handed back: Config.QuotaHold in the service, 0 for purge --direct,
+	// which reports what waits instead.
+	holdFor time.Duration
 	// stop is closed when the worker stops taking work: waits end.
 	stop <-chan struct{}
 	out  func(ctx context.Context, b *batch, o outcome)
@@ -146,7 +150,7 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 			return
 		default:
 		}
-		if now.Sub(waitStart) >= s.cfg.QuotaHold {
+		if now.Sub(waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
 			s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: pool})

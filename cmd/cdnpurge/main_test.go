@@ -304,6 +304,11 @@ func TestPurgeDirectWaitsForQuota(t *testing.T) {
 	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 250 {
 		t.Errorf("emulator received %d paths, want the 250 the quota allows", got)
 	}
+	// The spent quota is read again at most once before the rest is
+	// reported waiting, never in a loop against the API.
+	if n := srv.Calls(apiclient.ActionDescribeRefreshQuota); n > 3 {
+		t.Errorf("DescribeRefreshQuota called %d times for one run; want at most 3 (first sync, one re-sync)", n)
+	}
 }
 
 func TestPushFromStdinRefusesForeignDomain(t *testing.T) {
