@@ -12,18 +12,19 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// With the emulator's URL quota at 500 and 2,000 URLs published, exactly
-// 500 are submitted; the rest wait without the API ever answering
+// With the emulator's URL quota at 200 and 800 URLs published, exactly
+// 200 are submitted; the rest wait without the API ever answering
 // QuotaExceeded, and land after the emulated day rolls over.
 func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	t.Parallel()
 	// The emulator's calls/s windows run on its clock, which this test
 	// stops: every call would fall into one second. Limits are not what
 	// this test is about.
-	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{URLQuota: 500, NoRateLimit: true}})
+	const dayQuota, total = 200, 800
+	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{URLQuota: dayQuota, NoRateLimit: true}})
 	events := h.watchStatus()
 	var ids []string
-	for i := range 200 {
+	for i := range total / 10 {
 		ids = append(ids, h.publish(refreshJob(urls("example.com", i*10, 10)...)))
 	}
 	// Small batches: many calls, so the day-boundary syncs race with
@@ -32,8 +33,8 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Limits.URLsPerRefresh = 5
 	h.runWorker(cfg, "w1")
-	h.waitFor("500 URLs submitted", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 500
+	h.waitFor("a day's URLs submitted", 20*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= dayQuota
 	})
 	h.waitFor("a deferred job", 10*time.Second, func() bool {
 		for _, id := range ids {
@@ -46,8 +47,8 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	// Let the worker go round a few more times with no quota: jobs
 	// delivered again and handed back again.
 	h.deferredAgain(events, ids)
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 500 {
-		t.Fatalf("%d URLs submitted with a quota of 500", n)
+	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != dayQuota {
+		t.Fatalf("%d URLs submitted with a quota of %d", n, dayQuota)
 	}
 	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
 		t.Fatalf("the API answered QuotaExceeded %d times: the mirror let calls through", n)
@@ -60,7 +61,7 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 		t.Fatal("deferred event without a time")
 	}
 
-	// 16:00 UTC is 00:00 in Shanghai: each new quota day lets 500 more in,
+	// 16:00 UTC is 00:00 in Shanghai: each new quota day lets dayQuota more in,
 	// and no more.
 	day := time.Date(2026, 11, 25, 16, 0, 1, 0, time.UTC)
 	for d := 1; d <= 3; d++ {
@@ -68,11 +69,11 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 		if err := h.mirror.SyncNow(h.ctx); err != nil {
 			t.Fatal(err)
 		}
-		want := 500 * (d + 1)
-		h.waitFor("the next day's 500 URLs", 30*time.Second, func() bool {
+		want := dayQuota * (d + 1)
+		h.waitFor("the next day's URLs", 30*time.Second, func() bool {
 			return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
 		})
-		if want < 2000 { // jobs still wait
+		if want < total { // jobs still wait
 			h.deferredAgain(events, ids)
 		}
 		if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != want {
@@ -82,8 +83,8 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	}
 	h.waitFor("queue drained", 60*time.Second, h.drained)
 	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
-	if len(got) != 2000 || len(uniq(got)) != 2000 {
-		t.Fatalf("%d URLs (%d unique) submitted over four days, want 2,000 once each", len(got), len(uniq(got)))
+	if len(got) != total || len(uniq(got)) != total {
+		t.Fatalf("%d URLs (%d unique) submitted over four days, want %d once each", len(got), len(uniq(got)), total)
 	}
 	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
 		t.Fatalf("QuotaExceeded answered %d times", n)
