@@ -147,10 +147,10 @@ func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 3, "QuotaPerMinuteExceeded.Refresh")
-	h.publish(refreshJob(urls("example.com", 0, 20)...))
+	events := h.watchStatus()
+	id := h.publish(refreshJob(urls("example.com", 0, 20)...))
 	cfg := fastConfig()
 	h.runWorker(cfg, "w1")
-	start := time.Now()
 	h.waitFor("the paths to land", 20*time.Second, func() bool {
 		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 20 && h.drained()
 	})
@@ -158,9 +158,21 @@ func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
 	if calls != 4 {
 		t.Fatalf("%d refresh calls for 3 refusals and a success", calls)
 	}
-	// Each refusal waits at least the 1s minimum redelivery delay.
-	if el := time.Since(start); el < 2*time.Second {
-		t.Fatalf("three refusals retried within %s: no backoff", el)
+	// Each refusal handed the job back until the next minute, not for an
+	// immediate retry.
+	h.waitFor("the job submitted", 20*time.Second, func() bool { return events.Has(id, jobs.StateSubmitted) })
+	deferrals := 0
+	for _, ev := range events.All(id) {
+		if ev.State != jobs.StateDeferred {
+			continue
+		}
+		deferrals++
+		if ev.Until.Sub(ev.Time) < time.Second || ev.Until.Second() != 1 {
+			t.Errorf("deferred at %s until %s: want the next minute (+1 s), never an immediate retry", ev.Time, ev.Until)
+		}
+	}
+	if deferrals != 3 {
+		t.Errorf("%d deferred events for 3 refusals", deferrals)
 	}
 }
 

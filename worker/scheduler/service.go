@@ -55,14 +55,14 @@ type CheckerConfig struct {
 // pauses purge submissions until a later check finds it lifted; locks,
 // billing method and pending billing changes are exported as metrics.
 type ServiceChecker struct {
-	api   StatusAPI
-	pz    Pauser
-	cfg   CheckerConfig
-	log   *slog.Logger
-	m     checkerMetrics
-	mu    sync.Mutex
-	pause bool // this checker paused submissions
-	seen  map[string]map[string]bool
+	api     StatusAPI
+	pauser  Pauser
+	cfg     CheckerConfig
+	log     *slog.Logger
+	metrics checkerMetrics
+	mu      sync.Mutex
+	pause   bool // this checker paused submissions
+	seen    map[string]map[string]bool
 }
 
 type checkerMetrics struct {
@@ -115,16 +115,16 @@ func NewServiceChecker(api StatusAPI, p Pauser, cfg CheckerConfig) (*ServiceChec
 	if cfg.After == nil {
 		cfg.After = time.After
 	}
-	c := &ServiceChecker{api: api, pz: p, cfg: cfg, log: cfg.Logger, m: newCheckerMetrics(), seen: map[string]map[string]bool{}}
+	c := &ServiceChecker{api: api, pauser: p, cfg: cfg, log: cfg.Logger, metrics: newCheckerMetrics(), seen: map[string]map[string]bool{}}
 	if cfg.Registerer != nil {
-		for _, col := range c.m.allCollectors {
+		for _, col := range c.metrics.allCollectors {
 			if err := cfg.Registerer.Register(col); err != nil {
 				return nil, fmt.Errorf("register service check metrics (one ServiceChecker per registry): %w", err)
 			}
 		}
 	}
 	// Alerts on the lock need a series before the first lock.
-	c.m.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial).Set(0)
+	c.metrics.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial).Set(0)
 	return c, nil
 }
 
@@ -158,7 +158,7 @@ func (c *ServiceChecker) Check(ctx context.Context) error {
 	var errs []error
 	st, err := c.api.DescribeCdnService(ctx)
 	if err != nil {
-		c.m.errors.WithLabelValues(ServiceCDN).Inc()
+		c.metrics.errors.WithLabelValues(ServiceCDN).Inc()
 		errs = append(errs, fmt.Errorf("DescribeCdnService: %w", err))
 	} else {
 		c.export(ServiceCDN, st)
@@ -167,7 +167,7 @@ func (c *ServiceChecker) Check(ctx context.Context) error {
 	if c.cfg.IPA {
 		ipa, err := c.api.DescribeDcdnIpaService(ctx)
 		if err != nil {
-			c.m.errors.WithLabelValues(ServiceDCDNIPA).Inc()
+			c.metrics.errors.WithLabelValues(ServiceDCDNIPA).Inc()
 			errs = append(errs, fmt.Errorf("DescribeDcdnIpaService (is DCDN IPA activated? turn the IPA check off if not): %w", err))
 		} else {
 			c.export(ServiceDCDNIPA, ipa)
@@ -190,15 +190,15 @@ func (c *ServiceChecker) steer(st apiclient.ServiceStatus) {
 				slog.Any("locks", st.Locks()), slog.String("instance", st.InstanceID))
 		}
 		c.pause = true
-		c.m.purgesPaused.Set(1)
-		if c.pz != nil {
-			c.pz.Pause(c.cfg.Now().Add(c.cfg.PauseFor), "CDN service financially locked (overdue payment); top up the account")
+		c.metrics.purgesPaused.Set(1)
+		if c.pauser != nil {
+			c.pauser.Pause(c.cfg.Now().Add(c.cfg.PauseFor), "CDN service financially locked (overdue payment); top up the account")
 		}
 	case c.pause:
 		c.pause = false
-		c.m.purgesPaused.Set(0)
-		if c.pz != nil {
-			c.pz.Resume()
+		c.metrics.purgesPaused.Set(0)
+		if c.pauser != nil {
+			c.pauser.Resume()
 		}
 		c.log.Info("CDN service financial lock lifted: purges resume")
 	}
@@ -223,23 +223,23 @@ func (c *ServiceChecker) export(service string, st apiclient.ServiceStatus) {
 		c.seen[service] = seen
 	}
 	for reason := range seen {
-		c.m.locked.WithLabelValues(service, reason).Set(0)
+		c.metrics.locked.WithLabelValues(service, reason).Set(0)
 	}
 	for _, r := range st.Locks() {
 		reason := lockLabel(r)
 		seen[reason] = true
-		c.m.locked.WithLabelValues(service, reason).Set(1)
+		c.metrics.locked.WithLabelValues(service, reason).Set(1)
 	}
 	for _, m := range []string{apiclient.PayByTraffic, apiclient.PayByBandwidth} {
-		c.m.billing.WithLabelValues(service, m).Set(b2f(st.InternetChargeType == m))
-		c.m.pending.WithLabelValues(service, m).Set(b2f(st.ChangingChargeType == m))
+		c.metrics.billing.WithLabelValues(service, m).Set(b2f(st.InternetChargeType == m))
+		c.metrics.pending.WithLabelValues(service, m).Set(b2f(st.ChangingChargeType == m))
 	}
 	var at float64
 	if t := parseAPITime(st.ChangingAffectTime); st.ChangingChargeType != "" && !t.IsZero() {
 		at = float64(t.Unix())
 	}
-	c.m.pendingAt.WithLabelValues(service).Set(at)
-	c.m.lastCheck.WithLabelValues(service).Set(float64(c.cfg.Now().Unix()))
+	c.metrics.pendingAt.WithLabelValues(service).Set(at)
+	c.metrics.lastCheck.WithLabelValues(service).Set(float64(c.cfg.Now().Unix()))
 }
 
 func b2f(b bool) float64 {

@@ -40,7 +40,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 	if paused, reason := wk.Paused(); !paused || !strings.Contains(reason, "financially locked") {
 		t.Fatalf("worker paused = %v (%q), want paused for the financial lock", paused, reason)
 	}
-	if got := gaugeValue(t, chk.m.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 1 {
+	if got := gaugeValue(t, chk.metrics.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 1 {
 		t.Fatalf("lock gauge = %v, want 1", got)
 	}
 
@@ -72,7 +72,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 	jobstest.Eventually(w.t, "the purge to be submitted", 10*time.Second, func() bool {
 		return w.emu.Accepted(apiclient.ActionRefreshObjectCaches) == 1
 	})
-	if got := gaugeValue(t, chk.m.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 0 {
+	if got := gaugeValue(t, chk.metrics.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 0 {
 		t.Fatalf("lock gauge = %v after the lock was lifted, want 0", got)
 	}
 }
@@ -96,10 +96,10 @@ func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"billing traffic", gaugeValue(t, chk.m.billing.WithLabelValues(ServiceCDN, apiclient.PayByTraffic)), 1},
-		{"billing bandwidth", gaugeValue(t, chk.m.billing.WithLabelValues(ServiceCDN, apiclient.PayByBandwidth)), 0},
-		{"pending bandwidth", gaugeValue(t, chk.m.pending.WithLabelValues(ServiceCDN, apiclient.PayByBandwidth)), 1},
-		{"effective at", gaugeValue(t, chk.m.pendingAt.WithLabelValues(ServiceCDN)),
+		{"billing traffic", gaugeValue(t, chk.metrics.billing.WithLabelValues(ServiceCDN, apiclient.PayByTraffic)), 1},
+		{"billing bandwidth", gaugeValue(t, chk.metrics.billing.WithLabelValues(ServiceCDN, apiclient.PayByBandwidth)), 0},
+		{"pending bandwidth", gaugeValue(t, chk.metrics.pending.WithLabelValues(ServiceCDN, apiclient.PayByBandwidth)), 1},
+		{"effective at", gaugeValue(t, chk.metrics.pendingAt.WithLabelValues(ServiceCDN)),
 			float64(shanghai(2026, 11, 26, 0, 0, 0).Unix())},
 	} {
 		if c.got != c.want {

@@ -141,18 +141,18 @@ func (s *KVStateStore) List(ctx context.Context) (map[string]State, error) {
 
 // MemoryStateStore is a StateStore in memory, for one process and tests.
 type MemoryStateStore struct {
-	mu sync.Mutex
-	m  map[string]State
+	mu     sync.Mutex
+	states map[string]State
 }
 
 // NewMemoryStateStore returns an empty MemoryStateStore.
-func NewMemoryStateStore() *MemoryStateStore { return &MemoryStateStore{m: map[string]State{}} }
+func NewMemoryStateStore() *MemoryStateStore { return &MemoryStateStore{states: map[string]State{}} }
 
 // Load implements StateStore.
 func (s *MemoryStateStore) Load(_ context.Context, name string) (State, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, ok := s.m[name]
+	st, ok := s.states[name]
 	if !ok {
 		st.Schedule = name
 	}
@@ -163,12 +163,12 @@ func (s *MemoryStateStore) Load(_ context.Context, name string) (State, bool, er
 func (s *MemoryStateStore) Update(_ context.Context, name string, fn func(*State) bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, ok := s.m[name]
+	st, ok := s.states[name]
 	if !ok {
 		st.Schedule = name
 	}
 	if fn(&st) {
-		s.m[name] = st
+		s.states[name] = st
 	}
 	return nil
 }
@@ -177,8 +177,8 @@ func (s *MemoryStateStore) Update(_ context.Context, name string, fn func(*State
 func (s *MemoryStateStore) List(context.Context) (map[string]State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]State, len(s.m))
-	for k, v := range s.m {
+	out := make(map[string]State, len(s.states))
+	for k, v := range s.states {
 		out[k] = v
 	}
 	return out, nil
