@@ -3,19 +3,19 @@ package worker
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // Both Recent stores: a path is stale only after Remember, only within the
 // window, and only for the same action.
 func TestRecent(t *testing.T) {
-	clock := &manualClock{now: time.Now()}
+	clock := cdnemu.NewClock(time.Now())
 	rdb := quotatest.Redis(t)
 	prefix := quotatest.Prefix(t, rdb)
 	stores := map[string]Recent{
@@ -41,7 +41,7 @@ func TestRecent(t *testing.T) {
 				t.Fatalf("another action shares the memory: %v", fresh)
 			}
 			// Past the window everything is fresh again.
-			clock.Add(2 * time.Minute)
+			clock.Advance(2 * time.Minute)
 			deadline := time.Now().Add(3 * time.Second)
 			for {
 				fresh, _ = r.Fresh(ctx, "refresh", paths)
@@ -70,20 +70,3 @@ func TestRedisRecentFailsOpen(t *testing.T) {
 	}
 }
 
-// manualClock is a clock the test moves by hand.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
