@@ -69,4 +69,3 @@ func TestRedisRecentFailsOpen(t *testing.T) {
 		t.Fatalf("fresh %v, err %v: want every path and an error", fresh, err)
 	}
 }
-
