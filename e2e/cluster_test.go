@@ -57,7 +57,13 @@ type clusterOpts struct {
 	logLevel string
 	// worker overrides, YAML lines under worker:
 	workerYAML string
+	// dcdnQuota, when set, puts dcdnDomain on the emulated DCDN with this
+	// daily URL quota, and in the config as a product: dcdn domain.
+	dcdnQuota int64
 }
+
+// dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
+const dcdnDomain = "dyn.example.org"
 
 // cluster is one scenario's emulator, NATS and replicas.
 type cluster struct {
@@ -133,13 +139,18 @@ func (c *cluster) startEmulator() {
 	c.emu = startProc(c.t, c.logDir(), "emulator", baseEnv(), binPath, "emulator", "--log-format", "json",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin",
 		"--access-key-id", s.AccessKeyID, "--access-key-secret", s.AccessKeySecret,
-		"--domains", "example.com,*.example.com", "--url-quota", strconv.FormatInt(quota, 10))
+		"--domains", "example.com,*.example.com", "--url-quota", strconv.FormatInt(quota, 10),
+		"--dcdn-domains", dcdnDomain, "--dcdn-url-quota", strconv.FormatInt(max(c.opts.dcdnQuota, 1), 10))
 	c.emuURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHTTP(c.t, c.emu, c.emuURL+"/_emulator/stats", 15*time.Second)
 }
 
 func (c *cluster) writeConfig() {
 	c.t.Helper()
+	dcdnEntry := ""
+	if c.opts.dcdnQuota > 0 {
+		dcdnEntry = fmt.Sprintf(`, {name: %q, product: dcdn}`, dcdnDomain)
+	}
 	conf := fmt.Sprintf(`nats:
   url: %q
   publish_timeout: 2s
@@ -154,7 +165,7 @@ cdn:
   domain_urls_per_minute: -1
   retry:
     max_total: 20s
-domains: ["example.com", "*.example.com"]
+domains: ["example.com", "*.example.com"%s]
 webhooks:
   body_limit: 65536
   rules:
@@ -179,7 +190,7 @@ quota:
 log:
   format: json
   level: %s
-`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, submitters, c.opts.workerYAML, c.opts.logLevel)
+`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, dcdnEntry, submitters, c.opts.workerYAML, c.opts.logLevel)
 	c.confPath = filepath.Join(c.logDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(c.confPath, []byte(conf), 0o600); err != nil {
 		c.t.Fatal(err)
@@ -247,6 +258,9 @@ type emuStats struct {
 	Quota struct {
 		Total, Used, Remaining struct{ URL int64 }
 	} `json:"quota"`
+	DCDNQuota struct {
+		Total, Used, Remaining struct{ URL int64 }
+	} `json:"dcdn_quota"`
 }
 
 func (c *cluster) stats() emuStats {
@@ -293,9 +307,12 @@ type landed struct {
 	accepted int
 }
 
-func (c *cluster) landed() landed {
+func (c *cluster) landed() landed { return c.landedOn("RefreshObjectCaches") }
+
+// landedOn is what the emulator accepted on one action.
+func (c *cluster) landedOn(action string) landed {
 	c.t.Helper()
-	body := c.emuGet("/_emulator/paths?action=RefreshObjectCaches")
+	body := c.emuGet("/_emulator/paths?action=" + action)
 	l := landed{first: map[string]time.Time{}}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,10 @@ type submitter struct {
 	now        func() time.Time // the quota day's clock
 	metrics    *Metrics
 	log        *slog.Logger
+	// park moves a batch that must wait for quota off its submitter
+	// (gate); parked counts the batches waiting so.
+	park   bool
+	parked sync.WaitGroup
 	// holdFor is how long a batch waits in memory for quota before it is
 	// handed back: Config.QuotaHold in the service, 0 for purge --direct,
 	// which reports what waits instead.
@@ -87,12 +92,31 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 		return
 	}
 	pool := poolOf(b.Key)
-	var waitStart time.Time
-	held := 0 // paths of b counted as waiting in memory
-	place := s.line.ticket(pool, b.rank())
+	s.gate(ctx, tg, b, &gateState{pool: pool, place: s.line.ticket(pool, b.rank())}, s.park)
+}
+
+// gateState is where one batch stands at the gate, kept across the move
+// from a submitter to a waiting goroutine.
+type gateState struct {
+	pool      quotaPool
+	place     *lineTicket
+	waitStart time.Time
+	held      int // paths of the batch counted as waiting in memory
+}
+
+// gate is the loop of one batch at the gate. When the batch must wait for
+// quota and mayPark is set, it moves to a goroutine of its own (parked)
+// and the submitter goes on with the next batch: a batch waiting for one
+// target's quota (DCDN's spent) must not hold up the batches of another
+// (CDN's) that have quota.
+func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateState, mayPark bool) {
+	moved := false
 	defer func() {
-		s.waiting.hold(pool, held, 0)
-		s.line.leave(place)
+		if moved {
+			return // the parked goroutine owns the place now
+		}
+		s.waiting.hold(st.pool, st.held, 0)
+		s.line.leave(st.place)
 	}()
 	for b.Len() > 0 {
 		if s.holdBack(ctx, b) {
@@ -103,22 +127,22 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 			s.handBack(ctx, b, until, "submissions paused: "+reason)
 			return
 		}
-		if waitStart.IsZero() {
-			waitStart = now
+		if st.waitStart.IsZero() {
+			st.waitStart = now
 		}
 		// Taken before asking, so that a sync finishing meanwhile still
 		// wakes the wait below.
-		wake, moved := synced(tg.syncer), s.line.changes()
+		wake, changed := synced(tg.syncer), s.line.changes()
 		var res quota.Reservation
 		var err error
-		myTurn := s.line.turn(place)
+		myTurn := s.line.turn(st.place)
 		if myTurn {
-			res, err = tg.gate.Reserve(ctx, pool.kind, int64(b.Len()))
+			res, err = tg.gate.Reserve(ctx, st.pool.kind, int64(b.Len()))
 		}
 		if err == nil && res.Granted > 0 {
-			waitStart = time.Time{}
-			held = s.waiting.hold(pool, held, 0)
-			s.line.leave(place)
+			st.waitStart = time.Time{}
+			st.held = s.waiting.hold(st.pool, st.held, 0)
+			s.line.leave(st.place)
 			part := b
 			if int(res.Granted) < b.Len() {
 				part = b.take(int(res.Granted))
@@ -136,27 +160,32 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 			// that quota the sync found is used now, not after a hand-back.
 			continue
 		}
-		reason := fmt.Sprintf("no %s quota left today", pool)
+		reason := fmt.Sprintf("no %s quota left today", st.pool)
 		until := now.Add(s.untilReset())
 		if err != nil {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(s.cfg.RetryDelay)
 		}
-		held = s.waiting.hold(pool, held, b.Len())
-		s.line.wait(place)
+		st.held = s.waiting.hold(st.pool, st.held, b.Len())
+		s.line.wait(st.place)
 		select {
 		case <-s.stop:
 			s.handBack(ctx, b, now.Add(time.Second), "worker stopping")
 			return
 		default:
 		}
-		if now.Sub(waitStart) >= s.holdFor {
+		if now.Sub(st.waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: pool})
+			s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
 			return
 		}
-		if !sleep(ctx, s.stop, wake, moved, s.cfg.QuotaPoll) {
+		if mayPark {
+			moved = true
+			s.parked.Go(func() { s.gate(ctx, tg, b, st, false) })
+			return
+		}
+		if !sleep(ctx, s.stop, wake, changed, s.cfg.QuotaPoll) {
 			s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 			return
 		}

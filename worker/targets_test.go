@@ -173,3 +173,32 @@ func sameSet(a, b []string) bool {
 		return true
 	}()
 }
+
+// A batch waiting for DCDN's quota does not hold a submitter: with one
+// submitter and the DCDN batch waiting in memory for an hour, a CDN job
+// behind it still lands.
+func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 0, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
+	if err := h.dcdn.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := h.watchStatus()
+	cfg := fastConfig()
+	cfg.Submitters = 1
+	cfg.QuotaHold = time.Hour
+	w, _ := h.runWorker(cfg, "w1")
+	h.publish(refreshJob(urls(dcdnHost, 0, 10)...))
+	h.waitFor("the DCDN batch waiting in memory", 20*time.Second, func() bool {
+		wp := w.submit.waiting
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		return wp.memory[quotaPool{target: apiclient.ProductDCDN, kind: quota.KindURL}] == 10
+	})
+	cdnJob := h.publish(refreshJob(urls("example.com", 0, 10)...))
+	h.waitFor("the CDN job complete while DCDN waits", 30*time.Second, func() bool {
+		ev, ok := events.Last(cdnJob)
+		return ok && ev.State == jobs.StateComplete
+	})
+}

@@ -361,7 +361,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		pause: w.pause, inflight: w.inflight, waiting: waiting, pending: pend, metrics: d.Metrics, log: d.Logger}
 	w.submit = &submitter{cfg: cfg, targets: targets, control: d.Control, pause: w.pause, line: newGateLine(),
 		waiting: waiting, pending: pend, domainWait: newDomainBackoff(), cal: quota.Calendar{Location: cfg.Location},
-		now: d.Now, metrics: d.Metrics, log: d.Logger, holdFor: cfg.QuotaHold, stop: w.stop, out: w.settle.settle}
+		now: d.Now, metrics: d.Metrics, log: d.Logger, holdFor: cfg.QuotaHold, park: true, stop: w.stop, out: w.settle.settle}
 	w.ops = &operations{operator: d.Operator, settle: w.settle, inflight: w.inflight}
 	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, metrics: d.Metrics, incoming: w.incoming}
 	w.intake = &intake{cfg: cfg, js: d.JS, consumer: w.ConsumerConfig(), subjects: d.Subjects, screen: screen,
@@ -455,6 +455,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		submitters.Wait()
+		w.submit.parked.Wait()
 		w.ops.wg.Wait()
 		close(done)
 	}()
