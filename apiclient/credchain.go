@@ -307,10 +307,3 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}

@@ -92,13 +92,6 @@ func TargetOf(p string) (Target, error) {
 	return Target{}, fmt.Errorf("product %q: want cdn or dcdn", p)
 }
 
-func (c *Client) routeOf(t Target) route {
-	if t.Product == ProductDCDN {
-		return c.dcdn
-	}
-	return c.cdn
-}
-
 // RefreshTarget refreshes paths on target t. For CDN it is
 // RefreshObjectCaches (with its domain pacing); for DCDN
 // RefreshDcdnObjectCaches, with ExQuery sent as DCDN's IgnoreParams and
