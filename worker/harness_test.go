@@ -33,10 +33,12 @@ type harness struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	emu     *cdnemu.Server
-	clock   *cdnemu.Clock
-	client  *apiclient.Client
-	store   quota.Store
-	mirror  *quota.Mirror
+	// events is the test's status watch (watchStatus), a signal of waitFor.
+	events *jobstest.Statuses
+	clock  *cdnemu.Clock
+	client *apiclient.Client
+	store  quota.Store
+	mirror *quota.Mirror
 	// dcdn is DCDN's quota mirror, when harnessOpts.dcdn names domains.
 	dcdn      *quota.Mirror
 	productOf func(host string) apiclient.Product
@@ -326,9 +328,16 @@ func urls(host string, from, n int) []string {
 // only bounds a hang: it is at least a minute, because tests run in
 // parallel under -race on two shared cores, where a wait of seconds can
 // take ten times as long.
+//
+// It looks again whenever the emulator answers a call or a status event
+// arrives (the signals the conditions depend on), not on a fast timer.
 func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 	h.t.Helper()
-	jobstest.Eventually(h.t, what, max(d, time.Minute), cond)
+	signals := []func() <-chan struct{}{h.emu.Answered}
+	if h.events != nil {
+		signals = append(signals, h.events.Changed)
+	}
+	jobstest.Await(h.t, what, max(d, time.Minute), cond, signals...)
 }
 
 // drained reports whether every job left the work stream (acked or
@@ -337,7 +346,8 @@ func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, jobs
 
 func (h *harness) watchStatus() *jobstest.Statuses {
 	h.t.Helper()
-	return jobstest.WatchStatus(h.t, h.nc, h.subjects)
+	h.events = jobstest.WatchStatus(h.t, h.nc, h.subjects)
+	return h.events
 }
 
 // deferredAgain waits until a job of ids that was handed back is handed

@@ -244,3 +244,33 @@ func TestAdminProductFaults(t *testing.T) {
 		t.Errorf("calls of an unknown product: %d", code)
 	}
 }
+
+// Answered is closed by the next call the emulator answers, refused ones
+// included, and not before.
+func TestAnsweredSignalsEachCall(t *testing.T) {
+	t.Parallel()
+	srv, err := NewServer(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	ch := srv.Answered()
+	select {
+	case <-ch:
+		t.Fatal("Answered closed before any call")
+	default:
+	}
+	resp, err := http.Get(srv.URL + "/?Action=DescribeRefreshQuota") // unsigned: refused, still answered
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Answered not closed after a call")
+	}
+	if next := srv.Answered(); next == ch {
+		t.Error("Answered returned the closed channel again")
+	}
+}

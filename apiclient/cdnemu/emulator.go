@@ -54,6 +54,8 @@ type Emulator struct {
 	requests uint64
 	// stsIssued counts the temporary keys STS minted.
 	stsIssued int
+	// answered is closed and replaced after every call answered (Answered).
+	answered chan struct{}
 }
 
 // New returns an Emulator configured by opts, defaults filled in.
@@ -77,6 +79,7 @@ func New(opts Options) (*Emulator, error) {
 	e.dcdn = newDCDN(o, now)
 	e.service = newService(o, now)
 	e.rec = newRecorder(o.RecordRequests, !o.NoRecordPaths)
+	e.answered = make(chan struct{})
 	return e, nil
 }
 
@@ -117,9 +120,20 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.id = e.newRequestID()
 	a = e.process(req, a, now)
 	e.rec.add(req, a, now)
+	close(e.answered)
+	e.answered = make(chan struct{})
 	e.mu.Unlock()
 
 	writeAnswer(w, a, req.id, hostID(req.action))
+}
+
+// Answered returns a channel closed when the emulator next answers a
+// call, so a test waits for what the emulator records instead of polling
+// it.
+func (e *Emulator) Answered() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.answered
 }
 
 // process runs the stateful part of a call under e.mu: the outage window,

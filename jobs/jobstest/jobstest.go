@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,37 @@ func Eventually(tb testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// Await waits until cond holds, looking again whenever one of the
+// channels the signal funcs return is closed (each is asked anew every
+// round: the emulator's Answered, Statuses.Changed), and at least every
+// 100 ms for state no signal covers (a stream's contents). It fails the
+// test after d.
+func Await(tb testing.TB, what string, d time.Duration, cond func() bool, signals ...func() <-chan struct{}) {
+	tb.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		cases := make([]reflect.SelectCase, 0, len(signals)+2)
+		for _, sig := range signals {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sig())})
+		}
+		if cond() {
+			return
+		}
+		fallback := time.NewTimer(100 * time.Millisecond)
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(fallback.C)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)})
+		chosen, _, _ := reflect.Select(cases)
+		fallback.Stop()
+		if chosen == len(cases)-1 {
+			if cond() {
+				return
+			}
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+	}
+}
+
 // StreamEmpty reports whether stream holds no message. With the work
 // queue's retention a job leaves the stream when it is acked or terminated,
 // so an empty work stream means every job was settled.
@@ -119,19 +151,29 @@ func StreamEmpty(ctx context.Context, js jetstream.JetStream, stream string) boo
 
 // Statuses collects the status events published for every job.
 type Statuses struct {
-	mu  sync.Mutex
-	evs map[string][]jobs.StatusEvent
+	mu      sync.Mutex
+	evs     map[string][]jobs.StatusEvent
+	changed chan struct{} // closed and replaced at every event
+}
+
+// Changed returns a channel closed when the next status event arrives.
+func (s *Statuses) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // WatchStatus subscribes to every status subject until the test ends.
 func WatchStatus(tb testing.TB, nc *nats.Conn, subjects jobs.Subjects) *Statuses {
 	tb.Helper()
-	s := &Statuses{evs: map[string][]jobs.StatusEvent{}}
+	s := &Statuses{evs: map[string][]jobs.StatusEvent{}, changed: make(chan struct{})}
 	sub, err := nc.Subscribe(subjects.StatusAll(), func(m *nats.Msg) {
 		var ev jobs.StatusEvent
 		if json.Unmarshal(m.Data, &ev) == nil {
 			s.mu.Lock()
 			s.evs[ev.JobID] = append(s.evs[ev.JobID], ev)
+			close(s.changed)
+			s.changed = make(chan struct{})
 			s.mu.Unlock()
 		}
 	})
