@@ -12,9 +12,8 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// DirectDeps are what sending a job without the queue needs: each
-// target's API and quota gate (CDN's at least), and which product serves
-// a domain.
+// DirectDeps are what sending a job without the queue needs: the API and
+// quota gate of each product in use, and which product serves a domain.
 type DirectDeps struct {
 	Targets map[apiclient.Product]TargetDeps
 	// ProductOf names the product serving a domain; nil sends every path
@@ -62,8 +61,8 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 	if !ok {
 		return rep, errors.New("direct: the job has no refresh or push section with a known object type")
 	}
-	if _, ok := d.Targets[apiclient.ProductCDN]; !ok {
-		return rep, errors.New("direct: no CDN API client or quota gate")
+	if len(d.Targets) == 0 {
+		return rep, errors.New("direct: no API client or quota gate of any product")
 	}
 	cfg = cfg.WithDefaults()
 	if d.Logger == nil {

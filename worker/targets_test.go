@@ -202,3 +202,27 @@ func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
 		return ok && ev.State == jobs.StateComplete
 	})
 }
+
+// An account may purge DCDN domains only: the worker and SendDirect need
+// no CDN quota gate then.
+func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
+	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
+	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+		API: h.client, Targets: dcdn, ProductOf: h.productOf, Store: h.kv}); err != nil {
+		t.Fatalf("worker with DCDN only: %v", err)
+	}
+	j := refreshJob(urls(dcdnHost, 0, 3)...)
+	j.Prepare("test", time.Now())
+	rep, err := SendDirect(h.ctx, fastConfig(), DirectDeps{Targets: dcdn, ProductOf: h.productOf}, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Submitted != 3 || rep.Calls != 1 || len(rep.Tasks) != 1 || rep.Tasks[0].Target != apiclient.ProductDCDN {
+		t.Fatalf("report %+v: want 3 paths in one DCDN call", rep)
+	}
+	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); len(got) != 3 {
+		t.Errorf("DCDN got %v", got)
+	}
+}

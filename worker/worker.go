@@ -202,6 +202,7 @@ type Deps struct {
 	Subjects  jobs.Subjects
 	Validator *jobs.Validator
 	// API, Gate and Syncer are CDN's: its API client and quota mirror.
+	// Gate may be nil when no domain is CDN's (Targets has the others).
 	API  API
 	Gate Gate
 	// Syncer may be nil.
@@ -289,7 +290,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return nil, errors.New("worker: no path validator")
 	case d.API == nil:
 		return nil, errors.New("worker: no CDN API client")
-	case d.Gate == nil:
+	case d.Gate == nil && len(d.Targets) == 0:
 		return nil, errors.New("worker: no quota gate")
 	case d.Store == nil:
 		return nil, errors.New("worker: no task store")
@@ -321,8 +322,11 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets := map[apiclient.Product]*target{
-		apiclient.ProductCDN: {product: apiclient.ProductCDN, api: d.API, gate: d.Gate, syncer: d.Syncer},
+	// CDN is a target when it has a gate: an account may purge DCDN
+	// domains only.
+	targets := map[apiclient.Product]*target{}
+	if d.Gate != nil {
+		targets[apiclient.ProductCDN] = &target{product: apiclient.ProductCDN, api: d.API, gate: d.Gate, syncer: d.Syncer}
 	}
 	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: {API: d.API, PerCall: apiclient.MaxTaskIDsPerDescribe}}
 	for p, td := range d.Targets {

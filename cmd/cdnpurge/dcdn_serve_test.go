@@ -61,3 +61,24 @@ func TestServeAndCLIWithDCDNDomain(t *testing.T) {
 		t.Fatalf("direct mixed purge: want 2 calls (one per product), 2 tasks complete: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+// Every domain on DCDN: serve runs without a CDN quota mirror, and a
+// queued purge completes on DCDN.
+func TestServeWithDCDNDomainsOnly(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains:\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, admin := startServeBeside(t, "--config", cfgFile)
+	code, out, stderr := runBeside(t, "--config", cfgFile, "--output", "json", "purge", "--wait", "--timeout", "20s", "https://dyn.example.org/only.js")
+	var sum summary
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 {
+		t.Fatalf("purge on a DCDN-only config: exit %d\n%s\n%s", code, out, stderr)
+	}
+	m := scrape(t, "http://"+admin+"/metrics")
+	if !strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",target="dcdn",type="File"} 1`) || strings.Contains(m, `target="cdn"`) {
+		t.Errorf("metrics: want the one DCDN path and no CDN series:\n%s", grepLines(m, "target="))
+	}
+}

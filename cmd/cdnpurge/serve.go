@@ -364,6 +364,8 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	if err != nil {
 		return err
 	}
+	// CDN's target is the worker's own API and gate; absent (nil gate)
+	// when every domain is DCDN's.
 	cdn := targets[apiclient.ProductCDN]
 	delete(targets, apiclient.ProductCDN)
 	tasks, err := worker.OpenKVStore(ctx, js, cfg.Worker.TaskBucket, cfg.NATS.Replicas)
