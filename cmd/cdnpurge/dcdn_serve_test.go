@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 )
 
 // A config with a DCDN domain: serve --emulator serves it on the emulated
@@ -80,5 +84,27 @@ func TestServeWithDCDNDomainsOnly(t *testing.T) {
 	m := scrape(t, "http://"+admin+"/metrics")
 	if !strings.Contains(m, `cdnpurge_paths_submitted_total{action="refresh",target="dcdn",type="File"} 1`) || strings.Contains(m, `target="cdn"`) {
 		t.Errorf("metrics: want the one DCDN path and no CDN series:\n%s", grepLines(m, "target="))
+	}
+}
+
+// tasks asks every product; one product down hides nothing the others
+// answered: the CDN tasks are listed, and the DCDN failure is named.
+func TestTasksShowsWhatAnsweredWhenDCDNIsDown(t *testing.T) {
+	srv := emulatorEnv(t, cdnemu.Options{Domains: []string{"example.com"}, DCDNDomains: []string{"dyn.example.org"}})
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  retry:\n    max_attempts: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, "", "--config", cfgFile, "purge", "--direct", "https://example.com/a.js", "https://dyn.example.org/b.js"); code != 0 {
+		t.Fatalf("purge --direct: exit %d\n%s\n%s", code, out, stderr)
+	}
+	srv.SetProductOutage(apiclient.ProductDCDN, time.Now().Add(time.Hour))
+	code, out, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "error", "tasks")
+	if code != 0 || !strings.Contains(out, "example.com/a.js") || strings.Contains(out, "dyn.example.org/b.js") || !strings.Contains(stderr, "tasks: dcdn:") {
+		t.Errorf("tasks with DCDN down: exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	srv.SetProductOutage(apiclient.ProductCDN, time.Now().Add(time.Hour))
+	if code, _, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "error", "tasks"); code == 0 || !strings.Contains(stderr, "cdn:") {
+		t.Errorf("tasks with both down: exit %d, stderr %s; want a failure naming both", code, stderr)
 	}
 }

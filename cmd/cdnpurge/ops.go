@@ -51,29 +51,41 @@ task shown is done.`,
 		products = []apiclient.Product{t.Product}
 	}
 	// Each product of the config is asked: a task ID names no product.
+	// One product failing (DCDN refusing a CDN task ID, say) does not hide
+	// what the others answered; it is named on stderr.
+	fetchOne := func(p apiclient.Product) ([]apiclient.Task, error) {
+		tc := client.For(targetOf(p))
+		if *ids == "" {
+			page, err := tc.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: min(*limit, tc.Target().MaxTasksPageSize)})
+			return page.Tasks.CDNTask, err
+		}
+		var got []apiclient.Task
+		for chunk := range slices.Chunk(apiclient.SplitTaskIDs(*ids), tc.Target().MaxTaskIDs) {
+			res, err := tc.DescribeRefreshTaskByID(ctx, chunk)
+			if err != nil {
+				return got, err
+			}
+			got = append(got, res.Tasks...)
+		}
+		return got, nil
+	}
 	fetch := func() ([]targetTask, error) {
 		var out []targetTask
+		var errs []error
 		for _, p := range products {
-			tc := client.For(targetOf(p))
-			var got []apiclient.Task
-			if *ids != "" {
-				for chunk := range slices.Chunk(apiclient.SplitTaskIDs(*ids), tc.Target().MaxTaskIDs) {
-					res, err := tc.DescribeRefreshTaskByID(ctx, chunk)
-					if err != nil {
-						return nil, fmt.Errorf("%s: %w", p, err)
-					}
-					got = append(got, res.Tasks...)
-				}
-			} else {
-				page, err := tc.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: min(*limit, tc.Target().MaxTasksPageSize)})
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", p, err)
-				}
-				got = page.Tasks.CDNTask
+			got, err := fetchOne(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			}
 			for _, t := range got {
 				out = append(out, targetTask{Task: t, Target: p})
 			}
+		}
+		if len(errs) == len(products) {
+			return nil, errors.Join(errs...)
+		}
+		for _, err := range errs {
+			fmt.Fprintf(stderr, "tasks: %v\n", err)
 		}
 		return out, nil
 	}
