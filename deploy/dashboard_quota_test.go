@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"encoding/json"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,22 +12,7 @@ import (
 // not overlap.
 func TestDashboardQuotaPanelsByTarget(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("grafana/cdnpurge-dashboard.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string                   `json:"title"`
-			GridPos struct{ X, Y, W, H int } `json:"gridPos"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	quotaSeries := regexp.MustCompile(`cdnpurge_quota_[a-z_]+`)
 	dcdn := 0
 	for _, p := range dash.Panels {

@@ -303,21 +303,7 @@ func TestDockerfile(t *testing.T) {
 // Every metric the Grafana dashboard queries is one the code registers.
 func TestDashboardMetricsExist(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("grafana/cdnpurge-dashboard.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	known := registeredMetrics(t)
 	name := regexp.MustCompile(`cdnpurge_[a-z_]+`)
 	n := 0
@@ -376,3 +362,27 @@ func (d *describer) MustRegister(cs ...prometheus.Collector) {
 }
 
 func (d *describer) Unregister(prometheus.Collector) bool { return true }
+
+// dashboard is the part of the Grafana dashboard the tests read.
+type dashboard struct {
+	Panels []struct {
+		Title   string                   `json:"title"`
+		GridPos struct{ X, Y, W, H int } `json:"gridPos"`
+		Targets []struct {
+			Expr string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile("grafana/cdnpurge-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash dashboard
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	return dash
+}

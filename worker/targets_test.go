@@ -64,10 +64,7 @@ func TestWorkerSplitsMixedJobByTarget(t *testing.T) {
 func TestWorkerDCDNQuotaOutWhileCDNHasQuota(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
-	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 0, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
-	if err := h.dcdn.SyncNow(h.ctx); err != nil {
-		t.Fatal(err)
-	}
+	h.setDCDNURLQuota(0)
 	events := h.watchStatus()
 	cdnJob := h.publish(refreshJob(urls("example.com", 0, 10)...))
 	mixed := h.publish(refreshJob(append(urls("example.com", 10, 10), urls(dcdnHost, 0, 10)...)...))
@@ -91,10 +88,7 @@ func TestWorkerDCDNQuotaOutWhileCDNHasQuota(t *testing.T) {
 		t.Errorf("DCDN got %d paths with no DCDN quota", n)
 	}
 	// DCDN's quota is back (a new day, a raised limit): the rest lands.
-	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 1000, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
-	if err := h.dcdn.SyncNow(h.ctx); err != nil {
-		t.Fatal(err)
-	}
+	h.setDCDNURLQuota(1000)
 	h.waitFor("the mixed job complete", 20*time.Second, func() bool {
 		ev, ok := events.Last(mixed)
 		return ok && ev.State == jobs.StateComplete
@@ -180,10 +174,7 @@ func sameSet(a, b []string) bool {
 func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
-	h.emu.SetDCDNQuota(cdnemu.Quota{URL: 0, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
-	if err := h.dcdn.SyncNow(h.ctx); err != nil {
-		t.Fatal(err)
-	}
+	h.setDCDNURLQuota(0)
 	events := h.watchStatus()
 	cfg := fastConfig()
 	cfg.Submitters = 1
@@ -224,5 +215,15 @@ func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
 	}
 	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); len(got) != 3 {
 		t.Errorf("DCDN got %v", got)
+	}
+}
+
+// setDCDNURLQuota sets DCDN's daily URL quota on the emulator and syncs
+// the DCDN mirror.
+func (h *harness) setDCDNURLQuota(n int64) {
+	h.t.Helper()
+	h.emu.SetDCDNQuota(cdnemu.Quota{URL: n, Dir: 100, Regex: 20, Preload: 1000, IgnoreParams: 100})
+	if err := h.dcdn.SyncNow(h.ctx); err != nil {
+		h.t.Fatal(err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
@@ -57,15 +56,7 @@ func TestEmulatorCommandTLS(t *testing.T) {
 	if err != nil || id.AccountID != "4242" {
 		t.Errorf("GetCallerIdentity = %+v, %v", id, err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("emulator returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("emulator did not stop")
-	}
+	stopEmulatorCmd(t, cancel, done)
 	if code, _, stderr := runCLI(t, "", "emulator", "--tls-cert", "x.pem"); code != 2 || !strings.Contains(stderr, "--tls-key") {
 		t.Errorf("--tls-cert alone: code %d %s", code, stderr)
 	}
@@ -111,15 +102,7 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != apiclient.DefaultURLQuota {
 		t.Errorf("CDN quota %+v, %v", q, err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("emulator returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("emulator did not stop")
-	}
+	stopEmulatorCmd(t, cancel, done)
 	if code, _, stderr := runCLI(t, "", "emulator", "--domains", "a.example.com", "--dcdn-domains", "a.example.com"); code != 2 ||
 		!strings.Contains(stderr, "--dcdn-domains") {
 		t.Errorf("a domain on both products: code %d %s", code, stderr)

@@ -349,15 +349,7 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 	if err != nil || st.InstanceID != cdnemu.DefaultInstanceID {
 		t.Errorf("DescribeCdnService = %+v, %v", st, err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("emulator returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("emulator did not stop")
-	}
+	stopEmulatorCmd(t, cancel, done)
 }
 
 func TestQuotaAndServiceAgainstEmulator(t *testing.T) {
@@ -373,5 +365,20 @@ func TestQuotaAndServiceAgainstEmulator(t *testing.T) {
 	code, out, _ = runCLI(t, "", "tasks", "--limit", "5")
 	if code != 0 || !strings.Contains(out, "TASK") {
 		t.Errorf("tasks: code %d out %q", code, out)
+	}
+}
+
+// stopEmulatorCmd stops a running `cdnpurge emulator` (cancel) and checks
+// it returned cleanly on done.
+func stopEmulatorCmd(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("emulator returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("emulator did not stop")
 	}
 }
