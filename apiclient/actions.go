@@ -49,11 +49,9 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 	return RefreshResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.RefreshTaskID)}, nil
 }
 
-// PushObjectCache prefetches paths into the CDN cache.
-func (c *Client) PushObjectCache(ctx context.Context, r PushRequest) (PushResult, error) {
-	if len(r.Paths) == 0 {
-		return PushResult{}, fmt.Errorf("%s: %w", ActionPushObjectCache, ErrEmptyRequest)
-	}
+// params are the request's parameters, the same for PushObjectCache and
+// PreloadDcdnObjectCaches.
+func (r PushRequest) params() url.Values {
 	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}}
 	if r.Area != "" {
 		p.Set("Area", r.Area)
@@ -67,11 +65,19 @@ func (c *Client) PushObjectCache(ctx context.Context, r PushRequest) (PushResult
 	if r.QueryHashkey {
 		p.Set("QueryHashkey", "true")
 	}
+	return p
+}
+
+// PushObjectCache prefetches paths into the CDN cache.
+func (c *Client) PushObjectCache(ctx context.Context, r PushRequest) (PushResult, error) {
+	if len(r.Paths) == 0 {
+		return PushResult{}, fmt.Errorf("%s: %w", ActionPushObjectCache, ErrEmptyRequest)
+	}
 	var out struct {
 		RequestID  string `json:"RequestId"`
 		PushTaskID string `json:"PushTaskId"`
 	}
-	if err := c.Call(ctx, ActionPushObjectCache, p, &out); err != nil {
+	if err := c.Call(ctx, ActionPushObjectCache, r.params(), &out); err != nil {
 		return PushResult{}, err
 	}
 	return PushResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.PushTaskID)}, nil

@@ -144,24 +144,11 @@ func (c *Client) PushTarget(ctx context.Context, t Target, r PushRequest) (PushR
 	if len(r.Paths) == 0 {
 		return PushResult{}, fmt.Errorf("%s: %w", t.PushAction, ErrEmptyRequest)
 	}
-	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}}
-	if r.Area != "" {
-		p.Set("Area", r.Area)
-	}
-	if r.L2Preload {
-		p.Set("L2Preload", "true")
-	}
-	if r.WithHeader != "" {
-		p.Set("WithHeader", r.WithHeader)
-	}
-	if r.QueryHashkey {
-		p.Set("QueryHashkey", "true")
-	}
 	var out struct {
 		RequestID     string `json:"RequestId"`
 		PreloadTaskID string `json:"PreloadTaskId"`
 	}
-	if err := c.call(ctx, c.dcdn, http.MethodPost, t.PushAction, p, &out); err != nil {
+	if err := c.call(ctx, c.dcdn, http.MethodPost, t.PushAction, r.params(), &out); err != nil {
 		return PushResult{}, err
 	}
 	return PushResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.PreloadTaskID)}, nil
