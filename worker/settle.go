@@ -202,9 +202,9 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		log.Info("job skipped: every path was refreshed moments ago", slog.Int("skipped_recent", t.skipped))
 	}
 	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
-		s.publish(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the CDN API refused every path: " + rejectedPaths[0].Reason,
+		s.publish(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the API refused every path: " + rejectedPaths[0].Reason,
 			Problems: rejectedPaths})
-		log.Warn("job rejected by the CDN API", slog.Int("paths", len(rejectedPaths)),
+		log.Warn("job rejected by the API", slog.Int("paths", len(rejectedPaths)),
 			slog.String("first_reason", rejectedPaths[0].Reason))
 	}
 	var rec *jobRecord

@@ -20,7 +20,8 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// API is what the worker needs of the CDN API client.
+// API is what the worker needs of a product's API client: the CDN client,
+// or the client bound to DCDN (apiclient.Client.For).
 type API interface {
 	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
 	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
