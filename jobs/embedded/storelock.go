@@ -90,7 +90,11 @@ func (l *StoreLock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := l.f.Close() // closing the descriptor releases the flock
+	// Unlock explicitly before closing: a child forked meanwhile (and not
+	// yet exec'd) holds a copy of the descriptor, and closing ours alone
+	// would leave the lock held until the child's copy is closed too.
+	uerr := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	cerr := l.f.Close()
 	l.f = nil
-	return err
+	return errors.Join(uerr, cerr)
 }
