@@ -35,6 +35,16 @@ type DomainPacer interface {
 	Block(ctx context.Context, domain string) error
 }
 
+// NoPacing is a DomainPacer that never waits: as Options.DCDNDomainPacer
+// it turns DCDN's pacing off while CDN's DomainPacer stays on.
+var NoPacing DomainPacer = noPacing{}
+
+type noPacing struct{}
+
+func (noPacing) Take(context.Context, string, int) error { return nil }
+func (noPacing) Give(context.Context, string, int) error { return nil }
+func (noPacing) Block(context.Context, string) error     { return nil }
+
 // IsPerMinuteQuota reports the API's refusal for the per-minute limit: a
 // quota error that frees within the minute, not a spent daily quota.
 func IsPerMinuteQuota(err error) bool {

@@ -326,3 +326,20 @@ func TestTargetClientDomainPacing(t *testing.T) {
 		t.Errorf("%d per-minute refusals, want 1 (not retried)", n)
 	}
 }
+
+// NoPacing as DCDNDomainPacer turns DCDN's pacing off while CDN's stays.
+func TestNoPacingForDCDNOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cdnPacer := &recordingPacer{}
+	c, _, _ := mixedPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.DomainPacer, o.DCDNDomainPacer = cdnPacer, apiclient.NoPacing })
+	if _, err := c.For(apiclient.DCDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("d.example.com", 0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.For(apiclient.CDNTarget).RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 0, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if taken, _ := cdnPacer.counts(); taken["example.com"] != 2 || taken["d.example.com"] != 0 {
+		t.Errorf("CDN pacer took %v: want CDN's 2 URLs and none of DCDN's", taken)
+	}
+}

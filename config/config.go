@@ -136,6 +136,10 @@ type CDNConfig struct {
 	// per minute, shared by replicas through Redis (default 1,000, the
 	// API's limit; off with cdn.emulator); negative turns pacing off.
 	DomainURLsPerMinute int `yaml:"domain_urls_per_minute" json:"domain_urls_per_minute"`
+	// DCDNDomainURLsPerMinute is the same for DCDN domains (default 1,000,
+	// the lower of the values DCDN's pages give; off with cdn.emulator);
+	// negative turns it off.
+	DCDNDomainURLsPerMinute int `yaml:"dcdn_domain_urls_per_minute" json:"dcdn_domain_urls_per_minute"`
 	// CredentialsFile holds the key pair as KEY=VALUE lines (see README);
 	// it is the pair of the access_key, sts and ram_role_arn modes.
 	CredentialsFile string `yaml:"credentials_file" json:"credentials_file"`

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,6 +119,32 @@ func TestDomainURLsPerMinute(t *testing.T) {
 	}
 	_, err = Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_CDN_DOMAIN_URLS_PER_MINUTE": "500"}))
 	if err == nil || !strings.Contains(err.Error(), "cdn.domain_urls_per_minute: 500 is less than worker.limits.urls_per_refresh") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// DCDN's per-domain minute limit has its own key: 1,000 by default, off
+// with the emulator, and refused below a full DCDN refresh only when a
+// domain is DCDN's.
+func TestDCDNDomainURLsPerMinute(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
+	if err != nil || c.CDN.DCDNDomainURLsPerMinute != apiclient.DCDNURLsPerDomainPerMinute {
+		t.Fatalf("default: %v, %d", err, c.CDN.DCDNDomainURLsPerMinute)
+	}
+	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))
+	if err != nil || c.CDN.DCDNDomainURLsPerMinute >= 0 {
+		t.Fatalf("emulator: %v, %d", err, c.CDN.DCDNDomainURLsPerMinute)
+	}
+	if _, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_CDN_DCDN_DOMAIN_URLS_PER_MINUTE": "500"})); err != nil {
+		t.Fatalf("no DCDN domain, any limit: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(f, []byte("domains:\n  - name: d.example.com\n    product: dcdn\ncdn:\n  dcdn_domain_urls_per_minute: 500\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(f, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "cdn.dcdn_domain_urls_per_minute: 500 is less than a full DCDN refresh (1000 URLs)") {
 		t.Fatalf("err = %v", err)
 	}
 }

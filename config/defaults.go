@@ -73,6 +73,13 @@ func (c Config) WithDefaults() Config {
 	default:
 		d.DomainURLsPerMinute = apiclient.URLsPerDomainPerMinute
 	}
+	switch {
+	case d.DCDNDomainURLsPerMinute != 0:
+	case d.Emulator:
+		d.DCDNDomainURLsPerMinute = -1
+	default:
+		d.DCDNDomainURLsPerMinute = apiclient.DCDNURLsPerDomainPerMinute
+	}
 	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
 	}

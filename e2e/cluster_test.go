@@ -163,6 +163,7 @@ cdn:
   # The harness's emulator enforces no per-minute limit; pacing would only
   # slow the load scenarios down.
   domain_urls_per_minute: -1
+  dcdn_domain_urls_per_minute: -1
   retry:
     max_total: 20s
 domains: ["example.com", "*.example.com"%s]

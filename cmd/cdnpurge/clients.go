@@ -72,13 +72,24 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 		opts.Limiter = quota.NewRateLimiter(rdb, quota.RateLimiterOptions{Prefix: s.cfg.Redis.KeyPrefix,
 			Account: s.cfg.QuotaAccount(), Limits: opts.RateLimits, FallbackShare: fallback, Logger: s.log})
 	}
-	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
+	// One pacer per product's limit; their per-domain counters share keys
+	// safely because a domain is on one product only.
+	pacer := func(n int) apiclient.DomainPacer {
 		po := quota.DomainPacerOptions{Prefix: s.cfg.Redis.KeyPrefix, Account: s.cfg.QuotaAccount(), Limit: n, Logger: s.log}
 		if rdb != nil {
-			opts.DomainPacer = quota.NewRedisDomainPacer(rdb, po)
-		} else {
-			opts.DomainPacer = quota.NewMemoryDomainPacer(po)
+			return quota.NewRedisDomainPacer(rdb, po)
 		}
+		return quota.NewMemoryDomainPacer(po)
+	}
+	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
+		opts.DomainPacer = pacer(n)
+	}
+	// A nil DCDNDomainPacer would fall back on CDN's: DCDN gets its own
+	// limit, or explicitly none.
+	if n := s.cfg.CDN.DCDNDomainURLsPerMinute; n > 0 {
+		opts.DCDNDomainPacer = pacer(n)
+	} else {
+		opts.DCDNDomainPacer = apiclient.NoPacing
 	}
 	cl, err := apiclient.New(opts)
 	if err != nil {
