@@ -1,11 +1,11 @@
 package config
 
 import (
-	"slices"
 	"fmt"
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
