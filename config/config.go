@@ -37,8 +37,6 @@ type Config struct {
 	source string
 	// loc is the quota day's zone, loaded by Validate.
 	loc *time.Location
-	// products is ProductOf's lookup, built by Validate.
-	products *ProductMap
 }
 
 // Source returns the path of the file the config was read from, "" when it

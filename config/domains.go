@@ -117,28 +117,17 @@ func productOr(p apiclient.Product) apiclient.Product {
 	return p
 }
 
-// ProductOf returns the product that serves host (lower case, without
+// ProductMap tells the product that serves a host (lower case, without
 // port, as jobs.Domain returns it), matched as the allowlist lets paths in
 // (jobs.Validator.Match): an exact entry first, else the most specific
 // wildcard. A host no entry covers is cdn; its paths are refused anyway.
-// Load builds the lookup once; on a Config built otherwise ProductOf
-// builds it at each call (see ProductMap).
-func (c *Config) ProductOf(host string) apiclient.Product {
-	m := c.products
-	if m == nil {
-		m, _ = c.ProductMap()
-	}
-	return m.ProductOf(host)
-}
-
-// ProductMap tells the product that serves a host; see Config.ProductOf.
 // The zero value and nil say cdn for every host.
 type ProductMap struct {
 	v        *jobs.Validator
 	products []apiclient.Product // by allowlist index
 }
 
-// ProductMap builds the lookup of ProductOf from the allowlist; the error
+// ProductMap builds the lookup from the allowlist, once per process; the error
 // is jobs.NewValidator's for a malformed list (which Validate reports).
 func (c *Config) ProductMap() (*ProductMap, error) {
 	list := c.Allowlist
@@ -153,7 +142,7 @@ func (c *Config) ProductMap() (*ProductMap, error) {
 	return m, nil
 }
 
-// ProductOf returns the product that serves host; see Config.ProductOf.
+// ProductOf returns the product that serves host.
 func (m *ProductMap) ProductOf(host string) apiclient.Product {
 	if m == nil || m.v == nil {
 		return apiclient.ProductCDN

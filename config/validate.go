@@ -52,7 +52,6 @@ func (c *Config) validate(p *problems) {
 	if !schemeOK {
 		p.add("default_scheme", "%q: want https or http", c.DefaultScheme)
 	}
-	c.products = nil
 	switch {
 	case len(c.DomainNames()) == 0:
 		p.add("domains", "empty: list the host names (or *.example.com wildcards) cdnpurge may purge")
@@ -63,9 +62,6 @@ func (c *Config) validate(p *problems) {
 			break
 		}
 		validator = v
-		if m, err := c.ProductMap(); err == nil {
-			c.products = m
-		}
 	}
 
 	p.addErr("", c.Webhooks.Config.Validate()) // names webhooks.<field>
