@@ -366,7 +366,9 @@ func (a *app) writeResults(w io.Writer, verb string, res []jobResult) error {
 	return nil
 }
 
-func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string) error {
+// eachJob looks each of ids up and gives act the ones found; an ID that
+// cannot be looked up, or is not there, is a failed result of its own.
+func (env *jobsEnv) eachJob(ctx context.Context, ids []string, act func(v worker.JobView, r *jobResult)) []jobResult {
 	var res []jobResult
 	for _, id := range ids {
 		r := jobResult{ID: id}
@@ -376,53 +378,52 @@ func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []s
 			r.Error = err.Error()
 		case !ok:
 			r.Error = "no such job (see cdnpurge jobs list)"
-		case v.Final():
-			r.Error = "already " + v.State
-			r.State = v.State
 		default:
-			by := operatorName()
-			if err := env.in.Control.CancelJob(ctx, worker.Cancel{JobID: id, By: by, At: time.Now()}); err != nil {
-				r.Error = err.Error()
-				break
-			}
-			msg := "cancelled by " + by
-			if v.State == worker.ViewInFlight {
-				msg += "; its tasks already sent run to their end"
-			}
-			_ = env.publishEvent(jobs.StatusEvent{JobID: id, State: worker.StateCancelled, Time: time.Now(), Reason: msg})
-			r.OK, r.State = true, worker.ViewCancelled
+			act(v, &r)
 		}
 		res = append(res, r)
 	}
+	return res
+}
+
+func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string) error {
+	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
+		if v.Final() {
+			r.Error, r.State = "already "+v.State, v.State
+			return
+		}
+		by := operatorName()
+		if err := env.in.Control.CancelJob(ctx, worker.Cancel{JobID: r.ID, By: by, At: time.Now()}); err != nil {
+			r.Error = err.Error()
+			return
+		}
+		msg := "cancelled by " + by
+		if v.State == worker.ViewInFlight {
+			msg += "; its tasks already sent run to their end"
+		}
+		_ = env.publishEvent(jobs.StatusEvent{JobID: r.ID, State: worker.StateCancelled, Time: time.Now(), Reason: msg})
+		r.OK, r.State = true, worker.ViewCancelled
+	})
 	return a.writeResults(w, "cancelled", res)
 }
 
 func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, objectType string) error {
-	var res []jobResult
-	for _, id := range ids {
-		r := jobResult{ID: id}
-		v, ok, err := env.in.Job(ctx, id)
-		switch {
-		case err != nil:
-			r.Error = err.Error()
-		case !ok:
-			r.Error = "no such job (see cdnpurge jobs list)"
-		case v.State != worker.ViewFailed && v.State != worker.ViewRejected:
+	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
+		if v.State != worker.ViewFailed && v.State != worker.ViewRejected {
 			r.Error = "it is " + v.State + "; only failed and rejected jobs are retried"
-		default:
-			j, err := retryJob(v, objectType)
-			if err != nil {
-				r.Error = err.Error()
-				break
-			}
-			if _, err := env.pub.Publish(ctx, j, ""); err != nil {
-				r.Error = "queue the new job: " + err.Error()
-				break
-			}
-			r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
+			return
 		}
-		res = append(res, r)
-	}
+		j, err := retryJob(v, objectType)
+		if err != nil {
+			r.Error = err.Error()
+			return
+		}
+		if _, err := env.pub.Publish(ctx, j, ""); err != nil {
+			r.Error = "queue the new job: " + err.Error()
+			return
+		}
+		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
+	})
 	return a.writeResults(w, "retried", res)
 }
 
