@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,17 +47,7 @@ func startServeBeside(t *testing.T, globals ...string) (addr, admin string) {
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
-		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); err != nil {
-			return false
-		}
-		r, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
+	waitReady(t, "http://"+addr, true)
 	return addr, admin
 }
 

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // quickStartLines returns the shell lines of the README's quick start, in
@@ -174,17 +172,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 	defer stop()
-	jobstest.Eventually(t, "serve ready and its state file written", 30*time.Second, func() bool {
-		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); err != nil {
-			return false
-		}
-		r, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
+	waitReady(t, "http://"+addr, true)
 	fi, err := os.Stat(filepath.Join("data", "nats", stateFileName))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file: %v, mode %v; want 0600", err, fi.Mode().Perm())

@@ -40,28 +40,12 @@ func TestServeRotatingCredentials(t *testing.T) {
 	var errOut syncBuffer
 	stop := startServeWith(t, env, []string{"--log-format", "json", "serve"}, io.Discard, &errOut)
 	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
-	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
-		r, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
+	waitReady(t, base, false)
 	const hooks = 6
 	for i := range hooks {
 		body := fmt.Sprintf(`{"kind":"refresh","refresh":{"paths":["https://example.com/r%d.js"]}}`, i)
-		req, _ := http.NewRequest(http.MethodPost, base+"/hooks/generic", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("hook %d: %d %s", i, resp.StatusCode, rb)
+		if code, rb := postGenericHook(base, token, body); code != http.StatusAccepted {
+			t.Fatalf("hook %d: %d %s", i, code, rb)
 		}
 		want := i + 1
 		jobstest.Eventually(t, "the hook's path to land", 20*time.Second, func() bool {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,12 +78,20 @@ func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
 		natsURL: "nats://127.0.0.1:" + env["CDNPURGE_NATS_EMBEDDED_PORT"], storeDir: env["CDNPURGE_NATS_EMBEDDED_STORE_DIR"],
 		env: env, logs: &syncBuffer{}}
 	rs.stop = startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, rs.logs)
-	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool { return rs.ready() == http.StatusOK })
+	waitReady(t, rs.base, false)
 	return rs
 }
 
-func (rs *runningServe) ready() int {
-	r, err := http.Get(rs.base + "/readyz")
+func (rs *runningServe) ready() int { return readyStatus(rs.base) }
+
+func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
+	t.Helper()
+	return postGenericHook(rs.base, faultToken, `{"kind":"refresh","refresh":{"paths":["`+path+`"]}}`)
+}
+
+// readyStatus is what base's /readyz answers, 0 without an answer.
+func readyStatus(base string) int {
+	r, err := http.Get(base + "/readyz")
 	if err != nil {
 		return 0
 	}
@@ -90,11 +99,23 @@ func (rs *runningServe) ready() int {
 	return r.StatusCode
 }
 
-func (rs *runningServe) hook(t *testing.T, path string) (int, string) {
+// waitReady waits until base's /readyz answers 200, and, with
+// stateFile, until serve wrote its state file under data/nats.
+func waitReady(t *testing.T, base string, stateFile bool) {
 	t.Helper()
-	body := `{"kind":"refresh","refresh":{"paths":["` + path + `"]}}`
-	req, _ := http.NewRequest(http.MethodPost, rs.base+"/hooks/generic", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+faultToken)
+	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
+		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); stateFile && err != nil {
+			return false
+		}
+		return readyStatus(base) == http.StatusOK
+	})
+}
+
+// postGenericHook posts body to base's generic hook with the bearer
+// token; it returns the status (0 without an answer) and the body.
+func postGenericHook(base, token, body string) (int, string) {
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/generic", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

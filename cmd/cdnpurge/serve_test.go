@@ -46,30 +46,14 @@ func TestServeEndToEnd(t *testing.T) {
 	stop := startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, &errOut)
 	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
 	admin := "http://" + env["CDNPURGE_ADMIN_LISTEN"]
-	jobstest.Eventually(t, "serve to be ready", 20*time.Second, func() bool {
-		r, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == http.StatusOK
-	})
+	waitReady(t, base, false)
 	if code, hout, _ := runCLIWith(t, env, "", "healthcheck", "--url", base+"/healthz"); code != 0 || !strings.Contains(hout, "ok") {
 		t.Fatalf("healthcheck: exit %d, %q", code, hout)
 	}
 
 	body := `{"kind":"refresh","refresh":{"paths":["https://example.com/index.html","https://example.com/app.js"]}}`
-	req, _ := http.NewRequest(http.MethodPost, base+"/hooks/generic", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("generic hook: %d %s", resp.StatusCode, rb)
+	if code, rb := postGenericHook(base, token, body); code != http.StatusAccepted {
+		t.Fatalf("generic hook: %d %s", code, rb)
 	}
 	jobstest.Eventually(t, "the paths submitted", 20*time.Second, func() bool {
 		m := scrape(t, admin+"/metrics")
