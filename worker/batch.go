@@ -129,8 +129,9 @@ func (l Limits) WithDefaults() Limits {
 }
 
 // size is how many paths one call of the group may carry: the configured
-// limit, within the caps of the group's target (DCDN takes fewer paths per
-// call than CDN: apiclient.DCDNTarget).
+// limit, within the per-call caps of the group's target (apiclient.Target;
+// CDN's and DCDN's caps are the same today, each product's own pages set
+// them).
 func (l Limits) size(k GroupKey) int {
 	n := l.URLsPerRefresh
 	switch {
@@ -141,16 +142,17 @@ func (l Limits) size(k GroupKey) int {
 	case k.ObjectType == apiclient.ObjectRegex:
 		n = l.RegexPerRefresh
 	}
-	if k.product() == apiclient.ProductDCDN {
-		t := apiclient.DCDNTarget
-		switch {
-		case k.Action == ActionPush:
-			n = min(n, t.MaxURLsPerPush)
-		case k.ObjectType == apiclient.ObjectDirectory:
-			n = min(n, t.MaxDirsPerRefresh)
-		default:
-			n = min(n, t.MaxURLsPerRefresh)
-		}
+	t, err := apiclient.TargetOf(string(k.product()))
+	if err != nil {
+		return n
+	}
+	switch {
+	case k.Action == ActionPush:
+		n = min(n, t.MaxURLsPerPush)
+	case k.ObjectType == apiclient.ObjectDirectory:
+		n = min(n, t.MaxDirsPerRefresh)
+	case k.ObjectType != apiclient.ObjectRegex:
+		n = min(n, t.MaxURLsPerRefresh)
 	}
 	return n
 }

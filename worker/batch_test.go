@@ -222,3 +222,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A call never carries more than its target's per-call cap, whatever the
+// limits say.
+func TestSizeStaysWithinTheTargetsCaps(t *testing.T) {
+	t.Parallel()
+	l := Limits{URLsPerRefresh: 5000, DirsPerRefresh: 500, URLsPerPush: 500, RegexPerRefresh: 1, DomainsPerRefresh: 10}
+	for _, target := range []apiclient.Product{"", apiclient.ProductDCDN} {
+		tg, _ := apiclient.TargetOf(string(target))
+		for k, want := range map[GroupKey]int{
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Target: target}:      tg.MaxURLsPerRefresh,
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Target: target}: tg.MaxDirsPerRefresh,
+			{Action: ActionPush, Target: target}:                                           tg.MaxURLsPerPush,
+		} {
+			if got := l.size(k); got != want {
+				t.Errorf("%s: size %d, want the cap %d", k, got, want)
+			}
+		}
+	}
+}
