@@ -210,3 +210,11 @@ func (s *idemStore) release(ctx context.Context, key string, c idemClaim) error 
 	}
 	return nil
 }
+
+// OpenIdempotencyBucket creates the idempotency bucket now, or binds to it
+// when it exists. serve calls it at start, so that producers, which may
+// use the bucket but not create it, find it on their first publish.
+func (p *Publisher) OpenIdempotencyBucket(ctx context.Context) error {
+	_, err := p.idem.open(ctx)
+	return err
+}

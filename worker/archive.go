@@ -148,3 +148,16 @@ func (ar *Archiver) Run(ctx context.Context) error {
 	cc.Stop()
 	return nil
 }
+
+// BindArchive opens the existing archive bucket without changing its
+// retention (see kvjson.Bind), for readers.
+func BindArchive(ctx context.Context, js jetstream.JetStream, bucket string) (*Archive, error) {
+	if bucket == "" {
+		bucket = DefaultArchiveBucket
+	}
+	kv, err := kvjson.Bind(ctx, js, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return &Archive{kv: kv}, nil
+}

@@ -204,3 +204,16 @@ func DescribePauses(ps []PauseState) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// BindControl opens the existing control bucket without changing it (see
+// kvjson.Bind): the CLI's way in, which needs no right to create buckets.
+func BindControl(ctx context.Context, js jetstream.JetStream, bucket string) (*Control, error) {
+	if bucket == "" {
+		bucket = DefaultControlBucket
+	}
+	kv, err := kvjson.Bind(ctx, js, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return &Control{kv: kv}, nil
+}

@@ -9,9 +9,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // globals are the flags every command takes, before or after its name.
@@ -47,6 +49,10 @@ type app struct {
 	// noPaths is set by commands that take no paths (jobs, pause,
 	// resume, schedules): they run without a domain allowlist too.
 	noPaths bool
+	// refusal is the command's first NATS permission violation; stopCmd
+	// ends the command with it (refusal.go).
+	refusal atomic.Pointer[jobs.PermissionError]
+	stopCmd context.CancelCauseFunc
 }
 
 func newApp(getenv func(string) string, stdin io.Reader) *app {
@@ -90,7 +96,10 @@ func (a *app) bindGlobals(fs *flag.FlagSet) {
 
 func (a *app) main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	a.stdout = stdout
-	err := a.dispatch(ctx, args, stdout, stderr)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	a.stopCmd = stop
+	err := a.withRefusal(a.dispatch(ctx, args, stdout, stderr))
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return err
 	}

@@ -29,6 +29,8 @@ type setup struct {
 	// noCDN is set when the config has no CDN credentials (NATS-only
 	// commands); apiClient then refuses.
 	noCDN bool
+	// refused hears of every NATS permission violation (refusal.go).
+	refused func(*jobs.PermissionError)
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
@@ -41,7 +43,7 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 		return nil, err
 	}
 	a.discovery.note(stderr)
-	return &setup{cfg: c, log: log, noCDN: a.noCDN}, nil
+	return &setup{cfg: c, log: log, noCDN: a.noCDN, refused: a.refused}, nil
 }
 
 // apiClient builds the CDN API client. With redis.url set, its calls/s
@@ -213,5 +215,9 @@ func (s *setup) dialNATS(url, name string) (*nats.Conn, error) {
 	if auth.Method() != "none" || auth.TLS != nil {
 		s.log.Debug("nats credentials", slog.String("auth", auth.String()))
 	}
+	// A refused publish or subscription is reported apart from the call
+	// that caused it, which would wait for its timeout: catch it, name the
+	// permission and the role that has it.
+	opts = append(opts, jobs.NewRefusals(natsUser(auth, url), roles(s.cfg), s.log, s.refused).Option())
 	return jobs.Connect(url, name, s.log, opts...)
 }

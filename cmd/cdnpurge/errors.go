@@ -7,6 +7,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/config/suggest"
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // Error codes of the JSON error report (--output json), one per way a
@@ -65,12 +66,17 @@ func errorReport(err error) errorBody {
 	var re *refusedError
 	var fe config.FieldError
 	var un unfinishedError
+	var pe *jobs.PermissionError
 	switch {
 	case errors.As(err, &ue):
 		b.Code = codeUsage
 	case errors.As(err, &re):
 		b.Code = codeRefused
 		b.Problems = append(b.Problems, re.problems...)
+	case errors.As(err, &pe):
+		// NATS refused this user the request: nothing was done.
+		b.Code = codeRefused
+		b.Problems = append(b.Problems, problem{Message: pe.Error()})
 	case errors.As(err, &fe):
 		b.Code = codeConfig
 		for _, e := range leafErrors(err) {

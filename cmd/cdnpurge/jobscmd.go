@@ -44,11 +44,15 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 		nc.Close()
 		return nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
 	}
-	ctl, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
+	ctl, err := s.bindControl(ctx, js)
 	if err != nil {
 		return fail(err)
 	}
-	arch, err := worker.OpenArchive(ctx, js, "", s.cfg.Worker.ArchiveRetention, s.cfg.NATS.Replicas)
+	// Bound as serve made it: a reader must not change its retention.
+	arch, err := bindOrOpen(func() (*worker.Archive, error) { return worker.BindArchive(ctx, js, "") },
+		func() (*worker.Archive, error) {
+			return worker.OpenArchive(ctx, js, "", s.cfg.Worker.ArchiveRetention, s.cfg.NATS.Replicas)
+		})
 	if err != nil {
 		return fail(err)
 	}
@@ -221,7 +225,7 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 	if snap.Truncated {
 		fmt.Fprintln(w, "(the work stream holds more jobs than were read; the oldest are listed)")
 	}
-	return writePauses(w, pauses, perr == nil)
+	return writePauses(w, pauses, refusalOr(ctx, perr))
 }
 
 func dash(s string) string {

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
@@ -163,12 +165,17 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 		defer cancel()
 		if nc, js, _, err := s.connectNATS("cdnpurge-cli"); err == nil {
 			defer nc.Close()
-			if kv, err := scheduler.OpenKVStateStore(sctx, js, "", s.cfg.NATS.Replicas); err == nil {
-				if st, err := kv.List(sctx); err == nil {
-					states = st
-				}
-			} else {
-				fmt.Fprintf(stderr, "last runs unknown: %v\n", err)
+			// Serve makes the bucket; before it ran, nothing ran.
+			kv, err := scheduler.BindKVStateStore(sctx, js, "")
+			var st map[string]scheduler.State
+			if err == nil {
+				st, err = kv.List(sctx)
+			}
+			switch {
+			case err == nil:
+				states = st
+			case !errors.Is(err, jetstream.ErrBucketNotFound):
+				fmt.Fprintf(stderr, "last runs unknown: %v\n", refusalOr(sctx, err))
 			}
 		}
 	}

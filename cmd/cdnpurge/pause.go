@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/user"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -48,7 +52,7 @@ func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Contro
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
+	c, err := s.bindControl(ctx, js)
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
@@ -133,29 +137,41 @@ refused credentials) end when their cause is gone and are listed.`, "  cdnpurge 
 	return nil
 }
 
+// bindControl opens the control bucket serve made, or makes it when no
+// serve ever ran (which needs the right to create it).
+func (s *setup) bindControl(ctx context.Context, js jetstream.JetStream) (*worker.Control, error) {
+	return bindOrOpen(func() (*worker.Control, error) { return worker.BindControl(ctx, js, "") },
+		func() (*worker.Control, error) { return worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas) })
+}
+
 // readPauses reads the pauses for quota and jobs list. An unreachable NATS
-// leaves them unknown (ok false) rather than failing the command.
-func (s *setup) readPauses(ctx context.Context) ([]worker.PauseState, bool) {
+// (or a user not allowed to read them) leaves them unknown, with the
+// reason, rather than failing the command.
+func (s *setup) readPauses(ctx context.Context) ([]worker.PauseState, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	nc, js, _, err := s.connectNATS("cdnpurge-cli")
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	defer nc.Close()
-	c, err := worker.OpenControl(ctx, js, "", s.cfg.NATS.Replicas)
+	c, err := s.bindControl(ctx, js)
 	if err != nil {
-		return nil, false
+		return nil, refusalOr(ctx, err)
 	}
 	ps, err := c.Pauses(ctx, time.Now())
-	return ps, err == nil
+	return ps, refusalOr(ctx, err)
 }
 
-// writePauses adds the pause lines under a table.
-func writePauses(w io.Writer, ps []worker.PauseState, known bool) error {
+// writePauses adds the pause lines under a table; unknown is why they
+// could not be read, or nil.
+func writePauses(w io.Writer, ps []worker.PauseState, unknown error) error {
 	var err error
+	var pe *jobs.PermissionError
 	switch {
-	case !known:
+	case errors.As(unknown, &pe):
+		_, err = fmt.Fprintf(w, "submissions: pause state unknown (%v)\n", pe)
+	case unknown != nil:
 		_, err = fmt.Fprintln(w, "submissions: pause state unknown (NATS not reachable)")
 	case len(ps) == 0:
 		_, err = fmt.Fprintln(w, "submissions: running (not paused)")

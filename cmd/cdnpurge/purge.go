@@ -167,7 +167,10 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 		sum, err = a.runQueued(ctx, s, req, f, stdout, prog)
 	}
 	prog.done()
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// Only a wait that began can end early: a publish that timed out
+	// queued nothing and is an error of its own, not "gave up waiting".
+	waiting := sum.Waited || f.direct
+	if err != nil && (!errors.Is(err, context.DeadlineExceeded) || !waiting) {
 		return err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

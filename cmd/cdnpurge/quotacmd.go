@@ -156,10 +156,10 @@ func (s *setup) productOf() (func(host string) apiclient.Product, error) {
 // writeQuota prints the snapshots, one per target, with the pauses in
 // force.
 func (a *app) writeQuota(ctx context.Context, s *setup, snaps []quota.Snapshot, w io.Writer) error {
-	ps, known := s.readPauses(ctx)
+	ps, perr := s.readPauses(ctx)
 	if a.g.output == "json" {
 		v := quotaView(snaps)
-		if known {
+		if perr == nil {
 			v.Pauses = pauseView(ps)
 		}
 		return writeJSON(w, v)
@@ -167,5 +167,5 @@ func (a *app) writeQuota(ctx context.Context, s *setup, snaps []quota.Snapshot, 
 	if err := writeQuotaTables(w, snaps); err != nil {
 		return err
 	}
-	return writePauses(w, ps, known)
+	return writePauses(w, ps, perr)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -73,11 +74,27 @@ calls it instead of the real API: nothing real is purged.`,
 	if err != nil {
 		return err
 	}
+	// A refused request ends the start at once, naming the permission; once
+	// running, refusals are logged and serving goes on.
+	startCtx, stopStart := context.WithCancelCause(ctx)
+	defer stopStart(nil)
+	var running atomic.Bool
+	s.refused = func(pe *jobs.PermissionError) {
+		s.log.Error("NATS refused a request", slog.String("error", pe.Error()))
+		if !running.Load() {
+			stopStart(pe)
+		}
+	}
 	sv := &daemon{setup: s, flags: f, started: time.Now()}
 	defer sv.close()
-	if err := sv.start(ctx); err != nil {
+	if err := sv.start(startCtx); err != nil {
+		var pe *jobs.PermissionError
+		if errors.As(context.Cause(startCtx), &pe) {
+			return fmt.Errorf("serve: %w", pe)
+		}
 		return err
 	}
+	running.Store(true)
 	defer sv.announce()()
 	return sv.wait(ctx)
 }
@@ -192,6 +209,10 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	pub, err := jobs.NewPublisher(nc, cfg.PublisherConfig(subj))
 	if err != nil {
+		return err
+	}
+	// Producers may use the idempotency bucket but not create it.
+	if err := pub.OpenIdempotencyBucket(ctx); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()

@@ -151,3 +151,15 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket, description strin
 	}
 	return kv, nil
 }
+
+// Bind opens an existing bucket as it is, changing nothing: what a client
+// that only reads and writes keys calls, so that it needs no right to
+// create or update buckets (cdnpurge serve creates them at start). A
+// missing bucket is an error wrapping jetstream.ErrBucketNotFound.
+func Bind(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+	}
+	return kv, nil
+}

@@ -183,3 +183,16 @@ func (s *MemoryStateStore) List(context.Context) (map[string]State, error) {
 	}
 	return out, nil
 }
+
+// BindKVStateStore opens the existing state bucket without changing it
+// (see kvjson.Bind), for readers such as `cdnpurge schedules`.
+func BindKVStateStore(ctx context.Context, js jetstream.JetStream, bucket string) (*KVStateStore, error) {
+	if bucket == "" {
+		bucket = DefaultStateBucket
+	}
+	kv, err := kvjson.Bind(ctx, js, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("schedule state: %w", err)
+	}
+	return &KVStateStore{kv: kv}, nil
+}
