@@ -46,7 +46,7 @@ func (n RoleNames) withDefaults() RoleNames {
 type Role struct {
 	// Name is the role's name in docs/security.md; User the user the sample
 	// gives it.
-	Name, User string
+	Name, User                      string
 	Publish, DenyPublish, Subscribe []string
 }
 
