@@ -30,7 +30,14 @@ const debianNATS = "/usr/sbin/nats-server"
 type authServer struct {
 	url       string
 	passwords map[string]string
+	// log is what the server wrote (its permission violations among it).
+	log *serverLog
 }
+
+// sampleUsers are the users of the sample and the variables of
+// nats-server's environment their passwords come from.
+var sampleUsers = map[string]string{"cdnpurge": "NATSAUTH_SERVICE_PASSWORD", "cdnpurge-webhooks": "NATSAUTH_WEBHOOKS_PASSWORD",
+	"producer": "NATSAUTH_PRODUCER_PASSWORD", "operator": "NATSAUTH_OPERATOR_PASSWORD", "viewer": "NATSAUTH_VIEWER_PASSWORD"}
 
 func runAuthNATS(t *testing.T) *authServer {
 	t.Helper()
@@ -56,10 +63,9 @@ func runAuthNATS(t *testing.T) *authServer {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &authServer{url: fmt.Sprintf("nats://127.0.0.1:%d", port), passwords: map[string]string{}}
+	s := &authServer{url: fmt.Sprintf("nats://127.0.0.1:%d", port), passwords: map[string]string{}, log: &serverLog{}}
 	env := os.Environ()
-	for user, v := range map[string]string{"cdnpurge": "CDNPURGE_NATS_PASSWORD", "cdnpurge-webhooks": "CDNPURGE_WEBHOOKS_NATS_PASSWORD",
-		"producer": "CDNPURGE_PRODUCER_NATS_PASSWORD"} {
+	for user, v := range sampleUsers {
 		b := make([]byte, 12)
 		_, _ = rand.Read(b)
 		// nats-server parses the variable's value as a config value: one
@@ -69,8 +75,8 @@ func runAuthNATS(t *testing.T) *authServer {
 	}
 	cmd := exec.Command(debianNATS, "-c", confPath)
 	cmd.Env = env
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := s.log
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

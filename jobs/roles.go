@@ -127,10 +127,15 @@ func Roles(names RoleNames) []Role {
 	return []Role{producer, viewer, operator, webhooks, service}
 }
 
+// concat joins lists, each subject once.
 func concat(lists ...[]string) []string {
 	var out []string
 	for _, l := range lists {
-		out = append(out, l...)
+		for _, s := range l {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
 	}
 	return out
 }

@@ -1,0 +1,575 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/worker"
+)
+
+// serverLog is nats-server's output, safe to write and read at once.
+type serverLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *serverLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// violationLine is how nats-server 2.9 logs a refused publish or
+// subscription.
+var violationLine = regexp.MustCompile(`(Publish|Subscription) Violation - User "([^"]+)", Subject "([^"]+)"`)
+
+// violation is one permission violation in the server's log.
+type violation struct{ kind, user, subject string }
+
+// violations returns the violations logged after the first skip bytes.
+func (l *serverLog) violations(skip int) []violation {
+	s := l.String()
+	var out []violation
+	for _, m := range violationLine.FindAllStringSubmatch(s[min(skip, len(s)):], -1) {
+		out = append(out, violation{m[1], m[2], m[3]})
+	}
+	return out
+}
+
+// The roles, by the user the sample gives each.
+const (
+	roleProducer = "producer"
+	roleViewer   = "viewer"
+	roleOperator = "operator"
+	roleWebhooks = "cdnpurge-webhooks"
+	roleService  = "cdnpurge"
+)
+
+var allRoles = []string{roleProducer, roleViewer, roleOperator, roleWebhooks, roleService}
+
+// cdnpurgeBinary builds cmd/cdnpurge once per test run (with the race
+// detector when the tests have it, so that the build cache is shared).
+var cdnpurgeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "cdnpurge-roles-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "cdnpurge")
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "github.com/cdnpurge/cdnpurge/cmd/cdnpurge")...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build cmd/cdnpurge: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// matrix is the running set-up: nats-server with the sample, the
+// emulator, cdnpurge serve as the service and as a webhooks-only replica,
+// and what every command run as a user needs.
+type matrix struct {
+	t      *testing.T
+	srv    *authServer
+	emu    *cdnemu.Server
+	bin    string
+	dir    string
+	config string
+	// pwFiles are the users' password files (nats.password_file).
+	pwFiles map[string]string
+	// barrier is a connection whose refused publishes mark the log.
+	barrier *nats.Conn
+	marks   int
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// env is the environment of cdnpurge run as user.
+func (m *matrix) env(user string, extra ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.dir,
+		"CDNPURGE_CONFIG=" + m.config,
+		"CDNPURGE_NATS_URL=" + m.srv.url,
+		"CDNPURGE_NATS_USER=" + user,
+		"CDNPURGE_NATS_PASSWORD_FILE=" + m.pwFiles[user],
+		"CDNPURGE_CDN_ENDPOINT=" + m.emu.URL, "CDNPURGE_CDN_DCDN_ENDPOINT=" + m.emu.URL, "CDNPURGE_CDN_STS_ENDPOINT=" + m.emu.URL,
+		"CDNPURGE_CDN_ACCOUNT_ID=" + cdnemu.DefaultAccountID,
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + cdnemu.DefaultAccessKeyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cdnemu.DefaultAccessKeySecret,
+		// A serve the matrix expects refused must not take a shared port
+		// if it got that far.
+		"CDNPURGE_WEBHOOKS_LISTEN=" + freeAddr(m.t), "CDNPURGE_ADMIN_LISTEN=" + freeAddr(m.t),
+	}
+	return append(env, extra...)
+}
+
+// result is one command's outcome.
+type result struct {
+	code           int
+	stdout, stderr string
+	// denied are the violations the server logged for the user meanwhile.
+	denied []violation
+}
+
+// run runs cdnpurge args as user and returns what it did, with the
+// permission violations the server logged for user while it ran.
+func (m *matrix) run(user string, args ...string) result {
+	m.t.Helper()
+	from := len(m.srv.log.String())
+	ctx, cancel := context.WithTimeout(m.t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.bin, args...)
+	cmd.Env, cmd.Dir = m.env(user), m.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		m.t.Fatalf("run %v as %s: %v", args, user, err)
+	}
+	m.mark()
+	for _, v := range m.srv.log.violations(from) {
+		if v.user == user && !strings.HasPrefix(v.subject, markPrefix) {
+			r.denied = append(r.denied, v)
+		}
+	}
+	return r
+}
+
+// markPrefix starts the subjects of the barrier's marks.
+const markPrefix = "cdnpurge.test.mark."
+
+// mark publishes where the barrier user may not and waits for the
+// server's log line of it: whatever the server logged for a command that
+// ended before is in the log by then.
+func (m *matrix) mark() {
+	m.t.Helper()
+	m.marks++
+	subject := fmt.Sprintf("%s%d", markPrefix, m.marks)
+	if err := m.barrier.Publish(subject, nil); err != nil {
+		m.t.Fatal(err)
+	}
+	want := `Subject "` + subject + `"`
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(m.srv.log.String(), want) {
+		if time.Now().After(deadline) {
+			m.t.Fatalf("nats-server never logged the refused publish on %s", subject)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serve starts cdnpurge serve as user with args; it is stopped at cleanup.
+// It returns the webhook listener's address once /readyz answers 200, and
+// its log.
+func (m *matrix) serve(user string, extra []string, args ...string) (string, *serverLog) {
+	m.t.Helper()
+	addr := freeAddr(m.t)
+	dir := m.t.TempDir()
+	cmd := exec.Command(m.bin, append([]string{"serve"}, args...)...)
+	cmd.Env = m.env(user, append([]string{"CDNPURGE_WEBHOOKS_LISTEN=" + addr, "CDNPURGE_ADMIN_LISTEN=" + freeAddr(m.t),
+		"CDNPURGE_WORKER_LINGER=50ms", "CDNPURGE_WORKER_TRACKER_FIRST_POLL=100ms"}, extra...)...)
+	cmd.Dir = dir
+	log := &serverLog{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	m.t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr, log
+			}
+		}
+		select {
+		case <-exited:
+			m.t.Fatalf("serve %v as %s ended:\n%s", args, user, log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("serve %v as %s not ready:\n%s", args, user, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// outcome is what docs/security.md promises a role for a command.
+type outcome int
+
+const (
+	allowed  outcome = iota // exit 0, no violation logged
+	refused                 // exit 1, naming the permission; nothing done
+	degraded                // exit 0 without the part the role may not read, saying which permission is missing
+)
+
+func (o outcome) String() string { return [...]string{"allowed", "refused", "degraded"}[o] }
+
+// check asserts r is what o promises for user.
+func (m *matrix) check(name, user string, o outcome, r result) {
+	m.t.Helper()
+	what := fmt.Sprintf("%s as %s (%s)", name, user, o)
+	named := "NATS user " + user + " may not "
+	switch o {
+	case allowed:
+		if r.code != 0 || len(r.denied) > 0 {
+			m.t.Errorf("%s: exit %d, violations %v\nstdout:\n%s\nstderr:\n%s", what, r.code, r.denied, r.stdout, r.stderr)
+		}
+	case refused:
+		if r.code != 1 || !strings.Contains(r.stderr, named) || !strings.Contains(r.stderr, "deploy/nats/authorization.conf") || len(r.denied) == 0 {
+			m.t.Errorf("%s: exit %d, violations %v; want exit 1 naming the permission\nstdout:\n%s\nstderr:\n%s", what, r.code, r.denied, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, "gave up waiting") {
+			m.t.Errorf("%s: a refusal reported as a timeout:\n%s%s", what, r.stdout, r.stderr)
+		}
+	case degraded:
+		if r.code != 0 || !strings.Contains(r.stdout+r.stderr, named) {
+			m.t.Errorf("%s: exit %d; want exit 0 naming the missing permission\nstdout:\n%s\nstderr:\n%s", what, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// jobID is the first job ID cdnpurge purge printed.
+func jobID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`queued job (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no job queued:\n%s", out)
+	}
+	return m[1]
+}
+
+// Every documented command, run as every role of the sample against
+// Debian's nats-server 2.9 with deploy/nats/authorization.conf as
+// shipped, does what docs/security.md says: allowed ones succeed without
+// a single permission violation in the server's log, refused ones exit 1
+// naming the permission and the role that has it. This is where a new
+// command or bucket gets its role.
+func TestNATSRoleMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cdnpurge and runs every command as every role")
+	}
+	t.Parallel()
+	srv := runAuthNATS(t)
+	bin, err := cdnpurgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := cdnemu.NewServer(cdnemu.Options{Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	m := &matrix{t: t, srv: srv, emu: emu, bin: bin, dir: t.TempDir(), pwFiles: map[string]string{}}
+	for user, pw := range srv.passwords {
+		m.pwFiles[user] = filepath.Join(m.dir, user+".password")
+		if err := os.WriteFile(m.pwFiles[user], []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A schedule far from now, so that `schedules` reads the state bucket
+	// and the scheduler never fires during the test.
+	m.config = filepath.Join(m.dir, "cdnpurge.yaml")
+	conf := "domains: [example.com]\nschedules:\n  - name: new-year-warmup\n    cron: \"0 0 1 1 *\"\n    action: push\n    paths: [\"https://example.com/\"]\n"
+	if err := os.WriteFile(m.config, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.barrier, err = nats.Connect(srv.url, nats.UserInfo(roleViewer, srv.passwords[roleViewer]),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.barrier.Close)
+
+	// Nothing exists yet: a producer cannot create the idempotency bucket
+	// and says so at once, never "gave up waiting".
+	r := m.run(roleProducer, "purge", "--wait", "--timeout", "30s", "https://example.com/early.js")
+	m.check("purge --wait before serve ever ran", roleProducer, refused, r)
+	if !strings.Contains(r.stderr, "cdnpurge serve creates it at start") {
+		t.Errorf("the refusal does not say who creates the bucket:\n%s", r.stderr)
+	}
+
+	// serve in the roles it is documented for, and not in a lower one.
+	r = m.run(roleProducer, "serve", "--worker=false", "--scheduler=false")
+	m.check("serve --worker=false --scheduler=false", roleProducer, refused, r)
+	r = m.run(roleWebhooks, "serve", "--webhooks=false")
+	m.check("serve --webhooks=false", roleWebhooks, refused, r)
+	_, svcLog := m.serve(roleService, nil)
+	hooks, hooksLog := m.serve(roleWebhooks, []string{"CDNPURGE_WEBHOOKS_GENERIC_TOKEN=matrix-token-0123456789",
+		"CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET=matrix-hmac-secret-0123456789"}, "--worker=false", "--scheduler=false")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+hooks+"/hooks/generic",
+		strings.NewReader(`{"kind":"refresh","refresh":{"paths":["https://example.com/hook.js"]}}`))
+	req.Header.Set("Authorization", "Bearer matrix-token-0123456789")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("generic hook on the webhooks-only replica: %s", resp.Status)
+	}
+
+	// The hook's job reaches the API (so that the error forced next is
+	// not spent on it).
+	for deadline := time.Now().Add(60 * time.Second); !slices.Contains(emu.Paths("RefreshObjectCaches"), "https://example.com/hook.js"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the hook's job never reached the API")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A job the API refuses goes to the dead-letter archive through the
+	// service's archive consumer (its acks are the service's).
+	emu.ForceError("RefreshObjectCaches", 1, "InvalidObjectPath.Malformed")
+	r = m.run(roleProducer, "purge", "--wait", "--timeout", "60s", "https://example.com/refused.js")
+	if r.code != 1 || !strings.Contains(r.stdout, "rejected") || len(r.denied) > 0 {
+		t.Fatalf("a purge the API refuses: exit %d, violations %v\n%s%s", r.code, r.denied, r.stdout, r.stderr)
+	}
+	failed := jobID(t, r.stdout)
+	svc := srv.connect(t, roleService)
+	archive, err := svc.js.KeyValue(t.Context(), worker.DefaultArchiveBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := archive.Watch(t.Context(), "job."+failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := false
+	for e := range w.Updates() {
+		if e != nil {
+			archived = true
+			break
+		}
+	}
+	_ = w.Stop()
+	if !archived {
+		t.Fatalf("job %s never reached the archive", failed)
+	}
+
+	// A job the operator holds, for each role's cancel to try.
+	held := func() string {
+		t.Helper()
+		m.check("pause", roleOperator, allowed, m.run(roleOperator, "pause", "--reason", "matrix"))
+		r := m.run(roleProducer, "purge", "https://example.com/held.js")
+		m.check("purge", roleProducer, allowed, r)
+		return jobID(t, r.stdout)
+	}
+	resume := func() { m.check("resume", roleOperator, allowed, m.run(roleOperator, "resume")) }
+
+	type command struct {
+		name string
+		args func() []string
+		// roles maps a role to its outcome; a role not listed is refused.
+		roles map[string]outcome
+		// around, if set, runs before the command and returns what to do
+		// after it.
+		around func() func()
+	}
+	all := func(o outcome) map[string]outcome {
+		out := map[string]outcome{}
+		for _, r := range allRoles {
+			out[r] = o
+		}
+		return out
+	}
+	var target string
+	static := func(args ...string) func() []string { return func() []string { return args } }
+	commands := []command{
+		{name: "purge", args: static("purge", "https://example.com/a.js"),
+			roles: map[string]outcome{roleProducer: allowed, roleOperator: allowed, roleWebhooks: allowed, roleService: allowed}},
+		{name: "push", args: static("push", "https://example.com/b.js"),
+			roles: map[string]outcome{roleProducer: allowed, roleOperator: allowed, roleWebhooks: allowed, roleService: allowed}},
+		{name: "purge --wait", args: static("purge", "--wait", "--timeout", "60s", "https://example.com/c.js"),
+			roles: map[string]outcome{roleProducer: allowed, roleOperator: allowed, roleService: allowed}},
+		{name: "jobs list", args: static("jobs", "list"),
+			roles: map[string]outcome{roleViewer: allowed, roleOperator: allowed, roleService: allowed}},
+		{name: "jobs show", args: func() []string { return []string{"jobs", "show", failed} },
+			roles: map[string]outcome{roleViewer: allowed, roleOperator: allowed, roleService: allowed}},
+		// The webhooks read the pauses for /readyz.
+		{name: "quota", args: static("quota"),
+			roles: map[string]outcome{roleProducer: degraded, roleViewer: allowed, roleOperator: allowed, roleWebhooks: allowed, roleService: allowed}},
+		{name: "tasks", args: static("tasks"), roles: all(allowed)},
+		{name: "service status", args: static("service", "status"), roles: all(allowed)},
+		{name: "schedules", args: static("schedules"),
+			roles: map[string]outcome{roleProducer: degraded, roleViewer: allowed, roleOperator: allowed, roleWebhooks: degraded, roleService: allowed}},
+		{name: "jobs retry", args: func() []string { return []string{"jobs", "retry", failed} },
+			roles: map[string]outcome{roleOperator: allowed, roleService: allowed}},
+		{name: "jobs cancel", args: func() []string { return []string{"jobs", "cancel", target} },
+			roles:  map[string]outcome{roleOperator: allowed, roleService: allowed},
+			around: func() func() { target = held(); return resume }},
+		{name: "pause", args: static("pause", "--for", "1m", "--reason", "matrix"),
+			roles: map[string]outcome{roleOperator: allowed, roleService: allowed}, around: func() func() { return resume }},
+		{name: "resume", args: static("resume"), roles: map[string]outcome{roleOperator: allowed, roleService: allowed}},
+	}
+	for _, c := range commands {
+		for _, user := range allRoles {
+			o, ok := c.roles[user]
+			if !ok {
+				o = refused
+			}
+			var after func()
+			if c.around != nil {
+				after = c.around()
+			}
+			m.check(c.name, user, o, m.run(user, c.args()...))
+			if after != nil {
+				after()
+			}
+		}
+	}
+
+	// The cancel of the operator took: the held job ended cancelled.
+	r = m.run(roleViewer, "--output", "json", "jobs", "list", "--state", "cancelled")
+	var list struct {
+		Jobs []struct{ ID string } `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Jobs) == 0 {
+		t.Errorf("no cancelled job listed (%v):\n%s", err, r.stdout)
+	}
+
+	// The two serves ran the whole matrix without one refusal, and no
+	// command as the service was refused anything.
+	for _, l := range []*serverLog{svcLog, hooksLog} {
+		if strings.Contains(l.String(), "NATS refused") {
+			t.Errorf("a serve was refused a request:\n%s", l.String())
+		}
+	}
+	for _, v := range srv.log.violations(0) {
+		if v.user == roleService {
+			t.Errorf("the service was refused: %s on %s", v.kind, v.subject)
+		}
+	}
+}
+
+// The service's own consumers stay the service's: a viewer or operator
+// can read the status stream through consumers of its own, but cannot
+// take over, drain or delete the worker's or the archiver's.
+func TestNATSRolesGuardServiceConsumers(t *testing.T) {
+	t.Parallel()
+	srv := runAuthNATS(t)
+	svc := srv.connect(t, roleService)
+	ctx := t.Context()
+	if _, err := svc.js.CreateStream(ctx, jetstream.StreamConfig{Name: "CDNPURGE_STATUS", Subjects: []string{"cdn.status.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{roleViewer, roleOperator} {
+		c := srv.connect(t, user)
+		for _, s := range []string{"$JS.API.CONSUMER.CREATE.CDNPURGE_STATUS.cdnpurge-archive.cdn.status.>",
+			"$JS.API.CONSUMER.CREATE.CDNPURGE_STATUS.cdnpurge-archive", "$JS.API.CONSUMER.MSG.NEXT.CDNPURGE_STATUS.cdnpurge-archive",
+			"$JS.API.CONSUMER.DELETE.CDNPURGE_STATUS.cdnpurge-archive", "$JS.API.STREAM.DELETE.CDNPURGE_STATUS",
+			"$JS.API.STREAM.PURGE.CDNPURGE", "cdn.sched.nightly", "cdn.status.invalid"} {
+			c.refused(t, s, "")
+		}
+	}
+}
+
+// The sample and the role table cdnpurge names refusals by
+// (jobs.Roles) grant the same subjects to the same users, so that a
+// refusal names the role that really has the permission.
+func TestSampleMatchesRoleTable(t *testing.T) {
+	for user, v := range sampleUsers {
+		t.Setenv(v, "pw"+strings.ReplaceAll(user, "-", ""))
+	}
+	dir := t.TempDir()
+	auth, err := os.ReadFile(filepath.Join("nats", "authorization.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorization.conf"), auth, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "nats-server.conf")
+	if err := os.WriteFile(confPath, []byte("include ./authorization.conf\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := map[string]jobs.Role{}
+	for _, r := range jobs.Roles(jobs.RoleNames{}) {
+		table[r.User] = r
+	}
+	if len(opts.Users) != len(table) {
+		t.Fatalf("the sample has %d users, the role table %d roles", len(opts.Users), len(table))
+	}
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	for _, u := range opts.Users {
+		r, ok := table[u.Username]
+		if !ok {
+			t.Errorf("user %s of the sample has no role in jobs.Roles", u.Username)
+			continue
+		}
+		p := u.Permissions
+		if p == nil || p.Publish == nil || p.Subscribe == nil {
+			t.Errorf("user %s: no publish or subscribe permissions", u.Username)
+			continue
+		}
+		for _, c := range []struct {
+			what        string
+			sample, tab []string
+		}{
+			{"publish allow", p.Publish.Allow, r.Publish},
+			{"publish deny", p.Publish.Deny, r.DenyPublish},
+			{"subscribe allow", p.Subscribe.Allow, r.Subscribe},
+			{"subscribe deny", p.Subscribe.Deny, nil},
+		} {
+			if got, want := sorted(c.sample), sorted(c.tab); !slices.Equal(got, want) {
+				t.Errorf("user %s (role %s), %s:\nsample %q\ntable  %q", u.Username, r.Name, c.what, got, want)
+			}
+		}
+	}
+}
