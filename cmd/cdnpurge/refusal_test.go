@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+)
+
+// runRolesNATS runs an embedded JetStream server with an all-powerful
+// user "admin" and a user "producer" with the producer role of
+// jobs.Roles, and returns its URL.
+func runRolesNATS(t *testing.T) string {
+	t.Helper()
+	var producer jobs.Role
+	for _, r := range jobs.Roles(jobs.RoleNames{}) {
+		if r.Name == "producer" {
+			producer = r
+		}
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(),
+		Users: []*server.User{{Username: "admin", Password: "admin-pw"}, {Username: "producer", Password: "producer-pw",
+			Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: producer.Publish},
+				Subscribe: &server.SubjectPermission{Allow: producer.Subscribe}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
+
+// A producer whose first purge --wait finds no idempotency bucket (serve
+// never ran) is told at once which permission it lacks, which role has
+// it and who creates the bucket; it is never "gave up waiting". Once the
+// bucket exists it queues; pause stays refused, naming the operator role.
+func TestRefusedPurgeNamesPermission(t *testing.T) {
+	t.Parallel()
+	url := runRolesNATS(t)
+	nc, err := nats.Connect(url, nats.UserInfo("admin", "admin-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	subj, _ := jobs.NewSubjects("")
+	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("producer-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"CDNPURGE_NATS_URL": url, "CDNPURGE_NATS_USER": "producer", "CDNPURGE_NATS_PASSWORD_FILE": pw,
+		"CDNPURGE_DOMAINS": "example.com"}
+	want := "NATS user producer may not publish to $JS.API.STREAM.CREATE.KV_cdnpurge-idem (role webhooks in deploy/nats/authorization.conf allows it); " +
+		"cdnpurge-idem does not exist yet: cdnpurge serve creates it at start"
+
+	code, out, errOut := runCLIWith(t, env, "", "purge", "--wait", "--timeout", "20s", "https://example.com/a.js")
+	if code != exitFailure || !strings.Contains(errOut, want) || strings.Contains(out+errOut, "gave up waiting") {
+		t.Fatalf("purge --wait: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLIWith(t, env, "", "--output", "json", "purge", "--wait", "--timeout", "20s", "https://example.com/a.js")
+	var rep errorBody
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitFailure || rep.Code != codeRefused || !strings.Contains(rep.Error, want) {
+		t.Fatalf("purge --wait --output json: exit %d, %+v (%v)\n%s", code, rep, err, out)
+	}
+
+	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.OpenIdempotencyBucket(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLIWith(t, env, "", "purge", "https://example.com/a.js")
+	if code != 0 || !strings.Contains(out, "queued job") {
+		t.Fatalf("purge once the bucket exists: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLIWith(t, env, "", "pause")
+	if code != exitFailure || !strings.Contains(errOut, "NATS user producer may not publish to $JS.API.STREAM.INFO.KV_CDNPURGE_CONTROL (role viewer") {
+		t.Fatalf("pause as producer: exit %d\n%s", code, errOut)
+	}
+}
+
+// A purge whose publish ran out of --timeout queued nothing: it fails as
+// a queue error, not as a wait that ended early.
+func TestPurgeThatQueuedNothingDoesNotReportWaiting(t *testing.T) {
+	t.Parallel()
+	n := jobstest.RunNATS(t)
+	env := map[string]string{"CDNPURGE_NATS_URL": n.URL, "CDNPURGE_DOMAINS": "example.com"}
+	code, out, errOut := runCLIWith(t, env, "", "purge", "--wait", "--timeout", "1ns", "https://example.com/a.js")
+	if code != exitFailure || strings.Contains(out+errOut, "gave up waiting") || !strings.Contains(errOut, "queue job") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
