@@ -39,11 +39,9 @@ type authServer struct {
 var sampleUsers = map[string]string{"cdnpurge": "NATSAUTH_SERVICE_PASSWORD", "cdnpurge-webhooks": "NATSAUTH_WEBHOOKS_PASSWORD",
 	"producer": "NATSAUTH_PRODUCER_PASSWORD", "operator": "NATSAUTH_OPERATOR_PASSWORD", "viewer": "NATSAUTH_VIEWER_PASSWORD"}
 
-func runAuthNATS(t *testing.T) *authServer {
+// sampleDir is a directory holding the sample, as shipped, to include.
+func sampleDir(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(debianNATS); err != nil {
-		t.Skipf("%s not installed", debianNATS)
-	}
 	dir := t.TempDir()
 	auth, err := os.ReadFile(filepath.Join("nats", "authorization.conf"))
 	if err != nil {
@@ -52,6 +50,15 @@ func runAuthNATS(t *testing.T) *authServer {
 	if err := os.WriteFile(filepath.Join(dir, "authorization.conf"), auth, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func runAuthNATS(t *testing.T) *authServer {
+	t.Helper()
+	if _, err := os.Stat(debianNATS); err != nil {
+		t.Skipf("%s not installed", debianNATS)
+	}
+	dir := sampleDir(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -523,14 +523,7 @@ func TestSampleMatchesRoleTable(t *testing.T) {
 	for user, v := range sampleUsers {
 		t.Setenv(v, "pw"+strings.ReplaceAll(user, "-", ""))
 	}
-	dir := t.TempDir()
-	auth, err := os.ReadFile(filepath.Join("nats", "authorization.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "authorization.conf"), auth, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := sampleDir(t)
 	confPath := filepath.Join(dir, "nats-server.conf")
 	if err := os.WriteFile(confPath, []byte("include ./authorization.conf\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package jobs
+package jobs_test
 
 import (
 	"errors"
@@ -9,6 +9,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 func TestSubjectMatches(t *testing.T) {
@@ -28,8 +31,8 @@ func TestSubjectMatches(t *testing.T) {
 		{"$JS.API.CONSUMER.CREATE.*.cdnpurge-archive.>", "$JS.API.CONSUMER.CREATE.CDNPURGE_STATUS.cdnpurge-archive", false},
 		{"$KV.CDNPURGE_CONTROL.pause", "$KV.CDNPURGE_CONTROL.pause.x", false},
 	} {
-		if got := SubjectMatches(c.pattern, c.subject); got != c.want {
-			t.Errorf("SubjectMatches(%q, %q) = %v, want %v", c.pattern, c.subject, got, c.want)
+		if got := jobs.SubjectMatches(c.pattern, c.subject); got != c.want {
+			t.Errorf("jobs.SubjectMatches(%q, %q) = %v, want %v", c.pattern, c.subject, got, c.want)
 		}
 	}
 }
@@ -39,7 +42,7 @@ func TestSubjectMatches(t *testing.T) {
 // none for what no role may.
 func TestRoleAllowingNamesTheLeastRole(t *testing.T) {
 	t.Parallel()
-	roles := Roles(RoleNames{})
+	roles := jobs.Roles(jobs.RoleNames{})
 	for _, c := range []struct {
 		subscribe bool
 		subject   string
@@ -61,7 +64,7 @@ func TestRoleAllowingNamesTheLeastRole(t *testing.T) {
 		{false, "$JS.ACK.CDNPURGE_STATUS.cdnpurge-archive.1.2.3.4.0", "service"},
 		{false, "cdn.ops.StopCdnDomain", ""},
 	} {
-		r, ok := RoleAllowing(roles, c.subscribe, c.subject)
+		r, ok := jobs.RoleAllowing(roles, c.subscribe, c.subject)
 		if r.Name != c.want || ok != (c.want != "") {
 			t.Errorf("%s (subscribe %v): role %q (%v), want %q", c.subject, c.subscribe, r.Name, ok, c.want)
 		}
@@ -71,49 +74,32 @@ func TestRoleAllowingNamesTheLeastRole(t *testing.T) {
 // A custom prefix and stream name are granted under their own names.
 func TestRolesFollowConfiguredNames(t *testing.T) {
 	t.Parallel()
-	subj, err := NewSubjects("acme.cdn")
+	subj, err := jobs.NewSubjects("acme.cdn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles := Roles(RoleNames{Subjects: subj, Stream: "PURGE"})
-	if r, _ := RoleAllowing(roles, false, "acme.cdn.purge.push"); r.Name != "producer" {
+	roles := jobs.Roles(jobs.RoleNames{Subjects: subj, Stream: "PURGE"})
+	if r, _ := jobs.RoleAllowing(roles, false, "acme.cdn.purge.push"); r.Name != "producer" {
 		t.Errorf("acme.cdn.purge.push: role %q, want producer", r.Name)
 	}
-	if r, _ := RoleAllowing(roles, false, "$JS.ACK.PURGE_SCHED.x"); r.Name != "service" {
+	if r, _ := jobs.RoleAllowing(roles, false, "$JS.ACK.PURGE_SCHED.x"); r.Name != "service" {
 		t.Errorf("tick acks: role %q, want service", r.Name)
 	}
-	if _, ok := RoleAllowing(roles, false, "cdn.purge.push"); ok {
+	if _, ok := jobs.RoleAllowing(roles, false, "cdn.purge.push"); ok {
 		t.Error("the default prefix is granted under a custom one")
 	}
-}
-
-// runAuthServer runs an embedded server where user may publish only on
-// cdn.purge.refresh and receive replies.
-func runAuthServer(t *testing.T, user, password string) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		Users: []*server.User{{Username: user, Password: password, Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{"cdn.purge.refresh"}},
-			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
-		}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
 }
 
 // A refused publish and a refused subscription, as the server reports
 // them, become errors naming the user, the subject and the role.
 func TestRefusalsNameUserSubjectAndRole(t *testing.T) {
 	t.Parallel()
-	url := runAuthServer(t, "ci", "secret-pw")
-	got := make(chan *PermissionError, 4)
-	r := NewRefusals("ci", Roles(RoleNames{}), nil, func(pe *PermissionError) { got <- pe })
+	url := jobstest.RunAuthNATS(t, &server.User{Username: "ci", Password: "secret-pw", Permissions: &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"cdn.purge.refresh"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	}})
+	got := make(chan *jobs.PermissionError, 4)
+	r := jobs.NewRefusals("ci", jobs.Roles(jobs.RoleNames{}), nil, func(pe *jobs.PermissionError) { got <- pe })
 	nc, err := nats.Connect(url, nats.UserInfo("ci", "secret-pw"), r.Option())
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +141,8 @@ func TestRefusalsNameUserSubjectAndRole(t *testing.T) {
 // A missing stream a user may not create is explained: serve creates it.
 func TestPermissionErrorExplainsMissingStream(t *testing.T) {
 	t.Parallel()
-	pe, ok := ParsePermissionError(fmt.Errorf("%w: %s", nats.ErrPermissionViolation,
-		`Permissions Violation for Publish to "$JS.API.STREAM.CREATE.KV_cdnpurge-idem"`), "", Roles(RoleNames{}))
+	pe, ok := jobs.ParsePermissionError(fmt.Errorf("%w: %s", nats.ErrPermissionViolation,
+		`Permissions Violation for Publish to "$JS.API.STREAM.CREATE.KV_cdnpurge-idem"`), "", jobs.Roles(jobs.RoleNames{}))
 	if !ok {
 		t.Fatal("not parsed")
 	}
@@ -167,7 +153,7 @@ func TestPermissionErrorExplainsMissingStream(t *testing.T) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
 	}
-	if _, ok := ParsePermissionError(errors.New("nats: timeout"), "u", nil); ok {
+	if _, ok := jobs.ParsePermissionError(errors.New("nats: timeout"), "u", nil); ok {
 		t.Error("a timeout parsed as a refusal")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -27,20 +26,9 @@ func runRolesNATS(t *testing.T) string {
 			producer = r
 		}
 	}
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: t.TempDir(),
-		Users: []*server.User{{Username: "admin", Password: "admin-pw"}, {Username: "producer", Password: "producer-pw",
-			Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: producer.Publish},
-				Subscribe: &server.SubjectPermission{Allow: producer.Subscribe}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
+	return jobstest.RunAuthNATS(t, &server.User{Username: "admin", Password: "admin-pw"}, &server.User{Username: "producer", Password: "producer-pw",
+		Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: producer.Publish},
+			Subscribe: &server.SubjectPermission{Allow: producer.Subscribe}}})
 }
 
 // A producer whose first purge --wait finds no idempotency bucket (serve

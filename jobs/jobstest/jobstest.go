@@ -222,3 +222,21 @@ func (s *Statuses) Has(jobID string, state jobs.State) bool {
 	}
 	return false
 }
+
+// RunAuthNATS starts a JetStream server whose clients log in as one of
+// users, with their permissions, and stops it when the test ends. It
+// returns the server's URL.
+func RunAuthNATS(tb testing.TB, users ...*server.User) string {
+	tb.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: tb.TempDir(), Users: users})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats-server not ready")
+	}
+	tb.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
