@@ -346,6 +346,10 @@ func TestNATSRoleMatrix(t *testing.T) {
 	r = m.run(roleWebhooks, "serve", "--webhooks=false")
 	m.check("serve --webhooks=false", roleWebhooks, refused, r)
 	_, svcLog := m.serve(roleService, nil)
+	// Serve made the buckets: the producer's first purge --wait, on a
+	// server where no job was ever queued, completes.
+	m.check("first purge --wait after serve started", roleProducer, allowed,
+		m.run(roleProducer, "purge", "--wait", "--timeout", "60s", "https://example.com/first.js"))
 	hooks, hooksLog := m.serve(roleWebhooks, []string{"CDNPURGE_WEBHOOKS_GENERIC_TOKEN=matrix-token-0123456789",
 		"CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET=matrix-hmac-secret-0123456789"}, "--worker=false", "--scheduler=false")
 	req, _ := http.NewRequest(http.MethodPost, "http://"+hooks+"/hooks/generic",
