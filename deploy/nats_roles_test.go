@@ -46,8 +46,12 @@ func (l *serverLog) String() string {
 }
 
 // violationLine is how nats-server 2.9 logs a refused publish or
-// subscription.
-var violationLine = regexp.MustCompile(`(Publish|Subscription) Violation - User "([^"]+)", Subject "([^"]+)"`)
+// subscription; violationLine215 how 2.15 does (the user is in the
+// client's label).
+var (
+	violationLine    = regexp.MustCompile(`(Publish|Subscription) Violation - User "([^"]+)", Subject "([^"]+)"`)
+	violationLine215 = regexp.MustCompile(`"[^"]*/user:([^"]+)" - (Publish|Subscription) Violation - Subject "([^"]+)"`)
+)
 
 // violation is one permission violation in the server's log.
 type violation struct{ kind, user, subject string }
@@ -56,8 +60,12 @@ type violation struct{ kind, user, subject string }
 func (l *serverLog) violations(skip int) []violation {
 	s := l.String()
 	var out []violation
-	for _, m := range violationLine.FindAllStringSubmatch(s[min(skip, len(s)):], -1) {
+	s = s[min(skip, len(s)):]
+	for _, m := range violationLine.FindAllStringSubmatch(s, -1) {
 		out = append(out, violation{m[1], m[2], m[3]})
+	}
+	for _, m := range violationLine215.FindAllStringSubmatch(s, -1) {
+		out = append(out, violation{m[2], m[1], m[3]})
 	}
 	return out
 }
@@ -245,6 +253,61 @@ func (m *matrix) serve(user string, extra []string, args ...string) (string, *se
 	}
 }
 
+// embeddedLog writes the embedded server's log lines into a serverLog.
+type embeddedLog struct{ l *serverLog }
+
+func (e embeddedLog) logf(level, format string, v ...any) {
+	fmt.Fprintf(e.l, "["+level+"] "+format+"\n", v...)
+}
+func (e embeddedLog) Noticef(format string, v ...any) { e.logf("INF", format, v...) }
+func (e embeddedLog) Warnf(format string, v ...any)   { e.logf("WRN", format, v...) }
+func (e embeddedLog) Fatalf(format string, v ...any)  { e.logf("FTL", format, v...) }
+func (e embeddedLog) Errorf(format string, v ...any)  { e.logf("ERR", format, v...) }
+func (e embeddedLog) Debugf(format string, v ...any)  { e.logf("DBG", format, v...) }
+func (e embeddedLog) Tracef(format string, v ...any)  { e.logf("TRC", format, v...) }
+
+// runEmbeddedAuthNATS is runAuthNATS on the nats-server of go.mod, in
+// process: the sample follows the definitions of its password variables
+// (the process's environment is shared by parallel tests).
+func runEmbeddedAuthNATS(t *testing.T) *authServer {
+	t.Helper()
+	dir := sampleDir(t)
+	s := &authServer{passwords: map[string]string{}, log: &serverLog{}}
+	var conf strings.Builder
+	for user, v := range sampleUsers {
+		s.passwords[user] = "pw" + strings.ReplaceAll(user, "-", "") + fmt.Sprint(time.Now().UnixNano())
+		fmt.Fprintf(&conf, "%s: %q\n", v, s.passwords[user])
+	}
+	sample, err := os.ReadFile(filepath.Join(dir, "authorization.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Variables of an including file do not reach the included one: the
+	// sample follows them, verbatim, in the same file.
+	fmt.Fprintf(&conf, "listen: \"127.0.0.1:-1\"\njetstream {\n  store_dir: %q\n}\n%s", filepath.Join(dir, "js"), sample)
+	confPath := filepath.Join(dir, "nats-server.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(confPath)
+	if err != nil {
+		t.Fatalf("the embedded nats-server refused the sample: %v", err)
+	}
+	opts.NoSigs = true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.SetLogger(embeddedLog{s.log}, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("embedded nats-server not ready:\n%s", s.log.String())
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	s.url = ns.ClientURL()
+	return s
+}
+
 // outcome is what docs/security.md promises a role for a command.
 type outcome int
 
@@ -296,12 +359,28 @@ func jobID(t *testing.T, out string) string {
 // a single permission violation in the server's log, refused ones exit 1
 // naming the permission and the role that has it. This is where a new
 // command or bucket gets its role.
+//
+// It runs against Debian's nats-server 2.9 (the oldest the sample is for,
+// its password variables taken from the server's environment as the docs
+// say) and against the nats-server of go.mod, embedded (the sample after
+// a config that defines the variables), so that it runs
+// where Debian's package is missing too and covers a current server.
 func TestNATSRoleMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cdnpurge and runs every command as every role")
 	}
 	t.Parallel()
-	srv := runAuthNATS(t)
+	t.Run("debian nats-server 2.9", func(t *testing.T) {
+		t.Parallel()
+		roleMatrix(t, runAuthNATS(t))
+	})
+	t.Run("embedded nats-server", func(t *testing.T) {
+		t.Parallel()
+		roleMatrix(t, runEmbeddedAuthNATS(t))
+	})
+}
+
+func roleMatrix(t *testing.T, srv *authServer) {
 	bin, err := cdnpurgeBinary()
 	if err != nil {
 		t.Fatal(err)
