@@ -379,7 +379,7 @@ func (env *jobsEnv) eachJob(ctx context.Context, ids []string, act func(v worker
 		v, ok, err := env.in.Job(ctx, id)
 		switch {
 		case err != nil:
-			r.Error = err.Error()
+			r.Error = refusalOr(ctx, err).Error()
 		case !ok:
 			r.Error = "no such job (see cdnpurge jobs list)"
 		default:
@@ -398,7 +398,7 @@ func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []s
 		}
 		by := operatorName()
 		if err := env.in.Control.CancelJob(ctx, worker.Cancel{JobID: r.ID, By: by, At: time.Now()}); err != nil {
-			r.Error = err.Error()
+			r.Error = refusalOr(ctx, err).Error()
 			return
 		}
 		msg := "cancelled by " + by
@@ -423,7 +423,7 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			return
 		}
 		if _, err := env.pub.Publish(ctx, j, ""); err != nil {
-			r.Error = "queue the new job: " + err.Error()
+			r.Error = "queue the new job: " + refusalOr(ctx, err).Error()
 			return
 		}
 		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued

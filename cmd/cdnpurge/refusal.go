@@ -57,8 +57,13 @@ func (a *app) refused(pe *jobs.PermissionError) {
 func (a *app) withRefusal(err error) error {
 	if pe := a.refusal.Load(); pe != nil && err != nil {
 		var ue usageError
-		if errors.As(err, &ue) {
+		var rep reportedError
+		switch {
+		case errors.As(err, &ue):
 			return err
+		case errors.As(err, &rep):
+			// The command's JSON result is out already: one document only.
+			return reportedError{pe}
 		}
 		return pe
 	}

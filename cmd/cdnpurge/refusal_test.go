@@ -13,22 +13,21 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/worker"
 )
 
 // runRolesNATS runs an embedded JetStream server with an all-powerful
-// user "admin" and a user "producer" with the producer role of
-// jobs.Roles, and returns its URL.
+// user "admin" and, for each role of jobs.Roles, a user of its name
+// (password "<name>-pw"), and returns its URL.
 func runRolesNATS(t *testing.T) string {
 	t.Helper()
-	var producer jobs.Role
+	users := []*server.User{{Username: "admin", Password: "admin-pw"}}
 	for _, r := range jobs.Roles(jobs.RoleNames{}) {
-		if r.Name == "producer" {
-			producer = r
-		}
+		users = append(users, &server.User{Username: r.Name, Password: r.Name + "-pw",
+			Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: r.Publish, Deny: r.DenyPublish},
+				Subscribe: &server.SubjectPermission{Allow: r.Subscribe}}})
 	}
-	return jobstest.RunAuthNATS(t, &server.User{Username: "admin", Password: "admin-pw"}, &server.User{Username: "producer", Password: "producer-pw",
-		Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: producer.Publish},
-			Subscribe: &server.SubjectPermission{Allow: producer.Subscribe}}})
+	return jobstest.RunAuthNATS(t, users...)
 }
 
 // A producer whose first purge --wait finds no idempotency bucket (serve
@@ -78,9 +77,35 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "queued job") {
 		t.Fatalf("purge once the bucket exists: exit %d\n%s\n%s", code, out, errOut)
 	}
+	id := strings.Fields(out)[2]
 	code, _, errOut = runCLIWith(t, env, "", "pause")
 	if code != exitFailure || !strings.Contains(errOut, "NATS user producer may not publish to $JS.API.STREAM.INFO.KV_CDNPURGE_CONTROL (role viewer") {
 		t.Fatalf("pause as producer: exit %d\n%s", code, errOut)
+	}
+
+	// A viewer may look the job up but not cancel it: the result (one
+	// JSON document) and the error name the permission.
+	if _, err := jobs.EnsureStatusStream(t.Context(), js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.OpenControl(t.Context(), js, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.OpenArchive(t.Context(), js, "", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	env["CDNPURGE_NATS_USER"] = "viewer"
+	if err := os.WriteFile(pw, []byte("viewer-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLIWith(t, env, "", "--output", "json", "jobs", "cancel", id)
+	var res struct {
+		Results []jobResult `json:"results"`
+	}
+	denied := "NATS user viewer may not publish to $KV.CDNPURGE_CONTROL.cancel." + id + " (role operator in deploy/nats/authorization.conf allows it)"
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitFailure || len(res.Results) != 1 ||
+		res.Results[0].Error != denied || !strings.Contains(errOut, denied) {
+		t.Fatalf("jobs cancel as viewer: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, out, errOut)
 	}
 }
 
