@@ -649,3 +649,42 @@ func TestSampleMatchesRoleTable(t *testing.T) {
 		}
 	}
 }
+
+// The variables the sample reads from nats-server's environment are
+// outside cdnpurge's own CDNPURGE_* namespace: cdnpurge refuses unknown
+// CDNPURGE_* variables, and one shell or env file often serves both.
+func TestSampleVariablesAreNotCdnpurges(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("nats", "authorization.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l, _, _ = strings.Cut(l, "#"); strings.TrimSpace(l) != "" {
+			code = append(code, l)
+		}
+	}
+	refs := regexp.MustCompile(`:\s*\$([A-Za-z_][A-Za-z0-9_]*)`).FindAllStringSubmatch(strings.Join(code, "\n"), -1)
+	if len(refs) == 0 {
+		t.Fatal("the sample reads no variable")
+	}
+	var fromEnv []string
+	for _, r := range refs {
+		if strings.HasPrefix(r[1], "CDNPURGE") {
+			t.Errorf("the sample reads $%s: a CDNPURGE_* name is cdnpurge's own", r[1])
+		}
+		if !strings.HasPrefix(r[1], "ROLE_") {
+			fromEnv = append(fromEnv, r[1])
+		}
+	}
+	var want []string
+	for _, v := range sampleUsers {
+		want = append(want, v)
+	}
+	slices.Sort(fromEnv)
+	slices.Sort(want)
+	if !slices.Equal(fromEnv, want) {
+		t.Errorf("the sample reads %v from the environment, the tests set %v", fromEnv, want)
+	}
+}
