@@ -81,6 +81,17 @@ const (
 
 var allRoles = []string{roleProducer, roleViewer, roleOperator, roleWebhooks, roleService}
 
+// binDir holds the cdnpurge the tests build; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // cdnpurgeBinary builds cmd/cdnpurge once per test run (with the race
 // detector when the tests have it, so that the build cache is shared).
 var cdnpurgeBinary = sync.OnceValues(func() (string, error) {
@@ -88,6 +99,7 @@ var cdnpurgeBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "cdnpurge")
 	args := []string{"build", "-o", bin}
 	if raceBuild {
