@@ -102,6 +102,19 @@ type Config struct {
 
 	// Rules map repository events to URLs.
 	Rules []Rule `yaml:"rules" json:"rules"`
+
+	// OSSToken enables POST /hooks/oss (docs/oss.md): the token an
+	// EventBridge connection or a forwarder sends as a bearer token, as the
+	// password of Basic auth, or in OSSAPIKeyHeader.
+	OSSToken Secret `yaml:"oss_token" json:"oss_token"`
+	// OSSAPIKeyHeader names a header that carries the token itself (an
+	// EventBridge connection's API-key authentication); empty: only
+	// Authorization is read.
+	OSSAPIKeyHeader string `yaml:"oss_api_key_header" json:"oss_api_key_header"`
+	// OSSBodyLimit is the largest body of the OSS hook, in bytes.
+	OSSBodyLimit int64 `yaml:"oss_body_limit" json:"oss_body_limit"`
+	// OSSRules map OSS object events to URLs.
+	OSSRules []OSSRule `yaml:"oss_rules" json:"oss_rules"`
 }
 
 // Rule maps events of matching repositories to purge jobs. Empty filters
@@ -186,6 +199,9 @@ func (c Config) WithDefaults() Config {
 	if c.GitLabBodyLimit <= 0 {
 		c.GitLabBodyLimit = DefaultSenderBodyLimit
 	}
+	if c.OSSBodyLimit <= 0 {
+		c.OSSBodyLimit = DefaultBodyLimit
+	}
 	if c.BufferBudget <= 0 {
 		c.BufferBudget = DefaultBufferBudget
 	}
@@ -229,7 +245,7 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		field string
 		v     int64
-	}{{"body_limit", c.BodyLimit}, {"github_body_limit", c.GitHubBodyLimit}, {"gitlab_body_limit", c.GitLabBodyLimit}} {
+	}{{"body_limit", c.BodyLimit}, {"github_body_limit", c.GitHubBodyLimit}, {"gitlab_body_limit", c.GitLabBodyLimit}, {"oss_body_limit", c.OSSBodyLimit}} {
 		switch {
 		case l.v < 0:
 			bad(l.field, "must be > 0 bytes")
@@ -258,7 +274,7 @@ func (c Config) Validate() error {
 	for _, s := range []struct {
 		field string
 		v     Secret
-	}{{"github_secret", c.GitHubSecret}, {"gitlab_token", c.GitLabToken}, {"generic_token", c.GenericToken}, {"generic_hmac_secret", c.GenericHMACSecret}} {
+	}{{"github_secret", c.GitHubSecret}, {"gitlab_token", c.GitLabToken}, {"generic_token", c.GenericToken}, {"generic_hmac_secret", c.GenericHMACSecret}, {"oss_token", c.OSSToken}} {
 		if s.v != "" && len(s.v) < 16 {
 			bad(s.field, "shorter than 16 characters; use a random secret of at least 16")
 		}
@@ -266,6 +282,14 @@ func (c Config) Validate() error {
 	for i, r := range c.Rules {
 		for _, e := range r.validate() {
 			bad(fmt.Sprintf("rules[%d].%s", i, e.field), "%s", e.msg)
+		}
+	}
+	if c.OSSAPIKeyHeader != "" && !validHeaderName(c.OSSAPIKeyHeader) {
+		bad("oss_api_key_header", "%q: want a header name of letters, digits and '-', such as X-Api-Key", clip(c.OSSAPIKeyHeader, maxEchoValue))
+	}
+	for i, r := range c.OSSRules {
+		for _, e := range r.validate() {
+			bad(fmt.Sprintf("oss_rules[%d].%s", i, e.field), "%s", e.msg)
 		}
 	}
 	return errors.Join(errs...)

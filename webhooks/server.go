@@ -71,6 +71,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
 		return nil, err
 	}
+	if err := CheckOSSRuleURLs(cfg.OSSRules, d.Validator); err != nil {
+		return nil, err
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +83,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux(),
 		budget: newBudget(cfg.BufferBudget, d.Metrics.buffered())}
 	handlers := map[string]http.Handler{"github": s.instrument("github", s.github),
-		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic)}
+		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic),
+		"oss": s.instrument("oss", s.oss)}
 	for _, h := range Hooks(cfg) {
 		if h.Enabled {
 			s.mux.Handle("POST "+h.Path, handlers[h.Name])
