@@ -113,6 +113,9 @@ type Config struct {
 	OSSAPIKeyHeader string `yaml:"oss_api_key_header" json:"oss_api_key_header"`
 	// OSSBodyLimit is the largest body of the OSS hook, in bytes.
 	OSSBodyLimit int64 `yaml:"oss_body_limit" json:"oss_body_limit"`
+	// OSSDedupeWindow is how long a stored OSS event is remembered, so
+	// that a redelivery stores nothing (default 24h).
+	OSSDedupeWindow time.Duration `yaml:"oss_dedupe_window" json:"oss_dedupe_window"`
 	// OSSRules map OSS object events to URLs.
 	OSSRules []OSSRule `yaml:"oss_rules" json:"oss_rules"`
 }
@@ -202,6 +205,9 @@ func (c Config) WithDefaults() Config {
 	if c.OSSBodyLimit <= 0 {
 		c.OSSBodyLimit = DefaultBodyLimit
 	}
+	if c.OSSDedupeWindow <= 0 {
+		c.OSSDedupeWindow = DefaultOSSDedupeWindow
+	}
 	if c.BufferBudget <= 0 {
 		c.BufferBudget = DefaultBufferBudget
 	}
@@ -266,7 +272,7 @@ func (c Config) Validate() error {
 		field string
 		v     time.Duration
 	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
-		{"idle_timeout", c.IdleTimeout}, {"max_skew", c.MaxSkew}} {
+		{"idle_timeout", c.IdleTimeout}, {"max_skew", c.MaxSkew}, {"oss_dedupe_window", c.OSSDedupeWindow}} {
 		if d.v < 0 {
 			bad(d.field, "%s: must be > 0 (a Go duration such as 5s)", d.v)
 		}

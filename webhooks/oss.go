@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,22 +80,22 @@ func ossMediaType(r *http.Request) (string, *hookError) {
 		clip(r.Header.Get("Content-Type"), maxEchoValue), mediaCloudEvent, mediaCloudEventBatch)
 }
 
-// ossUnit is what one event asks for: its jobs, stored under the event's
-// own idempotency key.
+// ossUnit is what one event asks for: the URLs to refresh and prefetch,
+// at the highest priority of the rules that map it.
 type ossUnit struct {
-	ev  ossEvent
+	ev            ossEvent
+	refresh, push []string
+	pri           jobs.Priority
+	// key is the event's identity in the OSSSeen store; "" when it has
+	// none (never deduplicated).
 	key string
-	js  []*jobs.Job
-	// dupOf is the index of an earlier unit of the same request with the
-	// same key (the batch carried the event twice); -1 when none.
-	dupOf int
 }
 
 // ossIdentity is what makes two deliveries one change: the kind of
 // change, the object, its ETag and the time OSS gives the event. The time
 // tells a redelivery from a later write of the same content after another
-// one (A, B, A again within the duplicate window must refresh again). An
-// event with neither time nor id is not deduplicated.
+// one (A, B, A again must refresh three times). An event with neither
+// time nor id is not deduplicated.
 func ossIdentity(ev ossEvent, change string) string {
 	if ev.time == "" && ev.id == "" {
 		return ""
@@ -108,7 +109,6 @@ func ossIdentity(ev ossEvent, change string) string {
 // mapOSS turns events into units; events that change nothing a rule
 // covers are listed as ignored, URLs the allowlist refuses as refused.
 func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []jobs.Problem) {
-	seen := map[string]int{}
 	for _, ev := range events {
 		field := fmt.Sprintf("events[%d]", ev.index)
 		skip := func(reason string) {
@@ -130,9 +130,8 @@ func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []
 			skip("a folder marker (the key ends with /) is served at no URL")
 			continue
 		}
-		var refresh, push []string
-		pri := jobs.PriorityLow // raised by each rule that acts
-		covered, acted, bad := false, false, false
+		u := ossUnit{ev: ev, pri: jobs.PriorityLow} // raised by each rule that acts
+		covered, bad := false, false
 		for _, r := range s.cfg.OSSRules {
 			if !r.matches(ev.bucket, ev.key) {
 				continue
@@ -141,42 +140,31 @@ func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []
 			if !r.acts(change) {
 				continue
 			}
-			u := r.render(ev.bucket, ev.key)
-			if _, err := s.deps.Validator.Normalize(u, apiclient.ObjectFile); err != nil {
-				refused = append(refused, jobs.Problem{Field: field, Path: u, File: ev.object(), Reason: err.Error()})
+			url := r.render(ev.bucket, ev.key)
+			if _, err := s.deps.Validator.Normalize(url, apiclient.ObjectFile); err != nil {
+				refused = append(refused, jobs.Problem{Field: field, Path: url, File: ev.object(), Reason: err.Error()})
 				bad = true
 				continue
 			}
-			acted = true
-			refresh = append(refresh, u)
+			u.refresh = append(u.refresh, url)
 			if change == ossCreated && r.PrefetchCreated {
-				push = append(push, u)
+				u.push = append(u.push, url)
 			}
-			pri = highest(pri, r.Priority)
+			u.pri = highest(u.pri, r.Priority)
 		}
 		switch {
-		case bad && !acted:
+		case len(u.refresh) > 0:
+		case bad:
 			continue
 		case !covered:
 			skip(fmt.Sprintf("nothing to do: no rule covers bucket %s key %s", ev.bucket, clip(ev.key, maxEchoValue)))
 			continue
-		case !acted:
+		default:
 			skip(fmt.Sprintf("nothing to do: the rules covering this key do not act on %s objects", change))
 			continue
 		}
-		u := ossUnit{ev: ev, dupOf: -1}
-		u.js = append(u.js, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: dedupe(refresh)}})
-		if len(push) > 0 {
-			u.js = append(u.js, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: dedupe(push)}})
-		}
-		withPriority(u.js, pri)
 		if id := ossIdentity(ev, change); id != "" {
-			u.key = "oss:" + jobs.IDFromKey(id)
-			if first, ok := seen[u.key]; ok {
-				u.dupOf = first
-			} else {
-				seen[u.key] = len(units)
-			}
+			u.key = jobs.IDFromKey(id)
 		}
 		units = append(units, u)
 	}
@@ -187,12 +175,16 @@ func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []
 type ossAnswer struct {
 	Status string `json:"status"`
 	// Events is the number of events in the request; Queued the events
-	// stored now, Duplicates those stored by an earlier delivery.
-	Events     int           `json:"events"`
-	Queued     int           `json:"queued"`
-	Duplicates int           `json:"duplicates"`
-	Paths      int           `json:"paths"`
-	Jobs       []acceptedJob `json:"jobs"`
+	// stored now, Duplicates those stored by an earlier delivery (or
+	// twice in this one).
+	Events     int `json:"events"`
+	Queued     int `json:"queued"`
+	Duplicates int `json:"duplicates"`
+	Paths      int `json:"paths"`
+	// Jobs are the jobs stored now; Earlier the jobs that hold the
+	// duplicates.
+	Jobs    []acceptedJob `json:"jobs"`
+	Earlier []string      `json:"earlier_jobs,omitempty"`
 	// Ignored lists the events that change nothing a rule covers, each
 	// with its reason; Refused the malformed events and refused URLs.
 	Ignored []jobs.Problem `json:"ignored,omitempty"`
@@ -239,121 +231,193 @@ func (s *Server) oss(w http.ResponseWriter, r *http.Request) (int, any) {
 		}
 		return http.StatusOK, map[string]any{"status": "ignored", "reason": reason, "events": total, "ignored": clipProblems(ignored)}
 	}
-	acks, herr := s.storeOSS(r, units)
+	fresh, earlier, dups, herr := s.freshOSS(r.Context(), units)
 	if herr != nil {
 		return fail(herr)
 	}
-	out := ossAnswer{Status: "accepted", Events: total, Ignored: clipProblems(ignored)}
-	for i, u := range units {
-		if acks[i].conflict != "" {
-			refused = append(refused, jobs.Problem{Field: fmt.Sprintf("events[%d]", u.ev.index), File: u.ev.object(), Reason: acks[i].conflict})
-			continue
+	out := ossAnswer{Status: "accepted", Events: total, Queued: len(fresh), Duplicates: dups, Jobs: []acceptedJob{},
+		Earlier: earlier, Ignored: clipProblems(ignored), Refused: clipProblems(refused)}
+	if len(fresh) > 0 {
+		acks, js, herr := s.storeOSS(r, fresh)
+		if herr != nil {
+			return fail(herr)
 		}
-		dup := u.dupOf >= 0
-		for k, j := range u.js {
-			a := acks[i].acks[k]
-			dup = dup || a.Duplicate
-			if u.dupOf < 0 {
-				out.Jobs = append(out.Jobs, acceptedJob{ID: a.JobID, Kind: j.Kind, Paths: len(j.Paths()), Duplicate: a.Duplicate})
-			}
-		}
-		if dup {
-			out.Duplicates++
-			continue
-		}
-		out.Queued++
-		for _, j := range u.js {
-			out.Paths += len(j.Paths())
+		for i, j := range js {
+			n := len(j.Paths())
+			out.Jobs = append(out.Jobs, acceptedJob{ID: acks[i].JobID, Kind: j.Kind, Paths: n, Duplicate: acks[i].Duplicate})
+			out.Paths += n
 		}
 	}
-	out.Refused = clipProblems(refused)
 	s.log.Info("oss events accepted", slog.Int("events", total), slog.Int("queued", out.Queued), slog.Int("duplicates", out.Duplicates),
-		slog.Int("ignored", len(ignored)), slog.Int("refused", len(refused)), slog.Int("paths", out.Paths))
+		slog.Int("ignored", len(ignored)), slog.Int("refused", len(refused)), slog.Int("paths", out.Paths), slog.Int("jobs", len(out.Jobs)))
 	return http.StatusAccepted, out
 }
 
-// ossStored is what storing one unit gave: the acks of its jobs, or the
-// reason it was not stored because its key holds other content.
-type ossStored struct {
-	acks     []jobs.Ack
-	conflict string
-}
-
-// storeOSS stores every unit under its own key, several at once, and
-// returns only when each was acknowledged; a unit whose key holds other
-// content (the rules changed since its first delivery) is reported, not
-// stored again. When the queue cannot take one, the request is answered
-// 503 and the sender retries it whole: what was stored is not stored
-// twice.
-func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]ossStored, *hookError) {
-	now := s.deps.Now()
-	out := make([]ossStored, len(units))
-	for i := range units {
-		u := &units[i]
-		source := "oss:" + u.ev.bucket
-		for k, j := range u.js {
-			if u.key != "" {
-				j.ID = jobs.IDFromKey(u.key + ":" + strconv.Itoa(k))
-			}
-			j.Prepare(source, now)
-			if err := s.deps.Validator.Validate(j); err != nil {
-				// Every URL was checked: a failure here is a bug.
-				return nil, refuse(http.StatusInternalServerError, "invalid_job", "event %d: %v", u.ev.index, err)
-			}
-		}
-	}
-	// A publish that started completes even if the sender hangs up.
-	ctx := context.WithoutCancel(r.Context())
+// eachUnit runs fn on every unit, ossPublishers at once, and returns the
+// errors joined.
+func eachUnit(units []ossUnit, fn func(i int, u ossUnit) error) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failed error
+	var errs error
 	sem := make(chan struct{}, ossPublishers)
-	for i := range units {
-		u := &units[i]
-		if u.dupOf >= 0 {
-			continue
-		}
+	for i, u := range units {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			key := u.key
-			if key == "" {
-				key = "once:" + jobs.NewID()
-			}
-			acks, err := s.deps.Publisher.PublishSet(ctx, key, u.js)
-			var ce *jobs.IdempotencyConflictError
-			switch {
-			case err == nil:
-				out[i].acks = acks
-			case errors.As(err, &ce):
-				s.log.Warn("idempotency conflict", slog.String("key", key), slog.String("source", "oss:"+u.ev.bucket), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
-				out[i].conflict = fmt.Sprintf("this event was stored earlier with other URLs (job %s; the rules changed since); it is not queued again", strings.Join(ce.JobIDs, ", "))
-			default:
+			if err := fn(i, u); err != nil {
 				mu.Lock()
-				failed = errors.Join(failed, err)
+				errs = errors.Join(errs, err)
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	if failed != nil {
-		s.log.Error("publish oss events", slog.Int("events", len(units)), slog.String("error", clip(failed.Error(), maxEcho)))
-		return nil, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later (events stored meanwhile are not stored twice)")
-	}
-	for i, u := range units {
-		if u.dupOf >= 0 {
-			out[i] = out[u.dupOf]
+	return errs
+}
+
+// freshOSS drops the units stored by an earlier delivery (and the second
+// of two alike in this request) and returns the rest, with the jobs that
+// hold the dropped ones and how many were dropped.
+func (s *Server) freshOSS(ctx context.Context, units []ossUnit) (fresh []ossUnit, earlier []string, dups int, herr *hookError) {
+	inRequest := map[string]bool{}
+	var lookup []ossUnit
+	for _, u := range units {
+		switch {
+		case u.key == "":
+			fresh = append(fresh, u)
+		case inRequest[u.key]:
+			dups++
+		default:
+			inRequest[u.key] = true
+			lookup = append(lookup, u)
 		}
 	}
-	for i, u := range units {
-		if u.dupOf >= 0 || out[i].conflict != "" {
+	seen := make([]bool, len(lookup))
+	ids := make([][]string, len(lookup))
+	err := eachUnit(lookup, func(i int, u ossUnit) error {
+		var err error
+		ids[i], seen[i], err = s.deps.OSSSeen.Seen(ctx, u.key)
+		return err
+	})
+	if err != nil {
+		s.log.Error("look up oss events", slog.String("error", clip(err.Error(), maxEcho)))
+		return nil, nil, 0, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the events cannot be checked for redeliveries now, nothing acknowledged; retry later")
+	}
+	have := map[string]bool{}
+	for i, u := range lookup {
+		if !seen[i] {
+			fresh = append(fresh, u)
 			continue
 		}
-		for k, a := range out[i].acks {
-			s.log.Debug("job accepted", slog.String("job", a.JobID), slog.String("kind", string(u.js[k].Kind)), slog.String("source", u.js[k].Source),
-				slog.Int("paths", len(u.js[k].Paths())), slog.Bool("duplicate", a.Duplicate))
+		dups++
+		for _, id := range ids[i] {
+			if !have[id] {
+				have[id] = true
+				earlier = append(earlier, id)
+			}
 		}
 	}
-	return out, nil
+	return fresh, earlier, dups, nil
+}
+
+// ossJobs gathers the URLs of units into as few jobs as the per-job limit
+// and their priorities allow: a burst becomes a few large jobs, which the
+// worker can collapse into directory refreshes (worker.collapse).
+func ossJobs(units []ossUnit) []*jobs.Job {
+	var out []*jobs.Job
+	for _, pri := range []jobs.Priority{jobs.PriorityHigh, jobs.PriorityNormal, jobs.PriorityLow} {
+		var refresh, push []string
+		for _, u := range units {
+			if u.pri.Rank() == pri.Rank() {
+				refresh = append(refresh, u.refresh...)
+				push = append(push, u.push...)
+			}
+		}
+		var js []*jobs.Job
+		for _, chunk := range chunks(dedupe(refresh)) {
+			js = append(js, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
+		}
+		for _, chunk := range chunks(dedupe(push)) {
+			js = append(js, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
+		}
+		withPriority(js, pri)
+		out = append(out, js...)
+	}
+	return out
+}
+
+// ossSource names the buckets of units for the jobs' source.
+func ossSource(units []ossUnit) string {
+	buckets := map[string]bool{}
+	for _, u := range units {
+		buckets[u.ev.bucket] = true
+	}
+	if len(buckets) == 1 {
+		return "oss:" + units[0].ev.bucket
+	}
+	return fmt.Sprintf("oss:%s+%d", units[0].ev.bucket, len(buckets)-1)
+}
+
+// storeOSS stores the jobs of the fresh units under one key bound to the
+// events (a retry of the same request stores nothing twice), then marks
+// each event as stored. It answers only when the queue acknowledged every
+// job; when it cannot take them, the request is answered 503 and nothing
+// is marked, so the sender's retry stores them.
+func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]jobs.Ack, []*jobs.Job, *hookError) {
+	keys := make([]string, 0, len(units))
+	for _, u := range units {
+		keys = append(keys, u.key)
+	}
+	slices.Sort(keys)
+	key := "oss:" + jobs.IDFromKey(strings.Join(keys, ","))
+	if slices.Contains(keys, "") {
+		key = "once:" + jobs.NewID()
+	}
+	js := ossJobs(units)
+	now, source := s.deps.Now(), ossSource(units)
+	for i, j := range js {
+		j.ID = jobs.IDFromKey(key + ":" + strconv.Itoa(i))
+		j.Prepare(source, now)
+		if err := s.deps.Validator.Validate(j); err != nil {
+			// Every URL was checked when mapped: this is a bug.
+			s.log.Error("oss job invalid", slog.String("error", clip(err.Error(), maxEcho)))
+			return nil, nil, refuse(http.StatusInternalServerError, "invalid_job", "a job built from the events does not validate; nothing was queued")
+		}
+	}
+	// A publish that started completes even if the sender hangs up.
+	ctx := context.WithoutCancel(r.Context())
+	acks, err := s.deps.Publisher.PublishSet(ctx, key, js)
+	var ce *jobs.IdempotencyConflictError
+	if errors.As(err, &ce) {
+		// The same events were stored before with other URLs (the rules
+		// changed): store them as they map now.
+		s.log.Warn("idempotency conflict", slog.String("key", key), slog.String("source", source), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
+		key = "once:" + jobs.NewID()
+		for i, j := range js {
+			j.ID = jobs.IDFromKey(key + ":" + strconv.Itoa(i))
+		}
+		acks, err = s.deps.Publisher.PublishSet(ctx, key, js)
+	}
+	if err != nil {
+		s.log.Error("publish oss events", slog.String("source", source), slog.Int("stored", len(acks)), slog.Int("jobs", len(js)), slog.String("error", clip(err.Error(), maxEcho)))
+		return nil, nil, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later (what was stored is not stored twice)")
+	}
+	ids := make([]string, len(acks))
+	for i, a := range acks {
+		ids[i] = a.JobID
+		s.log.Info("job accepted", slog.String("job", a.JobID), slog.String("kind", string(js[i].Kind)), slog.String("source", source),
+			slog.Int("paths", len(js[i].Paths())), slog.Bool("duplicate", a.Duplicate))
+	}
+	// A mark that fails costs a refresh if the event comes again; the
+	// answer stands.
+	if err := eachUnit(units, func(_ int, u ossUnit) error {
+		if u.key == "" {
+			return nil
+		}
+		return s.deps.OSSSeen.Mark(ctx, u.key, ids)
+	}); err != nil {
+		s.log.Warn("remember oss events", slog.String("error", clip(err.Error(), maxEcho)))
+	}
+	return acks, js, nil
 }

@@ -148,12 +148,15 @@ func FuzzParseOSS(f *testing.F) {
 			t.Fatalf("%d events gave %d units, %d ignored, %d refused", len(evs), len(units), len(ignored), len(bad))
 		}
 		for _, u := range units {
-			for _, j := range u.js {
-				for _, p := range j.Paths() {
-					if !strings.HasPrefix(p, "https://static.example.com/") {
-						t.Fatalf("%s mapped to %q", u.ev.object(), p)
-					}
+			for _, p := range append(u.refresh, u.push...) {
+				if !strings.HasPrefix(p, "https://static.example.com/") {
+					t.Fatalf("%s mapped to %q", u.ev.object(), p)
 				}
+			}
+		}
+		for _, j := range ossJobs(units) {
+			if n := len(j.Paths()); n == 0 || n > maxPathsPerJob {
+				t.Fatalf("job with %d paths", n)
 			}
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -341,5 +342,88 @@ func TestOSSConfigValidation(t *testing.T) {
 	err = CheckOSSRuleURLs(rules, v)
 	if err == nil || !strings.Contains(err.Error(), "webhooks.oss_rules[1].url_template") || strings.Contains(err.Error(), "oss_rules[0]") {
 		t.Fatalf("allowlist check: %v", err)
+	}
+}
+
+// ossBatch builds a batch of PutObject events for public/burst/<i>.js,
+// i in [from, to).
+func ossBatch(t *testing.T, from, to int) []byte {
+	t.Helper()
+	var ce map[string]any
+	if err := json.Unmarshal(golden(t, "oss_cloudevent_put.json"), &ce); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for i := from; i < to; i++ {
+		b, _ := json.Marshal(ce)
+		var e map[string]any
+		_ = json.Unmarshal(b, &e)
+		e["id"] = fmt.Sprintf("burst-%d", i)
+		o := e["data"].(map[string]any)["oss"].(map[string]any)["object"].(map[string]any)
+		o["key"] = fmt.Sprintf("public/burst/%d.js", i)
+		out = append(out, e)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A burst in one request is one job (which the worker may collapse into a
+// directory refresh); a redelivery in another batch stores only what is
+// new in it.
+func TestOSSBurstIsOneJobAndRedeliveriesCostNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, ossTestConfig())
+	a := f.post(t, "/hooks/oss", ossCE(mediaCloudEventBatch), ossBatch(t, 0, 50))
+	if a.status != http.StatusAccepted || a.body["queued"] != float64(50) || a.body["paths"] != float64(50) {
+		t.Fatalf("burst: %d %s", a.status, a.raw)
+	}
+	got := f.stored(t)
+	if len(got) != 1 || len(got[0].Refresh.Paths) != 50 {
+		t.Fatalf("burst stored %d jobs, want one of 50 paths", len(got))
+	}
+	// Events 25..49 again, in a batch with 25 new ones.
+	a = f.post(t, "/hooks/oss", ossCE(mediaCloudEventBatch), ossBatch(t, 25, 75))
+	if a.status != http.StatusAccepted || a.body["queued"] != float64(25) || a.body["duplicates"] != float64(25) || !strings.Contains(a.raw, got[0].ID) {
+		t.Fatalf("mixed redelivery: %d %s", a.status, a.raw)
+	}
+	got = f.stored(t)
+	if len(got) != 2 || len(got[1].Refresh.Paths) != 25 || !slices.Contains(got[1].Refresh.Paths, "https://static.example.com/burst/74.js") || slices.Contains(got[1].Refresh.Paths, "https://static.example.com/burst/25.js") {
+		t.Fatalf("mixed redelivery stored %+v", got[1:])
+	}
+	// The whole second request again: nothing new.
+	if a := f.post(t, "/hooks/oss", ossCE(mediaCloudEventBatch), ossBatch(t, 25, 75)); a.status != http.StatusAccepted || a.body["duplicates"] != float64(50) {
+		t.Fatalf("second request again: %d %s", a.status, a.raw)
+	}
+	if n := len(f.stored(t)); n != 2 {
+		t.Fatalf("redelivery stored jobs: %d", n)
+	}
+}
+
+// An event the queue could not take is answered 503 and not remembered:
+// EventBridge's retry stores it, once.
+func TestOSSNotStoredIsNotRemembered(t *testing.T) {
+	t.Parallel()
+	var fp *failingPublisher
+	f := newFixtureWith(t, ossTestConfig(), func(d *Deps) {
+		fp = &failingPublisher{next: d.Publisher}
+		fp.down.Store(true)
+		d.Publisher = fp
+	})
+	body := golden(t, "oss_cloudevent_put.json")
+	if a := f.post(t, "/hooks/oss", ossBearer(), body); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("queue down: %d %s", a.status, a.raw)
+	}
+	fp.down.Store(false)
+	if a := f.post(t, "/hooks/oss", ossBearer(), body); a.status != http.StatusAccepted || a.body["queued"] != float64(1) {
+		t.Fatalf("the retry once the queue is back: %d %s", a.status, a.raw)
+	}
+	if a := f.post(t, "/hooks/oss", ossBearer(), body); a.status != http.StatusAccepted || a.body["duplicates"] != float64(1) {
+		t.Fatalf("then a redelivery: %d %s", a.status, a.raw)
+	}
+	if n := len(f.stored(t)); n != 1 {
+		t.Fatalf("stored %d jobs, want 1", n)
 	}
 }

@@ -40,6 +40,9 @@ type Deps struct {
 	// requests; required when generic_hmac_secret is set (see
 	// OpenReplayGuard).
 	Replay ReplayGuard
+	// OSSSeen remembers the OSS events stored; required when oss_token is
+	// set (see OpenOSSSeen).
+	OSSSeen OSSSeen
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -67,6 +70,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.GenericHMACSecret != "" && d.Replay == nil {
 		return nil, errors.New("webhooks: generic_hmac_secret needs a ReplayGuard, so that a signed request is accepted once")
+	}
+	if cfg.OSSToken != "" && d.OSSSeen == nil {
+		return nil, errors.New("webhooks: oss_token needs an OSSSeen, so that a redelivered event is stored once")
 	}
 	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
 		return nil, err
