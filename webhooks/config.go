@@ -202,14 +202,16 @@ func (c Config) WithDefaults() Config {
 	if c.GitLabBodyLimit <= 0 {
 		c.GitLabBodyLimit = DefaultSenderBodyLimit
 	}
-	if c.OSSBodyLimit <= 0 {
-		c.OSSBodyLimit = DefaultBodyLimit
-	}
 	if c.OSSDedupeWindow <= 0 {
 		c.OSSDedupeWindow = DefaultOSSDedupeWindow
 	}
 	if c.BufferBudget <= 0 {
 		c.BufferBudget = DefaultBufferBudget
+	}
+	if c.OSSBodyLimit <= 0 {
+		// A smaller buffer budget bounds the default: a config that does
+		// not use the OSS hook must not fail on its limit.
+		c.OSSBodyLimit = min(DefaultBodyLimit, c.BufferBudget)
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
