@@ -231,14 +231,15 @@ func (s *Server) oss(w http.ResponseWriter, r *http.Request) (int, any) {
 		}
 		return http.StatusOK, map[string]any{"status": "ignored", "reason": reason, "events": total, "ignored": clipProblems(ignored)}
 	}
-	fresh, earlier, dups, herr := s.freshOSS(r.Context(), units)
+	fresh, revs, earlier, dups, herr := s.claimOSS(context.WithoutCancel(r.Context()), units)
 	if herr != nil {
+		w.Header().Set("Retry-After", "1")
 		return fail(herr)
 	}
 	out := ossAnswer{Status: "accepted", Events: total, Queued: len(fresh), Duplicates: dups, Jobs: []acceptedJob{},
 		Earlier: earlier, Ignored: clipProblems(ignored), Refused: clipProblems(refused)}
 	if len(fresh) > 0 {
-		acks, js, herr := s.storeOSS(r, fresh)
+		acks, js, herr := s.storeOSS(r, fresh, revs)
 		if herr != nil {
 			return fail(herr)
 		}
@@ -276,49 +277,73 @@ func eachUnit(units []ossUnit, fn func(i int, u ossUnit) error) error {
 	return errs
 }
 
-// freshOSS drops the units stored by an earlier delivery (and the second
-// of two alike in this request) and returns the rest, with the jobs that
-// hold the dropped ones and how many were dropped.
-func (s *Server) freshOSS(ctx context.Context, units []ossUnit) (fresh []ossUnit, earlier []string, dups int, herr *hookError) {
+// claimOSS claims every unit's event for this delivery. It returns the
+// units this delivery stores (their claims in revs), the jobs that hold
+// the others (stored by an earlier delivery, or twice in this request)
+// and how many those were. When another delivery is storing one of the
+// events right now, or the claims cannot be made, every claim is given
+// back and the request is answered 503: nothing is lost (the other
+// delivery's sender retries if it fails) and nothing stored twice.
+func (s *Server) claimOSS(ctx context.Context, units []ossUnit) (fresh []ossUnit, revs []uint64, earlier []string, dups int, herr *hookError) {
 	inRequest := map[string]bool{}
-	var lookup []ossUnit
+	var claim []ossUnit
 	for _, u := range units {
 		switch {
 		case u.key == "":
 			fresh = append(fresh, u)
+			revs = append(revs, 0)
 		case inRequest[u.key]:
 			dups++
 		default:
 			inRequest[u.key] = true
-			lookup = append(lookup, u)
+			claim = append(claim, u)
 		}
 	}
-	seen := make([]bool, len(lookup))
-	ids := make([][]string, len(lookup))
-	err := eachUnit(lookup, func(i int, u ossUnit) error {
+	claims := make([]OSSClaim, len(claim))
+	err := eachUnit(claim, func(i int, u ossUnit) error {
 		var err error
-		ids[i], seen[i], err = s.deps.OSSSeen.Seen(ctx, u.key)
+		claims[i], err = s.deps.OSSSeen.Claim(ctx, u.key)
 		return err
 	})
-	if err != nil {
-		s.log.Error("look up oss events", slog.String("error", clip(err.Error(), maxEcho)))
-		return nil, nil, 0, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the events cannot be checked for redeliveries now, nothing acknowledged; retry later")
-	}
-	have := map[string]bool{}
-	for i, u := range lookup {
-		if !seen[i] {
+	busy := 0
+	for i, u := range claim {
+		switch c := claims[i]; {
+		case c.Fresh:
 			fresh = append(fresh, u)
-			continue
-		}
-		dups++
-		for _, id := range ids[i] {
-			if !have[id] {
-				have[id] = true
-				earlier = append(earlier, id)
+			revs = append(revs, c.Rev)
+		case c.Busy:
+			busy++
+		default:
+			dups++
+			for _, id := range c.Jobs {
+				if !slices.Contains(earlier, id) {
+					earlier = append(earlier, id)
+				}
 			}
 		}
 	}
-	return fresh, earlier, dups, nil
+	if err == nil && busy == 0 {
+		return fresh, revs, earlier, dups, nil
+	}
+	s.releaseOSS(fresh, revs)
+	if err != nil {
+		s.log.Error("claim oss events", slog.String("error", clip(err.Error(), maxEcho)))
+		return nil, nil, nil, 0, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the events cannot be checked for redeliveries now, nothing acknowledged; retry later")
+	}
+	return nil, nil, nil, 0, refuse(http.StatusServiceUnavailable, "busy", "%d event(s) of the request are being stored by another delivery now; nothing acknowledged, retry shortly", busy)
+}
+
+// releaseOSS gives back the claims of units whose events were not stored.
+func (s *Server) releaseOSS(units []ossUnit, revs []uint64) {
+	ctx := context.Background()
+	if err := eachUnit(units, func(i int, u ossUnit) error {
+		if u.key == "" {
+			return nil
+		}
+		return s.deps.OSSSeen.Release(ctx, u.key, revs[i])
+	}); err != nil {
+		s.log.Warn("release oss events", slog.String("error", clip(err.Error(), maxEcho)))
+	}
 }
 
 // ossJobs gathers the URLs of units into as few jobs as the per-job limit
@@ -364,7 +389,7 @@ func ossSource(units []ossUnit) string {
 // each event as stored. It answers only when the queue acknowledged every
 // job; when it cannot take them, the request is answered 503 and nothing
 // is marked, so the sender's retry stores them.
-func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]jobs.Ack, []*jobs.Job, *hookError) {
+func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jobs.Ack, []*jobs.Job, *hookError) {
 	keys := make([]string, 0, len(units))
 	for _, u := range units {
 		keys = append(keys, u.key)
@@ -382,6 +407,7 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]jobs.Ack, []*jobs
 		if err := s.deps.Validator.Validate(j); err != nil {
 			// Every URL was checked when mapped: this is a bug.
 			s.log.Error("oss job invalid", slog.String("error", clip(err.Error(), maxEcho)))
+			s.releaseOSS(units, revs)
 			return nil, nil, refuse(http.StatusInternalServerError, "invalid_job", "a job built from the events does not validate; nothing was queued")
 		}
 	}
@@ -401,6 +427,7 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]jobs.Ack, []*jobs
 	}
 	if err != nil {
 		s.log.Error("publish oss events", slog.String("source", source), slog.Int("stored", len(acks)), slog.Int("jobs", len(js)), slog.String("error", clip(err.Error(), maxEcho)))
+		s.releaseOSS(units, revs)
 		return nil, nil, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later (what was stored is not stored twice)")
 	}
 	ids := make([]string, len(acks))
@@ -409,13 +436,13 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit) ([]jobs.Ack, []*jobs
 		s.log.Info("job accepted", slog.String("job", a.JobID), slog.String("kind", string(js[i].Kind)), slog.String("source", source),
 			slog.Int("paths", len(js[i].Paths())), slog.Bool("duplicate", a.Duplicate))
 	}
-	// A mark that fails costs a refresh if the event comes again; the
-	// answer stands.
-	if err := eachUnit(units, func(_ int, u ossUnit) error {
+	// A claim not marked done is taken over by a redelivery once stale:
+	// it costs a refresh, the answer stands.
+	if err := eachUnit(units, func(i int, u ossUnit) error {
 		if u.key == "" {
 			return nil
 		}
-		return s.deps.OSSSeen.Mark(ctx, u.key, ids)
+		return s.deps.OSSSeen.Done(ctx, u.key, revs[i], ids)
 	}); err != nil {
 		s.log.Warn("remember oss events", slog.String("error", clip(err.Error(), maxEcho)))
 	}
