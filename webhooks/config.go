@@ -428,13 +428,19 @@ func checkTemplate(t string) error {
 	if !strings.Contains(t, "{path}") && !strings.Contains(t, "{file}") {
 		return fmt.Errorf("%q: needs {path} or {file}", t)
 	}
+	return checkFixedHost(t, "https://static.example.com/{path}")
+}
+
+// checkFixedHost refuses a URL template that is not http(s) or whose host
+// has a placeholder: the allowlist is checked against the host at start.
+func checkFixedHost(t, example string) error {
 	if !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
 		return fmt.Errorf("%q: must start with https:// or http://", t)
 	}
 	_, afterScheme, _ := strings.Cut(t, "://")
 	host, _, _ := strings.Cut(afterScheme, "/")
 	if host == "" || strings.Contains(host, "{") {
-		return fmt.Errorf("%q: the host must be fixed, for example https://static.example.com/{path}", t)
+		return fmt.Errorf("%q: the host must be fixed, for example %s", t, example)
 	}
 	return nil
 }

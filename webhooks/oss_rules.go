@@ -96,15 +96,7 @@ func checkOSSTemplate(t string) error {
 	if !strings.Contains(t, "{key}") {
 		return fmt.Errorf("%q: needs {key}", clip(t, maxEchoValue))
 	}
-	if !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
-		return fmt.Errorf("%q: must start with https:// or http://", clip(t, maxEchoValue))
-	}
-	_, afterScheme, _ := strings.Cut(t, "://")
-	host, _, _ := strings.Cut(afterScheme, "/")
-	if host == "" || strings.Contains(host, "{") {
-		return fmt.Errorf("%q: the host must be fixed (the allowlist is checked at start), for example https://static.example.com/{key}", clip(t, maxEchoValue))
-	}
-	return nil
+	return checkFixedHost(clip(t, maxEchoValue), "https://static.example.com/{key}")
 }
 
 // acts reports whether the rule refreshes on a change of this kind.

@@ -5,30 +5,12 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
+// newOSSSeen returns the claims store of a fixture's server.
 func newOSSSeen(t *testing.T) *KVOSSSeen {
 	t.Helper()
-	n := jobstest.RunNATS(t)
-	nc, err := jobs.Connect(n.URL, "oss-seen-test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := OpenOSSSeen(t.Context(), js, 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return newFixture(t, ossTestConfig()).srv.deps.OSSSeen.(*KVOSSSeen)
 }
 
 func TestOSSClaimOnceThenDone(t *testing.T) {
