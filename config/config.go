@@ -156,6 +156,7 @@ type WebhooksConfig struct {
 	GitLabTokenFile       string `yaml:"gitlab_token_file" json:"gitlab_token_file"`
 	GenericTokenFile      string `yaml:"generic_token_file" json:"generic_token_file"`
 	GenericHMACSecretFile string `yaml:"generic_hmac_secret_file" json:"generic_hmac_secret_file"`
+	OSSTokenFile          string `yaml:"oss_token_file" json:"oss_token_file"`
 }
 
 // WorkerConfig tunes the worker: worker.Config (see it for each field)

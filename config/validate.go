@@ -67,6 +67,7 @@ func (c *Config) validate(p *problems) {
 	p.addErr("", c.Webhooks.Config.Validate()) // names webhooks.<field>
 	if validator != nil {
 		p.addErr("", webhooks.CheckRuleURLs(c.Webhooks.Rules, validator))
+		p.addErr("", webhooks.CheckOSSRuleURLs(c.Webhooks.OSSRules, validator))
 	}
 	metricsPath := c.Metrics.Path
 	if c.Metrics.Disabled {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
@@ -226,6 +227,19 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 	hooks.refused(t, subj.Sched("nightly"), tickID)
 	hooks.refused(t, subj.Op("StopCdnDomain"), "")
+	// The OSS hook claims each event in its bucket.
+	seen, err := webhooks.OpenOSSSeen(ctx, hooks.js, 1, 0)
+	if err != nil {
+		t.Fatalf("webhooks: open the OSS event bucket: %v (denied: %s)", err, drain(hooks.denied))
+	}
+	if c, err := seen.Claim(ctx, "oss-event"); err != nil || !c.Fresh {
+		t.Fatalf("webhooks: claim an OSS event: %+v %v (denied: %s)", c, err, drain(hooks.denied))
+	} else if err := seen.Done(ctx, "oss-event", c.Rev, []string{"job"}); err != nil {
+		t.Fatalf("webhooks: mark an OSS event: %v (denied: %s)", err, drain(hooks.denied))
+	}
+	if c, err := seen.Claim(ctx, "oss-event"); err != nil || len(c.Jobs) != 1 {
+		t.Fatalf("webhooks: look up an OSS event: %+v %v (denied: %s)", c, err, drain(hooks.denied))
+	}
 
 	// An outside producer: purge subjects work (even with a tick's ID as
 	// its Nats-Msg-Id: that is the work stream's dedupe, not the ticks'),

@@ -31,6 +31,7 @@ const sharedRedis = "redis://127.0.0.1:6379/0"
 type secrets struct {
 	AccessKeyID, AccessKeySecret                    string
 	GenericToken, GenericHMAC, GitHubSecret, GitLab string
+	OSSToken                                        string
 }
 
 func newSecrets() secrets {
@@ -40,12 +41,12 @@ func newSecrets() secrets {
 		return prefix + hex.EncodeToString(b)
 	}
 	return secrets{AccessKeyID: r("e2eid"), AccessKeySecret: r("aks"), GenericToken: r("tok"),
-		GenericHMAC: r("hmac"), GitHubSecret: r("gh"), GitLab: r("gl")}
+		GenericHMAC: r("hmac"), GitHubSecret: r("gh"), GitLab: r("gl"), OSSToken: r("oss")}
 }
 
 func (s secrets) all() map[string]string {
 	return map[string]string{"AccessKey secret": s.AccessKeySecret, "generic token": s.GenericToken,
-		"generic HMAC secret": s.GenericHMAC, "GitHub secret": s.GitHubSecret, "GitLab token": s.GitLab}
+		"generic HMAC secret": s.GenericHMAC, "GitHub secret": s.GitHubSecret, "GitLab token": s.GitLab, "OSS token": s.OSSToken}
 }
 
 // clusterOpts shape one scenario's processes.
@@ -60,6 +61,9 @@ type clusterOpts struct {
 	// dcdnQuota, when set, puts dcdnDomain on the emulated DCDN with this
 	// daily URL quota, and in the config as a product: dcdn domain.
 	dcdnQuota int64
+	// oss enables /hooks/oss (ossBucket's objects under public/ map to
+	// static.example.com).
+	oss bool
 }
 
 // dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
@@ -151,6 +155,16 @@ func (c *cluster) writeConfig() {
 	if c.opts.dcdnQuota > 0 {
 		dcdnEntry = fmt.Sprintf(`, {name: %q, product: dcdn}`, dcdnDomain)
 	}
+	ossRules := ""
+	if c.opts.oss {
+		ossRules = fmt.Sprintf(`  oss_rules:
+    - name: oss-static
+      bucket: %s
+      prefix: public/
+      strip_prefix: public/
+      url_template: "https://static.example.com/oss/{key}"
+`, ossBucket)
+	}
 	conf := fmt.Sprintf(`nats:
   url: %q
   publish_timeout: 2s
@@ -176,7 +190,7 @@ webhooks:
       files: "public/**"
       strip_prefix: public/
       url_template: "https://static.example.com/{path}"
-worker:
+%sworker:
   linger: 200ms
   ack_wait: 3s
   defer_max: 1s
@@ -191,7 +205,7 @@ quota:
 log:
   format: json
   level: %s
-`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, dcdnEntry, submitters, c.opts.workerYAML, c.opts.logLevel)
+`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, dcdnEntry, ossRules, submitters, c.opts.workerYAML, c.opts.logLevel)
 	c.confPath = filepath.Join(c.logDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(c.confPath, []byte(conf), 0o600); err != nil {
 		c.t.Fatal(err)
@@ -200,7 +214,11 @@ log:
 
 func (c *cluster) replicaEnv(r *replica) []string {
 	s := c.run.secrets
-	return append(baseEnv(),
+	var oss []string
+	if c.opts.oss {
+		oss = append(oss, "CDNPURGE_WEBHOOKS_OSS_TOKEN="+s.OSSToken)
+	}
+	return append(append(baseEnv(), oss...),
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+s.AccessKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+s.AccessKeySecret,
 		"CDNPURGE_WEBHOOKS_LISTEN="+strings.TrimPrefix(r.base, "http://"),

@@ -14,7 +14,7 @@ type RoleNames struct {
 	Stream       string // work stream; its tick stream is SchedStreamName(Stream)
 	StatusStream string
 	// Buckets, without the KV_ of their streams.
-	Idempotency, Replay, Control, Archive, Tasks, Schedules string
+	Idempotency, Replay, OSS, Control, Archive, Tasks, Schedules string
 	// Consumers only the service may create, drain or delete.
 	Consumers []string
 }
@@ -30,6 +30,7 @@ func (n RoleNames) withDefaults() RoleNames {
 	n.StatusStream = or(n.StatusStream, DefaultStatusStreamName)
 	n.Idempotency = or(n.Idempotency, DefaultIdempotencyBucket)
 	n.Replay = or(n.Replay, "cdnpurge-replay")
+	n.OSS = or(n.OSS, "cdnpurge-oss") // webhooks.DefaultOSSBucket
 	n.Control = or(n.Control, "CDNPURGE_CONTROL")
 	n.Archive = or(n.Archive, "CDNPURGE_ARCHIVE")
 	n.Tasks = or(n.Tasks, "CDNPURGE_TASKS")
@@ -116,13 +117,14 @@ func Roles(names RoleNames) []Role {
 			manage(n.Stream), manage(n.StatusStream),
 			kvUse(n.Idempotency), manage("KV_"+n.Idempotency),
 			kvUse(n.Replay), manage("KV_"+n.Replay),
+			kvUse(n.OSS), manage("KV_"+n.OSS),
 			kvRead(n.Control), manage("KV_"+n.Control)),
 		Subscribe: []string{"_INBOX.>"}}
 	service := Role{Name: "service", User: "cdnpurge",
 		Publish: []string{p + ".purge.refresh", p + ".purge.push", p + ".sched.>", p + ".status.>", api + ">",
 			"$JS.ACK." + n.Stream + ".>", "$JS.ACK." + SchedStreamName(n.Stream) + ".>", "$JS.ACK." + n.StatusStream + ".>",
 			"$KV." + n.Schedules + ".>", "$KV." + n.Tasks + ".>", "$KV." + n.Control + ".>", "$KV." + n.Archive + ".>",
-			"$KV." + n.Idempotency + ".>", "$KV." + n.Replay + ".>"},
+			"$KV." + n.Idempotency + ".>", "$KV." + n.Replay + ".>", "$KV." + n.OSS + ".>"},
 		Subscribe: []string{"_INBOX.>", p + ".status.>", "$JS.EVENT.ADVISORY.>"}}
 	return []Role{producer, viewer, operator, webhooks, service}
 }

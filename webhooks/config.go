@@ -102,6 +102,22 @@ type Config struct {
 
 	// Rules map repository events to URLs.
 	Rules []Rule `yaml:"rules" json:"rules"`
+
+	// OSSToken enables POST /hooks/oss (docs/oss.md): the token an
+	// EventBridge connection or a forwarder sends as a bearer token, as the
+	// password of Basic auth, or in OSSAPIKeyHeader.
+	OSSToken Secret `yaml:"oss_token" json:"oss_token"`
+	// OSSAPIKeyHeader names a header that carries the token itself (an
+	// EventBridge connection's API-key authentication); empty: only
+	// Authorization is read.
+	OSSAPIKeyHeader string `yaml:"oss_api_key_header" json:"oss_api_key_header"`
+	// OSSBodyLimit is the largest body of the OSS hook, in bytes.
+	OSSBodyLimit int64 `yaml:"oss_body_limit" json:"oss_body_limit"`
+	// OSSDedupeWindow is how long a stored OSS event is remembered, so
+	// that a redelivery stores nothing (default 24h).
+	OSSDedupeWindow time.Duration `yaml:"oss_dedupe_window" json:"oss_dedupe_window"`
+	// OSSRules map OSS object events to URLs.
+	OSSRules []OSSRule `yaml:"oss_rules" json:"oss_rules"`
 }
 
 // Rule maps events of matching repositories to purge jobs. Empty filters
@@ -186,8 +202,16 @@ func (c Config) WithDefaults() Config {
 	if c.GitLabBodyLimit <= 0 {
 		c.GitLabBodyLimit = DefaultSenderBodyLimit
 	}
+	if c.OSSDedupeWindow <= 0 {
+		c.OSSDedupeWindow = DefaultOSSDedupeWindow
+	}
 	if c.BufferBudget <= 0 {
 		c.BufferBudget = DefaultBufferBudget
+	}
+	if c.OSSBodyLimit <= 0 {
+		// A smaller buffer budget bounds the default: a config that does
+		// not use the OSS hook must not fail on its limit.
+		c.OSSBodyLimit = min(DefaultBodyLimit, c.BufferBudget)
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
@@ -229,7 +253,7 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		field string
 		v     int64
-	}{{"body_limit", c.BodyLimit}, {"github_body_limit", c.GitHubBodyLimit}, {"gitlab_body_limit", c.GitLabBodyLimit}} {
+	}{{"body_limit", c.BodyLimit}, {"github_body_limit", c.GitHubBodyLimit}, {"gitlab_body_limit", c.GitLabBodyLimit}, {"oss_body_limit", c.OSSBodyLimit}} {
 		switch {
 		case l.v < 0:
 			bad(l.field, "must be > 0 bytes")
@@ -250,7 +274,7 @@ func (c Config) Validate() error {
 		field string
 		v     time.Duration
 	}{{"read_header_timeout", c.ReadHeaderTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout},
-		{"idle_timeout", c.IdleTimeout}, {"max_skew", c.MaxSkew}} {
+		{"idle_timeout", c.IdleTimeout}, {"max_skew", c.MaxSkew}, {"oss_dedupe_window", c.OSSDedupeWindow}} {
 		if d.v < 0 {
 			bad(d.field, "%s: must be > 0 (a Go duration such as 5s)", d.v)
 		}
@@ -258,7 +282,7 @@ func (c Config) Validate() error {
 	for _, s := range []struct {
 		field string
 		v     Secret
-	}{{"github_secret", c.GitHubSecret}, {"gitlab_token", c.GitLabToken}, {"generic_token", c.GenericToken}, {"generic_hmac_secret", c.GenericHMACSecret}} {
+	}{{"github_secret", c.GitHubSecret}, {"gitlab_token", c.GitLabToken}, {"generic_token", c.GenericToken}, {"generic_hmac_secret", c.GenericHMACSecret}, {"oss_token", c.OSSToken}} {
 		if s.v != "" && len(s.v) < 16 {
 			bad(s.field, "shorter than 16 characters; use a random secret of at least 16")
 		}
@@ -266,6 +290,14 @@ func (c Config) Validate() error {
 	for i, r := range c.Rules {
 		for _, e := range r.validate() {
 			bad(fmt.Sprintf("rules[%d].%s", i, e.field), "%s", e.msg)
+		}
+	}
+	if c.OSSAPIKeyHeader != "" && !validHeaderName(c.OSSAPIKeyHeader) {
+		bad("oss_api_key_header", "%q: want a header name of letters, digits and '-', such as X-Api-Key", clip(c.OSSAPIKeyHeader, maxEchoValue))
+	}
+	for i, r := range c.OSSRules {
+		for _, e := range r.validate() {
+			bad(fmt.Sprintf("oss_rules[%d].%s", i, e.field), "%s", e.msg)
 		}
 	}
 	return errors.Join(errs...)
@@ -396,13 +428,19 @@ func checkTemplate(t string) error {
 	if !strings.Contains(t, "{path}") && !strings.Contains(t, "{file}") {
 		return fmt.Errorf("%q: needs {path} or {file}", t)
 	}
+	return checkFixedHost(t, "https://static.example.com/{path}")
+}
+
+// checkFixedHost refuses a URL template that is not http(s) or whose host
+// has a placeholder: the allowlist is checked against the host at start.
+func checkFixedHost(t, example string) error {
 	if !strings.HasPrefix(t, "https://") && !strings.HasPrefix(t, "http://") {
 		return fmt.Errorf("%q: must start with https:// or http://", t)
 	}
 	_, afterScheme, _ := strings.Cut(t, "://")
 	host, _, _ := strings.Cut(afterScheme, "/")
 	if host == "" || strings.Contains(host, "{") {
-		return fmt.Errorf("%q: the host must be fixed, for example https://static.example.com/{path}", t)
+		return fmt.Errorf("%q: the host must be fixed, for example %s", t, example)
 	}
 	return nil
 }

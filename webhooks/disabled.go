@@ -21,6 +21,7 @@ func Hooks(cfg Config) []Hook {
 		{Name: "gitlab", Path: "/hooks/gitlab", Enabled: cfg.GitLabToken != "", Setting: "webhooks.gitlab_token"},
 		{Name: "generic", Path: "/hooks/generic", Enabled: cfg.GenericToken != "" || cfg.GenericHMACSecret != "",
 			Setting: "webhooks.generic_token or webhooks.generic_hmac_secret"},
+		{Name: "oss", Path: "/hooks/oss", Enabled: cfg.OSSToken != "", Setting: "webhooks.oss_token"},
 	}
 }
 

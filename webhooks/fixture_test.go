@@ -101,7 +101,11 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay, Metrics: m}
+	seen, err := OpenOSSSeen(tb.Context(), js, 1, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay, Metrics: m, OSSSeen: seen}
 	if change != nil {
 		change(&d)
 	}

@@ -22,7 +22,7 @@ type Metrics struct {
 }
 
 // hookNames are the values of the hook label.
-var hookNames = []string{"github", "gitlab", "generic"}
+var hookNames = []string{"github", "gitlab", "generic", "oss"}
 
 // statusCodes are the values of the code label besides "other".
 var statusCodes = []int{

@@ -40,6 +40,9 @@ type Deps struct {
 	// requests; required when generic_hmac_secret is set (see
 	// OpenReplayGuard).
 	Replay ReplayGuard
+	// OSSSeen remembers the OSS events stored; required when oss_token is
+	// set (see OpenOSSSeen).
+	OSSSeen OSSSeen
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -68,7 +71,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.GenericHMACSecret != "" && d.Replay == nil {
 		return nil, errors.New("webhooks: generic_hmac_secret needs a ReplayGuard, so that a signed request is accepted once")
 	}
+	if cfg.OSSToken != "" && d.OSSSeen == nil {
+		return nil, errors.New("webhooks: oss_token needs an OSSSeen, so that a redelivered event is stored once")
+	}
 	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
+		return nil, err
+	}
+	if err := CheckOSSRuleURLs(cfg.OSSRules, d.Validator); err != nil {
 		return nil, err
 	}
 	if d.Logger == nil {
@@ -80,7 +89,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: d, log: d.Logger, mux: http.NewServeMux(),
 		budget: newBudget(cfg.BufferBudget, d.Metrics.buffered())}
 	handlers := map[string]http.Handler{"github": s.instrument("github", s.github),
-		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic)}
+		"gitlab": s.instrument("gitlab", s.gitlab), "generic": s.instrument("generic", s.generic),
+		"oss": s.instrument("oss", s.oss)}
 	for _, h := range Hooks(cfg) {
 		if h.Enabled {
 			s.mux.Handle("POST "+h.Path, handlers[h.Name])

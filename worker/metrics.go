@@ -38,7 +38,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		JobsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jobs_received_total",
-			Help: "Jobs taken from the queue, by kind and source kind (github, gitlab, generic, cli, nats, schedule, other)."}, []string{"kind", "source"}),
+			Help: "Jobs taken from the queue, by kind and source kind (github, gitlab, generic, oss, cli, nats, schedule, other)."}, []string{"kind", "source"}),
 		JobsInvalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_jobs_invalid_total",
 			Help: "Messages terminated because they were not valid jobs."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cdnpurge_paths_deduplicated_total",
@@ -85,7 +85,7 @@ func (m *Metrics) jobReceived(j *jobs.Job) {
 // sourceKinds are the values of the source label. A job's source is free
 // text a producer may set, so only its kind up to the first ':' is used,
 // and only when it is one of these; anything else counts as "other".
-var sourceKinds = map[string]bool{"github": true, "gitlab": true, "generic": true, "cli": true, "nats": true, "schedule": true}
+var sourceKinds = map[string]bool{"github": true, "gitlab": true, "generic": true, "cli": true, "nats": true, "schedule": true, "oss": true}
 
 // sourceLabel keeps label cardinality bounded: "schedule:nightly" counts
 // as "schedule", "github:org/repo@main" as "github", a source of no known

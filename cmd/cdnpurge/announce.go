@@ -35,7 +35,7 @@ func (sv *daemon) announce() func() {
 		log.Info("webhook endpoints", slog.String("addr", cfg.Webhooks.Listen), slog.Any("enabled", on), slog.Any("disabled", off))
 		if len(on) == 0 {
 			log.Warn("no webhook endpoint is enabled; jobs come only from NATS and the CLI",
-				slog.String("hint", "set webhooks.generic_token, webhooks.github_secret or webhooks.gitlab_token"))
+				slog.String("hint", "set webhooks.generic_token, webhooks.github_secret, webhooks.gitlab_token or webhooks.oss_token"))
 		}
 	}
 	if cfg.Metrics.Disabled {

@@ -331,6 +331,16 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 		}
 		deps.Replay = replay
 	}
+	if wcfg.OSSToken != "" {
+		seen, err := webhooks.OpenOSSSeen(ctx, js, sv.cfg.NATS.Replicas, wcfg.OSSDedupeWindow)
+		if err != nil {
+			return fmt.Errorf("oss events bucket: %w", err)
+		}
+		if err := sv.sup.WatchExisting(ctx, "KV_"+webhooks.DefaultOSSBucket); err != nil {
+			return err
+		}
+		deps.OSSSeen = seen
+	}
 	srv, err := webhooks.New(wcfg, deps)
 	if err != nil {
 		return err
