@@ -108,6 +108,14 @@ func readSecretFile(path string) (string, error) {
 // cdn.credentials_file. The emulator's pair is filled in later by
 // WithDefaults.
 func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
+	// credentials-go's variable for the URI is read where cdn.credentials.uri
+	// is not set: it must pass the same rule.
+	if u := getenv("ALIBABA_CLOUD_CREDENTIALS_URI"); u != "" && c.CDN.Credentials.URI == "" &&
+		(c.CDN.Credentials.Type == apiclient.CredentialsDefault || c.CDN.Credentials.Type == apiclient.CredentialsCredentialsURI) {
+		if err := apiclient.CheckCredentialsURL(u); err != nil {
+			p.add("ALIBABA_CLOUD_CREDENTIALS_URI", "%v", err)
+		}
+	}
 	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
 		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
