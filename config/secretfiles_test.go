@@ -4,29 +4,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/cdnpurge/cdnpurge/secretfile/secretfiletest"
 )
 
 // Secret files that hung config check, ate 1.7 GB or were taken as a
 // token (issue 32) are refused by name, without their content.
 func TestSecretFilesBounded(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sparse := filepath.Join(dir, "sparse")
-	f, err := os.Create(sparse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(300 << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	loose := filepath.Join(dir, "loose")
+	fifo, sparse := secretfiletest.Hostile(t)
+	loose := filepath.Join(t.TempDir(), "loose")
 	if err := os.WriteFile(loose, []byte("tok-canary-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

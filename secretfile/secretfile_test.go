@@ -1,4 +1,4 @@
-package secretfile
+package secretfile_test
 
 import (
 	"errors"
@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/cdnpurge/cdnpurge/secretfile"
+	"github.com/cdnpurge/cdnpurge/secretfile/secretfiletest"
 )
 
 // Each of these hung the process, ate memory or was taken as a secret
@@ -15,28 +17,16 @@ import (
 func TestReadRefusesWhatIsNoSecretFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sparse := filepath.Join(dir, "sparse")
-	f, err := os.OpenFile(sparse, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(300 << 20); err != nil { // 300 MB, no blocks
-		t.Fatal(err)
-	}
-	f.Close()
+	fifo, sparse := secretfiletest.Hostile(t)
 	for path, want := range map[string]string{
 		"/dev/zero": "character device",
 		fifo:        "named pipe",
 		sparse:      "larger than 64 KiB",
 		dir:         "directory",
 	} {
-		_, err := Read(path, Options{})
+		_, err := secretfile.Read(path, secretfile.Options{})
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
-			t.Errorf("Read(%s) = %v, want an error naming the file and %q", path, err, want)
+			t.Errorf("secretfile.Read(%s) = %v, want an error naming the file and %q", path, err, want)
 		}
 	}
 }
@@ -49,10 +39,10 @@ func TestReadIsBounded(t *testing.T) {
 	if err := os.WriteFile(p, []byte(strings.Repeat("x", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Read(p, Options{Max: 99}); err == nil {
+	if _, err := secretfile.Read(p, secretfile.Options{Max: 99}); err == nil {
 		t.Fatal("a file over Max was read")
 	}
-	if b, err := Read(p, Options{Max: 100}); err != nil || len(b) != 100 {
+	if b, err := secretfile.Read(p, secretfile.Options{Max: 100}); err != nil || len(b) != 100 {
 		t.Fatalf("a file of exactly Max: %d bytes, %v", len(b), err)
 	}
 }
@@ -69,14 +59,14 @@ func TestReadLoosePermissions(t *testing.T) {
 	if err := os.Chmod(p, 0o644); err != nil { // past the umask
 		t.Fatal(err)
 	}
-	_, err := Read(p, Options{What: "webhooks.generic_token_file"})
-	if !errors.Is(err, ErrLoosePermissions) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "0644") {
+	_, err := secretfile.Read(p, secretfile.Options{What: "webhooks.generic_token_file"})
+	if !errors.Is(err, secretfile.ErrLoosePermissions) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "0644") {
 		t.Fatalf("0644 file: %v", err)
 	}
 	if strings.Contains(err.Error(), "canary") || strings.Contains(err.Error(), "line") {
 		t.Fatalf("the error shows content: %v", err)
 	}
-	if b, err := Read(p, Options{AllowLoose: true}); err != nil || string(b) != "s3cr3t-canary\nline2\n" {
+	if b, err := secretfile.Read(p, secretfile.Options{AllowLoose: true}); err != nil || string(b) != "s3cr3t-canary\nline2\n" {
 		t.Fatalf("allowed: %q %v", b, err)
 	}
 	// A Kubernetes mount: a symlink to the file is followed.
@@ -84,7 +74,7 @@ func TestReadLoosePermissions(t *testing.T) {
 	if err := os.Symlink(p, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Read(link, Options{AllowLoose: true}); err != nil {
+	if _, err := secretfile.Read(link, secretfile.Options{AllowLoose: true}); err != nil {
 		t.Fatalf("through a symlink: %v", err)
 	}
 }
@@ -93,24 +83,13 @@ func TestReadLoosePermissions(t *testing.T) {
 // /dev/zero, a FIFO and a 300 MB sparse file: all are refused before a
 // byte is read.
 func BenchmarkReadRefusals(b *testing.B) {
-	dir := b.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	sparse := filepath.Join(dir, "sparse")
-	f, err := os.Create(sparse)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = f.Truncate(300 << 20)
-	f.Close()
+	fifo, sparse := secretfiletest.Hostile(b)
 	for _, p := range []string{"/dev/zero", fifo, sparse} {
 		b.Run(filepath.Base(p), func(b *testing.B) {
 			b.ReportAllocs()
 			var ms runtime.MemStats
 			for b.Loop() {
-				if _, err := Read(p, Options{}); err == nil {
+				if _, err := secretfile.Read(p, secretfile.Options{}); err == nil {
 					b.Fatal("accepted")
 				}
 			}
