@@ -85,8 +85,9 @@ var (
 
 // replaceRandomRuns replaces runs of at least 24 base64 characters that
 // mix upper case, lower case and digits: an AccessKey secret (30
-// characters) or a token looks so, words, paths, job IDs and request IDs
-// (upper-case hex and dashes) do not.
+// characters) or a token looks so; words, paths, job IDs (lower case, or
+// names joined by '-' and '_') and request IDs (upper-case hex and
+// dashes) do not.
 func replaceRandomRuns(s string) string {
 	var b strings.Builder
 	start := -1
@@ -118,7 +119,7 @@ func replaceRandomRuns(s string) string {
 }
 
 func isRunByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '=' || c == '_' || c == '-'
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '='
 }
 
 func mixed(run string) bool {

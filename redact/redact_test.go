@@ -75,6 +75,7 @@ func TestScrubKeepsOrdinaryText(t *testing.T) {
 		"webhooks.generic_token_file: cannot read /run/secrets/token",
 		"the security token expired; renew it",
 		"QuotaExceeded.Refresh",
+		"job Deploy_Frontend2026Assets_Build42abc-7x deferred",
 	} {
 		if got := Scrub(s); got != s {
 			t.Errorf("Scrub(%q) = %q, want it unchanged", s, got)
