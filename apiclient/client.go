@@ -14,10 +14,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-retry"
+
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // EnvEndpoint overrides the CDN endpoint, for example to point at the
@@ -367,7 +370,7 @@ func (c *Client) once(ctx context.Context, endpoint, version, method, action str
 		ae := parseError(action, resp.StatusCode, body)
 		info.Code, info.RequestID, info.Err = ae.Code, ae.RequestID, ae
 		c.log.Debug("cdn api error", slog.String("action", action), slog.Int("status", ae.HTTPStatus),
-			slog.String("code", ae.Code), slog.String("request_id", ae.RequestID))
+			slog.String("code", ae.Code), slog.String("request_id", ae.RequestID), slog.String("body", redact.Text(string(body))))
 		return ae
 	}
 	var rid struct {
@@ -413,6 +416,10 @@ func hostOf(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// parseError reads an error answer. Only what the API's JSON names is
+// kept, each part checked for its form (a code, a request ID) or scrubbed
+// (the message); any other answer (a proxy's HTML page, say) becomes its
+// HTTP status's text: a body never enters an error.
 func parseError(action string, status int, body []byte) *Error {
 	var e struct {
 		RequestID string `json:"RequestId"`
@@ -420,19 +427,25 @@ func parseError(action string, status int, body []byte) *Error {
 		Code      string `json:"Code"`
 		Message   string `json:"Message"`
 	}
-	ae := &Error{Action: action, HTTPStatus: status}
-	if err := json.Unmarshal(body, &e); err == nil && e.Code != "" {
-		ae.Code, ae.Message, ae.RequestID, ae.HostID = e.Code, e.Message, e.RequestID, e.HostID
+	ae := &Error{Action: action, HTTPStatus: status, Code: fmt.Sprintf("HTTP%d", status), Message: http.StatusText(status)}
+	if err := json.Unmarshal(body, &e); err != nil || e.Code == "" {
+		if ae.Message == "" {
+			ae.Message = "error answer"
+		}
 		return ae
 	}
-	ae.Code = fmt.Sprintf("HTTP%d", status)
-	msg := strings.TrimSpace(string(body))
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
+	if idShape.MatchString(e.Code) {
+		ae.Code = e.Code
 	}
-	if msg == "" {
-		msg = http.StatusText(status)
+	if idShape.MatchString(e.RequestID) {
+		ae.RequestID = e.RequestID
 	}
-	ae.Message = msg
+	if idShape.MatchString(e.HostID) {
+		ae.HostID = e.HostID
+	}
+	ae.Message = redact.Clip(redact.Escape(redact.Scrub(e.Message)), 300)
 	return ae
 }
+
+// idShape is the form of an error code, request ID or host ID.
+var idShape = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)

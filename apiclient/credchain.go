@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
-	"regexp"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aliyun/credentials-go/credentials/providers"
+
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // Credential modes of cdn.credentials.type. The empty mode is the default
@@ -60,7 +64,12 @@ type CredentialsConfig struct {
 	// one the metadata service names).
 	RoleName string `yaml:"role_name" json:"role_name"`
 	// DisableIMDSv1 refuses the metadata service without a session token.
+	// It is the default now; the field is kept for configs that set it.
 	DisableIMDSv1 bool `yaml:"disable_imds_v1" json:"disable_imds_v1"`
+	// AllowIMDSv1 lets ecs_ram_role ask the metadata service without a
+	// session token when it refuses to hand one out (IMDSv1; off by
+	// default: IMDSv2 only).
+	AllowIMDSv1 bool `yaml:"allow_imds_v1" json:"allow_imds_v1"`
 	// URI serves credentials as JSON (credentials_uri).
 	URI string `yaml:"uri" json:"uri"`
 	// Profile and ProfileFile pick a profile of the aliyun CLI's config
@@ -112,12 +121,15 @@ func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigP
 		used["role_arn"], used["role_session_name"], used["duration_seconds"], used["policy"] = true, true, true, true
 		used["oidc_provider_arn"], used["oidc_token_file"] = true, true
 	case CredentialsECSRAMRole:
-		used["role_name"], used["disable_imds_v1"] = true, true
+		used["role_name"], used["disable_imds_v1"], used["allow_imds_v1"] = true, true, true
+		if c.AllowIMDSv1 && c.DisableIMDSv1 {
+			bad("allow_imds_v1", "disable_imds_v1 is set too; keep one of them")
+		}
 	case CredentialsCredentialsURI:
 		used["uri"] = true
 		if c.URI != "" {
-			if u, err := url.Parse(c.URI); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad("uri", "not an http(s) URL; want e.g. http://127.0.0.1:8000/credentials")
+			if err := CheckCredentialsURL(c.URI); err != nil {
+				bad("uri", "%v", err)
 			}
 		}
 	case CredentialsCLIProfile:
@@ -130,7 +142,8 @@ func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigP
 		"role_arn": c.RoleARN != "", "role_session_name": c.RoleSessionName != "", "duration_seconds": c.DurationSeconds != 0,
 		"external_id": c.ExternalID != "", "policy": c.Policy != "", "oidc_provider_arn": c.OIDCProviderARN != "",
 		"oidc_token_file": c.OIDCTokenFile != "", "role_name": c.RoleName != "", "disable_imds_v1": c.DisableIMDSv1,
-		"uri": c.URI != "", "profile": c.Profile != "", "profile_file": c.ProfileFile != "",
+		"allow_imds_v1": c.AllowIMDSv1,
+		"uri":           c.URI != "", "profile": c.Profile != "", "profile_file": c.ProfileFile != "",
 	}) {
 		if !used[field] {
 			mode := c.Type
@@ -163,6 +176,40 @@ type ChainOptions struct {
 	// STSEndpoint is where roles are assumed; default DefaultSTSEndpoint.
 	// credentials-go speaks https only, so an http URL is refused.
 	STSEndpoint string
+	// IMDSEndpoint is the ECS metadata service; default
+	// DefaultIMDSEndpoint (tests point it at a local server).
+	IMDSEndpoint string
+	// Logger gets a failing provider's scrubbed answer at debug level;
+	// nil logs nothing.
+	Logger *slog.Logger
+}
+
+// fetchers builds the providers cdnpurge fetches itself (credfetch.go).
+type fetchers struct {
+	log  *slog.Logger
+	imds string
+}
+
+func (f fetchers) uri(name, raw string) (CredentialsProvider, error) {
+	if raw == "" {
+		raw = os.Getenv("ALIBABA_CLOUD_CREDENTIALS_URI")
+	}
+	if raw == "" {
+		return nil, &CredentialsError{Provider: name, Reason: "no URI: set uri or ALIBABA_CLOUD_CREDENTIALS_URI"}
+	}
+	if err := CheckCredentialsURL(raw); err != nil {
+		return nil, &CredentialsError{Provider: name, Reason: "credentials URI refused", Err: err}
+	}
+	return &uriProvider{name: name, url: raw, http: newCredentialsHTTP(15*time.Second, 5*time.Second), log: f.log}, nil
+}
+
+func (f fetchers) ecs(name, role string, allowV1 bool) CredentialsProvider {
+	if role == "" {
+		role = os.Getenv("ALIBABA_CLOUD_ECS_METADATA")
+	}
+	// The metadata service answers at once or not at all (off ECS).
+	return &imdsProvider{name: name, endpoint: strings.TrimSuffix(f.imds, "/"), roleName: role, allowV1: allowV1,
+		http: newCredentialsHTTP(3*time.Second, time.Second), log: f.log}
 }
 
 // NewChainProvider returns the provider cfg describes. With the default
@@ -171,6 +218,13 @@ type ChainOptions struct {
 // runs. Providers built on credentials-go cache and refresh (an STS key is
 // renewed three minutes before it expires), so asking per request is cheap.
 func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProvider, error) {
+	f := fetchers{log: opts.Logger, imds: opts.IMDSEndpoint}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.imds == "" {
+		f.imds = DefaultIMDSEndpoint
+	}
 	static := StaticProvider{Value: opts.Static, Name: opts.StaticSource}
 	if static.Name == "" {
 		static.Name = "static"
@@ -197,7 +251,7 @@ func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProv
 		if opts.Static.AccessKeyID != "" {
 			return static, nil
 		}
-		p = providers.NewDefaultCredentialsProvider()
+		return f.defaultChain(), nil
 	case CredentialsAccessKey, CredentialsSTS:
 		return static, nil
 	case CredentialsRAMRoleARN:
@@ -213,10 +267,9 @@ func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProv
 			WithRoleSessionName(cfg.RoleSessionName).WithDurationSeconds(cfg.DurationSeconds).WithPolicy(cfg.Policy).
 			WithSTSEndpoint(stsHost).Build()
 	case CredentialsECSRAMRole:
-		p, err = providers.NewECSRAMRoleCredentialsProviderBuilder().WithRoleName(cfg.RoleName).
-			WithDisableIMDSv1(cfg.DisableIMDSv1).Build()
+		return f.ecs(cfg.Type, cfg.RoleName, cfg.AllowIMDSv1 && !cfg.DisableIMDSv1), nil
 	case CredentialsCredentialsURI:
-		p, err = providers.NewURLCredentialsProviderBuilder().WithUrl(cfg.URI).Build()
+		return f.uri(cfg.Type, cfg.URI)
 	case CredentialsCLIProfile:
 		p, err = providers.NewCLIProfileCredentialsProviderBuilder().WithProfileName(cfg.Profile).
 			WithProfileFile(cfg.ProfileFile).Build()
@@ -228,9 +281,98 @@ func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProv
 		name = "default"
 	}
 	if err != nil {
-		return nil, &CredentialsError{Provider: name, Err: errors.New(scrubSecrets(err.Error()))}
+		return nil, libraryError(f.log, name, err)
 	}
-	return &chainProvider{p: p, name: name}, nil
+	return &chainProvider{p: p, name: name, log: f.log}, nil
+}
+
+// defaultChain is credentials-go's default chain with its two HTTP
+// fetchers (the metadata service, a credentials URI) replaced by ours:
+// the environment, OIDC (RRSA), the aliyun CLI's config.json, the
+// credentials ini file, the ECS RAM role (IMDSv2 only; skipped when
+// ALIBABA_CLOUD_ECS_METADATA_DISABLED=true) and
+// ALIBABA_CLOUD_CREDENTIALS_URI, first that works.
+func (f fetchers) defaultChain() *chain {
+	c := &chain{}
+	add := func(name string, p providers.CredentialsProvider, err error) {
+		if err == nil {
+			c.links = append(c.links, &chainProvider{p: p, name: "default/" + name, log: f.log})
+		}
+	}
+	env, err := providers.NewEnvironmentVariableCredentialsProviderBuilder().Build()
+	add("env", env, err)
+	oidc, err := providers.NewOIDCCredentialsProviderBuilder().Build()
+	add("oidc_role_arn", oidc, err)
+	cli, err := providers.NewCLIProfileCredentialsProviderBuilder().Build()
+	add("cli_profile", cli, err)
+	prof, err := providers.NewProfileCredentialsProviderBuilder().Build()
+	add("profile", prof, err)
+	if !strings.EqualFold(os.Getenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED"), "true") {
+		c.links = append(c.links, f.ecs("default/ecs_ram_role", "", false))
+	}
+	if os.Getenv("ALIBABA_CLOUD_CREDENTIALS_URI") != "" {
+		p, err := f.uri("default/credentials_uri", "")
+		if err != nil {
+			p = failing{err}
+		}
+		c.links = append(c.links, p)
+	}
+	return c
+}
+
+// failing is a provider that always fails with err.
+type failing struct{ err error }
+
+func (p failing) Credentials(context.Context) (Credentials, error) { return Credentials{}, p.err }
+
+// chain asks its links in order and sticks to the first that answers, as
+// credentials-go's default chain does.
+type chain struct {
+	mu    sync.Mutex
+	links []CredentialsProvider
+	last  CredentialsProvider
+}
+
+// Credentials asks the link that answered last, else each in turn.
+func (c *chain) Credentials(ctx context.Context) (Credentials, error) {
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	if last != nil {
+		return last.Credentials(ctx)
+	}
+	var errs []string
+	for _, p := range c.links {
+		cr, err := p.Credentials(ctx)
+		if err == nil {
+			c.mu.Lock()
+			c.last = p
+			c.mu.Unlock()
+			return cr, nil
+		}
+		if ctx.Err() != nil {
+			return Credentials{}, ctx.Err()
+		}
+		errs = append(errs, err.Error())
+	}
+	return Credentials{}, &CredentialsError{Provider: "default", Reason: "no provider of the default chain has credentials",
+		Err: errors.New(strings.Join(errs, "; "))}
+}
+
+// libraryError turns a credentials-go error into a *CredentialsError. Its
+// messages quote providers' answers, so only the text before the first
+// ": " (credentials-go's own words, such as "refresh session token
+// failed") is kept, scrubbed; the whole message, scrubbed, goes to the
+// debug log.
+func libraryError(log *slog.Logger, provider string, err error) *CredentialsError {
+	msg := err.Error()
+	log.Debug("credentials provider failed", slog.String("provider", provider), slog.String("error", redact.Text(msg)))
+	reason, _, _ := strings.Cut(msg, ": ")
+	reason = redact.Clip(redact.Escape(redact.Scrub(reason)), 160)
+	if reason == "" {
+		reason = "failed"
+	}
+	return &CredentialsError{Provider: provider, Reason: reason}
 }
 
 // chainProvider adapts a credentials-go provider. Those keep their cache in
@@ -239,6 +381,7 @@ type chainProvider struct {
 	mu   sync.Mutex
 	p    providers.CredentialsProvider
 	name string
+	log  *slog.Logger
 }
 
 // Credentials asks the provider. credentials-go takes no context: its own
@@ -251,11 +394,11 @@ func (c *chainProvider) Credentials(ctx context.Context) (Credentials, error) {
 	got, err := c.p.GetCredentials()
 	c.mu.Unlock()
 	if err != nil {
-		return Credentials{}, &CredentialsError{Provider: c.name, Err: errors.New(scrubSecrets(err.Error()))}
+		return Credentials{}, libraryError(c.log, c.name, err)
 	}
 	cr := Credentials{AccessKeyID: got.AccessKeyId, AccessKeySecret: got.AccessKeySecret, SecurityToken: got.SecurityToken}
 	if err := cr.Validate(); err != nil {
-		return Credentials{}, &CredentialsError{Provider: c.name + "/" + got.ProviderName, Err: errors.New("handed out an incomplete key pair")}
+		return Credentials{}, &CredentialsError{Provider: c.name, Reason: "handed out an incomplete key pair"}
 	}
 	return cr, nil
 }
@@ -277,23 +420,6 @@ func (g goProvider) GetProviderName() string {
 		return s.Name
 	}
 	return "cdnpurge"
-}
-
-// secretFields matches a secret-bearing field of a JSON or form body that a
-// provider repeats in its error (credentials-go quotes failed answers).
-var secretFields = regexp.MustCompile(`(?i)("?(?:AccessKeySecret|SecurityToken|OIDCToken|access_key_secret|security_token|sts_token)"?\s*[:=]\s*)("[^"]*"|[^,&}\s]+)`)
-
-// urlQuery matches the query of a URL, which may carry a token.
-var urlQuery = regexp.MustCompile(`(https?://[^\s?"]+)\?[^\s"]*`)
-
-// scrubSecrets removes secrets and URL queries from a provider's message.
-func scrubSecrets(msg string) string {
-	msg = secretFields.ReplaceAllString(msg, `${1}"[redacted]"`)
-	msg = urlQuery.ReplaceAllString(msg, `${1}?[redacted]`)
-	if len(msg) > 600 {
-		msg = msg[:600] + "..."
-	}
-	return msg
 }
 
 // sortedKeys returns the keys whose value is true, sorted.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -109,16 +110,38 @@ func (p StaticProvider) Credentials(context.Context) (Credentials, error) {
 }
 
 // CredentialsError says which credentials provider failed and why. It
-// never holds a secret: provider messages are scrubbed of key secrets,
-// tokens and URL queries.
+// never holds a provider's answer: only the provider's name, the HTTP
+// status, the request ID and a fixed reason (the answer, scrubbed, is
+// logged at debug level). Err is a cause of cdnpurge's own words, or nil.
 type CredentialsError struct {
-	Provider string
-	Err      error
+	Provider   string
+	HTTPStatus int
+	RequestID  string
+	Reason     string
+	Err        error
 }
 
-// Error names the provider and the cause.
+// Error reads "credentials provider uri: refused the request (HTTP 500,
+// request ID X)".
 func (e *CredentialsError) Error() string {
-	return "credentials provider " + e.Provider + ": " + e.Err.Error()
+	s := "credentials provider " + e.Provider + ": " + e.Reason
+	var meta []string
+	if e.HTTPStatus != 0 {
+		meta = append(meta, "HTTP "+strconv.Itoa(e.HTTPStatus))
+	}
+	if e.RequestID != "" {
+		meta = append(meta, "request ID "+e.RequestID)
+	}
+	if len(meta) > 0 {
+		s += " (" + strings.Join(meta, ", ") + ")"
+	}
+	if e.Err != nil {
+		if e.Reason != "" {
+			s += ": "
+		}
+		s += e.Err.Error()
+	}
+	return s
 }
 
 // Unwrap returns the cause.

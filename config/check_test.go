@@ -336,7 +336,7 @@ func TestNoSecretInAnyError(t *testing.T) {
 		{"unknown credentials key", "domains: [example.com]\ncdn: {credentials_file: " + credFile2 + "}\n",
 			[]string{credFile2 + " line 1: unknown key"}},
 		{"multi-line secret file", "domains: [example.com]\nwebhooks: {gitlab_token_file: " + multi + "}\n",
-			[]string{"webhooks.gitlab_token_file: secret file " + multi + " line 2: a secret file holds the secret alone on one line (2 lines found"}},
+			[]string{"webhooks.gitlab_token_file: secret file " + multi + " holds more than one line; a secret file holds the secret alone on one line"}},
 		{"secret in the YAML", "domains: [example.com]\nwebhooks:\n  github_secret: " + s4 + "\n  generic_hmac_secret: [" + s5 + "]\n",
 			[]string{"webhooks.github_secret: secrets never belong in the config file: set CDNPURGE_WEBHOOKS_GITHUB_SECRET or point webhooks.github_secret_file at a file holding it (line 3)",
 				"webhooks.generic_hmac_secret: secrets never belong in the config file: set CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET"}},
@@ -376,13 +376,13 @@ func TestSecretFileOneLine(t *testing.T) {
 		"0123456789abcdef\r\n": "0123456789abcdef",
 		"0123456789abcdef":     "0123456789abcdef",
 	} {
-		got, err := readSecretFile(writeFile(t, "s", content))
+		got, err := (&Config{}).readSecretFile(writeFile(t, "s", content))
 		if err != nil || got != want {
 			t.Errorf("readSecretFile(%q) = %q, %v", content, got, err)
 		}
 	}
 	for _, content := range []string{"0123456789abcdef\n\n", "a\nb", "\n", ""} {
-		if _, err := readSecretFile(writeFile(t, "s", content)); err == nil {
+		if _, err := (&Config{}).readSecretFile(writeFile(t, "s", content)); err == nil {
 			t.Errorf("readSecretFile(%q) accepted", content)
 		}
 	}

@@ -32,6 +32,8 @@ type Config struct {
 	Log           LogConfig      `yaml:"log" json:"log"`
 	Metrics       MetricsConfig  `yaml:"metrics" json:"metrics"`
 	Admin         AdminConfig    `yaml:"admin" json:"admin"`
+	// SecretFiles says how the *_file secrets are read.
+	SecretFiles SecretFilesConfig `yaml:"secret_files" json:"secret_files"`
 
 	// source is the file the config was read from ("" for none).
 	source string

@@ -134,12 +134,12 @@ func (c *Config) connectionProblems() []error {
 		}
 		for _, f := range []struct{ field, path string }{{"nats.password_file", n.PasswordFile}, {"nats.token_file", n.TokenFile}} {
 			if f.path != "" {
-				if _, err := readSecretFile(f.path); err != nil {
+				if _, err := c.readSecretFile(f.path); err != nil {
 					add(f.field, "%v", err)
 				}
 			}
 		}
-		if err := (jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile}).Check(); err != nil {
+		if err := (jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}).Check(); err != nil {
 			field := "nats.nkey_file"
 			if n.CredsFile != "" && strings.Contains(err.Error(), "credentials") {
 				field = "nats.creds_file"
@@ -158,7 +158,7 @@ func (c *Config) connectionProblems() []error {
 		add("redis.password_file", "%s is set too; set one of them", EnvName("redis.password"))
 	}
 	if r.PasswordFile != "" {
-		if _, err := readSecretFile(r.PasswordFile); err != nil {
+		if _, err := c.readSecretFile(r.PasswordFile); err != nil {
 			add("redis.password_file", "%v", err)
 		}
 	}
@@ -201,15 +201,15 @@ func natsURLUser(list string) string {
 // and token files. Validate has checked them.
 func (c *Config) NATSAuth() (jobs.Auth, error) {
 	n := c.NATS
-	a := jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User}
+	a := jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User, LooseFiles: c.SecretFiles.AllowLoosePermissions}
 	var err error
 	if n.PasswordFile != "" {
-		if a.Password, err = readSecretFile(n.PasswordFile); err != nil {
+		if a.Password, err = c.readSecretFile(n.PasswordFile); err != nil {
 			return jobs.Auth{}, fmt.Errorf("nats.password_file: %w", err)
 		}
 	}
 	if n.TokenFile != "" {
-		if a.Token, err = readSecretFile(n.TokenFile); err != nil {
+		if a.Token, err = c.readSecretFile(n.TokenFile); err != nil {
 			return jobs.Auth{}, fmt.Errorf("nats.token_file: %w", err)
 		}
 	}
@@ -241,7 +241,7 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 	case r.Password != "":
 		opts.Password = r.Password.Value()
 	case r.PasswordFile != "":
-		if opts.Password, err = readSecretFile(r.PasswordFile); err != nil {
+		if opts.Password, err = c.readSecretFile(r.PasswordFile); err != nil {
 			return nil, fmt.Errorf("redis.password_file: %w", err)
 		}
 	}

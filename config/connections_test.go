@@ -82,7 +82,7 @@ func TestNATSAuthValidation(t *testing.T) {
 		{"two methods", with("CDNPURGE_NATS_NKEY_FILE", seedFile, "CDNPURGE_NATS_TOKEN_FILE", pwFile), "nats.token_file: nats.nkey_file is set too"},
 		{"user info and nkey", map[string]string{"CDNPURGE_NATS_URL": "nats://u:p@nats.internal:4222", "CDNPURGE_NATS_NKEY_FILE": seedFile}, "use one way to authenticate"},
 		{"user without password", with("CDNPURGE_NATS_USER", "worker"), "nats.password_file: must be set with nats.user"},
-		{"missing seed file", with("CDNPURGE_NATS_NKEY_FILE", seedFile+".missing"), "nats.nkey_file: read nkey seed file"},
+		{"missing seed file", with("CDNPURGE_NATS_NKEY_FILE", seedFile+".missing"), "nats.nkey_file: nkey seed file"},
 		{"seed file holding a password", with("CDNPURGE_NATS_NKEY_FILE", pwFile), "nats.nkey_file: nkey seed file " + pwFile},
 		{"certificate without key", with("CDNPURGE_NATS_TLS_CERT_FILE", pki.ClientCert), "nats.tls: key_file: cert_file is set but not key_file"},
 		{"CA file that is a key", with("CDNPURGE_NATS_TLS_CA_FILE", pki.ClientKey), "holds no PEM certificate"},

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // EnvConfigFile names the config file when --config is not given.
@@ -49,7 +51,9 @@ func Load(path string, getenv func(string) string, opts ...LoadOption) (*Config,
 	doc := newDocument()
 	var p problems
 	if path != "" {
-		data, err := os.ReadFile(path)
+		// Bounded like a secret file (a FIFO or /dev/zero is refused, not
+		// read forever); it holds no secret, so its mode is not checked.
+		data, err := secretfile.Read(path, secretfile.Options{AllowLoose: true, Max: 4 << 20, What: "config file"})
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w (pass --config FILE or set %s to an existing file)", err, EnvConfigFile)
 		}

@@ -2,13 +2,13 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // secretField is a secret of the config and the *_file field that may name
@@ -75,7 +75,7 @@ func (c *Config) readSecretFiles(p *problems) {
 			p.add(s.filePath, "%s is set too (%s); set one of them", s.path, EnvName(s.path))
 			continue
 		}
-		secret, err := readSecretFile(file)
+		secret, err := c.readSecretFile(file)
 		if err != nil {
 			p.add(s.filePath, "%v", err)
 			continue
@@ -84,19 +84,34 @@ func (c *Config) readSecretFiles(p *problems) {
 	}
 }
 
-// readSecretFile reads a secret file: exactly one line, a trailing newline
-// allowed. Errors name the file and never contain its content.
-func readSecretFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
+// SecretFilesConfig is secret_files: how files holding secrets are read.
+type SecretFilesConfig struct {
+	// AllowLoosePermissions accepts secret files their group or others
+	// may read. Kubernetes mounts Secrets 0644 (behind a 0755 symlink)
+	// unless the volume sets defaultMode, Docker 0444; elsewhere chmod
+	// 600 them instead. See docs/security.md.
+	AllowLoosePermissions bool `yaml:"allow_loose_permissions" json:"allow_loose_permissions"`
+}
+
+// readOpts are the bounds every secret file of c is read with.
+func (c *Config) readOpts(what string) secretfile.Options {
+	return secretfile.Options{AllowLoose: c.SecretFiles.AllowLoosePermissions, What: what}
+}
+
+// readSecretFile reads a secret file: a regular file of at most 64 KiB
+// (secretfile.Read), exactly one line, a trailing newline allowed. Errors
+// name the file and never its content or how many lines it has.
+func (c *Config) readSecretFile(path string) (string, error) {
+	data, err := secretfile.Read(path, c.readOpts("secret file"))
 	if err != nil {
-		return "", fmt.Errorf("read secret file: %w", err)
+		return "", err
 	}
 	s := string(data)
 	s = strings.TrimSuffix(s, "\n")
 	s = strings.TrimSuffix(s, "\r")
 	switch {
 	case strings.ContainsAny(s, "\r\n"):
-		return "", fmt.Errorf("secret file %s line 2: a secret file holds the secret alone on one line (%d lines found; a trailing newline is fine)", path, strings.Count(s, "\n")+1)
+		return "", fmt.Errorf("secret file %s holds more than one line; a secret file holds the secret alone on one line (a trailing newline is fine)", path)
 	case strings.TrimSpace(s) == "":
 		return "", fmt.Errorf("secret file %s is empty", path)
 	}
@@ -108,6 +123,14 @@ func readSecretFile(path string) (string, error) {
 // cdn.credentials_file. The emulator's pair is filled in later by
 // WithDefaults.
 func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
+	// credentials-go's variable for the URI is read where cdn.credentials.uri
+	// is not set: it must pass the same rule.
+	if u := getenv("ALIBABA_CLOUD_CREDENTIALS_URI"); u != "" && c.CDN.Credentials.URI == "" &&
+		(c.CDN.Credentials.Type == apiclient.CredentialsDefault || c.CDN.Credentials.Type == apiclient.CredentialsCredentialsURI) {
+		if err := apiclient.CheckCredentialsURL(u); err != nil {
+			p.add("ALIBABA_CLOUD_CREDENTIALS_URI", "%v", err)
+		}
+	}
 	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
 		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
@@ -120,7 +143,12 @@ func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 	if c.CDN.CredentialsFile == "" {
 		return
 	}
-	cr, err := readCredentialsFile(c.CDN.CredentialsFile)
+	data, err := secretfile.Read(c.CDN.CredentialsFile, c.readOpts("credentials file"))
+	if err != nil {
+		p.add("cdn.credentials_file", "%v", err)
+		return
+	}
+	cr, err := parseCredentialsFile(c.CDN.CredentialsFile, data)
 	if err != nil {
 		p.add("cdn.credentials_file", "%v", err)
 		return
@@ -139,16 +167,12 @@ var credentialFileKeys = map[string]string{
 	"security_token":                              "token",
 }
 
-// readCredentialsFile reads KEY=VALUE lines; keys are the environment
+// parseCredentialsFile reads KEY=VALUE lines; keys are the environment
 // names (ALIBABA_CLOUD_ACCESS_KEY_ID, ...) or their short forms
 // (access_key_id, access_key_secret, security_token). Blank lines and
 // lines starting with # are skipped. Errors name the file and the line,
 // never any part of a line: a malformed line may be a pasted secret.
-func readCredentialsFile(path string) (Credentials, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("read credentials file: %w", err)
-	}
+func parseCredentialsFile(path string, data []byte) (Credentials, error) {
 	cr := Credentials{Source: "file " + path}
 	seen := map[string]int{}
 	for i, line := range strings.Split(string(data), "\n") {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // Auth is how a client proves itself to a secured NATS server: at most one
@@ -25,6 +27,9 @@ type Auth struct {
 	Token     string
 	// TLS, when not nil, requires TLS with this configuration.
 	TLS *tls.Config
+	// LooseFiles accepts credentials and seed files others may read
+	// (secretfile.Options.AllowLoose).
+	LooseFiles bool
 }
 
 // Method names the way Auth authenticates, for logs: "creds", "nkey",
@@ -60,9 +65,9 @@ func (a Auth) String() string {
 // never its content.
 func (a Auth) Check() error {
 	if a.CredsFile != "" {
-		data, err := os.ReadFile(a.CredsFile)
+		data, err := secretfile.Read(a.CredsFile, secretfile.Options{AllowLoose: a.LooseFiles, What: "credentials file"})
 		if err != nil {
-			return fmt.Errorf("read credentials file: %w", err)
+			return err
 		}
 		defer wipe(data)
 		jwt, err := nkeys.ParseDecoratedJWT(data)
@@ -74,9 +79,9 @@ func (a Auth) Check() error {
 		}
 	}
 	if a.NKeyFile != "" {
-		data, err := os.ReadFile(a.NKeyFile)
+		data, err := secretfile.Read(a.NKeyFile, secretfile.Options{AllowLoose: a.LooseFiles, What: "nkey seed file"})
 		if err != nil {
-			return fmt.Errorf("read nkey seed file: %w", err)
+			return err
 		}
 		defer wipe(data)
 		if _, err := nkeys.ParseDecoratedUserNKey(data); err != nil {

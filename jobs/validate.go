@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // ValidatorConfig configures path validation for every producer.
@@ -170,6 +171,11 @@ func (v *Validator) Validate(j *Job) error {
 	}
 	if j.Priority.Rank() < 0 {
 		ve.add("priority", "", fmt.Sprintf("%q: want high, normal or low (or leave it out for normal)", j.Priority))
+	}
+	// The source is shown to operators (jobs list, logs): a control byte
+	// there could clear a terminal or forge a table row.
+	if redact.NeedsEscape(j.Source) {
+		ve.add("source", "", fmt.Sprintf("%s: holds a control character, U+FFFD or a byte that is not UTF-8; send plain text", redact.Clip(redact.Escape(j.Source), 128)))
 	}
 	var norm []string
 	switch j.Kind {

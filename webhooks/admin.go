@@ -84,6 +84,21 @@ func splitListen(addr string) (string, int, error) {
 	return host, port, nil
 }
 
+// LoopbackListen reports whether a listen address binds loopback only
+// (127.0.0.0/8, ::1 or localhost); ":9090" and "0.0.0.0:9090" bind every
+// interface.
+func LoopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // hostsOverlap reports whether listeners on hosts a and b with the same
 // port would collide: the same host, or either on every interface.
 func hostsOverlap(a, b string) bool {
@@ -113,11 +128,12 @@ func NewAdmin(cfg AdminConfig, metricsPath string, metrics http.Handler, log *sl
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	if cfg.Pprof {
-		a.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		a.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// GET only: nothing on the admin listener changes state.
+		a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		a.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return a
 }
@@ -136,6 +152,10 @@ func (a *Admin) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w (set admin.listen to a free address)", hs.Addr, err)
 	}
 	a.log.Info("admin listening", slog.String("addr", ln.Addr().String()), slog.Bool("pprof", a.cfg.Pprof))
+	if !LoopbackListen(a.cfg.Listen) {
+		a.log.Warn("the admin listener is reachable beyond this machine: metrics (and profiling when admin.pprof is on) are served without authentication; bind it to 127.0.0.1 or firewall it",
+			slog.String("addr", ln.Addr().String()), slog.Bool("pprof", a.cfg.Pprof))
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

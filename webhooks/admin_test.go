@@ -1,10 +1,15 @@
 package webhooks
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 func TestAdminServesMetricsHealthAndPprofOnlyWhenAsked(t *testing.T) {
@@ -54,6 +59,45 @@ func TestAdminConfigValidate(t *testing.T) {
 			t.Errorf("%+v: %v", tc, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%+v: err = %v, want one naming %s", tc, err, tc.want)
+		}
+	}
+}
+
+// pprof answers GET only; an admin listener on every interface is warned
+// about at start, one on loopback is not (issue 32).
+func TestAdminPprofGETOnlyAndWideListenWarned(t *testing.T) {
+	t.Parallel()
+	prof := NewAdmin(AdminConfig{Pprof: true}, "/metrics", nil, nil).Handler()
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+		rec := httptest.NewRecorder()
+		prof.ServeHTTP(rec, httptest.NewRequest(m, "/debug/pprof/symbol", strings.NewReader("0x1")))
+		if rec.Code != http.StatusMethodNotAllowed {
+			t.Errorf("%s /debug/pprof/symbol: %d, want 405", m, rec.Code)
+		}
+	}
+	for listen, warned := range map[string]bool{"127.0.0.1:0": false, "0.0.0.0:0": true} {
+		logs := &lockedBuffer{}
+		a := NewAdmin(AdminConfig{Listen: listen, Pprof: true}, "/metrics", nil, slog.New(slog.NewJSONHandler(logs, nil)))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		var seen string
+		jobstest.Eventually(t, "the admin listener to start", 5*time.Second, func() bool {
+			seen += logs.take()
+			return strings.Contains(seen, "admin listening")
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		seen += logs.take()
+		if got := strings.Contains(seen, `"level":"WARN"`); got != warned {
+			t.Errorf("%s: warned %v, want %v:\n%s", listen, got, warned, seen)
+		}
+	}
+	for listen, want := range map[string]bool{"127.0.0.1:9090": true, "localhost:9090": true, "[::1]:9090": true, ":9090": false, "0.0.0.0:9090": false, "10.0.0.5:9090": false} {
+		if LoopbackListen(listen) != want {
+			t.Errorf("LoopbackListen(%q) = %v", listen, !want)
 		}
 	}
 }

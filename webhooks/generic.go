@@ -70,8 +70,9 @@ type genericAuth struct {
 // answered without reading its body.
 func (s *Server) authGenericHeaders(r *http.Request) (genericAuth, *hookError) {
 	if auth := r.Header.Get("Authorization"); auth != "" && s.cfg.GenericToken != "" {
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if ok && tokenEqual(strings.TrimSpace(tok), s.cfg.GenericToken) {
+		// The scheme is case-insensitive (RFC 7235, section 2.1).
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") && tokenEqual(strings.TrimSpace(tok), s.cfg.GenericToken) {
 			return genericAuth{bearer: true}, nil
 		}
 		return genericAuth{}, refuse(http.StatusUnauthorized, "bad_token", "Authorization bearer token does not match")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,7 +66,18 @@ func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
 }
 
 // Notice is an error a ReadyCheck returns to show a state on /readyz that
-// does not make the server unready (for example "paused by an operator").
+// does not make the server unready (for example "paused"). /readyz is
+// public, so it shows a Notice only when it is a bare state: at most 32
+// lower-case letters, digits, blanks, '-' and '_'; anything else (a
+// reason, a user or host name) shows as "notice".
 type Notice string
 
 func (n Notice) Error() string { return string(n) }
+
+// state is what /readyz shows of n.
+func (n Notice) state() string {
+	if len(n) == 0 || len(n) > 32 || strings.Trim(string(n), "abcdefghijklmnopqrstuvwxyz0123456789 -_") != "" {
+		return "notice"
+	}
+	return string(n)
+}

@@ -150,9 +150,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers which check failed, never how: the listener is public,
-// and an error's text names internal addresses. The detail goes to the
-// log at WARN.
+// readyz answers which check failed and its state, never how or why: the
+// listener is public, and an error's text names internal addresses, users
+// and hosts. The detail goes to the log at WARN; the CLI and the admin
+// listener's metrics show the rest.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -162,7 +163,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if err := c.Check(ctx); err != nil {
 			var n Notice
 			if errors.As(err, &n) {
-				checks[c.Name] = clip(n.Error(), maxEchoValue) // a state shown to all, ready all the same
+				checks[c.Name] = n.state() // a state shown to all, ready all the same
 				continue
 			}
 			ready = false

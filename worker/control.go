@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // DefaultControlBucket is the JetStream key-value bucket holding what
@@ -193,12 +194,12 @@ func (c *Control) Cancels(ctx context.Context) (map[string]Cancel, error) {
 func DescribePauses(ps []PauseState) string {
 	parts := make([]string, 0, len(ps))
 	for _, p := range ps {
-		s := "by " + p.By
+		s := "by " + redact.Text(p.By)
 		if !p.Until.IsZero() {
 			s += " until " + p.Until.UTC().Format(time.RFC3339)
 		}
 		if p.Reason != "" {
-			s += ": " + p.Reason
+			s += ": " + redact.Text(p.Reason)
 		}
 		parts = append(parts, s)
 	}

@@ -3,6 +3,8 @@ package worker
 import (
 	"sync"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // pause holds the time until which submissions are stopped, and tells
@@ -15,7 +17,10 @@ type pause struct {
 	changed func(on bool)
 }
 
+// set pauses until then; reason is kept scrubbed (redact.Text), as jobs
+// list, quota and the control bucket show it.
 func (p *pause) set(until time.Time, reason string) {
+	reason = redact.Text(reason)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until.After(p.until) {

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // natsStatus publishes status events on each job's status subject
@@ -17,6 +18,21 @@ type natsStatus struct {
 	subjects jobs.Subjects
 	now      func() time.Time
 	log      *slog.Logger
+}
+
+// scrubEvent passes the event's free text through redact.Text: status
+// subjects are readable by producers, and a reason may quote an error.
+func scrubEvent(ev jobs.StatusEvent) jobs.StatusEvent {
+	ev.Reason = redact.Text(ev.Reason)
+	if len(ev.Problems) > 0 {
+		ps := make([]jobs.Problem, len(ev.Problems))
+		for i, pr := range ev.Problems {
+			pr.Reason = redact.Text(pr.Reason)
+			ps[i] = pr
+		}
+		ev.Problems = ps
+	}
+	return ev
 }
 
 // PublishStatus publishes ev on the status subject of ev.JobID, stamped
@@ -29,7 +45,7 @@ func (p *natsStatus) PublishStatus(ev jobs.StatusEvent) {
 	if !jobs.ValidToken(ev.JobID) || p.conn == nil {
 		return
 	}
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(scrubEvent(ev))
 	if err != nil {
 		return
 	}

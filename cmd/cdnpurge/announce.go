@@ -41,7 +41,14 @@ func (sv *daemon) announce() func() {
 	if cfg.Metrics.Disabled {
 		log.Info("metrics disabled (metrics.disabled)")
 	} else {
-		log.Info("metrics on the admin listener", slog.String("url", "http://"+st.AdminAddr+cfg.Metrics.Path))
+		// The URL as bound: ":9090" and "0.0.0.0:9090" serve every
+		// interface, not 127.0.0.1 alone.
+		listen := cfg.Admin.WithDefaults().Listen
+		if host, port, err := net.SplitHostPort(listen); err == nil && host == "" {
+			listen = net.JoinHostPort("0.0.0.0", port)
+		}
+		log.Info("metrics on the admin listener", slog.String("url", "http://"+listen+cfg.Metrics.Path),
+			slog.Bool("loopback_only", webhooks.LoopbackListen(listen)))
 	}
 	dir := cfg.NATS.Embedded.StoreDir
 	remove, err := writeServeState(dir, st)

@@ -105,7 +105,9 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 func (s *setup) clientOptions() (apiclient.Options, error) {
 	opts := s.cfg.APIClientOptions(s.log)
 	if s.creds == nil {
-		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, s.cfg.ChainOptions())
+		co := s.cfg.ChainOptions()
+		co.Logger = s.log
+		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, co)
 		if err != nil {
 			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
 		}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,7 +69,7 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 	cleanEnv(t)
 	t.Chdir(t.TempDir())
 	addr, admin := startServeBeside(t)
-	if code, out, stderr := runBeside(t, "pause", "--reason", "test incident"); code != 0 || !strings.Contains(out, "paused") {
+	if code, out, stderr := runBeside(t, "pause", "--reason", "test incident INC-4711 at 10.0.3.7"); code != 0 || !strings.Contains(out, "paused") {
 		t.Fatalf("pause: %d %s %s", code, out, stderr)
 	}
 	code, out, stderr := runBeside(t, "purge", "https://example.com/never.js")
@@ -87,10 +89,18 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 		Status string
 		Checks map[string]string
 	}
-	_ = json.NewDecoder(r.Body).Decode(&ready)
+	body, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.StatusCode != http.StatusOK || !strings.Contains(ready.Checks["submissions"], "test incident") {
+	_ = json.Unmarshal(body, &ready)
+	if r.StatusCode != http.StatusOK || ready.Checks["submissions"] != "paused" {
 		t.Errorf("/readyz during the pause: %d %+v", r.StatusCode, ready)
+	}
+	// The public /readyz names no reason, user or host (issue 32).
+	host, _ := os.Hostname()
+	for _, secret := range []string{"incident", "INC-4711", "10.0.3.7", "operator", host} {
+		if secret != "" && strings.Contains(string(body), secret) {
+			t.Errorf("/readyz shows %q: %s", secret, body)
+		}
 	}
 	if code, out, _ := runBeside(t, "jobs", "list"); code != 0 || !strings.Contains(out, "PAUSED") || !strings.Contains(out, id) {
 		t.Errorf("jobs list: %d\n%s", code, out)

@@ -13,6 +13,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -214,7 +215,7 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 				pri = string(jobs.PriorityNormal)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(string(v.Kind)), pri, dash(v.Source), n, v.State, until, age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(v.ID), dash(string(v.Kind)), dash(pri), dash(v.Source), n, dash(string(v.State)), until, age)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(tw, "(no jobs)")
@@ -228,11 +229,15 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 	return writePauses(w, pauses, refusalOr(ctx, perr))
 }
 
+// dash is a cell of a table: "-" when empty, else s with its control
+// bytes escaped (redact.Escape), as job fields come from producers: an ESC
+// or a newline in a source must neither reach the terminal nor forge a
+// row.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return redact.Escape(s)
 }
 
 func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string) error {
@@ -247,10 +252,10 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 		return writeJSON(w, v)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "job\t%s\n", v.ID)
-	fmt.Fprintf(tw, "state\t%s\n", v.State)
+	fmt.Fprintf(tw, "job\t%s\n", dash(v.ID))
+	fmt.Fprintf(tw, "state\t%s\n", dash(string(v.State)))
 	if v.Reason != "" {
-		fmt.Fprintf(tw, "why\t%s\n", v.Reason)
+		fmt.Fprintf(tw, "why\t%s\n", dash(v.Reason))
 	}
 	if !v.Until.IsZero() {
 		fmt.Fprintf(tw, "tried again\t%s\n", v.Until.Local().Format(time.RFC3339))
@@ -258,7 +263,7 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	fmt.Fprintf(tw, "kind\t%s\n", dash(string(v.Kind)))
 	fmt.Fprintf(tw, "source\t%s\n", dash(v.Source))
 	if v.RetryOf != "" {
-		fmt.Fprintf(tw, "retry of\t%s\n", v.RetryOf)
+		fmt.Fprintf(tw, "retry of\t%s\n", dash(v.RetryOf))
 	}
 	if !v.Received.IsZero() {
 		fmt.Fprintf(tw, "received\t%s\n", v.Received.Local().Format(time.RFC3339))
@@ -277,22 +282,22 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	fmt.Fprintf(w, "\npaths (%d):\n", v.NPaths)
 	for _, p := range v.Paths {
 		if r, ok := bad[p]; ok {
-			fmt.Fprintf(w, "  %s  (%s)\n", p, r)
+			fmt.Fprintf(w, "  %s  (%s)\n", dash(p), dash(r))
 		} else {
-			fmt.Fprintf(w, "  %s\n", p)
+			fmt.Fprintf(w, "  %s\n", dash(p))
 		}
 	}
 	fmt.Fprintln(w, "\nevents:")
 	for _, ev := range v.Events {
-		line := ev.Time.Local().Format("2006-01-02 15:04:05") + "  " + string(ev.State)
+		line := ev.Time.Local().Format("2006-01-02 15:04:05") + "  " + dash(string(ev.State))
 		if ev.Reason != "" {
-			line += ": " + ev.Reason
+			line += ": " + dash(ev.Reason)
 		}
 		if !ev.Until.IsZero() {
 			line += " (until " + ev.Until.Local().Format(time.RFC3339) + ")"
 		}
 		if len(ev.TaskIDs) > 0 {
-			line += " tasks " + strings.Join(taskNames(ev.TaskIDs, ev.TaskTargets), ",")
+			line += " tasks " + dash(strings.Join(taskNames(ev.TaskIDs, ev.TaskTargets), ","))
 		}
 		fmt.Fprintf(w, "  %s\n", line)
 	}
@@ -357,7 +362,7 @@ func (a *app) writeResults(w io.Writer, verb string, res []jobResult) error {
 	for _, r := range res {
 		switch {
 		case !r.OK:
-			fmt.Fprintf(w, "job %s: not %s: %s\n", r.ID, verb, r.Error)
+			fmt.Fprintf(w, "job %s: not %s: %s\n", dash(r.ID), verb, dash(r.Error))
 		case r.NewJob != "":
 			fmt.Fprintf(w, "job %s: %s re-queued as job %s\n", r.ID, plural(r.Paths, "path"), r.NewJob)
 		default:

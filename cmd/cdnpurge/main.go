@@ -11,8 +11,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // schedules and quota days name zones; containers often lack a zone database
+
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // version is stamped by the build: -ldflags "-X main.version=v1.2.3".
@@ -44,22 +47,33 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{err: fmt.Errorf(format, args...)} }
 
-// exitCode maps run's error to the process exit code, printing it.
+// exitCode maps run's error to the process exit code, printing it with
+// its control bytes escaped (it may quote a job's field or a hook's).
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "cdnpurge: %v\n", err)
+		fmt.Fprintf(stderr, "cdnpurge: %s\n", escapeLines(err.Error()))
 		if ue.hint != "" {
 			fmt.Fprintln(stderr, ue.hint)
 		}
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "cdnpurge: %v\n", err)
+		fmt.Fprintf(stderr, "cdnpurge: %s\n", escapeLines(err.Error()))
 		return exitFailure
 	}
+}
+
+// escapeLines escapes the control bytes of each line of s but keeps its
+// line breaks: an error may list several problems, one a line.
+func escapeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = redact.Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // run is the whole program with its arguments and output made explicit.
