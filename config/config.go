@@ -10,6 +10,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/scheduler"
 )
@@ -190,8 +191,8 @@ type LogConfig struct {
 }
 
 // AdminConfig is the admin listener (metrics, pprof), see
-// webhooks.AdminConfig.
-type AdminConfig = webhooks.AdminConfig
+// admin.AdminConfig.
+type AdminConfig = admin.AdminConfig
 
 // MetricsConfig configures the Prometheus endpoint, served on the admin
 // listener (admin.listen).

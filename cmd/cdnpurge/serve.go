@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
@@ -325,7 +326,7 @@ func (sv *daemon) startAdmin(reg *prometheus.Registry) {
 	if !sv.cfg.Metrics.Disabled {
 		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	}
-	sv.spawn("admin", webhooks.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
+	sv.spawn("admin", admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
 }
 
 // startHealthOnly serves /healthz on webhooks.listen for a process without
