@@ -12,7 +12,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/webhooks"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // Config is the whole configuration of cdnpurge. Durations are Go duration
@@ -178,8 +178,8 @@ type QuotaConfig struct {
 	BoundaryDelay  time.Duration `yaml:"boundary_delay" json:"boundary_delay"`
 }
 
-// Schedule is one cron entry of the scheduler (worker/scheduler).
-type Schedule = scheduler.Schedule
+// Schedule is one cron entry of the scheduler (worker/operations).
+type Schedule = operations.Schedule
 
 // LogConfig configures logging.
 type LogConfig struct {

@@ -248,7 +248,7 @@ type TargetDeps struct {
 
 // Ticks decides whether a schedule tick may run and builds its job from
 // the replica's configuration, never from the message;
-// *scheduler.Authority implements it. claimed is the operation section of
+// *operations.Authority implements it. claimed is the operation section of
 // a message on the legacy operations subjects, nil for a tick of the tick
 // stream. An error means the message is refused; its text is the reason.
 type Ticks interface {
