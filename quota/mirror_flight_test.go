@@ -84,7 +84,7 @@ func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
 			}
 		})
 	}
-	for m.flightWaiters.Load() < 15 {
+	for m.loop.flightWaiters.Load() < 15 {
 		time.Sleep(time.Millisecond)
 	}
 	close(src.block)
