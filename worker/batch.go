@@ -447,7 +447,7 @@ func Plan(k GroupKey, paths []string, l Limits) [][]string {
 	l = l.WithDefaults()
 	var domains []string
 	byDomain := map[string][]string{}
-	for _, p := range dedupe(paths) {
+	for _, p := range jobs.Distinct(paths) {
 		d := jobs.Domain(p)
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)

@@ -71,12 +71,9 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	targets := map[apiclient.Product]*target{}
-	for p, td := range d.Targets {
-		if td.API == nil || td.Gate == nil {
-			return rep, fmt.Errorf("direct: target %s: no API client or quota gate", p)
-		}
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+	targets, err := newTargets(d.Targets)
+	if err != nil {
+		return rep, fmt.Errorf("direct: %w", err)
 	}
 	s := &submitter{cfg: cfg, targets: targets, pause: &pause{}, line: newGateLine(),
 		waiting: newWaitingPaths(cfg.AckWait, nil), pending: newPending(), domainWait: newDomainBackoff(),

@@ -298,19 +298,6 @@ func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, pr
 	return out, note
 }
 
-func dedupe(paths []string) []string {
-	seen := make(map[string]struct{}, len(paths))
-	out := paths[:0:0]
-	for _, p := range paths {
-		if _, ok := seen[p]; ok {
-			continue
-		}
-		seen[p] = struct{}{}
-		out = append(out, p)
-	}
-	return out
-}
-
 func without(paths, done []string) []string {
 	if len(done) == 0 {
 		return paths

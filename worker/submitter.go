@@ -25,6 +25,20 @@ type target struct {
 	lastResync atomic.Int64
 }
 
+// newTargets builds each product's target from its deps, refusing one
+// without an API client or a quota gate. The service (New) and purge
+// --direct (SendDirect) both build theirs here.
+func newTargets(deps map[apiclient.Product]TargetDeps) (map[apiclient.Product]*target, error) {
+	targets := make(map[apiclient.Product]*target, len(deps))
+	for p, td := range deps {
+		if td.API == nil || td.Gate == nil {
+			return nil, fmt.Errorf("target %s: no API client or quota gate", p)
+		}
+		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+	}
+	return targets, nil
+}
+
 // submitter gates batches on their target's quota and sends them. It
 // never acknowledges, hands back or publishes anything itself: every
 // batch it is given ends, in parts or whole, in an outcome passed to out

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -296,11 +297,6 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	case d.Store == nil:
 		return nil, errors.New("worker: no task store")
 	}
-	for p, td := range d.Targets {
-		if td.API == nil || td.Gate == nil {
-			return nil, fmt.Errorf("worker: target %s: no API client or quota gate", p)
-		}
-	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -325,18 +321,18 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	}
 	// CDN is a target when it has a gate: an account may purge DCDN
 	// domains only.
-	targets := map[apiclient.Product]*target{}
+	all := map[apiclient.Product]TargetDeps{}
 	if d.Gate != nil {
-		targets[apiclient.ProductCDN] = &target{product: apiclient.ProductCDN, api: d.API, gate: d.Gate, syncer: d.Syncer}
+		all[apiclient.ProductCDN] = TargetDeps{API: d.API, Gate: d.Gate, Syncer: d.Syncer}
 	}
-	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: {API: d.API, PerCall: apiclient.MaxTaskIDsPerDescribe}}
+	maps.Copy(all, d.Targets)
+	targets, err := newTargets(all)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: TaskTargetOf(apiclient.ProductCDN, d.API)}
 	for p, td := range d.Targets {
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
-		per := apiclient.MaxTaskIDsPerDescribe
-		if t, err := apiclient.TargetOf(string(p)); err == nil {
-			per = t.MaxTaskIDs
-		}
-		tasks[p] = TaskTarget{API: td.API, PerCall: per}
+		tasks[p] = TaskTargetOf(p, td.API)
 	}
 	status := &natsStatus{conn: d.JS.Conn(), subjects: d.Subjects, now: d.Now, log: d.Logger}
 	tracker, err := NewTracker(cfg.Tracker, TrackerDeps{Store: d.Store, Targets: tasks, Status: status,
