@@ -253,4 +253,3 @@ func (l *syncLoop) sync(ctx context.Context, reason string) (err error) {
 		slog.Int64("regex_remain", q.RegexRemain), slog.Int64("preload_remain", q.PreloadRemain))
 	return nil
 }
-

@@ -230,3 +230,9 @@ func (m *Metrics) tracked(n int) {
 		m.TrackedPending.Set(float64(n))
 	}
 }
+
+func (m *Metrics) invalid() {
+	if m != nil {
+		m.JobsInvalid.Inc()
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -267,18 +266,19 @@ type Worker struct {
 	stream      string
 	schedStream string
 	log         *slog.Logger
-	pause       *pause
-	inflight    *inflight
+	ledger      *ledger
 	stop        chan struct{} // closed when pulling stops
-	incoming    chan work
 
-	intake  *intake
-	batcher *batcher
-	submit  *submitter
-	settle  *settler
-	ops     *operations
-	tracker *Tracker
-	queue   *batchQueue
+	// The stages in the order a job meets them (pipeline.go), and the
+	// channel and queue between them.
+	intake   *intake
+	incoming chan work
+	batcher  *batcher
+	queue    *batchQueue
+	submit   *submitter
+	ops      *operations
+	settle   *settler
+	tracker  *Tracker
 }
 
 // New checks deps and returns a Worker.
@@ -310,77 +310,19 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if d.Name == "" {
 		d.Name = jobs.NewID()
 	}
-	var invalid jobs.Counter
-	if d.Metrics != nil {
-		invalid = d.Metrics.JobsInvalid
-	}
-	screen, err := jobs.NewScreen(jobs.ScreenConfig{Validator: d.Validator, Subjects: d.Subjects, JetStream: d.JS,
-		Invalid: invalid, Logger: d.Logger, Now: d.Now})
-	if err != nil {
-		return nil, err
-	}
-	// CDN is a target when it has a gate: an account may purge DCDN
-	// domains only.
-	all := map[apiclient.Product]TargetDeps{}
-	if d.Gate != nil {
-		all[apiclient.ProductCDN] = TargetDeps{API: d.API, Gate: d.Gate, Syncer: d.Syncer}
-	}
-	maps.Copy(all, d.Targets)
-	targets, err := newTargets(all)
-	if err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
-	}
-	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: TaskTargetOf(apiclient.ProductCDN, d.API)}
-	for p, td := range d.Targets {
-		tasks[p] = TaskTargetOf(p, td.API)
-	}
-	status := &natsStatus{conn: d.JS.Conn(), subjects: d.Subjects, now: d.Now, log: d.Logger}
-	tracker, err := NewTracker(cfg.Tracker, TrackerDeps{Store: d.Store, Targets: tasks, Status: status,
-		Metrics: d.Metrics, Logger: d.Logger, Name: d.Name})
-	if err != nil {
-		return nil, err
-	}
-	w := &Worker{
-		cfg:         cfg,
-		js:          d.JS,
-		stream:      d.Stream,
-		schedStream: d.SchedStream,
-		log:         d.Logger,
-		pause:       &pause{changed: d.Metrics.paused},
-		inflight:    newInflight(),
-		stop:        make(chan struct{}),
-		incoming:    make(chan work, 1024),
-		queue:       newBatchQueue(),
-		tracker:     tracker,
-	}
-	if w.schedStream == "" {
-		w.schedStream = jobs.SchedStreamName(d.Stream)
-	}
-	waiting := newWaitingPaths(cfg.AckWait, d.Metrics.waiting)
-	pend := newPending()
-	w.settle = &settler{cfg: cfg, store: d.Store, recent: d.Recent, status: status, tracker: tracker,
-		pause: w.pause, inflight: w.inflight, waiting: waiting, pending: pend, metrics: d.Metrics, log: d.Logger}
-	w.submit = &submitter{cfg: cfg, targets: targets, control: d.Control, pause: w.pause, line: newGateLine(),
-		waiting: waiting, pending: pend, domainWait: newDomainBackoff(), cal: quota.Calendar{Location: cfg.Location},
-		now: d.Now, metrics: d.Metrics, log: d.Logger, holdFor: cfg.QuotaHold, park: true, stop: w.stop, out: w.settle.settle}
-	w.ops = &operations{operator: d.Operator, settle: w.settle, inflight: w.inflight}
-	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, metrics: d.Metrics, incoming: w.incoming}
-	w.intake = &intake{cfg: cfg, js: d.JS, consumer: w.ConsumerConfig(), subjects: d.Subjects, screen: screen,
-		ticks: d.Ticks, store: d.Store, recent: d.Recent, productOf: d.ProductOf, targets: targets,
-		inflight: w.inflight, waiting: waiting, settle: w.settle, ops: w.ops, metrics: d.Metrics, log: d.Logger, incoming: w.incoming}
-	return w, nil
+	return newPipeline(cfg, d)
 }
 
 // Pause stops submissions until until (an account problem seen elsewhere,
 // for example a financial lock found by the service check).
-func (w *Worker) Pause(until time.Time, reason string) { w.pause.set(until, reason) }
+func (w *Worker) Pause(until time.Time, reason string) { w.ledger.pauseUntil(until, reason) }
 
 // Resume lifts a pause.
-func (w *Worker) Resume() { w.pause.clear() }
+func (w *Worker) Resume() { w.ledger.resume() }
 
 // Paused reports whether submissions are paused and why.
 func (w *Worker) Paused() (bool, string) {
-	until, reason := w.pause.get()
+	until, reason := w.ledger.pausedUntil()
 	return time.Now().Before(until), reason
 }
 
@@ -450,7 +392,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// Shutdown.
 	close(w.stop)
-	w.inflight.wake()
+	w.ledger.wake()
 	close(w.incoming)
 	<-batcherDone
 	done := make(chan struct{})
