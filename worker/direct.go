@@ -50,7 +50,7 @@ type DirectReport struct {
 }
 
 // settle adds what became of b's paths to the report.
-func (rep *DirectReport) settle(_ context.Context, b *batch, o outcome) {
+func (rep *DirectReport) settleBatch(_ context.Context, b *batch, o outcome) {
 	paths := b.Paths()
 	switch o.kind {
 	case accepted:

@@ -145,7 +145,7 @@ type outcomeLog struct {
 	got map[string]outcome // by path
 }
 
-func (l *outcomeLog) settle(_ context.Context, b *batch, o outcome) {
+func (l *outcomeLog) settleBatch(_ context.Context, b *batch, o outcome) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.got == nil {

@@ -51,7 +51,7 @@ func newIntake(p intakeParams) *intake { return &intake{intakeParams: p} }
 
 // work is a job's paths of one group on their way to the batcher.
 type work struct {
-	t     *tracked
+	t     *takenJob
 	key   GroupKey
 	paths []string
 }
@@ -215,7 +215,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		paths = without(paths, prior)
 	}
-	t := &tracked{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
+	t := &takenJob{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
 	var parts []work
 	var notes []string
 	for _, part := range splitByTarget(in.productOf, k, paths) {
@@ -274,7 +274,7 @@ func splitByTarget(productOf func(host string) apiclient.Product, k GroupKey, pa
 // prepare drops the paths of one target part the API accepted moments ago
 // and collapses URLs into directories where configured; it returns the
 // part's work and the collapse note, if any.
-func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, prior []string) ([]work, string) {
+func (in *intake) prepare(ctx context.Context, t *takenJob, k GroupKey, paths, prior []string) ([]work, string) {
 	j := t.job
 	if in.recent != nil && in.cfg.RecentWindow > 0 && len(paths) > 0 {
 		fresh, err := in.recent.Fresh(ctx, k.String(), paths)
@@ -342,7 +342,7 @@ func (o *operations) run(ctx context.Context, msg message, j *jobs.Job) {
 	// Tracked like a purge job so that the heartbeat keeps extending its
 	// ack deadline while a slow change runs; otherwise it could be
 	// redelivered and run twice.
-	t := &tracked{msg: msg, job: j, received: time.Now()}
+	t := &takenJob{msg: msg, job: j, received: time.Now()}
 	o.ledger.take(t)
 	o.wg.Go(func() {
 		// The operation's own calls retry within the client's policy; it

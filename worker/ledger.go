@@ -16,25 +16,25 @@ import (
 //     the order in which waiting batches get quota);
 //   - the submissions pause after an account error or a financial lock.
 type ledger struct {
-	taken   *inflight
-	batched *pending
+	taken   *takenJobs
+	batched *batchedPaths
 	waiting *waitingPaths
 	paused  *pause
 }
 
 func newLedger(ackWait time.Duration, m *Metrics) *ledger {
-	return &ledger{taken: newInflight(), batched: newPending(),
+	return &ledger{taken: newTakenJobs(), batched: newBatchedPaths(),
 		waiting: newWaitingPaths(ackWait, m.waiting), paused: &pause{changed: m.paused}}
 }
 
 // take records a job taken from the queue.
-func (l *ledger) take(t *tracked) { l.taken.add(t) }
+func (l *ledger) take(t *takenJob) { l.taken.add(t) }
 
 // settled forgets a settled job and lets pulling go on.
-func (l *ledger) settled(t *tracked) { l.taken.remove(t) }
+func (l *ledger) settled(t *takenJob) { l.taken.remove(t) }
 
 // unsettled returns the jobs taken and not yet forgotten.
-func (l *ledger) unsettled() []*tracked { return l.taken.snapshot() }
+func (l *ledger) unsettled() []*takenJob { return l.taken.snapshot() }
 
 // waitBelow blocks while more than max paths are taken, or until stop is
 // closed; wake releases it at shutdown.
@@ -44,7 +44,7 @@ func (l *ledger) wake() { l.taken.wake() }
 
 // join attaches job t to path's entry of group k when that path already
 // waits in a batch; it reports whether it did.
-func (l *ledger) join(k GroupKey, path string, t *tracked) bool { return l.batched.attach(k, path, t) }
+func (l *ledger) join(k GroupKey, path string, t *takenJob) bool { return l.batched.attach(k, path, t) }
 
 // batchedEntry records a new entry of group k waiting in a batch.
 func (l *ledger) batchedEntry(k GroupKey, e *entry) { l.batched.add(k, e) }

@@ -38,11 +38,11 @@ type settleParams struct {
 
 func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
 
-// settle resolves every job of every entry of b with o and finishes the
+// settleBatch resolves every job of every entry of b with o and finishes the
 // jobs that have no path left outstanding. An accepted outcome is first
 // recorded: its submission (for the tracker), the recent paths and the
 // progress of jobs with more paths to send.
-func (s *settler) settle(ctx context.Context, b *batch, o outcome) {
+func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
 	s.ledger.sent(b)
 	if o.kind == accepted {
 		o.sub = s.recordAccepted(ctx, b, o)
@@ -101,8 +101,8 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 // next call: a job redelivered after a crash sends only what no call
 // took. A job this call finishes needs no record: it is acknowledged next.
 func (s *settler) recordProgress(ctx context.Context, b *batch, callID string) {
-	byJob := map[*tracked][]string{}
-	var order []*tracked
+	byJob := map[*takenJob][]string{}
+	var order []*takenJob
 	for _, e := range b.entries {
 		for _, t := range e.jobs {
 			if t == nil {
@@ -143,7 +143,7 @@ func (s *settler) publish(j *jobs.Job, ev jobs.StatusEvent) {
 // finish settles a job whose every path has an outcome: acknowledge it if
 // nothing is deferred, otherwise save what was accepted and hand it back
 // with a delay.
-func (s *settler) finish(ctx context.Context, t *tracked) {
+func (s *settler) finish(ctx context.Context, t *takenJob) {
 	if !t.settle() {
 		return
 	}
@@ -241,7 +241,7 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 }
 
 // operationDone settles an operation job by its fate (operationFate).
-func (s *settler) operationDone(ctx context.Context, t *tracked, err error) {
+func (s *settler) operationDone(ctx context.Context, t *takenJob, err error) {
 	defer s.ledger.settled(t)
 	f, result, pauseUntil := operationFate(t.job, err, s.cfg, time.Now())
 	if !pauseUntil.IsZero() {

@@ -82,7 +82,7 @@ func newSubmitter(p submitterParams) *submitter {
 // outcomes takes what became of each path of a batch: the settle step in
 // the service (*settler), the report of purge --direct (*DirectReport).
 type outcomes interface {
-	settle(ctx context.Context, b *batch, o outcome)
+	settleBatch(ctx context.Context, b *batch, o outcome)
 }
 
 // quotaKind is the quota a batch spends. DCDN sends an ExQuery refresh as
@@ -104,7 +104,7 @@ func poolOf(k GroupKey) quotaPool { return quotaPool{target: k.product(), kind: 
 // handBack defers every path of b until until.
 func (s *submitter) handBack(ctx context.Context, b *batch, until time.Time, reason string) {
 	if b.Len() > 0 {
-		s.out.settle(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+		s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason})
 	}
 }
 
@@ -150,7 +150,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 	for b.Len() > 0 {
 		gone, heldUntil, heldFor := s.hold.check(ctx, b)
 		if gone != nil {
-			s.out.settle(ctx, gone, outcome{kind: rejected, reason: cancelReason})
+			s.out.settleBatch(ctx, gone, outcome{kind: rejected, reason: cancelReason})
 		}
 		if b.Len() == 0 {
 			return
@@ -214,7 +214,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		if now.Sub(st.waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			s.out.settle(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
 			return
 		}
 		if mayPark {
@@ -324,7 +324,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		s.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 			slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 		s.domainWait.ok(b)
-		s.out.settle(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
+		s.out.settleBatch(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
 		return
 	}
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
@@ -387,7 +387,7 @@ func (s *submitter) failed(ctx context.Context, tg *target, b *batch, err error)
 		s.submit(ctx, left)
 		s.submit(ctx, right)
 	default:
-		s.out.settle(ctx, b, f.outcome)
+		s.out.settleBatch(ctx, b, f.outcome)
 	}
 }
 

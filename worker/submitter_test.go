@@ -96,7 +96,7 @@ func TestBatcherStage(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); bt.run() }()
 	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
-	t1, t2 := &tracked{job: &jobs.Job{ID: "1"}}, &tracked{job: &jobs.Job{ID: "2"}}
+	t1, t2 := &takenJob{job: &jobs.Job{ID: "1"}}, &takenJob{job: &jobs.Job{ID: "2"}}
 	var paths []string
 	for i := range 1001 {
 		paths = append(paths, fmt.Sprintf("http://a.example.com/%d", i))
