@@ -29,9 +29,7 @@ func TestMirrorOneSyncForManySubmittersAfterFailure(t *testing.T) {
 	}
 	// The first sync is in flight; let it fail once the others had time
 	// to ask (they wait for it or are answered with its error).
-	for src.Calls() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	<-src.firstCall()
 	close(src.block)
 	wg.Wait()
 	close(errs)
