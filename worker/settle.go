@@ -13,10 +13,10 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
-// settler is the one step that acknowledges, hands back and terminates
-// messages and publishes their jobs' status: the submitter and the
-// operation runner give it outcomes, and it records what must survive a
-// crash (submissions, progress, job records) before it acts on a message.
+// settler is the settle step: the submitter and the operation runner give
+// it outcomes; it records what must survive a crash (submissions,
+// progress, job records), decides each finished job's fate and has the
+// completer (completer.go) act on its message.
 type settler struct {
 	settleParams
 }

@@ -255,11 +255,11 @@ type Ticks interface {
 	Resolve(ctx context.Context, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error)
 }
 
-// Worker consumes the work stream through its stages: intake (pull,
-// screen, progress, recent), the batcher, the submitters (gate, API,
-// pacing, pause), the settle step (the only one that acks, hands back,
-// terminates and publishes), and the tracker. Create it with New, run it
-// with Run.
+// Worker consumes the work stream through its stages, built and
+// connected in pipeline.go: intake (pull, screen, progress, recent), the
+// batcher, the submitters (gate, API, pacing, pause), the settle step
+// (whose completer is the only place that acks, hands back, terminates
+// and publishes), and the tracker. Create it with New, run it with Run.
 type Worker struct {
 	cfg         Config
 	js          jetstream.JetStream
