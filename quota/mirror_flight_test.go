@@ -74,6 +74,8 @@ func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
 	store := NewMemoryStore(Options{Now: clock.Now})
 	src := &fakeSource{q: quotaOf(100, 100), block: make(chan struct{})}
 	m := NewMirror(store, src, MirrorConfig{Now: clock.Now, Logger: discardLogger()})
+	waits := make(chan struct{}, 16)
+	m.loop.waits = waits
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
@@ -82,8 +84,8 @@ func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
 			}
 		})
 	}
-	for m.loop.flightWaiters.Load() < 15 {
-		time.Sleep(time.Millisecond)
+	for range 15 {
+		<-waits
 	}
 	close(src.block)
 	wg.Wait()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -35,8 +34,9 @@ type syncLoop struct {
 	failUntil time.Time
 	failHold  time.Duration
 	failErr   error
-	// flightWaiters counts callers waiting for a sync of another (tests).
-	flightWaiters atomic.Int32
+	// waits, when set, is told of each caller that waits for the sync of
+	// another (tests wait on it).
+	waits chan<- struct{}
 	// synced is closed and replaced after each successful sync.
 	synced chan struct{}
 
@@ -87,8 +87,9 @@ func (l *syncLoop) shared(ctx context.Context, reason string, lenient bool) erro
 			f = l.next
 		}
 		l.flightMu.Unlock()
-		l.flightWaiters.Add(1)
-		defer l.flightWaiters.Add(-1)
+		if l.waits != nil {
+			l.waits <- struct{}{}
+		}
 		select {
 		case <-f.done:
 			return f.err
