@@ -10,8 +10,9 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/webhooks"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // Config is the whole configuration of cdnpurge. Durations are Go duration
@@ -180,8 +181,8 @@ type QuotaConfig struct {
 	BoundaryDelay  time.Duration `yaml:"boundary_delay" json:"boundary_delay"`
 }
 
-// Schedule is one cron entry of the scheduler (worker/scheduler).
-type Schedule = scheduler.Schedule
+// Schedule is one cron entry of the scheduler (worker/operations).
+type Schedule = operations.Schedule
 
 // LogConfig configures logging.
 type LogConfig struct {
@@ -193,8 +194,8 @@ type LogConfig struct {
 }
 
 // AdminConfig is the admin listener (metrics, pprof), see
-// webhooks.AdminConfig.
-type AdminConfig = webhooks.AdminConfig
+// admin.AdminConfig.
+type AdminConfig = admin.AdminConfig
 
 // MetricsConfig configures the Prometheus endpoint, served on the admin
 // listener (admin.listen).

@@ -14,13 +14,13 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // Validate returns every problem of c (run WithDefaults first) as Problems,
 // each a FieldError naming its path; nil when c is usable. It applies the
 // same checks serve's constructors apply (apiclient.New, webhooks.New,
-// worker.New, scheduler.New, ...), by calling the functions they call, so
+// worker.New, operations.New, ...), by calling the functions they call, so
 // that a config that passes `config check` starts.
 //
 // Adding a field: put its rule in the owning package's Validate (or a
@@ -92,7 +92,7 @@ func (c *Config) validate(p *problems) {
 		c.loc = loc
 	}
 
-	p.addErr("", scheduler.ValidateAll(c.Schedules, validator)) // names schedules[i].<field>
+	p.addErr("", operations.ValidateAll(c.Schedules, validator)) // names schedules[i].<field>
 
 	if _, err := ParseLogLevel(c.Log.Level); err != nil {
 		p.add("log.level", "%v", err)

@@ -23,7 +23,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // docs parses every YAML document of a file.
@@ -333,7 +333,7 @@ func registeredMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	reg.MustRegister(quota.NewCollector(quota.NewMirror(quota.NewMemoryStore(quota.Options{}), nil, quota.MirrorConfig{})))
-	if _, err := scheduler.NewServiceChecker(nil, nil, scheduler.CheckerConfig{Registerer: reg}); err != nil {
+	if _, err := operations.NewServiceChecker(nil, nil, operations.CheckerConfig{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
 	return reg.names

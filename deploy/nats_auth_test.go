@@ -20,7 +20,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // debianNATS is the nats-server Debian packages (2.9 on bookworm).
@@ -183,7 +183,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	subj, _ := jobs.NewSubjects("")
 	cfg := jobs.StreamConfig{Subjects: subj}
 	tick := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
-	tickID := scheduler.DedupeKey("nightly", tick)
+	tickID := operations.DedupeKey("nightly", tick)
 
 	// The service role sets up everything serve's worker and scheduler do.
 	svc := srv.connect(t, "cdnpurge")
@@ -196,11 +196,11 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	if _, err := jobs.EnsureStatusStream(ctx, svc.js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
-	state, err := scheduler.OpenKVStateStore(ctx, svc.js, "", 1)
+	state, err := operations.OpenKVStateStore(ctx, svc.js, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := state.Update(ctx, "nightly", func(st *scheduler.State) bool { st.LastTick = tick; return true }); err != nil {
+	if err := state.Update(ctx, "nightly", func(st *operations.State) bool { st.LastTick = tick; return true }); err != nil {
 		t.Fatalf("write schedule state: %v", err)
 	}
 	if _, err := worker.OpenKVStore(ctx, svc.js, "", 1); err != nil {
@@ -266,7 +266,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 	for _, s := range []string{subj.Sched("nightly"), subj.Op("ModifyCdnDomain"), subj.Op("nightly"), subj.Invalid(),
 		"$JS.API.STREAM.UPDATE." + jobs.SchedStreamName(""), "$JS.API.STREAM.PURGE." + jobs.DefaultStreamName,
-		"$KV." + scheduler.DefaultStateBucket + ".nightly"} {
+		"$KV." + operations.DefaultStateBucket + ".nightly"} {
 		prod.refused(t, s, tickID)
 	}
 

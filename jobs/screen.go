@@ -32,6 +32,12 @@ type ScreenConfig struct {
 	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Refused, when set, is handed each message Screen refuses with the
+	// invalid event that reports it, and does the rest: terminate the
+	// message and report the event (ReportInvalid). The worker's
+	// completer is the one place that acts on messages. When nil, Screen
+	// terminates and reports the message itself.
+	Refused func(ctx context.Context, msg jetstream.Msg, ev StatusEvent)
 }
 
 // Screen puts every message the worker fetches from the work stream
@@ -130,6 +136,25 @@ func (s *Screen) Refuse(ctx context.Context, msg jetstream.Msg, jobID, reason st
 	return s.refuse(ctx, msg, meta, jobID, reason, nil)
 }
 
+// ReportInvalid publishes ev, the report of a refused message, on
+// Subjects.Invalid() and, when ev.JobID is usable, on the job's status
+// subject, through JetStream so that it lands in the status stream.
+func (s *Screen) ReportInvalid(ctx context.Context, ev StatusEvent) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	subjects := []string{s.cfg.Subjects.Invalid()}
+	if ev.JobID != "" && validToken(ev.JobID) && ev.JobID != InvalidToken {
+		subjects = append(subjects, s.cfg.Subjects.Status(ev.JobID))
+	}
+	for _, subj := range subjects {
+		if _, err := s.cfg.JetStream.Publish(ctx, subj, data); err != nil {
+			s.cfg.Logger.Error("report invalid job message", slog.String("subject", subj), slog.String("error", err.Error()))
+		}
+	}
+}
+
 // messageID derives a job ID for a message published without one.
 func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	if h := msg.Headers(); h != nil {
@@ -161,22 +186,16 @@ func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.
 	if meta != nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
 	}
+	if s.cfg.Refused != nil {
+		s.cfg.Refused(ctx, msg, ev)
+		return fmt.Errorf("%w: %s", ErrInvalidMessage, reason)
+	}
 	attrs := []any{slog.String("subject", msg.Subject()), slog.Uint64("seq", ev.Sequence), slog.String("reason", reason)}
 	if jobID != "" {
 		attrs = append(attrs, slog.String("job", jobID))
 	}
 	s.cfg.Logger.Warn("invalid job message terminated", attrs...)
-	if data, err := json.Marshal(ev); err == nil {
-		subjects := []string{s.cfg.Subjects.Invalid()}
-		if jobID != "" && validToken(jobID) && jobID != InvalidToken {
-			subjects = append(subjects, s.cfg.Subjects.Status(jobID))
-		}
-		for _, subj := range subjects {
-			if _, err := s.cfg.JetStream.Publish(ctx, subj, data); err != nil {
-				s.cfg.Logger.Error("report invalid job message", slog.String("subject", subj), slog.String("error", err.Error()))
-			}
-		}
-	}
+	s.ReportInvalid(ctx, ev)
 	if s.cfg.Invalid != nil {
 		s.cfg.Invalid.Inc()
 	}

@@ -423,3 +423,17 @@ func Domain(path string) string {
 	host, _, _ := strings.Cut(rest, ":")
 	return strings.ToLower(host)
 }
+
+// Distinct returns paths without repeats, in order of first appearance;
+// paths itself is left as it is.
+func Distinct(paths []string) []string {
+	seen := make(map[string]struct{}, len(paths))
+	out := paths[:0:0]
+	for _, p := range paths {
+		if _, ok := seen[p]; !ok {
+			seen[p] = struct{}{}
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -67,11 +67,28 @@ type fakeSource struct {
 	err   error
 	calls int
 	block chan struct{} // when set, calls wait for it
+	first chan struct{} // closed by the first call (firstCall)
+}
+
+// firstCall returns a channel closed once the source was asked.
+func (f *fakeSource) firstCall() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		f.first = make(chan struct{})
+		if f.calls > 0 {
+			close(f.first)
+		}
+	}
+	return f.first
 }
 
 func (f *fakeSource) DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error) {
 	f.mu.Lock()
 	f.calls++
+	if f.calls == 1 && f.first != nil {
+		close(f.first)
+	}
 	q, err, block := f.q, f.err, f.block
 	f.mu.Unlock()
 	if block != nil {

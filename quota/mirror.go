@@ -6,17 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
-
-// Source reads the account's quota from the CDN API; apiclient.Client
-// satisfies it.
-type Source interface {
-	DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error)
-}
 
 // Defaults of MirrorConfig (the config package shows the same values).
 const (
@@ -86,33 +79,20 @@ type Stats struct {
 // errSyncBusy: another replica holds the sync lock.
 var errSyncBusy = errors.New("another replica is syncing the quota")
 
-// Mirror keeps a Store in step with DescribeRefreshQuota and is the quota
-// gate the worker reserves from.
+// Mirror is the quota gate the worker reserves from: a facade over a
+// Store that fails closed while the store is down, keeps the commits and
+// refunds made meanwhile and replays them when it is back. Its sync loop
+// (sync.go) keeps the store in step with DescribeRefreshQuota.
 type Mirror struct {
 	store Store
-	src   Source
 	cfg   MirrorConfig
 	log   *slog.Logger
+	loop  *syncLoop
 
-	syncMu sync.Mutex // one sync at a time in this process
-
-	// flightMu guards the on-demand sync in flight, shared by every caller
-	// that asks while it runs, and the hold after a failed one.
-	flightMu  sync.Mutex
-	flight    *syncFlight
-	next      *syncFlight
-	failUntil time.Time
-	failHold  time.Duration
-	failErr   error
-	// flightWaiters counts callers waiting for a sync of another (tests).
-	flightWaiters atomic.Int32
-	// synced is closed and replaced after each successful sync.
-	synced chan struct{}
-
-	mu         sync.Mutex
-	stats      Stats
-	downSince  time.Time
-	settlement []settlement
+	mu          sync.Mutex
+	storeErrors int64
+	downSince   time.Time
+	settlement  []settlement
 }
 
 type settlement struct {
@@ -152,82 +132,23 @@ func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	if cfg.FailureHold <= 0 {
 		cfg.FailureHold = 2 * time.Second
 	}
-	return &Mirror{store: store, src: src, cfg: cfg,
-		log:    log.With(slog.String("component", "quota"), slog.String("target", string(store.Target()))),
-		synced: make(chan struct{})}
-}
-
-// syncFlight is one on-demand sync and the callers waiting for it.
-type syncFlight struct {
-	done chan struct{}
-	err  error
+	log = log.With(slog.String("component", "quota"), slog.String("target", string(store.Target())))
+	m := &Mirror{store: store, cfg: cfg, log: log}
+	m.loop = &syncLoop{store: store, src: src, cfg: cfg, log: log, storeErr: m.noteStore, synced: make(chan struct{})}
+	return m
 }
 
 // Synced returns a channel closed by the next successful sync, so that
 // batches waiting for quota try again at once when a sync finds some.
-func (m *Mirror) Synced() <-chan struct{} {
-	m.flightMu.Lock()
-	defer m.flightMu.Unlock()
-	return m.synced
-}
+func (m *Mirror) Synced() <-chan struct{} { return m.loop.nextSync() }
 
-// shared runs an on-demand sync with every caller that asks meanwhile:
-// however many submitters ask at once, the API is asked once or twice.
-// A fresh caller (SyncNow) wants a sync that starts after it asked, so it
-// waits for the one queued behind the sync in flight, which every such
-// caller shares. A lenient caller (a day not synced yet) takes the sync
-// in flight, and after a failure is given its error for FailureHold
-// without asking again, so a burst cannot turn into a storm of
-// DescribeRefreshQuota calls.
-func (m *Mirror) shared(ctx context.Context, reason string, lenient bool) error {
-	m.flightMu.Lock()
-	if lenient && m.failErr != nil && m.cfg.Now().Before(m.failUntil) {
-		err := m.failErr
-		m.flightMu.Unlock()
-		return err
-	}
-	if m.flight != nil {
-		f := m.flight
-		if !lenient {
-			if m.next == nil {
-				m.next = &syncFlight{done: make(chan struct{})}
-			}
-			f = m.next
-		}
-		m.flightMu.Unlock()
-		m.flightWaiters.Add(1)
-		defer m.flightWaiters.Add(-1)
-		select {
-		case <-f.done:
-			return f.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	f := &syncFlight{done: make(chan struct{})}
-	m.flight = f
-	m.flightMu.Unlock()
-	var first error
-	for i := 0; f != nil; i++ {
-		f.err = m.sync(ctx, reason)
-		if i == 0 {
-			first = f.err
-		}
-		m.flightMu.Lock()
-		if f.err != nil && !errors.Is(f.err, errSyncBusy) && ctx.Err() == nil {
-			m.failHold = min(max(m.failHold*2, m.cfg.FailureHold), time.Minute)
-			m.failUntil = m.cfg.Now().Add(m.failHold)
-			m.failErr = fmt.Errorf("%w (last attempt failed; next one after %s)", f.err, m.failUntil.Format(time.RFC3339))
-		}
-		// The queued sync, if any, runs next, on this caller's time.
-		m.flight, m.next = m.next, nil
-		next := m.flight
-		m.flightMu.Unlock()
-		close(f.done)
-		f = next
-	}
-	return first
-}
+// Run syncs at once, then on every tick, after each 00:00 and when the
+// mirror's day was not synced, until ctx ends.
+func (m *Mirror) Run(ctx context.Context) error { return m.loop.run(ctx) }
+
+// SyncNow syncs at once, for example after the API answered with a quota
+// error. It returns nil, without syncing, when another replica is syncing.
+func (m *Mirror) SyncNow(ctx context.Context) error { return m.loop.syncNow(ctx) }
 
 // Store returns the mirrored store.
 func (m *Mirror) Store() Store { return m.store }
@@ -235,151 +156,21 @@ func (m *Mirror) Store() Store { return m.store }
 // Target is the product whose quota the mirror holds.
 func (m *Mirror) Target() apiclient.Product { return m.store.Target() }
 
-// what names the mirror in errors: "quota" for CDN, as before DCDN was a
-// target, "dcdn quota" for another.
-func (m *Mirror) what() string {
-	if t := m.Target(); t != apiclient.ProductCDN {
-		return string(t) + " quota"
-	}
-	return "quota"
-}
-
-// quotaAction is the API action the mirror's source answers.
-func (m *Mirror) quotaAction() string {
-	if t, err := apiclient.TargetOf(string(m.Target())); err == nil {
-		return t.QuotaAction
-	}
-	return apiclient.ActionDescribeRefreshQuota
-}
-
 // NextReset returns the next 00:00 of the store's quota zone after now.
 func (m *Mirror) NextReset(now time.Time) time.Time { return m.store.Calendar().NextReset(now) }
 
 // Stats returns a copy of the counters.
 func (m *Mirror) Stats() Stats {
+	m.loop.mu.Lock()
+	s := m.loop.stats
+	m.loop.mu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.stats
+	s.StoreErrors = m.storeErrors
 	s.Target = m.store.Target()
 	s.StoreDown = !m.downSince.IsZero()
 	s.PendingSettlements = len(m.settlement)
 	return s
-}
-
-// Run syncs at once, then on every tick, after each 00:00 and when the
-// mirror's day was not synced, until ctx ends.
-func (m *Mirror) Run(ctx context.Context) error {
-	ticks := m.cfg.Ticks
-	if ticks == nil {
-		t := time.NewTicker(m.cfg.Interval)
-		defer t.Stop()
-		ticks = t.C
-	}
-	m.syncLogged(ctx, "start")
-	for {
-		now := m.cfg.Now()
-		boundary := m.cfg.After(m.NextReset(now).Sub(now) + m.cfg.BoundaryDelay)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticks:
-			m.tick(ctx)
-		case <-boundary:
-			m.syncLogged(ctx, "day boundary")
-		}
-	}
-}
-
-// tick syncs unless another replica did so less than half an interval ago
-// on the current day, so replicas share the timer's work.
-func (m *Mirror) tick(ctx context.Context) {
-	now := m.cfg.Now()
-	if snap, err := m.store.Snapshot(ctx); err == nil && snap.Synced && snap.SyncError == "" &&
-		snap.Day == m.store.Calendar().Day(now) && now.Sub(snap.LastSync) < m.cfg.Interval/2 {
-		return
-	}
-	m.syncLogged(ctx, "timer")
-}
-
-// SyncNow syncs at once, for example after the API answered with a quota
-// error. It returns nil, without syncing, when another replica is syncing.
-func (m *Mirror) SyncNow(ctx context.Context) error {
-	err := m.shared(ctx, "requested", false)
-	if errors.Is(err, errSyncBusy) {
-		return nil
-	}
-	return err
-}
-
-func (m *Mirror) syncLogged(ctx context.Context, reason string) {
-	_ = m.sync(ctx, reason) // sync logs and counts its own failures
-}
-
-func (m *Mirror) sync(ctx context.Context, reason string) (err error) {
-	m.syncMu.Lock()
-	defer m.syncMu.Unlock()
-	defer func() {
-		if m.cfg.OnSync != nil && !errors.Is(err, errSyncBusy) {
-			m.cfg.OnSync(SyncResult{At: m.cfg.Now(), Reason: reason, Err: err})
-		}
-	}()
-	unlock, ok, err := m.store.TryLock(ctx, m.cfg.LockTTL)
-	if err != nil {
-		m.noteStore(err)
-		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
-	}
-	if !ok {
-		m.mu.Lock()
-		m.stats.SyncsSkipped++
-		m.mu.Unlock()
-		return errSyncBusy
-	}
-	defer func() {
-		if uerr := unlock(context.WithoutCancel(ctx)); uerr != nil {
-			m.log.Warn("quota sync lock release failed", slog.String("error", uerr.Error()))
-		}
-	}()
-	sctx, cancel := context.WithTimeout(ctx, m.cfg.SyncTimeout)
-	defer cancel()
-	// Mark before the API read: commits after the mark are subtracted by
-	// Set, whether or not the API had seen them (conservative).
-	mark, err := m.store.Mark(sctx)
-	if err != nil {
-		m.noteStore(err)
-		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
-	}
-	q, apiErr := m.src.DescribeRefreshQuota(sctx)
-	if apiErr != nil {
-		m.mu.Lock()
-		m.stats.SyncFailures++
-		m.stats.LastSyncError = apiErr.Error()
-		m.mu.Unlock()
-		m.log.Warn("quota sync failed, gating from the last synced values",
-			slog.String("reason", reason), slog.String("error", apiErr.Error()))
-		if rerr := m.store.RecordSyncError(sctx, apiErr); rerr != nil {
-			m.noteStore(rerr)
-		}
-		return fmt.Errorf("sync %s (%s): %s: %w", m.what(), reason, m.quotaAction(), apiErr)
-	}
-	if err := m.store.Set(sctx, q, mark); err != nil {
-		m.noteStore(err)
-		return fmt.Errorf("sync %s (%s): %w", m.what(), reason, err)
-	}
-	now := m.cfg.Now()
-	m.flightMu.Lock()
-	close(m.synced)
-	m.synced = make(chan struct{})
-	m.failHold, m.failErr = 0, nil
-	m.flightMu.Unlock()
-	m.mu.Lock()
-	m.stats.Syncs++
-	m.stats.LastSync = now
-	m.stats.LastSyncError = ""
-	m.mu.Unlock()
-	m.log.Info("quota synced", slog.String("reason", reason),
-		slog.Int64("url_remain", q.URLRemain), slog.Int64("dir_remain", q.DirRemain),
-		slog.Int64("regex_remain", q.RegexRemain), slog.Int64("preload_remain", q.PreloadRemain))
-	return nil
 }
 
 // noteStore counts a store failure and marks the store down.
@@ -389,7 +180,7 @@ func (m *Mirror) noteStore(err error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.stats.StoreErrors++
+	m.storeErrors++
 	if m.downSince.IsZero() {
 		m.downSince = m.cfg.Now()
 		m.log.Error("quota store unavailable, granting nothing until it is back", slog.String("error", err.Error()))
@@ -421,7 +212,7 @@ func (m *Mirror) recover(ctx context.Context) error {
 			return err
 		}
 	}
-	err := m.sync(ctx, "store recovered")
+	err := m.loop.sync(ctx, "store recovered")
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		return err
@@ -455,7 +246,7 @@ func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, 
 	}
 	r, err := m.store.Reserve(ctx, kind, n)
 	if errors.Is(err, ErrNotSynced) {
-		if serr := m.shared(ctx, "day not synced", true); serr == nil {
+		if serr := m.loop.shared(ctx, "day not synced", true); serr == nil {
 			r, err = m.store.Reserve(ctx, kind, n)
 		}
 	}

@@ -29,9 +29,7 @@ func TestMirrorOneSyncForManySubmittersAfterFailure(t *testing.T) {
 	}
 	// The first sync is in flight; let it fail once the others had time
 	// to ask (they wait for it or are answered with its error).
-	for src.Calls() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	<-src.firstCall()
 	close(src.block)
 	wg.Wait()
 	close(errs)
@@ -76,6 +74,8 @@ func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
 	store := NewMemoryStore(Options{Now: clock.Now})
 	src := &fakeSource{q: quotaOf(100, 100), block: make(chan struct{})}
 	m := NewMirror(store, src, MirrorConfig{Now: clock.Now, Logger: discardLogger()})
+	waits := make(chan struct{}, 16)
+	m.loop.waits = waits
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
@@ -84,8 +84,8 @@ func TestMirrorSyncNowCallersShareFlights(t *testing.T) {
 			}
 		})
 	}
-	for m.flightWaiters.Load() < 15 {
-		time.Sleep(time.Millisecond)
+	for range 15 {
+		<-waits
 	}
 	close(src.block)
 	wg.Wait()

@@ -95,18 +95,18 @@ func TestMirrorTickLeavesRecentSyncAlone(t *testing.T) {
 	store := NewMemoryStore(Options{Now: clock.Now})
 	src := &fakeSource{q: quotaOf(10, 10)}
 	m := NewMirror(store, src, MirrorConfig{Interval: 4 * time.Minute, Now: clock.Now, Logger: discardLogger()})
-	m.tick(ctx)
-	m.tick(ctx) // another replica's sync a moment ago is good enough
+	m.loop.tick(ctx)
+	m.loop.tick(ctx) // another replica's sync a moment ago is good enough
 	if src.Calls() != 1 {
 		t.Fatalf("calls %d, want 1", src.Calls())
 	}
 	clock.Add(2 * time.Minute)
-	m.tick(ctx)
+	m.loop.tick(ctx)
 	if src.Calls() != 2 {
 		t.Fatalf("calls %d, want 2", src.Calls())
 	}
 	clock.Add(12 * time.Hour) // the next day, never synced
-	m.tick(ctx)
+	m.loop.tick(ctx)
 	if src.Calls() != 3 {
 		t.Fatalf("calls %d after the day changed, want 3", src.Calls())
 	}

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"sync"
@@ -77,8 +78,7 @@ func (l *RateLimiter) Wait(ctx context.Context, action string) error {
 	if perSec < 0 {
 		return nil
 	}
-	interval := int64(math.Ceil(1e6 / perSec))
-	wait, err := paceScript.Run(ctx, l.rdb, []string{keyPace(l.prefix, l.account, action)}, interval).Int64()
+	wait, _, err := l.book(ctx, action, int64(math.Ceil(1e6/perSec)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -97,6 +97,20 @@ func (l *RateLimiter) Wait(ctx context.Context, action string) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// book takes the next free slot of action, interval µs after the last one
+// booked by any replica: it returns how long until the slot (µs) and the
+// slot itself (unix µs on Redis's clock).
+func (l *RateLimiter) book(ctx context.Context, action string, interval int64) (wait, slot int64, err error) {
+	r, err := paceScript.Run(ctx, l.rdb, []string{keyPace(l.prefix, l.account, action)}, interval).Int64Slice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(r) != 2 {
+		return 0, 0, fmt.Errorf("pace %s: script returned %d values, want 2", action, len(r))
+	}
+	return r[0], r[1], nil
 }
 
 // warnFallback logs the fallback at most once a minute.

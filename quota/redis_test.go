@@ -132,12 +132,10 @@ func TestRedisOnlyOneReplicaSyncs(t *testing.T) {
 	m2 := NewMirror(stores[1], other, MirrorConfig{Logger: discardLogger()})
 	done := make(chan error, 1)
 	go func() { done <- m1.SyncNow(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for slow.Calls() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first sync never started")
-		}
-		time.Sleep(time.Millisecond) // polling for a goroutine, not waiting on a timer
+	select {
+	case <-slow.firstCall():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first sync never started")
 	}
 	if err := m2.SyncNow(ctx); err != nil {
 		t.Fatal(err)

@@ -204,7 +204,8 @@ return 0
 //	KEYS[1] pace key of the action (string: the next free slot, unix µs)
 //	ARGV[1] interval between calls, µs
 //
-// Returns the wait in µs (0 when the slot is now).
+// Returns {wait, slot}: the wait in µs (0 when the slot is now) and the
+// slot booked (unix µs on Redis's clock).
 var paceScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -212,5 +213,5 @@ local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 if slot < now then slot = now end
 local nxt = slot + tonumber(ARGV[1])
 redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
-return slot - now
+return {slot - now, slot}
 `)

@@ -191,13 +191,13 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 			pri = highest(pri, r.Priority)
 		}
 	}
-	for _, chunk := range chunks(dedupe(refresh)) {
+	for _, chunk := range chunks(jobs.Distinct(refresh)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
 	}
-	for _, chunk := range chunks(dedupe(dirs)) {
+	for _, chunk := range chunks(jobs.Distinct(dirs)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{ObjectType: "Directory", Paths: chunk}})
 	}
-	for _, chunk := range chunks(dedupe(push)) {
+	for _, chunk := range chunks(jobs.Distinct(push)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
 	withPriority(out.jobs, pri)
@@ -227,13 +227,13 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 		}
 	}
 	var out []*jobs.Job
-	for _, chunk := range chunks(dedupe(files)) {
+	for _, chunk := range chunks(jobs.Distinct(files)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
 	}
-	for _, chunk := range chunks(dedupe(dirs)) {
+	for _, chunk := range chunks(jobs.Distinct(dirs)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{ObjectType: "Directory", Paths: chunk}})
 	}
-	for _, chunk := range chunks(dedupe(push)) {
+	for _, chunk := range chunks(jobs.Distinct(push)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
 	withPriority(out, pri)
@@ -248,18 +248,6 @@ func withPriority(out []*jobs.Job, p jobs.Priority) {
 	for _, j := range out {
 		j.Priority = p
 	}
-}
-
-func dedupe(in []string) []string {
-	seen := make(map[string]bool, len(in))
-	out := in[:0:0]
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func chunks(in []string) [][]string {

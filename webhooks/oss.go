@@ -360,10 +360,10 @@ func ossJobs(units []ossUnit) []*jobs.Job {
 			}
 		}
 		var js []*jobs.Job
-		for _, chunk := range chunks(dedupe(refresh)) {
+		for _, chunk := range chunks(jobs.Distinct(refresh)) {
 			js = append(js, &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: chunk}})
 		}
-		for _, chunk := range chunks(dedupe(push)) {
+		for _, chunk := range chunks(jobs.Distinct(push)) {
 			js = append(js, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 		}
 		withPriority(js, pri)

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // countingBody is a request body that counts the bytes read from it.
@@ -296,29 +296,9 @@ func TestSignedRequestRefusedWith503CanBeSentAgain(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	l.b.Reset()
-	return s
-}
-
 func TestRefusalsEchoAtMostABoundedPart(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &jobstest.LogBuffer{}
 	f := newFixtureWith(t, testConfig(), func(d *Deps) {
 		d.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	})
@@ -344,7 +324,7 @@ func TestRefusalsEchoAtMostABoundedPart(t *testing.T) {
 		if c.name != "many bad paths" && len(a.raw) > 1024 {
 			t.Errorf("%s: answer of %d bytes: %s", c.name, len(a.raw), clip(a.raw, 300))
 		}
-		if got := logs.take(); len(got) >= 1024 {
+		if got := logs.Take(); len(got) >= 1024 {
 			t.Errorf("%s: %d bytes of log for one refused request: %s", c.name, len(got), clip(got, 300))
 		}
 	}
@@ -423,7 +403,7 @@ func allowed(lp *dto.LabelPair, codes map[string]bool) bool {
 
 func TestReadyzNamesTheFailingCheckNotItsAddress(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &jobstest.LogBuffer{}
 	f := newFixtureWith(t, testConfig(), func(d *Deps) {
 		d.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 		d.Ready = append(d.Ready, ReadyCheck{Name: "redis", Check: func(context.Context) error {
@@ -437,7 +417,7 @@ func TestReadyzNamesTheFailingCheckNotItsAddress(t *testing.T) {
 	if strings.Contains(r.raw, "127.0.0.1") || strings.Contains(r.raw, "dial") {
 		t.Fatalf("readyz tells strangers internal detail: %s", r.raw)
 	}
-	if l := logs.take(); !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, "127.0.0.1:6379") {
+	if l := logs.Take(); !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, "127.0.0.1:6379") {
 		t.Fatalf("the detail is not logged at WARN: %s", l)
 	}
 }

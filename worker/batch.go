@@ -197,7 +197,7 @@ func priorityOf(j *jobs.Job) jobs.Priority {
 type entry struct {
 	path   string
 	domain string
-	jobs   []*tracked
+	jobs   []*takenJob
 	added  time.Time // when the path reached the batcher
 }
 
@@ -294,7 +294,7 @@ func newGrouper(l Limits) *grouper {
 // add puts path of job t into its group's pool and returns the calls that
 // became full. A path already in the pool is not added again: t joins its
 // entry (dedupe).
-func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full []*batch, dup bool) {
+func (g *grouper) add(k GroupKey, path string, t *takenJob, now time.Time) (full []*batch, dup bool) {
 	p := g.pools[k]
 	if p == nil {
 		p = &pool{byDomain: map[string][]*entry{}, index: map[string]*entry{}}
@@ -305,7 +305,7 @@ func (g *grouper) add(k GroupKey, path string, t *tracked, now time.Time) (full 
 		return nil, true
 	}
 	domain := jobs.Domain(path)
-	e := &entry{path: path, domain: domain, jobs: []*tracked{t}, added: now}
+	e := &entry{path: path, domain: domain, jobs: []*takenJob{t}, added: now}
 	if _, ok := p.byDomain[domain]; !ok {
 		p.domains = append(p.domains, domain)
 	}
@@ -447,7 +447,7 @@ func Plan(k GroupKey, paths []string, l Limits) [][]string {
 	l = l.WithDefaults()
 	var domains []string
 	byDomain := map[string][]string{}
-	for _, p := range dedupe(paths) {
+	for _, p := range jobs.Distinct(paths) {
 		d := jobs.Domain(p)
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)

@@ -29,7 +29,7 @@ func TestGrouperFlushesAtSizeLimits(t *testing.T) {
 			now := time.Now()
 			var full []*batch
 			for i := range 2500 {
-				f, _ := g.add(c.key, fmt.Sprintf("https://example.com/%d/", i), &tracked{}, now)
+				f, _ := g.add(c.key, fmt.Sprintf("https://example.com/%d/", i), &takenJob{}, now)
 				full = append(full, f...)
 			}
 			full = append(full, g.all()...)
@@ -51,7 +51,7 @@ func TestGrouperFlushesAtSizeLimits(t *testing.T) {
 func TestGrouperDedupesWithinBatch(t *testing.T) {
 	t.Parallel()
 	g := newGrouper(Limits{})
-	a, b := &tracked{}, &tracked{}
+	a, b := &takenJob{}, &takenJob{}
 	now := time.Now()
 	g.add(fileKey(), "https://example.com/x.css", a, now)
 	_, dup := g.add(fileKey(), "https://example.com/x.css", b, now)
@@ -70,7 +70,7 @@ func TestGrouperKeepsTenDomainsPerRefresh(t *testing.T) {
 	now := time.Now()
 	var full []*batch
 	for i := range 25 {
-		f, _ := g.add(fileKey(), fmt.Sprintf("https://d%d.example.com/a.js", i), &tracked{}, now)
+		f, _ := g.add(fileKey(), fmt.Sprintf("https://d%d.example.com/a.js", i), &takenJob{}, now)
 		full = append(full, f...)
 	}
 	full = append(full, g.all()...)
@@ -87,7 +87,7 @@ func TestGrouperKeepsTenDomainsPerRefresh(t *testing.T) {
 	// Push has no domain cap.
 	g = newGrouper(Limits{})
 	for i := range 25 {
-		g.add(GroupKey{Action: ActionPush}, fmt.Sprintf("https://d%d.example.com/a.js", i), &tracked{}, now)
+		g.add(GroupKey{Action: ActionPush}, fmt.Sprintf("https://d%d.example.com/a.js", i), &takenJob{}, now)
 	}
 	if bs := g.all(); len(bs) != 1 || bs[0].Domains() != 25 {
 		t.Fatalf("push batches: %d", len(bs))
@@ -108,7 +108,7 @@ func TestGrouperSeparatesGroups(t *testing.T) {
 		{Action: ActionPush, Area: "overseas", L2Preload: true},
 	}
 	for _, k := range keys {
-		g.add(k, "https://example.com/a/", &tracked{}, now)
+		g.add(k, "https://example.com/a/", &takenJob{}, now)
 	}
 	if n := len(g.all()); n != len(keys) {
 		t.Fatalf("%d batches, want %d", n, len(keys))
@@ -119,7 +119,7 @@ func TestGrouperDueAfterLinger(t *testing.T) {
 	t.Parallel()
 	g := newGrouper(Limits{})
 	t0 := time.Unix(1000, 0)
-	g.add(fileKey(), "https://example.com/a", &tracked{}, t0)
+	g.add(fileKey(), "https://example.com/a", &takenJob{}, t0)
 	if n := len(g.due(t0.Add(-time.Millisecond))); n != 0 {
 		t.Fatalf("%d batches due before their linger", n)
 	}
@@ -146,7 +146,7 @@ func TestBatchTakeAndSplit(t *testing.T) {
 
 func TestTrackedResolve(t *testing.T) {
 	t.Parallel()
-	tr := &tracked{outstanding: 3}
+	tr := &takenJob{outstanding: 3}
 	now := time.Now()
 	if tr.resolve("a", outcome{kind: accepted, sub: "s1", tasks: []string{"1"}}) {
 		t.Fatal("done after 1 of 3")

@@ -8,39 +8,47 @@ import (
 // submitters when it is full or has lingered long enough. A path already
 // pending in its group is not added again: its job joins the entry.
 type batcher struct {
-	linger   time.Duration
-	limits   Limits
-	pending  *pending
-	queue    *batchQueue
-	metrics  *Metrics
-	incoming <-chan work
+	batcherParams
 }
+
+// batcherParams are the batcher's dependencies.
+type batcherParams struct {
+	linger  time.Duration
+	limits  Limits
+	ledger  *ledger
+	metrics *Metrics
+	// in is intake's output; out, the submitters' queue.
+	in  <-chan work
+	out *batchQueue
+}
+
+func newBatcher(p batcherParams) *batcher { return &batcher{batcherParams: p} }
 
 // run batches until incoming is closed, then flushes every group and
 // closes the queue.
 func (bt *batcher) run() {
 	g := newGrouper(bt.limits)
-	g.added = bt.pending.add
+	g.added = bt.ledger.batchedEntry
 	tick := max(bt.linger/4, 5*time.Millisecond)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	send := func(bs []*batch) {
 		for _, b := range bs {
 			bt.metrics.batchFlushed(b)
-			bt.queue.push(b)
+			bt.out.push(b)
 		}
 	}
 	for {
 		select {
-		case in, ok := <-bt.incoming:
+		case in, ok := <-bt.in:
 			if !ok {
 				send(g.all())
-				bt.queue.close()
+				bt.out.close()
 				return
 			}
 			now := time.Now()
 			for _, p := range in.paths {
-				if bt.pending.attach(in.key, p, in.t) {
+				if bt.ledger.join(in.key, p, in.t) {
 					// Pending in the pool, a full batch or a batch
 					// waiting for quota: the job joins that entry.
 					bt.metrics.duplicate()

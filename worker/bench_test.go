@@ -28,6 +28,9 @@ type latencyAPI struct {
 	paths   atomic.Int64
 	mu      sync.Mutex
 	samples []time.Duration
+	// want is the number of paths after which all is closed.
+	want int64
+	all  chan struct{}
 }
 
 func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
@@ -47,7 +50,11 @@ func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.Refres
 	res, err := l.API.RefreshObjectCaches(ctx, r)
 	if err == nil {
 		l.calls.Add(1)
-		l.paths.Add(int64(len(r.Paths)))
+		// Exactly one call crosses want.
+		n := int64(len(r.Paths))
+		if after := l.paths.Add(n); after >= l.want && after-n < l.want {
+			close(l.all)
+		}
 	}
 	return res, err
 }
@@ -61,7 +68,7 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 	for b.Loop() {
 		h := newHarness(b, harnessOpts{emu: cdnemu.Options{URLQuota: int64(total) * 2, NoRecordPaths: true,
 			RecordRequests: -1, Domains: []string{"example.com", "*.example.com"}}})
-		api := &latencyAPI{API: h.client}
+		api := &latencyAPI{API: h.client, want: int64(total / 100 * 100), all: make(chan struct{})}
 		cfg := Config{Linger: 200 * time.Millisecond, Tracker: TrackerConfig{Disabled: true}}
 		var peak atomic.Uint64
 		stopMem := make(chan struct{})
@@ -112,9 +119,9 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 		}
 		pubWG.Wait()
 		published := time.Since(start)
-		deadline := time.Now().Add(10 * time.Minute)
-		for api.paths.Load() < int64(msgs*perMsg) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+		select {
+		case <-api.all:
+		case <-time.After(10 * time.Minute):
 		}
 		elapsed := time.Since(start)
 		stop()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // DirectDeps are what sending a job without the queue needs: the API and
@@ -50,6 +49,26 @@ type DirectReport struct {
 	NotSent  []NotSent
 }
 
+// settle adds what became of b's paths to the report.
+func (rep *DirectReport) settleBatch(_ context.Context, b *batch, o outcome) {
+	paths := b.Paths()
+	switch o.kind {
+	case accepted:
+		rep.Calls++
+		rep.Submitted += len(paths)
+		for _, id := range o.tasks {
+			rep.Tasks = append(rep.Tasks, DirectTask{ID: id, Target: b.Key.product()})
+		}
+	case rejected:
+		for _, p := range paths {
+			rep.Rejected = append(rep.Rejected, jobs.Problem{Path: p, Reason: o.reason})
+		}
+	case deferred:
+		rep.NotSent = append(rep.NotSent, NotSent{Paths: paths, Reason: o.reason, Until: o.until,
+			Quota: o.quota != (quotaPool{})})
+	}
+}
+
 // SendDirect sends the paths of a refresh or push job from this process,
 // without the queue: the same split by target, grouping into calls,
 // quota gate, API and verdicts as the service (`cdnpurge purge --direct`).
@@ -71,35 +90,14 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	targets := map[apiclient.Product]*target{}
-	for p, td := range d.Targets {
-		if td.API == nil || td.Gate == nil {
-			return rep, fmt.Errorf("direct: target %s: no API client or quota gate", p)
-		}
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+	targets, err := newTargets(d.Targets)
+	if err != nil {
+		return rep, fmt.Errorf("direct: %w", err)
 	}
-	s := &submitter{cfg: cfg, targets: targets, pause: &pause{}, line: newGateLine(),
-		waiting: newWaitingPaths(cfg.AckWait, nil), pending: newPending(), domainWait: newDomainBackoff(),
-		cal: quota.Calendar{Location: cfg.Location}, now: d.Now, log: d.Logger, stop: make(chan struct{}),
+	s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil),
+		now: d.Now, log: d.Logger, stop: make(chan struct{}),
 		holdFor: 0, // report what waits, do not wait
-		out: func(_ context.Context, b *batch, o outcome) {
-			paths := b.Paths()
-			switch o.kind {
-			case accepted:
-				rep.Calls++
-				rep.Submitted += len(paths)
-				for _, id := range o.tasks {
-					rep.Tasks = append(rep.Tasks, DirectTask{ID: id, Target: b.Key.product()})
-				}
-			case rejected:
-				for _, p := range paths {
-					rep.Rejected = append(rep.Rejected, jobs.Problem{Path: p, Reason: o.reason})
-				}
-			case deferred:
-				rep.NotSent = append(rep.NotSent, NotSent{Paths: paths, Reason: o.reason, Until: o.until,
-					Quota: o.quota != (quotaPool{})})
-			}
-		}}
+		out:     &rep})
 	now := time.Now()
 	for _, part := range splitByTarget(d.ProductOf, k, j.Paths()) {
 		if _, ok := targets[part.key.product()]; !ok {

@@ -22,19 +22,26 @@ const pauseRecheck = 30 * time.Second
 // cancelReason is the problem reason of a path its job's cancel kept back.
 const cancelReason = "cancelled by an operator (cdnpurge jobs cancel) before it was sent"
 
-// holdBack is the operator's say over a batch about to be submitted: the
-// paths only cancelled jobs still want are taken out of b and reported
-// rejected, and during an operator pause the rest is handed back until it
-// ends. It reports whether submit must stop (nothing left, or paused).
-// Without a ControlReader it does nothing; a failing read does not stop
-// submissions (the pause is an operator's tool, not a safety gate).
-func (s *submitter) holdBack(ctx context.Context, b *batch) bool {
-	c := s.control
+// operatorHold is the operator's say over a batch about to be submitted,
+// read from the control bucket (ControlReader; nil: no say).
+type operatorHold struct {
+	control  ControlReader
+	deferMax time.Duration
+	log      *slog.Logger
+}
+
+// check takes out of b the paths that only cancelled jobs still want and
+// returns them as gone (nil when none), to be reported rejected with
+// cancelReason; during an operator pause it returns until when the rest
+// of b waits, and why. A failing read does not stop submissions (the
+// pause is an operator's tool, not a safety gate).
+func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, until time.Time, reason string) {
+	c := h.control
 	if c == nil {
-		return false
+		return nil, time.Time{}, ""
 	}
 	if cancelled, err := c.CancelledJobs(ctx); err == nil && len(cancelled) > 0 {
-		gone := newBatch(b.Key, b.opened)
+		out := newBatch(b.Key, b.opened)
 		keep := newBatch(b.Key, b.opened)
 		for _, e := range b.entries {
 			all := true
@@ -42,33 +49,32 @@ func (s *submitter) holdBack(ctx context.Context, b *batch) bool {
 				all = all && t != nil && cancelled[t.job.ID]
 			}
 			if all {
-				gone.add(e)
+				out.add(e)
 			} else {
 				keep.add(e)
 			}
 		}
-		if gone.Len() > 0 {
-			s.log.Info("paths of cancelled jobs not sent", slog.String("group", b.Key.String()), slog.Int("paths", gone.Len()))
+		if out.Len() > 0 {
+			h.log.Info("paths of cancelled jobs not sent", slog.String("group", b.Key.String()), slog.Int("paths", out.Len()))
 			*b = *keep
-			s.out(ctx, gone, outcome{kind: rejected, reason: cancelReason})
+			gone = out
 		}
 	}
 	if b.Len() == 0 {
-		return true
+		return gone, time.Time{}, ""
 	}
 	now := time.Now()
 	p, paused, err := c.OperatorPause(ctx, now)
 	if err != nil || !paused {
-		return false
+		return gone, time.Time{}, ""
 	}
 	// Look again soon even when the pause has a later end, so that a
 	// resume takes effect within pauseRecheck.
-	until := now.Add(min(pauseRecheck, s.cfg.DeferMax))
+	until = now.Add(min(pauseRecheck, h.deferMax))
 	if !p.Until.IsZero() && p.Until.Before(until) {
 		until = p.Until
 	}
-	s.handBack(ctx, b, until, "submissions paused by "+p.By+": "+p.Reason)
-	return true
+	return gone, until, "submissions paused by " + p.By + ": " + p.Reason
 }
 
 // ControlCache reads the control bucket at most once per TTL, so that

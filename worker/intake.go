@@ -21,6 +21,11 @@ import (
 // moments ago (recent), collapsed into directories where configured.
 // Operation jobs go to the operation runner.
 type intake struct {
+	intakeParams
+}
+
+// intakeParams are intake's dependencies.
+type intakeParams struct {
 	cfg       Config
 	js        jetstream.JetStream
 	consumer  jetstream.ConsumerConfig
@@ -31,18 +36,22 @@ type intake struct {
 	recent    Recent // may be nil
 	productOf func(host string) apiclient.Product
 	targets   map[apiclient.Product]*target
-	inflight  *inflight
-	waiting   *waitingPaths
-	settle    *settler
-	ops       *operations
+	ledger    *ledger
 	metrics   *Metrics
 	log       *slog.Logger
-	incoming  chan<- work
+	// out is the next stage, the batcher.
+	out chan<- work
+	// ops runs operation jobs; settle ends the jobs intake finishes
+	// itself (nothing left to send, a job that cannot be sent).
+	ops    *operations
+	settle *settler
 }
+
+func newIntake(p intakeParams) *intake { return &intake{intakeParams: p} }
 
 // work is a job's paths of one group on their way to the batcher.
 type work struct {
-	t     *tracked
+	t     *takenJob
 	key   GroupKey
 	paths []string
 }
@@ -79,10 +88,10 @@ func (in *intake) pull(ctx context.Context, cons jetstream.Consumer) error {
 		<-ctx.Done()
 		it.Stop()
 		// A pull waiting for in-flight paths to drain must see the end too.
-		in.inflight.wake()
+		in.ledger.wake()
 	}()
 	for {
-		in.inflight.waitBelow(in.cfg.MaxInflightPaths, ctx.Done())
+		in.ledger.waitBelow(in.cfg.MaxInflightPaths, ctx.Done())
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -179,7 +188,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		redelivered = md.NumDelivered > 1
 	}
 	if redelivered {
-		in.waiting.delivered(j.ID)
+		in.ledger.redelivered(j.ID)
 	} else {
 		in.settle.publish(j, jobs.StatusEvent{State: jobs.StateAccepted})
 	}
@@ -191,7 +200,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	if !ok {
 		// Screen validated the job; a refresh or push job always has its
 		// section and a known object type.
-		in.settle.terminate(msg, j, "job without a refresh or push section passed validation; terminating it")
+		in.settle.terminate(ctx, msg, j, "job without a refresh or push section passed validation; terminating it")
 		return
 	}
 	// Screen's validation already dropped duplicate paths within the job.
@@ -206,7 +215,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		paths = without(paths, prior)
 	}
-	t := &tracked{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
+	t := &takenJob{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
 	var parts []work
 	var notes []string
 	for _, part := range splitByTarget(in.productOf, k, paths) {
@@ -225,9 +234,9 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		in.settle.finish(ctx, t)
 		return
 	}
-	in.inflight.add(t)
+	in.ledger.take(t)
 	for _, w := range parts {
-		in.incoming <- w
+		in.out <- w
 	}
 }
 
@@ -265,7 +274,7 @@ func splitByTarget(productOf func(host string) apiclient.Product, k GroupKey, pa
 // prepare drops the paths of one target part the API accepted moments ago
 // and collapses URLs into directories where configured; it returns the
 // part's work and the collapse note, if any.
-func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, prior []string) ([]work, string) {
+func (in *intake) prepare(ctx context.Context, t *takenJob, k GroupKey, paths, prior []string) ([]work, string) {
 	j := t.job
 	if in.recent != nil && in.cfg.RecentWindow > 0 && len(paths) > 0 {
 		fresh, err := in.recent.Fresh(ctx, k.String(), paths)
@@ -298,19 +307,6 @@ func (in *intake) prepare(ctx context.Context, t *tracked, k GroupKey, paths, pr
 	return out, note
 }
 
-func dedupe(paths []string) []string {
-	seen := make(map[string]struct{}, len(paths))
-	out := paths[:0:0]
-	for _, p := range paths {
-		if _, ok := seen[p]; ok {
-			continue
-		}
-		seen[p] = struct{}{}
-		out = append(out, p)
-	}
-	return out
-}
-
 func without(paths, done []string) []string {
 	if len(done) == 0 {
 		return paths
@@ -333,25 +329,26 @@ func without(paths, done []string) []string {
 type operations struct {
 	operator Operator // nil: operation jobs wait
 	settle   *settler
-	inflight *inflight
+	ledger   *ledger
 	wg       sync.WaitGroup
 }
 
 // run executes operation job j of msg.
 func (o *operations) run(ctx context.Context, msg message, j *jobs.Job) {
 	if o.operator == nil {
-		o.settle.waitOperator(msg, j)
+		o.settle.waitOperator(ctx, msg, j)
 		return
 	}
 	// Tracked like a purge job so that the heartbeat keeps extending its
 	// ack deadline while a slow change runs; otherwise it could be
 	// redelivered and run twice.
-	t := &tracked{msg: msg, job: j, received: time.Now()}
-	o.inflight.add(t)
+	t := &takenJob{msg: msg, job: j, received: time.Now()}
+	o.ledger.take(t)
 	o.wg.Go(func() {
 		// The operation's own calls retry within the client's policy; it
 		// outlives a shutdown signal so that a started change finishes.
-		err := o.operator.Run(context.WithoutCancel(ctx), j)
-		o.settle.operationDone(t, err)
+		ctx := context.WithoutCancel(ctx)
+		err := o.operator.Run(ctx, j)
+		o.settle.operationDone(ctx, t, err)
 	})
 }

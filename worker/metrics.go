@@ -105,7 +105,7 @@ func sourceLabel(s string) string {
 const OtherLabel = "other"
 
 // KnownActions sets the operation actions the action label of
-// cdnpurge_operations_total may take (scheduler.KnownActions()); any
+// cdnpurge_operations_total may take (operations.KnownActions()); any
 // other action, or all of them before this is called, counts as "other".
 // Call it before the worker runs.
 func (m *Metrics) KnownActions(names ...string) {
@@ -228,5 +228,11 @@ func (m *Metrics) submissionDone(d time.Duration) {
 func (m *Metrics) tracked(n int) {
 	if m != nil {
 		m.TrackedPending.Set(float64(n))
+	}
+}
+
+func (m *Metrics) invalid() {
+	if m != nil {
+		m.JobsInvalid.Inc()
 	}
 }

@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,23 +37,29 @@ func runDebianNATS(t *testing.T) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(debianNATS, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
+	// The server says when it listens: wait for that line, not a timer.
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", strings.TrimPrefix(url, "nats://"))
-		if err == nil {
-			c.Close()
-			return url
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = pw.Close() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for seen := false; sc.Scan(); {
+			if !seen && strings.Contains(sc.Text(), "Server is ready") {
+				seen = true
+				close(ready)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start", debianNATS)
-		}
-		time.Sleep(20 * time.Millisecond)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not start", debianNATS)
 	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", port)
 }
 
 func TestWorkerOnDebianNATSServer(t *testing.T) {

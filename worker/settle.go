@@ -13,30 +13,37 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
-// settler is the one step that acknowledges, hands back and terminates
-// messages and publishes their jobs' status: the submitter and the
-// operation runner give it outcomes, and it records what must survive a
-// crash (submissions, progress, job records) before it acts on a message.
+// settler is the settle step: the submitter and the operation runner give
+// it outcomes; it records what must survive a crash (submissions,
+// progress, job records), decides each finished job's fate and has the
+// completer (completer.go) act on its message.
 type settler struct {
+	settleParams
+}
+
+// settleParams are the settle step's dependencies.
+type settleParams struct {
 	cfg      Config
 	store    *KVStore
 	recent   Recent // may be nil
 	status   StatusPublisher
-	tracker  *Tracker
-	pause    *pause
-	inflight *inflight
-	waiting  *waitingPaths
-	pending  *pending
-	metrics  *Metrics
-	log      *slog.Logger
+	ledger   *ledger
+	complete *completer
+	// tracker is the next stage: it collects the record of a job whose
+	// tasks may have finished before the record existed.
+	tracker *Tracker
+	metrics *Metrics
+	log     *slog.Logger
 }
 
-// settle resolves every job of every entry of b with o and finishes the
+func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
+
+// settleBatch resolves every job of every entry of b with o and finishes the
 // jobs that have no path left outstanding. An accepted outcome is first
 // recorded: its submission (for the tracker), the recent paths and the
 // progress of jobs with more paths to send.
-func (s *settler) settle(ctx context.Context, b *batch, o outcome) {
-	s.pending.release(b)
+func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
+	s.ledger.sent(b)
 	if o.kind == accepted {
 		o.sub = s.recordAccepted(ctx, b, o)
 		if b.Key.product() != apiclient.ProductCDN {
@@ -94,8 +101,8 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 // next call: a job redelivered after a crash sends only what no call
 // took. A job this call finishes needs no record: it is acknowledged next.
 func (s *settler) recordProgress(ctx context.Context, b *batch, callID string) {
-	byJob := map[*tracked][]string{}
-	var order []*tracked
+	byJob := map[*takenJob][]string{}
+	var order []*takenJob
 	for _, e := range b.entries {
 		for _, t := range e.jobs {
 			if t == nil {
@@ -136,11 +143,11 @@ func (s *settler) publish(j *jobs.Job, ev jobs.StatusEvent) {
 // finish settles a job whose every path has an outcome: acknowledge it if
 // nothing is deferred, otherwise save what was accepted and hand it back
 // with a delay.
-func (s *settler) finish(ctx context.Context, t *tracked) {
+func (s *settler) finish(ctx context.Context, t *takenJob) {
 	if !t.settle() {
 		return
 	}
-	defer s.inflight.remove(t)
+	defer s.ledger.settled(t)
 	j := t.job
 	log := s.log.With(slog.String("job", j.ID))
 	now := time.Now()
@@ -169,23 +176,22 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 		if delay < time.Second {
 			delay = time.Second
 		}
-		if err := t.msg.NakWithDelay(delay); err != nil {
-			log.Warn("hand back job", slog.String("error", err.Error()))
-		}
 		for pool, n := range waitsFor {
-			s.waiting.handBack(j.ID, pool, n, now.Add(delay))
+			s.ledger.handedBack(j.ID, pool, n, now.Add(delay))
 		}
 		s.metrics.deferred(t.paths - len(acceptedPaths))
-		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until,
-			Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets})
-		log.Info("job deferred", slog.String("reason", reason), slog.Time("until", until),
-			slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
-			slog.Any("request_ids", requestIDs))
+		s.complete.apply(ctx, t.msg, fate{do: retryMsg, delay: delay,
+			event: jobs.StatusEvent{JobID: j.ID, State: jobs.StateDeferred, Reason: reason, Until: until,
+				Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets},
+			note: "job deferred", level: slog.LevelInfo, attrs: []any{slog.String("job", j.ID), slog.String("reason", reason), slog.Time("until", until),
+				slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
+				slog.Any("request_ids", requestIDs)}})
 		return
 	}
 
 	// Submitted is published before the job record exists, so that the
 	// tracker's final event always comes after it.
+	f := fate{do: ackMsg, attrs: []any{slog.String("job", j.ID)}}
 	var skippedNote string
 	if t.skipped > 0 {
 		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, s.cfg.RecentWindow)
@@ -193,34 +199,36 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 	if t.collapsed != "" {
 		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")
 	}
-	if len(subs) > 0 || len(acceptedPaths) > 0 {
-		s.publish(j, jobs.StatusEvent{State: jobs.StateSubmitted, TaskIDs: taskIDs, TaskTargets: taskTargets, Problems: rejectedPaths, Reason: skippedNote})
-		log.Info("job submitted", slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
+	switch {
+	case len(subs) > 0 || len(acceptedPaths) > 0:
+		f.event = jobs.StatusEvent{JobID: j.ID, State: jobs.StateSubmitted, TaskIDs: taskIDs, TaskTargets: taskTargets, Problems: rejectedPaths, Reason: skippedNote}
+		f.note, f.level = "job submitted", slog.LevelInfo
+		f.attrs = append(f.attrs, slog.Int("paths", t.paths), slog.Int("tasks", len(taskIDs)),
 			slog.Int("rejected", len(rejectedPaths)), slog.Int("skipped_recent", t.skipped), slog.Any("request_ids", requestIDs))
-	} else if t.skipped > 0 && len(rejectedPaths) == 0 {
-		s.publish(j, jobs.StatusEvent{State: jobs.StateComplete, Reason: skippedNote})
-		log.Info("job skipped: every path was refreshed moments ago", slog.Int("skipped_recent", t.skipped))
-	}
-	if len(rejectedPaths) > 0 && len(subs) == 0 && len(acceptedPaths) == 0 {
-		s.publish(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: "the API refused every path: " + rejectedPaths[0].Reason,
-			Problems: rejectedPaths})
-		log.Warn("job rejected by the API", slog.Int("paths", len(rejectedPaths)),
-			slog.String("first_reason", rejectedPaths[0].Reason))
+	case len(rejectedPaths) > 0:
+		f.event = jobs.StatusEvent{JobID: j.ID, State: jobs.StateRejected, Reason: "the API refused every path: " + rejectedPaths[0].Reason,
+			Problems: rejectedPaths}
+		f.note, f.level = "job rejected by the API", slog.LevelWarn
+		f.attrs = append(f.attrs, slog.Int("paths", len(rejectedPaths)), slog.String("first_reason", rejectedPaths[0].Reason))
+	case t.skipped > 0:
+		f.event = jobs.StatusEvent{JobID: j.ID, State: jobs.StateComplete, Reason: skippedNote}
+		f.note, f.level = "job skipped: every path was refreshed moments ago", slog.LevelInfo
+		f.attrs = append(f.attrs, slog.Int("skipped_recent", t.skipped))
 	}
 	var rec *jobRecord
 	if len(subs) > 0 && !s.cfg.Tracker.Disabled {
-		rec = &jobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
-			Pending: subs, TaskIDs: taskIDs, TaskTargets: taskTargets, Rejected: rejectedPaths, SubmittedAt: now}
-		if err := s.store.putJob(ctx, rec); err != nil {
-			// Without the record the job's tasks are still followed, but no
-			// final event is published for the job as a whole.
-			log.Warn("could not store job record", slog.String("error", err.Error()))
-			rec = nil
+		f.keep = func() {
+			rec = &jobRecord{JobID: j.ID, Kind: j.Kind, Source: j.Source, ReceivedAt: j.ReceivedAt,
+				Pending: subs, TaskIDs: taskIDs, TaskTargets: taskTargets, Rejected: rejectedPaths, SubmittedAt: now}
+			if err := s.store.putJob(ctx, rec); err != nil {
+				// Without the record the job's tasks are still followed, but no
+				// final event is published for the job as a whole.
+				log.Warn("could not store job record", slog.String("error", err.Error()))
+				rec = nil
+			}
 		}
 	}
-	if err := t.msg.Ack(); err != nil {
-		log.Warn("ack job; it may be redelivered and sent again", slog.String("error", err.Error()))
-	}
+	s.complete.apply(ctx, t.msg, f)
 	if t.redelivered || recorded {
 		_ = s.store.deleteProgress(ctx, j.ID)
 	}
@@ -232,66 +240,37 @@ func (s *settler) finish(ctx context.Context, t *tracked) {
 	s.metrics.jobDone(j, now.Sub(t.received))
 }
 
-// operationDone settles an operation job by the verdict on its error
-// (Decide): acknowledged when it ran, terminated when it can never run as
-// configured, handed back otherwise.
-func (s *settler) operationDone(t *tracked, err error) {
-	defer s.inflight.remove(t)
-	j, msg := t.job, t.msg
-	log := s.log.With(slog.String("job", j.ID), slog.String("action", j.Operation.Action),
-		slog.String("schedule", j.Operation.Schedule))
-	now := time.Now()
-	if err == nil {
-		_ = msg.Ack()
-		s.metrics.operation(j.Operation.Action, "ok")
-		s.publish(j, jobs.StatusEvent{State: jobs.StateComplete})
-		log.Info("operation done")
-		return
+// operationDone settles an operation job by its fate (operationFate).
+func (s *settler) operationDone(ctx context.Context, t *takenJob, err error) {
+	defer s.ledger.settled(t)
+	f, result, pauseUntil := operationFate(t.job, err, s.cfg, time.Now())
+	if !pauseUntil.IsZero() {
+		s.ledger.pauseUntil(pauseUntil, err.Error())
 	}
-	switch Decide(err) {
-	case Refused, DomainUnknown, Unrecognised:
-		// Term without a reason (2.9 servers misread one); the reason is
-		// in the rejected event.
-		_ = msg.Term()
-		s.metrics.operation(j.Operation.Action, "rejected")
-		s.publish(j, jobs.StatusEvent{State: jobs.StateRejected, Reason: err.Error()})
-		log.Error("operation refused; it will not be retried", slog.String("error", err.Error()))
-	case PauseAccount:
-		until := now.Add(s.cfg.PauseFor)
-		s.pause.set(until, err.Error())
-		_ = msg.NakWithDelay(s.cfg.PauseFor)
-		s.metrics.operation(j.Operation.Action, "deferred")
-		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: err.Error(), Until: until})
-		log.Error("operation deferred: the account or credentials need attention", slog.String("error", err.Error()))
-	default:
-		_ = msg.NakWithDelay(s.cfg.RetryDelay)
-		s.metrics.operation(j.Operation.Action, "retry")
-		s.publish(j, jobs.StatusEvent{State: jobs.StateDeferred, Reason: err.Error(), Until: now.Add(s.cfg.RetryDelay)})
-		log.Warn("operation failed; retrying later", slog.String("error", err.Error()))
-	}
+	s.metrics.operation(t.job.Operation.Action, result)
+	s.complete.apply(ctx, t.msg, f)
 }
 
 // waitOperator hands back an operation job this replica cannot run.
-func (s *settler) waitOperator(msg message, j *jobs.Job) {
-	s.log.Warn("operation job waits: this replica runs no operator", slog.String("job", j.ID))
-	_ = msg.NakWithDelay(s.cfg.RetryDelay)
+func (s *settler) waitOperator(ctx context.Context, msg message, j *jobs.Job) {
+	s.complete.apply(ctx, msg, fate{do: retryMsg, delay: s.cfg.RetryDelay,
+		note: "operation job waits: this replica runs no operator", level: slog.LevelWarn, attrs: []any{slog.String("job", j.ID)}})
 }
 
 // terminate ends a message that can never succeed; reason goes to the log.
-func (s *settler) terminate(msg message, j *jobs.Job, reason string) {
-	s.log.Error(reason, slog.String("job", j.ID))
-	_ = msg.Term()
+func (s *settler) terminate(ctx context.Context, msg message, j *jobs.Job, reason string) {
+	s.complete.apply(ctx, msg, fate{do: termMsg, note: reason, level: slog.LevelError, attrs: []any{slog.String("job", j.ID)}})
 }
 
 // handBackUnsent returns the jobs still in flight at shutdown to the
 // queue: not submitted, another replica (or this one after a restart)
 // gets them again.
 func (s *settler) handBackUnsent() int {
-	left := s.inflight.snapshot()
+	left := s.ledger.unsettled()
 	for _, t := range left {
 		if t.settle() {
-			_ = t.msg.NakWithDelay(time.Second)
-			s.inflight.remove(t)
+			s.complete.apply(context.Background(), t.msg, fate{do: retryMsg, delay: time.Second})
+			s.ledger.settled(t)
 		}
 	}
 	return len(left)
@@ -307,8 +286,8 @@ func (s *settler) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.waiting.prune(time.Now())
-			for _, tr := range s.inflight.snapshot() {
+			s.ledger.prune(time.Now())
+			for _, tr := range s.ledger.unsettled() {
 				tr.mu.Lock()
 				settled := tr.settled
 				tr.mu.Unlock()

@@ -25,35 +25,64 @@ type target struct {
 	lastResync atomic.Int64
 }
 
+// newTargets builds each product's target from its deps, refusing one
+// without an API client or a quota gate. The service (New) and purge
+// --direct (SendDirect) both build theirs here.
+func newTargets(deps map[apiclient.Product]TargetDeps) (map[apiclient.Product]*target, error) {
+	targets := make(map[apiclient.Product]*target, len(deps))
+	for p, td := range deps {
+		if td.API == nil || td.Gate == nil {
+			return nil, fmt.Errorf("target %s: no API client or quota gate", p)
+		}
+		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+	}
+	return targets, nil
+}
+
 // submitter gates batches on their target's quota and sends them. It
 // never acknowledges, hands back or publishes anything itself: every
 // batch it is given ends, in parts or whole, in an outcome passed to out
 // (the settle step), so nothing is dropped.
 type submitter struct {
+	submitterParams
+	line       *gateLine      // the order in which waiting batches get quota
+	domainWait *domainBackoff // the backoff of each stopped domain
+	cal        quota.Calendar
+	// parked counts the batches waiting for quota off a submitter.
+	parked sync.WaitGroup
+}
+
+// submitterParams are a submitter's dependencies.
+type submitterParams struct {
 	cfg     Config
 	targets map[apiclient.Product]*target
-	// control may be nil (no operator pause, no cancels).
-	control    ControlReader
-	pause      *pause
-	line       *gateLine
-	waiting    *waitingPaths
-	pending    *pending
-	domainWait *domainBackoff
-	cal        quota.Calendar
-	now        func() time.Time // the quota day's clock
-	metrics    *Metrics
-	log        *slog.Logger
+	hold    operatorHold
+	ledger  *ledger
+	now     func() time.Time // the quota day's clock
+	metrics *Metrics
+	log     *slog.Logger
 	// park moves a batch that must wait for quota off its submitter
-	// (gate); parked counts the batches waiting so.
-	park   bool
-	parked sync.WaitGroup
+	// (gate).
+	park bool
 	// holdFor is how long a batch waits in memory for quota before it is
 	// handed back: Config.QuotaHold in the service, 0 for purge --direct,
 	// which reports what waits instead.
 	holdFor time.Duration
 	// stop is closed when the worker stops taking work: waits end.
 	stop <-chan struct{}
-	out  func(ctx context.Context, b *batch, o outcome)
+	// out is the next stage: what became of each batch goes there.
+	out outcomes
+}
+
+func newSubmitter(p submitterParams) *submitter {
+	return &submitter{submitterParams: p, line: newGateLine(), domainWait: newDomainBackoff(),
+		cal: quota.Calendar{Location: p.cfg.Location}}
+}
+
+// outcomes takes what became of each path of a batch: the settle step in
+// the service (*settler), the report of purge --direct (*DirectReport).
+type outcomes interface {
+	settleBatch(ctx context.Context, b *batch, o outcome)
 }
 
 // quotaKind is the quota a batch spends. DCDN sends an ExQuery refresh as
@@ -75,7 +104,7 @@ func poolOf(k GroupKey) quotaPool { return quotaPool{target: k.product(), kind: 
 // handBack defers every path of b until until.
 func (s *submitter) handBack(ctx context.Context, b *batch, until time.Time, reason string) {
 	if b.Len() > 0 {
-		s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason})
+		s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason})
 	}
 }
 
@@ -115,15 +144,23 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		if moved {
 			return // the parked goroutine owns the place now
 		}
-		s.waiting.hold(st.pool, st.held, 0)
+		s.ledger.holdForQuota(st.pool, st.held, 0)
 		s.line.leave(st.place)
 	}()
 	for b.Len() > 0 {
-		if s.holdBack(ctx, b) {
+		gone, heldUntil, heldFor := s.hold.check(ctx, b)
+		if gone != nil {
+			s.out.settleBatch(ctx, gone, outcome{kind: rejected, reason: cancelReason})
+		}
+		if b.Len() == 0 {
+			return
+		}
+		if !heldUntil.IsZero() {
+			s.handBack(ctx, b, heldUntil, heldFor)
 			return
 		}
 		now := time.Now()
-		if until, reason := s.pause.get(); now.Before(until) {
+		if until, reason := s.ledger.pausedUntil(); now.Before(until) {
 			s.handBack(ctx, b, until, "submissions paused: "+reason)
 			return
 		}
@@ -141,7 +178,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		}
 		if err == nil && res.Granted > 0 {
 			st.waitStart = time.Time{}
-			st.held = s.waiting.hold(st.pool, st.held, 0)
+			st.held = s.ledger.holdForQuota(st.pool, st.held, 0)
 			s.line.leave(st.place)
 			part := b
 			if int(res.Granted) < b.Len() {
@@ -166,7 +203,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(s.cfg.RetryDelay)
 		}
-		st.held = s.waiting.hold(st.pool, st.held, b.Len())
+		st.held = s.ledger.holdForQuota(st.pool, st.held, b.Len())
 		s.line.wait(st.place)
 		select {
 		case <-s.stop:
@@ -177,7 +214,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		if now.Sub(st.waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
 				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			s.out(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
 			return
 		}
 		if mayPark {
@@ -260,7 +297,7 @@ func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Durati
 func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation) {
 	// From here a request for one of b's paths is a new refresh: the file
 	// may change after this call.
-	s.pending.release(b)
+	s.ledger.sent(b)
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
 	paths := b.Paths()
@@ -287,7 +324,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		s.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 			slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 		s.domainWait.ok(b)
-		s.out(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
+		s.out.settleBatch(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
 		return
 	}
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
@@ -322,82 +359,35 @@ func (s *submitter) keepReserved(ctx context.Context, gate Gate, res quota.Reser
 	return func() { close(done) }
 }
 
-// failed acts on the verdict of a refused or failed call (Decide).
+// failed carries out the fate of a refused or failed call (decideCall).
 func (s *submitter) failed(ctx context.Context, tg *target, b *batch, err error) {
-	now := time.Now()
-	verdict := Decide(err)
-	code := apiclient.Code(err)
+	f := decideCall(failedCall{err: err, product: tg.product, paths: b.Len(), domains: b.Domains(),
+		domain: b.entries[0].domain, path: b.entries[0].path, now: time.Now(), stopping: ctx.Err() != nil, cfg: s.cfg,
+		domainDelay: func(d string) time.Duration { return s.domainWait.next(d, s.cfg.RetryDelay, s.cfg.DeferMax) }})
 	log := s.log.With(slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
-		slog.String("verdict", verdict.String()), slog.String("code", code), slog.String("error", err.Error()))
-	switch verdict {
-	case NextMinute:
-		// The per-domain per-minute URL limit, not the daily quota: the
-		// mirror is right, and the domain may refresh again when the next
-		// minute starts. Other domains' batches go on.
-		next := now.Truncate(time.Minute).Add(time.Minute + time.Second)
-		log.Info("the domain reached the API's URLs-per-minute limit; its paths wait for the next minute", slog.Time("until", next))
-		s.handBack(ctx, b, next, fmt.Sprintf("the API's limit of URLs per minute per domain was reached (%s); waiting for the next minute", code))
-	case QuotaSpent:
-		log.Warn("the API says the quota is spent although the mirror granted it; re-syncing the mirror")
-		if tg.syncer != nil {
-			if sErr := tg.syncer.SyncNow(ctx); sErr != nil {
-				log.Warn("quota re-sync failed", slog.String("sync_error", sErr.Error()))
-			}
+		slog.String("verdict", f.verdict.String()), slog.String("code", apiclient.Code(err)), slog.String("error", err.Error()))
+	if f.note != "" {
+		log.Log(ctx, f.level, f.note, f.attrs...)
+	}
+	if f.resync && tg.syncer != nil {
+		if sErr := tg.syncer.SyncNow(ctx); sErr != nil {
+			log.Warn("quota re-sync failed", slog.String("sync_error", sErr.Error()))
 		}
-		// Handed back with a delay, not sent straight to the gate again:
-		// a full prefetch queue is not in the mirror, and an immediate
-		// retry would loop against the API.
-		s.handBack(ctx, b, now.Add(s.cfg.RetryDelay), err.Error())
-	case DomainStopped:
-		if b.Domains() > 1 {
-			// One stopped domain refuses the whole call: send each domain
-			// on its own, so the others land now.
-			log.Info("a domain of the batch is stopped or being changed; sending each domain on its own")
-			for _, part := range b.byDomain() {
-				s.submit(ctx, part)
-			}
-			return
+	}
+	if !f.pauseUntil.IsZero() {
+		s.ledger.pauseUntil(f.pauseUntil, err.Error())
+	}
+	switch f.split {
+	case splitByDomain:
+		for _, part := range b.byDomain() {
+			s.submit(ctx, part)
 		}
-		domain := b.entries[0].domain
-		delay := s.domainWait.next(domain, s.cfg.RetryDelay, s.cfg.DeferMax)
-		log.Warn("domain not serving refreshes now; its paths wait", slog.String("domain", domain), slog.Duration("delay", delay))
-		s.handBack(ctx, b, now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", domain, code, delay))
-	case DomainUnknown:
-		if b.Domains() > 1 {
-			for _, part := range b.byDomain() {
-				s.submit(ctx, part)
-			}
-			return
-		}
-		domain := b.entries[0].domain
-		log.Warn("a domain is not on this account; rejecting its paths", slog.String("domain", domain))
-		s.out(ctx, b, outcome{kind: rejected, reason: fmt.Sprintf(
-			"domain %s is not on this %s account (InvalidDomain.NotFound): add it to the account, set its product in domains, or remove it from domains: %s",
-			domain, productName(tg.product), err)})
-	case Refused:
-		if b.Len() > 1 {
-			// One bad path refuses the whole call: split to find it, so
-			// the good paths of the batch still go.
-			left, right := b.split()
-			log.Info("the API refused a batch; splitting it to find the refused paths")
-			s.submit(ctx, left)
-			s.submit(ctx, right)
-			return
-		}
-		log.Warn("the API refused a path", slog.String("path", b.entries[0].path))
-		s.out(ctx, b, outcome{kind: rejected, reason: err.Error()})
-	case PauseAccount:
-		until := now.Add(s.cfg.PauseFor)
-		s.pause.set(until, err.Error())
-		log.Error("pausing submissions: the account or credentials need attention", slog.Time("until", until))
-		s.handBack(ctx, b, until, err.Error())
-	default: // RetryLater, Unrecognised
-		if ctx.Err() != nil {
-			s.handBack(ctx, b, now.Add(time.Second), "worker stopping")
-			return
-		}
-		log.Warn("the API did not take the batch; its jobs will be redelivered", slog.Duration("delay", s.cfg.RetryDelay))
-		s.handBack(ctx, b, now.Add(s.cfg.RetryDelay), err.Error())
+	case splitHalves:
+		left, right := b.split()
+		s.submit(ctx, left)
+		s.submit(ctx, right)
+	default:
+		s.out.settleBatch(ctx, b, f.outcome)
 	}
 }
 

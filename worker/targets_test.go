@@ -182,7 +182,7 @@ func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
 	w, _ := h.runWorker(cfg, "w1")
 	h.publish(refreshJob(urls(dcdnHost, 0, 10)...))
 	h.waitFor("the DCDN batch waiting in memory", 20*time.Second, func() bool {
-		wp := w.submit.waiting
+		wp := w.ledger.waiting
 		wp.mu.Lock()
 		defer wp.mu.Unlock()
 		return wp.memory[quotaPool{target: apiclient.ProductDCDN, kind: quota.KindURL}] == 10

@@ -180,6 +180,16 @@ type TaskTarget struct {
 	PerCall int
 }
 
+// TaskTargetOf is how the tasks of product p are followed: with api, as
+// many task IDs a call as the product's task action takes.
+func TaskTargetOf(p apiclient.Product, api TaskAPI) TaskTarget {
+	per := apiclient.MaxTaskIDsPerDescribe
+	if t, err := apiclient.TargetOf(string(p)); err == nil {
+		per = t.MaxTaskIDs
+	}
+	return TaskTarget{API: api, PerCall: per}
+}
+
 // TrackerDeps are what the tracker is wired to.
 type TrackerDeps struct {
 	Store *KVStore

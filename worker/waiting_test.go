@@ -66,7 +66,7 @@ func TestWorkerWaitingGaugeCountsEveryPath(t *testing.T) {
 // waitingInMemory is the number of CDN paths of kind k waiting for quota
 // in memory.
 func (w *Worker) waitingInMemory(k quota.Kind) int {
-	wp := w.submit.waiting
+	wp := w.ledger.waiting
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
 	return wp.memory[quotaPool{target: apiclient.ProductCDN, kind: k}]

@@ -248,36 +248,37 @@ type TargetDeps struct {
 
 // Ticks decides whether a schedule tick may run and builds its job from
 // the replica's configuration, never from the message;
-// *scheduler.Authority implements it. claimed is the operation section of
+// *operations.Authority implements it. claimed is the operation section of
 // a message on the legacy operations subjects, nil for a tick of the tick
 // stream. An error means the message is refused; its text is the reason.
 type Ticks interface {
 	Resolve(ctx context.Context, schedule string, tick time.Time, claimed *jobs.OperationSpec) (*jobs.Job, error)
 }
 
-// Worker consumes the work stream through its stages: intake (pull,
-// screen, progress, recent), the batcher, the submitters (gate, API,
-// pacing, pause), the settle step (the only one that acks, hands back,
-// terminates and publishes), and the tracker. Create it with New, run it
-// with Run.
+// Worker consumes the work stream through its stages, built and
+// connected in pipeline.go: intake (pull, screen, progress, recent), the
+// batcher, the submitters (gate, API, pacing, pause), the settle step
+// (whose completer is the only place that acks, hands back, terminates
+// and publishes), and the tracker. Create it with New, run it with Run.
 type Worker struct {
 	cfg         Config
 	js          jetstream.JetStream
 	stream      string
 	schedStream string
 	log         *slog.Logger
-	pause       *pause
-	inflight    *inflight
+	ledger      *ledger
 	stop        chan struct{} // closed when pulling stops
-	incoming    chan work
 
-	intake  *intake
-	batcher *batcher
-	submit  *submitter
-	settle  *settler
-	ops     *operations
-	tracker *Tracker
-	queue   *batchQueue
+	// The stages in the order a job meets them (pipeline.go), and the
+	// channel and queue between them.
+	intake   *intake
+	incoming chan work
+	batcher  *batcher
+	queue    *batchQueue
+	submit   *submitter
+	ops      *operations
+	settle   *settler
+	tracker  *Tracker
 }
 
 // New checks deps and returns a Worker.
@@ -296,11 +297,6 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	case d.Store == nil:
 		return nil, errors.New("worker: no task store")
 	}
-	for p, td := range d.Targets {
-		if td.API == nil || td.Gate == nil {
-			return nil, fmt.Errorf("worker: target %s: no API client or quota gate", p)
-		}
-	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -314,77 +310,19 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	if d.Name == "" {
 		d.Name = jobs.NewID()
 	}
-	var invalid jobs.Counter
-	if d.Metrics != nil {
-		invalid = d.Metrics.JobsInvalid
-	}
-	screen, err := jobs.NewScreen(jobs.ScreenConfig{Validator: d.Validator, Subjects: d.Subjects, JetStream: d.JS,
-		Invalid: invalid, Logger: d.Logger, Now: d.Now})
-	if err != nil {
-		return nil, err
-	}
-	// CDN is a target when it has a gate: an account may purge DCDN
-	// domains only.
-	targets := map[apiclient.Product]*target{}
-	if d.Gate != nil {
-		targets[apiclient.ProductCDN] = &target{product: apiclient.ProductCDN, api: d.API, gate: d.Gate, syncer: d.Syncer}
-	}
-	tasks := map[apiclient.Product]TaskTarget{apiclient.ProductCDN: {API: d.API, PerCall: apiclient.MaxTaskIDsPerDescribe}}
-	for p, td := range d.Targets {
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
-		per := apiclient.MaxTaskIDsPerDescribe
-		if t, err := apiclient.TargetOf(string(p)); err == nil {
-			per = t.MaxTaskIDs
-		}
-		tasks[p] = TaskTarget{API: td.API, PerCall: per}
-	}
-	status := &natsStatus{conn: d.JS.Conn(), subjects: d.Subjects, now: d.Now, log: d.Logger}
-	tracker, err := NewTracker(cfg.Tracker, TrackerDeps{Store: d.Store, Targets: tasks, Status: status,
-		Metrics: d.Metrics, Logger: d.Logger, Name: d.Name})
-	if err != nil {
-		return nil, err
-	}
-	w := &Worker{
-		cfg:         cfg,
-		js:          d.JS,
-		stream:      d.Stream,
-		schedStream: d.SchedStream,
-		log:         d.Logger,
-		pause:       &pause{changed: d.Metrics.paused},
-		inflight:    newInflight(),
-		stop:        make(chan struct{}),
-		incoming:    make(chan work, 1024),
-		queue:       newBatchQueue(),
-		tracker:     tracker,
-	}
-	if w.schedStream == "" {
-		w.schedStream = jobs.SchedStreamName(d.Stream)
-	}
-	waiting := newWaitingPaths(cfg.AckWait, d.Metrics.waiting)
-	pend := newPending()
-	w.settle = &settler{cfg: cfg, store: d.Store, recent: d.Recent, status: status, tracker: tracker,
-		pause: w.pause, inflight: w.inflight, waiting: waiting, pending: pend, metrics: d.Metrics, log: d.Logger}
-	w.submit = &submitter{cfg: cfg, targets: targets, control: d.Control, pause: w.pause, line: newGateLine(),
-		waiting: waiting, pending: pend, domainWait: newDomainBackoff(), cal: quota.Calendar{Location: cfg.Location},
-		now: d.Now, metrics: d.Metrics, log: d.Logger, holdFor: cfg.QuotaHold, park: true, stop: w.stop, out: w.settle.settle}
-	w.ops = &operations{operator: d.Operator, settle: w.settle, inflight: w.inflight}
-	w.batcher = &batcher{linger: cfg.Linger, limits: cfg.Limits, pending: pend, queue: w.queue, metrics: d.Metrics, incoming: w.incoming}
-	w.intake = &intake{cfg: cfg, js: d.JS, consumer: w.ConsumerConfig(), subjects: d.Subjects, screen: screen,
-		ticks: d.Ticks, store: d.Store, recent: d.Recent, productOf: d.ProductOf, targets: targets,
-		inflight: w.inflight, waiting: waiting, settle: w.settle, ops: w.ops, metrics: d.Metrics, log: d.Logger, incoming: w.incoming}
-	return w, nil
+	return newPipeline(cfg, d)
 }
 
 // Pause stops submissions until until (an account problem seen elsewhere,
 // for example a financial lock found by the service check).
-func (w *Worker) Pause(until time.Time, reason string) { w.pause.set(until, reason) }
+func (w *Worker) Pause(until time.Time, reason string) { w.ledger.pauseUntil(until, reason) }
 
 // Resume lifts a pause.
-func (w *Worker) Resume() { w.pause.clear() }
+func (w *Worker) Resume() { w.ledger.resume() }
 
 // Paused reports whether submissions are paused and why.
 func (w *Worker) Paused() (bool, string) {
-	until, reason := w.pause.get()
+	until, reason := w.ledger.pausedUntil()
 	return time.Now().Before(until), reason
 }
 
@@ -454,7 +392,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// Shutdown.
 	close(w.stop)
-	w.inflight.wake()
+	w.ledger.wake()
 	close(w.incoming)
 	<-batcherDone
 	done := make(chan struct{})

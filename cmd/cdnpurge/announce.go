@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 )
 
@@ -48,7 +49,7 @@ func (sv *daemon) announce() func() {
 			listen = net.JoinHostPort("0.0.0.0", port)
 		}
 		log.Info("metrics on the admin listener", slog.String("url", "http://"+listen+cfg.Metrics.Path),
-			slog.Bool("loopback_only", webhooks.LoopbackListen(listen)))
+			slog.Bool("loopback_only", admin.LoopbackListen(listen)))
 	}
 	dir := cfg.NATS.Embedded.StoreDir
 	remove, err := writeServeState(dir, st)

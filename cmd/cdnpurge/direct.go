@@ -114,12 +114,8 @@ func followTasks(ctx context.Context, deps worker.DirectDeps, tasks []worker.Dir
 	}
 	sum.Pending = total
 	for _, p := range order {
-		api := deps.Targets[p].API
-		per := apiclient.MaxTaskIDsPerDescribe
-		if t, err := apiclient.TargetOf(string(p)); err == nil {
-			per = t.MaxTaskIDs
-		}
-		results, err := worker.FollowTasks(ctx, api, byTarget[p], per, every, func(final, n int) {
+		tt := worker.TaskTargetOf(p, deps.Targets[p].API)
+		results, err := worker.FollowTasks(ctx, tt.API, byTarget[p], tt.PerCall, every, func(final, n int) {
 			prog.set("tasks done", doneBefore+final, total, "tasks")
 		})
 		ids := slices.Compact(slices.Sorted(slices.Values(byTarget[p])))

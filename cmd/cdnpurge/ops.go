@@ -14,7 +14,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 func (a *app) tasks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -159,15 +159,15 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 	if err != nil {
 		return err
 	}
-	states := map[string]scheduler.State{}
+	states := map[string]operations.State{}
 	if len(s.cfg.Schedules) > 0 {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if nc, js, _, err := s.connectNATS("cdnpurge-cli"); err == nil {
 			defer nc.Close()
 			// Serve makes the bucket; before it ran, nothing ran.
-			kv, err := scheduler.BindKVStateStore(sctx, js, "")
-			var st map[string]scheduler.State
+			kv, err := operations.BindKVStateStore(sctx, js, "")
+			var st map[string]operations.State
 			if err == nil {
 				st, err = kv.List(sctx)
 			}
@@ -179,7 +179,7 @@ when NATS is reachable, the last run and its result shared by the replicas.`,
 			}
 		}
 	}
-	rows, err := scheduler.Rows(s.cfg.Schedules, states, time.Now(), *next)
+	rows, err := operations.Rows(s.cfg.Schedules, states, time.Now(), *next)
 	if err != nil {
 		return err
 	}
@@ -245,19 +245,19 @@ with DescribeCdnService afterwards).`,
 	}
 	switch sub {
 	case "status":
-		rep, err := scheduler.ReadService(ctx, client, *ipa)
+		rep, err := operations.ReadService(ctx, client, *ipa)
 		if err != nil {
 			return err
 		}
 		return writeService(stdout, rep, a.g.output == "json")
 	case "open":
-		r, err := scheduler.OpenService(ctx, client, *charge)
+		r, err := operations.OpenService(ctx, client, *charge)
 		if err != nil {
 			return err
 		}
 		return writeOpened(stdout, r)
 	default:
-		r, err := scheduler.ChangeBilling(ctx, client, rest[0])
+		r, err := operations.ChangeBilling(ctx, client, rest[0])
 		if err != nil {
 			return err
 		}
@@ -286,7 +286,7 @@ schedule's are, and DomainName must be on the domain allowlist (domains).`,
 		return usagef("domain: want ACTION and at least DomainName=HOST")
 	}
 	action := fs.Arg(0)
-	spec, ok := scheduler.LookupAction(action)
+	spec, ok := operations.LookupAction(action)
 	switch {
 	case !ok:
 		return usagef("domain: unknown action %q; cdnpurge domain --list shows the known ones", action)
@@ -309,16 +309,16 @@ schedule's are, and DomainName must be on the domain allowlist (domains).`,
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
 	}
-	if err := scheduler.CheckDomains(action, params, v); err != nil {
+	if err := operations.CheckDomains(action, params, v); err != nil {
 		return usagef("domain: %v", err)
 	}
 	client, err := s.apiClient(nil)
 	if err != nil {
 		return err
 	}
-	op := scheduler.NewOperator(client, scheduler.OperatorConfig{Allowlist: v, Logger: s.log})
+	op := operations.NewOperator(client, operations.OperatorConfig{Allowlist: v, Logger: s.log})
 	msg, err := op.RunAction(ctx, action, params)
-	if errors.Is(err, scheduler.ErrUnknownOperation) {
+	if errors.Is(err, operations.ErrUnknownOperation) {
 		return usagef("domain: %v", err)
 	}
 	if err != nil {
@@ -331,8 +331,8 @@ schedule's are, and DomainName must be on the domain allowlist (domains).`,
 func domainActions(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tREQUIRED\tOPTIONAL")
-	for _, name := range scheduler.KnownActions() {
-		spec, _ := scheduler.LookupAction(name)
+	for _, name := range operations.KnownActions() {
+		spec, _ := operations.LookupAction(name)
 		if spec.Service {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // roles are the NATS roles of deploy/nats/authorization.conf for the
@@ -24,7 +24,7 @@ func roles(cfg *config.Config) []jobs.Role {
 	}
 	return jobs.Roles(jobs.RoleNames{Subjects: subj, Stream: cfg.NATS.Stream, StatusStream: cfg.NATS.StatusStream,
 		Replay: cfg.Webhooks.ReplayBucket, Control: worker.DefaultControlBucket, Archive: worker.DefaultArchiveBucket,
-		Tasks: cfg.Worker.TaskBucket, Schedules: scheduler.DefaultStateBucket, Consumers: []string{consumer, "cdnpurge-archive"}})
+		Tasks: cfg.Worker.TaskBucket, Schedules: operations.DefaultStateBucket, Consumers: []string{consumer, "cdnpurge-archive"}})
 }
 
 // natsUser is the user a connection to rawURL with auth logs in as, for

@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/quota"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // Terminal and JSON output of `cdnpurge schedules` and `cdnpurge service`;
-// the data comes from worker/scheduler (Rows, ReadService, OpenService,
+// the data comes from worker/operations (Rows, ReadService, OpenService,
 // ChangeBilling).
 
 // scheduleTable writes rows as an aligned table: name, action, cron and
 // zone, next runs, last run and its result.
-func scheduleTable(w io.Writer, rows []scheduler.Row) error {
+func scheduleTable(w io.Writer, rows []operations.Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tACTION\tCRON\tZONE\tCATCH-UP\tNEXT RUNS\tLAST RUN\tRESULT")
 	for _, r := range rows {
@@ -75,7 +75,7 @@ type serviceJSON struct {
 	FinanciallyLocked  bool     `json:"financially_locked"`
 }
 
-func serviceView(st scheduler.ServiceState) serviceJSON {
+func serviceView(st operations.ServiceState) serviceJSON {
 	return serviceJSON{RequestID: st.RequestID, InstanceID: st.InstanceID, Opened: st.Opened(),
 		OpeningTime: st.OpeningTime, InternetChargeType: st.InternetChargeType, ChangingChargeType: st.ChangingChargeType,
 		ChangingAffectTime: st.ChangingAffectTime, Locks: st.Locks(), FinanciallyLocked: st.FinanciallyLocked()}
@@ -83,7 +83,7 @@ func serviceView(st scheduler.ServiceState) serviceJSON {
 
 // writeService writes what `service status` read: as JSON ({"cdn": ...,
 // "dcdn_ipa": ...}) when jsonOut, else one block per service.
-func writeService(w io.Writer, rep scheduler.ServiceReport, jsonOut bool) error {
+func writeService(w io.Writer, rep operations.ServiceReport, jsonOut bool) error {
 	if jsonOut {
 		out := map[string]any{"cdn": serviceView(rep.CDN)}
 		if rep.IPA != nil {
@@ -100,7 +100,7 @@ func writeService(w io.Writer, rep scheduler.ServiceReport, jsonOut bool) error 
 	return nil
 }
 
-func serviceBlock(w io.Writer, title string, st scheduler.ServiceState) error {
+func serviceBlock(w io.Writer, title string, st operations.ServiceState) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s service\t\n", title)
 	opened := st.OpeningTime
@@ -139,7 +139,7 @@ func effectiveAt(t time.Time) string {
 }
 
 // writeOpened says what `service open` did.
-func writeOpened(w io.Writer, r scheduler.OpenResult) error {
+func writeOpened(w io.Writer, r operations.OpenResult) error {
 	var err error
 	if !r.Opened {
 		_, err = fmt.Fprintln(w, "CDN service is already opened; nothing changed")
@@ -150,7 +150,7 @@ func writeOpened(w io.Writer, r scheduler.OpenResult) error {
 }
 
 // writeBilling says what `service billing` did and when it takes effect.
-func writeBilling(w io.Writer, r scheduler.BillingResult) error {
+func writeBilling(w io.Writer, r operations.BillingResult) error {
 	msg := r.Message()
 	if r.Skipped {
 		msg = "nothing to do: " + msg

@@ -9,21 +9,21 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 func TestScheduleTable(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 25, 10, 31, 0, 0, time.UTC)
-	schedules := []scheduler.Schedule{
-		{Name: "warm", Cron: "@every 30m", Action: scheduler.ActionPush, Paths: []string{"https://example.com/"}},
-		{Name: "nightly", Cron: "0 3 * * *", TimeZone: "UTC", Action: scheduler.ActionRefresh, Paths: []string{"https://example.com/"}, CatchUp: true},
-		{Name: "off", Cron: "0 4 * * *", Action: scheduler.ActionRefresh, Paths: []string{"https://example.com/"}, Disabled: true},
+	schedules := []operations.Schedule{
+		{Name: "warm", Cron: "@every 30m", Action: operations.ActionPush, Paths: []string{"https://example.com/"}},
+		{Name: "nightly", Cron: "0 3 * * *", TimeZone: "UTC", Action: operations.ActionRefresh, Paths: []string{"https://example.com/"}, CatchUp: true},
+		{Name: "off", Cron: "0 4 * * *", Action: operations.ActionRefresh, Paths: []string{"https://example.com/"}, Disabled: true},
 	}
 	long := "push job\n  queued " + strings.Repeat("x", 200)
-	states := map[string]scheduler.State{"warm": {Schedule: "warm", LastRun: time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC),
-		LastResult: scheduler.ResultQueued, LastMessage: long}}
-	rows, err := scheduler.Rows(schedules, states, now, 2)
+	states := map[string]operations.State{"warm": {Schedule: "warm", LastRun: time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC),
+		LastResult: operations.ResultQueued, LastMessage: long}}
+	rows, err := operations.Rows(schedules, states, now, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestScheduleTable(t *testing.T) {
 		t.Errorf("the last message is not cut to one short line: %q", lines[1])
 	}
 	// An invalid schedule is refused by Rows, before anything is written.
-	if _, err := scheduler.Rows([]scheduler.Schedule{{Name: "bad", Cron: "not cron", Action: scheduler.ActionPush}}, nil, now, 1); err == nil {
+	if _, err := operations.Rows([]operations.Schedule{{Name: "bad", Cron: "not cron", Action: operations.ActionPush}}, nil, now, 1); err == nil {
 		t.Error("Rows of an invalid schedule = nil error")
 	}
 }
@@ -68,14 +68,14 @@ func serviceStatus(t *testing.T, body string) apiclient.ServiceStatus {
 
 func TestWriteService(t *testing.T) {
 	t.Parallel()
-	locked := scheduler.ServiceState{
+	locked := operations.ServiceState{
 		ServiceStatus: serviceStatus(t, `{"RequestId":"r-1","InstanceId":"cdn-1","InternetChargeType":"PayByTraffic","OpeningTime":"2026-01-01T00:00:00Z",
 			"ChangingChargeType":"PayByBandwidth","ChangingAffectTime":"2026-11-25T16:00:00Z","OperationLocks":{"LockReason":[{"LockReason":"financial"}]}}`),
 		ChangeAt: time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)}
-	closed := scheduler.ServiceState{ServiceStatus: serviceStatus(t, `{"RequestId":"r-2"}`)}
+	closed := operations.ServiceState{ServiceStatus: serviceStatus(t, `{"RequestId":"r-2"}`)}
 
 	var out bytes.Buffer
-	if err := writeService(&out, scheduler.ServiceReport{CDN: locked, IPA: &closed}, false); err != nil {
+	if err := writeService(&out, operations.ServiceReport{CDN: locked, IPA: &closed}, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"CDN service", "opened          2026-01-01T00:00:00Z", "billing         PayByTraffic",
@@ -87,7 +87,7 @@ func TestWriteService(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := writeService(&out, scheduler.ServiceReport{CDN: locked}, true); err != nil {
+	if err := writeService(&out, operations.ServiceReport{CDN: locked}, true); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]map[string]any
@@ -111,22 +111,22 @@ func TestWriteOpenedAndBilling(t *testing.T) {
 		}
 		out.Reset()
 	}
-	check(writeOpened(&out, scheduler.OpenResult{ChargeType: apiclient.PayByTraffic}), "CDN service is already opened; nothing changed\n")
-	check(writeOpened(&out, scheduler.OpenResult{ChargeType: apiclient.PayByTraffic, Opened: true, RequestID: "r-9"}),
+	check(writeOpened(&out, operations.OpenResult{ChargeType: apiclient.PayByTraffic}), "CDN service is already opened; nothing changed\n")
+	check(writeOpened(&out, operations.OpenResult{ChargeType: apiclient.PayByTraffic, Opened: true, RequestID: "r-9"}),
 		"CDN service opened, billed by PayByTraffic (RequestId r-9)\n")
 
 	at := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
 	changing := apiclient.ServiceStatus{InternetChargeType: apiclient.PayByTraffic, ChangingChargeType: apiclient.PayByBandwidth}
-	check(writeBilling(&out, scheduler.BillingResult{Requested: apiclient.PayByBandwidth, After: changing, RequestID: "r-3", EffectiveAt: at}),
+	check(writeBilling(&out, operations.BillingResult{Requested: apiclient.PayByBandwidth, After: changing, RequestID: "r-3", EffectiveAt: at}),
 		"billing changes from PayByTraffic to PayByBandwidth at 2026-11-25T16:00:00Z (2026-11-26 00:00 CST) (RequestId r-3)\n")
-	check(writeBilling(&out, scheduler.BillingResult{Requested: apiclient.PayByBandwidth, Skipped: true, After: changing, EffectiveAt: at}),
+	check(writeBilling(&out, operations.BillingResult{Requested: apiclient.PayByBandwidth, Skipped: true, After: changing, EffectiveAt: at}),
 		"nothing to do: already changing to PayByBandwidth at 2026-11-25T16:00:00Z (2026-11-26 00:00 CST)\n")
-	check(writeBilling(&out, scheduler.BillingResult{Requested: apiclient.PayByTraffic, Skipped: true,
+	check(writeBilling(&out, operations.BillingResult{Requested: apiclient.PayByTraffic, Skipped: true,
 		After: apiclient.ServiceStatus{InternetChargeType: apiclient.PayByTraffic}}), "nothing to do: already billed by PayByTraffic\n")
 }
 
 // The service subcommands end to end against the emulator: the data comes
-// from worker/scheduler, the words from this package.
+// from worker/operations, the words from this package.
 func TestServiceCommandsAgainstEmulator(t *testing.T) {
 	srv := emulatorEnv(t, cdnemu.Options{})
 	for _, tc := range []struct {

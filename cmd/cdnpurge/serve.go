@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
@@ -28,7 +29,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // serveFlags are serve's own flags.
@@ -225,14 +226,14 @@ func (sv *daemon) start(ctx context.Context) error {
 		return err
 	}
 
-	var states scheduler.StateStore
+	var states operations.StateStore
 	if sv.flags.worker || sv.flags.scheduler {
-		kv, err := scheduler.OpenKVStateStore(ctx, js, "", cfg.NATS.Replicas)
+		kv, err := operations.OpenKVStateStore(ctx, js, "", cfg.NATS.Replicas)
 		if err != nil {
 			return fmt.Errorf("schedule state bucket: %w", err)
 		}
 		states = kv
-		if err := sv.sup.WatchExisting(ctx, "KV_"+scheduler.DefaultStateBucket); err != nil {
+		if err := sv.sup.WatchExisting(ctx, "KV_"+operations.DefaultStateBucket); err != nil {
 			return err
 		}
 	}
@@ -251,7 +252,7 @@ func (sv *daemon) start(ctx context.Context) error {
 		}
 	}
 	if sv.flags.scheduler && len(cfg.Schedules) > 0 {
-		sch, err := scheduler.New(scheduler.Config{Schedules: cfg.Schedules, Publisher: pub, State: states, Logger: log})
+		sch, err := operations.New(operations.Config{Schedules: cfg.Schedules, Publisher: pub, State: states, Logger: log})
 		if err != nil {
 			return fmt.Errorf("schedules: %w", err)
 		}
@@ -356,7 +357,7 @@ func (sv *daemon) startAdmin(reg *prometheus.Registry) {
 	if !sv.cfg.Metrics.Disabled {
 		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	}
-	sv.spawn("admin", webhooks.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
+	sv.spawn("admin", admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
 }
 
 // startHealthOnly serves /healthz on webhooks.listen for a process without
@@ -381,7 +382,7 @@ func (sv *daemon) startHealthOnly() {
 }
 
 func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
-	v *jobs.Validator, client *apiclient.Client, states scheduler.StateStore) error {
+	v *jobs.Validator, client *apiclient.Client, states operations.StateStore) error {
 	cfg, log := sv.cfg, sv.log
 	targets, mirrors, shared, _, err := sv.purgeTargets(client)
 	if err != nil {
@@ -421,16 +422,16 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	host, _ := os.Hostname()
 	// Operations run only as ticks of this replica's own schedules, built
 	// from its config (docs/security.md).
-	ticks, err := scheduler.NewAuthority(scheduler.AuthorityConfig{Schedules: cfg.Schedules, Allowlist: v, State: states})
+	ticks, err := operations.NewAuthority(operations.AuthorityConfig{Schedules: cfg.Schedules, Allowlist: v, State: states})
 	if err != nil {
 		return err
 	}
 	wm := worker.NewMetrics(reg)
-	wm.KnownActions(scheduler.KnownActions()...)
+	wm.KnownActions(operations.KnownActions()...)
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
 		Gate: cdn.Gate, Syncer: cdn.Syncer, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
-		Operator: scheduler.NewOperator(client, scheduler.OperatorConfig{State: states, Allowlist: v, Logger: log}),
+		Operator: operations.NewOperator(client, operations.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
 		Control: sv.ctl.cache,
@@ -440,7 +441,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	}
 	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
 	sv.sup.WatchConsumer(jobs.SchedStreamName(cfg.NATS.Stream), w.ConsumerConfig())
-	checker, err := scheduler.NewServiceChecker(client, w, scheduler.CheckerConfig{Registerer: reg, Logger: log})
+	checker, err := operations.NewServiceChecker(client, w, operations.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)
 	}

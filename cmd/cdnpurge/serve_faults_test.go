@@ -18,7 +18,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"github.com/cdnpurge/cdnpurge/worker/scheduler"
+	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // runningServe starts serve --emulator on an embedded NATS with a fixed
@@ -144,7 +144,7 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := t.Context()
-	for _, name := range []string{"CDNPURGE", "CDNPURGE_SCHED", "CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
+	for _, name := range []string{"CDNPURGE", "CDNPURGE_SCHED", "CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + operations.DefaultStateBucket} {
 		if err := js.DeleteStream(ctx, name); err != nil {
 			t.Fatalf("delete %s: %v", name, err)
 		}
@@ -167,7 +167,7 @@ func TestServeRecreatesLostJetStreamState(t *testing.T) {
 		_, err = s.Consumer(ctx, "cdnpurge-archive")
 		return err == nil
 	})
-	for _, name := range []string{"CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + scheduler.DefaultStateBucket} {
+	for _, name := range []string{"CDNPURGE_STATUS", "KV_" + worker.DefaultTaskBucket, "KV_" + operations.DefaultStateBucket} {
 		jobstest.Eventually(t, name+" to be re-created", 20*time.Second, func() bool {
 			_, err := js.Stream(ctx, name)
 			return err == nil

@@ -1,11 +1,13 @@
-// Package scheduler runs cdnpurge's cron schedules: billing switches,
-// domain configuration changes, domain start/stop and scheduled refreshes
-// and prefetches. Every tick becomes a job on the JetStream work stream
+// Package operations holds the changes cdnpurge makes to the CDN's
+// configuration on a schedule: the cron schedules (billing switches,
+// domain configuration changes, domain start/stop, scheduled refreshes
+// and prefetches), the authority that decides which ticks run, and the
+// operator that carries them out. Every tick becomes a job on the JetStream work stream
 // with a message ID made of the schedule's name and the tick's time, so
 // that with several replicas each tick runs exactly once; the worker runs
 // operation jobs through Operator. ServiceChecker watches the account's
 // service state and pauses purges while it is financially locked.
-package scheduler
+package operations
 
 import (
 	"errors"

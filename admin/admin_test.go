@@ -1,4 +1,4 @@
-package webhooks
+package admin
 
 import (
 	"context"
@@ -76,21 +76,21 @@ func TestAdminPprofGETOnlyAndWideListenWarned(t *testing.T) {
 		}
 	}
 	for listen, warned := range map[string]bool{"127.0.0.1:0": false, "0.0.0.0:0": true} {
-		logs := &lockedBuffer{}
+		logs := &jobstest.LogBuffer{}
 		a := NewAdmin(AdminConfig{Listen: listen, Pprof: true}, "/metrics", nil, slog.New(slog.NewJSONHandler(logs, nil)))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
 		var seen string
 		jobstest.Eventually(t, "the admin listener to start", 5*time.Second, func() bool {
-			seen += logs.take()
+			seen += logs.Take()
 			return strings.Contains(seen, "admin listening")
 		})
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		seen += logs.take()
+		seen += logs.Take()
 		if got := strings.Contains(seen, `"level":"WARN"`); got != warned {
 			t.Errorf("%s: warned %v, want %v:\n%s", listen, got, warned, seen)
 		}

@@ -38,7 +38,7 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	})
 	b := h.publish(refreshJob(x, "https://example.com/y.js"))
 	h.waitFor("the second job's paths pending", 20*time.Second, func() bool {
-		return w.submit.pending.len() == 2
+		return w.ledger.batched.len() == 2
 	})
 	// Quota appears (a raised limit): the waiting batches go.
 	h.emu.SetQuota(cdnemu.Quota{URL: 2000, Dir: 100, Regex: 20, Preload: 1000})

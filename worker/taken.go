@@ -21,9 +21,9 @@ type message interface {
 	Term() error
 }
 
-// tracked is a job taken from the queue and not yet settled: its message
+// takenJob is a job taken from the queue and not yet settled: its message
 // is acked, nak'd or termed once every one of its paths has an outcome.
-type tracked struct {
+type takenJob struct {
 	msg      message
 	job      *jobs.Job
 	received time.Time
@@ -82,7 +82,7 @@ const (
 
 // resolve records the outcome of one path and reports whether that was the
 // job's last outstanding path.
-func (t *tracked) resolve(path string, o outcome) bool {
+func (t *takenJob) resolve(path string, o outcome) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch o.kind {
@@ -120,7 +120,7 @@ func (t *tracked) resolve(path string, o outcome) bool {
 }
 
 // settle marks the job settled once; it reports false if it already was.
-func (t *tracked) settle() bool {
+func (t *takenJob) settle() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.settled {
@@ -130,28 +130,28 @@ func (t *tracked) settle() bool {
 	return true
 }
 
-// inflight is the set of jobs taken from the queue and not yet settled.
-type inflight struct {
+// takenJobs is the set of jobs taken from the queue and not yet settled.
+type takenJobs struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
-	jobs  map[*tracked]struct{}
+	jobs  map[*takenJob]struct{}
 	paths int
 }
 
-func newInflight() *inflight {
-	f := &inflight{jobs: map[*tracked]struct{}{}}
+func newTakenJobs() *takenJobs {
+	f := &takenJobs{jobs: map[*takenJob]struct{}{}}
 	f.cond = sync.NewCond(&f.mu)
 	return f
 }
 
-func (f *inflight) add(t *tracked) {
+func (f *takenJobs) add(t *takenJob) {
 	f.mu.Lock()
 	f.jobs[t] = struct{}{}
 	f.paths += t.paths
 	f.mu.Unlock()
 }
 
-func (f *inflight) remove(t *tracked) {
+func (f *takenJobs) remove(t *takenJob) {
 	f.mu.Lock()
 	if _, ok := f.jobs[t]; ok {
 		delete(f.jobs, t)
@@ -163,7 +163,7 @@ func (f *inflight) remove(t *tracked) {
 
 // waitBelow blocks while more than max paths are in flight, or until stop
 // is closed.
-func (f *inflight) waitBelow(max int, stop <-chan struct{}) {
+func (f *takenJobs) waitBelow(max int, stop <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for f.paths > max {
@@ -176,10 +176,10 @@ func (f *inflight) waitBelow(max int, stop <-chan struct{}) {
 	}
 }
 
-func (f *inflight) snapshot() []*tracked {
+func (f *takenJobs) snapshot() []*takenJob {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]*tracked, 0, len(f.jobs))
+	out := make([]*takenJob, 0, len(f.jobs))
 	for t := range f.jobs {
 		out = append(out, t)
 	}
@@ -187,7 +187,7 @@ func (f *inflight) snapshot() []*tracked {
 }
 
 // wake releases waitBelow callers, at shutdown.
-func (f *inflight) wake() {
+func (f *takenJobs) wake() {
 	f.mu.Lock()
 	f.cond.Broadcast()
 	f.mu.Unlock()

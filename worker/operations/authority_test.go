@@ -1,4 +1,4 @@
-package scheduler
+package operations
 
 import (
 	"encoding/json"

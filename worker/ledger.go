@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"time"
+)
+
+// ledger is the worker's shared bookkeeping of where its jobs and paths
+// stand, one per Worker (and one per purge --direct run). The stages read
+// and write it only through these methods:
+//
+//   - jobs taken from the queue and not settled yet: they bound pulling
+//     (intake), the heartbeat extends them, shutdown hands them back;
+//   - paths waiting in a batch, by group, which a later request for the
+//     same path joins (batcher) until the call is made (submitter);
+//   - paths waiting for quota, in memory or handed back (metrics, and
+//     the order in which waiting batches get quota);
+//   - the submissions pause after an account error or a financial lock.
+type ledger struct {
+	taken   *takenJobs
+	batched *batchedPaths
+	waiting *waitingPaths
+	paused  *pause
+}
+
+func newLedger(ackWait time.Duration, m *Metrics) *ledger {
+	return &ledger{taken: newTakenJobs(), batched: newBatchedPaths(),
+		waiting: newWaitingPaths(ackWait, m.waiting), paused: &pause{changed: m.paused}}
+}
+
+// take records a job taken from the queue.
+func (l *ledger) take(t *takenJob) { l.taken.add(t) }
+
+// settled forgets a settled job and lets pulling go on.
+func (l *ledger) settled(t *takenJob) { l.taken.remove(t) }
+
+// unsettled returns the jobs taken and not yet forgotten.
+func (l *ledger) unsettled() []*takenJob { return l.taken.snapshot() }
+
+// waitBelow blocks while more than max paths are taken, or until stop is
+// closed; wake releases it at shutdown.
+func (l *ledger) waitBelow(max int, stop <-chan struct{}) { l.taken.waitBelow(max, stop) }
+
+func (l *ledger) wake() { l.taken.wake() }
+
+// join attaches job t to path's entry of group k when that path already
+// waits in a batch; it reports whether it did.
+func (l *ledger) join(k GroupKey, path string, t *takenJob) bool { return l.batched.attach(k, path, t) }
+
+// batchedEntry records a new entry of group k waiting in a batch.
+func (l *ledger) batchedEntry(k GroupKey, e *entry) { l.batched.add(k, e) }
+
+// sent forgets b's paths as waiting in a batch: from its call on, a
+// request for one of them is a new refresh.
+func (l *ledger) sent(b *batch) { l.batched.release(b) }
+
+// holdForQuota counts n paths of a batch waiting in memory for pool's
+// quota in place of the prev it counted before; it returns n.
+func (l *ledger) holdForQuota(pool quotaPool, prev, n int) int { return l.waiting.hold(pool, prev, n) }
+
+// handedBack counts n paths of job jobID handed back to wait for pool's
+// quota until until.
+func (l *ledger) handedBack(jobID string, pool quotaPool, n int, until time.Time) {
+	l.waiting.handBack(jobID, pool, n, until)
+}
+
+// redelivered forgets what job jobID was counted as waiting for when it
+// was handed back.
+func (l *ledger) redelivered(jobID string) { l.waiting.delivered(jobID) }
+
+// prune forgets handed-back paths whose wait ended long ago.
+func (l *ledger) prune(now time.Time) { l.waiting.prune(now) }
+
+// pauseUntil stops submissions until until (the latest of the pauses).
+func (l *ledger) pauseUntil(until time.Time, reason string) { l.paused.set(until, reason) }
+
+// resume lifts the pause.
+func (l *ledger) resume() { l.paused.clear() }
+
+// pausedUntil returns when the pause ends and why.
+func (l *ledger) pausedUntil() (time.Time, string) { return l.paused.get() }

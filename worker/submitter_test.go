@@ -1,0 +1,126 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// The submitter with fakes of the gate, the API and the settle step: each
+// rule of what a call's answer does to a batch's paths, without NATS.
+func TestSubmitterSteersEachAnswer(t *testing.T) {
+	t.Parallel()
+	bad := "http://a.example.com/bad"
+	for _, tc := range []struct {
+		name   string
+		paths  []string
+		refuse map[string]error
+		quota  int64 // -1: unlimited
+		want   map[string]outcomeKind
+		calls  int
+	}{
+		{"accepted in one call", []string{"http://a.example.com/1", "http://a.example.com/2"}, nil, -1,
+			map[string]outcomeKind{"http://a.example.com/1": accepted, "http://a.example.com/2": accepted}, 1},
+		{"a refused path is found by halving; the rest lands",
+			[]string{"http://a.example.com/1", bad, "http://a.example.com/3", "http://a.example.com/4"},
+			map[string]error{bad: apiErr(400, "InvalidObjectPath.Malformed")}, -1,
+			map[string]outcomeKind{"http://a.example.com/1": accepted, bad: rejected, "http://a.example.com/3": accepted, "http://a.example.com/4": accepted}, 5},
+		{"an unknown domain is split off and rejected; the other domain lands",
+			[]string{"http://a.example.com/1", "http://gone.example.com/1"},
+			map[string]error{"host:gone.example.com": apiErr(404, "InvalidDomain.NotFound")}, -1,
+			map[string]outcomeKind{"http://a.example.com/1": accepted, "http://gone.example.com/1": rejected}, 3},
+		{"the API down: handed back", []string{"http://a.example.com/1"},
+			map[string]error{"http://a.example.com/1": apiErr(500, "InternalError")}, -1,
+			map[string]outcomeKind{"http://a.example.com/1": deferred}, 1},
+		{"part of the quota: the granted part goes, the rest is handed back", []string{"http://a.example.com/1", "http://a.example.com/2"}, nil, 1,
+			map[string]outcomeKind{"http://a.example.com/1": accepted, "http://a.example.com/2": deferred}, 1},
+		{"no quota: handed back without a call", []string{"http://a.example.com/1"}, nil, 0,
+			map[string]outcomeKind{"http://a.example.com/1": deferred}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := Config{}.WithDefaults()
+			api := &fakeAPI{refuse: tc.refuse}
+			gate := &fakeGate{left: tc.quota}
+			out := &outcomeLog{}
+			targets, err := newTargets(map[apiclient.Product]TargetDeps{apiclient.ProductCDN: {API: api, Gate: gate}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil),
+				now: time.Now, log: quietLog(), stop: make(chan struct{}), holdFor: 0, out: out})
+			k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+			b := newBatch(k, time.Now())
+			for _, p := range tc.paths {
+				b.add(&entry{path: p, domain: jobs.Domain(p), added: time.Now()})
+			}
+			s.submit(context.Background(), b)
+			for p, want := range tc.want {
+				got, ok := out.got[p]
+				if !ok || got.kind != want {
+					t.Errorf("%s: outcome %v (settled %v), want %v", p, got.kind, ok, want)
+				}
+			}
+			if len(out.got) != len(tc.want) {
+				t.Errorf("settled %d paths, want %d", len(out.got), len(tc.want))
+			}
+			if len(api.calls) != tc.calls {
+				t.Errorf("API calls %d, want %d: %v", len(api.calls), tc.calls, api.calls)
+			}
+			var nAccepted int64
+			for _, o := range out.got {
+				if o.kind == accepted {
+					nAccepted++
+				}
+			}
+			if gate.commits != nAccepted {
+				t.Errorf("quota committed %d, want %d (one unit per accepted path)", gate.commits, nAccepted)
+			}
+		})
+	}
+}
+
+// The batcher stage between two channels: what intake sends comes out
+// as batches, a path asked for twice joins the first entry, and closing
+// its input flushes every open batch.
+func TestBatcherStage(t *testing.T) {
+	t.Parallel()
+	in := make(chan work)
+	queue := newBatchQueue()
+	l := newLedger(time.Minute, nil)
+	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: l, in: in, out: queue})
+	done := make(chan struct{})
+	go func() { defer close(done); bt.run() }()
+	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+	t1, t2 := &takenJob{job: &jobs.Job{ID: "1"}}, &takenJob{job: &jobs.Job{ID: "2"}}
+	var paths []string
+	for i := range 1001 {
+		paths = append(paths, fmt.Sprintf("http://a.example.com/%d", i))
+	}
+	in <- work{t: t1, key: k, paths: paths}
+	in <- work{t: t2, key: k, paths: paths[1000:]} // pending in the open batch: joins it
+	close(in)
+	<-done
+	var sizes []int
+	var joined bool
+	for {
+		b, ok := queue.pop()
+		if !ok {
+			break
+		}
+		sizes = append(sizes, b.Len())
+		for _, e := range b.entries {
+			joined = joined || len(e.jobs) == 2
+		}
+	}
+	if len(sizes) != 2 || sizes[0]+sizes[1] != 1001 || max(sizes[0], sizes[1]) != 1000 {
+		t.Errorf("batches of %v, want one full batch of 1000 and the rest of 1001 paths", sizes)
+	}
+	if !joined {
+		t.Error("the path job 2 asked for again did not join job 1's entry")
+	}
+}
