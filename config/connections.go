@@ -162,9 +162,10 @@ func (c *Config) connectionProblems() []error {
 			add("redis.password_file", "%v", err)
 		}
 	}
+	errs = append(errs, c.redisModeProblems()...)
 	if r.URL == "" {
-		if r.Username != "" || r.Password != "" || r.PasswordFile != "" || r.TLS.IsSet() {
-			add("redis.url", "empty, but redis.username, password or tls is set: set redis.url or remove them")
+		if !c.RedisSet() && (r.Username != "" || r.Password != "" || r.PasswordFile != "" || r.TLS.IsSet()) {
+			add("redis.url", "empty, but redis.username, password or tls is set: set redis.url (or redis.sentinel, redis.cluster) or remove them")
 		}
 		return errs
 	}
