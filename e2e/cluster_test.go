@@ -60,6 +60,12 @@ type clusterOpts struct {
 	// dcdnQuota, when set, puts dcdnDomain on the emulated DCDN with this
 	// daily URL quota, and in the config as a product: dcdn domain.
 	dcdnQuota int64
+	// natsCluster, when set, is the NATS the replicas use (nats.url lists
+	// its servers, nats.replicas 3) instead of a server of their own.
+	natsCluster *natsCluster
+	// redisYAML, when set, replaces the url line under redis: (Sentinel,
+	// Cluster).
+	redisYAML string
 }
 
 // dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
@@ -107,7 +113,9 @@ func newCluster(t *testing.T, run *runState, name string, o clusterOpts) *cluste
 	c := &cluster{t: t, run: run, name: name, opts: o,
 		prefix: fmt.Sprintf("cdnpurge-e2e:%s:%s:", run.id, name)}
 	c.startEmulator()
-	c.nats = startNATS(t, run.logDir+"/"+name)
+	if o.natsCluster == nil {
+		c.nats = startNATS(t, run.logDir+"/"+name)
+	}
 	c.writeConfig()
 	for i := range o.replicas {
 		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), port: freePort(t)}
@@ -151,11 +159,21 @@ func (c *cluster) writeConfig() {
 	if c.opts.dcdnQuota > 0 {
 		dcdnEntry = fmt.Sprintf(`, {name: %q, product: dcdn}`, dcdnDomain)
 	}
+	natsURL, natsExtra := "", ""
+	if c.opts.natsCluster != nil {
+		natsURL, natsExtra = c.opts.natsCluster.URLs(), "\n  replicas: 3"
+	} else {
+		natsURL = c.nats.URL()
+	}
+	redisLine := fmt.Sprintf("url: %q", c.opts.redisURL)
+	if c.opts.redisYAML != "" {
+		redisLine = c.opts.redisYAML
+	}
 	conf := fmt.Sprintf(`nats:
   url: %q
-  publish_timeout: 2s
+  publish_timeout: 2s%s
 redis:
-  url: %q
+  %s
   key_prefix: %q
 cdn:
   endpoint: %q
@@ -191,7 +209,7 @@ quota:
 log:
   format: json
   level: %s
-`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, dcdnEntry, submitters, c.opts.workerYAML, c.opts.logLevel)
+`, natsURL, natsExtra, redisLine, c.prefix, c.emuURL, c.emuURL, dcdnEntry, submitters, c.opts.workerYAML, c.opts.logLevel)
 	c.confPath = filepath.Join(c.logDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(c.confPath, []byte(conf), 0o600); err != nil {
 		c.t.Fatal(err)
