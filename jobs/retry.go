@@ -24,7 +24,7 @@ const DefaultPublishBudget = 8 * time.Second
 // jitter so that the producers of a cluster do not retry in step.
 const (
 	publishRetryFirst  = 50 * time.Millisecond
-	publishRetryCap    = time.Second
+	publishRetryCap    = 500 * time.Millisecond
 	publishRetryJitter = 50 // percent
 )
 
