@@ -52,11 +52,11 @@ func (r publishRetry) attemptTimeout(timeout time.Duration) time.Duration {
 
 // do runs op until it succeeds, fails with an error retryable does not
 // accept, or the budget ends; then it returns op's last error.
-func (r publishRetry) do(ctx context.Context, op func(context.Context) error) error {
+func (r publishRetry) do(parent context.Context, op func(context.Context) error) error {
 	if r.budget <= 0 {
-		return op(ctx)
+		return op(parent)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.budget)
+	ctx, cancel := context.WithTimeout(parent, r.budget)
 	defer cancel()
 	b := retry.WithJitterPercent(publishRetryJitter, retry.WithCappedDuration(publishRetryCap, retry.NewExponential(publishRetryFirst)))
 	var last error
@@ -78,9 +78,13 @@ func (r publishRetry) do(ctx context.Context, op func(context.Context) error) er
 		return retry.RetryableError(last)
 	})
 	if err != nil && last != nil && errors.Is(err, ctx.Err()) {
-		// The budget (or the caller) ended the wait: report what the
-		// queue last answered, which wraps ErrUnavailable.
-		return fmt.Errorf("gave up after %d attempt(s) in %s: %w", attempts, r.budget, last)
+		if parent.Err() != nil {
+			return fmt.Errorf("%w (after %d attempt(s); last: %w)", parent.Err(), attempts, last)
+		}
+		// The budget ended the wait: say what the queue last answered,
+		// as text: an attempt's own timeout in the chain would read as
+		// the caller's deadline.
+		return fmt.Errorf("gave up after %d attempt(s) in %s (webhooks.publish_budget): %w: %s", attempts, r.budget, ErrUnavailable, last.Error())
 	}
 	return err
 }
