@@ -145,3 +145,42 @@ func streamHolds(t *testing.T, js jetstream.JetStream, n uint64) {
 		t.Fatalf("work stream holds %d messages, want %d", got, n)
 	}
 }
+
+// One slow bucket lookup (NATS gone, its caller's deadline long) must not
+// hold up the claims of other publishes past their own deadlines.
+func TestSlowBucketLookupHoldsUpNoOtherClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	pub, err := NewPublisher(f.nc, PublisherConfig{Subjects: f.sub, Timeout: 2 * time.Second, Budget: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.stop()
+	for f.nc.Status() == nats.CONNECTED {
+		time.Sleep(10 * time.Millisecond) // until the client noticed
+	}
+	rec := idemRecord{Digest: "sha256:x", Jobs: []string{"j"}, Kinds: []Kind{KindRefresh}}
+	slowCtx, cancelSlow := context.WithTimeout(t.Context(), time.Minute)
+	defer cancelSlow()
+	order := make(chan string, 2)
+	go func() {
+		_, _ = pub.idem.claim(slowCtx, "slow", rec)
+		order <- "slow"
+	}()
+	// The slow lookup's request waits in the reconnect buffer: it is under
+	// way. Now a claim with a short deadline.
+	for n, _ := f.nc.Buffered(); n == 0; n, _ = f.nc.Buffered() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	quickCtx, cancelQuick := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancelQuick()
+	go func() {
+		_, _ = pub.idem.claim(quickCtx, "quick", rec)
+		order <- "quick"
+	}()
+	if first := <-order; first != "quick" {
+		t.Fatalf("%s claim returned first: the quick one waited behind the slow lookup", first)
+	}
+	cancelSlow()
+	<-order
+}
