@@ -202,17 +202,8 @@ func natsLeaderLoss(t *testing.T, run *runState, f *figures) {
 	l := c.waitLanded(want, 3*time.Minute)
 	landedAt := time.Now()
 	missing := l.missing(want)
-	st := c.stats()
-	dup := st.Paths["RefreshObjectCaches"].Duplicates
-	over := st.Actions["RefreshObjectCaches"].Codes["QuotaExceeded.Refresh"]
-
-	refused, longest := 0, time.Duration(0)
-	for _, a := range hooks.attempts {
-		if a.code != http.StatusAccepted {
-			refused++
-		}
-		longest = max(longest, a.done.Sub(a.sent))
-	}
+	dup, over := paidTwiceAndOver(c.stats())
+	refused, longest := hookAnswers(hooks)
 	natsRefused := 0
 	for _, a := range msgs.attempts {
 		if a.code != http.StatusOK {

@@ -117,6 +117,24 @@ func redisHASize(size string) redisHASizes {
 	return redisHASizes{hooksPerSec: 20, warm: 10 * time.Second, down: 15 * time.Second, after: 10 * time.Second}
 }
 
+// hookAnswers counts the hooks of a load not answered 202 and returns
+// the longest answer.
+func hookAnswers(hooks *loadResult) (refused int, longest time.Duration) {
+	for _, a := range hooks.attempts {
+		if a.code != http.StatusAccepted {
+			refused++
+		}
+		longest = max(longest, a.done.Sub(a.sent))
+	}
+	return refused, longest
+}
+
+// paidTwiceAndOver are the paths the emulator was sent more than once
+// and the refresh calls it answered QuotaExceeded.
+func paidTwiceAndOver(st emuStats) (dup, over int) {
+	return st.Paths["RefreshObjectCaches"].Duplicates, st.Actions["RefreshObjectCaches"].Codes["QuotaExceeded.Refresh"]
+}
+
 // haReport adds the figures every high-availability row reports and fails
 // the row on refused hooks, lost paths or QuotaExceeded beyond allowed.
 func haReport(t *testing.T, c *cluster, f *figures, hooks *loadResult, quota int64, allowedOver int) {
@@ -124,15 +142,8 @@ func haReport(t *testing.T, c *cluster, f *figures, hooks *loadResult, quota int
 	l := c.waitLanded(hooks.accepted, 3*time.Minute)
 	missing := l.missing(hooks.accepted)
 	st := c.stats()
-	dup := st.Paths["RefreshObjectCaches"].Duplicates
-	over := st.Actions["RefreshObjectCaches"].Codes["QuotaExceeded.Refresh"]
-	refused, longest := 0, time.Duration(0)
-	for _, a := range hooks.attempts {
-		if a.code != http.StatusAccepted {
-			refused++
-		}
-		longest = max(longest, a.done.Sub(a.sent))
-	}
+	dup, over := paidTwiceAndOver(st)
+	refused, longest := hookAnswers(hooks)
 	f.add("hooks %d: refused %d, longest answer %s", len(hooks.attempts), refused, longest.Round(10*time.Millisecond))
 	f.add("lost paths %d of %d acknowledged; paths paid twice %d; QuotaExceeded %d; quota used %d of %d",
 		missing, len(hooks.accepted), dup, over, st.Quota.Used.URL, quota)
