@@ -55,6 +55,8 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		{"rate limit infinite", "domains: [example.com]\ncdn:\n  rate_limits: {RefreshObjectCaches: .inf}\n", []string{"cdn.rate_limits.RefreshObjectCaches: .inf is not a finite number (line 3)"}},
 		{"listen is a bare port", "domains: [example.com]\nwebhooks:\n  listen: 8080\n", []string{`webhooks.listen: "8080" is a port without a host; write ":8080"`, "(line 3)"}},
 		{"listen is garbage", "domains: [example.com]\nwebhooks:\n  listen: \"local host:80\"\n", []string{"webhooks.listen: "}},
+		{"publish budget past GitHub's 10 s", "domains: [example.com]\nwebhooks:\n  publish_budget: 12s\n",
+			[]string{"webhooks.publish_budget: 12s: must be between 0 (the default, 8s) and 9s", "(line 3)"}},
 		{"rule template host off the allowlist", `domains: [example.com]
 webhooks:
   rules:

@@ -102,8 +102,34 @@ type RedisConfig struct {
 	Password EnvSecret `yaml:"password,omitempty" json:"password,omitempty"`
 	// PasswordFile holds the password on one line.
 	PasswordFile string `yaml:"password_file" json:"password_file"`
-	// TLS adds a CA and a client certificate to a rediss:// URL.
+	// TLS adds a CA and a client certificate to a rediss:// URL (and turns
+	// TLS on for Sentinel and Cluster, which have no URL).
 	TLS TLSFiles `yaml:"tls" json:"tls"`
+	// Sentinel finds the primary through Redis Sentinel; Cluster talks to
+	// a Redis Cluster (docs/connections.md). At most one of url,
+	// sentinel and cluster.
+	Sentinel RedisSentinelConfig `yaml:"sentinel" json:"sentinel"`
+	Cluster  RedisClusterConfig  `yaml:"cluster" json:"cluster"`
+}
+
+// RedisSentinelConfig names a primary watched by Redis Sentinel.
+type RedisSentinelConfig struct {
+	// MasterName is the name the Sentinels monitor (sentinel monitor <name>).
+	MasterName string `yaml:"master_name" json:"master_name"`
+	// Addrs are the Sentinels, host:port each.
+	Addrs []string `yaml:"addrs" json:"addrs"`
+	// PasswordFile holds the Sentinels' own password (requirepass of the
+	// Sentinel processes) on one line; the data nodes' password is
+	// redis.password_file.
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+}
+
+// RedisClusterConfig lists seed nodes of a Redis Cluster.
+type RedisClusterConfig struct {
+	// Addrs are some of the cluster's nodes, host:port each; the client
+	// learns the rest. One address of a managed service's cluster
+	// endpoint works too.
+	Addrs []string `yaml:"addrs" json:"addrs"`
 }
 
 // CDNConfig configures the CDN API client. Secrets never come from the

@@ -162,9 +162,10 @@ func (c *Config) connectionProblems() []error {
 			add("redis.password_file", "%v", err)
 		}
 	}
+	errs = append(errs, c.redisModeProblems()...)
 	if r.URL == "" {
-		if r.Username != "" || r.Password != "" || r.PasswordFile != "" || r.TLS.IsSet() {
-			add("redis.url", "empty, but redis.username, password or tls is set: set redis.url or remove them")
+		if !c.RedisSet() && (r.Username != "" || r.Password != "" || r.PasswordFile != "" || r.TLS.IsSet()) {
+			add("redis.url", "empty, but redis.username, password or tls is set: set redis.url (or redis.sentinel, redis.cluster) or remove them")
 		}
 		return errs
 	}
@@ -237,13 +238,10 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 	if r.Username != "" {
 		opts.Username = r.Username
 	}
-	switch {
-	case r.Password != "":
-		opts.Password = r.Password.Value()
-	case r.PasswordFile != "":
-		if opts.Password, err = c.readSecretFile(r.PasswordFile); err != nil {
-			return nil, fmt.Errorf("redis.password_file: %w", err)
-		}
+	if pw, err := c.redisPassword(); err != nil {
+		return nil, err
+	} else if pw != "" {
+		opts.Password = pw
 	}
 	if opts.TLSConfig != nil && r.TLS.IsSet() {
 		// rediss:// made a TLS config naming the URL's host; keep that

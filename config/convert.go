@@ -73,7 +73,8 @@ func (c *Config) StatusStreamConfig(s jobs.Subjects) jobs.StatusStreamConfig {
 
 // PublisherConfig returns what a job producer needs.
 func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
-	return jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas}
+	return jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
+		Budget: c.Webhooks.PublishBudget}
 }
 
 // EmbeddedOptions returns the embedded nats-server's options.

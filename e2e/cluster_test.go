@@ -64,6 +64,12 @@ type clusterOpts struct {
 	// oss enables /hooks/oss (ossBucket's objects under public/ map to
 	// static.example.com).
 	oss bool
+	// natsCluster, when set, is the NATS the replicas use (nats.url lists
+	// its servers, nats.replicas 3) instead of a server of their own.
+	natsCluster *natsCluster
+	// redisYAML, when set, replaces the url line under redis: (Sentinel,
+	// Cluster).
+	redisYAML string
 }
 
 // dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
@@ -111,7 +117,9 @@ func newCluster(t *testing.T, run *runState, name string, o clusterOpts) *cluste
 	c := &cluster{t: t, run: run, name: name, opts: o,
 		prefix: fmt.Sprintf("cdnpurge-e2e:%s:%s:", run.id, name)}
 	c.startEmulator()
-	c.nats = startNATS(t, run.logDir+"/"+name)
+	if o.natsCluster == nil {
+		c.nats = startNATS(t, run.logDir+"/"+name)
+	}
 	c.writeConfig()
 	for i := range o.replicas {
 		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), port: freePort(t)}
@@ -165,11 +173,21 @@ func (c *cluster) writeConfig() {
       url_template: "https://static.example.com/oss/{key}"
 `, ossBucket)
 	}
+	natsURL, natsExtra := "", ""
+	if c.opts.natsCluster != nil {
+		natsURL, natsExtra = c.opts.natsCluster.URLs(), "\n  replicas: 3"
+	} else {
+		natsURL = c.nats.URL()
+	}
+	redisLine := fmt.Sprintf("url: %q", c.opts.redisURL)
+	if c.opts.redisYAML != "" {
+		redisLine = c.opts.redisYAML
+	}
 	conf := fmt.Sprintf(`nats:
   url: %q
-  publish_timeout: 2s
+  publish_timeout: 2s%s
 redis:
-  url: %q
+  %s
   key_prefix: %q
 cdn:
   endpoint: %q
@@ -205,7 +223,7 @@ quota:
 log:
   format: json
   level: %s
-`, c.nats.URL(), c.opts.redisURL, c.prefix, c.emuURL, c.emuURL, dcdnEntry, ossRules, submitters, c.opts.workerYAML, c.opts.logLevel)
+`, natsURL, natsExtra, redisLine, c.prefix, c.emuURL, c.emuURL, dcdnEntry, ossRules, submitters, c.opts.workerYAML, c.opts.logLevel)
 	c.confPath = filepath.Join(c.logDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(c.confPath, []byte(conf), 0o600); err != nil {
 		c.t.Fatal(err)

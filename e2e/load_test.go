@@ -88,7 +88,13 @@ type loader struct {
 
 func newLoader(c *cluster) *loader {
 	c.t.Helper()
-	nc, err := nats.Connect(c.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond), nats.Name("e2e-load"))
+	url := ""
+	if c.nats != nil {
+		url = c.nats.URL()
+	} else {
+		url = c.opts.natsCluster.URLs()
+	}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond), nats.Name("e2e-load"))
 	if err != nil {
 		c.t.Fatalf("connect to NATS: %v", err)
 	}

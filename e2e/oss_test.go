@@ -47,7 +47,7 @@ type ossAnswer struct {
 	} `json:"ignored"`
 }
 
-// ossBurst is row 15: a burst of 5,000 OSS object events from EventBridge
+// ossBurst is row 18: a burst of 5,000 OSS object events from EventBridge
 // (7 in 10 distinct creates and deletes under the rule's prefix, 1 in 10
 // parts of multipart uploads, 2 in 10 redeliveries: half inside the burst,
 // a tenth of those under another id, half once everything landed), in

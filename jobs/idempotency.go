@@ -112,17 +112,20 @@ type idemStore struct {
 }
 
 func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
+	// The lock guards the cache only, never a request: during a leader
+	// election a lookup waits for its caller's deadline, and every other
+	// hook would wait behind it past its own.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kv != nil {
-		return s.kv, nil
+	kv := s.kv
+	s.mu.Unlock()
+	if kv != nil {
+		return kv, nil
 	}
 	// Bind to the bucket when it exists, so a producer allowed only to use
 	// it (not to create or change it) works; create it otherwise.
 	kv, err := s.js.KeyValue(ctx, s.bucket)
 	if err == nil {
-		s.kv = kv
-		return kv, nil
+		return s.keep(kv), nil
 	}
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
@@ -138,8 +141,18 @@ func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
 	}
-	s.kv = kv
-	return kv, nil
+	return s.keep(kv), nil
+}
+
+// keep caches kv unless another caller cached one meanwhile, and returns
+// the cached one.
+func (s *idemStore) keep(kv jetstream.KeyValue) jetstream.KeyValue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kv == nil {
+		s.kv = kv
+	}
+	return s.kv
 }
 
 // forget drops the cached bucket so that the next claim creates it again

@@ -109,7 +109,8 @@ func TestPublishDuringOutageFailsThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	pub, err := NewPublisher(nc, PublisherConfig{Subjects: f.sub, Timeout: 2 * time.Second})
+	// Without a budget: one attempt.
+	pub, err := NewPublisher(nc, PublisherConfig{Subjects: f.sub, Timeout: 2 * time.Second, Budget: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

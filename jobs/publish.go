@@ -45,6 +45,7 @@ type Publisher struct {
 	stream   string
 	timeout  time.Duration
 	idem     *idemStore
+	retry    publishRetry
 }
 
 // PublisherConfig configures a Publisher.
@@ -53,8 +54,15 @@ type PublisherConfig struct {
 	// Stream is the work stream's name; the publish is refused unless that
 	// stream stores it. Default DefaultStreamName.
 	Stream string
-	// Timeout bounds one publish; default DefaultPublishTimeout.
+	// Timeout bounds one publish attempt; default DefaultPublishTimeout,
+	// and at most a third of Budget.
 	Timeout time.Duration
+	// Budget bounds a publish with its retries (retry.go): a publish the
+	// queue could not take for a passing reason (no stream leader, a
+	// reconnect, no answer) is tried again with backoff until it is stored
+	// or the budget is spent. 0 means DefaultPublishBudget; negative, one
+	// attempt.
+	Budget time.Duration
 	// Duplicates is the work stream's duplicate window; idempotency keys
 	// are bound to their content for as long (plus a minute). Default
 	// DefaultDuplicateWindow.
@@ -87,8 +95,12 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
+	if cfg.Budget == 0 {
+		cfg.Budget = DefaultPublishBudget
+	}
 	idem := &idemStore{js: js, bucket: cfg.IdempotencyBucket, ttl: cfg.Duplicates + idemMargin, replicas: cfg.Replicas}
-	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem}, nil
+	r := publishRetry{nc: nc, budget: max(cfg.Budget, 0)}
+	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: r.attemptTimeout(cfg.Timeout), idem: idem, retry: r}, nil
 }
 
 // Publish stores j on its subject and returns after JetStream acknowledged
@@ -98,13 +110,14 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 // repeated publish with the same content is stored once (the Ack says
 // Duplicate, and j.ID becomes the first job's ID); with other content it is
 // refused with an *IdempotencyConflictError (ErrIdempotencyConflict).
-// Other errors wrap ErrUnavailable when the queue could not take the job,
-// ErrTooLarge when it is too big; j is not validated here.
+// Other errors wrap ErrUnavailable when the queue could not take the job
+// within the publish budget, ErrTooLarge when it is too big; j is not
+// validated here.
 func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack, error) {
 	if dedupeKey == "" {
 		dedupeKey = j.ID
 	}
-	acks, err := p.publish(ctx, dedupeKey, []*Job{j}, func(int) string { return dedupeKey })
+	acks, err := p.publishRetried(ctx, dedupeKey, []*Job{j}, func(int) string { return dedupeKey })
 	if err != nil {
 		return Ack{}, err
 	}
@@ -119,18 +132,22 @@ func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack,
 // *IdempotencyConflictError. When a job fails to publish, the acks of the
 // jobs stored before it are returned with the error; a retry of the same
 // request stores the rest.
+//
+// An empty key claims nothing: each job is published once under its own
+// ID as Nats-Msg-Id, one JetStream write per job (a request that brings no
+// key of its own cannot be repeated, so there is nothing to bind).
 func (p *Publisher) PublishSet(ctx context.Context, key string, js []*Job) ([]Ack, error) {
 	if key == "" {
-		return nil, errors.New("publish job set: empty idempotency key")
+		return p.publishRetried(ctx, "", js, func(i int) string { return js[i].ID })
 	}
-	return p.publish(ctx, key, js, func(i int) string { return key + ":" + strconv.Itoa(i) })
+	return p.publishRetried(ctx, key, js, func(i int) string { return key + ":" + strconv.Itoa(i) })
 }
 
 func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID func(int) string) ([]Ack, error) {
 	if len(js) == 0 {
 		return nil, nil
 	}
-	if ReservedID(key) {
+	if key != "" && ReservedID(key) {
 		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, ReservedIDPrefix)
 	}
 	// Fail fast while disconnected instead of waiting for the timeout: the
@@ -149,9 +166,11 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 		rec.Jobs = append(rec.Jobs, j.ID)
 		rec.Kinds = append(rec.Kinds, j.Kind)
 	}
-	claim, err := p.idem.claim(ctx, key, rec)
-	if err != nil {
-		return nil, err
+	claim := idemClaim{fresh: true}
+	if key != "" {
+		if claim, err = p.idem.claim(ctx, key, rec); err != nil {
+			return nil, err
+		}
 	}
 	if !claim.fresh {
 		// The same request again: publish under the first request's IDs,
@@ -164,7 +183,7 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	for i, j := range js {
 		ack, err := p.publishOne(ctx, j, msgID(i))
 		if err != nil {
-			if len(acks) == 0 {
+			if len(acks) == 0 && key != "" {
 				if rerr := p.idem.release(context.WithoutCancel(ctx), key, claim); rerr != nil {
 					err = fmt.Errorf("%w (and %w)", err, rerr)
 				}

@@ -126,9 +126,19 @@ func EnsureSchedStream(ctx context.Context, js jetstream.JetStream, cfg StreamCo
 }
 
 // PublishTick stores the tick of schedule name on Subjects.Sched(name) in
-// the tick stream, with msgID as its Nats-Msg-Id, and waits for the ack.
-// Errors wrap ErrUnavailable when the queue could not take it.
+// the tick stream, with msgID as its Nats-Msg-Id, and waits for the ack,
+// retrying within the publish budget. Errors wrap ErrUnavailable when the
+// queue could not take it.
 func (p *Publisher) PublishTick(ctx context.Context, name string, tick time.Time, msgID string) (Ack, error) {
+	var ack Ack
+	err := p.retry.do(ctx, func(ctx context.Context) (err error) {
+		ack, err = p.publishTick(ctx, name, tick, msgID)
+		return err
+	})
+	return ack, err
+}
+
+func (p *Publisher) publishTick(ctx context.Context, name string, tick time.Time, msgID string) (Ack, error) {
 	if !validToken(name) {
 		return Ack{}, fmt.Errorf("tick of schedule %q: the name is not a valid subject token", name)
 	}

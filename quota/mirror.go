@@ -74,6 +74,10 @@ type Stats struct {
 	StoreDown bool
 	// PendingSettlements are commits and refunds waiting for the store.
 	PendingSettlements int
+	// LostReservations counts commits and refunds of reservations the
+	// store no longer knew (a failover to a replica that had not received
+	// them); each makes the mirror re-sync before granting again.
+	LostReservations int64
 }
 
 // errSyncBusy: another replica holds the sync lock.
@@ -91,8 +95,12 @@ type Mirror struct {
 
 	mu          sync.Mutex
 	storeErrors int64
+	lostCount   int64 // Stats.LostReservations
 	downSince   time.Time
 	settlement  []settlement
+	// lostAt is when the store was found without a reservation it had
+	// granted; zero when none is pending a re-sync.
+	lostAt time.Time
 }
 
 type settlement struct {
@@ -167,6 +175,7 @@ func (m *Mirror) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s.StoreErrors = m.storeErrors
+	s.LostReservations = m.lostCount
 	s.Target = m.store.Target()
 	s.StoreDown = !m.downSince.IsZero()
 	s.PendingSettlements = len(m.settlement)
@@ -187,16 +196,38 @@ func (m *Mirror) noteStore(err error) {
 	}
 }
 
+// noteLost marks the store as having lost a reservation it granted: a
+// Redis failover promotes a replica that may not have received the latest
+// writes (replication is asynchronous), and what it forgot was spent at the
+// API all the same. Until recover re-synced, nothing is granted.
+func (m *Mirror) noteLost(err error, r Reservation) {
+	if !errors.Is(err, ErrUnknownReservation) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lostCount++
+	if m.lostAt.IsZero() {
+		m.lostAt = m.cfg.Now()
+		m.log.Warn("quota store no longer knows a reservation it granted (a failover to a replica without it?); re-syncing before granting",
+			slog.String("reservation", r.ID), slog.String("kind", string(r.Kind)), slog.Int64("granted", r.Granted))
+	}
+}
+
 // recover runs after a store outage, before anything is granted: it replays
 // the commits and refunds that failed, then re-syncs, because the store may
-// have come back without its latest writes (a restart or failover).
+// have come back without its latest writes (a restart or failover). It runs
+// too after the store was found without a reservation (noteLost).
 func (m *Mirror) recover(ctx context.Context) error {
 	m.mu.Lock()
-	since, pending := m.downSince, m.settlement
+	since, pending, lost := m.downSince, m.settlement, m.lostAt
 	m.settlement = nil
 	m.mu.Unlock()
 	if since.IsZero() {
-		return nil
+		if lost.IsZero() {
+			return nil
+		}
+		since = lost
 	}
 	for i, s := range pending {
 		var err error
@@ -231,6 +262,9 @@ func (m *Mirror) recover(ctx context.Context) error {
 	if m.downSince.Equal(since) {
 		m.downSince = time.Time{}
 	}
+	if !m.lostAt.After(since) {
+		m.lostAt = time.Time{}
+	}
 	m.mu.Unlock()
 	m.log.Info("quota store is back", slog.Duration("down_for", m.cfg.Now().Sub(since)))
 	return nil
@@ -259,6 +293,7 @@ func (m *Mirror) Reserve(ctx context.Context, kind Kind, n int64) (Reservation, 
 func (m *Mirror) Commit(ctx context.Context, r Reservation, used int64) error {
 	err := m.store.Commit(ctx, r, used)
 	m.keep(err, settlement{r: r, used: used, commit: true})
+	m.noteLost(err, r)
 	return err
 }
 
@@ -267,6 +302,7 @@ func (m *Mirror) Commit(ctx context.Context, r Reservation, used int64) error {
 func (m *Mirror) Refund(ctx context.Context, r Reservation) error {
 	err := m.store.Refund(ctx, r)
 	m.keep(err, settlement{r: r})
+	m.noteLost(err, r)
 	return err
 }
 

@@ -34,6 +34,9 @@ const (
 	// DefaultRetryAfter is the Retry-After of a 503 sent while the buffer
 	// budget is spent.
 	DefaultRetryAfter = 2 * time.Second
+	// MaxPublishBudget is the largest webhooks.publish_budget: an answer
+	// after the budget still has to reach GitHub within its 10 seconds.
+	MaxPublishBudget = 9 * time.Second
 	// MaxFuture is how far ahead of the server clock a generic hook's
 	// timestamp may be: room for clock drift, not for pre-signed requests.
 	MaxFuture = 30 * time.Second
@@ -77,7 +80,12 @@ type Config struct {
 	// instead of being read.
 	BufferBudget int64 `yaml:"buffer_budget" json:"buffer_budget"`
 	// RetryAfter is the Retry-After of those 503 answers.
-	RetryAfter        time.Duration `yaml:"retry_after" json:"retry_after"`
+	RetryAfter time.Duration `yaml:"retry_after" json:"retry_after"`
+	// PublishBudget bounds how long a hook (and a queued CLI purge, a
+	// scheduler tick) keeps retrying a queue passing through a leader
+	// election or a reconnect before it answers 503; default 8s, at most
+	// MaxPublishBudget (jobs.PublisherConfig.Budget).
+	PublishBudget     time.Duration `yaml:"publish_budget" json:"publish_budget"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout" json:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout" json:"write_timeout"`
@@ -216,6 +224,9 @@ func (c Config) WithDefaults() Config {
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
 	}
+	if c.PublishBudget == 0 {
+		c.PublishBudget = jobs.DefaultPublishBudget
+	}
 	if c.ReplayBucket == "" {
 		c.ReplayBucket = DefaultReplayBucket
 	}
@@ -266,6 +277,10 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter < 0 {
 		bad("retry_after", "must be > 0 (a Go duration such as 2s)")
+	}
+	if c.PublishBudget < 0 || c.PublishBudget > MaxPublishBudget {
+		bad("publish_budget", "%s: must be between 0 (the default, %s) and %s: GitHub waits 10s for a webhook's answer and does not redeliver one that timed out",
+			c.PublishBudget, jobs.DefaultPublishBudget, MaxPublishBudget)
 	}
 	if c.ReplayBucket != "" && !validBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))

@@ -262,14 +262,11 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 		e.body.Problems = problems
 		return fail(e)
 	}
-	key := dedupeKey
-	if key == "" {
-		// No key from the sender: a fresh one, so nothing is deduplicated.
-		key = "once:" + jobs.NewID()
-	}
+	// No key from the sender: nothing to bind or deduplicate, so no claim
+	// (one JetStream write per job; each job's fresh ID is its Nats-Msg-Id).
 	// A publish that started completes even if the sender hangs up, so
 	// the log says what was stored; the publisher bounds its time.
-	acks, err := s.deps.Publisher.PublishSet(context.WithoutCancel(r.Context()), key, js)
+	acks, err := s.deps.Publisher.PublishSet(context.WithoutCancel(r.Context()), dedupeKey, js)
 	if err != nil {
 		var ce *jobs.IdempotencyConflictError
 		switch {

@@ -14,8 +14,8 @@ import (
 
 // Publisher stores the jobs of one request durably under one idempotency
 // key bound to their content (jobs.ErrIdempotencyConflict when the key
-// was used for other content); it returns only after the queue
-// acknowledged them. Report publishes a status event. *jobs.Publisher
+// was used for other content), or under none when the key is ""; it
+// returns only after the queue acknowledged them. Report publishes a status event. *jobs.Publisher
 // implements it.
 type Publisher interface {
 	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error)

@@ -20,7 +20,7 @@ import (
 type setup struct {
 	cfg *config.Config
 	log *slog.Logger
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// creds is the credentials provider of cdn.credentials, made once so
 	// that its cache (STS sessions) is shared by every client.
 	creds apiclient.CredentialsProvider
@@ -155,19 +155,17 @@ func (s *setup) resolveAccount() error {
 	return nil
 }
 
-// redisClient is the client of redis.url, made once; nil when it is unset.
-func (s *setup) redisClient() (*redis.Client, error) {
-	if s.cfg.Redis.URL == "" || s.rdb != nil {
+// redisClient is the client of the Redis configured (redis.url,
+// redis.sentinel or redis.cluster), made once; nil when none is.
+func (s *setup) redisClient() (redis.UniversalClient, error) {
+	if !s.cfg.RedisSet() || s.rdb != nil {
 		return s.rdb, nil
 	}
-	opts, err := s.cfg.RedisOptions()
+	rdb, err := s.cfg.NewRedisClient()
 	if err != nil {
 		return nil, err
 	}
-	// Fail fast while Redis is down: the quota gate fails closed and the
-	// limiter falls back, both better than a caller stuck in dial retries.
-	opts.DialerRetries = 1
-	s.rdb = redis.NewClient(opts)
+	s.rdb = rdb
 	return s.rdb, nil
 }
 

@@ -84,11 +84,12 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		}
 	} else {
 		for _, j := range js {
-			ack, err := pub.Publish(ctx, j, "")
+			// No key: nothing to claim, one JetStream write per job.
+			acks, err := pub.PublishSet(ctx, "", []*jobs.Job{j})
 			if err != nil {
 				return sum, queueError(err, "", s)
 			}
-			queued(j, ack)
+			queued(j, acks[0])
 		}
 	}
 	if !f.wait {
