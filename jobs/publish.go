@@ -45,6 +45,14 @@ type Publisher struct {
 	stream   string
 	timeout  time.Duration
 	idem     *idemStore
+	durable  Durable
+}
+
+// Durable makes what the server acknowledged durable before the producer
+// answers its sender: the embedded server's group commit
+// (embedded.GroupSync). size is the bytes the caller stored.
+type Durable interface {
+	Sync(ctx context.Context, size int) error
 }
 
 // PublisherConfig configures a Publisher.
@@ -64,6 +72,9 @@ type PublisherConfig struct {
 	IdempotencyBucket string
 	// Replicas is the bucket's replica count; default 1.
 	Replicas int
+	// Durable, when set, is waited for after every acknowledged publish,
+	// before the producer is answered (group commit, see Durable).
+	Durable Durable
 }
 
 // NewPublisher returns a Publisher on nc.
@@ -88,7 +99,7 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 		cfg.Replicas = 1
 	}
 	idem := &idemStore{js: js, bucket: cfg.IdempotencyBucket, ttl: cfg.Duplicates + idemMargin, replicas: cfg.Replicas}
-	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem}, nil
+	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem, durable: cfg.Durable}, nil
 }
 
 // Publish stores j on its subject and returns after JetStream acknowledged
@@ -173,7 +184,20 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 		}
 		acks = append(acks, ack)
 	}
-	return acks, nil
+	return acks, p.sync(ctx, js[0].ID, len(js))
+}
+
+// sync waits for the group commit that makes the stored jobs durable. On
+// failure the jobs are stored but not known to be on disk: the producer
+// answers "unavailable", and the sender's retry is a duplicate.
+func (p *Publisher) sync(ctx context.Context, id string, n int) error {
+	if p.durable == nil {
+		return nil
+	}
+	if err := p.durable.Sync(ctx, n*1024); err != nil {
+		return fmt.Errorf("publish job %s: flush to disk: %w: %w", id, ErrUnavailable, err)
+	}
+	return nil
 }
 
 func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, error) {

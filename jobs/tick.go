@@ -148,5 +148,8 @@ func (p *Publisher) PublishTick(ctx context.Context, name string, tick time.Time
 	if err != nil {
 		return Ack{}, classifyPublishError(msgID, subject, err)
 	}
+	if err := p.sync(ctx, msgID, 1); err != nil {
+		return Ack{}, err
+	}
 	return Ack{JobID: msgID, Subject: subject, Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }

@@ -129,6 +129,9 @@ func (sv *daemon) spawn(name string, fn func(ctx context.Context) error) {
 func (sv *daemon) start(ctx context.Context) error {
 	cfg, log := sv.cfg, sv.log
 	sv.errc = make(chan error, 16)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if cfg.NATS.URL == "" {
 		// Before anything starts: a second serve on the same store must
 		// not open the first one's JetStream files.

@@ -55,12 +55,21 @@ type Options struct {
 // write to disk before its acknowledgement.
 const SyncAlways = "always"
 
-// ParseSyncInterval reads a sync setting: "" (the server's default), a
-// positive Go duration, or "always".
+// GroupBackgroundSync is the server's own flush interval with the default
+// setting (empty sync_interval): jobs acknowledged by cdnpurge's producers
+// are flushed by GroupSync before their acknowledgement; this interval
+// bounds what else (consumer acknowledgements, status events, key-value
+// buckets) a host crash can take back.
+const GroupBackgroundSync = time.Second
+
+// ParseSyncInterval reads a sync setting: "" (the default: group commit by
+// the producers, see GroupSync, and the server's own flush every
+// GroupBackgroundSync), a positive Go duration (lazy: a host crash can lose
+// what was acknowledged since the last flush), or "always".
 func ParseSyncInterval(s string) (interval time.Duration, always bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":
-		return 0, false, nil
+		return GroupBackgroundSync, false, nil
 	case SyncAlways:
 		return 0, true, nil
 	}
@@ -69,6 +78,20 @@ func ParseSyncInterval(s string) (interval time.Duration, always bool, err error
 		return 0, false, fmt.Errorf("%q: want a positive duration such as 1s or 2m, or %q", s, SyncAlways)
 	}
 	return d, false, nil
+}
+
+// GroupCommit reports whether the setting s is the default, under which
+// producers flush what they stored with a GroupSync before they answer.
+func GroupCommit(s string) bool { return strings.TrimSpace(s) == "" }
+
+// LazyRisk returns what a host crash can lose under the sync setting s, or
+// "" when s flushes every acknowledged job (the default and "always").
+func LazyRisk(s string) string {
+	d, always, err := ParseSyncInterval(s)
+	if err != nil || always || GroupCommit(s) {
+		return ""
+	}
+	return fmt.Sprintf("nats.embedded.sync_interval is %s (lazy flush): a host crash (power loss, kernel panic, VM reset) can lose every job acknowledged in the last %s, and a stream created less than %s earlier whole; leave it empty or set %q to lose none (docs/durability.md)", d, d, d, SyncAlways)
 }
 
 // Run starts an in-process nats-server with JetStream and returns
