@@ -52,7 +52,7 @@ func powerLoss(t *testing.T, run *runState, sz sizes, f *figures) {
 		r := runPowerCase(t, run, c)
 		f.add("%s: %d acknowledged, %d survived, %d lost (%d of %d files cut back, %d flushes)", c.name, r.acked, r.survived, r.lost, r.dropped, r.files, r.flushes)
 		if len(r.restartErrors) > 0 {
-			f.add("%s restart: %s", c.name, strings.Join(r.restartErrors, " | "))
+			f.add("%s restart logged ERROR: %s", c.name, strings.Join(r.restartErrors, ", "))
 		}
 		if c.setting == "" && (r.lost > 0 || r.acked < c.hooks) {
 			t.Errorf("%s: %d of %d acknowledged jobs lost (want 0 of at least %d)", c.name, r.lost, r.acked, c.hooks)
@@ -130,19 +130,15 @@ func runPowerCase(t *testing.T, run *runState, c powerCase) powerResult {
 	p2.stop(10 * time.Second)
 	if b, err := os.ReadFile(p2.logPath); err == nil {
 		for l := range strings.Lines(string(b)) {
-			if strings.Contains(l, `"level":"ERROR"`) {
-				r.restartErrors = append(r.restartErrors, truncateLine(strings.TrimSpace(l), 240))
+			var line struct {
+				Level, Msg, Stream string
+			}
+			if json.Unmarshal([]byte(l), &line) == nil && line.Level == "ERROR" {
+				r.restartErrors = append(r.restartErrors, line.Msg+" ("+line.Stream+")")
 			}
 		}
 	}
 	return r
-}
-
-func truncateLine(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 // sendUntil posts generic hooks from 16 senders, one unique path each,

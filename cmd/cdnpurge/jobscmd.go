@@ -133,6 +133,7 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	defer env.nc.Close()
 	switch sub {
 	case "list":
+		a.noteHistoryLost(stderr)
 		return a.jobsList(ctx, env, stdout, want, *source, *since, *limit)
 	case "show":
 		return a.jobsShow(ctx, env, stdout, rest[0])

@@ -93,6 +93,10 @@ type daemon struct {
 	nc   *nats.Conn
 	lock *embedded.StoreLock
 	sup  *jobs.Supervisor
+	// before and lost: the embedded store before the start, and the
+	// streams the restart lost (store.go).
+	before embedded.Before
+	lost   []embedded.Loss
 	ctl  *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
@@ -140,6 +144,9 @@ func (sv *daemon) start(ctx context.Context) error {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		sv.lock = lock
+		if err := sv.surveyStore(); err != nil {
+			return err
+		}
 	}
 	if cfg.CDN.Emulator {
 		if err := sv.startEmulator(); err != nil {
@@ -170,6 +177,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if sv.ns != nil {
+		sv.checkRestart(ctx, js)
+	}
 	if _, err := jobs.EnsureStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
 		return fmt.Errorf("work stream: %w", err)
 	}
@@ -178,6 +188,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	recreated := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jetstream_recreated_total",
 		Help: "JetStream streams (key-value buckets included) and consumers found missing and re-created, by kind."}, []string{"kind"})
+	recreated.WithLabelValues("stream").Add(float64(len(sv.lost)))
 	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
 	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
@@ -240,6 +251,9 @@ func (sv *daemon) start(ctx context.Context) error {
 		sv.spawn("scheduler", sch.Run)
 	}
 	sv.spawn("jetstream supervisor", sv.sup.Run)
+	if sv.ns != nil {
+		sv.spawn("stream marks", sv.recordMarks(js))
+	}
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
 		slog.String("cdn_endpoint", client.Endpoint()), slog.String("config", cfg.Source()))
@@ -290,6 +304,9 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 		consumer = sv.cfg.Worker.Consumer
 	}
 	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer), sv.ctl.readyCheck()}
+	if len(sv.lost) > 0 {
+		ready = append(ready, sv.historyReady())
+	}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -470,6 +487,9 @@ func (sv *daemon) close() {
 	if sv.ns != nil {
 		sv.ns.Shutdown()
 		sv.ns.WaitForShutdown()
+		if err := embedded.FlushStore(sv.cfg.NATS.Embedded.StoreDir); err != nil {
+			sv.log.Warn("could not flush the store after the stop", slog.String("error", err.Error()))
+		}
 	}
 	_ = sv.lock.Unlock()
 	sv.closeRedis()

@@ -231,3 +231,13 @@ func fsyncPath(p string) error {
 	}
 	return err
 }
+
+// FlushStore flushes every file and directory of the store to disk. serve
+// calls it after the embedded server stopped, so that a power cut after a
+// clean stop loses nothing, whatever the sync setting.
+func FlushStore(storeDir string) error {
+	if err := fsyncTree(storeDir); err != nil {
+		return fmt.Errorf("flush store %s to disk: %w", storeDir, err)
+	}
+	return nil
+}
