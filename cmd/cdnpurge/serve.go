@@ -97,7 +97,7 @@ type daemon struct {
 	// streams the restart lost (store.go).
 	before embedded.Before
 	lost   []embedded.Loss
-	ctl  *control
+	ctl    *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
