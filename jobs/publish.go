@@ -46,6 +46,7 @@ type Publisher struct {
 	timeout  time.Duration
 	idem     *idemStore
 	durable  Durable
+	writable func() error
 }
 
 // Durable makes what the server acknowledged durable before the producer
@@ -75,6 +76,10 @@ type PublisherConfig struct {
 	// Durable, when set, is waited for after every acknowledged publish,
 	// before the producer is answered (group commit, see Durable).
 	Durable Durable
+	// Writable, when set, is asked before every publish: while it returns
+	// an error (the store is known unable to write) the publish is
+	// refused at once with ErrStoreUnwritable.
+	Writable func() error
 }
 
 // NewPublisher returns a Publisher on nc.
@@ -99,7 +104,7 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 		cfg.Replicas = 1
 	}
 	idem := &idemStore{js: js, bucket: cfg.IdempotencyBucket, ttl: cfg.Duplicates + idemMargin, replicas: cfg.Replicas}
-	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem, durable: cfg.Durable}, nil
+	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: cfg.Timeout, idem: idem, durable: cfg.Durable, writable: cfg.Writable}, nil
 }
 
 // Publish stores j on its subject and returns after JetStream acknowledged
@@ -148,6 +153,9 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	// producer answers "unavailable" and the sender retries.
 	if st := p.nc.Status(); st != nats.CONNECTED {
 		return nil, fmt.Errorf("publish job %s: NATS connection is %s: %w", js[0].ID, st, ErrUnavailable)
+	}
+	if err := p.storeWritable(js[0].ID); err != nil {
+		return nil, err
 	}
 	digest, err := ContentDigest(js)
 	if err != nil {

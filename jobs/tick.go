@@ -137,6 +137,9 @@ func (p *Publisher) PublishTick(ctx context.Context, name string, tick time.Time
 		return Ack{}, err
 	}
 	subject := p.subjects.Sched(name)
+	if err := p.storeWritable(msgID); err != nil {
+		return Ack{}, err
+	}
 	if st := p.nc.Status(); st != nats.CONNECTED {
 		return Ack{}, fmt.Errorf("publish tick %s: NATS connection is %s: %w", msgID, st, ErrUnavailable)
 	}

@@ -97,6 +97,9 @@ type daemon struct {
 	// streams the restart lost (store.go).
 	before embedded.Before
 	lost   []embedded.Loss
+	// health watches the embedded store's writes and free space.
+	health      *embedded.Health
+	storeGauges *prometheus.GaugeVec
 	ctl    *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
@@ -155,10 +158,14 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, u, err := embedded.Run(cfg.EmbeddedOptions(log))
+		sv.newStoreHealth()
+		opts := cfg.EmbeddedOptions(log)
+		opts.OnWriteError = sv.health.WriteError
+		ns, u, err := embedded.Run(opts)
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
+		sv.health.SetServer(ns)
 		sv.ns, natsURL = ns, u
 		dir, _ := filepath.Abs(cfg.NATS.Embedded.StoreDir)
 		log.Info("embedded NATS running", slog.String("url", u), slog.String("store_dir", dir),
@@ -204,12 +211,19 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
 	}
-	pub, err := jobs.NewPublisher(nc, cfg.PublisherConfig(subj))
+	pcfg := cfg.PublisherConfig(subj)
+	if sv.health != nil {
+		pcfg.Writable = sv.health.Writable
+	}
+	pub, err := jobs.NewPublisher(nc, pcfg)
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), recreated)
+	if sv.storeGauges != nil {
+		reg.MustRegister(sv.storeGauges)
+	}
 	client, err := sv.apiClient(apiclient.NewMetrics(reg).Observe)
 	if err != nil {
 		return err
@@ -253,6 +267,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	sv.spawn("jetstream supervisor", sv.sup.Run)
 	if sv.ns != nil {
 		sv.spawn("stream marks", sv.recordMarks(js))
+		sv.spawn("store health", sv.health.Run)
 	}
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
@@ -304,6 +319,9 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 		consumer = sv.cfg.Worker.Consumer
 	}
 	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer), sv.ctl.readyCheck()}
+	if sv.health != nil {
+		ready = append(ready, sv.storeReady())
+	}
 	if len(sv.lost) > 0 {
 		ready = append(ready, sv.historyReady())
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/webhooks"
@@ -110,4 +111,23 @@ func (a *app) noteHistoryLost(w io.Writer) {
 	for _, l := range st.HistoryLost {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+}
+
+// newStoreHealth makes the embedded store's health watch (full disk,
+// write errors, free space) and its gauges, registered with reg later.
+func (sv *daemon) newStoreHealth() {
+	free := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdnpurge_store_free_bytes",
+		Help: "Free and total bytes of the filesystem holding the embedded JetStream store (nats.embedded.store_dir)."}, []string{"kind"})
+	sv.storeGauges = free
+	sv.health = embedded.NewHealth(embedded.HealthConfig{StoreDir: sv.cfg.NATS.Embedded.StoreDir, Logger: sv.log,
+		Free: func(f, total uint64) {
+			free.WithLabelValues("free").Set(float64(f))
+			free.WithLabelValues("total").Set(float64(total))
+		}})
+}
+
+// storeReady makes /readyz answer 503 naming the store while it cannot
+// write: a probe of the streams' health, not of the connection.
+func (sv *daemon) storeReady() webhooks.ReadyCheck {
+	return webhooks.ReadyCheck{Name: "store", Check: func(context.Context) error { return sv.health.Writable() }}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,6 +50,11 @@ type Options struct {
 	SyncInterval time.Duration
 	// SyncAlways flushes every write before it is acknowledged.
 	SyncAlways bool
+	// OnWriteError is told when a stream's store failed to write (a full
+	// disk, an I/O error): nats-server then refuses every later write to
+	// that stream, without answering the publisher, until the stream is
+	// opened again (see Health).
+	OnWriteError func(stream, reason string)
 }
 
 // SyncAlways is the nats.embedded.sync_interval value that flushes every
@@ -130,8 +136,12 @@ func Run(o Options) (*server.Server, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("configure embedded NATS on %s:%d with store %s: %w", o.Host, o.Port, o.StoreDir, err)
 	}
-	if o.Logger != nil {
-		ns.SetLoggerV2(serverLogger{o.Logger}, false, false, false)
+	if o.Logger != nil || o.OnWriteError != nil {
+		l := o.Logger
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		ns.SetLoggerV2(serverLogger{l: l, onWriteError: o.OnWriteError}, false, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(o.ReadyTimeout) {
@@ -142,8 +152,31 @@ func Run(o Options) (*server.Server, string, error) {
 	return ns, ns.ClientURL(), nil
 }
 
-// serverLogger adapts slog to the nats-server logger interface.
-type serverLogger struct{ l *slog.Logger }
+// serverLogger adapts slog to the nats-server logger interface, and
+// passes the store's write errors on.
+type serverLogger struct {
+	l            *slog.Logger
+	onWriteError func(stream, reason string)
+}
+
+// writeErrorLines are the lines nats-server (v2.15, stream.go) logs when a
+// stream's store fails to write; the first group is the stream's name.
+var writeErrorLines = []*regexp.Regexp{
+	regexp.MustCompile(`^JetStream stream '[^']* > ([^']*)' critical write error: (.*)$`),
+	regexp.MustCompile(`^JetStream failed to store a msg on stream '[^']* > ([^']*)': (.*)$`),
+}
+
+func (s serverLogger) writeError(line string) {
+	if s.onWriteError == nil {
+		return
+	}
+	for _, re := range writeErrorLines {
+		if m := re.FindStringSubmatch(line); m != nil {
+			s.onWriteError(m[1], m[2])
+			return
+		}
+	}
+}
 
 func (s serverLogger) Noticef(format string, v ...any) {
 	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
@@ -155,7 +188,9 @@ func (s serverLogger) Fatalf(format string, v ...any) {
 	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
 }
 func (s serverLogger) Errorf(format string, v ...any) {
-	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+	line := fmt.Sprintf(format, v...)
+	s.l.Error(line, slog.String("component", "nats-server"))
+	s.writeError(line)
 }
 func (s serverLogger) Debugf(format string, v ...any) {
 	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
