@@ -93,6 +93,8 @@ type daemon struct {
 	nc   *nats.Conn
 	lock *embedded.StoreLock
 	sup  *jobs.Supervisor
+	ctl  *control
+
 	// before and lost: the embedded store before the start, and the
 	// streams the restart lost (store.go).
 	before embedded.Before
@@ -100,7 +102,6 @@ type daemon struct {
 	// health watches the embedded store's writes and free space.
 	health      *embedded.Health
 	storeGauges *prometheus.GaugeVec
-	ctl    *control
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
