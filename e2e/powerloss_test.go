@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // powerCase is one run of the power-loss scenario.
@@ -119,7 +120,13 @@ func runPowerCase(t *testing.T, run *runState, c powerCase) powerResult {
 	e, url = env(under)
 	p2 := startProc(t, logDir, "serve-restarted", e, binPath, args...)
 	waitHTTP(t, p2, url+"/healthz", 30*time.Second)
-	stored := storedJobs(t, fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	if err != nil {
+		t.Fatalf("connect to the restarted serve's NATS: %v", err)
+	}
+	js, _ := jetstream.New(nc)
+	stored := jobstest.StoredJobIDs(t, js, jobs.DefaultStreamName)
+	nc.Close()
 	for id := range acked {
 		if stored[id] {
 			r.survived++
@@ -209,36 +216,3 @@ func sendUntil(t *testing.T, base, token, tag string, n int, cut func()) map[str
 	return acked
 }
 
-// storedJobs returns the IDs of the jobs in the work stream.
-func storedJobs(t *testing.T, url string) map[string]bool {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect to the restarted serve's NATS: %v", err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx := ctxFor(t, time.Minute)
-	out := map[string]bool{}
-	s, err := js.Stream(ctx, jobs.DefaultStreamName)
-	if err != nil {
-		return out // the stream is gone: nothing survived
-	}
-	info, err := s.Info(ctx)
-	if err != nil || info.State.Msgs == 0 {
-		return out
-	}
-	// A work-queue stream takes no ordered consumer: read it by sequence.
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue // deleted
-		}
-		if j, err := jobs.Decode(m.Data); err == nil && j.ID != "" {
-			out[j.ID] = true
-		} else if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
-			out[id] = true
-		}
-	}
-	return out
-}

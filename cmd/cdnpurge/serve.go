@@ -159,14 +159,12 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		sv.newStoreHealth()
 		opts := cfg.EmbeddedOptions(log)
-		opts.OnWriteError = sv.health.WriteError
+		sv.newStoreHealth(&opts)
 		ns, u, err := embedded.Run(opts)
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
-		sv.health.SetServer(ns)
 		sv.ns, natsURL = ns, u
 		dir, _ := filepath.Abs(cfg.NATS.Embedded.StoreDir)
 		log.Info("embedded NATS running", slog.String("url", u), slog.String("store_dir", dir),

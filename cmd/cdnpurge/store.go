@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -115,7 +116,10 @@ func (a *app) noteHistoryLost(w io.Writer) {
 
 // newStoreHealth makes the embedded store's health watch (full disk,
 // write errors, free space) and its gauges, registered with reg later.
-func (sv *daemon) newStoreHealth() {
+// After a write error it restarts the embedded server with opts, on the
+// same port and store: nats-server keeps a stream's write error until the
+// stream is opened again, and clients reconnect by themselves.
+func (sv *daemon) newStoreHealth(opts *embedded.Options) {
 	free := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdnpurge_store_free_bytes",
 		Help: "Free and total bytes of the filesystem holding the embedded JetStream store (nats.embedded.store_dir)."}, []string{"kind"})
 	sv.storeGauges = free
@@ -123,7 +127,23 @@ func (sv *daemon) newStoreHealth() {
 		Free: func(f, total uint64) {
 			free.WithLabelValues("free").Set(float64(f))
 			free.WithLabelValues("total").Set(float64(total))
+		},
+		Reopen: func() error {
+			// The health part is stopped before close reads sv.ns. The
+			// restart keeps the port, also one the OS chose.
+			if a, ok := sv.ns.Addr().(*net.TCPAddr); ok {
+				opts.Port = a.Port
+			}
+			sv.ns.Shutdown()
+			sv.ns.WaitForShutdown()
+			ns, _, err := embedded.Run(*opts)
+			if err != nil {
+				return fmt.Errorf("restart the embedded NATS: %w", err)
+			}
+			sv.ns = ns
+			return nil
 		}})
+	opts.OnWriteError = sv.health.WriteError
 }
 
 // storeReady makes /readyz answer 503 naming the store while it cannot

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
 // ErrStoreUnwritable marks a publish refused at once because the embedded
@@ -25,8 +23,9 @@ var ErrStoreUnwritable = errors.New("job store cannot write")
 // Health watches the embedded server's store: it learns of write errors
 // from the server (Options.OnWriteError), refuses publishes at once while
 // a stream cannot write (Writable), probes the disk every second and,
-// once a probe write succeeds, re-opens JetStream so the streams drop the
-// write error nats-server keeps until they are opened again. It also
+// once a probe write succeeds, re-opens the store (HealthConfig.Reopen) so
+// the streams drop the write error nats-server keeps until they are
+// opened again. It also
 // measures the store's free space (a gauge and a WARN line before it
 // fills), as nats-server's max_file_store and Kafka's log-dir checks do.
 type Health struct {
@@ -43,9 +42,13 @@ type Health struct {
 // HealthConfig configures a Health.
 type HealthConfig struct {
 	StoreDir string
-	// Server is the embedded server whose JetStream is re-opened after a
-	// write error; nil probes and reports only.
-	Server *server.Server
+	// Reopen opens the store's streams again after a write error, once
+	// the disk takes writes: serve restarts the embedded server on the
+	// same port and store (clients reconnect by themselves). Shutting
+	// down and enabling JetStream alone inside the running server races
+	// with JetStream API requests in nats-server v2.15. nil probes and
+	// reports only.
+	Reopen func() error
 	Logger *slog.Logger
 	// Free receives the store's free and total bytes after every check;
 	// nil drops them.
@@ -80,15 +83,6 @@ func NewHealth(cfg HealthConfig) *Health {
 		cfg.Every = time.Second
 	}
 	return &Health{cfg: cfg, broken: map[string]string{}}
-}
-
-// SetServer names the embedded server whose JetStream is re-opened after
-// a write error, for a Health made before the server (whose
-// Options.OnWriteError it must receive).
-func (h *Health) SetServer(ns *server.Server) {
-	h.mu.Lock()
-	h.cfg.Server = ns
-	h.mu.Unlock()
 }
 
 // WriteError records that stream's store failed to write; give it to
@@ -131,7 +125,7 @@ func (h *Health) Writable() error {
 	return fmt.Errorf("%w (%s)", ErrStoreUnwritable, strings.Join(parts, "; "))
 }
 
-// Recoveries is how many times JetStream was re-opened after a write
+// Recoveries is how many times the store was re-opened after a write
 // error.
 func (h *Health) Recoveries() int {
 	h.mu.Lock()
@@ -168,14 +162,14 @@ func (h *Health) Check() {
 		return
 	}
 	if err := h.reopen(); err != nil {
-		h.cfg.Logger.Error("could not re-open JetStream after the store's write error", slog.String("error", err.Error()))
+		h.cfg.Logger.Error("could not re-open the store after its write error", slog.String("error", err.Error()))
 		return
 	}
 	h.mu.Lock()
 	h.broken = map[string]string{}
 	h.recoveries++
 	h.mu.Unlock()
-	h.cfg.Logger.Info("job store writes again; JetStream re-opened, intake resumed", slog.String("store_dir", h.cfg.StoreDir))
+	h.cfg.Logger.Info("job store writes again; its streams re-opened, intake resumed", slog.String("store_dir", h.cfg.StoreDir))
 }
 
 func (h *Health) measure() {
@@ -216,43 +210,18 @@ func (h *Health) probe() error {
 	return err
 }
 
-// reopen shuts JetStream down and enables it again with its
-// configuration: the streams are recovered from their files, without the
-// write error, while client connections stay up. At most one re-open
-// every 5 seconds, so a disk that fails again does not make it flap.
+// reopen calls HealthConfig.Reopen, at most once every 5 seconds, so
+// that a disk that fails again does not make it flap.
 func (h *Health) reopen() error {
-	h.mu.Lock()
-	ns := h.cfg.Server
-	if ns == nil {
-		h.mu.Unlock()
+	if h.cfg.Reopen == nil {
 		return nil
 	}
+	h.mu.Lock()
 	if time.Since(h.lastRecover) < 5*time.Second {
 		h.mu.Unlock()
 		return errors.New("re-opened less than 5s ago; waiting")
 	}
 	h.lastRecover = time.Now()
 	h.mu.Unlock()
-	running := ns.JetStreamConfig()
-	if running == nil {
-		return errors.New("JetStream is not enabled")
-	}
-	// The running configuration names the store's "jetstream"
-	// subdirectory, which EnableJetStream appends again.
-	cfg := *running
-	if filepath.Base(cfg.StoreDir) == "jetstream" {
-		cfg.StoreDir = filepath.Dir(cfg.StoreDir)
-	}
-	if err := ns.ShutdownJetStream(); err != nil {
-		return fmt.Errorf("shut JetStream down: %w", err)
-	}
-	// The account still counts as enabled after the server's JetStream
-	// shut down (nats-server v2.15), and EnableJetStream would then only
-	// update its limits instead of recovering its streams from disk:
-	// clear it first. With JetStream down this touches no file.
-	_ = ns.GlobalAccount().DisableJetStream()
-	if err := ns.EnableJetStream(&cfg); err != nil {
-		return fmt.Errorf("enable JetStream again: %w", err)
-	}
-	return nil
+	return h.cfg.Reopen()
 }

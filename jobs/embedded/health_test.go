@@ -1,68 +1,21 @@
-package embedded
+package embedded_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
-
-// mountTmpfs mounts a tmpfs of size under a temporary directory for the
-// test and unmounts it at the end. Without the right to mount it skips,
-// except under CI=true, where the test must run.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small-disk")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount a %s tmpfs for the full-disk test (needs root): %v", size, err)
-		}
-		t.Skipf("full-disk test needs to mount a tmpfs (root): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file into dir until the filesystem is full.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	// The last bytes too, so that even a small write fails.
-	for {
-		if _, err := f.Write(chunk[:512]); err != nil {
-			break
-		}
-	}
-	return p
-}
 
 // A full disk under the embedded store: the write error is known at once
 // (Writable refuses, naming the stream), nothing acknowledged is lost, and
@@ -70,16 +23,27 @@ func fill(t *testing.T, dir string) string {
 // without a restart of the server.
 func TestHealthRidesThroughAFullDisk(t *testing.T) {
 	t.Parallel()
-	dir := mountTmpfs(t, "24m")
+	dir := jobstest.MountTmpfs(t, "24m")
 	var lowWarned bool
-	h := NewHealth(HealthConfig{StoreDir: dir, WarnBytes: 4 << 20, Free: func(free, _ uint64) { lowWarned = lowWarned || free < 4<<20 }})
-	ns, url, err := Run(Options{Port: RandomPort, StoreDir: dir, SyncInterval: time.Second, OnWriteError: h.WriteError})
+	var ns *server.Server
+	opts := embedded.Options{Port: embedded.RandomPort, StoreDir: dir, SyncInterval: time.Second}
+	h := embedded.NewHealth(embedded.HealthConfig{StoreDir: dir, WarnBytes: 4 << 20,
+		Free: func(free, _ uint64) { lowWarned = lowWarned || free < 4<<20 },
+		Reopen: func() error {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			var err error
+			ns, _, err = embedded.Run(opts)
+			return err
+		}})
+	opts.OnWriteError = h.WriteError
+	ns, url, err := embedded.Run(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.SetServer(ns)
+	opts.Port = ns.Addr().(*net.TCPAddr).Port
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +71,7 @@ func TestHealthRidesThroughAFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	filler := fill(t, dir)
+	filler := jobstest.FillDisk(t, dir)
 	h.Check()
 	if !lowWarned {
 		t.Error("the free-space gauge never showed the disk nearly full")
@@ -122,8 +86,8 @@ func TestHealthRidesThroughAFullDisk(t *testing.T) {
 		t.Fatal("2,000 publishes of 2 KiB stored on a full 24 MiB disk")
 	}
 	werr := h.Writable()
-	if !errors.Is(werr, ErrStoreUnwritable) {
-		t.Fatalf("after the failed write, Writable = %v, want ErrStoreUnwritable", werr)
+	if !errors.Is(werr, embedded.ErrStoreUnwritable) {
+		t.Fatalf("after the failed write, Writable = %v, want embedded.ErrStoreUnwritable", werr)
 	}
 	t.Logf("while full: %v", werr)
 	h.Check() // still full: no recovery
