@@ -215,4 +215,3 @@ func sendUntil(t *testing.T, base, token, tag string, n int, cut func()) map[str
 	defer mu.Unlock()
 	return acked
 }
-
