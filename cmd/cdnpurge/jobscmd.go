@@ -52,7 +52,7 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	if err != nil {
 		return fail(err)
 	}
-	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
+	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return fail(err)
 	}

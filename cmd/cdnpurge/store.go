@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 )
@@ -150,4 +152,18 @@ func (sv *daemon) newStoreHealth(opts *embedded.Options) {
 // write: a probe of the streams' health, not of the connection.
 func (sv *daemon) storeReady() webhooks.ReadyCheck {
 	return webhooks.ReadyCheck{Name: "store", Check: func(context.Context) error { return sv.health.Writable() }}
+}
+
+// publisherConfig is c's publisher configuration for a CLI command. When
+// the command publishes to the embedded server of a serve running beside
+// it (found through its state file), it flushes the store's streams
+// itself before printing a job ID, as serve's own producers do: the ID is
+// a promise that the job is on disk.
+func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) jobs.PublisherConfig {
+	pc := c.PublisherConfig(subj)
+	if pc.Durable == nil && a.discovery.nats != "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
+		work := c.NATS.Stream
+		pc.Durable = embedded.NewGroupSync(filepath.Dir(a.discovery.file), work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+	}
+	return pc
 }
