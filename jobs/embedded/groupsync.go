@@ -137,18 +137,20 @@ func (g *GroupSync) loop() {
 // this code expects must fail loudly, not skip the flush. The others are
 // skipped until created.
 func (g *GroupSync) flush() error {
-	var errs []error
+	errs := make([]error, len(g.streams))
+	var wg sync.WaitGroup
 	for i, name := range g.streams {
 		if _, err := os.Stat(StreamDir(g.storeDir, name)); err != nil {
 			if i == 0 || !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("flush stream %s to disk: its directory: %w", name, err))
+				errs[i] = fmt.Errorf("flush stream %s to disk: its directory: %w", name, err)
 			}
 			continue
 		}
-		if err := g.flushStream(name); err != nil {
-			errs = append(errs, err)
-		}
+		// The streams' files are flushed side by side: a round takes
+		// as long as the slowest, not the sum.
+		wg.Go(func() { errs[i] = g.flushStream(name) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
