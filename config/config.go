@@ -81,9 +81,11 @@ type EmbeddedConfig struct {
 	// Port defaults to 4333, not 4222, where a system NATS may run.
 	Port     int    `yaml:"port" json:"port"`
 	StoreDir string `yaml:"store_dir" json:"store_dir"`
-	// SyncInterval is how often JetStream flushes to disk: a duration, or
-	// "always" to flush before every acknowledgement; empty keeps the
-	// server's default (2m). See docs/durability.md.
+	// SyncInterval is how often JetStream flushes to disk. Empty (the
+	// default) flushes every job before its acknowledgement, many jobs per
+	// flush (group commit); "always" flushes every write; a duration is
+	// lazy: a host crash can lose what was acknowledged since the last
+	// flush. See docs/durability.md.
 	SyncInterval string `yaml:"sync_interval" json:"sync_interval"`
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
@@ -30,7 +32,7 @@ func TestSyncInterval(t *testing.T) {
 		interval time.Duration
 		always   bool
 		bad      bool
-	}{{"", 0, false, false}, {"always", 0, true, false}, {"1s", time.Second, false, false}, {"ALWAYS", 0, true, false},
+	}{{"", embedded.GroupBackgroundSync, false, false}, {"always", 0, true, false}, {"1s", time.Second, false, false}, {"ALWAYS", 0, true, false},
 		{"often", 0, false, true}, {"0s", 0, false, true}, {"-1m", 0, false, true}} {
 		c, err := Load("", base(map[string]string{"CDNPURGE_NATS_EMBEDDED_SYNC_INTERVAL": tc.value}))
 		if tc.bad {
@@ -46,6 +48,14 @@ func TestSyncInterval(t *testing.T) {
 		o := c.EmbeddedOptions(nil)
 		if o.SyncInterval != tc.interval || o.SyncAlways != tc.always {
 			t.Errorf("%q: embedded options sync %s always %v", tc.value, o.SyncInterval, o.SyncAlways)
+		}
+		// Producers flush by group commit with the default only; a
+		// lazy setting is the one risk Warnings names.
+		if group := c.PublisherConfig(jobs.Subjects{}).Durable != nil; group != (tc.value == "") {
+			t.Errorf("%q: publishers group-commit %v", tc.value, group)
+		}
+		if warned := len(c.Warnings()) > 0; warned != (tc.value == "1s") {
+			t.Errorf("%q: warnings %q", tc.value, c.Warnings())
 		}
 	}
 }

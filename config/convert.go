@@ -73,8 +73,27 @@ func (c *Config) StatusStreamConfig(s jobs.Subjects) jobs.StatusStreamConfig {
 
 // PublisherConfig returns what a job producer needs.
 func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
-	return jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
+	pc := jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
 		Budget: c.Webhooks.PublishBudget}
+	if c.NATS.URL == "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
+		// The embedded server on this host: flush what was stored before
+		// answering, grouped (docs/internals.md, "Group commit").
+		work := or(c.NATS.Stream, jobs.DefaultStreamName)
+		pc.Durable = embedded.NewGroupSync(c.NATS.Embedded.StoreDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+	}
+	return pc
+}
+
+// Warnings returns the risks this valid config accepts, one line each;
+// `config check` and `serve` print them.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.NATS.URL == "" {
+		if risk := embedded.LazyRisk(c.NATS.Embedded.SyncInterval); risk != "" {
+			w = append(w, risk)
+		}
+	}
+	return w
 }
 
 // EmbeddedOptions returns the embedded nats-server's options.

@@ -5,14 +5,15 @@
 // admin listener), breaks things (SIGKILL, NATS and Redis restarts, API
 // outages, an exhausted quota, bad input, hostile sources, a stopped
 // domain, lost JetStream state, failing quota syncs, a second serve on one
-// store) and prints a table of what held.
+// store, a power cut under a FUSE filesystem that keeps only flushed data)
+// and prints a table of what held.
 //
 // Every figure in the table comes from what the emulator recorded (GET
 // /_emulator/stats and /_emulator/paths) or what the processes reported
 // (HTTP answers, /metrics, /proc/<pid>/status, their logs), never from the
 // harness's own expectations.
 //
-//	go test -count=1 -run TestE2E ./e2e/                        # short: crash, NATS restart, bad input, hostile sources, lost JetStream state, second serve, secrets
+//	go test -count=1 -run TestE2E ./e2e/                        # short: crash, NATS restart, bad input, hostile sources, lost JetStream state, second serve, secrets, power loss
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=full   # make e2e: every scenario
 //	go test -count=1 -run TestE2E ./e2e/ -args -e2e.size=soak   # make soak: bigger and longer
 //

@@ -46,6 +46,7 @@ type sizes struct {
 	stormURLs   int           // burst queued while quota syncs fail (5 x the quota)
 	stormHold   time.Duration // the failing syncs last this long after the quota ran out
 	dcdnJobs    int           // mixed CDN and DCDN hooks, 10 paths each
+	powerHooks  int           // acknowledged hooks before each power cut (a quarter before the clean stop)
 
 	// parallel runs the scenarios side by side (at most -parallel at once,
 	// GOMAXPROCS by default): each has processes of its own. The short
@@ -60,18 +61,18 @@ var sizeTable = map[string]sizes{
 		natsWarm: 500 * time.Millisecond, natsDown: time.Second, natsRate: 1000,
 		redisURLs: 10_000, outage: 15 * time.Second, outageURLs: 5_000, quotaURLs: 10_000,
 		badRequests: 600, goodURLs: 3_000, badDur: 3 * time.Second, floodBodies: 300, replays: 20,
-		offlineURLs: 3_000, offlineHold: 3 * time.Second, lostURLs: 2_000, stormURLs: 5_000, stormHold: 5 * time.Second, dcdnJobs: 200,
+		offlineURLs: 3_000, offlineHold: 3 * time.Second, lostURLs: 2_000, stormURLs: 5_000, stormHold: 5 * time.Second, dcdnJobs: 200, powerHooks: 2_000,
 		parallel: true},
 	"full": {steadyURLs: 200_000, steadyDur: 40 * time.Second, kills: 5,
 		natsWarm: 3 * time.Second, natsDown: 10 * time.Second, natsRate: 2000,
 		redisURLs: 30_000, outage: 60 * time.Second, outageURLs: 20_000, quotaURLs: 30_000,
 		badRequests: 3_000, goodURLs: 20_000, badDur: 5 * time.Second, floodBodies: 1_000, replays: 100,
-		offlineURLs: 20_000, offlineHold: 10 * time.Second, lostURLs: 12_000, stormURLs: 20_000, stormHold: 10 * time.Second, dcdnJobs: 2_000},
+		offlineURLs: 20_000, offlineHold: 10 * time.Second, lostURLs: 12_000, stormURLs: 20_000, stormHold: 10 * time.Second, dcdnJobs: 2_000, powerHooks: 10_000},
 	"soak": {steadyURLs: 1_000_000, steadyDur: 180 * time.Second, kills: 10,
 		natsWarm: 5 * time.Second, natsDown: 30 * time.Second, natsRate: 3000,
 		redisURLs: 100_000, outage: 120 * time.Second, outageURLs: 50_000, quotaURLs: 100_000,
 		badRequests: 20_000, goodURLs: 100_000, badDur: 5 * time.Second, floodBodies: 1_000, replays: 500,
-		offlineURLs: 50_000, offlineHold: 30 * time.Second, lostURLs: 30_000, stormURLs: 50_000, stormHold: 30 * time.Second, dcdnJobs: 5_000},
+		offlineURLs: 50_000, offlineHold: 30 * time.Second, lostURLs: 30_000, stormURLs: 50_000, stormHold: 30 * time.Second, dcdnJobs: 5_000, powerHooks: 40_000},
 }
 
 // runState is what the scenarios of one run share: credentials, the log
@@ -200,6 +201,7 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "16 Redis Sentinel failover", false, func(t *testing.T, f *figures) { sentinelFailover(t, run, f) })
 	run.scenario(t, "17 Redis Cluster", false, func(t *testing.T, f *figures) { redisClusterRun(t, run, f) })
 	run.scenario(t, "18 OSS burst", false, func(t *testing.T, f *figures) { ossBurst(t, run, f) })
+	run.scenario(t, "19 power loss", false, func(t *testing.T, f *figures) { powerLoss(t, run, sz, f) })
 }
 
 // secretsInLogs is row 8: it scans every log the run's processes wrote,

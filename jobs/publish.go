@@ -46,6 +46,15 @@ type Publisher struct {
 	timeout  time.Duration
 	idem     *idemStore
 	retry    publishRetry
+	durable  Durable
+	writable func() error
+}
+
+// Durable makes what the server acknowledged durable before the producer
+// answers its sender: the embedded server's group commit
+// (embedded.GroupSync). size is the bytes the caller stored.
+type Durable interface {
+	Sync(ctx context.Context, size int) error
 }
 
 // PublisherConfig configures a Publisher.
@@ -72,6 +81,13 @@ type PublisherConfig struct {
 	IdempotencyBucket string
 	// Replicas is the bucket's replica count; default 1.
 	Replicas int
+	// Durable, when set, is waited for after every acknowledged publish,
+	// before the producer is answered (group commit, see Durable).
+	Durable Durable
+	// Writable, when set, is asked before every publish: while it returns
+	// an error (the store is known unable to write) the publish is
+	// refused at once with ErrStoreUnwritable.
+	Writable func() error
 }
 
 // NewPublisher returns a Publisher on nc.
@@ -100,7 +116,7 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 	}
 	idem := &idemStore{js: js, bucket: cfg.IdempotencyBucket, ttl: cfg.Duplicates + idemMargin, replicas: cfg.Replicas}
 	r := publishRetry{nc: nc, budget: max(cfg.Budget, 0)}
-	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: r.attemptTimeout(cfg.Timeout), idem: idem, retry: r}, nil
+	return &Publisher{nc: nc, js: js, subjects: cfg.Subjects, stream: cfg.Stream, timeout: r.attemptTimeout(cfg.Timeout), idem: idem, retry: r, durable: cfg.Durable, writable: cfg.Writable}, nil
 }
 
 // Publish stores j on its subject and returns after JetStream acknowledged
@@ -155,6 +171,9 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	if st := p.nc.Status(); st != nats.CONNECTED {
 		return nil, fmt.Errorf("publish job %s: NATS connection is %s: %w", js[0].ID, st, ErrUnavailable)
 	}
+	if err := p.storeWritable(js[0].ID); err != nil {
+		return nil, err
+	}
 	digest, err := ContentDigest(js)
 	if err != nil {
 		return nil, err
@@ -192,7 +211,20 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 		}
 		acks = append(acks, ack)
 	}
-	return acks, nil
+	return acks, p.sync(ctx, js[0].ID, len(js))
+}
+
+// sync waits for the group commit that makes the stored jobs durable. On
+// failure the jobs are stored but not known to be on disk: the producer
+// answers "unavailable", and the sender's retry is a duplicate.
+func (p *Publisher) sync(ctx context.Context, id string, n int) error {
+	if p.durable == nil {
+		return nil
+	}
+	if err := p.durable.Sync(ctx, n*1024); err != nil {
+		return fmt.Errorf("publish job %s: flush to disk: %w: %w", id, ErrUnavailable, err)
+	}
+	return nil
 }
 
 func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, error) {

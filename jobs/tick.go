@@ -147,6 +147,9 @@ func (p *Publisher) publishTick(ctx context.Context, name string, tick time.Time
 		return Ack{}, err
 	}
 	subject := p.subjects.Sched(name)
+	if err := p.storeWritable(msgID); err != nil {
+		return Ack{}, err
+	}
 	if st := p.nc.Status(); st != nats.CONNECTED {
 		return Ack{}, fmt.Errorf("publish tick %s: NATS connection is %s: %w", msgID, st, ErrUnavailable)
 	}
@@ -157,6 +160,9 @@ func (p *Publisher) publishTick(ctx context.Context, name string, tick time.Time
 	pa, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(SchedStreamName(p.stream)))
 	if err != nil {
 		return Ack{}, classifyPublishError(msgID, subject, err)
+	}
+	if err := p.sync(ctx, msgID, 1); err != nil {
+		return Ack{}, err
 	}
 	return Ack{JobID: msgID, Subject: subject, Stream: pa.Stream, Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }

@@ -275,6 +275,9 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 			e := refuse(http.StatusConflict, "idempotency_conflict", "key %q was used inside the duplicate window for other content (job %s); nothing was queued, send new content under a new key", dedupeKey, strings.Join(ce.JobIDs, ", "))
 			e.body.Jobs = ce.JobIDs
 			return fail(e)
+		case errors.Is(err, jobs.ErrStoreUnwritable):
+			s.log.Error("publish job", slog.String("source", source), slog.String("error", err.Error()))
+			return fail(refuse(http.StatusServiceUnavailable, "store_unwritable", "the job store cannot write now (its disk is full or failing); nothing acknowledged, retry later"))
 		case errors.Is(err, jobs.ErrTooLarge):
 			s.log.Error("publish job", slog.String("job", js[len(acks)].ID), slog.String("source", source), slog.String("error", err.Error()))
 			return fail(refuse(http.StatusRequestEntityTooLarge, "job_too_large", "job %s is too large for the queue; send fewer paths per request", js[len(acks)].ID))

@@ -18,6 +18,7 @@ func (sv *daemon) announce() func() {
 	if sv.ns != nil {
 		st.NATSURL = sv.ns.ClientURL()
 	}
+	st.HistoryLost = sv.historyLost()
 	if cfg.CDN.Emulator {
 		st.CDNEndpoint = cfg.CDN.Endpoint
 	}

@@ -41,6 +41,9 @@ the "is valid" line. See docs/configuration.md.`,
 	}
 	if fs.Arg(0) == "check" {
 		fmt.Fprintf(stderr, "config %s is valid\n", src)
+		for _, w := range c.Warnings() {
+			fmt.Fprintf(stderr, "WARN %s\n", w)
+		}
 	}
 	_, err = stdout.Write(out)
 	return err

@@ -57,7 +57,7 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	if err != nil {
 		return fail(err)
 	}
-	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
+	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return fail(err)
 	}
@@ -138,6 +138,7 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	defer env.nc.Close()
 	switch sub {
 	case "list":
+		a.noteHistoryLost(stderr)
 		return a.jobsList(ctx, env, stdout, want, *source, *since, *limit)
 	case "show":
 		return a.jobsShow(ctx, env, stdout, rest[0])

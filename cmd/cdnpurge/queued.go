@@ -28,7 +28,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		return sum, err
 	}
 	defer nc.Close()
-	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
+	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return sum, err
 	}

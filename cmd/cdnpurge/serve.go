@@ -113,6 +113,14 @@ type daemon struct {
 	sup  *jobs.Supervisor
 	ctl  *control
 
+	// before and lost: the embedded store before the start, and the
+	// streams the restart lost (store.go).
+	before embedded.Before
+	lost   []embedded.Loss
+	// health watches the embedded store's writes and free space.
+	health      *embedded.Health
+	storeGauges *prometheus.GaugeVec
+
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
 	parts []*part
@@ -147,6 +155,9 @@ func (sv *daemon) spawn(name string, fn func(ctx context.Context) error) {
 func (sv *daemon) start(ctx context.Context) error {
 	cfg, log := sv.cfg, sv.log
 	sv.errc = make(chan error, 16)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if cfg.NATS.URL == "" {
 		// Before anything starts: a second serve on the same store must
 		// not open the first one's JetStream files.
@@ -155,6 +166,9 @@ func (sv *daemon) start(ctx context.Context) error {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		sv.lock = lock
+		if err := sv.surveyStore(); err != nil {
+			return err
+		}
 	}
 	if cfg.CDN.Emulator {
 		if err := sv.startEmulator(); err != nil {
@@ -163,7 +177,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, u, err := embedded.Run(cfg.EmbeddedOptions(log))
+		opts := cfg.EmbeddedOptions(log)
+		sv.newStoreHealth(&opts)
+		ns, u, err := embedded.Run(opts)
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
@@ -185,6 +201,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if sv.ns != nil {
+		sv.checkRestart(ctx, js)
+	}
 	if _, err := jobs.EnsureStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
 		return fmt.Errorf("work stream: %w", err)
 	}
@@ -193,6 +212,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	recreated := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jetstream_recreated_total",
 		Help: "JetStream streams (key-value buckets included) and consumers found missing and re-created, by kind."}, []string{"kind"})
+	recreated.WithLabelValues("stream").Add(float64(len(sv.lost)))
 	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
 	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
@@ -208,7 +228,11 @@ func (sv *daemon) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
 	}
-	pub, err := jobs.NewPublisher(nc, cfg.PublisherConfig(subj))
+	pcfg := cfg.PublisherConfig(subj)
+	if sv.health != nil {
+		pcfg.Writable = sv.health.Writable
+	}
+	pub, err := jobs.NewPublisher(nc, pcfg)
 	if err != nil {
 		return err
 	}
@@ -219,6 +243,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), recreated,
 		webhooks.NewNATSServerInfo(nc))
+	if sv.storeGauges != nil {
+		reg.MustRegister(sv.storeGauges)
+	}
 	client, err := sv.apiClient(apiclient.NewMetrics(reg).Observe)
 	if err != nil {
 		return err
@@ -260,6 +287,10 @@ func (sv *daemon) start(ctx context.Context) error {
 		sv.spawn("scheduler", sch.Run)
 	}
 	sv.spawn("jetstream supervisor", sv.sup.Run)
+	if sv.ns != nil {
+		sv.spawn("stream marks", sv.recordMarks(js))
+		sv.spawn("store health", sv.health.Run)
+	}
 	log.Info("cdnpurge serving", slog.String("version", version), slog.Bool("webhooks", sv.flags.webhooks),
 		slog.Bool("worker", sv.flags.worker), slog.Bool("scheduler", sv.flags.scheduler),
 		slog.String("cdn_endpoint", client.Endpoint()), slog.String("config", cfg.Source()))
@@ -310,6 +341,12 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 		consumer = sv.cfg.Worker.Consumer
 	}
 	ready := []webhooks.ReadyCheck{webhooks.NATSReady(nc), webhooks.JetStreamReady(nc, sv.cfg.NATS.Stream, consumer), sv.ctl.readyCheck()}
+	if sv.health != nil {
+		ready = append(ready, sv.storeReady())
+	}
+	if len(sv.lost) > 0 {
+		ready = append(ready, sv.historyReady())
+	}
 	rdb, err := sv.redisClient()
 	if err != nil {
 		return err
@@ -500,6 +537,9 @@ func (sv *daemon) close() {
 	if sv.ns != nil {
 		sv.ns.Shutdown()
 		sv.ns.WaitForShutdown()
+		if err := embedded.FlushStore(sv.cfg.NATS.Embedded.StoreDir); err != nil {
+			sv.log.Warn("could not flush the store after the stop", slog.String("error", err.Error()))
+		}
 	}
 	_ = sv.lock.Unlock()
 	sv.closeRedis()

@@ -40,6 +40,9 @@ type serveState struct {
 	HTTPAddr  string   `json:"http_addr,omitempty"`
 	AdminAddr string   `json:"admin_addr,omitempty"`
 	Hooks     []string `json:"hooks,omitempty"`
+	// HistoryLost names the streams this serve's start found lost (a
+	// host crash, a damaged store), for `jobs list` to say so.
+	HistoryLost []string `json:"history_lost,omitempty"`
 }
 
 func statePath(storeDir string) string { return filepath.Join(storeDir, stateFileName) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,18 +50,32 @@ type Options struct {
 	SyncInterval time.Duration
 	// SyncAlways flushes every write before it is acknowledged.
 	SyncAlways bool
+	// OnWriteError is told when a stream's store failed to write (a full
+	// disk, an I/O error): nats-server then refuses every later write to
+	// that stream, without answering the publisher, until the stream is
+	// opened again (see Health).
+	OnWriteError func(stream, reason string)
 }
 
 // SyncAlways is the nats.embedded.sync_interval value that flushes every
 // write to disk before its acknowledgement.
 const SyncAlways = "always"
 
-// ParseSyncInterval reads a sync setting: "" (the server's default), a
-// positive Go duration, or "always".
+// GroupBackgroundSync is the server's own flush interval with the default
+// setting (empty sync_interval): jobs acknowledged by cdnpurge's producers
+// are flushed by GroupSync before their acknowledgement; this interval
+// bounds what else (consumer acknowledgements, status events, key-value
+// buckets) a host crash can take back.
+const GroupBackgroundSync = time.Second
+
+// ParseSyncInterval reads a sync setting: "" (the default: group commit by
+// the producers, see GroupSync, and the server's own flush every
+// GroupBackgroundSync), a positive Go duration (lazy: a host crash can lose
+// what was acknowledged since the last flush), or "always".
 func ParseSyncInterval(s string) (interval time.Duration, always bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":
-		return 0, false, nil
+		return GroupBackgroundSync, false, nil
 	case SyncAlways:
 		return 0, true, nil
 	}
@@ -69,6 +84,20 @@ func ParseSyncInterval(s string) (interval time.Duration, always bool, err error
 		return 0, false, fmt.Errorf("%q: want a positive duration such as 1s or 2m, or %q", s, SyncAlways)
 	}
 	return d, false, nil
+}
+
+// GroupCommit reports whether the setting s is the default, under which
+// producers flush what they stored with a GroupSync before they answer.
+func GroupCommit(s string) bool { return strings.TrimSpace(s) == "" }
+
+// LazyRisk returns what a host crash can lose under the sync setting s, or
+// "" when s flushes every acknowledged job (the default and "always").
+func LazyRisk(s string) string {
+	d, always, err := ParseSyncInterval(s)
+	if err != nil || always || GroupCommit(s) {
+		return ""
+	}
+	return fmt.Sprintf("nats.embedded.sync_interval is %s (lazy flush): a host crash (power loss, kernel panic, VM reset) can lose every job acknowledged in the last %s, and a stream created less than %s earlier whole; leave it empty or set %q to lose none (docs/durability.md)", d, d, d, SyncAlways)
 }
 
 // Run starts an in-process nats-server with JetStream and returns
@@ -107,8 +136,12 @@ func Run(o Options) (*server.Server, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("configure embedded NATS on %s:%d with store %s: %w", o.Host, o.Port, o.StoreDir, err)
 	}
-	if o.Logger != nil {
-		ns.SetLoggerV2(serverLogger{o.Logger}, false, false, false)
+	if o.Logger != nil || o.OnWriteError != nil {
+		l := o.Logger
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		ns.SetLoggerV2(serverLogger{l: l, onWriteError: o.OnWriteError}, false, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(o.ReadyTimeout) {
@@ -119,8 +152,31 @@ func Run(o Options) (*server.Server, string, error) {
 	return ns, ns.ClientURL(), nil
 }
 
-// serverLogger adapts slog to the nats-server logger interface.
-type serverLogger struct{ l *slog.Logger }
+// serverLogger adapts slog to the nats-server logger interface, and
+// passes the store's write errors on.
+type serverLogger struct {
+	l            *slog.Logger
+	onWriteError func(stream, reason string)
+}
+
+// writeErrorLines are the lines nats-server (v2.15, stream.go) logs when a
+// stream's store fails to write; the first group is the stream's name.
+var writeErrorLines = []*regexp.Regexp{
+	regexp.MustCompile(`^JetStream stream '[^']* > ([^']*)' critical write error: (.*)$`),
+	regexp.MustCompile(`^JetStream failed to store a msg on stream '[^']* > ([^']*)': (.*)$`),
+}
+
+func (s serverLogger) writeError(line string) {
+	if s.onWriteError == nil {
+		return
+	}
+	for _, re := range writeErrorLines {
+		if m := re.FindStringSubmatch(line); m != nil {
+			s.onWriteError(m[1], m[2])
+			return
+		}
+	}
+}
 
 func (s serverLogger) Noticef(format string, v ...any) {
 	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
@@ -132,7 +188,9 @@ func (s serverLogger) Fatalf(format string, v ...any) {
 	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
 }
 func (s serverLogger) Errorf(format string, v ...any) {
-	s.l.Error(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))
+	line := fmt.Sprintf(format, v...)
+	s.l.Error(line, slog.String("component", "nats-server"))
+	s.writeError(line)
 }
 func (s serverLogger) Debugf(format string, v ...any) {
 	s.l.Debug(fmt.Sprintf(format, v...), slog.String("component", "nats-server"))

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,7 +13,7 @@ func TestEmbeddedSyncSetting(t *testing.T) {
 		setting  string
 		interval time.Duration
 		always   bool
-	}{{"", 2 * time.Minute, false}, {"250ms", 250 * time.Millisecond, false}, {"always", 0, true}} {
+	}{{"", GroupBackgroundSync, false}, {"250ms", 250 * time.Millisecond, false}, {"always", 0, true}} {
 		interval, always, err := ParseSyncInterval(tc.setting)
 		if err != nil {
 			t.Fatal(err)
@@ -30,5 +31,23 @@ func TestEmbeddedSyncSetting(t *testing.T) {
 	}
 	if _, _, err := ParseSyncInterval("sometimes"); err == nil {
 		t.Error("sometimes: accepted")
+	}
+}
+
+// Only a lazy setting carries a risk worth a WARN line; the default
+// (group commit) and "always" lose nothing acknowledged.
+func TestLazyRisk(t *testing.T) {
+	t.Parallel()
+	for setting, risky := range map[string]bool{"": false, "always": false, "ALWAYS": false, "1s": true, "2m": true, "nonsense": false} {
+		risk := LazyRisk(setting)
+		if (risk != "") != risky {
+			t.Errorf("%q: risk %q, want one: %v", setting, risk, risky)
+		}
+		if risky && !strings.Contains(risk, "a host crash") {
+			t.Errorf("%q: %q does not say what a host crash loses", setting, risk)
+		}
+	}
+	if !GroupCommit("") || GroupCommit("always") || GroupCommit("1s") {
+		t.Error("GroupCommit: only the empty setting groups commits")
 	}
 }

@@ -1,0 +1,245 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+)
+
+// Group commit caps: a round of GroupSync answers at most this many
+// callers, whose messages together hold at most this many bytes; callers
+// beyond either cap wait for the next round. They bound how long the last
+// caller of a round waits for the first one's flush.
+const (
+	DefaultGroupMaxCallers = 4096
+	DefaultGroupMaxBytes   = 64 << 20
+)
+
+// GroupSync makes acknowledged writes of the embedded server durable
+// together: a producer whose publish JetStream acknowledged calls Sync,
+// which returns once the streams' files are flushed to disk (fsync). Calls
+// that arrive while a flush is in flight share the next one, so a burst of
+// N hooks costs about two flushes instead of N, and a lone call starts its
+// flush at once (no added wait when idle).
+//
+// It relies on what nats-server's file store does for a stream with one
+// replica: each message is written to its block file (a write(2), in the
+// OS page cache) before the publish is acknowledged, and only the fsync is
+// left to the sync interval. Flushing the stream's block files after the
+// acknowledgement therefore makes every message acknowledged before the
+// flush began durable. The first flush of each stream also flushes its
+// metadata files and directories, which nats-server writes without a sync
+// unless it syncs every write.
+type GroupSync struct {
+	storeDir string
+	streams  []string
+
+	mu      sync.Mutex
+	running bool
+	next    *syncRound
+	queued  []*syncRound // full rounds waiting behind the flush in flight
+	// known holds, per stream directory, the block files seen at the last
+	// flush; a new block (or the first flush) also flushes the directory.
+	known map[string][]string
+
+	maxCallers int
+	maxBytes   int64
+	// flushes counts rounds, for tests and the benchmark.
+	flushes int
+	// flushFn is flush, replaced by tests.
+	flushFn func() error
+}
+
+type syncRound struct {
+	done    chan struct{}
+	err     error
+	callers int
+	bytes   int64
+}
+
+// NewGroupSync returns a GroupSync for the named streams (a key-value
+// bucket's stream is "KV_<bucket>") of the embedded server whose store
+// directory is storeDir.
+func NewGroupSync(storeDir string, streams ...string) *GroupSync {
+	g := &GroupSync{storeDir: storeDir, streams: streams, known: map[string][]string{},
+		maxCallers: DefaultGroupMaxCallers, maxBytes: DefaultGroupMaxBytes}
+	g.flushFn = g.flush
+	return g
+}
+
+// Flushes returns how many flush rounds ran.
+func (g *GroupSync) Flushes() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.flushes
+}
+
+// Sync returns once everything the embedded server acknowledged before the
+// call is on disk, sharing one flush with the callers that arrive while
+// another flush is in flight. size is what the caller wrote (for the
+// byte cap); ctx bounds the wait, not the flush.
+func (g *GroupSync) Sync(ctx context.Context, size int) error {
+	g.mu.Lock()
+	if g.next == nil || g.next.callers >= g.maxCallers || (g.next.bytes > 0 && g.next.bytes+int64(size) > g.maxBytes) {
+		// A full round is already queued behind the flush in flight: the
+		// loop picks the rounds up in order.
+		if g.next != nil {
+			g.queued = append(g.queued, g.next)
+		}
+		g.next = &syncRound{done: make(chan struct{})}
+	}
+	r := g.next
+	r.callers++
+	r.bytes += int64(size)
+	if !g.running {
+		g.running = true
+		go g.loop()
+	}
+	g.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the store's flush: %w", ctx.Err())
+	}
+}
+
+// loop flushes round after round until none is waiting.
+func (g *GroupSync) loop() {
+	for {
+		g.mu.Lock()
+		var r *syncRound
+		switch {
+		case len(g.queued) > 0:
+			r, g.queued = g.queued[0], g.queued[1:]
+		case g.next != nil:
+			r, g.next = g.next, nil
+		default:
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.flushes++
+		g.mu.Unlock()
+		r.err = g.flushFn()
+		close(r.done)
+	}
+}
+
+// flush fsyncs the block files of every stream, and its metadata and
+// directories the first time and whenever its blocks changed. The first
+// stream (the work stream) must exist: a store laid out otherwise than
+// this code expects must fail loudly, not skip the flush. The others are
+// skipped until created.
+func (g *GroupSync) flush() error {
+	errs := make([]error, len(g.streams))
+	var wg sync.WaitGroup
+	for i, name := range g.streams {
+		if _, err := os.Stat(StreamDir(g.storeDir, name)); err != nil {
+			if i == 0 || !errors.Is(err, os.ErrNotExist) {
+				errs[i] = fmt.Errorf("flush stream %s to disk: its directory: %w", name, err)
+			}
+			continue
+		}
+		// The streams' files are flushed side by side: a round takes
+		// as long as the slowest, not the sum.
+		wg.Go(func() { errs[i] = g.flushStream(name) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (g *GroupSync) flushStream(name string) error {
+	dir := StreamDir(g.storeDir, name)
+	msgs := filepath.Join(dir, "msgs")
+	blocks, err := filepath.Glob(filepath.Join(msgs, "*.blk"))
+	if err != nil {
+		return fmt.Errorf("list blocks of stream %s: %w", name, err)
+	}
+	for _, b := range blocks {
+		if err := fsyncPath(b); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// A block removed since the listing held only acknowledged
+			// and deleted messages; any other error is the disk's.
+			return fmt.Errorf("flush stream %s to disk: %w", name, err)
+		}
+	}
+	g.mu.Lock()
+	prev, seen := g.known[dir]
+	g.mu.Unlock()
+	if seen && slices.Equal(prev, blocks) {
+		return nil
+	}
+	if !seen {
+		// The first flush: the stream's metadata (meta.inf, its checksum,
+		// the consumers') and every directory down from the store, so
+		// that the stream itself survives a power cut.
+		if err := fsyncTree(dir); err != nil {
+			return fmt.Errorf("flush metadata of stream %s: %w", name, err)
+		}
+		for d := filepath.Dir(dir); len(d) >= len(g.storeDir); d = filepath.Dir(d) {
+			if err := fsyncPath(d); err != nil {
+				return fmt.Errorf("flush directory %s: %w", d, err)
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	} else if err := fsyncPath(msgs); err != nil {
+		return fmt.Errorf("flush block directory of stream %s: %w", name, err)
+	}
+	g.mu.Lock()
+	g.known[dir] = blocks
+	g.mu.Unlock()
+	return nil
+}
+
+// StreamDir is where the embedded server keeps a stream of the default
+// account under storeDir.
+func StreamDir(storeDir, stream string) string {
+	return filepath.Join(storeDir, "jetstream", "$G", "streams", stream)
+}
+
+// fsyncTree fsyncs every file and directory under dir, dir included.
+func fsyncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := fsyncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// fsyncPath flushes one file or directory. fsync works on the inode, so a
+// descriptor of our own flushes what the server wrote through its own.
+func fsyncPath(p string) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// FlushStore flushes every file and directory of the store to disk. serve
+// calls it after the embedded server stopped, so that a power cut after a
+// clean stop loses nothing, whatever the sync setting.
+func FlushStore(storeDir string) error {
+	if err := fsyncTree(storeDir); err != nil {
+		return fmt.Errorf("flush store %s to disk: %w", storeDir, err)
+	}
+	return nil
+}

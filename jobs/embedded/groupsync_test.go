@@ -1,0 +1,138 @@
+package embedded
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// blockedFlushes replaces g's flush with one that waits for release and
+// reports each start on started.
+func blockedFlushes(g *GroupSync) (started chan struct{}, release chan struct{}) {
+	started, release = make(chan struct{}, 100), make(chan struct{})
+	g.flushFn = func() error {
+		started <- struct{}{}
+		<-release
+		return nil
+	}
+	return started, release
+}
+
+// waitCallers waits until the round queued behind the flush in flight
+// holds n callers.
+func waitCallers(t *testing.T, g *GroupSync, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		got := 0
+		for _, r := range g.queued {
+			got += r.callers
+		}
+		if g.next != nil {
+			got += g.next.callers
+		}
+		g.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers waiting, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestGroupSyncSharesOneFlushAmongCallersThatArriveDuringAFlush(t *testing.T) {
+	t.Parallel()
+	g := NewGroupSync(t.TempDir(), "W")
+	started, release := blockedFlushes(g)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := g.Sync(context.Background(), 100); err != nil {
+			t.Error(err)
+		}
+	})
+	<-started // a lone caller's flush starts at once
+	for range 20 {
+		wg.Go(func() {
+			if err := g.Sync(context.Background(), 100); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitCallers(t, g, 20)
+	close(release)
+	wg.Wait()
+	if got := g.Flushes(); got != 2 {
+		t.Fatalf("21 callers, 20 of them during the first flush: %d flushes, want 2", got)
+	}
+}
+
+func TestGroupSyncCapsCallersAndBytesPerRound(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		maxCallers int
+		maxBytes   int64
+		want       int
+	}{
+		{"callers", 5, 1 << 30, 1 + 4},  // 20 waiting callers in rounds of 5
+		{"bytes", 1 << 20, 1000, 1 + 2}, // 20 callers of 100 bytes in rounds of 1000
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewGroupSync(t.TempDir(), "W")
+			g.maxCallers, g.maxBytes = tc.maxCallers, tc.maxBytes
+			started, release := blockedFlushes(g)
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = g.Sync(context.Background(), 100) })
+			<-started
+			for range 20 {
+				wg.Go(func() { _ = g.Sync(context.Background(), 100) })
+			}
+			waitCallers(t, g, 20)
+			close(release)
+			wg.Wait()
+			if got := g.Flushes(); got != tc.want {
+				t.Fatalf("%d flushes, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGroupSyncFlushesTheEmbeddedServersStreamFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ns, url, err := Run(Options{Port: RandomPort, StoreDir: dir, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "W", Subjects: []string{"w"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), "w", []byte("job")); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGroupSync(dir, "W", "KV_absent")
+	if err := g.Sync(t.Context(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if blocks := g.known[StreamDir(dir, "W")]; len(blocks) == 0 {
+		t.Fatalf("no block file of stream W found under %s: the store layout is not what GroupSync expects", dir)
+	}
+	if err := NewGroupSync(dir, "MISSING").Sync(t.Context(), 1); err == nil {
+		t.Fatal("a missing work stream directory flushed without an error")
+	}
+}
