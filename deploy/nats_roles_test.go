@@ -129,14 +129,20 @@ type matrix struct {
 	marks   int
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free loopback addresses: each listener stays
+// open until all are chosen, so two of them cannot be the same port.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // env is the environment of cdnpurge run as user.
@@ -152,8 +158,9 @@ func (m *matrix) env(user string, extra ...string) []string {
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + cdnemu.DefaultAccessKeySecret,
 		// A serve the matrix expects refused must not take a shared port
 		// if it got that far.
-		"CDNPURGE_WEBHOOKS_LISTEN=" + freeAddr(m.t), "CDNPURGE_ADMIN_LISTEN=" + freeAddr(m.t),
 	}
+	addrs := freeAddrs(m.t, 2)
+	env = append(env, "CDNPURGE_WEBHOOKS_LISTEN="+addrs[0], "CDNPURGE_ADMIN_LISTEN="+addrs[1])
 	return append(env, extra...)
 }
 
@@ -222,10 +229,11 @@ func (m *matrix) mark() {
 // its log.
 func (m *matrix) serve(user string, extra []string, args ...string) (string, *serverLog) {
 	m.t.Helper()
-	addr := freeAddr(m.t)
+	addrs := freeAddrs(m.t, 2)
+	addr := addrs[0]
 	dir := m.t.TempDir()
 	cmd := exec.Command(m.bin, append([]string{"serve"}, args...)...)
-	cmd.Env = m.env(user, append([]string{"CDNPURGE_WEBHOOKS_LISTEN=" + addr, "CDNPURGE_ADMIN_LISTEN=" + freeAddr(m.t),
+	cmd.Env = m.env(user, append([]string{"CDNPURGE_WEBHOOKS_LISTEN=" + addr, "CDNPURGE_ADMIN_LISTEN=" + addrs[1],
 		"CDNPURGE_WORKER_LINGER=50ms", "CDNPURGE_WORKER_TRACKER_FIRST_POLL=100ms"}, extra...)...)
 	cmd.Dir = dir
 	log := &serverLog{}
@@ -423,9 +431,12 @@ func roleMatrix(t *testing.T, srv *authServer) {
 	}
 	t.Cleanup(m.barrier.Close)
 
-	// Nothing exists yet: a producer cannot create the idempotency bucket
-	// and says so at once, never "gave up waiting".
-	r := m.run(roleProducer, "purge", "--wait", "--timeout", "30s", "https://example.com/early.js")
+	// Nothing exists yet: a producer's keyed purge cannot create the
+	// idempotency bucket and says so at once, never "gave up waiting". (A
+	// purge without a key claims nothing; before serve made the work
+	// stream it fails as "is cdnpurge serve running?" after the publish
+	// budget.)
+	r := m.run(roleProducer, "purge", "--wait", "--timeout", "30s", "--idempotency-key", "early-1", "https://example.com/early.js")
 	m.check("purge --wait before serve ever ran", roleProducer, refused, r)
 	if !strings.Contains(r.stderr, "cdnpurge serve creates it at start") {
 		t.Errorf("the refusal does not say who creates the bucket:\n%s", r.stderr)

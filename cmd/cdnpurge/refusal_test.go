@@ -30,10 +30,12 @@ func runRolesNATS(t *testing.T) string {
 	return jobstest.RunAuthNATS(t, users...)
 }
 
-// A producer whose first purge --wait finds no idempotency bucket (serve
-// never ran) is told at once which permission it lacks, which role has
-// it and who creates the bucket; it is never "gave up waiting". Once the
-// bucket exists it queues; pause stays refused, naming the operator role.
+// A producer whose first keyed purge --wait finds no idempotency bucket
+// (serve never ran) is told at once which permission it lacks, which role
+// has it and who creates the bucket; it is never "gave up waiting". A
+// purge without a key claims nothing, so it needs no bucket. Once the
+// bucket exists keyed purges queue; pause stays refused, naming the
+// operator role.
 func TestRefusedPurgeNamesPermission(t *testing.T) {
 	t.Parallel()
 	url := runRolesNATS(t)
@@ -56,14 +58,17 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 	want := "NATS user producer may not publish to $JS.API.STREAM.CREATE.KV_cdnpurge-idem (role webhooks in deploy/nats/authorization.conf allows it); " +
 		"cdnpurge-idem does not exist yet: cdnpurge serve creates it at start"
 
-	code, out, errOut := runCLIWith(t, env, "", "purge", "--wait", "--timeout", "20s", "https://example.com/a.js")
+	code, out, errOut := runCLIWith(t, env, "", "purge", "--wait", "--timeout", "20s", "--idempotency-key", "deploy-1", "https://example.com/a.js")
 	if code != exitFailure || !strings.Contains(errOut, want) || strings.Contains(out+errOut, "gave up waiting") {
 		t.Fatalf("purge --wait: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	code, out, _ = runCLIWith(t, env, "", "--output", "json", "purge", "--wait", "--timeout", "20s", "https://example.com/a.js")
+	code, out, _ = runCLIWith(t, env, "", "--output", "json", "purge", "--wait", "--timeout", "20s", "--idempotency-key", "deploy-1", "https://example.com/a.js")
 	var rep errorBody
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitFailure || rep.Code != codeRefused || !strings.Contains(rep.Error, want) {
 		t.Fatalf("purge --wait --output json: exit %d, %+v (%v)\n%s", code, rep, err, out)
+	}
+	if code, out, errOut = runCLIWith(t, env, "", "purge", "https://example.com/b.js"); code != 0 || !strings.Contains(out, "queued job") {
+		t.Fatalf("purge without a key, no bucket: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subj})
@@ -73,9 +78,9 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 	if err := pub.OpenIdempotencyBucket(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = runCLIWith(t, env, "", "purge", "https://example.com/a.js")
+	code, out, errOut = runCLIWith(t, env, "", "purge", "--idempotency-key", "deploy-1", "https://example.com/a.js")
 	if code != 0 || !strings.Contains(out, "queued job") {
-		t.Fatalf("purge once the bucket exists: exit %d\n%s\n%s", code, out, errOut)
+		t.Fatalf("keyed purge once the bucket exists: exit %d\n%s\n%s", code, out, errOut)
 	}
 	id := strings.Fields(out)[2]
 	code, _, errOut = runCLIWith(t, env, "", "pause")
