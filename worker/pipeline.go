@@ -54,7 +54,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 		return nil, err
 	}
 	settle := newSettler(settleParams{cfg: cfg, store: d.Store, recent: d.Recent, status: status, ledger: ledger,
-		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger})
+		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger, history: d.History})
 
 	w := &Worker{cfg: cfg, js: d.JS, stream: d.Stream, schedStream: d.SchedStream, log: d.Logger,
 		ledger: ledger, stop: make(chan struct{}), settle: settle, tracker: tracker}

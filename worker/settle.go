@@ -34,6 +34,8 @@ type settleParams struct {
 	tracker *Tracker
 	metrics *Metrics
 	log     *slog.Logger
+	// history, if not nil, keeps the record of each job taken (history.go).
+	history JobRecorder
 }
 
 func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
@@ -135,6 +137,9 @@ func (s *settler) recordProgress(ctx context.Context, b *batch, callID string) {
 // publish sends ev for job j.
 func (s *settler) publish(j *jobs.Job, ev jobs.StatusEvent) {
 	ev.JobID = j.ID
+	if ev.State == jobs.StateAccepted && s.history != nil {
+		s.history.Record(j)
+	}
 	if s.status != nil {
 		s.status.PublishStatus(ev)
 	}

@@ -135,6 +135,16 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 	jobstest.Eventually(t, "the job after the resume complete", 30*time.Second, func() bool {
 		return jobState(t, after).State == worker.ViewComplete
 	})
+	// The finished job keeps what it was (the job history): jobs list and
+	// jobs show print its kind, source, priority and paths.
+	jobstest.Eventually(t, "jobs list to print the finished job's kind, priority and paths", 30*time.Second, func() bool {
+		_, out, _ := runBeside(t, "jobs", "list")
+		return rowHas(out, after, "refresh") && rowHas(out, after, "normal") && rowHas(out, after, "1") && rowHas(out, after, "complete")
+	})
+	if code, out, _ := runBeside(t, "jobs", "show", after); code != 0 || !strings.Contains(out, "paths (1):\n  https://example.com/after.js") ||
+		!strings.Contains(out, "priority  normal") || !strings.Contains(out, "finished") {
+		t.Errorf("jobs show of the finished job: %d\n%s", code, out)
+	}
 	jobstest.Eventually(t, "the worker to settle the cancelled job", 30*time.Second, func() bool {
 		v := jobState(t, id)
 		last := v.Events[len(v.Events)-1]

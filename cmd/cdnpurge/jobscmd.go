@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,12 +53,16 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	if err != nil {
 		return fail(err)
 	}
+	hist, _, err := worker.LookupHistory(ctx, js, "")
+	if err != nil {
+		return fail(err)
+	}
 	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
 	if err != nil {
 		return fail(err)
 	}
 	in := &worker.Inspector{JS: js, Stream: s.cfg.NATS.Stream, StatusStream: s.cfg.NATS.StatusStream, Subjects: subj,
-		Control: ctl, Archive: arch}
+		Control: ctl, Archive: arch, History: hist}
 	return &jobsEnv{s: s, in: in, pub: pub, subj: subj, nc: nc, conn: nc}, nil
 }
 
@@ -84,6 +89,7 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	source := fs.String("source", "", "list: only jobs whose source starts with `SOURCE` (cli, generic, github, gitlab, retry, ...)")
 	since := fs.Duration("since", 72*time.Hour, "list: only jobs seen in this `DURATION`")
 	limit := fs.Int("limit", 50, "list: at most this many jobs")
+	page := fs.Int("page", 1, "show: this `PAGE` of the paths of a finished job with more than 500 (see \"paths N-M of T\")")
 	retryType := fs.String("type", "", "retry: the refresh type of the new job when the old one's is unknown: file, directory, regex (default: directory when every path ends in /, else file)")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -135,7 +141,10 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	case "list":
 		return a.jobsList(ctx, env, stdout, want, *source, *since, *limit)
 	case "show":
-		return a.jobsShow(ctx, env, stdout, rest[0])
+		if *page < 1 {
+			return usagef("jobs show: --page must be >= 1")
+		}
+		return a.jobsShow(ctx, env, stdout, rest[0], *page)
 	case "cancel":
 		return a.jobsCancel(ctx, env, stdout, rest)
 	default:
@@ -203,8 +212,8 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 		if v.NPaths > 0 {
 			n = fmt.Sprint(v.NPaths)
 		}
-		pri := "-" // not known once the message is gone
-		if v.Job != nil {
+		pri := "-" // not known: neither the message nor the job history has it
+		if v.Job != nil || v.Kind != "" {
 			pri = string(v.Priority)
 			if pri == "" {
 				pri = string(jobs.PriorityNormal)
@@ -231,13 +240,23 @@ func dash(s string) string {
 	return s
 }
 
-func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string) error {
+func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string, page int) error {
 	v, ok, err := env.in.Job(ctx, id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("job %s: not found in the work stream, the status stream or the archive (IDs are printed by purge, push and the hooks)", id)
+		return fmt.Errorf("job %s: not found in the work stream, the status stream, the job history or the archive (IDs are printed by purge, push and the hooks)", id)
+	}
+	first := 1 // the number of the first path shown
+	if page > 1 {
+		if env.in.History == nil || page > v.Pages {
+			return fmt.Errorf("job %s: --page %d: the job history has %d page(s) of its paths", id, page, max(v.Pages, 1))
+		}
+		if v.Paths, err = env.in.History.PathsPage(ctx, id, page); err != nil {
+			return err
+		}
+		first = (page-1)*worker.HistoryPageSize + 1
 	}
 	if a.g.output == "json" {
 		return writeJSON(w, v)
@@ -253,11 +272,17 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	}
 	fmt.Fprintf(tw, "kind\t%s\n", dash(string(v.Kind)))
 	fmt.Fprintf(tw, "source\t%s\n", dash(v.Source))
+	if v.Kind != "" {
+		fmt.Fprintf(tw, "priority\t%s\n", dash(string(cmp.Or(v.Priority, jobs.PriorityNormal))))
+	}
 	if v.RetryOf != "" {
 		fmt.Fprintf(tw, "retry of\t%s\n", v.RetryOf)
 	}
 	if !v.Received.IsZero() {
 		fmt.Fprintf(tw, "received\t%s\n", v.Received.Local().Format(time.RFC3339))
+	}
+	if !v.Finished.IsZero() {
+		fmt.Fprintf(tw, "finished\t%s\n", v.Finished.Local().Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(taskNames(v.TaskIDs, v.TaskTargets), ", ")))
 	if v.Archived {
@@ -270,7 +295,11 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	for _, p := range v.Problems {
 		bad[p.Path] = p.Reason
 	}
-	fmt.Fprintf(w, "\npaths (%d):\n", v.NPaths)
+	if v.Pages > 1 {
+		fmt.Fprintf(w, "\npaths %d-%d of %d (page %d of %d; --page N for the others):\n", first, first+len(v.Paths)-1, v.NPaths, page, v.Pages)
+	} else {
+		fmt.Fprintf(w, "\npaths (%d):\n", v.NPaths)
+	}
 	for _, p := range v.Paths {
 		if r, ok := bad[p]; ok {
 			fmt.Fprintf(w, "  %s  (%s)\n", p, r)
@@ -292,7 +321,9 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 		}
 		fmt.Fprintf(w, "  %s\n", line)
 	}
-	if len(v.Events) == 0 {
+	if len(v.Events) == 0 && v.FromHistory {
+		fmt.Fprintln(w, "  (gone from the status stream; the job history keeps its state and times)")
+	} else if len(v.Events) == 0 {
 		fmt.Fprintln(w, "  (none yet: no worker has taken the job)")
 	}
 	return nil

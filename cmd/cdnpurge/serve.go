@@ -95,6 +95,8 @@ type daemon struct {
 	lock *embedded.StoreLock
 	sup  *jobs.Supervisor
 	ctl  *control
+	// history keeps every job's record (kind, source, paths, tasks).
+	history *worker.History
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -397,13 +399,16 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	}
 	wm := worker.NewMetrics(reg)
 	wm.KnownActions(operations.KnownActions()...)
+	if err := sv.openHistory(ctx, js); err != nil {
+		return err
+	}
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
 		Gate: cdn.Gate, Syncer: cdn.Syncer, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
 		Operator: operations.NewOperator(client, operations.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
-		Control: sv.ctl.cache,
+		Control: sv.ctl.cache, History: sv.history,
 	})
 	if err != nil {
 		return err
