@@ -31,6 +31,8 @@ func (sv *daemon) openControl(ctx context.Context, js jetstream.JetStream, reg p
 		return err
 	}
 	sv.ctl = &control{ctl: ctl, cache: worker.NewControlCache(ctl, time.Second)}
+	// A resume wakes the batches the pause held, on every replica.
+	sv.spawn("pause watch", sv.ctl.cache.WatchPause)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdnpurge_operator_paused",
 		Help: "1 while an operator pause (cdnpurge pause) holds all submissions."}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
