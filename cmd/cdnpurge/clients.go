@@ -29,11 +29,18 @@ type setup struct {
 	// noCDN is set when the config has no CDN credentials (NATS-only
 	// commands); apiClient then refuses.
 	noCDN bool
+	// natsDefault is set when the NATS URL is the embedded default: no
+	// nats.url and no serve found beside (checkDefaultNATS).
+	natsDefault bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
 	c, err := a.loadConfig()
 	if err != nil {
+		if a.natsOnly && a.noServeBeside() && isConfigError(err) {
+			// A fresh clone: what it misses is the serve, not the config.
+			return nil, noServeError{err: err}
+		}
 		return nil, err
 	}
 	log, err := newLogger(stderr, c.Log.Level, c.Log.Format)
@@ -41,7 +48,7 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 		return nil, err
 	}
 	a.discovery.note(stderr)
-	return &setup{cfg: c, log: log, noCDN: a.noCDN}, nil
+	return &setup{cfg: c, log: log, noCDN: a.noCDN, natsDefault: a.natsOnly && a.noServeBeside() && c.NATS.URL == ""}, nil
 }
 
 // apiClient builds the CDN API client. With redis.url set, its calls/s
@@ -185,6 +192,9 @@ func (s *setup) quotaStore() (store quota.Store, shared bool, close func(), err 
 func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.Subjects, error) {
 	subj, err := s.cfg.Subjects()
 	if err != nil {
+		return nil, nil, jobs.Subjects{}, err
+	}
+	if err := s.checkDefaultNATS(); err != nil {
 		return nil, nil, jobs.Subjects{}, err
 	}
 	nc, err := s.dialNATS(s.cfg.NATSURL(), name)
