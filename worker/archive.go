@@ -117,7 +117,16 @@ func (ar *Archiver) Run(ctx context.Context) error {
 	}
 	cc, err := c.Consume(func(m jetstream.Msg) {
 		var ev jobs.StatusEvent
-		if json.Unmarshal(m.Data(), &ev) != nil || ev.JobID == "" {
+		if json.Unmarshal(m.Data(), &ev) != nil {
+			_ = m.Ack()
+			return
+		}
+		if ev.Action != "" {
+			// Operator actions reach the archivers of all replicas through
+			// one shared consumer: the cluster logs each once.
+			logAction(log, ev)
+		}
+		if ev.JobID == "" {
 			_ = m.Ack()
 			return
 		}

@@ -2,7 +2,11 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +105,61 @@ func TestHistoryApplyOrder(t *testing.T) {
 		len(r.Paths) != 1 || r.NPaths != 1 {
 		t.Fatalf("record = %+v", r)
 	}
+}
+
+// The archiver writes one serve log line per operator action it sees on
+// the status stream, naming the action, the job or pause, reason and who.
+func TestArchiverLogsOperatorActions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	arch, err := OpenArchive(h.ctx, h.js, "", time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncLog{}
+	ctx, cancel := context.WithCancel(h.ctx)
+	ar := &Archiver{JS: h.js, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	done := make(chan struct{})
+	go func() { _ = ar.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	h.waitFor("the archive consumer", time.Minute, func() bool {
+		_, err := h.js.Consumer(h.ctx, jobs.DefaultStatusStreamName, archiveConsumer)
+		return err == nil
+	})
+	for _, ev := range []jobs.StatusEvent{
+		ActionEvent(ActionPause, "", "incident 9", "operator:ann@host1", time.Time{}),
+		ActionEvent(ActionCancel, "job1", "cancelled by operator:ann@host1: wrong file", "operator:ann@host1", time.Time{}),
+	} {
+		b, _ := json.Marshal(ev)
+		if _, err := h.js.Publish(h.ctx, AuditSubject(h.subjects, ev), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitFor("two action log lines", time.Minute, func() bool { return strings.Count(logs.String(), "operator action") == 2 })
+	out := logs.String()
+	for _, want := range []string{`action=pause by=operator:ann@host1 reason="incident 9" pause="all submissions"`,
+		`action=cancel by=operator:ann@host1 reason="cancelled by operator:ann@host1: wrong file" job=job1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// syncLog is a log sink safe for concurrent writers.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -83,12 +83,13 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 		`  cdnpurge jobs list
   cdnpurge jobs list --state waiting,deferred --since 24h --output json
   cdnpurge jobs show 06h15cdded03pd2dfqt72h0k9c
-  cdnpurge jobs cancel 06h15cdded03pd2dfqt72h0k9c
+  cdnpurge jobs cancel --reason 'wrong bucket' 06h15cdded03pd2dfqt72h0k9c
   cdnpurge jobs retry --type directory 06h15cdded03pd2dfqt72h0k9c`, stderr)
 	states := fs.String("state", "", "list: only these `STATES`, comma-separated: "+strings.Join(worker.ViewStates, ", "))
 	source := fs.String("source", "", "list: only jobs whose source starts with `SOURCE` (cli, generic, github, gitlab, retry, ...)")
 	since := fs.Duration("since", 72*time.Hour, "list: only jobs seen in this `DURATION`")
 	limit := fs.Int("limit", 50, "list: at most this many jobs")
+	reason := fs.String("reason", "", "cancel, retry: why, recorded with the action (status event, serve log)")
 	page := fs.Int("page", 1, "show: this `PAGE` of the paths of a finished job with more than 500 (see \"paths N-M of T\")")
 	retryType := fs.String("type", "", "retry: the refresh type of the new job when the old one's is unknown: file, directory, regex (default: directory when every path ends in /, else file)")
 	if err := a.parse(fs, args); err != nil {
@@ -146,9 +147,9 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 		}
 		return a.jobsShow(ctx, env, stdout, rest[0], *page)
 	case "cancel":
-		return a.jobsCancel(ctx, env, stdout, rest)
+		return a.jobsCancel(ctx, env, stdout, rest, strings.TrimSpace(*reason))
 	default:
-		return a.jobsRetry(ctx, env, stdout, rest, *retryType)
+		return a.jobsRetry(ctx, env, stdout, rest, *retryType, strings.TrimSpace(*reason))
 	}
 }
 
@@ -319,6 +320,9 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 		if len(ev.TaskIDs) > 0 {
 			line += " tasks " + strings.Join(taskNames(ev.TaskIDs, ev.TaskTargets), ",")
 		}
+		if ev.Action != "" {
+			line += " [" + ev.Action + " by " + ev.By + "]"
+		}
 		fmt.Fprintf(w, "  %s\n", line)
 	}
 	if len(v.Events) == 0 && v.FromHistory {
@@ -417,7 +421,7 @@ func (env *jobsEnv) eachJob(ctx context.Context, ids []string, act func(v worker
 	return res
 }
 
-func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string) error {
+func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, reason string) error {
 	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
 		if v.Final() {
 			r.Error, r.State = "already "+v.State, v.State
@@ -429,16 +433,19 @@ func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []s
 			return
 		}
 		msg := "cancelled by " + by
+		if reason != "" {
+			msg += ": " + reason
+		}
 		if v.State == worker.ViewInFlight {
 			msg += "; its tasks already sent run to their end"
 		}
-		_ = env.publishEvent(jobs.StatusEvent{JobID: r.ID, State: worker.StateCancelled, Time: time.Now(), Reason: msg})
+		_ = env.publishEvent(worker.ActionEvent(worker.ActionCancel, r.ID, msg, by, time.Time{}))
 		r.OK, r.State = true, worker.ViewCancelled
 	})
 	return a.writeResults(w, "cancelled", res)
 }
 
-func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, objectType string) error {
+func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, objectType, reason string) error {
 	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
 		if v.State != worker.ViewFailed && v.State != worker.ViewRejected {
 			r.Error = "it is " + v.State + "; only failed and rejected jobs are retried"
@@ -454,6 +461,11 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			return
 		}
 		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
+		msg := "re-queued as job " + j.ID
+		if reason != "" {
+			msg += ": " + reason
+		}
+		_ = env.publishEvent(worker.ActionEvent(worker.ActionRetry, r.ID, msg, operatorName(), time.Time{}))
 	})
 	return a.writeResults(w, "retried", res)
 }

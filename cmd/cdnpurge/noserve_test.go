@@ -47,3 +47,17 @@ func TestNoServeErrorsNameTheFix(t *testing.T) {
 		})
 	}
 }
+
+// A problem of the CLI's JSON report carries its text under "reason", as
+// hooks and status events do, and under the deprecated "message".
+func TestProblemReasonAndMessage(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(problem{Field: "domains", Message: "empty"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(b, &got); err != nil || got["reason"] != "empty" || got["message"] != "empty" || got["field"] != "domains" {
+		t.Errorf("problem JSON = %s", b)
+	}
+}
