@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -31,6 +32,30 @@ func ActionEvent(action, job, reason, by string, until time.Time) jobs.StatusEve
 		st = StateCancelled
 	}
 	return jobs.StatusEvent{JobID: job, State: st, Time: time.Now(), Action: action, By: by, Reason: reason, Until: until}
+}
+
+// ActionEventArgs name the parts of an action's event.
+type ActionEventArgs struct {
+	Action, Job, Reason, By string
+	Until                   time.Time
+}
+
+// Publisher is what PublishAction publishes with (*nats.Conn).
+type Publisher interface {
+	Publish(subject string, data []byte) error
+	Flush() error
+}
+
+// PublishAction publishes the status event of an operator's action.
+func PublishAction(nc Publisher, s jobs.Subjects, ev jobs.StatusEvent) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if err := nc.Publish(AuditSubject(s, ev), b); err != nil {
+		return err
+	}
+	return nc.Flush()
 }
 
 // AuditSubject is the subject the event of an action is published on.

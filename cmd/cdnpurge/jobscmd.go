@@ -451,7 +451,7 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			r.Error = "it is " + v.State + "; only failed and rejected jobs are retried"
 			return
 		}
-		j, err := retryJob(v, objectType)
+		j, err := worker.RetryJob(v, objectType, time.Now())
 		if err != nil {
 			r.Error = err.Error()
 			return
@@ -468,46 +468,6 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 		_ = env.publishEvent(worker.ActionEvent(worker.ActionRetry, r.ID, msg, operatorName(), time.Time{}))
 	})
 	return a.writeResults(w, "retried", res)
-}
-
-// retryJob is the new job of a retry: the old job's failed and rejected
-// paths, with the old job's spec when it is known (still queued
-// somewhere), else a refresh of objectType (guessed from the paths).
-func retryJob(v worker.JobView, objectType string) (*jobs.Job, error) {
-	var paths []string
-	for _, p := range v.Problems {
-		if p.Path != "" && !slices.Contains(paths, p.Path) {
-			paths = append(paths, p.Path)
-		}
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no failed or rejected path is recorded for it")
-	}
-	j := &jobs.Job{Kind: jobs.KindRefresh}
-	switch {
-	case v.Job != nil && v.Job.Push != nil:
-		spec := *v.Job.Push
-		spec.Paths = paths
-		j.Kind, j.Push = jobs.KindPush, &spec
-	case v.Job != nil && v.Job.Refresh != nil:
-		spec := *v.Job.Refresh
-		spec.Paths = paths
-		j.Refresh = &spec
-	case v.Kind == jobs.KindPush:
-		j.Kind, j.Push = jobs.KindPush, &jobs.PushSpec{Paths: paths}
-	default:
-		ot := objectType
-		if ot == "" {
-			ot = string(apiclient.ObjectFile)
-			if !slices.ContainsFunc(paths, func(p string) bool { return !strings.HasSuffix(p, "/") }) {
-				ot = string(apiclient.ObjectDirectory)
-			}
-		}
-		parsed, _ := apiclient.ParseObjectType(ot)
-		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(parsed)}
-	}
-	j.Prepare("retry:"+v.ID, time.Now())
-	return j, nil
 }
 
 // taskNames lists task IDs with the product of each non-CDN one: "123",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -59,24 +58,9 @@ type controlEnv struct {
 // that archives it writes its log line. A failure is reported on stderr:
 // the action itself took effect.
 func (e *controlEnv) record(ev jobs.StatusEvent, stderr io.Writer) {
-	if err := publishAction(e.nc, e.subj, ev); err != nil {
+	if err := worker.PublishAction(e.nc, e.subj, ev); err != nil {
 		fmt.Fprintf(stderr, "cdnpurge: %s done, but its status event was not published: %v\n", ev.Action, err)
 	}
-}
-
-// publishAction publishes the status event of an operator's action.
-func publishAction(nc interface {
-	Publish(subject string, data []byte) error
-	Flush() error
-}, subj jobs.Subjects, ev jobs.StatusEvent) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	if err := nc.Publish(worker.AuditSubject(subj, ev), b); err != nil {
-		return err
-	}
-	return nc.Flush()
 }
 
 // openControl connects to NATS and opens the control bucket.

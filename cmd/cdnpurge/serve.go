@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cdnpurge/cdnpurge/admin"
+	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
@@ -97,6 +98,8 @@ type daemon struct {
 	ctl  *control
 	// history keeps every job's record (kind, source, paths, tasks).
 	history *worker.History
+	// console is the web console on the admin listener (console.go).
+	console *console.Console
 
 	// Components in shutdown order: HTTP first, then the worker, the
 	// scheduler, the checker and the quota mirror.
@@ -219,6 +222,9 @@ func (sv *daemon) start(ctx context.Context) error {
 		}
 	}
 
+	if err := sv.startConsole(ctx, nc, js, subj, pub, states); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	sv.startAdmin(reg)
 	if sv.flags.webhooks {
 		if err := sv.startWebhooks(ctx, reg, js, validator, pub, nc); err != nil {
@@ -328,7 +334,11 @@ func (sv *daemon) startAdmin(reg *prometheus.Registry) {
 	if !sv.cfg.Metrics.Disabled {
 		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	}
-	sv.spawn("admin", admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
+	adm := admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log)
+	if sv.console != nil {
+		adm.Mount(console.Prefix, sv.console.Handler())
+	}
+	sv.spawn("admin", adm.Run)
 }
 
 // startHealthOnly serves /healthz on webhooks.listen for a process without
@@ -363,6 +373,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		log.Info("quota mirror in memory (no redis.url): run one replica only, or several replicas may together overspend the quota")
 	}
 	reg.MustRegister(quota.NewCollector(mirrors...))
+	sv.consoleQuota(mirrors)
 	productOf, err := sv.productOf()
 	if err != nil {
 		return err
