@@ -104,8 +104,8 @@ func New(d Deps) (*Console, error) {
 			}
 			return min(100, part*100/total)
 		},
-		"sub":  func(a, b int64) int64 { return a - b },
-		"add":  func(a, b int) int { return a + b },
+		"sub":   func(a, b int64) int64 { return a - b },
+		"add":   func(a, b int) int { return a + b },
 		"join":  strings.Join,
 		"split": strings.Fields,
 	}

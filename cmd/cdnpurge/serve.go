@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cdnpurge/cdnpurge/admin"
-	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
