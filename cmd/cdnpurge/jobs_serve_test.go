@@ -32,11 +32,18 @@ func runBeside(t *testing.T, args ...string) (int, string, string) {
 // ports; globals go before the command (a --config FILE).
 func startServeBeside(t *testing.T, globals ...string) (addr, admin string) {
 	t.Helper()
+	return startServeBesideWith(t, nil, globals...)
+}
+
+// startServeBesideWith is startServeBeside with more environment.
+func startServeBesideWith(t *testing.T, extra map[string]string, globals ...string) (addr, admin string) {
+	t.Helper()
 	addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin, "CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)),
 		"CDNPURGE_WORKER_LINGER": "50ms", "CDNPURGE_WORKER_DEFER_MAX": "1s"}
 	maps.Copy(env, fastTracker)
+	maps.Copy(env, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	var wg sync.WaitGroup
