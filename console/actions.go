@@ -124,12 +124,10 @@ func (c *Console) resume(r *http.Request, who, reason string) (string, string, i
 func (c *Console) cancel(r *http.Request, who, reason string) (string, string, int, string) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	v, ok, err := c.inspector(ctx).Job(ctx, id)
+	v, status, why := c.lookup(r)
 	switch {
-	case err != nil:
-		return "", "", http.StatusBadGateway, err.Error()
-	case !ok:
-		return "", "", http.StatusNotFound, "job " + id + ": not found"
+	case status != 0:
+		return "", "", status, why
 	case v.Final():
 		return "", "", http.StatusConflict, "job " + id + " is already " + v.State
 	}
@@ -150,12 +148,10 @@ func (c *Console) retry(r *http.Request, who, reason string) (string, string, in
 	if c.d.Publisher == nil {
 		return "", "", http.StatusServiceUnavailable, "this replica cannot queue jobs"
 	}
-	v, ok, err := c.inspector(ctx).Job(ctx, id)
+	v, status, why := c.lookup(r)
 	switch {
-	case err != nil:
-		return "", "", http.StatusBadGateway, err.Error()
-	case !ok:
-		return "", "", http.StatusNotFound, "job " + id + ": not found"
+	case status != 0:
+		return "", "", status, why
 	case v.State != worker.ViewFailed && v.State != worker.ViewRejected:
 		return "", "", http.StatusConflict, "job " + id + " is " + v.State + "; only failed and rejected jobs are retried"
 	}
@@ -172,4 +168,19 @@ func (c *Console) retry(r *http.Request, who, reason string) (string, string, in
 	}
 	c.record(worker.ActionEventArgs{Action: worker.ActionRetry, Job: id, Reason: msg, By: who})
 	return Prefix + "jobs/" + j.ID, "retried as job " + j.ID, 0, ""
+}
+
+// lookup reads the job of the request's path, or the status and message
+// of why it cannot.
+func (c *Console) lookup(r *http.Request) (worker.JobView, int, string) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	v, ok, err := c.inspector(ctx).Job(ctx, id)
+	switch {
+	case err != nil:
+		return v, http.StatusBadGateway, err.Error()
+	case !ok:
+		return v, http.StatusNotFound, "job " + id + ": not found"
+	}
+	return v, 0, ""
 }

@@ -233,3 +233,37 @@ func TestSearchAndJobPage(t *testing.T) {
 		t.Errorf("unknown job: %d, want 404", code)
 	}
 }
+
+// Cancel from the console marks a queued job cancelled, as the CLI does,
+// with the console session as who; retry refuses a job that did not fail.
+func TestCancelAndRetryFromTheConsole(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "tok")
+	c := b.client(t)
+	csrf := b.login(t, c, "tok")
+	j := &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: []string{"https://static.example.com/x.js"}}}
+	j.Prepare("cli", time.Now())
+	if _, err := b.pub.Publish(context.Background(), j, ""); err != nil {
+		t.Fatal(err)
+	}
+	r, body := post(t, c, b.srv.URL+Prefix+"jobs/"+j.ID+"/retry", url.Values{"csrf": {csrf}})
+	if r.StatusCode != http.StatusConflict || !strings.Contains(body, "only failed and rejected") {
+		t.Errorf("retry of a queued job: %d", r.StatusCode)
+	}
+	r, _ = post(t, c, b.srv.URL+Prefix+"jobs/"+j.ID+"/cancel", url.Values{"csrf": {csrf}, "reason": {"wrong file"}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", r.StatusCode)
+	}
+	cn, ok, err := b.ctl.Cancelled(t.Context(), j.ID)
+	if err != nil || !ok || !strings.HasPrefix(cn.By, "console:session-") {
+		t.Fatalf("cancel recorded = %+v %v %v", cn, ok, err)
+	}
+	jobstest.Await(t, "the cancel event", time.Minute, func() bool { return b.events.Has(j.ID, worker.StateCancelled) }, b.events.Changed)
+	if ev, _ := b.events.Last(j.ID); ev.Action != worker.ActionCancel || !strings.Contains(ev.Reason, "wrong file") {
+		t.Errorf("cancel event = %+v", ev)
+	}
+	_, page := get(t, c, b.srv.URL+Prefix+"jobs/"+j.ID)
+	if !strings.Contains(page, `id="job-state" class="state cancelled"`) {
+		t.Errorf("job page after the cancel does not show it cancelled")
+	}
+}

@@ -13,28 +13,36 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// pause, resume and jobs cancel are status events naming the action, the
-// job or pause, the reason and who (user@host).
-func TestOperatorActionsAreStatusEvents(t *testing.T) {
+// cliNATS starts a NATS with the work stream and points the commands of
+// the test at it (with the emulator's account and example.com).
+func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects) {
+	t.Helper()
 	cleanEnv(t)
 	n := jobstest.RunNATS(t)
 	nc, err := nats.Connect(n.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	subj, _ := jobs.NewSubjects("")
 	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("CDNPURGE_NATS_URL", n.URL)
+	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
+	t.Setenv("CDNPURGE_DOMAINS", "example.com")
+	return nc, js, subj
+}
+
+// pause, resume and jobs cancel are status events naming the action, the
+// job or pause, the reason and who (user@host).
+func TestOperatorActionsAreStatusEvents(t *testing.T) {
+	nc, js, subj := cliNATS(t)
 	if _, err := jobs.EnsureStatusStream(t.Context(), js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	events := jobstest.WatchStatus(t, nc, subj)
-	t.Setenv("CDNPURGE_NATS_URL", n.URL)
-	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
-	t.Setenv("CDNPURGE_DOMAINS", "example.com")
 
 	run := func(args ...string) string {
 		t.Helper()
