@@ -105,6 +105,8 @@ type Inspector struct {
 type Snapshot struct {
 	Jobs      []JobView `json:"jobs"`
 	Truncated bool      `json:"truncated,omitempty"`
+	// HistoryError says why the job history could not be read, if so.
+	HistoryError string `json:"history_error,omitempty"`
 }
 
 // Jobs returns the jobs with events or messages since since, newest first.
@@ -160,9 +162,11 @@ func (in *Inspector) jobs(ctx context.Context, since time.Time, withHistory bool
 		}
 	}
 	if in.History != nil && withHistory {
+		// The history completes what the streams say; without it (a NATS
+		// user not allowed to read it) the rest is still listed.
 		recs, err := in.History.Since(ctx, in.JS, since)
 		if err != nil {
-			return snap, err
+			snap.HistoryError = err.Error()
 		}
 		for _, r := range recs {
 			if v, ok := views[r.ID]; ok {
@@ -288,11 +292,7 @@ func (in *Inspector) Job(ctx context.Context, id string) (JobView, bool, error) 
 	}
 	var rec *HistoryRecord
 	if in.History != nil {
-		r, ok, err := in.History.Get(ctx, id)
-		if err != nil {
-			return JobView{}, false, err
-		}
-		if ok {
+		if r, ok, err := in.History.Get(ctx, id); err == nil && ok {
 			rec = &r
 		}
 	}

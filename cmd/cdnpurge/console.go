@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -24,7 +25,10 @@ func (sv *daemon) startConsole(ctx context.Context, nc *nats.Conn, js jetstream.
 	states operations.StateStore) error {
 	arch, err := worker.OpenArchive(ctx, js, "", sv.cfg.Worker.ArchiveRetention, sv.cfg.NATS.Replicas)
 	if err != nil {
-		return fmt.Errorf("archive bucket: %w", err)
+		// A role whose NATS user may not open the archive still serves
+		// the console, without the dead-letter archive.
+		sv.log.Warn("console: no dead-letter archive", slog.String("error", err.Error()))
+		arch = nil
 	}
 	c, err := console.New(console.Deps{Conn: nc, JS: js, Stream: sv.cfg.NATS.Stream, StatusStream: sv.cfg.NATS.StatusStream,
 		Subjects: subj, Control: sv.ctl.ctl, Archive: arch, Publisher: pub, Token: string(sv.cfg.Admin.Token),

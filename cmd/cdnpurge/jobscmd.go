@@ -55,7 +55,8 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	}
 	hist, _, err := worker.LookupHistory(ctx, js, "")
 	if err != nil {
-		return fail(err)
+		// Finished jobs then show only what their events name.
+		fmt.Fprintf(stderr, "cdnpurge: job history unavailable (%v); finished jobs show only what their events name\n", err)
 	}
 	pub, err := jobs.NewPublisher(nc, s.cfg.PublisherConfig(subj))
 	if err != nil {
@@ -230,6 +231,9 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 	}
 	if snap.Truncated {
 		fmt.Fprintln(w, "(the work stream holds more jobs than were read; the oldest are listed)")
+	}
+	if snap.HistoryError != "" {
+		fmt.Fprintf(w, "(job history not read: %s)\n", snap.HistoryError)
 	}
 	return writePauses(w, pauses, perr == nil)
 }
