@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -34,6 +36,16 @@ func TestHistoryKeepsFinishedJobs(t *testing.T) {
 	go func() { _ = hist.Run(ctx); done <- struct{}{} }()
 	defer func() { cancel(); <-done; <-done }()
 	h.history = hist
+	// Bounded: at most DefaultHistoryMaxBytes, the oldest records dropped
+	// first when full, each record kept for its retention.
+	st, err := h.js.Stream(h.ctx, "KV_"+DefaultHistoryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(h.ctx); err != nil || info.Config.MaxBytes != DefaultHistoryMaxBytes ||
+		info.Config.Discard != jetstream.DiscardOld || info.Config.MaxAge != time.Hour {
+		t.Fatalf("history stream config = %+v (%v)", info.Config, err)
+	}
 	events := h.watchStatus()
 	h.runWorker(fastConfig(), "w1")
 

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,27 @@ func TestResumeSendsHeldJobsAtOnce(t *testing.T) {
 	if deferrals != 1 || !submitted.Time.Before(held.Until) {
 		t.Errorf("deferred %d times; submitted at %s, the held batch's next look was %s: the resume did not wake it",
 			deferrals, submitted.Time.Format(time.RFC3339Nano), held.Until.Format(time.RFC3339Nano))
+	}
+}
+
+// The batcher logs each batch it forms, with its size, jobs and why it
+// was cut.
+func TestBatcherLogsBatchFormed(t *testing.T) {
+	t.Parallel()
+	in := make(chan work)
+	logs := &syncLog{}
+	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: newLedger(time.Minute, nil),
+		in: in, out: newBatchQueue(), log: slog.New(slog.NewTextHandler(logs, nil))})
+	done := make(chan struct{})
+	go func() { defer close(done); bt.run() }()
+	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+	in <- work{t: &takenJob{job: &jobs.Job{ID: "1"}}, key: k, paths: urls("a.example.com", 0, 1001)}
+	close(in)
+	<-done
+	out := logs.String()
+	for _, want := range []string{`msg="batch formed"`, "paths=1000 jobs=1 why=full", "paths=1 jobs=1", `why="intake stopped"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("batcher log lacks %s:\n%s", want, out)
+		}
 	}
 }
