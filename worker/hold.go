@@ -175,9 +175,9 @@ func (cc *ControlCache) watchPause(ctx context.Context) error {
 			on := e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &p) == nil
 			cc.mu.Lock()
 			cc.pause, cc.paused = p, on
-			if !cc.read.IsZero() {
-				cc.read = time.Now() // fresher than a read
-			}
+			// The next look reads the bucket afresh: the cancels too, which
+			// an operator often sets right before a resume.
+			cc.read = time.Time{}
 			close(cc.moved)
 			cc.moved = make(chan struct{})
 			cc.mu.Unlock()

@@ -88,3 +88,45 @@ func TestBatcherLogsBatchFormed(t *testing.T) {
 		}
 	}
 }
+
+// A job cancelled during the pause, right before the resume, is not sent
+// when the resume wakes its held batch: the wake reads the cancels anew.
+func TestResumeAfterCancelSendsNothingCancelled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctl, err := OpenControl(h.ctx, h.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewControlCache(ctl, time.Hour) // only the watch makes it look again
+	ctx, cancel := context.WithCancel(h.ctx)
+	watched := make(chan struct{})
+	go func() { _ = cache.WatchPause(ctx); close(watched) }()
+	defer func() { cancel(); <-watched }()
+	h.control = cache
+	events := h.watchStatus()
+	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 8", By: "operator:t", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the cache to see the pause", time.Minute, func() bool {
+		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
+		return on
+	})
+	cfg := fastConfig()
+	cfg.DeferMax = time.Hour
+	h.runWorker(cfg, "w1")
+	id := h.publish(refreshJob(urls("static.example.com", 0, 2)...))
+	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	if err := ctl.CancelJob(h.ctx, Cancel{JobID: id, By: "operator:t", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the cancelled job settled", time.Minute, func() bool {
+		return events.Has(id, jobs.StateRejected) || events.Has(id, jobs.StateSubmitted)
+	})
+	if events.Has(id, jobs.StateSubmitted) || h.emu.Calls(apiclient.ActionRefreshObjectCaches) != 0 {
+		t.Fatalf("a job cancelled before the resume was sent: %v", events.States(id))
+	}
+}
