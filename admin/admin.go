@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/webhooks"
 )
 
 // DefaultAdminListen keeps the operator surfaces on loopback unless the
@@ -24,7 +26,14 @@ type AdminConfig struct {
 	Listen string `yaml:"listen" json:"listen"`
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool `yaml:"pprof" json:"pprof"`
+	// Token, when set, lets an operator who logs in with it act from the
+	// console (pause, resume, cancel, retry); without it the console is
+	// read-only.
+	Token Secret `yaml:"token" json:"token"`
 }
+
+// Secret is a string that never prints (logs, errors, config dumps).
+type Secret = webhooks.Secret
 
 // WithDefaults returns c with zero values filled in.
 func (c AdminConfig) WithDefaults() AdminConfig {
@@ -137,6 +146,9 @@ func NewAdmin(cfg AdminConfig, metricsPath string, metrics http.Handler, log *sl
 	}
 	return a
 }
+
+// Mount serves h under pattern (the console under /console/).
+func (a *Admin) Mount(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
 
 // Handler returns the admin mux.
 func (a *Admin) Handler() http.Handler { return a.mux }

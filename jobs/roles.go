@@ -14,7 +14,7 @@ type RoleNames struct {
 	Stream       string // work stream; its tick stream is SchedStreamName(Stream)
 	StatusStream string
 	// Buckets, without the KV_ of their streams.
-	Idempotency, Replay, OSS, Control, Archive, Tasks, Schedules string
+	Idempotency, Replay, OSS, Control, Archive, History, Tasks, Schedules string
 	// Consumers only the service may create, drain or delete.
 	Consumers []string
 }
@@ -33,6 +33,7 @@ func (n RoleNames) withDefaults() RoleNames {
 	n.OSS = or(n.OSS, "cdnpurge-oss") // webhooks.DefaultOSSBucket
 	n.Control = or(n.Control, "CDNPURGE_CONTROL")
 	n.Archive = or(n.Archive, "CDNPURGE_ARCHIVE")
+	n.History = or(n.History, "CDNPURGE_HISTORY")
 	n.Tasks = or(n.Tasks, "CDNPURGE_TASKS")
 	n.Schedules = or(n.Schedules, "CDNPURGE_SCHEDULES")
 	if len(n.Consumers) == 0 {
@@ -99,7 +100,7 @@ func Roles(names RoleNames) []Role {
 	read := []string{api + "INFO", info(n.Stream), api + "STREAM.MSG.GET." + n.Stream,
 		info(n.StatusStream), api + "CONSUMER.CREATE." + n.StatusStream + ".>",
 		api + "CONSUMER.MSG.NEXT." + n.StatusStream + ".*", api + "CONSUMER.DELETE." + n.StatusStream + ".*"}
-	for _, b := range []string{n.Control, n.Archive, n.Schedules} {
+	for _, b := range []string{n.Control, n.Archive, n.History, n.Schedules} {
 		read = append(read, kvRead(b)...)
 	}
 	producer := Role{Name: "producer", User: "producer",
@@ -123,7 +124,7 @@ func Roles(names RoleNames) []Role {
 	service := Role{Name: "service", User: "cdnpurge",
 		Publish: []string{p + ".purge.refresh", p + ".purge.push", p + ".sched.>", p + ".status.>", api + ">",
 			"$JS.ACK." + n.Stream + ".>", "$JS.ACK." + SchedStreamName(n.Stream) + ".>", "$JS.ACK." + n.StatusStream + ".>",
-			"$KV." + n.Schedules + ".>", "$KV." + n.Tasks + ".>", "$KV." + n.Control + ".>", "$KV." + n.Archive + ".>",
+			"$KV." + n.Schedules + ".>", "$KV." + n.Tasks + ".>", "$KV." + n.Control + ".>", "$KV." + n.Archive + ".>", "$KV." + n.History + ".>",
 			"$KV." + n.Idempotency + ".>", "$KV." + n.Replay + ".>", "$KV." + n.OSS + ".>"},
 		Subscribe: []string{"_INBOX.>", p + ".status.>", "$JS.EVENT.ADVISORY.>"}}
 	return []Role{producer, viewer, operator, webhooks, service}

@@ -49,6 +49,12 @@ type StatusEvent struct {
 	// TaskTargets names the product of each task of TaskIDs that is not
 	// CDN's ("dcdn"); a task not in it is a CDN task.
 	TaskTargets map[string]string `json:"task_targets,omitempty"`
+	// Action and By are set on the events of an operator's action (pause,
+	// resume, cancel, retry): what was done and who did it
+	// ("operator:<user>@<host>" from the CLI, "console:<session>" from the
+	// console).
+	Action string `json:"action,omitempty"`
+	By     string `json:"by,omitempty"`
 	// Truncated is set on a partial event when the request was a push
 	// whose payload did not list everything that changed.
 	Truncated *Truncation `json:"truncated,omitempty"`

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,11 +130,37 @@ func (s *Server) instrument(hook string, h hookFunc) http.Handler {
 			// Every attribute is bounded: the reason by refuse, the rest
 			// by the server (code, status) or the connection (remote).
 			s.log.Info("webhook refused", slog.String("hook", hook), slog.Int("status", status), slog.String("code", he.body.Code),
-				slog.String("reason", he.body.Error), slog.Int("problems", len(he.body.Problems)), slog.String("remote", clip(r.RemoteAddr, maxEchoValue)))
+				slog.String("reason", he.body.Error), slog.Int("problems", len(he.body.Problems)), slog.Any("refused_paths", refusedPaths(he.body.Problems)),
+				slog.String("remote", clip(r.RemoteAddr, maxEchoValue)))
+		}
+		if ab, ok := body.(acceptedBody); ok && len(ab.Refused) > 0 {
+			s.log.Info("webhook accepted in part", slog.String("hook", hook), slog.Int("status", status), slog.Int("refused", len(ab.Refused)),
+				slog.Any("refused_paths", refusedPaths(clipProblems(ab.Refused))), slog.String("remote", clip(r.RemoteAddr, maxEchoValue)))
 		}
 		writeJSON(w, status, body)
 		s.deps.Metrics.observe(hook, status, s.deps.Now().Sub(start))
 	})
+}
+
+// maxLoggedPaths bounds the refused paths one log line names.
+const maxLoggedPaths = 10
+
+// refusedPaths names the refused paths (or files) of a refusal for its
+// log line: at most maxLoggedPaths, each already clipped by clipProblems.
+func refusedPaths(ps []jobs.Problem) []string {
+	var out []string
+	for _, p := range ps {
+		name := cmp.Or(p.Path, p.File)
+		if name == "" {
+			continue
+		}
+		if len(out) == maxLoggedPaths {
+			out = append(out, fmt.Sprintf("... %d more", len(ps)-maxLoggedPaths))
+			break
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // fail turns a *hookError into a hookFunc result.

@@ -87,7 +87,9 @@ type Archiver struct {
 	StatusStream string
 	Subjects     jobs.Subjects
 	Archive      *Archive
-	Logger       *slog.Logger
+	// History, if not nil, records every event's job state (history.go).
+	History *History
+	Logger  *slog.Logger
 }
 
 // ConsumerConfig is the archiver's durable consumer on the status stream,
@@ -115,9 +117,25 @@ func (ar *Archiver) Run(ctx context.Context) error {
 	}
 	cc, err := c.Consume(func(m jetstream.Msg) {
 		var ev jobs.StatusEvent
-		if json.Unmarshal(m.Data(), &ev) != nil || ev.JobID == "" {
+		if json.Unmarshal(m.Data(), &ev) != nil {
 			_ = m.Ack()
 			return
+		}
+		if ev.Action != "" {
+			// Operator actions reach the archivers of all replicas through
+			// one shared consumer: the cluster logs each once.
+			logAction(log, ev)
+		}
+		if ev.JobID == "" {
+			_ = m.Ack()
+			return
+		}
+		if ar.History != nil {
+			if err := ar.History.Apply(ctx, ev); err != nil {
+				log.Warn("job history: record event", slog.String("job", ev.JobID), slog.String("error", err.Error()))
+				_ = m.NakWithDelay(5 * time.Second)
+				return
+			}
 		}
 		v := JobView{ID: ev.JobID, Reason: ev.Reason, Problems: ev.Problems, TaskIDs: ev.TaskIDs, Updated: ev.Time,
 			Events: []jobs.StatusEvent{ev}}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"log/slog"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type batcherParams struct {
 	// in is intake's output; out, the submitters' queue.
 	in  <-chan work
 	out *batchQueue
+	// log, if not nil, gets a line per batch formed.
+	log *slog.Logger
 }
 
 func newBatcher(p batcherParams) *batcher { return &batcher{batcherParams: p} }
@@ -32,9 +35,13 @@ func (bt *batcher) run() {
 	tick := max(bt.linger/4, 5*time.Millisecond)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
-	send := func(bs []*batch) {
+	send := func(bs []*batch, why string) {
 		for _, b := range bs {
 			bt.metrics.batchFlushed(b)
+			if bt.log != nil {
+				bt.log.Info("batch formed", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
+					slog.Int("jobs", batchJobs(b)), slog.String("why", why), slog.Duration("waited", time.Since(b.opened)))
+			}
 			bt.out.push(b)
 		}
 	}
@@ -42,7 +49,7 @@ func (bt *batcher) run() {
 		select {
 		case in, ok := <-bt.in:
 			if !ok {
-				send(g.all())
+				send(g.all(), "intake stopped")
 				bt.out.close()
 				return
 			}
@@ -55,10 +62,21 @@ func (bt *batcher) run() {
 					continue
 				}
 				full, _ := g.add(in.key, p, in.t, now)
-				send(full)
+				send(full, "full")
 			}
 		case <-ticker.C:
-			send(g.due(time.Now().Add(-bt.linger)))
+			send(g.due(time.Now().Add(-bt.linger)), "linger passed")
 		}
 	}
+}
+
+// batchJobs counts the distinct jobs of b.
+func batchJobs(b *batch) int {
+	seen := map[*takenJob]bool{}
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			seen[t] = true
+		}
+	}
+	return len(seen)
 }

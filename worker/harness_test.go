@@ -29,6 +29,10 @@ type harness struct {
 	recent Recent
 	// metrics, when set before runWorker, is given to the workers.
 	metrics *Metrics
+	// history, when set before runWorker, is given to the workers.
+	history JobRecorder
+	// control, when set before runWorker, is given to the workers.
+	control ControlReader
 	natsURL string
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -277,7 +281,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 	}
 	d := Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
-		Now: now, Name: name, ProductOf: h.productOf}
+		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
 		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
 	}

@@ -2,9 +2,13 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ControlReader is what the worker asks right before it sends a batch: is
@@ -77,6 +81,22 @@ func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, until t
 	return gone, until, "submissions paused by " + p.By + ": " + p.Reason
 }
 
+// pauseWatcher is a ControlReader that says when the operator's pause
+// changes (*ControlCache, once WatchPause runs): a batch held by a pause
+// waits on it and goes out at once on a resume.
+type pauseWatcher interface {
+	PauseChanged() <-chan struct{}
+}
+
+// changed returns a channel closed at the next change of the operator's
+// pause, or nil when the control reader cannot tell.
+func (h operatorHold) changed() <-chan struct{} {
+	if w, ok := h.control.(pauseWatcher); ok {
+		return w.PauseChanged()
+	}
+	return nil
+}
+
 // ControlCache reads the control bucket at most once per TTL, so that
 // checking it before every batch costs no round trip.
 type ControlCache struct {
@@ -88,6 +108,9 @@ type ControlCache struct {
 	pause     PauseState
 	paused    bool
 	cancelled map[string]bool
+	// moved is closed and replaced when the pause key changes (WatchPause);
+	// nil until WatchPause runs.
+	moved chan struct{}
 }
 
 // NewControlCache caches c for ttl (one second when zero).
@@ -96,6 +119,70 @@ func NewControlCache(c *Control, ttl time.Duration) *ControlCache {
 		ttl = time.Second
 	}
 	return &ControlCache{c: c, ttl: ttl}
+}
+
+// PauseChanged returns a channel closed at the next change of the
+// operator's pause; nil (never closed) until WatchPause runs.
+func (cc *ControlCache) PauseChanged() <-chan struct{} {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.moved
+}
+
+// WatchPause follows the pause key of the control bucket until ctx ends:
+// each change (a pause, a resume, from any replica or CLI) replaces the
+// cached pause and wakes the batches it held back, so a resume sends them
+// at once instead of at their next look. A lost watch is set up again
+// (held batches still look again every pauseRecheck meanwhile).
+func (cc *ControlCache) WatchPause(ctx context.Context) error {
+	cc.mu.Lock()
+	if cc.moved == nil {
+		cc.moved = make(chan struct{})
+	}
+	cc.mu.Unlock()
+	for {
+		err := cc.watchPause(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		_ = err // the next look (pauseRecheck) covers the gap
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (cc *ControlCache) watchPause(ctx context.Context) error {
+	w, err := cc.c.kv.Watch(ctx, pauseKey)
+	if err != nil {
+		return fmt.Errorf("watch the operator pause: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("watch the operator pause: the watcher stopped")
+			}
+			if e == nil {
+				continue // the current value was delivered
+			}
+			var p PauseState
+			on := e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &p) == nil
+			cc.mu.Lock()
+			cc.pause, cc.paused = p, on
+			// The next look reads the bucket afresh: the cancels too, which
+			// an operator often sets right before a resume.
+			cc.read = time.Time{}
+			close(cc.moved)
+			cc.moved = make(chan struct{})
+			cc.mu.Unlock()
+		}
+	}
 }
 
 func (cc *ControlCache) refresh(ctx context.Context, now time.Time) error {

@@ -66,6 +66,14 @@ type JobView struct {
 	// Job is the queued message itself, when the job is not acknowledged.
 	Job      *jobs.Job `json:"-"`
 	Archived bool      `json:"archived,omitempty"`
+	// Pages is how many pages of HistoryPageSize paths the job history
+	// keeps (History.PathsPage); 0 or 1 when Paths holds them all.
+	Pages int `json:"path_pages,omitempty"`
+	// Finished is when a finished job reached its final state.
+	Finished time.Time `json:"finished_at,omitzero"`
+	// FromHistory is set when the job is known only from the job history
+	// (its message and events are gone).
+	FromHistory bool `json:"from_history,omitempty"`
 	// RetryOf links a job re-queued by `cdnpurge jobs retry` to the old one.
 	RetryOf string `json:"retry_of,omitempty"`
 }
@@ -87,6 +95,7 @@ type Inspector struct {
 	Subjects     jobs.Subjects
 	Control      *Control
 	Archive      *Archive // may be nil
+	History      *History // may be nil
 	// MaxScan bounds how many work stream messages are read (10,000 when
 	// zero): a deep backlog is listed in part, and Truncated says so.
 	MaxScan int
@@ -96,10 +105,16 @@ type Inspector struct {
 type Snapshot struct {
 	Jobs      []JobView `json:"jobs"`
 	Truncated bool      `json:"truncated,omitempty"`
+	// HistoryError says why the job history could not be read, if so.
+	HistoryError string `json:"history_error,omitempty"`
 }
 
 // Jobs returns the jobs with events or messages since since, newest first.
 func (in *Inspector) Jobs(ctx context.Context, since time.Time) (Snapshot, error) {
+	return in.jobs(ctx, since, true)
+}
+
+func (in *Inspector) jobs(ctx context.Context, since time.Time, withHistory bool) (Snapshot, error) {
 	views := map[string]*JobView{}
 	get := func(id string) *JobView {
 		v := views[id]
@@ -146,6 +161,22 @@ func (in *Inspector) Jobs(ctx context.Context, since time.Time) (Snapshot, error
 			views[a.ID] = &a
 		}
 	}
+	if in.History != nil && withHistory {
+		// The history completes what the streams say; without it (a NATS
+		// user not allowed to read it) the rest is still listed.
+		recs, err := in.History.Since(ctx, in.JS, since)
+		if err != nil {
+			snap.HistoryError = err.Error()
+		}
+		for _, r := range recs {
+			if v, ok := views[r.ID]; ok {
+				mergeHistory(v, r)
+				continue
+			}
+			hv := r.view()
+			views[r.ID] = &hv
+		}
+	}
 	cancels := map[string]Cancel{}
 	if in.Control != nil {
 		if cancels, err = in.Control.Cancels(ctx); err != nil {
@@ -153,7 +184,7 @@ func (in *Inspector) Jobs(ctx context.Context, since time.Time) (Snapshot, error
 		}
 	}
 	for _, v := range views {
-		if !v.Archived {
+		if !v.Archived && !v.FromHistory {
 			resolve(v, v.Job != nil)
 		}
 		if _, ok := cancels[v.ID]; ok && (!v.Final() || v.State == ViewRejected && cancelledEnd(v)) {
@@ -255,16 +286,61 @@ func appendNew(s []string, vs ...string) []string {
 
 // Job returns one job, or false when no source knows it.
 func (in *Inspector) Job(ctx context.Context, id string) (JobView, bool, error) {
-	snap, err := in.Jobs(ctx, time.Time{})
+	snap, err := in.jobs(ctx, time.Time{}, false)
 	if err != nil {
 		return JobView{}, false, err
 	}
+	var rec *HistoryRecord
+	if in.History != nil {
+		if r, ok, err := in.History.Get(ctx, id); err == nil && ok {
+			rec = &r
+		}
+	}
 	for _, v := range snap.Jobs {
 		if v.ID == id {
+			if rec != nil {
+				mergeHistory(&v, *rec)
+			}
 			return v, true, nil
 		}
 	}
+	if rec != nil {
+		return rec.view(), true, nil
+	}
 	return JobView{}, false, nil
+}
+
+// mergeHistory completes v, put together from the streams, with what the
+// job history keeps: what the job was once its message is gone.
+func mergeHistory(v *JobView, r HistoryRecord) {
+	if v.Kind == "" {
+		v.Kind = r.Kind
+	}
+	if v.Source == "" {
+		v.Source = r.Source
+		if strings.HasPrefix(r.Source, "retry:") {
+			v.RetryOf = strings.TrimPrefix(r.Source, "retry:")
+		}
+	}
+	if v.Priority == "" {
+		v.Priority = r.Priority
+	}
+	if v.Received.IsZero() {
+		v.Received = r.Received
+	}
+	if v.Job == nil && r.NPaths > 0 {
+		// The record's paths are the job's own, not only what events name.
+		v.Paths, v.NPaths, v.Pages = r.Paths, r.NPaths, r.Pages
+		for _, p := range v.Problems {
+			if len(v.Paths) < r.NPaths {
+				v.Paths = appendNew(v.Paths, p.Path)
+			}
+		}
+	}
+	v.TaskIDs = appendNew(v.TaskIDs, r.TaskIDs...)
+	if v.Finished.IsZero() {
+		v.Finished = r.Finished
+	}
 }
 
 // pending reads the jobs still in the work stream (not acknowledged).

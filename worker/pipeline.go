@@ -54,7 +54,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 		return nil, err
 	}
 	settle := newSettler(settleParams{cfg: cfg, store: d.Store, recent: d.Recent, status: status, ledger: ledger,
-		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger})
+		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger, history: d.History})
 
 	w := &Worker{cfg: cfg, js: d.JS, stream: d.Stream, schedStream: d.SchedStream, log: d.Logger,
 		ledger: ledger, stop: make(chan struct{}), settle: settle, tracker: tracker}
@@ -80,7 +80,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	// 2. Batcher: paths into the fewest calls the limits allow.
 	w.queue = newBatchQueue()
 	w.batcher = newBatcher(batcherParams{linger: cfg.Linger, limits: cfg.Limits, ledger: ledger, metrics: d.Metrics,
-		in: w.incoming, out: w.queue})
+		in: w.incoming, out: w.queue, log: d.Logger})
 
 	// 3. Submitters: quota gate, operator's hold, the API call, the fate
 	// of a failed call (decideCall); every outcome goes to the settle step.

@@ -34,6 +34,8 @@ type settleParams struct {
 	tracker *Tracker
 	metrics *Metrics
 	log     *slog.Logger
+	// history, if not nil, keeps the record of each job taken (history.go).
+	history JobRecorder
 }
 
 func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
@@ -135,9 +137,31 @@ func (s *settler) recordProgress(ctx context.Context, b *batch, callID string) {
 // publish sends ev for job j.
 func (s *settler) publish(j *jobs.Job, ev jobs.StatusEvent) {
 	ev.JobID = j.ID
+	if ev.State == jobs.StateAccepted && s.history != nil {
+		s.history.Record(j)
+	}
 	if s.status != nil {
 		s.status.PublishStatus(ev)
 	}
+}
+
+// heldByPause publishes a deferred event for each job of b, which an
+// operator pause holds in memory: jobs list and the console show why it
+// waits. until is when the batch looks again at the latest; a resume
+// sends it before.
+func (s *settler) heldByPause(b *batch, until time.Time, reason string) {
+	seen := map[string]bool{}
+	for _, e := range b.entries {
+		for _, t := range e.jobs {
+			if t == nil || seen[t.job.ID] {
+				continue
+			}
+			seen[t.job.ID] = true
+			s.publish(t.job, jobs.StatusEvent{State: jobs.StateDeferred, Reason: reason, Until: until})
+		}
+	}
+	s.log.Info("batch held by the operator pause until a resume", slog.String("group", b.Key.String()),
+		slog.Int("paths", b.Len()), slog.Int("jobs", len(seen)), slog.String("reason", reason))
 }
 
 // finish settles a job whose every path has an outcome: acknowledge it if

@@ -131,6 +131,15 @@ type gateState struct {
 	place     *lineTicket
 	waitStart time.Time
 	held      int // paths of the batch counted as waiting in memory
+	// pauseNoted is set once the batch's jobs were reported held by an
+	// operator pause.
+	pauseNoted bool
+}
+
+// pauseNoter is an outcomes that reports the jobs of a batch an operator
+// pause holds in memory (the settle step publishes a deferred event).
+type pauseNoter interface {
+	heldByPause(b *batch, until time.Time, reason string)
 }
 
 // gate is the loop of one batch at the gate. When the batch must wait for
@@ -148,12 +157,33 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		s.line.leave(st.place)
 	}()
 	for b.Len() > 0 {
+		resumed := s.hold.changed() // taken before the look, so no change is missed
 		gone, heldUntil, heldFor := s.hold.check(ctx, b)
 		if gone != nil {
 			s.out.settleBatch(ctx, gone, outcome{kind: rejected, reason: cancelReason})
 		}
 		if b.Len() == 0 {
 			return
+		}
+		if !heldUntil.IsZero() && resumed != nil && s.holdFor > 0 {
+			// Held in memory (its messages kept in progress) until the
+			// pause changes, so that a resume sends it at once.
+			if !st.pauseNoted {
+				st.pauseNoted = true
+				if n, ok := s.out.(pauseNoter); ok {
+					n.heldByPause(b, heldUntil, heldFor)
+				}
+			}
+			if mayPark {
+				moved = true
+				s.parked.Go(func() { s.gate(ctx, tg, b, st, false) })
+				return
+			}
+			if !sleep(ctx, s.stop, resumed, nil, time.Until(heldUntil)) {
+				s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
+				return
+			}
+			continue
 		}
 		if !heldUntil.IsZero() {
 			s.handBack(ctx, b, heldUntil, heldFor)

@@ -222,6 +222,9 @@ type Deps struct {
 	// Control, if not nil, holds batches back during an operator pause
 	// and drops the paths of cancelled jobs (hold.go).
 	Control ControlReader
+	// History, if not nil, is told of each job the first time it is
+	// taken, to keep its record after it finished (history.go).
+	History JobRecorder
 	Logger  *slog.Logger
 	Metrics *Metrics
 	// Now is the clock of quota days (tests move it across midnight);

@@ -31,11 +31,18 @@ type setup struct {
 	noCDN bool
 	// refused hears of every NATS permission violation (refusal.go).
 	refused func(*jobs.PermissionError)
+	// natsDefault is set when the NATS URL is the embedded default: no
+	// nats.url and no serve found beside (checkDefaultNATS).
+	natsDefault bool
 }
 
 func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, error) {
 	c, err := a.loadConfig()
 	if err != nil {
+		if a.natsOnly && a.noServeBeside() && isConfigError(err) {
+			// A fresh clone: what it misses is the serve, not the config.
+			return nil, noServeError{err: err}
+		}
 		return nil, err
 	}
 	log, err := newLogger(stderr, c.Log.Level, c.Log.Format)
@@ -43,7 +50,7 @@ func (a *app) setup(stderr interface{ Write([]byte) (int, error) }) (*setup, err
 		return nil, err
 	}
 	a.discovery.note(stderr)
-	return &setup{cfg: c, log: log, noCDN: a.noCDN, refused: a.refused}, nil
+	return &setup{cfg: c, log: log, noCDN: a.noCDN, refused: a.refused, natsDefault: a.natsOnly && a.noServeBeside() && c.NATS.URL == ""}, nil
 }
 
 // apiClient builds the CDN API client. With redis.url set, its calls/s
@@ -187,6 +194,9 @@ func (s *setup) quotaStore() (store quota.Store, shared bool, close func(), err 
 func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.Subjects, error) {
 	subj, err := s.cfg.Subjects()
 	if err != nil {
+		return nil, nil, jobs.Subjects{}, err
+	}
+	if err := s.checkDefaultNATS(); err != nil {
 		return nil, nil, jobs.Subjects{}, err
 	}
 	nc, err := s.dialNATS(s.cfg.NATSURL(), name)

@@ -31,6 +31,8 @@ func (sv *daemon) openControl(ctx context.Context, js jetstream.JetStream, reg p
 		return err
 	}
 	sv.ctl = &control{ctl: ctl, cache: worker.NewControlCache(ctl, time.Second)}
+	// A resume wakes the batches the pause held, on every replica.
+	sv.spawn("pause watch", sv.ctl.cache.WatchPause)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdnpurge_operator_paused",
 		Help: "1 while an operator pause (cdnpurge pause) holds all submissions."}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -113,8 +115,23 @@ func (sv *daemon) startArchiver(ctx context.Context, js jetstream.JetStream, sub
 	if err := sv.sup.WatchExisting(ctx, "KV_"+worker.DefaultArchiveBucket); err != nil {
 		return err
 	}
-	ar := &worker.Archiver{JS: js, StatusStream: sv.cfg.NATS.StatusStream, Subjects: subj, Archive: arch, Logger: sv.log}
+	ar := &worker.Archiver{JS: js, StatusStream: sv.cfg.NATS.StatusStream, Subjects: subj, Archive: arch, History: sv.history, Logger: sv.log}
 	sv.sup.WatchConsumer(sv.cfg.NATS.StatusStream, ar.ConsumerConfig())
 	sv.spawn("archiver", ar.Run)
+	return nil
+}
+
+// openHistory opens the job history bucket (worker.archive_retention) and
+// starts this replica's writer of it.
+func (sv *daemon) openHistory(ctx context.Context, js jetstream.JetStream) error {
+	h, err := worker.OpenHistory(ctx, js, "", sv.cfg.Worker.ArchiveRetention, 0, sv.cfg.NATS.Replicas, sv.log)
+	if err != nil {
+		return fmt.Errorf("job history bucket: %w", err)
+	}
+	if err := sv.sup.WatchExisting(ctx, "KV_"+worker.DefaultHistoryBucket); err != nil {
+		return err
+	}
+	sv.history = h
+	sv.spawn("job history", h.Run)
 	return nil
 }

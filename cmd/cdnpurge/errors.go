@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -28,6 +29,17 @@ type problem struct {
 	Job     string `json:"job,omitempty"`
 	Task    string `json:"task,omitempty"`
 	Message string `json:"message"`
+}
+
+// MarshalJSON writes the problem with its text under "reason", the name
+// hooks and status events use, and under "message" too: the older name,
+// kept for scripts and deprecated (README, "Errors").
+func (p problem) MarshalJSON() ([]byte, error) {
+	type plain problem
+	return json.Marshal(struct {
+		plain
+		Reason string `json:"reason"`
+	}{plain(p), p.Message})
 }
 
 // errorBody is what --output json prints on stdout when a command fails.

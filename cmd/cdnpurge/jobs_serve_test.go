@@ -34,11 +34,18 @@ func runBeside(t *testing.T, args ...string) (int, string, string) {
 // ports; globals go before the command (a --config FILE).
 func startServeBeside(t *testing.T, globals ...string) (addr, admin string) {
 	t.Helper()
+	return startServeBesideWith(t, nil, globals...)
+}
+
+// startServeBesideWith is startServeBeside with more environment.
+func startServeBesideWith(t *testing.T, extra map[string]string, globals ...string) (addr, admin string) {
+	t.Helper()
 	addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": admin, "CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)),
 		"CDNPURGE_WORKER_LINGER": "50ms", "CDNPURGE_WORKER_DEFER_MAX": "1s"}
 	maps.Copy(env, fastTracker)
+	maps.Copy(env, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	var wg sync.WaitGroup
@@ -145,6 +152,16 @@ func TestPauseCancelResumeThroughServe(t *testing.T) {
 	jobstest.Eventually(t, "the job after the resume complete", 30*time.Second, func() bool {
 		return jobState(t, after).State == worker.ViewComplete
 	})
+	// The finished job keeps what it was (the job history): jobs list and
+	// jobs show print its kind, source, priority and paths.
+	jobstest.Eventually(t, "jobs list to print the finished job's kind, priority and paths", 30*time.Second, func() bool {
+		_, out, _ := runBeside(t, "jobs", "list")
+		return rowHas(out, after, "refresh") && rowHas(out, after, "normal") && rowHas(out, after, "1") && rowHas(out, after, "complete")
+	})
+	if code, out, _ := runBeside(t, "jobs", "show", after); code != 0 || !strings.Contains(out, "paths (1):\n  https://example.com/after.js") ||
+		!strings.Contains(out, "priority  normal") || !strings.Contains(out, "finished") {
+		t.Errorf("jobs show of the finished job: %d\n%s", code, out)
+	}
 	jobstest.Eventually(t, "the worker to settle the cancelled job", 30*time.Second, func() bool {
 		v := jobState(t, id)
 		last := v.Events[len(v.Events)-1]

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,12 +58,17 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	if err != nil {
 		return fail(err)
 	}
+	hist, _, err := worker.LookupHistory(ctx, js, "")
+	if err != nil {
+		// Finished jobs then show only what their events name.
+		fmt.Fprintf(stderr, "cdnpurge: job history unavailable (%v); finished jobs show only what their events name\n", err)
+	}
 	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return fail(err)
 	}
 	in := &worker.Inspector{JS: js, Stream: s.cfg.NATS.Stream, StatusStream: s.cfg.NATS.StatusStream, Subjects: subj,
-		Control: ctl, Archive: arch}
+		Control: ctl, Archive: arch, History: hist}
 	return &jobsEnv{s: s, in: in, pub: pub, subj: subj, nc: nc, conn: nc}, nil
 }
 
@@ -83,12 +89,14 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 		`  cdnpurge jobs list
   cdnpurge jobs list --state waiting,deferred --since 24h --output json
   cdnpurge jobs show 06h15cdded03pd2dfqt72h0k9c
-  cdnpurge jobs cancel 06h15cdded03pd2dfqt72h0k9c
+  cdnpurge jobs cancel --reason 'wrong bucket' 06h15cdded03pd2dfqt72h0k9c
   cdnpurge jobs retry --type directory 06h15cdded03pd2dfqt72h0k9c`, stderr)
 	states := fs.String("state", "", "list: only these `STATES`, comma-separated: "+strings.Join(worker.ViewStates, ", "))
 	source := fs.String("source", "", "list: only jobs whose source starts with `SOURCE` (cli, generic, github, gitlab, retry, ...)")
 	since := fs.Duration("since", 72*time.Hour, "list: only jobs seen in this `DURATION`")
 	limit := fs.Int("limit", 50, "list: at most this many jobs")
+	reason := fs.String("reason", "", "cancel, retry: why, recorded with the action (status event, serve log)")
+	page := fs.Int("page", 1, "show: this `PAGE` of the paths of a finished job with more than 500 (see \"paths N-M of T\")")
 	retryType := fs.String("type", "", "retry: the refresh type of the new job when the old one's is unknown: file, directory, regex (default: directory when every path ends in /, else file)")
 	if err := a.parse(fs, args); err != nil {
 		return err
@@ -141,11 +149,14 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 		a.noteHistoryLost(stderr)
 		return a.jobsList(ctx, env, stdout, want, *source, *since, *limit)
 	case "show":
-		return a.jobsShow(ctx, env, stdout, rest[0])
+		if *page < 1 {
+			return usagef("jobs show: --page must be >= 1")
+		}
+		return a.jobsShow(ctx, env, stdout, rest[0], *page)
 	case "cancel":
-		return a.jobsCancel(ctx, env, stdout, rest)
+		return a.jobsCancel(ctx, env, stdout, rest, strings.TrimSpace(*reason))
 	default:
-		return a.jobsRetry(ctx, env, stdout, rest, *retryType)
+		return a.jobsRetry(ctx, env, stdout, rest, *retryType, strings.TrimSpace(*reason))
 	}
 }
 
@@ -209,8 +220,8 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 		if v.NPaths > 0 {
 			n = fmt.Sprint(v.NPaths)
 		}
-		pri := "-" // not known once the message is gone
-		if v.Job != nil {
+		pri := "-" // not known: neither the message nor the job history has it
+		if v.Job != nil || v.Kind != "" {
 			pri = string(v.Priority)
 			if pri == "" {
 				pri = string(jobs.PriorityNormal)
@@ -227,6 +238,9 @@ func (a *app) jobsList(ctx context.Context, env *jobsEnv, w io.Writer, states []
 	if snap.Truncated {
 		fmt.Fprintln(w, "(the work stream holds more jobs than were read; the oldest are listed)")
 	}
+	if snap.HistoryError != "" {
+		fmt.Fprintf(w, "(job history not read: %s)\n", snap.HistoryError)
+	}
 	return writePauses(w, pauses, refusalOr(ctx, perr))
 }
 
@@ -241,13 +255,23 @@ func dash(s string) string {
 	return redact.Escape(s)
 }
 
-func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string) error {
+func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string, page int) error {
 	v, ok, err := env.in.Job(ctx, id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("job %s: not found in the work stream, the status stream or the archive (IDs are printed by purge, push and the hooks)", id)
+		return fmt.Errorf("job %s: not found in the work stream, the status stream, the job history or the archive (IDs are printed by purge, push and the hooks)", id)
+	}
+	first := 1 // the number of the first path shown
+	if page > 1 {
+		if env.in.History == nil || page > v.Pages {
+			return fmt.Errorf("job %s: --page %d: the job history has %d page(s) of its paths", id, page, max(v.Pages, 1))
+		}
+		if v.Paths, err = env.in.History.PathsPage(ctx, id, page); err != nil {
+			return err
+		}
+		first = (page-1)*worker.HistoryPageSize + 1
 	}
 	if a.g.output == "json" {
 		return writeJSON(w, v)
@@ -263,11 +287,17 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	}
 	fmt.Fprintf(tw, "kind\t%s\n", dash(string(v.Kind)))
 	fmt.Fprintf(tw, "source\t%s\n", dash(v.Source))
+	if v.Kind != "" {
+		fmt.Fprintf(tw, "priority\t%s\n", dash(string(cmp.Or(v.Priority, jobs.PriorityNormal))))
+	}
 	if v.RetryOf != "" {
 		fmt.Fprintf(tw, "retry of\t%s\n", dash(v.RetryOf))
 	}
 	if !v.Received.IsZero() {
 		fmt.Fprintf(tw, "received\t%s\n", v.Received.Local().Format(time.RFC3339))
+	}
+	if !v.Finished.IsZero() {
+		fmt.Fprintf(tw, "finished\t%s\n", v.Finished.Local().Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(taskNames(v.TaskIDs, v.TaskTargets), ", ")))
 	if v.Archived {
@@ -280,7 +310,11 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 	for _, p := range v.Problems {
 		bad[p.Path] = p.Reason
 	}
-	fmt.Fprintf(w, "\npaths (%d):\n", v.NPaths)
+	if v.Pages > 1 {
+		fmt.Fprintf(w, "\npaths %d-%d of %d (page %d of %d; --page N for the others):\n", first, first+len(v.Paths)-1, v.NPaths, page, v.Pages)
+	} else {
+		fmt.Fprintf(w, "\npaths (%d):\n", v.NPaths)
+	}
 	for _, p := range v.Paths {
 		if r, ok := bad[p]; ok {
 			fmt.Fprintf(w, "  %s  (%s)\n", dash(p), dash(r))
@@ -300,9 +334,14 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 		if len(ev.TaskIDs) > 0 {
 			line += " tasks " + dash(strings.Join(taskNames(ev.TaskIDs, ev.TaskTargets), ","))
 		}
+		if ev.Action != "" {
+			line += " [" + dash(ev.Action) + " by " + dash(ev.By) + "]"
+		}
 		fmt.Fprintf(w, "  %s\n", line)
 	}
-	if len(v.Events) == 0 {
+	if len(v.Events) == 0 && v.FromHistory {
+		fmt.Fprintln(w, "  (gone from the status stream; the job history keeps its state and times)")
+	} else if len(v.Events) == 0 {
 		fmt.Fprintln(w, "  (none yet: no worker has taken the job)")
 	}
 	return nil
@@ -396,7 +435,7 @@ func (env *jobsEnv) eachJob(ctx context.Context, ids []string, act func(v worker
 	return res
 }
 
-func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string) error {
+func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, reason string) error {
 	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
 		if v.Final() {
 			r.Error, r.State = "already "+v.State, v.State
@@ -408,22 +447,25 @@ func (a *app) jobsCancel(ctx context.Context, env *jobsEnv, w io.Writer, ids []s
 			return
 		}
 		msg := "cancelled by " + by
+		if reason != "" {
+			msg += ": " + reason
+		}
 		if v.State == worker.ViewInFlight {
 			msg += "; its tasks already sent run to their end"
 		}
-		_ = env.publishEvent(jobs.StatusEvent{JobID: r.ID, State: worker.StateCancelled, Time: time.Now(), Reason: msg})
+		_ = env.publishEvent(worker.ActionEvent(worker.ActionCancel, r.ID, msg, by, time.Time{}))
 		r.OK, r.State = true, worker.ViewCancelled
 	})
 	return a.writeResults(w, "cancelled", res)
 }
 
-func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, objectType string) error {
+func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []string, objectType, reason string) error {
 	res := env.eachJob(ctx, ids, func(v worker.JobView, r *jobResult) {
 		if v.State != worker.ViewFailed && v.State != worker.ViewRejected {
 			r.Error = "it is " + v.State + "; only failed and rejected jobs are retried"
 			return
 		}
-		j, err := retryJob(v, objectType)
+		j, err := worker.RetryJob(v, objectType, time.Now())
 		if err != nil {
 			r.Error = err.Error()
 			return
@@ -433,48 +475,13 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			return
 		}
 		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
+		msg := "re-queued as job " + j.ID
+		if reason != "" {
+			msg += ": " + reason
+		}
+		_ = env.publishEvent(worker.ActionEvent(worker.ActionRetry, r.ID, msg, operatorName(), time.Time{}))
 	})
 	return a.writeResults(w, "retried", res)
-}
-
-// retryJob is the new job of a retry: the old job's failed and rejected
-// paths, with the old job's spec when it is known (still queued
-// somewhere), else a refresh of objectType (guessed from the paths).
-func retryJob(v worker.JobView, objectType string) (*jobs.Job, error) {
-	var paths []string
-	for _, p := range v.Problems {
-		if p.Path != "" && !slices.Contains(paths, p.Path) {
-			paths = append(paths, p.Path)
-		}
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no failed or rejected path is recorded for it")
-	}
-	j := &jobs.Job{Kind: jobs.KindRefresh}
-	switch {
-	case v.Job != nil && v.Job.Push != nil:
-		spec := *v.Job.Push
-		spec.Paths = paths
-		j.Kind, j.Push = jobs.KindPush, &spec
-	case v.Job != nil && v.Job.Refresh != nil:
-		spec := *v.Job.Refresh
-		spec.Paths = paths
-		j.Refresh = &spec
-	case v.Kind == jobs.KindPush:
-		j.Kind, j.Push = jobs.KindPush, &jobs.PushSpec{Paths: paths}
-	default:
-		ot := objectType
-		if ot == "" {
-			ot = string(apiclient.ObjectFile)
-			if !slices.ContainsFunc(paths, func(p string) bool { return !strings.HasSuffix(p, "/") }) {
-				ot = string(apiclient.ObjectDirectory)
-			}
-		}
-		parsed, _ := apiclient.ParseObjectType(ot)
-		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(parsed)}
-	}
-	j.Prepare("retry:"+v.ID, time.Now())
-	return j, nil
 }
 
 // taskNames lists task IDs with the product of each non-CDN one: "123",

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/config"
@@ -33,22 +35,44 @@ func pauseView(ps []worker.PauseState) []pauseJSON {
 	return out
 }
 
-// operatorName is who runs the command, for pauses and cancels.
+// operatorName is who runs the command, for pauses, cancels and retries:
+// "operator:<user>@<host>".
 func operatorName() string {
+	name := "operator"
 	if u, err := user.Current(); err == nil {
-		return "operator:" + u.Username
+		name += ":" + u.Username
 	}
-	return "operator"
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	return name
+}
+
+// controlEnv is what pause and resume use: the control bucket, and the
+// status subject their action is recorded on.
+type controlEnv struct {
+	ctl  *worker.Control
+	nc   *nats.Conn
+	subj jobs.Subjects
+}
+
+// record publishes the status event of an operator's action; the serve
+// that archives it writes its log line. A failure is reported on stderr:
+// the action itself took effect.
+func (e *controlEnv) record(ev jobs.StatusEvent, stderr io.Writer) {
+	if err := worker.PublishAction(e.nc, e.subj, ev); err != nil {
+		fmt.Fprintf(stderr, "cdnpurge: %s done, but its status event was not published: %v\n", ev.Action, err)
+	}
 }
 
 // openControl connects to NATS and opens the control bucket.
-func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Control, func(), error) {
+func (a *app) openControl(ctx context.Context, stderr io.Writer) (*controlEnv, func(), error) {
 	a.natsOnly, a.noPaths = true, true
 	s, err := a.setup(stderr)
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, js, _, err := s.connectNATS("cdnpurge-cli")
+	nc, js, subj, err := s.connectNATS("cdnpurge-cli")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,7 +81,7 @@ func (a *app) openControl(ctx context.Context, stderr io.Writer) (*worker.Contro
 		nc.Close()
 		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
 	}
-	return c, nc.Close, nil
+	return &controlEnv{ctl: c, nc: nc, subj: subj}, nc.Close, nil
 }
 
 func (a *app) pause(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -88,9 +112,10 @@ stays ready).`,
 	if p.Reason == "" {
 		p.Reason = "no reason given"
 	}
-	if err := c.Pause(ctx, p); err != nil {
+	if err := c.ctl.Pause(ctx, p); err != nil {
 		return err
 	}
+	c.record(worker.ActionEvent(worker.ActionPause, "", p.Reason, p.By, p.Until), stderr)
 	if a.g.output == "json" {
 		return writeJSON(stdout, pauseView([]worker.PauseState{p})[0])
 	}
@@ -105,7 +130,8 @@ stays ready).`,
 func (a *app) resume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := a.newFlagSet("resume", "",
 		`Lift the operator's pause (cdnpurge pause). Automatic pauses (a financial lock,
-refused credentials) end when their cause is gone and are listed.`, "  cdnpurge resume", stderr)
+refused credentials) end when their cause is gone and are listed.`, "  cdnpurge resume --reason 'incident 1234 over'", stderr)
+	reason := fs.String("reason", "", "why, recorded with the resume (status event, serve log)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -117,10 +143,11 @@ refused credentials) end when their cause is gone and are listed.`, "  cdnpurge 
 		return err
 	}
 	defer closeNC()
-	if err := c.Resume(ctx); err != nil {
+	if err := c.ctl.Resume(ctx); err != nil {
 		return err
 	}
-	rest, err := c.Pauses(ctx, time.Now())
+	c.record(worker.ActionEvent(worker.ActionResume, "", strings.TrimSpace(*reason), operatorName(), time.Time{}), stderr)
+	rest, err := c.ctl.Pauses(ctx, time.Now())
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func roles(cfg *config.Config) []jobs.Role {
 		consumer = "cdnpurge-worker"
 	}
 	return jobs.Roles(jobs.RoleNames{Subjects: subj, Stream: cfg.NATS.Stream, StatusStream: cfg.NATS.StatusStream,
-		Replay: cfg.Webhooks.ReplayBucket, Control: worker.DefaultControlBucket, Archive: worker.DefaultArchiveBucket,
+		Replay: cfg.Webhooks.ReplayBucket, Control: worker.DefaultControlBucket, Archive: worker.DefaultArchiveBucket, History: worker.DefaultHistoryBucket,
 		Tasks: cfg.Worker.TaskBucket, Schedules: operations.DefaultStateBucket, Consumers: []string{consumer, "cdnpurge-archive"}})
 }
 

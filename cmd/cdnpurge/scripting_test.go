@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -49,16 +51,16 @@ func TestFailedTasksExitOneEverywhere(t *testing.T) {
 func TestRetryJobKeepsSpecOrGuessesType(t *testing.T) {
 	t.Parallel()
 	bad := []jobs.Problem{{Path: "https://example.com/img/", Reason: "x"}, {Path: "https://example.com/img/", Reason: "y"}}
-	j, err := retryJob(worker.JobView{ID: "old1", State: worker.ViewFailed, Problems: bad}, "")
+	j, err := worker.RetryJob(worker.JobView{ID: "old1", State: worker.ViewFailed, Problems: bad}, "", time.Now())
 	if err != nil || j.Refresh == nil || j.Refresh.ObjectType != "Directory" || len(j.Refresh.Paths) != 1 || j.Source != "retry:old1" || j.ID == "" {
 		t.Errorf("retry of directory paths = %+v, %v", j, err)
 	}
 	old := &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: []string{"a", "https://example.com/v.mp4"}, Area: "overseas"}}
-	j, err = retryJob(worker.JobView{ID: "old2", Job: old, Problems: []jobs.Problem{{Path: "https://example.com/v.mp4"}}}, "")
+	j, err = worker.RetryJob(worker.JobView{ID: "old2", Job: old, Problems: []jobs.Problem{{Path: "https://example.com/v.mp4"}}}, "", time.Now())
 	if err != nil || j.Push == nil || j.Push.Area != "overseas" || len(j.Push.Paths) != 1 {
 		t.Errorf("retry of a push = %+v, %v", j, err)
 	}
-	if _, err := retryJob(worker.JobView{ID: "old3"}, ""); err == nil {
+	if _, err := worker.RetryJob(worker.JobView{ID: "old3"}, "", time.Now()); err == nil {
 		t.Error("a job without recorded paths was retried")
 	}
 }

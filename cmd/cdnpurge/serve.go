@@ -24,6 +24,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -112,6 +113,10 @@ type daemon struct {
 	lock *embedded.StoreLock
 	sup  *jobs.Supervisor
 	ctl  *control
+	// history keeps every job's record (kind, source, paths, tasks).
+	history *worker.History
+	// console is the web console on the admin listener (console.go).
+	console *console.Console
 
 	// before and lost: the embedded store before the start, and the
 	// streams the restart lost (store.go).
@@ -266,6 +271,9 @@ func (sv *daemon) start(ctx context.Context) error {
 		}
 	}
 
+	if err := sv.startConsole(ctx, nc, js, subj, pub, states); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	sv.startAdmin(reg)
 	if sv.flags.webhooks {
 		if err := sv.startWebhooks(ctx, reg, js, validator, pub, nc); err != nil {
@@ -395,7 +403,11 @@ func (sv *daemon) startAdmin(reg *prometheus.Registry) {
 	if !sv.cfg.Metrics.Disabled {
 		metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	}
-	sv.spawn("admin", admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log).Run)
+	adm := admin.NewAdmin(sv.cfg.Admin, sv.cfg.Metrics.Path, metrics, sv.log)
+	if sv.console != nil {
+		adm.Mount(console.Prefix, sv.console.Handler())
+	}
+	sv.spawn("admin", adm.Run)
 }
 
 // startHealthOnly serves /healthz on webhooks.listen for a process without
@@ -430,6 +442,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		log.Info("quota mirror in memory (no redis.url): run one replica only, or several replicas may together overspend the quota")
 	}
 	reg.MustRegister(quota.NewCollector(mirrors...))
+	sv.consoleQuota(mirrors)
 	productOf, err := sv.productOf()
 	if err != nil {
 		return err
@@ -466,13 +479,16 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	}
 	wm := worker.NewMetrics(reg)
 	wm.KnownActions(operations.KnownActions()...)
+	if err := sv.openHistory(ctx, js); err != nil {
+		return err
+	}
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
 		Gate: cdn.Gate, Syncer: cdn.Syncer, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
 		Operator: operations.NewOperator(client, operations.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
-		Control: sv.ctl.cache,
+		Control: sv.ctl.cache, History: sv.history,
 	})
 	if err != nil {
 		return err

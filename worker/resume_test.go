@@ -1,0 +1,132 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/jobs"
+)
+
+// A job queued during an operator pause is held in memory, not handed
+// back, and goes out as soon as the resume is seen through the watch on
+// the pause key: before the time it would otherwise have looked again.
+func TestResumeSendsHeldJobsAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctl, err := OpenControl(h.ctx, h.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewControlCache(ctl, time.Hour) // only the watch can tell of the resume
+	ctx, cancel := context.WithCancel(h.ctx)
+	watched := make(chan struct{})
+	go func() { _ = cache.WatchPause(ctx); close(watched) }()
+	defer func() { cancel(); <-watched }()
+	h.control = cache
+	events := h.watchStatus()
+
+	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 7", By: "operator:t", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The watch has delivered the pause once the cache says so.
+	h.waitFor("the cache to see the pause", time.Minute, func() bool {
+		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
+		return on
+	})
+	cfg := fastConfig()
+	cfg.DeferMax = time.Hour // a hand-back would wait long past the test
+	h.runWorker(cfg, "w1")
+	id := h.publish(refreshJob(urls("static.example.com", 0, 3)...))
+	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	held, _ := events.Last(id)
+	if calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches); calls != 0 {
+		t.Fatalf("%d refresh calls during the pause", calls)
+	}
+
+	if err := ctl.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the job submitted after the resume", time.Minute, func() bool { return events.Has(id, jobs.StateSubmitted) })
+	var deferrals int
+	var submitted jobs.StatusEvent
+	for _, ev := range events.All(id) {
+		switch ev.State {
+		case jobs.StateDeferred:
+			deferrals++
+		case jobs.StateSubmitted:
+			submitted = ev
+		}
+	}
+	if deferrals != 1 || !submitted.Time.Before(held.Until) {
+		t.Errorf("deferred %d times; submitted at %s, the held batch's next look was %s: the resume did not wake it",
+			deferrals, submitted.Time.Format(time.RFC3339Nano), held.Until.Format(time.RFC3339Nano))
+	}
+}
+
+// The batcher logs each batch it forms, with its size, jobs and why it
+// was cut.
+func TestBatcherLogsBatchFormed(t *testing.T) {
+	t.Parallel()
+	in := make(chan work)
+	logs := &syncLog{}
+	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: newLedger(time.Minute, nil),
+		in: in, out: newBatchQueue(), log: slog.New(slog.NewTextHandler(logs, nil))})
+	done := make(chan struct{})
+	go func() { defer close(done); bt.run() }()
+	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+	in <- work{t: &takenJob{job: &jobs.Job{ID: "1"}}, key: k, paths: urls("a.example.com", 0, 1001)}
+	close(in)
+	<-done
+	out := logs.String()
+	for _, want := range []string{`msg="batch formed"`, "paths=1000 jobs=1 why=full", "paths=1 jobs=1", `why="intake stopped"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("batcher log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// A job cancelled during the pause, right before the resume, is not sent
+// when the resume wakes its held batch: the wake reads the cancels anew.
+func TestResumeAfterCancelSendsNothingCancelled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctl, err := OpenControl(h.ctx, h.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewControlCache(ctl, time.Hour) // only the watch makes it look again
+	ctx, cancel := context.WithCancel(h.ctx)
+	watched := make(chan struct{})
+	go func() { _ = cache.WatchPause(ctx); close(watched) }()
+	defer func() { cancel(); <-watched }()
+	h.control = cache
+	events := h.watchStatus()
+	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 8", By: "operator:t", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the cache to see the pause", time.Minute, func() bool {
+		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
+		return on
+	})
+	cfg := fastConfig()
+	cfg.DeferMax = time.Hour
+	h.runWorker(cfg, "w1")
+	id := h.publish(refreshJob(urls("static.example.com", 0, 2)...))
+	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	if err := ctl.CancelJob(h.ctx, Cancel{JobID: id, By: "operator:t", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Resume(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the cancelled job settled", time.Minute, func() bool {
+		return events.Has(id, jobs.StateRejected) || events.Has(id, jobs.StateSubmitted)
+	})
+	if events.Has(id, jobs.StateSubmitted) || h.emu.Calls(apiclient.ActionRefreshObjectCaches) != 0 {
+		t.Fatalf("a job cancelled before the resume was sent: %v", events.States(id))
+	}
+}
