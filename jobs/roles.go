@@ -103,6 +103,9 @@ func Roles(names RoleNames) []Role {
 	for _, b := range []string{n.Control, n.Archive, n.History, n.Schedules} {
 		read = append(read, kvRead(b)...)
 	}
+	// The job history is read as a stream from a time on, through a pull
+	// consumer of one's own.
+	read = append(read, api+"CONSUMER.MSG.NEXT.KV_"+n.History+".*")
 	producer := Role{Name: "producer", User: "producer",
 		Publish:   append([]string{api + "INFO"}, queue...),
 		Subscribe: []string{"_INBOX.>", p + ".status.>"}}
@@ -119,7 +122,9 @@ func Roles(names RoleNames) []Role {
 			kvUse(n.Idempotency), manage("KV_"+n.Idempotency),
 			kvUse(n.Replay), manage("KV_"+n.Replay),
 			kvUse(n.OSS), manage("KV_"+n.OSS),
-			kvRead(n.Control), manage("KV_"+n.Control)),
+			kvRead(n.Control), manage("KV_"+n.Control),
+			// Its replica heartbeat, which the console lists.
+			[]string{"$KV." + n.Control + ".replica.*"}),
 		Subscribe: []string{"_INBOX.>"}}
 	service := Role{Name: "service", User: "cdnpurge",
 		Publish: []string{p + ".purge.refresh", p + ".purge.push", p + ".sched.>", p + ".status.>", api + ">",

@@ -23,12 +23,15 @@ import (
 // the console lists.
 func (sv *daemon) startConsole(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, subj jobs.Subjects, pub *jobs.Publisher,
 	states operations.StateStore) error {
-	arch, err := worker.OpenArchive(ctx, js, "", sv.cfg.Worker.ArchiveRetention, sv.cfg.NATS.Replicas)
-	if err != nil {
-		// A role whose NATS user may not open the archive still serves
-		// the console, without the dead-letter archive.
-		sv.log.Warn("console: no dead-letter archive", slog.String("error", err.Error()))
-		arch = nil
+	// The archive is the worker's: a webhooks-only replica (whose NATS
+	// role may not touch it) serves the console without dead letters.
+	var arch *worker.Archive
+	if sv.flags.worker {
+		var err error
+		if arch, err = worker.OpenArchive(ctx, js, "", sv.cfg.Worker.ArchiveRetention, sv.cfg.NATS.Replicas); err != nil {
+			sv.log.Warn("console: no dead-letter archive", slog.String("error", err.Error()))
+			arch = nil
+		}
 	}
 	c, err := console.New(console.Deps{Conn: nc, JS: js, Stream: sv.cfg.NATS.Stream, StatusStream: sv.cfg.NATS.StatusStream,
 		Subjects: subj, Control: sv.ctl.ctl, Archive: arch, Publisher: pub, Token: string(sv.cfg.Admin.Token),
