@@ -113,7 +113,8 @@ func TestDecideCall(t *testing.T) {
 		until          time.Time
 		pause, resync  bool
 	}{
-		{"per-minute limit: wait for the next minute", apiErr(429, "QuotaPerMinuteExceeded.Domain"), 3, 1, false, noSplit, deferred, now.Truncate(time.Minute).Add(time.Minute + time.Second), false, false},
+		{"per-minute limit, window unknown: wait a whole 60 s window", apiErr(429, "QuotaPerMinuteExceeded.Domain"), 3, 1, false, noSplit, deferred, now.Add(time.Minute + time.Second), false, false},
+		{"per-minute limit: wait until the domain's window has room", &apiclient.DomainWindowError{Err: apiErr(400, "QuotaPerMinuteExceeded.Refresh"), Until: now.Add(17 * time.Second)}, 3, 1, false, noSplit, deferred, now.Add(17 * time.Second), false, false},
 		{"quota spent: re-sync and hand back", apiErr(400, "QuotaExceeded.Refresh"), 3, 1, false, noSplit, deferred, now.Add(cfg.RetryDelay), false, true},
 		{"a stopped domain among others: split by domain", apiErr(400, "InvalidDomain.Offline"), 3, 2, false, splitByDomain, 0, time.Time{}, false, false},
 		{"a stopped domain alone: waits its backoff", apiErr(400, "InvalidDomain.Offline"), 3, 1, false, noSplit, deferred, now.Add(7 * time.Second), false, false},
