@@ -136,6 +136,12 @@ func decideCall(c failedCall) callFate {
 	deferTo := func(until time.Time, reason string) {
 		f.outcome = outcome{kind: deferred, until: until, reason: reason}
 	}
+	// recheckAt defers to a time that is not the end of the reason (an API
+	// down, a stopped domain: nobody knows when they end), only when the
+	// paths are looked at again; the reason names it as such.
+	recheckAt := func(at time.Time, reason string) {
+		f.outcome = outcome{kind: deferred, recheck: at, reason: reason}
+	}
 	switch v {
 	case NextMinute:
 		// The per-domain per-minute URL limit, not the daily quota: the
@@ -165,7 +171,7 @@ func decideCall(c failedCall) callFate {
 		}
 		delay := c.domainDelay(c.domain)
 		f.note, f.level, f.attrs = "domain not serving refreshes now; its paths wait", slog.LevelWarn, []any{slog.String("domain", c.domain), slog.Duration("delay", delay)}
-		deferTo(c.now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", c.domain, code, delay))
+		recheckAt(c.now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); rechecked in %s", c.domain, code, delay))
 	case DomainUnknown:
 		if c.domains > 1 {
 			f.split = splitByDomain
@@ -194,7 +200,7 @@ func decideCall(c failedCall) callFate {
 			break
 		}
 		f.note, f.level, f.attrs = "the API did not take the batch; its jobs will be redelivered", slog.LevelWarn, []any{slog.Duration("delay", c.cfg.RetryDelay)}
-		deferTo(c.now.Add(c.cfg.RetryDelay), c.err.Error())
+		recheckAt(c.now.Add(c.cfg.RetryDelay), fmt.Sprintf("%s; rechecked in %s", c.err, c.cfg.RetryDelay))
 	}
 	return f
 }

@@ -109,8 +109,10 @@ func TestWorkerPerMinuteRefusalWaitsForTheNextMinute(t *testing.T) {
 	if n := h.emu.Calls(apiclient.ActionDescribeRefreshQuota); n != syncsBefore {
 		t.Errorf("%d DescribeRefreshQuota calls after the per-minute refusal, want none: the daily quota is not spent", n-syncsBefore)
 	}
-	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 1000 {
-		t.Errorf("%d paths landed in the first minute, want 1000", got)
+	// The job's 1,500 URLs go as 1,000 and 500, in either order: the
+	// first call lands, the second is refused.
+	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 1000 && got != 500 {
+		t.Errorf("%d paths landed in the first minute, want the first call's 1000 or 500", got)
 	}
 }
 

@@ -60,6 +60,15 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	if ev.State == jobs.StateDeferred && ev.Until.IsZero() {
 		t.Fatal("deferred event without a time")
 	}
+	// The wait ends when the quota resets: 00:00 Asia/Shanghai, 16:00 UTC,
+	// six hours after the mirror's clock (10:00 UTC), not when the job is
+	// looked at again (DeferMax).
+	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
+	for _, ev := range events.All(ids[len(ids)-1]) {
+		if ev.State == jobs.StateDeferred && !ev.Until.Equal(reset) {
+			t.Fatalf("deferred at %s until %s: want the quota reset, %s", ev.Time, ev.Until, reset)
+		}
+	}
 
 	// 16:00 UTC is 00:00 in Shanghai: each new quota day lets dayQuota more in,
 	// and no more.

@@ -158,21 +158,27 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 	taskIDs := append([]string(nil), t.taskIDs...)
 	taskTargets := maps.Clone(t.taskTargets)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
-	until, reason := t.deferUntil, t.deferReason
+	deferred, until, recheck, reason := t.deferred, t.deferUntil, t.deferRecheck, t.deferReason
 	waitsFor := t.waitsFor
 	recorded := t.recorded
 	t.mu.Unlock()
 
-	if !until.IsZero() {
+	if deferred {
 		if len(acceptedPaths) > 0 {
 			if err := s.store.saveProgress(ctx, j.ID, slices.Concat(t.prior, acceptedPaths)); err != nil {
 				log.Warn("could not save job progress; its accepted paths will be sent again",
 					slog.String("error", err.Error()))
 			}
 		}
-		// Never longer than DeferMax: a pause lifted or quota found early
-		// should not leave jobs waiting for a deadline that no longer holds.
-		delay := min(time.Until(until), s.cfg.DeferMax)
+		// Handed back until the recheck, never longer than DeferMax: a
+		// pause lifted or quota found early should not leave jobs waiting
+		// for a deadline that no longer holds. The event says when the
+		// reason ends (until), the log names the recheck as such.
+		wake := recheck
+		if wake.IsZero() {
+			wake = until
+		}
+		delay := min(time.Until(wake), s.cfg.DeferMax)
 		if delay < time.Second {
 			delay = time.Second
 		}
@@ -184,6 +190,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 			event: jobs.StatusEvent{JobID: j.ID, State: jobs.StateDeferred, Reason: reason, Until: until,
 				Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets},
 			note: "job deferred", level: slog.LevelInfo, attrs: []any{slog.String("job", j.ID), slog.String("reason", reason), slog.Time("until", until),
+				slog.Time("recheck_at", now.Add(delay)),
 				slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
 				slog.Any("request_ids", requestIDs)}})
 		return

@@ -148,15 +148,15 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		s.line.leave(st.place)
 	}()
 	for b.Len() > 0 {
-		gone, heldUntil, heldFor := s.hold.check(ctx, b)
+		gone, held := s.hold.check(ctx, b)
 		if gone != nil {
 			s.out.settleBatch(ctx, gone, outcome{kind: rejected, reason: cancelReason})
 		}
 		if b.Len() == 0 {
 			return
 		}
-		if !heldUntil.IsZero() {
-			s.handBack(ctx, b, heldUntil, heldFor)
+		if held.held() {
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: held.until, recheck: held.recheck, reason: held.reason})
 			return
 		}
 		now := time.Now()
@@ -197,11 +197,14 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			// that quota the sync found is used now, not after a hand-back.
 			continue
 		}
+		// The wait ends when the quota resets (00:00 Asia/Shanghai); the
+		// job is looked at again sooner (DeferMax) in case quota appears.
 		reason := fmt.Sprintf("no %s quota left today", st.pool)
-		until := now.Add(s.untilReset())
+		until, recheck := s.cal.NextReset(s.now()), now.Add(s.untilReset())
 		if err != nil {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(s.cfg.RetryDelay)
+			recheck = until
 		}
 		st.held = s.ledger.holdForQuota(st.pool, st.held, b.Len())
 		s.line.wait(st.place)
@@ -213,8 +216,8 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		}
 		if now.Sub(st.waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
-				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
+				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until), slog.Time("recheck_at", recheck))
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: recheck, reason: reason, quota: st.pool})
 			return
 		}
 		if mayPark {
