@@ -44,6 +44,7 @@ func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
 // progress of jobs with more paths to send.
 func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
 	s.ledger.sent(b)
+	s.ledger.landed(b, o)
 	if o.kind == accepted {
 		o.sub = s.recordAccepted(ctx, b, o)
 		if b.Key.product() != apiclient.ProductCDN {
@@ -56,6 +57,17 @@ func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
 				s.finish(ctx, t)
 			}
 		}
+	}
+}
+
+// covered settles path of t as covered by a call that landed after t
+// asked for it: skipped like a recent path, no call and no quota.
+func (s *settler) covered(ctx context.Context, t *takenJob, path string) {
+	t.mu.Lock()
+	t.skipped++
+	t.mu.Unlock()
+	if t.resolve(path, outcome{kind: covered}) {
+		s.finish(ctx, t)
 	}
 }
 
@@ -88,7 +100,7 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 		}
 	}
 	if s.recent != nil && s.cfg.RecentWindow > 0 {
-		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths()); err != nil {
+		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt); err != nil {
 			s.log.Warn("remember recent paths", slog.String("error", err.Error()))
 		}
 	}
@@ -201,7 +213,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 	f := fate{do: ackMsg, attrs: []any{slog.String("job", j.ID)}}
 	var skippedNote string
 	if t.skipped > 0 {
-		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, s.cfg.RecentWindow)
+		skippedNote = fmt.Sprintf("%d paths skipped: a call the API accepted, sent after the job asked for them, refreshed them (worker.recent_window %s)", t.skipped, s.cfg.RecentWindow)
 	}
 	if t.collapsed != "" {
 		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")

@@ -301,6 +301,8 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	// From here a request for one of b's paths is a new refresh: the file
 	// may change after this call.
 	s.ledger.sent(b)
+	b.sentAt = time.Now()
+	s.ledger.flying(b, b.sentAt)
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
 	paths := b.Paths()

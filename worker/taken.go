@@ -50,6 +50,10 @@ type takenJob struct {
 	// deferred is set once a path waits; deferUntil is when its reason
 	// ends (zero: no known end, such as a pause until resumed) and
 	// deferRecheck when the job is looked at again (zero: deferUntil).
+	// asked is when the job was asked for: the stream's timestamp of its
+	// message (coalescing by request time, Recent).
+	asked time.Time
+
 	deferred     bool
 	deferUntil   time.Time
 	deferRecheck time.Time
@@ -87,6 +91,9 @@ const (
 	accepted outcomeKind = iota
 	rejected
 	deferred
+	// covered: a call sent after the job asked for the path refreshed it
+	// (coalescing by request time); no call of its own.
+	covered
 )
 
 // resolve records the outcome of one path and reports whether that was the
