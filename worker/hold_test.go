@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // An operator pause holds every batch back (nothing reaches the API, the
@@ -17,16 +18,7 @@ import (
 // never sent, and after the resume the other job goes out.
 func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{})
-	events := h.watchStatus()
-	ctl, err := OpenControl(h.ctx, h.js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 42", By: "operator:test", Since: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	h.runControlledWorker(ctl)
+	h, events, ctl := pausedWorker(t, PauseState{Reason: "incident 42", By: "operator:test", Since: time.Now()})
 
 	keep := h.publish(refreshJob(urls("static.example.com", 0, 3)...))
 	drop := h.publish(refreshJob(urls("static.example.com", 100, 2)...))
@@ -75,6 +67,23 @@ func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 	}
 }
 
+// pausedWorker is a harness whose operator paused submissions with p and
+// a worker that reads the control bucket, stopped when the test ends.
+func pausedWorker(t *testing.T, p PauseState) (*harness, *jobstest.Statuses, *Control) {
+	t.Helper()
+	h := newHarness(t, harnessOpts{})
+	events := h.watchStatus()
+	ctl, err := OpenControl(h.ctx, h.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Pause(h.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	h.runControlledWorker(ctl)
+	return h, events, ctl
+}
+
 // runControlledWorker runs a worker that reads the operator's control
 // bucket ctl, stopped when the test ends.
 func (h *harness) runControlledWorker(ctl *Control) {
@@ -95,17 +104,8 @@ func (h *harness) runControlledWorker(ctl *Control) {
 // the recheck within 30 s.
 func TestOperatorPauseUntilIsThePausesEnd(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{})
-	events := h.watchStatus()
-	ctl, err := OpenControl(h.ctx, h.js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	end := time.Now().Add(2 * time.Hour).Truncate(time.Second)
-	if err := ctl.Pause(h.ctx, PauseState{Reason: "freeze", By: "operator:test", Since: time.Now(), Until: end}); err != nil {
-		t.Fatal(err)
-	}
-	h.runControlledWorker(ctl)
+	h, events, _ := pausedWorker(t, PauseState{Reason: "freeze", By: "operator:test", Since: time.Now(), Until: end})
 	id := h.publish(refreshJob(urls("static.example.com", 0, 3)...))
 	h.waitFor("the job deferred by the pause", 20*time.Second, func() bool {
 		ev, ok := events.Last(id)
