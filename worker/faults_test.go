@@ -10,6 +10,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // With the emulator's URL quota at 200 and 800 URLs published, exactly
@@ -282,6 +283,38 @@ func TestWorkerCoalescesTheBacklogByRequestTime(t *testing.T) {
 		t.Fatalf("%d calls, want %d", calls, distinct/perJob)
 	}
 	t.Logf("%d distinct + %d copies queued: %d paths sent, %d calls", distinct, copies, len(got), calls)
+}
+
+// The same backlog with the worker restarted in the middle: the record of
+// what was sent when is in Redis, so the new worker's copies of paths the
+// old one sent are covered too.
+func TestWorkerCoalescesTheBacklogAcrossARestart(t *testing.T) {
+	t.Parallel()
+	rdb := quotatest.Redis(t)
+	recent := NewRedisRecent(rdb, quotatest.Prefix(t, rdb), "acct", time.Hour)
+	h := newHarness(t, harnessOpts{recent: recent, emu: cdnemu.Options{URLQuota: 100_000}})
+	cfg := fastConfig()
+	cfg.RecentWindow = time.Hour
+	const distinct, perJob, copies = 5000, 500, 500
+	for i := range distinct / perJob {
+		h.publish(refreshJob(urls("example.com", i*perJob, perJob)...))
+	}
+	for i := range copies / 10 {
+		h.publish(refreshJob(urls("example.com", i*97%(distinct-10), 10)...))
+	}
+	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	_, stop := h.runWorker(cfg, "w1")
+	h.waitFor("some calls of the first worker", 30*time.Second, func() bool {
+		return h.emu.Calls(apiclient.ActionRefreshObjectCaches) >= 3
+	})
+	stop()
+	h.runWorker(cfg, "w2")
+	h.waitFor("the backlog drained", 60*time.Second, h.drained)
+	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	if len(got) != distinct || len(uniq(got)) != distinct {
+		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API", len(got), len(uniq(got)), distinct, len(got)-distinct)
+	}
+	t.Logf("%d distinct + %d copies, a restart in the middle: %d paths sent, %d calls", distinct, copies, len(got), h.emu.Calls(apiclient.ActionRefreshObjectCaches))
 }
 
 // An account error pauses submissions and the paused gauge shows it; once
