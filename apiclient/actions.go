@@ -33,7 +33,7 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 		RequestID     string `json:"RequestId"`
 		RefreshTaskID string `json:"RefreshTaskId"`
 	}
-	settle := func(error) {}
+	settle := func(err error) error { return err }
 	if c.pacer != nil && ot == ObjectFile {
 		s, err := paceRefresh(ctx, c.pacer, ActionRefreshObjectCaches, r.Paths)
 		if err != nil {
@@ -42,7 +42,7 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 		settle = s
 	}
 	err := c.Call(ctx, ActionRefreshObjectCaches, p, &out)
-	settle(err)
+	err = settle(err)
 	if err != nil {
 		return RefreshResult{}, err
 	}

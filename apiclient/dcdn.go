@@ -118,7 +118,7 @@ func (c *Client) RefreshTarget(ctx context.Context, t Target, r RefreshRequest) 
 		RequestID     string `json:"RequestId"`
 		RefreshTaskID string `json:"RefreshTaskId"`
 	}
-	settle := func(error) {}
+	settle := func(err error) error { return err }
 	if c.dcdnPacer != nil && (ot == ObjectFile || ot == ObjectIgnoreParams) {
 		s, err := paceRefresh(ctx, c.dcdnPacer, t.RefreshAction, r.Paths)
 		if err != nil {
@@ -127,7 +127,7 @@ func (c *Client) RefreshTarget(ctx context.Context, t Target, r RefreshRequest) 
 		settle = s
 	}
 	err := c.call(ctx, c.dcdn, http.MethodPost, t.RefreshAction, p, &out)
-	settle(err)
+	err = settle(err)
 	if err != nil {
 		return RefreshResult{}, err
 	}

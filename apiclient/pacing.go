@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // URLsPerDomainPerMinute is the API's limit on refreshed URLs per domain
@@ -23,16 +24,22 @@ const DCDNURLsPerDomainPerMinute = 1000
 
 // DomainPacer keeps refreshed URLs under the per-domain per-minute limit,
 // shared by every replica of the account (quota.NewRedisDomainPacer) or
-// local to one process (quota.NewMemoryDomainPacer).
+// local to one process (quota.NewMemoryDomainPacer). The limit is paced
+// per sliding 60 s window, which also keeps every calendar minute under
+// it: the API's pages say "per minute" without saying which.
 type DomainPacer interface {
-	// Take waits until n URLs of domain fit in the current minute and
-	// counts them.
+	// Take waits until n URLs of domain fit in the window and counts
+	// them.
 	Take(ctx context.Context, domain string, n int) error
 	// Give returns n URLs that were taken for a call that did not land.
 	Give(ctx context.Context, domain string, n int) error
-	// Block counts domain as full for the rest of the minute, after the
-	// API refused it for the per-minute limit.
-	Block(ctx context.Context, domain string) error
+	// Landed counts n taken URLs from now on: their call was answered (or
+	// gave no answer), so the API counted them no later than now.
+	Landed(ctx context.Context, domain string, n int) error
+	// Block counts domain as full until the oldest URL of its window
+	// leaves it, after the API refused it for the per-minute limit, and
+	// returns that time.
+	Block(ctx context.Context, domain string) (time.Time, error)
 }
 
 // NoPacing is a DomainPacer that never waits: as Options.DCDNDomainPacer
@@ -41,9 +48,24 @@ var NoPacing DomainPacer = noPacing{}
 
 type noPacing struct{}
 
-func (noPacing) Take(context.Context, string, int) error { return nil }
-func (noPacing) Give(context.Context, string, int) error { return nil }
-func (noPacing) Block(context.Context, string) error     { return nil }
+func (noPacing) Take(context.Context, string, int) error   { return nil }
+func (noPacing) Give(context.Context, string, int) error   { return nil }
+func (noPacing) Landed(context.Context, string, int) error { return nil }
+func (noPacing) Block(context.Context, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+// DomainWindowError is a per-minute refusal (QuotaPerMinuteExceeded) with
+// the time its domains have room again: when the oldest URL of their last
+// 60 s leaves the window, as the DomainPacer knows it.
+type DomainWindowError struct {
+	Err     error
+	Domains []string
+	Until   time.Time
+}
+
+func (e *DomainWindowError) Error() string { return e.Err.Error() }
+func (e *DomainWindowError) Unwrap() error { return e.Err }
 
 // IsPerMinuteQuota reports the API's refusal for the per-minute limit: a
 // quota error that frees within the minute, not a spent daily quota.
@@ -83,36 +105,50 @@ func domainCounts(paths []string) ([]string, map[string]int) {
 
 // paceRefresh takes each domain's URLs from the pacer before a File
 // refresh; it returns a function that settles them after the call: given
-// back when the call did not land, the domains blocked for the minute when
-// the API refused them for the per-minute limit.
-func paceRefresh(ctx context.Context, pacer DomainPacer, action string, paths []string) (func(error), error) {
+// back when the call did not land, counted from the answer when it did,
+// and the domains blocked until their window frees when the API refused
+// them for the per-minute limit (the error then says until when, as a
+// *DomainWindowError).
+func paceRefresh(ctx context.Context, pacer DomainPacer, action string, paths []string) (func(error) error, error) {
 	names, counts := domainCounts(paths)
 	taken := names[:0:0]
-	giveBack := func() {
+	each := func(f func(ctx context.Context, d string, n int) error) {
 		for _, d := range taken {
-			_ = pacer.Give(context.WithoutCancel(ctx), d, counts[d])
+			_ = f(context.WithoutCancel(ctx), d, counts[d])
 		}
 	}
 	for _, d := range names {
 		if err := pacer.Take(ctx, d, counts[d]); err != nil {
-			giveBack()
+			each(pacer.Give)
 			return nil, fmt.Errorf("%s: pacing %d URLs of %s: %w", action, counts[d], d, err)
 		}
 		taken = append(taken, d)
 	}
-	return func(err error) {
+	return func(err error) error {
 		var refused *Error
 		switch {
 		case err == nil:
+			each(pacer.Landed)
 		case IsPerMinuteQuota(err):
+			// The refused URLs did not count; the window is full by what
+			// the API counted, which the pacer may not know all of.
+			each(pacer.Give)
+			w := &DomainWindowError{Err: err, Domains: names}
 			for _, d := range names {
-				_ = pacer.Block(context.WithoutCancel(ctx), d)
+				if until, _ := pacer.Block(context.WithoutCancel(ctx), d); until.After(w.Until) {
+					w.Until = until
+				}
+			}
+			if !w.Until.IsZero() {
+				return w
 			}
 		case errors.As(err, &refused):
 			// The API answered no: the URLs did not count.
-			giveBack()
+			each(pacer.Give)
 		default:
 			// No answer: the call may have landed, so the URLs stay counted.
+			each(pacer.Landed)
 		}
+		return err
 	}, nil
 }

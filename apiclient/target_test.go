@@ -258,11 +258,16 @@ func (p *recordingPacer) Give(_ context.Context, d string, n int) error {
 	return nil
 }
 
-func (p *recordingPacer) Block(_ context.Context, d string) error {
+func (p *recordingPacer) Landed(context.Context, string, int) error { return nil }
+
+// blockedUntil is what recordingPacer.Block answers.
+var blockedUntil = time.Date(2026, 12, 1, 10, 1, 5, 0, time.UTC)
+
+func (p *recordingPacer) Block(_ context.Context, d string) (time.Time, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.blocked = append(p.blocked, d)
-	return nil
+	return blockedUntil, nil
 }
 
 func (p *recordingPacer) counts() (map[string]int, []string) {
@@ -316,8 +321,14 @@ func TestTargetClientDomainPacing(t *testing.T) {
 	if !apiclient.IsPerMinuteQuota(err) {
 		t.Fatalf("DCDN past its per-minute limit: %v", err)
 	}
-	if taken, blocked := dcdnPacer.counts(); taken["d.example.com"] != 6 || len(blocked) != 1 || blocked[0] != "d.example.com" {
+	// The refused URL is given back (the API did not count it) and the
+	// error says when the domain's window frees.
+	if taken, blocked := dcdnPacer.counts(); taken["d.example.com"] != 5 || len(blocked) != 1 || blocked[0] != "d.example.com" {
 		t.Errorf("DCDN pacer took %v, blocked %v", taken, blocked)
+	}
+	var w *apiclient.DomainWindowError
+	if !errors.As(err, &w) || !w.Until.Equal(blockedUntil) || len(w.Domains) != 1 {
+		t.Errorf("per-minute refusal without its window's end: %#v", err)
 	}
 	if taken, _ := cdnPacer.counts(); len(taken) != 0 {
 		t.Errorf("CDN pacer saw DCDN URLs: %v", taken)

@@ -162,7 +162,7 @@ type CDNConfig struct {
 	// RateLimits overrides calls/s per API action; negative turns one off.
 	RateLimits map[string]float64 `yaml:"rate_limits" json:"rate_limits"`
 	// DomainURLsPerMinute paces File refreshes to this many URLs per domain
-	// per minute, shared by replicas through Redis (default 1,000, the
+	// per sliding 60 s, shared by replicas through Redis (default 1,000, the
 	// API's limit; off with cdn.emulator); negative turns pacing off.
 	DomainURLsPerMinute int `yaml:"domain_urls_per_minute" json:"domain_urls_per_minute"`
 	// DCDNDomainURLsPerMinute is the same for DCDN domains (default 1,000,

@@ -41,7 +41,10 @@ type StatusEvent struct {
 	Subject  string `json:"subject,omitempty"`
 	Stream   string `json:"stream,omitempty"`
 	Sequence uint64 `json:"sequence,omitempty"`
-	// Until is when a deferred job is tried again.
+	// Until is when the reason a deferred job waits for ends (the quota
+	// reset at 00:00 Asia/Shanghai, the domain's 60 s window, the pause's
+	// end); zero when it has no known end (a pause until resumed). The
+	// worker may look at the job sooner, in case the reason ends early.
 	Until time.Time `json:"until,omitzero"`
 	// Paths and TaskIDs are what the worker submitted.
 	Paths   []string `json:"paths,omitempty"`

@@ -59,13 +59,20 @@ func TestScriptsOnARedisCluster(t *testing.T) {
 		a, b := NewRedisDomainPacer(newClient(t), o), NewRedisDomainPacer(newClient(t), o)
 		ctx := context.Background()
 		for _, d := range []string{"example.com", "img.example.com", "a.example.org"} {
+			// Every window script: take, give back, take, landed, block.
 			if err := a.Take(ctx, d, 900); err != nil {
 				t.Fatalf("Take %s: %v", d, err)
 			}
-			if err := b.Give(ctx, d, 100); err != nil {
+			if err := a.Give(ctx, d, 900); err != nil {
 				t.Fatalf("Give %s: %v", d, err)
 			}
-			if err := b.Block(ctx, d); err != nil {
+			if err := a.Take(ctx, d, 900); err != nil {
+				t.Fatalf("Take %s again: %v", d, err)
+			}
+			if err := a.Landed(ctx, d, 900); err != nil {
+				t.Fatalf("Landed %s: %v", d, err)
+			}
+			if _, err := b.Block(ctx, d); err != nil {
 				t.Fatalf("Block %s: %v", d, err)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,20 +17,31 @@ import (
 
 // DomainPacer keeps the URLs refreshed per domain under the API's limit
 // per minute (1,000 by default, "RefreshObjectCaches" in the CDN API
-// reference), counted in calendar minutes. With Redis the count is shared
-// by every replica of the account; without, it is this process's. It
-// satisfies apiclient.DomainPacer.
+// reference). The page does not say which minute, so the pacer counts a
+// sliding window of 60 seconds (plus a margin): no 60 s span, and so no
+// calendar minute either, ever holds more than the limit, and the API
+// refuses nothing under either reading. With Redis the window is shared
+// by every replica of the account and timed by Redis's clock; without, it
+// is this process's. It satisfies apiclient.DomainPacer.
 type DomainPacer struct {
-	counter minuteCounter
-	local   *memoryCounter // fallback while Redis is unreachable
+	window  windowStore
+	local   *memoryWindow // fallback while Redis is unreachable
 	limit   int
+	span    time.Duration
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
 	log     *slog.Logger
+	mu      sync.Mutex
+	pending map[string][]pendingTake // per domain, oldest first
+	warned  time.Time
+}
 
-	mu     sync.Mutex
-	minute map[string]int64 // the minute each domain last took URLs in
-	warned time.Time
+// pendingTake is URLs this process took for a call whose answer has not
+// come yet.
+type pendingTake struct {
+	id    string
+	n     int
+	local bool // counted in the fallback window
 }
 
 // DomainPacerOptions configure a DomainPacer.
@@ -36,15 +49,30 @@ type DomainPacerOptions struct {
 	// Prefix and Account namespace the Redis keys as for the quota store.
 	Prefix  string
 	Account string
-	// Limit is the URLs per domain per minute; default
+	// Limit is the URLs per domain per window; default
 	// apiclient.URLsPerDomainPerMinute.
 	Limit int
+	// Margin is added to the 60 s window, for the API counting a call at
+	// a slightly different moment than the pacer does; default 1s.
+	Margin time.Duration
+	// PendingMax is how long a take whose call has not been answered
+	// keeps counting from the moment it leaves the window's start: until
+	// Landed or Give, the API may count it at any moment, so it frees
+	// nothing. Past PendingMax (a replica died mid-call) it counts from
+	// its take. Default 5 minutes, above the client's retry budget.
+	PendingMax time.Duration
 	// Now and Sleep are the clock; tests pass a fake pair so that nothing
-	// really waits. Defaults: time.Now and a timer.
+	// really waits. Defaults: time.Now and a timer. With Redis and no Now,
+	// the window is timed by Redis's clock, so replicas with skewed clocks
+	// agree.
 	Now    func() time.Time
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Logger *slog.Logger
 }
+
+// DomainWindow is the span the per-domain limit is counted over, before
+// the margin.
+const DomainWindow = time.Minute
 
 func (o DomainPacerOptions) withDefaults() DomainPacerOptions {
 	if o.Prefix == "" {
@@ -56,8 +84,11 @@ func (o DomainPacerOptions) withDefaults() DomainPacerOptions {
 	if o.Limit <= 0 {
 		o.Limit = apiclient.URLsPerDomainPerMinute
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Margin <= 0 {
+		o.Margin = time.Second
+	}
+	if o.PendingMax <= 0 {
+		o.PendingMax = 5 * time.Minute
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
@@ -71,73 +102,132 @@ func (o DomainPacerOptions) withDefaults() DomainPacerOptions {
 // NewMemoryDomainPacer paces one process.
 func NewMemoryDomainPacer(o DomainPacerOptions) *DomainPacer {
 	o = o.withDefaults()
-	local := newMemoryCounter()
-	return &DomainPacer{counter: local, local: local, limit: o.Limit, now: o.Now, sleep: o.Sleep, log: o.Logger, minute: map[string]int64{}}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	local := &memoryWindow{span: DomainWindow + o.Margin, pendingMax: o.PendingMax, entries: map[string][]windowEntry{}}
+	return &DomainPacer{window: local, local: local, limit: o.Limit, span: DomainWindow + o.Margin, now: now,
+		sleep: o.Sleep, log: o.Logger, pending: map[string][]pendingTake{}}
 }
 
 // NewRedisDomainPacer paces every replica sharing rdb. While Redis cannot
 // be reached it counts in this process alone (and says so once a minute);
 // a refusal from the API then still backs the domain off.
 func NewRedisDomainPacer(rdb redis.UniversalClient, o DomainPacerOptions) *DomainPacer {
-	o = o.withDefaults()
+	redisClock := o.Now == nil
 	p := NewMemoryDomainPacer(o)
-	p.counter = &redisCounter{rdb: rdb, prefix: o.Prefix, account: o.Account}
+	o = o.withDefaults()
+	p.window = &redisWindow{rdb: rdb, prefix: o.Prefix, account: o.Account, span: p.span, pendingMax: o.PendingMax, redisClock: redisClock}
 	return p
 }
 
-// Take waits until n URLs of domain fit in the current minute and counts
-// them. A batch never waits for part of a minute's room: it goes whole.
+// Take waits until n URLs of domain fit in the window and counts them. A
+// batch never waits for part of the window's room: it goes whole.
 func (p *DomainPacer) Take(ctx context.Context, domain string, n int) error {
 	if n > p.limit {
 		return fmt.Errorf("%d URLs of %s in one call exceed the %d a minute the API allows; lower worker.limits.urls_per_refresh", n, domain, p.limit)
 	}
+	id := strconv.FormatUint(rand.Uint64(), 36)
 	for {
 		now := p.now()
-		m := minuteOf(now)
-		ok, err := p.counter.take(ctx, domain, m, n, p.limit)
+		wait, err := p.window.take(ctx, domain, id, n, p.limit, now)
+		local := false
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			p.warnFallback(err)
-			ok, _ = p.local.take(ctx, domain, m, n, p.limit)
+			wait, _ = p.local.take(ctx, domain, id, n, p.limit, now)
+			local = true
 		}
-		if ok {
+		if wait <= 0 {
 			p.mu.Lock()
-			p.minute[domain] = m
+			p.pending[domain] = append(p.pending[domain], pendingTake{id: id, n: n, local: local})
 			p.mu.Unlock()
 			return nil
 		}
-		if err := p.sleep(ctx, time.Unix((m+1)*60, 0).Sub(now)); err != nil {
+		if err := p.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 }
 
-// Give returns n URLs of domain taken in the current minute; URLs taken in
-// a minute that is over need no return.
-func (p *DomainPacer) Give(ctx context.Context, domain string, n int) error {
-	m := minuteOf(p.now())
+// popPending takes the newest (last) or oldest pending take of n URLs of
+// domain.
+func (p *DomainPacer) popPending(domain string, n int, newest bool) (pendingTake, bool) {
 	p.mu.Lock()
-	last, ok := p.minute[domain]
-	p.mu.Unlock()
-	if !ok || last != m {
+	defer p.mu.Unlock()
+	list := p.pending[domain]
+	for k := range list {
+		i := k
+		if newest {
+			i = len(list) - 1 - k
+		}
+		if list[i].n == n {
+			t := list[i]
+			list = append(list[:i:i], list[i+1:]...)
+			if len(list) == 0 {
+				delete(p.pending, domain)
+			} else {
+				p.pending[domain] = list
+			}
+			return t, true
+		}
+	}
+	return pendingTake{}, false
+}
+
+func (p *DomainPacer) store(t pendingTake) windowStore {
+	if t.local {
+		return p.local
+	}
+	return p.window
+}
+
+// Give returns n URLs of domain taken for a call that did not land.
+func (p *DomainPacer) Give(ctx context.Context, domain string, n int) error {
+	t, ok := p.popPending(domain, n, true)
+	if !ok {
 		return nil
 	}
-	if err := p.counter.give(ctx, domain, m, n); err != nil {
-		return p.local.give(ctx, domain, m, n)
+	if err := p.store(t).give(ctx, domain, t.id); err != nil {
+		return fmt.Errorf("give back %d URLs of %s: %w", n, domain, err)
 	}
 	return nil
 }
 
-// Block counts domain as full until the minute ends.
-func (p *DomainPacer) Block(ctx context.Context, domain string) error {
-	m := minuteOf(p.now())
-	_ = p.local.fill(ctx, domain, m, p.limit)
-	if err := p.counter.fill(ctx, domain, m, p.limit); err != nil {
-		p.warnFallback(err)
+// Landed moves the count of n URLs of domain to now, when the call that
+// took them was answered (or gave no answer): the API counted them at
+// some moment between the take and now, and a call retried after a
+// backoff lands well after its take, so the window runs from the answer.
+func (p *DomainPacer) Landed(ctx context.Context, domain string, n int) error {
+	t, ok := p.popPending(domain, n, false)
+	if !ok {
+		return nil
+	}
+	if err := p.store(t).restamp(ctx, domain, t.id, p.now()); err != nil {
+		return fmt.Errorf("count %d URLs of %s as landed: %w", n, domain, err)
 	}
 	return nil
+}
+
+// Block counts domain as full until the oldest URL of its window leaves
+// it (a full window if none is known: another client spent the room),
+// after the API refused it for the per-minute limit. It returns when the
+// domain has room again.
+func (p *DomainPacer) Block(ctx context.Context, domain string) (time.Time, error) {
+	now := p.now()
+	wait, lerr := p.local.block(ctx, domain, p.limit, now)
+	w, err := p.window.block(ctx, domain, p.limit, now)
+	if err != nil {
+		p.warnFallback(err)
+		if lerr != nil {
+			return now.Add(p.span), fmt.Errorf("block %s: %w", domain, err)
+		}
+		w = wait
+	}
+	return now.Add(w), nil
 }
 
 func (p *DomainPacer) warnFallback(err error) {
@@ -149,8 +239,6 @@ func (p *DomainPacer) warnFallback(err error) {
 	p.warned = time.Now()
 	p.log.Warn("shared per-domain URL pacing unavailable; pacing this replica alone", slog.String("error", err.Error()))
 }
-
-func minuteOf(t time.Time) int64 { return t.Unix() / 60 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -166,114 +254,301 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// minuteCounter counts URLs per domain and minute.
-type minuteCounter interface {
-	take(ctx context.Context, domain string, minute int64, n, limit int) (bool, error)
-	give(ctx context.Context, domain string, minute int64, n int) error
-	fill(ctx context.Context, domain string, minute int64, limit int) error
+// windowStore holds each domain's takes of the last window.
+type windowStore interface {
+	// take counts n URLs under id when they fit (wait 0), else returns
+	// how long until they would.
+	take(ctx context.Context, domain, id string, n, limit int, now time.Time) (time.Duration, error)
+	give(ctx context.Context, domain, id string) error
+	restamp(ctx context.Context, domain, id string, now time.Time) error
+	// block fills the window until its oldest take leaves; returns the
+	// wait until then.
+	block(ctx context.Context, domain string, limit int, now time.Time) (time.Duration, error)
 }
 
-type memoryCounter struct {
-	mu     sync.Mutex
-	minute int64
-	used   map[string]int
+type windowEntry struct {
+	id      string
+	at      time.Time
+	n       int
+	pending bool // taken, its call not answered yet
 }
 
-func newMemoryCounter() *memoryCounter { return &memoryCounter{used: map[string]int{}} }
-
-func (c *memoryCounter) at(minute int64) {
-	if minute != c.minute {
-		c.minute, c.used = minute, map[string]int{}
+// leaves is when the entry stops counting: a pending one not before a
+// whole window from now, since the API may count it at any moment.
+func (e windowEntry) leaves(now time.Time, span time.Duration) time.Time {
+	if e.pending {
+		return now.Add(span)
 	}
+	return e.at.Add(span)
 }
 
-func (c *memoryCounter) take(_ context.Context, domain string, minute int64, n, limit int) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at(minute)
-	if c.used[domain]+n > limit {
-		return false, nil
+type memoryWindow struct {
+	mu         sync.Mutex
+	span       time.Duration
+	pendingMax time.Duration
+	entries    map[string][]windowEntry // per domain
+}
+
+// live drops what left the window and returns the rest, by the time
+// they leave, and their sum.
+func (w *memoryWindow) live(domain string, now time.Time) ([]windowEntry, int) {
+	es := w.entries[domain][:0:0]
+	sum := 0
+	for _, e := range w.entries[domain] {
+		gone := !e.at.Add(w.span).After(now)
+		if e.pending {
+			gone = !e.at.Add(w.pendingMax).After(now)
+		}
+		if !gone {
+			es = append(es, e)
+			sum += e.n
+		}
 	}
-	c.used[domain] += n
-	return true, nil
+	if len(es) == 0 {
+		delete(w.entries, domain)
+	} else {
+		w.entries[domain] = es
+	}
+	out := append([]windowEntry(nil), es...)
+	slices.SortStableFunc(out, func(a, b windowEntry) int { return a.leaves(now, w.span).Compare(b.leaves(now, w.span)) })
+	return out, sum
 }
 
-func (c *memoryCounter) give(_ context.Context, domain string, minute int64, n int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if minute == c.minute {
-		c.used[domain] = max(0, c.used[domain]-n)
+func (w *memoryWindow) take(_ context.Context, domain, id string, n, limit int, now time.Time) (time.Duration, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	es, sum := w.live(domain, now)
+	if sum+n <= limit {
+		w.entries[domain] = append(w.entries[domain], windowEntry{id: id, at: now, n: n, pending: true})
+		return 0, nil
+	}
+	need, freed := sum+n-limit, 0
+	for _, e := range es {
+		freed += e.n
+		if freed >= need {
+			return max(e.leaves(now, w.span).Sub(now), time.Millisecond), nil
+		}
+	}
+	return w.span, nil
+}
+
+func (w *memoryWindow) find(domain, id string) int {
+	for i, e := range w.entries[domain] {
+		if e.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (w *memoryWindow) give(_ context.Context, domain, id string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i := w.find(domain, id); i >= 0 {
+		es := w.entries[domain]
+		w.entries[domain] = append(es[:i:i], es[i+1:]...)
 	}
 	return nil
 }
 
-func (c *memoryCounter) fill(_ context.Context, domain string, minute int64, limit int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.at(minute)
-	c.used[domain] = limit
+func (w *memoryWindow) restamp(_ context.Context, domain, id string, now time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i := w.find(domain, id); i >= 0 {
+		e := &w.entries[domain][i]
+		e.pending = false
+		if now.After(e.at) {
+			e.at = now
+		}
+	}
 	return nil
 }
 
-// keyDomainMinute counts one domain's URLs in one minute.
-func keyDomainMinute(prefix, account, domain string, minute int64) string {
-	return prefix + "{" + account + "}:urlmin:" + strconv.FormatInt(minute, 10) + ":" + domain
+func (w *memoryWindow) block(_ context.Context, domain string, limit int, now time.Time) (time.Duration, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	es, sum := w.live(domain, now)
+	at := now
+	if len(es) > 0 && !es[0].pending {
+		at = es[0].at
+	}
+	if fill := limit - sum; fill > 0 {
+		w.entries[domain] = append(w.entries[domain], windowEntry{id: "block", at: at, n: fill})
+	}
+	return at.Add(w.span).Sub(now), nil
 }
 
-// domainMinuteTTL keeps a minute's counter a little past its minute.
-const domainMinuteTTL = 2 * time.Minute
+// keyDomainWindow holds one domain's takes of the last window.
+func keyDomainWindow(prefix, account, domain string) string {
+	return prefix + "{" + account + "}:urlwin:" + domain
+}
 
-type redisCounter struct {
+type redisWindow struct {
 	rdb             redis.UniversalClient
 	prefix, account string
+	span            time.Duration
+	pendingMax      time.Duration
+	redisClock      bool
 }
 
-func (c *redisCounter) key(domain string, minute int64) []string {
-	return []string{keyDomainMinute(c.prefix, c.account, domain, minute)}
+func (w *redisWindow) keys(domain string) []string {
+	return []string{keyDomainWindow(w.prefix, w.account, domain)}
 }
 
-func (c *redisCounter) take(ctx context.Context, domain string, minute int64, n, limit int) (bool, error) {
-	ok, err := domainTakeScript.Run(ctx, c.rdb, c.key(domain, minute), n, limit, domainMinuteTTL.Milliseconds()).Int()
-	return ok == 1, err
+// nowArg is the script's clock: 0 has the script read Redis's TIME.
+func (w *redisWindow) nowArg(now time.Time) int64 {
+	if w.redisClock {
+		return 0
+	}
+	return now.UnixMilli()
 }
 
-func (c *redisCounter) give(ctx context.Context, domain string, minute int64, n int) error {
-	return domainGiveScript.Run(ctx, c.rdb, c.key(domain, minute), n).Err()
+func (w *redisWindow) take(ctx context.Context, domain, id string, n, limit int, now time.Time) (time.Duration, error) {
+	ms, err := domainTakeScript.Run(ctx, w.rdb, w.keys(domain), w.nowArg(now), w.span.Milliseconds(), w.pendingMax.Milliseconds(), n, limit, id).Int64()
+	return time.Duration(ms) * time.Millisecond, err
 }
 
-func (c *redisCounter) fill(ctx context.Context, domain string, minute int64, limit int) error {
-	return c.rdb.Set(ctx, c.key(domain, minute)[0], limit, domainMinuteTTL).Err()
+func (w *redisWindow) give(ctx context.Context, domain, id string) error {
+	return domainGiveScript.Run(ctx, w.rdb, w.keys(domain), id).Err()
 }
 
-// domainTakeScript counts n URLs of a domain in a minute if they fit.
+func (w *redisWindow) restamp(ctx context.Context, domain, id string, now time.Time) error {
+	return domainLandedScript.Run(ctx, w.rdb, w.keys(domain), w.nowArg(now), w.span.Milliseconds(), w.pendingMax.Milliseconds(), id).Err()
+}
+
+func (w *redisWindow) block(ctx context.Context, domain string, limit int, now time.Time) (time.Duration, error) {
+	ms, err := domainBlockScript.Run(ctx, w.rdb, w.keys(domain), w.nowArg(now), w.span.Milliseconds(), w.pendingMax.Milliseconds(), limit).Int64()
+	return time.Duration(ms) * time.Millisecond, err
+}
+
+// domainWindowLua is shared by the window scripts: now (ARGV[1], or
+// Redis's TIME when 0), dropping what left the window (ARGV[2], ms) or
+// was pending too long (ARGV[3], ms), and the rest as leave times and
+// counts, sorted by leave time, with their sum. Members are
+// "<p|l><id>:<n>" (p: taken, its call not answered; l: landed; b: a
+// block), scored by the time they count from (unix ms). A pending take
+// leaves no sooner than a whole window from now: the API may count it at
+// any moment.
+const domainWindowLua = `
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local span = tonumber(ARGV[2])
+local pendingMax = tonumber(ARGV[3])
+local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local live = {}
+local sum = 0
+for i = 1, #all, 2 do
+  local m, at = all[i], tonumber(all[i + 1])
+  local pending = string.sub(m, 1, 1) == 'p'
+  local gone = at + span <= now
+  if pending then gone = at + pendingMax <= now end
+  if gone then
+    redis.call('ZREM', KEYS[1], m)
+  else
+    local n = tonumber(string.match(m, ':(%d+)$'))
+    local leaves = at + span
+    if pending then leaves = now + span end
+    table.insert(live, {leaves, n, m, at, pending})
+    sum = sum + n
+  end
+end
+table.sort(live, function(a, b) return a[1] < b[1] end)
+`
+
+// domainTakeScript counts n URLs of a domain in its sliding window if
+// they fit, as pending until Landed.
 //
-// KEYS[1]: the domain's counter for the minute (keyDomainMinute)
-// ARGV[1]: n, the URLs of the call
-// ARGV[2]: the limit per minute
-// ARGV[3]: the counter's TTL in milliseconds
-// Returns 1 when counted, 0 when the minute has no room for n.
-var domainTakeScript = redis.NewScript(`
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = tonumber(ARGV[1])
-if used + n > tonumber(ARGV[2]) then
+//	KEYS[1] the domain's window (sorted set, keyDomainWindow)
+//	ARGV[1] now, unix ms (0: Redis's clock)
+//	ARGV[2] the window, ms (60 s and the margin)
+//	ARGV[3] how long a take may stay pending, ms
+//	ARGV[4] n, the URLs of the call
+//	ARGV[5] the limit per window
+//	ARGV[6] the take's id
+//
+// Returns 0 when counted, else the ms until the takes that make room for
+// n leave the window.
+var domainTakeScript = redis.NewScript(domainWindowLua + `
+local n = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+if sum + n <= limit then
+  redis.call('ZADD', KEYS[1], now, 'p' .. ARGV[6] .. ':' .. n)
+  redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
   return 0
 end
-redis.call('INCRBY', KEYS[1], n)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+local need = sum + n - limit
+local freed = 0
+for _, e in ipairs(live) do
+  freed = freed + e[2]
+  if freed >= need then
+    return math.max(1, e[1] - now)
+  end
+end
+return span
 `)
 
-// domainGiveScript returns n URLs to a minute's counter, never below zero.
+// domainGiveScript removes a take whose call did not land.
 //
-// KEYS[1]: the domain's counter for the minute (keyDomainMinute)
-// ARGV[1]: n
-// Returns the count left.
+//	KEYS[1] the domain's window (keyDomainWindow)
+//	ARGV[1] the take's id
+//
+// Returns the number of takes removed (0 or 1).
 var domainGiveScript = redis.NewScript(`
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used == 0 then
-  return 0
+local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+local want = ARGV[1] .. ':'
+for _, m in ipairs(all) do
+  if string.sub(m, 2, #want + 1) == want then
+    return redis.call('ZREM', KEYS[1], m)
+  end
 end
-local left = math.max(0, used - tonumber(ARGV[1]))
-redis.call('SET', KEYS[1], left, 'KEEPTTL')
-return left
+return 0
+`)
+
+// domainLandedScript marks a take landed and counts it from now, when its
+// call was answered.
+//
+//	KEYS[1] the domain's window (keyDomainWindow)
+//	ARGV[1] now, unix ms (0: Redis's clock)
+//	ARGV[2] the window, ms
+//	ARGV[3] how long a take may stay pending, ms
+//	ARGV[4] the take's id
+//
+// Returns 1 when marked, 0 when the take is gone.
+var domainLandedScript = redis.NewScript(domainWindowLua + `
+local want = ARGV[4] .. ':'
+for _, e in ipairs(live) do
+  local m = e[3]
+  if string.sub(m, 2, #want + 1) == want then
+    redis.call('ZREM', KEYS[1], m)
+    redis.call('ZADD', KEYS[1], math.max(now, e[4]), 'l' .. string.sub(m, 2))
+    redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
+    return 1
+  end
+end
+return 0
+`)
+
+// domainBlockScript fills a domain's window until its oldest take leaves
+// (a whole window from now if it holds none, or only pending ones), after
+// the API refused the domain for its per-minute limit.
+//
+//	KEYS[1] the domain's window (keyDomainWindow)
+//	ARGV[1] now, unix ms (0: Redis's clock)
+//	ARGV[2] the window, ms
+//	ARGV[3] how long a take may stay pending, ms
+//	ARGV[4] the limit per window
+//
+// Returns the ms until the domain has room again.
+var domainBlockScript = redis.NewScript(domainWindowLua + `
+local at = now
+if #live > 0 and not live[1][5] then at = live[1][4] end
+local fill = tonumber(ARGV[4]) - sum
+if fill > 0 then
+  redis.call('ZADD', KEYS[1], at, 'b' .. now .. ':' .. fill)
+  redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
+end
+return at + span - now
 `)

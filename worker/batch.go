@@ -208,6 +208,8 @@ type batch struct {
 	index   map[string]*entry
 	domains map[string]int
 	opened  time.Time
+	// sentAt is when the batch's call was sent (Recent).
+	sentAt time.Time
 }
 
 func newBatch(k GroupKey, now time.Time) *batch {

@@ -1,6 +1,9 @@
 package worker
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // batchedPaths indexes every path of the worker not sent yet, whichever stage
 // holds it: a group's pool in the batcher, a full batch waiting for a
@@ -57,4 +60,97 @@ func (p *batchedPaths) len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.entries)
+}
+
+// flights indexes the entries whose call was sent and not yet settled,
+// with the time it was sent. A job that asked for such a path before the
+// call was sent (its message's stored time, takenJob.asked) is covered by
+// that call: it joins the entry when the call settles and completes with
+// it, without a call or quota of its own. A job that asked after the call
+// was sent does not join: the file may have changed after the call.
+type flights struct {
+	mu      sync.Mutex
+	entries map[pendingKey]*flight
+	// landed holds, for a short while, when the accepted calls of paths
+	// were sent: a copy that passed the Recent check before the call was
+	// remembered and reaches the batcher after it landed is covered too.
+	landed map[pendingKey]time.Time
+}
+
+// landedFor is how long a landed call's paths are kept for late copies;
+// longer than a path takes from the intake's Recent check to the batcher.
+const landedFor = time.Minute
+
+// joined is what became of a path's request at the batcher.
+type joined int
+
+const (
+	notJoined     joined = iota
+	joinedEntry          // joined a waiting or in-flight entry
+	coveredLanded        // covered by a call that already landed
+)
+
+type flight struct {
+	e       *entry
+	sentAt  time.Time
+	joiners []*takenJob
+}
+
+func newFlights() *flights {
+	return &flights{entries: map[pendingKey]*flight{}, landed: map[pendingKey]time.Time{}}
+}
+
+// fly records b's entries as sent at sentAt; an entry sent again (a split
+// batch) keeps its joiners.
+func (f *flights) fly(b *batch, sentAt time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range b.entries {
+		key := pendingKey{b.Key, e.path}
+		if fl, ok := f.entries[key]; ok && fl.e == e {
+			fl.sentAt = sentAt
+			continue
+		}
+		f.entries[key] = &flight{e: e, sentAt: sentAt}
+	}
+}
+
+// attach adds t to the flight of path in group k when its call covers t,
+// or reports that a landed call covers it.
+func (f *flights) attach(k GroupKey, path string, t *takenJob) joined {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := pendingKey{k, path}
+	if fl, ok := f.entries[key]; ok && covers(fl.sentAt, t.asked) {
+		fl.joiners = append(fl.joiners, t)
+		return joinedEntry
+	}
+	if sent, ok := f.landed[key]; ok && covers(sent, t.asked) {
+		return coveredLanded
+	}
+	return notJoined
+}
+
+// land ends the flights of b's entries and adds their joiners to the
+// entries' jobs, so that the settlement resolves them with the rest; an
+// accepted call's paths are kept landedFor for late copies.
+func (f *flights) land(b *batch, accepted bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	for key, at := range f.landed {
+		if now.Sub(at) > landedFor {
+			delete(f.landed, key)
+		}
+	}
+	for _, e := range b.entries {
+		key := pendingKey{b.Key, e.path}
+		if fl, ok := f.entries[key]; ok && fl.e == e {
+			e.jobs = append(e.jobs, fl.joiners...)
+			delete(f.entries, key)
+			if accepted {
+				f.landed[key] = fl.sentAt
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -18,6 +19,8 @@ type batcherParams struct {
 	limits  Limits
 	ledger  *ledger
 	metrics *Metrics
+	// settle settles a path a landed call covers.
+	settle *settler
 	// in is intake's output; out, the submitters' queue.
 	in  <-chan work
 	out *batchQueue
@@ -55,10 +58,16 @@ func (bt *batcher) run() {
 			}
 			now := time.Now()
 			for _, p := range in.paths {
-				if bt.ledger.join(in.key, p, in.t) {
-					// Pending in the pool, a full batch or a batch
-					// waiting for quota: the job joins that entry.
+				switch bt.ledger.join(in.key, p, in.t) {
+				case joinedEntry:
+					// Pending in the pool, a full batch, a batch waiting
+					// for quota, or a call sent after the job asked for
+					// the path: the job joins that entry.
 					bt.metrics.duplicate()
+					continue
+				case coveredLanded:
+					bt.metrics.duplicate()
+					bt.settle.covered(context.Background(), in.t, p)
 					continue
 				}
 				full, _ := g.add(in.key, p, in.t, now)

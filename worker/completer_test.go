@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +114,8 @@ func TestDecideCall(t *testing.T) {
 		until          time.Time
 		pause, resync  bool
 	}{
-		{"per-minute limit: wait for the next minute", apiErr(429, "QuotaPerMinuteExceeded.Domain"), 3, 1, false, noSplit, deferred, now.Truncate(time.Minute).Add(time.Minute + time.Second), false, false},
+		{"per-minute limit, window unknown: wait a whole 60 s window", apiErr(429, "QuotaPerMinuteExceeded.Domain"), 3, 1, false, noSplit, deferred, now.Add(time.Minute + time.Second), false, false},
+		{"per-minute limit: wait until the domain's window has room", &apiclient.DomainWindowError{Err: apiErr(400, "QuotaPerMinuteExceeded.Refresh"), Until: now.Add(17 * time.Second)}, 3, 1, false, noSplit, deferred, now.Add(17 * time.Second), false, false},
 		{"quota spent: re-sync and hand back", apiErr(400, "QuotaExceeded.Refresh"), 3, 1, false, noSplit, deferred, now.Add(cfg.RetryDelay), false, true},
 		{"a stopped domain among others: split by domain", apiErr(400, "InvalidDomain.Offline"), 3, 2, false, splitByDomain, 0, time.Time{}, false, false},
 		{"a stopped domain alone: waits its backoff", apiErr(400, "InvalidDomain.Offline"), 3, 1, false, noSplit, deferred, now.Add(7 * time.Second), false, false},
@@ -136,8 +138,17 @@ func TestDecideCall(t *testing.T) {
 			if tc.split != noSplit {
 				return
 			}
-			if f.outcome.kind != tc.kind || !f.outcome.until.Equal(tc.until) || f.outcome.reason == "" {
-				t.Errorf("outcome %d until %s reason %q; want %d until %s and a reason", f.outcome.kind, f.outcome.until, f.outcome.reason, tc.kind, tc.until)
+			// A wait whose end nobody knows (an API down, a stopped
+			// domain) reports no until, only when it is rechecked.
+			got := f.outcome.until
+			if v := Decide(tc.err); (v == RetryLater || v == DomainStopped) && !tc.stopping {
+				if !got.IsZero() || !strings.Contains(f.outcome.reason, "rechecked in") {
+					t.Errorf("%s: until %s, reason %q: want no until and the recheck named", v, got, f.outcome.reason)
+				}
+				got = f.outcome.recheck
+			}
+			if f.outcome.kind != tc.kind || !got.Equal(tc.until) || f.outcome.reason == "" {
+				t.Errorf("outcome %d until %s reason %q; want %d until %s and a reason", f.outcome.kind, got, f.outcome.reason, tc.kind, tc.until)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -25,7 +26,8 @@ const (
 	// refused, because a change is never retried blind.
 	Unrecognised
 	// NextMinute: the per-domain URLs-per-minute limit; the domain may
-	// refresh again when the next minute starts.
+	// refresh again when the oldest URL of its last 60 s leaves the
+	// window (the name is kept for the metric label).
 	NextMinute
 	// QuotaSpent: the API says the daily quota is spent although the
 	// mirror granted it: re-sync the mirror and hand back with a delay.
@@ -134,14 +136,25 @@ func decideCall(c failedCall) callFate {
 	deferTo := func(until time.Time, reason string) {
 		f.outcome = outcome{kind: deferred, until: until, reason: reason}
 	}
+	// recheckAt defers to a time that is not the end of the reason (an API
+	// down, a stopped domain: nobody knows when they end), only when the
+	// paths are looked at again; the reason names it as such.
+	recheckAt := func(at time.Time, reason string) {
+		f.outcome = outcome{kind: deferred, recheck: at, reason: reason}
+	}
 	switch v {
 	case NextMinute:
 		// The per-domain per-minute URL limit, not the daily quota: the
-		// mirror is right, and the domain may refresh again when the next
-		// minute starts. Other domains' batches go on.
-		next := c.now.Truncate(time.Minute).Add(time.Minute + time.Second)
-		f.note, f.level, f.attrs = "the domain reached the API's URLs-per-minute limit; its paths wait for the next minute", slog.LevelInfo, []any{slog.Time("until", next)}
-		deferTo(next, fmt.Sprintf("the API's limit of URLs per minute per domain was reached (%s); waiting for the next minute", code))
+		// mirror is right, and the domain may refresh again when the
+		// oldest URL of its last 60 s leaves the window, which the domain
+		// pacer knows (apiclient.DomainWindowError); without it, a whole
+		// window from now. Other domains' batches go on.
+		until := c.now.Add(time.Minute + time.Second)
+		if w := (*apiclient.DomainWindowError)(nil); errors.As(c.err, &w) && w.Until.After(c.now) {
+			until = w.Until
+		}
+		f.note, f.level, f.attrs = "the domain reached the API's URLs-per-minute limit; its paths wait for its 60 s window", slog.LevelInfo, []any{slog.Time("until", until)}
+		deferTo(until, fmt.Sprintf("the API's limit of URLs per minute per domain was reached (%s); waiting until the domain's 60 s window has room", code))
 	case QuotaSpent:
 		// Handed back with a delay, not sent straight to the gate again:
 		// a full prefetch queue is not in the mirror, and an immediate
@@ -158,7 +171,7 @@ func decideCall(c failedCall) callFate {
 		}
 		delay := c.domainDelay(c.domain)
 		f.note, f.level, f.attrs = "domain not serving refreshes now; its paths wait", slog.LevelWarn, []any{slog.String("domain", c.domain), slog.Duration("delay", delay)}
-		deferTo(c.now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); trying again in %s", c.domain, code, delay))
+		recheckAt(c.now.Add(delay), fmt.Sprintf("domain %s is stopped or being changed (%s); rechecked in %s", c.domain, code, delay))
 	case DomainUnknown:
 		if c.domains > 1 {
 			f.split = splitByDomain
@@ -187,7 +200,7 @@ func decideCall(c failedCall) callFate {
 			break
 		}
 		f.note, f.level, f.attrs = "the API did not take the batch; its jobs will be redelivered", slog.LevelWarn, []any{slog.Duration("delay", c.cfg.RetryDelay)}
-		deferTo(c.now.Add(c.cfg.RetryDelay), c.err.Error())
+		recheckAt(c.now.Add(c.cfg.RetryDelay), fmt.Sprintf("%s; rechecked in %s", c.err, c.cfg.RetryDelay))
 	}
 	return f
 }

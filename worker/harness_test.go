@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,9 +41,11 @@ type harness struct {
 	// events is the test's status watch (watchStatus), a signal of waitFor.
 	events *jobstest.Statuses
 	clock  *cdnemu.Clock
-	client *apiclient.Client
-	store  quota.Store
-	mirror *quota.Mirror
+	// paceWaits counts the domain pacer's waits on the harness clock.
+	paceWaits atomic.Int64
+	client    *apiclient.Client
+	store     quota.Store
+	mirror    *quota.Mirror
 	// dcdn is DCDN's quota mirror, when harnessOpts.dcdn names domains.
 	dcdn      *quota.Mirror
 	productOf func(host string) apiclient.Product
@@ -66,6 +69,10 @@ type harnessOpts struct {
 	// dcdn are DCDN domains: the emulator serves them on DCDN only, the
 	// allowlist takes them, and the worker sends them to DCDN.
 	dcdn []string
+	// pace gives the client a domain pacer per product (the emulator's
+	// per-domain limits), on the harness clock when clock is set: a wait
+	// moves the clock instead of sleeping.
+	pace bool
 }
 
 // connect opens a connection of its own to the test's NATS, as another
@@ -128,6 +135,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Now:          now,
 		Logger:       h.log,
 	}
+	if o.pace {
+		copts.DomainPacer = h.domainPacer(o.emu.DomainURLsPerMinute, now)
+		copts.DCDNDomainPacer = h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)
+	}
 	h.client, err = apiclient.New(copts)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +172,74 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// domainPacer paces limit URLs per domain per window. On the harness
+// clock a wait moves the clock to the wait's end (never back), once every
+// call that took URLs from the pacer was answered: in real time those
+// calls take milliseconds of a wait of a minute, and moving the clock
+// under a call in flight would have the emulator count it a minute late.
+// Calls of one domain each (a multi-domain call waiting for its second
+// domain would wait for itself).
+func (h *harness) domainPacer(limit int, now func() time.Time) apiclient.DomainPacer {
+	if limit <= 0 {
+		return apiclient.NoPacing
+	}
+	o := quota.DomainPacerOptions{Limit: limit, Now: now, Logger: h.log}
+	if h.clock == nil {
+		return quota.NewMemoryDomainPacer(o)
+	}
+	fp := &flightPacer{}
+	fp.idle = sync.NewCond(&fp.mu)
+	o.Sleep = func(ctx context.Context, d time.Duration) error {
+		fp.mu.Lock()
+		defer fp.mu.Unlock()
+		for fp.inFlight > 0 && ctx.Err() == nil {
+			fp.idle.Wait()
+		}
+		h.paceWaits.Add(1)
+		if end := now().Add(d); end.After(h.clock.Now()) {
+			h.clock.Set(end)
+		}
+		return ctx.Err()
+	}
+	fp.DomainPacer = quota.NewMemoryDomainPacer(o)
+	return fp
+}
+
+// flightPacer counts the calls that took URLs and were not answered yet.
+type flightPacer struct {
+	*quota.DomainPacer
+	mu       sync.Mutex
+	idle     *sync.Cond
+	inFlight int
+}
+
+func (p *flightPacer) Take(ctx context.Context, domain string, n int) error {
+	err := p.DomainPacer.Take(ctx, domain, n)
+	if err == nil {
+		p.mu.Lock()
+		p.inFlight++
+		p.mu.Unlock()
+	}
+	return err
+}
+
+func (p *flightPacer) answered() {
+	p.mu.Lock()
+	p.inFlight--
+	p.mu.Unlock()
+	p.idle.Broadcast()
+}
+
+func (p *flightPacer) Give(ctx context.Context, domain string, n int) error {
+	defer p.answered()
+	return p.DomainPacer.Give(ctx, domain, n)
+}
+
+func (p *flightPacer) Landed(ctx context.Context, domain string, n int) error {
+	defer p.answered()
+	return p.DomainPacer.Landed(ctx, domain, n)
 }
 
 func (h *harness) startNATS(url string) {

@@ -36,13 +36,13 @@ type operatorHold struct {
 
 // check takes out of b the paths that only cancelled jobs still want and
 // returns them as gone (nil when none), to be reported rejected with
-// cancelReason; during an operator pause it returns until when the rest
-// of b waits, and why. A failing read does not stop submissions (the
-// pause is an operator's tool, not a safety gate).
-func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, until time.Time, reason string) {
+// cancelReason; during an operator pause it returns the pause the rest
+// of b waits for. A failing read does not stop submissions (the pause is
+// an operator's tool, not a safety gate).
+func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, hold pauseHold) {
 	c := h.control
 	if c == nil {
-		return nil, time.Time{}, ""
+		return nil, pauseHold{}
 	}
 	if cancelled, err := c.CancelledJobs(ctx); err == nil && len(cancelled) > 0 {
 		out := newBatch(b.Key, b.opened)
@@ -65,20 +65,24 @@ func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, until t
 		}
 	}
 	if b.Len() == 0 {
-		return gone, time.Time{}, ""
+		return gone, pauseHold{}
 	}
 	now := time.Now()
 	p, paused, err := c.OperatorPause(ctx, now)
 	if err != nil || !paused {
-		return gone, time.Time{}, ""
+		return gone, pauseHold{}
 	}
-	// Look again soon even when the pause has a later end, so that a
-	// resume takes effect within pauseRecheck.
-	until = now.Add(min(pauseRecheck, h.deferMax))
-	if !p.Until.IsZero() && p.Until.Before(until) {
-		until = p.Until
+	// The wait ends with the pause (no known end when it lasts until a
+	// resume); look again soon even so, so that a resume takes effect
+	// within pauseRecheck.
+	hold = pauseHold{until: p.Until, recheck: now.Add(min(pauseRecheck, h.deferMax)),
+		reason: "submissions paused by " + p.By + ": " + p.Reason}
+	if p.Until.IsZero() {
+		hold.reason += " (until resumed)"
+	} else if p.Until.Before(hold.recheck) {
+		hold.recheck = p.Until
 	}
-	return gone, until, "submissions paused by " + p.By + ": " + p.Reason
+	return gone, hold
 }
 
 // pauseWatcher is a ControlReader that says when the operator's pause
@@ -96,6 +100,15 @@ func (h operatorHold) changed() <-chan struct{} {
 	}
 	return nil
 }
+
+// pauseHold is an operator pause a batch waits for: until is its end
+// (zero: until resumed), recheck when the batch is looked at again.
+type pauseHold struct {
+	until, recheck time.Time
+	reason         string
+}
+
+func (p pauseHold) held() bool { return !p.recheck.IsZero() }
 
 // ControlCache reads the control bucket at most once per TTL, so that
 // checking it before every batch costs no round trip.

@@ -184,8 +184,15 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	in.metrics.jobReceived(j)
 	redelivered := false
+	// The job was asked for when JetStream stored it (or, without that,
+	// when the hook answered): any refresh of its paths sent after that
+	// covers it.
+	asked := j.ReceivedAt
 	if md, err := msg.Metadata(); err == nil {
 		redelivered = md.NumDelivered > 1
+		if !md.Timestamp.IsZero() {
+			asked = md.Timestamp
+		}
 	}
 	if redelivered {
 		in.ledger.redelivered(j.ID)
@@ -215,7 +222,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		paths = without(paths, prior)
 	}
-	t := &takenJob{msg: msg, job: j, received: now, redelivered: redelivered, prior: prior}
+	t := &takenJob{msg: msg, job: j, received: now, asked: asked, redelivered: redelivered, prior: prior}
 	var parts []work
 	var notes []string
 	for _, part := range splitByTarget(in.productOf, k, paths) {
@@ -277,7 +284,7 @@ func splitByTarget(productOf func(host string) apiclient.Product, k GroupKey, pa
 func (in *intake) prepare(ctx context.Context, t *takenJob, k GroupKey, paths, prior []string) ([]work, string) {
 	j := t.job
 	if in.recent != nil && in.cfg.RecentWindow > 0 && len(paths) > 0 {
-		fresh, err := in.recent.Fresh(ctx, k.String(), paths)
+		fresh, err := in.recent.Fresh(ctx, k.String(), paths, t.asked)
 		if err != nil {
 			in.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
 		}

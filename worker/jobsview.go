@@ -48,7 +48,9 @@ type JobView struct {
 	// normal.
 	Priority jobs.Priority `json:"priority,omitempty"`
 	State    string        `json:"state"`
-	// Until is when a waiting or deferred job is tried again.
+	// Until is when the reason a waiting or deferred job waits for ends
+	// (the quota reset, the domain's window, the pause's end); zero when
+	// it has no known end.
 	Until  time.Time `json:"until,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	// Paths are the job's paths when it is still queued, else what the

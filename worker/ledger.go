@@ -12,18 +12,21 @@ import (
 //     (intake), the heartbeat extends them, shutdown hands them back;
 //   - paths waiting in a batch, by group, which a later request for the
 //     same path joins (batcher) until the call is made (submitter);
+//   - paths whose call was sent and not settled, which a request made
+//     before the call was sent joins (coalescing by request time);
 //   - paths waiting for quota, in memory or handed back (metrics, and
 //     the order in which waiting batches get quota);
 //   - the submissions pause after an account error or a financial lock.
 type ledger struct {
 	taken   *takenJobs
 	batched *batchedPaths
+	flights *flights
 	waiting *waitingPaths
 	paused  *pause
 }
 
 func newLedger(ackWait time.Duration, m *Metrics) *ledger {
-	return &ledger{taken: newTakenJobs(), batched: newBatchedPaths(),
+	return &ledger{taken: newTakenJobs(), batched: newBatchedPaths(), flights: newFlights(),
 		waiting: newWaitingPaths(ackWait, m.waiting), paused: &pause{changed: m.paused}}
 }
 
@@ -43,8 +46,23 @@ func (l *ledger) waitBelow(max int, stop <-chan struct{}) { l.taken.waitBelow(ma
 func (l *ledger) wake() { l.taken.wake() }
 
 // join attaches job t to path's entry of group k when that path already
-// waits in a batch; it reports whether it did.
-func (l *ledger) join(k GroupKey, path string, t *takenJob) bool { return l.batched.attach(k, path, t) }
+// waits in a batch, or its call is in flight and was sent after t asked
+// for it; it reports what it did (coveredLanded: a call that already
+// landed covers t, which then needs no entry).
+func (l *ledger) join(k GroupKey, path string, t *takenJob) joined {
+	if l.batched.attach(k, path, t) {
+		return joinedEntry
+	}
+	return l.flights.attach(k, path, t)
+}
+
+// flying records b's call as sent at sentAt: requests made before then
+// join its entries (flights).
+func (l *ledger) flying(b *batch, sentAt time.Time) { l.flights.fly(b, sentAt) }
+
+// landed adds to b's entries the jobs that joined them in flight, before
+// b is settled with o.
+func (l *ledger) landed(b *batch, o outcome) { l.flights.land(b, o.kind == accepted) }
 
 // batchedEntry records a new entry of group k waiting in a batch.
 func (l *ledger) batchedEntry(k GroupKey, e *entry) { l.batched.add(k, e) }

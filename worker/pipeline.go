@@ -80,7 +80,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	// 2. Batcher: paths into the fewest calls the limits allow.
 	w.queue = newBatchQueue()
 	w.batcher = newBatcher(batcherParams{linger: cfg.Linger, limits: cfg.Limits, ledger: ledger, metrics: d.Metrics,
-		in: w.incoming, out: w.queue, log: d.Logger})
+		settle: settle, in: w.incoming, out: w.queue, log: d.Logger})
 
 	// 3. Submitters: quota gate, operator's hold, the API call, the fate
 	// of a failed call (decideCall); every outcome goes to the settle step.

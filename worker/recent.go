@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,16 +14,31 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// Recent remembers which paths the API accepted lately, so that the same
-// path sent again within a short window (a deploy hook fired twice, two
-// pipelines touching one file) is not refreshed twice and the day's quota
-// is spent once. A path is only remembered after the API accepted it:
-// forgetting is safe, remembering too early would drop a refresh.
+// Recent remembers when the API was sent each path lately, so that a
+// request for a path is covered by a refresh of it sent after the request
+// was made (a deploy hook fired twice, two pipelines touching one file, a
+// backlog holding copies of a path): the day's quota is spent once per
+// change, not once per message, across replicas and restarts (in Redis).
+// A path is remembered only after the API accepted its call, with the time
+// the call was sent: a request made after a call was sent is never
+// covered by it, since the file may have changed after the call.
 type Recent interface {
-	// Fresh returns the paths not accepted within the window, in order.
-	Fresh(ctx context.Context, action string, paths []string) ([]string, error)
-	// Remember notes that the API accepted paths now.
-	Remember(ctx context.Context, action string, paths []string) error
+	// Fresh returns the paths, in order, that no remembered call sent
+	// after asked (with coverMargin for clocks) covers.
+	Fresh(ctx context.Context, action string, paths []string, asked time.Time) ([]string, error)
+	// Remember notes that the API accepted paths in a call sent at sent.
+	Remember(ctx context.Context, action string, paths []string, sent time.Time) error
+}
+
+// coverMargin is how much later than a request a call must have been sent
+// to cover it: the request's time comes from the NATS server's clock, the
+// send time from the worker's.
+const coverMargin = time.Second
+
+// covers reports whether a call sent at sent covers a request made at
+// asked.
+func covers(sent, asked time.Time) bool {
+	return !asked.IsZero() && !sent.IsZero() && sent.After(asked.Add(coverMargin))
 }
 
 // MemoryRecent is Recent for one process.
@@ -30,11 +46,11 @@ type MemoryRecent struct {
 	window time.Duration
 	now    func() time.Time
 	mu     sync.Mutex
-	seen   map[string]time.Time
+	seen   map[string]time.Time // when the path's last call was sent
 }
 
-// NewMemoryRecent returns a Recent that forgets a path window after it was
-// accepted. now is time.Now when nil.
+// NewMemoryRecent returns a Recent that forgets a path window after its
+// call was sent. now is time.Now when nil.
 func NewMemoryRecent(window time.Duration, now func() time.Time) *MemoryRecent {
 	if now == nil {
 		now = time.Now
@@ -43,13 +59,12 @@ func NewMemoryRecent(window time.Duration, now func() time.Time) *MemoryRecent {
 }
 
 // Fresh implements Recent.
-func (m *MemoryRecent) Fresh(_ context.Context, action string, paths []string) ([]string, error) {
+func (m *MemoryRecent) Fresh(_ context.Context, action string, paths []string, asked time.Time) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
 	out := paths[:0:0]
 	for _, p := range paths {
-		if at, ok := m.seen[action+"\n"+p]; ok && now.Sub(at) < m.window {
+		if sent, ok := m.seen[action+"\n"+p]; ok && m.now().Sub(sent) < m.window && covers(sent, asked) {
 			continue
 		}
 		out = append(out, p)
@@ -58,7 +73,7 @@ func (m *MemoryRecent) Fresh(_ context.Context, action string, paths []string) (
 }
 
 // Remember implements Recent; it also forgets what is past the window.
-func (m *MemoryRecent) Remember(_ context.Context, action string, paths []string) error {
+func (m *MemoryRecent) Remember(_ context.Context, action string, paths []string, sent time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -68,13 +83,17 @@ func (m *MemoryRecent) Remember(_ context.Context, action string, paths []string
 		}
 	}
 	for _, p := range paths {
-		m.seen[action+"\n"+p] = now
+		if k := action + "\n" + p; sent.After(m.seen[k]) {
+			m.seen[k] = sent
+		}
 	}
 	return nil
 }
 
 // RedisRecent is Recent shared by every replica through Redis: one key per
-// path, expiring after the window.
+// path holding its last call's send time (unix ms), expiring after the
+// window; bounded by the window in time and by the paths sent in it in
+// size.
 type RedisRecent struct {
 	rdb     redis.UniversalClient
 	prefix  string
@@ -102,35 +121,37 @@ func keyRecent(prefix, account, action, path string) string {
 
 // Fresh implements Recent. When Redis cannot be reached every path is
 // fresh: sending a path twice costs quota, dropping one leaves a stale file.
-func (r *RedisRecent) Fresh(ctx context.Context, action string, paths []string) ([]string, error) {
+func (r *RedisRecent) Fresh(ctx context.Context, action string, paths []string, asked time.Time) ([]string, error) {
 	if len(paths) == 0 {
 		return paths, nil
 	}
 	pipe := r.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(paths))
+	cmds := make([]*redis.StringCmd, len(paths))
 	for i, p := range paths {
-		cmds[i] = pipe.Exists(ctx, keyRecent(r.prefix, r.account, action, p))
+		cmds[i] = pipe.Get(ctx, keyRecent(r.prefix, r.account, action, p))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return paths, fmt.Errorf("check %d recent paths in Redis (sending them all): %w", len(paths), err)
 	}
 	out := paths[:0:0]
 	for i, p := range paths {
-		if cmds[i].Val() == 0 {
-			out = append(out, p)
+		ms, err := cmds[i].Int64()
+		if err == nil && covers(time.UnixMilli(ms), asked) {
+			continue
 		}
+		out = append(out, p)
 	}
 	return out, nil
 }
 
 // Remember implements Recent.
-func (r *RedisRecent) Remember(ctx context.Context, action string, paths []string) error {
+func (r *RedisRecent) Remember(ctx context.Context, action string, paths []string, sent time.Time) error {
 	if len(paths) == 0 {
 		return nil
 	}
 	pipe := r.rdb.Pipeline()
 	for _, p := range paths {
-		pipe.Set(ctx, keyRecent(r.prefix, r.account, action, p), 1, r.window)
+		pipe.Set(ctx, keyRecent(r.prefix, r.account, action, p), sent.UnixMilli(), r.window)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("remember %d recent paths in Redis (they may be sent again): %w", len(paths), err)

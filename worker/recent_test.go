@@ -12,8 +12,9 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
-// Both Recent stores: a path is stale only after Remember, only within the
-// window, and only for the same action.
+// Both Recent stores: a path asked for at T is covered only by a call of
+// the same action sent after T, only after Remember and only within the
+// window; a path asked for after the call was sent is never covered.
 func TestRecent(t *testing.T) {
 	clock := cdnemu.NewClock(time.Now())
 	rdb := quotatest.Redis(t)
@@ -26,25 +27,35 @@ func TestRecent(t *testing.T) {
 	for name, r := range stores {
 		t.Run(name, func(t *testing.T) {
 			paths := []string{"https://example.com/a", "https://example.com/b", "https://example.com/c"}
-			fresh, err := r.Fresh(ctx, "refresh", paths)
+			asked := clock.Now()
+			fresh, err := r.Fresh(ctx, "refresh", paths, asked)
 			if err != nil || !slices.Equal(fresh, paths) {
 				t.Fatalf("before Remember: %v %v", fresh, err)
 			}
-			if err := r.Remember(ctx, "refresh", paths[:2]); err != nil {
+			sent := asked.Add(5 * time.Second)
+			if err := r.Remember(ctx, "refresh", paths[:2], sent); err != nil {
 				t.Fatal(err)
 			}
-			fresh, _ = r.Fresh(ctx, "refresh", paths)
+			fresh, _ = r.Fresh(ctx, "refresh", paths, asked)
 			if !slices.Equal(fresh, paths[2:]) {
-				t.Fatalf("after Remember: fresh %v, want only c", fresh)
+				t.Fatalf("asked before the call was sent: fresh %v, want only c", fresh)
 			}
-			if fresh, _ = r.Fresh(ctx, "push", paths); len(fresh) != 3 {
+			for _, after := range []time.Time{sent, sent.Add(-time.Second / 2), sent.Add(time.Second)} {
+				if fresh, _ = r.Fresh(ctx, "refresh", paths, after); len(fresh) != 3 {
+					t.Fatalf("asked at %s, the call sent at %s: fresh %v, want all (the file may have changed after the call)", after, sent, fresh)
+				}
+			}
+			if fresh, _ = r.Fresh(ctx, "refresh", paths, time.Time{}); len(fresh) != 3 {
+				t.Fatalf("no request time: fresh %v, want all", fresh)
+			}
+			if fresh, _ = r.Fresh(ctx, "push", paths, asked); len(fresh) != 3 {
 				t.Fatalf("another action shares the memory: %v", fresh)
 			}
 			// Past the window everything is fresh again.
 			clock.Advance(2 * time.Minute)
 			deadline := time.Now().Add(3 * time.Second)
 			for {
-				fresh, _ = r.Fresh(ctx, "refresh", paths)
+				fresh, _ = r.Fresh(ctx, "refresh", paths, asked)
 				if len(fresh) == 3 || time.Now().After(deadline) {
 					break
 				}
@@ -64,7 +75,7 @@ func TestRedisRecentFailsOpen(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	r := NewRedisRecent(rdb, "", "", time.Minute)
 	paths := []string{"https://example.com/a"}
-	fresh, err := r.Fresh(context.Background(), "refresh", paths)
+	fresh, err := r.Fresh(context.Background(), "refresh", paths, time.Now())
 	if err == nil || !slices.Equal(fresh, paths) {
 		t.Fatalf("fresh %v, err %v: want every path and an error", fresh, err)
 	}

@@ -46,6 +46,7 @@ func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
 // progress of jobs with more paths to send.
 func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
 	s.ledger.sent(b)
+	s.ledger.landed(b, o)
 	if o.kind == accepted {
 		o.sub = s.recordAccepted(ctx, b, o)
 		if b.Key.product() != apiclient.ProductCDN {
@@ -58,6 +59,17 @@ func (s *settler) settleBatch(ctx context.Context, b *batch, o outcome) {
 				s.finish(ctx, t)
 			}
 		}
+	}
+}
+
+// covered settles path of t as covered by a call that landed after t
+// asked for it: skipped like a recent path, no call and no quota.
+func (s *settler) covered(ctx context.Context, t *takenJob, path string) {
+	t.mu.Lock()
+	t.skipped++
+	t.mu.Unlock()
+	if t.resolve(path, outcome{kind: covered}) {
+		s.finish(ctx, t)
 	}
 }
 
@@ -90,7 +102,7 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 		}
 	}
 	if s.recent != nil && s.cfg.RecentWindow > 0 {
-		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths()); err != nil {
+		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt); err != nil {
 			s.log.Warn("remember recent paths", slog.String("error", err.Error()))
 		}
 	}
@@ -182,21 +194,27 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 	taskIDs := append([]string(nil), t.taskIDs...)
 	taskTargets := maps.Clone(t.taskTargets)
 	rejectedPaths := append([]jobs.Problem(nil), t.rejected...)
-	until, reason := t.deferUntil, t.deferReason
+	deferred, until, recheck, reason := t.deferred, t.deferUntil, t.deferRecheck, t.deferReason
 	waitsFor := t.waitsFor
 	recorded := t.recorded
 	t.mu.Unlock()
 
-	if !until.IsZero() {
+	if deferred {
 		if len(acceptedPaths) > 0 {
 			if err := s.store.saveProgress(ctx, j.ID, slices.Concat(t.prior, acceptedPaths)); err != nil {
 				log.Warn("could not save job progress; its accepted paths will be sent again",
 					slog.String("error", err.Error()))
 			}
 		}
-		// Never longer than DeferMax: a pause lifted or quota found early
-		// should not leave jobs waiting for a deadline that no longer holds.
-		delay := min(time.Until(until), s.cfg.DeferMax)
+		// Handed back until the recheck, never longer than DeferMax: a
+		// pause lifted or quota found early should not leave jobs waiting
+		// for a deadline that no longer holds. The event says when the
+		// reason ends (until), the log names the recheck as such.
+		wake := recheck
+		if wake.IsZero() {
+			wake = until
+		}
+		delay := min(time.Until(wake), s.cfg.DeferMax)
 		if delay < time.Second {
 			delay = time.Second
 		}
@@ -208,6 +226,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 			event: jobs.StatusEvent{JobID: j.ID, State: jobs.StateDeferred, Reason: reason, Until: until,
 				Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets},
 			note: "job deferred", level: slog.LevelInfo, attrs: []any{slog.String("job", j.ID), slog.String("reason", reason), slog.Time("until", until),
+				slog.Time("recheck_at", now.Add(delay)),
 				slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
 				slog.Any("request_ids", requestIDs)}})
 		return
@@ -218,7 +237,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 	f := fate{do: ackMsg, attrs: []any{slog.String("job", j.ID)}}
 	var skippedNote string
 	if t.skipped > 0 {
-		skippedNote = fmt.Sprintf("%d paths skipped: the API accepted them within the last %s (worker.recent_window)", t.skipped, s.cfg.RecentWindow)
+		skippedNote = fmt.Sprintf("%d paths skipped: a call the API accepted, sent after the job asked for them, refreshed them (worker.recent_window %s)", t.skipped, s.cfg.RecentWindow)
 	}
 	if t.collapsed != "" {
 		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")

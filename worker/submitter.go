@@ -158,20 +158,20 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 	}()
 	for b.Len() > 0 {
 		resumed := s.hold.changed() // taken before the look, so no change is missed
-		gone, heldUntil, heldFor := s.hold.check(ctx, b)
+		gone, held := s.hold.check(ctx, b)
 		if gone != nil {
 			s.out.settleBatch(ctx, gone, outcome{kind: rejected, reason: cancelReason})
 		}
 		if b.Len() == 0 {
 			return
 		}
-		if !heldUntil.IsZero() && resumed != nil && s.holdFor > 0 {
+		if held.held() && resumed != nil && s.holdFor > 0 {
 			// Held in memory (its messages kept in progress) until the
 			// pause changes, so that a resume sends it at once.
 			if !st.pauseNoted {
 				st.pauseNoted = true
 				if n, ok := s.out.(pauseNoter); ok {
-					n.heldByPause(b, heldUntil, heldFor)
+					n.heldByPause(b, held.until, held.reason)
 				}
 			}
 			if mayPark {
@@ -179,14 +179,14 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 				s.parked.Go(func() { s.gate(ctx, tg, b, st, false) })
 				return
 			}
-			if !sleep(ctx, s.stop, resumed, nil, time.Until(heldUntil)) {
+			if !sleep(ctx, s.stop, resumed, nil, time.Until(held.recheck)) {
 				s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
 				return
 			}
 			continue
 		}
-		if !heldUntil.IsZero() {
-			s.handBack(ctx, b, heldUntil, heldFor)
+		if held.held() {
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: held.until, recheck: held.recheck, reason: held.reason})
 			return
 		}
 		now := time.Now()
@@ -227,11 +227,14 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			// that quota the sync found is used now, not after a hand-back.
 			continue
 		}
+		// The wait ends when the quota resets (00:00 Asia/Shanghai); the
+		// job is looked at again sooner (DeferMax) in case quota appears.
 		reason := fmt.Sprintf("no %s quota left today", st.pool)
-		until := now.Add(s.untilReset())
+		until, recheck := s.cal.NextReset(s.now()), now.Add(s.untilReset())
 		if err != nil {
 			reason = "quota mirror: " + err.Error()
 			until = now.Add(s.cfg.RetryDelay)
+			recheck = until
 		}
 		st.held = s.ledger.holdForQuota(st.pool, st.held, b.Len())
 		s.line.wait(st.place)
@@ -243,8 +246,8 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		}
 		if now.Sub(st.waitStart) >= s.holdFor {
 			s.log.Info("batch waits for quota; handing its jobs back", slog.String("group", b.Key.String()),
-				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, reason: reason, quota: st.pool})
+				slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until), slog.Time("recheck_at", recheck))
+			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: recheck, reason: reason, quota: st.pool})
 			return
 		}
 		if mayPark {
@@ -328,6 +331,8 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	// From here a request for one of b's paths is a new refresh: the file
 	// may change after this call.
 	s.ledger.sent(b)
+	b.sentAt = time.Now()
+	s.ledger.flying(b, b.sentAt)
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
 	paths := b.Paths()

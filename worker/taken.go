@@ -47,8 +47,17 @@ type takenJob struct {
 	// taskTargets is the product of each non-CDN task of taskIDs.
 	taskTargets map[string]string
 	rejected    []jobs.Problem
-	deferUntil  time.Time
-	deferReason string
+	// deferred is set once a path waits; deferUntil is when its reason
+	// ends (zero: no known end, such as a pause until resumed) and
+	// deferRecheck when the job is looked at again (zero: deferUntil).
+	// asked is when the job was asked for: the stream's timestamp of its
+	// message (coalescing by request time, Recent).
+	asked time.Time
+
+	deferred     bool
+	deferUntil   time.Time
+	deferRecheck time.Time
+	deferReason  string
 	// recorded is set once a call's accepted paths were stored as the
 	// job's progress (KVStore.AddProgress).
 	recorded bool
@@ -65,8 +74,12 @@ type outcome struct {
 	tasks []string // task IDs of that submission
 	// target is the product whose API accepted the call, "" for CDN.
 	target string
-	until  time.Time
-	reason string
+	// until is when the reason a deferred path waits for ends (the quota
+	// reset, the domain's window, the pause's end; zero when unknown),
+	// recheck when it is looked at again if sooner (zero: until).
+	until   time.Time
+	recheck time.Time
+	reason  string
 	// quota is the target quota a deferred path waits for, zero for
 	// other waits.
 	quota quotaPool
@@ -78,6 +91,9 @@ const (
 	accepted outcomeKind = iota
 	rejected
 	deferred
+	// covered: a call sent after the job asked for the path refreshed it
+	// (coalescing by request time); no call of its own.
+	covered
 )
 
 // resolve records the outcome of one path and reports whether that was the
@@ -110,10 +126,13 @@ func (t *takenJob) resolve(path string, o outcome) bool {
 			}
 			t.waitsFor[o.quota]++
 		}
-		if t.deferUntil.IsZero() || o.until.After(t.deferUntil) {
-			t.deferUntil = o.until
+		// The job waits for its latest reason; one with no known end is
+		// the latest.
+		if !t.deferred || (!t.deferUntil.IsZero() && (o.until.IsZero() || o.until.After(t.deferUntil))) {
+			t.deferUntil, t.deferRecheck = o.until, o.recheck
 			t.deferReason = o.reason
 		}
+		t.deferred = true
 	}
 	t.outstanding--
 	return t.outstanding == 0

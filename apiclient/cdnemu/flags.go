@@ -39,6 +39,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", o.NoRateLimit, "turn the per-action calls/s limits off")
 	fs.IntVar(&o.DomainURLsPerMinute, "domain-urls-per-minute", o.DomainURLsPerMinute, "refuse File refreshes beyond N URLs per domain per minute (the API's is 1000; 0 is off)")
 	fs.IntVar(&o.DCDNDomainURLsPerMinute, "dcdn-domain-urls-per-minute", o.DCDNDomainURLsPerMinute, "refuse DCDN URL refreshes beyond N URLs per domain per minute (DCDN's pages say 1000 or 10000; 0 is off)")
+	fs.BoolVar(&o.DomainWindowSliding, "domain-window-sliding", o.DomainWindowSliding, "count the per-domain URL limits over the last 60 s instead of the calendar minute")
 	if o.RateLimits == nil {
 		o.RateLimits = map[string]float64{}
 	}

@@ -65,6 +65,11 @@ type Options struct {
 	// refreshes (File and IgnoreParams); 0 leaves it off. The DCDN pages
 	// say 1,000 or 10,000 (apiclient.DCDNURLsPerDomainPerMinute).
 	DCDNDomainURLsPerMinute int
+	// DomainWindowSliding counts both per-domain limits over the last 60
+	// seconds of the emulator clock instead of the calendar minute: the
+	// other reading of the API's "per minute", under which a pacer that
+	// counts calendar minutes is refused.
+	DomainWindowSliding bool
 
 	// TaskPending is how long a task stays Pending, then TaskDuration how
 	// long it stays Refreshing before it is Complete or Failed. Both 0 make

@@ -283,7 +283,7 @@ func (a *app) jobsShow(ctx context.Context, env *jobsEnv, w io.Writer, id string
 		fmt.Fprintf(tw, "why\t%s\n", dash(v.Reason))
 	}
 	if !v.Until.IsZero() {
-		fmt.Fprintf(tw, "tried again\t%s\n", v.Until.Local().Format(time.RFC3339))
+		fmt.Fprintf(tw, "waits until\t%s\n", v.Until.Local().Format(time.RFC3339))
 	}
 	fmt.Fprintf(tw, "kind\t%s\n", dash(string(v.Kind)))
 	fmt.Fprintf(tw, "source\t%s\n", dash(v.Source))

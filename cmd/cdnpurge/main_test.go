@@ -301,6 +301,11 @@ func TestPurgeDirectWaitsForQuota(t *testing.T) {
 	if !strings.Contains(out, "50 paths wait for quota until") || !strings.Contains(stderr, "50 paths wait for quota") {
 		t.Errorf("out %q stderr %q", out, stderr)
 	}
+	// The wait ends when the quota resets, 00:00 in Shanghai, not when the
+	// worker would look again (worker.defer_max).
+	if !strings.Contains(out, " 00:00 Asia/Shanghai)") {
+		t.Errorf("the wait does not end at the quota reset: %q", out)
+	}
 	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 250 {
 		t.Errorf("emulator received %d paths, want the 250 the quota allows", got)
 	}
