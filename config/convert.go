@@ -78,10 +78,16 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 	if c.NATS.URL == "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
 		// The embedded server on this host: flush what was stored before
 		// answering, grouped (docs/internals.md, "Group commit").
-		work := or(c.NATS.Stream, jobs.DefaultStreamName)
-		pc.Durable = embedded.NewGroupSync(c.NATS.Embedded.StoreDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+		pc.Durable = c.GroupSync(c.NATS.Embedded.StoreDir)
 	}
 	return pc
+}
+
+// GroupSync returns the group commit of the streams producers write to
+// (work, ticks, idempotency keys) in the embedded store at storeDir.
+func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
+	work := or(c.NATS.Stream, jobs.DefaultStreamName)
+	return embedded.NewGroupSync(storeDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;

@@ -162,8 +162,7 @@ func (sv *daemon) storeReady() webhooks.ReadyCheck {
 func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) jobs.PublisherConfig {
 	pc := c.PublisherConfig(subj)
 	if pc.Durable == nil && a.discovery.nats != "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
-		work := c.NATS.Stream
-		pc.Durable = embedded.NewGroupSync(filepath.Dir(a.discovery.file), work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+		pc.Durable = c.GroupSync(filepath.Dir(a.discovery.file))
 	}
 	return pc
 }
