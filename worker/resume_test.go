@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // A job queued during an operator pause is held in memory, not handed
@@ -16,32 +17,7 @@ import (
 // the pause key: before the time it would otherwise have looked again.
 func TestResumeSendsHeldJobsAtOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{})
-	ctl, err := OpenControl(h.ctx, h.js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := NewControlCache(ctl, time.Hour) // only the watch can tell of the resume
-	ctx, cancel := context.WithCancel(h.ctx)
-	watched := make(chan struct{})
-	go func() { _ = cache.WatchPause(ctx); close(watched) }()
-	defer func() { cancel(); <-watched }()
-	h.control = cache
-	events := h.watchStatus()
-
-	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 7", By: "operator:t", Since: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	// The watch has delivered the pause once the cache says so.
-	h.waitFor("the cache to see the pause", time.Minute, func() bool {
-		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
-		return on
-	})
-	cfg := fastConfig()
-	cfg.DeferMax = time.Hour // a hand-back would wait long past the test
-	h.runWorker(cfg, "w1")
-	id := h.publish(refreshJob(urls("static.example.com", 0, 3)...))
-	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	h, ctl, events, id := heldByPause(t, 3)
 	held, _ := events.Last(id)
 	if calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches); calls != 0 {
 		t.Fatalf("%d refresh calls during the pause", calls)
@@ -96,30 +72,7 @@ func TestBatcherLogsBatchFormed(t *testing.T) {
 // when the resume wakes its held batch: the wake reads the cancels anew.
 func TestResumeAfterCancelSendsNothingCancelled(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{})
-	ctl, err := OpenControl(h.ctx, h.js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache := NewControlCache(ctl, time.Hour) // only the watch makes it look again
-	ctx, cancel := context.WithCancel(h.ctx)
-	watched := make(chan struct{})
-	go func() { _ = cache.WatchPause(ctx); close(watched) }()
-	defer func() { cancel(); <-watched }()
-	h.control = cache
-	events := h.watchStatus()
-	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 8", By: "operator:t", Since: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the cache to see the pause", time.Minute, func() bool {
-		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
-		return on
-	})
-	cfg := fastConfig()
-	cfg.DeferMax = time.Hour
-	h.runWorker(cfg, "w1")
-	id := h.publish(refreshJob(urls("static.example.com", 0, 2)...))
-	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	h, ctl, events, id := heldByPause(t, 2)
 	if err := ctl.CancelJob(h.ctx, Cancel{JobID: id, By: "operator:t", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +85,37 @@ func TestResumeAfterCancelSendsNothingCancelled(t *testing.T) {
 	if events.Has(id, jobs.StateSubmitted) || h.emu.Calls(apiclient.ActionRefreshObjectCaches) != 0 {
 		t.Fatalf("a job cancelled before the resume was sent: %v", events.States(id))
 	}
+}
+
+// heldByPause runs a worker whose control cache learns of pauses only
+// from the pause watch, pauses submissions, and publishes a job of n
+// paths, returning once the job is held by the pause.
+func heldByPause(t *testing.T, n int) (*harness, *Control, *jobstest.Statuses, string) {
+	t.Helper()
+	h := newHarness(t, harnessOpts{})
+	ctl, err := OpenControl(h.ctx, h.js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := NewControlCache(ctl, time.Hour) // only the watch can tell of a change
+	ctx, cancel := context.WithCancel(h.ctx)
+	watched := make(chan struct{})
+	go func() { _ = cache.WatchPause(ctx); close(watched) }()
+	t.Cleanup(func() { cancel(); <-watched })
+	h.control = cache
+	events := h.watchStatus()
+	if err := ctl.Pause(h.ctx, PauseState{Reason: "incident 7", By: "operator:t", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The watch has delivered the pause once the cache says so.
+	h.waitFor("the cache to see the pause", time.Minute, func() bool {
+		_, on, _ := cache.OperatorPause(h.ctx, time.Now())
+		return on
+	})
+	cfg := fastConfig()
+	cfg.DeferMax = time.Hour // a hand-back would wait long past the test
+	h.runWorker(cfg, "w1")
+	id := h.publish(refreshJob(urls("static.example.com", 0, n)...))
+	h.waitFor("the job held by the pause", time.Minute, func() bool { return events.Has(id, jobs.StateDeferred) })
+	return h, ctl, events, id
 }
