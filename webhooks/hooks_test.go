@@ -175,29 +175,40 @@ func TestGenericAuthAndErrors(t *testing.T) {
 	signed := func(ts time.Time, secret Secret) map[string]string {
 		return map[string]string{HeaderTimestamp: strconv.FormatInt(ts.Unix(), 10), HeaderSignature: SignGeneric(secret, ts, "", body)}
 	}
+	// ahead signs with a timestamp d ahead of when the request is sent, not
+	// of the test's start, so that a slow machine does not move it back
+	// inside the window.
+	ahead := func(d time.Duration) func() map[string]string {
+		return func() map[string]string { return signed(time.Now().Add(d), testHMACSecret) }
+	}
 	tests := []struct {
-		name string
-		hdr  map[string]string
-		body []byte
-		want int
+		name  string
+		hdr   map[string]string
+		hdrAt func() map[string]string // when set, made just before sending
+		body  []byte
+		want  int
 	}{
-		{"bearer", map[string]string{"Authorization": "Bearer " + testBearer}, body, 202},
-		{"hmac", signed(now, testHMACSecret), body, 202},
-		{"hmac replayed", signed(now, testHMACSecret), body, 409},
-		{"hmac old", signed(now.Add(-6*time.Minute), testHMACSecret), body, 401},
-		{"hmac future", signed(now.Add(6*time.Minute), testHMACSecret), body, 401},
-		{"hmac 31s ahead", signed(now.Add(31*time.Second), testHMACSecret), body, 401},
-		{"hmac 20s ahead", signed(now.Add(20*time.Second), testHMACSecret), body, 202},
-		{"hmac wrong secret", signed(now, "another-secret-0000"), body, 401},
-		{"wrong bearer", map[string]string{"Authorization": "Bearer nope"}, body, 401},
-		{"none", nil, body, 401},
-		{"bad json", map[string]string{"Authorization": "Bearer " + testBearer}, []byte(`{"kind":`), 400},
-		{"unknown field", map[string]string{"Authorization": "Bearer " + testBearer}, []byte(`{"kind":"push","push":{"paths":["x"],"areaa":"x"}}`), 400},
-		{"operation refused", map[string]string{"Authorization": "Bearer " + testBearer}, []byte(`{"kind":"operation","operation":{"action":"OpenCdnService"}}`), 400},
-		{"wrong content type", map[string]string{"Authorization": "Bearer " + testBearer, "Content-Type": "text/plain"}, body, 415},
+		{"bearer", map[string]string{"Authorization": "Bearer " + testBearer}, nil, body, 202},
+		{"hmac", signed(now, testHMACSecret), nil, body, 202},
+		{"hmac replayed", signed(now, testHMACSecret), nil, body, 409},
+		{"hmac old", signed(now.Add(-6*time.Minute), testHMACSecret), nil, body, 401},
+		{"hmac future", signed(now.Add(6*time.Minute), testHMACSecret), nil, body, 401},
+		{"hmac 32s ahead", nil, ahead(32 * time.Second), body, 401},
+		{"hmac 20s ahead", nil, ahead(20 * time.Second), body, 202},
+		{"hmac wrong secret", signed(now, "another-secret-0000"), nil, body, 401},
+		{"wrong bearer", map[string]string{"Authorization": "Bearer nope"}, nil, body, 401},
+		{"none", nil, nil, body, 401},
+		{"bad json", map[string]string{"Authorization": "Bearer " + testBearer}, nil, []byte(`{"kind":`), 400},
+		{"unknown field", map[string]string{"Authorization": "Bearer " + testBearer}, nil, []byte(`{"kind":"push","push":{"paths":["x"],"areaa":"x"}}`), 400},
+		{"operation refused", map[string]string{"Authorization": "Bearer " + testBearer}, nil, []byte(`{"kind":"operation","operation":{"action":"OpenCdnService"}}`), 400},
+		{"wrong content type", map[string]string{"Authorization": "Bearer " + testBearer, "Content-Type": "text/plain"}, nil, body, 415},
 	}
 	for _, tt := range tests {
-		a := f.post(t, "/hooks/generic", tt.hdr, tt.body)
+		hdr := tt.hdr
+		if tt.hdrAt != nil {
+			hdr = tt.hdrAt()
+		}
+		a := f.post(t, "/hooks/generic", hdr, tt.body)
 		if a.status != tt.want {
 			t.Errorf("%s: status %d %s, want %d", tt.name, a.status, a.raw, tt.want)
 		}
