@@ -2,6 +2,10 @@ package embedded
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,4 +139,73 @@ func TestGroupSyncFlushesTheEmbeddedServersStreamFiles(t *testing.T) {
 	if err := NewGroupSync(dir, "MISSING").Sync(t.Context(), 1); err == nil {
 		t.Fatal("a missing work stream directory flushed without an error")
 	}
+}
+
+// TestGroupSyncFlushesOnlyTheBlocksThatChanged: a round fsyncs a block
+// that was written since its last fsync (appended, or new) and skips one
+// that was not, in every stream it flushes.
+func TestGroupSyncFlushesOnlyTheBlocksThatChanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	msgs := filepath.Join(StreamDir(dir, "W"), "msgs")
+	if err := os.MkdirAll(msgs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	idle := filepath.Join(StreamDir(dir, "KV_idle"), "msgs")
+	if err := os.MkdirAll(idle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, data string) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(data); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	first, second, kv := filepath.Join(msgs, "1.blk"), filepath.Join(msgs, "2.blk"), filepath.Join(idle, "1.blk")
+	write(first, "job 1")
+	write(kv, "key")
+	g := NewGroupSync(dir, "W", "KV_idle")
+	var mu sync.Mutex
+	var synced []string
+	g.fsyncFn = func(p string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasSuffix(p, ".blk") {
+			synced = append(synced, strings.TrimPrefix(p, dir))
+		}
+		return fsyncPath(p)
+	}
+	round := func(want ...string) {
+		t.Helper()
+		mu.Lock()
+		synced = nil
+		mu.Unlock()
+		if err := g.Sync(t.Context(), 1); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range want {
+			want[i] = strings.TrimPrefix(want[i], dir)
+		}
+		slices.Sort(synced)
+		slices.Sort(want)
+		if !slices.Equal(synced, want) {
+			t.Fatalf("blocks flushed %q, want %q", synced, want)
+		}
+	}
+	round(first, kv) // the first round flushes every block
+	round()          // nothing written since
+	write(first, "job 2")
+	round(first)
+	write(second, "job 3") // a new block
+	round(second)
+	write(kv, "key 2")
+	write(second, "job 4")
+	round(kv, second)
 }
