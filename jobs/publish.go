@@ -34,6 +34,10 @@ type Ack struct {
 	// Duplicate is true when the Nats-Msg-Id was seen inside the duplicate
 	// window: the job was stored by an earlier publish.
 	Duplicate bool
+	// Spooled is true when the queue could not take the job within the
+	// publish budget and it waits in this host's spool (jobs/spool) to
+	// be published; Subject, Stream and Sequence are empty.
+	Spooled bool
 }
 
 // Publisher publishes jobs on their subjects and waits for the JetStream

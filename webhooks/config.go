@@ -37,6 +37,10 @@ const (
 	// MaxPublishBudget is the largest webhooks.publish_budget: an answer
 	// after the budget still has to reach GitHub within its 10 seconds.
 	MaxPublishBudget = 9 * time.Second
+	// SpoolOff is the webhooks.spool_dir that turns the spool off.
+	SpoolOff = "off"
+	// DefaultSpoolMaxBytes is webhooks.spool_max_bytes's default.
+	DefaultSpoolMaxBytes = 64 << 20
 	// MaxFuture is how far ahead of the server clock a generic hook's
 	// timestamp may be: room for clock drift, not for pre-signed requests.
 	MaxFuture = 30 * time.Second
@@ -85,7 +89,18 @@ type Config struct {
 	// scheduler tick) keeps retrying a queue passing through a leader
 	// election or a reconnect before it answers 503; default 8s, at most
 	// MaxPublishBudget (jobs.PublisherConfig.Budget).
-	PublishBudget     time.Duration `yaml:"publish_budget" json:"publish_budget"`
+	PublishBudget time.Duration `yaml:"publish_budget" json:"publish_budget"`
+	// SpoolDir is where hooks wait on this host's disk when an outside
+	// NATS (nats.url) could not take them within PublishBudget, e.g.
+	// during a stream leader election that outlasts it; they are
+	// published from there once the queue takes them (jobs/spool).
+	// Default: spool/ under nats.embedded.store_dir (serve keeps its
+	// state file there with an outside NATS too); "off" answers 503
+	// instead. Not used with the embedded server.
+	SpoolDir string `yaml:"spool_dir" json:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; past it hooks get 503. Default
+	// spool.DefaultMaxBytes.
+	SpoolMaxBytes     int64         `yaml:"spool_max_bytes" json:"spool_max_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout" json:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout" json:"write_timeout"`
@@ -227,6 +242,9 @@ func (c Config) WithDefaults() Config {
 	if c.PublishBudget == 0 {
 		c.PublishBudget = jobs.DefaultPublishBudget
 	}
+	if c.SpoolMaxBytes <= 0 {
+		c.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
 	if c.ReplayBucket == "" {
 		c.ReplayBucket = DefaultReplayBucket
 	}
@@ -274,6 +292,9 @@ func (c Config) Validate() error {
 	}
 	if c.BufferBudget < 0 {
 		bad("buffer_budget", "must be > 0 bytes")
+	}
+	if c.SpoolMaxBytes < 0 {
+		bad("spool_max_bytes", "must be > 0 bytes (0 takes the default, %d)", DefaultSpoolMaxBytes)
 	}
 	if c.RetryAfter < 0 {
 		bad("retry_after", "must be > 0 (a Go duration such as 2s)")

@@ -27,6 +27,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/spool"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
@@ -364,6 +365,23 @@ func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, j
 	}
 	wcfg := sv.cfg.WebhooksConfig()
 	deps := webhooks.Deps{Validator: v, Publisher: pub, Logger: sv.log, Metrics: m, Ready: ready}
+	if sv.cfg.NATS.URL != "" && wcfg.SpoolDir != webhooks.SpoolOff {
+		// An outside NATS: a hook the queue cannot take within the
+		// publish budget (a leader election) waits on this host's disk.
+		dir := wcfg.SpoolDir
+		if dir == "" {
+			dir = filepath.Join(sv.cfg.NATS.Embedded.StoreDir, "spool")
+		}
+		sp, err := spool.Open(pub, spool.Config{Dir: dir, MaxBytes: wcfg.SpoolMaxBytes, Logger: sv.log})
+		if err != nil {
+			return err
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cdnpurge_spool_requests",
+			Help: "Hook requests waiting in webhooks.spool_dir for the queue to take them."},
+			func() float64 { return float64(sp.Len()) }))
+		sv.spawn("spool", func(ctx context.Context) error { sp.Run(ctx); return errors.Join(ctx.Err(), sp.Close()) })
+		deps.Publisher = sp
+	}
 	if wcfg.GenericHMACSecret != "" {
 		replay, err := webhooks.OpenReplayGuard(ctx, js, wcfg.ReplayBucket, sv.cfg.NATS.Replicas, wcfg.MaxSkew)
 		if err != nil {

@@ -154,13 +154,23 @@ func (sv *daemon) storeReady() webhooks.ReadyCheck {
 	return webhooks.ReadyCheck{Name: "store", Check: func(context.Context) error { return sv.health.Writable() }}
 }
 
+// cliPublishBudget is the least publish budget of a CLI command: longer
+// than JetStream's longest leader election (4 to 9 s after the loss is
+// noticed) with room for the noticing.
+const cliPublishBudget = 30 * time.Second
+
 // publisherConfig is c's publisher configuration for a CLI command. When
 // the command publishes to the embedded server of a serve running beside
 // it (found through its state file), it flushes the store's streams
 // itself before printing a job ID, as serve's own producers do: the ID is
 // a promise that the job is on disk.
+//
+// Its publish budget is at least cliPublishBudget: no webhook sender's
+// timeout bounds a command, so it rides through a whole leader election
+// of an outside NATS cluster rather than failing inside one.
 func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) jobs.PublisherConfig {
 	pc := c.PublisherConfig(subj)
+	pc.Budget = max(pc.Budget, cliPublishBudget)
 	if pc.Durable == nil && a.discovery.nats != "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
 		pc.Durable = c.GroupSync(filepath.Dir(a.discovery.file))
 	}

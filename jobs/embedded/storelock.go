@@ -22,6 +22,9 @@ type StoreLockedError struct {
 	Dir string
 	// PID of the holder, 0 when it could not be read.
 	PID int
+	// Setting names the config field that chooses the directory, and
+	// Why what sharing it would break; the store's when empty.
+	Setting, Why string
 }
 
 // Error says who holds the directory and what to do.
@@ -30,7 +33,11 @@ func (e *StoreLockedError) Error() string {
 	if e.PID > 0 {
 		holder = "process " + strconv.Itoa(e.PID)
 	}
-	return fmt.Sprintf("%s is in use by %s: two servers on one JetStream store corrupt it; stop that cdnpurge serve or set another nats.embedded.store_dir", e.Dir, holder)
+	setting, why := e.Setting, e.Why
+	if setting == "" {
+		setting, why = "nats.embedded.store_dir", "two servers on one JetStream store corrupt it"
+	}
+	return fmt.Sprintf("%s is in use by %s: %s; stop that cdnpurge serve or set another %s", e.Dir, holder, why, setting)
 }
 
 // Unwrap makes errors.Is(err, ErrStoreLocked) hold.
@@ -48,6 +55,12 @@ type StoreLock struct {
 // same directory, from this process or another, fails at once with a
 // *StoreLockedError.
 func LockStoreDir(dir string) (*StoreLock, error) {
+	return LockDir(dir, "", "")
+}
+
+// LockDir is LockStoreDir for another directory that one serve may use at
+// a time; a *StoreLockedError names setting and says why.
+func LockDir(dir, setting, why string) (*StoreLock, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
@@ -63,7 +76,7 @@ func LockStoreDir(dir string) (*StoreLock, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &StoreLockedError{Dir: abs, PID: readPID(f)}
+			return nil, &StoreLockedError{Dir: abs, PID: readPID(f), Setting: setting, Why: why}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
