@@ -57,6 +57,8 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		{"listen is garbage", "domains: [example.com]\nwebhooks:\n  listen: \"local host:80\"\n", []string{"webhooks.listen: "}},
 		{"publish budget past GitHub's 10 s", "domains: [example.com]\nwebhooks:\n  publish_budget: 12s\n",
 			[]string{"webhooks.publish_budget: 12s: must be between 0 (the default, 8s) and 9s", "(line 3)"}},
+		{"negative spool bound", "domains: [example.com]\nwebhooks:\n  spool_max_bytes: -1\n",
+			[]string{"webhooks.spool_max_bytes: -1 is not allowed here", "(line 3)"}},
 		{"rule template host off the allowlist", `domains: [example.com]
 webhooks:
   rules:

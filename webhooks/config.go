@@ -293,9 +293,6 @@ func (c Config) Validate() error {
 	if c.BufferBudget < 0 {
 		bad("buffer_budget", "must be > 0 bytes")
 	}
-	if c.SpoolMaxBytes < 0 {
-		bad("spool_max_bytes", "must be > 0 bytes (0 takes the default, %d)", DefaultSpoolMaxBytes)
-	}
 	if c.RetryAfter < 0 {
 		bad("retry_after", "must be > 0 (a Go duration such as 2s)")
 	}
