@@ -63,7 +63,7 @@ func TestKinds(t *testing.T) {
 	if KindForPush() != KindPreload {
 		t.Error("push is not preload")
 	}
-	for _, k := range AllKinds {
+	for _, k := range AllKinds() {
 		if got, err := ParseKind(string(k)); err != nil || got != k {
 			t.Errorf("ParseKind(%s) = %s, %v", k, got, err)
 		}
