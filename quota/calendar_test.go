@@ -72,3 +72,16 @@ func TestKinds(t *testing.T) {
 		t.Error("ParseKind accepted file")
 	}
 }
+
+// AllKinds is the caller's own: changing it changes no other caller's.
+func TestAllKindsIsACopy(t *testing.T) {
+	t.Parallel()
+	a := AllKinds()
+	a[0] = "file"
+	if b := AllKinds(); b[0] != KindURL || len(b) != 7 {
+		t.Fatalf("AllKinds() = %v after a caller changed its copy", b)
+	}
+	if !KindURL.Valid() {
+		t.Fatal("url is not a valid kind after a caller changed its copy")
+	}
+}
