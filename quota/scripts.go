@@ -4,8 +4,8 @@ import "github.com/redis/go-redis/v9"
 
 // Every Lua script of the quota mirror lives here, each with its KEYS,
 // ARGV and what it returns, next to RedisStore which runs them (the rate
-// limits' scripts are in quota/ratelimit/scripts.go). Key layout (docs/quota.md), for account A and quota day D of
-// the CDN mirror:
+// limits' scripts are in quota/ratelimit/scripts.go). Key layout
+// (docs/quota.md), for account A and quota day D of the CDN mirror:
 //
 //	state   <prefix>{A}:D:state    hash: <kind>:total, <kind>:remain,
 //	                               <kind>:reserved, <kind>:committed,
