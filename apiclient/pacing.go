@@ -23,8 +23,8 @@ const URLsPerDomainPerMinute = 1000
 const DCDNURLsPerDomainPerMinute = 1000
 
 // DomainPacer keeps refreshed URLs under the per-domain per-minute limit,
-// shared by every replica of the account (quota.NewRedisDomainPacer) or
-// local to one process (quota.NewMemoryDomainPacer). The limit is paced
+// shared by every replica of the account (ratelimit.NewRedisDomainPacer) or
+// local to one process (ratelimit.NewMemoryDomainPacer). The limit is paced
 // per sliding 60 s window, which also keeps every calendar minute under
 // it: the API's pages say "per minute" without saying which.
 type DomainPacer interface {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
-	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
 )
 
 func paths(domain string, from, n int) []string {
@@ -29,7 +29,7 @@ func pacedPair(t *testing.T, limit int, sliding ...bool) (*apiclient.Client, *cd
 	waits := 0
 	var pacer apiclient.DomainPacer
 	if limit > 0 {
-		pacer = quota.NewMemoryDomainPacer(quota.DomainPacerOptions{Limit: limit, Now: clock.Now,
+		pacer = ratelimit.NewMemoryDomainPacer(ratelimit.DomainPacerOptions{Limit: limit, Now: clock.Now,
 			Sleep: func(_ context.Context, d time.Duration) error { clock.Advance(d); waits++; return nil }})
 	}
 	c, emu := newPair(t, cdnemu.Options{Now: clock.Now, DomainURLsPerMinute: apiclient.URLsPerDomainPerMinute,

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cdnpurge/cdnpurge/config/suggest"
+	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
 // FieldError is one problem of a config, at a field's YAML path

@@ -63,12 +63,25 @@ func TestKinds(t *testing.T) {
 	if KindForPush() != KindPreload {
 		t.Error("push is not preload")
 	}
-	for _, k := range AllKinds {
+	for _, k := range AllKinds() {
 		if got, err := ParseKind(string(k)); err != nil || got != k {
 			t.Errorf("ParseKind(%s) = %s, %v", k, got, err)
 		}
 	}
 	if _, err := ParseKind("file"); err == nil {
 		t.Error("ParseKind accepted file")
+	}
+}
+
+// AllKinds is the caller's own: changing it changes no other caller's.
+func TestAllKindsIsACopy(t *testing.T) {
+	t.Parallel()
+	a := AllKinds()
+	a[0] = "file"
+	if b := AllKinds(); b[0] != KindURL || len(b) != 7 {
+		t.Fatalf("AllKinds() = %v after a caller changed its copy", b)
+	}
+	if !KindURL.Valid() {
+		t.Fatal("url is not a valid kind after a caller changed its copy")
 	}
 }

@@ -7,15 +7,15 @@
 // Each product that purges (Targets: CDN, DCDN with its own daily quota,
 // DescribeDcdnRefreshQuota) has a Store and a Mirror of its own.
 //
-// The account's two other shared limits live here too, because they are
-// kept in the same Redis under the same account keys: RateLimiter (API
-// calls per second, apiclient's Limiter) and DomainPacer (URLs per minute
-// per domain, apiclient's DomainPacer hook). apiclient only declares the
-// hooks: it must not know Redis.
+// The account's rate limits (calls per second, URLs per minute per domain)
+// are kept in the same Redis under the same account keys, but they space
+// calls in time rather than count a day's units: they live in
+// quota/ratelimit, which imports this package and is never imported by it.
 package quota
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,12 +38,16 @@ const (
 	KindPreloadEdge  Kind = "preloadedge"
 )
 
-// AllKinds lists every kind in the order the CLI prints them.
-var AllKinds = []Kind{KindURL, KindDir, KindRegex, KindPreload, KindBlock, KindIgnoreParams, KindPreloadEdge}
+// allKinds lists every kind in the order the CLI prints them.
+var allKinds = [...]Kind{KindURL, KindDir, KindRegex, KindPreload, KindBlock, KindIgnoreParams, KindPreloadEdge}
+
+// AllKinds returns every kind in the order the CLI prints them, in a slice
+// of the caller's own.
+func AllKinds() []Kind { return slices.Clone(allKinds[:]) }
 
 // Valid reports whether k is one of AllKinds.
 func (k Kind) Valid() bool {
-	for _, a := range AllKinds {
+	for _, a := range allKinds {
 		if a == k {
 			return true
 		}

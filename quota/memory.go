@@ -202,7 +202,7 @@ func (s *MemoryStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	md := s.day(snap.Day, now)
 	md.reclaim(now)
 	snap.Synced, snap.LastSync, snap.SyncError = md.synced, md.syncedAt, md.syncErr
-	for _, k := range AllKinds {
+	for _, k := range allKinds {
 		c := md.counters(k)
 		snap.Kinds = append(snap.Kinds, KindSnapshot{Kind: k, Total: c.total, Remaining: c.remain,
 			Reserved: c.reserved, Committed: c.committed, Expired: c.expired})
@@ -218,7 +218,7 @@ func (s *MemoryStore) Mark(ctx context.Context) (SyncMark, error) {
 	m := SyncMark{Committed: map[string]map[Kind]int64{}}
 	for _, d := range []string{s.cal.Day(now), s.cal.PrevDay(now)} {
 		m.Committed[d] = map[Kind]int64{}
-		for _, k := range AllKinds {
+		for _, k := range allKinds {
 			m.Committed[d][k] = s.day(d, now).counters(k).committed
 		}
 	}

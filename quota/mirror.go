@@ -28,7 +28,7 @@ type MirrorConfig struct {
 	LockTTL time.Duration
 	// SyncTimeout bounds one sync; 15 seconds (keep it under LockTTL).
 	SyncTimeout time.Duration
-	// Logger is slog.Default() when nil.
+	// Logger takes the mirror's log; nil discards it.
 	Logger *slog.Logger
 	// Now is time.Now when nil.
 	Now func() time.Time
@@ -135,7 +135,7 @@ func NewMirror(store Store, src Source, cfg MirrorConfig) *Mirror {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.FailureHold <= 0 {
 		cfg.FailureHold = 2 * time.Second

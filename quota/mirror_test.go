@@ -196,3 +196,22 @@ func TestMirrorSyncNowAfterQuotaError(t *testing.T) {
 		t.Fatalf("reserve after quota error: %+v %v", r, err)
 	}
 }
+
+// A Mirror given no logger discards its log, as every package does: it
+// does not write to the process's default logger. Not parallel: it swaps
+// slog.Default for its run (parallel tests start after it).
+func TestMirrorWithoutLoggerDiscards(t *testing.T) {
+	var logs syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	clock := newClock()
+	src := &fakeSource{err: errors.New("DescribeRefreshQuota: no answer from the CDN API")}
+	m := NewMirror(NewMemoryStore(Options{Now: clock.Now}), src, MirrorConfig{Now: clock.Now})
+	if err := m.SyncNow(context.Background()); err == nil {
+		t.Fatal("SyncNow succeeded with the API down")
+	}
+	if logs.String() != "" {
+		t.Fatalf("the default logger got:\n%s", logs.String())
+	}
+}

@@ -165,7 +165,7 @@ func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 		v, _ := strconv.ParseInt(fields[string(k)+":"+f], 10, 64)
 		return v
 	}
-	for _, k := range AllKinds {
+	for _, k := range allKinds {
 		snap.Kinds = append(snap.Kinds, KindSnapshot{Kind: k, Total: n(k, "total"), Remaining: n(k, "remain"),
 			Reserved: n(k, "reserved"), Committed: n(k, "committed"), Expired: n(k, "expired")})
 	}
@@ -177,8 +177,8 @@ func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 func (s *RedisStore) Mark(ctx context.Context) (SyncMark, error) {
 	now := s.opts.Now()
 	days := []string{s.cal.Day(now), s.cal.PrevDay(now)}
-	fields := make([]string, len(AllKinds))
-	for i, k := range AllKinds {
+	fields := make([]string, len(allKinds))
+	for i, k := range allKinds {
 		fields[i] = string(k) + ":committed"
 	}
 	pipe := s.rdb.Pipeline()
@@ -194,7 +194,7 @@ func (s *RedisStore) Mark(ctx context.Context) (SyncMark, error) {
 		m.Committed[d] = map[Kind]int64{}
 		for j, v := range cmds[i].Val() {
 			if str, ok := v.(string); ok {
-				m.Committed[d][AllKinds[j]], _ = strconv.ParseInt(str, 10, 64)
+				m.Committed[d][allKinds[j]], _ = strconv.ParseInt(str, 10, 64)
 			}
 		}
 	}
@@ -212,7 +212,7 @@ func (s *RedisStore) Set(ctx context.Context, q apiclient.RefreshQuota, mark Syn
 	}
 	args := []any{ms(now), ms(keyExpiry(s.cal, now)), valid}
 	vals := kindValues(q)
-	for _, k := range AllKinds {
+	for _, k := range allKinds {
 		args = append(args, string(k), vals[k][0], vals[k][1], mark.get(today, k), mark.get(yday, k))
 	}
 	if err := setScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {

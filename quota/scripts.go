@@ -2,9 +2,10 @@ package quota
 
 import "github.com/redis/go-redis/v9"
 
-// Every Lua script of the quota mirror lives here, next to RedisStore which
-// runs them. Key layout (docs/quota.md), for account A and quota day D of
-// the CDN mirror:
+// Every Lua script of the quota mirror lives here, each with its KEYS,
+// ARGV and what it returns, next to RedisStore which runs them (the rate
+// limits' scripts are in quota/ratelimit/scripts.go). Key layout
+// (docs/quota.md), for account A and quota day D of the CDN mirror:
 //
 //	state   <prefix>{A}:D:state    hash: <kind>:total, <kind>:remain,
 //	                               <kind>:reserved, <kind>:committed,
@@ -194,24 +195,4 @@ return out
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-`)
-
-// paceScript spaces the calls of one action evenly across every replica
-// (GCRA with a burst of one): it books the next free slot and says how long
-// the caller waits for it. The clock is Redis's own, so replicas with
-// skewed clocks still agree.
-//
-//	KEYS[1] pace key of the action (string: the next free slot, unix µs)
-//	ARGV[1] interval between calls, µs
-//
-// Returns {wait, slot}: the wait in µs (0 when the slot is now) and the
-// slot booked (unix µs on Redis's clock).
-var paceScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-if slot < now then slot = now end
-local nxt = slot + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
-return {slot - now, slot}
 `)

@@ -19,6 +19,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
 )
 
 // harness is a worker's world: an embedded NATS, the CDN API emulator, an
@@ -185,9 +186,9 @@ func (h *harness) domainPacer(limit int, now func() time.Time) apiclient.DomainP
 	if limit <= 0 {
 		return apiclient.NoPacing
 	}
-	o := quota.DomainPacerOptions{Limit: limit, Now: now, Logger: h.log}
+	o := ratelimit.DomainPacerOptions{Limit: limit, Now: now, Logger: h.log}
 	if h.clock == nil {
-		return quota.NewMemoryDomainPacer(o)
+		return ratelimit.NewMemoryDomainPacer(o)
 	}
 	fp := &flightPacer{}
 	fp.idle = sync.NewCond(&fp.mu)
@@ -203,13 +204,13 @@ func (h *harness) domainPacer(limit int, now func() time.Time) apiclient.DomainP
 		}
 		return ctx.Err()
 	}
-	fp.DomainPacer = quota.NewMemoryDomainPacer(o)
+	fp.DomainPacer = ratelimit.NewMemoryDomainPacer(o)
 	return fp
 }
 
 // flightPacer counts the calls that took URLs and were not answered yet.
 type flightPacer struct {
-	*quota.DomainPacer
+	*ratelimit.DomainPacer
 	mu       sync.Mutex
 	idle     *sync.Cond
 	inFlight int

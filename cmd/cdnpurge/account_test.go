@@ -2,34 +2,21 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // The quota mirror's Redis keys are named by the AccountId that STS
 // returns, not by the AccessKeyId: a rotated key keeps using the same
 // mirror, and no key name holds a key ID.
 func TestQuotaKeysNamedByAccount(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := quotatest.Redis(t) // fails instead of skipping when CI is set
 	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
-	}
-	prefix := fmt.Sprintf("cdnpurge-test-%x:", rand.Uint64())
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-	})
+	prefix := quotatest.Prefix(t, rdb)
 	srv := emulatorEnv(t, cdnemu.Options{AccountID: "5550001", AccessKeyID: "LTAIfirstkey", AccessKeySecret: "first-secret",
 		ExtraKeys: map[string]string{"LTAIsecondkey": "second-secret"}})
 	t.Setenv("CDNPURGE_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -14,6 +14,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
 )
 
 // setup is a loaded config with a logger, what every command starts from.
@@ -78,17 +79,17 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 		if fallback >= 1 {
 			fallback = 0.5
 		}
-		opts.Limiter = quota.NewRateLimiter(rdb, quota.RateLimiterOptions{Prefix: s.cfg.Redis.KeyPrefix,
+		opts.Limiter = ratelimit.NewLimiter(rdb, ratelimit.LimiterOptions{Prefix: s.cfg.Redis.KeyPrefix,
 			Account: s.cfg.QuotaAccount(), Limits: opts.RateLimits, FallbackShare: fallback, Logger: s.log})
 	}
 	// One pacer per product's limit; their per-domain counters share keys
 	// safely because a domain is on one product only.
 	pacer := func(n int) apiclient.DomainPacer {
-		po := quota.DomainPacerOptions{Prefix: s.cfg.Redis.KeyPrefix, Account: s.cfg.QuotaAccount(), Limit: n, Logger: s.log}
+		po := ratelimit.DomainPacerOptions{Prefix: s.cfg.Redis.KeyPrefix, Account: s.cfg.QuotaAccount(), Limit: n, Logger: s.log}
 		if rdb != nil {
-			return quota.NewRedisDomainPacer(rdb, po)
+			return ratelimit.NewRedisDomainPacer(rdb, po)
 		}
-		return quota.NewMemoryDomainPacer(po)
+		return ratelimit.NewMemoryDomainPacer(po)
 	}
 	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
 		opts.DomainPacer = pacer(n)

@@ -14,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // serve against a NATS that wants TLS with a client certificate and an
@@ -75,11 +74,7 @@ func testSetup(t *testing.T, env map[string]string) *setup {
 func TestRedisACLUser(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	admin := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = admin.Close() }) // after the user's deletion below
-	if err := admin.Ping(ctx).Err(); err != nil {
-		t.Skipf("no local Redis: %v", err)
-	}
+	admin := quotatest.Redis(t) // closed after the user's deletion below; fails instead of skipping when CI is set
 	user, password := randomName(t), randomName(t)+"-pw"
 	prefix := user + ":"
 	// The rules docs/connections.md gives, with the test's own key prefix

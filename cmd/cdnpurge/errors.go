@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/config/suggest"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
 // Error codes of the JSON error report (--output json), one per way a

@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
-// NATSServerBinary is the nats-server RunNATSProcess starts.
-var NATSServerBinary = "/usr/sbin/nats-server"
+// NATSServerBinary returns the nats-server RunNATSProcess starts: Debian's.
+func NATSServerBinary() string { return "/usr/sbin/nats-server" }
 
 // RunNATSProcess starts NATSServerBinary as its own process with the given
 // configuration (without listen or port: it listens on a free loopback
@@ -22,8 +22,9 @@ var NATSServerBinary = "/usr/sbin/nats-server"
 // skipped when the binary is missing.
 func RunNATSProcess(tb testing.TB, conf string) []string {
 	tb.Helper()
-	if _, err := os.Stat(NATSServerBinary); err != nil {
-		tb.Skipf("%s not installed: %v", NATSServerBinary, err)
+	bin := NATSServerBinary()
+	if _, err := os.Stat(bin); err != nil {
+		tb.Skipf("%s not installed: %v", bin, err)
 	}
 	dir := tb.TempDir()
 	full := "listen: 127.0.0.1:-1\nports_file_dir: " + quote(dir) + "\n" + conf
@@ -31,14 +32,14 @@ func RunNATSProcess(tb testing.TB, conf string) []string {
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(NATSServerBinary, "-c", path)
+	cmd := exec.Command(bin, "-c", path)
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", NATSServerBinary, err)
+		tb.Fatalf("start %s: %v", bin, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/config/suggest"
+	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
 // Actions a schedule may name besides the API actions of KnownActions: they

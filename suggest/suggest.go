@@ -1,6 +1,8 @@
 // Package suggest finds the likely intended word for a misspelled one
 // (config fields, environment variables, actions, commands), for "did you
-// mean" hints.
+// mean" hints. It imports nothing of the project's, and sits at the top
+// level so that config, worker/operations and cmd/cdnpurge each import it
+// without reaching into another package's subtree.
 package suggest
 
 import "strings"

@@ -1,15 +1,16 @@
-package quota
+package ratelimit
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // fakeMinuteClock is a clock whose Sleep moves time instead of waiting.
@@ -33,21 +34,13 @@ func (c *fakeMinuteClock) Sleep(_ context.Context, d time.Duration) error {
 	return nil
 }
 
+// paceRedis is the machine's Redis and a key prefix of the test's own.
+// Without a Redis answering it skips the test, or fails it when CI is set
+// (quotatest.Redis).
 func paceRedis(t *testing.T) (redis.UniversalClient, string) {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { _ = rdb.Close() })
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
-	}
-	prefix := fmt.Sprintf("cdnpurge-pace-test-%x:", rand.Uint64())
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-	})
-	return rdb, prefix
+	rdb := quotatest.Redis(t)
+	return rdb, quotatest.Prefix(t, rdb)
 }
 
 type pacerMaker func(t *testing.T, c *fakeMinuteClock) (*DomainPacer, *DomainPacer)

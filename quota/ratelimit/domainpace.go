@@ -1,4 +1,4 @@
-package quota
+package ratelimit
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // DomainPacer keeps the URLs refreshed per domain under the API's limit
@@ -30,10 +31,9 @@ type DomainPacer struct {
 	span    time.Duration
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
-	log     *slog.Logger
+	fb      *fallback
 	mu      sync.Mutex
 	pending map[string][]pendingTake // per domain, oldest first
-	warned  time.Time
 }
 
 // pendingTake is URLs this process took for a call whose answer has not
@@ -76,7 +76,7 @@ const DomainWindow = time.Minute
 
 func (o DomainPacerOptions) withDefaults() DomainPacerOptions {
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = quota.DefaultPrefix
 	}
 	if o.Account == "" {
 		o.Account = "default"
@@ -108,7 +108,8 @@ func NewMemoryDomainPacer(o DomainPacerOptions) *DomainPacer {
 	}
 	local := &memoryWindow{span: DomainWindow + o.Margin, pendingMax: o.PendingMax, entries: map[string][]windowEntry{}}
 	return &DomainPacer{window: local, local: local, limit: o.Limit, span: DomainWindow + o.Margin, now: now,
-		sleep: o.Sleep, log: o.Logger, pending: map[string][]pendingTake{}}
+		sleep: o.Sleep, pending: map[string][]pendingTake{},
+		fb: newFallback(now, o.Logger, "shared per-domain URL pacing unavailable; pacing this replica alone")}
 }
 
 // NewRedisDomainPacer paces every replica sharing rdb. While Redis cannot
@@ -131,15 +132,12 @@ func (p *DomainPacer) Take(ctx context.Context, domain string, n int) error {
 	id := strconv.FormatUint(rand.Uint64(), 36)
 	for {
 		now := p.now()
-		wait, err := p.window.take(ctx, domain, id, n, p.limit, now)
-		local := false
+		var wait time.Duration
+		local, err := p.fb.run(ctx,
+			func() (err error) { wait, err = p.window.take(ctx, domain, id, n, p.limit, now); return err },
+			func() (err error) { wait, err = p.local.take(ctx, domain, id, n, p.limit, now); return err })
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			p.warnFallback(err)
-			wait, _ = p.local.take(ctx, domain, id, n, p.limit, now)
-			local = true
+			return err
 		}
 		if wait <= 0 {
 			p.mu.Lock()
@@ -218,26 +216,17 @@ func (p *DomainPacer) Landed(ctx context.Context, domain string, n int) error {
 // domain has room again.
 func (p *DomainPacer) Block(ctx context.Context, domain string) (time.Time, error) {
 	now := p.now()
-	wait, lerr := p.local.block(ctx, domain, p.limit, now)
-	w, err := p.window.block(ctx, domain, p.limit, now)
+	// The local window learns of the block too, for the takes it counts
+	// while Redis is away.
+	local, _ := p.local.block(ctx, domain, p.limit, now)
+	w := local
+	_, err := p.fb.run(ctx,
+		func() (err error) { w, err = p.window.block(ctx, domain, p.limit, now); return err },
+		func() error { w = local; return nil })
 	if err != nil {
-		p.warnFallback(err)
-		if lerr != nil {
-			return now.Add(p.span), fmt.Errorf("block %s: %w", domain, err)
-		}
-		w = wait
+		return now.Add(local), fmt.Errorf("block %s: %w", domain, err)
 	}
 	return now.Add(w), nil
-}
-
-func (p *DomainPacer) warnFallback(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if time.Since(p.warned) < time.Minute {
-		return
-	}
-	p.warned = time.Now()
-	p.log.Warn("shared per-domain URL pacing unavailable; pacing this replica alone", slog.String("error", err.Error()))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -378,11 +367,6 @@ func (w *memoryWindow) block(_ context.Context, domain string, limit int, now ti
 	return at.Add(w.span).Sub(now), nil
 }
 
-// keyDomainWindow holds one domain's takes of the last window.
-func keyDomainWindow(prefix, account, domain string) string {
-	return prefix + "{" + account + "}:urlwin:" + domain
-}
-
 type redisWindow struct {
 	rdb             redis.UniversalClient
 	prefix, account string
@@ -420,135 +404,3 @@ func (w *redisWindow) block(ctx context.Context, domain string, limit int, now t
 	ms, err := domainBlockScript.Run(ctx, w.rdb, w.keys(domain), w.nowArg(now), w.span.Milliseconds(), w.pendingMax.Milliseconds(), limit).Int64()
 	return time.Duration(ms) * time.Millisecond, err
 }
-
-// domainWindowLua is shared by the window scripts: now (ARGV[1], or
-// Redis's TIME when 0), dropping what left the window (ARGV[2], ms) or
-// was pending too long (ARGV[3], ms), and the rest as leave times and
-// counts, sorted by leave time, with their sum. Members are
-// "<p|l><id>:<n>" (p: taken, its call not answered; l: landed; b: a
-// block), scored by the time they count from (unix ms). A pending take
-// leaves no sooner than a whole window from now: the API may count it at
-// any moment.
-const domainWindowLua = `
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local span = tonumber(ARGV[2])
-local pendingMax = tonumber(ARGV[3])
-local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local live = {}
-local sum = 0
-for i = 1, #all, 2 do
-  local m, at = all[i], tonumber(all[i + 1])
-  local pending = string.sub(m, 1, 1) == 'p'
-  local gone = at + span <= now
-  if pending then gone = at + pendingMax <= now end
-  if gone then
-    redis.call('ZREM', KEYS[1], m)
-  else
-    local n = tonumber(string.match(m, ':(%d+)$'))
-    local leaves = at + span
-    if pending then leaves = now + span end
-    table.insert(live, {leaves, n, m, at, pending})
-    sum = sum + n
-  end
-end
-table.sort(live, function(a, b) return a[1] < b[1] end)
-`
-
-// domainTakeScript counts n URLs of a domain in its sliding window if
-// they fit, as pending until Landed.
-//
-//	KEYS[1] the domain's window (sorted set, keyDomainWindow)
-//	ARGV[1] now, unix ms (0: Redis's clock)
-//	ARGV[2] the window, ms (60 s and the margin)
-//	ARGV[3] how long a take may stay pending, ms
-//	ARGV[4] n, the URLs of the call
-//	ARGV[5] the limit per window
-//	ARGV[6] the take's id
-//
-// Returns 0 when counted, else the ms until the takes that make room for
-// n leave the window.
-var domainTakeScript = redis.NewScript(domainWindowLua + `
-local n = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-if sum + n <= limit then
-  redis.call('ZADD', KEYS[1], now, 'p' .. ARGV[6] .. ':' .. n)
-  redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
-  return 0
-end
-local need = sum + n - limit
-local freed = 0
-for _, e in ipairs(live) do
-  freed = freed + e[2]
-  if freed >= need then
-    return math.max(1, e[1] - now)
-  end
-end
-return span
-`)
-
-// domainGiveScript removes a take whose call did not land.
-//
-//	KEYS[1] the domain's window (keyDomainWindow)
-//	ARGV[1] the take's id
-//
-// Returns the number of takes removed (0 or 1).
-var domainGiveScript = redis.NewScript(`
-local all = redis.call('ZRANGE', KEYS[1], 0, -1)
-local want = ARGV[1] .. ':'
-for _, m in ipairs(all) do
-  if string.sub(m, 2, #want + 1) == want then
-    return redis.call('ZREM', KEYS[1], m)
-  end
-end
-return 0
-`)
-
-// domainLandedScript marks a take landed and counts it from now, when its
-// call was answered.
-//
-//	KEYS[1] the domain's window (keyDomainWindow)
-//	ARGV[1] now, unix ms (0: Redis's clock)
-//	ARGV[2] the window, ms
-//	ARGV[3] how long a take may stay pending, ms
-//	ARGV[4] the take's id
-//
-// Returns 1 when marked, 0 when the take is gone.
-var domainLandedScript = redis.NewScript(domainWindowLua + `
-local want = ARGV[4] .. ':'
-for _, e in ipairs(live) do
-  local m = e[3]
-  if string.sub(m, 2, #want + 1) == want then
-    redis.call('ZREM', KEYS[1], m)
-    redis.call('ZADD', KEYS[1], math.max(now, e[4]), 'l' .. string.sub(m, 2))
-    redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
-    return 1
-  end
-end
-return 0
-`)
-
-// domainBlockScript fills a domain's window until its oldest take leaves
-// (a whole window from now if it holds none, or only pending ones), after
-// the API refused the domain for its per-minute limit.
-//
-//	KEYS[1] the domain's window (keyDomainWindow)
-//	ARGV[1] now, unix ms (0: Redis's clock)
-//	ARGV[2] the window, ms
-//	ARGV[3] how long a take may stay pending, ms
-//	ARGV[4] the limit per window
-//
-// Returns the ms until the domain has room again.
-var domainBlockScript = redis.NewScript(domainWindowLua + `
-local at = now
-if #live > 0 and not live[1][5] then at = live[1][4] end
-local fill = tonumber(ARGV[4]) - sum
-if fill > 0 then
-  redis.call('ZADD', KEYS[1], at, 'b' .. now .. ':' .. fill)
-  redis.call('PEXPIRE', KEYS[1], math.max(span, pendingMax) * 2)
-end
-return at + span - now
-`)
