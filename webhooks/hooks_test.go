@@ -14,7 +14,7 @@ import (
 
 func TestGitHubPushStoresMappedURLs(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	body := golden(t, "github_push.json")
 	hdr := githubHeaders("push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", body, testGitHubSecret)
 	a := f.post(t, "/hooks/github", hdr, body)
@@ -246,7 +246,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 
 func TestNATSDownIs503ThenRecovers(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	body := golden(t, "gitlab_pipeline.json")
 	hdr := gitlabHeaders("Pipeline Hook", "outage-1", testGitLabToken)
 	f.nats.Stop()

@@ -16,7 +16,7 @@ import (
 // consumer is missing, and its answer names no address.
 func TestJetStreamReady(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	ctx := t.Context()
 	check := JetStreamReady(f.nc, jobs.DefaultStreamName, "ready-worker")
 	if err := check.Check(ctx); err == nil || !strings.Contains(err.Error(), "consumer missing") {
