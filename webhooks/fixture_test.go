@@ -105,7 +105,9 @@ func newNATSFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture 
 	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
+	// A short publish budget: a request while NATS is down is answered
+	// 503 after a second of retries, not after the default budget.
+	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second, Budget: time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
