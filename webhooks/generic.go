@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // Headers of the generic hook's HMAC scheme (docs/webhooks-security.md).
@@ -27,11 +28,11 @@ const (
 // with the given Idempotency-Key ("" when the request has none):
 // "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<body>")), or with a
 // key "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<key>.<body>")).
-func SignGeneric(secret Secret, ts time.Time, idempotencyKey string, body []byte) string {
+func SignGeneric(secret secretfile.Secret, ts time.Time, idempotencyKey string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(genericMAC(secret, strconv.FormatInt(ts.Unix(), 10), idempotencyKey, body))
 }
 
-func genericMAC(secret Secret, ts, key string, body []byte) []byte {
+func genericMAC(secret secretfile.Secret, ts, key string, body []byte) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(ts))
 	mac.Write([]byte{'.'})

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 type githubRepo struct {
@@ -127,7 +128,7 @@ func parseGitHub(event string, body []byte) (hookEvent, error) {
 
 // verifyGitHub checks X-Hub-Signature-256 over the raw body in constant
 // time.
-func verifyGitHub(secret Secret, header string, body []byte) bool {
+func verifyGitHub(secret secretfile.Secret, header string, body []byte) bool {
 	sig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
 		return false

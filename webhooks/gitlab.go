@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // gitlabPayload is the union of the GitLab push, pipeline and deployment
@@ -84,7 +85,7 @@ func parseGitLab(body []byte) (hookEvent, error) {
 
 // tokenEqual compares tokens in constant time, hashing first so the length
 // does not leak either.
-func tokenEqual(got string, want Secret) bool {
+func tokenEqual(got string, want secretfile.Secret) bool {
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

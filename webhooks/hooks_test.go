@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 func TestGitHubPushStoresMappedURLs(t *testing.T) {
@@ -172,7 +173,7 @@ func TestGenericAuthAndErrors(t *testing.T) {
 	f := newFixture(t, testConfig())
 	body := []byte(`{"kind":"push","push":{"paths":["https://static.example.com/app.js"]}}`)
 	now := time.Now()
-	signed := func(ts time.Time, secret Secret) map[string]string {
+	signed := func(ts time.Time, secret secretfile.Secret) map[string]string {
 		return map[string]string{HeaderTimestamp: strconv.FormatInt(ts.Unix(), 10), HeaderSignature: SignGeneric(secret, ts, "", body)}
 	}
 	// ahead signs with a timestamp d ahead of when the request is sent, not
