@@ -26,10 +26,10 @@ var headerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 func validHeaderName(h string) bool { return headerName.MatchString(h) }
 
-// bucketName matches OSS bucket names (lower-case letters, digits and
+// ossBucketName matches OSS bucket names (lower-case letters, digits and
 // hyphens, 3 to 63 characters; OSS's "Bucket naming conventions"): the
 // name is the only text of an event that reaches a job's source.
-var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+var ossBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
 
 // authOSS checks the hook's token before anything is read: in the
 // configured API-key header, as a bearer token, or as the password of
@@ -123,7 +123,7 @@ func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []
 		case change == "":
 			skip(none)
 			continue
-		case !bucketName.MatchString(ev.bucket):
+		case !ossBucketName.MatchString(ev.bucket):
 			refused = append(refused, jobs.Problem{Field: field, Reason: fmt.Sprintf("oss.bucket.name %q is not an OSS bucket name", clip(ev.bucket, maxEchoValue))})
 			continue
 		case strings.HasSuffix(ev.key, "/"):
