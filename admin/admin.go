@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/webhooks"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // DefaultAdminListen keeps the operator surfaces on loopback unless the
@@ -29,11 +29,8 @@ type AdminConfig struct {
 	// Token, when set, lets an operator who logs in with it act from the
 	// console (pause, resume, cancel, retry); without it the console is
 	// read-only.
-	Token Secret `yaml:"token" json:"token"`
+	Token secretfile.Secret `yaml:"token" json:"token"`
 }
-
-// Secret is a string that never prints (logs, errors, config dumps).
-type Secret = webhooks.Secret
 
 // WithDefaults returns c with zero values filled in.
 func (c AdminConfig) WithDefaults() AdminConfig {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // This file holds the secured-connection settings of NATS and Redis
@@ -75,7 +76,7 @@ type EnvSecret string
 func (s EnvSecret) Value() string { return string(s) }
 
 // String masks the secret.
-func (s EnvSecret) String() string { return Secret(s).String() }
+func (s EnvSecret) String() string { return secretfile.Secret(s).String() }
 
 // GoString masks the secret for %#v.
 func (s EnvSecret) GoString() string { return s.String() }
@@ -84,7 +85,7 @@ func (s EnvSecret) GoString() string { return s.String() }
 func (s EnvSecret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalJSON masks the secret in JSON dumps.
-func (s EnvSecret) MarshalJSON() ([]byte, error) { return Secret(s).MarshalJSON() }
+func (s EnvSecret) MarshalJSON() ([]byte, error) { return secretfile.Secret(s).MarshalJSON() }
 
 // MarshalYAML masks the secret in YAML dumps.
 func (s EnvSecret) MarshalYAML() (any, error) { return s.String(), nil }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // document is what Load learned of where each value came from: the line of
@@ -70,13 +72,14 @@ func decodeYAML(data []byte, c *Config, doc *document, p *problems) error {
 
 var (
 	durationType    = reflect.TypeFor[time.Duration]()
+	secretType      = reflect.TypeFor[secretfile.Secret]()
 	credentialsType = reflect.TypeFor[Credentials]()
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 )
 
-// isSecretType reports whether values of t are secrets: any string type
-// named Secret (config.Secret, webhooks.Secret, ...).
-func isSecretType(t reflect.Type) bool { return t.Kind() == reflect.String && t.Name() == "Secret" }
+// isSecretType reports whether values of t are secrets: those of type
+// secretfile.Secret, the one type every package keeps its secrets in.
+func isSecretType(t reflect.Type) bool { return t == secretType }
 
 func (d *decoder) problem(n *yaml.Node, path, format string, args ...any) {
 	*d.p = append(*d.p, FieldError{Field: path, Msg: fmt.Sprintf(format, args...), Line: n.Line})

@@ -8,45 +8,18 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // Redacted is what a set secret prints as.
-const Redacted = "[redacted]"
-
-// Secret is a string that never prints: String, GoString, LogValue,
-// MarshalJSON and MarshalYAML all show Redacted (or "" when unset). Use
-// Value to get the secret itself, only where it is needed.
-type Secret string
-
-// Value returns the secret itself.
-func (s Secret) Value() string { return string(s) }
-
-// String masks the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return Redacted
-}
-
-// GoString masks the secret for %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue masks the secret for slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON masks the secret in JSON dumps.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// MarshalYAML masks the secret in YAML dumps.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+const Redacted = secretfile.Redacted
 
 // Credentials are the CDN API key pair and optional STS token, with where
 // they came from. They are never read from the config file.
 type Credentials struct {
-	AccessKeyID     string `yaml:"access_key_id,omitempty" json:"access_key_id,omitempty"`
-	AccessKeySecret Secret `yaml:"access_key_secret,omitempty" json:"access_key_secret,omitempty"`
-	SecurityToken   Secret `yaml:"security_token,omitempty" json:"security_token,omitempty"`
+	AccessKeyID     string            `yaml:"access_key_id,omitempty" json:"access_key_id,omitempty"`
+	AccessKeySecret secretfile.Secret `yaml:"access_key_secret,omitempty" json:"access_key_secret,omitempty"`
+	SecurityToken   secretfile.Secret `yaml:"security_token,omitempty" json:"security_token,omitempty"`
 	// Source is "env", "file <path>" or "emulator default".
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 }

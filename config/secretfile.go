@@ -12,7 +12,7 @@ import (
 )
 
 // secretField is a secret of the config and the *_file field that may name
-// a file holding it. Any field of a string type named Secret is one; a
+// a file holding it. Any field of type secretfile.Secret is one; a
 // string field next to it named like it plus "_file" is its file.
 type secretField struct {
 	path, filePath string
@@ -134,8 +134,8 @@ func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
 		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
-			AccessKeySecret: Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
-			SecurityToken:   Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
+			AccessKeySecret: secretfile.Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
+			SecurityToken:   secretfile.Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
 			Source:          "env",
 		}
 		return
@@ -198,9 +198,9 @@ func parseCredentialsFile(path string, data []byte) (Credentials, error) {
 		case "id":
 			cr.AccessKeyID = v
 		case "secret":
-			cr.AccessKeySecret = Secret(v)
+			cr.AccessKeySecret = secretfile.Secret(v)
 		case "token":
-			cr.SecurityToken = Secret(v)
+			cr.SecurityToken = secretfile.Secret(v)
 		}
 	}
 	return cr, nil

@@ -3,7 +3,6 @@ package config
 import (
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
@@ -76,7 +76,7 @@ func (c *Config) validate(p *problems) {
 	p.addErr("", c.Admin.Validate(c.Webhooks.Listen, metricsPath)) // names admin.<field> / metrics.path
 
 	p.addErr("", c.Worker.Config.Validate()) // names worker.<field>
-	if !bucketName.MatchString(c.Worker.TaskBucket) {
+	if !kvjson.ValidBucket(c.Worker.TaskBucket) {
 		p.add("worker.task_bucket", "%q: want a key-value bucket name of letters, digits, - and _", c.Worker.TaskBucket)
 	}
 
@@ -118,9 +118,6 @@ func positive(p *problems, field string, d time.Duration) {
 		p.add(field, "%s: must be > 0 (a Go duration such as 1s or 5m)", d)
 	}
 }
-
-// bucketName is what JetStream accepts as a key-value bucket name.
-var bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // checkName refuses a JetStream stream, consumer or bucket name that
 // JetStream would refuse.

@@ -22,7 +22,7 @@ func BenchmarkAcceptedGenericHooks(b *testing.B) {
 			name = "idempotency-key"
 		}
 		b.Run(name, func(b *testing.B) {
-			f := newFixture(b, testConfig())
+			f := newNATSFixture(b, testConfig())
 			run := time.Now().UnixNano()
 			benchHooks(b, func(seq int) *http.Request {
 				body := fmt.Sprintf(`{"kind":"refresh","refresh":{"paths":["https://static.example.com/b/%d/%d.css"]}}`, run, seq)

@@ -20,7 +20,7 @@ import (
 // loopback; every request waits for the JetStream ack (file storage) before
 // its 202. It reports accepted webhooks per second and latency percentiles.
 func BenchmarkAcceptedWebhooks(b *testing.B) {
-	f := newFixture(b, testConfig())
+	f := newNATSFixture(b, testConfig())
 	benchGitHubPushes(b, f.http.URL)
 }
 
@@ -35,7 +35,7 @@ func BenchmarkAcceptedWebhooks(b *testing.B) {
 func BenchmarkUnauthenticatedFlood(b *testing.B) {
 	cfg := testConfig()
 	cfg.BodyLimit, cfg.GitHubBodyLimit, cfg.GitLabBodyLimit = 2<<20, 0, 0
-	f := newFixture(b, cfg)
+	f := newNATSFixture(b, cfg)
 	const senders = 1000
 	payload := bytes.Repeat([]byte("x"), 1<<20)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}

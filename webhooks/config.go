@@ -14,6 +14,8 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // Defaults for Config.
@@ -48,24 +50,6 @@ const (
 	// signatures of accepted HMAC-signed generic requests.
 	DefaultReplayBucket = "cdnpurge-replay"
 )
-
-// Secret is a string that never prints: logs, errors and config dumps show
-// "[redacted]".
-type Secret string
-
-// String redacts the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString redacts the secret for %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalJSON redacts the secret in JSON dumps.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
 // Config configures the webhook server. Zero durations and limits take the
 // defaults above.
@@ -107,14 +91,14 @@ type Config struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout" json:"idle_timeout"`
 
 	// GitHubSecret enables POST /hooks/github (X-Hub-Signature-256).
-	GitHubSecret Secret `yaml:"github_secret" json:"github_secret"`
+	GitHubSecret secretfile.Secret `yaml:"github_secret" json:"github_secret"`
 	// GitLabToken enables POST /hooks/gitlab (X-Gitlab-Token).
-	GitLabToken Secret `yaml:"gitlab_token" json:"gitlab_token"`
+	GitLabToken secretfile.Secret `yaml:"gitlab_token" json:"gitlab_token"`
 	// GenericToken enables POST /hooks/generic with Authorization: Bearer.
-	GenericToken Secret `yaml:"generic_token" json:"generic_token"`
+	GenericToken secretfile.Secret `yaml:"generic_token" json:"generic_token"`
 	// GenericHMACSecret enables POST /hooks/generic with
 	// X-Cdnpurge-Timestamp and X-Cdnpurge-Signature.
-	GenericHMACSecret Secret `yaml:"generic_hmac_secret" json:"generic_hmac_secret"`
+	GenericHMACSecret secretfile.Secret `yaml:"generic_hmac_secret" json:"generic_hmac_secret"`
 	// MaxSkew is how far in the past a generic hook's timestamp may be;
 	// the signature of an accepted request is remembered that long (plus
 	// MaxFuture), so that it is accepted once.
@@ -129,7 +113,7 @@ type Config struct {
 	// OSSToken enables POST /hooks/oss (docs/oss.md): the token an
 	// EventBridge connection or a forwarder sends as a bearer token, as the
 	// password of Basic auth, or in OSSAPIKeyHeader.
-	OSSToken Secret `yaml:"oss_token" json:"oss_token"`
+	OSSToken secretfile.Secret `yaml:"oss_token" json:"oss_token"`
 	// OSSAPIKeyHeader names a header that carries the token itself (an
 	// EventBridge connection's API-key authentication); empty: only
 	// Authorization is read.
@@ -300,7 +284,7 @@ func (c Config) Validate() error {
 		bad("publish_budget", "%s: must be between 0 (the default, %s) and %s: GitHub waits 10s for a webhook's answer and does not redeliver one that timed out",
 			c.PublishBudget, jobs.DefaultPublishBudget, MaxPublishBudget)
 	}
-	if c.ReplayBucket != "" && !validBucket(c.ReplayBucket) {
+	if c.ReplayBucket != "" && !kvjson.ValidBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))
 	}
 	for _, d := range []struct {
@@ -314,7 +298,7 @@ func (c Config) Validate() error {
 	}
 	for _, s := range []struct {
 		field string
-		v     Secret
+		v     secretfile.Secret
 	}{{"github_secret", c.GitHubSecret}, {"gitlab_token", c.GitLabToken}, {"generic_token", c.GenericToken}, {"generic_hmac_secret", c.GenericHMACSecret}, {"oss_token", c.OSSToken}} {
 		if s.v != "" && len(s.v) < 16 {
 			bad(s.field, "shorter than 16 characters; use a random secret of at least 16")
@@ -334,16 +318,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validBucket reports whether name can be a JetStream key-value bucket.
-func validBucket(name string) bool {
-	for _, r := range name {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // CheckListen refuses a listen address that is not host:port (":8080",

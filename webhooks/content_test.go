@@ -14,6 +14,13 @@ import (
 // statusEvent returns the last status event of job id.
 func (f *fixture) statusEvent(tb testing.TB, id string) jobs.StatusEvent {
 	tb.Helper()
+	if f.pub != nil {
+		ev, ok := f.pub.lastEvent(id)
+		if !ok {
+			tb.Fatalf("no status event for job %s", id)
+		}
+		return ev
+	}
 	st, err := f.js.Stream(tb.Context(), jobs.DefaultStatusStreamName)
 	if err != nil {
 		tb.Fatal(err)

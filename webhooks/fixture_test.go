@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,8 +49,13 @@ func testConfig() Config {
 	}
 }
 
+// fixture is a server behind a real HTTP listener. Built by newFixture it
+// stores into memory (a fakePublisher, in-memory replay and OSS stores);
+// built by newNATSFixture into an embedded JetStream, for the one
+// integration test of each route and the tests where NATS is the point.
 type fixture struct {
-	nats *jobstest.NATS
+	pub  *fakePublisher // nil with NATS
+	nats *jobstest.NATS // nil without NATS
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	http *httptest.Server
@@ -66,9 +72,24 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 // clock) before the server is built.
 func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	tb.Helper()
+	pub := newFakePublisher()
+	d := Deps{Publisher: pub, Ready: []ReadyCheck{{Name: "nats", Check: func(context.Context) error { return nil }}},
+		Replay: &memReplay{}, OSSSeen: &memOSSSeen{}}
+	f := &fixture{pub: pub}
+	f.start(tb, cfg, d, change)
+	return f
+}
+
+func newNATSFixture(tb testing.TB, cfg Config) *fixture {
+	tb.Helper()
+	return newNATSFixtureWith(tb, cfg, nil)
+}
+
+// newNATSFixtureWith is newFixtureWith on an embedded JetStream.
+func newNATSFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
+	tb.Helper()
 	n := jobstest.RunNATS(tb)
-	log := slog.New(slog.DiscardHandler)
-	nc, err := jobs.Connect(n.URL, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
+	nc, err := jobs.Connect(n.URL, "webhooks-test", slog.New(slog.DiscardHandler), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -84,16 +105,9 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
+	// A short publish budget: a request while NATS is down is answered
+	// 503 after a second of retries, not after the default budget.
+	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second, Budget: time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -105,7 +119,26 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := Deps{Validator: v, Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Logger: log, Replay: replay, Metrics: m, OSSSeen: seen}
+	d := Deps{Publisher: pub, Ready: []ReadyCheck{NATSReady(nc)}, Replay: replay, OSSSeen: seen}
+	f := &fixture{nats: n, nc: nc, js: js}
+	f.start(tb, cfg, d, change)
+	return f
+}
+
+// start completes d (validator, metrics, logger), lets change alter it,
+// and serves the server over HTTP.
+func (f *fixture) start(tb testing.TB, cfg Config, d Deps, change func(*Deps)) {
+	tb.Helper()
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d.Validator, d.Metrics, d.Logger = v, m, slog.New(slog.DiscardHandler)
 	if change != nil {
 		change(&d)
 	}
@@ -117,12 +150,15 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	hs.Config = s.HTTPServer()
 	hs.Start()
 	tb.Cleanup(hs.Close)
-	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s, reg: reg}
+	f.http, f.srv, f.reg = hs, s, reg
 }
 
-// stored returns every job in the work stream, in order.
+// stored returns every job stored (in the work stream), in order.
 func (f *fixture) stored(tb testing.TB) []jobs.Job {
 	tb.Helper()
+	if f.pub != nil {
+		return f.pub.stored()
+	}
 	st, err := f.js.Stream(tb.Context(), jobs.DefaultStreamName)
 	if err != nil {
 		tb.Fatal(err)

@@ -28,8 +28,8 @@ func FuzzGenericHeaders(f *testing.F) {
 		req.Header = http.Header{"Authorization": {auth}, HeaderTimestamp: {ts}, HeaderSignature: {sig}}
 		a, herr := s.authGenericHeaders(req)
 		if herr != nil {
-			if herr.status != http.StatusUnauthorized || len(herr.body.Error) > maxEcho {
-				t.Fatalf("refusal %d with a %d-byte message", herr.status, len(herr.body.Error))
+			if herr.status() != http.StatusUnauthorized || len(herr.body.Error) > maxEcho {
+				t.Fatalf("refusal %d with a %d-byte message", herr.status(), len(herr.body.Error))
 			}
 			return
 		}

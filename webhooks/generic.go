@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // Headers of the generic hook's HMAC scheme (docs/webhooks-security.md).
@@ -27,11 +28,11 @@ const (
 // with the given Idempotency-Key ("" when the request has none):
 // "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<body>")), or with a
 // key "sha256=" + hex(HMAC-SHA256(secret, "<unix seconds>.<key>.<body>")).
-func SignGeneric(secret Secret, ts time.Time, idempotencyKey string, body []byte) string {
+func SignGeneric(secret secretfile.Secret, ts time.Time, idempotencyKey string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(genericMAC(secret, strconv.FormatInt(ts.Unix(), 10), idempotencyKey, body))
 }
 
-func genericMAC(secret Secret, ts, key string, body []byte) []byte {
+func genericMAC(secret secretfile.Secret, ts, key string, body []byte) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(ts))
 	mac.Write([]byte{'.'})
@@ -125,35 +126,35 @@ func (s *Server) verifyGenericBody(r *http.Request, a genericAuth, body []byte) 
 
 // generic handles POST /hooks/generic. Header credentials are checked
 // before anything is read; an HMAC signature after the body is read.
-func (s *Server) generic(w http.ResponseWriter, r *http.Request) (int, any) {
+func (s *Server) generic(w http.ResponseWriter, r *http.Request) result {
 	auth, herr := s.authGenericHeaders(r)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	if _, herr := requireJSON(r, false); herr != nil {
-		return fail(herr)
+		return herr
 	}
 	body, release, herr := s.readBody(w, r, s.cfg.BodyLimit)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	defer release()
 	replayKey, herr := s.verifyGenericBody(r, auth, body)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
-	status, answer := s.genericJob(r, body)
-	if replayKey != "" && status == http.StatusServiceUnavailable {
+	res := s.genericJob(r, body)
+	if replayKey != "" && res.status() == http.StatusServiceUnavailable {
 		// Nothing was stored: the same signed request may come again.
 		if err := s.deps.Replay.Forget(context.WithoutCancel(r.Context()), replayKey); err != nil {
 			s.log.Warn("forget signature", slog.String("error", clip(err.Error(), maxEcho)))
 		}
 	}
-	return status, answer
+	return res
 }
 
 // genericJob turns an authenticated generic body into its job.
-func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
+func (s *Server) genericJob(r *http.Request, body []byte) result {
 	j, err := parseGeneric(body)
 	if err != nil {
 		// Paths that are not UTF-8 are named with their index (422), like
@@ -162,9 +163,9 @@ func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
 		if errors.As(err, &ve) {
 			e := refuse(http.StatusUnprocessableEntity, "invalid_paths", "%d problem(s); nothing was queued, fix them and send again", len(ve.Problems))
 			e.body.Problems = ve.Problems
-			return fail(e)
+			return e
 		}
-		return fail(refuse(http.StatusBadRequest, "bad_job", "%v", err))
+		return refuse(http.StatusBadRequest, "bad_job", "%v", err)
 	}
 	// The time received is ours; the caller's source is kept as a detail.
 	j.ReceivedAt = time.Time{}
@@ -177,5 +178,5 @@ func (s *Server) genericJob(r *http.Request, body []byte) (int, any) {
 	if k := r.Header.Get(HeaderIdempotencyKey); k != "" && j.ID == "" {
 		dedupe = "generic:" + k
 	}
-	return s.accept(r, "generic", dedupe, []*jobs.Job{j}, acceptOpts{})
+	return s.accept(r, request{source: "generic", key: dedupe, jobs: []*jobs.Job{j}})
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 type githubRepo struct {
@@ -127,7 +128,7 @@ func parseGitHub(event string, body []byte) (hookEvent, error) {
 
 // verifyGitHub checks X-Hub-Signature-256 over the raw body in constant
 // time.
-func verifyGitHub(secret Secret, header string, body []byte) bool {
+func verifyGitHub(secret secretfile.Secret, header string, body []byte) bool {
 	sig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
 		return false
@@ -144,43 +145,43 @@ func verifyGitHub(secret Secret, header string, body []byte) bool {
 // github handles POST /hooks/github. The signature covers the body, so
 // only its presence and form are checked before reading; the read is
 // bounded by github_body_limit and the server's buffer budget.
-func (s *Server) github(w http.ResponseWriter, r *http.Request) (int, any) {
+func (s *Server) github(w http.ResponseWriter, r *http.Request) result {
 	sig := r.Header.Get("X-Hub-Signature-256")
 	if sig == "" {
-		return fail(refuse(http.StatusUnauthorized, "missing_signature", "missing X-Hub-Signature-256; set the webhook's secret in GitHub to the configured github_secret"))
+		return refuse(http.StatusUnauthorized, "missing_signature", "missing X-Hub-Signature-256; set the webhook's secret in GitHub to the configured github_secret")
 	}
 	if hexSig, ok := strings.CutPrefix(sig, "sha256="); !ok || len(hexSig) != 2*sha256.Size {
-		return fail(refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 must be the HMAC-SHA256 of the body in hex, as GitHub sends it; set the webhook's secret in GitHub"))
+		return refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 must be the HMAC-SHA256 of the body in hex, as GitHub sends it; set the webhook's secret in GitHub")
 	}
 	form, herr := requireJSON(r, true)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	body, release, herr := s.readBody(w, r, s.cfg.GitHubBodyLimit)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	defer release()
 	if !verifyGitHub(s.cfg.GitHubSecret, sig, body) {
-		return fail(refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 does not match the body; check the webhook secret"))
+		return refuse(http.StatusUnauthorized, "bad_signature", "X-Hub-Signature-256 does not match the body; check the webhook secret")
 	}
 	if form {
 		vals, err := url.ParseQuery(string(body))
 		if err != nil || vals.Get("payload") == "" {
-			return fail(refuse(http.StatusBadRequest, "bad_payload", "form body without a payload field; set the GitHub webhook content type to application/json"))
+			return refuse(http.StatusBadRequest, "bad_payload", "form body without a payload field; set the GitHub webhook content type to application/json")
 		}
 		body = []byte(vals.Get("payload"))
 	}
 	event := r.Header.Get("X-GitHub-Event")
 	if event == "" {
-		return fail(refuse(http.StatusBadRequest, "missing_event", "missing X-GitHub-Event header"))
+		return refuse(http.StatusBadRequest, "missing_event", "missing X-GitHub-Event header")
 	}
 	res, err := parseGitHub(event, body)
 	if err != nil {
-		return fail(refuse(http.StatusBadRequest, "bad_payload", "%v", err))
+		return refuse(http.StatusBadRequest, "bad_payload", "%v", err)
 	}
 	if event == "ping" {
-		return http.StatusOK, map[string]string{"status": "pong"}
+		return pong{Status: "pong"}
 	}
 	dedupe := ""
 	if d := r.Header.Get("X-GitHub-Delivery"); d != "" {
@@ -193,7 +194,7 @@ func (s *Server) github(w http.ResponseWriter, r *http.Request) (int, any) {
 // GitHub and GitLab cannot change what they send, so their paths are
 // accepted one by one (partial): the valid ones are queued and the others
 // listed in the answer.
-func (s *Server) dispatch(r *http.Request, hook string, change *changeEvent, deploy *deployEvent, ignore, dedupe string) (int, any) {
+func (s *Server) dispatch(r *http.Request, hook string, change *changeEvent, deploy *deployEvent, ignore, dedupe string) result {
 	switch {
 	case change != nil:
 		m := mapChanges(s.cfg.Rules, *change)
@@ -207,25 +208,27 @@ func (s *Server) dispatch(r *http.Request, hook string, change *changeEvent, dep
 				e := refuse(http.StatusUnprocessableEntity, "truncated_push", "the push is truncated (%s) and the matching rules refuse truncated pushes; nothing was queued", m.truncated.Reason)
 				e.body.Truncated = m.truncated
 				s.report(r, jobs.StatusEvent{State: jobs.StateInvalid, Reason: source + ": " + e.body.Error, Truncated: m.truncated})
-				return fail(e)
+				return e
 			}
 			if len(m.refused) > 0 {
 				e := refuse(http.StatusUnprocessableEntity, "invalid_paths", "%d file(s) refused and nothing else to queue", len(m.refused))
 				e.body.Problems = m.refused
-				return fail(e)
+				return e
 			}
 			if m.truncated != nil {
-				return http.StatusOK, map[string]any{"status": "ignored", "reason": "no rule maps the listed files", "truncated": m.truncated}
+				a := ignored("no rule maps the listed files")
+				a.Truncated = m.truncated
+				return a
 			}
 			return ignored("no rule maps the changed files")
 		}
-		return s.accept(r, source, dedupe, m.jobs, acceptOpts{partial: true, fileOf: m.fileOf, refused: m.refused, truncated: m.truncated})
+		return s.accept(r, request{source: source, key: dedupe, jobs: m.jobs, partial: true, fileOf: m.fileOf, refused: m.refused, truncated: m.truncated})
 	case deploy != nil:
 		js := mapDeploy(s.cfg.Rules, *deploy)
 		if len(js) == 0 {
 			return ignored("no rule has deploy paths for this repository, ref and environment")
 		}
-		return s.accept(r, fmt.Sprintf("%s:%s@%s:%s", deploy.source, deploy.repo, deploy.ref, deploy.trigger), dedupe, js, acceptOpts{partial: true})
+		return s.accept(r, request{source: fmt.Sprintf("%s:%s@%s:%s", deploy.source, deploy.repo, deploy.ref, deploy.trigger), key: dedupe, jobs: js, partial: true})
 	}
 	return ignored(ignore)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 // gitlabPayload is the union of the GitLab push, pipeline and deployment
@@ -84,32 +85,32 @@ func parseGitLab(body []byte) (hookEvent, error) {
 
 // tokenEqual compares tokens in constant time, hashing first so the length
 // does not leak either.
-func tokenEqual(got string, want Secret) bool {
+func tokenEqual(got string, want secretfile.Secret) bool {
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // gitlab handles POST /hooks/gitlab. The token is a header: a request
 // without the right one is answered before its body is read.
-func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) (int, any) {
+func (s *Server) gitlab(w http.ResponseWriter, r *http.Request) result {
 	tok := r.Header.Get("X-Gitlab-Token")
 	if tok == "" {
-		return fail(refuse(http.StatusUnauthorized, "missing_token", "missing X-Gitlab-Token; set the webhook's secret token in GitLab to the configured gitlab_token"))
+		return refuse(http.StatusUnauthorized, "missing_token", "missing X-Gitlab-Token; set the webhook's secret token in GitLab to the configured gitlab_token")
 	}
 	if !tokenEqual(tok, s.cfg.GitLabToken) {
-		return fail(refuse(http.StatusUnauthorized, "bad_token", "X-Gitlab-Token does not match; check the webhook's secret token"))
+		return refuse(http.StatusUnauthorized, "bad_token", "X-Gitlab-Token does not match; check the webhook's secret token")
 	}
 	if _, herr := requireJSON(r, false); herr != nil {
-		return fail(herr)
+		return herr
 	}
 	body, release, herr := s.readBody(w, r, s.cfg.GitLabBodyLimit)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	defer release()
 	res, err := parseGitLab(body)
 	if err != nil {
-		return fail(refuse(http.StatusBadRequest, "bad_payload", "%v", err))
+		return refuse(http.StatusBadRequest, "bad_payload", "%v", err)
 	}
 	dedupe := ""
 	if d := r.Header.Get("X-Gitlab-Event-UUID"); d != "" {

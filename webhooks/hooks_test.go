@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
 func TestGitHubPushStoresMappedURLs(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	body := golden(t, "github_push.json")
 	hdr := githubHeaders("push", "72d3162e-cc78-11e3-81ab-4c9367dc0958", body, testGitHubSecret)
 	a := f.post(t, "/hooks/github", hdr, body)
@@ -172,7 +173,7 @@ func TestGenericAuthAndErrors(t *testing.T) {
 	f := newFixture(t, testConfig())
 	body := []byte(`{"kind":"push","push":{"paths":["https://static.example.com/app.js"]}}`)
 	now := time.Now()
-	signed := func(ts time.Time, secret Secret) map[string]string {
+	signed := func(ts time.Time, secret secretfile.Secret) map[string]string {
 		return map[string]string{HeaderTimestamp: strconv.FormatInt(ts.Unix(), 10), HeaderSignature: SignGeneric(secret, ts, "", body)}
 	}
 	// ahead signs with a timestamp d ahead of when the request is sent, not
@@ -246,7 +247,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 
 func TestNATSDownIs503ThenRecovers(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	body := golden(t, "gitlab_pipeline.json")
 	hdr := gitlabHeaders("Pipeline Hook", "outage-1", testGitLabToken)
 	f.nats.Stop()

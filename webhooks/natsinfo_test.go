@@ -12,7 +12,7 @@ import (
 
 func TestNATSServerInfoNamesTheServerInUse(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewNATSServerInfo(f.nc))
 	labels := func() []map[string]string {

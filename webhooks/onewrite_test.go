@@ -15,7 +15,7 @@ import (
 // content is still refused.
 func TestOnlyHooksWithAKeyClaimOne(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	bearer := map[string]string{"Authorization": "Bearer " + testBearer}
 	a := f.post(t, "/hooks/generic", bearer, []byte(`{"kind":"refresh","refresh":{"paths":["https://static.example.com/one-write.css"]}}`))
 	if a.status != http.StatusAccepted {

@@ -26,10 +26,10 @@ var headerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 func validHeaderName(h string) bool { return headerName.MatchString(h) }
 
-// bucketName matches OSS bucket names (lower-case letters, digits and
+// ossBucketName matches OSS bucket names (lower-case letters, digits and
 // hyphens, 3 to 63 characters; OSS's "Bucket naming conventions"): the
 // name is the only text of an event that reaches a job's source.
-var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+var ossBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
 
 // authOSS checks the hook's token before anything is read: in the
 // configured API-key header, as a bearer token, or as the password of
@@ -123,7 +123,7 @@ func (s *Server) mapOSS(events []ossEvent) (units []ossUnit, ignored, refused []
 		case change == "":
 			skip(none)
 			continue
-		case !bucketName.MatchString(ev.bucket):
+		case !ossBucketName.MatchString(ev.bucket):
 			refused = append(refused, jobs.Problem{Field: field, Reason: fmt.Sprintf("oss.bucket.name %q is not an OSS bucket name", clip(ev.bucket, maxEchoValue))})
 			continue
 		case strings.HasSuffix(ev.key, "/"):
@@ -191,24 +191,38 @@ type ossAnswer struct {
 	Refused []jobs.Problem `json:"refused,omitempty"`
 }
 
+func (ossAnswer) status() int                            { return http.StatusAccepted }
+func (ossAnswer) logAnswer(*slog.Logger, string, string) {}
+
+// ossIgnored answers a request none of whose events needs a job (200).
+type ossIgnored struct {
+	Events  int            `json:"events"`
+	Ignored []jobs.Problem `json:"ignored"`
+	Reason  string         `json:"reason"`
+	Status  string         `json:"status"`
+}
+
+func (ossIgnored) status() int                            { return http.StatusOK }
+func (ossIgnored) logAnswer(*slog.Logger, string, string) {}
+
 // oss handles POST /hooks/oss. The token is checked before the body is
 // read; the read is bounded by oss_body_limit and the buffer budget.
-func (s *Server) oss(w http.ResponseWriter, r *http.Request) (int, any) {
+func (s *Server) oss(w http.ResponseWriter, r *http.Request) result {
 	if herr := s.authOSS(r); herr != nil {
-		return fail(herr)
+		return herr
 	}
 	mt, herr := ossMediaType(r)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	body, release, herr := s.readBody(w, r, s.cfg.OSSBodyLimit)
 	if herr != nil {
-		return fail(herr)
+		return herr
 	}
 	defer release()
 	events, refused, err := parseOSS(mt, body)
 	if err != nil {
-		return fail(refuse(http.StatusBadRequest, "bad_payload", "%v", err))
+		return refuse(http.StatusBadRequest, "bad_payload", "%v", err)
 	}
 	total := len(events) + len(refused)
 	units, ignored, bad := s.mapOSS(events)
@@ -220,7 +234,7 @@ func (s *Server) oss(w http.ResponseWriter, r *http.Request) (int, any) {
 		if len(refused) > 0 {
 			e := refuse(http.StatusUnprocessableEntity, "invalid_events", "%d event(s) refused and nothing else to queue", len(refused))
 			e.body.Problems = refused
-			return fail(e)
+			return e
 		}
 		reason := "nothing to do: no event changes an object a rule covers"
 		if len(ignored) == 1 {
@@ -229,29 +243,29 @@ func (s *Server) oss(w http.ResponseWriter, r *http.Request) (int, any) {
 				reason = "nothing to do: " + reason
 			}
 		}
-		return http.StatusOK, map[string]any{"status": "ignored", "reason": reason, "events": total, "ignored": clipProblems(ignored)}
+		return ossIgnored{Events: total, Ignored: clipProblems(ignored), Reason: reason, Status: "ignored"}
 	}
 	fresh, revs, earlier, dups, herr := s.claimOSS(context.WithoutCancel(r.Context()), units)
 	if herr != nil {
 		w.Header().Set("Retry-After", "1")
-		return fail(herr)
+		return herr
 	}
 	out := ossAnswer{Status: "accepted", Events: total, Queued: len(fresh), Duplicates: dups, Jobs: []acceptedJob{},
 		Earlier: earlier, Ignored: clipProblems(ignored), Refused: clipProblems(refused)}
 	if len(fresh) > 0 {
-		acks, js, herr := s.storeOSS(r, fresh, revs)
+		stored, herr := s.storeOSS(r, fresh, revs)
 		if herr != nil {
-			return fail(herr)
+			return herr
 		}
-		for i, j := range js {
-			n := len(j.Paths())
-			out.Jobs = append(out.Jobs, acceptedJob{ID: acks[i].JobID, Kind: j.Kind, Paths: n, Duplicate: acks[i].Duplicate})
+		for _, sj := range stored {
+			n := len(sj.job.Paths())
+			out.Jobs = append(out.Jobs, acceptedJob{ID: sj.ack.JobID, Kind: sj.job.Kind, Paths: n, Duplicate: sj.ack.Duplicate})
 			out.Paths += n
 		}
 	}
 	s.log.Info("oss events accepted", slog.Int("events", total), slog.Int("queued", out.Queued), slog.Int("duplicates", out.Duplicates),
 		slog.Int("ignored", len(ignored)), slog.Int("refused", len(refused)), slog.Int("paths", out.Paths), slog.Int("jobs", len(out.Jobs)))
-	return http.StatusAccepted, out
+	return out
 }
 
 // eachUnit runs fn on every unit, ossPublishers at once, and returns the
@@ -389,7 +403,7 @@ func ossSource(units []ossUnit) string {
 // each event as stored. It answers only when the queue acknowledged every
 // job; when it cannot take them, the request is answered 503 and nothing
 // is marked, so the sender's retry stores them.
-func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jobs.Ack, []*jobs.Job, *hookError) {
+func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]storedJob, *hookError) {
 	keys := make([]string, 0, len(units))
 	for _, u := range units {
 		keys = append(keys, u.key)
@@ -408,14 +422,14 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jo
 			// Every URL was checked when mapped: this is a bug.
 			s.log.Error("oss job invalid", slog.String("error", clip(err.Error(), maxEcho)))
 			s.releaseOSS(units, revs)
-			return nil, nil, refuse(http.StatusInternalServerError, "invalid_job", "a job built from the events does not validate; nothing was queued")
+			return nil, refuse(http.StatusInternalServerError, "invalid_job", "a job built from the events does not validate; nothing was queued")
 		}
 	}
 	// A publish that started completes even if the sender hangs up.
 	ctx := context.WithoutCancel(r.Context())
-	acks, err := s.deps.Publisher.PublishSet(ctx, key, js)
+	res := publishJobs(ctx, s.deps.Publisher, key, js)
 	var ce *jobs.IdempotencyConflictError
-	if errors.As(err, &ce) {
+	if errors.As(res.err, &ce) {
 		// The same events were stored before with other URLs (the rules
 		// changed): store them as they map now.
 		s.log.Warn("idempotency conflict", slog.String("key", key), slog.String("source", source), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
@@ -423,18 +437,18 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jo
 		for i, j := range js {
 			j.ID = jobs.IDFromKey(key + ":" + strconv.Itoa(i))
 		}
-		acks, err = s.deps.Publisher.PublishSet(ctx, key, js)
+		res = publishJobs(ctx, s.deps.Publisher, key, js)
 	}
-	if err != nil {
-		s.log.Error("publish oss events", slog.String("source", source), slog.Int("stored", len(acks)), slog.Int("jobs", len(js)), slog.String("error", clip(err.Error(), maxEcho)))
+	if res.err != nil {
+		s.log.Error("publish oss events", slog.String("source", source), slog.Int("stored", len(res.stored)), slog.Int("jobs", len(js)), slog.String("error", clip(res.err.Error(), maxEcho)))
 		s.releaseOSS(units, revs)
-		return nil, nil, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later (what was stored is not stored twice)")
+		return nil, refuse(http.StatusServiceUnavailable, "queue_unavailable", "the job queue cannot take the request now, nothing acknowledged; retry later (what was stored is not stored twice)")
 	}
-	ids := make([]string, len(acks))
-	for i, a := range acks {
-		ids[i] = a.JobID
-		s.log.Info("job accepted", slog.String("job", a.JobID), slog.String("kind", string(js[i].Kind)), slog.String("source", source),
-			slog.Int("paths", len(js[i].Paths())), slog.Bool("duplicate", a.Duplicate))
+	ids := make([]string, len(res.stored))
+	for i, sj := range res.stored {
+		ids[i] = sj.ack.JobID
+		s.log.Info("job accepted", slog.String("job", sj.ack.JobID), slog.String("kind", string(sj.job.Kind)), slog.String("source", source),
+			slog.Int("paths", len(sj.job.Paths())), slog.Bool("duplicate", sj.ack.Duplicate))
 	}
 	// A claim not marked done is taken over by a redelivery once stale:
 	// it costs a refresh, the answer stands.
@@ -446,5 +460,5 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jo
 	}); err != nil {
 		s.log.Warn("remember oss events", slog.String("error", clip(err.Error(), maxEcho)))
 	}
-	return acks, js, nil
+	return res.stored, nil
 }

@@ -5,12 +5,31 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
-// newOSSSeen returns the claims store of a fixture's server.
+// newOSSSeen returns a claims store on an embedded JetStream of its own.
 func newOSSSeen(t *testing.T) *KVOSSSeen {
 	t.Helper()
-	return newFixture(t, ossTestConfig()).srv.deps.OSSSeen.(*KVOSSSeen)
+	n := jobstest.RunNATS(t)
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, err := OpenOSSSeen(t.Context(), js, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seen
 }
 
 func TestOSSClaimOnceThenDone(t *testing.T) {

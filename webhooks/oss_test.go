@@ -375,7 +375,7 @@ func ossBatch(t *testing.T, from, to int) []byte {
 // new in it.
 func TestOSSBurstIsOneJobAndRedeliveriesCostNothing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, ossTestConfig())
+	f := newNATSFixture(t, ossTestConfig())
 	a := f.post(t, "/hooks/oss", ossCE(mediaCloudEventBatch), ossBatch(t, 0, 50))
 	if a.status != http.StatusAccepted || a.body["queued"] != float64(50) || a.body["paths"] != float64(50) {
 		t.Fatalf("burst: %d %s", a.status, a.raw)

@@ -18,7 +18,7 @@ func NATSReady(nc *nats.Conn) ReadyCheck {
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {
-			return err
+			return fmt.Errorf("jetstream: %w", err)
 		}
 		if _, err := js.AccountInfo(ctx); err != nil {
 			return fmt.Errorf("jetstream: %w", err)
@@ -27,8 +27,9 @@ func NATSReady(nc *nats.Conn) ReadyCheck {
 	}}
 }
 
-// Answers of JetStreamReady. They name what is missing, never a server
-// address: /readyz is served on the public listener.
+// What JetStreamReady found wrong. Each error it returns wraps one of
+// them and the cause: /readyz, served on the public listener, shows only
+// "failing"; the warning it logs carries the cause.
 var (
 	errStreamMissing   = errors.New("work stream missing (being re-created)")
 	errConsumerMissing = errors.New("worker consumer missing (being re-created)")
@@ -42,14 +43,14 @@ func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
 	return ReadyCheck{Name: "jetstream", Check: func(ctx context.Context) error {
 		js, err := jetstream.New(nc)
 		if err != nil {
-			return errJetStreamDown
+			return fmt.Errorf("%w: %w", errJetStreamDown, err)
 		}
 		s, err := js.Stream(ctx, stream)
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			return errStreamMissing
+			return fmt.Errorf("%w: stream %s: %w", errStreamMissing, stream, err)
 		case err != nil:
-			return errJetStreamDown
+			return fmt.Errorf("%w: stream %s: %w", errJetStreamDown, stream, err)
 		}
 		if consumer == "" {
 			return nil
@@ -57,9 +58,9 @@ func JetStreamReady(nc *nats.Conn, stream, consumer string) ReadyCheck {
 		_, err = s.Consumer(ctx, consumer)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
-			return errConsumerMissing
+			return fmt.Errorf("%w: consumer %s: %w", errConsumerMissing, consumer, err)
 		case err != nil:
-			return errJetStreamDown
+			return fmt.Errorf("%w: consumer %s: %w", errJetStreamDown, consumer, err)
 		}
 		return nil
 	}}

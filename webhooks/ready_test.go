@@ -2,6 +2,9 @@ package webhooks
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,17 +13,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // /readyz's JetStream check fails while the work stream or the worker's
-// consumer is missing, and its answer names no address.
+// consumer is missing or JetStream does not answer; its error keeps the
+// cause for the log, and /readyz shows a bare state that names no address.
 func TestJetStreamReady(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	logs := &jobstest.LogBuffer{}
+	f := newNATSFixtureWith(t, testConfig(), func(d *Deps) { d.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
 	ctx := t.Context()
 	check := JetStreamReady(f.nc, jobs.DefaultStreamName, "ready-worker")
-	if err := check.Check(ctx); err == nil || !strings.Contains(err.Error(), "consumer missing") {
-		t.Fatalf("without the consumer: %v", err)
+	// /readyz gives each check 2s; the server going down below need not
+	// cost this test that long.
+	f.srv.deps.Ready = append(f.srv.deps.Ready, ReadyCheck{Name: check.Name, Check: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		return check.Check(ctx)
+	}})
+	if err := check.Check(ctx); !errors.Is(err, errConsumerMissing) || !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("without the consumer: %v, want the state and its cause", err)
 	}
 	if _, err := f.js.CreateOrUpdateConsumer(ctx, jobs.DefaultStreamName, jetstream.ConsumerConfig{Durable: "ready-worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
@@ -31,20 +44,26 @@ func TestJetStreamReady(t *testing.T) {
 	if err := f.js.DeleteStream(ctx, jobs.DefaultStreamName); err != nil {
 		t.Fatal(err)
 	}
-	err := check.Check(ctx)
-	if err == nil || !strings.Contains(err.Error(), "work stream missing") {
-		t.Fatalf("without the stream: %v", err)
+	if err := check.Check(ctx); !errors.Is(err, errStreamMissing) || !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("without the stream: %v, want the state and its cause", err)
 	}
 	f.nats.Stop()
 	down, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	err = check.Check(down)
-	if err == nil {
-		t.Fatal("server down: ready")
+	err := check.Check(down)
+	if !errors.Is(err, errJetStreamDown) || err.Error() == errJetStreamDown.Error() {
+		t.Fatalf("server down: %v, want %q with its cause", err, errJetStreamDown)
 	}
-	for _, leak := range []string{"127.0.0.1", "nats://", ":" + strconv.Itoa(f.nats.Port)} {
-		if strings.Contains(err.Error(), leak) {
-			t.Errorf("readiness answer %q leaks %q", err, leak)
+	r := f.get(t, "/readyz")
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.raw, `"jetstream":"failing"`) {
+		t.Fatalf("readyz with the server down: %d %s", r.status, r.raw)
+	}
+	for _, leak := range []string{"127.0.0.1", "nats://", ":" + strconv.Itoa(f.nats.Port), "not answering"} {
+		if strings.Contains(r.raw, leak) {
+			t.Errorf("readyz %s leaks %q", r.raw, leak)
 		}
+	}
+	if l := logs.Take(); !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, errJetStreamDown.Error()+": ") {
+		t.Fatalf("the warning does not carry the cause: %s", l)
 	}
 }

@@ -193,7 +193,7 @@ func signedHeaders(ts time.Time, key string, body []byte) map[string]string {
 
 func TestSignedGenericRequestIsAcceptedOnceAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig())
+	f := newNATSFixture(t, testConfig())
 	// A second replica on the same NATS: its own server, the same bucket.
 	replay, err := OpenReplayGuard(t.Context(), f.js, "", 1, 0)
 	if err != nil {
