@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -129,17 +129,18 @@ func (r OSSRule) sampleBucket() string {
 // CheckOSSRuleURLs makes sure every URL an OSS rule can produce is
 // allowed by v, so that a rule for a domain outside the allowlist fails at
 // start (and in config check) rather than on every event. New runs it;
-// so does the config's validation.
-func CheckOSSRuleURLs(rules []OSSRule, v *jobs.Validator) error {
-	var errs []error
+// so does the config's validation. Fields are relative to the webhooks
+// section ("oss_rules[1].url_template").
+func CheckOSSRuleURLs(rules []OSSRule, v *jobs.Validator) fielderr.List {
+	var errs fielderr.List
 	for i, r := range rules {
 		if r.URLTemplate == "" || checkOSSTemplate(r.URLTemplate) != nil {
 			continue // Validate names it
 		}
 		sample := r.render(r.sampleBucket(), r.StripPrefix+ossSampleKey)
 		if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
-			errs = append(errs, fmt.Errorf("webhooks.oss_rules[%d].url_template: %w", i, err))
+			errs.Add(fmt.Sprintf("oss_rules[%d].url_template", i), "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
