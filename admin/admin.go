@@ -76,7 +76,9 @@ func (c AdminConfig) Validate(webhooksListen, metricsPath string) fielderr.List 
 func (c AdminConfig) checkMount(metricsPath string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%q cannot be served next to the admin listener's routes (%v); use a plain path such as /metrics", clip(metricsPath, maxEchoValue), r)
+			// The mux explains a clash over several lines; one problem is one line.
+			why := strings.Join(strings.Fields(fmt.Sprint(r)), " ")
+			err = fmt.Errorf("%q cannot be served next to the admin listener's routes (%s); use a plain path such as /metrics", clip(metricsPath, maxEchoValue), why)
 		}
 	}()
 	NewAdmin(c, metricsPath, http.NotFoundHandler(), nil)

@@ -42,9 +42,7 @@ func (c *Config) validate(p *problems) {
 			p.add("redis.url", "not a Redis URL (%s); want redis://[user:password@]host:6379/0 or rediss://...", redactErr(err, c.Redis.URL))
 		}
 	}
-	for _, err := range c.connectionProblems() {
-		p.addErr("", err)
-	}
+	p.addList("", c.connectionProblems())
 	c.validateCDN(p)
 
 	var validator *jobs.Validator
@@ -64,18 +62,18 @@ func (c *Config) validate(p *problems) {
 		validator = v
 	}
 
-	p.addErr("", c.Webhooks.Config.Validate()) // names webhooks.<field>
+	p.addList("webhooks", c.Webhooks.Config.Validate())
 	if validator != nil {
-		p.addErr("", webhooks.CheckRuleURLs(c.Webhooks.Rules, validator))
-		p.addErr("", webhooks.CheckOSSRuleURLs(c.Webhooks.OSSRules, validator))
+		p.addList("webhooks", webhooks.CheckRuleURLs(c.Webhooks.Rules, validator))
+		p.addList("webhooks", webhooks.CheckOSSRuleURLs(c.Webhooks.OSSRules, validator))
 	}
 	metricsPath := c.Metrics.Path
 	if c.Metrics.Disabled {
 		metricsPath = DefaultMetricsPath // nothing is mounted; check the rest
 	}
-	p.addErr("", c.Admin.Validate(c.Webhooks.Listen, metricsPath)) // names admin.<field> / metrics.path
+	p.addList("", c.Admin.Validate(c.Webhooks.Listen, metricsPath)) // names admin.listen and metrics.path
 
-	p.addErr("", c.Worker.Config.Validate()) // names worker.<field>
+	p.addList("worker", c.Worker.Config.Validate())
 	if !bucketName.MatchString(c.Worker.TaskBucket) {
 		p.add("worker.task_bucket", "%q: want a key-value bucket name of letters, digits, - and _", c.Worker.TaskBucket)
 	}
@@ -86,13 +84,11 @@ func (c *Config) validate(p *problems) {
 	positive(p, "quota.sync_interval", q.SyncInterval)
 	positive(p, "quota.reservation_ttl", q.ReservationTTL)
 	positive(p, "quota.boundary_delay", q.BoundaryDelay)
-	if loc, err := loadZone(q.TimeZone); err != nil {
+	if _, err := loadZone(q.TimeZone); err != nil {
 		p.add("quota.time_zone", "unknown time zone %q; use an IANA name such as Asia/Shanghai", q.TimeZone)
-	} else {
-		c.loc = loc
 	}
 
-	p.addErr("", operations.ValidateAll(c.Schedules, validator)) // names schedules[i].<field>
+	p.addList("schedules", operations.ValidateAll(c.Schedules, validator))
 
 	if _, err := ParseLogLevel(c.Log.Level); err != nil {
 		p.add("log.level", "%v", err)
@@ -175,7 +171,7 @@ func (c *Config) validateNATS(p *problems) {
 // validateCDN applies apiclient.New's checks (Options.Validate) to the cdn
 // section; the credentials problem gets config's own hint.
 func (c *Config) validateCDN(p *problems) {
-	p.addErr("cdn", c.APIClientOptions(nil).Validate())
+	p.addList("cdn", c.APIClientOptions(nil).Validate())
 	c.validateCredentials(p)
 }
 
