@@ -18,14 +18,17 @@ import (
 )
 
 // Validate returns every problem of c (run WithDefaults first) as Problems,
-// each a FieldError naming its path; nil when c is usable. It applies the
-// same checks serve's constructors apply (apiclient.New, webhooks.New,
-// worker.New, operations.New, ...), by calling the functions they call, so
-// that a config that passes `config check` starts.
+// each a FieldError naming its path; nil when c is usable. It only reads
+// c. It applies the same checks serve's constructors apply (apiclient.New,
+// webhooks.New, worker.New, operations.New, ...), by calling the functions
+// they call, so that a config that passes `config check` starts.
 //
 // Adding a field: put its rule in the owning package's Validate (or a
-// Check function the constructor calls too) and call that here; the path
-// prefix, the line in the file and the order come from the machinery.
+// Check function the constructor calls too), returning a fielderr.List
+// whose fields are relative to the value it is given, and add that here
+// with addList and the section's path as prefix; the line in the file and
+// the order come from the machinery. No field is ever read back out of an
+// error's text.
 func (c *Config) Validate() error {
 	var p problems
 	c.validate(&p)
