@@ -303,7 +303,7 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	}
 	cfg = cfg.WithDefaults()
 	if errs := cfg.Validate(); errs != nil {
-		return nil, fmt.Errorf("worker config:\n%w", errs.Prefix("worker"))
+		return nil, errs.Prefix("worker") // named as in the config file
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
