@@ -5,8 +5,9 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cdnpurge/cdnpurge/fielderr"
 )
 
 // This file holds the three ways to reach Redis (docs/connections.md):

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/fielderr"
-
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 

@@ -13,11 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/fielderr"
-
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
