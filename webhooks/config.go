@@ -301,17 +301,13 @@ func (c Config) Validate() fielderr.List {
 		}
 	}
 	for i, r := range c.Rules {
-		for _, e := range r.validate() {
-			bad(fmt.Sprintf("rules[%d].%s", i, e.field), "%s", e.msg)
-		}
+		errs.Append(fmt.Sprintf("rules[%d]", i), r.validate())
 	}
 	if c.OSSAPIKeyHeader != "" && !validHeaderName(c.OSSAPIKeyHeader) {
 		bad("oss_api_key_header", "%q: want a header name of letters, digits and '-', such as X-Api-Key", clip(c.OSSAPIKeyHeader, maxEchoValue))
 	}
 	for i, r := range c.OSSRules {
-		for _, e := range r.validate() {
-			bad(fmt.Sprintf("oss_rules[%d].%s", i, e.field), "%s", e.msg)
-		}
+		errs.Append(fmt.Sprintf("oss_rules[%d]", i), r.validate())
 	}
 	return errs
 }
@@ -380,11 +376,10 @@ func CheckRuleURLs(rules []Rule, v *jobs.Validator) fielderr.List {
 	return errs
 }
 
-type fieldErr struct{ field, msg string }
-
-func (r Rule) validate() []fieldErr {
-	var out []fieldErr
-	add := func(f, format string, args ...any) { out = append(out, fieldErr{f, fmt.Sprintf(format, args...)}) }
+// validate returns the rule's problems, each at its field in the rule.
+func (r Rule) validate() fielderr.List {
+	var out fielderr.List
+	add := out.Add
 	switch r.Source {
 	case "", "github", "gitlab":
 	default:

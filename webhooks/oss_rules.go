@@ -51,9 +51,9 @@ var ossPlaceholders = []string{"{key}", "{bucket}"}
 const ossSampleKey = "sample/file.css"
 
 // validate returns the problems of r, each naming its field.
-func (r OSSRule) validate() []fieldErr {
-	var out []fieldErr
-	add := func(f, format string, args ...any) { out = append(out, fieldErr{f, fmt.Sprintf(format, args...)}) }
+func (r OSSRule) validate() fielderr.List {
+	var out fielderr.List
+	add := out.Add
 	switch {
 	case r.Bucket == "":
 		add("bucket", "empty: name the bucket (a glob such as static-* is fine; * is any bucket)")
