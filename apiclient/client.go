@@ -231,6 +231,16 @@ func New(opts Options) (*Client, error) {
 }
 
 func normEndpoint(field, s, def string) (string, error) {
+	u, err := endpointURL(s, def)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return u, nil
+}
+
+// endpointURL is s (def when empty) as an endpoint URL; its error names
+// the value, not the field.
+func endpointURL(s, def string) (string, error) {
 	if s == "" {
 		s = def
 	}
@@ -239,7 +249,7 @@ func normEndpoint(field, s, def string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("%s: %q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", field, s)
+		return "", fmt.Errorf("%q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", s)
 	}
 	u.Path = "/"
 	u.RawQuery = ""

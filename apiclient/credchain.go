@@ -14,6 +14,7 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials/providers"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/redact"
 )
 
@@ -93,24 +94,13 @@ func (c CredentialsConfig) NeedsSTS() bool {
 	return c.Type == CredentialsRAMRoleARN || c.Type == CredentialsOIDCRoleARN
 }
 
-// ConfigProblem is one problem of a CredentialsConfig, at a field's name
-// relative to the credentials block ("role_arn").
-type ConfigProblem struct {
-	Field string
-	Msg   string
-}
-
-// Error reads "role_arn: ...".
-func (p ConfigProblem) Error() string { return p.Field + ": " + p.Msg }
-
-// Validate reports the problems of c. static is the key pair read from the
+// Validate reports the problems of c, each at its field relative to the
+// credentials block ("role_arn"). static is the key pair read from the
 // environment or a file, for the modes that need one; prefix is the
 // block's path, used in messages that name another field.
-func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigProblem {
-	var errs []ConfigProblem
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, ConfigProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+func (c CredentialsConfig) Validate(prefix string, static Credentials) fielderr.List {
+	var errs fielderr.List
+	bad := errs.Add
 	used := map[string]bool{}
 	switch c.Type {
 	case CredentialsDefault:

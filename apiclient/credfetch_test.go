@@ -171,7 +171,7 @@ func TestCheckCredentialsURL(t *testing.T) {
 		}
 	}
 	probs := apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: "http://creds.attacker.example/latest"}.Validate("cdn.credentials.", apiclient.Credentials{})
-	if len(probs) != 1 || probs[0].Field != "uri" || !strings.Contains(probs[0].Msg, "https") {
+	if len(probs) != 1 || probs[0].Field != "uri" || !strings.Contains(probs[0].Message, "https") {
 		t.Fatalf("plain http to a remote host: %v", probs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/secretfile"
@@ -97,13 +98,11 @@ func (s *EnvSecret) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // connectionProblems checks the NATS and Redis connection settings and
-// the embedded server's sync interval; every problem names its field. It
-// reads the files named, never the network.
-func (c *Config) connectionProblems() []error {
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+// the embedded server's sync interval; every problem names its field from
+// the config's root. It reads the files named, never the network.
+func (c *Config) connectionProblems() fielderr.List {
+	var errs fielderr.List
+	add := errs.Add
 	n := c.NATS
 	if _, _, err := embedded.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
 		add("nats.embedded.sync_interval", "%v", err)
@@ -140,13 +139,7 @@ func (c *Config) connectionProblems() []error {
 				}
 			}
 		}
-		if err := (jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}).Check(); err != nil {
-			field := "nats.nkey_file"
-			if n.CredsFile != "" && strings.Contains(err.Error(), "credentials") {
-				field = "nats.creds_file"
-			}
-			add(field, "%v", err)
-		}
+		errs.Append("nats", jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}.Check())
 		if n.TLS.IsSet() {
 			if _, err := n.TLS.Config(""); err != nil {
 				add("nats.tls", "%v", err)

@@ -15,13 +15,11 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// Location returns the quota day's zone, loaded once by Validate (Load);
-// Asia/Shanghai works without a time zone database (a fixed UTC+8 zone,
-// exact since 1991).
+// Location returns the quota day's zone (quota.time_zone); Asia/Shanghai
+// works without a time zone database (a fixed UTC+8 zone, exact since
+// 1991). It reads the config only: an unknown zone gives Asia/Shanghai
+// here and a problem from Validate.
 func (c *Config) Location() *time.Location {
-	if c.loc != nil {
-		return c.loc
-	}
 	loc, err := loadZone(c.Quota.TimeZone)
 	if err != nil {
 		return quota.DefaultLocation() // Validate reports it

@@ -82,9 +82,7 @@ func (c *Config) validateCredentials(p *problems) {
 	case st.AccessKeyID != "" && st.AccessKeySecret == "":
 		p.add("cdn.credentials", "the AccessKey ID is set (%s) but not the secret", st.Source)
 	}
-	for _, pr := range cr.Validate("cdn.credentials.", st.API()) {
-		p.add("cdn.credentials."+pr.Field, "%s", pr.Msg)
-	}
+	p.addList("cdn.credentials", cr.Validate("cdn.credentials.", st.API()))
 	if cr.NeedsSTS() && !strings.HasPrefix(d.STSEndpoint, "https://") {
 		p.add("cdn.sts_endpoint", "%s: %s assumes roles over https only; want https://sts.aliyuncs.com or another https URL", d.STSEndpoint, cr.Type)
 	}

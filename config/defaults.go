@@ -88,19 +88,22 @@ func (c Config) WithDefaults() Config {
 
 	c.Webhooks.Config = c.Webhooks.Config.WithDefaults()
 
-	w := &c.Worker
-	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
-	w.ArchiveRetention = orDur(w.ArchiveRetention, worker.DefaultArchiveRetention)
-	// The worker's own defaults, so that config check prints what runs.
-	loc := w.Location
-	w.Config = w.Config.WithDefaults()
-	w.Location = loc
-
 	q := &c.Quota
 	q.SyncInterval = orDur(q.SyncInterval, quota.DefaultSyncInterval)
 	q.TimeZone = or(q.TimeZone, apiclient.QuotaTimeZone)
 	q.ReservationTTL = orDur(q.ReservationTTL, quota.DefaultReservationTTL)
 	q.BoundaryDelay = orDur(q.BoundaryDelay, quota.DefaultBoundaryDelay)
+
+	w := &c.Worker
+	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
+	w.ArchiveRetention = orDur(w.ArchiveRetention, worker.DefaultArchiveRetention)
+	// The worker's day is the quota's (quota.time_zone, defaulted above),
+	// set before the worker's own defaults, which only fill what is unset;
+	// so that config check prints what runs.
+	if w.Location == nil {
+		w.Location = c.Location()
+	}
+	w.Config = w.Config.WithDefaults()
 
 	c.Log.Level = or(c.Log.Level, DefaultLogLevel)
 	c.Log.Format = or(c.Log.Format, DefaultLogFormat)

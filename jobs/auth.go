@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -61,34 +62,51 @@ func (a Auth) String() string {
 }
 
 // Check reads the credentials and seed files and reports whether they hold
-// what NATS needs, without reaching the network. Errors name the file,
-// never its content.
-func (a Auth) Check() error {
+// what NATS needs, without reaching the network: each problem at its
+// field (creds_file, nkey_file). Errors name the file, never its content.
+func (a Auth) Check() fielderr.List {
+	var errs fielderr.List
 	if a.CredsFile != "" {
-		data, err := secretfile.Read(a.CredsFile, secretfile.Options{AllowLoose: a.LooseFiles, What: "credentials file"})
-		if err != nil {
-			return err
-		}
-		defer wipe(data)
-		jwt, err := nkeys.ParseDecoratedJWT(data)
-		if err != nil || !strings.HasPrefix(strings.TrimSpace(jwt), "eyJ") {
-			return fmt.Errorf("credentials file %s holds no user JWT; want the .creds file written by `nsc generate creds`", a.CredsFile)
-		}
-		if _, err := nkeys.ParseDecoratedUserNKey(data); err != nil {
-			return fmt.Errorf("credentials file %s holds no user seed (%w); want the .creds file written by `nsc generate creds`", a.CredsFile, err)
+		if msg := checkCredsFile(a.CredsFile, a.LooseFiles); msg != "" {
+			errs.Add("creds_file", "%s", msg)
 		}
 	}
 	if a.NKeyFile != "" {
-		data, err := secretfile.Read(a.NKeyFile, secretfile.Options{AllowLoose: a.LooseFiles, What: "nkey seed file"})
-		if err != nil {
-			return err
-		}
-		defer wipe(data)
-		if _, err := nkeys.ParseDecoratedUserNKey(data); err != nil {
-			return fmt.Errorf("nkey seed file %s holds no user seed (a line starting with SU): %w", a.NKeyFile, err)
+		if msg := checkNKeyFile(a.NKeyFile, a.LooseFiles); msg != "" {
+			errs.Add("nkey_file", "%s", msg)
 		}
 	}
-	return nil
+	return errs
+}
+
+// checkCredsFile says what is wrong with a .creds file, "" for nothing.
+func checkCredsFile(path string, loose bool) string {
+	data, err := secretfile.Read(path, secretfile.Options{AllowLoose: loose, What: "credentials file"})
+	if err != nil {
+		return err.Error()
+	}
+	defer wipe(data)
+	jwt, err := nkeys.ParseDecoratedJWT(data)
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(jwt), "eyJ") {
+		return fmt.Sprintf("credentials file %s holds no user JWT; want the .creds file written by `nsc generate creds`", path)
+	}
+	if _, err := nkeys.ParseDecoratedUserNKey(data); err != nil {
+		return fmt.Sprintf("credentials file %s holds no user seed (%v); want the .creds file written by `nsc generate creds`", path, err)
+	}
+	return ""
+}
+
+// checkNKeyFile says what is wrong with an nkey seed file, "" for nothing.
+func checkNKeyFile(path string, loose bool) string {
+	data, err := secretfile.Read(path, secretfile.Options{AllowLoose: loose, What: "nkey seed file"})
+	if err != nil {
+		return err.Error()
+	}
+	defer wipe(data)
+	if _, err := nkeys.ParseDecoratedUserNKey(data); err != nil {
+		return fmt.Sprintf("nkey seed file %s holds no user seed (a line starting with SU): %v", path, err)
+	}
+	return ""
 }
 
 // Options returns the nats.Options for Auth, to pass to Connect.

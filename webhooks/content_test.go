@@ -307,7 +307,7 @@ func TestOnTruncatedValidation(t *testing.T) {
 		"no files":        {Rule{Refresh: []string{"https://static.example.com/"}, OnTruncated: &OnTruncated{Refuse: true}}, "push mappings only"},
 	} {
 		err := Config{Rules: []Rule{tt.rule}}.Validate()
-		if err == nil || !strings.Contains(err.Error(), "webhooks.rules[0].on_truncated") || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || !strings.Contains(err.Error(), "rules[0].on_truncated") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Validate = %v", name, err)
 		}
 	}

@@ -156,7 +156,7 @@ func TestBodyLimitsMustFitTheBudget(t *testing.T) {
 	t.Parallel()
 	cfg := Config{GitHubBodyLimit: 30 << 20, BufferBudget: 16 << 20}.WithDefaults()
 	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "webhooks.github_body_limit") || !strings.Contains(err.Error(), "webhooks.gitlab_body_limit") {
+	if err == nil || !strings.Contains(err.Error(), "github_body_limit") || !strings.Contains(err.Error(), "gitlab_body_limit") {
 		t.Fatalf("Validate = %v, want github_body_limit and gitlab_body_limit over buffer_budget", err)
 	}
 	if err := (Config{}).WithDefaults().Validate(); err != nil {

@@ -62,8 +62,9 @@ type Server struct {
 // 404 with the setting that enables them.
 func New(cfg Config, d Deps) (*Server, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	// The fields are named as in the config file.
+	if errs := cfg.Validate(); errs != nil {
+		return nil, errs.Prefix("webhooks")
 	}
 	if d.Validator == nil || d.Publisher == nil {
 		return nil, errors.New("webhooks: a Validator and a Publisher are required")
@@ -74,11 +75,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.OSSToken != "" && d.OSSSeen == nil {
 		return nil, errors.New("webhooks: oss_token needs an OSSSeen, so that a redelivered event is stored once")
 	}
-	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
-		return nil, err
-	}
-	if err := CheckOSSRuleURLs(cfg.OSSRules, d.Validator); err != nil {
-		return nil, err
+	if errs := append(CheckRuleURLs(cfg.Rules, d.Validator), CheckOSSRuleURLs(cfg.OSSRules, d.Validator)...); errs != nil {
+		return nil, errs.Prefix("webhooks")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

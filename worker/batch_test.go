@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -217,9 +216,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	c := Config{Linger: -time.Second, Limits: Limits{URLsPerRefresh: 5000}}.WithDefaults()
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "worker.linger") || !strings.Contains(err.Error(), "worker.limits.urls_per_refresh") {
-		t.Fatalf("err = %v", err)
+	errs := c.Validate()
+	if len(errs) != 2 || errs[0].Field != "linger" || errs[1].Field != "limits.urls_per_refresh" {
+		t.Fatalf("errs = %+v, want linger and limits.urls_per_refresh", errs)
 	}
 }
 

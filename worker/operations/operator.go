@@ -92,8 +92,12 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	if !ok {
 		return "", "", fmt.Errorf("action %q is not one cdnpurge runs (see KnownActions): %w", op.Action, ErrUnknownOperation)
 	}
-	if probs := checkParams("params", op.Action, spec, op.Params); len(probs) > 0 {
-		return "", "", fmt.Errorf("%s: %v: %w", op.Action, probs, ErrUnknownOperation)
+	if probs := checkParams(op.Action, spec, op.Params).Prefix("params"); len(probs) > 0 {
+		lines := make([]string, len(probs))
+		for i, p := range probs {
+			lines[i] = p.Error()
+		}
+		return "", "", fmt.Errorf("%s: %v: %w", op.Action, lines, ErrUnknownOperation)
 	}
 	if err := CheckDomains(op.Action, op.Params, o.allow); err != nil {
 		return "", "", fmt.Errorf("%s: params.%w", op.Action, err)
