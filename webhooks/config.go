@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // Defaults for Config.
@@ -84,7 +85,7 @@ type Config struct {
 	// PublishBudget bounds how long a hook (and a queued CLI purge, a
 	// scheduler tick) keeps retrying a queue passing through a leader
 	// election or a reconnect before it answers 503; default 8s, at most
-	// MaxPublishBudget (jobs.PublisherConfig.Budget).
+	// MaxPublishBudget (queue.PublisherConfig.Budget).
 	PublishBudget     time.Duration `yaml:"publish_budget" json:"publish_budget"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout" json:"read_timeout"`
@@ -225,7 +226,7 @@ func (c Config) WithDefaults() Config {
 		c.RetryAfter = DefaultRetryAfter
 	}
 	if c.PublishBudget == 0 {
-		c.PublishBudget = jobs.DefaultPublishBudget
+		c.PublishBudget = queue.DefaultPublishBudget
 	}
 	if c.ReplayBucket == "" {
 		c.ReplayBucket = DefaultReplayBucket
@@ -280,7 +281,7 @@ func (c Config) Validate() error {
 	}
 	if c.PublishBudget < 0 || c.PublishBudget > MaxPublishBudget {
 		bad("publish_budget", "%s: must be between 0 (the default, %s) and %s: GitHub waits 10s for a webhook's answer and does not redeliver one that timed out",
-			c.PublishBudget, jobs.DefaultPublishBudget, MaxPublishBudget)
+			c.PublishBudget, queue.DefaultPublishBudget, MaxPublishBudget)
 	}
 	if c.ReplayBucket != "" && !validBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))

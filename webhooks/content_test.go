@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // statusEvent returns the last status event of job id.
 func (f *fixture) statusEvent(tb testing.TB, id string) jobs.StatusEvent {
 	tb.Helper()
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStatusStreamName)
+	st, err := f.js.Stream(tb.Context(), queue.DefaultStatusStreamName)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +69,7 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	tb.Helper()
 	n := jobstest.RunNATS(tb)
 	log := slog.New(slog.DiscardHandler)
-	nc, err := jobs.Connect(n.URL, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
+	nc, err := queue.Connect(n.URL, "webhooks-test", log, nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,13 +79,13 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 		tb.Fatal(err)
 	}
 	subjects, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(tb.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
+	if _, err := queue.EnsureStream(tb.Context(), js, queue.StreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(tb.Context(), js, queue.StatusStreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 // stored returns every job in the work stream, in order.
 func (f *fixture) stored(tb testing.TB) []jobs.Job {
 	tb.Helper()
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStreamName)
+	st, err := f.js.Stream(tb.Context(), queue.DefaultStreamName)
 	if err != nil {
 		tb.Fatal(err)
 	}

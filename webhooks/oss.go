@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // ossPublishers bounds the events of one request stored at once.
@@ -389,7 +390,7 @@ func ossSource(units []ossUnit) string {
 // each event as stored. It answers only when the queue acknowledged every
 // job; when it cannot take them, the request is answered 503 and nothing
 // is marked, so the sender's retry stores them.
-func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jobs.Ack, []*jobs.Job, *hookError) {
+func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]queue.Ack, []*jobs.Job, *hookError) {
 	keys := make([]string, 0, len(units))
 	for _, u := range units {
 		keys = append(keys, u.key)
@@ -414,7 +415,7 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]jo
 	// A publish that started completes even if the sender hangs up.
 	ctx := context.WithoutCancel(r.Context())
 	acks, err := s.deps.Publisher.PublishSet(ctx, key, js)
-	var ce *jobs.IdempotencyConflictError
+	var ce *queue.IdempotencyConflictError
 	if errors.As(err, &ce) {
 		// The same events were stored before with other URLs (the rules
 		// changed): store them as they map now.

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // /readyz's JetStream check fails while the work stream or the worker's
@@ -18,17 +17,17 @@ func TestJetStreamReady(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, testConfig())
 	ctx := t.Context()
-	check := JetStreamReady(f.nc, jobs.DefaultStreamName, "ready-worker")
+	check := JetStreamReady(f.nc, queue.DefaultStreamName, "ready-worker")
 	if err := check.Check(ctx); err == nil || !strings.Contains(err.Error(), "consumer missing") {
 		t.Fatalf("without the consumer: %v", err)
 	}
-	if _, err := f.js.CreateOrUpdateConsumer(ctx, jobs.DefaultStreamName, jetstream.ConsumerConfig{Durable: "ready-worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := f.js.CreateOrUpdateConsumer(ctx, queue.DefaultStreamName, jetstream.ConsumerConfig{Durable: "ready-worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 	if err := check.Check(ctx); err != nil {
 		t.Fatalf("stream and consumer present: %v", err)
 	}
-	if err := f.js.DeleteStream(ctx, jobs.DefaultStreamName); err != nil {
+	if err := f.js.DeleteStream(ctx, queue.DefaultStreamName); err != nil {
 		t.Fatal(err)
 	}
 	err := check.Check(ctx)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // errorBody is the JSON every refusal carries.
@@ -295,17 +296,17 @@ func (s *Server) accept(r *http.Request, source, dedupeKey string, js []*jobs.Jo
 	// the log says what was stored; the publisher bounds its time.
 	acks, err := s.deps.Publisher.PublishSet(context.WithoutCancel(r.Context()), dedupeKey, js)
 	if err != nil {
-		var ce *jobs.IdempotencyConflictError
+		var ce *queue.IdempotencyConflictError
 		switch {
 		case errors.As(err, &ce):
 			s.log.Warn("idempotency conflict", slog.String("key", dedupeKey), slog.String("source", source), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
 			e := refuse(http.StatusConflict, "idempotency_conflict", "key %q was used inside the duplicate window for other content (job %s); nothing was queued, send new content under a new key", dedupeKey, strings.Join(ce.JobIDs, ", "))
 			e.body.Jobs = ce.JobIDs
 			return fail(e)
-		case errors.Is(err, jobs.ErrStoreUnwritable):
+		case errors.Is(err, queue.ErrStoreUnwritable):
 			s.log.Error("publish job", slog.String("source", source), slog.String("error", err.Error()))
 			return fail(refuse(http.StatusServiceUnavailable, "store_unwritable", "the job store cannot write now (its disk is full or failing); nothing acknowledged, retry later"))
-		case errors.Is(err, jobs.ErrTooLarge):
+		case errors.Is(err, queue.ErrTooLarge):
 			s.log.Error("publish job", slog.String("job", js[len(acks)].ID), slog.String("source", source), slog.String("error", err.Error()))
 			return fail(refuse(http.StatusRequestEntityTooLarge, "job_too_large", "job %s is too large for the queue; send fewer paths per request", js[len(acks)].ID))
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/config/suggest"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // Error codes of the JSON error report (--output json), one per way a
@@ -78,7 +78,7 @@ func errorReport(err error) errorBody {
 	var re *refusedError
 	var fe config.FieldError
 	var un unfinishedError
-	var pe *jobs.PermissionError
+	var pe *queue.PermissionError
 	switch {
 	case errors.As(err, &ue):
 		b.Code = codeUsage

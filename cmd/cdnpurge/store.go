@@ -15,6 +15,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 )
 
@@ -159,7 +160,7 @@ func (sv *daemon) storeReady() webhooks.ReadyCheck {
 // it (found through its state file), it flushes the store's streams
 // itself before printing a job ID, as serve's own producers do: the ID is
 // a promise that the job is on disk.
-func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) jobs.PublisherConfig {
+func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) queue.PublisherConfig {
 	pc := c.PublisherConfig(subj)
 	if pc.Durable == nil && a.discovery.nats != "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
 		pc.Durable = c.GroupSync(filepath.Dir(a.discovery.file))

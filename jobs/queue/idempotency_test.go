@@ -1,10 +1,12 @@
-package jobs
+package queue
 
 import (
 	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 func TestPublishSameKeyOtherContentIsConflict(t *testing.T) {
@@ -30,14 +32,14 @@ func TestPublishSameKeyOtherContentIsConflict(t *testing.T) {
 	}
 
 	// Same key, other content: refused, naming the earlier job.
-	other := &Job{Kind: KindPush, Push: &PushSpec{Paths: []string{"https://static.example.com/b"}}}
+	other := &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: []string{"https://static.example.com/b"}}}
 	other.Prepare("test", time.Now())
 	_, err = f.pub.Publish(ctx, other, "delivery-7")
 	var ce *IdempotencyConflictError
 	if !errors.Is(err, ErrIdempotencyConflict) || !errors.As(err, &ce) {
 		t.Fatalf("other content: err = %v, want ErrIdempotencyConflict", err)
 	}
-	if !slices.Equal(ce.JobIDs, []string{first.ID}) || ce.Kinds[0] != KindRefresh || ce.Digest == ce.Earlier {
+	if !slices.Equal(ce.JobIDs, []string{first.ID}) || ce.Kinds[0] != jobs.KindRefresh || ce.Digest == ce.Earlier {
 		t.Fatalf("conflict = %+v", ce)
 	}
 	info, err := f.js.Stream(ctx, DefaultStreamName)
@@ -53,8 +55,8 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
-	set := func(paths ...string) []*Job {
-		var js []*Job
+	set := func(paths ...string) []*jobs.Job {
+		var js []*jobs.Job
 		for _, p := range paths {
 			js = append(js, refreshJob(p))
 		}
@@ -75,28 +77,11 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	}
 }
 
-func TestContentDigestIgnoresIDSourceAndTime(t *testing.T) {
-	t.Parallel()
-	a := refreshJob("https://static.example.com/a")
-	b := refreshJob("https://static.example.com/a")
-	b.Source, b.ReceivedAt = "elsewhere", time.Unix(0, 0)
-	da, _ := ContentDigest([]*Job{a})
-	db, _ := ContentDigest([]*Job{b})
-	if da != db || a.ID == b.ID {
-		t.Fatalf("digests %s %s differ for the same content", da, db)
-	}
-	force := true
-	b.Refresh.ObjectType, b.Refresh.Force = "Directory", &force
-	if dc, _ := ContentDigest([]*Job{b}); dc == da {
-		t.Fatal("object type and force are content")
-	}
-}
-
 func TestPublishFailureReleasesTheKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
-	bad := &Job{ID: "x1", Kind: "nonsense"}
+	bad := &jobs.Job{ID: "x1", Kind: "nonsense"}
 	if _, err := f.pub.Publish(ctx, bad, "k-release"); err == nil {
 		t.Fatal("publish of an unknown kind succeeded")
 	}

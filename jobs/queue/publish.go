@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -41,7 +42,7 @@ type Ack struct {
 type Publisher struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	subjects Subjects
+	subjects jobs.Subjects
 	stream   string
 	timeout  time.Duration
 	idem     *idemStore
@@ -59,7 +60,7 @@ type Durable interface {
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
-	Subjects Subjects
+	Subjects jobs.Subjects
 	// Stream is the work stream's name; the publish is refused unless that
 	// stream stores it. Default DefaultStreamName.
 	Stream string
@@ -129,11 +130,11 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 // Other errors wrap ErrUnavailable when the queue could not take the job
 // within the publish budget, ErrTooLarge when it is too big; j is not
 // validated here.
-func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack, error) {
+func (p *Publisher) Publish(ctx context.Context, j *jobs.Job, dedupeKey string) (Ack, error) {
 	if dedupeKey == "" {
 		dedupeKey = j.ID
 	}
-	acks, err := p.publishRetried(ctx, dedupeKey, []*Job{j}, func(int) string { return dedupeKey })
+	acks, err := p.publishRetried(ctx, dedupeKey, []*jobs.Job{j}, func(int) string { return dedupeKey })
 	if err != nil {
 		return Ack{}, err
 	}
@@ -152,19 +153,19 @@ func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack,
 // An empty key claims nothing: each job is published once under its own
 // ID as Nats-Msg-Id, one JetStream write per job (a request that brings no
 // key of its own cannot be repeated, so there is nothing to bind).
-func (p *Publisher) PublishSet(ctx context.Context, key string, js []*Job) ([]Ack, error) {
+func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]Ack, error) {
 	if key == "" {
 		return p.publishRetried(ctx, "", js, func(i int) string { return js[i].ID })
 	}
 	return p.publishRetried(ctx, key, js, func(i int) string { return key + ":" + strconv.Itoa(i) })
 }
 
-func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID func(int) string) ([]Ack, error) {
+func (p *Publisher) publish(ctx context.Context, key string, js []*jobs.Job, msgID func(int) string) ([]Ack, error) {
 	if len(js) == 0 {
 		return nil, nil
 	}
-	if key != "" && ReservedID(key) {
-		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, ReservedIDPrefix)
+	if key != "" && jobs.ReservedID(key) {
+		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, jobs.ReservedIDPrefix)
 	}
 	// Fail fast while disconnected instead of waiting for the timeout: the
 	// producer answers "unavailable" and the sender retries.
@@ -174,7 +175,7 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	if err := p.storeWritable(js[0].ID); err != nil {
 		return nil, err
 	}
-	digest, err := ContentDigest(js)
+	digest, err := jobs.ContentDigest(js)
 	if err != nil {
 		return nil, err
 	}
@@ -227,12 +228,12 @@ func (p *Publisher) sync(ctx context.Context, id string, n int) error {
 	return nil
 }
 
-func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, error) {
+func (p *Publisher) publishOne(ctx context.Context, j *jobs.Job, msgID string) (Ack, error) {
 	subject, err := p.subjects.Subject(j)
 	if err != nil {
 		return Ack{}, err
 	}
-	data, err := Encode(j)
+	data, err := jobs.Encode(j)
 	if err != nil {
 		return Ack{}, err
 	}
@@ -265,10 +266,10 @@ func classifyPublishError(id, subject string, err error) error {
 // stream stored it. Producers use it for what the sender's answer says but
 // an operator following the status stream should see too (paths refused
 // from a partly accepted request, a truncated push).
-func (p *Publisher) Report(ctx context.Context, ev StatusEvent) error {
+func (p *Publisher) Report(ctx context.Context, ev jobs.StatusEvent) error {
 	subject := p.subjects.Invalid()
 	if ev.JobID != "" {
-		if !validToken(ev.JobID) || ev.JobID == InvalidToken {
+		if !jobs.ValidToken(ev.JobID) || ev.JobID == jobs.InvalidToken {
 			return fmt.Errorf("report status of job %q: not a valid job ID", ev.JobID)
 		}
 		subject = p.subjects.Status(ev.JobID)
