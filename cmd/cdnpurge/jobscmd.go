@@ -470,12 +470,13 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			r.Error = err.Error()
 			return
 		}
-		if _, err := env.pub.Publish(ctx, j, ""); err != nil {
+		ack, err := env.pub.Publish(ctx, j, "")
+		if err != nil {
 			r.Error = "queue the new job: " + refusalOr(ctx, err).Error()
 			return
 		}
-		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
-		msg := "re-queued as job " + j.ID
+		r.OK, r.NewJob, r.Paths, r.State = true, ack.JobID, len(j.Paths()), worker.ViewQueued
+		msg := "re-queued as job " + ack.JobID
 		if reason != "" {
 			msg += ": " + reason
 		}

@@ -61,16 +61,18 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 	}
 	pathsOf := map[string]int{}
 	queued := func(j *jobs.Job, ack queue.Ack) {
-		sum.Jobs = append(sum.Jobs, j.ID)
+		// ack.JobID, not j.ID: a repeat under --idempotency-key is stored
+		// under the first request's IDs.
+		sum.Jobs = append(sum.Jobs, ack.JobID)
 		n := len(j.Paths())
 		sum.Submitted += n
-		pathsOf[j.ID] = n
+		pathsOf[ack.JobID] = n
 		if a.g.output == "text" {
 			dup := ""
 			if ack.Duplicate {
 				dup = ", already queued under this --idempotency-key"
 			}
-			fmt.Fprintf(stdout, "queued job %s (%s%s)\n", j.ID, plural(n, "path"), dup)
+			fmt.Fprintf(stdout, "queued job %s (%s%s)\n", ack.JobID, plural(n, "path"), dup)
 		}
 		prog.set("queued", sum.Submitted, sum.Paths, "paths")
 	}

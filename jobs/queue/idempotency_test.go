@@ -23,12 +23,17 @@ func TestPublishSameKeyOtherContentIsConflict(t *testing.T) {
 	// a redelivery has): stored once, the first job's ID reported.
 	again := refreshJob("https://static.example.com/a")
 	again.ReceivedAt = again.ReceivedAt.Add(time.Minute)
+	givenID := again.ID
 	a2, err := f.pub.Publish(ctx, again, "delivery-7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a2.Duplicate || a2.JobID != a1.JobID || again.ID != first.ID {
-		t.Fatalf("same content: ack %+v (job %s), want a duplicate of %s", a2, again.ID, a1.JobID)
+	if !a2.Duplicate || a2.JobID != a1.JobID || a1.JobID != first.ID {
+		t.Fatalf("same content: ack %+v, want a duplicate of %s", a2, first.ID)
+	}
+	// The ack says what was stored; the caller's job is left as it was.
+	if again.ID != givenID {
+		t.Fatalf("Publish changed the caller's job ID from %s to %s", givenID, again.ID)
 	}
 
 	// Same key, other content: refused, naming the earlier job.
@@ -67,9 +72,14 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	if err != nil || len(acks) != 2 || acks[0].Duplicate {
 		t.Fatalf("first: %+v %v", acks, err)
 	}
-	again, err := f.pub.PublishSet(ctx, "github:d1", set("https://static.example.com/a", "https://static.example.com/b"))
-	if err != nil || !again[0].Duplicate || !again[1].Duplicate || again[1].JobID != first[1].ID {
+	second := set("https://static.example.com/a", "https://static.example.com/b")
+	givenIDs := []string{second[0].ID, second[1].ID}
+	again, err := f.pub.PublishSet(ctx, "github:d1", second)
+	if err != nil || !again[0].Duplicate || !again[1].Duplicate || again[0].JobID != first[0].ID || again[1].JobID != first[1].ID {
 		t.Fatalf("redelivery: %+v %v", again, err)
+	}
+	if second[0].ID != givenIDs[0] || second[1].ID != givenIDs[1] {
+		t.Fatalf("PublishSet changed the caller's job IDs from %v to %s, %s", givenIDs, second[0].ID, second[1].ID)
 	}
 	// A prefix of the first set is other content too.
 	if _, err := f.pub.PublishSet(ctx, "github:d1", set("https://static.example.com/a")); !errors.Is(err, ErrIdempotencyConflict) {

@@ -28,6 +28,10 @@ const DefaultPublishTimeout = 5 * time.Second
 
 // Ack is what JetStream answered for a stored job.
 type Ack struct {
+	// JobID is the ID the job is stored under: the ID of the job given to
+	// Publish or PublishSet, or, for a repeat of a request under the same
+	// idempotency key, the ID the first request stored it under (the
+	// given job is not changed). Producers report this one.
 	JobID    string
 	Subject  string
 	Stream   string
@@ -125,7 +129,8 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 // dedupeKey is empty. The key is bound to j's content (ContentDigest) for
 // the duplicate window, shared by every producer on the same NATS: a
 // repeated publish with the same content is stored once (the Ack says
-// Duplicate, and j.ID becomes the first job's ID); with other content it is
+// Duplicate, and its JobID is the first job's ID; j is not changed); with
+// other content it is
 // refused with an *IdempotencyConflictError (ErrIdempotencyConflict).
 // Other errors wrap ErrUnavailable when the queue could not take the job
 // within the publish budget, ErrTooLarge when it is too big; j is not
@@ -146,9 +151,14 @@ func (p *Publisher) Publish(ctx context.Context, j *jobs.Job, dedupeKey string) 
 // Nats-Msg-Id key:i. A repeat with the same jobs is stored once and reuses
 // the first request's job IDs; a repeat with other jobs (other paths, other
 // kinds, more or fewer jobs) is refused whole with an
-// *IdempotencyConflictError. When a job fails to publish, the acks of the
-// jobs stored before it are returned with the error; a retry of the same
-// request stores the rest.
+// *IdempotencyConflictError. The jobs in js are not changed; the acks say
+// under which IDs they were stored.
+//
+// acks[i] is the answer for js[i], in order. When a job fails to publish,
+// the error comes with the acks of the jobs stored before it, so the job
+// that failed is js[len(acks)]; a retry of the same request stores the
+// rest. An error before any job was tried (a conflict, an unavailable
+// queue) comes with no acks.
 //
 // An empty key claims nothing: each job is published once under its own
 // ID as Nats-Msg-Id, one JetStream write per job (a request that brings no
@@ -194,10 +204,16 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*jobs.Job, msg
 	}
 	if !claim.fresh {
 		// The same request again: publish under the first request's IDs,
-		// so the stream dedupes it (or stores what the first one could not).
+		// so the stream dedupes it (or stores what the first one could
+		// not). Copies carry them: the caller's jobs stay as they are, and
+		// the acks say what was stored.
+		stored := make([]*jobs.Job, len(js))
 		for i, j := range js {
-			j.ID = claim.rec.Jobs[i]
+			c := *j
+			c.ID = claim.rec.Jobs[i]
+			stored[i] = &c
 		}
+		js = stored
 	}
 	acks := make([]Ack, 0, len(js))
 	for i, j := range js {
