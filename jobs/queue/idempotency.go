@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -93,23 +94,9 @@ func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	// Bind to the bucket when it exists, so a producer allowed only to use
 	// it (not to create or change it) works; create it otherwise.
-	kv, err := s.js.KeyValue(ctx, s.bucket)
-	if err == nil {
-		return s.keep(kv), nil
-	}
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
-	}
-	kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      s.bucket,
-		Description: "cdnpurge idempotency keys and the digest of the jobs they produced",
-		History:     1,
-		TTL:         s.ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.replicas,
-	})
+	kv, err := kvjson.BindOrCreate(ctx, s.js, s.bucket, "cdnpurge idempotency keys and the digest of the jobs they produced", s.replicas, s.ttl)
 	if err != nil {
-		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
+		return nil, fmt.Errorf("idempotency keys: %w: %w", ErrUnavailable, err)
 	}
 	return s.keep(kv), nil
 }
@@ -160,16 +147,17 @@ func (s *idemStore) claim(ctx context.Context, key string, rec idemRecord) (idem
 			}
 			return idemClaim{}, fmt.Errorf("claim idempotency key %q: %w: %w", key, ErrUnavailable, err)
 		}
-		entry, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt == 0 {
-			continue // expired between the two calls
-		}
-		if err != nil {
-			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, err)
-		}
 		var earlier idemRecord
-		if err := json.Unmarshal(entry.Value(), &earlier); err != nil {
-			return idemClaim{}, fmt.Errorf("idempotency key %q holds an unreadable record (revision %d): %w", key, entry.Revision(), err)
+		rev, found, err := kvjson.Get(ctx, kv, k, &earlier)
+		switch {
+		case errors.Is(err, kvjson.ErrDamaged):
+			return idemClaim{}, fmt.Errorf("idempotency key %q holds an unreadable record (revision %d): %w", key, rev, err)
+		case err != nil:
+			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, err)
+		case !found && attempt == 0:
+			continue // expired between the two calls
+		case !found:
+			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, jetstream.ErrKeyNotFound)
 		}
 		if earlier.Digest != rec.Digest || len(earlier.Jobs) != len(rec.Jobs) {
 			return idemClaim{}, &IdempotencyConflictError{Key: key, JobIDs: earlier.Jobs, Kinds: earlier.Kinds, Digest: rec.Digest, Earlier: earlier.Digest}
