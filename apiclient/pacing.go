@@ -73,8 +73,12 @@ func IsPerMinuteQuota(err error) bool {
 	return strings.HasPrefix(Code(err), "QuotaPerMinuteExceeded")
 }
 
-// PathDomain returns the lower-cased host a refresh path starts with
-// ("https://Example.com:8080/a" and "example.com/a" give "example.com").
+// PathDomain returns the domain a path belongs to: its host, lower case,
+// without scheme, user info, port or a trailing dot, IPv6 literals with
+// their brackets ("https://Example.com.:8080/a", "example.com/a" give
+// "example.com"; "http://[::1]:80/" gives "[::1]"). It is the unit the API
+// paces per minute and caps at ten per refresh call, and the unit the
+// worker batches by; "" when the path has no host.
 func PathDomain(p string) string {
 	if i := strings.Index(p, "://"); i >= 0 {
 		p = p[i+3:]
@@ -82,10 +86,13 @@ func PathDomain(p string) string {
 	if i := strings.IndexAny(p, "/?#"); i >= 0 {
 		p = p[:i]
 	}
+	if i := strings.LastIndexByte(p, '@'); i >= 0 {
+		p = p[i+1:]
+	}
 	if i := strings.LastIndexByte(p, ':'); i >= 0 && !strings.Contains(p[i:], "]") {
 		p = p[:i]
 	}
-	return strings.ToLower(p)
+	return strings.ToLower(strings.TrimSuffix(p, "."))
 }
 
 // domainCounts counts paths per domain, sorted by domain so that every

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -128,7 +129,7 @@ func zero() float64 { return 0 }
 
 type nopPublisher struct{}
 
-func (nopPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]jobs.Ack, error) {
+func (nopPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]queue.Ack, error) {
 	return nil, nil
 }
 

@@ -13,8 +13,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdnpurge/cdnpurge/fielderr"
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -139,7 +140,7 @@ func (c *Config) connectionProblems() fielderr.List {
 				}
 			}
 		}
-		errs.Append("nats", jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}.Check())
+		errs.Append("nats", queue.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}.Check())
 		if n.TLS.IsSet() {
 			if _, err := n.TLS.Config(""); err != nil {
 				add("nats.tls", "%v", err)
@@ -194,23 +195,23 @@ func natsURLUser(list string) string {
 
 // NATSAuth returns how to authenticate to nats.url, reading the password
 // and token files. Validate has checked them.
-func (c *Config) NATSAuth() (jobs.Auth, error) {
+func (c *Config) NATSAuth() (queue.Auth, error) {
 	n := c.NATS
-	a := jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User, LooseFiles: c.SecretFiles.AllowLoosePermissions}
+	a := queue.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User, LooseFiles: c.SecretFiles.AllowLoosePermissions}
 	var err error
 	if n.PasswordFile != "" {
 		if a.Password, err = c.readSecretFile(n.PasswordFile); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.password_file: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.password_file: %w", err)
 		}
 	}
 	if n.TokenFile != "" {
 		if a.Token, err = c.readSecretFile(n.TokenFile); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.token_file: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.token_file: %w", err)
 		}
 	}
 	if n.TLS.IsSet() {
 		if a.TLS, err = n.TLS.Config(""); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.tls: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.tls: %w", err)
 		}
 	}
 	return a, nil
@@ -227,7 +228,7 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 	}
 	opts, err := redis.ParseURL(r.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url %s: %s", RedactURL(r.URL), redactErr(err, r.URL))
+		return nil, fmt.Errorf("redis.url %s: %s", redact.URL(r.URL), redactErr(err, r.URL))
 	}
 	if r.Username != "" {
 		opts.Username = r.Username

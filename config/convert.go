@@ -10,6 +10,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
@@ -60,18 +61,18 @@ func (c *Config) Subjects() (jobs.Subjects, error) {
 }
 
 // StreamConfig returns the work stream's shape.
-func (c *Config) StreamConfig(s jobs.Subjects) jobs.StreamConfig {
-	return jobs.StreamConfig{Name: c.NATS.Stream, Subjects: s, Replicas: c.NATS.Replicas, Duplicates: c.NATS.DuplicateWindow}
+func (c *Config) StreamConfig(s jobs.Subjects) queue.StreamConfig {
+	return queue.StreamConfig{Name: c.NATS.Stream, Subjects: s, Replicas: c.NATS.Replicas, Duplicates: c.NATS.DuplicateWindow}
 }
 
 // StatusStreamConfig returns the status stream's shape.
-func (c *Config) StatusStreamConfig(s jobs.Subjects) jobs.StatusStreamConfig {
-	return jobs.StatusStreamConfig{Name: c.NATS.StatusStream, Subjects: s, Replicas: c.NATS.Replicas}
+func (c *Config) StatusStreamConfig(s jobs.Subjects) queue.StatusStreamConfig {
+	return queue.StatusStreamConfig{Name: c.NATS.StatusStream, Subjects: s, Replicas: c.NATS.Replicas}
 }
 
 // PublisherConfig returns what a job producer needs.
-func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
-	pc := jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
+func (c *Config) PublisherConfig(s jobs.Subjects) queue.PublisherConfig {
+	pc := queue.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
 		Budget: c.Webhooks.PublishBudget}
 	if c.NATS.URL == "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
 		// The embedded server on this host: flush what was stored before
@@ -84,8 +85,8 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 // GroupSync returns the group commit of the streams producers write to
 // (work, ticks, idempotency keys) in the embedded store at storeDir.
 func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
-	work := or(c.NATS.Stream, jobs.DefaultStreamName)
-	return embedded.NewGroupSync(storeDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+	work := or(c.NATS.Stream, queue.DefaultStreamName)
+	return embedded.NewGroupSync(storeDir, work, queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;

@@ -9,6 +9,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -43,13 +44,13 @@ func (c Config) WithDefaults() Config {
 	}
 	n.Embedded.StoreDir = or(n.Embedded.StoreDir, embedded.DefaultStoreDir)
 	n.SubjectPrefix = or(n.SubjectPrefix, jobs.DefaultSubjectPrefix)
-	n.Stream = or(n.Stream, jobs.DefaultStreamName)
-	n.StatusStream = or(n.StatusStream, jobs.DefaultStatusStreamName)
+	n.Stream = or(n.Stream, queue.DefaultStreamName)
+	n.StatusStream = or(n.StatusStream, queue.DefaultStatusStreamName)
 	if n.Replicas == 0 {
 		n.Replicas = 1
 	}
-	n.DuplicateWindow = orDur(n.DuplicateWindow, jobs.DefaultDuplicateWindow)
-	n.PublishTimeout = orDur(n.PublishTimeout, jobs.DefaultPublishTimeout)
+	n.DuplicateWindow = orDur(n.DuplicateWindow, queue.DefaultDuplicateWindow)
+	n.PublishTimeout = orDur(n.PublishTimeout, queue.DefaultPublishTimeout)
 
 	c.Redis.KeyPrefix = or(c.Redis.KeyPrefix, quota.DefaultPrefix)
 

@@ -13,6 +13,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
@@ -132,7 +133,7 @@ func (c *Config) validateNATS(p *problems) {
 		for part := range strings.SplitSeq(n.URL, ",") {
 			u, err := url.Parse(strings.TrimSpace(part))
 			if err != nil || u.Host == "" {
-				p.add("nats.url", "%q is not a server URL; want nats://host:4222 (comma-separate several)", RedactURL(part))
+				p.add("nats.url", "%q is not a server URL; want nats://host:4222 (comma-separate several)", redact.URL(part))
 				continue
 			}
 			switch u.Scheme {
@@ -175,36 +176,11 @@ func (c *Config) validateCDN(p *problems) {
 	c.validateCredentials(p)
 }
 
-// RedactURL masks the password of a URL (or each of a comma-separated
-// list) for logs and dumps.
-func RedactURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, part := range parts {
-		u, err := url.Parse(strings.TrimSpace(part))
-		if err != nil {
-			if strings.Contains(part, "@") {
-				parts[i] = Redacted
-			}
-			continue
-		}
-		if u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			} else if u.User.Username() != "" {
-				// nats://TOKEN@host: the user part is the token.
-				u.User = url.User("xxxxx")
-			}
-			parts[i] = u.String()
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // redactErr keeps a parse error from repeating a URL with its password.
 func redactErr(err error, raw string) string {
 	msg := err.Error()
 	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, RedactURL(raw))
+		msg = strings.ReplaceAll(msg, raw, redact.URL(raw))
 	}
 	return msg
 }

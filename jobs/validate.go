@@ -410,20 +410,6 @@ func validHost(h string) bool {
 	return true
 }
 
-// Domain returns the host of a normalised path (without scheme, port and
-// path), the unit the worker batches refreshes by; "" when path has no host.
-func Domain(path string) string {
-	_, rest, ok := strings.Cut(path, "://")
-	if !ok {
-		rest = path
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	host, _, _ := strings.Cut(rest, ":")
-	return strings.ToLower(host)
-}
-
 // Distinct returns paths without repeats, in order of first appearance;
 // paths itself is left as it is.
 func Distinct(paths []string) []string {

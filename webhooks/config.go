@@ -15,6 +15,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -72,7 +73,7 @@ type Config struct {
 	// PublishBudget bounds how long a hook (and a queued CLI purge, a
 	// scheduler tick) keeps retrying a queue passing through a leader
 	// election or a reconnect before it answers 503; default 8s, at most
-	// MaxPublishBudget (jobs.PublisherConfig.Budget).
+	// MaxPublishBudget (queue.PublisherConfig.Budget).
 	PublishBudget time.Duration `yaml:"publish_budget" json:"publish_budget"`
 	// SpoolDir is where hooks wait on this host's disk when an outside
 	// NATS (nats.url) could not take them within PublishBudget, e.g.
@@ -224,7 +225,7 @@ func (c Config) WithDefaults() Config {
 		c.RetryAfter = DefaultRetryAfter
 	}
 	if c.PublishBudget == 0 {
-		c.PublishBudget = jobs.DefaultPublishBudget
+		c.PublishBudget = queue.DefaultPublishBudget
 	}
 	if c.SpoolMaxBytes <= 0 {
 		c.SpoolMaxBytes = DefaultSpoolMaxBytes
@@ -280,7 +281,7 @@ func (c Config) Validate() fielderr.List {
 	}
 	if c.PublishBudget < 0 || c.PublishBudget > MaxPublishBudget {
 		bad("publish_budget", "%s: must be between 0 (the default, %s) and %s: GitHub waits 10s for a webhook's answer and does not redeliver one that timed out",
-			c.PublishBudget, jobs.DefaultPublishBudget, MaxPublishBudget)
+			c.PublishBudget, queue.DefaultPublishBudget, MaxPublishBudget)
 	}
 	if c.ReplayBucket != "" && !kvjson.ValidBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // statusEvent returns the last status event of job id.
@@ -21,7 +22,7 @@ func (f *fixture) statusEvent(tb testing.TB, id string) jobs.StatusEvent {
 		}
 		return ev
 	}
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStatusStreamName)
+	st, err := f.js.Stream(tb.Context(), queue.DefaultStatusStreamName)
 	if err != nil {
 		tb.Fatal(err)
 	}

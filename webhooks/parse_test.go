@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func TestMatchGlob(t *testing.T) {
@@ -95,10 +96,10 @@ func TestNewChecksRuleURLsAgainstAllowlist(t *testing.T) {
 
 type nopPublisher struct{}
 
-func (nopPublisher) PublishSet(_ context.Context, _ string, js []*jobs.Job) ([]jobs.Ack, error) {
-	acks := make([]jobs.Ack, len(js))
+func (nopPublisher) PublishSet(_ context.Context, _ string, js []*jobs.Job) ([]queue.Ack, error) {
+	acks := make([]queue.Ack, len(js))
 	for i, j := range js {
-		acks[i] = jobs.Ack{JobID: j.ID}
+		acks[i] = queue.Ack{JobID: j.ID}
 	}
 	return acks, nil
 }

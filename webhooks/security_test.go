@@ -21,6 +21,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // countingBody is a request body that counts the bytes read from it.
@@ -201,7 +202,7 @@ func TestSignedGenericRequestIsAcceptedOnceAcrossReplicas(t *testing.T) {
 	}
 	v, _ := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
 	subjects, _ := jobs.NewSubjects("")
-	pub, _ := jobs.NewPublisher(f.nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
+	pub, _ := queue.NewPublisher(f.nc, queue.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
 	other, err := New(testConfig(), Deps{Validator: v, Publisher: pub, Replay: replay})
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +262,7 @@ type failingPublisher struct {
 	down atomic.Bool
 }
 
-func (p *failingPublisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
+func (p *failingPublisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
 	if p.down.Load() {
 		return nil, errors.New("stream full")
 	}

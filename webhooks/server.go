@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // Publisher stores the jobs of one request durably under one idempotency
-// key bound to their content (jobs.ErrIdempotencyConflict when the key
+// key bound to their content (queue.ErrIdempotencyConflict when the key
 // was used for other content), or under none when the key is ""; it
-// returns only after the queue acknowledged them. Report publishes a status event. *jobs.Publisher
+// returns only after the queue acknowledged them. Report publishes a status event. *queue.Publisher
 // implements it.
 type Publisher interface {
-	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error)
+	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error)
 	Report(ctx context.Context, ev jobs.StatusEvent) error
 }
 

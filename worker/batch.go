@@ -306,7 +306,7 @@ func (g *grouper) add(k GroupKey, path string, t *takenJob, now time.Time) (full
 		e.jobs = append(e.jobs, t)
 		return nil, true
 	}
-	domain := jobs.Domain(path)
+	domain := apiclient.PathDomain(path)
 	e := &entry{path: path, domain: domain, jobs: []*takenJob{t}, added: now}
 	if _, ok := p.byDomain[domain]; !ok {
 		p.domains = append(p.domains, domain)
@@ -450,7 +450,7 @@ func Plan(k GroupKey, paths []string, l Limits) [][]string {
 	var domains []string
 	byDomain := map[string][]string{}
 	for _, p := range jobs.Distinct(paths) {
-		d := jobs.Domain(p)
+		d := apiclient.PathDomain(p)
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)
 		}

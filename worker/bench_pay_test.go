@@ -166,7 +166,7 @@ func BenchmarkWhatUsersPay(b *testing.B) {
 		left := h.emu.QuotaRemaining().URL
 		perDomain := map[string]int{}
 		for _, p := range sent {
-			perDomain[jobs.Domain(p)]++
+			perDomain[apiclient.PathDomain(p)]++
 		}
 		var counts []int
 		for _, n := range perDomain {

@@ -117,7 +117,7 @@ func (a *fakeAPI) answer(paths []string) ([]string, error) {
 			return nil, err
 		}
 		for host, err := range a.refuse {
-			if strings.HasPrefix(host, "host:") && jobs.Domain(p) == strings.TrimPrefix(host, "host:") {
+			if strings.HasPrefix(host, "host:") && apiclient.PathDomain(p) == strings.TrimPrefix(host, "host:") {
 				return nil, err
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
 )
@@ -53,7 +54,7 @@ type harness struct {
 	kv        *KVStore
 	subjects  jobs.Subjects
 	val       *jobs.Validator
-	pub       *jobs.Publisher
+	pub       *queue.Publisher
 	log       *slog.Logger
 }
 
@@ -252,20 +253,20 @@ func (h *harness) startNATS(url string) {
 	h.natsURL = url
 	h.nc, h.js = h.connect()
 	var err error
-	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureStream(h.ctx, h.js, queue.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := jobs.EnsureSchedStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureSchedStream(h.ctx, h.js, queue.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(h.ctx, h.js, queue.StatusStreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
 	h.kv, err = OpenKVStore(h.ctx, h.js, "", 1)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.pub, err = jobs.NewPublisher(h.nc, jobs.PublisherConfig{Subjects: h.subjects})
+	h.pub, err = queue.NewPublisher(h.nc, queue.PublisherConfig{Subjects: h.subjects})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -359,7 +360,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 	if h.clock != nil {
 		now = h.clock.Now
 	}
-	d := Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	d := Deps{JS: js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
 		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
@@ -426,7 +427,7 @@ func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 
 // drained reports whether every job left the work stream (acked or
 // terminated).
-func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, jobs.DefaultStreamName) }
+func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, queue.DefaultStreamName) }
 
 func (h *harness) watchStatus() *jobstest.Statuses {
 	h.t.Helper()

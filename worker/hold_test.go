@@ -11,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // An operator pause holds every batch back (nothing reaches the API, the
@@ -88,7 +89,7 @@ func pausedWorker(t *testing.T, p PauseState) (*harness, *jobstest.Statuses, *Co
 // bucket ctl, stopped when the test ends.
 func (h *harness) runControlledWorker(ctl *Control) {
 	h.t.Helper()
-	w, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	w, err := New(fastConfig(), Deps{JS: h.js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: h.client, Gate: h.mirror, Syncer: h.mirror, Store: h.kv, Logger: h.log, Name: "w1",
 		Control: NewControlCache(ctl, time.Millisecond)})
 	if err != nil {

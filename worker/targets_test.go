@@ -9,6 +9,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
@@ -200,7 +201,7 @@ func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
 	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
-	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: h.client, Targets: dcdn, ProductOf: h.productOf, Store: h.kv}); err != nil {
 		t.Fatalf("worker with DCDN only: %v", err)
 	}

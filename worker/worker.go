@@ -236,7 +236,7 @@ type Deps struct {
 	// Ticks decides which schedule ticks run and builds their jobs from
 	// the configuration; nil refuses every tick and operation message.
 	Ticks Ticks
-	// SchedStream is the tick stream; jobs.SchedStreamName(Stream) when
+	// SchedStream is the tick stream; queue.SchedStreamName(Stream) when
 	// empty.
 	SchedStream string
 }

@@ -146,7 +146,7 @@ func itoa(i int) string {
 func domainsOf(paths []string) map[string]bool {
 	m := map[string]bool{}
 	for _, p := range paths {
-		m[jobs.Domain(p)] = true
+		m[apiclient.PathDomain(p)] = true
 	}
 	return m
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // setup is a loaded config with a logger, what every command starts from.
@@ -31,7 +33,7 @@ type setup struct {
 	// commands); apiClient then refuses.
 	noCDN bool
 	// refused hears of every NATS permission violation (refusal.go).
-	refused func(*jobs.PermissionError)
+	refused func(*queue.PermissionError)
 	// natsDefault is set when the NATS URL is the embedded default: no
 	// nats.url and no serve found beside (checkDefaultNATS).
 	natsDefault bool
@@ -207,7 +209,7 @@ func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, jobs.Subjects{}, fmt.Errorf("JetStream on %s: %w", config.RedactURL(s.cfg.NATSURL()), err)
+		return nil, nil, jobs.Subjects{}, fmt.Errorf("JetStream on %s: %w", redact.URL(s.cfg.NATSURL()), err)
 	}
 	return nc, js, subj, nil
 }
@@ -229,6 +231,6 @@ func (s *setup) dialNATS(url, name string) (*nats.Conn, error) {
 	// A refused publish or subscription is reported apart from the call
 	// that caused it, which would wait for its timeout: catch it, name the
 	// permission and the role that has it.
-	opts = append(opts, jobs.NewRefusals(natsUser(auth, url), roles(s.cfg), s.log, s.refused).Option())
-	return jobs.Connect(url, name, s.log, opts...)
+	opts = append(opts, queue.NewRefusals(natsUser(auth, url), roles(s.cfg), s.log, s.refused).Option())
+	return queue.Connect(url, name, s.log, opts...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -47,13 +48,13 @@ func newWorld(t *testing.T, start time.Time) *world {
 	w.nats = jobstest.RunNATS(t)
 	w.subjects, _ = jobs.NewSubjects("cdn")
 	_, js := w.connect()
-	if _, err := jobs.EnsureStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureStream(w.ctx, js, queue.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureSchedStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureSchedStream(w.ctx, js, queue.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(w.ctx, js, jobs.StatusStreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(w.ctx, js, queue.StatusStreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -107,7 +108,7 @@ type replica struct {
 func (w *world) replica(name string, schedules []Schedule, withWorker bool) *replica {
 	w.t.Helper()
 	nc, js := w.connect()
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operato
 		Tracker: worker.TrackerConfig{Interval: 20 * time.Millisecond, FirstPoll: 20 * time.Millisecond,
 			MaxPollInterval: 100 * time.Millisecond, Lease: time.Second},
 	}
-	wk, err := worker.New(cfg, worker.Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: w.subjects, Validator: w.val,
+	wk, err := worker.New(cfg, worker.Deps{JS: js, Stream: queue.DefaultStreamName, Subjects: w.subjects, Validator: w.val,
 		API: w.client, Gate: w.mirror, Syncer: w.mirror, Store: store, Operator: op, Ticks: ticks,
 		Logger: w.log.With("replica", name), Now: w.clock.Now, Name: name})
 	if err != nil {

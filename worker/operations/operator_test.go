@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func opJob(schedule, action string, tick time.Time, params map[string]string) *jobs.Job {
@@ -174,11 +175,11 @@ type recordingPublisher struct {
 	keys []string
 }
 
-func (p *recordingPublisher) PublishTick(_ context.Context, _ string, _ time.Time, key string) (jobs.Ack, error) {
+func (p *recordingPublisher) PublishTick(_ context.Context, _ string, _ time.Time, key string) (queue.Ack, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = append(p.keys, key)
-	return jobs.Ack{JobID: key}, nil
+	return queue.Ack{JobID: key}, nil
 }
 
 func (p *recordingPublisher) got() []string {

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // countingPublisher counts publishes and the ones the stream dropped as
@@ -21,7 +21,7 @@ type countingPublisher struct {
 	published, duplicates atomic.Int64
 }
 
-func (c *countingPublisher) PublishTick(ctx context.Context, name string, tick time.Time, key string) (jobs.Ack, error) {
+func (c *countingPublisher) PublishTick(ctx context.Context, name string, tick time.Time, key string) (queue.Ack, error) {
 	ack, err := c.Publisher.PublishTick(ctx, name, tick, key)
 	if err == nil {
 		c.published.Add(1)
@@ -41,7 +41,7 @@ func (noState) Update(context.Context, string, func(*State) bool) error { return
 func (noState) List(context.Context) (map[string]State, error)          { return nil, nil }
 
 // schedStream is the tick stream of the default work stream.
-var schedStream = jobs.SchedStreamName(jobs.DefaultStreamName)
+var schedStream = queue.SchedStreamName(queue.DefaultStreamName)
 
 func storedMessages(t *testing.T, w *world, js jetstream.JetStream) uint64 {
 	t.Helper()
@@ -140,7 +140,7 @@ func TestStreamDedupeAloneKeepsOneJobPerTick(t *testing.T) {
 	var scheds []*Scheduler
 	for range 3 {
 		nc, _ := w.connect()
-		p, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+		p, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
@@ -44,7 +45,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatalf("lock gauge = %v, want 1", got)
 	}
 
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 	if err != nil {
 		t.Fatal(err)
 	}

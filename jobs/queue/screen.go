@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,8 +24,8 @@ type Counter interface{ Inc() }
 
 // ScreenConfig configures a Screen.
 type ScreenConfig struct {
-	Validator *Validator
-	Subjects  Subjects
+	Validator *jobs.Validator
+	Subjects  jobs.Subjects
 	// JetStream publishes invalid reports so they land in the status stream.
 	JetStream jetstream.JetStream
 	// Invalid counts terminated messages; nil counts nothing.
@@ -37,7 +38,7 @@ type ScreenConfig struct {
 	// message and report the event (ReportInvalid). The worker's
 	// completer is the one place that acts on messages. When nil, Screen
 	// terminates and reports the message itself.
-	Refused func(ctx context.Context, msg jetstream.Msg, ev StatusEvent)
+	Refused func(ctx context.Context, msg jetstream.Msg, ev jobs.StatusEvent)
 }
 
 // Screen puts every message the worker fetches from the work stream
@@ -69,15 +70,15 @@ func NewScreen(cfg ScreenConfig) (*Screen, error) {
 // and the time received (the stream's timestamp). When the message is
 // invalid Check terminates it, reports it and returns an error wrapping
 // ErrInvalidMessage.
-func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
+func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*jobs.Job, error) {
 	subject := msg.Subject()
 	meta, _ := msg.Metadata()
 	want := s.cfg.Subjects.KindOf(subject)
-	j, err := DecodeKind(msg.Data(), want)
+	j, err := jobs.DecodeKind(msg.Data(), want)
 	if err != nil {
 		// A path that is not UTF-8 is named with its index; the message is
 		// terminated as it came, never rewritten.
-		var ve *ValidationError
+		var ve *jobs.ValidationError
 		if errors.As(err, &ve) {
 			return nil, s.refuse(ctx, msg, meta, ve.JobID, err.Error(), ve.Problems)
 		}
@@ -98,14 +99,14 @@ func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
 	}
 	j.Prepare("nats:"+subject, received)
 	if err := s.cfg.Validator.Validate(j); err != nil {
-		var ve *ValidationError
+		var ve *jobs.ValidationError
 		if errors.As(err, &ve) {
 			return nil, s.refuse(ctx, msg, meta, j.ID, err.Error(), ve.Problems)
 		}
 		return nil, s.refuse(ctx, msg, meta, j.ID, err.Error(), nil)
 	}
-	if j.Kind == KindOperation {
-		if op := s.cfg.Subjects.Op(j.OpName()); want == KindOperation && op != subject {
+	if j.Kind == jobs.KindOperation {
+		if op := s.cfg.Subjects.Op(j.OpName()); want == jobs.KindOperation && op != subject {
 			return nil, s.refuse(ctx, msg, meta, j.ID, fmt.Sprintf("operation %q published on %s; publish it on %s", j.OpName(), subject, op), nil)
 		}
 	}
@@ -115,15 +116,15 @@ func (s *Screen) Check(ctx context.Context, msg jetstream.Msg) (*Job, error) {
 // CheckTick decodes a message of the tick stream. A malformed one is
 // terminated and reported, and the error wraps ErrInvalidMessage. Whether
 // the tick is one of a configured schedule is the caller's to decide.
-func (s *Screen) CheckTick(ctx context.Context, msg jetstream.Msg) (Tick, error) {
-	t, err := DecodeTick(msg.Data())
+func (s *Screen) CheckTick(ctx context.Context, msg jetstream.Msg) (jobs.Tick, error) {
+	t, err := jobs.DecodeTick(msg.Data())
 	if err != nil {
 		meta, _ := msg.Metadata()
-		return Tick{}, s.refuse(ctx, msg, meta, "", err.Error(), nil)
+		return jobs.Tick{}, s.refuse(ctx, msg, meta, "", err.Error(), nil)
 	}
 	if name, ok := s.cfg.Subjects.SchedName(msg.Subject()); !ok || name != t.Schedule {
 		meta, _ := msg.Metadata()
-		return Tick{}, s.refuse(ctx, msg, meta, "", fmt.Sprintf("tick of schedule %q published on %s; ticks go on %s", t.Schedule, msg.Subject(), s.cfg.Subjects.Sched(t.Schedule)), nil)
+		return jobs.Tick{}, s.refuse(ctx, msg, meta, "", fmt.Sprintf("tick of schedule %q published on %s; ticks go on %s", t.Schedule, msg.Subject(), s.cfg.Subjects.Sched(t.Schedule)), nil)
 	}
 	return t, nil
 }
@@ -139,13 +140,13 @@ func (s *Screen) Refuse(ctx context.Context, msg jetstream.Msg, jobID, reason st
 // ReportInvalid publishes ev, the report of a refused message, on
 // Subjects.Invalid() and, when ev.JobID is usable, on the job's status
 // subject, through JetStream so that it lands in the status stream.
-func (s *Screen) ReportInvalid(ctx context.Context, ev StatusEvent) {
+func (s *Screen) ReportInvalid(ctx context.Context, ev jobs.StatusEvent) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}
 	subjects := []string{s.cfg.Subjects.Invalid()}
-	if ev.JobID != "" && validToken(ev.JobID) && ev.JobID != InvalidToken {
+	if ev.JobID != "" && jobs.ValidToken(ev.JobID) && ev.JobID != jobs.InvalidToken {
 		subjects = append(subjects, s.cfg.Subjects.Status(ev.JobID))
 	}
 	for _, subj := range subjects {
@@ -159,16 +160,16 @@ func (s *Screen) ReportInvalid(ctx context.Context, ev StatusEvent) {
 func messageID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	if h := msg.Headers(); h != nil {
 		if id := h.Get(jetstream.MsgIDHeader); id != "" {
-			if validToken(id) && id != InvalidToken {
+			if jobs.ValidToken(id) && id != jobs.InvalidToken {
 				return id
 			}
-			return IDFromKey(id)
+			return jobs.IDFromKey(id)
 		}
 	}
 	if meta != nil {
-		return IDFromKey(meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10))
+		return jobs.IDFromKey(meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10))
 	}
-	return NewID()
+	return jobs.NewID()
 }
 
 // maxReason bounds the reason of an invalid report, in bytes.
@@ -176,13 +177,13 @@ const maxReason = 1 << 10
 
 // refuse reports and terminates msg. Termination happens even when the
 // report fails: a message that can never succeed must not loop.
-func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID, reason string, problems []Problem) error {
+func (s *Screen) refuse(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID, reason string, problems []jobs.Problem) error {
 	// The reason may quote the message (an unknown field's name, a path);
 	// a hostile one must not blow up the log or the report.
 	if len(reason) > maxReason {
 		reason = strings.ToValidUTF8(reason[:maxReason], "") + "... (truncated)"
 	}
-	ev := StatusEvent{JobID: jobID, State: StateInvalid, Time: s.cfg.Now().UTC(), Reason: reason, Problems: problems, Subject: msg.Subject()}
+	ev := jobs.StatusEvent{JobID: jobID, State: jobs.StateInvalid, Time: s.cfg.Now().UTC(), Reason: reason, Problems: problems, Subject: msg.Subject()}
 	if meta != nil {
 		ev.Stream, ev.Sequence = meta.Stream, meta.Sequence.Stream
 	}

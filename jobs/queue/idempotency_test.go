@@ -1,10 +1,12 @@
-package jobs
+package queue
 
 import (
 	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 func TestPublishSameKeyOtherContentIsConflict(t *testing.T) {
@@ -21,23 +23,28 @@ func TestPublishSameKeyOtherContentIsConflict(t *testing.T) {
 	// a redelivery has): stored once, the first job's ID reported.
 	again := refreshJob("https://static.example.com/a")
 	again.ReceivedAt = again.ReceivedAt.Add(time.Minute)
+	givenID := again.ID
 	a2, err := f.pub.Publish(ctx, again, "delivery-7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a2.Duplicate || a2.JobID != a1.JobID || again.ID != first.ID {
-		t.Fatalf("same content: ack %+v (job %s), want a duplicate of %s", a2, again.ID, a1.JobID)
+	if !a2.Duplicate || a2.JobID != a1.JobID || a1.JobID != first.ID {
+		t.Fatalf("same content: ack %+v, want a duplicate of %s", a2, first.ID)
+	}
+	// The ack says what was stored; the caller's job is left as it was.
+	if again.ID != givenID {
+		t.Fatalf("Publish changed the caller's job ID from %s to %s", givenID, again.ID)
 	}
 
 	// Same key, other content: refused, naming the earlier job.
-	other := &Job{Kind: KindPush, Push: &PushSpec{Paths: []string{"https://static.example.com/b"}}}
+	other := &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: []string{"https://static.example.com/b"}}}
 	other.Prepare("test", time.Now())
 	_, err = f.pub.Publish(ctx, other, "delivery-7")
 	var ce *IdempotencyConflictError
 	if !errors.Is(err, ErrIdempotencyConflict) || !errors.As(err, &ce) {
 		t.Fatalf("other content: err = %v, want ErrIdempotencyConflict", err)
 	}
-	if !slices.Equal(ce.JobIDs, []string{first.ID}) || ce.Kinds[0] != KindRefresh || ce.Digest == ce.Earlier {
+	if !slices.Equal(ce.JobIDs, []string{first.ID}) || ce.Kinds[0] != jobs.KindRefresh || ce.Digest == ce.Earlier {
 		t.Fatalf("conflict = %+v", ce)
 	}
 	info, err := f.js.Stream(ctx, DefaultStreamName)
@@ -53,8 +60,8 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
-	set := func(paths ...string) []*Job {
-		var js []*Job
+	set := func(paths ...string) []*jobs.Job {
+		var js []*jobs.Job
 		for _, p := range paths {
 			js = append(js, refreshJob(p))
 		}
@@ -65,9 +72,14 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	if err != nil || len(acks) != 2 || acks[0].Duplicate {
 		t.Fatalf("first: %+v %v", acks, err)
 	}
-	again, err := f.pub.PublishSet(ctx, "github:d1", set("https://static.example.com/a", "https://static.example.com/b"))
-	if err != nil || !again[0].Duplicate || !again[1].Duplicate || again[1].JobID != first[1].ID {
+	second := set("https://static.example.com/a", "https://static.example.com/b")
+	givenIDs := []string{second[0].ID, second[1].ID}
+	again, err := f.pub.PublishSet(ctx, "github:d1", second)
+	if err != nil || !again[0].Duplicate || !again[1].Duplicate || again[0].JobID != first[0].ID || again[1].JobID != first[1].ID {
 		t.Fatalf("redelivery: %+v %v", again, err)
+	}
+	if second[0].ID != givenIDs[0] || second[1].ID != givenIDs[1] {
+		t.Fatalf("PublishSet changed the caller's job IDs from %v to %s, %s", givenIDs, second[0].ID, second[1].ID)
 	}
 	// A prefix of the first set is other content too.
 	if _, err := f.pub.PublishSet(ctx, "github:d1", set("https://static.example.com/a")); !errors.Is(err, ErrIdempotencyConflict) {
@@ -75,28 +87,11 @@ func TestPublishSetBindsTheWholeSet(t *testing.T) {
 	}
 }
 
-func TestContentDigestIgnoresIDSourceAndTime(t *testing.T) {
-	t.Parallel()
-	a := refreshJob("https://static.example.com/a")
-	b := refreshJob("https://static.example.com/a")
-	b.Source, b.ReceivedAt = "elsewhere", time.Unix(0, 0)
-	da, _ := ContentDigest([]*Job{a})
-	db, _ := ContentDigest([]*Job{b})
-	if da != db || a.ID == b.ID {
-		t.Fatalf("digests %s %s differ for the same content", da, db)
-	}
-	force := true
-	b.Refresh.ObjectType, b.Refresh.Force = "Directory", &force
-	if dc, _ := ContentDigest([]*Job{b}); dc == da {
-		t.Fatal("object type and force are content")
-	}
-}
-
 func TestPublishFailureReleasesTheKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := t.Context()
-	bad := &Job{ID: "x1", Kind: "nonsense"}
+	bad := &jobs.Job{ID: "x1", Kind: "nonsense"}
 	if _, err := f.pub.Publish(ctx, bad, "k-release"); err == nil {
 		t.Fatal("publish of an unknown kind succeeded")
 	}

@@ -1,8 +1,9 @@
-package jobs
+package queue
 
 import (
 	"slices"
-	"strings"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // RoleNames are the names the NATS roles grant rights on: the subject
@@ -10,7 +11,7 @@ import (
 // consumers. Empty fields take cdnpurge's defaults (the names
 // deploy/nats/authorization.conf is written for).
 type RoleNames struct {
-	Subjects     Subjects
+	Subjects     jobs.Subjects
 	Stream       string // work stream; its tick stream is SchedStreamName(Stream)
 	StatusStream string
 	// Buckets, without the KV_ of their streams.
@@ -56,10 +57,10 @@ type Role struct {
 // subscribe to subject.
 func (r Role) Allows(subscribe bool, subject string) bool {
 	if subscribe {
-		return slices.ContainsFunc(r.Subscribe, func(p string) bool { return SubjectMatches(p, subject) })
+		return slices.ContainsFunc(r.Subscribe, func(p string) bool { return jobs.SubjectMatches(p, subject) })
 	}
-	return slices.ContainsFunc(r.Publish, func(p string) bool { return SubjectMatches(p, subject) }) &&
-		!slices.ContainsFunc(r.DenyPublish, func(p string) bool { return SubjectMatches(p, subject) })
+	return slices.ContainsFunc(r.Publish, func(p string) bool { return jobs.SubjectMatches(p, subject) }) &&
+		!slices.ContainsFunc(r.DenyPublish, func(p string) bool { return jobs.SubjectMatches(p, subject) })
 }
 
 // Roles returns the roles of deploy/nats/authorization.conf for names,
@@ -69,7 +70,7 @@ func (r Role) Allows(subscribe bool, subject string) bool {
 // role to keep it so, and checks the sample against this table.
 func Roles(names RoleNames) []Role {
 	n := names.withDefaults()
-	p := n.Subjects.p()
+	p := n.Subjects.Prefix()
 	api := "$JS.API."
 	info := func(stream string) string { return api + "STREAM.INFO." + stream }
 	// A bucket bound as it is (no create or update): read its keys, and
@@ -114,7 +115,7 @@ func Roles(names RoleNames) []Role {
 		Publish: concat(read, []string{"$KV." + n.Control + ".pause", "$KV." + n.Control + ".cancel.*", p + ".status.*"}, queue),
 		// A cancel is reported on the job's status subject; the invalid
 		// reports are the worker's.
-		DenyPublish: append([]string{p + ".status." + InvalidToken}, guard...),
+		DenyPublish: append([]string{p + ".status." + jobs.InvalidToken}, guard...),
 		Subscribe:   []string{"_INBOX.>", p + ".status.>"}}
 	webhooks := Role{Name: "webhooks", User: "cdnpurge-webhooks",
 		Publish: concat([]string{p + ".purge.refresh", p + ".purge.push", p + ".status.>", api + "INFO"},
@@ -157,19 +158,4 @@ func RoleAllowing(roles []Role, subscribe bool, subject string) (Role, bool) {
 		}
 	}
 	return Role{}, false
-}
-
-// SubjectMatches reports whether subject matches the NATS subject pattern:
-// "*" stands for one token, a final ">" for one or more.
-func SubjectMatches(pattern, subject string) bool {
-	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
-	for i, t := range pt {
-		if t == ">" && i == len(pt)-1 {
-			return len(st) > i
-		}
-		if i >= len(st) || (t != "*" && t != st[i]) {
-			return false
-		}
-	}
-	return len(pt) == len(st)
 }

@@ -1,10 +1,12 @@
-package jobs
+package queue
 
 import (
-	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"log/slog"
 	"net"
 	"testing"
+
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -54,3 +56,12 @@ func (n *testNATS) restart() {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func testValidator(t testing.TB) *jobs.Validator {
+	t.Helper()
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "*.cdn.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,9 +1,7 @@
-package jobs
+package queue
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -38,7 +38,7 @@ type IdempotencyConflictError struct {
 	Key string
 	// JobIDs and Kinds describe the jobs stored under the key first.
 	JobIDs []string
-	Kinds  []Kind
+	Kinds  []jobs.Kind
 	// Digest is the content digest of the refused publish, Earlier that of
 	// the stored one (see ContentDigest).
 	Digest, Earlier string
@@ -53,41 +53,12 @@ func (e *IdempotencyConflictError) Error() string {
 // Unwrap returns ErrIdempotencyConflict.
 func (e *IdempotencyConflictError) Unwrap() error { return ErrIdempotencyConflict }
 
-// content is what a job asks the CDN to do: its kind and its section
-// (paths, object type, force, area, operation and its parameters). IDs,
-// version, source and the time received are not content: a redelivery
-// changes none of what is purged.
-type content struct {
-	Kind      Kind           `json:"kind"`
-	Refresh   *RefreshSpec   `json:"refresh,omitempty"`
-	Push      *PushSpec      `json:"push,omitempty"`
-	Operation *OperationSpec `json:"operation,omitempty"`
-}
-
-// ContentDigest returns "sha256:<hex>" over the content of js, in order:
-// for each job its kind and its refresh, push or operation section as the
-// wire format encodes them. Producers compute it after validation, so
-// paths are in their normal form. Two publishes under one idempotency key
-// are the same request exactly when their digests are equal.
-func ContentDigest(js []*Job) (string, error) {
-	cs := make([]content, len(js))
-	for i, j := range js {
-		cs[i] = content{Kind: j.Kind, Refresh: j.Refresh, Push: j.Push, Operation: j.Operation}
-	}
-	b, err := json.Marshal(cs)
-	if err != nil {
-		return "", fmt.Errorf("digest job content: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
-}
-
 // idemRecord is the value stored under a claimed key.
 type idemRecord struct {
-	Digest string    `json:"digest"`
-	Jobs   []string  `json:"jobs"`
-	Kinds  []Kind    `json:"kinds"`
-	At     time.Time `json:"at"`
+	Digest string      `json:"digest"`
+	Jobs   []string    `json:"jobs"`
+	Kinds  []jobs.Kind `json:"kinds"`
+	At     time.Time   `json:"at"`
 }
 
 // idemClaim is the outcome of claiming a key: fresh (this publish owns
@@ -123,23 +94,9 @@ func (s *idemStore) open(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	// Bind to the bucket when it exists, so a producer allowed only to use
 	// it (not to create or change it) works; create it otherwise.
-	kv, err := s.js.KeyValue(ctx, s.bucket)
-	if err == nil {
-		return s.keep(kv), nil
-	}
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
-	}
-	kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      s.bucket,
-		Description: "cdnpurge idempotency keys and the digest of the jobs they produced",
-		History:     1,
-		TTL:         s.ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.replicas,
-	})
+	kv, err := kvjson.BindOrCreate(ctx, s.js, s.bucket, "cdnpurge idempotency keys and the digest of the jobs they produced", s.replicas, s.ttl)
 	if err != nil {
-		return nil, fmt.Errorf("open idempotency bucket %s: %w: %w", s.bucket, ErrUnavailable, err)
+		return nil, fmt.Errorf("idempotency keys: %w: %w", ErrUnavailable, err)
 	}
 	return s.keep(kv), nil
 }
@@ -164,7 +121,7 @@ func (s *idemStore) forget() {
 }
 
 // idemKey maps any producer key to a valid bucket key.
-func idemKey(key string) string { return "k." + IDFromKey(key) }
+func idemKey(key string) string { return "k." + jobs.IDFromKey(key) }
 
 // claim binds key to rec unless it is bound already. A key bound to the
 // same digest is a match; to another digest, an *IdempotencyConflictError.
@@ -190,16 +147,17 @@ func (s *idemStore) claim(ctx context.Context, key string, rec idemRecord) (idem
 			}
 			return idemClaim{}, fmt.Errorf("claim idempotency key %q: %w: %w", key, ErrUnavailable, err)
 		}
-		entry, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) && attempt == 0 {
-			continue // expired between the two calls
-		}
-		if err != nil {
-			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, err)
-		}
 		var earlier idemRecord
-		if err := json.Unmarshal(entry.Value(), &earlier); err != nil {
-			return idemClaim{}, fmt.Errorf("idempotency key %q holds an unreadable record (revision %d): %w", key, entry.Revision(), err)
+		rev, found, err := kvjson.Get(ctx, kv, k, &earlier)
+		switch {
+		case errors.Is(err, kvjson.ErrDamaged):
+			return idemClaim{}, fmt.Errorf("idempotency key %q holds an unreadable record (revision %d): %w", key, rev, err)
+		case err != nil:
+			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, err)
+		case !found && attempt == 0:
+			continue // expired between the two calls
+		case !found:
+			return idemClaim{}, fmt.Errorf("read idempotency key %q: %w: %w", key, ErrUnavailable, jetstream.ErrKeyNotFound)
 		}
 		if earlier.Digest != rec.Digest || len(earlier.Jobs) != len(rec.Jobs) {
 			return idemClaim{}, &IdempotencyConflictError{Key: key, JobIDs: earlier.Jobs, Kinds: earlier.Kinds, Digest: rec.Digest, Earlier: earlier.Digest}

@@ -1,12 +1,11 @@
-package jobs
+package queue
 
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/nats-io/nats.go"
 )
 
@@ -50,20 +49,7 @@ func Connect(url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Co
 	}
 	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w (check the URL and that the server is running)", redactURL(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w (check the URL and that the server is running)", redact.URL(url), err)
 	}
 	return nc, nil
-}
-
-// redactURL drops user info from a comma-separated NATS URL list, for
-// error messages.
-func redactURL(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			u.User = url.User("***")
-			parts[i] = u.String()
-		}
-	}
-	return strings.Join(parts, ",")
 }

@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,6 +28,10 @@ const DefaultPublishTimeout = 5 * time.Second
 
 // Ack is what JetStream answered for a stored job.
 type Ack struct {
+	// JobID is the ID the job is stored under: the ID of the job given to
+	// Publish or PublishSet, or, for a repeat of a request under the same
+	// idempotency key, the ID the first request stored it under (the
+	// given job is not changed). Producers report this one.
 	JobID    string
 	Subject  string
 	Stream   string
@@ -45,7 +50,7 @@ type Ack struct {
 type Publisher struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	subjects Subjects
+	subjects jobs.Subjects
 	stream   string
 	timeout  time.Duration
 	idem     *idemStore
@@ -63,7 +68,7 @@ type Durable interface {
 
 // PublisherConfig configures a Publisher.
 type PublisherConfig struct {
-	Subjects Subjects
+	Subjects jobs.Subjects
 	// Stream is the work stream's name; the publish is refused unless that
 	// stream stores it. Default DefaultStreamName.
 	Stream string
@@ -128,16 +133,17 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 // dedupeKey is empty. The key is bound to j's content (ContentDigest) for
 // the duplicate window, shared by every producer on the same NATS: a
 // repeated publish with the same content is stored once (the Ack says
-// Duplicate, and j.ID becomes the first job's ID); with other content it is
+// Duplicate, and its JobID is the first job's ID; j is not changed); with
+// other content it is
 // refused with an *IdempotencyConflictError (ErrIdempotencyConflict).
 // Other errors wrap ErrUnavailable when the queue could not take the job
 // within the publish budget, ErrTooLarge when it is too big; j is not
 // validated here.
-func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack, error) {
+func (p *Publisher) Publish(ctx context.Context, j *jobs.Job, dedupeKey string) (Ack, error) {
 	if dedupeKey == "" {
 		dedupeKey = j.ID
 	}
-	acks, err := p.publishRetried(ctx, dedupeKey, []*Job{j}, func(int) string { return dedupeKey })
+	acks, err := p.publishRetried(ctx, dedupeKey, []*jobs.Job{j}, func(int) string { return dedupeKey })
 	if err != nil {
 		return Ack{}, err
 	}
@@ -149,26 +155,31 @@ func (p *Publisher) Publish(ctx context.Context, j *Job, dedupeKey string) (Ack,
 // Nats-Msg-Id key:i. A repeat with the same jobs is stored once and reuses
 // the first request's job IDs; a repeat with other jobs (other paths, other
 // kinds, more or fewer jobs) is refused whole with an
-// *IdempotencyConflictError. When a job fails to publish, the acks of the
-// jobs stored before it are returned with the error; a retry of the same
-// request stores the rest.
+// *IdempotencyConflictError. The jobs in js are not changed; the acks say
+// under which IDs they were stored.
+//
+// acks[i] is the answer for js[i], in order. When a job fails to publish,
+// the error comes with the acks of the jobs stored before it, so the job
+// that failed is js[len(acks)]; a retry of the same request stores the
+// rest. An error before any job was tried (a conflict, an unavailable
+// queue) comes with no acks.
 //
 // An empty key claims nothing: each job is published once under its own
 // ID as Nats-Msg-Id, one JetStream write per job (a request that brings no
 // key of its own cannot be repeated, so there is nothing to bind).
-func (p *Publisher) PublishSet(ctx context.Context, key string, js []*Job) ([]Ack, error) {
+func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]Ack, error) {
 	if key == "" {
 		return p.publishRetried(ctx, "", js, func(i int) string { return js[i].ID })
 	}
 	return p.publishRetried(ctx, key, js, func(i int) string { return key + ":" + strconv.Itoa(i) })
 }
 
-func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID func(int) string) ([]Ack, error) {
+func (p *Publisher) publish(ctx context.Context, key string, js []*jobs.Job, msgID func(int) string) ([]Ack, error) {
 	if len(js) == 0 {
 		return nil, nil
 	}
-	if key != "" && ReservedID(key) {
-		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, ReservedIDPrefix)
+	if key != "" && jobs.ReservedID(key) {
+		return nil, fmt.Errorf("publish job %s: dedupe key %q: keys starting with %q are the scheduler's message IDs; choose another", js[0].ID, key, jobs.ReservedIDPrefix)
 	}
 	// Fail fast while disconnected instead of waiting for the timeout: the
 	// producer answers "unavailable" and the sender retries.
@@ -178,7 +189,7 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	if err := p.storeWritable(js[0].ID); err != nil {
 		return nil, err
 	}
-	digest, err := ContentDigest(js)
+	digest, err := jobs.ContentDigest(js)
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +208,16 @@ func (p *Publisher) publish(ctx context.Context, key string, js []*Job, msgID fu
 	}
 	if !claim.fresh {
 		// The same request again: publish under the first request's IDs,
-		// so the stream dedupes it (or stores what the first one could not).
+		// so the stream dedupes it (or stores what the first one could
+		// not). Copies carry them: the caller's jobs stay as they are, and
+		// the acks say what was stored.
+		stored := make([]*jobs.Job, len(js))
 		for i, j := range js {
-			j.ID = claim.rec.Jobs[i]
+			c := *j
+			c.ID = claim.rec.Jobs[i]
+			stored[i] = &c
 		}
+		js = stored
 	}
 	acks := make([]Ack, 0, len(js))
 	for i, j := range js {
@@ -231,12 +248,12 @@ func (p *Publisher) sync(ctx context.Context, id string, n int) error {
 	return nil
 }
 
-func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, error) {
+func (p *Publisher) publishOne(ctx context.Context, j *jobs.Job, msgID string) (Ack, error) {
 	subject, err := p.subjects.Subject(j)
 	if err != nil {
 		return Ack{}, err
 	}
-	data, err := Encode(j)
+	data, err := jobs.Encode(j)
 	if err != nil {
 		return Ack{}, err
 	}
@@ -269,10 +286,10 @@ func classifyPublishError(id, subject string, err error) error {
 // stream stored it. Producers use it for what the sender's answer says but
 // an operator following the status stream should see too (paths refused
 // from a partly accepted request, a truncated push).
-func (p *Publisher) Report(ctx context.Context, ev StatusEvent) error {
+func (p *Publisher) Report(ctx context.Context, ev jobs.StatusEvent) error {
 	subject := p.subjects.Invalid()
 	if ev.JobID != "" {
-		if !validToken(ev.JobID) || ev.JobID == InvalidToken {
+		if !jobs.ValidToken(ev.JobID) || ev.JobID == jobs.InvalidToken {
 			return fmt.Errorf("report status of job %q: not a valid job ID", ev.JobID)
 		}
 		subject = p.subjects.Status(ev.JobID)

@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -68,7 +69,7 @@ func TestPublishWaitsForTheConnectionWithinItsBudget(t *testing.T) {
 	}
 	f.srv.stop()
 	<-disconnected
-	set := []*Job{refreshJob("https://static.example.com/ride-a"), refreshJob("https://static.example.com/ride-b")}
+	set := []*jobs.Job{refreshJob("https://static.example.com/ride-a"), refreshJob("https://static.example.com/ride-b")}
 	done := make(chan error, 1)
 	var acks []Ack
 	go func() {
@@ -101,7 +102,7 @@ func TestPublishGivesUpWhenItsBudgetIsSpent(t *testing.T) {
 	retried := 0
 	pub.retry.retried = func(error) { retried++ }
 	f.srv.stop()
-	_, err = pub.PublishSet(t.Context(), "", []*Job{refreshJob("https://static.example.com/late")})
+	_, err = pub.PublishSet(t.Context(), "", []*jobs.Job{refreshJob("https://static.example.com/late")})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "gave up after") {
 		t.Fatalf("PublishSet with NATS down = %v, want ErrUnavailable after retries", err)
 	}
@@ -120,7 +121,7 @@ func TestPublishSetWithoutKeyClaimsNothing(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	j := refreshJob("https://static.example.com/once")
-	acks, err := f.pub.PublishSet(ctx, "", []*Job{j})
+	acks, err := f.pub.PublishSet(ctx, "", []*jobs.Job{j})
 	if err != nil {
 		t.Fatalf("PublishSet without a key: %v", err)
 	}
@@ -159,7 +160,7 @@ func TestSlowBucketLookupHoldsUpNoOtherClaim(t *testing.T) {
 	for f.nc.Status() == nats.CONNECTED {
 		time.Sleep(10 * time.Millisecond) // until the client noticed
 	}
-	rec := idemRecord{Digest: "sha256:x", Jobs: []string{"j"}, Kinds: []Kind{KindRefresh}}
+	rec := idemRecord{Digest: "sha256:x", Jobs: []string{"j"}, Kinds: []jobs.Kind{jobs.KindRefresh}}
 	slowCtx, cancelSlow := context.WithTimeout(t.Context(), time.Minute)
 	defer cancelSlow()
 	order := make(chan string, 2)

@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-retry"
@@ -118,7 +119,7 @@ func retryable(err error) bool {
 }
 
 // publishRetried is publish within the budget.
-func (p *Publisher) publishRetried(ctx context.Context, key string, js []*Job, msgID func(int) string) ([]Ack, error) {
+func (p *Publisher) publishRetried(ctx context.Context, key string, js []*jobs.Job, msgID func(int) string) ([]Ack, error) {
 	var acks []Ack
 	err := p.retry.do(ctx, func(ctx context.Context) (err error) {
 		acks, err = p.publish(ctx, key, js, msgID)

@@ -1,10 +1,11 @@
-package jobs
+package queue
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,7 +30,7 @@ type StreamConfig struct {
 	// Name of the work stream; default DefaultStreamName.
 	Name string
 	// Subjects is the subject scheme; the stream captures Subjects.Work().
-	Subjects Subjects
+	Subjects jobs.Subjects
 	// Replicas is the JetStream replica count (1 for a single server).
 	Replicas int
 	// Duplicates is the Nats-Msg-Id dedupe window, at least 2 minutes.
@@ -115,7 +116,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 type StatusStreamConfig struct {
 	// Name defaults to DefaultStatusStreamName.
 	Name     string
-	Subjects Subjects
+	Subjects jobs.Subjects
 	Replicas int
 	// MaxAge defaults to 72h (the API keeps task history for 3 days too).
 	MaxAge   time.Duration

@@ -1,4 +1,4 @@
-package jobs_test
+package queue_test
 
 import (
 	"errors"
@@ -12,37 +12,15 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
-
-func TestSubjectMatches(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		pattern, subject string
-		want             bool
-	}{
-		{"cdn.purge.refresh", "cdn.purge.refresh", true},
-		{"cdn.purge.refresh", "cdn.purge.push", false},
-		{"cdn.status.*", "cdn.status.06h51", true},
-		{"cdn.status.*", "cdn.status.a.b", false},
-		{"cdn.status.>", "cdn.status.a.b", true},
-		{"cdn.status.>", "cdn.status", false},
-		{"$JS.API.>", "$JS.API.STREAM.DELETE.CDNPURGE", true},
-		{"$JS.API.CONSUMER.CREATE.*.cdnpurge-archive.>", "$JS.API.CONSUMER.CREATE.CDNPURGE_STATUS.cdnpurge-archive.cdn.status.>", true},
-		{"$JS.API.CONSUMER.CREATE.*.cdnpurge-archive.>", "$JS.API.CONSUMER.CREATE.CDNPURGE_STATUS.cdnpurge-archive", false},
-		{"$KV.CDNPURGE_CONTROL.pause", "$KV.CDNPURGE_CONTROL.pause.x", false},
-	} {
-		if got := jobs.SubjectMatches(c.pattern, c.subject); got != c.want {
-			t.Errorf("jobs.SubjectMatches(%q, %q) = %v, want %v", c.pattern, c.subject, got, c.want)
-		}
-	}
-}
 
 // Each refusal names the least privileged role that has the permission:
 // a lower role when one has it, the service only for what only it may do,
 // none for what no role may.
 func TestRoleAllowingNamesTheLeastRole(t *testing.T) {
 	t.Parallel()
-	roles := jobs.Roles(jobs.RoleNames{})
+	roles := queue.Roles(queue.RoleNames{})
 	for _, c := range []struct {
 		subscribe bool
 		subject   string
@@ -64,7 +42,7 @@ func TestRoleAllowingNamesTheLeastRole(t *testing.T) {
 		{false, "$JS.ACK.CDNPURGE_STATUS.cdnpurge-archive.1.2.3.4.0", "service"},
 		{false, "cdn.ops.StopCdnDomain", ""},
 	} {
-		r, ok := jobs.RoleAllowing(roles, c.subscribe, c.subject)
+		r, ok := queue.RoleAllowing(roles, c.subscribe, c.subject)
 		if r.Name != c.want || ok != (c.want != "") {
 			t.Errorf("%s (subscribe %v): role %q (%v), want %q", c.subject, c.subscribe, r.Name, ok, c.want)
 		}
@@ -78,14 +56,14 @@ func TestRolesFollowConfiguredNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles := jobs.Roles(jobs.RoleNames{Subjects: subj, Stream: "PURGE"})
-	if r, _ := jobs.RoleAllowing(roles, false, "acme.cdn.purge.push"); r.Name != "producer" {
+	roles := queue.Roles(queue.RoleNames{Subjects: subj, Stream: "PURGE"})
+	if r, _ := queue.RoleAllowing(roles, false, "acme.cdn.purge.push"); r.Name != "producer" {
 		t.Errorf("acme.cdn.purge.push: role %q, want producer", r.Name)
 	}
-	if r, _ := jobs.RoleAllowing(roles, false, "$JS.ACK.PURGE_SCHED.x"); r.Name != "service" {
+	if r, _ := queue.RoleAllowing(roles, false, "$JS.ACK.PURGE_SCHED.x"); r.Name != "service" {
 		t.Errorf("tick acks: role %q, want service", r.Name)
 	}
-	if _, ok := jobs.RoleAllowing(roles, false, "cdn.purge.push"); ok {
+	if _, ok := queue.RoleAllowing(roles, false, "cdn.purge.push"); ok {
 		t.Error("the default prefix is granted under a custom one")
 	}
 }
@@ -98,8 +76,8 @@ func TestRefusalsNameUserSubjectAndRole(t *testing.T) {
 		Publish:   &server.SubjectPermission{Allow: []string{"cdn.purge.refresh"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}})
-	got := make(chan *jobs.PermissionError, 4)
-	r := jobs.NewRefusals("ci", jobs.Roles(jobs.RoleNames{}), nil, func(pe *jobs.PermissionError) { got <- pe })
+	got := make(chan *queue.PermissionError, 4)
+	r := queue.NewRefusals("ci", queue.Roles(queue.RoleNames{}), nil, func(pe *queue.PermissionError) { got <- pe })
 	nc, err := nats.Connect(url, nats.UserInfo("ci", "secret-pw"), r.Option())
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +119,8 @@ func TestRefusalsNameUserSubjectAndRole(t *testing.T) {
 // A missing stream a user may not create is explained: serve creates it.
 func TestPermissionErrorExplainsMissingStream(t *testing.T) {
 	t.Parallel()
-	pe, ok := jobs.ParsePermissionError(fmt.Errorf("%w: %s", nats.ErrPermissionViolation,
-		`Permissions Violation for Publish to "$JS.API.STREAM.CREATE.KV_cdnpurge-idem"`), "", jobs.Roles(jobs.RoleNames{}))
+	pe, ok := queue.ParsePermissionError(fmt.Errorf("%w: %s", nats.ErrPermissionViolation,
+		`Permissions Violation for Publish to "$JS.API.STREAM.CREATE.KV_cdnpurge-idem"`), "", queue.Roles(queue.RoleNames{}))
 	if !ok {
 		t.Fatal("not parsed")
 	}
@@ -153,7 +131,7 @@ func TestPermissionErrorExplainsMissingStream(t *testing.T) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
 	}
-	if _, ok := jobs.ParsePermissionError(errors.New("nats: timeout"), "u", nil); ok {
+	if _, ok := queue.ParsePermissionError(errors.New("nats: timeout"), "u", nil); ok {
 		t.Error("a timeout parsed as a refusal")
 	}
 }

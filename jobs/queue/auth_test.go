@@ -1,4 +1,4 @@
-package jobs_test
+package queue_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func runSecuredNATS(t *testing.T) *securedNATS {
@@ -51,7 +52,7 @@ func (s *securedNATS) tls(t *testing.T, ca string, withCert bool) *tls.Config {
 func TestConnectNKeyOverMutualTLS(t *testing.T) {
 	t.Parallel()
 	s := runSecuredNATS(t)
-	auth := jobs.Auth{NKeyFile: s.SeedFile, TLS: s.tls(t, s.PKI.CAFile, true)}
+	auth := queue.Auth{NKeyFile: s.SeedFile, TLS: s.tls(t, s.PKI.CAFile, true)}
 	if err := auth.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	nc, err := jobs.Connect(s.URL, "auth-test", slog.New(slog.NewTextHandler(&logs, nil)), opts...)
+	nc, err := queue.Connect(s.URL, "auth-test", slog.New(slog.NewTextHandler(&logs, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStream(t.Context(), js, queue.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatalf("JetStream over the secured connection: %v", err)
 	}
 	seed, _ := os.ReadFile(s.SeedFile)
@@ -86,7 +87,7 @@ func TestConnectNKeyOverMutualTLS(t *testing.T) {
 func TestConnectUserPassword(t *testing.T) {
 	t.Parallel()
 	s := runSecuredNATS(t)
-	good := jobs.Auth{User: "worker", Password: s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
+	good := queue.Auth{User: "worker", Password: s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
 	opts, _ := good.Options()
 	nc, err := nats.Connect(s.URL, opts...)
 	if err != nil {
@@ -94,7 +95,7 @@ func TestConnectUserPassword(t *testing.T) {
 	}
 	nc.Close()
 
-	bad := jobs.Auth{User: "worker", Password: "wrong-" + s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
+	bad := queue.Auth{User: "worker", Password: "wrong-" + s.Password, TLS: s.tls(t, s.PKI.CAFile, true)}
 	opts, _ = bad.Options()
 	_, err = nats.Connect(s.URL, opts...)
 	if err == nil {
@@ -114,13 +115,13 @@ func TestConnectTLSRefusals(t *testing.T) {
 		"no client certificate": s.tls(t, s.PKI.CAFile, false),
 		"another CA":            s.tls(t, s.PKI.OtherCAFile, true),
 	} {
-		opts, _ := jobs.Auth{NKeyFile: s.SeedFile, TLS: cfg}.Options()
+		opts, _ := queue.Auth{NKeyFile: s.SeedFile, TLS: cfg}.Options()
 		if nc, err := nats.Connect(s.URL, opts...); err == nil {
 			nc.Close()
 			t.Errorf("%s: connected", name)
 		}
 	}
-	opts, _ := jobs.Auth{NKeyFile: s.SeedFile}.Options()
+	opts, _ := queue.Auth{NKeyFile: s.SeedFile}.Options()
 	if nc, err := nats.Connect(s.URL, opts...); err == nil {
 		nc.Close()
 		t.Error("without TLS: connected")
@@ -137,13 +138,13 @@ authorization { token: "`+token+`" }
 `)
 	pool, _ := loadPool(pki.CAFile)
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
-	opts, _ := jobs.Auth{Token: token, TLS: tc}.Options()
+	opts, _ := queue.Auth{Token: token, TLS: tc}.Options()
 	nc, err := nats.Connect(urls[0], opts...)
 	if err != nil {
 		t.Fatalf("token: %v", err)
 	}
 	nc.Close()
-	opts, _ = jobs.Auth{Token: "not-" + token, TLS: tc}.Options()
+	opts, _ = queue.Auth{Token: "not-" + token, TLS: tc}.Options()
 	if _, err := nats.Connect(urls[0], opts...); err == nil || strings.Contains(err.Error(), token) {
 		t.Fatalf("wrong token: %v", err)
 	}
@@ -157,7 +158,7 @@ func TestAuthCheckNamesFileNotContent(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(secretish+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []jobs.Auth{{NKeyFile: bad}, {CredsFile: bad}} {
+	for _, a := range []queue.Auth{{NKeyFile: bad}, {CredsFile: bad}} {
 		err := a.Check()
 		if err == nil || !strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), secretish) {
 			t.Errorf("%s: %v", a, err)
@@ -193,10 +194,10 @@ func TestAuthCheckCredsFile(t *testing.T) {
 	good, half := filepath.Join(dir, "good.creds"), filepath.Join(dir, "half.creds")
 	_ = os.WriteFile(good, []byte(full), 0o600)
 	_ = os.WriteFile(half, []byte(full[:strings.Index(full, "-----BEGIN USER")]), 0o600)
-	if err := (jobs.Auth{CredsFile: good}).Check(); err != nil {
+	if err := (queue.Auth{CredsFile: good}).Check(); err != nil {
 		t.Errorf("good creds: %v", err)
 	}
-	if err := (jobs.Auth{CredsFile: half}).Check(); err == nil || strings.Contains(err.Error(), jwt) {
+	if err := (queue.Auth{CredsFile: half}).Check(); err == nil || strings.Contains(err.Error(), jwt) {
 		t.Errorf("creds without a seed: %v", err)
 	}
 }
@@ -234,7 +235,7 @@ func TestConnectCredsFile(t *testing.T) {
 	}
 	urls := jobstest.RunNATSProcess(t, "operator: "+ojwt+"\nresolver: MEMORY\nresolver_preload: { "+apub+": "+ajwt+" }\n")
 
-	auth := jobs.Auth{CredsFile: credsFile}
+	auth := queue.Auth{CredsFile: credsFile}
 	if err := auth.Check(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package jobs
+package queue
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,7 +17,7 @@ type natsFixture struct {
 	srv *testNATS
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	sub Subjects
+	sub jobs.Subjects
 	pub *Publisher
 }
 
@@ -33,7 +34,7 @@ func newFixture(t *testing.T) *natsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, _ := NewSubjects("")
+	sub, _ := jobs.NewSubjects("")
 	if _, err := EnsureStream(ctx, js, StreamConfig{Subjects: sub}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +48,8 @@ func newFixture(t *testing.T) *natsFixture {
 	return &natsFixture{srv: srv, nc: nc, js: js, sub: sub, pub: pub}
 }
 
-func refreshJob(paths ...string) *Job {
-	j := &Job{Kind: KindRefresh, Refresh: &RefreshSpec{Paths: paths}}
+func refreshJob(paths ...string) *jobs.Job {
+	j := &jobs.Job{Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: paths}}
 	j.Prepare("test", time.Now())
 	return j
 }
@@ -171,7 +172,7 @@ func TestScreenTerminatesInvalidMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var good []*Job
+	var good []*jobs.Job
 	var bad int
 	for m := range batch.Messages() {
 		j, err := scr.Check(ctx, m)
@@ -188,7 +189,7 @@ func TestScreenTerminatesInvalidMessages(t *testing.T) {
 	if len(good) != 1 || bad != 3 || count.n.Load() != 3 {
 		t.Fatalf("good %d bad %d counted %d; want 1, 3, 3", len(good), bad, count.n.Load())
 	}
-	if g := good[0]; g.Kind != KindRefresh || g.ID == "" || g.Source != "nats:cdn.purge.refresh" || g.Refresh.Paths[0] != "https://static.example.com/ok.css" {
+	if g := good[0]; g.Kind != jobs.KindRefresh || g.ID == "" || g.Source != "nats:cdn.purge.refresh" || g.Refresh.Paths[0] != "https://static.example.com/ok.css" {
 		t.Fatalf("good job not filled in: %+v", g)
 	}
 	// Terminated messages are gone from the work queue, not redelivered.
@@ -210,8 +211,8 @@ func TestScreenTerminatesInvalidMessages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no status report for bad1: %v", err)
 	}
-	var ev StatusEvent
-	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.State != StateInvalid || len(ev.Problems) != 1 || ev.Problems[0].Path != "https://evil.com/x" {
+	var ev jobs.StatusEvent
+	if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.State != jobs.StateInvalid || len(ev.Problems) != 1 || ev.Problems[0].Path != "https://evil.com/x" {
 		t.Fatalf("report = %s (%v)", msg.Data, err)
 	}
 	sinfo, _ := st.Info(ctx, jetstream.WithSubjectFilter(f.sub.Invalid()))
