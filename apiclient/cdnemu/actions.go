@@ -6,8 +6,6 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
-
-
 // productSTS names the STS actions, which belong to neither purge product.
 const productSTS apiclient.Product = "sts"
 
@@ -34,26 +32,26 @@ var actions = func() map[string]action {
 		return action{isSTSVersion, h, productSTS}
 	}
 	m := map[string]action{
-		actRefresh:     cdn(handleRefresh),
-		actPush:         cdn(handlePush),
-		actQuota:    cdn(handleDescribeRefreshQuota),
-		actTasks:    cdn(handleDescribeRefreshTasks),
-		actTaskByID: cdn(handleDescribeRefreshTaskByID),
-		actOpenCdn:          cdn(handleOpenCdnService),
-		actDescribeCdn:      cdn(handleDescribeCdnService),
-		actModifyCdn:        cdn(handleModifyCdnService),
-		"StartCdnDomain":                        cdn(handleStartStopDomain),
-		"StopCdnDomain":                         cdn(handleStartStopDomain),
-		"DescribeDomainConfigs":                 cdn(handleDescribeDomainConfigs),
-		"DescribeCdnDomainConfigs":              cdn(handleDescribeDomainConfigs),
-		"BatchSetCdnDomainConfig":               cdn(handleBatchSetDomainConfig),
+		actRefresh:                 cdn(handleRefresh),
+		actPush:                    cdn(handlePush),
+		actQuota:                   cdn(handleDescribeRefreshQuota),
+		actTasks:                   cdn(handleDescribeRefreshTasks),
+		actTaskByID:                cdn(handleDescribeRefreshTaskByID),
+		actOpenCdn:                 cdn(handleOpenCdnService),
+		actDescribeCdn:             cdn(handleDescribeCdnService),
+		actModifyCdn:               cdn(handleModifyCdnService),
+		"StartCdnDomain":           cdn(handleStartStopDomain),
+		"StopCdnDomain":            cdn(handleStartStopDomain),
+		"DescribeDomainConfigs":    cdn(handleDescribeDomainConfigs),
+		"DescribeCdnDomainConfigs": cdn(handleDescribeDomainConfigs),
+		"BatchSetCdnDomainConfig":  cdn(handleBatchSetDomainConfig),
 		// DCDN (API version 2018-01-15): the same handlers on DCDN's
 		// domains, quota and tasks.
-		actDcdnRefresh:     dcdn(handleRefresh),
-		actDcdnPreload:     dcdn(handlePush),
-		actDcdnQuota:    dcdn(handleDescribeRefreshQuota),
-		actDcdnTasks:    dcdn(handleDescribeRefreshTasks),
-		actDcdnTaskByID: dcdn(handleDescribeRefreshTaskByID),
+		actDcdnRefresh:           dcdn(handleRefresh),
+		actDcdnPreload:           dcdn(handlePush),
+		actDcdnQuota:             dcdn(handleDescribeRefreshQuota),
+		actDcdnTasks:             dcdn(handleDescribeRefreshTasks),
+		actDcdnTaskByID:          dcdn(handleDescribeRefreshTaskByID),
 		actionDcdnIpa:            dcdn(handleDescribeDcdnIpaService),
 		actionGetCallerIdentity:  sts(handleGetCallerIdentity),
 		actionAssumeRole:         sts(handleAssumeRole),
