@@ -127,17 +127,17 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
 	}
 	copts := apiclient.Options{
-		Limiter:      o.limiter,
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        retryPolicy,
-		Now:          now,
-		Logger:       h.log,
+		Limiter:     o.limiter,
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       retryPolicy,
+		Now:         now,
+		Logger:      h.log,
 	}
 	if o.pace {
 		copts.DomainPacer = h.domainPacer(o.emu.DomainURLsPerMinute, now)
-		copts.DCDNDomainPacer = h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)
+		copts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)}
 	}
 	h.client, err = apiclient.New(copts)
 	if err != nil {

@@ -84,7 +84,7 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if len(fields) < 4 || !strings.Contains(line, "DCDNDomains: [api.example.com *.dyn.example.com]") {
 		t.Fatalf("line %q", line)
 	}
-	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: fields[3]},
 		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)

@@ -345,7 +345,7 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 	if len(fields) < 4 || !strings.HasPrefix(fields[3], "http://127.0.0.1:") {
 		t.Fatalf("line %q", line)
 	}
-	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: fields[3]},
 		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
