@@ -89,17 +89,17 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcdn, cdn := cl.For(apiclient.DCDN()), cl.For(apiclient.CDN())
-	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
+	dcdn, cdn := apiclient.DCDN(), apiclient.CDN()
+	if _, err := cl.Refresh(ctx, dcdn, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
 		t.Errorf("DCDN refresh: %v", err)
 	}
-	if q, err := dcdn.DescribeRefreshQuota(ctx); err != nil || q.URLQuota != 2 || q.URLRemain != 0 {
+	if q, err := cl.DescribeQuota(ctx, dcdn); err != nil || q.URLQuota != 2 || q.URLRemain != 0 {
 		t.Errorf("DCDN quota %+v, %v", q, err)
 	}
-	if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
+	if _, err := cl.Refresh(ctx, cdn, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
 		t.Errorf("CDN refresh of a DCDN domain: %v", err)
 	}
-	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != cdnemu.DefaultURLQuota {
+	if q, err := cl.DescribeQuota(ctx, cdn); err != nil || q.URLRemain != cdnemu.DefaultURLQuota {
 		t.Errorf("CDN quota %+v, %v", q, err)
 	}
 	stopEmulatorCmd(t, cancel, done)

@@ -350,7 +350,7 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cl.DescribeCdnService(ctx)
+	st, err := cl.DescribeService(ctx, apiclient.CDN())
 	if err != nil || st.InstanceID != cdnemu.DefaultInstanceID {
 		t.Errorf("DescribeCdnService = %+v, %v", st, err)
 	}
