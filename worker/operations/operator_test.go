@@ -130,7 +130,9 @@ type lyingAPI struct{ OperatorAPI }
 func (lyingAPI) DescribeService(context.Context, apiclient.Target) (apiclient.ServiceStatus, error) {
 	return apiclient.ServiceStatus{InternetChargeType: apiclient.PayByTraffic}, nil
 }
-func (lyingAPI) ModifyService(context.Context, apiclient.Target, string) (string, error) { return "rid", nil }
+func (lyingAPI) ModifyService(context.Context, apiclient.Target, string) (string, error) {
+	return "rid", nil
+}
 
 func TestOperatorVerifiesBillingChange(t *testing.T) {
 	t.Parallel()
