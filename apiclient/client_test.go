@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server) {
@@ -27,7 +28,7 @@ func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*
 	opts := apiclient.Options{
 		Endpoint:    emu.URL,
 		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond},
 	}
 	for _, m := range mut {
@@ -210,7 +211,7 @@ func TestWrongSecretIsCredentialsAndNeverShown(t *testing.T) {
 
 func TestNetworkErrorIsRetryableAndHidesTheQuery(t *testing.T) {
 	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1",
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +232,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	defer emu.Close()
 	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, RateLimits: map[string]float64{apiclient.CDN().Actions.Quota: -1},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
@@ -35,7 +36,7 @@ func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1", Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: srv.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
