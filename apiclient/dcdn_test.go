@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -79,5 +80,14 @@ func TestTargetOf(t *testing.T) {
 	}
 	if apiclient.DefaultRateLimits()[apiclient.DCDN().Actions.Tasks] != 5 {
 		t.Error("DescribeDcdnRefreshTasks limit not 5/s")
+	}
+}
+
+func TestEndpointsOfUnknownProductRefused(t *testing.T) {
+	t.Parallel()
+	_, err := apiclient.New(apiclient.Options{Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s"},
+		Endpoints: map[apiclient.Product]string{"nope": "http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("an endpoint for an unknown product: %v", err)
 	}
 }

@@ -104,6 +104,10 @@ func (o Options) Validate() error {
 		errs = append(errs, err)
 	}
 	for _, p := range slices.Sorted(maps.Keys(o.Endpoints)) {
+		if !slices.ContainsFunc(Targets(), func(t Target) bool { return t.Product == p }) {
+			errs = append(errs, fmt.Errorf("endpoints: product %q: not a known target", p))
+			continue
+		}
 		if o.Endpoints[p] == "" {
 			continue
 		}
