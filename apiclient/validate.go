@@ -2,10 +2,12 @@ package apiclient
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 	"github.com/cdnpurge/cdnpurge/fielderr"
 )
 
@@ -53,23 +55,19 @@ func (p BreakerPolicy) Validate() fielderr.List {
 	return errs
 }
 
-// CheckRateShare refuses a share outside (0,1], NaN included (pacing would
+// checkRateShare refuses a share outside (0,1], NaN included (pacing would
 // silently turn off).
-func CheckRateShare(share float64) error {
+func checkRateShare(share float64) error {
 	if !(share > 0 && share <= 1) {
 		return fmt.Errorf("%v: want a share in (0,1], e.g. 0.5 for each of 2 replicas", share)
 	}
 	return nil
 }
 
-// CheckRateLimits refuses overrides of unknown actions and values that are
+// checkRateLimits refuses overrides of unknown actions and values that are
 // not finite numbers, each at its action's name.
-func CheckRateLimits(overrides map[string]float64) fielderr.List {
-	known := make([]string, 0, len(DefaultRateLimits))
-	for k := range DefaultRateLimits {
-		known = append(known, k)
-	}
-	slices.Sort(known)
+func checkRateLimits(overrides map[string]float64) fielderr.List {
+	known := slices.Sorted(maps.Keys(DefaultRateLimits()))
 	keys := make([]string, 0, len(overrides))
 	for k := range overrides {
 		keys = append(keys, k)
@@ -88,9 +86,9 @@ func CheckRateLimits(overrides map[string]float64) fielderr.List {
 	return errs
 }
 
-// CheckEndpoint refuses an endpoint that is not an http(s) URL with a host.
-func CheckEndpoint(s string) error {
-	_, err := endpointURL(s, DefaultEndpoint)
+// checkEndpoint refuses an endpoint that is not an http(s) URL with a host.
+func checkEndpoint(s string) error {
+	_, err := endpointURL(s, CDN().Endpoint)
 	return err
 }
 
@@ -100,15 +98,22 @@ func CheckEndpoint(s string) error {
 // credentials section (which may leave the pair to the default chain).
 func (o Options) Validate() fielderr.List {
 	var errs fielderr.List
-	if o.Signature != "" && o.Signature != SignatureV1 && o.Signature != SignatureV3 {
-		errs.Add("signature", "%q: want %s (ACS3-HMAC-SHA256, the default) or %s (HMAC-SHA1)", o.Signature, SignatureV3, SignatureV1)
+	if o.Signature != "" && o.Signature != signer.V1 && o.Signature != signer.V3 {
+		errs.Add("signature", "%q: want %s (ACS3-HMAC-SHA256, the default) or %s (HMAC-SHA1)", o.Signature, signer.V3, signer.V1)
 	}
-	if err := CheckEndpoint(o.Endpoint); err != nil {
+	if err := checkEndpoint(o.Endpoint); err != nil {
 		errs.Add("endpoint", "%v", err)
 	}
-	if o.DCDNEndpoint != "" {
-		if err := CheckEndpoint(o.DCDNEndpoint); err != nil {
-			errs.Add("dcdn_endpoint", "%v", err)
+	for _, p := range slices.Sorted(maps.Keys(o.Endpoints)) {
+		if !slices.ContainsFunc(Targets(), func(t Target) bool { return t.Product == p }) {
+			errs.Add("endpoints", "product %q: not a known target", p)
+			continue
+		}
+		if o.Endpoints[p] == "" {
+			continue
+		}
+		if err := checkEndpoint(o.Endpoints[p]); err != nil {
+			errs.Add(string(p)+"_endpoint", "%v", err)
 		}
 	}
 	if o.Version != "" && o.Version != VersionCurrent && o.Version != VersionLegacy {
@@ -116,9 +121,9 @@ func (o Options) Validate() fielderr.List {
 	}
 	errs.Append("retry", o.Retry.WithDefaults().Validate())
 	errs.Append("breaker", o.Breaker.WithDefaults().Validate())
-	errs.Append("rate_limits", CheckRateLimits(o.RateLimits))
+	errs.Append("rate_limits", checkRateLimits(o.RateLimits))
 	if o.RateShare != 0 {
-		if err := CheckRateShare(o.RateShare); err != nil {
+		if err := checkRateShare(o.RateShare); err != nil {
 			errs.Add("rate_share", "%v", err)
 		}
 	}

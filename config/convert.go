@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/queue"
@@ -32,17 +33,17 @@ func (c *Config) Location() *time.Location {
 // warnings.
 func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 	return apiclient.Options{
-		Endpoint:     c.CDN.Endpoint,
-		DCDNEndpoint: c.CDN.DCDNEndpoint,
-		Version:      c.CDN.Version,
-		Signature:    c.CDN.Signature,
-		STSEndpoint:  c.CDN.STSEndpoint,
-		Credentials:  c.CDN.Credentials.Static.API(),
-		Retry:        c.CDN.Retry,
-		Breaker:      c.CDN.Breaker,
-		RateLimits:   c.CDN.RateLimits,
-		RateShare:    c.CDN.RateShare,
-		Logger:       log,
+		Endpoint:    c.CDN.Endpoint,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: c.CDN.DCDNEndpoint},
+		Version:     c.CDN.Version,
+		Signature:   c.CDN.Signature,
+		STSEndpoint: c.CDN.STSEndpoint,
+		Credentials: c.CDN.Credentials.Static.API(),
+		Retry:       c.CDN.Retry,
+		Breaker:     c.CDN.Breaker,
+		RateLimits:  c.CDN.RateLimits,
+		RateShare:   c.CDN.RateShare,
+		Logger:      log,
 	}
 }
 
@@ -127,11 +128,11 @@ func (c *Config) QuotaAccount() string {
 	return or(c.CDN.AccountID, c.Redis.Account)
 }
 
-// ChainOptions returns what apiclient.NewChainProvider needs besides
+// ChainOptions returns what credentials.NewChainProvider needs besides
 // cdn.credentials.
-func (c *Config) ChainOptions() apiclient.ChainOptions {
+func (c *Config) ChainOptions() credentials.ChainOptions {
 	st := c.CDN.Credentials.Static
-	return apiclient.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
+	return credentials.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
 }
 
 // QuotaOptions returns the CDN quota store's options.

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/queue"
@@ -26,7 +27,7 @@ type setup struct {
 	rdb redis.UniversalClient
 	// creds is the credentials provider of cdn.credentials, made once so
 	// that its cache (STS sessions) is shared by every client.
-	creds apiclient.CredentialsProvider
+	creds credentials.Provider
 	// warnedAccount: the redis.account deprecation was logged.
 	warnedAccount bool
 	// noCDN is set when the config has no CDN credentials (NATS-only
@@ -96,13 +97,13 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
 		opts.DomainPacer = pacer(n)
 	}
-	// A nil DCDNDomainPacer would fall back on CDN's: DCDN gets its own
+	// Without its own pacer DCDN would share CDN's: it gets its own
 	// limit, or explicitly none.
+	dcdnPacer := apiclient.NoPacing()
 	if n := s.cfg.CDN.DCDNDomainURLsPerMinute; n > 0 {
-		opts.DCDNDomainPacer = pacer(n)
-	} else {
-		opts.DCDNDomainPacer = apiclient.NoPacing
+		dcdnPacer = pacer(n)
 	}
+	opts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: dcdnPacer}
 	cl, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CDN API client: %w", err)
@@ -117,7 +118,7 @@ func (s *setup) clientOptions() (apiclient.Options, error) {
 	if s.creds == nil {
 		co := s.cfg.ChainOptions()
 		co.Logger = s.log
-		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, co)
+		p, err := credentials.NewChainProvider(s.cfg.CDN.Credentials.Config, co)
 		if err != nil {
 			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
 		}
@@ -156,8 +157,8 @@ func (s *setup) resolveAccount() error {
 	defer cancel()
 	id, err := cl.GetCallerIdentity(ctx)
 	if err != nil {
-		return fmt.Errorf("naming the account for the shared quota keys: STS %s at %s failed: %w (set cdn.account_id to skip the lookup)",
-			apiclient.ActionGetCallerIdentity, cl.STSEndpoint(), err)
+		return fmt.Errorf("naming the account for the shared quota keys: STS GetCallerIdentity at %s failed: %w (set cdn.account_id to skip the lookup)",
+			cl.STSEndpoint(), err)
 	}
 	s.cfg.CDN.AccountID = id.AccountID
 	s.log.Info("account identified by STS", slog.String("account_id", id.AccountID),
