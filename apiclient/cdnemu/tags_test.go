@@ -14,7 +14,7 @@ import (
 // wrong signature, an unknown domain, too many tags and a spent quota.
 func TestRefreshByCacheTag(t *testing.T) {
 	t.Parallel()
-	s, cdn, dcdn, _ := dcdnPair(t, Options{DirQuota: 3, DCDNDirQuota: 1})
+	s, cdn, dcdn, clock := dcdnPair(t, Options{DirQuota: 3, DCDNDirQuota: 1})
 
 	r := cdn.call(actionRefreshByCacheTag, "DomainName", "example.com", "CacheTag", "home,sku-1,home", "Force", "true").wantOK(t)
 	if ids := taskIDs(t, r, "RefreshTaskId"); len(ids) != 2 {
@@ -51,7 +51,7 @@ func TestRefreshByCacheTag(t *testing.T) {
 		t.Errorf("DCDN quota used %+v, want 1 dir", got)
 	}
 
-	bad := newTestClient(t, s.URL, nil)
+	bad := newTestClient(t, s.URL, clock)
 	bad.secret = "wrong"
 	bad.call(actionRefreshByCacheTag, "DomainName", "example.com", "CacheTag", "x").wantErr(t, http.StatusBadRequest, "SignatureDoesNotMatch")
 }
