@@ -78,8 +78,9 @@ func CheckTag(t string) error {
 	return nil
 }
 
-// validateTags checks a tag refresh: the domain must be a host the
-// allowlist lets in (a concrete name: the API refuses wildcard domains),
+// validateTags checks a tag refresh: the domain must be listed by name on
+// the allowlist (the API refuses wildcard domains with
+// InvalidExtensiveDomain.ValueNotSupported),
 // and every tag must pass CheckTag. It returns the domain lower-cased and
 // the tags without repeats.
 func (v *Validator) validateTags(r *RefreshSpec, ve *ValidationError) (string, []string) {
@@ -99,6 +100,10 @@ func (v *Validator) validateTags(r *RefreshSpec, ve *ValidationError) (string, [
 		ve.add("refresh.domain", r.Domain, "not a valid host name")
 	case !v.Allowed(domain):
 		ve.add("refresh.domain", r.Domain, fmt.Sprintf("host %q is not on the domain allowlist; add it to the config or fix the name", domain))
+	default:
+		if _, exact := v.exact[domain]; !exact {
+			ve.add("refresh.domain", r.Domain, fmt.Sprintf("host %q is only matched by a wildcard entry, and the API refreshes tags of a configured domain only (not of a wildcard domain); list it by name", domain))
+		}
 	}
 	if len(r.Tags) == 0 {
 		ve.add("refresh.tags", "", "no tags; give at least one cache tag")

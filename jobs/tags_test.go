@@ -57,7 +57,8 @@ func TestValidateTagJobRefusals(t *testing.T) {
 		{"object type beside tags", `{"type":"tag","domain":"static.example.com","tags":["a"],"object_type":"Directory"}`, "refresh.object_type"},
 		{"unknown type", `{"type":"tags","domain":"static.example.com","tags":["a"]}`, "refresh.type"},
 		{"tags without type", `{"domain":"static.example.com","tags":["a"],"paths":["static.example.com/a"]}`, "refresh.type"},
-		{"wildcard-matched host is fine, bad tag is not", `{"type":"tag","domain":"img.cdn.example.org","tags":[""]}`, "refresh.tags[0]"},
+		{"host matched only by a wildcard", `{"type":"tag","domain":"img.cdn.example.org","tags":["a"]}`, "refresh.domain"},
+		{"empty tag", `{"type":"tag","domain":"static.example.com","tags":[""]}`, "refresh.tags[0]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -185,6 +185,7 @@ func (c Config) Validate() error {
 		{"limits.regex_per_refresh", c.Limits.RegexPerRefresh, max.RegexPerRefresh, " (the API's per-request cap)"},
 		{"limits.urls_per_push", c.Limits.URLsPerPush, max.URLsPerPush, " (the API's per-request cap)"},
 		{"limits.domains_per_refresh", c.Limits.DomainsPerRefresh, max.DomainsPerRefresh, " (the API's per-request cap)"},
+		{"limits.tags_per_refresh", c.Limits.TagsPerRefresh, max.TagsPerRefresh, " (cdnpurge's cap on tags per call, docs/wire-format.md)"},
 	} {
 		if n.v < 1 || n.v > n.max {
 			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d%s", n.name, n.v, n.max, n.hint))

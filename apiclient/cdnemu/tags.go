@@ -63,6 +63,10 @@ func handleRefreshByCacheTag(e *Emulator, req *request, now time.Time) *answer {
 	}
 	d := pr.account.byName(name)
 	if d == nil {
+		if pr.account.byHost(strings.ToLower(name)) != nil {
+			// Served only by a wildcard domain of the account.
+			return fail("InvalidExtensiveDomain.ValueNotSupported", "The specified ExtensiveDomain is not supported.")
+		}
 		return pr.account.notFound(strings.ToLower(name))
 	}
 	switch d.state {
