@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 // testCA is trusted through SSL_CERT_FILE, set in TestMain before any TLS
@@ -75,7 +76,7 @@ func clientWith(t *testing.T, emu *cdnemu.Server, p apiclient.CredentialsProvide
 
 func refresh(t *testing.T, c *apiclient.Client, path string) {
 	t.Helper()
-	if _, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{path}}); err != nil {
+	if _, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{path}}); err != nil {
 		t.Fatalf("refresh %s: %v", path, err)
 	}
 }
@@ -205,7 +206,7 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 	}))
 	t.Cleanup(bad.Close)
 	p, _ = apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: bad.URL + "/?sig=querysecret"}, apiclient.ChainOptions{})
-	_, err = clientWith(t, emu, p).DescribeRefreshQuota(context.Background())
+	_, err = clientWith(t, emu, p).DescribeQuota(context.Background(), apiclient.CDN())
 	if err == nil || !strings.Contains(err.Error(), "credential_uri") && !strings.Contains(err.Error(), "credentials_uri") {
 		t.Fatalf("error does not name the provider: %v", err)
 	}
@@ -292,7 +293,7 @@ func TestExpiredTokenRefused(t *testing.T) {
 	}
 	t.Cleanup(emu.Close)
 	emu.AddTemporaryKey("STS.old", "old-secret", "old-token", time.Now().Add(-time.Second))
-	for _, scheme := range []string{apiclient.SignatureV1, apiclient.SignatureV3} {
+	for _, scheme := range []string{signer.V1, signer.V3} {
 		attempts := 0
 		c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, Signature: scheme,
 			Provider:  apiclient.StaticProvider{Value: apiclient.Credentials{AccessKeyID: "STS.old", AccessKeySecret: "old-secret", SecurityToken: "old-token"}, Name: "env"},
@@ -301,7 +302,7 @@ func TestExpiredTokenRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.DescribeRefreshQuota(context.Background())
+		_, err = c.DescribeQuota(context.Background(), apiclient.CDN())
 		if apiclient.Code(err) != "InvalidSecurityToken.Expired" || apiclient.Classify(err) != apiclient.ClassCredentials || attempts != 1 {
 			t.Fatalf("%s: err %v, class %v, %d attempts", scheme, err, apiclient.Classify(err), attempts)
 		}
@@ -314,7 +315,7 @@ func TestExpiredTokenRefused(t *testing.T) {
 func TestRegionEndpoint(t *testing.T) {
 	t.Parallel()
 	for region, want := range map[string]string{
-		"": apiclient.DefaultEndpoint, "cn-hangzhou": apiclient.DefaultEndpoint, "cn-beijing": apiclient.DefaultEndpoint,
+		"": apiclient.CDN().Endpoint, "cn-hangzhou": apiclient.CDN().Endpoint, "cn-beijing": apiclient.CDN().Endpoint,
 		"ap-southeast-1": apiclient.InternationalEndpoint, "eu-central-1": apiclient.InternationalEndpoint, "us-west-1": apiclient.InternationalEndpoint,
 	} {
 		if got := apiclient.RegionEndpoint(region); got != want {

@@ -258,7 +258,7 @@ func TestAPIErrorCarriesNoBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.DescribeRefreshQuota(context.Background())
+			_, err = c.DescribeQuota(context.Background(), apiclient.CDN())
 			if err == nil || strings.Contains(err.Error(), "canary") || strings.Contains(err.Error(), "\x1b") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q", err)
 			}

@@ -18,23 +18,19 @@ import (
 // true: it fetches again). The answer is RefreshTaskId, and the errors are
 // the refresh ones (SingleRequest.OverLimit, QuotaExceeded.Refresh,
 // QuotaPerMinuteExceeded.Refresh, TooMany.Refresh), so Class classifies
-// them as for RefreshObjectCaches.
-const (
-	ActionRefreshObjectCacheByCacheTag     = "RefreshObjectCacheByCacheTag"
-	ActionRefreshDcdnObjectCacheByCacheTag = "RefreshDcdnObjectCacheByCacheTag"
-)
+// them as for RefreshObjectCaches. Neither page publishes calls/s, so the
+// limiter's default for an unknown action applies (ActionRate).
 
 // ObjectCacheTag is the object type cdnpurge gives a refresh by cache tag
 // inside the worker (its batches' group); it is not a RefreshObjectCaches
-// ObjectType.
+// ObjectType and is never sent as one.
 const ObjectCacheTag ObjectType = "CacheTag"
 
-// MaxTagsPerRefresh is how many tags cdnpurge puts in one call. Neither
-// reference page states a cap; their SingleRequest.OverLimit answer is
-// the refresh one, so tags are sent at most as many as directories (100)
-// per call, the tighter of the refresh caps. worker.limits.tags_per_refresh
-// lowers it.
-const MaxTagsPerRefresh = 100
+// tagsPerRefresh is Caps.TagsPerRefresh of CDN and DCDN. Neither reference
+// page states a cap; their SingleRequest.OverLimit answer is the refresh
+// one, so a call carries at most as many tags as directories (100), the
+// tighter of the refresh caps. worker.limits.tags_per_refresh lowers it.
+const tagsPerRefresh = 100
 
 // TagRequest is one refresh by cache tag: tags of one domain.
 type TagRequest struct {
@@ -64,26 +60,25 @@ func (r TagRequest) params(action string) (url.Values, error) {
 	return p, nil
 }
 
-// tagAction is target t's refresh-by-tag action.
-func tagAction(t Target) string {
-	if t.Product == ProductDCDN {
-		return ActionRefreshDcdnObjectCacheByCacheTag
-	}
-	return ActionRefreshObjectCacheByCacheTag
-}
-
 // RefreshByCacheTag refreshes the tags of one domain on target t
-// (RefreshObjectCacheByCacheTag on CDN, RefreshDcdnObjectCacheByCacheTag
-// on DCDN). It does not split: the caller batches.
+// (t.Actions.RefreshByCacheTag: RefreshObjectCacheByCacheTag on CDN,
+// RefreshDcdnObjectCacheByCacheTag on DCDN). It does not split: the
+// caller batches within t.Caps.TagsPerRefresh.
 func (c *Client) RefreshByCacheTag(ctx context.Context, t Target, r TagRequest) (RefreshResult, error) {
-	action := tagAction(t)
+	action, err := t.action(t.Actions.RefreshByCacheTag, "refresh by cache tag")
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	if len(r.Tags) > t.Caps.TagsPerRefresh && t.Caps.TagsPerRefresh > 0 {
+		return RefreshResult{}, fmt.Errorf("%s: %d tags, at most %d a call", action, len(r.Tags), t.Caps.TagsPerRefresh)
+	}
 	p, err := r.params(action)
 	if err != nil {
 		return RefreshResult{}, err
 	}
-	rt := c.cdn
-	if t.Product == ProductDCDN {
-		rt = c.dcdn
+	rt, err := c.route(t)
+	if err != nil {
+		return RefreshResult{}, err
 	}
 	var out struct {
 		RequestID     string `json:"RequestId"`
@@ -93,13 +88,4 @@ func (c *Client) RefreshByCacheTag(ctx context.Context, t Target, r TagRequest) 
 		return RefreshResult{}, err
 	}
 	return RefreshResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.RefreshTaskID)}, nil
-}
-
-// RefreshByCacheTag is the Client's RefreshByCacheTag; the target given
-// is the one the client is bound to when t has no product.
-func (tc *TargetClient) RefreshByCacheTag(ctx context.Context, t Target, r TagRequest) (RefreshResult, error) {
-	if t.Product == "" {
-		t = tc.t
-	}
-	return tc.c.RefreshByCacheTag(ctx, t, r)
 }

@@ -101,12 +101,12 @@ type Limits struct {
 // and PushObjectCache API reference pages).
 func DefaultLimits() Limits {
 	return Limits{
-		URLsPerRefresh:    apiclient.MaxURLsPerRefresh,
-		DirsPerRefresh:    apiclient.MaxDirsPerRefresh,
-		RegexPerRefresh:   apiclient.MaxRegexPerRefresh,
-		URLsPerPush:       apiclient.MaxURLsPerPush,
-		DomainsPerRefresh: apiclient.MaxDomainsPerRefresh,
-		TagsPerRefresh:    apiclient.MaxTagsPerRefresh,
+		URLsPerRefresh:    apiclient.CDN().Caps.URLsPerRefresh,
+		DirsPerRefresh:    apiclient.CDN().Caps.DirsPerRefresh,
+		RegexPerRefresh:   apiclient.CDN().Caps.RegexPerRefresh,
+		URLsPerPush:       apiclient.CDN().Caps.URLsPerPush,
+		DomainsPerRefresh: apiclient.CDN().Caps.DomainsPerRefresh,
+		TagsPerRefresh:    apiclient.CDN().Caps.TagsPerRefresh,
 	}
 }
 
@@ -157,11 +157,11 @@ func (l Limits) size(k GroupKey) int {
 	}
 	switch {
 	case k.Action == ActionPush:
-		n = min(n, t.MaxURLsPerPush)
+		n = min(n, t.Caps.URLsPerPush)
 	case k.ObjectType == apiclient.ObjectDirectory:
-		n = min(n, t.MaxDirsPerRefresh)
+		n = min(n, t.Caps.DirsPerRefresh)
 	case k.ObjectType != apiclient.ObjectRegex:
-		n = min(n, t.MaxURLsPerRefresh)
+		n = min(n, t.Caps.URLsPerRefresh)
 	}
 	return n
 }

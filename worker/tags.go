@@ -26,12 +26,6 @@ import (
 // QuotaExceeded answer re-syncs the mirror as for any refresh.
 const tagQuotaKind = quota.KindDir
 
-// TagAPI is what a target's API needs to refresh cache tags. The CDN and
-// DCDN clients have it; a target without it refuses tag batches.
-type TagAPI interface {
-	RefreshByCacheTag(ctx context.Context, t apiclient.Target, r apiclient.TagRequest) (apiclient.RefreshResult, error)
-}
-
 // tagKey is the group of a validated tag job.
 func tagKey(j *jobs.Job) GroupKey {
 	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectCacheTag, Priority: priorityOf(j)}
@@ -39,34 +33,23 @@ func tagKey(j *jobs.Job) GroupKey {
 	return k
 }
 
-// tagsPerCall is how many tags one call of the group carries.
+// tagsPerCall is how many tags one call of the group carries: the
+// configured limit within the target's cap (Caps.TagsPerRefresh).
 func tagsPerCall(l Limits, k GroupKey) int {
 	n := l.TagsPerRefresh
-	if n <= 0 || n > apiclient.MaxTagsPerRefresh {
-		n = apiclient.MaxTagsPerRefresh
+	t, err := apiclient.TargetOf(string(k.product()))
+	if err != nil || t.Caps.TagsPerRefresh <= 0 {
+		return max(n, 1)
+	}
+	if n <= 0 || n > t.Caps.TagsPerRefresh {
+		n = t.Caps.TagsPerRefresh
 	}
 	return n
-}
-
-// errNoTagAPI is the answer for a tag batch on a target whose API cannot
-// refresh tags: bad input for that target, reported, never retried.
-type errNoTagAPI struct{ product apiclient.Product }
-
-func (e errNoTagAPI) Error() string {
-	return fmt.Sprintf("%s cannot refresh by cache tag here; send the tags of a domain served by CDN or DCDN", e.product)
 }
 
 // sendTags makes the refresh-by-tag call of b, whose paths are the tag
 // keys of one domain.
 func sendTags(ctx context.Context, tg *target, b *batch) (apiclient.RefreshResult, error) {
-	api, ok := tg.api.(TagAPI)
-	if !ok {
-		return apiclient.RefreshResult{}, &apiclient.Error{Code: "InvalidParameter", Message: errNoTagAPI{tg.product}.Error()}
-	}
-	t, err := apiclient.TargetOf(string(tg.product))
-	if err != nil {
-		return apiclient.RefreshResult{}, err
-	}
 	req := apiclient.TagRequest{Force: b.Key.Force.param()}
 	for _, p := range b.Paths() {
 		domain, tag, ok := jobs.ParseTagPath(p)
@@ -76,5 +59,5 @@ func sendTags(ctx context.Context, tg *target, b *batch) (apiclient.RefreshResul
 		req.Domain = domain
 		req.Tags = append(req.Tags, tag)
 	}
-	return api.RefreshByCacheTag(ctx, t, req)
+	return tg.api.RefreshByCacheTag(ctx, tg.t, req)
 }

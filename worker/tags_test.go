@@ -68,7 +68,7 @@ func TestWorkerBatchesTagsPerDomain(t *testing.T) {
 	if q := h.emu.DCDNQuotaUsed(); q.Dir != 3 {
 		t.Errorf("DCDN quota used %+v, want 3 dir", q)
 	}
-	if n := h.emu.Accepted(apiclient.ActionDescribeRefreshTaskByID); n == 0 {
+	if n := h.emu.Accepted(apiclient.CDN().Actions.TaskByID); n == 0 {
 		t.Error("the tag tasks were never followed")
 	}
 }

@@ -14,11 +14,14 @@ import (
 // RefreshTaskId (the CDN and DCDN API reference pages of the actions).
 // Neither page states a per-call cap or which daily quota a tag spends;
 // the emulator's choices, which cdnpurge's worker also assumes:
-// at most apiclient.MaxTagsPerRefresh tags a call (SingleRequest.OverLimit
+// at most maxTagsPerCall tags a call (SingleRequest.OverLimit
 // beyond), and each tag spends one unit of the directory quota.
 const (
 	actionRefreshByCacheTag     = "RefreshObjectCacheByCacheTag"
 	actionRefreshDcdnByCacheTag = "RefreshDcdnObjectCacheByCacheTag"
+	// maxTagsPerCall is the emulator's cap on tags a call (as
+	// apiclient's Caps.TagsPerRefresh).
+	maxTagsPerCall = 100
 )
 
 func init() {
@@ -93,8 +96,8 @@ func handleRefreshByCacheTag(e *Emulator, req *request, now time.Time) *answer {
 	if len(tags) == 0 {
 		return missing("CacheTag")
 	}
-	if len(tags) > apiclient.MaxTagsPerRefresh {
-		return fail("SingleRequest.OverLimit", "CacheTag holds ", len(tags), " tags; at most ", apiclient.MaxTagsPerRefresh, " are allowed.")
+	if len(tags) > maxTagsPerCall {
+		return fail("SingleRequest.OverLimit", "CacheTag holds ", len(tags), " tags; at most ", maxTagsPerCall, " are allowed.")
 	}
 	q := &pr.account.quota
 	q.roll(now)

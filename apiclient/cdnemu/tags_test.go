@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // Both tag actions answer on their product's domains, spend one unit of
@@ -40,7 +38,7 @@ func TestRefreshByCacheTag(t *testing.T) {
 	cdn.call(actionRefreshByCacheTag, "DomainName", "d.example.com", "CacheTag", "a").wantErr(t, http.StatusNotFound, "InvalidDomain.NotFound")
 	cdn.call(actionRefreshByCacheTag, "DomainName", "example.com").wantErr(t, http.StatusBadRequest, "MissingParameter")
 	var many []string
-	for i := range apiclient.MaxTagsPerRefresh + 1 {
+	for i := range maxTagsPerCall + 1 {
 		many = append(many, "t"+strconv.Itoa(i))
 	}
 	cdn.call(actionRefreshByCacheTag, "DomainName", "example.com", "CacheTag", strings.Join(many, ",")).wantErr(t, http.StatusBadRequest, "SingleRequest.OverLimit")
