@@ -3,6 +3,7 @@ package apiclient_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server) {
@@ -27,7 +30,7 @@ func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*
 	opts := apiclient.Options{
 		Endpoint:    emu.URL,
 		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond},
 	}
 	for _, m := range mut {
@@ -210,7 +213,7 @@ func TestWrongSecretIsCredentialsAndNeverShown(t *testing.T) {
 
 func TestNetworkErrorIsRetryableAndHidesTheQuery(t *testing.T) {
 	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1",
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +234,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	defer emu.Close()
 	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, RateLimits: map[string]float64{apiclient.CDN().Actions.Quota: -1},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -310,5 +313,20 @@ func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	if _, err := c.DescribeService(ctx, apiclient.CDN()); err != nil {
 		t.Fatalf("after the cooldown: %v", err)
+	}
+}
+
+// Parameters whose names start one another ("Tag", "Tag.1") are signed in
+// name order, as the signature pages say; the emulator, which checks with
+// code of its own, accepts them over v1 and V3.
+func TestSignsParametersInNameOrder(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{signer.V1, signer.V3} {
+		c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.Signature = scheme })
+		err := c.Call(context.Background(), "SetOptimizeConfig", url.Values{"DomainName": {"example.com"}, "Enable": {"on"},
+			"Tag": {"a"}, "Tag.1": {"b"}, "Tag-x": {"c"}}, nil)
+		if err != nil {
+			t.Errorf("%s: %v", scheme, err)
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
@@ -35,7 +37,7 @@ func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1", Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: srv.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,5 +80,14 @@ func TestTargetOf(t *testing.T) {
 	}
 	if apiclient.DefaultRateLimits()[apiclient.DCDN().Actions.Tasks] != 5 {
 		t.Error("DescribeDcdnRefreshTasks limit not 5/s")
+	}
+}
+
+func TestEndpointsOfUnknownProductRefused(t *testing.T) {
+	t.Parallel()
+	_, err := apiclient.New(apiclient.Options{Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s"},
+		Endpoints: map[apiclient.Product]string{"nope": "http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("an endpoint for an unknown product: %v", err)
 	}
 }

@@ -39,7 +39,7 @@ func mixedPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) 
 
 // Each target refreshes, prefetches, spends its own quota and follows its
 // own tasks until they complete, through the same method names.
-func TestTargetClientOnBothTargets(t *testing.T) {
+func TestOneMethodPerOperationOnBothTargets(t *testing.T) {
 	t.Parallel()
 	c, emu, clock := mixedPair(t, cdnemu.Options{TaskPending: time.Second, TaskDuration: time.Minute})
 	ctx := context.Background()
@@ -114,7 +114,7 @@ func TestTargetClientOnBothTargets(t *testing.T) {
 
 // A domain on the other product is not found, as the real services say,
 // and that is the rejecting DomainNotFound.
-func TestTargetClientWrongProductDomain(t *testing.T) {
+func TestWrongProductDomain(t *testing.T) {
 	t.Parallel()
 	c, emu, _ := mixedPair(t, cdnemu.Options{})
 	ctx := context.Background()
@@ -275,7 +275,7 @@ func (p *recordingPacer) counts() (map[string]int, []string) {
 // On CDN the TargetClient paces like the Client (DomainPacer); DCDN's URL
 // refreshes go through DomainPacer too unless DomainPacers names DCDN, and
 // DCDN's per-minute refusal blocks the domain in the DCDN pacer.
-func TestTargetClientDomainPacing(t *testing.T) {
+func TestDomainPacingPerTarget(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	shared := &recordingPacer{}
@@ -346,5 +346,81 @@ func TestNoPacingForDCDNOnly(t *testing.T) {
 	}
 	if taken, _ := cdnPacer.counts(); taken["example.com"] != 2 || taken["d.example.com"] != 0 {
 		t.Errorf("CDN pacer took %v: want CDN's 2 URLs and none of DCDN's", taken)
+	}
+}
+
+// The version a call sends is its Target's; cdn.version (Options.Version)
+// still decides CDN's.
+func TestTargetVersionIsSent(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := mixedPair(t, cdnemu.Options{})
+	ctx := context.Background()
+	odd := apiclient.DCDN()
+	odd.Version = "2099-01-01"
+	_, err := c.DescribeQuota(ctx, odd)
+	if apiclient.Code(err) != "InvalidVersion" {
+		t.Fatalf("DCDN quota with version %s: %v, want InvalidVersion", odd.Version, err)
+	}
+	last := emu.Requests()[len(emu.Requests())-1]
+	if v := last.Params.Get("Version"); v != odd.Version {
+		t.Fatalf("sent Version %q, want the target's %q", v, odd.Version)
+	}
+	legacy, _, _ := mixedPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.Version = "2014-11-11" })
+	if _, err := legacy.DescribeQuota(ctx, apiclient.CDN()); err != nil {
+		t.Fatalf("CDN with cdn.version 2014-11-11: %v", err)
+	}
+}
+
+// A target the client was not built with, or one without the operation,
+// fails before any call.
+func TestUnknownTargetAndMissingAction(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := mixedPair(t, cdnemu.Options{})
+	ctx := context.Background()
+	before := len(emu.Requests())
+	other := apiclient.CDN()
+	other.Product = "esa"
+	if _, err := c.Refresh(ctx, other, apiclient.RefreshRequest{Paths: []string{"example.com/a"}}); err == nil || !strings.Contains(err.Error(), "esa") {
+		t.Errorf("refresh on an unknown product: %v", err)
+	}
+	if _, err := c.ModifyService(ctx, apiclient.DCDN(), apiclient.PayByTraffic); err == nil || !strings.Contains(err.Error(), "dcdn") {
+		t.Errorf("DCDN billing change: %v, want no such action", err)
+	}
+	if _, err := c.Push(ctx, apiclient.CDN(), apiclient.PushRequest{}); err == nil {
+		t.Error("an empty push was sent")
+	}
+	if n := len(emu.Requests()); n != before {
+		t.Errorf("%d requests sent", n-before)
+	}
+}
+
+// CDN() and DCDN() hand out copies: changing one changes no other.
+func TestTargetsAreCopies(t *testing.T) {
+	t.Parallel()
+	a := apiclient.DCDN()
+	a.ObjectTypes[apiclient.ObjectExQuery] = "X"
+	a.RateLimits["RefreshDcdnObjectCaches"] = 1
+	a.Paced[0] = "X"
+	b := apiclient.DCDN()
+	if b.ObjectTypes[apiclient.ObjectExQuery] != apiclient.ObjectIgnoreParams || b.RateLimits["RefreshDcdnObjectCaches"] != 30 || b.Paced[0] != apiclient.ObjectFile {
+		t.Fatalf("a change to one DCDN() value reached another: %+v", b)
+	}
+	d := apiclient.DefaultRateLimits()
+	d["RefreshObjectCaches"] = 1
+	if apiclient.DefaultRateLimits()["RefreshObjectCaches"] != 50 {
+		t.Fatal("DefaultRateLimits() shares its map")
+	}
+}
+
+func TestActionRate(t *testing.T) {
+	t.Parallel()
+	limits := map[string]float64{"A": 3, "Off": -1}
+	for action, want := range map[string]float64{"A": 3, "Off": -1, "Unknown": 10} {
+		if got := apiclient.ActionRate(limits, action); got != want {
+			t.Errorf("ActionRate(%s) = %v, want %v", action, got, want)
+		}
+	}
+	if got := apiclient.NewActionLimiter(nil, 1).Limit("Unknown"); float64(got) != 10 {
+		t.Errorf("limiter on an unknown action: %v calls/s, want 10", got)
 	}
 }

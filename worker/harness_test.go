@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -132,7 +133,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Limiter:     o.limiter,
 		Endpoint:    emu.URL,
 		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       retryPolicy,
 		Now:         now,
 		Logger:      h.log,
