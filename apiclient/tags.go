@@ -46,7 +46,7 @@ func (r TagRequest) params(action string) (url.Values, error) {
 		return nil, fmt.Errorf("%s: no domain", action)
 	}
 	if len(r.Tags) == 0 {
-		return nil, fmt.Errorf("%s: %w", action, ErrEmptyRequest)
+		return nil, fmt.Errorf("%s: %w", action, errEmptyRequest)
 	}
 	for _, t := range r.Tags {
 		if t == "" || strings.ContainsAny(t, ", \t\r\n") {
