@@ -61,3 +61,22 @@ func sendTags(ctx context.Context, tg *target, b *batch) (apiclient.RefreshResul
 	}
 	return tg.api.RefreshByCacheTag(ctx, tg.t, req)
 }
+
+// retryTags is the tag refresh a retry of v sends for paths, when they are
+// tag keys of one domain (a tag job's failed tags), with the old job's
+// Force when it is known; nil otherwise.
+func retryTags(v JobView, paths []string) *jobs.RefreshSpec {
+	spec := &jobs.RefreshSpec{Type: jobs.RefreshTypeTag}
+	for _, p := range paths {
+		domain, tag, ok := jobs.ParseTagPath(p)
+		if !ok || (spec.Domain != "" && domain != spec.Domain) {
+			return nil
+		}
+		spec.Domain = domain
+		spec.Tags = append(spec.Tags, tag)
+	}
+	if v.Job != nil && v.Job.Refresh != nil {
+		spec.Force = v.Job.Refresh.Force
+	}
+	return spec
+}

@@ -112,3 +112,51 @@ func TestWorkerTagQuotaNeverOverspent(t *testing.T) {
 		t.Errorf("the API refused %d tag calls for quota", n)
 	}
 }
+
+// A retry of a tag job's failed tags is a tag job again, with its Force.
+func TestRetryJobOfTags(t *testing.T) {
+	t.Parallel()
+	force := true
+	v := JobView{ID: "old", Kind: jobs.KindRefresh,
+		Job:      tagJob("example.com", "a", "b"),
+		Problems: []jobs.Problem{{Path: jobs.TagPath("example.com", "b"), Reason: "failed"}}}
+	v.Job.Refresh.Force = &force
+	j, err := RetryJob(v, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !j.Refresh.IsTag() || j.Refresh.Domain != "example.com" || len(j.Refresh.Tags) != 1 || j.Refresh.Tags[0] != "b" ||
+		len(j.Refresh.Paths) != 0 || j.Refresh.Force == nil || !*j.Refresh.Force {
+		t.Fatalf("retry job %+v", j.Refresh)
+	}
+	val, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := val.Validate(j); err != nil {
+		t.Fatalf("the retry does not validate: %v", err)
+	}
+	// Without the old spec (the job left the queue) it is a tag job too.
+	v.Job = nil
+	if j, err := RetryJob(v, "", time.Now()); err != nil || !j.Refresh.IsTag() || val.Validate(j) != nil {
+		t.Fatalf("retry without the old spec: %+v, %v", j, err)
+	}
+}
+
+// The tag group's limits: one domain a call, at most the target's cap.
+func TestTagLimits(t *testing.T) {
+	t.Parallel()
+	k := tagKey(tagJob("example.com", "a"))
+	if k.ObjectType != apiclient.ObjectCacheTag || k.Force != ForceUnset || quotaKind(k) != tagQuotaKind {
+		t.Fatalf("key %+v, quota %s", k, quotaKind(k))
+	}
+	for _, tc := range []struct{ set, want int }{{0, 100}, {20, 20}, {500, 100}} {
+		l := Limits{TagsPerRefresh: tc.set}
+		if got := l.size(k); got != tc.want {
+			t.Errorf("tags_per_refresh %d: size %d, want %d", tc.set, got, tc.want)
+		}
+		if got := l.WithDefaults().domains(k); got != 1 {
+			t.Errorf("domains per tag call %d, want 1", got)
+		}
+	}
+}
