@@ -37,12 +37,12 @@ func tagKey(j *jobs.Job) GroupKey {
 // configured limit within the target's cap (Caps.TagsPerRefresh).
 func tagsPerCall(l Limits, k GroupKey) int {
 	n := l.TagsPerRefresh
-	t, err := apiclient.TargetOf(string(k.product()))
-	if err != nil || t.Caps.TagsPerRefresh <= 0 {
+	caps, ok := targetCaps[k.product()]
+	if !ok || caps.TagsPerRefresh <= 0 {
 		return max(n, 1)
 	}
-	if n <= 0 || n > t.Caps.TagsPerRefresh {
-		n = t.Caps.TagsPerRefresh
+	if n <= 0 || n > caps.TagsPerRefresh {
+		n = caps.TagsPerRefresh
 	}
 	return n
 }
