@@ -30,6 +30,8 @@ type Actions struct {
 	Service       string
 	ModifyService string
 	OpenService   string
+	// RefreshByCacheTag refreshes the cache tags of one domain (tags.go).
+	RefreshByCacheTag string
 }
 
 // Caps are a target's per-call limits.
@@ -48,6 +50,9 @@ type Caps struct {
 	// URLsPerDomainPerMinute is the product's per-domain limit on refreshed
 	// URLs, for sizing a DomainPacer.
 	URLsPerDomainPerMinute int
+	// TagsPerRefresh is the most cache tags one RefreshByCacheTag call
+	// carries (tags.go: cdnpurge's cap, the API states none).
+	TagsPerRefresh int
 }
 
 // Target describes one product that purges caches: where its API is, the
@@ -92,11 +97,12 @@ func CDN() Target {
 			Refresh: "RefreshObjectCaches", Push: "PushObjectCache", Quota: "DescribeRefreshQuota",
 			Tasks: "DescribeRefreshTasks", TaskByID: "DescribeRefreshTaskById",
 			Service: "DescribeCdnService", ModifyService: "ModifyCdnService", OpenService: "OpenCdnService",
+			RefreshByCacheTag: "RefreshObjectCacheByCacheTag",
 		},
 		Caps: Caps{
 			URLsPerRefresh: 1000, DirsPerRefresh: 100, RegexPerRefresh: 1, URLsPerPush: 100,
 			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: 100,
-			URLsPerDomainPerMinute: 1000,
+			URLsPerDomainPerMinute: 1000, TagsPerRefresh: tagsPerRefresh,
 		},
 		Paced:           []ObjectType{ObjectFile},
 		PushTaskIDField: "PushTaskId",
@@ -133,12 +139,13 @@ func DCDN() Target {
 		Actions: Actions{
 			Refresh: "RefreshDcdnObjectCaches", Push: "PreloadDcdnObjectCaches", Quota: "DescribeDcdnRefreshQuota",
 			Tasks: "DescribeDcdnRefreshTasks", TaskByID: "DescribeDcdnRefreshTaskById",
-			Service: "DescribeDcdnIpaService",
+			Service:           "DescribeDcdnIpaService",
+			RefreshByCacheTag: "RefreshDcdnObjectCacheByCacheTag",
 		},
 		Caps: Caps{
 			URLsPerRefresh: 1000, DirsPerRefresh: 100, RegexPerRefresh: 1, URLsPerPush: 100,
 			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: 50,
-			URLsPerDomainPerMinute: 1000,
+			URLsPerDomainPerMinute: 1000, TagsPerRefresh: tagsPerRefresh,
 		},
 		ObjectTypes:     map[ObjectType]ObjectType{ObjectExQuery: ObjectIgnoreParams},
 		Paced:           []ObjectType{ObjectFile, ObjectIgnoreParams},

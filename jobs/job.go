@@ -77,13 +77,21 @@ func ParsePriority(s string) (Priority, error) {
 	return p, nil
 }
 
-// RefreshSpec asks for RefreshObjectCaches.
+// RefreshSpec asks for RefreshObjectCaches, or, with Type "tag", for a
+// refresh by cache tag (RefreshObjectCacheByCacheTag) of Tags on Domain.
 type RefreshSpec struct {
-	Paths []string `json:"paths"`
+	Paths []string `json:"paths,omitempty"`
 	// ObjectType is File (default), Directory, Regex or ExQuery.
 	ObjectType string `json:"object_type,omitempty"`
-	// Force applies to Directory, Regex and ExQuery only.
+	// Force applies to Directory, Regex, ExQuery and tags only.
 	Force *bool `json:"force,omitempty"`
+	// Type is "" (paths) or RefreshTypeTag; see tags.go.
+	Type string `json:"type,omitempty"`
+	// Domain is the accelerated domain whose tags are refreshed (tag
+	// refreshes only).
+	Domain string `json:"domain,omitempty"`
+	// Tags are the cache tags to refresh (tag refreshes only).
+	Tags []string `json:"tags,omitempty"`
 }
 
 // PushSpec asks for PushObjectCache (prefetch).
@@ -113,6 +121,8 @@ type OperationSpec struct {
 // Paths returns the paths of a refresh or push job, nil otherwise.
 func (j *Job) Paths() []string {
 	switch {
+	case j.Refresh != nil && j.Refresh.IsTag():
+		return TagPaths(j.Refresh.Domain, j.Refresh.Tags)
 	case j.Refresh != nil:
 		return j.Refresh.Paths
 	case j.Push != nil:

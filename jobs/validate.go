@@ -178,29 +178,41 @@ func (v *Validator) Validate(j *Job) error {
 		ve.add("source", "", fmt.Sprintf("%s: holds a control character, U+FFFD or a byte that is not UTF-8; send plain text", redact.Clip(redact.Escape(j.Source), 128)))
 	}
 	var norm []string
-	switch j.Kind {
-	case KindRefresh:
+	var tagDomain string
+	switch {
+	case j.Kind == KindRefresh && j.Refresh.IsTag():
+		tagDomain, norm = v.validateTags(j.Refresh, ve)
+	case j.Kind == KindRefresh:
 		norm = v.validateRefresh(j.Refresh, ve)
-	case KindPush:
+	case j.Kind == KindPush:
 		norm = v.validatePush(j.Push, ve)
-	case KindOperation:
+	case j.Kind == KindOperation:
 		validateOperation(j.Operation, ve)
 	}
 	if len(ve.Problems) > 0 {
 		return ve
 	}
-	switch j.Kind {
-	case KindRefresh:
+	switch {
+	case j.Kind == KindRefresh && j.Refresh.IsTag():
+		j.Refresh.Domain, j.Refresh.Tags = tagDomain, norm
+	case j.Kind == KindRefresh:
 		ot, _ := apiclient.ParseObjectType(j.Refresh.ObjectType)
 		j.Refresh.ObjectType = string(ot)
 		j.Refresh.Paths = norm
-	case KindPush:
+	case j.Kind == KindPush:
 		j.Push.Paths = norm
 	}
 	return nil
 }
 
 func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []string {
+	if r.Type != "" {
+		ve.add("refresh.type", "", fmt.Sprintf("%q: want %q or leave it out for paths", r.Type, RefreshTypeTag))
+		return nil
+	}
+	if r.Domain != "" || len(r.Tags) > 0 {
+		ve.add("refresh.type", "", fmt.Sprintf("domain and tags belong to a tag refresh; set \"type\":%q", RefreshTypeTag))
+	}
 	ot, err := apiclient.ParseObjectType(r.ObjectType)
 	if err != nil {
 		ve.add("refresh.object_type", "", err.Error())

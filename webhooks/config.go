@@ -173,6 +173,18 @@ type Rule struct {
 	// Priority of the rule's jobs: high, normal (default) or low. When
 	// several rules match an event, its jobs take the highest.
 	Priority jobs.Priority `yaml:"priority" json:"priority"`
+
+	// TagsTemplate maps each changed or removed file matching Files to a
+	// cache tag of TagsDomain, from {top}, {dir}, {name}, {stem}, {path},
+	// {file}, {repo}, {branch} (tags.go).
+	TagsTemplate string `yaml:"tags_template,omitempty" json:"tags_template,omitempty"`
+	// Tags are fixed cache tags of TagsDomain refreshed after a
+	// successful deploy, like Refresh.
+	Tags []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	// TagsDomain is the configured domain the rule's tags belong to.
+	TagsDomain string `yaml:"tags_domain,omitempty" json:"tags_domain,omitempty"`
+	// TagsForce sends the tag refreshes with Force true.
+	TagsForce bool `yaml:"tags_force,omitempty" json:"tags_force,omitempty"`
 }
 
 // OnTruncated is a rule's fallback for truncated pushes. Either Refuse, or
@@ -366,7 +378,7 @@ func CheckRuleURLs(rules []Rule, v *jobs.Validator) fielderr.List {
 			}
 		}
 	}
-	return errs
+	return append(errs, checkRuleTags(rules, v)...)
 }
 
 // validate returns the rule's problems, each at its field in the rule.
@@ -388,8 +400,8 @@ func (r Rule) validate() fielderr.List {
 			}
 		}
 	}
-	if (r.Files == "") != (r.URLTemplate == "") {
-		add("url_template", "files and url_template go together: set both to map changed files, or neither")
+	if (r.Files == "") != (r.URLTemplate == "" && r.TagsTemplate == "") {
+		add("url_template", "files and url_template go together: set both to map changed files (or files and tags_template to map them to cache tags), or neither")
 	}
 	if r.URLTemplate != "" {
 		if err := checkTemplate(r.URLTemplate); err != nil {
@@ -411,10 +423,10 @@ func (r Rule) validate() fielderr.List {
 			add("on_truncated", "empty: set refuse: true, or list refresh URLs or refresh_dirs directories to refresh instead")
 		}
 	}
-	if r.Files == "" && len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch) == 0 {
-		add("files", "the rule does nothing: set files and url_template, or refresh/refresh_dirs/prefetch")
+	if r.Files == "" && len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch)+len(r.Tags) == 0 {
+		add("files", "the rule does nothing: set files and url_template (or tags_template), or refresh/refresh_dirs/prefetch/tags")
 	}
-	return out
+	return append(out, r.validateTags()...)
 }
 
 var placeholders = []string{"{path}", "{file}", "{repo}", "{branch}"}

@@ -138,6 +138,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		out.truncated = &t
 	}
 	refusedFile := map[string]bool{}
+	var tags tagSet
 	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if r.Files == "" || !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.branch) {
@@ -163,6 +164,10 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		for _, f := range ev.changed {
 			if matchGlob(r.Files, f) {
 				matched = true
+				tags.addFile(r, f, ev.repo, ev.branch)
+				if r.URLTemplate == "" {
+					continue
+				}
 				u := r.render(f, ev.repo, ev.branch)
 				out.fileOf[u] = f
 				refresh = append(refresh, u)
@@ -174,6 +179,10 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 		for _, f := range ev.removed {
 			if matchGlob(r.Files, f) {
 				matched = true
+				tags.addFile(r, f, ev.repo, ev.branch)
+				if r.URLTemplate == "" {
+					continue
+				}
 				u := r.render(f, ev.repo, ev.branch)
 				out.fileOf[u] = f
 				refresh = append(refresh, u)
@@ -200,6 +209,8 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 	for _, chunk := range chunks(jobs.Distinct(push)) {
 		out.jobs = append(out.jobs, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	out.jobs = append(out.jobs, tags.jobs()...)
+	out.refused = append(out.refused, tags.refused...)
 	withPriority(out.jobs, pri)
 	return out
 }
@@ -208,6 +219,7 @@ func mapChanges(rules []Rule, ev changeEvent) mapped {
 // prefetches of the matching rules.
 func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	var files, dirs, push []string
+	var tags tagSet
 	pri := jobs.PriorityLow // raised by each matching rule
 	for _, r := range rules {
 		if !r.appliesTo(ev.source, ev.repo) || !matchGlob(r.Branch, ev.ref) {
@@ -222,7 +234,8 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 		files = append(files, r.Refresh...)
 		dirs = append(dirs, r.RefreshDirs...)
 		push = append(push, r.Prefetch...)
-		if len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch) > 0 {
+		tags.addFixed(r)
+		if len(r.Refresh)+len(r.RefreshDirs)+len(r.Prefetch)+len(r.Tags) > 0 {
 			pri = highest(pri, r.Priority)
 		}
 	}
@@ -236,6 +249,7 @@ func mapDeploy(rules []Rule, ev deployEvent) []*jobs.Job {
 	for _, chunk := range chunks(jobs.Distinct(push)) {
 		out = append(out, &jobs.Job{Kind: jobs.KindPush, Push: &jobs.PushSpec{Paths: chunk}})
 	}
+	out = append(out, tags.jobs()...)
 	withPriority(out, pri)
 	return out
 }

@@ -93,6 +93,8 @@ type Limits struct {
 	RegexPerRefresh   int `yaml:"regex_per_refresh" json:"regex_per_refresh"`
 	URLsPerPush       int `yaml:"urls_per_push" json:"urls_per_push"`
 	DomainsPerRefresh int `yaml:"domains_per_refresh" json:"domains_per_refresh"`
+	// TagsPerRefresh caps the cache tags of one refresh by tag (tags.go).
+	TagsPerRefresh int `yaml:"tags_per_refresh" json:"tags_per_refresh"`
 }
 
 // DefaultLimits are the current API's caps (Alibaba Cloud's RefreshObjectCaches
@@ -104,6 +106,7 @@ func DefaultLimits() Limits {
 		RegexPerRefresh:   apiclient.CDN().Caps.RegexPerRefresh,
 		URLsPerPush:       apiclient.CDN().Caps.URLsPerPush,
 		DomainsPerRefresh: apiclient.CDN().Caps.DomainsPerRefresh,
+		TagsPerRefresh:    apiclient.CDN().Caps.TagsPerRefresh,
 	}
 }
 
@@ -125,6 +128,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.DomainsPerRefresh == 0 {
 		l.DomainsPerRefresh = d.DomainsPerRefresh
 	}
+	if l.TagsPerRefresh == 0 {
+		l.TagsPerRefresh = d.TagsPerRefresh
+	}
 	return l
 }
 
@@ -133,6 +139,9 @@ func (l Limits) WithDefaults() Limits {
 // CDN's and DCDN's caps are the same today, each product's own pages set
 // them).
 func (l Limits) size(k GroupKey) int {
+	if k.ObjectType == apiclient.ObjectCacheTag {
+		return tagsPerCall(l, k)
+	}
 	n := l.URLsPerRefresh
 	switch {
 	case k.Action == ActionPush:
@@ -169,6 +178,9 @@ var targetCaps = func() map[apiclient.Product]apiclient.Caps {
 
 // domains is how many distinct domains one call may address; 0 is no cap.
 func (l Limits) domains(k GroupKey) int {
+	if k.ObjectType == apiclient.ObjectCacheTag {
+		return 1 // a refresh by tag names one DomainName
+	}
 	if k.Action == ActionRefresh {
 		return l.DomainsPerRefresh
 	}
@@ -178,6 +190,8 @@ func (l Limits) domains(k GroupKey) int {
 // keyOf returns the group of a validated refresh or push job.
 func keyOf(j *jobs.Job) (GroupKey, bool) {
 	switch {
+	case j.Refresh.IsTag():
+		return tagKey(j), true
 	case j.Refresh != nil:
 		ot, err := apiclient.ParseObjectType(j.Refresh.ObjectType)
 		if err != nil {

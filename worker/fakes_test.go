@@ -135,6 +135,11 @@ func (a *fakeAPI) Push(_ context.Context, tg apiclient.Target, r apiclient.PushR
 	return apiclient.PushResult{TaskIDs: ids, RequestID: "req"}, err
 }
 
+func (a *fakeAPI) RefreshByCacheTag(_ context.Context, tg apiclient.Target, r apiclient.TagRequest) (apiclient.RefreshResult, error) {
+	ids, err := a.answer(jobs.TagPaths(r.Domain, r.Tags))
+	return apiclient.RefreshResult{TaskIDs: ids, RequestID: "req"}, err
+}
+
 func (a *fakeAPI) DescribeTasksByID(context.Context, apiclient.Target, []string) (apiclient.TasksByID, error) {
 	return apiclient.TasksByID{}, nil
 }

@@ -27,6 +27,8 @@ func RetryJob(v JobView, objectType string, now time.Time) (*jobs.Job, error) {
 	}
 	j := &jobs.Job{Kind: jobs.KindRefresh}
 	switch {
+	case retryTags(v, paths) != nil:
+		j.Refresh = retryTags(v, paths)
 	case v.Job != nil && v.Job.Push != nil:
 		spec := *v.Job.Push
 		spec.Paths = paths

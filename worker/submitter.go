@@ -100,6 +100,8 @@ func quotaKind(k GroupKey) quota.Kind {
 		return quota.KindForPush()
 	case k.product() == apiclient.ProductDCDN && k.ObjectType == apiclient.ObjectExQuery:
 		return quota.KindIgnoreParams
+	case k.ObjectType == apiclient.ObjectCacheTag:
+		return tagQuotaKind
 	}
 	return quota.KindForRefresh(k.ObjectType)
 }
@@ -345,11 +347,15 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	var taskIDs []string
 	var requestID string
 	var err error
-	switch b.Key.Action {
-	case ActionPush:
+	switch {
+	case b.Key.Action == ActionPush:
 		var r apiclient.PushResult
 		r, err = tg.api.Push(ctx, tg.t, apiclient.PushRequest{Paths: paths, Area: b.Key.Area,
 			L2Preload: b.Key.L2Preload, WithHeader: b.Key.WithHeader, QueryHashkey: b.Key.QueryHashkey})
+		taskIDs, requestID = r.TaskIDs, r.RequestID
+	case b.Key.ObjectType == apiclient.ObjectCacheTag:
+		var r apiclient.RefreshResult
+		r, err = sendTags(ctx, tg, b)
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	default:
 		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType, Force: b.Key.Force.param()}

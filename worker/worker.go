@@ -26,6 +26,8 @@ import (
 type API interface {
 	Refresh(ctx context.Context, t apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
 	Push(ctx context.Context, t apiclient.Target, r apiclient.PushRequest) (apiclient.PushResult, error)
+	// RefreshByCacheTag refreshes cache tags of one domain (tags.go).
+	RefreshByCacheTag(ctx context.Context, t apiclient.Target, r apiclient.TagRequest) (apiclient.RefreshResult, error)
 	TaskAPI
 }
 
@@ -187,6 +189,7 @@ func (c Config) Validate() fielderr.List {
 		{"limits.regex_per_refresh", c.Limits.RegexPerRefresh, max.RegexPerRefresh, " (the API's per-request cap)"},
 		{"limits.urls_per_push", c.Limits.URLsPerPush, max.URLsPerPush, " (the API's per-request cap)"},
 		{"limits.domains_per_refresh", c.Limits.DomainsPerRefresh, max.DomainsPerRefresh, " (the API's per-request cap)"},
+		{"limits.tags_per_refresh", c.Limits.TagsPerRefresh, max.TagsPerRefresh, " (cdnpurge's cap on tags per call, docs/wire-format.md)"},
 	} {
 		if n.v < 1 || n.v > n.max {
 			errs.Add(n.name, "%d: want 1-%d%s", n.v, n.max, n.hint)

@@ -58,7 +58,8 @@ func (q *quotaState) remaining() Quota {
 // field returns the counter of kind k in q.
 func (k kind) field(q *Quota) *int64 {
 	switch k {
-	case kindDirectory:
+	case kindDirectory, kindCacheTag:
+		// A tag refresh is counted as a directory refresh (tags.go).
 		return &q.Dir
 	case kindRegex:
 		return &q.Regex

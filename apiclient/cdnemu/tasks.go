@@ -20,12 +20,13 @@ const (
 	kindExQuery
 	kindPreload
 	kindIgnoreParams // DCDN's ExQuery
+	kindCacheTag     // RefreshObjectCacheByCacheTag: one tag of one domain (tags.go)
 )
 
 // wire is the ObjectType DescribeRefreshTasks filters on. An ExQuery or
 // IgnoreParams refresh is reported, and filtered, as a file task.
 func (k kind) wire() string {
-	return [...]string{"file", "directory", "regex", "file", "preload", "file"}[k]
+	return [...]string{"file", "directory", "regex", "file", "preload", "file", "cachetag"}[k]
 }
 
 // urls reports a kind whose paths are URLs that count against the

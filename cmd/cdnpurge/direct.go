@@ -94,6 +94,9 @@ func actionName(req request) string {
 	if req.kind == jobs.KindPush {
 		return "push"
 	}
+	if req.ot == apiclient.ObjectCacheTag {
+		return "purge tag"
+	}
 	return "purge " + strings.ToLower(string(req.ot))
 }
 

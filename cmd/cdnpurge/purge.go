@@ -27,6 +27,7 @@ type purgeFlags struct {
 	poll       time.Duration
 	idemKey    string
 	priority   string
+	domain     string // --type tag
 }
 
 // request is what purge or push was asked to do, paths normalised.
@@ -39,6 +40,9 @@ type request struct {
 	// priority of the queued jobs; --direct sends at once anyway.
 	priority jobs.Priority
 	paths    []string
+	// tagDomain is the domain of a refresh by cache tag (--type tag); its
+	// paths are then the tags.
+	tagDomain string
 }
 
 // job is the request as a job of the given paths (all of them when nil).
@@ -50,9 +54,12 @@ func (req request) job(paths []string) *jobs.Job {
 	if j.Priority == jobs.PriorityNormal {
 		j.Priority = "" // the wire format's default
 	}
-	if req.kind == jobs.KindPush {
+	switch {
+	case req.kind == jobs.KindPush:
 		j.Push = &jobs.PushSpec{Paths: paths, Area: req.area, L2Preload: req.l2}
-	} else {
+	case req.ot == apiclient.ObjectCacheTag:
+		j.Refresh = &jobs.RefreshSpec{Type: jobs.RefreshTypeTag, Domain: req.tagDomain, Tags: paths, Force: req.force}
+	default:
 		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force}
 	}
 	return j
@@ -76,8 +83,14 @@ By default the paths are queued on NATS for the worker of a running serve
 (the job IDs are printed). --direct calls the CDN API from this process with
 the same batching, quota gate and retries. --wait follows the tasks until the
 CDN reports them done. The exit status is 1 when anything failed or still
-waits for quota.`, `  cdnpurge purge https://static.example.com/app.js static.example.com/css/site.css
+waits for quota.
+
+--type tag refreshes cache tags instead of paths: the arguments are tags of
+the one domain named by --domain (RefreshObjectCacheByCacheTag, or its DCDN
+twin on a product: dcdn domain); each tag spends one unit of the directory
+quota.`, `  cdnpurge purge https://static.example.com/app.js static.example.com/css/site.css
   cdnpurge purge --type directory --force https://static.example.com/img/
+  cdnpurge purge --wait --type tag --domain static.example.com product-42 home
   git diff --name-only | sed 's#^public/#https://static.example.com/#' | cdnpurge purge -f - --wait
   cdnpurge purge --direct --wait -f urls.txt`
 	if kind == jobs.KindPush {
@@ -91,8 +104,9 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	var f purgeFlags
 	fs.StringVar(&f.file, "f", "", "read paths from `FILE`, one per line (- for standard input)")
 	if kind == jobs.KindRefresh {
-		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex or exquery")
-		fs.BoolVar(&f.force, "force", false, "directory, regex, exquery: purge everything under the scope, not only what changed at the origin")
+		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex, exquery, or tag (cache tags of --domain)")
+		fs.BoolVar(&f.force, "force", false, "directory, regex, exquery, tag: purge everything under the scope, not only what changed at the origin")
+		fs.StringVar(&f.domain, "domain", "", "--type tag: the configured `DOMAIN` whose cache tags to refresh")
 	} else {
 		fs.StringVar(&f.area, "area", "", "prefetch area: domestic or overseas (default: the API's)")
 		fs.BoolVar(&f.l2Preload, "l2-preload", false, "prefetch to L2 nodes too")
@@ -113,11 +127,18 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	}
 	req.priority = pri
 	if kind == jobs.KindRefresh {
-		ot, err := apiclient.ParseObjectType(f.objectType)
+		ot, err := parseRefreshType(f.objectType)
 		if err != nil {
-			return usagef("--type %q: want file, directory, regex or exquery", f.objectType)
+			return usagef("--type %q: want file, directory, regex, exquery or tag", f.objectType)
 		}
 		req.ot = ot
+		switch {
+		case ot == apiclient.ObjectCacheTag && f.domain == "":
+			return usagef("--type tag needs --domain: the configured domain whose tags to refresh")
+		case ot != apiclient.ObjectCacheTag && f.domain != "":
+			return usagef("--domain applies to --type tag only; paths name their own domain")
+		}
+		req.tagDomain = f.domain
 		if f.force {
 			if ot == apiclient.ObjectFile {
 				return usagef("--force applies to directory, regex and exquery refreshes only")
@@ -134,7 +155,11 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	}
 	if len(raw) == 0 {
 		fs.Usage()
-		return usagef("%s: no paths given (arguments, -f FILE or -f - for standard input)", name)
+		what := "paths"
+		if req.ot == apiclient.ObjectCacheTag {
+			what = "tags"
+		}
+		return usagef("%s: no %s given (arguments, -f FILE or -f - for standard input)", name, what)
 	}
 	if f.poll <= 0 || f.timeout <= 0 {
 		return usagef("--poll and --timeout must be > 0")
@@ -151,7 +176,12 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	if err != nil {
 		return fmt.Errorf("domains: %w", err)
 	}
-	if req.paths, err = normalize(v, raw, req); err != nil {
+	if req.ot == apiclient.ObjectCacheTag {
+		req.tagDomain, req.paths, err = normalizeTags(v, raw, req)
+	} else {
+		req.paths, err = normalize(v, raw, req)
+	}
+	if err != nil {
 		return err
 	}
 	if f.wait {
