@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 func TestValidateTagJob(t *testing.T) {
@@ -25,8 +27,8 @@ func TestValidateTagJob(t *testing.T) {
 		t.Fatalf("Paths = %q, want %q", got, want)
 	}
 	for _, p := range want {
-		if d := Domain(p); d != "static.example.com" {
-			t.Errorf("Domain(%q) = %q", p, d)
+		if d := apiclient.PathDomain(p); d != "static.example.com" {
+			t.Errorf("PathDomain(%q) = %q", p, d)
 		}
 		d, tag, ok := ParseTagPath(p)
 		if !ok || d != "static.example.com" || !strings.HasPrefix(p, "tag://"+d+"/"+tag) {

@@ -123,8 +123,8 @@ func TestRuleTagValidation(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		"webhooks.rules[0].tags_domain", "webhooks.rules[1].tags_template", "webhooks.rules[2].tags_template",
-		"webhooks.rules[3].tags[1]", "webhooks.rules[4].tags_template", "webhooks.rules[5].tags_domain",
+		"rules[0].tags_domain", "rules[1].tags_template", "rules[2].tags_template",
+		"rules[3].tags[1]", "rules[4].tags_template", "rules[5].tags_domain",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %s:\n%v", want, err)
