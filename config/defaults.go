@@ -57,6 +57,7 @@ func (c Config) WithDefaults() Config {
 	d.Endpoint = or(d.Endpoint, apiclient.RegionEndpoint(d.Region))
 	d.STSEndpoint = or(d.STSEndpoint, defaultSTSEndpoint(d.Endpoint))
 	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
+	d.ESAEndpoint = or(d.ESAEndpoint, apiclient.DefaultESAEndpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
 	d.Retry = d.Retry.WithDefaults()
 	d.Breaker = d.Breaker.WithDefaults()

@@ -22,14 +22,22 @@ import (
 //	  - {name: "*.app.example.com", product: dcdn}
 type Domain struct {
 	Name string `yaml:"name" json:"name"`
-	// Product is cdn (the default) or dcdn.
+	// Product is cdn (the default), dcdn or esa.
 	Product apiclient.Product `yaml:"product" json:"product"`
+	// Site is the ESA site the name belongs to, by its name (its SiteId
+	// is found with ListSites at start and cached); esa entries only.
+	Site string `yaml:"site,omitempty" json:"site,omitempty"`
+	// SiteID is the ESA site's SiteId, given so that no ListSites call is
+	// needed; with Site set too, SiteID wins and Site is its label.
+	SiteID int64 `yaml:"site_id,omitempty" json:"site_id,omitempty"`
 }
 
 // domainMapping is Domain's mapping form, without its MarshalYAML.
 type domainMapping struct {
 	Name    string            `yaml:"name"`
 	Product apiclient.Product `yaml:"product"`
+	Site    string            `yaml:"site,omitempty"`
+	SiteID  int64             `yaml:"site_id,omitempty"`
 }
 
 // MarshalYAML prints an entry served by CDN as its name alone, as configs
@@ -158,7 +166,7 @@ func (m *ProductMap) ProductOf(host string) apiclient.Product {
 // jobs.NewValidator (which checks the names' syntax).
 func (c *Config) validateDomains(p *problems) bool {
 	ok := true
-	products := []string{string(apiclient.ProductCDN), string(apiclient.ProductDCDN)}
+	products := []string{string(apiclient.ProductCDN), string(apiclient.ProductDCDN), string(apiclient.ProductESA)}
 	first := map[string]int{}
 	for i, d := range c.Allowlist {
 		path := "domains[" + strconv.Itoa(i) + "]"
@@ -171,12 +179,16 @@ func (c *Config) validateDomains(p *problems) bool {
 			ok = false
 			continue
 		}
-		if pr := productOr(d.Product); !quota.ValidTarget(pr) {
-			msg := "%q: want cdn or dcdn"
+		if pr := productOr(d.Product); !quota.ValidTarget(pr) && pr != apiclient.ProductESA {
+			msg := "%q: want cdn, dcdn or esa"
 			if s := didYouMean(string(d.Product), products); s != "" {
 				msg += " (did you mean " + s + "?)"
 			}
 			p.add(path+".product", msg, d.Product)
+			ok = false
+			continue
+		}
+		if !validateESASite(p, path, d) {
 			ok = false
 			continue
 		}
