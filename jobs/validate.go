@@ -201,6 +201,10 @@ func (v *Validator) Validate(j *Job) error {
 }
 
 func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []string {
+	if why := OperatorOnlyType(r.ObjectType); why != "" {
+		ve.add("refresh.object_type", "", why)
+		return nil
+	}
 	ot, err := apiclient.ParseObjectType(r.ObjectType)
 	if err != nil {
 		ve.add("refresh.object_type", "", err.Error())
