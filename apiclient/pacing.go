@@ -9,19 +9,6 @@ import (
 	"time"
 )
 
-// URLsPerDomainPerMinute is the API's limit on refreshed URLs per domain
-// per minute ("RefreshObjectCaches" in the CDN API reference).
-const URLsPerDomainPerMinute = 1000
-
-// DCDNURLsPerDomainPerMinute is DCDN's limit on refreshed URLs per domain
-// per minute. The pages disagree: "Dynamic Content Delivery
-// Network:RefreshDcdnObjectCaches" and the October 2024 "Edge Security
-// Acceleration:RefreshDcdnObjectCaches" say 1,000, the September 2025
-// "Edge Security Acceleration:RefreshDcdnObjectCaches" says 10,000. The
-// lower one cannot be refused; Options.DCDNDomainPacer takes a pacer with
-// a higher limit for an account known to have it (docs/dcdn.md).
-const DCDNURLsPerDomainPerMinute = 1000
-
 // DomainPacer keeps refreshed URLs under the per-domain per-minute limit,
 // shared by every replica of the account (quota.NewRedisDomainPacer) or
 // local to one process (quota.NewMemoryDomainPacer). The limit is paced
@@ -42,9 +29,9 @@ type DomainPacer interface {
 	Block(ctx context.Context, domain string) (time.Time, error)
 }
 
-// NoPacing is a DomainPacer that never waits: as Options.DCDNDomainPacer
-// it turns DCDN's pacing off while CDN's DomainPacer stays on.
-var NoPacing DomainPacer = noPacing{}
+// NoPacing returns a DomainPacer that never waits: in Options.DomainPacers
+// it turns one product's pacing off while the others' stay on.
+func NoPacing() DomainPacer { return noPacing{} }
 
 type noPacing struct{}
 

@@ -3,9 +3,12 @@ package apiclient
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 // The checks below are the rules New applies to Options; the config
@@ -63,11 +66,7 @@ func CheckRateShare(share float64) error {
 // CheckRateLimits refuses overrides of unknown actions and values that are
 // not finite numbers.
 func CheckRateLimits(overrides map[string]float64) error {
-	known := make([]string, 0, len(DefaultRateLimits))
-	for k := range DefaultRateLimits {
-		known = append(known, k)
-	}
-	slices.Sort(known)
+	known := slices.Sorted(maps.Keys(DefaultRateLimits()))
 	keys := make([]string, 0, len(overrides))
 	for k := range overrides {
 		keys = append(keys, k)
@@ -86,9 +85,9 @@ func CheckRateLimits(overrides map[string]float64) error {
 	return errors.Join(errs...)
 }
 
-// CheckEndpoint refuses an endpoint that is not an http(s) URL with a host.
-func CheckEndpoint(field, s string) error {
-	_, err := normEndpoint(field, s, DefaultEndpoint)
+// checkEndpoint refuses an endpoint that is not an http(s) URL with a host.
+func checkEndpoint(field, s string) error {
+	_, err := normEndpoint(field, s, CDN().Endpoint)
 	return err
 }
 
@@ -98,14 +97,17 @@ func CheckEndpoint(field, s string) error {
 // credentials section (which may leave the pair to the default chain).
 func (o Options) Validate() error {
 	var errs []error
-	if o.Signature != "" && o.Signature != SignatureV1 && o.Signature != SignatureV3 {
-		errs = append(errs, fmt.Errorf("signature: %q: want %s (ACS3-HMAC-SHA256, the default) or %s (HMAC-SHA1)", o.Signature, SignatureV3, SignatureV1))
+	if o.Signature != "" && o.Signature != signer.V1 && o.Signature != signer.V3 {
+		errs = append(errs, fmt.Errorf("signature: %q: want %s (ACS3-HMAC-SHA256, the default) or %s (HMAC-SHA1)", o.Signature, signer.V3, signer.V1))
 	}
-	if err := CheckEndpoint("endpoint", o.Endpoint); err != nil {
+	if err := checkEndpoint("endpoint", o.Endpoint); err != nil {
 		errs = append(errs, err)
 	}
-	if o.DCDNEndpoint != "" {
-		if err := CheckEndpoint("dcdn_endpoint", o.DCDNEndpoint); err != nil {
+	for _, p := range slices.Sorted(maps.Keys(o.Endpoints)) {
+		if o.Endpoints[p] == "" {
+			continue
+		}
+		if err := checkEndpoint(string(p)+"_endpoint", o.Endpoints[p]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -33,17 +33,17 @@ func (c *Config) Location() *time.Location {
 // warnings.
 func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 	return apiclient.Options{
-		Endpoint:     c.CDN.Endpoint,
-		DCDNEndpoint: c.CDN.DCDNEndpoint,
-		Version:      c.CDN.Version,
-		Signature:    c.CDN.Signature,
-		STSEndpoint:  c.CDN.STSEndpoint,
-		Credentials:  c.CDN.Credentials.Static.API(),
-		Retry:        c.CDN.Retry,
-		Breaker:      c.CDN.Breaker,
-		RateLimits:   c.CDN.RateLimits,
-		RateShare:    c.CDN.RateShare,
-		Logger:       log,
+		Endpoint:    c.CDN.Endpoint,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: c.CDN.DCDNEndpoint, apiclient.ProductESA: c.CDN.ESAEndpoint},
+		Version:     c.CDN.Version,
+		Signature:   c.CDN.Signature,
+		STSEndpoint: c.CDN.STSEndpoint,
+		Credentials: c.CDN.Credentials.Static.API(),
+		Retry:       c.CDN.Retry,
+		Breaker:     c.CDN.Breaker,
+		RateLimits:  c.CDN.RateLimits,
+		RateShare:   c.CDN.RateShare,
+		Logger:      log,
 	}
 }
 

@@ -100,7 +100,7 @@ func (c *Config) validateCredentials(p *problems) {
 	if n := d.DomainURLsPerMinute; n > 0 && n < c.Worker.Limits.URLsPerRefresh {
 		p.add("cdn.domain_urls_per_minute", "%d is less than worker.limits.urls_per_refresh (%d): a full batch of one domain could never go; raise it or lower the batch", n, c.Worker.Limits.URLsPerRefresh)
 	}
-	if n, per := d.DCDNDomainURLsPerMinute, min(c.Worker.Limits.URLsPerRefresh, apiclient.DCDNTarget.MaxURLsPerRefresh); n > 0 && n < per && slices.Contains(c.Products(), apiclient.ProductDCDN) {
+	if n, per := d.DCDNDomainURLsPerMinute, min(c.Worker.Limits.URLsPerRefresh, apiclient.DCDN().Caps.URLsPerRefresh); n > 0 && n < per && slices.Contains(c.Products(), apiclient.ProductDCDN) {
 		p.add("cdn.dcdn_domain_urls_per_minute", "%d is less than a full DCDN refresh (%d URLs): a full batch of one DCDN domain could never go; raise it or lower worker.limits.urls_per_refresh", n, per)
 	}
 	if d.AccountID != "" && c.Redis.Account != "" && d.AccountID != c.Redis.Account {

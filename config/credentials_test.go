@@ -110,7 +110,7 @@ func TestDefaultSTSEndpoint(t *testing.T) {
 func TestDomainURLsPerMinute(t *testing.T) {
 	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
-	if err != nil || c.CDN.DomainURLsPerMinute != apiclient.URLsPerDomainPerMinute {
+	if err != nil || c.CDN.DomainURLsPerMinute != apiclient.CDN().Caps.URLsPerDomainPerMinute {
 		t.Fatalf("default: %v, %d", err, c.CDN.DomainURLsPerMinute)
 	}
 	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))
@@ -129,7 +129,7 @@ func TestDomainURLsPerMinute(t *testing.T) {
 func TestDCDNDomainURLsPerMinute(t *testing.T) {
 	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
-	if err != nil || c.CDN.DCDNDomainURLsPerMinute != apiclient.DCDNURLsPerDomainPerMinute {
+	if err != nil || c.CDN.DCDNDomainURLsPerMinute != apiclient.DCDN().Caps.URLsPerDomainPerMinute {
 		t.Fatalf("default: %v, %d", err, c.CDN.DCDNDomainURLsPerMinute)
 	}
 	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))

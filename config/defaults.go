@@ -56,8 +56,8 @@ func (c Config) WithDefaults() Config {
 	d := &c.CDN
 	d.Endpoint = or(d.Endpoint, apiclient.RegionEndpoint(d.Region))
 	d.STSEndpoint = or(d.STSEndpoint, defaultSTSEndpoint(d.Endpoint))
-	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
-	d.ESAEndpoint = or(d.ESAEndpoint, apiclient.DefaultESAEndpoint)
+	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DCDN().Endpoint)
+	d.ESAEndpoint = or(d.ESAEndpoint, apiclient.ESA().Endpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
 	d.Retry = d.Retry.WithDefaults()
 	d.Breaker = d.Breaker.WithDefaults()
@@ -72,14 +72,14 @@ func (c Config) WithDefaults() Config {
 		// (cdnpurge emulator --domain-urls-per-minute).
 		d.DomainURLsPerMinute = -1
 	default:
-		d.DomainURLsPerMinute = apiclient.URLsPerDomainPerMinute
+		d.DomainURLsPerMinute = apiclient.CDN().Caps.URLsPerDomainPerMinute
 	}
 	switch {
 	case d.DCDNDomainURLsPerMinute != 0:
 	case d.Emulator:
 		d.DCDNDomainURLsPerMinute = -1
 	default:
-		d.DCDNDomainURLsPerMinute = apiclient.DCDNURLsPerDomainPerMinute
+		d.DCDNDomainURLsPerMinute = apiclient.DCDN().Caps.URLsPerDomainPerMinute
 	}
 	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}

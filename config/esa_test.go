@@ -45,7 +45,7 @@ func TestESAEntriesNameTheirSites(t *testing.T) {
 	if k := c.ESASites()[1].Key(); k != "7096621098" {
 		t.Errorf("key of a site by ID = %q", k)
 	}
-	if c.CDN.ESAEndpoint != apiclient.DefaultESAEndpoint {
+	if c.CDN.ESAEndpoint != apiclient.ESA().Endpoint {
 		t.Errorf("esa endpoint = %q", c.CDN.ESAEndpoint)
 	}
 }

@@ -176,9 +176,6 @@ func (c *Config) validateNATS(p *problems) {
 // section; the credentials problem gets config's own hint.
 func (c *Config) validateCDN(p *problems) {
 	p.addErr("cdn", c.APIClientOptions(nil).Validate())
-	if c.CDN.ESAEndpoint != "" {
-		p.addErr("cdn", apiclient.CheckEndpoint("esa_endpoint", c.CDN.ESAEndpoint))
-	}
 	c.validateCredentials(p)
 }
 

@@ -174,7 +174,7 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(out) > apiclient.MaxPathLength || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\t\x00") {
+		if len(out) > apiclient.CDN().Caps.PathLength || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\t\x00") {
 			t.Fatalf("Normalize(%q) = %q: too long or has control characters", in, out)
 		}
 		if !v.Allowed(Domain(out)) {

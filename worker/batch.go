@@ -99,11 +99,11 @@ type Limits struct {
 // and PushObjectCache API reference pages).
 func DefaultLimits() Limits {
 	return Limits{
-		URLsPerRefresh:    apiclient.MaxURLsPerRefresh,
-		DirsPerRefresh:    apiclient.MaxDirsPerRefresh,
-		RegexPerRefresh:   apiclient.MaxRegexPerRefresh,
-		URLsPerPush:       apiclient.MaxURLsPerPush,
-		DomainsPerRefresh: apiclient.MaxDomainsPerRefresh,
+		URLsPerRefresh:    apiclient.CDN().Caps.URLsPerRefresh,
+		DirsPerRefresh:    apiclient.CDN().Caps.DirsPerRefresh,
+		RegexPerRefresh:   apiclient.CDN().Caps.RegexPerRefresh,
+		URLsPerPush:       apiclient.CDN().Caps.URLsPerPush,
+		DomainsPerRefresh: apiclient.CDN().Caps.DomainsPerRefresh,
 	}
 }
 
@@ -148,11 +148,11 @@ func (l Limits) size(k GroupKey) int {
 	}
 	switch {
 	case k.Action == ActionPush:
-		n = min(n, t.MaxURLsPerPush)
+		n = min(n, t.Caps.URLsPerPush)
 	case k.ObjectType == apiclient.ObjectDirectory:
-		n = min(n, t.MaxDirsPerRefresh)
+		n = min(n, t.Caps.DirsPerRefresh)
 	case k.ObjectType != apiclient.ObjectRegex:
-		n = min(n, t.MaxURLsPerRefresh)
+		n = min(n, t.Caps.URLsPerRefresh)
 	}
 	return n
 }

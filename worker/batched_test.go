@@ -48,7 +48,7 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	h.waitFor("queue drained", 20*time.Second, h.drained)
 	count := func(p string) int {
 		n := 0
-		for _, q := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		for _, q := range h.emu.Paths(apiclient.CDN().Actions.Refresh) {
 			if q == p {
 				n++
 			}

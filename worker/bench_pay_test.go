@@ -160,7 +160,7 @@ func BenchmarkWhatUsersPay(b *testing.B) {
 		close(stopClock)
 		clockWG.Wait()
 
-		sent := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+		sent := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 		distinctSent := uniq(sent)
 		spent := h.emu.QuotaUsed().URL
 		left := h.emu.QuotaRemaining().URL
@@ -172,7 +172,7 @@ func BenchmarkWhatUsersPay(b *testing.B) {
 		for _, n := range perDomain {
 			counts = append(counts, n)
 		}
-		minCalls := callsLowerBound(counts, apiclient.MaxURLsPerRefresh, apiclient.MaxDomainsPerRefresh)
+		minCalls := callsLowerBound(counts, apiclient.CDN().Caps.URLsPerRefresh, apiclient.CDN().Caps.DomainsPerRefresh)
 		api.mu.Lock()
 		waiting := len(api.pubAt)
 		calls := api.calls

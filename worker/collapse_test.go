@@ -61,7 +61,7 @@ func TestWorkerCollapsesWhenURLQuotaIsShort(t *testing.T) {
 	cfg.Tracker.Disabled = true
 	h.runWorker(cfg, "w1")
 	h.waitFor("queue drained", 20*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if !slices.Equal(got, []string{"https://example.com/assets/"}) {
 		t.Fatalf("sent %d paths (first %v), want the one directory", len(got), got[:min(3, len(got))])
 	}

@@ -152,7 +152,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatalf("first quota sync: %v", err)
 	}
 	if len(o.dcdn) > 0 {
-		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now}), h.client.For(apiclient.DCDNTarget), quota.MirrorConfig{Now: now, Logger: h.log})
+		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now}), h.client.For(apiclient.DCDN()), quota.MirrorConfig{Now: now, Logger: h.log})
 		if err := h.dcdn.SyncNow(h.ctx); err != nil {
 			t.Fatalf("first DCDN quota sync: %v", err)
 		}
@@ -183,7 +183,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 // domain would wait for itself).
 func (h *harness) domainPacer(limit int, now func() time.Time) apiclient.DomainPacer {
 	if limit <= 0 {
-		return apiclient.NoPacing
+		return apiclient.NoPacing()
 	}
 	o := quota.DomainPacerOptions{Limit: limit, Now: now, Logger: h.log}
 	if h.clock == nil {
@@ -362,7 +362,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
 		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
-		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
+		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDN()), Gate: h.dcdn, Syncer: h.dcdn}}
 	}
 	w, err := New(cfg, d)
 	if err != nil {

@@ -31,7 +31,7 @@ func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 		}
 		return true
 	})
-	if n := h.emu.Calls(apiclient.ActionRefreshObjectCaches); n != 0 {
+	if n := h.emu.Calls(apiclient.CDN().Actions.Refresh); n != 0 {
 		t.Fatalf("%d refresh calls during the pause", n)
 	}
 	if err := ctl.CancelJob(h.ctx, Cancel{JobID: drop, By: "operator:test", At: time.Now()}); err != nil {
@@ -45,7 +45,7 @@ func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 		d, ok2 := events.Last(drop)
 		return ok1 && ok2 && k.State == jobs.StateComplete && d.State == jobs.StateRejected && h.drained()
 	})
-	sent := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	sent := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	for _, p := range urls("static.example.com", 100, 2) {
 		if slices.Contains(sent, p) {
 			t.Errorf("cancelled path %s was sent", p)

@@ -73,7 +73,7 @@ func TestWorkerOnDebianNATSServer(t *testing.T) {
 		ev, ok := events.Last(id)
 		return ok && ev.State == "complete"
 	})
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 30 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 30 {
 		t.Fatalf("%d paths landed, want 30", n)
 	}
 }

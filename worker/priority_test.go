@@ -77,10 +77,10 @@ func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("one batch sent", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1100
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 1100
 	})
 	h.waitFor("the rest waiting", 20*time.Second, waiting(1000))
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[1000:]
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)[1000:]
 	for _, p := range got {
 		if !strings.HasPrefix(p, "https://www.example.com/") {
 			t.Fatalf("the quota went to %s, not to the high-priority job", p)

@@ -20,12 +20,12 @@ import (
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// API is what the worker needs of a product's API client: the CDN client,
-// or the client bound to DCDN (apiclient.Client.For).
+// API is what the worker needs of the API client, each call on the
+// target it is given; *apiclient.Client satisfies it for every product.
 type API interface {
-	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
-	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
-	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
+	Refresh(ctx context.Context, t apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
+	Push(ctx context.Context, t apiclient.Target, r apiclient.PushRequest) (apiclient.PushResult, error)
+	TaskAPI
 }
 
 // Gate is the quota mirror a batch reserves from before its call.

@@ -29,6 +29,16 @@ import (
 // productESA is the ESA actions' product (faults can target it).
 const productESA = apiclient.ProductESA
 
+// The ESA actions the emulator serves.
+const (
+	actionListSites            = "ListSites"
+	actionPurgeCaches          = "PurgeCaches"
+	actionPreloadCaches        = "PreloadCaches"
+	actionGetPurgeQuota        = "GetPurgeQuota"
+	actionDescribePurgeTasks   = "DescribePurgeTasks"
+	actionDescribePreloadTasks = "DescribePreloadTasks"
+)
+
 // firstESASiteID numbers the sites an emulator makes up; firstESATaskID
 // its ESA tasks, apart from CDN's and DCDN's.
 const (
@@ -159,12 +169,12 @@ func esaActions() map[string]action {
 		return action{isESAVersion, h, productESA}
 	}
 	return map[string]action{
-		apiclient.ActionListSites:            esa(handleListSites),
-		apiclient.ActionPurgeCaches:          esa(handlePurgeCaches),
-		apiclient.ActionPreloadCaches:        esa(handlePreloadCaches),
-		apiclient.ActionGetPurgeQuota:        esa(handleGetPurgeQuota),
-		apiclient.ActionDescribePurgeTasks:   esa(handleDescribeESATasks),
-		apiclient.ActionDescribePreloadTasks: esa(handleDescribeESATasks),
+		actionListSites:            esa(handleListSites),
+		actionPurgeCaches:          esa(handlePurgeCaches),
+		actionPreloadCaches:        esa(handlePreloadCaches),
+		actionGetPurgeQuota:        esa(handleGetPurgeQuota),
+		actionDescribePurgeTasks:   esa(handleDescribeESATasks),
+		actionDescribePreloadTasks: esa(handleDescribeESATasks),
 	}
 }
 
@@ -217,7 +227,7 @@ func handleListSites(e *Emulator, req *request, now time.Time) *answer {
 		}
 		all = append(all, map[string]any{
 			"SiteId": st.id, "SiteName": st.name, "Status": "active", "AccessType": "NS", "Coverage": "domestic",
-			"InstanceId": "esa-site-emulator", "PlanName": "basic", "CreateTime": st.created.UTC().Format(apiclient.TimestampFormat),
+			"InstanceId": "esa-site-emulator", "PlanName": "basic", "CreateTime": st.created.UTC().Format(timestampFormat),
 		})
 	}
 	return ok(map[string]any{"TotalCount": len(all), "PageNumber": number, "PageSize": size, "Sites": pageOf(all, number, size)})
@@ -483,7 +493,7 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 		return a
 	}
 	p := req.params
-	preload := req.action == apiclient.ActionDescribePreloadTasks
+	preload := req.action == actionDescribePreloadTasks
 	typ := apiclient.ESAPurgeType(trimmed(p, "Type"))
 	if preload {
 		typ = apiclient.ESAPreload
@@ -500,7 +510,7 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 		t    *time.Time
 	}{{"StartTime", &from}, {"EndTime", &to}} {
 		if raw := trimmed(p, f.name); raw != "" {
-			t, err := time.Parse(apiclient.TimestampFormat, raw)
+			t, err := time.Parse(timestampFormat, raw)
 			if err != nil {
 				return fail("Invalid" + f.name + ".Malformed")
 			}
@@ -527,7 +537,7 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 			continue
 		}
 		v := map[string]any{"TaskId": strconv.FormatInt(t.id, 10), "Content": t.content, "Status": s, "Process": proc,
-			"CreateTime": created.UTC().Format(apiclient.TimestampFormat)}
+			"CreateTime": created.UTC().Format(timestampFormat)}
 		if !preload {
 			v["Type"] = string(t.typ)
 		}

@@ -56,7 +56,7 @@ func newSDKESA(t *testing.T, secret string) *sdkESA {
 func (s *sdkESA) call(t *testing.T, action string, query map[string]any) (map[string]any, error) {
 	t.Helper()
 	params := &openapiutil.Params{
-		Action: dara.String(action), Version: dara.String(apiclient.ESAVersion), Protocol: dara.String("HTTP"),
+		Action: dara.String(action), Version: dara.String(apiclient.ESA().Version), Protocol: dara.String("HTTP"),
 		Pathname: dara.String("/"), Method: dara.String("POST"), AuthType: dara.String("AK"), Style: dara.String("RPC"),
 		ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
 	}
@@ -84,7 +84,7 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 	site := strconv.FormatInt(s.siteID, 10)
 
 	t.Run("ListSites finds the site by name", func(t *testing.T) {
-		body, err := s.call(t, apiclient.ActionListSites, map[string]any{"SiteName": "example.org", "SiteSearchType": "exact"})
+		body, err := s.call(t, actionListSites, map[string]any{"SiteName": "example.org", "SiteSearchType": "exact"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,14 +115,14 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 			if p.force {
 				q["Force"] = "true"
 			}
-			body, err := s.call(t, apiclient.ActionPurgeCaches, q)
+			body, err := s.call(t, actionPurgeCaches, q)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if id, _ := body["TaskId"].(string); id == "" {
 				t.Errorf("no TaskId in %v", body)
 			}
-			quota, err := s.call(t, apiclient.ActionGetPurgeQuota, map[string]any{"SiteId": site, "Type": string(p.typ)})
+			quota, err := s.call(t, actionGetPurgeQuota, map[string]any{"SiteId": site, "Type": string(p.typ)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 	}
 
 	t.Run("PreloadCaches returns a task", func(t *testing.T) {
-		body, err := s.call(t, apiclient.ActionPreloadCaches, map[string]any{"SiteId": site,
+		body, err := s.call(t, actionPreloadCaches, map[string]any{"SiteId": site,
 			"Content": jsonString(t, []string{"https://example.org/a.css"}), "Headers": jsonString(t, map[string]string{"Accept-Encoding": "gzip"})})
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +144,7 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 	})
 
 	t.Run("DescribePurgeTasks lists every purged item", func(t *testing.T) {
-		body, err := s.call(t, apiclient.ActionDescribePurgeTasks, map[string]any{"SiteId": site, "PageSize": "50"})
+		body, err := s.call(t, actionDescribePurgeTasks, map[string]any{"SiteId": site, "PageSize": "50"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 	})
 
 	t.Run("a URL of the CDN domain is not the site's", func(t *testing.T) {
-		_, err := s.call(t, apiclient.ActionPurgeCaches, map[string]any{"SiteId": site, "Type": "file",
+		_, err := s.call(t, actionPurgeCaches, map[string]any{"SiteId": site, "Type": "file",
 			"Content": jsonString(t, map[string]any{"Files": []string{"https://cdn.example.com/a.css"}})})
 		if code := sdkCode(err); code != "InvalidParameter" {
 			t.Errorf("code %q (%v), want InvalidParameter", code, err)
@@ -192,14 +192,14 @@ func sdkCode(err error) string {
 func TestSDKClientWithAWrongSecretIsRefused(t *testing.T) {
 	t.Parallel()
 	s := newSDKESA(t, "not-the-secret")
-	for _, action := range []string{apiclient.ActionListSites, apiclient.ActionPurgeCaches} {
+	for _, action := range []string{actionListSites, actionPurgeCaches} {
 		_, err := s.call(t, action, map[string]any{"SiteId": strconv.FormatInt(s.siteID, 10), "Type": "file",
 			"Content": `{"Files":["https://example.org/a.css"]}`})
 		if code := sdkCode(err); code != "SignatureDoesNotMatch" {
 			t.Errorf("%s with a wrong secret: code %q, want SignatureDoesNotMatch", action, code)
 		}
 	}
-	if n := s.srv.Accepted(apiclient.ActionPurgeCaches); n != 0 {
+	if n := s.srv.Accepted(actionPurgeCaches); n != 0 {
 		t.Errorf("%d purges accepted with a wrong secret", n)
 	}
 	if len(s.srv.ESATasks()) != 0 {

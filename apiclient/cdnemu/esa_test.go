@@ -36,7 +36,7 @@ func TestESAQuotaIsPerSitePerTypePerShanghaiDay(t *testing.T) {
 	a, b := strconv.FormatInt(e.ESASiteID("a.example"), 10), "42"
 	purge := func(site, typ, content string) string {
 		t.Helper()
-		ans := esaCall(t, e, apiclient.ActionPurgeCaches, map[string]string{"SiteId": site, "Type": typ, "Content": content})
+		ans := esaCall(t, e, actionPurgeCaches, map[string]string{"SiteId": site, "Type": typ, "Content": content})
 		return ans.code
 	}
 	files := func(host string, n int) string {
@@ -67,7 +67,7 @@ func TestESAQuotaIsPerSitePerTypePerShanghaiDay(t *testing.T) {
 	if got := e.ESAQuotaUsed(42, apiclient.ESAFile); got != 3 {
 		t.Errorf("site 42 used %d files, want 3", got)
 	}
-	q := esaCall(t, e, apiclient.ActionGetPurgeQuota, map[string]string{"SiteId": a, "Type": "cachetag"})
+	q := esaCall(t, e, actionGetPurgeQuota, map[string]string{"SiteId": a, "Type": "cachetag"})
 	if q.body["Quota"] != "1" || q.body["Usage"] != "1" {
 		t.Errorf("GetPurgeQuota = %v", q.body)
 	}
@@ -76,7 +76,7 @@ func TestESAQuotaIsPerSitePerTypePerShanghaiDay(t *testing.T) {
 	if code := purge(a, "file", files("a.example", 3)); code != "" {
 		t.Errorf("after 00:00 Asia/Shanghai the quota is whole again: %s", code)
 	}
-	q = esaCall(t, e, apiclient.ActionGetPurgeQuota, map[string]string{"SiteId": a})
+	q = esaCall(t, e, actionGetPurgeQuota, map[string]string{"SiteId": a})
 	if q.body["Usage"] != "3" || q.body["Usage30Day"] != "6" {
 		t.Errorf("GetPurgeQuota(file) on the new day = %v, want usage 3 today, 6 in 30 days", q.body)
 	}
@@ -117,7 +117,7 @@ func TestESAPurgeCachesRefusesWhatIsNotTheSites(t *testing.T) {
 		{"hostname", map[string]string{"SiteId": "7", "Type": "hostname", "Content": `{"Hostnames":["www.example.org"]}`}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if a := esaCall(t, e, apiclient.ActionPurgeCaches, tc.params); a.code != tc.code {
+			if a := esaCall(t, e, actionPurgeCaches, tc.params); a.code != tc.code {
 				t.Errorf("code %q (%s), want %q", a.code, a.msg, tc.code)
 			}
 		})
@@ -131,7 +131,7 @@ func TestESATasksFollowTheTaskClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre := esaCall(t, e, apiclient.ActionPreloadCaches, map[string]string{"SiteId": "7", "Content": `["https://example.org/a","https://example.org/b"]`})
+	pre := esaCall(t, e, actionPreloadCaches, map[string]string{"SiteId": "7", "Content": `["https://example.org/a","https://example.org/b"]`})
 	if pre.code != "" {
 		t.Fatal(pre.code, pre.msg)
 	}
@@ -146,23 +146,23 @@ func TestESATasksFollowTheTaskClock(t *testing.T) {
 		}
 		return a.body["Tasks"].([]map[string]any)
 	}
-	if got := list(apiclient.ActionDescribePurgeTasks, nil); len(got) != 0 {
+	if got := list(actionDescribePurgeTasks, nil); len(got) != 0 {
 		t.Errorf("a prefetch is listed as a purge: %v", got)
 	}
-	if got := list(apiclient.ActionDescribePreloadTasks, map[string]string{"Status": "Complete"}); len(got) != 0 {
+	if got := list(actionDescribePreloadTasks, map[string]string{"Status": "Complete"}); len(got) != 0 {
 		t.Errorf("complete before its time: %v", got)
 	}
 	clock.Advance(3 * time.Second)
-	got := list(apiclient.ActionDescribePreloadTasks, nil)
+	got := list(actionDescribePreloadTasks, nil)
 	if len(got) != 2 || got[0]["Status"] != apiclient.TaskRefreshing || got[0]["TaskId"] != pre.body["TaskId"] {
 		t.Errorf("at 3 s: %v", got)
 	}
 	clock.Advance(2 * time.Second)
-	got = list(apiclient.ActionDescribePreloadTasks, map[string]string{"Content": "https://example.org/b", "Status": "Complete"})
+	got = list(actionDescribePreloadTasks, map[string]string{"Content": "https://example.org/b", "Status": "Complete"})
 	if len(got) != 1 || got[0]["Process"] != "100%" {
 		t.Errorf("at 5 s, by content: %v", got)
 	}
-	if a := esaCall(t, e, apiclient.ActionDescribePurgeTasks, map[string]string{"SiteId": "7", "PageSize": "51"}); a.code != "InvalidParameter" {
+	if a := esaCall(t, e, actionDescribePurgeTasks, map[string]string{"SiteId": "7", "PageSize": "51"}); a.code != "InvalidParameter" {
 		t.Errorf("PageSize 51: %q, want InvalidParameter", a.code)
 	}
 }

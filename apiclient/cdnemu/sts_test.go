@@ -125,12 +125,12 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.DescribeRefreshQuota(t.Context()); err != nil {
+	if _, err := cl.DescribeQuota(t.Context(), apiclient.CDN()); err != nil {
 		t.Fatalf("over TLS: %v", err)
 	}
 	// Without the CA, the certificate is not trusted.
 	plain, _ := apiclient.New(apiclient.Options{Endpoint: s.URL, Credentials: defaultCreds, Retry: apiclient.RetryPolicy{MaxAttempts: 1}})
-	if _, err := plain.DescribeRefreshQuota(t.Context()); err == nil {
+	if _, err := plain.DescribeQuota(t.Context(), apiclient.CDN()); err == nil {
 		t.Fatal("an unknown CA was trusted")
 	}
 }

@@ -93,13 +93,13 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
 		opts.DomainPacer = pacer(n)
 	}
-	// A nil DCDNDomainPacer would fall back on CDN's: DCDN gets its own
+	// Without its own pacer DCDN would share CDN's: it gets its own
 	// limit, or explicitly none.
+	dcdnPacer := apiclient.NoPacing()
 	if n := s.cfg.CDN.DCDNDomainURLsPerMinute; n > 0 {
-		opts.DCDNDomainPacer = pacer(n)
-	} else {
-		opts.DCDNDomainPacer = apiclient.NoPacing
+		dcdnPacer = pacer(n)
 	}
+	opts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: dcdnPacer}
 	cl, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CDN API client: %w", err)

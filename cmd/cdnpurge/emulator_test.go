@@ -89,7 +89,7 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcdn, cdn := cl.For(apiclient.DCDNTarget), cl.For(apiclient.CDNTarget)
+	dcdn, cdn := cl.For(apiclient.DCDN()), cl.For(apiclient.CDN())
 	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
 		t.Errorf("DCDN refresh: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
 		t.Errorf("CDN refresh of a DCDN domain: %v", err)
 	}
-	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != apiclient.DefaultURLQuota {
+	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != cdnemu.DefaultURLQuota {
 		t.Errorf("CDN quota %+v, %v", q, err)
 	}
 	stopEmulatorCmd(t, cancel, done)

@@ -39,7 +39,7 @@ func TestServeEmulatorServesAnESASiteToTheSDK(t *testing.T) {
 	startServeWithEmulatorAt(t, emu, "--config", cfgFile)
 
 	sdk := newSDKCaller(t, emu, config.EmulatorAccessKeySecret)
-	body, err := sdk.call(apiclient.ActionListSites, map[string]any{"SiteName": "example.org", "SiteSearchType": "exact"})
+	body, err := sdk.call("ListSites", map[string]any{"SiteName": "example.org", "SiteSearchType": "exact"})
 	if err != nil {
 		t.Fatalf("ListSites: %v", err)
 	}
@@ -58,24 +58,24 @@ func TestServeEmulatorServesAnESASiteToTheSDK(t *testing.T) {
 		{"cachetag", `{"CacheTags":["release-42"]}`},
 		{"ignoreParams", `{"IgnoreParams":["https://example.org/photo.jpg"]}`},
 	} {
-		if body, err := sdk.call(apiclient.ActionPurgeCaches, map[string]any{"SiteId": site, "Type": c.typ, "Content": c.content, "Force": "true"}); err != nil || body["TaskId"] == "" {
+		if body, err := sdk.call("PurgeCaches", map[string]any{"SiteId": site, "Type": c.typ, "Content": c.content, "Force": "true"}); err != nil || body["TaskId"] == "" {
 			t.Errorf("PurgeCaches %s: %v %v", c.typ, body, err)
 		}
-		q, err := sdk.call(apiclient.ActionGetPurgeQuota, map[string]any{"SiteId": site, "Type": c.typ})
+		q, err := sdk.call("GetPurgeQuota", map[string]any{"SiteId": site, "Type": c.typ})
 		if err != nil || q["Usage"] == "0" || q["Quota"] == "" {
 			t.Errorf("GetPurgeQuota %s: %v %v", c.typ, q, err)
 		}
 	}
-	if body, err := sdk.call(apiclient.ActionPreloadCaches, map[string]any{"SiteId": site, "Content": `["https://example.org/a.css"]`}); err != nil || body["TaskId"] == "" {
+	if body, err := sdk.call("PreloadCaches", map[string]any{"SiteId": site, "Content": `["https://example.org/a.css"]`}); err != nil || body["TaskId"] == "" {
 		t.Errorf("PreloadCaches: %v %v", body, err)
 	}
-	body, err = sdk.call(apiclient.ActionDescribePurgeTasks, map[string]any{"SiteId": site, "PageSize": "50"})
+	body, err = sdk.call("DescribePurgeTasks", map[string]any{"SiteId": site, "PageSize": "50"})
 	if tasks, _ := body["Tasks"].([]any); err != nil || len(tasks) != 5 {
 		t.Errorf("DescribePurgeTasks: want 5 items, got %v %v", body, err)
 	}
 
 	wrong := newSDKCaller(t, emu, "not-the-secret")
-	if _, err := wrong.call(apiclient.ActionPurgeCaches, map[string]any{"SiteId": site, "Type": "file", "Content": `{"Files":["https://example.org/x"]}`}); sdkErrCode(err) != "SignatureDoesNotMatch" {
+	if _, err := wrong.call("PurgeCaches", map[string]any{"SiteId": site, "Type": "file", "Content": `{"Files":["https://example.org/x"]}`}); sdkErrCode(err) != "SignatureDoesNotMatch" {
 		t.Errorf("a wrong secret: %v, want SignatureDoesNotMatch", err)
 	}
 }
@@ -118,7 +118,7 @@ func newSDKCaller(t *testing.T, hostPort, secret string) sdkCaller {
 // the query, signature V3.
 func (s sdkCaller) call(action string, query map[string]any) (map[string]any, error) {
 	params := &openapiutil.Params{
-		Action: dara.String(action), Version: dara.String(apiclient.ESAVersion), Protocol: dara.String("HTTP"),
+		Action: dara.String(action), Version: dara.String(apiclient.ESA().Version), Protocol: dara.String("HTTP"),
 		Pathname: dara.String("/"), Method: dara.String("POST"), AuthType: dara.String("AK"), Style: dara.String("RPC"),
 		ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
 	}

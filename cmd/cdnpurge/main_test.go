@@ -283,7 +283,7 @@ func TestPurgeDirectWait(t *testing.T) {
 	if sum.Paths != 1500 || sum.Submitted != 1500 || sum.Calls != 2 || sum.Completed != len(sum.TaskIDs) || sum.Pending != 0 || sum.Failed != 0 {
 		t.Errorf("summary = %+v", sum)
 	}
-	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 1500 {
+	if got := len(srv.Paths(apiclient.CDN().Actions.Refresh)); got != 1500 {
 		t.Errorf("emulator received %d paths, want 1500", got)
 	}
 	if got := srv.QuotaUsed().URL; got != 1500 {
@@ -306,12 +306,12 @@ func TestPurgeDirectWaitsForQuota(t *testing.T) {
 	if !strings.Contains(out, " 00:00 Asia/Shanghai)") {
 		t.Errorf("the wait does not end at the quota reset: %q", out)
 	}
-	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 250 {
+	if got := len(srv.Paths(apiclient.CDN().Actions.Refresh)); got != 250 {
 		t.Errorf("emulator received %d paths, want the 250 the quota allows", got)
 	}
 	// The spent quota is read again at most once before the rest is
 	// reported waiting, never in a loop against the API.
-	if n := srv.Calls(apiclient.ActionDescribeRefreshQuota); n > 3 {
+	if n := srv.Calls(apiclient.CDN().Actions.Quota); n > 3 {
 		t.Errorf("DescribeRefreshQuota called %d times for one run; want at most 3 (first sync, one re-sync)", n)
 	}
 }
@@ -322,7 +322,7 @@ func TestPushFromStdinRefusesForeignDomain(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "evil.example.net") || !strings.Contains(stderr, "nothing sent") {
 		t.Errorf("code %d stderr %q", code, stderr)
 	}
-	if srv.Calls(apiclient.ActionPushObjectCache) != 0 {
+	if srv.Calls(apiclient.CDN().Actions.Push) != 0 {
 		t.Error("a push was sent although a path was refused")
 	}
 }

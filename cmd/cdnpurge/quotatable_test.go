@@ -106,7 +106,7 @@ func fakeDCDN(t *testing.T, urlRemain string) *atomic.Int32 {
 		if action == "" {
 			action = r.URL.Query().Get("Action")
 		}
-		if action != apiclient.ActionDescribeDcdnRefreshQuota {
+		if action != apiclient.DCDN().Actions.Quota {
 			http.Error(w, `{"Code":"InvalidAction.NotFound"}`, http.StatusBadRequest)
 			return
 		}

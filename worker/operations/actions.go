@@ -49,9 +49,9 @@ func domainAction(required, optional []string, values map[string][]string) Actio
 // StopCdnDomain, and the refresh and prefetch actions, with the parameter
 // names as the API spells them.
 var knownActions = map[string]ActionSpec{
-	apiclient.ActionModifyCdnService: {Service: true, Required: []string{"InternetChargeType"},
+	apiclient.CDN().Actions.ModifyService: {Service: true, Required: []string{"InternetChargeType"},
 		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
-	apiclient.ActionOpenCdnService: {Service: true, Required: []string{"InternetChargeType"},
+	apiclient.CDN().Actions.OpenService: {Service: true, Required: []string{"InternetChargeType"},
 		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
 
 	"SetOptimizeConfig":     domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),

@@ -68,7 +68,7 @@ func newWorld(t *testing.T, start time.Time) *world {
 		DCDNEndpoint: emu.URL,
 		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:        apiclient.RetryPolicy{MaxAttempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxTotal: time.Second},
-		RateLimits:   map[string]float64{apiclient.ActionDescribeCdnService: -1, apiclient.ActionModifyCdnService: -1},
+		RateLimits:   map[string]float64{apiclient.CDN().Actions.Service: -1, apiclient.CDN().Actions.ModifyService: -1},
 		Now:          w.clock.Now,
 		Logger:       w.log,
 	})
@@ -172,9 +172,9 @@ func shanghai(y int, m time.Month, d, h, min, sec int) time.Time {
 
 func billingSchedules() []Schedule {
 	return []Schedule{
-		{Name: "night-bandwidth", Cron: "0 23 * * *", Action: apiclient.ActionModifyCdnService, CatchUp: true,
+		{Name: "night-bandwidth", Cron: "0 23 * * *", Action: apiclient.CDN().Actions.ModifyService, CatchUp: true,
 			Params: map[string]string{"InternetChargeType": apiclient.PayByBandwidth}},
-		{Name: "day-traffic", Cron: "0 7 * * *", Action: apiclient.ActionModifyCdnService, CatchUp: true,
+		{Name: "day-traffic", Cron: "0 7 * * *", Action: apiclient.CDN().Actions.ModifyService, CatchUp: true,
 			Params: map[string]string{"InternetChargeType": apiclient.PayByTraffic}},
 	}
 }

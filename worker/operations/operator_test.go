@@ -91,7 +91,7 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
 	run := func(ct string, tick time.Time) State {
 		t.Helper()
-		if err := op.Run(w.ctx, opJob("billing", apiclient.ActionModifyCdnService, tick, map[string]string{"InternetChargeType": ct})); err != nil {
+		if err := op.Run(w.ctx, opJob("billing", apiclient.CDN().Actions.ModifyService, tick, map[string]string{"InternetChargeType": ct})); err != nil {
 			t.Fatal(err)
 		}
 		st, _, _ := state.Load(w.ctx, "billing")
@@ -114,11 +114,11 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 	if _, pending := w.emu.ChargeType(); pending != "" {
 		t.Fatalf("pending = %q after cancelling", pending)
 	}
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d, want 2", got)
 	}
 	// An older tick finishing late does not overwrite a newer result.
-	_ = op.Run(w.ctx, opJob("billing", apiclient.ActionModifyCdnService, tick, map[string]string{"InternetChargeType": apiclient.PayByTraffic}))
+	_ = op.Run(w.ctx, opJob("billing", apiclient.CDN().Actions.ModifyService, tick, map[string]string{"InternetChargeType": apiclient.PayByTraffic}))
 	if st, _, _ := state.Load(w.ctx, "billing"); !st.LastRunTick.Equal(tick.Add(3 * time.Minute)) {
 		t.Fatalf("late old tick overwrote state: %+v", st)
 	}
@@ -135,7 +135,7 @@ func (lyingAPI) ModifyCdnService(context.Context, string) (string, error) { retu
 func TestOperatorVerifiesBillingChange(t *testing.T) {
 	t.Parallel()
 	op := NewOperator(lyingAPI{}, OperatorConfig{})
-	err := op.Run(context.Background(), opJob("b", apiclient.ActionModifyCdnService, time.Now(),
+	err := op.Run(context.Background(), opJob("b", apiclient.CDN().Actions.ModifyService, time.Now(),
 		map[string]string{"InternetChargeType": apiclient.PayByBandwidth}))
 	if !errors.Is(err, ErrNotVerified) {
 		t.Fatalf("Run = %v, want ErrNotVerified", err)

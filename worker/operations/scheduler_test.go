@@ -85,14 +85,14 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		st, _, _ := rs[0].state.Load(w.ctx, "night-bandwidth")
 		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
 	}
 	if got := storedMessages(t, w, js); got != 1 {
 		t.Fatalf("stream stored %d jobs for one tick, want 1", got)
 	}
 	// One run: one DescribeCdnService before and one to verify.
-	if got := w.emu.Calls(apiclient.ActionDescribeCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.Service); got != 2 {
 		t.Fatalf("DescribeCdnService calls = %d, want 2 (one run)", got)
 	}
 	cur, pending := w.emu.ChargeType()
@@ -125,7 +125,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		st, _, _ := rs[2].state.Load(w.ctx, "day-traffic")
 		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d after two ticks, want 2", got)
 	}
 	if cur, pending := w.emu.ChargeType(); cur != apiclient.PayByBandwidth || pending != apiclient.PayByTraffic {
@@ -189,7 +189,7 @@ func TestCatchUpRunsMissedTickOnce(t *testing.T) {
 		st, _, _ := a.state.Load(w.ctx, "night-bandwidth")
 		return st.LastResult == ResultOK && jobstest.StreamEmpty(w.ctx, a.js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1 (the missed tick, once)", got)
 	}
 	if _, pending := w.emu.ChargeType(); pending != apiclient.PayByBandwidth {

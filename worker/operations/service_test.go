@@ -54,7 +54,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobstest.Eventually(w.t, "the purge to be held back", 10*time.Second, func() bool { return events.Has(j.ID, jobs.StateDeferred) })
-	if got := w.emu.Calls(apiclient.ActionRefreshObjectCaches); got != 0 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.Refresh); got != 0 {
 		t.Fatalf("RefreshObjectCaches calls = %d while paused, want 0", got)
 	}
 
@@ -70,7 +70,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatal("still paused after the lock was lifted")
 	}
 	jobstest.Eventually(w.t, "the purge to be submitted", 10*time.Second, func() bool {
-		return w.emu.Accepted(apiclient.ActionRefreshObjectCaches) == 1
+		return w.emu.Accepted(apiclient.CDN().Actions.Refresh) == 1
 	})
 	if got := gaugeValue(t, chk.metrics.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 0 {
 		t.Fatalf("lock gauge = %v after the lock was lifted, want 0", got)
@@ -131,7 +131,7 @@ func TestServiceOperatorActions(t *testing.T) {
 	if err != nil || o.Opened || o.ChargeType != apiclient.PayByTraffic {
 		t.Fatalf("OpenService on an open account = %+v, %v; want not opened again and no error", o, err)
 	}
-	if got := w.emu.Calls(apiclient.ActionOpenCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.OpenService); got != 1 {
 		t.Fatalf("OpenCdnService calls = %d, want 1", got)
 	}
 	r, err := ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth)
@@ -145,7 +145,7 @@ func TestServiceOperatorActions(t *testing.T) {
 	if r, err = ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth); err != nil || !r.Skipped {
 		t.Fatalf("second ChangeBilling = %+v, %v; want skipped", r, err)
 	}
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
 	}
 	w.emu.SetFinancialLock(true)
