@@ -83,6 +83,31 @@ func ESA() Target {
 	}
 }
 
+// ESASiteProduct names one ESA site as a purge target of its own,
+// "esa:<SiteId>": the worker batches, gates and follows each site apart,
+// since ESA's quotas and tasks are per site. TargetOf returns ESA()
+// WithSite for it; BaseProduct gives back "esa".
+func ESASiteProduct(site int64) Product { return Product("esa:" + strconv.FormatInt(site, 10)) }
+
+// ESASiteOf returns the SiteId of an ESASiteProduct name.
+func ESASiteOf(p Product) (int64, bool) {
+	rest, ok := strings.CutPrefix(string(p), "esa:")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// BaseProduct is the product p belongs to: "esa" for an ESA site's
+// target name, p itself for the others (metric labels, routes).
+func BaseProduct(p Product) Product {
+	if _, ok := ESASiteOf(p); ok {
+		return ProductESA
+	}
+	return p
+}
+
 // WithSite returns t naming site in its calls (ESA's SiteId).
 func (t Target) WithSite(site int64) Target {
 	t.Site = site
@@ -156,6 +181,10 @@ func ESAMaxPerCall(t ESAPurgeType) int {
 	}
 	return 0
 }
+
+// ESAUnreportedQuota stands for a quota the ESA API does not report
+// (prefetches): large enough never to hold a call back.
+const ESAUnreportedQuota = 1 << 40
 
 // ESAMaxTasksPageSize bounds DescribePurgeTasks' and DescribePreloadTasks'
 // PageSize.
@@ -282,7 +311,10 @@ var esaQuotaKinds = []ESAPurgeType{ESAFile, ESADirectory, ESAIgnoreParams, ESACa
 // call per purge type. file fills URL, directory Dir, ignoreParams
 // IgnoreParams; every type is in ESA.
 func (c *Client) esaQuota(ctx context.Context, rt *route, t Target, action string) (RefreshQuota, error) {
-	q := RefreshQuota{ESA: map[ESAPurgeType]ESAQuota{}}
+	// GetPurgeQuota reports no prefetch quota: the mirror is told of one
+	// too large to gate, and a refusal of the API (QuotaExceeded*) is the
+	// truth that defers a prefetch.
+	q := RefreshQuota{ESA: map[ESAPurgeType]ESAQuota{}, PreloadQuota: ESAUnreportedQuota, PreloadRemain: ESAUnreportedQuota}
 	for _, typ := range esaQuotaKinds {
 		p, err := esaSiteParam(t, action)
 		if err != nil {

@@ -171,6 +171,9 @@ func TargetOf(p string) (Target, error) {
 	if want == "" {
 		want = ProductCDN
 	}
+	if site, ok := ESASiteOf(want); ok {
+		return ESA().WithSite(site), nil
+	}
 	names := make([]string, 0, 2)
 	for _, t := range Targets() {
 		if t.Product == want {

@@ -37,10 +37,12 @@ func ParseObjectType(s string) (ObjectType, error) {
 		return ObjectDirectory, nil
 	case "regex":
 		return ObjectRegex, nil
-	case "exquery":
+	case "exquery", "ignoreparams":
 		return ObjectExQuery, nil
+	case "cachekey":
+		return ObjectCacheKey, nil
 	}
-	return "", fmt.Errorf("object type %q: want File, Directory, Regex or ExQuery", s)
+	return "", fmt.Errorf("object type %q: want File, Directory, Regex, ExQuery (IgnoreParams) or, on ESA sites, CacheKey", s)
 }
 
 // DefaultTasksPageSize is the PageSize DescribeRefreshTasks answers with

@@ -105,6 +105,9 @@ func (c *Config) DomainNames() []string {
 // Products returns the products that serve the allowlist's domains, each
 // once, cdn first (the order of quota.Targets): the targets that need a
 // quota mirror and a client.
+//
+// Each ESA site whose SiteId is known (site_id, or ResolveESASites) is a
+// target of its own, "esa:<SiteId>", after cdn and dcdn.
 func (c *Config) Products() []apiclient.Product {
 	var out []apiclient.Product
 	for _, p := range quota.Targets() {
@@ -115,6 +118,11 @@ func (c *Config) Products() []apiclient.Product {
 			}
 		}
 	}
+	for _, d := range c.Allowlist {
+		if p := d.target(); p != productOr(d.Product) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
 	return out
 }
 
@@ -123,6 +131,15 @@ func productOr(p apiclient.Product) apiclient.Product {
 		return apiclient.ProductCDN
 	}
 	return p
+}
+
+// target is the purge target of the entry's paths: its product, or for an
+// ESA entry whose SiteId is known its site's own target.
+func (d Domain) target() apiclient.Product {
+	if productOr(d.Product) == apiclient.ProductESA && d.SiteID > 0 {
+		return apiclient.ESASiteProduct(d.SiteID)
+	}
+	return productOr(d.Product)
 }
 
 // ProductMap tells the product that serves a host (lower case, without
@@ -145,7 +162,7 @@ func (c *Config) ProductMap() (*ProductMap, error) {
 	}
 	m := &ProductMap{v: v, products: make([]apiclient.Product, len(list))}
 	for i, d := range list {
-		m.products[i] = productOr(d.Product)
+		m.products[i] = d.target()
 	}
 	return m, nil
 }

@@ -54,6 +54,26 @@ func (c *Config) ESASites() []ESASite {
 	return out
 }
 
+// ResolveESASites gives every ESA entry named by site alone the SiteId
+// ids has for its site's name (lower case), as ListSites found it at
+// start; entries with a site_id keep theirs. It returns the sites ids has
+// no ID for.
+func (c *Config) ResolveESASites(ids map[string]int64) (missing []string) {
+	for i := range c.Allowlist {
+		d := &c.Allowlist[i]
+		if d.Product != apiclient.ProductESA || d.SiteID > 0 {
+			continue
+		}
+		site := strings.ToLower(strings.TrimSpace(d.Site))
+		if id := ids[site]; id > 0 {
+			d.SiteID = id
+		} else if !slices.Contains(missing, site) {
+			missing = append(missing, site)
+		}
+	}
+	return missing
+}
+
 // validateESASite checks the site fields of allowlist entry d at path: an
 // esa entry names its site (site, site_id or both) and lies within it; no
 // other entry has site fields. It reports whether d is fine.

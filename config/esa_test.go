@@ -28,7 +28,7 @@ func TestESAEntriesNameTheirSites(t *testing.T) {
 	}
 	for host, want := range map[string]apiclient.Product{
 		"static.example.com": apiclient.ProductCDN, "example.org": apiclient.ProductESA,
-		"a.example.org": apiclient.ProductESA, "shop.example.net": apiclient.ProductESA,
+		"a.example.org": apiclient.ProductESA, "shop.example.net": "esa:7096621098",
 	} {
 		if got := m.ProductOf(host); got != want {
 			t.Errorf("ProductOf(%s) = %s, want %s", host, got, want)
@@ -123,5 +123,34 @@ func TestESAEntriesRefusedWithTheirPath(t *testing.T) {
 			t.Parallel()
 			wantIn(t, loadErr(t, tc.body, nil), tc.want...)
 		})
+	}
+}
+
+func TestESASitesBecomeTargetsOnceResolved(t *testing.T) {
+	t.Parallel()
+	c, err := Load(writeFile(t, "c.yaml", esaDomains), env(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []apiclient.Product{apiclient.ProductCDN, "esa:7096621098", "esa:42"}
+	if got := c.Products(); !reflect.DeepEqual(got, want) {
+		t.Errorf("before: products %v, want %v", got, want)
+	}
+	if missing := c.ResolveESASites(map[string]int64{"other.example": 3}); !reflect.DeepEqual(missing, []string{"example.org"}) {
+		t.Errorf("missing = %v", missing)
+	}
+	if missing := c.ResolveESASites(map[string]int64{"example.org": 5}); len(missing) != 0 {
+		t.Errorf("missing = %v", missing)
+	}
+	want = []apiclient.Product{apiclient.ProductCDN, "esa:5", "esa:7096621098", "esa:42"}
+	if got := c.Products(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after: products %v, want %v", got, want)
+	}
+	m, err := c.ProductMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.ProductOf("a.example.org"); p != "esa:5" {
+		t.Errorf("a.example.org is on %s, want esa:5", p)
 	}
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -22,4 +23,23 @@ func OperatorOnlyType(ot string) string {
 	}
 	return "ESA " + string(t) + " purges empty a whole host or site: only an operator may ask for them " +
 		"(cdnpurge purge --direct --type " + string(t) + ", or a schedule), never a hook or a queued job"
+}
+
+// checkCacheKeyHeaders refuses headers on a refresh that is not CacheKey,
+// a CacheKey refresh without headers, and header names or values that are
+// empty or hold control characters.
+func checkCacheKeyHeaders(ot apiclient.ObjectType, h map[string]string, ve *ValidationError) {
+	switch {
+	case ot != apiclient.ObjectCacheKey && len(h) > 0:
+		ve.add("refresh.headers", "", "headers go with object_type CacheKey only (ESA sites); leave them out")
+		return
+	case ot == apiclient.ObjectCacheKey && len(h) == 0:
+		ve.add("refresh.headers", "", `a CacheKey refresh names the headers its cache key is built from, for example {"UserGeo":"CN"}`)
+		return
+	}
+	for k, v := range h {
+		if strings.TrimSpace(k) == "" || strings.ContainsFunc(k+v, func(r rune) bool { return r < 0x20 || r == 0x7f }) || len(k)+len(v) > 256 {
+			ve.add("refresh.headers", "", fmt.Sprintf("header %q: want a name and a value of printable text, together at most 256 bytes", k))
+		}
+	}
 }

@@ -83,6 +83,10 @@ type RefreshSpec struct {
 	ObjectType string `json:"object_type,omitempty"`
 	// Force applies to Directory, Regex and ExQuery only.
 	Force *bool `json:"force,omitempty"`
+	// Headers go with every URL of a CacheKey refresh (ESA sites only):
+	// the headers the cache key is built from, such as UserGeo,
+	// UserDeviceType, UserLanguage (docs/esa.md).
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // PushSpec asks for PushObjectCache (prefetch).

@@ -213,6 +213,7 @@ func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []strin
 	if r.Force != nil && ot == apiclient.ObjectFile {
 		ve.add("refresh.force", "", "force only applies to Directory, Regex and ExQuery; leave it out for File")
 	}
+	checkCacheKeyHeaders(ot, r.Headers, ve)
 	if ot == apiclient.ObjectRegex && len(r.Paths) != 1 {
 		ve.add("refresh.paths", "", fmt.Sprintf("a Regex job carries exactly one rule, got %d; send one job per rule", len(r.Paths)))
 	}

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
+
+	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/config"
 )
@@ -38,4 +42,44 @@ func trimWildcard(name string) string {
 		name = name[1:]
 	}
 	return name
+}
+
+// resolveESASites finds, with ListSites, the SiteId of every ESA site the
+// config names without a site_id, once per process (the client caches
+// them), so that each site is a purge target of its own
+// (apiclient.ESASiteProduct) with its own quota mirror.
+func (s *setup) resolveESASites(ctx context.Context, client *apiclient.Client) error {
+	ids := map[string]int64{}
+	for _, site := range s.cfg.ESASites() {
+		if site.ID > 0 || site.Name == "" {
+			continue
+		}
+		id, err := client.SiteID(ctx, apiclient.ESA(), site.Name)
+		if err != nil {
+			return fmt.Errorf("domains: %w", err)
+		}
+		ids[site.Name] = id
+	}
+	if missing := s.cfg.ResolveESASites(ids); len(missing) > 0 {
+		return fmt.Errorf("domains: ESA sites %v have no SiteId", missing)
+	}
+	return nil
+}
+
+// esaTargetsOf narrows the config's targets to t's product: for esa, every
+// ESA site of the config (each is a target, "esa:<SiteId>").
+func esaTargetsOf(t apiclient.Target, all []apiclient.Product) []apiclient.Product {
+	if t.Product != apiclient.ProductESA || t.Site > 0 {
+		if t.Site > 0 {
+			return []apiclient.Product{apiclient.ESASiteProduct(t.Site)}
+		}
+		return []apiclient.Product{t.Product}
+	}
+	var out []apiclient.Product
+	for _, p := range all {
+		if apiclient.BaseProduct(p) == apiclient.ProductESA {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -145,3 +145,52 @@ func sdkErrCode(err error) string {
 	}
 	return fmt.Sprint(err)
 }
+
+// A config with a CDN domain and an ESA site: a queued purge of both
+// completes, each part on its product; the ESA part is one PurgeCaches
+// call of type file on the site (found by ListSites) and its task is
+// followed to Complete; tasks --target esa shows it, quota shows the
+// site's kinds, and the metrics label it esa. A CacheKey refresh with
+// headers goes out as a cachekey purge.
+func TestServeAndCLIWithAnESASite(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - {name: example.org, product: esa, site: example.org}\n"+
+		"  - {name: \"*.example.org\", product: esa, site: example.org}\ncdn:\n  emulator: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, admin := startServeBeside(t, "--config", cfgFile)
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+	}
+	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s",
+		"https://example.com/a.js", "https://example.org/b.js", "https://www.example.org/c.css")
+	var sum summary
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 {
+		t.Fatalf("queued purge on CDN and ESA: exit %d\n%s\n%s", code, out, stderr)
+	}
+	m := scrape(t, "http://"+admin+"/metrics")
+	for _, want := range []string{
+		`cdnpurge_paths_submitted_total{action="refresh",target="esa",type="File"} 2`,
+		`cdnpurge_paths_submitted_total{action="refresh",target="cdn",type="File"} 1`,
+		`cdnpurge_api_requests_total{action="PurgeCaches",code="",outcome="ok",status="200"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	code, out, stderr = run("--output", "json", "tasks", "--target", "esa")
+	if code != 0 || !strings.Contains(out, "https://www.example.org/c.css") || strings.Contains(out, "example.com/a.js") || !strings.Contains(out, `"target": "esa:`) {
+		t.Errorf("tasks --target esa: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = run("--output", "json", "quota")
+	if code != 0 || !strings.Contains(out, `"target": "esa:`) || !strings.Contains(out, `"kind": "cachetag"`) {
+		t.Errorf("quota does not show the ESA site's kinds: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = run("--output", "json", "purge", "--direct", "--wait", "--poll", "20ms", "--type", "ignoreparams", "https://example.org/p.jpg")
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 1 || sum.Completed != 1 {
+		t.Errorf("direct ignoreParams purge on the ESA site: exit %d\n%s\n%s", code, out, stderr)
+	}
+}

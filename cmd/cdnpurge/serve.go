@@ -441,6 +441,9 @@ func (sv *daemon) startHealthOnly() {
 func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
 	v *jobs.Validator, client *apiclient.Client, states operations.StateStore) error {
 	cfg, log := sv.cfg, sv.log
+	if err := sv.resolveESASites(ctx, client); err != nil {
+		return err
+	}
 	targets, mirrors, shared, _, err := sv.purgeTargets(client)
 	if err != nil {
 		return err
