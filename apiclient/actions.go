@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// ErrEmptyRequest is returned for a refresh or push with no paths.
-var ErrEmptyRequest = errors.New("no paths to send")
+// errEmptyRequest is returned for a refresh or push with no paths.
+var errEmptyRequest = errors.New("no paths to send")
 
 // action returns t's action name, or an error when t has none.
 func (t Target) action(name, op string) (string, error) {
@@ -32,7 +32,7 @@ func (c *Client) Refresh(ctx context.Context, t Target, r RefreshRequest) (Refre
 		return RefreshResult{}, err
 	}
 	if len(r.Paths) == 0 {
-		return RefreshResult{}, fmt.Errorf("%s: %w", action, ErrEmptyRequest)
+		return RefreshResult{}, fmt.Errorf("%s: %w", action, errEmptyRequest)
 	}
 	rt, err := c.route(t)
 	if err != nil {
@@ -73,7 +73,7 @@ func (c *Client) Push(ctx context.Context, t Target, r PushRequest) (PushResult,
 		return PushResult{}, err
 	}
 	if len(r.Paths) == 0 {
-		return PushResult{}, fmt.Errorf("%s: %w", action, ErrEmptyRequest)
+		return PushResult{}, fmt.Errorf("%s: %w", action, errEmptyRequest)
 	}
 	rt, err := c.route(t)
 	if err != nil {
@@ -126,7 +126,7 @@ func (c *Client) DescribeQuota(ctx context.Context, t Target) (RefreshQuota, err
 	if t.Wire == WireSiteContent {
 		return c.esaQuota(ctx, rt, t, action)
 	}
-	var raw RawRefreshQuota
+	var raw rawRefreshQuota
 	if err := c.call(ctx, rt, http.MethodGet, action, nil, &raw); err != nil {
 		return RefreshQuota{}, err
 	}

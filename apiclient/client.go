@@ -20,6 +20,7 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 	"github.com/cdnpurge/cdnpurge/redact"
 )
@@ -101,12 +102,13 @@ type Options struct {
 	// Version 2014-11-11.
 	Signature string
 	// Credentials is a fixed key pair, used when Provider is nil.
-	Credentials Credentials
+	Credentials credentials.Credentials
 	// Provider hands out the credentials of each request; it wins over
-	// Credentials. Providers that cache and refresh (NewChainProvider) let
-	// a rotation take effect without a restart.
-	Provider CredentialsProvider
-	// STSEndpoint serves GetCallerIdentity; default DefaultSTSEndpoint.
+	// Credentials. Providers that cache and refresh
+	// (credentials.NewChainProvider) let a rotation take effect without a
+	// restart.
+	Provider credentials.Provider
+	// STSEndpoint serves GetCallerIdentity; default credentials.DefaultSTSEndpoint.
 	STSEndpoint string
 	HTTPClient  *http.Client
 	Retry       RetryPolicy
@@ -148,7 +150,7 @@ type Client struct {
 	scheme    string
 	now       func() time.Time
 	nonce     func() string
-	creds     CredentialsProvider
+	creds     credentials.Provider
 	http      *http.Client
 	retry     RetryPolicy
 	limiter   Limiter
@@ -179,9 +181,9 @@ func New(opts Options) (*Client, error) {
 		if err := opts.Credentials.Validate(); err != nil {
 			return nil, err
 		}
-		creds = StaticProvider{Value: opts.Credentials, Name: "static"}
+		creds = credentials.StaticProvider{Value: opts.Credentials, Name: "static"}
 	}
-	sts, err := normEndpoint("sts endpoint", opts.STSEndpoint, DefaultSTSEndpoint)
+	sts, err := normEndpoint("sts endpoint", opts.STSEndpoint, credentials.DefaultSTSEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +237,7 @@ func New(opts Options) (*Client, error) {
 	}
 	// STS is asked for the caller's identity around CDN calls; it shares
 	// the CDN breaker as it always did.
-	c.sts = &route{name: "STS", endpoint: sts, version: STSVersion, breaker: c.routes[ProductCDN].breaker}
+	c.sts = &route{name: "STS", endpoint: sts, version: stsVersion, breaker: c.routes[ProductCDN].breaker}
 	return c, nil
 }
 
@@ -305,7 +307,7 @@ func (c *Client) call(ctx context.Context, r *route, method, action string, para
 			return nil
 		}
 		last = err
-		if cls := Classify(err); cls.Retryable() {
+		if cls := Classify(err); cls.retryable() {
 			c.log.Warn("cdn api call failed, retrying with a new signature",
 				slog.String("action", action), slog.Int("attempt", attempt),
 				slog.String("class", cls.String()), slog.String("code", Code(err)),

@@ -111,9 +111,9 @@ type RefreshQuota struct {
 	ESA map[ESAPurgeType]ESAQuota
 }
 
-// RawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as
+// rawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as
 // strings.
-type RawRefreshQuota struct {
+type rawRefreshQuota struct {
 	RequestID          string `json:"RequestId"`
 	URLQuota           string `json:"UrlQuota"`
 	URLRemain          string `json:"UrlRemain"`
@@ -133,7 +133,7 @@ type RawRefreshQuota struct {
 
 // parse is Parse for the answer of action (DescribeRefreshQuota or
 // DescribeDcdnRefreshQuota), which its errors name.
-func (r RawRefreshQuota) parse(action string) (RefreshQuota, error) {
+func (r rawRefreshQuota) parse(action string) (RefreshQuota, error) {
 	q := RefreshQuota{RequestID: r.RequestID}
 	fields := []struct {
 		name string

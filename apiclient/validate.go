@@ -54,18 +54,18 @@ func (p BreakerPolicy) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CheckRateShare refuses a share outside (0,1], NaN included (pacing would
+// checkRateShare refuses a share outside (0,1], NaN included (pacing would
 // silently turn off).
-func CheckRateShare(share float64) error {
+func checkRateShare(share float64) error {
 	if !(share > 0 && share <= 1) {
 		return fmt.Errorf("rate_share: %v: want a share in (0,1], e.g. 0.5 for each of 2 replicas", share)
 	}
 	return nil
 }
 
-// CheckRateLimits refuses overrides of unknown actions and values that are
+// checkRateLimits refuses overrides of unknown actions and values that are
 // not finite numbers.
-func CheckRateLimits(overrides map[string]float64) error {
+func checkRateLimits(overrides map[string]float64) error {
 	known := slices.Sorted(maps.Keys(DefaultRateLimits()))
 	keys := make([]string, 0, len(overrides))
 	for k := range overrides {
@@ -104,6 +104,10 @@ func (o Options) Validate() error {
 		errs = append(errs, err)
 	}
 	for _, p := range slices.Sorted(maps.Keys(o.Endpoints)) {
+		if !slices.ContainsFunc(Targets(), func(t Target) bool { return t.Product == p }) {
+			errs = append(errs, fmt.Errorf("endpoints: product %q: not a known target", p))
+			continue
+		}
 		if o.Endpoints[p] == "" {
 			continue
 		}
@@ -114,9 +118,9 @@ func (o Options) Validate() error {
 	if o.Version != "" && o.Version != VersionCurrent && o.Version != VersionLegacy {
 		errs = append(errs, fmt.Errorf("version: %q: want %s or %s", o.Version, VersionCurrent, VersionLegacy))
 	}
-	errs = append(errs, o.Retry.WithDefaults().Validate(), o.Breaker.WithDefaults().Validate(), CheckRateLimits(o.RateLimits))
+	errs = append(errs, o.Retry.WithDefaults().Validate(), o.Breaker.WithDefaults().Validate(), checkRateLimits(o.RateLimits))
 	if o.RateShare != 0 {
-		errs = append(errs, CheckRateShare(o.RateShare))
+		errs = append(errs, checkRateShare(o.RateShare))
 	}
 	return errors.Join(errs...)
 }

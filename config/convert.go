@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -128,11 +129,11 @@ func (c *Config) QuotaAccount() string {
 	return or(c.CDN.AccountID, c.Redis.Account)
 }
 
-// ChainOptions returns what apiclient.NewChainProvider needs besides
+// ChainOptions returns what credentials.NewChainProvider needs besides
 // cdn.credentials.
-func (c *Config) ChainOptions() apiclient.ChainOptions {
+func (c *Config) ChainOptions() credentials.ChainOptions {
 	st := c.CDN.Credentials.Static
-	return apiclient.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
+	return credentials.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
 }
 
 // QuotaOptions returns the CDN quota store's options.

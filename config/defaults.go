@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -123,7 +124,7 @@ func defaultSTSEndpoint(endpoint string) string {
 		host = h
 	}
 	if host == "aliyuncs.com" || strings.HasSuffix(host, ".aliyuncs.com") {
-		return apiclient.DefaultSTSEndpoint
+		return credentials.DefaultSTSEndpoint
 	}
 	return endpoint
 }

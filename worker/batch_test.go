@@ -231,9 +231,9 @@ func TestSizeStaysWithinTheTargetsCaps(t *testing.T) {
 	for _, target := range []apiclient.Product{"", apiclient.ProductDCDN} {
 		tg, _ := apiclient.TargetOf(string(target))
 		for k, want := range map[GroupKey]int{
-			{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Target: target}:      tg.MaxURLsPerRefresh,
-			{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Target: target}: tg.MaxDirsPerRefresh,
-			{Action: ActionPush, Target: target}:                                           tg.MaxURLsPerPush,
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Target: target}:      tg.Caps.URLsPerRefresh,
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Target: target}: tg.Caps.DirsPerRefresh,
+			{Action: ActionPush, Target: target}:                                           tg.Caps.URLsPerPush,
 		} {
 			if got := l.size(k); got != want {
 				t.Errorf("%s: size %d, want the cap %d", k, got, want)

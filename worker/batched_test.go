@@ -19,7 +19,7 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	events := h.watchStatus()
 	// Today's URL quota is spent (on another domain, so that
 	// example.com's per-minute limit stays free).
-	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+	if _, err := h.client.Refresh(h.ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.mirror.SyncNow(h.ctx); err != nil {

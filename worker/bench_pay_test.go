@@ -26,14 +26,14 @@ type payAPI struct {
 	calls   int
 }
 
-func (p *payAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (p *payAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
 		return apiclient.RefreshResult{}, errKilled
 	}
 	p.mu.Unlock()
-	res, err := p.API.RefreshObjectCaches(ctx, r)
+	res, err := p.API.Refresh(ctx, tg, r)
 	if err == nil {
 		now := time.Now()
 		p.mu.Lock()

@@ -33,7 +33,7 @@ type latencyAPI struct {
 	all  chan struct{}
 }
 
-func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (l *latencyAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	now := time.Now()
 	l.mu.Lock()
 	for _, p := range r.Paths {
@@ -47,7 +47,7 @@ func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.Refres
 		}
 	}
 	l.mu.Unlock()
-	res, err := l.API.RefreshObjectCaches(ctx, r)
+	res, err := l.API.Refresh(ctx, tg, r)
 	if err == nil {
 		l.calls.Add(1)
 		// Exactly one call crosses want.
@@ -127,7 +127,8 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 		stop()
 		close(stopMem)
 		sent := api.paths.Load()
-		minCalls := (sent + apiclient.CDN().Caps.URLsPerRefresh - 1) / apiclient.CDN().Caps.URLsPerRefresh
+		per := int64(apiclient.CDN().Caps.URLsPerRefresh)
+		minCalls := (sent + per - 1) / per
 		slices.Sort(api.samples)
 		pct := func(p float64) time.Duration {
 			if len(api.samples) == 0 {

@@ -47,7 +47,7 @@ func TestWorkerRefusesWholeSitePurgesFromPublishers(t *testing.T) {
 			t.Fatal("no invalid report")
 		}
 	}
-	if n := h.emu.Calls(apiclient.ActionRefreshObjectCaches); n != 0 {
+	if n := h.emu.Calls(apiclient.CDN().Actions.Refresh); n != 0 {
 		t.Fatalf("%d refresh calls, want none", n)
 	}
 }

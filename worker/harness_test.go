@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -127,17 +128,17 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
 	}
 	copts := apiclient.Options{
-		Limiter:      o.limiter,
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        retryPolicy,
-		Now:          now,
-		Logger:       h.log,
+		Limiter:     o.limiter,
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       retryPolicy,
+		Now:         now,
+		Logger:      h.log,
 	}
 	if o.pace {
 		copts.DomainPacer = h.domainPacer(o.emu.DomainURLsPerMinute, now)
-		copts.DCDNDomainPacer = h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)
+		copts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)}
 	}
 	h.client, err = apiclient.New(copts)
 	if err != nil {
@@ -152,7 +153,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatalf("first quota sync: %v", err)
 	}
 	if len(o.dcdn) > 0 {
-		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now}), h.client.For(apiclient.DCDN()), quota.MirrorConfig{Now: now, Logger: h.log})
+		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now, Target: apiclient.ProductDCDN}), h.client, quota.MirrorConfig{Now: now, Logger: h.log})
 		if err := h.dcdn.SyncNow(h.ctx); err != nil {
 			t.Fatalf("first DCDN quota sync: %v", err)
 		}
@@ -328,7 +329,7 @@ type countingAPI struct {
 // errKilled is what a killed process's calls come to: nothing.
 var errKilled = errors.New("process killed")
 
-func (c *countingAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (c *countingAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	c.mu.Lock()
 	dead := c.dead
 	c.calls++
@@ -336,7 +337,7 @@ func (c *countingAPI) RefreshObjectCaches(ctx context.Context, r apiclient.Refre
 	if dead {
 		return apiclient.RefreshResult{}, errKilled
 	}
-	return c.API.RefreshObjectCaches(ctx, r)
+	return c.API.Refresh(ctx, tg, r)
 }
 
 // kill makes every later call of the replica fail, as after SIGKILL.
@@ -362,7 +363,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
 		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
-		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDN()), Gate: h.dcdn, Syncer: h.dcdn}}
+		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
 	}
 	w, err := New(cfg, d)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestBatchQueueMostUrgentFirstInOrder(t *testing.T) {
 func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
-	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+	if _, err := h.client.Refresh(h.ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.mirror.SyncNow(h.ctx); err != nil {

@@ -19,10 +19,10 @@ type gatedAPI struct {
 	release chan struct{}
 }
 
-func (g *gatedAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (g *gatedAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	switch g.calls.Add(1) {
 	case 1:
-		return g.API.RefreshObjectCaches(ctx, r)
+		return g.API.Refresh(ctx, tg, r)
 	case 2:
 		close(g.holding)
 	}

@@ -199,7 +199,7 @@ func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
 func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
-	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDN()), Gate: h.dcdn, Syncer: h.dcdn}}
+	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
 	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: h.client, Targets: dcdn, ProductOf: h.productOf, Store: h.kv}); err != nil {
 		t.Fatalf("worker with DCDN only: %v", err)

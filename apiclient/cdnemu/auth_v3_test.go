@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
@@ -19,7 +19,7 @@ import (
 // against the official SDK's vectors, as verify_test.go checks the
 // emulator's side), lets tamper change the HTTP
 // request and sends it.
-func v3Send(t *testing.T, s *Server, clock *Clock, cr apiclient.Credentials, method string, params url.Values, tamper func(*http.Request)) result {
+func v3Send(t *testing.T, s *Server, clock *Clock, cr credentials.Credentials, method string, params url.Values, tamper func(*http.Request)) result {
 	t.Helper()
 	version := "2018-05-10"
 	if v := params.Get("Version"); v != "" {
@@ -58,7 +58,7 @@ func v3Send(t *testing.T, s *Server, clock *Clock, cr apiclient.Credentials, met
 	return r
 }
 
-var defaultCreds = apiclient.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: DefaultAccessKeySecret}
+var defaultCreds = credentials.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: DefaultAccessKeySecret}
 
 func refreshParams() url.Values {
 	return url.Values{"Action": {"RefreshObjectCaches"}, "ObjectPath": {"example.com/a.css\nexample.com/b c.js"}}
@@ -115,7 +115,7 @@ func TestV3Tampered(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		creds  apiclient.Credentials
+		creds  credentials.Credentials
 		method string
 		tamper func(*http.Request)
 		status int
@@ -138,8 +138,8 @@ func TestV3Tampered(t *testing.T) {
 			a := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", a[:len(a)-1]+string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", a[len(a)-1])+1)%16]))
 		}, 400, "SignatureDoesNotMatch"},
-		{"wrong secret", apiclient.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: "nope"}, http.MethodPost, nil, 400, "SignatureDoesNotMatch"},
-		{"unknown key", apiclient.Credentials{AccessKeyID: "who", AccessKeySecret: "x"}, http.MethodPost, nil, 404, "InvalidAccessKeyId.NotFound"},
+		{"wrong secret", credentials.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: "nope"}, http.MethodPost, nil, 400, "SignatureDoesNotMatch"},
+		{"unknown key", credentials.Credentials{AccessKeyID: "who", AccessKeySecret: "x"}, http.MethodPost, nil, 404, "InvalidAccessKeyId.NotFound"},
 		{"stale date", defaultCreds, http.MethodPost, func(r *http.Request) {
 			r.Header.Set(hdrDate, startAt.Add(-16*time.Minute).UTC().Format(timestampFormat))
 		}, 400, "InvalidTimeStamp.Expired"},
@@ -192,7 +192,7 @@ func TestV3NonceReuse(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	s, _, clock := newTestServer(t, Options{})
-	next := apiclient.Credentials{AccessKeyID: "next", AccessKeySecret: "next-secret"}
+	next := credentials.Credentials{AccessKeyID: "next", AccessKeySecret: "next-secret"}
 	v3Send(t, s, clock, next, http.MethodPost, refreshParams(), nil).wantErr(t, 404, "InvalidAccessKeyId.NotFound")
 	s.AddKey(next.AccessKeyID, next.AccessKeySecret)
 	v3Send(t, s, clock, next, http.MethodPost, refreshParams(), nil).wantOK(t)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // cdnpurge's own client on the ESA target: the one method per operation,
@@ -29,7 +30,7 @@ func esaPair(t *testing.T, o cdnemu.Options) (*apiclient.Client, *cdnemu.Server,
 	c, err := apiclient.New(apiclient.Options{
 		Endpoint:    emu.URL,
 		Endpoints:   map[apiclient.Product]string{apiclient.ProductESA: emu.URL},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
 		Now:         clock.Now,
 	})

@@ -188,3 +188,24 @@ func TestSignV3QueryVectorWithToken(t *testing.T) {
 		t.Fatal("Sign changed the caller's parameters")
 	}
 }
+
+func BenchmarkSign(b *testing.B) {
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = "https://static.example.com/assets/app." + strings.Repeat("x", 20) + ".js"
+	}
+	r := Request{Method: "POST", Host: "cdn.aliyuncs.com", Version: "2018-05-10", AccessKeyID: "id", AccessKeySecret: "secret", Nonce: "n",
+		Params: url.Values{"Action": {"RefreshObjectCaches"}, "ObjectPath": {strings.Join(paths, "\n")}}}
+	b.Run("1000-urls", func(b *testing.B) {
+		for b.Loop() {
+			Sign(r)
+		}
+	})
+	small := Request{Method: "GET", Host: "cdn.aliyuncs.com", Version: "2018-05-10", AccessKeyID: "id", AccessKeySecret: "secret", Nonce: "n",
+		Params: url.Values{"Action": {"DescribeRefreshQuota"}}}
+	b.Run("describe", func(b *testing.B) {
+		for b.Loop() {
+			Sign(small)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -23,7 +24,7 @@ type setup struct {
 	rdb redis.UniversalClient
 	// creds is the credentials provider of cdn.credentials, made once so
 	// that its cache (STS sessions) is shared by every client.
-	creds apiclient.CredentialsProvider
+	creds credentials.Provider
 	// warnedAccount: the redis.account deprecation was logged.
 	warnedAccount bool
 	// noCDN is set when the config has no CDN credentials (NATS-only
@@ -114,7 +115,7 @@ func (s *setup) clientOptions() (apiclient.Options, error) {
 	if s.creds == nil {
 		co := s.cfg.ChainOptions()
 		co.Logger = s.log
-		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, co)
+		p, err := credentials.NewChainProvider(s.cfg.CDN.Credentials.Config, co)
 		if err != nil {
 			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
 		}
@@ -153,8 +154,8 @@ func (s *setup) resolveAccount() error {
 	defer cancel()
 	id, err := cl.GetCallerIdentity(ctx)
 	if err != nil {
-		return fmt.Errorf("naming the account for the shared quota keys: STS %s at %s failed: %w (set cdn.account_id to skip the lookup)",
-			apiclient.ActionGetCallerIdentity, cl.STSEndpoint(), err)
+		return fmt.Errorf("naming the account for the shared quota keys: STS GetCallerIdentity at %s failed: %w (set cdn.account_id to skip the lookup)",
+			cl.STSEndpoint(), err)
 	}
 	s.cfg.CDN.AccountID = id.AccountID
 	s.log.Info("account identified by STS", slog.String("account_id", id.AccountID),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // cleanEnv unsets every variable the tests could inherit.
@@ -345,12 +346,12 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 	if len(fields) < 4 || !strings.HasPrefix(fields[3], "http://127.0.0.1:") {
 		t.Fatalf("line %q", line)
 	}
-	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: fields[3]},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cl.DescribeCdnService(ctx)
+	st, err := cl.DescribeService(ctx, apiclient.CDN())
 	if err != nil || st.InstanceID != cdnemu.DefaultInstanceID {
 		t.Errorf("DescribeCdnService = %+v, %v", st, err)
 	}

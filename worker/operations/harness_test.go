@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
@@ -64,13 +65,13 @@ func newWorld(t *testing.T, start time.Time) *world {
 	t.Cleanup(emu.Close)
 	w.emu = emu
 	w.client, err = apiclient.New(apiclient.Options{
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        apiclient.RetryPolicy{MaxAttempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxTotal: time.Second},
-		RateLimits:   map[string]float64{apiclient.CDN().Actions.Service: -1, apiclient.CDN().Actions.ModifyService: -1},
-		Now:          w.clock.Now,
-		Logger:       w.log,
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       apiclient.RetryPolicy{MaxAttempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxTotal: time.Second},
+		RateLimits:  map[string]float64{apiclient.CDN().Actions.Service: -1, apiclient.CDN().Actions.ModifyService: -1},
+		Now:         w.clock.Now,
+		Logger:      w.log,
 	})
 	if err != nil {
 		t.Fatal(err)

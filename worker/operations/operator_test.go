@@ -127,10 +127,12 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 // lyingAPI accepts ModifyCdnService but never shows the change.
 type lyingAPI struct{ OperatorAPI }
 
-func (lyingAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, error) {
+func (lyingAPI) DescribeService(context.Context, apiclient.Target) (apiclient.ServiceStatus, error) {
 	return apiclient.ServiceStatus{InternetChargeType: apiclient.PayByTraffic}, nil
 }
-func (lyingAPI) ModifyCdnService(context.Context, string) (string, error) { return "rid", nil }
+func (lyingAPI) ModifyService(context.Context, apiclient.Target, string) (string, error) {
+	return "rid", nil
+}
 
 func TestOperatorVerifiesBillingChange(t *testing.T) {
 	t.Parallel()

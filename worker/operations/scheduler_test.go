@@ -99,7 +99,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	if cur != apiclient.PayByTraffic || pending != apiclient.PayByBandwidth {
 		t.Fatalf("emulator charge type = %s pending %s, want PayByTraffic pending PayByBandwidth", cur, pending)
 	}
-	st, err := w.client.DescribeCdnService(w.ctx)
+	st, err := w.client.DescribeService(w.ctx, apiclient.CDN())
 	if err != nil {
 		t.Fatal(err)
 	}

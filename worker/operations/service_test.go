@@ -85,7 +85,7 @@ func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.client.ModifyCdnService(w.ctx, apiclient.PayByBandwidth); err != nil {
+	if _, err := w.client.ModifyService(w.ctx, apiclient.CDN(), apiclient.PayByBandwidth); err != nil {
 		t.Fatal(err)
 	}
 	if err := chk.Check(w.ctx); err != nil {

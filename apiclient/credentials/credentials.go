@@ -1,4 +1,9 @@
-package apiclient
+// Package credentials hands out the Alibaba Cloud credentials each request
+// of apiclient is signed with: a fixed key pair, or a chain
+// (credentials-go, a credentials URI, the ECS RAM role over IMDSv2) that
+// caches and refreshes, so that a rotation needs no restart. It knows
+// nothing about the purge APIs; apiclient imports it.
+package credentials
 
 import (
 	"context"
@@ -17,6 +22,10 @@ const (
 	EnvSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
 )
 
+// DefaultSTSEndpoint is where roles are assumed (and apiclient asks
+// GetCallerIdentity) by default.
+const DefaultSTSEndpoint = "https://sts.aliyuncs.com"
+
 // ErrNoCredentials is returned when no AccessKey pair is configured.
 var ErrNoCredentials = errors.New("no AccessKey pair: set " + EnvAccessKeyID + " and " + EnvAccessKeySecret)
 
@@ -29,9 +38,9 @@ type Credentials struct {
 	SecurityToken   string
 }
 
-// CredentialsFromEnv reads the AccessKey pair and token from the environment
+// FromEnv reads the AccessKey pair and token from the environment
 // through getenv (os.Getenv when nil).
-func CredentialsFromEnv(getenv func(string) string) (Credentials, error) {
+func FromEnv(getenv func(string) string) (Credentials, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -86,11 +95,11 @@ func mask(s string) string {
 	return "***"
 }
 
-// CredentialsProvider hands out the credentials to sign one request with.
+// Provider hands out the credentials to sign one request with.
 // The client asks for every attempt, so a provider that caches and
 // refreshes (STS, RAM roles, a credentials URI) is picked up without a
 // restart. Implementations must be safe for concurrent use.
-type CredentialsProvider interface {
+type Provider interface {
 	Credentials(ctx context.Context) (Credentials, error)
 }
 
@@ -101,19 +110,19 @@ type StaticProvider struct {
 	Name  string
 }
 
-// Credentials returns Value, or a *CredentialsError when it is incomplete.
+// Credentials returns Value, or a *Error when it is incomplete.
 func (p StaticProvider) Credentials(context.Context) (Credentials, error) {
 	if err := p.Value.Validate(); err != nil {
-		return Credentials{}, &CredentialsError{Provider: p.Name, Err: err}
+		return Credentials{}, &Error{Provider: p.Name, Err: err}
 	}
 	return p.Value, nil
 }
 
-// CredentialsError says which credentials provider failed and why. It
+// Error says which credentials provider failed and why. It
 // never holds a provider's answer: only the provider's name, the HTTP
 // status, the request ID and a fixed reason (the answer, scrubbed, is
 // logged at debug level). Err is a cause of cdnpurge's own words, or nil.
-type CredentialsError struct {
+type Error struct {
 	Provider   string
 	HTTPStatus int
 	RequestID  string
@@ -123,7 +132,7 @@ type CredentialsError struct {
 
 // Error reads "credentials provider uri: refused the request (HTTP 500,
 // request ID X)".
-func (e *CredentialsError) Error() string {
+func (e *Error) Error() string {
 	s := "credentials provider " + e.Provider + ": " + e.Reason
 	var meta []string
 	if e.HTTPStatus != 0 {
@@ -145,4 +154,4 @@ func (e *CredentialsError) Error() string {
 }
 
 // Unwrap returns the cause.
-func (e *CredentialsError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }

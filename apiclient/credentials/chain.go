@@ -1,4 +1,4 @@
-package apiclient
+package credentials
 
 import (
 	"context"
@@ -22,27 +22,27 @@ import (
 // aliyun CLI's config.json, the ~/.alibabacloud/credentials ini file, the
 // ECS RAM role (IMDSv2) and ALIBABA_CLOUD_CREDENTIALS_URI, first that works.
 const (
-	CredentialsDefault        = ""
-	CredentialsAccessKey      = "access_key"
-	CredentialsSTS            = "sts"
-	CredentialsRAMRoleARN     = "ram_role_arn"
-	CredentialsOIDCRoleARN    = "oidc_role_arn"
-	CredentialsECSRAMRole     = "ecs_ram_role"
-	CredentialsCredentialsURI = "credentials_uri"
-	CredentialsCLIProfile     = "cli_profile"
+	ModeDefault        = ""
+	ModeAccessKey      = "access_key"
+	ModeSTS            = "sts"
+	ModeRAMRoleARN     = "ram_role_arn"
+	ModeOIDCRoleARN    = "oidc_role_arn"
+	ModeECSRAMRole     = "ecs_ram_role"
+	ModeCredentialsURI = "credentials_uri"
+	ModeCLIProfile     = "cli_profile"
 )
 
-// CredentialModes lists the explicit modes, for messages.
-var CredentialModes = []string{CredentialsAccessKey, CredentialsSTS, CredentialsRAMRoleARN, CredentialsOIDCRoleARN,
-	CredentialsECSRAMRole, CredentialsCredentialsURI, CredentialsCLIProfile}
+// modes lists the explicit modes, for messages.
+var modes = []string{ModeAccessKey, ModeSTS, ModeRAMRoleARN, ModeOIDCRoleARN,
+	ModeECSRAMRole, ModeCredentialsURI, ModeCLIProfile}
 
-// CredentialsConfig picks where credentials come from (cdn.credentials).
+// Config picks where credentials come from (cdn.credentials).
 // It holds no secret: key pairs and tokens come from the environment or
 // from files (see docs/alibaba-cloud.md). Fields a mode does not use must
 // be empty. Each field left empty falls back to the environment variable
 // credentials-go reads for it (ALIBABA_CLOUD_ROLE_ARN, ...).
-type CredentialsConfig struct {
-	// Type is one of CredentialModes, or empty for the default chain.
+type Config struct {
+	// Type is one of modes, or empty for the default chain.
 	Type string `yaml:"type" json:"type"`
 	// RoleARN is the RAM role to assume (ram_role_arn, oidc_role_arn).
 	RoleARN string `yaml:"role_arn" json:"role_arn"`
@@ -80,20 +80,20 @@ type CredentialsConfig struct {
 
 // UsesStaticPair reports whether the mode signs with (or starts from) the
 // key pair of the environment or cdn.credentials_file.
-func (c CredentialsConfig) UsesStaticPair() bool {
+func (c Config) UsesStaticPair() bool {
 	switch c.Type {
-	case CredentialsAccessKey, CredentialsSTS, CredentialsRAMRoleARN:
+	case ModeAccessKey, ModeSTS, ModeRAMRoleARN:
 		return true
 	}
 	return false
 }
 
 // NeedsSTS reports whether the mode calls STS itself (over https only).
-func (c CredentialsConfig) NeedsSTS() bool {
-	return c.Type == CredentialsRAMRoleARN || c.Type == CredentialsOIDCRoleARN
+func (c Config) NeedsSTS() bool {
+	return c.Type == ModeRAMRoleARN || c.Type == ModeOIDCRoleARN
 }
 
-// ConfigProblem is one problem of a CredentialsConfig, at a field's name
+// ConfigProblem is one problem of a Config, at a field's name
 // relative to the credentials block ("role_arn").
 type ConfigProblem struct {
 	Field string
@@ -106,36 +106,36 @@ func (p ConfigProblem) Error() string { return p.Field + ": " + p.Msg }
 // Validate reports the problems of c. static is the key pair read from the
 // environment or a file, for the modes that need one; prefix is the
 // block's path, used in messages that name another field.
-func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigProblem {
+func (c Config) Validate(prefix string, static Credentials) []ConfigProblem {
 	var errs []ConfigProblem
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, ConfigProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	used := map[string]bool{}
 	switch c.Type {
-	case CredentialsDefault:
-	case CredentialsAccessKey, CredentialsSTS:
-	case CredentialsRAMRoleARN:
+	case ModeDefault:
+	case ModeAccessKey, ModeSTS:
+	case ModeRAMRoleARN:
 		used["role_arn"], used["role_session_name"], used["duration_seconds"], used["external_id"], used["policy"] = true, true, true, true, true
-	case CredentialsOIDCRoleARN:
+	case ModeOIDCRoleARN:
 		used["role_arn"], used["role_session_name"], used["duration_seconds"], used["policy"] = true, true, true, true
 		used["oidc_provider_arn"], used["oidc_token_file"] = true, true
-	case CredentialsECSRAMRole:
+	case ModeECSRAMRole:
 		used["role_name"], used["disable_imds_v1"], used["allow_imds_v1"] = true, true, true
 		if c.AllowIMDSv1 && c.DisableIMDSv1 {
 			bad("allow_imds_v1", "disable_imds_v1 is set too; keep one of them")
 		}
-	case CredentialsCredentialsURI:
+	case ModeCredentialsURI:
 		used["uri"] = true
 		if c.URI != "" {
-			if err := CheckCredentialsURL(c.URI); err != nil {
+			if err := CheckURL(c.URI); err != nil {
 				bad("uri", "%v", err)
 			}
 		}
-	case CredentialsCLIProfile:
+	case ModeCLIProfile:
 		used["profile"], used["profile_file"] = true, true
 	default:
-		bad("type", "%q: want one of %s, or leave it empty for the default chain", c.Type, strings.Join(CredentialModes, ", "))
+		bad("type", "%q: want one of %s, or leave it empty for the default chain", c.Type, strings.Join(modes, ", "))
 		return errs
 	}
 	for _, field := range sortedKeys(map[string]bool{
@@ -160,7 +160,7 @@ func (c CredentialsConfig) Validate(prefix string, static Credentials) []ConfigP
 		switch {
 		case static.AccessKeyID == "" || static.AccessKeySecret == "":
 			bad("type", "%s needs a key pair: set %s and %s, or cdn.credentials_file", c.Type, EnvAccessKeyID, EnvAccessKeySecret)
-		case c.Type == CredentialsSTS && static.SecurityToken == "":
+		case c.Type == ModeSTS && static.SecurityToken == "":
 			bad("type", "sts needs a security token too: set %s (or security_token in cdn.credentials_file)", EnvSecurityToken)
 		}
 	}
@@ -190,20 +190,20 @@ type fetchers struct {
 	imds string
 }
 
-func (f fetchers) uri(name, raw string) (CredentialsProvider, error) {
+func (f fetchers) uri(name, raw string) (Provider, error) {
 	if raw == "" {
 		raw = os.Getenv("ALIBABA_CLOUD_CREDENTIALS_URI")
 	}
 	if raw == "" {
-		return nil, &CredentialsError{Provider: name, Reason: "no URI: set uri or ALIBABA_CLOUD_CREDENTIALS_URI"}
+		return nil, &Error{Provider: name, Reason: "no URI: set uri or ALIBABA_CLOUD_CREDENTIALS_URI"}
 	}
-	if err := CheckCredentialsURL(raw); err != nil {
-		return nil, &CredentialsError{Provider: name, Reason: "credentials URI refused", Err: err}
+	if err := CheckURL(raw); err != nil {
+		return nil, &Error{Provider: name, Reason: "credentials URI refused", Err: err}
 	}
 	return &uriProvider{name: name, url: raw, http: newCredentialsHTTP(15*time.Second, 5*time.Second), log: f.log}, nil
 }
 
-func (f fetchers) ecs(name, role string, allowV1 bool) CredentialsProvider {
+func (f fetchers) ecs(name, role string, allowV1 bool) Provider {
 	if role == "" {
 		role = os.Getenv("ALIBABA_CLOUD_ECS_METADATA")
 	}
@@ -217,7 +217,7 @@ func (f fetchers) ecs(name, role string, allowV1 bool) CredentialsProvider {
 // chain would find first); without one, credentials-go's default chain
 // runs. Providers built on credentials-go cache and refresh (an STS key is
 // renewed three minutes before it expires), so asking per request is cheap.
-func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProvider, error) {
+func NewChainProvider(cfg Config, opts ChainOptions) (Provider, error) {
 	f := fetchers{log: opts.Logger, imds: opts.IMDSEndpoint}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -247,34 +247,34 @@ func NewChainProvider(cfg CredentialsConfig, opts ChainOptions) (CredentialsProv
 	var p providers.CredentialsProvider
 	var err error
 	switch cfg.Type {
-	case CredentialsDefault:
+	case ModeDefault:
 		if opts.Static.AccessKeyID != "" {
 			return static, nil
 		}
 		return f.defaultChain(), nil
-	case CredentialsAccessKey, CredentialsSTS:
+	case ModeAccessKey, ModeSTS:
 		return static, nil
-	case CredentialsRAMRoleARN:
+	case ModeRAMRoleARN:
 		b := providers.NewRAMRoleARNCredentialsProviderBuilder().
 			WithCredentialsProvider(goProvider{static}).
 			WithRoleArn(cfg.RoleARN).WithRoleSessionName(cfg.RoleSessionName).
 			WithDurationSeconds(cfg.DurationSeconds).WithExternalId(cfg.ExternalID).WithPolicy(cfg.Policy).
 			WithStsEndpoint(stsHost)
 		p, err = b.Build()
-	case CredentialsOIDCRoleARN:
+	case ModeOIDCRoleARN:
 		p, err = providers.NewOIDCCredentialsProviderBuilder().
 			WithRoleArn(cfg.RoleARN).WithOIDCProviderARN(cfg.OIDCProviderARN).WithOIDCTokenFilePath(cfg.OIDCTokenFile).
 			WithRoleSessionName(cfg.RoleSessionName).WithDurationSeconds(cfg.DurationSeconds).WithPolicy(cfg.Policy).
 			WithSTSEndpoint(stsHost).Build()
-	case CredentialsECSRAMRole:
+	case ModeECSRAMRole:
 		return f.ecs(cfg.Type, cfg.RoleName, cfg.AllowIMDSv1 && !cfg.DisableIMDSv1), nil
-	case CredentialsCredentialsURI:
+	case ModeCredentialsURI:
 		return f.uri(cfg.Type, cfg.URI)
-	case CredentialsCLIProfile:
+	case ModeCLIProfile:
 		p, err = providers.NewCLIProfileCredentialsProviderBuilder().WithProfileName(cfg.Profile).
 			WithProfileFile(cfg.ProfileFile).Build()
 	default:
-		return nil, fmt.Errorf("credentials type %q: want one of %s", cfg.Type, strings.Join(CredentialModes, ", "))
+		return nil, fmt.Errorf("credentials type %q: want one of %s", cfg.Type, strings.Join(modes, ", "))
 	}
 	name := cfg.Type
 	if name == "" {
@@ -329,8 +329,8 @@ func (p failing) Credentials(context.Context) (Credentials, error) { return Cred
 // credentials-go's default chain does.
 type chain struct {
 	mu    sync.Mutex
-	links []CredentialsProvider
-	last  CredentialsProvider
+	links []Provider
+	last  Provider
 }
 
 // Credentials asks the link that answered last, else each in turn.
@@ -355,16 +355,16 @@ func (c *chain) Credentials(ctx context.Context) (Credentials, error) {
 		}
 		errs = append(errs, err.Error())
 	}
-	return Credentials{}, &CredentialsError{Provider: "default", Reason: "no provider of the default chain has credentials",
+	return Credentials{}, &Error{Provider: "default", Reason: "no provider of the default chain has credentials",
 		Err: errors.New(strings.Join(errs, "; "))}
 }
 
-// libraryError turns a credentials-go error into a *CredentialsError. Its
+// libraryError turns a credentials-go error into a *Error. Its
 // messages quote providers' answers, so only the text before the first
 // ": " (credentials-go's own words, such as "refresh session token
 // failed") is kept, scrubbed; the whole message, scrubbed, goes to the
 // debug log.
-func libraryError(log *slog.Logger, provider string, err error) *CredentialsError {
+func libraryError(log *slog.Logger, provider string, err error) *Error {
 	msg := err.Error()
 	log.Debug("credentials provider failed", slog.String("provider", provider), slog.String("error", redact.Text(msg)))
 	reason, _, _ := strings.Cut(msg, ": ")
@@ -372,7 +372,7 @@ func libraryError(log *slog.Logger, provider string, err error) *CredentialsErro
 	if reason == "" {
 		reason = "failed"
 	}
-	return &CredentialsError{Provider: provider, Reason: reason}
+	return &Error{Provider: provider, Reason: reason}
 }
 
 // chainProvider adapts a credentials-go provider. Those keep their cache in
@@ -398,13 +398,13 @@ func (c *chainProvider) Credentials(ctx context.Context) (Credentials, error) {
 	}
 	cr := Credentials{AccessKeyID: got.AccessKeyId, AccessKeySecret: got.AccessKeySecret, SecurityToken: got.SecurityToken}
 	if err := cr.Validate(); err != nil {
-		return Credentials{}, &CredentialsError{Provider: c.name, Reason: "handed out an incomplete key pair"}
+		return Credentials{}, &Error{Provider: c.name, Reason: "handed out an incomplete key pair"}
 	}
 	return cr, nil
 }
 
 // goProvider lets credentials-go start a role from one of our providers.
-type goProvider struct{ p CredentialsProvider }
+type goProvider struct{ p Provider }
 
 func (g goProvider) GetCredentials() (*providers.Credentials, error) {
 	c, err := g.p.Credentials(context.Background())

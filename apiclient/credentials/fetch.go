@@ -1,4 +1,4 @@
-package apiclient
+package credentials
 
 import (
 	"context"
@@ -31,7 +31,7 @@ import (
 //   - no Referer, no proxy for loopback and link-local addresses;
 //   - an answer is read up to credBodyLimit, a larger one is refused;
 //   - only https, or http to a loopback or link-local address (a sidecar,
-//     the metadata service), is accepted (CheckCredentialsURL);
+//     the metadata service), is accepted (CheckURL);
 //   - the metadata service is asked with a session token (IMDSv2) only,
 //     unless cdn.credentials.allow_imds_v1 says otherwise;
 //   - an answer's body never enters an error: the error carries the
@@ -49,9 +49,9 @@ const (
 	refreshMargin = 3 * time.Minute
 )
 
-// CheckCredentialsURL reports why raw may not serve credentials: it must be
+// CheckURL reports why raw may not serve credentials: it must be
 // https, or http to a loopback or link-local address; never with user info.
-func CheckCredentialsURL(raw string) error {
+func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return errors.New("not an http(s) URL; want https://..., or http:// to a loopback or link-local address such as http://127.0.0.1:8000/credentials")
@@ -98,7 +98,7 @@ func newCredentialsHTTP(total, dial time.Duration) *http.Client {
 }
 
 // credFetch does one credentials request and returns the body of a 200
-// answer. Errors are *CredentialsError without any of the answer's text.
+// answer. Errors are *Error without any of the answer's text.
 func credFetch(ctx context.Context, hc *http.Client, log *slog.Logger, provider string, req *http.Request) ([]byte, error) {
 	req = req.WithContext(ctx)
 	req.Header.Set("User-Agent", "cdnpurge")
@@ -108,24 +108,29 @@ func credFetch(ctx context.Context, hc *http.Client, log *slog.Logger, provider 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		log.Debug("credentials fetch failed", slog.String("provider", provider), slog.String("error", redact.Text(scrubURLError(err).Error())))
-		return nil, &CredentialsError{Provider: provider, Reason: "no answer"}
+		// The cause only: the URL may carry a token in its query.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		log.Debug("credentials fetch failed", slog.String("provider", provider), slog.String("error", redact.Text(err.Error())))
+		return nil, &Error{Provider: provider, Reason: "no answer"}
 	}
 	defer resp.Body.Close()
 	rid := answerRequestID(resp)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, credBodyLimit+1))
 	switch {
 	case err != nil:
-		return nil, &CredentialsError{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "answer cut short"}
+		return nil, &Error{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "answer cut short"}
 	case len(body) > credBodyLimit:
-		return nil, &CredentialsError{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid,
+		return nil, &Error{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid,
 			Reason: fmt.Sprintf("answer larger than %d KiB, refused", credBodyLimit>>10)}
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, &CredentialsError{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "answered with a redirect, which is never followed"}
+		return nil, &Error{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "answered with a redirect, which is never followed"}
 	case resp.StatusCode != http.StatusOK:
 		log.Debug("credentials provider refused", slog.String("provider", provider), slog.Int("status", resp.StatusCode),
 			slog.String("request_id", rid), slog.String("body", redact.Text(string(body))))
-		return nil, &CredentialsError{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "refused the request"}
+		return nil, &Error{Provider: provider, HTTPStatus: resp.StatusCode, RequestID: rid, Reason: "refused the request"}
 	}
 	return body, nil
 }
@@ -154,18 +159,18 @@ type sessionAnswer struct {
 func session(provider string, body []byte) (Credentials, time.Time, error) {
 	var a sessionAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
-		return Credentials{}, time.Time{}, &CredentialsError{Provider: provider, HTTPStatus: http.StatusOK, Reason: "answer is not JSON"}
+		return Credentials{}, time.Time{}, &Error{Provider: provider, HTTPStatus: http.StatusOK, Reason: "answer is not JSON"}
 	}
 	if a.Code != "" && a.Code != "Success" {
-		return Credentials{}, time.Time{}, &CredentialsError{Provider: provider, HTTPStatus: http.StatusOK, Reason: "answer's Code is not Success"}
+		return Credentials{}, time.Time{}, &Error{Provider: provider, HTTPStatus: http.StatusOK, Reason: "answer's Code is not Success"}
 	}
 	if a.AccessKeyID == "" || a.AccessKeySecret == "" || a.SecurityToken == "" {
-		return Credentials{}, time.Time{}, &CredentialsError{Provider: provider, HTTPStatus: http.StatusOK,
+		return Credentials{}, time.Time{}, &Error{Provider: provider, HTTPStatus: http.StatusOK,
 			Reason: "answer lacks AccessKeyId, AccessKeySecret or SecurityToken"}
 	}
 	exp, err := time.Parse("2006-01-02T15:04:05Z", a.Expiration)
 	if err != nil {
-		return Credentials{}, time.Time{}, &CredentialsError{Provider: provider, HTTPStatus: http.StatusOK,
+		return Credentials{}, time.Time{}, &Error{Provider: provider, HTTPStatus: http.StatusOK,
 			Reason: "answer's Expiration is not a UTC time like 2006-01-02T15:04:05Z"}
 	}
 	return Credentials{AccessKeyID: a.AccessKeyID, AccessKeySecret: a.AccessKeySecret, SecurityToken: a.SecurityToken}, exp, nil
@@ -210,7 +215,7 @@ func (p *uriProvider) Credentials(ctx context.Context) (Credentials, error) {
 	return p.cache.get(ctx, func(ctx context.Context) (Credentials, time.Time, error) {
 		req, err := http.NewRequest(http.MethodGet, p.url, nil)
 		if err != nil {
-			return Credentials{}, time.Time{}, &CredentialsError{Provider: p.name, Reason: "the URL cannot be requested"}
+			return Credentials{}, time.Time{}, &Error{Provider: p.name, Reason: "the URL cannot be requested"}
 		}
 		body, err := credFetch(ctx, p.http, p.log, p.name, req)
 		if err != nil {
@@ -255,7 +260,7 @@ func (p *imdsProvider) fetch(ctx context.Context) (Credentials, time.Time, error
 		}
 		role = strings.TrimSpace(string(body))
 		if role == "" || strings.ContainsAny(role, "/?#\n") {
-			return Credentials{}, time.Time{}, &CredentialsError{Provider: p.name, HTTPStatus: http.StatusOK, Reason: "the instance names no single RAM role; set role_name"}
+			return Credentials{}, time.Time{}, &Error{Provider: p.name, HTTPStatus: http.StatusOK, Reason: "the instance names no single RAM role; set role_name"}
 		}
 	}
 	body, err := p.get(ctx, "/latest/meta-data/ram/security-credentials/"+url.PathEscape(role), token)
@@ -268,7 +273,7 @@ func (p *imdsProvider) fetch(ctx context.Context) (Credentials, time.Time, error
 func (p *imdsProvider) token(ctx context.Context) (string, error) {
 	req, err := http.NewRequest(http.MethodPut, p.endpoint+"/latest/api/token", nil)
 	if err != nil {
-		return "", &CredentialsError{Provider: p.name, Reason: "the metadata endpoint cannot be requested"}
+		return "", &Error{Provider: p.name, Reason: "the metadata endpoint cannot be requested"}
 	}
 	req.Header.Set("X-aliyun-ecs-metadata-token-ttl-seconds", strconv.Itoa(imdsTokenTTL))
 	body, err := credFetch(ctx, p.http, p.log, p.name, req)
@@ -281,7 +286,7 @@ func (p *imdsProvider) token(ctx context.Context) (string, error) {
 func (p *imdsProvider) get(ctx context.Context, path, token string) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, p.endpoint+path, nil)
 	if err != nil {
-		return nil, &CredentialsError{Provider: p.name, Reason: "the metadata endpoint cannot be requested"}
+		return nil, &Error{Provider: p.name, Reason: "the metadata endpoint cannot be requested"}
 	}
 	if token != "" {
 		req.Header.Set("X-aliyun-ecs-metadata-token", token)

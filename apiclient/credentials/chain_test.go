@@ -1,4 +1,4 @@
-package apiclient_test
+package credentials_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 // testCA is trusted through SSL_CERT_FILE, set in TestMain before any TLS
@@ -63,7 +65,7 @@ func tlsEmulator(t *testing.T, o cdnemu.Options) *cdnemu.Server {
 	return s
 }
 
-func clientWith(t *testing.T, emu *cdnemu.Server, p apiclient.CredentialsProvider) *apiclient.Client {
+func clientWith(t *testing.T, emu *cdnemu.Server, p credentials.Provider) *apiclient.Client {
 	t.Helper()
 	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, STSEndpoint: emu.URL, Provider: p,
 		Retry: apiclient.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Max: time.Millisecond}})
@@ -75,7 +77,7 @@ func clientWith(t *testing.T, emu *cdnemu.Server, p apiclient.CredentialsProvide
 
 func refresh(t *testing.T, c *apiclient.Client, path string) {
 	t.Helper()
-	if _, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{path}}); err != nil {
+	if _, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{path}}); err != nil {
 		t.Fatalf("refresh %s: %v", path, err)
 	}
 }
@@ -89,7 +91,7 @@ func keysUsed(emu *cdnemu.Server) []string {
 	return out
 }
 
-var emuPair = apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}
+var emuPair = credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}
 
 // The default chain finds the pair in the environment.
 func TestChainEnvironment(t *testing.T) {
@@ -98,9 +100,9 @@ func TestChainEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Close)
-	t.Setenv(apiclient.EnvAccessKeyID, cdnemu.DefaultAccessKeyID)
-	t.Setenv(apiclient.EnvAccessKeySecret, cdnemu.DefaultAccessKeySecret)
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{}, apiclient.ChainOptions{})
+	t.Setenv(credentials.EnvAccessKeyID, cdnemu.DefaultAccessKeyID)
+	t.Setenv(credentials.EnvAccessKeySecret, cdnemu.DefaultAccessKeySecret)
+	p, err := credentials.NewChainProvider(credentials.Config{}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestChainIniFile(t *testing.T) {
 	t.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", ini)
 	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
 	t.Setenv("HOME", t.TempDir())
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{}, apiclient.ChainOptions{})
+	p, err := credentials.NewChainProvider(credentials.Config{}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,19 +151,19 @@ func TestChainCLIProfile(t *testing.T) {
 	cfg := writeCLIConfig(t, `{"current":"other","profiles":[
 		{"name":"other","mode":"AK","access_key_id":"nope","access_key_secret":"nope"},
 		{"name":"cdn","mode":"AK","access_key_id":"testid","access_key_secret":"testsecret"}]}`)
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCLIProfile, Profile: "cdn", ProfileFile: cfg}, apiclient.ChainOptions{})
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCLIProfile, Profile: "cdn", ProfileFile: cfg}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	refresh(t, clientWith(t, emu, p), "example.com/cli.css")
 
 	broken := writeCLIConfig(t, `{"profiles":[{"name":"cdn","mode":"AK","access_key_id":"id","access_key_secret":"s3cr3t-value"},]}`)
-	p, err = apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCLIProfile, Profile: "cdn", ProfileFile: broken}, apiclient.ChainOptions{})
+	p, err = credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCLIProfile, Profile: "cdn", ProfileFile: broken}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = p.Credentials(context.Background())
-	var ce *apiclient.CredentialsError
+	var ce *credentials.Error
 	if !errors.As(err, &ce) || ce.Provider != "cli_profile" || strings.Contains(err.Error(), "s3cr3t-value") {
 		t.Fatalf("broken profile: %v", err)
 	}
@@ -182,7 +184,7 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 	rot := &cdnemu.RotatingCredentials{Emulator: emu.Emulator, Every: 3}
 	srv := httptest.NewServer(rot)
 	t.Cleanup(srv.Close)
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: srv.URL + "/creds?token=abc"}, apiclient.ChainOptions{})
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCredentialsURI, URI: srv.URL + "/creds?token=abc"}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +206,8 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 		_, _ = w.Write([]byte(`{"AccessKeySecret":"leaked-secret","SecurityToken":"leaked-token"}`))
 	}))
 	t.Cleanup(bad.Close)
-	p, _ = apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: bad.URL + "/?sig=querysecret"}, apiclient.ChainOptions{})
-	_, err = clientWith(t, emu, p).DescribeRefreshQuota(context.Background())
+	p, _ = credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCredentialsURI, URI: bad.URL + "/?sig=querysecret"}, credentials.ChainOptions{})
+	_, err = clientWith(t, emu, p).DescribeQuota(context.Background(), apiclient.CDN())
 	if err == nil || !strings.Contains(err.Error(), "credential_uri") && !strings.Contains(err.Error(), "credentials_uri") {
 		t.Fatalf("error does not name the provider: %v", err)
 	}
@@ -222,9 +224,9 @@ func TestChainCredentialsURIRotation(t *testing.T) {
 func TestChainAssumeRole(t *testing.T) {
 	t.Parallel()
 	emu := tlsEmulator(t, cdnemu.Options{STSTokenTTL: time.Minute})
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsRAMRoleARN,
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeRAMRoleARN,
 		RoleARN: "acs:ram::1234567890123456:role/cdnpurge", RoleSessionName: "test"},
-		apiclient.ChainOptions{Static: emuPair, StaticSource: "env", STSEndpoint: emu.URL})
+		credentials.ChainOptions{Static: emuPair, StaticSource: "env", STSEndpoint: emu.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +248,8 @@ func TestChainAssumeRole(t *testing.T) {
 
 	// An http STS endpoint is refused up front: credentials-go would
 	// send https to it anyway.
-	if _, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsRAMRoleARN, RoleARN: "acs:ram::1:role/x"},
-		apiclient.ChainOptions{Static: emuPair, STSEndpoint: "http://127.0.0.1:1"}); err == nil {
+	if _, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeRAMRoleARN, RoleARN: "acs:ram::1:role/x"},
+		credentials.ChainOptions{Static: emuPair, STSEndpoint: "http://127.0.0.1:1"}); err == nil {
 		t.Fatal("http STS endpoint accepted")
 	}
 }
@@ -261,9 +263,9 @@ func TestChainOIDC(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("eyJ.pod-token.sig"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := apiclient.CredentialsConfig{Type: apiclient.CredentialsOIDCRoleARN, RoleARN: "acs:ram::1234567890123456:role/cdnpurge",
+	cfg := credentials.Config{Type: credentials.ModeOIDCRoleARN, RoleARN: "acs:ram::1234567890123456:role/cdnpurge",
 		OIDCProviderARN: "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1", OIDCTokenFile: tokenFile}
-	p, err := apiclient.NewChainProvider(cfg, apiclient.ChainOptions{STSEndpoint: emu.URL})
+	p, err := credentials.NewChainProvider(cfg, credentials.ChainOptions{STSEndpoint: emu.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestChainOIDC(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.OIDCTokenFile = bad
-	p, _ = apiclient.NewChainProvider(cfg, apiclient.ChainOptions{STSEndpoint: emu.URL})
+	p, _ = credentials.NewChainProvider(cfg, credentials.ChainOptions{STSEndpoint: emu.URL})
 	_, err = p.Credentials(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "oidc_role_arn") || strings.Contains(err.Error(), "eyJ.stolen.sig") {
 		t.Fatalf("bad token: %v", err)
@@ -292,16 +294,16 @@ func TestExpiredTokenRefused(t *testing.T) {
 	}
 	t.Cleanup(emu.Close)
 	emu.AddTemporaryKey("STS.old", "old-secret", "old-token", time.Now().Add(-time.Second))
-	for _, scheme := range []string{apiclient.SignatureV1, apiclient.SignatureV3} {
+	for _, scheme := range []string{signer.V1, signer.V3} {
 		attempts := 0
 		c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, Signature: scheme,
-			Provider:  apiclient.StaticProvider{Value: apiclient.Credentials{AccessKeyID: "STS.old", AccessKeySecret: "old-secret", SecurityToken: "old-token"}, Name: "env"},
+			Provider:  credentials.StaticProvider{Value: credentials.Credentials{AccessKeyID: "STS.old", AccessKeySecret: "old-secret", SecurityToken: "old-token"}, Name: "env"},
 			OnAttempt: func(apiclient.Attempt) { attempts++ },
 			Retry:     apiclient.RetryPolicy{MaxAttempts: 4, Base: time.Millisecond, Max: time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.DescribeRefreshQuota(context.Background())
+		_, err = c.DescribeQuota(context.Background(), apiclient.CDN())
 		if apiclient.Code(err) != "InvalidSecurityToken.Expired" || apiclient.Classify(err) != apiclient.ClassCredentials || attempts != 1 {
 			t.Fatalf("%s: err %v, class %v, %d attempts", scheme, err, apiclient.Classify(err), attempts)
 		}
@@ -314,7 +316,7 @@ func TestExpiredTokenRefused(t *testing.T) {
 func TestRegionEndpoint(t *testing.T) {
 	t.Parallel()
 	for region, want := range map[string]string{
-		"": apiclient.DefaultEndpoint, "cn-hangzhou": apiclient.DefaultEndpoint, "cn-beijing": apiclient.DefaultEndpoint,
+		"": apiclient.CDN().Endpoint, "cn-hangzhou": apiclient.CDN().Endpoint, "cn-beijing": apiclient.CDN().Endpoint,
 		"ap-southeast-1": apiclient.InternationalEndpoint, "eu-central-1": apiclient.InternationalEndpoint, "us-west-1": apiclient.InternationalEndpoint,
 	} {
 		if got := apiclient.RegionEndpoint(region); got != want {

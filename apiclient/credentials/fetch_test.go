@@ -1,4 +1,4 @@
-package apiclient_test
+package credentials_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // credCanary is a fake secret a provider's answer carries.
@@ -59,13 +60,13 @@ func TestCredentialsURIRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, r, second.URL+"/steal", http.StatusFound)
 	}))
 	t.Cleanup(srv.Close)
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: srv.URL + "/redirect?token=" + credCanary},
-		apiclient.ChainOptions{})
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCredentialsURI, URI: srv.URL + "/redirect?token=" + credCanary},
+		credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cr, err := p.Credentials(context.Background())
-	var ce *apiclient.CredentialsError
+	var ce *credentials.Error
 	if !errors.As(err, &ce) || ce.HTTPStatus != http.StatusFound || cr.AccessKeyID != "" {
 		t.Fatalf("redirect: credentials %v, err %v; want a refusal naming HTTP 302", cr, err)
 	}
@@ -104,8 +105,8 @@ func TestCredentialsURIErrorCarriesNoBody(t *testing.T) {
 			t.Cleanup(srv.Close)
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: srv.URL},
-				apiclient.ChainOptions{Logger: log})
+			p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCredentialsURI, URI: srv.URL},
+				credentials.ChainOptions{Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +142,7 @@ func TestCredentialsURIBodyCapped(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: srv.URL}, apiclient.ChainOptions{})
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeCredentialsURI, URI: srv.URL}, credentials.ChainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +167,11 @@ func TestCheckCredentialsURL(t *testing.T) {
 		"https://user:pw@creds.example.com/x":  false,
 		"not a url":                            false,
 	} {
-		if err := apiclient.CheckCredentialsURL(raw); (err == nil) != ok {
-			t.Errorf("CheckCredentialsURL(%q) = %v, want ok=%v", raw, err, ok)
+		if err := credentials.CheckURL(raw); (err == nil) != ok {
+			t.Errorf("CheckURL(%q) = %v, want ok=%v", raw, err, ok)
 		}
 	}
-	probs := apiclient.CredentialsConfig{Type: apiclient.CredentialsCredentialsURI, URI: "http://creds.attacker.example/latest"}.Validate("cdn.credentials.", apiclient.Credentials{})
+	probs := credentials.Config{Type: credentials.ModeCredentialsURI, URI: "http://creds.attacker.example/latest"}.Validate("cdn.credentials.", credentials.Credentials{})
 	if len(probs) != 1 || probs[0].Field != "uri" || !strings.Contains(probs[0].Msg, "https") {
 		t.Fatalf("plain http to a remote host: %v", probs)
 	}
@@ -210,8 +211,8 @@ func imds(t *testing.T, tokenOK bool, log *hostLog) string {
 func TestECSRAMRoleIMDSv2Only(t *testing.T) {
 	t.Parallel()
 	var v2 hostLog
-	p, err := apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsECSRAMRole},
-		apiclient.ChainOptions{IMDSEndpoint: imds(t, true, &v2)})
+	p, err := credentials.NewChainProvider(credentials.Config{Type: credentials.ModeECSRAMRole},
+		credentials.ChainOptions{IMDSEndpoint: imds(t, true, &v2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestECSRAMRoleIMDSv2Only(t *testing.T) {
 
 	var v1 hostLog
 	endpoint := imds(t, false, &v1)
-	p, _ = apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsECSRAMRole}, apiclient.ChainOptions{IMDSEndpoint: endpoint})
+	p, _ = credentials.NewChainProvider(credentials.Config{Type: credentials.ModeECSRAMRole}, credentials.ChainOptions{IMDSEndpoint: endpoint})
 	if _, err := p.Credentials(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
 		t.Fatalf("no token and no allow_imds_v1: %v", err)
 	}
@@ -230,8 +231,8 @@ func TestECSRAMRoleIMDSv2Only(t *testing.T) {
 			t.Fatalf("asked %s without a session token", r.URL.Path)
 		}
 	}
-	p, _ = apiclient.NewChainProvider(apiclient.CredentialsConfig{Type: apiclient.CredentialsECSRAMRole, AllowIMDSv1: true},
-		apiclient.ChainOptions{IMDSEndpoint: endpoint})
+	p, _ = credentials.NewChainProvider(credentials.Config{Type: credentials.ModeECSRAMRole, AllowIMDSv1: true},
+		credentials.ChainOptions{IMDSEndpoint: endpoint})
 	if cr, err := p.Credentials(context.Background()); err != nil || cr.AccessKeyID != "STS.ecs" {
 		t.Fatalf("allow_imds_v1: %v, %v", cr, err)
 	}
@@ -253,12 +254,12 @@ func TestAPIErrorCarriesNoBody(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			t.Cleanup(srv.Close)
-			c, err := apiclient.New(apiclient.Options{Endpoint: srv.URL, Provider: apiclient.StaticProvider{Value: emuPair, Name: "env"},
+			c, err := apiclient.New(apiclient.Options{Endpoint: srv.URL, Provider: credentials.StaticProvider{Value: emuPair, Name: "env"},
 				Retry: apiclient.RetryPolicy{MaxAttempts: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.DescribeRefreshQuota(context.Background())
+			_, err = c.DescribeQuota(context.Background(), apiclient.CDN())
 			if err == nil || strings.Contains(err.Error(), "canary") || strings.Contains(err.Error(), "\x1b") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q", err)
 			}
