@@ -41,6 +41,12 @@ func ParseObjectType(s string) (ObjectType, error) {
 		return ObjectExQuery, nil
 	case "cachekey":
 		return ObjectCacheKey, nil
+	// ESA's whole-host and whole-site purges: only the CLI's direct path
+	// and schedules send them; jobs.Validate refuses them on the wire.
+	case "hostname":
+		return ObjectHostname, nil
+	case "purgeall":
+		return ObjectPurgeAll, nil
 	}
 	return "", fmt.Errorf("object type %q: want File, Directory, Regex, ExQuery (IgnoreParams) or, on ESA sites, CacheKey", s)
 }

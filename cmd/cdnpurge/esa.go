@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
@@ -83,3 +85,54 @@ func esaTargetsOf(t apiclient.Target, all []apiclient.Product) []apiclient.Produ
 	}
 	return out
 }
+
+// parsePurgeType is purge's --type: the wire's object types, and ESA's
+// hostname and purgeall, which only an operator asks for and only from
+// this process (--direct): a queued job naming them would be refused by
+// every worker (jobs.OperatorOnlyType).
+func parsePurgeType(s string, direct bool) (apiclient.ObjectType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "hostname":
+		if !direct {
+			return "", errors.New("hostname purges empty whole hosts: only from this process, add --direct")
+		}
+		return apiclient.ObjectHostname, nil
+	case "purgeall", "purge-all":
+		if !direct {
+			return "", errors.New("purgeall empties a whole site: only from this process, add --direct")
+		}
+		return apiclient.ObjectPurgeAll, nil
+	}
+	ot, err := apiclient.ParseObjectType(s)
+	if err != nil {
+		return "", errors.New("want file, directory, regex, exquery (ignoreparams), cachekey, or with --direct hostname or purgeall")
+	}
+	return ot, nil
+}
+
+// headerFlag collects --header NAME=VALUE.
+type headerFlag map[string]string
+
+func (h *headerFlag) String() string {
+	if h == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*h))
+	for k, v := range *h {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (h *headerFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("%q: want NAME=VALUE, such as UserGeo=CN", s)
+	}
+	if *h == nil {
+		*h = map[string]string{}
+	}
+	(*h)[strings.TrimSpace(k)] = v
+	return nil
+}
+

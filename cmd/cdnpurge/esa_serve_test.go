@@ -194,3 +194,44 @@ func TestServeAndCLIWithAnESASite(t *testing.T) {
 		t.Errorf("direct ignoreParams purge on the ESA site: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+// The operator's whole-site purges and cache-key purges on an ESA site:
+// purgeall and hostname only with --direct (refused queued, before
+// anything is published), cachekey with its headers.
+func TestPurgeOperatorTypesOnAnESASite(t *testing.T) {
+	cleanEnv(t)
+	t.Chdir(t.TempDir())
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - {name: \"*.example.org\", product: esa, site: example.org}\n"+
+		"  - {name: example.org, product: esa, site: example.org}\ncdn:\n  emulator: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startServeBeside(t, "--config", cfgFile)
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+	}
+	if code, out, stderr := run("purge", "--type", "purgeall", "https://example.org/"); code == 0 || !strings.Contains(stderr, "add --direct") {
+		t.Errorf("a queued purgeall: exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, args := range [][]string{
+		{"--type", "purgeall", "--force", "https://example.org/"},
+		{"--type", "hostname", "https://www.example.org/"},
+		{"--type", "cachekey", "--header", "UserGeo=CN", "https://example.org/k.html"},
+	} {
+		code, out, stderr := run(append([]string{"--output", "json", "purge", "--direct", "--wait", "--poll", "20ms"}, args...)...)
+		var sum summary
+		if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 1 || sum.Completed != 1 {
+			t.Errorf("purge --direct %v: exit %d\n%s\n%s", args, code, out, stderr)
+		}
+	}
+	code, out, stderr := run("--output", "json", "tasks", "--target", "esa")
+	for _, want := range []string{`"object_type": "purgeall"`, `"object_type": "hostname"`, `"object_type": "cachekey"`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("tasks --target esa lacks %s: exit %d\n%s\n%s", want, code, out, stderr)
+		}
+	}
+	if code, _, stderr := run("purge", "--direct", "--type", "cachekey", "https://example.org/k.html"); code == 0 || !strings.Contains(stderr, "--header") {
+		t.Errorf("cachekey without headers: exit %d %s", code, stderr)
+	}
+}

@@ -27,6 +27,8 @@ type purgeFlags struct {
 	poll       time.Duration
 	idemKey    string
 	priority   string
+	// headers are a cachekey purge's headers (ESA), --header NAME=VALUE.
+	headers headerFlag
 }
 
 // request is what purge or push was asked to do, paths normalised.
@@ -39,6 +41,8 @@ type request struct {
 	// priority of the queued jobs; --direct sends at once anyway.
 	priority jobs.Priority
 	paths    []string
+	// headers go with a CacheKey refresh (ESA sites).
+	headers map[string]string
 }
 
 // job is the request as a job of the given paths (all of them when nil).
@@ -47,6 +51,11 @@ func (req request) job(paths []string) *jobs.Job {
 		paths = req.paths
 	}
 	j := &jobs.Job{Kind: req.kind, Priority: req.priority}
+	defer func() {
+		if j.Refresh != nil && len(req.headers) > 0 {
+			j.Refresh.Headers = req.headers
+		}
+	}()
 	if j.Priority == jobs.PriorityNormal {
 		j.Priority = "" // the wire format's default
 	}
@@ -91,8 +100,9 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	var f purgeFlags
 	fs.StringVar(&f.file, "f", "", "read paths from `FILE`, one per line (- for standard input)")
 	if kind == jobs.KindRefresh {
-		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex or exquery")
+		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex or exquery (ignoreparams); on ESA sites also cachekey, and with --direct hostname or purgeall (docs/esa.md)")
 		fs.BoolVar(&f.force, "force", false, "directory, regex, exquery: purge everything under the scope, not only what changed at the origin")
+		fs.Var(&f.headers, "header", "cachekey (ESA): a `NAME=VALUE` header the cache key is built from, such as UserGeo=CN; repeat for more")
 	} else {
 		fs.StringVar(&f.area, "area", "", "prefetch area: domestic or overseas (default: the API's)")
 		fs.BoolVar(&f.l2Preload, "l2-preload", false, "prefetch to L2 nodes too")
@@ -113,11 +123,15 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	}
 	req.priority = pri
 	if kind == jobs.KindRefresh {
-		ot, err := apiclient.ParseObjectType(f.objectType)
+		ot, err := parsePurgeType(f.objectType, f.direct)
 		if err != nil {
-			return usagef("--type %q: want file, directory, regex or exquery", f.objectType)
+			return usagef("--type %q: %v", f.objectType, err)
 		}
 		req.ot = ot
+		if (ot == apiclient.ObjectCacheKey) != (len(f.headers) > 0) {
+			return usagef("--header goes with --type cachekey, and cachekey needs at least one --header NAME=VALUE")
+		}
+		req.headers = f.headers
 		if f.force {
 			if ot == apiclient.ObjectFile {
 				return usagef("--force applies to directory, regex and exquery refreshes only")
