@@ -135,4 +135,3 @@ func (h *headerFlag) Set(s string) error {
 	(*h)[strings.TrimSpace(k)] = v
 	return nil
 }
-
