@@ -9,7 +9,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/quota"
 )
 
 // A NATS publisher cannot ask for ESA's hostname or purgeall purges (they
@@ -49,5 +51,67 @@ func TestWorkerRefusesWholeSitePurgesFromPublishers(t *testing.T) {
 	}
 	if n := h.emu.Calls(apiclient.CDN().Actions.Refresh); n != 0 {
 		t.Fatalf("%d refresh calls, want none", n)
+	}
+}
+
+// withESASite makes the ESA site esa.example.net (SiteId 77, served by the
+// harness's emulator) a target of the harness's workers, with its own
+// quota mirror fed by GetPurgeQuota, and routes its host names there.
+func withESASite(t *testing.T, h *harness) *quota.Mirror {
+	t.Helper()
+	const site = 77
+	p := apiclient.ESASiteProduct(site)
+	m := quota.NewMirror(quota.NewMemoryStore(quota.Options{Target: p}), h.client, quota.MirrorConfig{Logger: h.log})
+	if err := m.SyncNow(h.ctx); err != nil {
+		t.Fatalf("first ESA quota sync: %v", err)
+	}
+	h.targets = map[apiclient.Product]TargetDeps{p: {API: h.client, Gate: m, Syncer: m}}
+	h.productOf = func(host string) apiclient.Product {
+		if host == "esa.example.net" || strings.HasSuffix(host, ".esa.example.net") {
+			return p
+		}
+		return apiclient.ProductCDN
+	}
+	v, err := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"example.com", "*.example.com", "esa.example.net", "*.esa.example.net"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.val = v
+	return m
+}
+
+// A job with URLs on a CDN domain and on an ESA site whose file quota is
+// 5: the CDN part lands, 5 ESA URLs land in one PurgeCaches call of type
+// file, and the other 3 wait for the site's quota. The site is never
+// asked for more than it has (no QuotaExceeded answer, usage exactly 5),
+// and the ESA task is followed to Complete with DescribePurgeTasks.
+func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{
+		ESASites: []cdnemu.ESASite{{Name: "esa.example.net", ID: 77}},
+		ESAQuota: map[apiclient.ESAPurgeType]int64{apiclient.ESAFile: 5},
+	}})
+	withESASite(t, h)
+	h.publish(refreshJob(append(urls("esa.example.net", 0, 8), urls("example.com", 0, 2)...)...))
+	h.runWorker(fastConfig(), "w1")
+	h.waitFor("5 ESA URLs purged and their task complete", 60*time.Second, func() bool {
+		tasks := h.emu.ESATasks()
+		done := 0
+		for _, tk := range tasks {
+			if tk.Status == apiclient.TaskComplete {
+				done++
+			}
+		}
+		return h.emu.ESAQuotaUsed(77, apiclient.ESAFile) == 5 && len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 2 && done == 5 &&
+			h.emu.Calls("DescribePurgeTasks") > 0
+	})
+	if n := h.emu.Refused("PurgeCaches", "QuotaExceeded.Purge"); n != 0 {
+		t.Errorf("%d purges refused for quota: the gate let the site be overspent", n)
+	}
+	if used := h.emu.ESAQuotaUsed(77, apiclient.ESAFile); used != 5 {
+		t.Errorf("site 77 used %d of its 5 file purges", used)
+	}
+	if n := h.emu.Accepted("PurgeCaches"); n != 1 {
+		t.Errorf("%d PurgeCaches calls accepted, want 1", n)
 	}
 }
