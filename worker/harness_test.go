@@ -50,13 +50,14 @@ type harness struct {
 	// dcdn is DCDN's quota mirror, when harnessOpts.dcdn names domains.
 	dcdn      *quota.Mirror
 	productOf func(host string) apiclient.Product
-	// targets are more targets of the worker (ESA sites: esa_test.go).
-	targets map[apiclient.Product]TargetDeps
 	kv        *KVStore
 	subjects  jobs.Subjects
 	val       *jobs.Validator
 	pub       *jobs.Publisher
 	log       *slog.Logger
+
+	// targets are more targets of the worker (ESA sites: esa_test.go).
+	targets map[apiclient.Product]TargetDeps
 }
 
 type harnessOpts struct {
