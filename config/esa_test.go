@@ -154,3 +154,14 @@ func TestESASitesBecomeTargetsOnceResolved(t *testing.T) {
 		t.Errorf("a.example.org is on %s, want esa:5", p)
 	}
 }
+
+// A schedule may purge a whole ESA site (the operator's decision, written
+// in the config); the same purge from a hook or a publisher is refused.
+func TestScheduleMayPurgeAWholeESASite(t *testing.T) {
+	t.Parallel()
+	body := "domains:\n  - {name: example.org, product: esa, site_id: 7}\nschedules:\n" +
+		"  - {name: nightly-wipe, cron: \"0 3 * * *\", action: refresh, object_type: PurgeAll, force: true, paths: [\"https://example.org/\"]}\n"
+	if _, err := Load(writeFile(t, "c.yaml", body), env(creds)); err != nil {
+		t.Fatalf("a scheduled purgeall is refused: %v", err)
+	}
+}

@@ -43,3 +43,13 @@ func checkCacheKeyHeaders(ot apiclient.ObjectType, h map[string]string, ve *Vali
 		}
 	}
 }
+
+// ValidateOperator is Validate for a job built from the operator's own
+// configuration (a schedule's tick, never a message's content): ESA's
+// hostname and purgeall purges are allowed there, everything else is
+// checked as Validate checks it.
+func (v *Validator) ValidateOperator(j *Job) error {
+	op := *v
+	op.operator = true
+	return op.Validate(j)
+}

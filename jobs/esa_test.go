@@ -31,3 +31,20 @@ func TestValidateRefusesOperatorOnlyESATypes(t *testing.T) {
 		}
 	}
 }
+
+// A schedule's job comes from the operator's config: it may purge a whole
+// ESA site; the same job from a message may not.
+func TestValidateOperatorAllowsWholeSitePurges(t *testing.T) {
+	t.Parallel()
+	v := testValidator(t)
+	mk := func() *Job {
+		return &Job{ID: "nightly-1", Version: WireVersion, Kind: KindRefresh,
+			Refresh: &RefreshSpec{ObjectType: "purgeall", Paths: []string{"https://static.example.com/"}}}
+	}
+	if err := v.ValidateOperator(mk()); err != nil {
+		t.Errorf("a scheduled purgeall: %v", err)
+	}
+	if err := v.Validate(mk()); err == nil {
+		t.Error("the same job from a message passes")
+	}
+}

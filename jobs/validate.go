@@ -40,6 +40,9 @@ type Validator struct {
 	scheme   string
 	maxLen   int
 	maxPaths int
+	// operator: the jobs come from the operator's own config (schedules),
+	// so ESA's whole-host and whole-site purges are allowed (ValidateOperator).
+	operator bool
 }
 
 // NewValidator builds a Validator; it refuses an empty allowlist or a
@@ -201,7 +204,7 @@ func (v *Validator) Validate(j *Job) error {
 }
 
 func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []string {
-	if why := OperatorOnlyType(r.ObjectType); why != "" {
+	if why := OperatorOnlyType(r.ObjectType); why != "" && !v.operator {
 		ve.add("refresh.object_type", "", why)
 		return nil
 	}
