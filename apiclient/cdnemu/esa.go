@@ -2,6 +2,7 @@ package cdnemu
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -614,4 +615,40 @@ func (e *Emulator) ESATasks() []ESATask {
 		out = append(out, ESATask{TaskID: strconv.FormatInt(t.id, 10), SiteID: t.site, Type: t.typ, Content: t.content, Status: s})
 	}
 	return out
+}
+
+// esaSitesFlag is --esa-sites: NAME or NAME=SITEID, comma-separated.
+type esaSitesFlag []ESASite
+
+func (f *esaSitesFlag) String() string {
+	parts := make([]string, 0, len(*f))
+	for _, s := range *f {
+		if s.ID > 0 {
+			parts = append(parts, s.Name+"="+strconv.FormatInt(s.ID, 10))
+		} else {
+			parts = append(parts, s.Name)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *esaSitesFlag) Set(v string) error {
+	*f = (*f)[:0]
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, id, hasID := strings.Cut(part, "=")
+		s := ESASite{Name: strings.TrimSpace(name)}
+		if hasID {
+			n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%q: want NAME=SITEID with a positive SiteId", part)
+			}
+			s.ID = n
+		}
+		*f = append(*f, s)
+	}
+	return nil
 }

@@ -166,3 +166,17 @@ func TestESATasksFollowTheTaskClock(t *testing.T) {
 		t.Errorf("PageSize 51: %q, want InvalidParameter", a.code)
 	}
 }
+
+func TestESASitesFlag(t *testing.T) {
+	t.Parallel()
+	var f esaSitesFlag
+	if err := f.Set("example.org, shop.example.net=42"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f) != 2 || f[0] != (ESASite{Name: "example.org"}) || f[1] != (ESASite{Name: "shop.example.net", ID: 42}) || f.String() != "example.org,shop.example.net=42" {
+		t.Errorf("parsed %+v (%s)", f, f.String())
+	}
+	if err := f.Set("x.example=abc"); err == nil {
+		t.Error("a SiteId that is no number is taken")
+	}
+}
