@@ -1,7 +1,10 @@
-// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge:
-// request signing (V3 and v1), credentials per request (credentials-go),
-// transport, typed actions, typed API errors and the retry policy. It knows
-// nothing about NATS, Redis or jobs.
+// Package apiclient is the Alibaba Cloud purge API client of cdnpurge. A
+// product (CDN, DCDN) is a Target value; the Client has one method per
+// operation, which takes the Target, and one request path for all of them:
+// signing (apiclient/signer), credentials per request
+// (apiclient/credentials), transport, calls/s pacing, per-domain pacing,
+// breaker, typed API errors and the retry policy. It knows nothing about
+// NATS, Redis or jobs.
 package apiclient
 
 import (

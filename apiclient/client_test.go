@@ -3,6 +3,7 @@ package apiclient_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server) {
@@ -311,5 +313,20 @@ func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
 	time.Sleep(250 * time.Millisecond)
 	if _, err := c.DescribeService(ctx, apiclient.CDN()); err != nil {
 		t.Fatalf("after the cooldown: %v", err)
+	}
+}
+
+// Parameters whose names start one another ("Tag", "Tag.1") are signed in
+// name order, as the signature pages say; the emulator, which checks with
+// code of its own, accepts them over v1 and V3.
+func TestSignsParametersInNameOrder(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{signer.V1, signer.V3} {
+		c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.Signature = scheme })
+		err := c.Call(context.Background(), "SetOptimizeConfig", url.Values{"DomainName": {"example.com"}, "Enable": {"on"},
+			"Tag": {"a"}, "Tag.1": {"b"}, "Tag-x": {"c"}}, nil)
+		if err != nil {
+			t.Errorf("%s: %v", scheme, err)
+		}
 	}
 }

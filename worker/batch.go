@@ -145,20 +145,30 @@ func (l Limits) size(k GroupKey) int {
 	case k.ObjectType == apiclient.ObjectRegex:
 		n = l.RegexPerRefresh
 	}
-	t, err := apiclient.TargetOf(string(k.product()))
-	if err != nil {
+	caps, ok := targetCaps[k.product()]
+	if !ok {
 		return n
 	}
 	switch {
 	case k.Action == ActionPush:
-		n = min(n, t.Caps.URLsPerPush)
+		n = min(n, caps.URLsPerPush)
 	case k.ObjectType == apiclient.ObjectDirectory:
-		n = min(n, t.Caps.DirsPerRefresh)
+		n = min(n, caps.DirsPerRefresh)
 	case k.ObjectType != apiclient.ObjectRegex:
-		n = min(n, t.Caps.URLsPerRefresh)
+		n = min(n, caps.URLsPerRefresh)
 	}
 	return n
 }
+
+// targetCaps are the per-call caps of each product, read once: size runs
+// for every path added.
+var targetCaps = func() map[apiclient.Product]apiclient.Caps {
+	m := map[apiclient.Product]apiclient.Caps{}
+	for _, t := range apiclient.Targets() {
+		m[t.Product] = t.Caps
+	}
+	return m
+}()
 
 // domains is how many distinct domains one call may address; 0 is no cap.
 func (l Limits) domains(k GroupKey) int {

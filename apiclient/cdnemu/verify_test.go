@@ -105,3 +105,11 @@ func TestParseAuthV3(t *testing.T) {
 		}
 	}
 }
+
+func TestSortedPairsByName(t *testing.T) {
+	t.Parallel()
+	q := url.Values{"Tag.1": {"x"}, "Tag": {"y"}, "Tag-a": {"z"}, "b": {"2", "1"}}
+	if got, want := sortedPairs(q, ""), "Tag=y&Tag-a=z&Tag.1=x&b=1&b=2"; got != want {
+		t.Fatalf("sortedPairs = %q, want %q", got, want)
+	}
+}

@@ -185,26 +185,43 @@ func unreserved(c byte) bool {
 }
 
 // CanonicalQuery is the canonical query string of both schemes, and the V3
-// form body: names and values percent-encoded, pairs sorted by name then
-// value and joined with &. A name given more than once keeps every value,
-// so that a server and a client agree on a repeated parameter; one without
-// a value reads "name=".
+// form body: names and values percent-encoded, sorted by name, the values
+// of one name sorted, pairs joined with &. A name given more than once
+// keeps every value, so that a server and a client agree on a repeated
+// parameter; one without a value reads "name=".
 func CanonicalQuery(q url.Values) string { return canonicalQuery(q, "") }
 
 // canonicalQuery is CanonicalQuery without the parameter named skip.
 func canonicalQuery(q url.Values, skip string) string {
-	pairs := make([]string, 0, len(q))
+	type param struct {
+		name string
+		vals []string
+	}
+	params := make([]param, 0, len(q))
 	for k, vs := range q {
 		if k == skip {
 			continue
 		}
-		ek := PercentEncode(k)
-		for _, v := range vs {
-			pairs = append(pairs, ek+"="+PercentEncode(v))
+		ev := make([]string, len(vs))
+		for i, v := range vs {
+			ev[i] = PercentEncode(v)
+		}
+		sort.Strings(ev)
+		params = append(params, param{PercentEncode(k), ev})
+	}
+	// By name first: "Tag" comes before "Tag.1" although "Tag.1=" sorts
+	// before "Tag=" as a string.
+	sort.Slice(params, func(i, j int) bool { return params[i].name < params[j].name })
+	var b strings.Builder
+	for _, p := range params {
+		for _, v := range p.vals {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(p.name + "=" + v)
 		}
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
+	return b.String()
 }
 
 // StringToSignV1 returns HTTPMethod & %2F & PercentEncode(CanonicalQuery),

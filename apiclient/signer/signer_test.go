@@ -90,6 +90,12 @@ func TestCanonicalQuery(t *testing.T) {
 	if got, want := CanonicalQuery(q), "Signature=s&a%20b=&b=1&b=2"; got != want {
 		t.Fatalf("CanonicalQuery = %q, want %q", got, want)
 	}
+	// Sorted by name, as the signature pages say: a name before a longer
+	// one it starts, whatever follows it.
+	q = url.Values{"Tag.1": {"x"}, "Tag": {"y"}, "Tag-a": {"z"}}
+	if got, want := CanonicalQuery(q), "Tag=y&Tag-a=z&Tag.1=x"; got != want {
+		t.Fatalf("CanonicalQuery = %q, want %q", got, want)
+	}
 }
 
 // A newline-joined ObjectPath signs to something that changes with each
