@@ -145,7 +145,14 @@ func (l Limits) size(k GroupKey) int {
 	case k.ObjectType == apiclient.ObjectRegex:
 		n = l.RegexPerRefresh
 	}
-	caps, ok := targetCaps[k.product()]
+	base := apiclient.BaseProduct(k.product())
+	if base == apiclient.ProductESA && k.Action == ActionRefresh {
+		// ESA's caps differ by purge type (cache tags, host names).
+		if m := apiclient.ESAMaxPerCall(apiclient.ESAPurgeType(apiclient.ESA().ObjectTypes[k.ObjectType])); m > 0 {
+			n = min(n, m)
+		}
+	}
+	caps, ok := targetCaps[base]
 	if !ok {
 		return n
 	}
