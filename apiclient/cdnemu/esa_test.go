@@ -180,3 +180,22 @@ func TestESASitesFlag(t *testing.T) {
 		t.Error("a SiteId that is no number is taken")
 	}
 }
+
+func TestStartQuotaDayRestoresESAQuotas(t *testing.T) {
+	t.Parallel()
+	e, err := New(Options{ESASites: []ESASite{{Name: "example.org", ID: 7}}, ESAQuota: map[apiclient.ESAPurgeType]int64{apiclient.ESAFile: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := map[string]string{"SiteId": "7", "Content": `{"Files":["https://example.org/a"]}`}
+	if a := esaCall(t, e, "PurgeCaches", p); a.code != "" {
+		t.Fatal(a.code)
+	}
+	if a := esaCall(t, e, "PurgeCaches", p); a.code != "QuotaExceeded.Purge" {
+		t.Fatalf("second purge: %q", a.code)
+	}
+	e.StartQuotaDay()
+	if a := esaCall(t, e, "PurgeCaches", p); a.code != "" {
+		t.Errorf("after StartQuotaDay: %q", a.code)
+	}
+}
