@@ -652,3 +652,37 @@ func (f *esaSitesFlag) Set(v string) error {
 	}
 	return nil
 }
+
+// esaQuotaFlag is --esa-quota: TYPE=N, comma-separated.
+type esaQuotaFlag map[apiclient.ESAPurgeType]int64
+
+func (f *esaQuotaFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(*f))
+	for t, n := range *f {
+		parts = append(parts, string(t)+"="+strconv.FormatInt(n, 10))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (f *esaQuotaFlag) Set(v string) error {
+	if *f == nil {
+		*f = map[apiclient.ESAPurgeType]int64{}
+	}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		t, raw, ok := strings.Cut(part, "=")
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if !ok || err != nil || n < 0 || !slices.Contains(apiclient.ESAPurgeTypes(), apiclient.ESAPurgeType(strings.TrimSpace(t))) {
+			return fmt.Errorf("%q: want TYPE=N with TYPE one of file, directory, cachetag, ignoreParams, hostname, purgeall, cachekey", part)
+		}
+		(*f)[apiclient.ESAPurgeType(strings.TrimSpace(t))] = n
+	}
+	return nil
+}
