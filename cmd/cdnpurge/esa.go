@@ -21,15 +21,12 @@ const emulatorDefaultESASite = "example.org"
 // else emulatorDefaultESASite.
 func emulatorESASites(cfg *config.Config) []cdnemu.ESASite {
 	var out []cdnemu.ESASite
-	for i, s := range cfg.ESASites() {
+	for _, s := range cfg.ESASites() {
 		name := s.Name
 		if name == "" {
 			// Only a site_id is given: the emulator needs a name; the
 			// site's first domain stands in, without a wildcard.
-			name = trimWildcard(s.Domains[0])
-			if name == "" {
-				name = "site" + string(rune('a'+i%26)) + ".example"
-			}
+			name = strings.TrimLeft(s.Domains[0], "*.")
 		}
 		out = append(out, cdnemu.ESASite{Name: name, ID: s.ID})
 	}
@@ -37,13 +34,6 @@ func emulatorESASites(cfg *config.Config) []cdnemu.ESASite {
 		out = []cdnemu.ESASite{{Name: emulatorDefaultESASite}}
 	}
 	return out
-}
-
-func trimWildcard(name string) string {
-	for len(name) > 0 && (name[0] == '*' || name[0] == '.') {
-		name = name[1:]
-	}
-	return name
 }
 
 // resolveESASites finds, with ListSites, the SiteId of every ESA site the

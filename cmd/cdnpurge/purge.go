@@ -51,18 +51,13 @@ func (req request) job(paths []string) *jobs.Job {
 		paths = req.paths
 	}
 	j := &jobs.Job{Kind: req.kind, Priority: req.priority}
-	defer func() {
-		if j.Refresh != nil && len(req.headers) > 0 {
-			j.Refresh.Headers = req.headers
-		}
-	}()
 	if j.Priority == jobs.PriorityNormal {
 		j.Priority = "" // the wire format's default
 	}
 	if req.kind == jobs.KindPush {
 		j.Push = &jobs.PushSpec{Paths: paths, Area: req.area, L2Preload: req.l2}
 	} else {
-		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force}
+		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force, Headers: req.headers}
 	}
 	return j
 }
