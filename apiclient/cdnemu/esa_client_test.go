@@ -3,6 +3,7 @@ package cdnemu_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,22 @@ func TestESAThrottlingIsRetried(t *testing.T) {
 	e := &apiclient.Error{Action: "PurgeCaches", HTTPStatus: 400, Code: "TooManyRequests"}
 	if e.Class() != apiclient.ClassThrottled {
 		t.Errorf("TooManyRequests is %s, want throttled", e.Class())
+	}
+}
+
+// A full call of 1,000 long URLs fits: purges go as a form body, where a
+// query string of a megabyte would not.
+func TestClientPurgesAFullCallOfLongURLs(t *testing.T) {
+	t.Parallel()
+	c, emu, _ := esaPair(t, cdnemu.Options{})
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = "https://example.org/" + strings.Repeat("a", 990) + "/" + strconv.Itoa(i)
+	}
+	if _, err := c.Refresh(context.Background(), apiclient.ESA().WithSite(7), apiclient.RefreshRequest{Paths: paths}); err != nil {
+		t.Fatal(err)
+	}
+	if n := emu.ESAQuotaUsed(7, apiclient.ESAFile); n != 1000 {
+		t.Errorf("%d URLs purged, want 1000", n)
 	}
 }
