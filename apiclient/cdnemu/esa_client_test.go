@@ -155,8 +155,9 @@ func TestESAThrottlingIsRetried(t *testing.T) {
 	}
 }
 
-// A full call of 1,000 long URLs fits: purges go as a form body, where a
-// query string of a megabyte would not.
+// A full call of 1,000 long URLs (about 1 MB of Content) is sent and
+// purged whole. (Purges go as a form body because gateways limit URLs;
+// the emulator itself enforces no URL length.)
 func TestClientPurgesAFullCallOfLongURLs(t *testing.T) {
 	t.Parallel()
 	c, emu, _ := esaPair(t, cdnemu.Options{})
