@@ -38,6 +38,9 @@ func (c *Client) Refresh(ctx context.Context, t Target, r RefreshRequest) (Refre
 	if err != nil {
 		return RefreshResult{}, err
 	}
+	if t.Wire == WireSiteContent {
+		return c.esaRefresh(ctx, rt, t, action, r)
+	}
 	ot := t.wireType(r.ObjectType)
 	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}, "ObjectType": {string(ot)}}
 	if r.Force != nil && ot != ObjectFile {
@@ -75,6 +78,9 @@ func (c *Client) Push(ctx context.Context, t Target, r PushRequest) (PushResult,
 	rt, err := c.route(t)
 	if err != nil {
 		return PushResult{}, err
+	}
+	if t.Wire == WireSiteContent {
+		return c.esaPush(ctx, rt, t, action, r)
 	}
 	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}}
 	if r.Area != "" {
@@ -117,6 +123,9 @@ func (c *Client) DescribeQuota(ctx context.Context, t Target) (RefreshQuota, err
 	if err != nil {
 		return RefreshQuota{}, err
 	}
+	if t.Wire == WireSiteContent {
+		return c.esaQuota(ctx, rt, t, action)
+	}
 	var raw rawRefreshQuota
 	if err := c.call(ctx, rt, http.MethodGet, action, nil, &raw); err != nil {
 		return RefreshQuota{}, err
@@ -137,12 +146,15 @@ func (c *Client) DescribeTasks(ctx context.Context, t Target, r DescribeTasksReq
 	if r.PageSize > t.Caps.TasksPageSize {
 		return TaskPage{}, fmt.Errorf("%s: page size %d: at most %d", action, r.PageSize, t.Caps.TasksPageSize)
 	}
-	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" {
+	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" && t.Wire != WireSiteContent {
 		return TaskPage{}, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", action)
 	}
 	rt, err := c.route(t)
 	if err != nil {
 		return TaskPage{}, err
+	}
+	if t.Wire == WireSiteContent {
+		return c.esaTasks(ctx, rt, t, r)
 	}
 	p := url.Values{}
 	set := func(k, v string) {
@@ -195,6 +207,9 @@ func (c *Client) DescribeTasksByID(ctx context.Context, t Target, ids []string) 
 	rt, err := c.route(t)
 	if err != nil {
 		return TasksByID{}, err
+	}
+	if t.Wire == WireSiteContent {
+		return c.esaTasksByID(ctx, rt, t, ids)
 	}
 	var out TasksByID
 	err = c.call(ctx, rt, http.MethodGet, action, url.Values{"TaskId": {strings.Join(ids, ",")}}, &out)

@@ -159,6 +159,8 @@ type Client struct {
 	limiter   Limiter
 	log       *slog.Logger
 	onAttempt func(Attempt)
+	// sites caches ESA SiteIds by site name (SiteID).
+	sites siteCache
 }
 
 // route is where the calls of one API go: its endpoint, the version that

@@ -86,7 +86,9 @@ func (e *Error) Error() string {
 func (e *Error) Class() Class {
 	code := e.Code
 	switch {
-	case strings.HasPrefix(code, "Throttling"):
+	// TooManyRequests is ESA's throttling answer (ESA API reference,
+	// "GetPurgeQuota", "Error codes").
+	case strings.HasPrefix(code, "Throttling"), code == "TooManyRequests":
 		return ClassThrottled
 	case code == "ServiceBusy", code == "SystemUpgrading":
 		return ClassBusy

@@ -32,6 +32,11 @@ type Actions struct {
 	OpenService   string
 	// RefreshByCacheTag refreshes the cache tags of one domain (tags.go).
 	RefreshByCacheTag string
+	// PushTasks lists prefetch tasks where the product lists them apart
+	// from purges (ESA's DescribePreloadTasks); Sites finds a site's ID
+	// by its name (ESA's ListSites).
+	PushTasks string
+	Sites     string
 }
 
 // Caps are a target's per-call limits.
@@ -82,6 +87,12 @@ type Target struct {
 	TaskListField string
 	// RateLimits are the published calls/s of the target's actions.
 	RateLimits map[string]float64
+	// Wire says how refresh and push calls carry their items; the zero
+	// value is CDN's ObjectPath (see esa.go for ESA's).
+	Wire Wire
+	// Site is the site every call names, for a product whose calls are
+	// per site (ESA's SiteId); 0 for the others. See WithSite.
+	Site int64
 }
 
 // CDN is the Alibaba Cloud CDN API (version 2018-05-10, cdn.aliyuncs.com).
@@ -159,13 +170,16 @@ func DCDN() Target {
 }
 
 // Targets returns every target cdnpurge knows, CDN first.
-func Targets() []Target { return []Target{CDN(), DCDN()} }
+func Targets() []Target { return []Target{CDN(), DCDN(), ESA()} }
 
 // TargetOf returns the Target of a product name ("" is cdn).
 func TargetOf(p string) (Target, error) {
 	want := Product(strings.ToLower(strings.TrimSpace(p)))
 	if want == "" {
 		want = ProductCDN
+	}
+	if site, ok := ESASiteOf(want); ok {
+		return ESA().WithSite(site), nil
 	}
 	names := make([]string, 0, 2)
 	for _, t := range Targets() {

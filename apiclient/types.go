@@ -37,10 +37,18 @@ func ParseObjectType(s string) (ObjectType, error) {
 		return ObjectDirectory, nil
 	case "regex":
 		return ObjectRegex, nil
-	case "exquery":
+	case "exquery", "ignoreparams":
 		return ObjectExQuery, nil
+	case "cachekey":
+		return ObjectCacheKey, nil
+	// ESA's whole-host and whole-site purges: only the CLI's direct path
+	// and schedules send them; jobs.Validate refuses them on the wire.
+	case "hostname":
+		return ObjectHostname, nil
+	case "purgeall":
+		return ObjectPurgeAll, nil
 	}
-	return "", fmt.Errorf("object type %q: want File, Directory, Regex or ExQuery", s)
+	return "", fmt.Errorf("object type %q: want File, Directory, Regex, ExQuery (IgnoreParams) or, on ESA sites, CacheKey", s)
 }
 
 // DefaultTasksPageSize is the PageSize DescribeRefreshTasks answers with
@@ -58,6 +66,9 @@ type RefreshRequest struct {
 	// Force only applies to Directory, Regex and ExQuery: true purges all
 	// under the scope, false only what changed at the origin.
 	Force *bool
+	// Headers go with each URL of an ESA cachekey purge (header names
+	// such as UserGeo, UserDeviceType, UserLanguage).
+	Headers map[string]string
 }
 
 // RefreshResult is the answer to RefreshObjectCaches.
@@ -100,6 +111,10 @@ type RefreshQuota struct {
 	IgnoreParamsRemain int64
 	PreloadEdgeQuota   int64
 	PreloadEdgeRemain  int64
+	// ESA holds every purge type's quota and use of an ESA site (nil for
+	// CDN and DCDN); URL, Dir and IgnoreParams are filled from file,
+	// directory and ignoreParams too.
+	ESA map[ESAPurgeType]ESAQuota
 }
 
 // rawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as

@@ -140,7 +140,10 @@ type CDNConfig struct {
 	// Endpoint overrides the endpoint Region picks.
 	Endpoint     string `yaml:"endpoint" json:"endpoint"`
 	DCDNEndpoint string `yaml:"dcdn_endpoint" json:"dcdn_endpoint"`
-	Version      string `yaml:"version" json:"version"`
+	// ESAEndpoint serves the ESA actions (docs/esa.md); default
+	// esa.cn-hangzhou.aliyuncs.com.
+	ESAEndpoint string `yaml:"esa_endpoint" json:"esa_endpoint"`
+	Version     string `yaml:"version" json:"version"`
 	// Region picks the documented endpoint: the central one for the
 	// mainland, cdn.ap-southeast-1.aliyuncs.com for international regions.
 	Region string `yaml:"region" json:"region"`

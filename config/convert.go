@@ -34,7 +34,7 @@ func (c *Config) Location() *time.Location {
 func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 	return apiclient.Options{
 		Endpoint:    c.CDN.Endpoint,
-		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: c.CDN.DCDNEndpoint},
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: c.CDN.DCDNEndpoint, apiclient.ProductESA: c.CDN.ESAEndpoint},
 		Version:     c.CDN.Version,
 		Signature:   c.CDN.Signature,
 		STSEndpoint: c.CDN.STSEndpoint,

@@ -59,6 +59,7 @@ func (c Config) WithDefaults() Config {
 	d.Endpoint = or(d.Endpoint, apiclient.RegionEndpoint(d.Region))
 	d.STSEndpoint = or(d.STSEndpoint, defaultSTSEndpoint(d.Endpoint))
 	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DCDN().Endpoint)
+	d.ESAEndpoint = or(d.ESAEndpoint, apiclient.ESA().Endpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
 	d.Retry = d.Retry.WithDefaults()
 	d.Breaker = d.Breaker.WithDefaults()

@@ -22,14 +22,22 @@ import (
 //	  - {name: "*.app.example.com", product: dcdn}
 type Domain struct {
 	Name string `yaml:"name" json:"name"`
-	// Product is cdn (the default) or dcdn.
+	// Product is cdn (the default), dcdn or esa.
 	Product apiclient.Product `yaml:"product" json:"product"`
+	// Site is the ESA site the name belongs to, by its name (its SiteId
+	// is found with ListSites at start and cached); esa entries only.
+	Site string `yaml:"site,omitempty" json:"site,omitempty"`
+	// SiteID is the ESA site's SiteId, given so that no ListSites call is
+	// needed; with Site set too, SiteID wins and Site is its label.
+	SiteID int64 `yaml:"site_id,omitempty" json:"site_id,omitempty"`
 }
 
 // domainMapping is Domain's mapping form, without its MarshalYAML.
 type domainMapping struct {
 	Name    string            `yaml:"name"`
 	Product apiclient.Product `yaml:"product"`
+	Site    string            `yaml:"site,omitempty"`
+	SiteID  int64             `yaml:"site_id,omitempty"`
 }
 
 // MarshalYAML prints an entry served by CDN as its name alone, as configs
@@ -97,6 +105,9 @@ func (c *Config) DomainNames() []string {
 // Products returns the products that serve the allowlist's domains, each
 // once, cdn first (the order of quota.Targets): the targets that need a
 // quota mirror and a client.
+//
+// Each ESA site whose SiteId is known (site_id, or ResolveESASites) is a
+// target of its own, "esa:<SiteId>", after cdn and dcdn.
 func (c *Config) Products() []apiclient.Product {
 	var out []apiclient.Product
 	for _, p := range quota.Targets() {
@@ -107,6 +118,11 @@ func (c *Config) Products() []apiclient.Product {
 			}
 		}
 	}
+	for _, d := range c.Allowlist {
+		if p := d.target(); p != productOr(d.Product) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
 	return out
 }
 
@@ -115,6 +131,15 @@ func productOr(p apiclient.Product) apiclient.Product {
 		return apiclient.ProductCDN
 	}
 	return p
+}
+
+// target is the purge target of the entry's paths: its product, or for an
+// ESA entry whose SiteId is known its site's own target.
+func (d Domain) target() apiclient.Product {
+	if productOr(d.Product) == apiclient.ProductESA && d.SiteID > 0 {
+		return apiclient.ESASiteProduct(d.SiteID)
+	}
+	return productOr(d.Product)
 }
 
 // ProductMap tells the product that serves a host (lower case, without
@@ -137,7 +162,7 @@ func (c *Config) ProductMap() (*ProductMap, error) {
 	}
 	m := &ProductMap{v: v, products: make([]apiclient.Product, len(list))}
 	for i, d := range list {
-		m.products[i] = productOr(d.Product)
+		m.products[i] = d.target()
 	}
 	return m, nil
 }
@@ -158,7 +183,7 @@ func (m *ProductMap) ProductOf(host string) apiclient.Product {
 // jobs.NewValidator (which checks the names' syntax).
 func (c *Config) validateDomains(p *problems) bool {
 	ok := true
-	products := []string{string(apiclient.ProductCDN), string(apiclient.ProductDCDN)}
+	products := []string{string(apiclient.ProductCDN), string(apiclient.ProductDCDN), string(apiclient.ProductESA)}
 	first := map[string]int{}
 	for i, d := range c.Allowlist {
 		path := "domains[" + strconv.Itoa(i) + "]"
@@ -171,12 +196,16 @@ func (c *Config) validateDomains(p *problems) bool {
 			ok = false
 			continue
 		}
-		if pr := productOr(d.Product); !quota.ValidTarget(pr) {
-			msg := "%q: want cdn or dcdn"
+		if pr := productOr(d.Product); !quota.ValidTarget(pr) && pr != apiclient.ProductESA {
+			msg := "%q: want cdn, dcdn or esa"
 			if s := didYouMean(string(d.Product), products); s != "" {
 				msg += " (did you mean " + s + "?)"
 			}
 			p.add(path+".product", msg, d.Product)
+			ok = false
+			continue
+		}
+		if !validateESASite(p, path, d) {
 			ok = false
 			continue
 		}

@@ -25,7 +25,7 @@ func TestDomainsTakeBothForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	cdn, dcdn := apiclient.ProductCDN, apiclient.ProductDCDN
-	want := []Domain{{"example.com", cdn}, {"static.example.com", dcdn}, {"*.app.example.com", dcdn}, {"*.example.com", cdn}, {"*.img.example.com", cdn}}
+	want := []Domain{{Name: "example.com", Product: cdn}, {Name: "static.example.com", Product: dcdn}, {Name: "*.app.example.com", Product: dcdn}, {Name: "*.example.com", Product: cdn}, {Name: "*.img.example.com", Product: cdn}}
 	if !reflect.DeepEqual(c.Allowlist, want) {
 		t.Errorf("allowlist = %+v", c.Allowlist)
 	}
@@ -99,11 +99,11 @@ func TestDomainsErrorsNameTheEntry(t *testing.T) {
 		want       []string
 	}{
 		{"product typo", "domains:\n  - a.example.com\n  - b.example.com\n  - {name: c.example.com, product: dccdn}\n",
-			[]string{`domains[2].product: "dccdn": want cdn or dcdn (did you mean dcdn?) (line 4)`}},
+			[]string{`domains[2].product: "dccdn": want cdn, dcdn or esa (did you mean dcdn?) (line 4)`}},
 		{"product in capitals", "domains:\n  - {name: c.example.com, product: DCDN}\n",
-			[]string{`domains[0].product: "DCDN": want cdn or dcdn (did you mean dcdn?) (line 2)`}},
+			[]string{`domains[0].product: "DCDN": want cdn, dcdn or esa (did you mean dcdn?) (line 2)`}},
 		{"product far off", "domains:\n  - {name: c.example.com, product: akamai}\n",
-			[]string{`domains[0].product: "akamai": want cdn or dcdn (line 2)`}},
+			[]string{`domains[0].product: "akamai": want cdn, dcdn or esa (line 2)`}},
 		{"unknown key", "domains:\n  - a.example.com\n  - name: c.example.com\n    prodcut: dcdn\n",
 			[]string{"domains[1].prodcut: unknown field; did you mean domains[1].product? (line 4)"}},
 		{"name missing", "domains:\n  - {product: dcdn}\n", []string{"domains[0].name: missing", "(line 2)"}},
@@ -187,7 +187,7 @@ func TestDomainsFromTheEnvironmentAreCDN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Domain{{"a.example.com", apiclient.ProductCDN}, {"*.b.example.com", apiclient.ProductCDN}}
+	want := []Domain{{Name: "a.example.com", Product: apiclient.ProductCDN}, {Name: "*.b.example.com", Product: apiclient.ProductCDN}}
 	if !reflect.DeepEqual(c.Allowlist, want) || !slices.Equal(c.Products(), []apiclient.Product{apiclient.ProductCDN}) {
 		t.Errorf("allowlist %+v, products %v", c.Allowlist, c.Products())
 	}

@@ -61,6 +61,9 @@ type clusterOpts struct {
 	// dcdnQuota, when set, puts dcdnDomain on the emulated DCDN with this
 	// daily URL quota, and in the config as a product: dcdn domain.
 	dcdnQuota int64
+	// esaQuota, when set, puts esaSite (SiteId esaSiteID) in the config
+	// as a product: esa entry, its daily file purge quota this.
+	esaQuota int64
 	// oss enables /hooks/oss (ossBucket's objects under public/ map to
 	// static.example.com).
 	oss bool
@@ -71,6 +74,12 @@ type clusterOpts struct {
 	// Cluster).
 	redisYAML string
 }
+
+// esaSite is the ESA site of clusters with clusterOpts.esaQuota.
+const (
+	esaSite   = "esa.example.net"
+	esaSiteID = 77
+)
 
 // dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
 const dcdnDomain = "dyn.example.org"
@@ -152,7 +161,8 @@ func (c *cluster) startEmulator() {
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin",
 		"--access-key-id", s.AccessKeyID, "--access-key-secret", s.AccessKeySecret,
 		"--domains", "example.com,*.example.com", "--url-quota", strconv.FormatInt(quota, 10),
-		"--dcdn-domains", dcdnDomain, "--dcdn-url-quota", strconv.FormatInt(max(c.opts.dcdnQuota, 1), 10))
+		"--dcdn-domains", dcdnDomain, "--dcdn-url-quota", strconv.FormatInt(max(c.opts.dcdnQuota, 1), 10),
+		"--esa-sites", fmt.Sprintf("%s=%d", esaSite, esaSiteID), "--esa-quota", "file="+strconv.FormatInt(max(c.opts.esaQuota, 1), 10))
 	c.emuURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHTTP(c.t, c.emu, c.emuURL+"/_emulator/stats", 15*time.Second)
 }
@@ -162,6 +172,9 @@ func (c *cluster) writeConfig() {
 	dcdnEntry := ""
 	if c.opts.dcdnQuota > 0 {
 		dcdnEntry = fmt.Sprintf(`, {name: %q, product: dcdn}`, dcdnDomain)
+	}
+	if c.opts.esaQuota > 0 {
+		dcdnEntry += fmt.Sprintf(`, {name: %q, product: esa, site_id: %d}`, esaSite, esaSiteID)
 	}
 	ossRules := ""
 	if c.opts.oss {
@@ -192,6 +205,7 @@ redis:
 cdn:
   endpoint: %q
   dcdn_endpoint: %q
+  esa_endpoint: %q
   # The harness's emulator enforces no per-minute limit; pacing would only
   # slow the load scenarios down.
   domain_urls_per_minute: -1
@@ -223,7 +237,7 @@ quota:
 log:
   format: json
   level: %s
-`, natsURL, natsExtra, redisLine, c.prefix, c.emuURL, c.emuURL, dcdnEntry, ossRules, submitters, c.opts.workerYAML, c.opts.logLevel)
+`, natsURL, natsExtra, redisLine, c.prefix, c.emuURL, c.emuURL, c.emuURL, dcdnEntry, ossRules, submitters, c.opts.workerYAML, c.opts.logLevel)
 	c.confPath = filepath.Join(c.logDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(c.confPath, []byte(conf), 0o600); err != nil {
 		c.t.Fatal(err)

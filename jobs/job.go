@@ -92,6 +92,10 @@ type RefreshSpec struct {
 	Domain string `json:"domain,omitempty"`
 	// Tags are the cache tags to refresh (tag refreshes only).
 	Tags []string `json:"tags,omitempty"`
+	// Headers go with every URL of a CacheKey refresh (ESA sites only):
+	// the headers the cache key is built from, such as UserGeo,
+	// UserDeviceType, UserLanguage (docs/esa.md).
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // PushSpec asks for PushObjectCache (prefetch).

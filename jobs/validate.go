@@ -40,6 +40,9 @@ type Validator struct {
 	scheme   string
 	maxLen   int
 	maxPaths int
+	// operator: the jobs come from the operator's own config (schedules),
+	// so ESA's whole-host and whole-site purges are allowed (ValidateOperator).
+	operator bool
 }
 
 // NewValidator builds a Validator; it refuses an empty allowlist or a
@@ -206,6 +209,10 @@ func (v *Validator) Validate(j *Job) error {
 }
 
 func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []string {
+	if why := OperatorOnlyType(r.ObjectType); why != "" && !v.operator {
+		ve.add("refresh.object_type", "", why)
+		return nil
+	}
 	if r.Type != "" {
 		ve.add("refresh.type", "", fmt.Sprintf("%q: want %q or leave it out for paths", r.Type, RefreshTypeTag))
 		return nil
@@ -221,6 +228,7 @@ func (v *Validator) validateRefresh(r *RefreshSpec, ve *ValidationError) []strin
 	if r.Force != nil && ot == apiclient.ObjectFile {
 		ve.add("refresh.force", "", "force only applies to Directory, Regex and ExQuery; leave it out for File")
 	}
+	checkCacheKeyHeaders(ot, r.Headers, ve)
 	if ot == apiclient.ObjectRegex && len(r.Paths) != 1 {
 		ve.add("refresh.paths", "", fmt.Sprintf("a Regex job carries exactly one rule, got %d; send one job per rule", len(r.Paths)))
 	}

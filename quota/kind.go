@@ -36,10 +36,18 @@ const (
 	KindBlock        Kind = "block"
 	KindIgnoreParams Kind = "ignoreparams"
 	KindPreloadEdge  Kind = "preloadedge"
+	// ESA's purge types with quotas of their own (GetPurgeQuota); an ESA
+	// site's file, directory and ignoreParams quotas are KindURL, KindDir
+	// and KindIgnoreParams.
+	KindCacheTag Kind = "cachetag"
+	KindCacheKey Kind = "cachekey"
+	KindHostname Kind = "hostname"
+	KindPurgeAll Kind = "purgeall"
 )
 
 // allKinds lists every kind in the order the CLI prints them.
-var allKinds = [...]Kind{KindURL, KindDir, KindRegex, KindPreload, KindBlock, KindIgnoreParams, KindPreloadEdge}
+var allKinds = [...]Kind{KindURL, KindDir, KindRegex, KindPreload, KindBlock, KindIgnoreParams, KindPreloadEdge,
+	KindCacheTag, KindCacheKey, KindHostname, KindPurgeAll}
 
 // AllKinds returns every kind in the order the CLI prints them, in a slice
 // of the caller's own.
@@ -60,7 +68,7 @@ func ParseKind(s string) (Kind, error) {
 	if k := Kind(s); k.Valid() {
 		return k, nil
 	}
-	return "", fmt.Errorf("quota kind %q: want one of url, dir, regex, preload, block, ignoreparams, preloadedge", s)
+	return "", fmt.Errorf("quota kind %q: want one of url, dir, regex, preload, block, ignoreparams, preloadedge, cachetag, cachekey, hostname, purgeall", s)
 }
 
 // KindForRefresh returns the quota a RefreshObjectCaches call of type t
@@ -78,6 +86,27 @@ func KindForRefresh(t apiclient.ObjectType) Kind {
 	}
 }
 
+// KindForESA returns the quota an ESA purge of object type t spends (on
+// the site's own mirror): each purge type has its own daily quota
+// (GetPurgeQuota). Prefetches spend none that the API reports.
+func KindForESA(t apiclient.ObjectType) Kind {
+	switch apiclient.ESAPurgeType(apiclient.ESA().ObjectTypes[t]) {
+	case apiclient.ESADirectory:
+		return KindDir
+	case apiclient.ESAIgnoreParams:
+		return KindIgnoreParams
+	case apiclient.ESACacheTag:
+		return KindCacheTag
+	case apiclient.ESACacheKey:
+		return KindCacheKey
+	case apiclient.ESAHostname:
+		return KindHostname
+	case apiclient.ESAPurgeAll:
+		return KindPurgeAll
+	}
+	return KindURL
+}
+
 // KindForPush returns the quota a PushObjectCache call spends.
 func KindForPush() Kind { return KindPreload }
 
@@ -91,7 +120,18 @@ func kindValues(q apiclient.RefreshQuota) map[Kind][2]int64 {
 		KindBlock:        {q.BlockQuota, q.BlockRemain},
 		KindIgnoreParams: {q.IgnoreParamsQuota, q.IgnoreParamsRemain},
 		KindPreloadEdge:  {q.PreloadEdgeQuota, q.PreloadEdgeRemain},
+		KindCacheTag:     esaValues(q, apiclient.ESACacheTag),
+		KindCacheKey:     esaValues(q, apiclient.ESACacheKey),
+		KindHostname:     esaValues(q, apiclient.ESAHostname),
+		KindPurgeAll:     esaValues(q, apiclient.ESAPurgeAll),
 	}
+}
+
+// esaValues is the (total, remaining) pair of an ESA purge type in q;
+// zero for CDN and DCDN, which have no such quota.
+func esaValues(q apiclient.RefreshQuota, t apiclient.ESAPurgeType) [2]int64 {
+	f := q.ESA[t]
+	return [2]int64{f.Quota, f.Remain()}
 }
 
 // Calendar computes quota days: a day runs from 00:00 to 00:00 in Location.

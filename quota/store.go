@@ -185,7 +185,15 @@ func Targets() []apiclient.Product {
 }
 
 // ValidTarget reports whether p is one of Targets().
-func ValidTarget(p apiclient.Product) bool { return slices.Contains(Targets(), p) }
+//
+// An ESA site's target, "esa:<SiteId>" (apiclient.ESASiteProduct), is valid
+// too: each site has its own quota per purge type.
+func ValidTarget(p apiclient.Product) bool {
+	if _, ok := apiclient.ESASiteOf(p); ok {
+		return true
+	}
+	return slices.Contains(Targets(), p)
+}
 
 // keyExpiry is when the keys of the day holding t may go: two days after
 // the day is over, so late commits and the next day's sync still see them.

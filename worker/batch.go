@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -32,6 +33,8 @@ type GroupKey struct {
 	Priority jobs.Priority
 	// Target is the product whose API takes the call; "" is CDN.
 	Target apiclient.Product
+	// Headers are a CacheKey refresh's headers as canonical JSON (ESA).
+	Headers string
 }
 
 // ForceMode is a refresh's Force parameter: not sent (the API's
@@ -151,7 +154,14 @@ func (l Limits) size(k GroupKey) int {
 	case k.ObjectType == apiclient.ObjectRegex:
 		n = l.RegexPerRefresh
 	}
-	caps, ok := targetCaps[k.product()]
+	base := apiclient.BaseProduct(k.product())
+	if base == apiclient.ProductESA && k.Action == ActionRefresh {
+		// ESA's caps differ by purge type (cache tags, host names).
+		if m := apiclient.ESAMaxPerCall(apiclient.ESAPurgeType(apiclient.ESA().ObjectTypes[k.ObjectType])); m > 0 {
+			n = min(n, m)
+		}
+	}
+	caps, ok := targetCaps[base]
 	if !ok {
 		return n
 	}
@@ -200,6 +210,10 @@ func keyOf(j *jobs.Job) (GroupKey, bool) {
 		k := GroupKey{Action: ActionRefresh, ObjectType: ot, Priority: priorityOf(j)}
 		if ot != apiclient.ObjectFile {
 			k.Force = forceOf(j.Refresh.Force)
+		}
+		if len(j.Refresh.Headers) > 0 {
+			b, _ := json.Marshal(j.Refresh.Headers) // map keys sorted: canonical
+			k.Headers = string(b)
 		}
 		return k, true
 	case j.Push != nil:

@@ -57,6 +57,9 @@ type harness struct {
 	val       *jobs.Validator
 	pub       *queue.Publisher
 	log       *slog.Logger
+
+	// targets are more targets of the worker (ESA sites: esa_test.go).
+	targets map[apiclient.Product]TargetDeps
 }
 
 type harnessOpts struct {
@@ -134,7 +137,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	copts := apiclient.Options{
 		Limiter:     o.limiter,
 		Endpoint:    emu.URL,
-		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL, apiclient.ProductESA: emu.URL},
 		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
 		Retry:       retryPolicy,
 		Now:         now,
@@ -368,6 +371,12 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
 		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
+	}
+	for p, td := range h.targets {
+		if d.Targets == nil {
+			d.Targets = map[apiclient.Product]TargetDeps{}
+		}
+		d.Targets[p] = td
 	}
 	w, err := New(cfg, d)
 	if err != nil {

@@ -175,6 +175,10 @@ func targetLabel(p apiclient.Product) string {
 	case apiclient.ProductDCDN:
 		return string(apiclient.ProductDCDN)
 	}
+	// Every ESA site is labelled esa: the label set stays fixed.
+	if apiclient.BaseProduct(p) == apiclient.ProductESA {
+		return string(apiclient.ProductESA)
+	}
 	return "other"
 }
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,9 @@ type outcomes interface {
 // (RefreshDcdnObjectCaches, DescribeDcdnRefreshQuota).
 func quotaKind(k GroupKey) quota.Kind {
 	switch {
+	case apiclient.BaseProduct(k.product()) == apiclient.ProductESA && k.Action == ActionRefresh:
+		// Each ESA purge type has its own quota on the site's mirror.
+		return quota.KindForESA(k.ObjectType)
 	case k.Action == ActionPush:
 		return quota.KindForPush()
 	case k.product() == apiclient.ProductDCDN && k.ObjectType == apiclient.ObjectExQuery:
@@ -359,6 +363,9 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	default:
 		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType, Force: b.Key.Force.param()}
+		if b.Key.Headers != "" {
+			_ = json.Unmarshal([]byte(b.Key.Headers), &req.Headers) // made by keyOf from a map
+		}
 		var r apiclient.RefreshResult
 		r, err = tg.api.Refresh(ctx, tg.t, req)
 		taskIDs, requestID = r.TaskIDs, r.RequestID

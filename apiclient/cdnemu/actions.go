@@ -57,6 +57,9 @@ var actions = func() map[string]action {
 		actionAssumeRole:         sts(handleAssumeRole),
 		actionAssumeRoleWithOIDC: sts(handleAssumeRoleWithOIDC),
 	}
+	for name, a := range esaActions() {
+		m[name] = a
+	}
 	// The domain configuration actions of the CDN API reference: each
 	// takes DomainName and is recorded against the domain.
 	for _, name := range []string{

@@ -113,6 +113,10 @@ func (e *Emulator) StartQuotaDay() {
 		q.roll(e.now())
 		q.used = Quota{}
 	}
+	for _, st := range e.esa.sites {
+		st.roll(e.now())
+		st.used = map[apiclient.ESAPurgeType]int64{}
+	}
 	e.mu.Unlock()
 }
 

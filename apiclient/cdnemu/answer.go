@@ -61,6 +61,9 @@ var codes = map[string]codeInfo{
 	"InsufficientBalance":                         {400, "Your account does not have enough balance."},
 	"DcdnIpaServiceNotFound":                      {403, "The DCDN IPA service has not been activated."},
 	"PreloadQueueFull":                            {403, "The preload queue of your account is full."},
+	// ESA codes the ESA API reference does not list; the emulator's choice (esa.go).
+	"InvalidSite.NotFound": {404, "The site does not exist or does not belong to you."},
+	"QuotaExceeded.Purge":  {400, "Your purge quota of today is not enough for this request."},
 }
 
 // fail builds an error answer; a non-empty detail replaces the stock message.

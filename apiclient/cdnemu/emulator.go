@@ -48,6 +48,7 @@ type Emulator struct {
 	nonces   nonceStore
 	cdn      product
 	dcdn     product
+	esa      esaState
 	service  service
 	rec      recorder
 	idRNG    *rand.Rand
@@ -77,6 +78,7 @@ func New(opts Options) (*Emulator, error) {
 	e.nonces = newNonceStore(o.MaxNonces)
 	e.cdn = newCDN(o, now)
 	e.dcdn = newDCDN(o, now)
+	e.esa = newESA(o, now)
 	e.service = newService(o, now)
 	e.rec = newRecorder(o.RecordRequests, !o.NoRecordPaths)
 	e.answered = make(chan struct{})
@@ -228,8 +230,11 @@ func (e *Emulator) newRequestID() string {
 }
 
 func hostID(action string) string {
-	if actions[action].product == apiclient.ProductDCDN {
+	switch actions[action].product {
+	case apiclient.ProductDCDN:
 		return "dcdn.aliyuncs.com"
+	case apiclient.ProductESA:
+		return "esa.cn-hangzhou.aliyuncs.com"
 	}
 	return "cdn.aliyuncs.com"
 }

@@ -21,6 +21,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	}
 	fs.Var((*listFlag)(&o.Domains), "domains", "comma-separated CDN domains of the account (*.example.com covers subdomains)")
 	fs.Var((*listFlag)(&o.DCDNDomains), "dcdn-domains", "comma-separated DCDN domains of the account, served by the DCDN actions only (default none)")
+	fs.Var((*esaSitesFlag)(&o.ESASites), "esa-sites", "comma-separated ESA sites of the account, `NAME` or NAME=SITEID (default none)")
+	fs.Var((*esaQuotaFlag)(&o.ESAQuota), "esa-quota", "each ESA site's daily purge quota per type, `TYPE=N`, comma-separated (default cdnemu.DefaultESAQuota)")
 	fs.Int64Var(&o.URLQuota, "url-quota", DefaultURLQuota, "daily URL refresh quota")
 	fs.Int64Var(&o.DirQuota, "dir-quota", DefaultDirQuota, "daily directory refresh quota")
 	fs.Int64Var(&o.RegexQuota, "regex-quota", DefaultRegexQuota, "daily regex refresh quota")

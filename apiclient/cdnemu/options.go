@@ -50,6 +50,13 @@ type Options struct {
 	// at run time for a quota of zero.
 	DCDNURLQuota, DCDNDirQuota, DCDNRegexQuota, DCDNPreloadQuota, DCDNIgnoreParamsQuota int64
 
+	// ESASites are the account's ESA sites (default none), served by the
+	// ESA actions (API 2024-09-10); a site without an ID gets one.
+	ESASites []ESASite
+	// ESAQuota overrides DefaultESAQuota: each site's daily purge quota
+	// per type. SetESAQuota changes one site's at run time.
+	ESAQuota map[apiclient.ESAPurgeType]int64
+
 	// RateLimits override publishedRates per action (calls per
 	// second, sliding one-second window on the emulator clock); a value <= 0
 	// lifts the limit of that action. Actions without a limit are unlimited.
@@ -222,6 +229,24 @@ func (o Options) Validate() error {
 			bad("dcdn-domains", "%v", err)
 		} else if cdn[domainKey(d)] {
 			bad("dcdn-domains", "%s is in --domains too; a domain is on CDN or on DCDN, not both", d)
+		}
+	}
+	seenSite := map[string]bool{}
+	for _, s := range o.ESASites {
+		name := strings.ToLower(strings.TrimSpace(s.Name))
+		switch {
+		case checkDomainName(name) != nil || strings.HasPrefix(name, "*") || strings.HasPrefix(name, "."):
+			bad("esa-sites", "site %q: want a site name such as example.org", s.Name)
+		case s.ID < 0:
+			bad("esa-sites", "site %q: SiteId %d must be > 0", s.Name, s.ID)
+		case seenSite[name]:
+			bad("esa-sites", "site %q is listed twice", s.Name)
+		}
+		seenSite[name] = true
+	}
+	for t, n := range o.ESAQuota {
+		if n < 0 {
+			bad("esa-quota", "%s: must be >= 0, got %d", t, n)
 		}
 	}
 	if o.DomainURLsPerMinute < 0 {

@@ -23,6 +23,9 @@ func (a *app) runDirect(ctx context.Context, s *setup, req request, f purgeFlags
 	if err != nil {
 		return sum, err
 	}
+	if err := s.resolveESASites(ctx, client); err != nil {
+		return sum, err
+	}
 	targets, _, _, closeStores, err := s.purgeTargets(client)
 	if err != nil {
 		return sum, err

@@ -29,7 +29,7 @@ task shown is done.`,
 	limit := fs.Int("limit", apiclient.DefaultTasksPageSize, "how many recent tasks (1-100)")
 	watch := fs.Bool("watch", false, "repeat until every task shown is done")
 	every := fs.Duration("interval", 2*time.Second, "--watch interval")
-	product := fs.String("target", "", "only the tasks of `PRODUCT` (cdn or dcdn); default every product of the config's domains")
+	product := fs.String("target", "", "only the tasks of `PRODUCT` (cdn, dcdn, esa or esa:SITEID); default every product of the config's domains")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -44,13 +44,17 @@ task shown is done.`,
 	if err != nil {
 		return err
 	}
+	if err := s.resolveESASites(ctx, client); err != nil {
+		return err
+	}
 	products := s.quotaTargets()
 	if *product != "" {
 		t, err := apiclient.TargetOf(*product)
 		if err != nil {
 			return usagef("tasks --target: %v", err)
 		}
-		products = []apiclient.Product{t.Product}
+		// --target esa: every ESA site of the config; esa:<SiteId> one.
+		products = esaTargetsOf(t, products)
 	}
 	// Each product of the config is asked: a task ID names no product.
 	// One product failing (DCDN refusing a CDN task ID, say) does not hide

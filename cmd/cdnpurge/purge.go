@@ -28,6 +28,8 @@ type purgeFlags struct {
 	idemKey    string
 	priority   string
 	domain     string // --type tag
+	// headers are a cachekey purge's headers (ESA), --header NAME=VALUE.
+	headers headerFlag
 }
 
 // request is what purge or push was asked to do, paths normalised.
@@ -43,6 +45,8 @@ type request struct {
 	// tagDomain is the domain of a refresh by cache tag (--type tag); its
 	// paths are then the tags.
 	tagDomain string
+	// headers go with a CacheKey refresh (ESA sites).
+	headers map[string]string
 }
 
 // job is the request as a job of the given paths (all of them when nil).
@@ -60,7 +64,7 @@ func (req request) job(paths []string) *jobs.Job {
 	case req.ot == apiclient.ObjectCacheTag:
 		j.Refresh = &jobs.RefreshSpec{Type: jobs.RefreshTypeTag, Domain: req.tagDomain, Tags: paths, Force: req.force}
 	default:
-		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force}
+		j.Refresh = &jobs.RefreshSpec{Paths: paths, ObjectType: string(req.ot), Force: req.force, Headers: req.headers}
 	}
 	return j
 }
@@ -104,9 +108,10 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	var f purgeFlags
 	fs.StringVar(&f.file, "f", "", "read paths from `FILE`, one per line (- for standard input)")
 	if kind == jobs.KindRefresh {
-		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex, exquery, or tag (cache tags of --domain)")
+		fs.StringVar(&f.objectType, "type", "file", "what the paths are: file, directory, regex, exquery (ignoreparams), or tag (cache tags of --domain); on ESA sites also cachekey, and with --direct hostname or purgeall (docs/esa.md)")
 		fs.BoolVar(&f.force, "force", false, "directory, regex, exquery, tag: purge everything under the scope, not only what changed at the origin")
 		fs.StringVar(&f.domain, "domain", "", "--type tag: the configured `DOMAIN` whose cache tags to refresh")
+		fs.Var(&f.headers, "header", "cachekey (ESA): a `NAME=VALUE` header the cache key is built from, such as UserGeo=CN; repeat for more")
 	} else {
 		fs.StringVar(&f.area, "area", "", "prefetch area: domestic or overseas (default: the API's)")
 		fs.BoolVar(&f.l2Preload, "l2-preload", false, "prefetch to L2 nodes too")
@@ -127,9 +132,9 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 	}
 	req.priority = pri
 	if kind == jobs.KindRefresh {
-		ot, err := parseRefreshType(f.objectType)
+		ot, err := parsePurgeType(f.objectType, f.direct)
 		if err != nil {
-			return usagef("--type %q: want file, directory, regex, exquery or tag", f.objectType)
+			return usagef("--type %q: %v", f.objectType, err)
 		}
 		req.ot = ot
 		switch {
@@ -139,6 +144,10 @@ the API from this process; --wait follows the tasks until done.`, `  cdnpurge pu
 			return usagef("--domain applies to --type tag only; paths name their own domain")
 		}
 		req.tagDomain = f.domain
+		if (ot == apiclient.ObjectCacheKey) != (len(f.headers) > 0) {
+			return usagef("--header goes with --type cachekey, and cachekey needs at least one --header NAME=VALUE")
+		}
+		req.headers = f.headers
 		if f.force {
 			if ot == apiclient.ObjectFile {
 				return usagef("--force applies to directory, regex and exquery refreshes only")

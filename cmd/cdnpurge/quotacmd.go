@@ -35,6 +35,9 @@ process only, so it is always synced first.`,
 	if err != nil {
 		return err
 	}
+	if err := s.resolveESASites(ctx, client); err != nil {
+		return err
+	}
 	var snaps []quota.Snapshot
 	var failed []error
 	for _, p := range s.quotaTargets() {

@@ -313,17 +313,22 @@ func (sv *daemon) startEmulator() error {
 	// names for it.
 	var cdnDomains, dcdnDomains []string
 	for _, d := range sv.cfg.Allowlist {
-		if d.Product == apiclient.ProductDCDN {
+		switch d.Product {
+		case apiclient.ProductDCDN:
 			dcdnDomains = append(dcdnDomains, d.Name)
-		} else {
+		case apiclient.ProductESA:
+		default:
 			cdnDomains = append(cdnDomains, d.Name)
 		}
 	}
 	if len(sv.cfg.Allowlist) == 0 {
 		cdnDomains = sv.cfg.DomainNames()
 	}
+	if len(cdnDomains) == 0 && len(dcdnDomains) == 0 {
+		cdnDomains = []string{cdnemu.DefaultDomain} // ESA sites only: the emulator's CDN keeps its default
+	}
 	e, err := cdnemu.New(cdnemu.Options{AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret.Value(),
-		Domains: cdnDomains, DCDNDomains: dcdnDomains})
+		Domains: cdnDomains, DCDNDomains: dcdnDomains, ESASites: emulatorESASites(sv.cfg)})
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
@@ -334,8 +339,10 @@ func (sv *daemon) startEmulator() error {
 	}
 	sv.emu = srv
 	sv.cfg.CDN.Endpoint, sv.cfg.CDN.DCDNEndpoint, sv.cfg.CDN.STSEndpoint = srv.URL, srv.URL, srv.URL
+	sv.cfg.CDN.ESAEndpoint = srv.URL
 	sv.log.Warn("CDN API EMULATOR IN USE: no real CDN is being called and nothing is purged",
-		slog.String("emulator", srv.URL), slog.Any("domains", cdnDomains), slog.Any("dcdn_domains", dcdnDomains))
+		slog.String("emulator", srv.URL), slog.Any("domains", cdnDomains), slog.Any("dcdn_domains", dcdnDomains),
+		slog.Any("esa_sites", emulatorESASites(sv.cfg)))
 	return nil
 }
 
@@ -453,6 +460,9 @@ func (sv *daemon) startHealthOnly() {
 func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, subj jobs.Subjects,
 	v *jobs.Validator, client *apiclient.Client, states operations.StateStore) error {
 	cfg, log := sv.cfg, sv.log
+	if err := sv.resolveESASites(ctx, client); err != nil {
+		return err
+	}
 	targets, mirrors, shared, _, err := sv.purgeTargets(client)
 	if err != nil {
 		return err

@@ -209,6 +209,7 @@ func (a *app) discover(c *config.Config, loadErr error, load func() (*config.Con
 			a.env[apiclient.EnvEndpoint] = st.CDNEndpoint
 			// The emulator answers the DCDN actions too (service status --ipa).
 			a.env[config.EnvName("cdn.dcdn_endpoint")] = st.CDNEndpoint
+			a.env[config.EnvName("cdn.esa_endpoint")] = st.CDNEndpoint
 			d.emulator = st.CDNEndpoint
 			changed = true
 		}

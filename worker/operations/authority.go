@@ -120,7 +120,9 @@ func (a *Authority) Resolve(ctx context.Context, name string, tick time.Time, cl
 		}
 		return j, nil
 	}
-	if err := a.allow.Validate(j); err != nil {
+	// Built from this replica's config, not the message: a schedule may
+	// purge a whole ESA host or site (docs/esa.md).
+	if err := a.allow.ValidateOperator(j); err != nil {
 		return nil, notAuthorized("schedule %s: %v", name, err)
 	}
 	return j, nil

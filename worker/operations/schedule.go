@@ -177,7 +177,7 @@ func ValidateAll(list []Schedule, v *jobs.Validator) fielderr.List {
 		}
 		if v != nil && (s.Action == ActionRefresh || s.Action == ActionPush) {
 			j := s.job(time.Unix(0, 0))
-			if err := v.Validate(j); err != nil {
+			if err := v.ValidateOperator(j); err != nil {
 				var ve *jobs.ValidationError
 				if errors.As(err, &ve) {
 					for _, p := range ve.Problems {
