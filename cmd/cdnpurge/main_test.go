@@ -43,7 +43,14 @@ func runCLIWith(t *testing.T, env map[string]string, stdin string, args ...strin
 
 func runApp(t *testing.T, getenv func(string) string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runAppWithin(t, 30*time.Second, getenv, stdin, args...)
+}
+
+// runAppWithin is runApp with a deadline of d for the command (a command
+// that waits for an unreachable server gives up then).
+func runAppWithin(t *testing.T, d time.Duration, getenv func(string) string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	a := newApp(getenv, strings.NewReader(stdin))
