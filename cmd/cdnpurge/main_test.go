@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // cleanEnv unsets every variable the tests could inherit.
@@ -260,6 +261,9 @@ func emulatorEnv(t *testing.T, opts cdnemu.Options) *cdnemu.Server {
 	t.Setenv("CDNPURGE_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
+	// A NATS of the test's own: quota reads the pauses there at once,
+	// where an unreachable one costs its 3 s timeout.
+	t.Setenv("CDNPURGE_NATS_URL", jobstest.RunNATS(t).URL)
 	return srv
 }
 
