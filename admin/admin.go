@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -41,28 +41,31 @@ func (c AdminConfig) WithDefaults() AdminConfig {
 }
 
 // Validate returns every problem of c given the webhook listener's address
-// and the metrics path it will serve, each naming its field.
-func (c AdminConfig) Validate(webhooksListen, metricsPath string) error {
-	var errs []error
+// and the metrics path it will serve. It checks values of two sections
+// (admin and metrics), so its fields are paths from the config's root
+// ("admin.listen", "metrics.path"), the one validator config calls
+// without a prefix.
+func (c AdminConfig) Validate(webhooksListen, metricsPath string) fielderr.List {
+	var errs fielderr.List
 	host, port, err := splitListen(c.Listen)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("admin.listen: %w", err))
+		errs.Add("admin.listen", "%v", err)
 	} else if whost, wport, werr := splitListen(webhooksListen); werr == nil && port == wport && port != 0 && hostsOverlap(host, whost) {
-		errs = append(errs, fmt.Errorf("admin.listen: %q is the port of webhooks.listen (%q); the admin listener needs its own, for example 127.0.0.1:9090", c.Listen, webhooksListen))
+		errs.Add("admin.listen", "%q is the port of webhooks.listen (%q); the admin listener needs its own, for example 127.0.0.1:9090", c.Listen, webhooksListen)
 	}
 	switch {
 	case metricsPath == "/healthz":
-		errs = append(errs, fmt.Errorf("metrics.path: %q is the admin listener's health check; use /metrics", metricsPath))
+		errs.Add("metrics.path", "%q is the admin listener's health check; use /metrics", metricsPath)
 	case c.Pprof && strings.HasPrefix(metricsPath, "/debug/pprof"):
-		errs = append(errs, fmt.Errorf("metrics.path: %q is under /debug/pprof/, served by admin.pprof; use /metrics", metricsPath))
+		errs.Add("metrics.path", "%q is under /debug/pprof/, served by admin.pprof; use /metrics", metricsPath)
 	case !strings.HasPrefix(metricsPath, "/"):
-		errs = append(errs, fmt.Errorf("metrics.path: %q: must start with /", clip(metricsPath, maxEchoValue)))
+		errs.Add("metrics.path", "%q: must start with /", clip(metricsPath, maxEchoValue))
 	default:
 		if err := c.checkMount(metricsPath); err != nil {
-			errs = append(errs, fmt.Errorf("metrics.path: %w", err))
+			errs.Add("metrics.path", "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // checkMount builds the admin mux as NewAdmin will, so that a metrics path
@@ -70,7 +73,9 @@ func (c AdminConfig) Validate(webhooksListen, metricsPath string) error {
 func (c AdminConfig) checkMount(metricsPath string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%q cannot be served next to the admin listener's routes (%v); use a plain path such as /metrics", clip(metricsPath, maxEchoValue), r)
+			// The mux explains a clash over several lines; one problem is one line.
+			why := strings.Join(strings.Fields(fmt.Sprint(r)), " ")
+			err = fmt.Errorf("%q cannot be served next to the admin listener's routes (%s); use a plain path such as /metrics", clip(metricsPath, maxEchoValue), why)
 		}
 	}()
 	NewAdmin(c, metricsPath, http.NotFoundHandler(), nil)

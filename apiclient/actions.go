@@ -2,6 +2,8 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,23 +11,35 @@ import (
 	"strings"
 )
 
-// ErrEmptyRequest is returned for a refresh or push with no paths.
-var ErrEmptyRequest = fmt.Errorf("no paths to send")
+// errEmptyRequest is returned for a refresh or push with no paths.
+var errEmptyRequest = errors.New("no paths to send")
 
-// RefreshObjectCaches purges paths from the CDN cache, joined with "\n" into
-// one ObjectPath. It does not split: the caller batches within the limits.
-func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (RefreshResult, error) {
+// action returns t's action name, or an error when t has none.
+func (t Target) action(name, op string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("%s: the %s API has no %s action", op, t.Product, op)
+	}
+	return name, nil
+}
+
+// Refresh purges paths from target t's cache, joined with "\n" into one
+// ObjectPath. It does not split: the caller batches within t.Caps. The
+// object type is sent as t spells it (DCDN's IgnoreParams for ExQuery);
+// the URLs of a paced type wait for room in the domain pacer first.
+func (c *Client) Refresh(ctx context.Context, t Target, r RefreshRequest) (RefreshResult, error) {
+	action, err := t.action(t.Actions.Refresh, "refresh")
+	if err != nil {
+		return RefreshResult{}, err
+	}
 	if len(r.Paths) == 0 {
-		return RefreshResult{}, fmt.Errorf("%s: %w", ActionRefreshObjectCaches, ErrEmptyRequest)
+		return RefreshResult{}, fmt.Errorf("%s: %w", action, errEmptyRequest)
 	}
-	ot := r.ObjectType
-	if ot == "" {
-		ot = ObjectFile
+	rt, err := c.route(t)
+	if err != nil {
+		return RefreshResult{}, err
 	}
-	p := url.Values{
-		"ObjectPath": {strings.Join(r.Paths, "\n")},
-		"ObjectType": {string(ot)},
-	}
+	ot := t.wireType(r.ObjectType)
+	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}, "ObjectType": {string(ot)}}
 	if r.Force != nil && ot != ObjectFile {
 		p.Set("Force", strconv.FormatBool(*r.Force))
 	}
@@ -34,24 +48,34 @@ func (c *Client) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (Ref
 		RefreshTaskID string `json:"RefreshTaskId"`
 	}
 	settle := func(err error) error { return err }
-	if c.pacer != nil && ot == ObjectFile {
-		s, err := paceRefresh(ctx, c.pacer, ActionRefreshObjectCaches, r.Paths)
+	if rt.pacer != nil && t.paces(ot) {
+		s, err := paceRefresh(ctx, rt.pacer, action, r.Paths)
 		if err != nil {
 			return RefreshResult{}, err
 		}
 		settle = s
 	}
-	err := c.Call(ctx, ActionRefreshObjectCaches, p, &out)
-	err = settle(err)
-	if err != nil {
+	if err := settle(c.call(ctx, rt, http.MethodPost, action, p, &out)); err != nil {
 		return RefreshResult{}, err
 	}
 	return RefreshResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.RefreshTaskID)}, nil
 }
 
-// params are the request's parameters, the same for PushObjectCache and
-// PreloadDcdnObjectCaches.
-func (r PushRequest) params() url.Values {
+// Push prefetches paths into target t's cache (PushObjectCache,
+// PreloadDcdnObjectCaches: both take Area, L2Preload, WithHeader and
+// QueryHashkey).
+func (c *Client) Push(ctx context.Context, t Target, r PushRequest) (PushResult, error) {
+	action, err := t.action(t.Actions.Push, "push")
+	if err != nil {
+		return PushResult{}, err
+	}
+	if len(r.Paths) == 0 {
+		return PushResult{}, fmt.Errorf("%s: %w", action, errEmptyRequest)
+	}
+	rt, err := c.route(t)
+	if err != nil {
+		return PushResult{}, err
+	}
 	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}}
 	if r.Area != "" {
 		p.Set("Area", r.Area)
@@ -65,52 +89,60 @@ func (r PushRequest) params() url.Values {
 	if r.QueryHashkey {
 		p.Set("QueryHashkey", "true")
 	}
-	return p
-}
-
-// PushObjectCache prefetches paths into the CDN cache.
-func (c *Client) PushObjectCache(ctx context.Context, r PushRequest) (PushResult, error) {
-	if len(r.Paths) == 0 {
-		return PushResult{}, fmt.Errorf("%s: %w", ActionPushObjectCache, ErrEmptyRequest)
-	}
-	var out struct {
-		RequestID  string `json:"RequestId"`
-		PushTaskID string `json:"PushTaskId"`
-	}
-	if err := c.Call(ctx, ActionPushObjectCache, r.params(), &out); err != nil {
+	var out map[string]json.RawMessage
+	if err := c.call(ctx, rt, http.MethodPost, action, p, &out); err != nil {
 		return PushResult{}, err
 	}
-	return PushResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.PushTaskID)}, nil
+	var res PushResult
+	var ids string
+	_ = json.Unmarshal(out["RequestId"], &res.RequestID)
+	if raw, ok := out[t.PushTaskIDField]; ok {
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return PushResult{}, fmt.Errorf("%s: decode %s (RequestId %s): %w", action, t.PushTaskIDField, res.RequestID, err)
+		}
+	}
+	res.TaskIDs = SplitTaskIDs(ids)
+	return res, nil
 }
 
-// DescribeRefreshQuota returns the account's daily quota and what remains.
-func (c *Client) DescribeRefreshQuota(ctx context.Context) (RefreshQuota, error) {
-	var raw RawRefreshQuota
-	if err := c.get(ctx, ActionDescribeRefreshQuota, nil, &raw); err != nil {
+// DescribeQuota returns target t's daily quota and what remains. DCDN
+// answers Url, Dir, Regex, Preload, Block and IgnoreParams, numbers as
+// strings like CDN's; it has no PreloadEdge, which stays 0.
+func (c *Client) DescribeQuota(ctx context.Context, t Target) (RefreshQuota, error) {
+	action, err := t.action(t.Actions.Quota, "quota")
+	if err != nil {
 		return RefreshQuota{}, err
 	}
-	return raw.Parse()
+	rt, err := c.route(t)
+	if err != nil {
+		return RefreshQuota{}, err
+	}
+	var raw rawRefreshQuota
+	if err := c.call(ctx, rt, http.MethodGet, action, nil, &raw); err != nil {
+		return RefreshQuota{}, err
+	}
+	return raw.parse(action)
 }
 
-// DescribeRefreshTasks lists refresh and push tasks matching r.
-func (c *Client) DescribeRefreshTasks(ctx context.Context, r DescribeTasksRequest) (TaskPage, error) {
-	p, err := tasksParams(ActionDescribeRefreshTasks, MaxTasksPageSize, r)
+// DescribeTasks lists target t's refresh and push tasks matching r, at
+// most t.Caps.TasksPageSize a page. DCDN's answer holds its tasks in
+// Tasks.Task; every target's are returned in TaskPage.Tasks.CDNTask, so
+// callers read one shape. DCDN reports a directory task's ObjectType as
+// "path".
+func (c *Client) DescribeTasks(ctx context.Context, t Target, r DescribeTasksRequest) (TaskPage, error) {
+	action, err := t.action(t.Actions.Tasks, "tasks")
 	if err != nil {
 		return TaskPage{}, err
 	}
-	var out TaskPage
-	err = c.get(ctx, ActionDescribeRefreshTasks, p, &out)
-	return out, err
-}
-
-// tasksParams checks r against the rules DescribeRefreshTasks and
-// DescribeDcdnRefreshTasks share and returns its parameters.
-func tasksParams(action string, maxPageSize int, r DescribeTasksRequest) (url.Values, error) {
-	if r.PageSize > maxPageSize {
-		return nil, fmt.Errorf("%s: page size %d: at most %d", action, r.PageSize, maxPageSize)
+	if r.PageSize > t.Caps.TasksPageSize {
+		return TaskPage{}, fmt.Errorf("%s: page size %d: at most %d", action, r.PageSize, t.Caps.TasksPageSize)
 	}
 	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" {
-		return nil, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", action)
+		return TaskPage{}, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", action)
+	}
+	rt, err := c.route(t)
+	if err != nil {
+		return TaskPage{}, err
 	}
 	p := url.Values{}
 	set := func(k, v string) {
@@ -131,66 +163,93 @@ func tasksParams(action string, maxPageSize int, r DescribeTasksRequest) (url.Va
 	if r.PageSize > 0 {
 		p.Set("PageSize", strconv.Itoa(r.PageSize))
 	}
-	return p, nil
+	var out struct {
+		RequestID  string                     `json:"RequestId"`
+		PageNumber int64                      `json:"PageNumber"`
+		PageSize   int64                      `json:"PageSize"`
+		TotalCount int64                      `json:"TotalCount"`
+		Tasks      map[string]json.RawMessage `json:"Tasks"`
+	}
+	if err := c.call(ctx, rt, http.MethodGet, action, p, &out); err != nil {
+		return TaskPage{}, err
+	}
+	page := TaskPage{RequestID: out.RequestID, PageNumber: out.PageNumber, PageSize: out.PageSize, TotalCount: out.TotalCount}
+	if raw, ok := out.Tasks[t.TaskListField]; ok {
+		if err := json.Unmarshal(raw, &page.Tasks.CDNTask); err != nil {
+			return TaskPage{}, fmt.Errorf("%s: decode Tasks.%s (RequestId %s): %w", action, t.TaskListField, out.RequestID, err)
+		}
+	}
+	return page, nil
 }
 
-// DescribeRefreshTaskByID returns the tasks with the given IDs (at most 10).
-func (c *Client) DescribeRefreshTaskByID(ctx context.Context, ids []string) (TasksByID, error) {
-	if len(ids) == 0 || len(ids) > MaxTaskIDsPerDescribe {
-		return TasksByID{}, fmt.Errorf("%s: %d task IDs: want 1 to %d", ActionDescribeRefreshTaskByID, len(ids), MaxTaskIDsPerDescribe)
+// DescribeTasksByID returns target t's tasks with the given IDs (1 to
+// t.Caps.TaskIDs of them).
+func (c *Client) DescribeTasksByID(ctx context.Context, t Target, ids []string) (TasksByID, error) {
+	action, err := t.action(t.Actions.TaskByID, "task lookup")
+	if err != nil {
+		return TasksByID{}, err
+	}
+	if len(ids) == 0 || len(ids) > t.Caps.TaskIDs {
+		return TasksByID{}, fmt.Errorf("%s: %d task IDs: want 1 to %d", action, len(ids), t.Caps.TaskIDs)
+	}
+	rt, err := c.route(t)
+	if err != nil {
+		return TasksByID{}, err
 	}
 	var out TasksByID
-	err := c.get(ctx, ActionDescribeRefreshTaskByID, url.Values{"TaskId": {strings.Join(ids, ",")}}, &out)
+	err = c.call(ctx, rt, http.MethodGet, action, url.Values{"TaskId": {strings.Join(ids, ",")}}, &out)
 	return out, err
 }
 
-// DescribeCdnService returns the CDN service state of the account.
-func (c *Client) DescribeCdnService(ctx context.Context) (ServiceStatus, error) {
+// DescribeService returns target t's service state (DescribeCdnService,
+// DescribeDcdnIpaService).
+func (c *Client) DescribeService(ctx context.Context, t Target) (ServiceStatus, error) {
+	action, err := t.action(t.Actions.Service, "service status")
+	if err != nil {
+		return ServiceStatus{}, err
+	}
+	rt, err := c.route(t)
+	if err != nil {
+		return ServiceStatus{}, err
+	}
 	var out ServiceStatus
-	err := c.get(ctx, ActionDescribeCdnService, nil, &out)
+	err = c.call(ctx, rt, http.MethodGet, action, nil, &out)
 	return out, err
 }
 
-// ModifyCdnService changes the billing method from the next 00:00
-// Asia/Shanghai. It returns the RequestId.
-func (c *Client) ModifyCdnService(ctx context.Context, chargeType string) (string, error) {
-	if err := checkChargeType(chargeType); err != nil {
-		return "", fmt.Errorf("%s: %w", ActionModifyCdnService, err)
-	}
-	var out struct {
-		RequestID string `json:"RequestId"`
-	}
-	err := c.Call(ctx, ActionModifyCdnService, url.Values{"InternetChargeType": {chargeType}}, &out)
-	return out.RequestID, err
+// ModifyService changes target t's billing method from the next 00:00
+// Asia/Shanghai (ModifyCdnService). It returns the RequestId.
+func (c *Client) ModifyService(ctx context.Context, t Target, chargeType string) (string, error) {
+	return c.chargeCall(ctx, t, t.Actions.ModifyService, "billing change", chargeType)
 }
 
-// OpenCdnService activates CDN on the account. An account that has it
-// already gets an *Error with Code CdnService.HasOpened; see AlreadyOpened.
-func (c *Client) OpenCdnService(ctx context.Context, chargeType string) (string, error) {
-	if err := checkChargeType(chargeType); err != nil {
-		return "", fmt.Errorf("%s: %w", ActionOpenCdnService, err)
+// OpenService activates target t on the account (OpenCdnService). An
+// account that has it already gets an *Error with Code
+// CdnService.HasOpened; see AlreadyOpened.
+func (c *Client) OpenService(ctx context.Context, t Target, chargeType string) (string, error) {
+	return c.chargeCall(ctx, t, t.Actions.OpenService, "service activation", chargeType)
+}
+
+// chargeCall sends an action that takes InternetChargeType and answers a
+// RequestId.
+func (c *Client) chargeCall(ctx context.Context, t Target, name, op, chargeType string) (string, error) {
+	action, err := t.action(name, op)
+	if err != nil {
+		return "", err
+	}
+	if chargeType != PayByTraffic && chargeType != PayByBandwidth {
+		return "", fmt.Errorf("%s: charge type %q: want %s or %s", action, chargeType, PayByTraffic, PayByBandwidth)
+	}
+	rt, err := c.route(t)
+	if err != nil {
+		return "", err
 	}
 	var out struct {
 		RequestID string `json:"RequestId"`
 	}
-	err := c.Call(ctx, ActionOpenCdnService, url.Values{"InternetChargeType": {chargeType}}, &out)
+	err = c.call(ctx, rt, http.MethodPost, action, url.Values{"InternetChargeType": {chargeType}}, &out)
 	return out.RequestID, err
 }
 
 // AlreadyOpened reports whether err says the CDN service is open already.
 func AlreadyOpened(err error) bool { return Code(err) == "CdnService.HasOpened" }
-
-// DescribeDcdnIpaService returns the DCDN IPA service state, from the DCDN
-// endpoint and API version.
-func (c *Client) DescribeDcdnIpaService(ctx context.Context) (ServiceStatus, error) {
-	var out ServiceStatus
-	err := c.call(ctx, c.dcdn, http.MethodGet, ActionDescribeDcdnIpaService, nil, &out)
-	return out, err
-}
-
-func checkChargeType(t string) error {
-	if t != PayByTraffic && t != PayByBandwidth {
-		return fmt.Errorf("charge type %q: want %s or %s", t, PayByTraffic, PayByBandwidth)
-	}
-	return nil
-}

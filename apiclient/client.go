@@ -1,7 +1,10 @@
-// Package apiclient is the Alibaba Cloud CDN RPC client of cdnpurge:
-// request signing (V3 and v1), credentials per request (credentials-go),
-// transport, typed actions, typed API errors and the retry policy. It knows
-// nothing about NATS, Redis or jobs.
+// Package apiclient is the Alibaba Cloud purge API client of cdnpurge. A
+// product (CDN, DCDN) is a Target value; the Client has one method per
+// operation, which takes the Target, and one request path for all of them:
+// signing (apiclient/signer), credentials per request
+// (apiclient/credentials), transport, calls/s pacing, per-domain pacing,
+// breaker, typed API errors and the retry policy. It knows nothing about
+// NATS, Redis or jobs.
 package apiclient
 
 import (
@@ -20,6 +23,8 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 	"github.com/cdnpurge/cdnpurge/redact"
 )
 
@@ -88,23 +93,25 @@ type Attempt struct {
 
 // Options configures a Client.
 type Options struct {
-	// Endpoint is the CDN API base URL; default DefaultEndpoint.
+	// Endpoint is the CDN API base URL; default CDN().Endpoint.
 	Endpoint string
-	// DCDNEndpoint serves the DCDN actions (refresh, preload, quota,
-	// tasks, DescribeDcdnIpaService); default DefaultDCDNEndpoint.
-	DCDNEndpoint string
-	// Version is the CDN API version; default VersionCurrent.
+	// Endpoints are the base URLs of other products (and of CDN, over
+	// Endpoint); a product not in it is called at its Target's Endpoint.
+	Endpoints map[Product]string
+	// Version is the CDN API version sent instead of CDN().Version
+	// (VersionLegacy is signed with v1); empty sends the target's.
 	Version string
-	// Signature is SignatureV1 or SignatureV3; empty means V3, and v1 for
+	// Signature is signer.V1 or signer.V3; empty means V3, and v1 for
 	// Version 2014-11-11.
 	Signature string
 	// Credentials is a fixed key pair, used when Provider is nil.
-	Credentials Credentials
+	Credentials credentials.Credentials
 	// Provider hands out the credentials of each request; it wins over
-	// Credentials. Providers that cache and refresh (NewChainProvider) let
-	// a rotation take effect without a restart.
-	Provider CredentialsProvider
-	// STSEndpoint serves GetCallerIdentity; default DefaultSTSEndpoint.
+	// Credentials. Providers that cache and refresh
+	// (credentials.NewChainProvider) let a rotation take effect without a
+	// restart.
+	Provider credentials.Provider
+	// STSEndpoint serves GetCallerIdentity; default credentials.DefaultSTSEndpoint.
 	STSEndpoint string
 	HTTPClient  *http.Client
 	Retry       RetryPolicy
@@ -117,51 +124,52 @@ type Options struct {
 	// Limiter replaces the in-process limiter, for example with one shared
 	// by replicas.
 	Limiter Limiter
-	// Now and Nonce feed the signer; nil means the real clock and NewNonce.
+	// Now and Nonce feed the signer; nil means the real clock and
+	// signer.NewNonce.
 	Now   func() time.Time
 	Nonce func() string
 	// Logger receives retry warnings and debug lines; nil discards.
 	Logger *slog.Logger
 	// OnAttempt, when set, is called after every HTTP exchange.
 	OnAttempt func(Attempt)
-	// Breaker holds calls back during an outage. CDN and DCDN each get
-	// one with this policy, so an outage of one product does not hold
-	// back the other.
+	// Breaker holds calls back during an outage. Each product gets one
+	// with this policy, so an outage of one does not hold back another.
 	Breaker BreakerPolicy
-	// DomainPacer, when set, keeps File refreshes under the per-domain
-	// per-minute URL limit: a call waits until its URLs fit.
+	// DomainPacer, when set, keeps every product's URL refreshes (its
+	// Target's Paced object types) under the per-domain per-minute URL
+	// limit: a call waits until its URLs fit. One pacer can serve CDN and
+	// DCDN: both limit a domain to 1,000 URLs a minute and a domain is on
+	// one product only.
 	DomainPacer DomainPacer
-	// DCDNDomainPacer paces DCDN's URL refreshes (File and IgnoreParams)
-	// the same way; nil uses DomainPacer. One pacer can serve both
-	// products: both limit a domain to 1,000 URLs a minute
-	// (URLsPerDomainPerMinute, DCDNURLsPerDomainPerMinute) and a domain
-	// is on one product only. Set it to pace DCDN at another limit.
-	DCDNDomainPacer DomainPacer
+	// DomainPacers override DomainPacer per product, to pace one at
+	// another limit (or not at all: NoPacing()).
+	DomainPacers map[Product]DomainPacer
 }
 
-// Client calls the CDN API. It is safe for concurrent use.
+// Client calls the Alibaba Cloud purge APIs. It is safe for concurrent use.
 type Client struct {
-	cdn       route
-	dcdn      route
-	sts       route
-	signer    Signer
-	creds     CredentialsProvider
+	routes    map[Product]*route
+	sts       *route
+	scheme    string
+	now       func() time.Time
+	nonce     func() string
+	creds     credentials.Provider
 	http      *http.Client
 	retry     RetryPolicy
 	limiter   Limiter
 	log       *slog.Logger
 	onAttempt func(Attempt)
-	pacer     DomainPacer
-	dcdnPacer DomainPacer
 }
 
-// route is where the calls of one API go: its endpoint, its version and
-// the breaker that holds them back while that API fails.
+// route is where the calls of one API go: its endpoint, the version that
+// overrides its target's, the breaker that holds them back while that API
+// fails and the pacer of its refreshes.
 type route struct {
 	name     string // for logs: "CDN", "DCDN", "STS"
 	endpoint string
-	version  string
+	version  string // "": the target's
 	breaker  *breaker
+	pacer    DomainPacer
 }
 
 // New validates opts and returns a Client.
@@ -174,26 +182,11 @@ func New(opts Options) (*Client, error) {
 		if err := opts.Credentials.Validate(); err != nil {
 			return nil, err
 		}
-		creds = StaticProvider{Value: opts.Credentials, Name: "static"}
+		creds = credentials.StaticProvider{Value: opts.Credentials, Name: "static"}
 	}
-	endpoint, err := normEndpoint("endpoint", opts.Endpoint, DefaultEndpoint)
+	sts, err := normEndpoint("sts endpoint", opts.STSEndpoint, credentials.DefaultSTSEndpoint)
 	if err != nil {
 		return nil, err
-	}
-	dcdn, err := normEndpoint("dcdn_endpoint", opts.DCDNEndpoint, DefaultDCDNEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	sts, err := normEndpoint("sts endpoint", opts.STSEndpoint, DefaultSTSEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Signature != "" && opts.Signature != SignatureV1 && opts.Signature != SignatureV3 {
-		return nil, fmt.Errorf("signature %q: want %s or %s", opts.Signature, SignatureV1, SignatureV3)
-	}
-	version := opts.Version
-	if version == "" {
-		version = VersionCurrent
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -207,30 +200,73 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dcdnPacer := opts.DCDNDomainPacer
-	if dcdnPacer == nil {
-		dcdnPacer = opts.DomainPacer
+	now, nonce := opts.Now, opts.Nonce
+	if now == nil {
+		now = time.Now
 	}
-	cdnBreaker := newBreaker(opts.Breaker)
-	return &Client{
-		cdn:  route{name: "CDN", endpoint: endpoint, version: version, breaker: cdnBreaker},
-		dcdn: route{name: "DCDN", endpoint: dcdn, version: DCDNVersion, breaker: newBreaker(opts.Breaker)},
-		// STS is asked for the caller's identity around CDN calls; it
-		// shares the CDN breaker as it always did.
-		sts:       route{name: "STS", endpoint: sts, version: STSVersion, breaker: cdnBreaker},
-		signer:    Signer{Scheme: opts.Signature, Now: opts.Now, Nonce: opts.Nonce},
+	if nonce == nil {
+		nonce = signer.NewNonce
+	}
+	c := &Client{
+		routes:    map[Product]*route{},
+		scheme:    opts.Signature,
+		now:       now,
+		nonce:     nonce,
 		creds:     creds,
 		http:      hc,
 		retry:     opts.Retry.WithDefaults(),
 		limiter:   lim,
 		log:       log,
 		onAttempt: opts.OnAttempt,
-		pacer:     opts.DomainPacer,
-		dcdnPacer: dcdnPacer,
-	}, nil
+	}
+	for _, t := range Targets() {
+		r := &route{name: strings.ToUpper(string(t.Product)), breaker: newBreaker(opts.Breaker), pacer: opts.DomainPacer}
+		if p, ok := opts.DomainPacers[t.Product]; ok && p != nil {
+			r.pacer = p
+		}
+		field, raw := string(t.Product)+"_endpoint", opts.Endpoints[t.Product]
+		if t.Product == ProductCDN {
+			field, r.version = "endpoint", opts.Version
+			if raw == "" {
+				raw = opts.Endpoint
+			}
+		}
+		if r.endpoint, err = normEndpoint(field, raw, t.Endpoint); err != nil {
+			return nil, err
+		}
+		c.routes[t.Product] = r
+	}
+	// STS is asked for the caller's identity around CDN calls; it shares
+	// the CDN breaker as it always did.
+	c.sts = &route{name: "STS", endpoint: sts, version: stsVersion, breaker: c.routes[ProductCDN].breaker}
+	return c, nil
+}
+
+// route returns the route of target t's product.
+func (c *Client) route(t Target) (*route, error) {
+	r, ok := c.routes[t.Product]
+	if !ok {
+		return nil, fmt.Errorf("product %q: not a target this client knows", t.Product)
+	}
+	if r.version != "" {
+		t.Version = r.version
+	}
+	rv := *r
+	rv.version = t.Version
+	return &rv, nil
 }
 
 func normEndpoint(field, s, def string) (string, error) {
+	u, err := endpointURL(s, def)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return u, nil
+}
+
+// endpointURL is s (def when empty) as an endpoint URL; its error names
+// the value, not the field.
+func endpointURL(s, def string) (string, error) {
 	if s == "" {
 		s = def
 	}
@@ -239,7 +275,7 @@ func normEndpoint(field, s, def string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("%s: %q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", field, s)
+		return "", fmt.Errorf("%q: want a URL such as https://cdn.aliyuncs.com or http://127.0.0.1:8080", s)
 	}
 	u.Path = "/"
 	u.RawQuery = ""
@@ -247,21 +283,20 @@ func normEndpoint(field, s, def string) (string, error) {
 }
 
 // Endpoint returns the CDN endpoint the client calls.
-func (c *Client) Endpoint() string { return c.cdn.endpoint }
+func (c *Client) Endpoint() string { return c.routes[ProductCDN].endpoint }
 
 // Call sends a CDN API action with params and decodes the JSON answer into
 // out (which may be nil). It retries retryable errors within the policy,
 // signing each attempt afresh, and returns an *Error for an API error answer.
 func (c *Client) Call(ctx context.Context, action string, params url.Values, out any) error {
-	return c.call(ctx, c.cdn, http.MethodPost, action, params, out)
+	rt, err := c.route(CDN())
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, rt, http.MethodPost, action, params, out)
 }
 
-// get is Call with GET, for actions whose parameters are short.
-func (c *Client) get(ctx context.Context, action string, params url.Values, out any) error {
-	return c.call(ctx, c.cdn, http.MethodGet, action, params, out)
-}
-
-func (c *Client) call(ctx context.Context, r route, method, action string, params url.Values, out any) error {
+func (c *Client) call(ctx context.Context, r *route, method, action string, params url.Values, out any) error {
 	attempt := 0
 	var last error
 	err := retry.Do(ctx, c.retry.backoff(), func(ctx context.Context) error {
@@ -283,7 +318,7 @@ func (c *Client) call(ctx context.Context, r route, method, action string, param
 			return nil
 		}
 		last = err
-		if cls := Classify(err); cls.Retryable() {
+		if cls := Classify(err); cls.retryable() {
 			c.log.Warn("cdn api call failed, retrying with a new signature",
 				slog.String("action", action), slog.Int("attempt", attempt),
 				slog.String("class", cls.String()), slog.String("code", Code(err)),
@@ -319,10 +354,15 @@ func (c *Client) once(ctx context.Context, endpoint, version, method, action str
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}
-	s := c.signer
-	s.Version = version
-	s.Credentials = creds
-	signed := s.SignRequest(method, hostPort(endpoint), p)
+	scheme := c.scheme
+	if scheme == "" && version == VersionLegacy {
+		scheme = signer.V1
+	}
+	signed := signer.Sign(signer.Request{
+		Method: method, Host: hostPort(endpoint), Params: p, Version: version, Scheme: scheme,
+		AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken,
+		Time: c.now(), Nonce: c.nonce(),
+	})
 
 	target := endpoint
 	if signed.Query != "" {

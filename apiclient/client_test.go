@@ -3,6 +3,7 @@ package apiclient_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
 func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*apiclient.Client, *cdnemu.Server) {
@@ -25,10 +28,10 @@ func newPair(t *testing.T, o cdnemu.Options, mut ...func(*apiclient.Options)) (*
 	}
 	t.Cleanup(emu.Close)
 	opts := apiclient.Options{
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        apiclient.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond},
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       apiclient.RetryPolicy{MaxAttempts: 5, Base: time.Millisecond, Max: 10 * time.Millisecond},
 	}
 	for _, m := range mut {
 		m(&opts)
@@ -44,18 +47,18 @@ func TestEveryActionAgainstTheEmulator(t *testing.T) {
 	c, emu := newPair(t, cdnemu.Options{DcdnIpaEnabled: true, ServiceNotOpened: true})
 	ctx := context.Background()
 
-	if _, err := c.OpenCdnService(ctx, apiclient.PayByTraffic); err != nil {
+	if _, err := c.OpenService(ctx, apiclient.CDN(), apiclient.PayByTraffic); err != nil {
 		t.Fatalf("OpenCdnService: %v", err)
 	}
-	if _, err := c.OpenCdnService(ctx, apiclient.PayByTraffic); !apiclient.AlreadyOpened(err) {
+	if _, err := c.OpenService(ctx, apiclient.CDN(), apiclient.PayByTraffic); !apiclient.AlreadyOpened(err) {
 		t.Fatalf("second OpenCdnService: %v, want CdnService.HasOpened", err)
 	}
-	ref, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"https://example.com/a.css", "https://example.com/b c.js"}})
+	ref, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"https://example.com/a.css", "https://example.com/b c.js"}})
 	if err != nil || len(ref.TaskIDs) != 1 || ref.RequestID == "" {
 		t.Fatalf("RefreshObjectCaches: %+v %v", ref, err)
 	}
 	force := true
-	dir, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"https://example.com/static/"},
+	dir, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"https://example.com/static/"},
 		ObjectType: apiclient.ObjectDirectory, Force: &force})
 	if err != nil || len(dir.TaskIDs) != 1 {
 		t.Fatalf("directory refresh: %+v %v", dir, err)
@@ -63,7 +66,7 @@ func TestEveryActionAgainstTheEmulator(t *testing.T) {
 	if got := emu.Requests(); got[len(got)-1].Params.Get("Force") != "true" {
 		t.Fatal("Force was not sent for a directory refresh")
 	}
-	push, err := c.PushObjectCache(ctx, apiclient.PushRequest{Paths: []string{"https://example.com/a.css"}, Area: "domestic",
+	push, err := c.Push(ctx, apiclient.CDN(), apiclient.PushRequest{Paths: []string{"https://example.com/a.css"}, Area: "domestic",
 		L2Preload: true, WithHeader: `{"Origin":"x"}`, QueryHashkey: true})
 	if err != nil || len(push.TaskIDs) != 1 {
 		t.Fatalf("PushObjectCache: %+v %v", push, err)
@@ -74,40 +77,40 @@ func TestEveryActionAgainstTheEmulator(t *testing.T) {
 			t.Errorf("push parameter %s = %q, want %q", k, last.Get(k), want)
 		}
 	}
-	q, err := c.DescribeRefreshQuota(ctx)
-	if err != nil || q.URLQuota != apiclient.DefaultURLQuota || q.URLRemain != apiclient.DefaultURLQuota-2 ||
-		q.DirRemain != apiclient.DefaultDirQuota-1 || q.PreloadRemain != apiclient.DefaultPreloadQuota-1 {
+	q, err := c.DescribeQuota(ctx, apiclient.CDN())
+	if err != nil || q.URLQuota != cdnemu.DefaultURLQuota || q.URLRemain != cdnemu.DefaultURLQuota-2 ||
+		q.DirRemain != cdnemu.DefaultDirQuota-1 || q.PreloadRemain != cdnemu.DefaultPreloadQuota-1 {
 		t.Fatalf("DescribeRefreshQuota: %+v %v", q, err)
 	}
-	byID, err := c.DescribeRefreshTaskByID(ctx, append(ref.TaskIDs, dir.TaskIDs...))
+	byID, err := c.DescribeTasksByID(ctx, apiclient.CDN(), append(ref.TaskIDs, dir.TaskIDs...))
 	if err != nil || byID.TotalCount != 3 {
 		t.Fatalf("DescribeRefreshTaskById: %+v %v", byID, err)
 	}
-	page, err := c.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{DomainName: "example.com", ObjectType: "file", PageSize: 50})
+	page, err := c.DescribeTasks(ctx, apiclient.CDN(), apiclient.DescribeTasksRequest{DomainName: "example.com", ObjectType: "file", PageSize: 50})
 	if err != nil || page.TotalCount != 2 || len(page.Tasks.CDNTask) != 2 {
 		t.Fatalf("DescribeRefreshTasks: %+v %v", page, err)
 	}
-	if _, err := c.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{Status: "Complete"}); err == nil {
+	if _, err := c.DescribeTasks(ctx, apiclient.CDN(), apiclient.DescribeTasksRequest{Status: "Complete"}); err == nil {
 		t.Fatal("a status filter without an object type was sent")
 	}
-	if _, err := c.ModifyCdnService(ctx, apiclient.PayByBandwidth); err != nil {
+	if _, err := c.ModifyService(ctx, apiclient.CDN(), apiclient.PayByBandwidth); err != nil {
 		t.Fatalf("ModifyCdnService: %v", err)
 	}
-	st, err := c.DescribeCdnService(ctx)
+	st, err := c.DescribeService(ctx, apiclient.CDN())
 	if err != nil || st.InternetChargeType != apiclient.PayByTraffic || st.ChangingChargeType != apiclient.PayByBandwidth || st.ChangingAffectTime == "" {
 		t.Fatalf("DescribeCdnService: %+v %v", st, err)
 	}
-	ipa, err := c.DescribeDcdnIpaService(ctx)
+	ipa, err := c.DescribeService(ctx, apiclient.DCDN())
 	if err != nil || ipa.RequestID == "" {
 		t.Fatalf("DescribeDcdnIpaService: %+v %v", ipa, err)
 	}
-	if v := emu.Requests()[len(emu.Requests())-1].Params.Get("Version"); v != apiclient.DCDNVersion {
+	if v := emu.Requests()[len(emu.Requests())-1].Params.Get("Version"); v != apiclient.DCDN().Version {
 		t.Fatalf("DCDN call sent Version %s", v)
 	}
 	if err := c.Call(ctx, "SetRefererConfig", map[string][]string{"DomainName": {"example.com"}, "ReferType": {"block"}}, nil); err != nil {
 		t.Fatalf("generic Call: %v", err)
 	}
-	if _, err := c.ModifyCdnService(ctx, "PayByMistake"); err == nil {
+	if _, err := c.ModifyService(ctx, apiclient.CDN(), "PayByMistake"); err == nil {
 		t.Fatal("a bad charge type was sent")
 	}
 }
@@ -119,10 +122,10 @@ func TestRetriesWithFreshNonces(t *testing.T) {
 	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
 		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
 	})
-	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InternalError")
-	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "ServiceUnAvailable")
-	emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InternalError")
-	res, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"example.com/x.js"}})
+	emu.ForceError(apiclient.CDN().Actions.Refresh, 1, "InternalError")
+	emu.ForceError(apiclient.CDN().Actions.Refresh, 1, "ServiceUnAvailable")
+	emu.ForceError(apiclient.CDN().Actions.Refresh, 1, "InternalError")
+	res, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"example.com/x.js"}})
 	if err != nil || len(res.TaskIDs) != 1 {
 		t.Fatalf("refresh after three faults: %v", err)
 	}
@@ -150,7 +153,7 @@ func TestNoRetryOnBadInput(t *testing.T) {
 	c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
 		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
 	})
-	_, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"other.test/x.js"}})
+	_, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"other.test/x.js"}})
 	var ae *apiclient.Error
 	if !errors.As(err, &ae) || ae.Code != "InvalidDomain.NotFound" || ae.HTTPStatus != 404 || ae.RequestID == "" {
 		t.Fatalf("err = %v", err)
@@ -166,16 +169,16 @@ func TestThrottlingBacksOffAndQuotaIsQuota(t *testing.T) {
 	c, emu := newPair(t, cdnemu.Options{URLQuota: 1}, func(o *apiclient.Options) {
 		o.Retry = policy
 		o.OnAttempt = func(a apiclient.Attempt) {
-			if a.Action == apiclient.ActionDescribeRefreshQuota {
+			if a.Action == apiclient.CDN().Actions.Quota {
 				attempts.Add(1)
 			}
 		}
 	})
-	emu.ForceError(apiclient.ActionDescribeRefreshQuota, 2, "Throttling.User")
-	if _, err := c.DescribeRefreshQuota(context.Background()); err != nil {
+	emu.ForceError(apiclient.CDN().Actions.Quota, 2, "Throttling.User")
+	if _, err := c.DescribeQuota(context.Background(), apiclient.CDN()); err != nil {
 		t.Fatalf("after throttling: %v", err)
 	}
-	if n, refused := attempts.Load(), emu.Refused(apiclient.ActionDescribeRefreshQuota, "Throttling.User"); n != 3 || refused != 2 {
+	if n, refused := attempts.Load(), emu.Refused(apiclient.CDN().Actions.Quota, "Throttling.User"); n != 3 || refused != 2 {
 		t.Fatalf("%d attempts, %d throttled; want 3 and 2", n, refused)
 	}
 	// The retries back off: about 20 and 40 ms (±20%), then 80, capped at 100.
@@ -186,11 +189,11 @@ func TestThrottlingBacksOffAndQuotaIsQuota(t *testing.T) {
 			t.Fatalf("backoffs %v, want about 20ms, 40ms, 80ms, 100ms", waits)
 		}
 	}
-	_, err := c.RefreshObjectCaches(context.Background(), apiclient.RefreshRequest{Paths: []string{"example.com/a", "example.com/b"}})
+	_, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"example.com/a", "example.com/b"}})
 	if apiclient.Classify(err) != apiclient.ClassQuota || apiclient.Code(err) != "QuotaExceeded.Refresh" {
 		t.Fatalf("over quota: %v (class %s)", err, apiclient.Classify(err))
 	}
-	if n := emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 1 {
+	if n := emu.Refused(apiclient.CDN().Actions.Refresh, "QuotaExceeded.Refresh"); n != 1 {
 		t.Fatalf("quota error retried: %d refusals", n)
 	}
 }
@@ -202,7 +205,7 @@ func TestRetriesAreBounded(t *testing.T) {
 		o.OnAttempt = func(apiclient.Attempt) { attempts.Add(1) }
 	})
 	emu.SetOutage(time.Now().Add(time.Hour))
-	_, err := c.DescribeCdnService(context.Background())
+	_, err := c.DescribeService(context.Background(), apiclient.CDN())
 	if apiclient.Classify(err) != apiclient.ClassRetryable || attempts.Load() != 5 {
 		t.Fatalf("after an outage: %v, %d attempts (want retryable after 5)", err, attempts.Load())
 	}
@@ -212,7 +215,7 @@ func TestWrongSecretIsCredentialsAndNeverShown(t *testing.T) {
 	c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) {
 		o.Credentials.AccessKeySecret = "wrong-secret-value"
 	})
-	_, err := c.DescribeCdnService(context.Background())
+	_, err := c.DescribeService(context.Background(), apiclient.CDN())
 	if apiclient.Classify(err) != apiclient.ClassCredentials {
 		t.Fatalf("err %v, want a credentials error", err)
 	}
@@ -223,12 +226,12 @@ func TestWrongSecretIsCredentialsAndNeverShown(t *testing.T) {
 
 func TestNetworkErrorIsRetryableAndHidesTheQuery(t *testing.T) {
 	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1",
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s3cr3t"},
 		Retry:       apiclient.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.DescribeRefreshQuota(context.Background())
+	_, err = c.DescribeQuota(context.Background(), apiclient.CDN())
 	if apiclient.Classify(err) != apiclient.ClassRetryable {
 		t.Fatalf("err %v", err)
 	}
@@ -237,34 +240,14 @@ func TestNetworkErrorIsRetryableAndHidesTheQuery(t *testing.T) {
 	}
 }
 
-func BenchmarkSign(b *testing.B) {
-	s := &apiclient.Signer{Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}, Version: apiclient.VersionCurrent}
-	paths := make([]string, 1000)
-	for i := range paths {
-		paths[i] = "https://static.example.com/assets/app." + strings.Repeat("x", 20) + ".js"
-	}
-	params := map[string][]string{"Action": {"RefreshObjectCaches"}, "ObjectPath": {strings.Join(paths, "\n")}}
-	b.Run("1000-urls", func(b *testing.B) {
-		for b.Loop() {
-			s.Sign("POST", params)
-		}
-	})
-	small := map[string][]string{"Action": {"DescribeRefreshQuota"}}
-	b.Run("describe", func(b *testing.B) {
-		for b.Loop() {
-			s.Sign("GET", small)
-		}
-	})
-}
-
 func BenchmarkRoundTrip(b *testing.B) {
 	emu, err := cdnemu.NewServer(cdnemu.Options{NoRateLimit: true, NoRecordPaths: true, RecordRequests: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer emu.Close()
-	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, RateLimits: map[string]float64{apiclient.ActionDescribeRefreshQuota: -1},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	c, err := apiclient.New(apiclient.Options{Endpoint: emu.URL, RateLimits: map[string]float64{apiclient.CDN().Actions.Quota: -1},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,7 +255,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.DescribeRefreshQuota(ctx); err != nil {
+			if _, err := c.DescribeQuota(ctx, apiclient.CDN()); err != nil {
 				b.Error(err)
 				return
 			}
@@ -285,8 +268,8 @@ func TestMetricsCountAttemptsAndRetries(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := apiclient.NewMetrics(reg)
 	c, emu := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.OnAttempt = m.Observe })
-	emu.ForceError(apiclient.ActionDescribeCdnService, 2, "ServiceUnAvailable")
-	if _, err := c.DescribeCdnService(context.Background()); err != nil {
+	emu.ForceError(apiclient.CDN().Actions.Service, 2, "ServiceUnAvailable")
+	if _, err := c.DescribeService(context.Background(), apiclient.CDN()); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
@@ -327,7 +310,7 @@ func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
 	ctx := context.Background()
 	var open *apiclient.CircuitOpenError
 	for range 20 {
-		_, err := c.DescribeCdnService(ctx)
+		_, err := c.DescribeService(ctx, apiclient.CDN())
 		if apiclient.Classify(err) != apiclient.ClassRetryable {
 			t.Fatalf("during the outage: %v (class %s), want retryable", err, apiclient.Classify(err))
 		}
@@ -342,7 +325,22 @@ func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
 	emu.SetOutage(time.Time{})
 	// The breaker uses the real clock: wait for the instant it named.
 	<-time.After(time.Until(open.Until))
-	if _, err := c.DescribeCdnService(ctx); err != nil {
+	if _, err := c.DescribeService(ctx, apiclient.CDN()); err != nil {
 		t.Fatalf("after the cooldown: %v", err)
+	}
+}
+
+// Parameters whose names start one another ("Tag", "Tag.1") are signed in
+// name order, as the signature pages say; the emulator, which checks with
+// code of its own, accepts them over v1 and V3.
+func TestSignsParametersInNameOrder(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{signer.V1, signer.V3} {
+		c, _ := newPair(t, cdnemu.Options{}, func(o *apiclient.Options) { o.Signature = scheme })
+		err := c.Call(context.Background(), "SetOptimizeConfig", url.Values{"DomainName": {"example.com"}, "Enable": {"on"},
+			"Tag": {"a"}, "Tag.1": {"b"}, "Tag-x": {"c"}}, nil)
+		if err != nil {
+			t.Errorf("%s: %v", scheme, err)
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
@@ -22,11 +24,11 @@ func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
 		got <- seen{a, v}
 		w.Header().Set("Content-Type", "application/json")
 		switch a {
-		case apiclient.ActionRefreshDcdnObjectCaches:
+		case apiclient.DCDN().Actions.Refresh:
 			_, _ = w.Write([]byte(`{"RequestId":"r1","RefreshTaskId":"1,2"}`))
-		case apiclient.ActionPreloadDcdnObjectCaches:
+		case apiclient.DCDN().Actions.Push:
 			_, _ = w.Write([]byte(`{"RequestId":"r2","PreloadTaskId":"3"}`))
-		case apiclient.ActionDescribeDcdnRefreshQuota:
+		case apiclient.DCDN().Actions.Quota:
 			_, _ = w.Write([]byte(`{"RequestId":"r3","UrlQuota":"10000","UrlRemain":"7"}`))
 		default:
 			w.WriteHeader(404)
@@ -34,33 +36,33 @@ func TestDCDNActionsGoToTheDCDNEndpoint(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1", DCDNEndpoint: srv.URL,
-		Credentials: apiclient.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
+	c, err := apiclient.New(apiclient.Options{Endpoint: "http://127.0.0.1:1", Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: srv.URL},
+		Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ref, err := c.RefreshDcdnObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"https://d.example.com/a"}})
+	ref, err := c.Refresh(ctx, apiclient.DCDN(), apiclient.RefreshRequest{Paths: []string{"https://d.example.com/a"}})
 	if err != nil || len(ref.TaskIDs) != 2 {
 		t.Fatalf("refresh: %+v %v", ref, err)
 	}
-	pre, err := c.PreloadDcdnObjectCaches(ctx, apiclient.PushRequest{Paths: []string{"https://d.example.com/a"}})
+	pre, err := c.Push(ctx, apiclient.DCDN(), apiclient.PushRequest{Paths: []string{"https://d.example.com/a"}})
 	if err != nil || len(pre.TaskIDs) != 1 || pre.TaskIDs[0] != "3" {
 		t.Fatalf("preload: %+v %v", pre, err)
 	}
-	q, err := c.DescribeDcdnRefreshQuota(ctx)
+	q, err := c.DescribeQuota(ctx, apiclient.DCDN())
 	if err != nil || q.URLRemain != 7 {
 		t.Fatalf("quota: %+v %v", q, err)
 	}
-	_, err = c.DescribeDcdnRefreshTaskByID(ctx, []string{"1"})
+	_, err = c.DescribeTasksByID(ctx, apiclient.DCDN(), []string{"1"})
 	if apiclient.Classify(err) != apiclient.ClassBadInput {
 		t.Fatalf("task by id: %v, want bad input", err)
 	}
-	for _, want := range []string{apiclient.ActionRefreshDcdnObjectCaches, apiclient.ActionPreloadDcdnObjectCaches,
-		apiclient.ActionDescribeDcdnRefreshQuota, apiclient.ActionDescribeDcdnRefreshTaskByID} {
+	for _, want := range []string{apiclient.DCDN().Actions.Refresh, apiclient.DCDN().Actions.Push,
+		apiclient.DCDN().Actions.Quota, apiclient.DCDN().Actions.TaskByID} {
 		s := <-got
-		if s.action != want || s.version != apiclient.DCDNVersion {
-			t.Fatalf("got %+v, want %s version %s", s, want, apiclient.DCDNVersion)
+		if s.action != want || s.version != apiclient.DCDN().Version {
+			t.Fatalf("got %+v, want %s version %s", s, want, apiclient.DCDN().Version)
 		}
 	}
 }
@@ -76,7 +78,16 @@ func TestTargetOf(t *testing.T) {
 	if _, err := apiclient.TargetOf("ecdn"); err == nil {
 		t.Error("TargetOf(ecdn): no error")
 	}
-	if apiclient.DefaultRateLimits[apiclient.ActionDescribeDcdnRefreshTasks] != 5 {
+	if apiclient.DefaultRateLimits()[apiclient.DCDN().Actions.Tasks] != 5 {
 		t.Error("DescribeDcdnRefreshTasks limit not 5/s")
+	}
+}
+
+func TestEndpointsOfUnknownProductRefused(t *testing.T) {
+	t.Parallel()
+	_, err := apiclient.New(apiclient.Options{Credentials: credentials.Credentials{AccessKeyID: "id", AccessKeySecret: "s"},
+		Endpoints: map[apiclient.Product]string{"nope": "http://127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("an endpoint for an unknown product: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // Class is what a caller should do about an error.
@@ -55,8 +57,8 @@ func (c Class) String() string {
 	return fmt.Sprintf("class(%d)", int(c))
 }
 
-// Retryable reports whether the same request may be sent again (re-signed).
-func (c Class) Retryable() bool {
+// retryable reports whether the same request may be sent again (re-signed).
+func (c Class) retryable() bool {
 	return c == ClassRetryable || c == ClassThrottled || c == ClassBusy
 }
 
@@ -173,7 +175,7 @@ func Classify(err error) Class {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ClassUnknown
 	}
-	var ce *CredentialsError
+	var ce *credentials.Error
 	if errors.As(err, &ce) {
 		// No key to sign with: pause and alert rather than hammer the
 		// provider; credentials-go refreshes ahead of expiry, so a blip

@@ -67,7 +67,7 @@ func TestClassOfDCDNCodes(t *testing.T) {
 		{"CdnServiceNotFound", 403, ClassAccount, false, false},
 		{"SignatureDoesNotMatch", 400, ClassCredentials, false, false},
 	} {
-		for _, action := range []string{ActionRefreshDcdnObjectCaches, ActionPreloadDcdnObjectCaches, ActionRefreshObjectCaches} {
+		for _, action := range []string{DCDN().Actions.Refresh, DCDN().Actions.Push, CDN().Actions.Refresh} {
 			e := &Error{Action: action, HTTPStatus: tc.status, Code: tc.code}
 			if got := Classify(e); got != tc.want {
 				t.Errorf("%s %s: class %s, want %s", action, tc.code, got, tc.want)

@@ -20,19 +20,20 @@ type ActionLimiter struct {
 	limiters map[string]*rate.Limiter
 }
 
-// RateHeadroom is the part of a published calls/s limit used by default.
+// rateHeadroom is the part of a published calls/s limit used by default.
 // A call paced exactly at the limit reaches the API a few milliseconds
 // early or late, and any one-second window that catches 51 calls is
 // throttled; a tenth of headroom keeps that from happening.
-const RateHeadroom = 0.9
+const rateHeadroom = 0.9
 
 // EffectiveRateLimits returns the calls/s to pace each action at:
-// DefaultRateLimits with RateHeadroom, then overrides as given (a negative
-// override turns the action's limit off).
+// DefaultRateLimits with a tenth of headroom, then overrides as given (a
+// negative override turns the action's limit off).
 func EffectiveRateLimits(overrides map[string]float64) map[string]float64 {
-	limits := make(map[string]float64, len(DefaultRateLimits)+len(overrides))
-	for k, v := range DefaultRateLimits {
-		limits[k] = v * RateHeadroom
+	defaults := DefaultRateLimits()
+	limits := make(map[string]float64, len(defaults)+len(overrides))
+	for k, v := range defaults {
+		limits[k] = v * rateHeadroom
 	}
 	for k, v := range overrides {
 		if v != 0 {
@@ -43,8 +44,7 @@ func EffectiveRateLimits(overrides map[string]float64) map[string]float64 {
 }
 
 // NewActionLimiter returns a limiter at EffectiveRateLimits(overrides),
-// scaled by share (0 means 1). An action with no known limit is paced at 10
-// calls/s.
+// scaled by share (0 means 1), each action at ActionRate.
 func NewActionLimiter(overrides map[string]float64, share float64) *ActionLimiter {
 	if share <= 0 || share > 1 {
 		share = 1
@@ -63,10 +63,7 @@ func (l *ActionLimiter) get(action string) *rate.Limiter {
 	if lim, ok := l.limiters[action]; ok {
 		return lim
 	}
-	perSec, ok := l.limits[action]
-	if !ok {
-		perSec = 10
-	}
+	perSec := ActionRate(l.limits, action)
 	var lim *rate.Limiter
 	if perSec < 0 {
 		lim = rate.NewLimiter(rate.Inf, 1)
@@ -83,4 +80,17 @@ func (l *ActionLimiter) get(action string) *rate.Limiter {
 // Wait blocks until a call of action may be sent.
 func (l *ActionLimiter) Wait(ctx context.Context, action string) error {
 	return l.get(action).Wait(ctx)
+}
+
+// unknownActionRate is the calls/s of an action no limit is known for.
+const unknownActionRate = 10
+
+// ActionRate returns the calls/s limits holds for action, and 10 for an
+// action it does not name: the one place that paces an unknown action.
+// A negative rate means no limit.
+func ActionRate(limits map[string]float64, action string) float64 {
+	if perSec, ok := limits[action]; ok {
+		return perSec
+	}
+	return unknownActionRate
 }

@@ -9,19 +9,6 @@ import (
 	"time"
 )
 
-// URLsPerDomainPerMinute is the API's limit on refreshed URLs per domain
-// per minute ("RefreshObjectCaches" in the CDN API reference).
-const URLsPerDomainPerMinute = 1000
-
-// DCDNURLsPerDomainPerMinute is DCDN's limit on refreshed URLs per domain
-// per minute. The pages disagree: "Dynamic Content Delivery
-// Network:RefreshDcdnObjectCaches" and the October 2024 "Edge Security
-// Acceleration:RefreshDcdnObjectCaches" say 1,000, the September 2025
-// "Edge Security Acceleration:RefreshDcdnObjectCaches" says 10,000. The
-// lower one cannot be refused; Options.DCDNDomainPacer takes a pacer with
-// a higher limit for an account known to have it (docs/dcdn.md).
-const DCDNURLsPerDomainPerMinute = 1000
-
 // DomainPacer keeps refreshed URLs under the per-domain per-minute limit,
 // shared by every replica of the account (ratelimit.NewRedisDomainPacer) or
 // local to one process (ratelimit.NewMemoryDomainPacer). The limit is paced
@@ -42,9 +29,9 @@ type DomainPacer interface {
 	Block(ctx context.Context, domain string) (time.Time, error)
 }
 
-// NoPacing is a DomainPacer that never waits: as Options.DCDNDomainPacer
-// it turns DCDN's pacing off while CDN's DomainPacer stays on.
-var NoPacing DomainPacer = noPacing{}
+// NoPacing returns a DomainPacer that never waits: in Options.DomainPacers
+// it turns one product's pacing off while the others' stay on.
+func NoPacing() DomainPacer { return noPacing{} }
 
 type noPacing struct{}
 
@@ -73,8 +60,12 @@ func IsPerMinuteQuota(err error) bool {
 	return strings.HasPrefix(Code(err), "QuotaPerMinuteExceeded")
 }
 
-// PathDomain returns the lower-cased host a refresh path starts with
-// ("https://Example.com:8080/a" and "example.com/a" give "example.com").
+// PathDomain returns the domain a path belongs to: its host, lower case,
+// without scheme, user info, port or a trailing dot, IPv6 literals with
+// their brackets ("https://Example.com.:8080/a", "example.com/a" give
+// "example.com"; "http://[::1]:80/" gives "[::1]"). It is the unit the API
+// paces per minute and caps at ten per refresh call, and the unit the
+// worker batches by; "" when the path has no host.
 func PathDomain(p string) string {
 	if i := strings.Index(p, "://"); i >= 0 {
 		p = p[i+3:]
@@ -82,10 +73,13 @@ func PathDomain(p string) string {
 	if i := strings.IndexAny(p, "/?#"); i >= 0 {
 		p = p[:i]
 	}
+	if i := strings.LastIndexByte(p, '@'); i >= 0 {
+		p = p[i+1:]
+	}
 	if i := strings.LastIndexByte(p, ':'); i >= 0 && !strings.Contains(p[i:], "]") {
 		p = p[:i]
 	}
-	return strings.ToLower(p)
+	return strings.ToLower(strings.TrimSuffix(p, "."))
 }
 
 // domainCounts counts paths per domain, sorted by domain so that every

@@ -32,7 +32,7 @@ func pacedPair(t *testing.T, limit int, sliding ...bool) (*apiclient.Client, *cd
 		pacer = ratelimit.NewMemoryDomainPacer(ratelimit.DomainPacerOptions{Limit: limit, Now: clock.Now,
 			Sleep: func(_ context.Context, d time.Duration) error { clock.Advance(d); waits++; return nil }})
 	}
-	c, emu := newPair(t, cdnemu.Options{Now: clock.Now, DomainURLsPerMinute: apiclient.URLsPerDomainPerMinute,
+	c, emu := newPair(t, cdnemu.Options{Now: clock.Now, DomainURLsPerMinute: apiclient.CDN().Caps.URLsPerDomainPerMinute,
 		DomainWindowSliding: len(sliding) > 0 && sliding[0],
 		Domains:             []string{"example.com", "img.example.com"}}, func(o *apiclient.Options) {
 		o.Now = clock.Now
@@ -48,18 +48,18 @@ func TestDomainPacingLandsWithoutRefusals(t *testing.T) {
 	for _, sliding := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sliding=%v", sliding), func(t *testing.T) {
 			t.Parallel()
-			c, emu, clock, waits := pacedPair(t, apiclient.URLsPerDomainPerMinute, sliding)
+			c, emu, clock, waits := pacedPair(t, apiclient.CDN().Caps.URLsPerDomainPerMinute, sliding)
 			ctx := context.Background()
 			// Start late in a minute, where a calendar-minute pacer would
 			// send the second 1,000 seconds after the first.
 			clock.Advance(50 * time.Second)
 			start := clock.Now()
 			for i, n := range []int{1000, 1000, 500} {
-				if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", i*1000, n)}); err != nil {
+				if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", i*1000, n)}); err != nil {
 					t.Fatalf("batch %d: %v", i, err)
 				}
 			}
-			if got := len(emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 2500 {
+			if got := len(emu.Paths(apiclient.CDN().Actions.Refresh)); got != 2500 {
 				t.Fatalf("%d URLs landed", got)
 			}
 			refusals := 0
@@ -86,22 +86,22 @@ func TestPerMinuteRefusal(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c, _, _, _ := pacedPair(t, 0)
-	if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 0, 1000)}); err != nil {
+	if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 1000, 1)})
+	_, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", 1000, 1)})
 	if !apiclient.IsPerMinuteQuota(err) || apiclient.Classify(err) != apiclient.ClassQuota {
 		t.Fatalf("err = %v", err)
 	}
 	// Another domain is not held back.
-	if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("img.example.com", 0, 1000)}); err != nil {
+	if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("img.example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 
 	c, emu, clock, waits := pacedPair(t, 2000, true)
 	first := clock.Now()
 	for i, want := range []bool{true, false, true} {
-		_, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", i*1000, 1000)})
+		_, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", i*1000, 1000)})
 		if (err == nil) != want {
 			t.Fatalf("call %d: err = %v", i, err)
 		}
@@ -116,8 +116,8 @@ func TestPerMinuteRefusal(t *testing.T) {
 	if got := clock.Now().Sub(first); got != 61*time.Second {
 		t.Errorf("third call went %s after the first, want 61s", got)
 	}
-	if *waits != 1 || len(emu.Paths(apiclient.ActionRefreshObjectCaches)) != 2000 {
-		t.Fatalf("%d waits, %d paths", *waits, len(emu.Paths(apiclient.ActionRefreshObjectCaches)))
+	if *waits != 1 || len(emu.Paths(apiclient.CDN().Actions.Refresh)) != 2000 {
+		t.Fatalf("%d waits, %d paths", *waits, len(emu.Paths(apiclient.CDN().Actions.Refresh)))
 	}
 }
 
@@ -129,15 +129,15 @@ func TestSlidingEmulatorRefusesTheNextCalendarMinute(t *testing.T) {
 	ctx := context.Background()
 	c, _, clock, _ := pacedPair(t, 0, true)
 	clock.Advance(45 * time.Second) // 10:00:50
-	if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 0, 1000)}); err != nil {
+	if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second) // 10:01:00, a new calendar minute
-	if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 1000, 500)}); !apiclient.IsPerMinuteQuota(err) {
+	if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", 1000, 500)}); !apiclient.IsPerMinuteQuota(err) {
 		t.Fatalf("500 URLs 10 s after 1,000: %v, want QuotaPerMinuteExceeded", err)
 	}
 	clock.Advance(50 * time.Second) // 60 s after the first call
-	if _, err := c.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: paths("example.com", 1000, 500)}); err != nil {
+	if _, err := c.Refresh(ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: paths("example.com", 1000, 500)}); err != nil {
 		t.Fatalf("500 URLs 60 s after 1,000: %v", err)
 	}
 }

@@ -17,11 +17,11 @@ var internationalRegions = map[string]bool{
 }
 
 // RegionEndpoint returns the CDN endpoint for a region ID: the
-// international one for the regions above, the central DefaultEndpoint for
+// international one for the regions above, the central CDN().Endpoint for
 // the rest and for "".
 func RegionEndpoint(region string) string {
 	if internationalRegions[region] {
 		return InternationalEndpoint
 	}
-	return DefaultEndpoint
+	return CDN().Endpoint
 }

@@ -10,9 +10,8 @@ import (
 // STS, the Security Token Service (API version 2015-04-01). cdnpurge asks
 // it one thing: which account the credentials belong to.
 const (
-	DefaultSTSEndpoint      = "https://sts.aliyuncs.com"
-	STSVersion              = "2015-04-01"
-	ActionGetCallerIdentity = "GetCallerIdentity"
+	stsVersion              = "2015-04-01"
+	actionGetCallerIdentity = "GetCallerIdentity"
 )
 
 // CallerIdentity is the answer of STS GetCallerIdentity.
@@ -29,11 +28,11 @@ type CallerIdentity struct {
 // sessions, unlike the AccessKeyId.
 func (c *Client) GetCallerIdentity(ctx context.Context) (CallerIdentity, error) {
 	var out CallerIdentity
-	if err := c.call(ctx, c.sts, http.MethodPost, ActionGetCallerIdentity, url.Values{}, &out); err != nil {
+	if err := c.call(ctx, c.sts, http.MethodPost, actionGetCallerIdentity, url.Values{}, &out); err != nil {
 		return CallerIdentity{}, err
 	}
 	if out.AccountID == "" {
-		return CallerIdentity{}, fmt.Errorf("%s at %s: the answer has no AccountId (RequestId %s)", ActionGetCallerIdentity, c.sts.endpoint, out.RequestID)
+		return CallerIdentity{}, fmt.Errorf("%s at %s: the answer has no AccountId (RequestId %s)", actionGetCallerIdentity, c.sts.endpoint, out.RequestID)
 	}
 	return out, nil
 }

@@ -1,50 +1,195 @@
 package apiclient
 
-import "context"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
 
-// TargetClient is a Client bound to one Target. Its methods have the names
-// and signatures of the Client's CDN methods, so that code written against
-// an interface of those (the worker's) takes a TargetClient for CDN or
-// DCDN unchanged. On CDNTarget every method is the Client's own, domain
-// pacing included; on DCDNTarget it calls the DCDN actions through the
-// same signing, retries, calls/s limiter and a DCDN breaker of its own.
-type TargetClient struct {
-	c *Client
-	t Target
+// Product names a purge target.
+type Product string
+
+// The purge targets cdnpurge knows.
+const (
+	ProductCDN  Product = "cdn"
+	ProductDCDN Product = "dcdn"
+)
+
+// Actions are a target's action names, one per operation. An empty name
+// means the product has no such operation: the Client's method for it
+// fails without a call.
+type Actions struct {
+	Refresh  string
+	Push     string
+	Quota    string
+	Tasks    string
+	TaskByID string
+	// Service describes the product's service state; ModifyService and
+	// OpenService change the billing method and activate the service.
+	Service       string
+	ModifyService string
+	OpenService   string
 }
 
-// For returns c bound to target t.
-func (c *Client) For(t Target) *TargetClient { return &TargetClient{c: c, t: t} }
-
-// Target returns the target the client is bound to.
-func (tc *TargetClient) Target() Target { return tc.t }
-
-// RefreshObjectCaches refreshes paths on the target (RefreshObjectCaches
-// or RefreshDcdnObjectCaches); see RefreshTarget.
-func (tc *TargetClient) RefreshObjectCaches(ctx context.Context, r RefreshRequest) (RefreshResult, error) {
-	return tc.c.RefreshTarget(ctx, tc.t, r)
+// Caps are a target's per-call limits.
+type Caps struct {
+	URLsPerRefresh    int
+	DirsPerRefresh    int
+	RegexPerRefresh   int
+	URLsPerPush       int
+	DomainsPerRefresh int
+	// PathLength caps one ObjectPath entry, in bytes.
+	PathLength int
+	// TaskIDs is the most task IDs one DescribeTasksByID call takes.
+	TaskIDs int
+	// TasksPageSize is the largest PageSize of DescribeTasks.
+	TasksPageSize int
+	// URLsPerDomainPerMinute is the product's per-domain limit on refreshed
+	// URLs, for sizing a DomainPacer.
+	URLsPerDomainPerMinute int
 }
 
-// PushObjectCache prefetches paths on the target (PushObjectCache or
-// PreloadDcdnObjectCaches).
-func (tc *TargetClient) PushObjectCache(ctx context.Context, r PushRequest) (PushResult, error) {
-	return tc.c.PushTarget(ctx, tc.t, r)
+// Target describes one product that purges caches: where its API is, the
+// version the Client sends, its action names, how a refresh's object type
+// is spelled, the shape of its answers, its per-call caps and its calls/s.
+// The Client has one method per operation, each taking a Target; adding a
+// product is adding a Target value, not methods. CDN() and DCDN() return
+// fresh copies, so a caller may change what it got.
+type Target struct {
+	Product Product
+	// Endpoint is the product's default endpoint; the Client's Options may
+	// name another.
+	Endpoint string
+	// Version is the API version sent with every call of the target.
+	Version string
+	Actions Actions
+	Caps    Caps
+	// ObjectTypes maps a RefreshRequest's ObjectType to the product's name
+	// for it where they differ; a type not in it is sent as it is.
+	ObjectTypes map[ObjectType]ObjectType
+	// Paced are the object types (as sent) whose URLs a refresh takes from
+	// the domain pacer.
+	Paced []ObjectType
+	// PushTaskIDField names the push answer's comma-separated task IDs.
+	PushTaskIDField string
+	// TaskListField names the list under Tasks in a DescribeTasks answer.
+	TaskListField string
+	// RateLimits are the published calls/s of the target's actions.
+	RateLimits map[string]float64
 }
 
-// DescribeRefreshTaskByID returns the target's tasks with the given IDs
-// (DescribeRefreshTaskById or DescribeDcdnRefreshTaskById).
-func (tc *TargetClient) DescribeRefreshTaskByID(ctx context.Context, ids []string) (TasksByID, error) {
-	return tc.c.TasksByIDOf(ctx, tc.t, ids)
+// CDN is the Alibaba Cloud CDN API (version 2018-05-10, cdn.aliyuncs.com).
+// Its limits are from the CDN API reference pages "RefreshObjectCaches",
+// "PushObjectCache", "DescribeRefreshTasks" and "DescribeRefreshTaskById";
+// its calls/s from each action's page.
+func CDN() Target {
+	return Target{
+		Product:  ProductCDN,
+		Endpoint: "https://cdn.aliyuncs.com",
+		Version:  VersionCurrent,
+		Actions: Actions{
+			Refresh: "RefreshObjectCaches", Push: "PushObjectCache", Quota: "DescribeRefreshQuota",
+			Tasks: "DescribeRefreshTasks", TaskByID: "DescribeRefreshTaskById",
+			Service: "DescribeCdnService", ModifyService: "ModifyCdnService", OpenService: "OpenCdnService",
+		},
+		Caps: Caps{
+			URLsPerRefresh: 1000, DirsPerRefresh: 100, RegexPerRefresh: 1, URLsPerPush: 100,
+			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: 100,
+			URLsPerDomainPerMinute: 1000,
+		},
+		Paced:           []ObjectType{ObjectFile},
+		PushTaskIDField: "PushTaskId",
+		TaskListField:   "CDNTask",
+		RateLimits: map[string]float64{
+			"RefreshObjectCaches": 50, "PushObjectCache": 50, "DescribeRefreshQuota": 20,
+			"DescribeRefreshTasks": 10, "DescribeRefreshTaskById": 30,
+			"DescribeCdnService": 30, "ModifyCdnService": 30, "OpenCdnService": 5,
+		},
+	}
 }
 
-// DescribeRefreshQuota returns the target's daily quota
-// (DescribeRefreshQuota or DescribeDcdnRefreshQuota).
-func (tc *TargetClient) DescribeRefreshQuota(ctx context.Context) (RefreshQuota, error) {
-	return tc.c.QuotaOf(ctx, tc.t)
+// DCDN is Dynamic Content Delivery Network (API version 2018-01-15,
+// dcdn.aliyuncs.com): 1,000 URLs or 100 directories per refresh, 100 URLs
+// per preload, DescribeDcdnRefreshTasks' PageSize up to 50. Limits and
+// calls/s are from the DCDN API reference pages "RefreshDcdnObjectCaches",
+// "PreloadDcdnObjectCaches", "DescribeDcdnRefreshQuota",
+// "DescribeDcdnRefreshTasks", "DescribeDcdnRefreshTaskById" and
+// "DescribeDcdnIpaService". DCDN answers with the CDN API's error codes
+// (its "Error codes" page), so (*Error).Class classifies both.
+//
+// DCDN spells ExQuery IgnoreParams and counts it against
+// IgnoreParamsQuota; its URL refreshes (File, IgnoreParams) are paced. Its
+// per-domain minute limit is 1,000 by "Dynamic Content Delivery
+// Network:RefreshDcdnObjectCaches" and the October 2024 "Edge Security
+// Acceleration:RefreshDcdnObjectCaches", 10,000 by the September 2025 one;
+// the lower cannot be refused, and Options.DomainPacers takes a pacer with
+// a higher limit for an account known to have it (docs/dcdn.md).
+func DCDN() Target {
+	return Target{
+		Product:  ProductDCDN,
+		Endpoint: "https://dcdn.aliyuncs.com",
+		Version:  "2018-01-15",
+		Actions: Actions{
+			Refresh: "RefreshDcdnObjectCaches", Push: "PreloadDcdnObjectCaches", Quota: "DescribeDcdnRefreshQuota",
+			Tasks: "DescribeDcdnRefreshTasks", TaskByID: "DescribeDcdnRefreshTaskById",
+			Service: "DescribeDcdnIpaService",
+		},
+		Caps: Caps{
+			URLsPerRefresh: 1000, DirsPerRefresh: 100, RegexPerRefresh: 1, URLsPerPush: 100,
+			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: 50,
+			URLsPerDomainPerMinute: 1000,
+		},
+		ObjectTypes:     map[ObjectType]ObjectType{ObjectExQuery: ObjectIgnoreParams},
+		Paced:           []ObjectType{ObjectFile, ObjectIgnoreParams},
+		PushTaskIDField: "PreloadTaskId",
+		TaskListField:   "Task",
+		RateLimits: map[string]float64{
+			"RefreshDcdnObjectCaches": 30, "PreloadDcdnObjectCaches": 15, "DescribeDcdnRefreshQuota": 20,
+			"DescribeDcdnRefreshTasks": 5, "DescribeDcdnRefreshTaskById": 30, "DescribeDcdnIpaService": 20,
+		},
+	}
 }
 
-// DescribeRefreshTasks lists the target's tasks (DescribeRefreshTasks or
-// DescribeDcdnRefreshTasks, whose PageSize stops at 50).
-func (tc *TargetClient) DescribeRefreshTasks(ctx context.Context, r DescribeTasksRequest) (TaskPage, error) {
-	return tc.c.TasksOf(ctx, tc.t, r)
+// Targets returns every target cdnpurge knows, CDN first.
+func Targets() []Target { return []Target{CDN(), DCDN()} }
+
+// TargetOf returns the Target of a product name ("" is cdn).
+func TargetOf(p string) (Target, error) {
+	want := Product(strings.ToLower(strings.TrimSpace(p)))
+	if want == "" {
+		want = ProductCDN
+	}
+	names := make([]string, 0, 2)
+	for _, t := range Targets() {
+		if t.Product == want {
+			return t, nil
+		}
+		names = append(names, string(t.Product))
+	}
+	return Target{}, fmt.Errorf("product %q: want %s", p, strings.Join(names, " or "))
+}
+
+// wireType is how t spells object type ot ("" is File).
+func (t Target) wireType(ot ObjectType) ObjectType {
+	if ot == "" {
+		ot = ObjectFile
+	}
+	if w, ok := t.ObjectTypes[ot]; ok {
+		return w
+	}
+	return ot
+}
+
+// paces reports whether a refresh of wire type ot takes from the pacer.
+func (t Target) paces(ot ObjectType) bool { return slices.Contains(t.Paced, ot) }
+
+// DefaultRateLimits returns the published calls/s per account of every
+// action of every target, a fresh map on each call.
+func DefaultRateLimits() map[string]float64 {
+	out := map[string]float64{}
+	for _, t := range Targets() {
+		maps.Copy(out, t.RateLimits)
+	}
+	return out
 }

@@ -6,26 +6,11 @@ import (
 	"strings"
 )
 
-// API versions and endpoints.
+// CDN API versions: the current one and the legacy one, which is signed
+// with v1 (Options.Version).
 const (
-	DefaultEndpoint     = "https://cdn.aliyuncs.com"
-	DefaultDCDNEndpoint = "https://dcdn.aliyuncs.com"
-	VersionCurrent      = "2018-05-10"
-	VersionLegacy       = "2014-11-11"
-	DCDNVersion         = "2018-01-15"
-)
-
-// Action names used by cdnpurge.
-const (
-	ActionRefreshObjectCaches     = "RefreshObjectCaches"
-	ActionPushObjectCache         = "PushObjectCache"
-	ActionDescribeRefreshQuota    = "DescribeRefreshQuota"
-	ActionDescribeRefreshTasks    = "DescribeRefreshTasks"
-	ActionDescribeRefreshTaskByID = "DescribeRefreshTaskById"
-	ActionDescribeCdnService      = "DescribeCdnService"
-	ActionModifyCdnService        = "ModifyCdnService"
-	ActionOpenCdnService          = "OpenCdnService"
-	ActionDescribeDcdnIpaService  = "DescribeDcdnIpaService"
+	VersionCurrent = "2018-05-10"
+	VersionLegacy  = "2014-11-11"
 )
 
 // ObjectType is what a refresh addresses.
@@ -37,6 +22,10 @@ const (
 	ObjectDirectory ObjectType = "Directory"
 	ObjectRegex     ObjectType = "Regex"
 	ObjectExQuery   ObjectType = "ExQuery"
+	// ObjectIgnoreParams is DCDN's name for ExQuery
+	// ("RefreshDcdnObjectCaches", ObjectType); DCDN counts it against
+	// IgnoreParamsQuota.
+	ObjectIgnoreParams ObjectType = "IgnoreParams"
 )
 
 // ParseObjectType accepts the API spelling in any case ("file", "Directory").
@@ -54,44 +43,12 @@ func ParseObjectType(s string) (ObjectType, error) {
 	return "", fmt.Errorf("object type %q: want File, Directory, Regex or ExQuery", s)
 }
 
-// Per-request limits of the current API (Alibaba Cloud's RefreshObjectCaches and
-// PushObjectCache API reference pages).
-const (
-	MaxURLsPerRefresh      = 1000
-	MaxDirsPerRefresh      = 100
-	MaxRegexPerRefresh     = 1
-	MaxURLsPerPush         = 100
-	MaxDomainsPerRefresh   = 10
-	MaxPathLength          = 1024
-	MaxTaskIDsPerDescribe  = 10
-	MaxTasksPageSize       = 100
-	DefaultTasksPageSize   = 20
-	DefaultURLQuota        = 10000
-	DefaultDirQuota        = 100
-	DefaultRegexQuota      = 20
-	DefaultPreloadQuota    = 1000
-	QuotaTimeZone          = "Asia/Shanghai"
-	TimestampSkewTolerance = 15 * 60 // seconds
-)
+// DefaultTasksPageSize is the PageSize DescribeRefreshTasks answers with
+// when none is asked for.
+const DefaultTasksPageSize = 20
 
-// DefaultRateLimits are the published calls per second per account.
-var DefaultRateLimits = map[string]float64{
-	ActionRefreshObjectCaches:     50,
-	ActionPushObjectCache:         50,
-	ActionDescribeRefreshQuota:    20,
-	ActionDescribeRefreshTasks:    10,
-	ActionDescribeRefreshTaskByID: 30,
-	ActionDescribeCdnService:      30,
-	ActionModifyCdnService:        30,
-	ActionOpenCdnService:          5,
-	ActionDescribeDcdnIpaService:  20,
-	// DCDN, from each action's page of the DCDN API reference (see dcdn.go).
-	ActionRefreshDcdnObjectCaches:     30,
-	ActionPreloadDcdnObjectCaches:     15,
-	ActionDescribeDcdnRefreshQuota:    20,
-	ActionDescribeDcdnRefreshTasks:    5,
-	ActionDescribeDcdnRefreshTaskByID: 30,
-}
+// QuotaTimeZone is where the daily quotas roll over, at 00:00.
+const QuotaTimeZone = "Asia/Shanghai"
 
 // RefreshRequest is one RefreshObjectCaches call.
 type RefreshRequest struct {
@@ -145,9 +102,9 @@ type RefreshQuota struct {
 	PreloadEdgeRemain  int64
 }
 
-// RawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as
+// rawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as
 // strings.
-type RawRefreshQuota struct {
+type rawRefreshQuota struct {
 	RequestID          string `json:"RequestId"`
 	URLQuota           string `json:"UrlQuota"`
 	URLRemain          string `json:"UrlRemain"`
@@ -165,15 +122,9 @@ type RawRefreshQuota struct {
 	PreloadEdgeRemain  string `json:"PreloadEdgeRemain"`
 }
 
-// Parse converts the string fields; an empty field is 0, a malformed one an
-// error naming the field.
-func (r RawRefreshQuota) Parse() (RefreshQuota, error) {
-	return r.parse(ActionDescribeRefreshQuota)
-}
-
 // parse is Parse for the answer of action (DescribeRefreshQuota or
 // DescribeDcdnRefreshQuota), which its errors name.
-func (r RawRefreshQuota) parse(action string) (RefreshQuota, error) {
+func (r rawRefreshQuota) parse(action string) (RefreshQuota, error) {
 	q := RefreshQuota{RequestID: r.RequestID}
 	fields := []struct {
 		name string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -128,7 +129,7 @@ func zero() float64 { return 0 }
 
 type nopPublisher struct{}
 
-func (nopPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]jobs.Ack, error) {
+func (nopPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]queue.Ack, error) {
 	return nil, nil
 }
 
@@ -236,9 +237,9 @@ func TestWorkerValidateOrderIsStable(t *testing.T) {
 	t.Parallel()
 	bad := worker.Config{Linger: -1, AckWait: -1, QuotaHold: -1, QuotaPoll: -1, DeferMax: -1, RetryDelay: -1, PauseFor: -1,
 		Submitters: -1, MaxInflightPaths: -1, MaxAckPending: -1, Limits: worker.Limits{URLsPerRefresh: -1, DirsPerRefresh: -1}}
-	first := bad.Validate().Error()
+	first := bad.Validate().Prefix("worker").Error()
 	for range 20 {
-		if got := bad.Validate().Error(); got != first {
+		if got := bad.Validate().Prefix("worker").Error(); got != first {
 			t.Fatalf("order changed:\n%s\n---\n%s", first, got)
 		}
 	}

@@ -6,9 +6,10 @@
 package config
 
 import (
+	"time"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/worker"
-	"time"
 
 	"github.com/cdnpurge/cdnpurge/admin"
 	"github.com/cdnpurge/cdnpurge/webhooks"
@@ -38,8 +39,6 @@ type Config struct {
 
 	// source is the file the config was read from ("" for none).
 	source string
-	// loc is the quota day's zone, loaded by Validate.
-	loc *time.Location
 }
 
 // Source returns the path of the file the config was read from, "" when it

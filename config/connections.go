@@ -12,8 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -97,13 +99,11 @@ func (s *EnvSecret) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // connectionProblems checks the NATS and Redis connection settings and
-// the embedded server's sync interval; every problem names its field. It
-// reads the files named, never the network.
-func (c *Config) connectionProblems() []error {
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+// the embedded server's sync interval; every problem names its field from
+// the config's root. It reads the files named, never the network.
+func (c *Config) connectionProblems() fielderr.List {
+	var errs fielderr.List
+	add := errs.Add
 	n := c.NATS
 	if _, _, err := embedded.ParseSyncInterval(n.Embedded.SyncInterval); err != nil {
 		add("nats.embedded.sync_interval", "%v", err)
@@ -140,13 +140,7 @@ func (c *Config) connectionProblems() []error {
 				}
 			}
 		}
-		if err := (jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}).Check(); err != nil {
-			field := "nats.nkey_file"
-			if n.CredsFile != "" && strings.Contains(err.Error(), "credentials") {
-				field = "nats.creds_file"
-			}
-			add(field, "%v", err)
-		}
+		errs.Append("nats", queue.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, LooseFiles: c.SecretFiles.AllowLoosePermissions}.Check())
 		if n.TLS.IsSet() {
 			if _, err := n.TLS.Config(""); err != nil {
 				add("nats.tls", "%v", err)
@@ -201,23 +195,23 @@ func natsURLUser(list string) string {
 
 // NATSAuth returns how to authenticate to nats.url, reading the password
 // and token files. Validate has checked them.
-func (c *Config) NATSAuth() (jobs.Auth, error) {
+func (c *Config) NATSAuth() (queue.Auth, error) {
 	n := c.NATS
-	a := jobs.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User, LooseFiles: c.SecretFiles.AllowLoosePermissions}
+	a := queue.Auth{CredsFile: n.CredsFile, NKeyFile: n.NKeyFile, User: n.User, LooseFiles: c.SecretFiles.AllowLoosePermissions}
 	var err error
 	if n.PasswordFile != "" {
 		if a.Password, err = c.readSecretFile(n.PasswordFile); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.password_file: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.password_file: %w", err)
 		}
 	}
 	if n.TokenFile != "" {
 		if a.Token, err = c.readSecretFile(n.TokenFile); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.token_file: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.token_file: %w", err)
 		}
 	}
 	if n.TLS.IsSet() {
 		if a.TLS, err = n.TLS.Config(""); err != nil {
-			return jobs.Auth{}, fmt.Errorf("nats.tls: %w", err)
+			return queue.Auth{}, fmt.Errorf("nats.tls: %w", err)
 		}
 	}
 	return a, nil
@@ -234,7 +228,7 @@ func (c *Config) RedisOptions() (*redis.Options, error) {
 	}
 	opts, err := redis.ParseURL(r.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url %s: %s", RedactURL(r.URL), redactErr(err, r.URL))
+		return nil, fmt.Errorf("redis.url %s: %s", redact.URL(r.URL), redactErr(err, r.URL))
 	}
 	if r.Username != "" {
 		opts.Username = r.Username

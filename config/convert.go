@@ -8,20 +8,20 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// Location returns the quota day's zone, loaded once by Validate (Load);
-// Asia/Shanghai works without a time zone database (a fixed UTC+8 zone,
-// exact since 1991).
+// Location returns the quota day's zone (quota.time_zone); Asia/Shanghai
+// works without a time zone database (a fixed UTC+8 zone, exact since
+// 1991). It reads the config only: an unknown zone gives Asia/Shanghai
+// here and a problem from Validate.
 func (c *Config) Location() *time.Location {
-	if c.loc != nil {
-		return c.loc
-	}
 	loc, err := loadZone(c.Quota.TimeZone)
 	if err != nil {
 		return quota.DefaultLocation() // Validate reports it
@@ -33,17 +33,17 @@ func (c *Config) Location() *time.Location {
 // warnings.
 func (c *Config) APIClientOptions(log *slog.Logger) apiclient.Options {
 	return apiclient.Options{
-		Endpoint:     c.CDN.Endpoint,
-		DCDNEndpoint: c.CDN.DCDNEndpoint,
-		Version:      c.CDN.Version,
-		Signature:    c.CDN.Signature,
-		STSEndpoint:  c.CDN.STSEndpoint,
-		Credentials:  c.CDN.Credentials.Static.API(),
-		Retry:        c.CDN.Retry,
-		Breaker:      c.CDN.Breaker,
-		RateLimits:   c.CDN.RateLimits,
-		RateShare:    c.CDN.RateShare,
-		Logger:       log,
+		Endpoint:    c.CDN.Endpoint,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: c.CDN.DCDNEndpoint},
+		Version:     c.CDN.Version,
+		Signature:   c.CDN.Signature,
+		STSEndpoint: c.CDN.STSEndpoint,
+		Credentials: c.CDN.Credentials.Static.API(),
+		Retry:       c.CDN.Retry,
+		Breaker:     c.CDN.Breaker,
+		RateLimits:  c.CDN.RateLimits,
+		RateShare:   c.CDN.RateShare,
+		Logger:      log,
 	}
 }
 
@@ -62,18 +62,18 @@ func (c *Config) Subjects() (jobs.Subjects, error) {
 }
 
 // StreamConfig returns the work stream's shape.
-func (c *Config) StreamConfig(s jobs.Subjects) jobs.StreamConfig {
-	return jobs.StreamConfig{Name: c.NATS.Stream, Subjects: s, Replicas: c.NATS.Replicas, Duplicates: c.NATS.DuplicateWindow}
+func (c *Config) StreamConfig(s jobs.Subjects) queue.StreamConfig {
+	return queue.StreamConfig{Name: c.NATS.Stream, Subjects: s, Replicas: c.NATS.Replicas, Duplicates: c.NATS.DuplicateWindow}
 }
 
 // StatusStreamConfig returns the status stream's shape.
-func (c *Config) StatusStreamConfig(s jobs.Subjects) jobs.StatusStreamConfig {
-	return jobs.StatusStreamConfig{Name: c.NATS.StatusStream, Subjects: s, Replicas: c.NATS.Replicas}
+func (c *Config) StatusStreamConfig(s jobs.Subjects) queue.StatusStreamConfig {
+	return queue.StatusStreamConfig{Name: c.NATS.StatusStream, Subjects: s, Replicas: c.NATS.Replicas}
 }
 
 // PublisherConfig returns what a job producer needs.
-func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
-	pc := jobs.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
+func (c *Config) PublisherConfig(s jobs.Subjects) queue.PublisherConfig {
+	pc := queue.PublisherConfig{Subjects: s, Stream: c.NATS.Stream, Timeout: c.NATS.PublishTimeout, Duplicates: c.NATS.DuplicateWindow, Replicas: c.NATS.Replicas,
 		Budget: c.Webhooks.PublishBudget}
 	if c.NATS.URL == "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {
 		// The embedded server on this host: flush what was stored before
@@ -86,8 +86,8 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 // GroupSync returns the group commit of the streams producers write to
 // (work, ticks, idempotency keys) in the embedded store at storeDir.
 func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
-	work := or(c.NATS.Stream, jobs.DefaultStreamName)
-	return embedded.NewGroupSync(storeDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+	work := or(c.NATS.Stream, queue.DefaultStreamName)
+	return embedded.NewGroupSync(storeDir, work, queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;
@@ -128,11 +128,11 @@ func (c *Config) QuotaAccount() string {
 	return or(c.CDN.AccountID, c.Redis.Account)
 }
 
-// ChainOptions returns what apiclient.NewChainProvider needs besides
+// ChainOptions returns what credentials.NewChainProvider needs besides
 // cdn.credentials.
-func (c *Config) ChainOptions() apiclient.ChainOptions {
+func (c *Config) ChainOptions() credentials.ChainOptions {
 	st := c.CDN.Credentials.Static
-	return apiclient.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
+	return credentials.ChainOptions{Static: st.API(), StaticSource: st.Source, STSEndpoint: c.CDN.STSEndpoint}
 }
 
 // QuotaOptions returns the CDN quota store's options.

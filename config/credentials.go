@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // CredentialsConfig is cdn.credentials: the mode (type) and its non-secret
@@ -19,7 +20,7 @@ import (
 // key pair Load read from the environment or cdn.credentials_file. See
 // docs/alibaba-cloud.md for each mode.
 type CredentialsConfig struct {
-	apiclient.CredentialsConfig `yaml:",inline"`
+	credentials.Config `yaml:",inline"`
 
 	// Static is the key pair of ALIBABA_CLOUD_ACCESS_KEY_ID /
 	// ALIBABA_CLOUD_ACCESS_KEY_SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN) or
@@ -51,13 +52,13 @@ func (c *CredentialsConfig) UnmarshalYAML(n *yaml.Node) error {
 			return &yaml.TypeError{Errors: errs}
 		}
 	}
-	return n.Decode(&c.CredentialsConfig)
+	return n.Decode(&c.Config)
 }
 
-// credentialKeys are the YAML keys of apiclient.CredentialsConfig.
+// credentialKeys are the YAML keys of credentials.Config.
 func credentialKeys() map[string]bool {
 	out := map[string]bool{}
-	t := reflect.TypeFor[apiclient.CredentialsConfig]()
+	t := reflect.TypeFor[credentials.Config]()
 	for i := range t.NumField() {
 		name, _ := yamlName(t.Field(i))
 		out[name] = true
@@ -82,14 +83,12 @@ func (c *Config) validateCredentials(p *problems) {
 	case st.AccessKeyID != "" && st.AccessKeySecret == "":
 		p.add("cdn.credentials", "the AccessKey ID is set (%s) but not the secret", st.Source)
 	}
-	for _, pr := range cr.Validate("cdn.credentials.", st.API()) {
-		p.add("cdn.credentials."+pr.Field, "%s", pr.Msg)
-	}
+	p.addList("cdn.credentials", cr.Validate("cdn.credentials.", st.API()))
 	if cr.NeedsSTS() && !strings.HasPrefix(d.STSEndpoint, "https://") {
 		p.add("cdn.sts_endpoint", "%s: %s assumes roles over https only; want https://sts.aliyuncs.com or another https URL", d.STSEndpoint, cr.Type)
 	}
 	if u, err := url.Parse(d.STSEndpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		p.add("cdn.sts_endpoint", "%q: want a URL such as %s", d.STSEndpoint, apiclient.DefaultSTSEndpoint)
+		p.add("cdn.sts_endpoint", "%q: want a URL such as %s", d.STSEndpoint, credentials.DefaultSTSEndpoint)
 	}
 	if d.Region != "" && !regionShape.MatchString(d.Region) {
 		p.add("cdn.region", "%q: want a region ID such as cn-hangzhou or ap-southeast-1", d.Region)
@@ -100,7 +99,7 @@ func (c *Config) validateCredentials(p *problems) {
 	if n := d.DomainURLsPerMinute; n > 0 && n < c.Worker.Limits.URLsPerRefresh {
 		p.add("cdn.domain_urls_per_minute", "%d is less than worker.limits.urls_per_refresh (%d): a full batch of one domain could never go; raise it or lower the batch", n, c.Worker.Limits.URLsPerRefresh)
 	}
-	if n, per := d.DCDNDomainURLsPerMinute, min(c.Worker.Limits.URLsPerRefresh, apiclient.DCDNTarget.MaxURLsPerRefresh); n > 0 && n < per && slices.Contains(c.Products(), apiclient.ProductDCDN) {
+	if n, per := d.DCDNDomainURLsPerMinute, min(c.Worker.Limits.URLsPerRefresh, apiclient.DCDN().Caps.URLsPerRefresh); n > 0 && n < per && slices.Contains(c.Products(), apiclient.ProductDCDN) {
 		p.add("cdn.dcdn_domain_urls_per_minute", "%d is less than a full DCDN refresh (%d URLs): a full batch of one DCDN domain could never go; raise it or lower worker.limits.urls_per_refresh", n, per)
 	}
 	if d.AccountID != "" && c.Redis.Account != "" && d.AccountID != c.Redis.Account {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func TestCredentialModesFromYAML(t *testing.T) {
@@ -28,8 +29,8 @@ cdn:
 		t.Fatal(err)
 	}
 	cr := c.CDN.Credentials
-	if cr.Type != apiclient.CredentialsOIDCRoleARN || cr.RoleARN != "acs:ram::5551234:role/cdnpurge" || cr.OIDCTokenFile == "" {
-		t.Fatalf("credentials = %+v", cr.CredentialsConfig)
+	if cr.Type != credentials.ModeOIDCRoleARN || cr.RoleARN != "acs:ram::5551234:role/cdnpurge" || cr.OIDCTokenFile == "" {
+		t.Fatalf("credentials = %+v", cr.Config)
 	}
 	if c.CDN.Endpoint != apiclient.InternationalEndpoint || c.QuotaAccount() != "5551234" || c.APIClientOptions(nil).Signature != "v1" {
 		t.Fatalf("endpoint %s, account %s", c.CDN.Endpoint, c.QuotaAccount())
@@ -95,9 +96,9 @@ func TestRedisAccountDeprecatedFallback(t *testing.T) {
 func TestDefaultSTSEndpoint(t *testing.T) {
 	t.Parallel()
 	for endpoint, want := range map[string]string{
-		"https://cdn.aliyuncs.com":                apiclient.DefaultSTSEndpoint,
-		"cdn.ap-southeast-1.aliyuncs.com":         apiclient.DefaultSTSEndpoint,
-		"https://cdn.aliyuncs.com:443/":           apiclient.DefaultSTSEndpoint,
+		"https://cdn.aliyuncs.com":                credentials.DefaultSTSEndpoint,
+		"cdn.ap-southeast-1.aliyuncs.com":         credentials.DefaultSTSEndpoint,
+		"https://cdn.aliyuncs.com:443/":           credentials.DefaultSTSEndpoint,
 		"http://127.0.0.1:8090":                   "http://127.0.0.1:8090",
 		"https://aliyuncs.com.attacker.example/x": "https://aliyuncs.com.attacker.example/x",
 	} {
@@ -110,7 +111,7 @@ func TestDefaultSTSEndpoint(t *testing.T) {
 func TestDomainURLsPerMinute(t *testing.T) {
 	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
-	if err != nil || c.CDN.DomainURLsPerMinute != apiclient.URLsPerDomainPerMinute {
+	if err != nil || c.CDN.DomainURLsPerMinute != apiclient.CDN().Caps.URLsPerDomainPerMinute {
 		t.Fatalf("default: %v, %d", err, c.CDN.DomainURLsPerMinute)
 	}
 	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))
@@ -129,7 +130,7 @@ func TestDomainURLsPerMinute(t *testing.T) {
 func TestDCDNDomainURLsPerMinute(t *testing.T) {
 	t.Parallel()
 	c, err := Load("", env(map[string]string{"CDNPURGE_DOMAINS": "example.com"}))
-	if err != nil || c.CDN.DCDNDomainURLsPerMinute != apiclient.DCDNURLsPerDomainPerMinute {
+	if err != nil || c.CDN.DCDNDomainURLsPerMinute != apiclient.DCDN().Caps.URLsPerDomainPerMinute {
 		t.Fatalf("default: %v, %d", err, c.CDN.DCDNDomainURLsPerMinute)
 	}
 	c, err = Load("", env(map[string]string{"CDNPURGE_CDN_EMULATOR": "true"}))

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -43,20 +45,20 @@ func (c Config) WithDefaults() Config {
 	}
 	n.Embedded.StoreDir = or(n.Embedded.StoreDir, embedded.DefaultStoreDir)
 	n.SubjectPrefix = or(n.SubjectPrefix, jobs.DefaultSubjectPrefix)
-	n.Stream = or(n.Stream, jobs.DefaultStreamName)
-	n.StatusStream = or(n.StatusStream, jobs.DefaultStatusStreamName)
+	n.Stream = or(n.Stream, queue.DefaultStreamName)
+	n.StatusStream = or(n.StatusStream, queue.DefaultStatusStreamName)
 	if n.Replicas == 0 {
 		n.Replicas = 1
 	}
-	n.DuplicateWindow = orDur(n.DuplicateWindow, jobs.DefaultDuplicateWindow)
-	n.PublishTimeout = orDur(n.PublishTimeout, jobs.DefaultPublishTimeout)
+	n.DuplicateWindow = orDur(n.DuplicateWindow, queue.DefaultDuplicateWindow)
+	n.PublishTimeout = orDur(n.PublishTimeout, queue.DefaultPublishTimeout)
 
 	c.Redis.KeyPrefix = or(c.Redis.KeyPrefix, quota.DefaultPrefix)
 
 	d := &c.CDN
 	d.Endpoint = or(d.Endpoint, apiclient.RegionEndpoint(d.Region))
 	d.STSEndpoint = or(d.STSEndpoint, defaultSTSEndpoint(d.Endpoint))
-	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DefaultDCDNEndpoint)
+	d.DCDNEndpoint = or(d.DCDNEndpoint, apiclient.DCDN().Endpoint)
 	d.Version = or(d.Version, apiclient.VersionCurrent)
 	d.Retry = d.Retry.WithDefaults()
 	d.Breaker = d.Breaker.WithDefaults()
@@ -71,14 +73,14 @@ func (c Config) WithDefaults() Config {
 		// (cdnpurge emulator --domain-urls-per-minute).
 		d.DomainURLsPerMinute = -1
 	default:
-		d.DomainURLsPerMinute = apiclient.URLsPerDomainPerMinute
+		d.DomainURLsPerMinute = apiclient.CDN().Caps.URLsPerDomainPerMinute
 	}
 	switch {
 	case d.DCDNDomainURLsPerMinute != 0:
 	case d.Emulator:
 		d.DCDNDomainURLsPerMinute = -1
 	default:
-		d.DCDNDomainURLsPerMinute = apiclient.DCDNURLsPerDomainPerMinute
+		d.DCDNDomainURLsPerMinute = apiclient.DCDN().Caps.URLsPerDomainPerMinute
 	}
 	if st := &d.Credentials.Static; d.Emulator && d.Credentials.Type == "" && st.AccessKeyID == "" && st.AccessKeySecret == "" {
 		*st = Credentials{AccessKeyID: EmulatorAccessKeyID, AccessKeySecret: EmulatorAccessKeySecret, Source: "emulator default"}
@@ -88,19 +90,22 @@ func (c Config) WithDefaults() Config {
 
 	c.Webhooks.Config = c.Webhooks.Config.WithDefaults()
 
-	w := &c.Worker
-	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
-	w.ArchiveRetention = orDur(w.ArchiveRetention, worker.DefaultArchiveRetention)
-	// The worker's own defaults, so that config check prints what runs.
-	loc := w.Location
-	w.Config = w.Config.WithDefaults()
-	w.Location = loc
-
 	q := &c.Quota
 	q.SyncInterval = orDur(q.SyncInterval, quota.DefaultSyncInterval)
 	q.TimeZone = or(q.TimeZone, apiclient.QuotaTimeZone)
 	q.ReservationTTL = orDur(q.ReservationTTL, quota.DefaultReservationTTL)
 	q.BoundaryDelay = orDur(q.BoundaryDelay, quota.DefaultBoundaryDelay)
+
+	w := &c.Worker
+	w.TaskBucket = or(w.TaskBucket, worker.DefaultTaskBucket)
+	w.ArchiveRetention = orDur(w.ArchiveRetention, worker.DefaultArchiveRetention)
+	// The worker's day is the quota's (quota.time_zone, defaulted above),
+	// set before the worker's own defaults, which only fill what is unset;
+	// so that config check prints what runs.
+	if w.Location == nil {
+		w.Location = c.Location()
+	}
+	w.Config = w.Config.WithDefaults()
 
 	c.Log.Level = or(c.Log.Level, DefaultLogLevel)
 	c.Log.Format = or(c.Log.Format, DefaultLogFormat)
@@ -122,7 +127,7 @@ func defaultSTSEndpoint(endpoint string) string {
 		host = h
 	}
 	if host == "aliyuncs.com" || strings.HasSuffix(host, ".aliyuncs.com") {
-		return apiclient.DefaultSTSEndpoint
+		return credentials.DefaultSTSEndpoint
 	}
 	return endpoint
 }

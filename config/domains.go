@@ -118,7 +118,7 @@ func productOr(p apiclient.Product) apiclient.Product {
 }
 
 // ProductMap tells the product that serves a host (lower case, without
-// port, as jobs.Domain returns it), matched as the allowlist lets paths in
+// port, as apiclient.PathDomain returns it), matched as the allowlist lets paths in
 // (jobs.Validator.Match): an exact entry first, else the most specific
 // wildcard. A host no entry covers is cdn; its paths are refused anyway.
 // The zero value and nil say cdn for every host.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/cdnpurge/cdnpurge/redact"
 	"gopkg.in/yaml.v3"
 )
 
@@ -13,8 +14,8 @@ import (
 // Redacted and URL passwords are masked.
 func (c *Config) Redacted() Config {
 	r := *c
-	r.NATS.URL = RedactURL(r.NATS.URL)
-	r.Redis.URL = RedactURL(r.Redis.URL)
+	r.NATS.URL = redact.URL(r.NATS.URL)
+	r.Redis.URL = redact.URL(r.Redis.URL)
 	v := reflect.ValueOf(&r).Elem()
 	for _, s := range secretFieldsOf() {
 		if f := v.FieldByIndex(s.index); f.String() != "" {
@@ -36,8 +37,8 @@ func (c *Config) Redacted() Config {
 // comment.
 func (c *Config) loadable() (Config, []string) {
 	r := *c
-	r.NATS.URL = RedactURL(r.NATS.URL)
-	r.Redis.URL = RedactURL(r.Redis.URL)
+	r.NATS.URL = redact.URL(r.NATS.URL)
+	r.Redis.URL = redact.URL(r.Redis.URL)
 	var notes []string
 	v := reflect.ValueOf(&r).Elem()
 	for _, s := range secretFieldsOf() {

@@ -2,13 +2,12 @@ package config
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
@@ -72,61 +71,13 @@ func (p *problems) add(field, format string, args ...any) {
 	*p = append(*p, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// addErr adds every leaf of err (errors.Join trees are split) under
-// prefix: a leaf that reads "field: message" becomes prefix+field; one
-// that names no field is put at prefix itself. Packages' own Validate
-// methods name their fields relative to what they are given.
-func (p *problems) addErr(prefix string, err error) {
-	for _, leaf := range leaves(err) {
-		var fe FieldError
-		if errors.As(leaf, &fe) {
-			fe.Field = joinField(prefix, fe.Field)
-			*p = append(*p, fe)
-			continue
-		}
-		// A package may join its problems into one error, one a line.
-		for _, msg := range strings.Split(leaf.Error(), "\n") {
-			if strings.TrimSpace(msg) == "" {
-				continue
-			}
-			field := ""
-			if m := leadingField.FindStringSubmatch(msg); m != nil {
-				field, msg = m[1], msg[len(m[0]):]
-			}
-			*p = append(*p, FieldError{Field: joinField(prefix, field), Msg: msg, Err: leaf})
-		}
+// addList adds a validator's problems under prefix: fielderr.Errors name
+// their field relative to what the validator was given, and prefix is
+// where that sits in the config ("worker", "cdn", "" for the root).
+func (p *problems) addList(prefix string, l fielderr.List) {
+	for _, e := range l {
+		*p = append(*p, FieldError{Field: fielderr.Join(prefix, e.Field), Msg: e.Message})
 	}
-}
-
-func joinField(prefix, field string) string {
-	switch {
-	case prefix == "":
-		return field
-	case field == "":
-		return prefix
-	case strings.HasPrefix(field, "["):
-		return prefix + field
-	}
-	return prefix + "." + field
-}
-
-// leadingField matches "schedules[2] (nightly).cron: " or "base: " at the
-// start of a message.
-var leadingField = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?: \([^)]*\))?(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): `)
-
-// leaves splits errors.Join trees into their leaves.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // where attaches the line or the environment variable each problem's value

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cdnpurge/cdnpurge/fielderr"
 )
 
 // This file holds the three ways to reach Redis (docs/connections.md):
@@ -28,11 +30,9 @@ func (c *Config) RedisSet() bool {
 
 // redisModeProblems refuses a mixture of redis.url, redis.sentinel and
 // redis.cluster, and checks the addresses of the one in use.
-func (c *Config) redisModeProblems() []error {
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+func (c *Config) redisModeProblems() fielderr.List {
+	var errs fielderr.List
+	add := errs.Add
 	r := c.Redis
 	set := []string{}
 	if r.URL != "" {

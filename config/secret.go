@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"gopkg.in/yaml.v3"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -26,7 +26,7 @@ type Credentials struct {
 
 // errCredentialsInYAML steers a user who put keys into the file.
 var errCredentialsInYAML = errors.New("credentials are never read from the config file: set " +
-	apiclient.EnvAccessKeyID + " and " + apiclient.EnvAccessKeySecret + " (optionally " + apiclient.EnvSecurityToken +
+	credentials.EnvAccessKeyID + " and " + credentials.EnvAccessKeySecret + " (optionally " + credentials.EnvSecurityToken +
 	") or point cdn.credentials_file at a file holding them")
 
 // UnmarshalYAML refuses credentials in the config file.
@@ -51,8 +51,8 @@ func (c Credentials) LogValue() slog.Value {
 }
 
 // API returns the pair as apiclient wants it.
-func (c Credentials) API() apiclient.Credentials {
-	return apiclient.Credentials{
+func (c Credentials) API() credentials.Credentials {
+	return credentials.Credentials{
 		AccessKeyID:     c.AccessKeyID,
 		AccessKeySecret: c.AccessKeySecret.Value(),
 		SecurityToken:   c.SecurityToken.Value(),

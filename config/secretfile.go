@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -126,16 +126,16 @@ func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 	// credentials-go's variable for the URI is read where cdn.credentials.uri
 	// is not set: it must pass the same rule.
 	if u := getenv("ALIBABA_CLOUD_CREDENTIALS_URI"); u != "" && c.CDN.Credentials.URI == "" &&
-		(c.CDN.Credentials.Type == apiclient.CredentialsDefault || c.CDN.Credentials.Type == apiclient.CredentialsCredentialsURI) {
-		if err := apiclient.CheckCredentialsURL(u); err != nil {
+		(c.CDN.Credentials.Type == credentials.ModeDefault || c.CDN.Credentials.Type == credentials.ModeCredentialsURI) {
+		if err := credentials.CheckURL(u); err != nil {
 			p.add("ALIBABA_CLOUD_CREDENTIALS_URI", "%v", err)
 		}
 	}
-	if id := getenv(apiclient.EnvAccessKeyID); id != "" || getenv(apiclient.EnvAccessKeySecret) != "" {
+	if id := getenv(credentials.EnvAccessKeyID); id != "" || getenv(credentials.EnvAccessKeySecret) != "" {
 		c.CDN.Credentials.Static = Credentials{
 			AccessKeyID:     strings.TrimSpace(id),
-			AccessKeySecret: secretfile.Secret(strings.TrimSpace(getenv(apiclient.EnvAccessKeySecret))),
-			SecurityToken:   secretfile.Secret(strings.TrimSpace(getenv(apiclient.EnvSecurityToken))),
+			AccessKeySecret: secretfile.Secret(strings.TrimSpace(getenv(credentials.EnvAccessKeySecret))),
+			SecurityToken:   secretfile.Secret(strings.TrimSpace(getenv(credentials.EnvSecurityToken))),
 			Source:          "env",
 		}
 		return
@@ -159,12 +159,12 @@ func (c *Config) resolveCredentials(getenv func(string) string, p *problems) {
 // credentialFileKeys maps the accepted keys of a credentials file (lower
 // case) to the field they set.
 var credentialFileKeys = map[string]string{
-	strings.ToLower(apiclient.EnvAccessKeyID): "id",
+	strings.ToLower(credentials.EnvAccessKeyID): "id",
 	"access_key_id": "id",
-	strings.ToLower(apiclient.EnvAccessKeySecret): "secret",
-	"access_key_secret":                           "secret",
-	strings.ToLower(apiclient.EnvSecurityToken):   "token",
-	"security_token":                              "token",
+	strings.ToLower(credentials.EnvAccessKeySecret): "secret",
+	"access_key_secret":                             "secret",
+	strings.ToLower(credentials.EnvSecurityToken):   "token",
+	"security_token":                                "token",
 }
 
 // parseCredentialsFile reads KEY=VALUE lines; keys are the environment
@@ -187,7 +187,7 @@ func parseCredentialsFile(path string, data []byte) (Credentials, error) {
 		which, ok := credentialFileKeys[strings.ToLower(strings.TrimSpace(k))]
 		if !ok {
 			return Credentials{}, fmt.Errorf("%s line %d: unknown key (not shown, it may hold a secret); want %s, %s or %s",
-				path, i+1, apiclient.EnvAccessKeyID, apiclient.EnvAccessKeySecret, apiclient.EnvSecurityToken)
+				path, i+1, credentials.EnvAccessKeyID, credentials.EnvAccessKeySecret, credentials.EnvSecurityToken)
 		}
 		if prev, dup := seen[which]; dup {
 			return Credentials{}, fmt.Errorf("%s line %d: the same key as line %d; keep one", path, i+1, prev)

@@ -13,19 +13,23 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // Validate returns every problem of c (run WithDefaults first) as Problems,
-// each a FieldError naming its path; nil when c is usable. It applies the
-// same checks serve's constructors apply (apiclient.New, webhooks.New,
-// worker.New, operations.New, ...), by calling the functions they call, so
-// that a config that passes `config check` starts.
+// each a FieldError naming its path; nil when c is usable. It only reads
+// c. It applies the same checks serve's constructors apply (apiclient.New,
+// webhooks.New, worker.New, operations.New, ...), by calling the functions
+// they call, so that a config that passes `config check` starts.
 //
 // Adding a field: put its rule in the owning package's Validate (or a
-// Check function the constructor calls too) and call that here; the path
-// prefix, the line in the file and the order come from the machinery.
+// Check function the constructor calls too), returning a fielderr.List
+// whose fields are relative to the value it is given, and add that here
+// with addList and the section's path as prefix; the line in the file and
+// the order come from the machinery. No field is ever read back out of an
+// error's text.
 func (c *Config) Validate() error {
 	var p problems
 	c.validate(&p)
@@ -42,9 +46,7 @@ func (c *Config) validate(p *problems) {
 			p.add("redis.url", "not a Redis URL (%s); want redis://[user:password@]host:6379/0 or rediss://...", redactErr(err, c.Redis.URL))
 		}
 	}
-	for _, err := range c.connectionProblems() {
-		p.addErr("", err)
-	}
+	p.addList("", c.connectionProblems())
 	c.validateCDN(p)
 
 	var validator *jobs.Validator
@@ -64,18 +66,18 @@ func (c *Config) validate(p *problems) {
 		validator = v
 	}
 
-	p.addErr("", c.Webhooks.Config.Validate()) // names webhooks.<field>
+	p.addList("webhooks", c.Webhooks.Config.Validate())
 	if validator != nil {
-		p.addErr("", webhooks.CheckRuleURLs(c.Webhooks.Rules, validator))
-		p.addErr("", webhooks.CheckOSSRuleURLs(c.Webhooks.OSSRules, validator))
+		p.addList("webhooks", webhooks.CheckRuleURLs(c.Webhooks.Rules, validator))
+		p.addList("webhooks", webhooks.CheckOSSRuleURLs(c.Webhooks.OSSRules, validator))
 	}
 	metricsPath := c.Metrics.Path
 	if c.Metrics.Disabled {
 		metricsPath = DefaultMetricsPath // nothing is mounted; check the rest
 	}
-	p.addErr("", c.Admin.Validate(c.Webhooks.Listen, metricsPath)) // names admin.<field> / metrics.path
+	p.addList("", c.Admin.Validate(c.Webhooks.Listen, metricsPath)) // names admin.listen and metrics.path
 
-	p.addErr("", c.Worker.Config.Validate()) // names worker.<field>
+	p.addList("worker", c.Worker.Config.Validate())
 	if !kvjson.ValidBucket(c.Worker.TaskBucket) {
 		p.add("worker.task_bucket", "%q: want a key-value bucket name of letters, digits, - and _", c.Worker.TaskBucket)
 	}
@@ -86,13 +88,11 @@ func (c *Config) validate(p *problems) {
 	positive(p, "quota.sync_interval", q.SyncInterval)
 	positive(p, "quota.reservation_ttl", q.ReservationTTL)
 	positive(p, "quota.boundary_delay", q.BoundaryDelay)
-	if loc, err := loadZone(q.TimeZone); err != nil {
+	if _, err := loadZone(q.TimeZone); err != nil {
 		p.add("quota.time_zone", "unknown time zone %q; use an IANA name such as Asia/Shanghai", q.TimeZone)
-	} else {
-		c.loc = loc
 	}
 
-	p.addErr("", operations.ValidateAll(c.Schedules, validator)) // names schedules[i].<field>
+	p.addList("schedules", operations.ValidateAll(c.Schedules, validator))
 
 	if _, err := ParseLogLevel(c.Log.Level); err != nil {
 		p.add("log.level", "%v", err)
@@ -133,7 +133,7 @@ func (c *Config) validateNATS(p *problems) {
 		for part := range strings.SplitSeq(n.URL, ",") {
 			u, err := url.Parse(strings.TrimSpace(part))
 			if err != nil || u.Host == "" {
-				p.add("nats.url", "%q is not a server URL; want nats://host:4222 (comma-separate several)", RedactURL(part))
+				p.add("nats.url", "%q is not a server URL; want nats://host:4222 (comma-separate several)", redact.URL(part))
 				continue
 			}
 			switch u.Scheme {
@@ -172,40 +172,15 @@ func (c *Config) validateNATS(p *problems) {
 // validateCDN applies apiclient.New's checks (Options.Validate) to the cdn
 // section; the credentials problem gets config's own hint.
 func (c *Config) validateCDN(p *problems) {
-	p.addErr("cdn", c.APIClientOptions(nil).Validate())
+	p.addList("cdn", c.APIClientOptions(nil).Validate())
 	c.validateCredentials(p)
-}
-
-// RedactURL masks the password of a URL (or each of a comma-separated
-// list) for logs and dumps.
-func RedactURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, part := range parts {
-		u, err := url.Parse(strings.TrimSpace(part))
-		if err != nil {
-			if strings.Contains(part, "@") {
-				parts[i] = Redacted
-			}
-			continue
-		}
-		if u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			} else if u.User.Username() != "" {
-				// nats://TOKEN@host: the user part is the token.
-				u.User = url.User("xxxxx")
-			}
-			parts[i] = u.String()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // redactErr keeps a parse error from repeating a URL with its password.
 func redactErr(err error, raw string) string {
 	msg := err.Error()
 	if raw != "" {
-		msg = strings.ReplaceAll(msg, raw, RedactURL(raw))
+		msg = strings.ReplaceAll(msg, raw, redact.URL(raw))
 	}
 	return msg
 }

@@ -159,15 +159,16 @@ func (c *Console) retry(r *http.Request, who, reason string) (string, string, in
 	if err != nil {
 		return "", "", http.StatusConflict, err.Error()
 	}
-	if _, err := c.d.Publisher.Publish(ctx, j, ""); err != nil {
+	ack, err := c.d.Publisher.Publish(ctx, j, "")
+	if err != nil {
 		return "", "", http.StatusBadGateway, "queue the new job: " + err.Error()
 	}
-	msg := "re-queued as job " + j.ID
+	msg := "re-queued as job " + ack.JobID
 	if reason != "" {
 		msg += ": " + reason
 	}
 	c.record(worker.ActionEventArgs{Action: worker.ActionRetry, Job: id, Reason: msg, By: who})
-	return Prefix + "jobs/" + j.ID, "retried as job " + j.ID, 0, ""
+	return Prefix + "jobs/" + ack.JobID, "retried as job " + ack.JobID, 0, ""
 }
 
 // lookup reads the job of the request's path, or the status and message

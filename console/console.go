@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
@@ -44,7 +45,7 @@ type Deps struct {
 	Control      *worker.Control
 	Archive      *worker.Archive // may be nil
 	// Publisher queues the new job of a retry; nil refuses retries.
-	Publisher *jobs.Publisher
+	Publisher *queue.Publisher
 	// Token is admin.token: empty makes the console read-only.
 	Token string
 	// Secure marks the session cookie Secure (the admin listener is

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -24,7 +25,7 @@ import (
 type bundle struct {
 	srv    *httptest.Server
 	ctl    *worker.Control
-	pub    *jobs.Publisher
+	pub    *queue.Publisher
 	events *jobstest.Statuses
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -36,21 +37,21 @@ func setup(t *testing.T, token string) *bundle {
 	nc, js := n.Connect()
 	ctx := t.Context()
 	subj, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(ctx, js, jobs.StreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(ctx, js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStatusStream(ctx, js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	ctl, err := worker.OpenControl(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subj})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: subj})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Deps{Conn: nc, JS: js, Stream: jobs.DefaultStreamName, StatusStream: jobs.DefaultStatusStreamName,
+	c, err := New(Deps{Conn: nc, JS: js, Stream: queue.DefaultStreamName, StatusStream: queue.DefaultStatusStreamName,
 		Subjects: subj, Control: ctl, Publisher: pub, Token: token})
 	if err != nil {
 		t.Fatal(err)

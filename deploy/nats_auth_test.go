@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
@@ -179,19 +180,19 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	subj, _ := jobs.NewSubjects("")
-	cfg := jobs.StreamConfig{Subjects: subj}
+	cfg := queue.StreamConfig{Subjects: subj}
 	tick := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 	tickID := operations.DedupeKey("nightly", tick)
 
 	// The service role sets up everything serve's worker and scheduler do.
 	svc := srv.connect(t, "cdnpurge")
-	if _, err := jobs.EnsureStream(ctx, svc.js, cfg); err != nil {
+	if _, err := queue.EnsureStream(ctx, svc.js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureSchedStream(ctx, svc.js, cfg); err != nil {
+	if _, err := queue.EnsureSchedStream(ctx, svc.js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(ctx, svc.js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStatusStream(ctx, svc.js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	state, err := operations.OpenKVStateStore(ctx, svc.js, "", 1)
@@ -208,13 +209,13 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	// The webhook role keeps its streams up to date and publishes jobs,
 	// but cannot publish ticks or operations.
 	hooks := srv.connect(t, "cdnpurge-webhooks")
-	if _, err := jobs.EnsureStream(ctx, hooks.js, cfg); err != nil {
+	if _, err := queue.EnsureStream(ctx, hooks.js, cfg); err != nil {
 		t.Fatalf("webhooks: ensure work stream: %v", err)
 	}
-	if _, err := jobs.EnsureStatusStream(ctx, hooks.js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStatusStream(ctx, hooks.js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatalf("webhooks: ensure status stream: %v", err)
 	}
-	hookPub, err := jobs.NewPublisher(hooks.nc, jobs.PublisherConfig{Subjects: subj})
+	hookPub, err := queue.NewPublisher(hooks.nc, queue.PublisherConfig{Subjects: subj})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 	// The publisher library (cdnpurge purge) binds its key in the
 	// idempotency bucket, which the producer may use but not create.
-	prodPub, err := jobs.NewPublisher(prod.nc, jobs.PublisherConfig{Subjects: subj})
+	prodPub, err := queue.NewPublisher(prod.nc, queue.PublisherConfig{Subjects: subj})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,17 +264,17 @@ func TestSampleNATSAuthorization(t *testing.T) {
 		t.Fatalf("producer: publish through the library: %v (denied: %s)", err, drain(prod.denied))
 	}
 	for _, s := range []string{subj.Sched("nightly"), subj.Op("ModifyCdnDomain"), subj.Op("nightly"), subj.Invalid(),
-		"$JS.API.STREAM.UPDATE." + jobs.SchedStreamName(""), "$JS.API.STREAM.PURGE." + jobs.DefaultStreamName,
+		"$JS.API.STREAM.UPDATE." + queue.SchedStreamName(""), "$JS.API.STREAM.PURGE." + queue.DefaultStreamName,
 		"$KV." + operations.DefaultStateBucket + ".nightly"} {
 		prod.refused(t, s, tickID)
 	}
 
 	// Nothing reached the tick stream, and the scheduler's tick is not a
 	// duplicate of anything.
-	if n := msgs(t, svc.js, jobs.SchedStreamName("")); n != 0 {
+	if n := msgs(t, svc.js, queue.SchedStreamName("")); n != 0 {
 		t.Fatalf("tick stream holds %d messages before the scheduler published", n)
 	}
-	pub, err := jobs.NewPublisher(svc.nc, jobs.PublisherConfig{Subjects: subj})
+	pub, err := queue.NewPublisher(svc.nc, queue.PublisherConfig{Subjects: subj})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	if ack.Duplicate {
 		t.Fatal("the scheduler's tick was dropped as a duplicate")
 	}
-	if n := msgs(t, svc.js, jobs.DefaultStreamName); n != 4 {
+	if n := msgs(t, svc.js, queue.DefaultStreamName); n != 4 {
 		t.Fatalf("work stream holds %d messages, want 4 (one webhook job, three producer jobs)", n)
 	}
 	if st, _, err := state.Load(ctx, "nightly"); err != nil || !st.LastTick.Equal(tick) {
@@ -292,7 +293,7 @@ func TestSampleNATSAuthorization(t *testing.T) {
 	}
 
 	// The worker role consumes and acks the tick.
-	cons, err := svc.js.CreateOrUpdateConsumer(ctx, jobs.SchedStreamName(""), jetstream.ConsumerConfig{Durable: "cdnpurge-worker",
+	cons, err := svc.js.CreateOrUpdateConsumer(ctx, queue.SchedStreamName(""), jetstream.ConsumerConfig{Durable: "cdnpurge-worker",
 		AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("worker: consumer on the tick stream: %v", err)

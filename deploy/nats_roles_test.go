@@ -23,7 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -672,7 +672,7 @@ func TestNATSRolesGuardServiceConsumers(t *testing.T) {
 }
 
 // The sample and the role table cdnpurge names refusals by
-// (jobs.Roles) grant the same subjects to the same users, so that a
+// (queue.Roles) grant the same subjects to the same users, so that a
 // refusal names the role that really has the permission.
 func TestSampleMatchesRoleTable(t *testing.T) {
 	for user, v := range sampleUsers {
@@ -687,8 +687,8 @@ func TestSampleMatchesRoleTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := map[string]jobs.Role{}
-	for _, r := range jobs.Roles(jobs.RoleNames{}) {
+	table := map[string]queue.Role{}
+	for _, r := range queue.Roles(queue.RoleNames{}) {
 		table[r.User] = r
 	}
 	if len(opts.Users) != len(table) {
@@ -698,7 +698,7 @@ func TestSampleMatchesRoleTable(t *testing.T) {
 	for _, u := range opts.Users {
 		r, ok := table[u.Username]
 		if !ok {
-			t.Errorf("user %s of the sample has no role in jobs.Roles", u.Username)
+			t.Errorf("user %s of the sample has no role in queue.Roles", u.Username)
 			continue
 		}
 		p := u.Permissions

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/config"
 )
 
@@ -60,7 +60,7 @@ func TestKubernetesRRSA(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the ConfigMap's config fails config check: %v", err)
 	}
-	if c.CDN.Credentials.Type != apiclient.CredentialsOIDCRoleARN {
+	if c.CDN.Credentials.Type != credentials.ModeOIDCRoleARN {
 		t.Fatalf("credentials type %q, want oidc_role_arn", c.CDN.Credentials.Type)
 	}
 	// What the webhook injects is enough for credentials-go.
@@ -71,7 +71,7 @@ func TestKubernetesRRSA(t *testing.T) {
 	t.Setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/cdnpurge-cdn")
 	t.Setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1")
 	t.Setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token)
-	if _, err := apiclient.NewChainProvider(c.CDN.Credentials.CredentialsConfig, c.ChainOptions()); err != nil {
+	if _, err := credentials.NewChainProvider(c.CDN.Credentials.Config, c.ChainOptions()); err != nil {
 		t.Fatalf("provider from the injected variables: %v", err)
 	}
 }

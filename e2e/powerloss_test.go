@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // powerCase is one run of the power-loss scenario.
@@ -125,7 +125,7 @@ func runPowerCase(t *testing.T, run *runState, c powerCase) powerResult {
 		t.Fatalf("connect to the restarted serve's NATS: %v", err)
 	}
 	js, _ := jetstream.New(nc)
-	stored := jobstest.StoredJobIDs(t, js, jobs.DefaultStreamName)
+	stored := jobstest.StoredJobIDs(t, js, queue.DefaultStreamName)
 	nc.Close()
 	for id := range acked {
 		if stored[id] {

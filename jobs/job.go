@@ -1,6 +1,7 @@
 // Package jobs holds the job model of cdnpurge: the wire format producers
-// publish, path validation and normalisation, subject names, and the
-// JetStream stream the worker consumes.
+// publish, path validation and normalisation, subject names, status events
+// and schedule ticks. It imports no NATS package; package jobs/queue
+// carries jobs over NATS JetStream.
 package jobs
 
 import (

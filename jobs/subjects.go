@@ -138,3 +138,18 @@ func validToken(tok string) bool {
 	}
 	return true
 }
+
+// SubjectMatches reports whether subject matches the NATS subject pattern:
+// "*" stands for one token, a final ">" for one or more.
+func SubjectMatches(pattern, subject string) bool {
+	pt, st := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, t := range pt {
+		if t == ">" && i == len(pt)-1 {
+			return len(st) > i
+		}
+		if i >= len(st) || (t != "*" && t != st[i]) {
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}

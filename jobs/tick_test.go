@@ -1,14 +1,10 @@
 package jobs
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestProducerIDsCannotTakeTheSchedulersPrefix(t *testing.T) {
@@ -27,11 +23,6 @@ func TestProducerIDsCannotTakeTheSchedulersPrefix(t *testing.T) {
 		if err := v.Validate(j); err != nil {
 			t.Errorf("job ID %q refused: %v", id, err)
 		}
-	}
-	p := &Publisher{subjects: Subjects{}}
-	j := &Job{ID: "ok", Kind: KindRefresh, Refresh: &RefreshSpec{Paths: []string{"https://static.example.com/a.js"}}}
-	if _, err := p.Publish(t.Context(), j, "sched-night-1795618800"); err == nil || !strings.Contains(err.Error(), "scheduler's") {
-		t.Fatalf("Publish with a reserved dedupe key = %v, want refused", err)
 	}
 }
 
@@ -79,45 +70,4 @@ func FuzzDecodeTick(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", data, tk)
 		}
 	})
-}
-
-func TestInvalidReportReasonIsBounded(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := t.Context()
-	reports := make(chan StatusEvent, 1)
-	sub, err := f.nc.Subscribe(f.sub.Invalid(), func(m *nats.Msg) {
-		var ev StatusEvent
-		if json.Unmarshal(m.Data, &ev) == nil {
-			reports <- ev
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	field := strings.Repeat("f", 100<<10)
-	if _, err := f.js.Publish(ctx, f.sub.Refresh(), []byte(`{"refresh":{"paths":["static.example.com/a"]},"`+field+`":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := f.js.CreateOrUpdateConsumer(ctx, DefaultStreamName, jetstream.ConsumerConfig{Durable: "t", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := cons.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := testValidator(t)
-	screen, err := NewScreen(ScreenConfig{Validator: v, Subjects: f.sub, JetStream: f.js})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := screen.Check(ctx, msg); !errors.Is(err, ErrInvalidMessage) {
-		t.Fatalf("Check = %v, want ErrInvalidMessage", err)
-	}
-	ev := <-reports
-	if len(ev.Reason) > 1100 || !strings.Contains(ev.Reason, "truncated") || !strings.Contains(ev.Reason, "unknown field") {
-		t.Fatalf("reason is %d bytes (%.80q...), want about 1 KiB at most, marked truncated", len(ev.Reason), ev.Reason)
-	}
 }

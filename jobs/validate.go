@@ -21,7 +21,7 @@ type ValidatorConfig struct {
 	// DefaultScheme is used for paths given without a scheme: "https"
 	// (default) or "http".
 	DefaultScheme string
-	// MaxPathLength caps a normalised path; 0 means apiclient.MaxPathLength.
+	// MaxPathLength caps a normalised path; 0 means apiclient.CDN().Caps.PathLength.
 	MaxPathLength int
 	// MaxPaths caps the paths in one job; 0 means DefaultMaxPaths.
 	MaxPaths int
@@ -52,8 +52,8 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 	if v.scheme != "http" && v.scheme != "https" {
 		return nil, fmt.Errorf("default scheme %q: want http or https", cfg.DefaultScheme)
 	}
-	if v.maxLen <= 0 || v.maxLen > apiclient.MaxPathLength {
-		v.maxLen = apiclient.MaxPathLength
+	if v.maxLen <= 0 || v.maxLen > apiclient.CDN().Caps.PathLength {
+		v.maxLen = apiclient.CDN().Caps.PathLength
 	}
 	if v.maxPaths <= 0 {
 		v.maxPaths = DefaultMaxPaths
@@ -408,20 +408,6 @@ func validHost(h string) bool {
 		}
 	}
 	return true
-}
-
-// Domain returns the host of a normalised path (without scheme, port and
-// path), the unit the worker batches refreshes by; "" when path has no host.
-func Domain(path string) string {
-	_, rest, ok := strings.Cut(path, "://")
-	if !ok {
-		rest = path
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	host, _, _ := strings.Cut(rest, ":")
-	return strings.ToLower(host)
 }
 
 // Distinct returns paths without repeats, in order of first appearance;

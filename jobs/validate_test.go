@@ -141,19 +141,6 @@ func TestNewValidatorRefusesBadAllowlist(t *testing.T) {
 	}
 }
 
-func TestDomain(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"https://static.example.com/a": "static.example.com",
-		"http://a.example.com:8080/?q": "a.example.com",
-		"https://b.example.com":        "b.example.com",
-	} {
-		if got := Domain(in); got != want {
-			t.Errorf("Domain(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // FuzzNormalize checks the properties every normalised path has and that
 // normalising twice changes nothing.
 func FuzzNormalize(f *testing.F) {
@@ -174,11 +161,11 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(out) > apiclient.MaxPathLength || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\t\x00") {
+		if len(out) > apiclient.CDN().Caps.PathLength || !utf8.ValidString(out) || strings.ContainsAny(out, "\r\n\t\x00") {
 			t.Fatalf("Normalize(%q) = %q: too long or has control characters", in, out)
 		}
-		if !v.Allowed(Domain(out)) {
-			t.Fatalf("Normalize(%q) = %q: domain %q not allowed", in, out, Domain(out))
+		if !v.Allowed(apiclient.PathDomain(out)) {
+			t.Fatalf("Normalize(%q) = %q: domain %q not allowed", in, out, apiclient.PathDomain(out))
 		}
 		if ot == apiclient.ObjectDirectory && !strings.HasSuffix(out, "/") {
 			t.Fatalf("directory %q does not end in /", out)

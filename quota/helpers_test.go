@@ -83,7 +83,7 @@ func (f *fakeSource) firstCall() <-chan struct{} {
 	return f.first
 }
 
-func (f *fakeSource) DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error) {
+func (f *fakeSource) DescribeQuota(ctx context.Context, tg apiclient.Target) (apiclient.RefreshQuota, error) {
 	f.mu.Lock()
 	f.calls++
 	if f.calls == 1 && f.first != nil {

@@ -44,10 +44,10 @@ type syncLoop struct {
 	stats Stats // the sync counters only; Mirror.Stats adds the store's
 }
 
-// Source reads the account's quota from the CDN API; apiclient.Client
-// satisfies it.
+// Source reads the account's quota of a target from its API;
+// apiclient.Client satisfies it.
 type Source interface {
-	DescribeRefreshQuota(ctx context.Context) (apiclient.RefreshQuota, error)
+	DescribeQuota(ctx context.Context, t apiclient.Target) (apiclient.RefreshQuota, error)
 }
 
 // syncFlight is one on-demand sync and the callers waiting for it.
@@ -131,13 +131,17 @@ func (l *syncLoop) what() string {
 	return "quota"
 }
 
-// quotaAction is the API action the mirror's source answers.
-func (l *syncLoop) quotaAction() string {
+// target is the product whose quota the mirror holds (CDN for a store
+// that names none the client knows).
+func (l *syncLoop) target() apiclient.Target {
 	if t, err := apiclient.TargetOf(string(l.store.Target())); err == nil {
-		return t.QuotaAction
+		return t
 	}
-	return apiclient.ActionDescribeRefreshQuota
+	return apiclient.CDN()
 }
+
+// quotaAction is the API action the mirror's source answers.
+func (l *syncLoop) quotaAction() string { return l.target().Actions.Quota }
 
 // run syncs at once, then on every tick and after each 00:00, until ctx
 // ends.
@@ -221,7 +225,7 @@ func (l *syncLoop) sync(ctx context.Context, reason string) (err error) {
 		l.storeErr(err)
 		return fmt.Errorf("sync %s (%s): %w", l.what(), reason, err)
 	}
-	q, apiErr := l.src.DescribeRefreshQuota(sctx)
+	q, apiErr := l.src.DescribeQuota(sctx, l.target())
 	if apiErr != nil {
 		l.mu.Lock()
 		l.stats.SyncFailures++

@@ -15,6 +15,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // BenchmarkIngestBySyncInterval measures accepted GitHub pushes per second
@@ -50,14 +51,14 @@ func syncBenchServer(b *testing.B, opts embedded.Options, group bool) string {
 	n := jobstest.RunNATSWith(b, opts)
 	nc, js := n.Connect()
 	subjects, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(b.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
+	if _, err := queue.EnsureStream(b.Context(), js, queue.StreamConfig{Subjects: subjects}); err != nil {
 		b.Fatal(err)
 	}
-	pc := jobs.PublisherConfig{Subjects: subjects, Timeout: 5 * time.Second}
+	pc := queue.PublisherConfig{Subjects: subjects, Timeout: 5 * time.Second}
 	if group {
-		pc.Durable = embedded.NewGroupSync(n.StoreDir, jobs.DefaultStreamName, "KV_"+jobs.DefaultIdempotencyBucket)
+		pc.Durable = embedded.NewGroupSync(n.StoreDir, queue.DefaultStreamName, "KV_"+queue.DefaultIdempotencyBucket)
 	}
-	pub, err := jobs.NewPublisher(nc, pc)
+	pub, err := queue.NewPublisher(nc, pc)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,6 @@
 package webhooks
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"path"
@@ -13,8 +12,10 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/kvjson"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/secretfile"
 )
 
@@ -72,7 +73,7 @@ type Config struct {
 	// PublishBudget bounds how long a hook (and a queued CLI purge, a
 	// scheduler tick) keeps retrying a queue passing through a leader
 	// election or a reconnect before it answers 503; default 8s, at most
-	// MaxPublishBudget (jobs.PublisherConfig.Budget).
+	// MaxPublishBudget (queue.PublisherConfig.Budget).
 	PublishBudget time.Duration `yaml:"publish_budget" json:"publish_budget"`
 	// SpoolDir is where hooks wait on this host's disk when an outside
 	// NATS (nats.url) could not take them within PublishBudget, e.g.
@@ -224,7 +225,7 @@ func (c Config) WithDefaults() Config {
 		c.RetryAfter = DefaultRetryAfter
 	}
 	if c.PublishBudget == 0 {
-		c.PublishBudget = jobs.DefaultPublishBudget
+		c.PublishBudget = queue.DefaultPublishBudget
 	}
 	if c.SpoolMaxBytes <= 0 {
 		c.SpoolMaxBytes = DefaultSpoolMaxBytes
@@ -250,14 +251,12 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate returns every problem of c, each naming its field
-// ("webhooks.rules[2].url_template: ..."), in field order. Zero values are
-// fine (they take the defaults).
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("webhooks.%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+// Validate returns every problem of c, each at its field relative to the
+// webhooks section ("rules[2].url_template"), in field order. Zero values
+// are fine (they take the defaults).
+func (c Config) Validate() fielderr.List {
+	var errs fielderr.List
+	bad := errs.Add
 	if c.Listen != "" {
 		if err := CheckListen(c.Listen); err != nil {
 			bad("listen", "%v", err)
@@ -282,7 +281,7 @@ func (c Config) Validate() error {
 	}
 	if c.PublishBudget < 0 || c.PublishBudget > MaxPublishBudget {
 		bad("publish_budget", "%s: must be between 0 (the default, %s) and %s: GitHub waits 10s for a webhook's answer and does not redeliver one that timed out",
-			c.PublishBudget, jobs.DefaultPublishBudget, MaxPublishBudget)
+			c.PublishBudget, queue.DefaultPublishBudget, MaxPublishBudget)
 	}
 	if c.ReplayBucket != "" && !kvjson.ValidBucket(c.ReplayBucket) {
 		bad("replay_bucket", "%q: want letters, digits, '-' and '_' only", clip(c.ReplayBucket, 64))
@@ -305,19 +304,15 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, r := range c.Rules {
-		for _, e := range r.validate() {
-			bad(fmt.Sprintf("rules[%d].%s", i, e.field), "%s", e.msg)
-		}
+		errs.Append(fmt.Sprintf("rules[%d]", i), r.validate())
 	}
 	if c.OSSAPIKeyHeader != "" && !validHeaderName(c.OSSAPIKeyHeader) {
 		bad("oss_api_key_header", "%q: want a header name of letters, digits and '-', such as X-Api-Key", clip(c.OSSAPIKeyHeader, maxEchoValue))
 	}
 	for i, r := range c.OSSRules {
-		for _, e := range r.validate() {
-			bad(fmt.Sprintf("oss_rules[%d].%s", i, e.field), "%s", e.msg)
-		}
+		errs.Append(fmt.Sprintf("oss_rules[%d]", i), r.validate())
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // CheckListen refuses a listen address that is not host:port (":8080",
@@ -347,14 +342,15 @@ const (
 
 // CheckRuleURLs makes sure every URL a rule can produce is allowed by v, so
 // a misconfigured rule fails at start (and in config check) rather than on
-// every deploy. New runs it; so does the config's validation.
-func CheckRuleURLs(rules []Rule, v *jobs.Validator) error {
-	var errs []error
+// every deploy. New runs it; so does the config's validation. Fields are
+// relative to the webhooks section ("rules[2].refresh[0]").
+func CheckRuleURLs(rules []Rule, v *jobs.Validator) fielderr.List {
+	var errs fielderr.List
 	for i, r := range rules {
 		if r.URLTemplate != "" {
 			sample := r.render("sample/file.css", "owner/repo", "main")
 			if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
-				errs = append(errs, fmt.Errorf("webhooks.rules[%d].url_template: %w", i, err))
+				errs.Add(fmt.Sprintf("rules[%d].url_template", i), "%v", err)
 			}
 		}
 		for _, list := range []struct {
@@ -365,19 +361,18 @@ func CheckRuleURLs(rules []Rule, v *jobs.Validator) error {
 			{"on_truncated.refresh", r.OnTruncated.refresh(), apiclient.ObjectFile}, {"on_truncated.refresh_dirs", r.OnTruncated.refreshDirs(), apiclient.ObjectDirectory}} {
 			for k, p := range list.paths {
 				if _, err := v.Normalize(p, list.ot); err != nil {
-					errs = append(errs, fmt.Errorf("webhooks.rules[%d].%s[%d]: %w", i, list.field, k, err))
+					errs.Add(fmt.Sprintf("rules[%d].%s[%d]", i, list.field, k), "%v", err)
 				}
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
-type fieldErr struct{ field, msg string }
-
-func (r Rule) validate() []fieldErr {
-	var out []fieldErr
-	add := func(f, format string, args ...any) { out = append(out, fieldErr{f, fmt.Sprintf(format, args...)}) }
+// validate returns the rule's problems, each at its field in the rule.
+func (r Rule) validate() fielderr.List {
+	var out fielderr.List
+	add := out.Add
 	switch r.Source {
 	case "", "github", "gitlab":
 	default:

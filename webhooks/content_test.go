@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // statusEvent returns the last status event of job id.
@@ -21,7 +22,7 @@ func (f *fixture) statusEvent(tb testing.TB, id string) jobs.StatusEvent {
 		}
 		return ev
 	}
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStatusStreamName)
+	st, err := f.js.Stream(tb.Context(), queue.DefaultStatusStreamName)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestOnTruncatedValidation(t *testing.T) {
 		"no files":        {Rule{Refresh: []string{"https://static.example.com/"}, OnTruncated: &OnTruncated{Refuse: true}}, "push mappings only"},
 	} {
 		err := Config{Rules: []Rule{tt.rule}}.Validate()
-		if err == nil || !strings.Contains(err.Error(), "webhooks.rules[0].on_truncated") || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || !strings.Contains(err.Error(), "rules[0].on_truncated") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Validate = %v", name, err)
 		}
 	}

@@ -8,12 +8,13 @@ import (
 	"sync"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // fakePublisher is a Publisher in memory with the contract of the real
 // one: a key is bound to the content of its jobs (a repeat is stored once
 // under the first request's job IDs, other content is an
-// *jobs.IdempotencyConflictError), a message ID is stored once, and the
+// *queue.IdempotencyConflictError), a message ID is stored once, and the
 // acks are those of the jobs in the order given. It never changes the
 // caller's jobs.
 type fakePublisher struct {
@@ -49,7 +50,7 @@ func content(js []*jobs.Job) string {
 	return string(b)
 }
 
-func (p *fakePublisher) PublishSet(_ context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
+func (p *fakePublisher) PublishSet(_ context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ids := make([]string, len(js))
@@ -60,21 +61,21 @@ func (p *fakePublisher) PublishSet(_ context.Context, key string, js []*jobs.Job
 	if key != "" {
 		if prev, ok := p.keys[key]; ok {
 			if prev.content != content(js) {
-				return nil, &jobs.IdempotencyConflictError{Key: key, JobIDs: prev.ids, Kinds: prev.kinds}
+				return nil, &queue.IdempotencyConflictError{Key: key, JobIDs: prev.ids, Kinds: prev.kinds}
 			}
 			ids = prev.ids
 		} else {
 			p.keys[key] = fakeClaim{content: content(js), ids: ids, kinds: kinds}
 		}
 	}
-	acks := make([]jobs.Ack, 0, len(js))
+	acks := make([]queue.Ack, 0, len(js))
 	for i, j := range js {
 		msgID := ids[i]
 		if key != "" {
 			msgID = key + ":" + strconv.Itoa(i)
 		}
 		if p.msgIDs[msgID] {
-			acks = append(acks, jobs.Ack{JobID: ids[i], Duplicate: true})
+			acks = append(acks, queue.Ack{JobID: ids[i], Duplicate: true})
 			continue
 		}
 		// Stored as the stream stores it: in the wire format.
@@ -90,7 +91,7 @@ func (p *fakePublisher) PublishSet(_ context.Context, key string, js []*jobs.Job
 		}
 		p.msgIDs[msgID] = true
 		p.jobs = append(p.jobs, *stored)
-		acks = append(acks, jobs.Ack{JobID: ids[i], Sequence: uint64(len(p.jobs))})
+		acks = append(acks, queue.Ack{JobID: ids[i], Sequence: uint64(len(p.jobs))})
 	}
 	return acks, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,7 +90,7 @@ func newNATSFixture(tb testing.TB, cfg Config) *fixture {
 func newNATSFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	tb.Helper()
 	n := jobstest.RunNATS(tb)
-	nc, err := jobs.Connect(n.URL, "webhooks-test", slog.New(slog.DiscardHandler), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := queue.Connect(n.URL, "webhooks-test", slog.New(slog.DiscardHandler), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,15 +100,15 @@ func newNATSFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture 
 		tb.Fatal(err)
 	}
 	subjects, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(tb.Context(), js, jobs.StreamConfig{Subjects: subjects}); err != nil {
+	if _, err := queue.EnsureStream(tb.Context(), js, queue.StreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(tb.Context(), js, jobs.StatusStreamConfig{Subjects: subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(tb.Context(), js, queue.StatusStreamConfig{Subjects: subjects}); err != nil {
 		tb.Fatal(err)
 	}
 	// A short publish budget: a request while NATS is down is answered
 	// 503 after a second of retries, not after the default budget.
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second, Budget: time.Second})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second, Budget: time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func (f *fixture) stored(tb testing.TB) []jobs.Job {
 	if f.pub != nil {
 		return f.pub.stored()
 	}
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStreamName)
+	st, err := f.js.Stream(tb.Context(), queue.DefaultStreamName)
 	if err != nil {
 		tb.Fatal(err)
 	}

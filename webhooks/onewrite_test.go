@@ -5,9 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
 // A hook without a key of its own costs one JetStream write (the job);
@@ -21,7 +20,7 @@ func TestOnlyHooksWithAKeyClaimOne(t *testing.T) {
 	if a.status != http.StatusAccepted {
 		t.Fatalf("keyless hook: %d %s", a.status, a.raw)
 	}
-	if _, err := f.js.KeyValue(t.Context(), jobs.DefaultIdempotencyBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+	if _, err := f.js.KeyValue(t.Context(), queue.DefaultIdempotencyBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
 		t.Fatalf("idempotency bucket after a keyless hook: %v, want none (no claim)", err)
 	}
 	keyed := map[string]string{"Authorization": "Bearer " + testBearer, HeaderIdempotencyKey: "deploy-41"}

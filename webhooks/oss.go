@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // ossPublishers bounds the events of one request stored at once.
@@ -428,7 +429,7 @@ func (s *Server) storeOSS(r *http.Request, units []ossUnit, revs []uint64) ([]st
 	// A publish that started completes even if the sender hangs up.
 	ctx := context.WithoutCancel(r.Context())
 	res := publishJobs(ctx, s.deps.Publisher, key, js)
-	var ce *jobs.IdempotencyConflictError
+	var ce *queue.IdempotencyConflictError
 	if errors.As(res.err, &ce) {
 		// The same events were stored before with other URLs (the rules
 		// changed): store them as they map now.

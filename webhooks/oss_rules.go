@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
 
@@ -51,9 +51,9 @@ var ossPlaceholders = []string{"{key}", "{bucket}"}
 const ossSampleKey = "sample/file.css"
 
 // validate returns the problems of r, each naming its field.
-func (r OSSRule) validate() []fieldErr {
-	var out []fieldErr
-	add := func(f, format string, args ...any) { out = append(out, fieldErr{f, fmt.Sprintf(format, args...)}) }
+func (r OSSRule) validate() fielderr.List {
+	var out fielderr.List
+	add := out.Add
 	switch {
 	case r.Bucket == "":
 		add("bucket", "empty: name the bucket (a glob such as static-* is fine; * is any bucket)")
@@ -129,17 +129,18 @@ func (r OSSRule) sampleBucket() string {
 // CheckOSSRuleURLs makes sure every URL an OSS rule can produce is
 // allowed by v, so that a rule for a domain outside the allowlist fails at
 // start (and in config check) rather than on every event. New runs it;
-// so does the config's validation.
-func CheckOSSRuleURLs(rules []OSSRule, v *jobs.Validator) error {
-	var errs []error
+// so does the config's validation. Fields are relative to the webhooks
+// section ("oss_rules[1].url_template").
+func CheckOSSRuleURLs(rules []OSSRule, v *jobs.Validator) fielderr.List {
+	var errs fielderr.List
 	for i, r := range rules {
 		if r.URLTemplate == "" || checkOSSTemplate(r.URLTemplate) != nil {
 			continue // Validate names it
 		}
 		sample := r.render(r.sampleBucket(), r.StripPrefix+ossSampleKey)
 		if _, err := v.Normalize(sample, apiclient.ObjectFile); err != nil {
-			errs = append(errs, fmt.Errorf("webhooks.oss_rules[%d].url_template: %w", i, err))
+			errs.Add(fmt.Sprintf("oss_rules[%d].url_template", i), "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }

@@ -319,16 +319,16 @@ func TestOSSConfigValidation(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		"webhooks.oss_token: shorter than 16",
-		"webhooks.oss_api_key_header:",
-		"webhooks.oss_rules[0].bucket: empty",
-		"webhooks.oss_rules[0].url_template:", // host not fixed
-		"webhooks.oss_rules[1].bucket: glob",
-		"webhooks.oss_rules[1].strip_prefix:",
-		"webhooks.oss_rules[1].url_template:", // {path} is not an OSS placeholder
-		"webhooks.oss_rules[1].on[0]:",
-		"webhooks.oss_rules[1].priority:",
-		"webhooks.oss_rules[2].prefetch_created:",
+		"oss_token: shorter than 16",
+		"oss_api_key_header:",
+		"oss_rules[0].bucket: empty",
+		"oss_rules[0].url_template:", // host not fixed
+		"oss_rules[1].bucket: glob",
+		"oss_rules[1].strip_prefix:",
+		"oss_rules[1].url_template:", // {path} is not an OSS placeholder
+		"oss_rules[1].on[0]:",
+		"oss_rules[1].priority:",
+		"oss_rules[2].prefetch_created:",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
@@ -340,7 +340,7 @@ func TestOSSConfigValidation(t *testing.T) {
 	}
 	rules := []OSSRule{{Bucket: "b", URLTemplate: "https://static.example.com/{key}"}, {Bucket: "b", URLTemplate: "https://evil.example.net/{key}"}}
 	err = CheckOSSRuleURLs(rules, v)
-	if err == nil || !strings.Contains(err.Error(), "webhooks.oss_rules[1].url_template") || strings.Contains(err.Error(), "oss_rules[0]") {
+	if err == nil || !strings.Contains(err.Error(), "oss_rules[1].url_template") || strings.Contains(err.Error(), "oss_rules[0]") {
 		t.Fatalf("allowlist check: %v", err)
 	}
 }

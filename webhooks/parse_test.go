@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func TestMatchGlob(t *testing.T) {
@@ -62,14 +63,14 @@ func TestConfigValidateNamesFields(t *testing.T) {
 	}
 	err := cfg.Validate()
 	for _, want := range []string{
-		"webhooks.github_secret:",
-		`webhooks.replay_bucket: "replay.bucket": want letters, digits`,
-		"webhooks.rules[0].url_template: files and url_template go together",
-		"webhooks.rules[1].url_template:",
-		"webhooks.rules[2].url_template:",
-		"webhooks.rules[3].source:",
-		"webhooks.rules[4].files: the rule does nothing",
-		"webhooks.rules[5].deploy_on:",
+		"github_secret:",
+		`replay_bucket: "replay.bucket": want letters, digits`,
+		"rules[0].url_template: files and url_template go together",
+		"rules[1].url_template:",
+		"rules[2].url_template:",
+		"rules[3].source:",
+		"rules[4].files: the rule does nothing",
+		"rules[5].deploy_on:",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v\nwant it to contain %q", err, want)
@@ -88,17 +89,17 @@ func TestNewChecksRuleURLsAgainstAllowlist(t *testing.T) {
 		{Refresh: []string{"https://static.example.com/a\nb"}},
 	}}
 	_, err := New(cfg, Deps{Validator: v, Publisher: nopPublisher{}})
-	if err == nil || !strings.Contains(err.Error(), "webhooks.rules[0].url_template") || !strings.Contains(err.Error(), "webhooks.rules[1].refresh[0]") {
+	if err == nil || !strings.Contains(err.Error(), "rules[0].url_template") || !strings.Contains(err.Error(), "rules[1].refresh[0]") {
 		t.Fatalf("New = %v", err)
 	}
 }
 
 type nopPublisher struct{}
 
-func (nopPublisher) PublishSet(_ context.Context, _ string, js []*jobs.Job) ([]jobs.Ack, error) {
-	acks := make([]jobs.Ack, len(js))
+func (nopPublisher) PublishSet(_ context.Context, _ string, js []*jobs.Job) ([]queue.Ack, error) {
+	acks := make([]queue.Ack, len(js))
 	for i, j := range js {
-		acks[i] = jobs.Ack{JobID: j.ID}
+		acks[i] = queue.Ack{JobID: j.ID}
 	}
 	return acks, nil
 }

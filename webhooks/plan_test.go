@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func testValidator(tb testing.TB) *jobs.Validator {
@@ -166,11 +167,11 @@ func TestPlanRequest(t *testing.T) {
 
 // scriptedPublisher answers PublishSet with fixed acks and error.
 type scriptedPublisher struct {
-	acks []jobs.Ack
+	acks []queue.Ack
 	err  error
 }
 
-func (p scriptedPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]jobs.Ack, error) {
+func (p scriptedPublisher) PublishSet(context.Context, string, []*jobs.Job) ([]queue.Ack, error) {
 	return p.acks, p.err
 }
 
@@ -182,7 +183,7 @@ func (scriptedPublisher) Report(context.Context, jobs.StatusEvent) error { retur
 func TestPublishJobsKeepsThePublisherToItsContract(t *testing.T) {
 	t.Parallel()
 	js := []*jobs.Job{{ID: "j0"}, {ID: "j1"}, {ID: "j2"}}
-	tooLarge := fmt.Errorf("publish job j1: %w", jobs.ErrTooLarge)
+	tooLarge := fmt.Errorf("publish job j1: %w", queue.ErrTooLarge)
 	tests := []struct {
 		name       string
 		pub        scriptedPublisher
@@ -190,11 +191,11 @@ func TestPublishJobsKeepsThePublisherToItsContract(t *testing.T) {
 		wantFailed string
 		wantErr    bool
 	}{
-		{"all stored", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}, {JobID: "j1"}, {JobID: "j2"}}}, []string{"j0", "j1", "j2"}, "", false},
-		{"fails on the second", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}}, err: tooLarge}, []string{"j0"}, "j1", true},
-		{"fails after all were stored (the flush)", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}, {JobID: "j1"}, {JobID: "j2"}}, err: jobs.ErrUnavailable}, []string{"j0", "j1", "j2"}, "", true},
-		{"fewer acks without an error", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}}}, nil, "", true},
-		{"more acks than jobs", scriptedPublisher{acks: make([]jobs.Ack, 4), err: tooLarge}, nil, "", true},
+		{"all stored", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}, {JobID: "j1"}, {JobID: "j2"}}}, []string{"j0", "j1", "j2"}, "", false},
+		{"fails on the second", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}}, err: tooLarge}, []string{"j0"}, "j1", true},
+		{"fails after all were stored (the flush)", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}, {JobID: "j1"}, {JobID: "j2"}}, err: queue.ErrUnavailable}, []string{"j0", "j1", "j2"}, "", true},
+		{"fewer acks without an error", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}}}, nil, "", true},
+		{"more acks than jobs", scriptedPublisher{acks: make([]queue.Ack, 4), err: tooLarge}, nil, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,12 +231,12 @@ func TestPublishRefusals(t *testing.T) {
 		wantCode   string
 		wantText   string
 	}{
-		{"conflict", scriptedPublisher{err: &jobs.IdempotencyConflictError{Key: "generic:k", JobIDs: []string{"earlier-1"}}}, http.StatusConflict, "idempotency_conflict", "earlier-1"},
-		{"store unwritable", scriptedPublisher{err: fmt.Errorf("sync: %w", jobs.ErrStoreUnwritable)}, http.StatusServiceUnavailable, "store_unwritable", "retry later"},
-		{"too large names the job", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}}, err: fmt.Errorf("publish: %w", jobs.ErrTooLarge)}, http.StatusRequestEntityTooLarge, "job_too_large", "job j1 "},
-		{"too large past the last job", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}, {JobID: "j1"}}, err: fmt.Errorf("publish: %w", jobs.ErrTooLarge)}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
-		{"unavailable", scriptedPublisher{err: jobs.ErrUnavailable}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
-		{"contract broken", scriptedPublisher{acks: []jobs.Ack{{JobID: "j0"}}}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
+		{"conflict", scriptedPublisher{err: &queue.IdempotencyConflictError{Key: "generic:k", JobIDs: []string{"earlier-1"}}}, http.StatusConflict, "idempotency_conflict", "earlier-1"},
+		{"store unwritable", scriptedPublisher{err: fmt.Errorf("sync: %w", queue.ErrStoreUnwritable)}, http.StatusServiceUnavailable, "store_unwritable", "retry later"},
+		{"too large names the job", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}}, err: fmt.Errorf("publish: %w", queue.ErrTooLarge)}, http.StatusRequestEntityTooLarge, "job_too_large", "job j1 "},
+		{"too large past the last job", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}, {JobID: "j1"}}, err: fmt.Errorf("publish: %w", queue.ErrTooLarge)}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
+		{"unavailable", scriptedPublisher{err: queue.ErrUnavailable}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
+		{"contract broken", scriptedPublisher{acks: []queue.Ack{{JobID: "j0"}}}, http.StatusServiceUnavailable, "queue_unavailable", "retry later"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

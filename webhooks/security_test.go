@@ -22,6 +22,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // countingBody is a request body that counts the bytes read from it.
@@ -166,7 +167,7 @@ func TestBodyLimitsMustFitTheBudget(t *testing.T) {
 	t.Parallel()
 	cfg := Config{GitHubBodyLimit: 30 << 20, BufferBudget: 16 << 20}.WithDefaults()
 	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "webhooks.github_body_limit") || !strings.Contains(err.Error(), "webhooks.gitlab_body_limit") {
+	if err == nil || !strings.Contains(err.Error(), "github_body_limit") || !strings.Contains(err.Error(), "gitlab_body_limit") {
 		t.Fatalf("Validate = %v, want github_body_limit and gitlab_body_limit over buffer_budget", err)
 	}
 	if err := (Config{}).WithDefaults().Validate(); err != nil {
@@ -211,7 +212,7 @@ func TestSignedGenericRequestIsAcceptedOnceAcrossReplicas(t *testing.T) {
 	}
 	v, _ := jobs.NewValidator(jobs.ValidatorConfig{Domains: []string{"static.example.com", "www.example.com"}})
 	subjects, _ := jobs.NewSubjects("")
-	pub, _ := jobs.NewPublisher(f.nc, jobs.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
+	pub, _ := queue.NewPublisher(f.nc, queue.PublisherConfig{Subjects: subjects, Timeout: 2 * time.Second})
 	other, err := New(testConfig(), Deps{Validator: v, Publisher: pub, Replay: replay})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ type failingPublisher struct {
 	down atomic.Bool
 }
 
-func (p *failingPublisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
+func (p *failingPublisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
 	if p.down.Load() {
 		return nil, errors.New("stream full")
 	}

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // Publisher stores the jobs of one request durably under one idempotency
-// key bound to their content (jobs.ErrIdempotencyConflict when the key
+// key bound to their content (queue.ErrIdempotencyConflict when the key
 // was used for other content), or under none when the key is ""; it
-// returns only after the queue acknowledged them. Report publishes a status event. *jobs.Publisher
+// returns only after the queue acknowledged them. Report publishes a status event. *queue.Publisher
 // implements it.
 type Publisher interface {
-	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error)
+	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error)
 	Report(ctx context.Context, ev jobs.StatusEvent) error
 }
 
@@ -62,8 +63,9 @@ type Server struct {
 // 404 with the setting that enables them.
 func New(cfg Config, d Deps) (*Server, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	// The fields are named as in the config file.
+	if errs := cfg.Validate(); errs != nil {
+		return nil, errs.Prefix("webhooks")
 	}
 	if d.Validator == nil || d.Publisher == nil {
 		return nil, errors.New("webhooks: a Validator and a Publisher are required")
@@ -74,11 +76,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.OSSToken != "" && d.OSSSeen == nil {
 		return nil, errors.New("webhooks: oss_token needs an OSSSeen, so that a redelivered event is stored once")
 	}
-	if err := CheckRuleURLs(cfg.Rules, d.Validator); err != nil {
-		return nil, err
-	}
-	if err := CheckOSSRuleURLs(cfg.OSSRules, d.Validator); err != nil {
-		return nil, err
+	if errs := append(CheckRuleURLs(cfg.Rules, d.Validator), CheckOSSRuleURLs(cfg.OSSRules, d.Validator)...); errs != nil {
+		return nil, errs.Prefix("webhooks")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

@@ -99,11 +99,11 @@ type Limits struct {
 // and PushObjectCache API reference pages).
 func DefaultLimits() Limits {
 	return Limits{
-		URLsPerRefresh:    apiclient.MaxURLsPerRefresh,
-		DirsPerRefresh:    apiclient.MaxDirsPerRefresh,
-		RegexPerRefresh:   apiclient.MaxRegexPerRefresh,
-		URLsPerPush:       apiclient.MaxURLsPerPush,
-		DomainsPerRefresh: apiclient.MaxDomainsPerRefresh,
+		URLsPerRefresh:    apiclient.CDN().Caps.URLsPerRefresh,
+		DirsPerRefresh:    apiclient.CDN().Caps.DirsPerRefresh,
+		RegexPerRefresh:   apiclient.CDN().Caps.RegexPerRefresh,
+		URLsPerPush:       apiclient.CDN().Caps.URLsPerPush,
+		DomainsPerRefresh: apiclient.CDN().Caps.DomainsPerRefresh,
 	}
 }
 
@@ -142,20 +142,30 @@ func (l Limits) size(k GroupKey) int {
 	case k.ObjectType == apiclient.ObjectRegex:
 		n = l.RegexPerRefresh
 	}
-	t, err := apiclient.TargetOf(string(k.product()))
-	if err != nil {
+	caps, ok := targetCaps[k.product()]
+	if !ok {
 		return n
 	}
 	switch {
 	case k.Action == ActionPush:
-		n = min(n, t.MaxURLsPerPush)
+		n = min(n, caps.URLsPerPush)
 	case k.ObjectType == apiclient.ObjectDirectory:
-		n = min(n, t.MaxDirsPerRefresh)
+		n = min(n, caps.DirsPerRefresh)
 	case k.ObjectType != apiclient.ObjectRegex:
-		n = min(n, t.MaxURLsPerRefresh)
+		n = min(n, caps.URLsPerRefresh)
 	}
 	return n
 }
+
+// targetCaps are the per-call caps of each product, read once: size runs
+// for every path added.
+var targetCaps = func() map[apiclient.Product]apiclient.Caps {
+	m := map[apiclient.Product]apiclient.Caps{}
+	for _, t := range apiclient.Targets() {
+		m[t.Product] = t.Caps
+	}
+	return m
+}()
 
 // domains is how many distinct domains one call may address; 0 is no cap.
 func (l Limits) domains(k GroupKey) int {
@@ -306,7 +316,7 @@ func (g *grouper) add(k GroupKey, path string, t *takenJob, now time.Time) (full
 		e.jobs = append(e.jobs, t)
 		return nil, true
 	}
-	domain := jobs.Domain(path)
+	domain := apiclient.PathDomain(path)
 	e := &entry{path: path, domain: domain, jobs: []*takenJob{t}, added: now}
 	if _, ok := p.byDomain[domain]; !ok {
 		p.domains = append(p.domains, domain)
@@ -450,7 +460,7 @@ func Plan(k GroupKey, paths []string, l Limits) [][]string {
 	var domains []string
 	byDomain := map[string][]string{}
 	for _, p := range jobs.Distinct(paths) {
-		d := jobs.Domain(p)
+		d := apiclient.PathDomain(p)
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)
 		}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -217,9 +216,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	c := Config{Linger: -time.Second, Limits: Limits{URLsPerRefresh: 5000}}.WithDefaults()
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "worker.linger") || !strings.Contains(err.Error(), "worker.limits.urls_per_refresh") {
-		t.Fatalf("err = %v", err)
+	errs := c.Validate()
+	if len(errs) != 2 || errs[0].Field != "linger" || errs[1].Field != "limits.urls_per_refresh" {
+		t.Fatalf("errs = %+v, want linger and limits.urls_per_refresh", errs)
 	}
 }
 
@@ -231,9 +230,9 @@ func TestSizeStaysWithinTheTargetsCaps(t *testing.T) {
 	for _, target := range []apiclient.Product{"", apiclient.ProductDCDN} {
 		tg, _ := apiclient.TargetOf(string(target))
 		for k, want := range map[GroupKey]int{
-			{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Target: target}:      tg.MaxURLsPerRefresh,
-			{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Target: target}: tg.MaxDirsPerRefresh,
-			{Action: ActionPush, Target: target}:                                           tg.MaxURLsPerPush,
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectFile, Target: target}:      tg.Caps.URLsPerRefresh,
+			{Action: ActionRefresh, ObjectType: apiclient.ObjectDirectory, Target: target}: tg.Caps.DirsPerRefresh,
+			{Action: ActionPush, Target: target}:                                           tg.Caps.URLsPerPush,
 		} {
 			if got := l.size(k); got != want {
 				t.Errorf("%s: size %d, want the cap %d", k, got, want)

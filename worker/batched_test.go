@@ -19,7 +19,7 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	events := h.watchStatus()
 	// Today's URL quota is spent (on another domain, so that
 	// example.com's per-minute limit stays free).
-	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+	if _, err := h.client.Refresh(h.ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.mirror.SyncNow(h.ctx); err != nil {
@@ -48,7 +48,7 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	h.waitFor("queue drained", 20*time.Second, h.drained)
 	count := func(p string) int {
 		n := 0
-		for _, q := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		for _, q := range h.emu.Paths(apiclient.CDN().Actions.Refresh) {
 			if q == p {
 				n++
 			}

@@ -26,14 +26,14 @@ type payAPI struct {
 	calls   int
 }
 
-func (p *payAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (p *payAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
 		return apiclient.RefreshResult{}, errKilled
 	}
 	p.mu.Unlock()
-	res, err := p.API.RefreshObjectCaches(ctx, r)
+	res, err := p.API.Refresh(ctx, tg, r)
 	if err == nil {
 		now := time.Now()
 		p.mu.Lock()
@@ -160,19 +160,19 @@ func BenchmarkWhatUsersPay(b *testing.B) {
 		close(stopClock)
 		clockWG.Wait()
 
-		sent := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+		sent := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 		distinctSent := uniq(sent)
 		spent := h.emu.QuotaUsed().URL
 		left := h.emu.QuotaRemaining().URL
 		perDomain := map[string]int{}
 		for _, p := range sent {
-			perDomain[jobs.Domain(p)]++
+			perDomain[apiclient.PathDomain(p)]++
 		}
 		var counts []int
 		for _, n := range perDomain {
 			counts = append(counts, n)
 		}
-		minCalls := callsLowerBound(counts, apiclient.MaxURLsPerRefresh, apiclient.MaxDomainsPerRefresh)
+		minCalls := callsLowerBound(counts, apiclient.CDN().Caps.URLsPerRefresh, apiclient.CDN().Caps.DomainsPerRefresh)
 		api.mu.Lock()
 		waiting := len(api.pubAt)
 		calls := api.calls

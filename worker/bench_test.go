@@ -33,7 +33,7 @@ type latencyAPI struct {
 	all  chan struct{}
 }
 
-func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (l *latencyAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	now := time.Now()
 	l.mu.Lock()
 	for _, p := range r.Paths {
@@ -47,7 +47,7 @@ func (l *latencyAPI) RefreshObjectCaches(ctx context.Context, r apiclient.Refres
 		}
 	}
 	l.mu.Unlock()
-	res, err := l.API.RefreshObjectCaches(ctx, r)
+	res, err := l.API.Refresh(ctx, tg, r)
 	if err == nil {
 		l.calls.Add(1)
 		// Exactly one call crosses want.
@@ -127,7 +127,8 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 		stop()
 		close(stopMem)
 		sent := api.paths.Load()
-		minCalls := (sent + apiclient.MaxURLsPerRefresh - 1) / apiclient.MaxURLsPerRefresh
+		per := int64(apiclient.CDN().Caps.URLsPerRefresh)
+		minCalls := (sent + per - 1) / per
 		slices.Sort(api.samples)
 		pct := func(p float64) time.Duration {
 			if len(api.samples) == 0 {
@@ -143,8 +144,8 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 		b.Logf("%d URLs in %s (published in %s): %.0f URLs/s; %d calls, minimum %d; publish-to-call p50 %s p99 %s; peak heap %d MiB (worker, embedded NATS and emulator in one process); max %d refresh calls in one second at the emulator",
 			sent, elapsed.Round(time.Millisecond), published.Round(time.Millisecond), float64(sent)/elapsed.Seconds(),
-			api.calls.Load(), minCalls, pct(0.5), pct(0.99), peak.Load()>>20, h.emu.MaxPerSecond(apiclient.ActionRefreshObjectCaches))
-		if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "Throttling.User"); n > 0 {
+			api.calls.Load(), minCalls, pct(0.5), pct(0.99), peak.Load()>>20, h.emu.MaxPerSecond(apiclient.CDN().Actions.Refresh))
+		if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "Throttling.User"); n > 0 {
 			b.Logf("the emulator throttled %d calls", n)
 		}
 	}

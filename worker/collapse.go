@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
@@ -50,12 +50,11 @@ func (c CollapseConfig) WithDefaults() CollapseConfig {
 	return c
 }
 
-// Validate names every bad field ("worker.collapse.when: ...").
-func (c CollapseConfig) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("worker.collapse.%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+// Validate names every bad field relative to the collapse section
+// ("when").
+func (c CollapseConfig) Validate() fielderr.List {
+	var errs fielderr.List
+	bad := errs.Add
 	switch c.When {
 	case "", "short", "always":
 	default:
@@ -77,7 +76,7 @@ func (c CollapseConfig) Validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // collapsed is what collapse made of a group's URLs.

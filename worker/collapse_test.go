@@ -42,9 +42,9 @@ func TestCollapseDeepestCommonDirectories(t *testing.T) {
 	if _, ok := (CollapseConfig{MinURLs: 100}).collapse(paths); ok {
 		t.Fatal("collapsed fewer than min_urls")
 	}
-	if err := (CollapseConfig{When: "sometimes", Roots: []string{"img/"}}).Validate(); err == nil ||
-		!strings.Contains(err.Error(), "worker.collapse.when") || !strings.Contains(err.Error(), "worker.collapse.roots[0]") {
-		t.Fatalf("Validate = %v", err)
+	if errs := (CollapseConfig{When: "sometimes", Roots: []string{"img/"}}).Validate(); len(errs) != 2 ||
+		errs[0].Field != "when" || errs[1].Field != "roots[0]" {
+		t.Fatalf("Validate = %+v, want when and roots[0]", errs)
 	}
 }
 
@@ -61,7 +61,7 @@ func TestWorkerCollapsesWhenURLQuotaIsShort(t *testing.T) {
 	cfg.Tracker.Disabled = true
 	h.runWorker(cfg, "w1")
 	h.waitFor("queue drained", 20*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if !slices.Equal(got, []string{"https://example.com/assets/"}) {
 		t.Fatalf("sent %d paths (first %v), want the one directory", len(got), got[:min(3, len(got))])
 	}

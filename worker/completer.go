@@ -34,7 +34,7 @@ type fate struct {
 	// message is acted on.
 	event jobs.StatusEvent
 	// invalid reports event durably on the invalid subject too: a message
-	// refused at intake (jobs.Screen).
+	// refused at intake (queue.Screen).
 	invalid bool
 	// keep stores what must survive the ack (the job's record), after the
 	// event is published so that the tracker's final event comes after it.
@@ -95,7 +95,7 @@ func (c *completer) apply(ctx context.Context, msg message, f fate) {
 	}
 }
 
-// refused ends a message intake's screen refused (jobs.Screen): it is
+// refused ends a message intake's screen refused (queue.Screen): it is
 // terminated and ev reports it on the invalid subject.
 func (c *completer) refused(ctx context.Context, msg message, ev jobs.StatusEvent) {
 	attrs := []any{slog.String("subject", msg.Subject()), slog.Uint64("seq", ev.Sequence), slog.String("reason", ev.Reason)}

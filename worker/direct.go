@@ -106,7 +106,7 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 		for _, call := range Plan(part.key, part.paths, cfg.Limits) {
 			b := newBatch(part.key, now)
 			for _, p := range call {
-				b.add(&entry{path: p, domain: jobs.Domain(p), added: now})
+				b.add(&entry{path: p, domain: apiclient.PathDomain(p), added: now})
 			}
 			if err := ctx.Err(); err != nil {
 				rep.NotSent = append(rep.NotSent, NotSent{Paths: b.Paths(), Reason: "interrupted before it was sent"})

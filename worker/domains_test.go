@@ -32,7 +32,7 @@ func TestWorkerStoppedDomainDefersUntilStarted(t *testing.T) {
 	h.runWorker(fastConfig(), "w1")
 
 	h.waitFor("the online domain's paths", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= len(online)
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= len(online)
 	})
 	h.waitFor("a deferred event naming the stopped domain", 20*time.Second, func() bool {
 		ev, ok := events.Last(id)
@@ -43,7 +43,7 @@ func TestWorkerStoppedDomainDefersUntilStarted(t *testing.T) {
 	}
 	domainCall("StartCdnDomain")
 	h.waitFor("queue drained", 30*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	for _, p := range slices.Concat(stopped, online) {
 		if !slices.Contains(got, p) {
 			t.Fatalf("%s never landed", p)
@@ -79,7 +79,7 @@ func TestWorkerRejectsDomainNotOnAccount(t *testing.T) {
 	if named != len(gone) {
 		t.Fatalf("%d of %d paths of the missing domain reported with its name: %+v", named, len(gone), ev)
 	}
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != len(online) {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != len(online) {
 		t.Fatalf("%d paths landed, want %d", n, len(online))
 	}
 }
@@ -91,7 +91,7 @@ func TestWorkerPerMinuteRefusalWaitsForTheNextMinute(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{DomainURLsPerMinute: 1000}})
 	events := h.watchStatus()
-	syncsBefore := h.emu.Calls(apiclient.ActionDescribeRefreshQuota)
+	syncsBefore := h.emu.Calls(apiclient.CDN().Actions.Quota)
 	id := h.publish(refreshJob(urls("example.com", 0, 1500)...))
 	start := time.Now()
 	h.runWorker(fastConfig(), "w1")
@@ -106,12 +106,12 @@ func TestWorkerPerMinuteRefusalWaitsForTheNextMinute(t *testing.T) {
 	if next := start.Truncate(time.Minute).Add(time.Minute); ev.Until.Before(next) {
 		t.Errorf("deferred until %s, want the next minute (%s) at the earliest", ev.Until, next)
 	}
-	if n := h.emu.Calls(apiclient.ActionDescribeRefreshQuota); n != syncsBefore {
+	if n := h.emu.Calls(apiclient.CDN().Actions.Quota); n != syncsBefore {
 		t.Errorf("%d DescribeRefreshQuota calls after the per-minute refusal, want none: the daily quota is not spent", n-syncsBefore)
 	}
 	// The job's 1,500 URLs go as 1,000 and 500, in either order: the
 	// first call lands, the second is refused.
-	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 1000 && got != 500 {
+	if got := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); got != 1000 && got != 500 {
 		t.Errorf("%d paths landed in the first minute, want the first call's 1000 or 500", got)
 	}
 }
@@ -127,9 +127,9 @@ func TestWorkerDomainPacingNeverRefused(t *testing.T) {
 			t.Parallel()
 			o := harnessOpts{clock: true, pace: true, emu: cdnemu.Options{DomainWindowSliding: true,
 				DomainURLsPerMinute: 1000, DCDNDomainURLsPerMinute: 1000}}
-			host, action := "example.com", apiclient.ActionRefreshObjectCaches
+			host, action := "example.com", apiclient.CDN().Actions.Refresh
 			if product == "dcdn" {
-				host, action = "d.example.com", apiclient.ActionRefreshDcdnObjectCaches
+				host, action = "d.example.com", apiclient.DCDN().Actions.Refresh
 				o.dcdn = []string{host}
 			}
 			h := newHarness(t, o)

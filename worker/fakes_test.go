@@ -117,7 +117,7 @@ func (a *fakeAPI) answer(paths []string) ([]string, error) {
 			return nil, err
 		}
 		for host, err := range a.refuse {
-			if strings.HasPrefix(host, "host:") && jobs.Domain(p) == strings.TrimPrefix(host, "host:") {
+			if strings.HasPrefix(host, "host:") && apiclient.PathDomain(p) == strings.TrimPrefix(host, "host:") {
 				return nil, err
 			}
 		}
@@ -125,17 +125,17 @@ func (a *fakeAPI) answer(paths []string) ([]string, error) {
 	return []string{fmt.Sprintf("task-%d", len(a.calls))}, nil
 }
 
-func (a *fakeAPI) RefreshObjectCaches(_ context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (a *fakeAPI) Refresh(_ context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	ids, err := a.answer(r.Paths)
 	return apiclient.RefreshResult{TaskIDs: ids, RequestID: "req"}, err
 }
 
-func (a *fakeAPI) PushObjectCache(_ context.Context, r apiclient.PushRequest) (apiclient.PushResult, error) {
+func (a *fakeAPI) Push(_ context.Context, tg apiclient.Target, r apiclient.PushRequest) (apiclient.PushResult, error) {
 	ids, err := a.answer(r.Paths)
 	return apiclient.PushResult{TaskIDs: ids, RequestID: "req"}, err
 }
 
-func (a *fakeAPI) DescribeRefreshTaskByID(context.Context, []string) (apiclient.TasksByID, error) {
+func (a *fakeAPI) DescribeTasksByID(context.Context, apiclient.Target, []string) (apiclient.TasksByID, error) {
 	return apiclient.TasksByID{}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
@@ -35,7 +36,7 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	cfg.Limits.URLsPerRefresh = 5
 	h.runWorker(cfg, "w1")
 	h.waitFor("a day's URLs submitted", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= dayQuota
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= dayQuota
 	})
 	h.waitFor("a deferred job", 10*time.Second, func() bool {
 		for _, id := range ids {
@@ -48,10 +49,10 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 	// Let the worker go round a few more times with no quota: jobs
 	// delivered again and handed back again.
 	h.deferredAgain(events, ids)
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != dayQuota {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != dayQuota {
 		t.Fatalf("%d URLs submitted with a quota of %d", n, dayQuota)
 	}
-	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+	if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "QuotaExceeded.Refresh"); n != 0 {
 		t.Fatalf("the API answered QuotaExceeded %d times: the mirror let calls through", n)
 	}
 	if h.drained() {
@@ -81,22 +82,22 @@ func TestWorkerWaitsForQuotaDay(t *testing.T) {
 		}
 		want := dayQuota * (d + 1)
 		h.waitFor("the next day's URLs", 30*time.Second, func() bool {
-			return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
+			return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= want
 		})
 		if want < total { // jobs still wait
 			h.deferredAgain(events, ids)
 		}
-		if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != want {
+		if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != want {
 			t.Fatalf("day %d: %d URLs submitted, want %d", d+1, n, want)
 		}
 		day = day.Add(24 * time.Hour)
 	}
 	h.waitFor("queue drained", 60*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if len(got) != total || len(uniq(got)) != total {
 		t.Fatalf("%d URLs (%d unique) submitted over four days, want %d once each", len(got), len(uniq(got)), total)
 	}
-	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+	if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "QuotaExceeded.Refresh"); n != 0 {
 		t.Fatalf("QuotaExceeded answered %d times", n)
 	}
 }
@@ -113,9 +114,9 @@ func TestWorkerLandsEverythingThroughFaults(t *testing.T) {
 	cfg.Limits.URLsPerRefresh = 100 // more calls, more faults
 	h.runWorker(cfg, "w1")
 	h.waitFor("every path", 60*time.Second, func() bool {
-		return len(uniq(h.emu.Paths(apiclient.ActionRefreshObjectCaches))) >= 3000 && h.drained()
+		return len(uniq(h.emu.Paths(apiclient.CDN().Actions.Refresh))) >= 3000 && h.drained()
 	})
-	codes := h.emu.Codes(apiclient.ActionRefreshObjectCaches)
+	codes := h.emu.Codes(apiclient.CDN().Actions.Refresh)
 	if codes["InternalError"]+codes["ServiceUnAvailable"] == 0 {
 		t.Fatalf("no faults were injected: %v", codes)
 	}
@@ -123,7 +124,7 @@ func TestWorkerLandsEverythingThroughFaults(t *testing.T) {
 	if len(nonces) != len(uniq(nonces)) {
 		t.Fatalf("%d nonces, %d distinct", len(nonces), len(uniq(nonces)))
 	}
-	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "SignatureNonceUsed"); n != 0 {
+	if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "SignatureNonceUsed"); n != 0 {
 		t.Fatalf("%d requests reused a nonce", n)
 	}
 	t.Logf("refresh answers: %v; %d nonces", codes, len(nonces))
@@ -141,7 +142,7 @@ func TestWorkerIsolatesRefusedPath(t *testing.T) {
 	h.publish(refreshJob(good...))
 	h.runWorker(fastConfig(), "w1")
 	h.waitFor("queue drained", 20*time.Second, h.drained)
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 99 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 99 {
 		t.Fatalf("%d good paths landed, want 99", n)
 	}
 	h.waitFor("rejected event", 5*time.Second, func() bool {
@@ -156,15 +157,15 @@ func TestWorkerIsolatesRefusedPath(t *testing.T) {
 func TestWorkerBacksOffOnUnforeseenQuotaError(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 3, "QuotaPerMinuteExceeded.Refresh")
+	h.emu.ForceError(apiclient.CDN().Actions.Refresh, 3, "QuotaPerMinuteExceeded.Refresh")
 	events := h.watchStatus()
 	id := h.publish(refreshJob(urls("example.com", 0, 20)...))
 	cfg := fastConfig()
 	h.runWorker(cfg, "w1")
 	h.waitFor("the paths to land", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 20 && h.drained()
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 20 && h.drained()
 	})
-	calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches)
+	calls := h.emu.Calls(apiclient.CDN().Actions.Refresh)
 	if calls != 4 {
 		t.Fatalf("%d refresh calls for 3 refusals and a success", calls)
 	}
@@ -197,7 +198,7 @@ func TestWorkerExtendsReservationsOfSlowCalls(t *testing.T) {
 	h.publish(refreshJob(urls("example.com", 0, 50)...))
 	h.runWorker(fastConfig(), "w1")
 	h.waitFor("the paths to land", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 50 && h.drained()
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 50 && h.drained()
 	})
 	snap, err := store.Snapshot(h.ctx)
 	if err != nil {
@@ -227,14 +228,14 @@ func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
 		ev, ok := events.Last(copied)
 		return ok && ev.State == jobs.StateComplete && h.drained()
 	})
-	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 10 {
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 10 {
 		t.Fatalf("%d paths sent, want 10: the copies asked before the call covered", len(got))
 	}
 	again := h.publish(refreshJob(append(first, urls("example.com", 10, 5)...)...))
 	h.waitFor("the second deploy", 10*time.Second, func() bool {
 		return events.Has(again, jobs.StateSubmitted) && h.drained()
 	})
-	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 25 {
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 25 {
 		t.Fatalf("%d paths sent, want 25: a path asked for after its refresh was sent goes again", len(got))
 	}
 }
@@ -272,11 +273,11 @@ func TestWorkerCoalescesTheBacklogByRequestTime(t *testing.T) {
 			return ok && (ev.State == jobs.StateComplete || ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0)
 		})
 	}
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if len(got) != distinct || len(uniq(got)) != distinct {
 		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API", len(got), len(uniq(got)), distinct, len(got)-distinct)
 	}
-	calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches)
+	calls := h.emu.Calls(apiclient.CDN().Actions.Refresh)
 	if calls != distinct/perJob {
 		t.Fatalf("%d calls, want %d", calls, distinct/perJob)
 	}
@@ -303,16 +304,16 @@ func TestWorkerCoalescesTheBacklogAcrossARestart(t *testing.T) {
 	h.ageBacklog()
 	_, stop := h.runWorker(cfg, "w1")
 	h.waitFor("some calls of the first worker", 30*time.Second, func() bool {
-		return h.emu.Calls(apiclient.ActionRefreshObjectCaches) >= 3
+		return h.emu.Calls(apiclient.CDN().Actions.Refresh) >= 3
 	})
 	stop()
 	h.runWorker(cfg, "w2")
 	h.waitFor("the backlog drained", 60*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if len(got) != distinct || len(uniq(got)) != distinct {
 		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API", len(got), len(uniq(got)), distinct, len(got)-distinct)
 	}
-	t.Logf("%d distinct + %d copies, a restart in the middle: %d paths sent, %d calls", distinct, copies, len(got), h.emu.Calls(apiclient.ActionRefreshObjectCaches))
+	t.Logf("%d distinct + %d copies, a restart in the middle: %d paths sent, %d calls", distinct, copies, len(got), h.emu.Calls(apiclient.CDN().Actions.Refresh))
 }
 
 // An account error pauses submissions and the paused gauge shows it; once
@@ -320,7 +321,7 @@ func TestWorkerCoalescesTheBacklogAcrossARestart(t *testing.T) {
 func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.emu.ForceError(apiclient.ActionRefreshObjectCaches, 1, "InsufficientBalance")
+	h.emu.ForceError(apiclient.CDN().Actions.Refresh, 1, "InsufficientBalance")
 	reg := prometheus.NewRegistry()
 	h.metrics = NewMetrics(reg)
 	gauge := func() float64 {
@@ -341,7 +342,7 @@ func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
 		t.Fatal("gauge says paused, the worker does not")
 	}
 	h.waitFor("the paths to land after the pause", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 5 && h.drained()
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 5 && h.drained()
 	})
 	if g := gauge(); g != 0 {
 		t.Fatalf("paused gauge = %v after the pause ended and work went out", g)
@@ -355,7 +356,7 @@ func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
 // read from the stream, not for a guessed duration.
 func (h *harness) ageBacklog() {
 	h.t.Helper()
-	s, err := h.js.Stream(h.ctx, jobs.DefaultStreamName)
+	s, err := h.js.Stream(h.ctx, queue.DefaultStreamName)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
 )
@@ -53,7 +55,7 @@ type harness struct {
 	kv        *KVStore
 	subjects  jobs.Subjects
 	val       *jobs.Validator
-	pub       *jobs.Publisher
+	pub       *queue.Publisher
 	log       *slog.Logger
 }
 
@@ -128,17 +130,17 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		retryPolicy = apiclient.RetryPolicy{MaxAttempts: 8, Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxTotal: 5 * time.Second}
 	}
 	copts := apiclient.Options{
-		Limiter:      o.limiter,
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        retryPolicy,
-		Now:          now,
-		Logger:       h.log,
+		Limiter:     o.limiter,
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       retryPolicy,
+		Now:         now,
+		Logger:      h.log,
 	}
 	if o.pace {
 		copts.DomainPacer = h.domainPacer(o.emu.DomainURLsPerMinute, now)
-		copts.DCDNDomainPacer = h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)
+		copts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: h.domainPacer(o.emu.DCDNDomainURLsPerMinute, now)}
 	}
 	h.client, err = apiclient.New(copts)
 	if err != nil {
@@ -153,7 +155,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatalf("first quota sync: %v", err)
 	}
 	if len(o.dcdn) > 0 {
-		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now}), h.client.For(apiclient.DCDNTarget), quota.MirrorConfig{Now: now, Logger: h.log})
+		h.dcdn = quota.NewMirror(quota.NewMemoryStore(quota.Options{Now: now, Target: apiclient.ProductDCDN}), h.client, quota.MirrorConfig{Now: now, Logger: h.log})
 		if err := h.dcdn.SyncNow(h.ctx); err != nil {
 			t.Fatalf("first DCDN quota sync: %v", err)
 		}
@@ -184,7 +186,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 // domain would wait for itself).
 func (h *harness) domainPacer(limit int, now func() time.Time) apiclient.DomainPacer {
 	if limit <= 0 {
-		return apiclient.NoPacing
+		return apiclient.NoPacing()
 	}
 	o := ratelimit.DomainPacerOptions{Limit: limit, Now: now, Logger: h.log}
 	if h.clock == nil {
@@ -252,20 +254,20 @@ func (h *harness) startNATS(url string) {
 	h.natsURL = url
 	h.nc, h.js = h.connect()
 	var err error
-	if _, err := jobs.EnsureStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureStream(h.ctx, h.js, queue.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := jobs.EnsureSchedStream(h.ctx, h.js, jobs.StreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureSchedStream(h.ctx, h.js, queue.StreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(h.ctx, h.js, jobs.StatusStreamConfig{Subjects: h.subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(h.ctx, h.js, queue.StatusStreamConfig{Subjects: h.subjects}); err != nil {
 		h.t.Fatal(err)
 	}
 	h.kv, err = OpenKVStore(h.ctx, h.js, "", 1)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.pub, err = jobs.NewPublisher(h.nc, jobs.PublisherConfig{Subjects: h.subjects})
+	h.pub, err = queue.NewPublisher(h.nc, queue.PublisherConfig{Subjects: h.subjects})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -329,7 +331,7 @@ type countingAPI struct {
 // errKilled is what a killed process's calls come to: nothing.
 var errKilled = errors.New("process killed")
 
-func (c *countingAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (c *countingAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	c.mu.Lock()
 	dead := c.dead
 	c.calls++
@@ -337,7 +339,7 @@ func (c *countingAPI) RefreshObjectCaches(ctx context.Context, r apiclient.Refre
 	if dead {
 		return apiclient.RefreshResult{}, errKilled
 	}
-	return c.API.RefreshObjectCaches(ctx, r)
+	return c.API.Refresh(ctx, tg, r)
 }
 
 // kill makes every later call of the replica fail, as after SIGKILL.
@@ -359,11 +361,11 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 	if h.clock != nil {
 		now = h.clock.Now
 	}
-	d := Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	d := Deps{JS: js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
 		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
 	if h.dcdn != nil {
-		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
+		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
 	}
 	w, err := New(cfg, d)
 	if err != nil {
@@ -426,7 +428,7 @@ func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
 
 // drained reports whether every job left the work stream (acked or
 // terminated).
-func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, jobs.DefaultStreamName) }
+func (h *harness) drained() bool { return jobstest.StreamEmpty(h.ctx, h.js, queue.DefaultStreamName) }
 
 func (h *harness) watchStatus() *jobstest.Statuses {
 	h.t.Helper()

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // A finished job keeps its record in the job history: kind, source,
@@ -30,7 +31,7 @@ func TestHistoryKeepsFinishedJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ar := &Archiver{JS: h.js, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch, History: hist}
+	ar := &Archiver{JS: h.js, StatusStream: queue.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch, History: hist}
 	done := make(chan struct{}, 2)
 	go func() { _ = ar.Run(ctx); done <- struct{}{} }()
 	go func() { _ = hist.Run(ctx); done <- struct{}{} }()
@@ -71,7 +72,7 @@ func TestHistoryKeepsFinishedJobs(t *testing.T) {
 		t.Fatalf("page 2 = %d paths, err %v", len(page2), err)
 	}
 
-	in := &Inspector{JS: h.js, Stream: jobs.DefaultStreamName, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects, History: hist}
+	in := &Inspector{JS: h.js, Stream: queue.DefaultStreamName, StatusStream: queue.DefaultStatusStreamName, Subjects: h.subjects, History: hist}
 	for name, get := range map[string]func() (JobView, error){
 		"Jobs": func() (JobView, error) {
 			snap, err := in.Jobs(h.ctx, time.Time{})
@@ -130,13 +131,13 @@ func TestArchiverLogsOperatorActions(t *testing.T) {
 	}
 	logs := &syncLog{}
 	ctx, cancel := context.WithCancel(h.ctx)
-	ar := &Archiver{JS: h.js, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch,
+	ar := &Archiver{JS: h.js, StatusStream: queue.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	done := make(chan struct{})
 	go func() { _ = ar.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	h.waitFor("the archive consumer", time.Minute, func() bool {
-		_, err := h.js.Consumer(h.ctx, jobs.DefaultStatusStreamName, archiveConsumer)
+		_, err := h.js.Consumer(h.ctx, queue.DefaultStatusStreamName, archiveConsumer)
 		return err == nil
 	})
 	for _, ev := range []jobs.StatusEvent{

@@ -11,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // An operator pause holds every batch back (nothing reaches the API, the
@@ -31,7 +32,7 @@ func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 		}
 		return true
 	})
-	if n := h.emu.Calls(apiclient.ActionRefreshObjectCaches); n != 0 {
+	if n := h.emu.Calls(apiclient.CDN().Actions.Refresh); n != 0 {
 		t.Fatalf("%d refresh calls during the pause", n)
 	}
 	if err := ctl.CancelJob(h.ctx, Cancel{JobID: drop, By: "operator:test", At: time.Now()}); err != nil {
@@ -45,7 +46,7 @@ func TestOperatorPauseAndCancelHoldBatchesBack(t *testing.T) {
 		d, ok2 := events.Last(drop)
 		return ok1 && ok2 && k.State == jobs.StateComplete && d.State == jobs.StateRejected && h.drained()
 	})
-	sent := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	sent := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	for _, p := range urls("static.example.com", 100, 2) {
 		if slices.Contains(sent, p) {
 			t.Errorf("cancelled path %s was sent", p)
@@ -88,7 +89,7 @@ func pausedWorker(t *testing.T, p PauseState) (*harness, *jobstest.Statuses, *Co
 // bucket ctl, stopped when the test ends.
 func (h *harness) runControlledWorker(ctl *Control) {
 	h.t.Helper()
-	w, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	w, err := New(fastConfig(), Deps{JS: h.js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: h.client, Gate: h.mirror, Syncer: h.mirror, Store: h.kv, Logger: h.log, Name: "w1",
 		Control: NewControlCache(ctl, time.Millisecond)})
 	if err != nil {

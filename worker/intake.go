@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // intake pulls the work and tick streams, screens each message, and turns
@@ -30,7 +31,7 @@ type intakeParams struct {
 	js        jetstream.JetStream
 	consumer  jetstream.ConsumerConfig
 	subjects  jobs.Subjects
-	screen    *jobs.Screen
+	screen    *queue.Screen
 	ticks     Ticks // nil refuses every tick
 	store     *KVStore
 	recent    Recent // may be nil
@@ -173,7 +174,7 @@ func truncate(s string, n int) string {
 func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	j, err := in.admit(ctx, msg)
 	if err != nil {
-		if !errors.Is(err, jobs.ErrInvalidMessage) {
+		if !errors.Is(err, queue.ErrInvalidMessage) {
 			in.log.Warn("screen message", slog.String("error", err.Error()))
 		}
 		return
@@ -258,7 +259,7 @@ func splitByTarget(productOf func(host string) apiclient.Product, k GroupKey, pa
 	var order []apiclient.Product
 	by := map[apiclient.Product][]string{}
 	for _, p := range paths {
-		prod := productOf(jobs.Domain(p))
+		prod := productOf(apiclient.PathDomain(p))
 		if prod == "" {
 			prod = apiclient.ProductCDN
 		}

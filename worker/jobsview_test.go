@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // The inspector puts each job's state together from the work stream, the
@@ -25,7 +26,7 @@ func TestInspectorStatesAndArchive(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	ar := &Archiver{JS: h.js, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch}
+	ar := &Archiver{JS: h.js, StatusStream: queue.DefaultStatusStreamName, Subjects: h.subjects, Archive: arch}
 	done := make(chan error, 1)
 	go func() { done <- ar.Run(ctx) }()
 	defer func() { cancel(); <-done }()
@@ -56,7 +57,7 @@ func TestInspectorStatesAndArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	in := &Inspector{JS: h.js, Stream: jobs.DefaultStreamName, StatusStream: jobs.DefaultStatusStreamName, Subjects: h.subjects,
+	in := &Inspector{JS: h.js, Stream: queue.DefaultStreamName, StatusStream: queue.DefaultStatusStreamName, Subjects: h.subjects,
 		Control: ctl, Archive: arch}
 	snap, err := in.Jobs(h.ctx, time.Time{})
 	if err != nil {
@@ -85,7 +86,7 @@ func TestInspectorStatesAndArchive(t *testing.T) {
 		all, _ := arch.All(h.ctx)
 		return len(all) == 1 && all[0].ID == "refused" && all[0].State == ViewRejected && len(all[0].Problems) == 1
 	})
-	st, err := h.js.Stream(h.ctx, jobs.DefaultStatusStreamName)
+	st, err := h.js.Stream(h.ctx, queue.DefaultStatusStreamName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // debianNATS is the nats-server Debian packages (2.9 on bookworm). The
@@ -73,7 +73,7 @@ func TestWorkerOnDebianNATSServer(t *testing.T) {
 		ev, ok := events.Last(id)
 		return ok && ev.State == "complete"
 	})
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 30 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 30 {
 		t.Fatalf("%d paths landed, want 30", n)
 	}
 }
@@ -99,7 +99,7 @@ func TestWorkerTerminatesOnDebianNATSServer(t *testing.T) {
 	// Gone from the stream, it can never come back; the consumer tells
 	// how often it was delivered before that: once, if the termination
 	// was understood the first time.
-	cons, err := h.js.Consumer(h.ctx, jobs.DefaultStreamName, cfg.WithDefaults().Consumer)
+	cons, err := h.js.Consumer(h.ctx, queue.DefaultStreamName, cfg.WithDefaults().Consumer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,10 +164,10 @@ func TestWorkerPacksTwelveDomainsInFiveCalls(t *testing.T) {
 	h.publish(refreshJob(paths...))
 	h.runWorker(fastConfig(), "w1")
 	h.waitFor("queue drained", 20*time.Second, h.drained)
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 4800 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 4800 {
 		t.Fatalf("%d paths landed, want 4,800", n)
 	}
-	if n := h.emu.Accepted(apiclient.ActionRefreshObjectCaches); n != 5 {
+	if n := h.emu.Accepted(apiclient.CDN().Actions.Refresh); n != 5 {
 		t.Fatalf("%d calls, want 5", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // newPipeline builds the worker's stages, each from its own params, and
@@ -59,12 +60,12 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	w := &Worker{cfg: cfg, js: d.JS, stream: d.Stream, schedStream: d.SchedStream, log: d.Logger,
 		ledger: ledger, stop: make(chan struct{}), settle: settle, tracker: tracker}
 	if w.schedStream == "" {
-		w.schedStream = jobs.SchedStreamName(d.Stream)
+		w.schedStream = queue.SchedStreamName(d.Stream)
 	}
 
 	// 1. Intake: pull, screen (a refused message goes to the completer),
 	// drop what was sent already, split by target, send to the batcher.
-	screen, err := jobs.NewScreen(jobs.ScreenConfig{Validator: d.Validator, Subjects: d.Subjects, JetStream: d.JS,
+	screen, err := queue.NewScreen(queue.ScreenConfig{Validator: d.Validator, Subjects: d.Subjects, JetStream: d.JS,
 		Refused: func(ctx context.Context, msg jetstream.Msg, ev jobs.StatusEvent) { complete.refused(ctx, msg, ev) },
 		Logger:  d.Logger, Now: d.Now})
 	if err != nil {

@@ -44,7 +44,7 @@ func TestBatchQueueMostUrgentFirstInOrder(t *testing.T) {
 func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
-	if _, err := h.client.RefreshObjectCaches(h.ctx, apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+	if _, err := h.client.Refresh(h.ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.mirror.SyncNow(h.ctx); err != nil {
@@ -77,10 +77,10 @@ func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("one batch sent", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1100
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 1100
 	})
 	h.waitFor("the rest waiting", 20*time.Second, waiting(1000))
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[1000:]
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)[1000:]
 	for _, p := range got {
 		if !strings.HasPrefix(p, "https://www.example.com/") {
 			t.Fatalf("the quota went to %s, not to the high-priority job", p)

@@ -19,10 +19,10 @@ type gatedAPI struct {
 	release chan struct{}
 }
 
-func (g *gatedAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (g *gatedAPI) Refresh(ctx context.Context, tg apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	switch g.calls.Add(1) {
 	case 1:
-		return g.API.RefreshObjectCaches(ctx, r)
+		return g.API.Refresh(ctx, tg, r)
 	case 2:
 		close(g.holding)
 	}
@@ -59,13 +59,13 @@ func TestWorkerCrashedJobSendsOnlyWhatNoCallTook(t *testing.T) {
 	nc.Close()
 	close(gate.release)
 	stop()
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 1000 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 1000 {
 		t.Fatalf("%d paths landed before the crash, want 1,000", n)
 	}
 
 	h.runWorker(cfg, "after")
 	h.waitFor("queue drained", 30*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if len(got) != 3000 || len(uniq(got)) != 3000 {
 		t.Fatalf("%d paths sent (%d distinct) for 3,000: the crash paid for %d twice", len(got), len(uniq(got)), len(got)-len(uniq(got)))
 	}

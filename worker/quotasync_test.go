@@ -25,8 +25,8 @@ func TestWorkerOneQuotaSyncFor16SubmittersAfterFailedSync(t *testing.T) {
 	// 16:00 UTC is 00:00 in Shanghai: the mirror's day is not synced, and
 	// the API fails every DescribeRefreshQuota.
 	h.clock.Set(time.Date(2026, 11, 25, 16, 0, 1, 0, time.UTC))
-	h.emu.ForceError(apiclient.ActionDescribeRefreshQuota, 1_000_000, "InternalError")
-	before := h.emu.Calls(apiclient.ActionDescribeRefreshQuota)
+	h.emu.ForceError(apiclient.CDN().Actions.Quota, 1_000_000, "InternalError")
+	before := h.emu.Calls(apiclient.CDN().Actions.Quota)
 	cfg := fastConfig()
 	cfg.Submitters = 16
 	cfg.Limits.URLsPerRefresh = 10
@@ -43,10 +43,10 @@ func TestWorkerOneQuotaSyncFor16SubmittersAfterFailedSync(t *testing.T) {
 	// Every job waited through its hold, its submitter asking the mirror
 	// every poll, and was handed back.
 	h.waitFor("every job handed back once", 20*time.Second, func() bool { return deferred() == len(ids) })
-	if n := h.emu.Calls(apiclient.ActionDescribeRefreshQuota) - before; n != 1 {
+	if n := h.emu.Calls(apiclient.CDN().Actions.Quota) - before; n != 1 {
 		t.Fatalf("%d DescribeRefreshQuota calls with 16 submitters after a failed sync, want 1", n)
 	}
-	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 0 {
+	if got := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); got != 0 {
 		t.Fatalf("%d paths sent with the day not synced", got)
 	}
 	// The hold after the failure passes (on the mirror's clock) and the API
@@ -54,7 +54,7 @@ func TestWorkerOneQuotaSyncFor16SubmittersAfterFailedSync(t *testing.T) {
 	h.emu.ClearForcedErrors()
 	h.clock.Advance(time.Minute)
 	h.waitFor("queue drained", 30*time.Second, h.drained)
-	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 320 {
+	if got := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); got != 320 {
 		t.Fatalf("%d paths landed, want 320", got)
 	}
 }
@@ -82,7 +82,7 @@ func TestWorkerUsesQuotaFoundByResyncAtOnce(t *testing.T) {
 	cfg.QuotaHold = time.Hour
 	h.runWorker(cfg, "w1")
 	h.waitFor("the 50 paths", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 50
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 50
 	})
 	h.waitFor("submitted event", 10*time.Second, func() bool { return events.Has(id, jobs.StateSubmitted) })
 	for _, st := range events.States(id) {

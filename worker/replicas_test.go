@@ -25,22 +25,22 @@ func TestWorkerCrashLosesNothing(t *testing.T) {
 	cfg.Limits.URLsPerRefresh = 100
 	a := h.runReplica(cfg, "a")
 	h.waitFor("the first replica mid-run", 20*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 600
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= 600
 	})
 	// Crash: the connection goes first, so no ack, nak or progress reaches
 	// the server, then the process stops.
 	a.api.kill()
 	a.nc.Close()
-	before := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches))
+	before := len(h.emu.Paths(apiclient.CDN().Actions.Refresh))
 	a.stop()
 	if before >= 3000 {
 		t.Skip("the first replica finished before the crash; nothing to test")
 	}
 	h.runReplica(cfg, "b")
 	h.waitFor("every path after the crash", 60*time.Second, func() bool {
-		return len(uniq(h.emu.Paths(apiclient.ActionRefreshObjectCaches))) >= 3000 && h.drained()
+		return len(uniq(h.emu.Paths(apiclient.CDN().Actions.Refresh))) >= 3000 && h.drained()
 	})
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	dup := len(got) - len(uniq(got))
 	t.Logf("crash after %d paths; %d sent twice of 3,000", before, dup)
 	// At most what was in flight at the crash is sent again: the
@@ -72,26 +72,26 @@ func TestTwoWorkersShareLoadAndLimits(t *testing.T) {
 	a := h.runReplica(cfg, "a")
 	b := h.runReplica(cfg, "b")
 	h.waitFor("quota spent and the rest waiting", 60*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 7500
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= 7500
 	})
 	// The rest goes round (delivered, handed back) without getting more.
 	h.deferredAgain(events, ids)
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 7500 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 7500 {
 		t.Fatalf("%d URLs submitted with a quota of 7,500", n)
 	}
 	if a.api.count() == 0 || b.api.count() == 0 {
 		t.Fatalf("calls per replica: a %d, b %d; both should work", a.api.count(), b.api.count())
 	}
-	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "Throttling.User"); n != 0 {
+	if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "Throttling.User"); n != 0 {
 		t.Errorf("the API throttled %d calls", n)
 	}
-	if max := h.emu.MaxPerSecond(apiclient.ActionRefreshObjectCaches); max > 50 {
+	if max := h.emu.MaxPerSecond(apiclient.CDN().Actions.Refresh); max > 50 {
 		t.Errorf("%d calls in one second, limit 50", max)
 	}
-	if n := h.emu.Refused(apiclient.ActionRefreshObjectCaches, "QuotaExceeded.Refresh"); n != 0 {
+	if n := h.emu.Refused(apiclient.CDN().Actions.Refresh, "QuotaExceeded.Refresh"); n != 0 {
 		t.Errorf("QuotaExceeded %d times", n)
 	}
-	t.Logf("calls: a %d, b %d; max %d/s", a.api.count(), b.api.count(), h.emu.MaxPerSecond(apiclient.ActionRefreshObjectCaches))
+	t.Logf("calls: a %d, b %d; max %d/s", a.api.count(), b.api.count(), h.emu.MaxPerSecond(apiclient.CDN().Actions.Refresh))
 }
 
 // A message published by anything on a work subject goes through the same
@@ -129,7 +129,7 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 			t.Fatal("no invalid report")
 		}
 	}
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 3 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 3 {
 		t.Fatalf("%d good paths landed, want 3", n)
 	}
 }

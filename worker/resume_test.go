@@ -19,7 +19,7 @@ func TestResumeSendsHeldJobsAtOnce(t *testing.T) {
 	t.Parallel()
 	h, ctl, events, id := heldByPause(t, 3)
 	held, _ := events.Last(id)
-	if calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches); calls != 0 {
+	if calls := h.emu.Calls(apiclient.CDN().Actions.Refresh); calls != 0 {
 		t.Fatalf("%d refresh calls during the pause", calls)
 	}
 
@@ -82,7 +82,7 @@ func TestResumeAfterCancelSendsNothingCancelled(t *testing.T) {
 	h.waitFor("the cancelled job settled", time.Minute, func() bool {
 		return events.Has(id, jobs.StateRejected) || events.Has(id, jobs.StateSubmitted)
 	})
-	if events.Has(id, jobs.StateSubmitted) || h.emu.Calls(apiclient.ActionRefreshObjectCaches) != 0 {
+	if events.Has(id, jobs.StateSubmitted) || h.emu.Calls(apiclient.CDN().Actions.Refresh) != 0 {
 		t.Fatalf("a job cancelled before the resume was sent: %v", events.States(id))
 	}
 }

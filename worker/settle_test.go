@@ -37,7 +37,7 @@ func TestSettleStepEndsEachJobByItsOutcome(t *testing.T) {
 			l.take(tj)
 			b := newBatch(GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}, time.Now())
 			for _, p := range paths {
-				b.add(&entry{path: p, domain: jobs.Domain(p), jobs: []*takenJob{tj}})
+				b.add(&entry{path: p, domain: apiclient.PathDomain(p), jobs: []*takenJob{tj}})
 			}
 			s.settleBatch(context.Background(), b, tc.o)
 			did := msg.actions()

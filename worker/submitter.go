@@ -17,8 +17,10 @@ import (
 // calls and the quota mirror that gates them.
 type target struct {
 	product apiclient.Product
-	api     API
-	gate    Gate
+	// t is the product's API description, passed with every call.
+	t    apiclient.Target
+	api  API
+	gate Gate
 	// syncer may be nil.
 	syncer Syncer
 	// lastResync is when the quota was last re-read because it ran out.
@@ -34,7 +36,11 @@ func newTargets(deps map[apiclient.Product]TargetDeps) (map[apiclient.Product]*t
 		if td.API == nil || td.Gate == nil {
 			return nil, fmt.Errorf("target %s: no API client or quota gate", p)
 		}
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+		t, err := apiclient.TargetOf(string(p))
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", p, err)
+		}
+		targets[p] = &target{product: p, t: t, api: td.API, gate: td.Gate, syncer: td.Syncer}
 	}
 	return targets, nil
 }
@@ -342,13 +348,13 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	switch b.Key.Action {
 	case ActionPush:
 		var r apiclient.PushResult
-		r, err = tg.api.PushObjectCache(ctx, apiclient.PushRequest{Paths: paths, Area: b.Key.Area,
+		r, err = tg.api.Push(ctx, tg.t, apiclient.PushRequest{Paths: paths, Area: b.Key.Area,
 			L2Preload: b.Key.L2Preload, WithHeader: b.Key.WithHeader, QueryHashkey: b.Key.QueryHashkey})
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	default:
 		req := apiclient.RefreshRequest{Paths: paths, ObjectType: b.Key.ObjectType, Force: b.Key.Force.param()}
 		var r apiclient.RefreshResult
-		r, err = tg.api.RefreshObjectCaches(ctx, req)
+		r, err = tg.api.Refresh(ctx, tg.t, req)
 		taskIDs, requestID = r.TaskIDs, r.RequestID
 	}
 	s.metrics.call(b, err, time.Since(start))

@@ -56,7 +56,7 @@ func TestSubmitterSteersEachAnswer(t *testing.T) {
 			k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
 			b := newBatch(k, time.Now())
 			for _, p := range tc.paths {
-				b.add(&entry{path: p, domain: jobs.Domain(p), added: time.Now()})
+				b.add(&entry{path: p, domain: apiclient.PathDomain(p), added: time.Now()})
 			}
 			s.submit(context.Background(), b)
 			for p, want := range tc.want {

@@ -9,6 +9,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
@@ -29,16 +30,16 @@ func TestWorkerSplitsMixedJobByTarget(t *testing.T) {
 		ev, ok := events.Last(id)
 		return ok && ev.State == jobs.StateComplete
 	})
-	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); !sameSet(got, cdnPaths) {
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); !sameSet(got, cdnPaths) {
 		t.Errorf("CDN refresh got %d paths, want the 30 CDN paths: %v", len(got), got)
 	}
-	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); !sameSet(got, dcdnPaths) {
+	if got := h.emu.Paths(apiclient.DCDN().Actions.Refresh); !sameSet(got, dcdnPaths) {
 		t.Errorf("DCDN refresh got %d paths, want the 20 DCDN paths: %v", len(got), got)
 	}
-	if n := h.emu.Accepted(apiclient.ActionDescribeDcdnRefreshTaskByID); n == 0 {
+	if n := h.emu.Accepted(apiclient.DCDN().Actions.TaskByID); n == 0 {
 		t.Error("the DCDN tasks were never followed with DescribeDcdnRefreshTaskById")
 	}
-	if n := h.emu.Accepted(apiclient.ActionDescribeRefreshTaskByID); n == 0 {
+	if n := h.emu.Accepted(apiclient.CDN().Actions.TaskByID); n == 0 {
 		t.Error("the CDN tasks were never followed with DescribeRefreshTaskById")
 	}
 	ev, _ := events.Last(id)
@@ -81,10 +82,10 @@ func TestWorkerDCDNQuotaOutWhileCDNHasQuota(t *testing.T) {
 		}
 		return false
 	})
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 20 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 20 {
 		t.Errorf("CDN got %d paths, want all 20 while DCDN waits", n)
 	}
-	if n := len(h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches)); n != 0 {
+	if n := len(h.emu.Paths(apiclient.DCDN().Actions.Refresh)); n != 0 {
 		t.Errorf("DCDN got %d paths with no DCDN quota", n)
 	}
 	// DCDN's quota is back (a new day, a raised limit): the rest lands.
@@ -93,10 +94,10 @@ func TestWorkerDCDNQuotaOutWhileCDNHasQuota(t *testing.T) {
 		ev, ok := events.Last(mixed)
 		return ok && ev.State == jobs.StateComplete
 	})
-	if n := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); n != 20 {
+	if n := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); n != 20 {
 		t.Errorf("CDN got %d paths, want 20: its accepted paths are not sent again", n)
 	}
-	if n := len(h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches)); n != 10 {
+	if n := len(h.emu.Paths(apiclient.DCDN().Actions.Refresh)); n != 10 {
 		t.Errorf("DCDN got %d paths, want 10", n)
 	}
 }
@@ -124,7 +125,7 @@ func TestWorkerDCDNOutageWhileCDNAnswers(t *testing.T) {
 		ev, ok := events.Last(dcdnJob)
 		return ok && ev.State == jobs.StateComplete
 	})
-	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); !sameSet(got, urls(dcdnHost, 0, 10)) {
+	if got := h.emu.Paths(apiclient.DCDN().Actions.Refresh); !sameSet(got, urls(dcdnHost, 0, 10)) {
 		t.Errorf("DCDN got %v", got)
 	}
 }
@@ -199,8 +200,8 @@ func TestWorkerDCDNWaitHoldsNoSubmitter(t *testing.T) {
 func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{dcdn: []string{dcdnHost}})
-	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client.For(apiclient.DCDNTarget), Gate: h.dcdn, Syncer: h.dcdn}}
-	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: jobs.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
+	dcdn := map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
+	if _, err := New(fastConfig(), Deps{JS: h.js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: h.client, Targets: dcdn, ProductOf: h.productOf, Store: h.kv}); err != nil {
 		t.Fatalf("worker with DCDN only: %v", err)
 	}
@@ -213,7 +214,7 @@ func TestDCDNOnlyNeedsNoCDNGate(t *testing.T) {
 	if rep.Submitted != 3 || rep.Calls != 1 || len(rep.Tasks) != 1 || rep.Tasks[0].Target != apiclient.ProductDCDN {
 		t.Fatalf("report %+v: want 3 paths in one DCDN call", rep)
 	}
-	if got := h.emu.Paths(apiclient.ActionRefreshDcdnObjectCaches); len(got) != 3 {
+	if got := h.emu.Paths(apiclient.DCDN().Actions.Refresh); len(got) != 3 {
 		t.Errorf("DCDN got %v", got)
 	}
 }

@@ -53,10 +53,11 @@ func (c TrackerConfig) WithDefaults() TrackerConfig {
 	return c
 }
 
-// TaskAPI is what following tasks needs of a target's API: its
-// DescribeRefreshTaskById (or DescribeDcdnRefreshTaskById).
+// TaskAPI is what following tasks needs of the API client: a target's
+// task lookup by ID (DescribeRefreshTaskById, DescribeDcdnRefreshTaskById);
+// *apiclient.Client satisfies it.
 type TaskAPI interface {
-	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
+	DescribeTasksByID(ctx context.Context, t apiclient.Target, ids []string) (apiclient.TasksByID, error)
 }
 
 // TaskResult is where one task ID stands.
@@ -71,18 +72,19 @@ type TaskResult struct {
 // Final reports whether the task ended.
 func (r TaskResult) Final() bool { return apiclient.TaskFinal(r.Status) }
 
-// PollTasks asks api once for the status of each task of ids, at most
-// perCall IDs per call, and folds the rows of each task into its result.
+// PollTasks asks tt once for the status of each task of ids, at most
+// tt.PerCall IDs per call, and folds the rows of each task into its result.
 // It goes on past a failing call and returns what it learned with the
 // failures joined; a task the API did not answer for is not in the map.
-func PollTasks(ctx context.Context, api TaskAPI, ids []string, perCall int) (map[string]TaskResult, error) {
+func PollTasks(ctx context.Context, tt TaskTarget, ids []string) (map[string]TaskResult, error) {
+	perCall := tt.PerCall
 	if perCall <= 0 {
-		perCall = apiclient.MaxTaskIDsPerDescribe
+		perCall = tt.Target.Caps.TaskIDs
 	}
 	rows := map[string][]apiclient.Task{}
 	var errs []error
 	for chunk := range slices.Chunk(ids, perCall) {
-		res, err := api.DescribeRefreshTaskByID(ctx, chunk)
+		res, err := tt.API.DescribeTasksByID(ctx, tt.Target, chunk)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("describe %d tasks: %w", len(chunk), err))
 			if ctx.Err() != nil {
@@ -106,7 +108,7 @@ func PollTasks(ctx context.Context, api TaskAPI, ids []string, perCall int) (map
 // fails, or ctx ends; round, when set, is told after each poll how many
 // tasks are final. `cdnpurge purge --direct --wait` follows its tasks with
 // it; the service's Tracker uses the same PollTasks on stored submissions.
-func FollowTasks(ctx context.Context, api TaskAPI, ids []string, perCall int, interval time.Duration, round func(final, total int)) (map[string]TaskResult, error) {
+func FollowTasks(ctx context.Context, tt TaskTarget, ids []string, interval time.Duration, round func(final, total int)) (map[string]TaskResult, error) {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	results := make(map[string]TaskResult, len(ids))
 	t := time.NewTimer(0)
@@ -123,7 +125,7 @@ func FollowTasks(ctx context.Context, api TaskAPI, ids []string, perCall int, in
 				open = append(open, id)
 			}
 		}
-		got, err := PollTasks(ctx, api, open, perCall)
+		got, err := PollTasks(ctx, tt, open)
 		for id, r := range got {
 			results[id] = r
 		}
@@ -173,21 +175,23 @@ func failReason(it apiclient.Task) string {
 	return "task failed"
 }
 
-// TaskTarget is one target's task follow-up: its API and how many task IDs
-// one call may ask for.
+// TaskTarget is one target's task follow-up: the API client, the target
+// and how many task IDs one call may ask for (0: Target.Caps.TaskIDs).
 type TaskTarget struct {
 	API     TaskAPI
+	Target  apiclient.Target
 	PerCall int
 }
 
 // TaskTargetOf is how the tasks of product p are followed: with api, as
-// many task IDs a call as the product's task action takes.
+// many task IDs a call as the product's task action takes (an unknown
+// product is followed as CDN).
 func TaskTargetOf(p apiclient.Product, api TaskAPI) TaskTarget {
-	per := apiclient.MaxTaskIDsPerDescribe
-	if t, err := apiclient.TargetOf(string(p)); err == nil {
-		per = t.MaxTaskIDs
+	t, err := apiclient.TargetOf(string(p))
+	if err != nil {
+		t = apiclient.CDN()
 	}
-	return TaskTarget{API: api, PerCall: per}
+	return TaskTarget{API: api, Target: t, PerCall: t.Caps.TaskIDs}
 }
 
 // TrackerDeps are what the tracker is wired to.
@@ -292,7 +296,7 @@ func (t *Tracker) round(ctx context.Context) error {
 			t.log.Warn("no task API for this product; its submissions wait", slog.String("product", string(p)), slog.Int("tasks", len(ids)))
 			continue
 		}
-		got, err := PollTasks(ctx, tt.API, ids, tt.PerCall)
+		got, err := PollTasks(ctx, tt, ids)
 		if err != nil {
 			// The tasks not answered are asked again after the lease.
 			t.log.Warn("describe tasks", slog.String("product", string(p)), slog.Int("tasks", len(ids)), slog.String("error", err.Error()))

@@ -46,7 +46,7 @@ func TestWorkerWaitingGaugeCountsEveryPath(t *testing.T) {
 				return m.GetGauge().GetValue()
 			}
 			h.waitFor("100 paths sent", 20*time.Second, func() bool {
-				return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 100
+				return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 100
 			})
 			if tc.hold < time.Minute {
 				h.waitFor("every job handed back", 20*time.Second, func() bool {

@@ -16,16 +16,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
-// API is what the worker needs of a product's API client: the CDN client,
-// or the client bound to DCDN (apiclient.Client.For).
+// API is what the worker needs of the API client, each call on the
+// target it is given; *apiclient.Client satisfies it for every product.
 type API interface {
-	RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
-	PushObjectCache(ctx context.Context, r apiclient.PushRequest) (apiclient.PushResult, error)
-	DescribeRefreshTaskByID(ctx context.Context, ids []string) (apiclient.TasksByID, error)
+	Refresh(ctx context.Context, t apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error)
+	Push(ctx context.Context, t apiclient.Target, r apiclient.PushRequest) (apiclient.PushResult, error)
+	TaskAPI
 }
 
 // Gate is the quota mirror a batch reserves from before its call.
@@ -145,12 +146,13 @@ func (c Config) WithDefaults() Config {
 }
 
 // Validate reports every problem of c after WithDefaults, in field order,
-// each naming its config path ("worker.linger: ..."). The config package
-// calls it too, so that config check refuses what New refuses.
-func (c Config) Validate() error {
-	var errs []error
+// each at its field relative to the worker section ("linger"). The config
+// package calls it too (adding "worker."), so that config check refuses
+// what New refuses.
+func (c Config) Validate() fielderr.List {
+	var errs fielderr.List
 	if c.Consumer == "" || strings.ContainsAny(c.Consumer, " .*>/\\\t") {
-		errs = append(errs, fmt.Errorf("worker.consumer: %q: want a name without spaces, dots, wildcards or slashes", c.Consumer))
+		errs.Add("consumer", "%q: want a name without spaces, dots, wildcards or slashes", c.Consumer)
 	}
 	for _, d := range []struct {
 		name string
@@ -165,11 +167,11 @@ func (c Config) Validate() error {
 	} {
 		switch {
 		case d.v < d.min && d.min == 1:
-			errs = append(errs, fmt.Errorf("worker.%s: %s: must be > 0", d.name, d.v))
+			errs.Add(d.name, "%s: must be > 0", d.v)
 		case d.v < d.min && d.min == 0:
-			errs = append(errs, fmt.Errorf("worker.%s: %s: must be >= 0 (0 turns it off)", d.name, d.v))
+			errs.Add(d.name, "%s: must be >= 0 (0 turns it off)", d.v)
 		case d.v < d.min:
-			errs = append(errs, fmt.Errorf("worker.%s: %s: must be >= %s; in-flight messages are extended every ack_wait/3", d.name, d.v, d.min))
+			errs.Add(d.name, "%s: must be >= %s; in-flight messages are extended every ack_wait/3", d.v, d.min)
 		}
 	}
 	max := DefaultLimits()
@@ -187,13 +189,11 @@ func (c Config) Validate() error {
 		{"limits.domains_per_refresh", c.Limits.DomainsPerRefresh, max.DomainsPerRefresh, " (the API's per-request cap)"},
 	} {
 		if n.v < 1 || n.v > n.max {
-			errs = append(errs, fmt.Errorf("worker.%s: %d: want 1-%d%s", n.name, n.v, n.max, n.hint))
+			errs.Add(n.name, "%d: want 1-%d%s", n.v, n.max, n.hint)
 		}
 	}
-	if err := c.Collapse.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	errs.Append("collapse", c.Collapse.Validate())
+	return errs
 }
 
 // Deps are the parts the worker is wired to.
@@ -236,7 +236,7 @@ type Deps struct {
 	// Ticks decides which schedule ticks run and builds their jobs from
 	// the configuration; nil refuses every tick and operation message.
 	Ticks Ticks
-	// SchedStream is the tick stream; jobs.SchedStreamName(Stream) when
+	// SchedStream is the tick stream; queue.SchedStreamName(Stream) when
 	// empty.
 	SchedStream string
 }
@@ -301,8 +301,8 @@ func New(cfg Config, d Deps) (*Worker, error) {
 		return nil, errors.New("worker: no task store")
 	}
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	if errs := cfg.Validate(); errs != nil {
+		return nil, errs.Prefix("worker") // named as in the config file
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

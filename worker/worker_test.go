@@ -26,10 +26,10 @@ func TestWorkerBatchesToMinimumCalls(t *testing.T) {
 	cfg.Linger = 500 * time.Millisecond
 	h.runWorker(cfg, "w1")
 	h.waitFor("every path at the emulator", 30*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= 3000 && h.drained()
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= 3000 && h.drained()
 	})
-	paths := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
-	if got := h.emu.Accepted(apiclient.ActionRefreshObjectCaches); got != 3 {
+	paths := h.emu.Paths(apiclient.CDN().Actions.Refresh)
+	if got := h.emu.Accepted(apiclient.CDN().Actions.Refresh); got != 3 {
 		t.Errorf("accepted refresh calls = %d, want 3 (the minimum for 3,000 URLs)", got)
 	}
 	if len(paths) != 3000 || len(uniq(paths)) != 3000 {
@@ -95,7 +95,7 @@ func TestWorkerDedupesAndKeepsLimits(t *testing.T) {
 		rp := splitLines(r.Params.Get("ObjectPath"))
 		n := len(rp)
 		switch {
-		case r.Action == apiclient.ActionPushObjectCache:
+		case r.Action == apiclient.CDN().Actions.Push:
 			pushCalls++
 			if n > 100 {
 				t.Errorf("push call with %d URLs", n)
@@ -105,14 +105,14 @@ func TestWorkerDedupesAndKeepsLimits(t *testing.T) {
 			if n > 100 {
 				t.Errorf("directory call with %d paths", n)
 			}
-		case r.Action == apiclient.ActionRefreshObjectCaches:
+		case r.Action == apiclient.CDN().Actions.Refresh:
 			files++
 			if d := len(domainsOf(rp)); d > 10 {
 				t.Errorf("refresh call with %d domains", d)
 			}
 		}
 	}
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	fileCount := 0
 	for _, p := range got {
 		if p[len(p)-1] != '/' {
@@ -146,7 +146,7 @@ func itoa(i int) string {
 func domainsOf(paths []string) map[string]bool {
 	m := map[string]bool{}
 	for _, p := range paths {
-		m[jobs.Domain(p)] = true
+		m[apiclient.PathDomain(p)] = true
 	}
 	return m
 }
@@ -165,7 +165,7 @@ func TestWorkerReportsUntrackedTasks(t *testing.T) {
 		ev, ok := events.Last(id)
 		return ok && ev.State == jobs.StateUntracked
 	})
-	if h.emu.Calls(apiclient.ActionDescribeRefreshTaskByID) == 0 {
+	if h.emu.Calls(apiclient.CDN().Actions.TaskByID) == 0 {
 		t.Fatal("the tasks were never polled")
 	}
 }

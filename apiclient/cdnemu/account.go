@@ -219,21 +219,21 @@ func (a *account) checkPaths(paths []string, k kind) *answer {
 	// DCDN's per-call limits are CDN's: 1,000 URLs or 100 directories a
 	// refresh, 100 URLs a preload ("RefreshDcdnObjectCaches",
 	// "PreloadDcdnObjectCaches").
-	limit := apiclient.MaxURLsPerRefresh
+	limit := maxURLsPerRefresh
 	switch k {
 	case kindDirectory:
-		limit = apiclient.MaxDirsPerRefresh
+		limit = maxDirsPerRefresh
 	case kindRegex:
-		limit = apiclient.MaxRegexPerRefresh
+		limit = maxRegexPerRefresh
 	case kindPreload:
-		limit = apiclient.MaxURLsPerPush
+		limit = maxURLsPerPush
 	}
 	if len(paths) > limit {
 		return fail("SingleRequest.OverLimit", "ObjectPath holds ", len(paths), " paths; at most ", limit, " are allowed for this ObjectType.")
 	}
 	var hosts []string // at most 11 distinct: a linear scan beats a map
 	for _, p := range paths {
-		if len(p) > apiclient.MaxPathLength {
+		if len(p) > maxPathLength {
 			return fail("InvalidObjectPath.Size.Malformed", "A path of ", len(p), " characters exceeds 1024: ", p[:64], "...")
 		}
 		for i := 0; i < len(p); i++ {
@@ -257,7 +257,7 @@ func (a *account) checkPaths(paths []string, k kind) *answer {
 		}
 		if k != kindPreload && !containsString(hosts, d.name) {
 			hosts = append(hosts, d.name)
-			if len(hosts) > apiclient.MaxDomainsPerRefresh {
+			if len(hosts) > maxDomainsPerRefresh {
 				return fail("SingleRequest.OverLimit", "ObjectPath holds paths of more than 10 domains.")
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
-const actionDcdnIpa = apiclient.ActionDescribeDcdnIpaService
-
 // productSTS names the STS actions, which belong to neither purge product.
 const productSTS apiclient.Product = "sts"
 
@@ -20,7 +18,7 @@ type action struct {
 	product apiclient.Product
 }
 
-func isDCDNVersion(v string) bool { return v == apiclient.DCDNVersion }
+func isDCDNVersion(v string) bool { return v == dcdnVersion }
 
 // actions maps each served Action to its handler.
 var actions = func() map[string]action {
@@ -34,26 +32,26 @@ var actions = func() map[string]action {
 		return action{isSTSVersion, h, productSTS}
 	}
 	m := map[string]action{
-		apiclient.ActionRefreshObjectCaches:     cdn(handleRefresh),
-		apiclient.ActionPushObjectCache:         cdn(handlePush),
-		apiclient.ActionDescribeRefreshQuota:    cdn(handleDescribeRefreshQuota),
-		apiclient.ActionDescribeRefreshTasks:    cdn(handleDescribeRefreshTasks),
-		apiclient.ActionDescribeRefreshTaskByID: cdn(handleDescribeRefreshTaskByID),
-		apiclient.ActionOpenCdnService:          cdn(handleOpenCdnService),
-		apiclient.ActionDescribeCdnService:      cdn(handleDescribeCdnService),
-		apiclient.ActionModifyCdnService:        cdn(handleModifyCdnService),
-		"StartCdnDomain":                        cdn(handleStartStopDomain),
-		"StopCdnDomain":                         cdn(handleStartStopDomain),
-		"DescribeDomainConfigs":                 cdn(handleDescribeDomainConfigs),
-		"DescribeCdnDomainConfigs":              cdn(handleDescribeDomainConfigs),
-		"BatchSetCdnDomainConfig":               cdn(handleBatchSetDomainConfig),
+		actRefresh:                 cdn(handleRefresh),
+		actPush:                    cdn(handlePush),
+		actQuota:                   cdn(handleDescribeRefreshQuota),
+		actTasks:                   cdn(handleDescribeRefreshTasks),
+		actTaskByID:                cdn(handleDescribeRefreshTaskByID),
+		actOpenCdn:                 cdn(handleOpenCdnService),
+		actDescribeCdn:             cdn(handleDescribeCdnService),
+		actModifyCdn:               cdn(handleModifyCdnService),
+		"StartCdnDomain":           cdn(handleStartStopDomain),
+		"StopCdnDomain":            cdn(handleStartStopDomain),
+		"DescribeDomainConfigs":    cdn(handleDescribeDomainConfigs),
+		"DescribeCdnDomainConfigs": cdn(handleDescribeDomainConfigs),
+		"BatchSetCdnDomainConfig":  cdn(handleBatchSetDomainConfig),
 		// DCDN (API version 2018-01-15): the same handlers on DCDN's
 		// domains, quota and tasks.
-		apiclient.ActionRefreshDcdnObjectCaches:     dcdn(handleRefresh),
-		apiclient.ActionPreloadDcdnObjectCaches:     dcdn(handlePush),
-		apiclient.ActionDescribeDcdnRefreshQuota:    dcdn(handleDescribeRefreshQuota),
-		apiclient.ActionDescribeDcdnRefreshTasks:    dcdn(handleDescribeRefreshTasks),
-		apiclient.ActionDescribeDcdnRefreshTaskByID: dcdn(handleDescribeRefreshTaskByID),
+		actDcdnRefresh:           dcdn(handleRefresh),
+		actDcdnPreload:           dcdn(handlePush),
+		actDcdnQuota:             dcdn(handleDescribeRefreshQuota),
+		actDcdnTasks:             dcdn(handleDescribeRefreshTasks),
+		actDcdnTaskByID:          dcdn(handleDescribeRefreshTaskByID),
 		actionDcdnIpa:            dcdn(handleDescribeDcdnIpaService),
 		actionGetCallerIdentity:  sts(handleGetCallerIdentity),
 		actionAssumeRole:         sts(handleAssumeRole),

@@ -315,7 +315,7 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 // writePaths streams the accepted paths of action with their call times.
 func (e *Emulator) writePaths(w http.ResponseWriter, action string) {
 	if action == "" {
-		action = apiclient.ActionRefreshObjectCaches
+		action = actRefresh
 	}
 	e.mu.Lock()
 	var paths []string

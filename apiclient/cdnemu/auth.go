@@ -3,8 +3,6 @@ package cdnemu
 import (
 	"hash/maphash"
 	"time"
-
-	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // commonParams are required on every call (the CDN API reference, "Common
@@ -12,7 +10,7 @@ import (
 var commonParams = []string{"Action", "Version", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp"}
 
 // timestampWindow is how far Timestamp may be from the emulator clock.
-const timestampWindow = apiclient.TimestampSkewTolerance * time.Second
+const timestampWindow = 15 * time.Minute
 
 // authenticate runs the checks that need no state: common parameters,
 // version, action, key, timestamp, signature and STS token. It returns nil
@@ -37,16 +35,16 @@ func (e *Emulator) authenticate(req *request, now time.Time) *answer {
 	if !ok {
 		return fail("InvalidAccessKeyId.NotFound")
 	}
-	if m := p.Get("SignatureMethod"); m != apiclient.SignatureMethodHMACSHA1 {
+	if m := p.Get("SignatureMethod"); m != "HMAC-SHA1" {
 		return fail("InvalidParameter", "Specified SignatureMethod "+m+" is not supported; use HMAC-SHA1.")
 	}
-	if v := p.Get("SignatureVersion"); v != apiclient.SignatureVersion1 {
+	if v := p.Get("SignatureVersion"); v != "1.0" {
 		return fail("InvalidParameter", "Specified SignatureVersion "+v+" is not supported; use 1.0.")
 	}
 	if a := checkTimestamp(p.Get("Timestamp"), now); a != nil {
 		return a
 	}
-	if len(p["Signature"]) != 1 || !apiclient.VerifyV1(req.method, p, key.secret) {
+	if len(p["Signature"]) != 1 || !validV1(req.method, p, key.secret) {
 		return fail("SignatureDoesNotMatch")
 	}
 	return key.checkToken(p.Get("SecurityToken"), now)
@@ -66,12 +64,12 @@ func checkAction(name, version string) *answer {
 
 // checkTimestamp refuses a malformed time or one more than 15 minutes off.
 func checkTimestamp(raw string, now time.Time) *answer {
-	ts, err := time.Parse(apiclient.TimestampFormat, raw)
+	ts, err := time.Parse(timestampFormat, raw)
 	if err != nil {
-		return fail("InvalidTimeStamp.Format", "Specified time stamp "+raw+" is not well formatted; use "+apiclient.TimestampFormat+" in UTC.")
+		return fail("InvalidTimeStamp.Format", "Specified time stamp "+raw+" is not well formatted; use "+timestampFormat+" in UTC.")
 	}
 	if d := ts.Sub(now); d > timestampWindow || d < -timestampWindow {
-		return fail("InvalidTimeStamp.Expired", "Specified time stamp "+raw+" is more than 15 minutes off the server time "+now.UTC().Format(apiclient.TimestampFormat)+".")
+		return fail("InvalidTimeStamp.Expired", "Specified time stamp "+raw+" is more than 15 minutes off the server time "+now.UTC().Format(timestampFormat)+".")
 	}
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // v3Request is what the signature V3 check of a request needs, kept from
@@ -36,7 +34,7 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // v3Required are the headers every V3 request carries and signs.
-var v3Required = []string{apiclient.HeaderAction, apiclient.HeaderVersion, apiclient.HeaderDate, apiclient.HeaderNonce, apiclient.HeaderContentSHA256}
+var v3Required = []string{hdrAction, hdrVersion, hdrDate, hdrNonce, hdrContentSHA256}
 
 // liftHeaders copies what V3 carries in headers into params under the v1
 // names (Action, Version, AccessKeyId, SignatureNonce, Timestamp,
@@ -46,16 +44,16 @@ func (v *v3Request) liftHeaders(params url.Values) {
 	h := v.header
 	v.authorization = h.Get("Authorization")
 	for name, param := range map[string]string{
-		apiclient.HeaderAction: "Action", apiclient.HeaderVersion: "Version", apiclient.HeaderNonce: "SignatureNonce",
-		apiclient.HeaderDate: "Timestamp", apiclient.HeaderSecurityToken: "SecurityToken",
+		hdrAction: "Action", hdrVersion: "Version", hdrNonce: "SignatureNonce",
+		hdrDate: "Timestamp", hdrSecurityToken: "SecurityToken",
 	} {
 		if val := h.Get(name); val != "" {
 			params.Set(param, val)
 		}
 	}
-	if parts, err := apiclient.ParseAuthorizationV3(v.authorization); err == nil {
-		params.Set("AccessKeyId", parts.AccessKeyID)
-		params.Set("Signature", parts.Signature)
+	if parts, err := parseAuthV3(v.authorization); err == nil {
+		params.Set("AccessKeyId", parts.accessKeyID)
+		params.Set("Signature", parts.signature)
 	}
 }
 
@@ -64,12 +62,12 @@ func (v *v3Request) liftHeaders(params url.Values) {
 // key InvalidAccessKeyId.NotFound, a stale date InvalidTimeStamp.Expired.
 func (e *Emulator) authenticateV3(req *request, now time.Time) *answer {
 	v := req.v3
-	parts, err := apiclient.ParseAuthorizationV3(v.authorization)
+	parts, err := parseAuthV3(v.authorization)
 	if err != nil {
-		return fail("IncompleteSignature", "The Authorization header is malformed: want "+apiclient.SignatureAlgorithmV3+" Credential=...,SignedHeaders=...,Signature=...")
+		return fail("IncompleteSignature", "The Authorization header is malformed: want "+algorithmV3+" Credential=...,SignedHeaders=...,Signature=...")
 	}
-	if parts.Algorithm != apiclient.SignatureAlgorithmV3 {
-		return fail("InvalidParameter", "Specified signature algorithm "+parts.Algorithm+" is not supported; use "+apiclient.SignatureAlgorithmV3+".")
+	if parts.algorithm != algorithmV3 {
+		return fail("InvalidParameter", "Specified signature algorithm "+parts.algorithm+" is not supported; use "+algorithmV3+".")
 	}
 	for _, name := range v3Required {
 		if v.header.Get(name) == "" {
@@ -79,20 +77,20 @@ func (e *Emulator) authenticateV3(req *request, now time.Time) *answer {
 	if a := checkAction(req.action, req.params.Get("Version")); a != nil {
 		return a
 	}
-	key, ok := e.keys.lookup(parts.AccessKeyID)
+	key, ok := e.keys.lookup(parts.accessKeyID)
 	if !ok {
 		return fail("InvalidAccessKeyId.NotFound")
 	}
-	if a := checkTimestamp(v.header.Get(apiclient.HeaderDate), now); a != nil {
+	if a := checkTimestamp(v.header.Get(hdrDate), now); a != nil {
 		return a
 	}
-	if !hmac.Equal([]byte(v.header.Get(apiclient.HeaderContentSHA256)), []byte(v.bodyHash)) {
+	if !hmac.Equal([]byte(v.header.Get(hdrContentSHA256)), []byte(v.bodyHash)) {
 		return fail("SignatureDoesNotMatch", "The x-acs-content-sha256 header does not match the request body.")
 	}
 	// Every header that takes part in a signature must be signed: an
 	// unsigned x-acs-* header could be added or changed on the way.
 	signed := map[string]bool{}
-	for _, name := range parts.SignedHeaders {
+	for _, name := range parts.signedHeaders {
 		signed[name] = true
 	}
 	if !signed["host"] {
@@ -103,8 +101,14 @@ func (e *Emulator) authenticateV3(req *request, now time.Time) *answer {
 			return fail("SignatureDoesNotMatch", "The "+l+" header is not signed.")
 		}
 	}
+	if !slices.IsSorted(parts.signedHeaders) || len(slices.Compact(slices.Clone(parts.signedHeaders))) != len(parts.signedHeaders) {
+		return fail("SignatureDoesNotMatch", "SignedHeaders must be lower case, sorted and unique.")
+	}
 	headers := map[string][]string{}
-	for _, name := range parts.SignedHeaders {
+	for _, name := range parts.signedHeaders {
+		if name != strings.ToLower(name) || !(name == "host" || name == "content-type" || strings.HasPrefix(name, "x-acs-")) {
+			return fail("SignatureDoesNotMatch", "SignedHeaders must be lower case, sorted and unique.")
+		}
 		if name == "host" {
 			headers["host"] = []string{v.host}
 			continue
@@ -115,13 +119,9 @@ func (e *Emulator) authenticateV3(req *request, now time.Time) *answer {
 		}
 		headers[name] = vals
 	}
-	canon, signedList := apiclient.CanonicalRequestV3(req.method, v.path, v.query, headers, v.bodyHash)
-	if signedList != strings.Join(parts.SignedHeaders, ";") {
-		return fail("SignatureDoesNotMatch", "SignedHeaders must be lower case, sorted and unique.")
-	}
-	want := apiclient.SignV3(key.secret, apiclient.StringToSignV3(canon))
-	if !hmac.Equal([]byte(strings.ToLower(parts.Signature)), []byte(want)) {
+	want := expectedV3(req.method, v.path, v.query, headers, parts.signedHeaders, v.bodyHash, key.secret)
+	if !hmac.Equal([]byte(strings.ToLower(parts.signature)), []byte(want)) {
 		return fail("SignatureDoesNotMatch")
 	}
-	return key.checkToken(v.header.Get(apiclient.HeaderSecurityToken), now)
+	return key.checkToken(v.header.Get(hdrSecurityToken), now)
 }

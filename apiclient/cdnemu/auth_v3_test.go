@@ -11,21 +11,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/apiclient/signer"
 )
 
-// v3Send signs one call with signature V3 (apiclient's signer, itself
-// checked against the official SDK's vectors), lets tamper change the HTTP
+// v3Send signs one call with signature V3 (the client's signer, checked
+// against the official SDK's vectors, as verify_test.go checks the
+// emulator's side), lets tamper change the HTTP
 // request and sends it.
-func v3Send(t *testing.T, s *Server, clock *Clock, cr apiclient.Credentials, method string, params url.Values, tamper func(*http.Request)) result {
+func v3Send(t *testing.T, s *Server, clock *Clock, cr credentials.Credentials, method string, params url.Values, tamper func(*http.Request)) result {
 	t.Helper()
-	sg := &apiclient.Signer{Credentials: cr, Version: "2018-05-10", Now: clock.Now}
+	version := "2018-05-10"
 	if v := params.Get("Version"); v != "" {
-		sg.Version = v
+		version = v
 		params.Del("Version")
 	}
 	u, _ := url.Parse(s.URL)
-	signed := sg.SignRequest(method, u.Host, params)
+	signed := signer.Sign(signer.Request{Method: method, Host: u.Host, Params: params, Version: version,
+		AccessKeyID: cr.AccessKeyID, AccessKeySecret: cr.AccessKeySecret, SecurityToken: cr.SecurityToken,
+		Time: clock.Now(), Nonce: signer.NewNonce()})
 	target := s.URL + "/"
 	if signed.Query != "" {
 		target += "?" + signed.Query
@@ -54,7 +58,7 @@ func v3Send(t *testing.T, s *Server, clock *Clock, cr apiclient.Credentials, met
 	return r
 }
 
-var defaultCreds = apiclient.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: DefaultAccessKeySecret}
+var defaultCreds = credentials.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: DefaultAccessKeySecret}
 
 func refreshParams() url.Values {
 	return url.Values{"Action": {"RefreshObjectCaches"}, "ObjectPath": {"example.com/a.css\nexample.com/b c.js"}}
@@ -111,7 +115,7 @@ func TestV3Tampered(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		creds  apiclient.Credentials
+		creds  credentials.Credentials
 		method string
 		tamper func(*http.Request)
 		status int
@@ -124,9 +128,9 @@ func TestV3Tampered(t *testing.T) {
 		{"body and its hash", defaultCreds, http.MethodPost, func(r *http.Request) {
 			b := "ObjectPath=example.com%2Fevil.css"
 			setBody(r, b)
-			r.Header.Set(apiclient.HeaderContentSHA256, apiclient.HashPayload([]byte(b)))
+			r.Header.Set(hdrContentSHA256, sha256Hex([]byte(b)))
 		}, 400, "SignatureDoesNotMatch"},
-		{"signed header", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Set(apiclient.HeaderAction, "PushObjectCache") }, 400, "SignatureDoesNotMatch"},
+		{"signed header", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Set(hdrAction, "PushObjectCache") }, 400, "SignatureDoesNotMatch"},
 		{"unsigned x-acs header", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Set("x-acs-extra", "1") }, 400, "SignatureDoesNotMatch"},
 		{"query added", defaultCreds, http.MethodGet, func(r *http.Request) { r.URL.RawQuery += "&PageSize=100" }, 400, "SignatureDoesNotMatch"},
 		{"host", defaultCreds, http.MethodPost, func(r *http.Request) { r.Host = "cdn.aliyuncs.com" }, 400, "SignatureDoesNotMatch"},
@@ -134,12 +138,12 @@ func TestV3Tampered(t *testing.T) {
 			a := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", a[:len(a)-1]+string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", a[len(a)-1])+1)%16]))
 		}, 400, "SignatureDoesNotMatch"},
-		{"wrong secret", apiclient.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: "nope"}, http.MethodPost, nil, 400, "SignatureDoesNotMatch"},
-		{"unknown key", apiclient.Credentials{AccessKeyID: "who", AccessKeySecret: "x"}, http.MethodPost, nil, 404, "InvalidAccessKeyId.NotFound"},
+		{"wrong secret", credentials.Credentials{AccessKeyID: DefaultAccessKeyID, AccessKeySecret: "nope"}, http.MethodPost, nil, 400, "SignatureDoesNotMatch"},
+		{"unknown key", credentials.Credentials{AccessKeyID: "who", AccessKeySecret: "x"}, http.MethodPost, nil, 404, "InvalidAccessKeyId.NotFound"},
 		{"stale date", defaultCreds, http.MethodPost, func(r *http.Request) {
-			r.Header.Set(apiclient.HeaderDate, startAt.Add(-16*time.Minute).UTC().Format(apiclient.TimestampFormat))
+			r.Header.Set(hdrDate, startAt.Add(-16*time.Minute).UTC().Format(timestampFormat))
 		}, 400, "InvalidTimeStamp.Expired"},
-		{"missing nonce", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Del(apiclient.HeaderNonce) }, 400, "MissingParameter"},
+		{"missing nonce", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Del(hdrNonce) }, 400, "MissingParameter"},
 		{"malformed authorization", defaultCreds, http.MethodPost, func(r *http.Request) { r.Header.Set("Authorization", "ACS3-HMAC-SHA256 junk") }, 400, "IncompleteSignature"},
 	}
 	for _, c := range cases {
@@ -161,10 +165,11 @@ func TestV3Tampered(t *testing.T) {
 func TestV3NonceReuse(t *testing.T) {
 	t.Parallel()
 	s, _, clock := newTestServer(t, Options{})
-	sg := &apiclient.Signer{Credentials: defaultCreds, Version: "2018-05-10", Now: clock.Now, Nonce: func() string { return "same" }}
 	u, _ := url.Parse(s.URL)
 	for i, want := range []string{"", "SignatureNonceUsed"} {
-		signed := sg.SignRequest(http.MethodGet, u.Host, url.Values{"Action": {"DescribeRefreshQuota"}})
+		signed := signer.Sign(signer.Request{Method: http.MethodGet, Host: u.Host, Params: url.Values{"Action": {"DescribeRefreshQuota"}},
+			Version: "2018-05-10", AccessKeyID: defaultCreds.AccessKeyID, AccessKeySecret: defaultCreds.AccessKeySecret,
+			Time: clock.Now(), Nonce: "same"})
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/", nil)
 		for k, v := range signed.Headers {
 			req.Header.Set(k, v)
@@ -187,7 +192,7 @@ func TestV3NonceReuse(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	s, _, clock := newTestServer(t, Options{})
-	next := apiclient.Credentials{AccessKeyID: "next", AccessKeySecret: "next-secret"}
+	next := credentials.Credentials{AccessKeyID: "next", AccessKeySecret: "next-secret"}
 	v3Send(t, s, clock, next, http.MethodPost, refreshParams(), nil).wantErr(t, 404, "InvalidAccessKeyId.NotFound")
 	s.AddKey(next.AccessKeyID, next.AccessKeySecret)
 	v3Send(t, s, clock, next, http.MethodPost, refreshParams(), nil).wantOK(t)
@@ -209,11 +214,11 @@ func FuzzV3Request(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set("Authorization", auth)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set(apiclient.HeaderAction, action)
-		req.Header.Set(apiclient.HeaderVersion, version)
-		req.Header.Set(apiclient.HeaderDate, time.Now().UTC().Format(apiclient.TimestampFormat))
-		req.Header.Set(apiclient.HeaderNonce, "n-"+auth)
-		req.Header.Set(apiclient.HeaderContentSHA256, apiclient.HashPayload([]byte(body)))
+		req.Header.Set(hdrAction, action)
+		req.Header.Set(hdrVersion, version)
+		req.Header.Set(hdrDate, time.Now().UTC().Format(timestampFormat))
+		req.Header.Set(hdrNonce, "n-"+auth)
+		req.Header.Set(hdrContentSHA256, sha256Hex([]byte(body)))
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 		if rec.Code == http.StatusOK && action != "AssumeRoleWithOIDC" {

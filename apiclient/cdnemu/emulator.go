@@ -172,7 +172,7 @@ func parseRequest(w http.ResponseWriter, r *http.Request) (*request, *answer) {
 	req.action = params.Get("Action")
 	v3 := isV3(r)
 	if v3 {
-		req.v3 = &v3Request{query: cloneValues(params), header: r.Header, host: r.Host, path: r.URL.Path, bodyHash: apiclient.HashPayload(nil)}
+		req.v3 = &v3Request{query: cloneValues(params), header: r.Header, host: r.Host, path: r.URL.Path, bodyHash: sha256Hex(nil)}
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -186,7 +186,7 @@ func parseRequest(w http.ResponseWriter, r *http.Request) (*request, *answer) {
 			return req, fail("InvalidParameter", "The request body could not be read: "+err.Error())
 		}
 		if v3 {
-			req.v3.bodyHash = apiclient.HashPayload(body)
+			req.v3.bodyHash = sha256Hex(body)
 		}
 		if ct != "application/x-www-form-urlencoded" {
 			break
@@ -262,7 +262,7 @@ func writeAnswer(w http.ResponseWriter, a *answer, reqID, host string) {
 
 // isCDNVersion reports a Version the CDN actions accept.
 func isCDNVersion(v string) bool {
-	return v == "2018-05-10" || v == "2014-11-11"
+	return v == cdnVersion || v == cdnLegacyVersion
 }
 
 // trimmed returns the parameter's first value without surrounding blanks.

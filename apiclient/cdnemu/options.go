@@ -50,7 +50,7 @@ type Options struct {
 	// at run time for a quota of zero.
 	DCDNURLQuota, DCDNDirQuota, DCDNRegexQuota, DCDNPreloadQuota, DCDNIgnoreParamsQuota int64
 
-	// RateLimits override apiclient.DefaultRateLimits per action (calls per
+	// RateLimits override publishedRates per action (calls per
 	// second, sliding one-second window on the emulator clock); a value <= 0
 	// lifts the limit of that action. Actions without a limit are unlimited.
 	RateLimits map[string]float64
@@ -58,12 +58,12 @@ type Options struct {
 	NoRateLimit bool
 	// DomainURLsPerMinute refuses File refreshes beyond this many URLs per
 	// domain per calendar minute with QuotaPerMinuteExceeded.Refresh, as
-	// the API does at 1,000 (apiclient.URLsPerDomainPerMinute). 0 leaves it
+	// the API does at 1,000 ("RefreshObjectCaches"). 0 leaves it
 	// off, for tests and benchmarks that need raw speed.
 	DomainURLsPerMinute int
 	// DCDNDomainURLsPerMinute is DomainURLsPerMinute for DCDN's URL
 	// refreshes (File and IgnoreParams); 0 leaves it off. The DCDN pages
-	// say 1,000 or 10,000 (apiclient.DCDNURLsPerDomainPerMinute).
+	// say 1,000 or 10,000 ("RefreshDcdnObjectCaches").
 	DCDNDomainURLsPerMinute int
 	// DomainWindowSliding counts both per-domain limits over the last 60
 	// seconds of the emulator clock instead of the calendar minute: the
@@ -156,22 +156,22 @@ func (o Options) withDefaults() Options {
 		o.Domains = []string{DefaultDomain}
 	}
 	if o.URLQuota == 0 {
-		o.URLQuota = apiclient.DefaultURLQuota
+		o.URLQuota = DefaultURLQuota
 	}
 	if o.DirQuota == 0 {
-		o.DirQuota = apiclient.DefaultDirQuota
+		o.DirQuota = DefaultDirQuota
 	}
 	if o.RegexQuota == 0 {
-		o.RegexQuota = apiclient.DefaultRegexQuota
+		o.RegexQuota = DefaultRegexQuota
 	}
 	if o.PreloadQuota == 0 {
-		o.PreloadQuota = apiclient.DefaultPreloadQuota
+		o.PreloadQuota = DefaultPreloadQuota
 	}
 	for _, q := range []struct {
 		v   *int64
 		def int64
-	}{{&o.DCDNURLQuota, apiclient.DefaultURLQuota}, {&o.DCDNDirQuota, apiclient.DefaultDirQuota},
-		{&o.DCDNRegexQuota, defaultDCDNRegexQuota}, {&o.DCDNPreloadQuota, apiclient.DefaultPreloadQuota},
+	}{{&o.DCDNURLQuota, DefaultURLQuota}, {&o.DCDNDirQuota, DefaultDirQuota},
+		{&o.DCDNRegexQuota, defaultDCDNRegexQuota}, {&o.DCDNPreloadQuota, DefaultPreloadQuota},
 		{&o.DCDNIgnoreParamsQuota, defaultDCDNIgnoreParamsQuota}} {
 		if *q.v == 0 {
 			*q.v = q.def

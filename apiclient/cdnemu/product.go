@@ -38,8 +38,8 @@ const (
 // DCDN quotas the DCDN API reference states no default for; the emulator's
 // choice.
 const (
-	defaultDCDNRegexQuota        = apiclient.DefaultRegexQuota
-	defaultDCDNIgnoreParamsQuota = apiclient.DefaultURLQuota
+	defaultDCDNRegexQuota        = DefaultRegexQuota
+	defaultDCDNIgnoreParamsQuota = DefaultURLQuota
 )
 
 func newCDN(o Options, now time.Time) product {
@@ -53,7 +53,7 @@ func newCDN(o Options, now time.Time) product {
 			string(apiclient.ObjectRegex): kindRegex, string(apiclient.ObjectExQuery): kindExQuery},
 		pushIDField:        "PushTaskId",
 		tasksKey:           "CDNTask",
-		maxPageSize:        apiclient.MaxTasksPageSize,
+		maxPageSize:        maxTasksPageSize,
 		reportsPreloadEdge: true,
 	}
 }
@@ -74,7 +74,7 @@ func newDCDN(o Options, now time.Time) product {
 			string(apiclient.ObjectRegex): kindRegex, string(apiclient.ObjectIgnoreParams): kindIgnoreParams},
 		pushIDField: "PreloadTaskId",
 		tasksKey:    "Task",
-		maxPageSize: apiclient.MaxDCDNTasksPageSize,
+		maxPageSize: maxDCDNTasksPageSize,
 	}
 }
 

@@ -3,8 +3,6 @@ package cdnemu
 import (
 	"math"
 	"time"
-
-	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
 // rateLimits enforces calls per second per action over a sliding one-second
@@ -26,7 +24,7 @@ func newRateLimits(overrides map[string]float64, off bool) rateLimits {
 		}
 		rl.limit[action] = int(math.Ceil(perSecond))
 	}
-	for a, n := range apiclient.DefaultRateLimits {
+	for a, n := range publishedRates {
 		set(a, n)
 	}
 	for a, n := range overrides {

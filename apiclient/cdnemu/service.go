@@ -69,10 +69,10 @@ func (s *service) status(chargeType string, opening time.Time) map[string]any {
 		"OperationLocks":     map[string]any{"LockReason": locks},
 	}
 	if !opening.IsZero() {
-		body["OpeningTime"] = opening.Format(apiclient.TimestampFormat)
+		body["OpeningTime"] = opening.Format(timestampFormat)
 	}
 	if !s.changingAt.IsZero() {
-		body["ChangingAffectTime"] = s.changingAt.Format(apiclient.TimestampFormat)
+		body["ChangingAffectTime"] = s.changingAt.Format(timestampFormat)
 	}
 	return body
 }
@@ -247,7 +247,7 @@ func handleDescribeDomainConfigs(e *Emulator, req *request, _ time.Time) *answer
 	list := make([]map[string]any, 0, len(d.configs))
 	for _, c := range d.configs {
 		list = append(list, map[string]any{"Action": c.Action, "Params": c.Params,
-			"Time": c.Time.UTC().Format(apiclient.TimestampFormat)})
+			"Time": c.Time.UTC().Format(timestampFormat)})
 	}
 	return ok(map[string]any{
 		"DomainName":    d.name,

@@ -76,7 +76,7 @@ func TestFinancialLock(t *testing.T) {
 
 func TestDescribeDcdnIpaService(t *testing.T) {
 	s, c, _ := newTestServer(t, Options{})
-	c.version = apiclient.DCDNVersion
+	c.version = dcdnVersion
 	r := c.call("DescribeDcdnIpaService").wantErr(t, 403, "DcdnIpaServiceNotFound")
 	if r.str("HostId") != "dcdn.aliyuncs.com" {
 		t.Fatalf("HostId %s", r.str("HostId"))
@@ -238,7 +238,7 @@ func TestFlagsAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.AccessKeyID != "k" || strings.Join(o.Domains, ",") != "a.test,b.test" || o.URLQuota != 50 || o.DirQuota != apiclient.DefaultDirQuota ||
+	if o.AccessKeyID != "k" || strings.Join(o.Domains, ",") != "a.test,b.test" || o.URLQuota != 50 || o.DirQuota != DefaultDirQuota ||
 		o.TaskDuration != 2*time.Second || o.TaskFailRate != 0.1 || o.Faults.ErrorRate500 != 0.01 || o.Faults.Latency != 5*time.Millisecond ||
 		!o.NoRateLimit || o.Seed != 9 || o.RateLimits["RefreshObjectCaches"] != 5 || !o.DcdnIpaEnabled {
 		t.Fatalf("parsed %#v", o)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 func stsParams(action string, kv ...string) url.Values {
@@ -17,11 +18,11 @@ func stsParams(action string, kv ...string) url.Values {
 	return p
 }
 
-func credsOf(t *testing.T, r result) apiclient.Credentials {
+func credsOf(t *testing.T, r result) credentials.Credentials {
 	t.Helper()
 	c, _ := r.body["Credentials"].(map[string]any)
 	str := func(k string) string { s, _ := c[k].(string); return s }
-	cr := apiclient.Credentials{AccessKeyID: str("AccessKeyId"), AccessKeySecret: str("AccessKeySecret"), SecurityToken: str("SecurityToken")}
+	cr := credentials.Credentials{AccessKeyID: str("AccessKeyId"), AccessKeySecret: str("AccessKeySecret"), SecurityToken: str("SecurityToken")}
 	if cr.Validate() != nil || cr.SecurityToken == "" || str("Expiration") == "" {
 		t.Fatalf("no credentials in %s", r.raw)
 	}
@@ -125,12 +126,12 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.DescribeRefreshQuota(t.Context()); err != nil {
+	if _, err := cl.DescribeQuota(t.Context(), apiclient.CDN()); err != nil {
 		t.Fatalf("over TLS: %v", err)
 	}
 	// Without the CA, the certificate is not trusted.
 	plain, _ := apiclient.New(apiclient.Options{Endpoint: s.URL, Credentials: defaultCreds, Retry: apiclient.RetryPolicy{MaxAttempts: 1}})
-	if _, err := plain.DescribeRefreshQuota(t.Context()); err == nil {
+	if _, err := plain.DescribeQuota(t.Context(), apiclient.CDN()); err == nil {
 		t.Fatal("an unknown CA was trusted")
 	}
 }

@@ -188,7 +188,7 @@ func (s *taskStore) view(i int, now time.Time) apiclient.Task {
 		ObjectPath:   t.path,
 		Process:      proc,
 		Status:       st,
-		CreationTime: time.Unix(0, t.created).UTC().Format(apiclient.TimestampFormat),
+		CreationTime: time.Unix(0, t.created).UTC().Format(timestampFormat),
 		ObjectType:   t.kind.wire(),
 	}
 	if t.kind == kindDirectory {
@@ -206,7 +206,7 @@ func (s *taskStore) view(i int, now time.Time) apiclient.Task {
 func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answer {
 	pr := e.side(req)
 	p := req.params
-	pageNumber, pageSize := 1, apiclient.DefaultTasksPageSize
+	pageNumber, pageSize := 1, defaultTasksPageSize
 	if v := trimmed(p, "PageNumber"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100000 {
@@ -246,7 +246,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 	}
 	from, to := now.Add(-taskHistory), now
 	if v := trimmed(p, "StartTime"); v != "" {
-		t, err := time.Parse(apiclient.TimestampFormat, v)
+		t, err := time.Parse(timestampFormat, v)
 		if err != nil {
 			return fail("InvalidStartTime.Malformed")
 		}
@@ -255,7 +255,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 		}
 	}
 	if v := trimmed(p, "EndTime"); v != "" {
-		t, err := time.Parse(apiclient.TimestampFormat, v)
+		t, err := time.Parse(timestampFormat, v)
 		if err != nil {
 			return fail("InvalidEndTime.Malformed")
 		}
@@ -321,7 +321,7 @@ func handleDescribeRefreshTasks(e *Emulator, req *request, now time.Time) *answe
 }
 
 // handleDescribeRefreshTaskByID answers DescribeRefreshTaskById: up to
-// apiclient.MaxTaskIDsPerDescribe comma-separated IDs, in the order asked;
+// maxTaskIDs comma-separated IDs, in the order asked;
 // unknown or expired IDs are left out. More IDs are refused with
 // InvalidParameter.
 func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *answer {
@@ -331,7 +331,7 @@ func handleDescribeRefreshTaskByID(e *Emulator, req *request, now time.Time) *an
 		return missing("TaskId")
 	}
 	ids := apiclient.SplitTaskIDs(raw)
-	if len(ids) > apiclient.MaxTaskIDsPerDescribe {
+	if len(ids) > maxTaskIDs {
 		return fail("InvalidParameter", "The specified parameter \"TaskId\" holds "+strconv.Itoa(len(ids))+" IDs; at most 10 are allowed.")
 	}
 	s := &pr.tasks

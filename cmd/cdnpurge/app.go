@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // globals are the flags every command takes, before or after its name.
@@ -51,7 +51,7 @@ type app struct {
 	noPaths bool
 	// refusal is the command's first NATS permission violation; stopCmd
 	// ends the command with it (refusal.go).
-	refusal atomic.Pointer[jobs.PermissionError]
+	refusal atomic.Pointer[queue.PermissionError]
 	stopCmd context.CancelCauseFunc
 }
 

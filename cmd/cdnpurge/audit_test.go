@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -26,7 +27,7 @@ func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects) {
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	subj, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStream(t.Context(), js, queue.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("CDNPURGE_NATS_URL", n.URL)
@@ -39,7 +40,7 @@ func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects) {
 // job or pause, the reason and who (user@host).
 func TestOperatorActionsAreStatusEvents(t *testing.T) {
 	nc, js, subj := cliNATS(t)
-	if _, err := jobs.EnsureStatusStream(t.Context(), js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStatusStream(t.Context(), js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	events := jobstest.WatchStatus(t, nc, subj)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
@@ -47,7 +47,7 @@ func TestProviderCanaryReachesNoOutput(t *testing.T) {
 	env := serveTestEnv(t, map[string]string{
 		"CDNPURGE_DOMAINS": "example.com", "CDNPURGE_ENDPOINT": emu.URL, "CDNPURGE_CDN_DCDN_ENDPOINT": emu.URL,
 		"CDNPURGE_CDN_ACCOUNT_ID": cdnemu.DefaultAccountID, "CDNPURGE_WORKER_DEFER_MAX": "1s",
-		"CDNPURGE_CDN_CREDENTIALS_TYPE": apiclient.CredentialsCredentialsURI, "CDNPURGE_CDN_CREDENTIALS_URI": provider.URL + "/creds",
+		"CDNPURGE_CDN_CREDENTIALS_TYPE": credentials.ModeCredentialsURI, "CDNPURGE_CDN_CREDENTIALS_URI": provider.URL + "/creds",
 	})
 	logs := &syncBuffer{}
 	startServeWith(t, env, []string{"--log-format", "json", "serve"}, io.Discard, logs)

@@ -11,10 +11,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/ratelimit"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // setup is a loaded config with a logger, what every command starts from.
@@ -24,14 +27,14 @@ type setup struct {
 	rdb redis.UniversalClient
 	// creds is the credentials provider of cdn.credentials, made once so
 	// that its cache (STS sessions) is shared by every client.
-	creds apiclient.CredentialsProvider
+	creds credentials.Provider
 	// warnedAccount: the redis.account deprecation was logged.
 	warnedAccount bool
 	// noCDN is set when the config has no CDN credentials (NATS-only
 	// commands); apiClient then refuses.
 	noCDN bool
 	// refused hears of every NATS permission violation (refusal.go).
-	refused func(*jobs.PermissionError)
+	refused func(*queue.PermissionError)
 	// natsDefault is set when the NATS URL is the embedded default: no
 	// nats.url and no serve found beside (checkDefaultNATS).
 	natsDefault bool
@@ -94,13 +97,13 @@ func (s *setup) apiClient(onAttempt func(apiclient.Attempt)) (*apiclient.Client,
 	if n := s.cfg.CDN.DomainURLsPerMinute; n > 0 {
 		opts.DomainPacer = pacer(n)
 	}
-	// A nil DCDNDomainPacer would fall back on CDN's: DCDN gets its own
+	// Without its own pacer DCDN would share CDN's: it gets its own
 	// limit, or explicitly none.
+	dcdnPacer := apiclient.NoPacing()
 	if n := s.cfg.CDN.DCDNDomainURLsPerMinute; n > 0 {
-		opts.DCDNDomainPacer = pacer(n)
-	} else {
-		opts.DCDNDomainPacer = apiclient.NoPacing
+		dcdnPacer = pacer(n)
 	}
+	opts.DomainPacers = map[apiclient.Product]apiclient.DomainPacer{apiclient.ProductDCDN: dcdnPacer}
 	cl, err := apiclient.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CDN API client: %w", err)
@@ -115,7 +118,7 @@ func (s *setup) clientOptions() (apiclient.Options, error) {
 	if s.creds == nil {
 		co := s.cfg.ChainOptions()
 		co.Logger = s.log
-		p, err := apiclient.NewChainProvider(s.cfg.CDN.Credentials.CredentialsConfig, co)
+		p, err := credentials.NewChainProvider(s.cfg.CDN.Credentials.Config, co)
 		if err != nil {
 			return apiclient.Options{}, fmt.Errorf("cdn.credentials: %w", err)
 		}
@@ -154,8 +157,8 @@ func (s *setup) resolveAccount() error {
 	defer cancel()
 	id, err := cl.GetCallerIdentity(ctx)
 	if err != nil {
-		return fmt.Errorf("naming the account for the shared quota keys: STS %s at %s failed: %w (set cdn.account_id to skip the lookup)",
-			apiclient.ActionGetCallerIdentity, cl.STSEndpoint(), err)
+		return fmt.Errorf("naming the account for the shared quota keys: STS GetCallerIdentity at %s failed: %w (set cdn.account_id to skip the lookup)",
+			cl.STSEndpoint(), err)
 	}
 	s.cfg.CDN.AccountID = id.AccountID
 	s.log.Info("account identified by STS", slog.String("account_id", id.AccountID),
@@ -207,7 +210,7 @@ func (s *setup) connectNATS(name string) (*nats.Conn, jetstream.JetStream, jobs.
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, nil, jobs.Subjects{}, fmt.Errorf("JetStream on %s: %w", config.RedactURL(s.cfg.NATSURL()), err)
+		return nil, nil, jobs.Subjects{}, fmt.Errorf("JetStream on %s: %w", redact.URL(s.cfg.NATSURL()), err)
 	}
 	return nc, js, subj, nil
 }
@@ -229,6 +232,6 @@ func (s *setup) dialNATS(url, name string) (*nats.Conn, error) {
 	// A refused publish or subscription is reported apart from the call
 	// that caused it, which would wait for its timeout: catch it, name the
 	// permission and the role that has it.
-	opts = append(opts, jobs.NewRefusals(natsUser(auth, url), roles(s.cfg), s.log, s.refused).Option())
-	return jobs.Connect(url, name, s.log, opts...)
+	opts = append(opts, queue.NewRefusals(natsUser(auth, url), roles(s.cfg), s.log, s.refused).Option())
+	return queue.Connect(url, name, s.log, opts...)
 }

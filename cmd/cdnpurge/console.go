@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
@@ -21,7 +22,7 @@ import (
 // startConsole builds the web console served on the admin listener under
 // /console/ (startAdmin mounts it), and this replica's heartbeat, which
 // the console lists.
-func (sv *daemon) startConsole(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, subj jobs.Subjects, pub *jobs.Publisher,
+func (sv *daemon) startConsole(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, subj jobs.Subjects, pub *queue.Publisher,
 	states operations.StateStore) error {
 	// The archive is the worker's: a webhooks-only replica (whose NATS
 	// role may not touch it) serves the console without dead letters.

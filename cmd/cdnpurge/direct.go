@@ -115,7 +115,7 @@ func followTasks(ctx context.Context, deps worker.DirectDeps, tasks []worker.Dir
 	sum.Pending = total
 	for _, p := range order {
 		tt := worker.TaskTargetOf(p, deps.Targets[p].API)
-		results, err := worker.FollowTasks(ctx, tt.API, byTarget[p], tt.PerCall, every, func(final, n int) {
+		results, err := worker.FollowTasks(ctx, tt, byTarget[p], every, func(final, n int) {
 			prog.set("tasks done", doneBefore+final, total, "tasks")
 		})
 		ids := slices.Compact(slices.Sorted(slices.Values(byTarget[p])))

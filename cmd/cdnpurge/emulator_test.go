@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // `cdnpurge emulator --tls-ca-out` serves https with a throwaway CA's
@@ -48,7 +49,7 @@ func TestEmulatorCommandTLS(t *testing.T) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig.RootCAs = pool
 	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], STSEndpoint: fields[3], HTTPClient: &http.Client{Transport: tr},
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,22 +85,22 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 	if len(fields) < 4 || !strings.Contains(line, "DCDNDomains: [api.example.com *.dyn.example.com]") {
 		t.Fatalf("line %q", line)
 	}
-	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: fields[3]},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcdn, cdn := cl.For(apiclient.DCDNTarget), cl.For(apiclient.CDNTarget)
-	if _, err := dcdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
+	dcdn, cdn := apiclient.DCDN(), apiclient.CDN()
+	if _, err := cl.Refresh(ctx, dcdn, apiclient.RefreshRequest{Paths: []string{"api.example.com/a", "x.dyn.example.com/b"}}); err != nil {
 		t.Errorf("DCDN refresh: %v", err)
 	}
-	if q, err := dcdn.DescribeRefreshQuota(ctx); err != nil || q.URLQuota != 2 || q.URLRemain != 0 {
+	if q, err := cl.DescribeQuota(ctx, dcdn); err != nil || q.URLQuota != 2 || q.URLRemain != 0 {
 		t.Errorf("DCDN quota %+v, %v", q, err)
 	}
-	if _, err := cdn.RefreshObjectCaches(ctx, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
+	if _, err := cl.Refresh(ctx, cdn, apiclient.RefreshRequest{Paths: []string{"api.example.com/a"}}); !apiclient.DomainNotFound(err) {
 		t.Errorf("CDN refresh of a DCDN domain: %v", err)
 	}
-	if q, err := cdn.DescribeRefreshQuota(ctx); err != nil || q.URLRemain != apiclient.DefaultURLQuota {
+	if q, err := cl.DescribeQuota(ctx, cdn); err != nil || q.URLRemain != cdnemu.DefaultURLQuota {
 		t.Errorf("CDN quota %+v, %v", q, err)
 	}
 	stopEmulatorCmd(t, cancel, done)

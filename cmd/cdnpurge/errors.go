@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
@@ -78,7 +78,7 @@ func errorReport(err error) errorBody {
 	var re *refusedError
 	var fe config.FieldError
 	var un unfinishedError
-	var pe *jobs.PermissionError
+	var pe *queue.PermissionError
 	switch {
 	case errors.As(err, &ue):
 		b.Code = codeUsage

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -23,7 +23,7 @@ import (
 type jobsEnv struct {
 	s    *setup
 	in   *worker.Inspector
-	pub  *jobs.Publisher
+	pub  *queue.Publisher
 	subj jobs.Subjects
 	nc   interface{ Close() }
 	conn interface {
@@ -44,7 +44,7 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 	}
 	fail := func(err error) (*jobsEnv, error) {
 		nc.Close()
-		return nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
+		return nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, redact.URL(s.cfg.NATSURL()))
 	}
 	ctl, err := s.bindControl(ctx, js)
 	if err != nil {
@@ -63,7 +63,7 @@ func (a *app) openJobs(ctx context.Context, stderr io.Writer) (*jobsEnv, error) 
 		// Finished jobs then show only what their events name.
 		fmt.Fprintf(stderr, "cdnpurge: job history unavailable (%v); finished jobs show only what their events name\n", err)
 	}
-	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
+	pub, err := queue.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return fail(err)
 	}
@@ -470,12 +470,13 @@ func (a *app) jobsRetry(ctx context.Context, env *jobsEnv, w io.Writer, ids []st
 			r.Error = err.Error()
 			return
 		}
-		if _, err := env.pub.Publish(ctx, j, ""); err != nil {
+		ack, err := env.pub.Publish(ctx, j, "")
+		if err != nil {
 			r.Error = "queue the new job: " + refusalOr(ctx, err).Error()
 			return
 		}
-		r.OK, r.NewJob, r.Paths, r.State = true, j.ID, len(j.Paths()), worker.ViewQueued
-		msg := "re-queued as job " + j.ID
+		r.OK, r.NewJob, r.Paths, r.State = true, ack.JobID, len(j.Paths()), worker.ViewQueued
+		msg := "re-queued as job " + ack.JobID
 		if reason != "" {
 			msg += ": " + reason
 		}

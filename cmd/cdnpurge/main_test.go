@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
@@ -294,7 +295,7 @@ func TestPurgeDirectWait(t *testing.T) {
 	if sum.Paths != 1500 || sum.Submitted != 1500 || sum.Calls != 2 || sum.Completed != len(sum.TaskIDs) || sum.Pending != 0 || sum.Failed != 0 {
 		t.Errorf("summary = %+v", sum)
 	}
-	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 1500 {
+	if got := len(srv.Paths(apiclient.CDN().Actions.Refresh)); got != 1500 {
 		t.Errorf("emulator received %d paths, want 1500", got)
 	}
 	if got := srv.QuotaUsed().URL; got != 1500 {
@@ -317,12 +318,12 @@ func TestPurgeDirectWaitsForQuota(t *testing.T) {
 	if !strings.Contains(out, " 00:00 Asia/Shanghai)") {
 		t.Errorf("the wait does not end at the quota reset: %q", out)
 	}
-	if got := len(srv.Paths(apiclient.ActionRefreshObjectCaches)); got != 250 {
+	if got := len(srv.Paths(apiclient.CDN().Actions.Refresh)); got != 250 {
 		t.Errorf("emulator received %d paths, want the 250 the quota allows", got)
 	}
 	// The spent quota is read again at most once before the rest is
 	// reported waiting, never in a loop against the API.
-	if n := srv.Calls(apiclient.ActionDescribeRefreshQuota); n > 3 {
+	if n := srv.Calls(apiclient.CDN().Actions.Quota); n > 3 {
 		t.Errorf("DescribeRefreshQuota called %d times for one run; want at most 3 (first sync, one re-sync)", n)
 	}
 }
@@ -333,7 +334,7 @@ func TestPushFromStdinRefusesForeignDomain(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "evil.example.net") || !strings.Contains(stderr, "nothing sent") {
 		t.Errorf("code %d stderr %q", code, stderr)
 	}
-	if srv.Calls(apiclient.ActionPushObjectCache) != 0 {
+	if srv.Calls(apiclient.CDN().Actions.Push) != 0 {
 		t.Error("a push was sent although a path was refused")
 	}
 }
@@ -356,12 +357,12 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 	if len(fields) < 4 || !strings.HasPrefix(fields[3], "http://127.0.0.1:") {
 		t.Fatalf("line %q", line)
 	}
-	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], DCDNEndpoint: fields[3],
-		Credentials: apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
+	cl, err := apiclient.New(apiclient.Options{Endpoint: fields[3], Endpoints: map[apiclient.Product]string{apiclient.ProductDCDN: fields[3]},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := cl.DescribeCdnService(ctx)
+	st, err := cl.DescribeService(ctx, apiclient.CDN())
 	if err != nil || st.InstanceID != cdnemu.DefaultInstanceID {
 		t.Errorf("DescribeCdnService = %+v, %v", st, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/config"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // noServeHint is what a command that needs a serve beside it says when
@@ -55,7 +56,7 @@ func (s *setup) checkDefaultNATS() error {
 	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {
 		return noServeError{detail: fmt.Sprintf("nothing answers at %s, and %s holds no %s of a running serve",
-			config.RedactURL(raw), s.cfg.NATS.Embedded.StoreDir, stateFileName)}
+			redact.URL(raw), s.cfg.NATS.Embedded.StoreDir, stateFileName)}
 	}
 	_ = c.Close()
 	return nil

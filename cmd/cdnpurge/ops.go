@@ -33,8 +33,8 @@ task shown is done.`,
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if *limit < 1 || *limit > apiclient.MaxTasksPageSize || *every <= 0 || fs.NArg() > 0 {
-		return usagef("tasks: --limit must be 1-%d, --interval > 0, and no arguments", apiclient.MaxTasksPageSize)
+	if *limit < 1 || *limit > apiclient.CDN().Caps.TasksPageSize || *every <= 0 || fs.NArg() > 0 {
+		return usagef("tasks: --limit must be 1-%d, --interval > 0, and no arguments", apiclient.CDN().Caps.TasksPageSize)
 	}
 	s, err := a.setup(stderr)
 	if err != nil {
@@ -56,14 +56,14 @@ task shown is done.`,
 	// One product failing (DCDN refusing a CDN task ID, say) does not hide
 	// what the others answered; it is named on stderr.
 	fetchOne := func(p apiclient.Product) ([]apiclient.Task, error) {
-		tc := client.For(targetOf(p))
+		t := targetOf(p)
 		if *ids == "" {
-			page, err := tc.DescribeRefreshTasks(ctx, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: min(*limit, tc.Target().MaxTasksPageSize)})
+			page, err := client.DescribeTasks(ctx, t, apiclient.DescribeTasksRequest{ObjectPath: *path, PageSize: min(*limit, t.Caps.TasksPageSize)})
 			return page.Tasks.CDNTask, err
 		}
 		var got []apiclient.Task
-		for chunk := range slices.Chunk(apiclient.SplitTaskIDs(*ids), tc.Target().MaxTaskIDs) {
-			res, err := tc.DescribeRefreshTaskByID(ctx, chunk)
+		for chunk := range slices.Chunk(apiclient.SplitTaskIDs(*ids), t.Caps.TaskIDs) {
+			res, err := client.DescribeTasksByID(ctx, t, chunk)
 			if err != nil {
 				return got, err
 			}

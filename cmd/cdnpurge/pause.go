@@ -13,8 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
+	"github.com/cdnpurge/cdnpurge/redact"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
@@ -79,7 +80,7 @@ func (a *app) openControl(ctx context.Context, stderr io.Writer) (*controlEnv, f
 	c, err := s.bindControl(ctx, js)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, config.RedactURL(s.cfg.NATSURL()))
+		return nil, nil, fmt.Errorf("%w (NATS at %s: is cdnpurge serve running? set nats.url)", err, redact.URL(s.cfg.NATSURL()))
 	}
 	return &controlEnv{ctl: c, nc: nc, subj: subj}, nc.Close, nil
 }
@@ -194,7 +195,7 @@ func (s *setup) readPauses(ctx context.Context) ([]worker.PauseState, error) {
 // could not be read, or nil.
 func writePauses(w io.Writer, ps []worker.PauseState, unknown error) error {
 	var err error
-	var pe *jobs.PermissionError
+	var pe *queue.PermissionError
 	switch {
 	case errors.As(unknown, &pe):
 		_, err = fmt.Fprintf(w, "submissions: pause state unknown (%v)\n", pe)

@@ -15,8 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
+	"github.com/cdnpurge/cdnpurge/redact"
 )
 
 // runQueued publishes the paths as jobs for the worker of a running serve
@@ -28,7 +29,7 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		return sum, err
 	}
 	defer nc.Close()
-	pub, err := jobs.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
+	pub, err := queue.NewPublisher(nc, a.publisherConfig(s.cfg, subj))
 	if err != nil {
 		return sum, err
 	}
@@ -59,17 +60,19 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 		js = append(js, j)
 	}
 	pathsOf := map[string]int{}
-	queued := func(j *jobs.Job, ack jobs.Ack) {
-		sum.Jobs = append(sum.Jobs, j.ID)
+	queued := func(j *jobs.Job, ack queue.Ack) {
+		// ack.JobID, not j.ID: a repeat under --idempotency-key is stored
+		// under the first request's IDs.
+		sum.Jobs = append(sum.Jobs, ack.JobID)
 		n := len(j.Paths())
 		sum.Submitted += n
-		pathsOf[j.ID] = n
+		pathsOf[ack.JobID] = n
 		if a.g.output == "text" {
 			dup := ""
 			if ack.Duplicate {
 				dup = ", already queued under this --idempotency-key"
 			}
-			fmt.Fprintf(stdout, "queued job %s (%s%s)\n", j.ID, plural(n, "path"), dup)
+			fmt.Fprintf(stdout, "queued job %s (%s%s)\n", ack.JobID, plural(n, "path"), dup)
 		}
 		prog.set("queued", sum.Submitted, sum.Paths, "paths")
 	}
@@ -129,13 +132,13 @@ func (a *app) runQueued(ctx context.Context, s *setup, req request, f purgeFlags
 // queueError explains a failed publish: an idempotency key used for other
 // paths, or a queue that cannot be reached.
 func queueError(err error, key string, s *setup) error {
-	var ce *jobs.IdempotencyConflictError
+	var ce *queue.IdempotencyConflictError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("--idempotency-key %q was used for other paths by job %s inside the duplicate window; nothing new was queued, use a new key: %w",
 			key, strings.Join(ce.JobIDs, ", "), err)
 	}
 	return fmt.Errorf("queue job: %w (is `cdnpurge serve` running at %s? set nats.url, or use --direct)",
-		err, config.RedactURL(s.cfg.NATSURL()))
+		err, redact.URL(s.cfg.NATSURL()))
 }
 
 // queuedEvent applies a status event of one of the CLI's jobs (of n

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // An --idempotency-key is bound to the paths it first queued: the same
@@ -28,7 +29,7 @@ func TestQueuedIdempotencyKeyIsBoundToPaths(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "idempotency-key") || !strings.Contains(errOut, first) {
 		t.Fatalf("other paths: exit %d\n%s\n%s", code, out, errOut)
 	}
-	st, _ := js.Stream(t.Context(), jobs.DefaultStreamName)
+	st, _ := js.Stream(t.Context(), queue.DefaultStreamName)
 	if info, _ := st.Info(t.Context()); info.State.Msgs != 1 {
 		t.Fatalf("stream holds %d jobs, want 1", info.State.Msgs)
 	}

@@ -82,7 +82,7 @@ func (s *setup) quotaMirror(client *apiclient.Client, p apiclient.Product) (m *q
 	if err != nil {
 		return nil, false, nil, err
 	}
-	return quota.NewMirror(store, quotaSource(client, p), s.cfg.MirrorConfig(s.log)), shared, close, nil
+	return quota.NewMirror(store, client, s.cfg.MirrorConfig(s.log)), shared, close, nil
 }
 
 // quotaStoreFor is target p's quota store: Redis when redis.url is set,
@@ -102,18 +102,12 @@ func (s *setup) quotaStoreFor(p apiclient.Product) (store quota.Store, shared bo
 	return quota.NewRedisStore(rdb, s.cfg.QuotaOptionsFor(p)), true, s.closeRedis, nil
 }
 
-// quotaSource answers target p's quota: the client bound to p
-// (DescribeRefreshQuota for CDN, DescribeDcdnRefreshQuota for DCDN).
-func quotaSource(c *apiclient.Client, p apiclient.Product) quota.Source {
-	return c.For(targetOf(p))
-}
-
 // targetOf is the apiclient Target of a product of the config (which
 // config check already limited to cdn and dcdn).
 func targetOf(p apiclient.Product) apiclient.Target {
 	t, err := apiclient.TargetOf(string(p))
 	if err != nil {
-		return apiclient.CDNTarget
+		return apiclient.CDN()
 	}
 	return t
 }
@@ -139,7 +133,7 @@ func (s *setup) purgeTargets(client *apiclient.Client) (targets map[apiclient.Pr
 		closers = append(closers, c)
 		shared = sh
 		mirrors = append(mirrors, m)
-		targets[p] = worker.TargetDeps{API: client.For(targetOf(p)), Gate: m, Syncer: m}
+		targets[p] = worker.TargetDeps{API: client, Gate: m, Syncer: m}
 	}
 	return targets, mirrors, shared, close, nil
 }

@@ -106,14 +106,14 @@ func fakeDCDN(t *testing.T, urlRemain string) *atomic.Int32 {
 		if action == "" {
 			action = r.URL.Query().Get("Action")
 		}
-		if action != apiclient.ActionDescribeDcdnRefreshQuota {
+		if action != apiclient.DCDN().Actions.Quota {
 			http.Error(w, `{"Code":"InvalidAction.NotFound"}`, http.StatusBadRequest)
 			return
 		}
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(apiclient.RawRefreshQuota{RequestID: "dcdn-1", URLQuota: "2000", URLRemain: urlRemain,
-			DirQuota: "100", DirRemain: "100", PreloadQuota: "500", PreloadRemain: "500"})
+		_ = json.NewEncoder(w).Encode(map[string]string{"RequestId": "dcdn-1", "UrlQuota": "2000", "UrlRemain": urlRemain,
+			"DirQuota": "100", "DirRemain": "100", "PreloadQuota": "500", "PreloadRemain": "500"})
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)

@@ -9,20 +9,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/config"
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/worker"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
 
 // roles are the NATS roles of deploy/nats/authorization.conf for the
 // names in cfg, to name the role a refused command needs.
-func roles(cfg *config.Config) []jobs.Role {
+func roles(cfg *config.Config) []queue.Role {
 	subj, _ := cfg.Subjects()
 	consumer := cfg.Worker.Consumer
 	if consumer == "" {
 		consumer = "cdnpurge-worker"
 	}
-	return jobs.Roles(jobs.RoleNames{Subjects: subj, Stream: cfg.NATS.Stream, StatusStream: cfg.NATS.StatusStream,
+	return queue.Roles(queue.RoleNames{Subjects: subj, Stream: cfg.NATS.Stream, StatusStream: cfg.NATS.StatusStream,
 		Replay: cfg.Webhooks.ReplayBucket, Control: worker.DefaultControlBucket, Archive: worker.DefaultArchiveBucket, History: worker.DefaultHistoryBucket,
 		Tasks: cfg.Worker.TaskBucket, Schedules: operations.DefaultStateBucket, Consumers: []string{consumer, "cdnpurge-archive"}})
 }
@@ -30,7 +30,7 @@ func roles(cfg *config.Config) []jobs.Role {
 // natsUser is the user a connection to rawURL with auth logs in as, for
 // refusals: nats.user, else the user of the URL; "" for nkeys, credentials
 // files and tokens.
-func natsUser(auth jobs.Auth, rawURL string) string {
+func natsUser(auth queue.Auth, rawURL string) string {
 	if auth.User != "" {
 		return auth.User
 	}
@@ -46,7 +46,7 @@ func natsUser(auth jobs.Auth, rawURL string) string {
 // refused records the first permission violation of this command and
 // stops it: the request that caused it gets no answer and would otherwise
 // wait for its timeout.
-func (a *app) refused(pe *jobs.PermissionError) {
+func (a *app) refused(pe *queue.PermissionError) {
 	if a.refusal.CompareAndSwap(nil, pe) && a.stopCmd != nil {
 		a.stopCmd(pe)
 	}
@@ -84,7 +84,7 @@ func bindOrOpen[T any](bind, open func() (T, error)) (T, error) {
 // refusalOr returns the permission violation that stopped ctx in place of
 // err (its echo), else err.
 func refusalOr(ctx context.Context, err error) error {
-	var pe *jobs.PermissionError
+	var pe *queue.PermissionError
 	if err != nil && errors.As(context.Cause(ctx), &pe) {
 		return pe
 	}

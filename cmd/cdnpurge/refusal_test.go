@@ -13,16 +13,17 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
 // runRolesNATS runs an embedded JetStream server with an all-powerful
-// user "admin" and, for each role of jobs.Roles, a user of its name
+// user "admin" and, for each role of queue.Roles, a user of its name
 // (password "<name>-pw"), and returns its URL.
 func runRolesNATS(t *testing.T) string {
 	t.Helper()
 	users := []*server.User{{Username: "admin", Password: "admin-pw"}}
-	for _, r := range jobs.Roles(jobs.RoleNames{}) {
+	for _, r := range queue.Roles(queue.RoleNames{}) {
 		users = append(users, &server.User{Username: r.Name, Password: r.Name + "-pw",
 			Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: r.Publish, Deny: r.DenyPublish},
 				Subscribe: &server.SubjectPermission{Allow: r.Subscribe}}})
@@ -46,7 +47,7 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	subj, _ := jobs.NewSubjects("")
-	if _, err := jobs.EnsureStream(t.Context(), js, jobs.StreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStream(t.Context(), js, queue.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	pw := filepath.Join(t.TempDir(), "pw")
@@ -71,7 +72,7 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 		t.Fatalf("purge without a key, no bucket: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: subj})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: subj})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestRefusedPurgeNamesPermission(t *testing.T) {
 
 	// A viewer may look the job up but not cancel it: the result (one
 	// JSON document) and the error name the permission.
-	if _, err := jobs.EnsureStatusStream(t.Context(), js, jobs.StatusStreamConfig{Subjects: subj}); err != nil {
+	if _, err := queue.EnsureStatusStream(t.Context(), js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := worker.OpenControl(t.Context(), js, "", 1); err != nil {

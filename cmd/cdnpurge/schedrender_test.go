@@ -153,7 +153,7 @@ func TestServiceCommandsAgainstEmulator(t *testing.T) {
 			t.Errorf("%q: code %d, out %q, stderr %q; want %q", tc.args, code, out, stderr, tc.want)
 		}
 	}
-	if got := srv.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := srv.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Errorf("ModifyCdnService calls = %d, want 1 (the second billing is skipped)", got)
 	}
 }

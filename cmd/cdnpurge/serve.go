@@ -27,6 +27,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/console"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/jobs/spool"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
@@ -82,7 +83,7 @@ calls it instead of the real API: nothing real is purged.`,
 	startCtx, stopStart := context.WithCancelCause(ctx)
 	defer stopStart(nil)
 	var running atomic.Bool
-	s.refused = func(pe *jobs.PermissionError) {
+	s.refused = func(pe *queue.PermissionError) {
 		s.log.Error("NATS refused a request", slog.String("error", pe.Error()))
 		if !running.Load() {
 			stopStart(pe)
@@ -91,7 +92,7 @@ calls it instead of the real API: nothing real is purged.`,
 	sv := &daemon{setup: s, flags: f, started: time.Now()}
 	defer sv.close()
 	if err := sv.start(startCtx); err != nil {
-		var pe *jobs.PermissionError
+		var pe *queue.PermissionError
 		if errors.As(context.Cause(startCtx), &pe) {
 			return fmt.Errorf("serve: %w", pe)
 		}
@@ -112,7 +113,7 @@ type daemon struct {
 	ns   *server.Server
 	nc   *nats.Conn
 	lock *embedded.StoreLock
-	sup  *jobs.Supervisor
+	sup  *queue.Supervisor
 	ctl  *control
 	// history keeps every job's record (kind, source, paths, tasks).
 	history *worker.History
@@ -210,25 +211,25 @@ func (sv *daemon) start(ctx context.Context) error {
 	if sv.ns != nil {
 		sv.checkRestart(ctx, js)
 	}
-	if _, err := jobs.EnsureStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
+	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
 		return fmt.Errorf("work stream: %w", err)
 	}
-	if _, err := jobs.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
+	if _, err := queue.EnsureStatusStream(ctx, js, cfg.StatusStreamConfig(subj)); err != nil {
 		return fmt.Errorf("status stream: %w", err)
 	}
 	recreated := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cdnpurge_jetstream_recreated_total",
 		Help: "JetStream streams (key-value buckets included) and consumers found missing and re-created, by kind."}, []string{"kind"})
 	recreated.WithLabelValues("stream").Add(float64(len(sv.lost)))
-	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
+	sv.sup = queue.NewSupervisor(js, queue.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
 	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
 		return err
 	}
 	if sv.flags.worker || sv.flags.scheduler {
-		if _, err := jobs.EnsureSchedStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
+		if _, err := queue.EnsureSchedStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
 			return fmt.Errorf("tick stream: %w", err)
 		}
-		sv.sup.WatchStream(jobs.SchedStreamConfig(cfg.StreamConfig(subj)))
+		sv.sup.WatchStream(queue.SchedStreamConfig(cfg.StreamConfig(subj)))
 	}
 	validator, err := jobs.NewValidator(cfg.ValidatorConfig())
 	if err != nil {
@@ -238,7 +239,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	if sv.health != nil {
 		pcfg.Writable = sv.health.Writable
 	}
-	pub, err := jobs.NewPublisher(nc, pcfg)
+	pub, err := queue.NewPublisher(nc, pcfg)
 	if err != nil {
 		return err
 	}
@@ -338,7 +339,7 @@ func (sv *daemon) startEmulator() error {
 	return nil
 }
 
-func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, v *jobs.Validator, pub *jobs.Publisher, nc *nats.Conn) error {
+func (sv *daemon) startWebhooks(ctx context.Context, reg *prometheus.Registry, js jetstream.JetStream, v *jobs.Validator, pub *queue.Publisher, nc *nats.Conn) error {
 	m, err := webhooks.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("webhook metrics: %w", err)
@@ -512,7 +513,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		return err
 	}
 	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
-	sv.sup.WatchConsumer(jobs.SchedStreamName(cfg.NATS.Stream), w.ConsumerConfig())
+	sv.sup.WatchConsumer(queue.SchedStreamName(cfg.NATS.Stream), w.ConsumerConfig())
 	checker, err := operations.NewServiceChecker(client, w, operations.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("service checker: %w", err)

@@ -49,7 +49,7 @@ func TestServeRotatingCredentials(t *testing.T) {
 		}
 		want := i + 1
 		jobstest.Eventually(t, "the hook's path to land", 20*time.Second, func() bool {
-			return len(emu.Paths(apiclient.ActionRefreshObjectCaches)) >= want
+			return len(emu.Paths(apiclient.CDN().Actions.Refresh)) >= want
 		})
 	}
 	if err := stop(); err != nil {
@@ -57,7 +57,7 @@ func TestServeRotatingCredentials(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for _, r := range emu.Requests() {
-		if r.Action == apiclient.ActionRefreshObjectCaches {
+		if r.Action == apiclient.CDN().Actions.Refresh {
 			if r.Code != "" {
 				t.Errorf("a refresh was refused: %s", r.Code)
 			}

@@ -203,7 +203,7 @@ func (a *app) discover(c *config.Config, loadErr error, load func() (*config.Con
 		// A config with no CDN setup of its own (no credentials, no domains:
 		// the empty config of the quick start) takes the running emulator.
 		noCredentials := c == nil && onlyProblems(loadErr, "cdn.credentials", "domains")
-		emulatorDefaults := c != nil && c.CDN.Emulator && c.CDN.Endpoint == apiclient.DefaultEndpoint
+		emulatorDefaults := c != nil && c.CDN.Emulator && c.CDN.Endpoint == apiclient.CDN().Endpoint
 		if noCredentials || emulatorDefaults {
 			a.env[config.EnvName("cdn.emulator")] = "true"
 			a.env[apiclient.EnvEndpoint] = st.CDNEndpoint

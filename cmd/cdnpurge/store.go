@@ -15,6 +15,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/config"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 )
 
@@ -168,7 +169,7 @@ const cliPublishBudget = 30 * time.Second
 // Its publish budget is at least cliPublishBudget: no webhook sender's
 // timeout bounds a command, so it rides through a whole leader election
 // of an outside NATS cluster rather than failing inside one.
-func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) jobs.PublisherConfig {
+func (a *app) publisherConfig(c *config.Config, subj jobs.Subjects) queue.PublisherConfig {
 	pc := c.PublisherConfig(subj)
 	pc.Budget = max(pc.Budget, cliPublishBudget)
 	if pc.Durable == nil && a.discovery.nats != "" && embedded.GroupCommit(c.NATS.Embedded.SyncInterval) {

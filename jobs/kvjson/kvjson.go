@@ -134,18 +134,24 @@ func Update[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn fu
 	return zero, 0, fmt.Errorf("update %s: %w", key, ErrContended)
 }
 
-// Open creates or opens the bucket cdnpurge keeps state in: file storage,
-// history 1, at least one replica, and the description and TTL given (an
-// existing bucket is updated to them). Errors name the bucket.
-func Open(ctx context.Context, js jetstream.JetStream, bucket, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// bucketConfig is how cdnpurge keeps state in a bucket: file storage,
+// history 1, at least one replica.
+func bucketConfig(bucket, description string, replicas int, ttl time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: description,
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
 		TTL:         ttl,
-	})
+	}
+}
+
+// Open creates or opens the bucket cdnpurge keeps state in: file storage,
+// history 1, at least one replica, and the description and TTL given (an
+// existing bucket is updated to them). Errors name the bucket.
+func Open(ctx context.Context, js jetstream.JetStream, bucket, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, bucketConfig(bucket, description, replicas, ttl))
 	if err != nil {
 		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
 	}
@@ -160,6 +166,29 @@ func Bind(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream
 	kv, err := js.KeyValue(ctx, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("open key-value bucket %s: %w", bucket, err)
+	}
+	return kv, nil
+}
+
+// BindOrCreate binds to the bucket as it is when it exists (see Bind) and
+// creates it as Open would when it is missing, never updating one: for
+// buckets every producer uses, which only some of them may create. The
+// creation is a create request alone, so a producer without the right is
+// refused on $JS.API.STREAM.CREATE.KV_<bucket>, which names the cause (the
+// bucket does not exist yet). A bucket another client created meanwhile is
+// bound. Errors name the bucket; a missing one wraps
+// jetstream.ErrBucketNotFound only when creating it failed.
+func BindOrCreate(ctx context.Context, js jetstream.JetStream, bucket, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := Bind(ctx, js, bucket)
+	if err == nil || !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv, err
+	}
+	kv, err = js.CreateKeyValue(ctx, bucketConfig(bucket, description, replicas, ttl))
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return Bind(ctx, js, bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create key-value bucket %s: %w", bucket, err)
 	}
 	return kv, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -114,5 +115,51 @@ func TestUpdateReturnsRealFailures(t *testing.T) {
 	_, _, err := Update(context.Background(), kv, "k", func(c *counter, _ bool) Change { calls++; return Write })
 	if err == nil || errors.Is(err, ErrContended) || calls > 1 {
 		t.Fatalf("closed connection: %v after %d calls of fn; want the failure itself, at once", err, calls)
+	}
+}
+
+// BindOrCreate creates a missing bucket as Open would, and binds an
+// existing one without changing it.
+func TestBindOrCreateCreatesOnceAndNeverUpdates(t *testing.T) {
+	t.Parallel()
+	n := jobstest.RunNATS(t)
+	nc, err := nats.Connect(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	kv, err := BindOrCreate(ctx, js, "made", "made here", 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != time.Hour || st.History() != 1 || st.Config().Description != "made here" || st.Config().Storage != jetstream.FileStorage {
+		t.Fatalf("created bucket = %+v", st.Config())
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	// Another TTL and description: bound as it is, keys kept.
+	again, err := BindOrCreate(ctx, js, "made", "other", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = again.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != time.Hour || st.Config().Description != "made here" {
+		t.Fatalf("existing bucket changed to %+v", st.Config())
+	}
+	if e, err := again.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+		t.Fatalf("key k after binding again: %v", err)
 	}
 }

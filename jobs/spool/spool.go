@@ -6,7 +6,7 @@
 // that lost the leader of the work stream elects a new one 4 to 9 s after
 // the loss was noticed, longer than the publish budget can wait. A
 // Publisher wraps the queue's publisher: when a publish gives up for a
-// passing reason (jobs.ErrUnavailable), it writes the request to a file in
+// passing reason (queue.ErrUnavailable), it writes the request to a file in
 // its directory, flushes the file and the directory to disk, and answers
 // as if the queue had taken it. Its drain loop publishes the spooled
 // requests in the order they came, with the same job IDs and idempotency
@@ -35,6 +35,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // DefaultMaxBytes bounds the spool's files together.
@@ -44,9 +45,9 @@ const DefaultMaxBytes = 64 << 20
 // does not fit in the spool.
 var ErrFull = errors.New("spool full")
 
-// Next is the queue's publisher (jobs.Publisher).
+// Next is the queue's publisher (queue.Publisher).
 type Next interface {
-	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error)
+	PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error)
 	Report(ctx context.Context, ev jobs.StatusEvent) error
 }
 
@@ -146,7 +147,7 @@ func (p *Publisher) Report(ctx context.Context, ev jobs.StatusEvent) error {
 // PublishSet publishes through the queue; when the queue gives up for a
 // passing reason, it spools the request and answers with an Ack per job
 // marked Spooled. Any other error is returned as it came.
-func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
+func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
 	acks, err := p.next.PublishSet(ctx, key, js)
 	if err == nil || !spoolable(err) {
 		return acks, err
@@ -154,13 +155,13 @@ func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) 
 	if serr := p.write(key, js); serr != nil {
 		return acks, fmt.Errorf("%w (and could not spool it: %w)", err, serr)
 	}
-	out := make([]jobs.Ack, len(js))
+	out := make([]queue.Ack, len(js))
 	for i, j := range js {
 		if i < len(acks) {
 			out[i] = acks[i]
 			continue
 		}
-		out[i] = jobs.Ack{JobID: j.ID, Spooled: true}
+		out[i] = queue.Ack{JobID: j.ID, Spooled: true}
 	}
 	p.log.Warn("queue unavailable; request spooled to disk, to be published once the queue takes it",
 		"job", js[0].ID, "jobs", len(js), "cause", err.Error(), "spooled", p.Len())
@@ -171,7 +172,7 @@ func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) 
 // a reconnect, past the publish budget) from its final ones. A store that
 // cannot write is this host's disk: a spool on it would fail as well.
 func spoolable(err error) bool {
-	return errors.Is(err, jobs.ErrUnavailable) && !errors.Is(err, jobs.ErrStoreUnwritable)
+	return errors.Is(err, queue.ErrUnavailable) && !errors.Is(err, queue.ErrStoreUnwritable)
 }
 
 // write stores one request durably: a temporary file, flushed, renamed,
@@ -345,7 +346,7 @@ func (p *Publisher) publishEntry(ctx context.Context, name string) error {
 		return p.remove(name, int64(len(data)))
 	}
 	_, err = p.next.PublishSet(ctx, e.Key, js)
-	if err != nil && errors.Is(err, jobs.ErrIdempotencyConflict) {
+	if err != nil && errors.Is(err, queue.ErrIdempotencyConflict) {
 		// Another request with this key and other content was stored
 		// while this one waited here: this one was answered 202, so it is
 		// published under its own job IDs rather than dropped.
@@ -357,7 +358,7 @@ func (p *Publisher) publishEntry(ctx context.Context, name string) error {
 	case err == nil:
 		p.log.Info("spooled request published", "job", js[0].ID, "jobs", len(js), "waited", time.Since(e.At).Round(time.Millisecond).String())
 		return p.remove(name, int64(len(data)))
-	case spoolable(err) || errors.Is(err, jobs.ErrStoreUnwritable) || ctx.Err() != nil:
+	case spoolable(err) || errors.Is(err, queue.ErrStoreUnwritable) || ctx.Err() != nil:
 		return err
 	default:
 		return p.setAside(name, err)

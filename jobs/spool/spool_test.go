@@ -14,11 +14,12 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
-// queue is a fake of the queue's publisher: it refuses with err while err
+// fakeQueue is a fake of the queue's publisher: it refuses with err while err
 // is set, and records what it stored.
-type queue struct {
+type fakeQueue struct {
 	mu     sync.Mutex
 	err    error
 	stored []published
@@ -31,7 +32,7 @@ type published struct {
 	ids []string
 }
 
-func (q *queue) PublishSet(_ context.Context, key string, js []*jobs.Job) ([]jobs.Ack, error) {
+func (q *fakeQueue) PublishSet(_ context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err != nil {
@@ -41,24 +42,24 @@ func (q *queue) PublishSet(_ context.Context, key string, js []*jobs.Job) ([]job
 		return nil, err
 	}
 	p := published{key: key}
-	acks := make([]jobs.Ack, len(js))
+	acks := make([]queue.Ack, len(js))
 	for i, j := range js {
 		p.ids = append(p.ids, j.ID)
-		acks[i] = jobs.Ack{JobID: j.ID, Stream: "CDNPURGE", Sequence: uint64(len(q.stored) + 1)}
+		acks[i] = queue.Ack{JobID: j.ID, Stream: "CDNPURGE", Sequence: uint64(len(q.stored) + 1)}
 	}
 	q.stored = append(q.stored, p)
 	return acks, nil
 }
 
-func (q *queue) Report(context.Context, jobs.StatusEvent) error { return nil }
+func (q *fakeQueue) Report(context.Context, jobs.StatusEvent) error { return nil }
 
-func (q *queue) set(err error) {
+func (q *fakeQueue) set(err error) {
 	q.mu.Lock()
 	q.err = err
 	q.mu.Unlock()
 }
 
-func (q *queue) ids() [][]string {
+func (q *fakeQueue) ids() [][]string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out [][]string
@@ -72,7 +73,7 @@ func job(id string) *jobs.Job {
 	return &jobs.Job{ID: id, Kind: jobs.KindRefresh, Refresh: &jobs.RefreshSpec{Paths: []string{"https://static.example.com/" + id}}}
 }
 
-var errElection = fmt.Errorf("gave up after 12 attempt(s) in 8s: %w: no responders", jobs.ErrUnavailable)
+var errElection = fmt.Errorf("gave up after 12 attempt(s) in 8s: %w: no responders", queue.ErrUnavailable)
 
 // drainUntil runs p's drain loop until done says the drain is over.
 func drainUntil(t *testing.T, p *Publisher, settled int) []error {
@@ -108,7 +109,7 @@ func drainUntil(t *testing.T, p *Publisher, settled int) []error {
 
 func TestSpoolAnswersWhatTheQueueCouldNotTakeAndPublishesItLaterInOrder(t *testing.T) {
 	t.Parallel()
-	q := &queue{err: errElection}
+	q := &fakeQueue{err: errElection}
 	dir := t.TempDir()
 	p, err := Open(q, Config{Dir: dir, Retry: time.Millisecond})
 	if err != nil {
@@ -166,14 +167,14 @@ func TestSpoolKeepsFinalRefusalsAndAFullSpool(t *testing.T) {
 		err  error
 		max  int64
 	}{
-		{"conflict", fmt.Errorf("key used: %w", jobs.ErrIdempotencyConflict), 0},
-		{"too large", fmt.Errorf("big: %w", jobs.ErrTooLarge), 0},
-		{"store unwritable", fmt.Errorf("disk full: %w: %w", jobs.ErrUnavailable, jobs.ErrStoreUnwritable), 0},
+		{"conflict", fmt.Errorf("key used: %w", queue.ErrIdempotencyConflict), 0},
+		{"too large", fmt.Errorf("big: %w", queue.ErrTooLarge), 0},
+		{"store unwritable", fmt.Errorf("disk full: %w: %w", queue.ErrUnavailable, queue.ErrStoreUnwritable), 0},
 		{"spool full", errElection, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			q := &queue{err: tc.err}
+			q := &fakeQueue{err: tc.err}
 			p, err := Open(q, Config{Dir: t.TempDir(), MaxBytes: tc.max})
 			if err != nil {
 				t.Fatal(err)
@@ -194,7 +195,7 @@ func TestSpoolKeepsFinalRefusalsAndAFullSpool(t *testing.T) {
 
 func TestSpoolPublishesAConflictingKeyUnderItsOwnIDsAndSetsAsideTheUnpublishable(t *testing.T) {
 	t.Parallel()
-	q := &queue{err: errElection}
+	q := &fakeQueue{err: errElection}
 	dir := t.TempDir()
 	p, err := Open(q, Config{Dir: dir, Retry: time.Millisecond})
 	if err != nil {
@@ -208,7 +209,7 @@ func TestSpoolPublishesAConflictingKeyUnderItsOwnIDsAndSetsAsideTheUnpublishable
 	}
 	q.mu.Lock()
 	q.err = nil
-	q.keyed = map[string]error{"taken": fmt.Errorf("other content: %w", jobs.ErrIdempotencyConflict)}
+	q.keyed = map[string]error{"taken": fmt.Errorf("other content: %w", queue.ErrIdempotencyConflict)}
 	q.mu.Unlock()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ type DomainPacerOptions struct {
 	Prefix  string
 	Account string
 	// Limit is the URLs per domain per window; default
-	// apiclient.URLsPerDomainPerMinute.
+	// apiclient.CDN().Caps.URLsPerDomainPerMinute.
 	Limit int
 	// Margin is added to the 60 s window, for the API counting a call at
 	// a slightly different moment than the pacer does; default 1s.
@@ -82,7 +82,7 @@ func (o DomainPacerOptions) withDefaults() DomainPacerOptions {
 		o.Account = "default"
 	}
 	if o.Limit <= 0 {
-		o.Limit = apiclient.URLsPerDomainPerMinute
+		o.Limit = apiclient.CDN().Caps.URLsPerDomainPerMinute
 	}
 	if o.Margin <= 0 {
 		o.Margin = time.Second

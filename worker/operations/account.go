@@ -36,13 +36,13 @@ type ServiceReport struct {
 // is true, the DCDN IPA service with DescribeDcdnIpaService. A financial
 // lock is part of the state, not an error; errors are the API's.
 func ReadService(ctx context.Context, api StatusAPI, ipa bool) (ServiceReport, error) {
-	st, err := api.DescribeCdnService(ctx)
+	st, err := api.DescribeService(ctx, apiclient.CDN())
 	if err != nil {
 		return ServiceReport{}, fmt.Errorf("read CDN service state: %w", err)
 	}
 	rep := ServiceReport{CDN: serviceState(st)}
 	if ipa {
-		s, err := api.DescribeDcdnIpaService(ctx)
+		s, err := api.DescribeService(ctx, apiclient.DCDN())
 		if err != nil {
 			return ServiceReport{}, fmt.Errorf("read DCDN IPA service state: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/suggest"
 )
 
@@ -49,9 +50,9 @@ func domainAction(required, optional []string, values map[string][]string) Actio
 // StopCdnDomain, and the refresh and prefetch actions, with the parameter
 // names as the API spells them.
 var knownActions = map[string]ActionSpec{
-	apiclient.ActionModifyCdnService: {Service: true, Required: []string{"InternetChargeType"},
+	apiclient.CDN().Actions.ModifyService: {Service: true, Required: []string{"InternetChargeType"},
 		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
-	apiclient.ActionOpenCdnService: {Service: true, Required: []string{"InternetChargeType"},
+	apiclient.CDN().Actions.OpenService: {Service: true, Required: []string{"InternetChargeType"},
 		Values: map[string][]string{"InternetChargeType": {apiclient.PayByTraffic, apiclient.PayByBandwidth}}},
 
 	"SetOptimizeConfig":     domainAction([]string{"Enable"}, nil, map[string][]string{"Enable": onOff}),
@@ -105,6 +106,14 @@ var ErrDomainNotAllowed = errors.New("domain not on the allowlist")
 // name, when it is a comma-separated list) is not on allow; a nil allow
 // allows none. Service actions (no domain) pass.
 func CheckDomains(action string, params map[string]string, allow Allowlist) error {
+	if err := checkDomainName(action, params, allow); err != nil {
+		return fmt.Errorf("DomainName: %w", err)
+	}
+	return nil
+}
+
+// checkDomainName is CheckDomains without the parameter's name.
+func checkDomainName(action string, params map[string]string, allow Allowlist) error {
 	if spec, ok := knownActions[action]; ok && spec.Service {
 		return nil
 	}
@@ -116,13 +125,13 @@ func CheckDomains(action string, params map[string]string, allow Allowlist) erro
 			continue
 		}
 		if allow == nil || !allow.Allowed(host) {
-			return fmt.Errorf("DomainName: %q is not on the domain allowlist (domains in the config); %s may only change configured domains: %w",
+			return fmt.Errorf("%q is not on the domain allowlist (domains in the config); %s may only change configured domains: %w",
 				oneLine(d, 80), action, ErrDomainNotAllowed)
 		}
 		checked++
 	}
 	if checked == 0 {
-		return fmt.Errorf("DomainName: missing; %s needs one of the configured domains: %w", action, ErrDomainNotAllowed)
+		return fmt.Errorf("missing; %s needs one of the configured domains: %w", action, ErrDomainNotAllowed)
 	}
 	return nil
 }
@@ -146,13 +155,13 @@ func LookupAction(name string) (ActionSpec, bool) {
 	return s, ok
 }
 
-// checkParams returns the problems of params against spec, each prefixed by
-// field (for example "schedules[2].params").
-func checkParams(field, action string, spec ActionSpec, params map[string]string) []string {
-	var probs []string
+// checkParams returns the problems of params against spec, each at its
+// parameter's name ("DomainName").
+func checkParams(action string, spec ActionSpec, params map[string]string) fielderr.List {
+	var probs fielderr.List
 	for _, p := range spec.Required {
 		if strings.TrimSpace(params[p]) == "" {
-			probs = append(probs, fmt.Sprintf("%s.%s: required by %s", field, p, action))
+			probs.Add(p, "required by %s", action)
 		}
 	}
 	allowed := append(slices.Clone(spec.Required), spec.Optional...)
@@ -163,18 +172,18 @@ func checkParams(field, action string, spec ActionSpec, params map[string]string
 	sort.Strings(names)
 	for _, k := range names {
 		if !slices.Contains(allowed, k) {
-			msg := fmt.Sprintf("%s.%s: not a parameter of %s", field, k, action)
+			msg := fmt.Sprintf("not a parameter of %s", action)
 			if s := suggestAction(k, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			} else if len(allowed) > 0 {
 				msg += fmt.Sprintf(" (it takes %s)", strings.Join(allowed, ", "))
 			}
-			probs = append(probs, msg)
+			probs.Add(k, "%s", msg)
 			continue
 		}
 		v := strings.TrimSpace(params[k])
 		if want, ok := spec.Values[k]; ok && v != "" && !slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(w, v) }) {
-			probs = append(probs, fmt.Sprintf("%s.%s: %q is not a value %s takes; want one of %s", field, k, v, action, strings.Join(want, ", ")))
+			probs.Add(k, "%q is not a value %s takes; want one of %s", v, action, strings.Join(want, ", "))
 		}
 	}
 	return probs

@@ -55,8 +55,8 @@ func NewAuthority(cfg AuthorityConfig) (*Authority, error) {
 	if cfg.Allowlist == nil {
 		return nil, errors.New("schedule authority: no domain allowlist")
 	}
-	if err := ValidateAll(cfg.Schedules, cfg.Allowlist); err != nil {
-		return nil, fmt.Errorf("schedules: %w", err)
+	if errs := ValidateAll(cfg.Schedules, cfg.Allowlist); errs != nil {
+		return nil, fmt.Errorf("schedules: %w", errs.Prefix("schedules"))
 	}
 	entries, err := parseAll(cfg.Schedules)
 	if err != nil {

@@ -93,7 +93,7 @@ func TestForgedOperationsAreRefusedAndOnlyConfiguredTicksRun(t *testing.T) {
 		{w.subjects.Op("origin-fix"), opMessage(t, "origin-fix", nine, "StopCdnDomain", map[string]string{"DomainName": "example.com"}), "runs ModifyCdnDomain"},
 		{w.subjects.Op("origin-fix"), opMessage(t, "origin-fix", nine.Add(30*time.Second), "ModifyCdnDomain", good), "not a fire time"},
 		{w.subjects.Op("nope"), opMessage(t, "nope", nine, "ModifyCdnService", map[string]string{"InternetChargeType": "PayByTraffic"}), "not an enabled schedule"},
-		{w.subjects.Op("night-bandwidth"), opMessage(t, "night-bandwidth", shanghai(2026, 11, 24, 23, 0, 0), apiclient.ActionModifyCdnService,
+		{w.subjects.Op("night-bandwidth"), opMessage(t, "night-bandwidth", shanghai(2026, 11, 24, 23, 0, 0), apiclient.CDN().Actions.ModifyService,
 			map[string]string{"InternetChargeType": apiclient.PayByTraffic}), "params differ"},
 		{w.subjects.Sched("origin-fix"), `{"schedule":"origin-fix","tick":"2026-11-25T01:00:00Z","action":"StopCdnDomain"}`, "unknown field"},
 		{w.subjects.Sched("nope"), `{"schedule":"nope","tick":"2026-11-25T01:00:00Z"}`, "not an enabled schedule"},
@@ -116,7 +116,7 @@ func TestForgedOperationsAreRefusedAndOnlyConfiguredTicksRun(t *testing.T) {
 			t.Errorf("no invalid report says %q; reports: %q", f.want, got)
 		}
 	}
-	for _, a := range []string{"ModifyCdnDomain", "StopCdnDomain", apiclient.ActionModifyCdnService} {
+	for _, a := range []string{"ModifyCdnDomain", "StopCdnDomain", apiclient.CDN().Actions.ModifyService} {
 		if n := w.emu.Calls(a); n != 0 {
 			t.Errorf("%s reached the API %d times from forged messages", a, n)
 		}
@@ -180,7 +180,7 @@ func TestLegacyOperationMessageOfAConfiguredTickRuns(t *testing.T) {
 	tick := shanghai(2026, 11, 25, 23, 0, 0)
 	// As the earlier scheduler wrote it: the job ID derived from the
 	// message ID, which is the tick's.
-	j := (Schedule{Name: "night-bandwidth", Action: apiclient.ActionModifyCdnService,
+	j := (Schedule{Name: "night-bandwidth", Action: apiclient.CDN().Actions.ModifyService,
 		Params: map[string]string{"InternetChargeType": apiclient.PayByBandwidth}}).job(tick)
 	data, err := jobs.Encode(j)
 	if err != nil {
@@ -223,7 +223,7 @@ func TestProducerCannotCancelATickByItsMessageID(t *testing.T) {
 		st, _, _ := r.state.Load(w.ctx, "night-bandwidth")
 		return st.LastResult == ResultOK
 	})
-	if n := w.emu.Calls(apiclient.ActionModifyCdnService); n != 1 {
+	if n := w.emu.Calls(apiclient.CDN().Actions.ModifyService); n != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", n)
 	}
 }

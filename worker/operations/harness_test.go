@@ -13,8 +13,10 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
+	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/worker"
 )
@@ -47,13 +49,13 @@ func newWorld(t *testing.T, start time.Time) *world {
 	w.nats = jobstest.RunNATS(t)
 	w.subjects, _ = jobs.NewSubjects("cdn")
 	_, js := w.connect()
-	if _, err := jobs.EnsureStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureStream(w.ctx, js, queue.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureSchedStream(w.ctx, js, jobs.StreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureSchedStream(w.ctx, js, queue.StreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobs.EnsureStatusStream(w.ctx, js, jobs.StatusStreamConfig{Subjects: w.subjects}); err != nil {
+	if _, err := queue.EnsureStatusStream(w.ctx, js, queue.StatusStreamConfig{Subjects: w.subjects}); err != nil {
 		t.Fatal(err)
 	}
 	var err error
@@ -64,13 +66,13 @@ func newWorld(t *testing.T, start time.Time) *world {
 	t.Cleanup(emu.Close)
 	w.emu = emu
 	w.client, err = apiclient.New(apiclient.Options{
-		Endpoint:     emu.URL,
-		DCDNEndpoint: emu.URL,
-		Credentials:  apiclient.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
-		Retry:        apiclient.RetryPolicy{MaxAttempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxTotal: time.Second},
-		RateLimits:   map[string]float64{apiclient.ActionDescribeCdnService: -1, apiclient.ActionModifyCdnService: -1},
-		Now:          w.clock.Now,
-		Logger:       w.log,
+		Endpoint:    emu.URL,
+		Endpoints:   map[apiclient.Product]string{apiclient.ProductDCDN: emu.URL},
+		Credentials: credentials.Credentials{AccessKeyID: cdnemu.DefaultAccessKeyID, AccessKeySecret: cdnemu.DefaultAccessKeySecret},
+		Retry:       apiclient.RetryPolicy{MaxAttempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxTotal: time.Second},
+		RateLimits:  map[string]float64{apiclient.CDN().Actions.Service: -1, apiclient.CDN().Actions.ModifyService: -1},
+		Now:         w.clock.Now,
+		Logger:      w.log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +109,7 @@ type replica struct {
 func (w *world) replica(name string, schedules []Schedule, withWorker bool) *replica {
 	w.t.Helper()
 	nc, js := w.connect()
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func (w *world) runWorker(name string, js jetstream.JetStream, op worker.Operato
 		Tracker: worker.TrackerConfig{Interval: 20 * time.Millisecond, FirstPoll: 20 * time.Millisecond,
 			MaxPollInterval: 100 * time.Millisecond, Lease: time.Second},
 	}
-	wk, err := worker.New(cfg, worker.Deps{JS: js, Stream: jobs.DefaultStreamName, Subjects: w.subjects, Validator: w.val,
+	wk, err := worker.New(cfg, worker.Deps{JS: js, Stream: queue.DefaultStreamName, Subjects: w.subjects, Validator: w.val,
 		API: w.client, Gate: w.mirror, Syncer: w.mirror, Store: store, Operator: op, Ticks: ticks,
 		Logger: w.log.With("replica", name), Now: w.clock.Now, Name: name})
 	if err != nil {
@@ -172,9 +174,9 @@ func shanghai(y int, m time.Month, d, h, min, sec int) time.Time {
 
 func billingSchedules() []Schedule {
 	return []Schedule{
-		{Name: "night-bandwidth", Cron: "0 23 * * *", Action: apiclient.ActionModifyCdnService, CatchUp: true,
+		{Name: "night-bandwidth", Cron: "0 23 * * *", Action: apiclient.CDN().Actions.ModifyService, CatchUp: true,
 			Params: map[string]string{"InternetChargeType": apiclient.PayByBandwidth}},
-		{Name: "day-traffic", Cron: "0 7 * * *", Action: apiclient.ActionModifyCdnService, CatchUp: true,
+		{Name: "day-traffic", Cron: "0 7 * * *", Action: apiclient.CDN().Actions.ModifyService, CatchUp: true,
 			Params: map[string]string{"InternetChargeType": apiclient.PayByTraffic}},
 	}
 }

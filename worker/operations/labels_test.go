@@ -12,13 +12,10 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
-// statusAPI answers DescribeCdnService with a fixed state.
+// statusAPI answers DescribeService with a fixed state for every target.
 type statusAPI struct{ st apiclient.ServiceStatus }
 
-func (a statusAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, error) {
-	return a.st, nil
-}
-func (a statusAPI) DescribeDcdnIpaService(context.Context) (apiclient.ServiceStatus, error) {
+func (a statusAPI) DescribeService(context.Context, apiclient.Target) (apiclient.ServiceStatus, error) {
 	return a.st, nil
 }
 

@@ -22,12 +22,12 @@ var ErrNotVerified = errors.New("billing change not visible in DescribeCdnServic
 // parameters are not in the known-actions table. It is never retried.
 var ErrUnknownOperation = errors.New("operation not runnable")
 
-// ServiceAPI is what billing changes and service checks need of the CDN
-// API client.
+// ServiceAPI is what billing changes and service checks need of the API
+// client; they work on CDN (apiclient.CDN()).
 type ServiceAPI interface {
-	DescribeCdnService(ctx context.Context) (apiclient.ServiceStatus, error)
-	ModifyCdnService(ctx context.Context, chargeType string) (string, error)
-	OpenCdnService(ctx context.Context, chargeType string) (string, error)
+	DescribeService(ctx context.Context, t apiclient.Target) (apiclient.ServiceStatus, error)
+	ModifyService(ctx context.Context, t apiclient.Target, chargeType string) (string, error)
+	OpenService(ctx context.Context, t apiclient.Target, chargeType string) (string, error)
 }
 
 // OperatorAPI is what Operator needs of the CDN API client; *apiclient.Client
@@ -92,14 +92,18 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 	if !ok {
 		return "", "", fmt.Errorf("action %q is not one cdnpurge runs (see KnownActions): %w", op.Action, ErrUnknownOperation)
 	}
-	if probs := checkParams("params", op.Action, spec, op.Params); len(probs) > 0 {
-		return "", "", fmt.Errorf("%s: %v: %w", op.Action, probs, ErrUnknownOperation)
+	if probs := checkParams(op.Action, spec, op.Params).Prefix("params"); len(probs) > 0 {
+		lines := make([]string, len(probs))
+		for i, p := range probs {
+			lines[i] = p.Error()
+		}
+		return "", "", fmt.Errorf("%s: %v: %w", op.Action, lines, ErrUnknownOperation)
 	}
 	if err := CheckDomains(op.Action, op.Params, o.allow); err != nil {
 		return "", "", fmt.Errorf("%s: params.%w", op.Action, err)
 	}
 	switch op.Action {
-	case apiclient.ActionModifyCdnService:
+	case apiclient.CDN().Actions.ModifyService:
 		r, err := ChangeBilling(ctx, o.api, op.Params["InternetChargeType"])
 		if err != nil {
 			return "", "", err
@@ -111,7 +115,7 @@ func (o *Operator) run(ctx context.Context, log *slog.Logger, op *jobs.Operation
 		log.Info("billing change accepted and verified", slog.String("request_id", r.RequestID),
 			slog.String("charge_type", r.Requested), slog.Time("takes_effect", r.EffectiveAt), slog.String("detail", r.Message()))
 		return ResultOK, r.Message(), nil
-	case apiclient.ActionOpenCdnService:
+	case apiclient.CDN().Actions.OpenService:
 		opened, rid, err := openService(ctx, o.api, op.Params["InternetChargeType"])
 		if err != nil {
 			return "", "", err
@@ -215,7 +219,7 @@ func ChangeBilling(ctx context.Context, api ServiceAPI, chargeType string) (Bill
 	if chargeType != apiclient.PayByTraffic && chargeType != apiclient.PayByBandwidth {
 		return r, fmt.Errorf("billing method %q: want %s or %s: %w", chargeType, apiclient.PayByTraffic, apiclient.PayByBandwidth, ErrUnknownOperation)
 	}
-	before, err := api.DescribeCdnService(ctx)
+	before, err := api.DescribeService(ctx, apiclient.CDN())
 	if err != nil {
 		return r, fmt.Errorf("read the CDN service before changing billing to %s: %w", chargeType, err)
 	}
@@ -226,12 +230,12 @@ func ChangeBilling(ctx context.Context, api ServiceAPI, chargeType string) (Bill
 		r.Skipped = true
 		return r, nil
 	}
-	rid, err := api.ModifyCdnService(ctx, chargeType)
+	rid, err := api.ModifyService(ctx, apiclient.CDN(), chargeType)
 	if err != nil {
 		return r, fmt.Errorf("change billing to %s: %w", chargeType, err)
 	}
 	r.RequestID = rid
-	after, err := api.DescribeCdnService(ctx)
+	after, err := api.DescribeService(ctx, apiclient.CDN())
 	if err != nil {
 		return r, fmt.Errorf("verify billing change to %s (ModifyCdnService RequestId %s was accepted): %w", chargeType, rid, err)
 	}
@@ -247,7 +251,7 @@ func ChangeBilling(ctx context.Context, api ServiceAPI, chargeType string) (Bill
 // openService calls OpenCdnService; an account that has the service
 // already is not an error (opened is false then).
 func openService(ctx context.Context, api ServiceAPI, chargeType string) (opened bool, requestID string, err error) {
-	rid, err := api.OpenCdnService(ctx, chargeType)
+	rid, err := api.OpenService(ctx, apiclient.CDN(), chargeType)
 	if apiclient.AlreadyOpened(err) {
 		return false, "", nil
 	}

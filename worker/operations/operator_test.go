@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func opJob(schedule, action string, tick time.Time, params map[string]string) *jobs.Job {
@@ -91,7 +92,7 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 	op := NewOperator(w.client, OperatorConfig{State: state, Now: w.clock.Now, Allowlist: w.val})
 	run := func(ct string, tick time.Time) State {
 		t.Helper()
-		if err := op.Run(w.ctx, opJob("billing", apiclient.ActionModifyCdnService, tick, map[string]string{"InternetChargeType": ct})); err != nil {
+		if err := op.Run(w.ctx, opJob("billing", apiclient.CDN().Actions.ModifyService, tick, map[string]string{"InternetChargeType": ct})); err != nil {
 			t.Fatal(err)
 		}
 		st, _, _ := state.Load(w.ctx, "billing")
@@ -114,11 +115,11 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 	if _, pending := w.emu.ChargeType(); pending != "" {
 		t.Fatalf("pending = %q after cancelling", pending)
 	}
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d, want 2", got)
 	}
 	// An older tick finishing late does not overwrite a newer result.
-	_ = op.Run(w.ctx, opJob("billing", apiclient.ActionModifyCdnService, tick, map[string]string{"InternetChargeType": apiclient.PayByTraffic}))
+	_ = op.Run(w.ctx, opJob("billing", apiclient.CDN().Actions.ModifyService, tick, map[string]string{"InternetChargeType": apiclient.PayByTraffic}))
 	if st, _, _ := state.Load(w.ctx, "billing"); !st.LastRunTick.Equal(tick.Add(3 * time.Minute)) {
 		t.Fatalf("late old tick overwrote state: %+v", st)
 	}
@@ -127,15 +128,17 @@ func TestOperatorBillingSkipsWhenAlreadyThere(t *testing.T) {
 // lyingAPI accepts ModifyCdnService but never shows the change.
 type lyingAPI struct{ OperatorAPI }
 
-func (lyingAPI) DescribeCdnService(context.Context) (apiclient.ServiceStatus, error) {
+func (lyingAPI) DescribeService(context.Context, apiclient.Target) (apiclient.ServiceStatus, error) {
 	return apiclient.ServiceStatus{InternetChargeType: apiclient.PayByTraffic}, nil
 }
-func (lyingAPI) ModifyCdnService(context.Context, string) (string, error) { return "rid", nil }
+func (lyingAPI) ModifyService(context.Context, apiclient.Target, string) (string, error) {
+	return "rid", nil
+}
 
 func TestOperatorVerifiesBillingChange(t *testing.T) {
 	t.Parallel()
 	op := NewOperator(lyingAPI{}, OperatorConfig{})
-	err := op.Run(context.Background(), opJob("b", apiclient.ActionModifyCdnService, time.Now(),
+	err := op.Run(context.Background(), opJob("b", apiclient.CDN().Actions.ModifyService, time.Now(),
 		map[string]string{"InternetChargeType": apiclient.PayByBandwidth}))
 	if !errors.Is(err, ErrNotVerified) {
 		t.Fatalf("Run = %v, want ErrNotVerified", err)
@@ -174,11 +177,11 @@ type recordingPublisher struct {
 	keys []string
 }
 
-func (p *recordingPublisher) PublishTick(_ context.Context, _ string, _ time.Time, key string) (jobs.Ack, error) {
+func (p *recordingPublisher) PublishTick(_ context.Context, _ string, _ time.Time, key string) (queue.Ack, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = append(p.keys, key)
-	return jobs.Ack{JobID: key}, nil
+	return queue.Ack{JobID: key}, nil
 }
 
 func (p *recordingPublisher) got() []string {

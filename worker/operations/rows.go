@@ -38,8 +38,8 @@ func (r Row) LastRunLocal() time.Time {
 // Rows returns each schedule with its next n run times after now in its
 // zone and its last run and result from states (by name).
 func Rows(schedules []Schedule, states map[string]State, now time.Time, n int) ([]Row, error) {
-	if err := ValidateAll(schedules, nil); err != nil {
-		return nil, fmt.Errorf("schedules: %w", err)
+	if errs := ValidateAll(schedules, nil); errs != nil {
+		return nil, fmt.Errorf("schedules: %w", errs.Prefix("schedules"))
 	}
 	rows := make([]Row, 0, len(schedules))
 	for _, s := range schedules {

@@ -19,6 +19,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
+	"github.com/cdnpurge/cdnpurge/fielderr"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
@@ -84,68 +85,69 @@ func loadLocation(name string) (*time.Location, error) {
 }
 
 // Validate checks the schedule at index i of the config and returns every
-// problem, each naming its field, for example
-// "schedules[2].params.DomainName: required by SetRefererConfig".
-func (s Schedule) Validate(i int) error {
-	f := fmt.Sprintf("schedules[%d]", i)
+// problem, each at its field relative to the schedules list, for example
+// "[2] (nightly).params.DomainName: required by SetRefererConfig".
+func (s Schedule) Validate(i int) fielderr.List {
+	f := fmt.Sprintf("[%d]", i)
 	if s.Name != "" {
-		f = fmt.Sprintf("schedules[%d] (%s)", i, s.Name)
+		f = fmt.Sprintf("[%d] (%s)", i, s.Name)
 	}
-	var probs []string
-	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	var probs fielderr.List
+	add := func(field, format string, args ...any) { probs.Add(fielderr.Join(f, field), format, args...) }
 
 	switch {
 	case s.Name == "":
-		add("%s.name: missing; give each schedule a unique name", f)
+		add("name", "missing; give each schedule a unique name")
 	case !jobs.ValidToken(s.Name):
-		add("%s.name: %q: use 1-64 letters, digits, '-' or '_' (it becomes a subject token and a key)", f, s.Name)
+		add("name", "%q: use 1-64 letters, digits, '-' or '_' (it becomes a subject token and a key)", s.Name)
 	}
 	if _, err := s.parse(); err != nil {
-		add("%s.%v", f, err)
+		var fe fielderr.Error
+		if !errors.As(err, &fe) {
+			fe = fielderr.Error{Message: err.Error()}
+		}
+		add(fe.Field, "%s", fe.Message)
 	}
 	switch s.Action {
 	case "":
-		add("%s.action: missing; want ModifyCdnService, a domain configuration action, StartCdnDomain, StopCdnDomain, refresh or push", f)
+		add("action", "missing; want ModifyCdnService, a domain configuration action, StartCdnDomain, StopCdnDomain, refresh or push")
 	case ActionRefresh, ActionPush:
-		probs = append(probs, s.checkPurge(f)...)
+		probs.Append(f, s.checkPurge())
 	default:
 		spec, ok := knownActions[s.Action]
 		if !ok {
-			msg := fmt.Sprintf("%s.action: unknown action %q", f, s.Action)
+			msg := fmt.Sprintf("unknown action %q", s.Action)
 			if sug := suggestAction(s.Action, append(KnownActions(), ActionRefresh, ActionPush)); sug != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", sug)
 			} else {
 				msg += "; see the known actions in the schedules section of the README"
 			}
-			add("%s", msg)
+			add("action", "%s", msg)
 			break
 		}
-		probs = append(probs, checkParams(f+".params", s.Action, spec, s.Params)...)
+		probs.Append(fielderr.Join(f, "params"), checkParams(s.Action, spec, s.Params))
 		if len(s.Paths) > 0 || s.ObjectType != "" || s.Force != nil || s.Area != "" {
-			add("%s.paths: only refresh and push schedules take paths, object_type, force or area", f)
+			add("paths", "only refresh and push schedules take paths, object_type, force or area")
 		}
 	}
-	if len(probs) == 0 {
-		return nil
-	}
-	return errors.New(strings.Join(probs, "\n"))
+	return probs
 }
 
-// checkPurge checks the refresh/push fields; paths themselves are checked
-// against the allowed domains by ValidateAll.
-func (s Schedule) checkPurge(f string) []string {
-	var probs []string
+// checkPurge checks the refresh/push fields, each at its field; paths
+// themselves are checked against the allowed domains by ValidateAll.
+func (s Schedule) checkPurge() fielderr.List {
+	var probs fielderr.List
 	if len(s.Params) > 0 {
-		probs = append(probs, fmt.Sprintf("%s.params: %s schedules take paths (and object_type, force, area), not params", f, s.Action))
+		probs.Add("params", "%s schedules take paths (and object_type, force, area), not params", s.Action)
 	}
 	if len(s.Paths) == 0 {
-		probs = append(probs, fmt.Sprintf("%s.paths: missing; a %s schedule needs at least one URL", f, s.Action))
+		probs.Add("paths", "missing; a %s schedule needs at least one URL", s.Action)
 	}
 	if s.Action == ActionPush && (s.ObjectType != "" || s.Force != nil) {
-		probs = append(probs, fmt.Sprintf("%s.object_type: push takes no object_type or force; they belong to refresh", f))
+		probs.Add("object_type", "push takes no object_type or force; they belong to refresh")
 	}
 	if s.Action == ActionRefresh && (s.Area != "" || s.L2Preload || s.WithHeader != "" || s.QueryHashkey) {
-		probs = append(probs, fmt.Sprintf("%s.area: refresh takes no area, l2_preload, with_header or query_hashkey; they belong to push", f))
+		probs.Add("area", "refresh takes no area, l2_preload, with_header or query_hashkey; they belong to push")
 	}
 	return probs
 }
@@ -153,22 +155,24 @@ func (s Schedule) checkPurge(f string) []string {
 // ValidateAll checks every schedule, that names are unique, and, when v
 // (the domain allowlist) is not nil, the paths of refresh and push
 // schedules and the DomainName of domain actions against the allowed
-// domains. It returns all problems joined, one per line.
-func ValidateAll(list []Schedule, v *jobs.Validator) error {
-	var errs []error
+// domains. It returns every problem at its field relative to the list
+// ("[2] (nightly).cron"); the caller adds "schedules".
+func ValidateAll(list []Schedule, v *jobs.Validator) fielderr.List {
+	var errs fielderr.List
 	seen := map[string]int{}
 	for i, s := range list {
-		if err := s.Validate(i); err != nil {
-			errs = append(errs, err)
+		if probs := s.Validate(i); probs != nil {
+			errs = append(errs, probs...)
 			continue
 		}
+		f := fmt.Sprintf("[%d] (%s)", i, s.Name)
 		if j, ok := seen[s.Name]; ok {
-			errs = append(errs, fmt.Errorf("schedules[%d].name: %q is also the name of schedules[%d]; names must be unique", i, s.Name, j))
+			errs.Add(fmt.Sprintf("[%d].name", i), "%q is also the name of schedules[%d]; names must be unique", s.Name, j)
 		}
 		seen[s.Name] = i
 		if v != nil && s.Action != ActionRefresh && s.Action != ActionPush {
-			if err := CheckDomains(s.Action, s.Params, v); err != nil {
-				errs = append(errs, fmt.Errorf("schedules[%d] (%s).params.%w", i, s.Name, err))
+			if err := checkDomainName(s.Action, s.Params, v); err != nil {
+				errs.Add(f+".params.DomainName", "%v", err)
 			}
 		}
 		if v != nil && (s.Action == ActionRefresh || s.Action == ActionPush) {
@@ -177,15 +181,15 @@ func ValidateAll(list []Schedule, v *jobs.Validator) error {
 				var ve *jobs.ValidationError
 				if errors.As(err, &ve) {
 					for _, p := range ve.Problems {
-						errs = append(errs, fmt.Errorf("schedules[%d] (%s).%s: %s %s", i, s.Name, p.Field, p.Path, p.Reason))
+						errs.Add(fielderr.Join(f, p.Field), "%s %s", p.Path, p.Reason)
 					}
 				} else {
-					errs = append(errs, fmt.Errorf("schedules[%d] (%s): %w", i, s.Name, err))
+					errs.Add(f, "%v", err)
 				}
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // entry is a validated schedule ready to compute ticks.
@@ -195,25 +199,26 @@ type entry struct {
 	sched cron.Schedule
 }
 
-// parse builds the entry; its errors start with the field name.
+// parse builds the entry; its errors are fielderr.Errors at the field
+// (cron, time_zone).
 func (s Schedule) parse() (*entry, error) {
 	loc, err := loadLocation(s.TimeZone)
 	if err != nil {
-		return nil, fmt.Errorf("time_zone: %w", err)
+		return nil, fielderr.Error{Field: "time_zone", Message: err.Error()}
 	}
 	spec := strings.TrimSpace(s.Cron)
 	switch {
 	case spec == "":
-		return nil, errors.New("cron: missing; for example \"0 23 * * *\" or \"@every 30m\"")
+		return nil, fielderr.Error{Field: "cron", Message: "missing; for example \"0 23 * * *\" or \"@every 30m\""}
 	case strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ="):
-		return nil, fmt.Errorf("cron: %q: put the zone in time_zone, not in the expression", s.Cron)
+		return nil, fielderr.Error{Field: "cron", Message: fmt.Sprintf("%q: put the zone in time_zone, not in the expression", s.Cron)}
 	}
 	sched, err := cronParser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("cron: %q: %w (want 5 fields \"min hour dom month dow\", 6 with leading seconds, or a descriptor such as @daily or @every 30m)", s.Cron, err)
+		return nil, fielderr.Error{Field: "cron", Message: fmt.Sprintf("%q: %v (want 5 fields \"min hour dom month dow\", 6 with leading seconds, or a descriptor such as @daily or @every 30m)", s.Cron, err)}
 	}
 	if probe := nextTick(sched, loc, time.Now()); probe.IsZero() {
-		return nil, fmt.Errorf("cron: %q never fires", s.Cron)
+		return nil, fielderr.Error{Field: "cron", Message: fmt.Sprintf("%q never fires", s.Cron)}
 	}
 	return &entry{Schedule: s, loc: loc, sched: sched}, nil
 }
@@ -290,8 +295,8 @@ func (s Schedule) job(t time.Time) *jobs.Job {
 
 // parseAll validates list and returns its enabled entries.
 func parseAll(list []Schedule) ([]*entry, error) {
-	if err := ValidateAll(list, nil); err != nil {
-		return nil, err
+	if errs := ValidateAll(list, nil); errs != nil {
+		return nil, errs.Prefix("schedules")
 	}
 	var out []*entry
 	for _, s := range list {

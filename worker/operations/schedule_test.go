@@ -46,7 +46,7 @@ func TestValidateNamesScheduleAndField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.s.Validate(3)
+			err := tt.s.Validate(3).Prefix("schedules")
 			if err == nil {
 				t.Fatal("Validate() = nil, want an error")
 			}
@@ -84,7 +84,7 @@ func TestValidateAllDuplicatesAndDomains(t *testing.T) {
 	err = ValidateAll([]Schedule{
 		{Name: "a", Cron: "@daily", Action: "refresh", Paths: []string{"https://other.org/x.js"}},
 		{Name: "a", Cron: "@daily", Action: "StartCdnDomain", Params: map[string]string{"DomainName": "example.com"}},
-	}, v)
+	}, v).Prefix("schedules").Err()
 	if err == nil {
 		t.Fatal("ValidateAll = nil")
 	}
@@ -213,7 +213,7 @@ func TestValidateAllRefusesDomainsOffTheAllowlist(t *testing.T) {
 		{Name: "b", Cron: "@daily", Action: "SetReqAuthConfig", Params: map[string]string{"DomainName": "example.com,victim.org", "AuthType": "no_auth"}},
 		{Name: "c", Cron: "@daily", Action: "StartCdnDomain", Params: map[string]string{"DomainName": " , "}},
 	}
-	err = ValidateAll(bad, v)
+	err = ValidateAll(bad, v).Prefix("schedules").Err()
 	for _, want := range []string{
 		`schedules[0] (a).params.DomainName: "victim.org" is not on the domain allowlist`,
 		`schedules[1] (b).params.DomainName: "victim.org" is not on the domain allowlist`,

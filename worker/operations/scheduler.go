@@ -8,13 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // Publisher stores a tick on the tick stream (Subjects.Sched(name)) with
-// msgID as its Nats-Msg-Id. *jobs.Publisher satisfies it.
+// msgID as its Nats-Msg-Id. *queue.Publisher satisfies it.
 type Publisher interface {
-	PublishTick(ctx context.Context, name string, tick time.Time, msgID string) (jobs.Ack, error)
+	PublishTick(ctx context.Context, name string, tick time.Time, msgID string) (queue.Ack, error)
 }
 
 // Config wires a Scheduler.

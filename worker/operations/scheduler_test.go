@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
-	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 // countingPublisher counts publishes and the ones the stream dropped as
@@ -21,7 +21,7 @@ type countingPublisher struct {
 	published, duplicates atomic.Int64
 }
 
-func (c *countingPublisher) PublishTick(ctx context.Context, name string, tick time.Time, key string) (jobs.Ack, error) {
+func (c *countingPublisher) PublishTick(ctx context.Context, name string, tick time.Time, key string) (queue.Ack, error) {
 	ack, err := c.Publisher.PublishTick(ctx, name, tick, key)
 	if err == nil {
 		c.published.Add(1)
@@ -41,7 +41,7 @@ func (noState) Update(context.Context, string, func(*State) bool) error { return
 func (noState) List(context.Context) (map[string]State, error)          { return nil, nil }
 
 // schedStream is the tick stream of the default work stream.
-var schedStream = jobs.SchedStreamName(jobs.DefaultStreamName)
+var schedStream = queue.SchedStreamName(queue.DefaultStreamName)
 
 func storedMessages(t *testing.T, w *world, js jetstream.JetStream) uint64 {
 	t.Helper()
@@ -85,21 +85,21 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		st, _, _ := rs[0].state.Load(w.ctx, "night-bandwidth")
 		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
 	}
 	if got := storedMessages(t, w, js); got != 1 {
 		t.Fatalf("stream stored %d jobs for one tick, want 1", got)
 	}
 	// One run: one DescribeCdnService before and one to verify.
-	if got := w.emu.Calls(apiclient.ActionDescribeCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.Service); got != 2 {
 		t.Fatalf("DescribeCdnService calls = %d, want 2 (one run)", got)
 	}
 	cur, pending := w.emu.ChargeType()
 	if cur != apiclient.PayByTraffic || pending != apiclient.PayByBandwidth {
 		t.Fatalf("emulator charge type = %s pending %s, want PayByTraffic pending PayByBandwidth", cur, pending)
 	}
-	st, err := w.client.DescribeCdnService(w.ctx)
+	st, err := w.client.DescribeService(w.ctx, apiclient.CDN())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		st, _, _ := rs[2].state.Load(w.ctx, "day-traffic")
 		return st.LastResult != "" && jobstest.StreamEmpty(w.ctx, js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 2 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 2 {
 		t.Fatalf("ModifyCdnService calls = %d after two ticks, want 2", got)
 	}
 	if cur, pending := w.emu.ChargeType(); cur != apiclient.PayByBandwidth || pending != apiclient.PayByTraffic {
@@ -140,7 +140,7 @@ func TestStreamDedupeAloneKeepsOneJobPerTick(t *testing.T) {
 	var scheds []*Scheduler
 	for range 3 {
 		nc, _ := w.connect()
-		p, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+		p, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestCatchUpRunsMissedTickOnce(t *testing.T) {
 		st, _, _ := a.state.Load(w.ctx, "night-bandwidth")
 		return st.LastResult == ResultOK && jobstest.StreamEmpty(w.ctx, a.js, schedStream)
 	})
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1 (the missed tick, once)", got)
 	}
 	if _, pending := w.emu.ChargeType(); pending != apiclient.PayByBandwidth {

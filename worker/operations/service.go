@@ -14,10 +14,11 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
-// StatusAPI is what ServiceChecker needs of the CDN API client.
+// StatusAPI is what ServiceChecker needs of the API client: the service
+// state of a target (CDN's DescribeCdnService, DCDN's
+// DescribeDcdnIpaService); *apiclient.Client satisfies it.
 type StatusAPI interface {
-	DescribeCdnService(ctx context.Context) (apiclient.ServiceStatus, error)
-	DescribeDcdnIpaService(ctx context.Context) (apiclient.ServiceStatus, error)
+	DescribeService(ctx context.Context, t apiclient.Target) (apiclient.ServiceStatus, error)
 }
 
 // Pauser stops and restarts purge submissions; *worker.Worker satisfies it.
@@ -156,7 +157,7 @@ func (c *ServiceChecker) Check(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
-	st, err := c.api.DescribeCdnService(ctx)
+	st, err := c.api.DescribeService(ctx, apiclient.CDN())
 	if err != nil {
 		c.metrics.errors.WithLabelValues(ServiceCDN).Inc()
 		errs = append(errs, fmt.Errorf("DescribeCdnService: %w", err))
@@ -165,7 +166,7 @@ func (c *ServiceChecker) Check(ctx context.Context) error {
 		c.steer(st)
 	}
 	if c.cfg.IPA {
-		ipa, err := c.api.DescribeDcdnIpaService(ctx)
+		ipa, err := c.api.DescribeService(ctx, apiclient.DCDN())
 		if err != nil {
 			c.metrics.errors.WithLabelValues(ServiceDCDNIPA).Inc()
 			errs = append(errs, fmt.Errorf("DescribeDcdnIpaService (is DCDN IPA activated? turn the IPA check off if not): %w", err))

@@ -11,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 )
 
 func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
@@ -44,7 +45,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatalf("lock gauge = %v, want 1", got)
 	}
 
-	pub, err := jobs.NewPublisher(nc, jobs.PublisherConfig{Subjects: w.subjects})
+	pub, err := queue.NewPublisher(nc, queue.PublisherConfig{Subjects: w.subjects})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatal(err)
 	}
 	jobstest.Eventually(w.t, "the purge to be held back", 10*time.Second, func() bool { return events.Has(j.ID, jobs.StateDeferred) })
-	if got := w.emu.Calls(apiclient.ActionRefreshObjectCaches); got != 0 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.Refresh); got != 0 {
 		t.Fatalf("RefreshObjectCaches calls = %d while paused, want 0", got)
 	}
 
@@ -70,7 +71,7 @@ func TestFinancialLockPausesPurgesUntilLifted(t *testing.T) {
 		t.Fatal("still paused after the lock was lifted")
 	}
 	jobstest.Eventually(w.t, "the purge to be submitted", 10*time.Second, func() bool {
-		return w.emu.Accepted(apiclient.ActionRefreshObjectCaches) == 1
+		return w.emu.Accepted(apiclient.CDN().Actions.Refresh) == 1
 	})
 	if got := gaugeValue(t, chk.metrics.locked.WithLabelValues(ServiceCDN, apiclient.LockReasonFinancial)); got != 0 {
 		t.Fatalf("lock gauge = %v after the lock was lifted, want 0", got)
@@ -85,7 +86,7 @@ func TestServiceMetricsShowBillingAndPendingChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.client.ModifyCdnService(w.ctx, apiclient.PayByBandwidth); err != nil {
+	if _, err := w.client.ModifyService(w.ctx, apiclient.CDN(), apiclient.PayByBandwidth); err != nil {
 		t.Fatal(err)
 	}
 	if err := chk.Check(w.ctx); err != nil {
@@ -131,7 +132,7 @@ func TestServiceOperatorActions(t *testing.T) {
 	if err != nil || o.Opened || o.ChargeType != apiclient.PayByTraffic {
 		t.Fatalf("OpenService on an open account = %+v, %v; want not opened again and no error", o, err)
 	}
-	if got := w.emu.Calls(apiclient.ActionOpenCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.OpenService); got != 1 {
 		t.Fatalf("OpenCdnService calls = %d, want 1", got)
 	}
 	r, err := ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth)
@@ -145,7 +146,7 @@ func TestServiceOperatorActions(t *testing.T) {
 	if r, err = ChangeBilling(w.ctx, w.client, apiclient.PayByBandwidth); err != nil || !r.Skipped {
 		t.Fatalf("second ChangeBilling = %+v, %v; want skipped", r, err)
 	}
-	if got := w.emu.Calls(apiclient.ActionModifyCdnService); got != 1 {
+	if got := w.emu.Calls(apiclient.CDN().Actions.ModifyService); got != 1 {
 		t.Fatalf("ModifyCdnService calls = %d, want 1", got)
 	}
 	w.emu.SetFinancialLock(true)
