@@ -164,17 +164,30 @@ func TestNoRetryOnBadInput(t *testing.T) {
 }
 
 func TestThrottlingBacksOffAndQuotaIsQuota(t *testing.T) {
+	policy := apiclient.RetryPolicy{MaxAttempts: 5, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+	var attempts atomic.Int32
 	c, emu := newPair(t, cdnemu.Options{URLQuota: 1}, func(o *apiclient.Options) {
-		o.Retry = apiclient.RetryPolicy{MaxAttempts: 5, Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}
+		o.Retry = policy
+		o.OnAttempt = func(a apiclient.Attempt) {
+			if a.Action == apiclient.CDN().Actions.Quota {
+				attempts.Add(1)
+			}
+		}
 	})
 	emu.ForceError(apiclient.CDN().Actions.Quota, 2, "Throttling.User")
-	start := time.Now()
 	if _, err := c.DescribeQuota(context.Background(), apiclient.CDN()); err != nil {
 		t.Fatalf("after throttling: %v", err)
 	}
-	// Two backoffs of about 20 and 40 ms (±20%).
-	if el := time.Since(start); el < 45*time.Millisecond {
-		t.Fatalf("retried throttled calls after %s: no backoff", el)
+	if n, refused := attempts.Load(), emu.Refused(apiclient.CDN().Actions.Quota, "Throttling.User"); n != 3 || refused != 2 {
+		t.Fatalf("%d attempts, %d throttled; want 3 and 2", n, refused)
+	}
+	// The retries back off: about 20 and 40 ms (±20%), then 80, capped at 100.
+	waits := apiclient.Backoffs(policy, 4)
+	for i, want := range []time.Duration{20, 40, 80, 100} {
+		want *= time.Millisecond
+		if i >= len(waits) || waits[i] < want*8/10 || waits[i] > want*12/10 {
+			t.Fatalf("backoffs %v, want about 20ms, 40ms, 80ms, 100ms", waits)
+		}
 	}
 	_, err := c.Refresh(context.Background(), apiclient.CDN(), apiclient.RefreshRequest{Paths: []string{"example.com/a", "example.com/b"}})
 	if apiclient.Classify(err) != apiclient.ClassQuota || apiclient.Code(err) != "QuotaExceeded.Refresh" {
@@ -310,7 +323,8 @@ func TestBreakerHoldsCallsDuringAnOutage(t *testing.T) {
 		t.Fatalf("%d requests reached the API in 20 calls during an outage; the breaker should stop them after 4", n)
 	}
 	emu.SetOutage(time.Time{})
-	time.Sleep(250 * time.Millisecond)
+	// The breaker uses the real clock: wait for the instant it named.
+	<-time.After(time.Until(open.Until))
 	if _, err := c.DescribeService(ctx, apiclient.CDN()); err != nil {
 		t.Fatalf("after the cooldown: %v", err)
 	}

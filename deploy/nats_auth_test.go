@@ -92,23 +92,21 @@ func runAuthNATS(t *testing.T) *authServer {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return s
-		}
+	// nats-server logs this line once its client listener is open.
+	if !out.waitFor("Server is ready", 10*time.Second, exited) {
 		select {
 		case <-exited:
 			t.Fatalf("nats-server refused the config:\n%s", out.String())
 		default:
-		}
-		if time.Now().After(deadline) {
 			t.Fatalf("nats-server did not start:\n%s", out.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("nats-server said it is ready but refused a connection: %v\n%s", err, out.String())
+	}
+	c.Close()
+	return s
 }
 
 // client is a connection as one user, with the permission violations the

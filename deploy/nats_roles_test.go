@@ -29,14 +29,65 @@ import (
 
 // serverLog is nats-server's output, safe to write and read at once.
 type serverLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced by every write
 }
 
 func (l *serverLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	return l.buf.Write(p)
+}
+
+// waitFor waits until the log holds want, looking again on every write;
+// it reports false when d passes or stop is closed first.
+func (l *serverLog) waitFor(want string, d time.Duration, stop <-chan struct{}) bool {
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for {
+		l.mu.Lock()
+		found := strings.Contains(l.buf.String(), want)
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			return strings.Contains(l.String(), want)
+		case <-timeout.C:
+			return false
+		}
+	}
+}
+
+// pollUntil asks cond every interval until it holds, for state that
+// signals nothing (a child process's readiness over HTTP). It fails the
+// test when d passes or exited is closed first.
+func pollUntil(t *testing.T, what string, d, interval time.Duration, exited <-chan struct{}, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-exited:
+			t.Fatalf("%s: the process ended", what)
+		case <-timeout.C:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+	}
 }
 
 func (l *serverLog) String() string {
@@ -148,6 +199,9 @@ func freeAddrs(t *testing.T, n int) []string {
 // env is the environment of cdnpurge run as user.
 func (m *matrix) env(user string, extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.dir,
+		// A race-built binary sleeps a second at exit unless told not to;
+		// the matrix runs it some 90 times.
+		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
 		"CDNPURGE_CONFIG=" + m.config,
 		"CDNPURGE_NATS_URL=" + m.srv.url,
 		"CDNPURGE_NATS_USER=" + user,
@@ -214,13 +268,8 @@ func (m *matrix) mark() {
 	if err := m.barrier.Publish(subject, nil); err != nil {
 		m.t.Fatal(err)
 	}
-	want := `Subject "` + subject + `"`
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(m.srv.log.String(), want) {
-		if time.Now().After(deadline) {
-			m.t.Fatalf("nats-server never logged the refused publish on %s", subject)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !m.srv.log.waitFor(`Subject "`+subject+`"`, 30*time.Second, nil) {
+		m.t.Fatalf("nats-server never logged the refused publish on %s", subject)
 	}
 }
 
@@ -252,25 +301,20 @@ func (m *matrix) serve(user string, extra []string, args ...string) (string, *se
 			<-exited
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr, log
-			}
-		}
-		select {
-		case <-exited:
-			m.t.Fatalf("serve %v as %s ended:\n%s", args, user, log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("serve %v as %s not ready:\n%s", args, user, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-exited:
+		m.t.Fatalf("serve %v as %s ended:\n%s", args, user, log.String())
+	default:
 	}
+	pollUntil(m.t, fmt.Sprintf("serve %v as %s ready", args, user), 60*time.Second, 50*time.Millisecond, exited, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return addr, log
 }
 
 // embeddedLog writes the embedded server's log lines into a serverLog.
@@ -469,11 +513,16 @@ func roleMatrix(t *testing.T, srv *authServer) {
 
 	// The hook's job reaches the API (so that the error forced next is
 	// not spent on it).
-	for deadline := time.Now().Add(60 * time.Second); !slices.Contains(emu.Paths("RefreshObjectCaches"), "https://example.com/hook.js"); {
-		if time.Now().After(deadline) {
+	for timeout := time.After(60 * time.Second); ; {
+		answered := emu.Answered()
+		if slices.Contains(emu.Paths("RefreshObjectCaches"), "https://example.com/hook.js") {
+			break
+		}
+		select {
+		case <-answered:
+		case <-timeout:
 			t.Fatal("the hook's job never reached the API")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 
 	// A job the API refuses goes to the dead-letter archive through the

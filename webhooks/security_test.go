@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,9 +29,15 @@ import (
 type countingBody struct {
 	r    io.Reader
 	read atomic.Int64
+	// reading, when set, is closed by the first Read.
+	reading chan struct{}
+	once    sync.Once
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if b.reading != nil {
+		b.once.Do(func() { close(b.reading) })
+	}
 	n, err := b.r.Read(p)
 	b.read.Add(int64(n))
 	return n, err
@@ -112,15 +119,18 @@ func TestBufferBudgetRefusesNewBodiesWith503(t *testing.T) {
 	// A slow sender holds 60 KiB of the budget while its body trickles in.
 	slow := newBlockingBody()
 	held := make(chan *httptest.ResponseRecorder, 1)
+	slowBody := &countingBody{r: slow.pr, reading: make(chan struct{})}
 	go func() {
-		held <- serveDirect(f.srv, "/hooks/generic", bearer, &countingBody{r: slow.pr}, int64(len(padded)))
+		held <- serveDirect(f.srv, "/hooks/generic", bearer, slowBody, int64(len(padded)))
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.srv.budget.inUse() != int64(len(padded)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow request did not reserve its body (in use %d)", f.srv.budget.inUse())
-		}
-		time.Sleep(time.Millisecond)
+	// The handler reserves a body's bytes before it reads the body.
+	select {
+	case <-slowBody.reading:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request's body was never read")
+	}
+	if got := f.srv.budget.inUse(); got != int64(len(padded)) {
+		t.Fatalf("the slow request did not reserve its body (in use %d)", got)
 	}
 
 	// A new body that does not fit is answered at once, unread.

@@ -9,6 +9,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/queue"
 	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
@@ -221,9 +222,7 @@ func TestWorkerSkipsRecentlyRefreshedPaths(t *testing.T) {
 	first := urls("example.com", 0, 10)
 	h.publish(refreshJob(first...))
 	copied := h.publish(refreshJob(first[:3]...))
-	// The backlog is older than the clocks' margin when the worker starts
-	// (this builds the scenario; it waits for no condition).
-	time.Sleep(coverMargin + 100*time.Millisecond)
+	h.ageBacklog()
 	h.runWorker(cfg, "w1")
 	h.waitFor("the first deploy", 10*time.Second, func() bool {
 		ev, ok := events.Last(copied)
@@ -263,7 +262,7 @@ func TestWorkerCoalescesTheBacklogByRequestTime(t *testing.T) {
 	for i := range copies / 10 {
 		copyJobs = append(copyJobs, h.publish(refreshJob(urls("example.com", i*173%(distinct-10), 10)...)))
 	}
-	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.ageBacklog()
 	h.runWorker(cfg, "w1")
 	h.waitFor("the backlog drained", 30*time.Second, h.drained)
 	// Each copy's job names the covering call's task (it completes when
@@ -302,7 +301,7 @@ func TestWorkerCoalescesTheBacklogAcrossARestart(t *testing.T) {
 	for i := range copies / 10 {
 		h.publish(refreshJob(urls("example.com", i*97%(distinct-10), 10)...))
 	}
-	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.ageBacklog()
 	_, stop := h.runWorker(cfg, "w1")
 	h.waitFor("some calls of the first worker", 30*time.Second, func() bool {
 		return h.emu.Calls(apiclient.CDN().Actions.Refresh) >= 3
@@ -348,4 +347,22 @@ func TestWorkerPausedGaugeFollowsThePause(t *testing.T) {
 	if g := gauge(); g != 0 {
 		t.Fatalf("paused gauge = %v after the pause ended and work went out", g)
 	}
+}
+
+// ageBacklog returns once the jobs in the work stream are older than the
+// clocks' margin: the worker reads the real clock when it sends a call
+// (batch.sentAt), so the scenario needs that much real time to have
+// passed since JetStream stored the newest job. It waits for that instant,
+// read from the stream, not for a guessed duration.
+func (h *harness) ageBacklog() {
+	h.t.Helper()
+	s, err := h.js.Stream(h.ctx, queue.DefaultStreamName)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	<-time.After(time.Until(info.State.LastTime.Add(coverMargin + 10*time.Millisecond)))
 }

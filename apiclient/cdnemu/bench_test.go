@@ -1,6 +1,8 @@
 package cdnemu
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -100,16 +102,25 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 }
 
-// Latency is real time: the answer takes at least that long.
+// Latency is real time and comes before the answer: with an hour of it, a
+// caller whose deadline is short gets none; without it the call is answered.
 func TestLatency(t *testing.T) {
-	s, c, _ := newTestServer(t, Options{Faults: Faults{Latency: 30 * time.Millisecond}})
-	start := time.Now()
-	c.call("DescribeRefreshQuota").wantOK(t)
-	if d := time.Since(start); d < 30*time.Millisecond {
-		t.Fatalf("answered in %s", d)
+	s, c, _ := newTestServer(t, Options{Faults: Faults{Latency: time.Hour}})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/?Action=DescribeRefreshQuota", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		if err == nil {
+			resp.Body.Close()
+		}
+		t.Fatalf("answered within the latency: %v", err)
 	}
 	s.SetFaults(Faults{})
 	if s.CurrentFaults().Latency != 0 {
 		t.Fatal("latency kept")
 	}
+	c.call("DescribeRefreshQuota").wantOK(t)
 }

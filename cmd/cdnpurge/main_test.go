@@ -16,6 +16,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // cleanEnv unsets every variable the tests could inherit.
@@ -44,7 +45,14 @@ func runCLIWith(t *testing.T, env map[string]string, stdin string, args ...strin
 
 func runApp(t *testing.T, getenv func(string) string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runAppWithin(t, 30*time.Second, getenv, stdin, args...)
+}
+
+// runAppWithin is runApp with a deadline of d for the command (a command
+// that waits for an unreachable server gives up then).
+func runAppWithin(t *testing.T, d time.Duration, getenv func(string) string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	a := newApp(getenv, strings.NewReader(stdin))
@@ -254,6 +262,9 @@ func emulatorEnv(t *testing.T, opts cdnemu.Options) *cdnemu.Server {
 	t.Setenv("CDNPURGE_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
 	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
+	// A NATS of the test's own: quota reads the pauses there at once,
+	// where an unreachable one costs its 3 s timeout.
+	t.Setenv("CDNPURGE_NATS_URL", jobstest.RunNATS(t).URL)
 	return srv
 }
 

@@ -109,15 +109,19 @@ func capitalKey(v any) string {
 // Commands that need only NATS ask for neither CDN credentials nor a
 // domain allowlist; without NATS they say where they looked.
 func TestNATSOnlyCommandsNeedNoCDNConfig(t *testing.T) {
-	cleanEnv(t)
-	t.Setenv("CDNPURGE_NATS_URL", "nats://127.0.0.1:"+strconv.Itoa(freePort(t)))
+	t.Parallel()
+	env := map[string]string{"CDNPURGE_NATS_URL": "nats://127.0.0.1:" + strconv.Itoa(freePort(t))}
 	for _, args := range [][]string{{"jobs", "list"}, {"pause"}, {"resume"}} {
-		code, _, stderr := runCLI(t, "", args...)
-		if code != 1 || strings.Contains(stderr, "cdn.credentials") || strings.Contains(stderr, "domains") || !strings.Contains(stderr, "NATS at nats://127.0.0.1:") {
-			t.Errorf("%q: exit %d, stderr %q; want 1 naming the NATS it could not reach", args, code, stderr)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			// The command waits for NATS until its deadline: a short one.
+			code, _, stderr := runAppWithin(t, 2*time.Second, func(k string) string { return env[k] }, "", args...)
+			if code != 1 || strings.Contains(stderr, "cdn.credentials") || strings.Contains(stderr, "domains") || !strings.Contains(stderr, "NATS at nats://127.0.0.1:") {
+				t.Errorf("%q: exit %d, stderr %q; want 1 naming the NATS it could not reach", args, code, stderr)
+			}
+		})
 	}
-	code, _, stderr := runCLI(t, "", "purge", "https://example.com/a.js")
+	code, _, stderr := runCLIWith(t, env, "", "purge", "https://example.com/a.js")
 	if code != 1 || strings.Contains(stderr, "cdn.credentials") || !strings.Contains(stderr, "domains") {
 		t.Errorf("purge without domains: exit %d, stderr %q; want the allowlist asked for, not credentials", code, stderr)
 	}

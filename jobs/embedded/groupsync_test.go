@@ -30,7 +30,11 @@ func blockedFlushes(g *GroupSync) (started chan struct{}, release chan struct{})
 // holds n callers.
 func waitCallers(t *testing.T, g *GroupSync, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	// Callers join a round under g.mu and signal nothing: look every ms.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for {
 		g.mu.Lock()
 		got := 0
@@ -44,10 +48,11 @@ func waitCallers(t *testing.T, g *GroupSync, n int) {
 		if got == n {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-timeout.C:
 			t.Fatalf("%d callers waiting, want %d", got, n)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -97,12 +97,19 @@ func (n *NATS) Connect() (*nats.Conn, jetstream.JetStream) {
 // d passes first.
 func Eventually(tb testing.TB, what string, d time.Duration, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-timeout.C:
+			if cond() {
+				return
+			}
 			tb.Fatalf("timed out after %s waiting for %s", d, what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -196,15 +196,10 @@ func TestScreenTerminatesInvalidMessages(t *testing.T) {
 	// Acks and terminations are sent without waiting for the server, so
 	// wait for the stream to drop them.
 	s, _ := f.js.Stream(ctx, DefaultStreamName)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	pollUntil(t, "the work stream to drop the settled messages", 10*time.Second, func() bool {
 		info, err := s.Info(ctx)
-		if err == nil && info.State.Msgs == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("work stream still holds messages: %+v %v", info, err)
-		}
-	}
+		return err == nil && info.State.Msgs == 0
+	})
 	// Reports are in the status stream: three on invalid, one on the job's own subject.
 	st, _ := f.js.Stream(ctx, DefaultStatusStreamName)
 	msg, err := st.GetLastMsgForSubject(ctx, f.sub.Status("bad1"))

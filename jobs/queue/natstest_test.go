@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/jobs/embedded"
@@ -64,4 +65,25 @@ func testValidator(t testing.TB) *jobs.Validator {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// pollUntil asks cond every 5 ms until it holds, for state that signals
+// nothing (what the server's stream holds, the client's reconnect
+// buffer); it fails the test when d passes first.
+func pollUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout.C:
+			if cond() {
+				return
+			}
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+	}
 }

@@ -156,10 +156,14 @@ func TestSlowBucketLookupHoldsUpNoOtherClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	down := f.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
 	f.srv.stop()
-	for f.nc.Status() == nats.CONNECTED {
-		time.Sleep(10 * time.Millisecond) // until the client noticed
+	select {
+	case <-down: // the client noticed
+	case <-time.After(10 * time.Second):
+		t.Fatalf("client did not notice the server stopped (status %v)", f.nc.Status())
 	}
+	f.nc.RemoveStatusListener(down)
 	rec := idemRecord{Digest: "sha256:x", Jobs: []string{"j"}, Kinds: []jobs.Kind{jobs.KindRefresh}}
 	slowCtx, cancelSlow := context.WithTimeout(t.Context(), time.Minute)
 	defer cancelSlow()
@@ -170,9 +174,10 @@ func TestSlowBucketLookupHoldsUpNoOtherClaim(t *testing.T) {
 	}()
 	// The slow lookup's request waits in the reconnect buffer: it is under
 	// way. Now a claim with a short deadline.
-	for n, _ := f.nc.Buffered(); n == 0; n, _ = f.nc.Buffered() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	pollUntil(t, "the slow lookup's request in the reconnect buffer", 10*time.Second, func() bool {
+		n, _ := f.nc.Buffered()
+		return n > 0
+	})
 	quickCtx, cancelQuick := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancelQuick()
 	go func() {

@@ -45,7 +45,12 @@ func TestSupervisorRecreatesDeletedState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.pub.Publish(ctx, refreshJob("https://example.com/a"), ""); err == nil {
+	// A short budget: the publish retries, but not for the default 8 s.
+	pub, err := NewPublisher(f.nc, PublisherConfig{Subjects: f.sub, Timeout: 2 * time.Second, Budget: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, refreshJob("https://example.com/a"), ""); err == nil {
 		t.Fatal("publish with the work stream gone should fail")
 	}
 	done, err := sup.Ensure(ctx)
