@@ -56,19 +56,22 @@ type work struct {
 	paths []string
 }
 
-// pullBoth pulls the work stream and the tick stream until ctx ends or one
-// of the pulls fails, which stops the other.
-func (in *intake) pullBoth(ctx context.Context, work, ticks jetstream.Consumer) error {
+// pullBoth pulls the purge streams (work, most urgent first: see
+// ordered.go) and the tick stream until ctx ends or one of the pulls
+// fails, which stops the other.
+func (in *intake) pullBoth(ctx context.Context, work []jetstream.Consumer, ticks jetstream.Consumer) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, c := range []jetstream.Consumer{work, ticks} {
-		wg.Go(func() {
-			errs[i] = in.pull(ctx, c)
-			stop()
-		})
-	}
+	wg.Go(func() {
+		errs[0] = in.pullOrdered(ctx, work)
+		stop()
+	})
+	wg.Go(func() {
+		errs[1] = in.pull(ctx, ticks)
+		stop()
+	})
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {

@@ -79,15 +79,16 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 
 	// 2. Batcher: paths into the fewest calls the limits allow.
 	w.queue = newBatchQueue()
+	line := newGateLine() // shared by the batcher (unsent paths) and the submitters
 	w.batcher = newBatcher(batcherParams{linger: cfg.Linger, limits: cfg.Limits, ledger: ledger, metrics: d.Metrics,
-		settle: settle, in: w.incoming, out: w.queue, log: d.Logger})
+		settle: settle, in: w.incoming, out: w.queue, line: line, log: d.Logger})
 
 	// 3. Submitters: quota gate, operator's hold, the API call, the fate
 	// of a failed call (decideCall); every outcome goes to the settle step.
 	w.submit = newSubmitter(submitterParams{cfg: cfg, targets: targets,
 		hold:   operatorHold{control: d.Control, deferMax: cfg.DeferMax, log: d.Logger},
 		ledger: ledger, now: d.Now, metrics: d.Metrics, log: d.Logger,
-		park: true, holdFor: cfg.QuotaHold, stop: w.stop, out: settle})
+		park: true, holdFor: cfg.QuotaHold, stop: w.stop, out: settle, line: line})
 
 	// 4. The settle step (settle.go) and 5. the tracker (tracker.go) were
 	// built above; Run starts the loops.

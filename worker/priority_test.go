@@ -87,3 +87,42 @@ func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 		}
 	}
 }
+
+// The case: 2,000 normal URLs, then 500 high-priority ones, all
+// queued before the worker starts, with quota for 1,000 today. The high
+// jobs are in the urgent stream, pulled first, and the normal batches cut
+// while they linger leave them their quota: all 500 are among the 1,000.
+func TestWorkerHighPriorityAheadOfTheBacklog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		h.publish(refreshJob(urls("example.com", i*100, 100)...))
+	}
+	for i := range 10 {
+		hot := refreshJob(urls("www.example.com", i*50, 50)...)
+		hot.Priority = jobs.PriorityHigh
+		h.publish(hot)
+	}
+	cfg := fastConfig()
+	// As long as the default: the high batch lingers while full normal
+	// batches reach the gate.
+	cfg.Linger = time.Second
+	cfg.QuotaHold = time.Hour
+	cfg.Tracker.Disabled = true
+	w, _ := h.runWorker(cfg, "w1")
+	h.waitFor("today's 1,000 sent and the rest waiting", 30*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1000 && w.waitingInMemory(quota.KindURL) == 1500
+	})
+	urgent := 0
+	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		if strings.HasPrefix(p, "https://www.example.com/") {
+			urgent++
+		}
+	}
+	if urgent != 500 {
+		t.Fatalf("%d of the 500 high-priority URLs among today's 1,000, want all", urgent)
+	}
+}

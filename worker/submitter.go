@@ -72,10 +72,16 @@ type submitterParams struct {
 	stop <-chan struct{}
 	// out is the next stage: what became of each batch goes there.
 	out outcomes
+	// line is the gate line, shared with the batcher; a new one when nil.
+	line *gateLine
 }
 
 func newSubmitter(p submitterParams) *submitter {
-	return &submitter{submitterParams: p, line: newGateLine(), domainWait: newDomainBackoff(),
+	line := p.line
+	if line == nil {
+		line = newGateLine()
+	}
+	return &submitter{submitterParams: p, line: line, domainWait: newDomainBackoff(),
 		cal: quota.Calendar{Location: p.cfg.Location}}
 }
 
@@ -117,11 +123,42 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 		// product is a wiring bug, and its paths wait rather than vanish.
 		s.log.Error("no API configured for the batch's product; its jobs are handed back",
 			slog.String("product", string(b.Key.product())), slog.Int("paths", b.Len()))
+		if b.counted {
+			s.line.addUnsent(poolOf(b.Key), b.rank(), -b.Len())
+		}
 		s.handBack(ctx, b, time.Now().Add(s.cfg.RetryDelay), fmt.Sprintf("no %s API configured on this replica", b.Key.product()))
 		return
 	}
 	pool := poolOf(b.Key)
-	s.gate(ctx, tg, b, &gateState{pool: pool, place: s.line.ticket(pool, b.rank())}, s.park)
+	st := &gateState{pool: pool, place: s.line.ticket(pool, b.rank())}
+	if b.counted {
+		st.unsent = b.Len()
+	}
+	s.gate(ctx, tg, b, st, s.park)
+}
+
+// reserve asks tg's quota for n units for a batch of pool and rank, but
+// leaves what the more urgent unsent paths in memory need: with u of them,
+// it gets what is left beyond u, up to n (nothing when that is all).
+// Without urgent paths it is one Reserve, with them a probe for n+u that
+// is given back at once, then a Reserve of what the probe left over.
+func (s *submitter) reserve(ctx context.Context, tg *target, pool quotaPool, rank int, n int64) (quota.Reservation, error) {
+	ahead := s.line.unsentAhead(pool, rank)
+	if ahead == 0 {
+		return tg.gate.Reserve(ctx, pool.kind, n)
+	}
+	probe, err := tg.gate.Reserve(ctx, pool.kind, n+ahead)
+	if err != nil || probe.Granted == 0 {
+		return probe, err
+	}
+	if err := tg.gate.Refund(ctx, probe); err != nil {
+		return quota.Reservation{}, err
+	}
+	spare := probe.Granted - ahead
+	if spare <= 0 {
+		return quota.Reservation{}, nil
+	}
+	return tg.gate.Reserve(ctx, pool.kind, min(n, spare))
 }
 
 // gateState is where one batch stands at the gate, kept across the move
@@ -130,7 +167,9 @@ type gateState struct {
 	pool      quotaPool
 	place     *lineTicket
 	waitStart time.Time
-	held      int // paths of the batch counted as waiting in memory
+	// unsent is how many of the batch's paths the line counts as unsent.
+	unsent int
+	held   int // paths of the batch counted as waiting in memory
 	// pauseNoted is set once the batch's jobs were reported held by an
 	// operator pause.
 	pauseNoted bool
@@ -155,6 +194,8 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		}
 		s.ledger.holdForQuota(st.pool, st.held, 0)
 		s.line.leave(st.place)
+		s.line.addUnsent(st.pool, st.place.rank, -st.unsent)
+		st.unsent = 0
 	}()
 	for b.Len() > 0 {
 		resumed := s.hold.changed() // taken before the look, so no change is missed
@@ -204,7 +245,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		var err error
 		myTurn := s.line.turn(st.place)
 		if myTurn {
-			res, err = tg.gate.Reserve(ctx, st.pool.kind, int64(b.Len()))
+			res, err = s.reserve(ctx, tg, st.pool, st.place.rank, int64(b.Len()))
 		}
 		if err == nil && res.Granted > 0 {
 			st.waitStart = time.Time{}
@@ -216,6 +257,9 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			} else {
 				b = newBatch(b.Key, b.opened)
 			}
+			sent := min(part.Len(), st.unsent)
+			s.line.addUnsent(st.pool, st.place.rank, -sent)
+			st.unsent -= sent
 			s.send(ctx, tg, part, res)
 			continue
 		}

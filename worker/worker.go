@@ -352,9 +352,14 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 // pulling, flush open batches, finish calls in flight within the grace
 // period, and leave what was not submitted unacknowledged for redelivery.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.stream, w.ConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.stream, err)
+	// The urgent stream first: the order in which they are pulled.
+	var work []jetstream.Consumer
+	for _, stream := range []string{jobs.UrgentStreamName(w.stream), w.stream} {
+		cons, err := w.js.CreateOrUpdateConsumer(ctx, stream, w.ConsumerConfig())
+		if err != nil {
+			return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, stream, err)
+		}
+		work = append(work, cons)
 	}
 	schedCons, err := w.js.CreateOrUpdateConsumer(ctx, w.schedStream, w.ConsumerConfig())
 	if err != nil {
@@ -391,7 +396,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.stream),
 		slog.Duration("linger", w.cfg.Linger), slog.Int("submitters", w.cfg.Submitters))
-	pullErr := w.intake.pullBoth(ctx, cons, schedCons)
+	pullErr := w.intake.pullBoth(ctx, work, schedCons)
 
 	// Shutdown.
 	close(w.stop)
