@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -124,5 +125,64 @@ func TestWorkerHighPriorityAheadOfTheBacklog(t *testing.T) {
 	}
 	if urgent != 500 {
 		t.Fatalf("%d of the 500 high-priority URLs among today's 1,000, want all", urgent)
+	}
+}
+
+// lowBehindLingeringNormal queues 500 normal URLs (which linger, as the
+// pool is not full) and then a low job of 1,000 URLs (a full batch at
+// once), starts a worker with quota q, and returns it once n paths were
+// sent.
+func lowBehindLingeringNormal(t *testing.T, q int64, n int) (*harness, *Worker) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: q}})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		h.publish(refreshJob(urls("example.com", i*100, 100)...))
+	}
+	low := refreshJob(urls("www.example.com", 0, 1000)...)
+	low.Priority = jobs.PriorityLow
+	h.publish(low)
+	cfg := fastConfig()
+	cfg.Linger = time.Second
+	cfg.QuotaHold = time.Hour
+	cfg.Tracker.Disabled = true
+	w, _ := h.runWorker(cfg, "w1")
+	h.waitFor(fmt.Sprintf("%d paths sent", n), 30*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= n
+	})
+	return h, w
+}
+
+// The starvation rule, first half: with quota to spare, a low batch does
+// not wait for the normal work that lingers in memory; it goes first.
+func TestWorkerLowNotStarvedWhenQuotaSuffices(t *testing.T) {
+	t.Parallel()
+	h, _ := lowBehindLingeringNormal(t, 5000, 1500)
+	first := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[:1000]
+	for _, p := range first {
+		if !strings.HasPrefix(p, "https://www.example.com/") {
+			t.Fatalf("the first call held %s: the low batch waited for lingering normal work although quota sufficed", p)
+		}
+	}
+}
+
+// The starvation rule, second half: when quota is short, a low batch
+// leaves the unsent normal paths in memory what they need, and waits for
+// the rest.
+func TestWorkerLowYieldsWhenQuotaIsShort(t *testing.T) {
+	t.Parallel()
+	h, w := lowBehindLingeringNormal(t, 1000, 1000)
+	h.waitFor("the rest of the low job waiting", 30*time.Second, func() bool {
+		return w.waitingInMemory(quota.KindURL) == 500
+	})
+	normal := 0
+	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		if strings.HasPrefix(p, "https://example.com/") {
+			normal++
+		}
+	}
+	if normal != 500 {
+		t.Fatalf("%d of the 500 normal URLs sent on a quota of 1,000 shared with a low job, want all", normal)
 	}
 }
