@@ -116,19 +116,23 @@ func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) er
 // fetchNoWait hands every message s holds now, up to orderedBatch, to
 // handle and returns how many there were.
 func (in *intake) fetchNoWait(ctx context.Context, s *prioritySource) (int, error) {
-	batch, err := s.cons.FetchNoWait(orderedBatch)
+	n := in.cfg.pullBatch
+	if n <= 0 {
+		n = orderedBatch
+	}
+	batch, err := s.cons.FetchNoWait(n)
 	if err != nil {
 		return 0, in.pullFailed(ctx, s, err)
 	}
-	n := 0
+	got := 0
 	for msg := range batch.Messages() {
 		in.handle(ctx, msg)
-		n++
+		got++
 	}
-	if err := batch.Error(); err != nil && n == 0 {
+	if err := batch.Error(); err != nil && got == 0 {
 		return 0, in.pullFailed(ctx, s, err)
 	}
-	return n, nil
+	return got, nil
 }
 
 // pullFailed decides what a failed fetch of s means: nothing (a wait that

@@ -102,7 +102,15 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 		}
 	}
 	if s.recent != nil && s.cfg.RecentWindow > 0 {
-		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt); err != nil {
+		var err error
+		if c, ok := s.recent.(claimer); ok {
+			// With the call's tasks, for the copies another replica holds
+			// (claims.go).
+			err = c.RememberTasks(ctx, b.Key.String(), b.Paths(), b.sentAt, o.tasks)
+		} else {
+			err = s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt)
+		}
+		if err != nil {
 			s.log.Warn("remember recent paths", slog.String("error", err.Error()))
 		}
 	}

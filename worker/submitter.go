@@ -48,8 +48,11 @@ type submitter struct {
 	line       *gateLine      // the order in which waiting batches get quota
 	domainWait *domainBackoff // the backoff of each stopped domain
 	cal        quota.Calendar
-	// parked counts the batches waiting for quota off a submitter.
+	// parked counts the batches waiting for quota off a submitter, and
+	// those waiting for another replica's call (awaitCover).
 	parked sync.WaitGroup
+	// awaiting counts the paths waiting for another replica's call.
+	awaiting atomic.Int64
 }
 
 // submitterParams are a submitter's dependencies.
@@ -74,6 +77,11 @@ type submitterParams struct {
 	out outcomes
 	// line is the gate line, shared with the batcher; a new one when nil.
 	line *gateLine
+	// claims, if not nil, is the record shared by replicas in which each
+	// call claims its paths before it is sent (claims.go); owner names
+	// this replica there.
+	claims claimer
+	owner  string
 }
 
 func newSubmitter(p submitterParams) *submitter {
@@ -376,6 +384,16 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	// may change after this call.
 	s.ledger.sent(b)
 	b.sentAt = time.Now()
+	if s.claims != nil {
+		// Paths another replica's call covers wait for it; if none is
+		// left, nothing is sent and the reservation goes back.
+		if b = s.claim(ctx, tg, b); b.Len() == 0 {
+			if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+				s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+			}
+			return
+		}
+	}
 	s.ledger.flying(b, b.sentAt)
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
@@ -408,6 +426,11 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	}
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
 		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+	}
+	if s.claims != nil {
+		if uErr := s.claims.Unclaim(ctx, b.Key.String(), paths, b.sentAt, s.owner); uErr != nil {
+			s.log.Warn("release claims of a failed call", slog.String("error", uErr.Error()))
+		}
 	}
 	s.failed(ctx, tg, b, err)
 }
