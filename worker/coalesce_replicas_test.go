@@ -129,3 +129,55 @@ func TestWorkerCopyOnAnotherReplicaJoinsTheCallInFlight(t *testing.T) {
 		t.Fatalf("%d paths sent, want the original's 1,000: the copy on replica b was paid again (b made %d calls)", len(got), bAPI.count())
 	}
 }
+
+// Redelivered work already sent is not paid twice: replica A's call of a
+// job is in flight when A dies (its connection gone, so the job is never
+// acked); JetStream delivers the job again to replica B after the ack
+// deadline, while A's call is still out. B finds A's claim, waits for the
+// call, and settles the job with A's tasks when it lands: its paths are
+// paid once.
+func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
+	t.Parallel()
+	rdb := quotatest.Redis(t)
+	recent := NewRedisRecent(rdb, quotatest.Prefix(t, rdb), "acct", time.Hour)
+	h := newHarness(t, harnessOpts{recent: recent, emu: cdnemu.Options{URLQuota: 100_000}})
+	events := h.watchStatus()
+	cfg := fastConfig()
+	cfg.RecentWindow = time.Hour
+	id := h.publish(refreshJob(urls("example.com", 0, 100)...))
+	time.Sleep(coverMargin + 100*time.Millisecond) // the job is older than the margin
+
+	held := &heldAPI{API: h.client, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ncA, jsA := h.connect()
+	kvA, err := OpenKVStore(h.ctx, jsA, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.runWorkerWith(cfg, "a", jsA, kvA, held)
+	select {
+	case <-held.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("replica a never sent the job")
+	}
+	ncA.Close() // a dies with its call out: the job is never acked
+
+	ncB, jsB := h.connect()
+	defer ncB.Close()
+	kvB, err := OpenKVStore(h.ctx, jsB, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bAPI := &countingAPI{API: h.client}
+	wb, _ := h.runWorkerWith(cfg, "b", jsB, kvB, bAPI)
+	h.waitFor("replica b got the job again and decided on it", time.Minute, func() bool {
+		return bAPI.count() > 0 || wb.submit.awaiting.Load() == 100
+	})
+	close(held.release)
+	h.waitFor("the job acked by b", time.Minute, h.drained)
+	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 100 {
+		t.Fatalf("%d paths paid, want 100: the redelivered job was sent again (b made %d calls)", len(got), bAPI.count())
+	}
+	if !slices.ContainsFunc(events.All(id), func(ev jobs.StatusEvent) bool { return ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0 }) {
+		t.Errorf("the job's events name no task: %v", events.States(id))
+	}
+}
