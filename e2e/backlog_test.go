@@ -15,29 +15,96 @@ import (
 // other, and returns the URLs (without scheme) of the accepted ones.
 func queueHooks(t *testing.T, c *cluster, ctx context.Context, tag, priority string, jobs int) map[string]bool {
 	t.Helper()
-	ld := newLoader(c)
-	r := c.replicas[0]
 	out := map[string]bool{}
 	for u := range jobs {
 		paths := make([]string, perUnit)
 		for i := range paths {
 			paths[i] = fmt.Sprintf("https://%s/e2e/%s/%d-%d.js", hosts[u%3], tag, u, i)
 		}
-		body := map[string]any{"id": fmt.Sprintf("e2e-%s-%d", tag, u), "kind": "refresh", "refresh": map[string]any{"paths": paths}}
-		if priority != "" {
-			body["priority"] = priority
-		}
-		b, _ := json.Marshal(body)
-		req := newJSONRequest(ctx, r.base+"/hooks/generic", b)
-		req.Header.Set("Authorization", "Bearer "+c.run.secrets.GenericToken)
-		if code := ld.do(req); code != http.StatusAccepted {
-			t.Fatalf("hook %s %d: answered %d, want 202", tag, u, code)
-		}
+		queueHook(t, c, ctx, fmt.Sprintf("e2e-%s-%d", tag, u), priority, paths)
 		for _, p := range paths {
 			out[stripScheme(p)] = true
 		}
 	}
 	return out
+}
+
+// queueHook sends one job of paths on /hooks/generic of replica 0.
+func queueHook(t *testing.T, c *cluster, ctx context.Context, id, priority string, paths []string) {
+	t.Helper()
+	body := map[string]any{"id": id, "kind": "refresh", "refresh": map[string]any{"paths": paths}}
+	if priority != "" {
+		body["priority"] = priority
+	}
+	b, _ := json.Marshal(body)
+	req := newJSONRequest(ctx, c.replicas[0].base+"/hooks/generic", b)
+	req.Header.Set("Authorization", "Bearer "+c.run.secrets.GenericToken)
+	if code := newLoader(c).do(req); code != http.StatusAccepted {
+		t.Fatalf("hook %s: answered %d, want 202", id, code)
+	}
+}
+
+// backlogCoalescing is row 21: 20,000 distinct URLs in jobs of 500, then
+// 1,000 copies of some of them in jobs of 10, queued while no worker
+// runs (worker.recent_window 1h, the record in the shared Redis). Replica
+// a's worker starts, is stopped (SIGTERM) after a few calls and started
+// again, with replica b's worker beside it from then on: no copy may reach
+// the API, and the calls must be the fewest. The emulator answers every
+// call after 0.5 s, so that the stop comes in the middle.
+func backlogCoalescing(t *testing.T, run *runState, f *figures) {
+	const distinct, perJob, copies = 20_000, 500, 1_000
+	c := newCluster(t, run, "backlog-coalescing", clusterOpts{noWorker: true, workerYAML: "  recent_window: 1h"})
+	ctx := ctxFor(t, 10*time.Minute)
+	all := make([]string, distinct)
+	for i := range all {
+		all[i] = fmt.Sprintf("https://%s/e2e/coalesce/%06d.js", hosts[i%3], i)
+	}
+	want := map[string]bool{}
+	for j := range distinct / perJob {
+		queueHook(t, c, ctx, fmt.Sprintf("e2e-coalesce-%d", j), "", all[j*perJob:(j+1)*perJob])
+	}
+	for _, p := range all {
+		want[stripScheme(p)] = true
+	}
+	for j := range copies / 10 {
+		var ps []string
+		for i := range 10 {
+			ps = append(ps, all[(j*173+i*31)%distinct])
+		}
+		queueHook(t, c, ctx, fmt.Sprintf("e2e-coalesce-copy-%d", j), "", ps)
+	}
+	time.Sleep(1100 * time.Millisecond) // the backlog is older than the clocks' margin (1 s)
+	f.add("queued before any worker: %d distinct URLs in jobs of %d, %d copies in jobs of 10", distinct, perJob, copies)
+
+	// Calls slow enough (0.5 s each) that the stop comes in the middle.
+	c.emuPost("/_emulator/faults", `{"latency":"500ms"}`)
+	c.opts.noWorker = false
+	a, b := c.replicas[0], c.replicas[1]
+	c.killReplica(a)
+	c.startReplica(a)
+	if !waitFor(2*time.Minute, func() bool { return c.stats().Actions["RefreshObjectCaches"].Accepted >= 5 }) {
+		t.Fatalf("replica a made fewer than 5 calls")
+	}
+	a.proc.stop(30 * time.Second)
+	f.add("replica a stopped (SIGTERM) after %d calls", c.stats().Actions["RefreshObjectCaches"].Accepted)
+	c.killReplica(b)
+	c.startReplica(b)
+	c.startReplica(a)
+	l := c.waitLanded(want, 5*time.Minute)
+	st := c.stats()
+	calls := st.Actions["RefreshObjectCaches"].Accepted
+	dup := st.Paths["RefreshObjectCaches"].Duplicates
+	f.add("landed %d of %d, copies paid %d, RefreshObjectCaches calls %d (minimum %d), refused %v",
+		distinct-l.missing(want), distinct, dup, calls, distinct/1000, st.Actions["RefreshObjectCaches"].Codes)
+	if m := l.missing(want); m > 0 {
+		t.Errorf("%d URLs never landed", m)
+	}
+	if dup > 0 {
+		t.Errorf("%d copies reached the API", dup)
+	}
+	if calls != distinct/1000 {
+		t.Errorf("%d calls, want %d", calls, distinct/1000)
+	}
 }
 
 // backlogPriority is row 20: 2,000 normal URLs, then 500 with

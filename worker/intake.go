@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,8 @@ import (
 // Operation jobs go to the operation runner.
 type intake struct {
 	intakeParams
+	// pathsPerMsg is the running average of paths per message (ordered.go).
+	pathsPerMsg atomic.Int64
 }
 
 // intakeParams are intake's dependencies.

@@ -116,17 +116,15 @@ func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) er
 // fetchNoWait hands every message s holds now, up to orderedBatch, to
 // handle and returns how many there were.
 func (in *intake) fetchNoWait(ctx context.Context, s *prioritySource) (int, error) {
-	n := in.cfg.pullBatch
-	if n <= 0 {
-		n = orderedBatch
-	}
-	batch, err := s.cons.FetchNoWait(n)
+	batch, err := s.cons.FetchNoWait(in.fetchSize())
 	if err != nil {
 		return 0, in.pullFailed(ctx, s, err)
 	}
 	got := 0
 	for msg := range batch.Messages() {
+		before := in.ledger.takenPaths()
 		in.handle(ctx, msg)
+		in.notePaths(in.ledger.takenPaths() - before)
 		got++
 	}
 	if err := batch.Error(); err != nil && got == 0 {
@@ -164,4 +162,34 @@ func (in *intake) pullFailed(ctx context.Context, s *prioritySource, err error) 
 		s.cons = cons
 	}
 	return nil
+}
+
+// fetchSize is how many messages the next fetch asks for: as many as
+// worker.max_inflight_paths has room for at the paths per message seen
+// lately, between 1 and orderedBatch. A replica then takes about what it
+// can hold, and leaves the rest of a backlog to the other replicas,
+// instead of pulling a whole batch of large jobs beyond its bound.
+func (in *intake) fetchSize() int {
+	limit := in.cfg.pullBatch
+	if limit <= 0 {
+		limit = orderedBatch
+	}
+	room := in.cfg.MaxInflightPaths - in.ledger.takenPaths()
+	per := in.pathsPerMsg.Load()
+	if per <= 0 {
+		return 1 // nothing seen yet: one message tells its size
+	}
+	return min(max(int(int64(room)/per), 1), limit)
+}
+
+// notePaths adds the paths one message brought to the running average
+// (the last few messages weigh most).
+func (in *intake) notePaths(n int) {
+	n = max(n, 1)
+	old := in.pathsPerMsg.Load()
+	if old <= 0 {
+		in.pathsPerMsg.Store(int64(n))
+		return
+	}
+	in.pathsPerMsg.Store((old*3 + int64(n)) / 4)
 }

@@ -150,23 +150,27 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 // it gets what is left beyond u, up to n (nothing when that is all).
 // Without urgent paths it is one Reserve, with them a probe for n+u that
 // is given back at once, then a Reserve of what the probe left over.
-func (s *submitter) reserve(ctx context.Context, tg *target, pool quotaPool, rank int, n int64) (quota.Reservation, error) {
+// kept reports a refusal because the quota left is kept for the more
+// urgent paths: the quota is not spent, so it is no reason to re-sync.
+func (s *submitter) reserve(ctx context.Context, tg *target, pool quotaPool, rank int, n int64) (res quota.Reservation, kept bool, err error) {
 	ahead := s.line.unsentAhead(pool, rank)
 	if ahead == 0 {
-		return tg.gate.Reserve(ctx, pool.kind, n)
+		res, err = tg.gate.Reserve(ctx, pool.kind, n)
+		return res, false, err
 	}
 	probe, err := tg.gate.Reserve(ctx, pool.kind, n+ahead)
 	if err != nil || probe.Granted == 0 {
-		return probe, err
+		return probe, false, err
 	}
 	if err := tg.gate.Refund(ctx, probe); err != nil {
-		return quota.Reservation{}, err
+		return quota.Reservation{}, false, err
 	}
 	spare := probe.Granted - ahead
 	if spare <= 0 {
-		return quota.Reservation{}, nil
+		return quota.Reservation{}, true, nil
 	}
-	return tg.gate.Reserve(ctx, pool.kind, min(n, spare))
+	res, err = tg.gate.Reserve(ctx, pool.kind, min(n, spare))
+	return res, false, err
 }
 
 // gateState is where one batch stands at the gate, kept across the move
@@ -251,9 +255,10 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		wake, changed := synced(tg.syncer), s.line.changes()
 		var res quota.Reservation
 		var err error
+		kept := false
 		myTurn := s.line.turn(st.place)
 		if myTurn {
-			res, err = s.reserve(ctx, tg, st.pool, st.place.rank, int64(b.Len()))
+			res, kept, err = s.reserve(ctx, tg, st.pool, st.place.rank, int64(b.Len()))
 		}
 		if err == nil && res.Granted > 0 {
 			st.waitStart = time.Time{}
@@ -274,7 +279,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		if err == nil && res.ID != "" {
 			_ = tg.gate.Refund(ctx, res)
 		}
-		if myTurn && err == nil && s.resyncWhenSpent(ctx, tg) {
+		if myTurn && err == nil && !kept && s.resyncWhenSpent(ctx, tg) {
 			// The mirror was just re-read: ask again before waiting, so
 			// that quota the sync found is used now, not after a hand-back.
 			continue
