@@ -44,16 +44,19 @@ func queueHook(t *testing.T, c *cluster, ctx context.Context, id, priority strin
 	}
 }
 
-// backlogCoalescing is row 21: 20,000 distinct URLs in jobs of 500, then
+// backlogCoalescing is row 21: 20,000 distinct URLs in jobs of 1,000, then
 // 1,000 copies of some of them in jobs of 10, queued while no worker
 // runs (worker.recent_window 1h, the record in the shared Redis). Replica
 // a's worker starts, is stopped (SIGTERM) after a few calls and started
 // again, with replica b's worker beside it from then on: no copy may reach
-// the API, and the calls must be the fewest. The emulator answers every
+// the API, and the calls must be the fewest but for the one partial batch
+// the stopping worker sends. The emulator answers every
 // call after 0.5 s, so that the stop comes in the middle.
 func backlogCoalescing(t *testing.T, run *runState, f *figures) {
-	const distinct, perJob, copies = 20_000, 500, 1_000
-	c := newCluster(t, run, "backlog-coalescing", clusterOpts{noWorker: true, workerYAML: "  recent_window: 1h"})
+	const distinct, perJob, copies = 20_000, 1000, 1_000
+	c := newCluster(t, run, "backlog-coalescing", clusterOpts{noWorker: true,
+		// Each replica holds about 5,000 paths: the backlog is shared out.
+		workerYAML: "  recent_window: 1h\n  max_inflight_paths: 5000"})
 	ctx := ctxFor(t, 10*time.Minute)
 	all := make([]string, distinct)
 	for i := range all {
@@ -102,8 +105,10 @@ func backlogCoalescing(t *testing.T, run *runState, f *figures) {
 	if dup > 0 {
 		t.Errorf("%d copies reached the API", dup)
 	}
-	if calls != distinct/1000 {
-		t.Errorf("%d calls, want %d", calls, distinct/1000)
+	// A worker that stops sends the batch it was filling (it does not hand
+	// back paths it holds): the stop may cost one call that is not full.
+	if calls > distinct/1000+1 {
+		t.Errorf("%d calls, want at most %d (%d full calls and the batch the stopping worker sends)", calls, distinct/1000+1, distinct/1000)
 	}
 }
 
