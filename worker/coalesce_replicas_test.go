@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,38 @@ func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
 	}
 	if !slices.ContainsFunc(events.All(id), func(ev jobs.StatusEvent) bool { return ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0 }) {
 		t.Errorf("the job's events name no task: %v", events.States(id))
+	}
+}
+
+// A copy pulled after its original's call landed is skipped at the intake
+// and its job's complete event names the covering call's tasks (from the
+// shared record).
+func TestWorkerCopySkippedAtIntakeNamesTheCoveringTasks(t *testing.T) {
+	t.Parallel()
+	rdb := quotatest.Redis(t)
+	recent := NewRedisRecent(rdb, quotatest.Prefix(t, rdb), "acct", time.Hour)
+	h := newHarness(t, harnessOpts{recent: recent, emu: cdnemu.Options{URLQuota: 100_000}})
+	events := h.watchStatus()
+	cfg := fastConfig()
+	cfg.RecentWindow = time.Hour
+	cfg.pullBatch = 1
+	cfg.MaxInflightPaths = 9 // the copy is pulled once the original settled
+	origID := h.publish(refreshJob(urls("example.com", 0, 10)...))
+	copyID := h.publish(refreshJob(urls("example.com", 5, 3)...))
+	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.runWorker(cfg, "w1")
+	h.waitFor("the copy's job complete", time.Minute, func() bool { return events.Has(copyID, jobs.StateComplete) })
+	var orig []string
+	for _, ev := range events.All(origID) {
+		if ev.State == jobs.StateSubmitted {
+			orig = ev.TaskIDs
+		}
+	}
+	last, _ := events.Last(copyID)
+	if len(orig) == 0 || !slices.Equal(last.TaskIDs, orig) || !strings.Contains(last.Reason, "covering tasks") {
+		t.Fatalf("the copy's complete event: tasks %v, reason %q; want the original's tasks %v named", last.TaskIDs, last.Reason, orig)
+	}
+	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 10 {
+		t.Fatalf("%d paths sent, want 10", got)
 	}
 }

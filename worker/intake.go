@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,6 +294,18 @@ func (in *intake) prepare(ctx context.Context, t *takenJob, k GroupKey, paths, p
 		fresh, err := in.recent.Fresh(ctx, k.String(), paths, t.asked)
 		if err != nil {
 			in.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		if c, ok := in.recent.(claimer); ok && len(fresh) < len(paths) {
+			// Name the calls that covered the skipped paths.
+			if covers, err := c.Covering(ctx, k.String(), without(paths, fresh)); err == nil {
+				for _, cv := range covers {
+					for _, id := range cv.Tasks {
+						if len(t.coverTasks) < maxRecordedTasks && !slices.Contains(t.coverTasks, id) {
+							t.coverTasks = append(t.coverTasks, id)
+						}
+					}
+				}
+			}
 		}
 		t.skipped += len(paths) - len(fresh)
 		paths = fresh
