@@ -101,6 +101,7 @@ func Roles(names RoleNames) []Role {
 		guard = append(guard, api+"CONSUMER.DELETE.*."+c)
 	}
 	read := []string{api + "INFO", info(n.Stream), api + "STREAM.MSG.GET." + n.Stream,
+		info(UrgentStreamName(n.Stream)), api + "STREAM.MSG.GET." + UrgentStreamName(n.Stream),
 		info(n.StatusStream), api + "CONSUMER.CREATE." + n.StatusStream + ".>",
 		api + "CONSUMER.MSG.NEXT." + n.StatusStream + ".*", api + "CONSUMER.DELETE." + n.StatusStream + ".*"}
 	for _, b := range []string{n.Control, n.Archive, n.History, n.Schedules} {
