@@ -16,49 +16,33 @@ import (
 // a high job published behind any backlog is taken ahead of the normal
 // jobs still in the stream. Each round asks the streams in order for what
 // they hold without waiting (FetchNoWait) and goes back to the first after
-// every batch it got; only when all of them are empty does it wait, on
-// every stream at once, for the next message. JetStream keeps the order:
-// no queue of our own holds jobs.
+// every batch it got; when all of them are empty it asks again after
+// orderedIdlePoll. JetStream keeps the order: no queue of our own holds
+// jobs.
 const (
 	// orderedBatch is the most messages one fetch takes.
 	orderedBatch = 256
-	// orderedIdleWait bounds one wait for a message while every stream is
-	// empty; a message arriving meanwhile is taken at once.
-	orderedIdleWait = 5 * time.Second
+	// orderedIdlePoll is how long the worker waits before asking empty
+	// streams again: the most a job published to an idle worker waits
+	// before it is pulled (two no-wait requests per poll).
+	orderedIdlePoll = 100 * time.Millisecond
 )
 
 // prioritySource is one stream's consumer in the pull order.
 type prioritySource struct {
 	stream string
 	cons   jetstream.Consumer
-	// waiting is set while a wait for this stream's next message is out.
-	waiting bool
-}
-
-// arrival is what one wait brought.
-type arrival struct {
-	i   int
-	msg jetstream.Msg
-	err error
 }
 
 // pullOrdered takes messages from cons, most urgent first, until ctx ends.
+// While every stream is empty it asks again every orderedIdlePoll: no
+// pull request stays open, so no message can be delivered to a request
+// nobody reads any more.
 func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) error {
 	srcs := make([]*prioritySource, len(cons))
 	for i, c := range cons {
 		srcs[i] = &prioritySource{stream: c.CachedInfo().Stream, cons: c}
 	}
-	arrived := make(chan arrival, len(srcs))
-	outstanding := 0
-	defer func() {
-		// A wait still out may yet bring a message nobody will handle:
-		// give it back at once rather than after the ack deadline.
-		for ; outstanding > 0; outstanding-- {
-			if a := <-arrived; a.msg != nil {
-				_ = a.msg.Nak()
-			}
-		}
-	}()
 	go func() {
 		<-ctx.Done()
 		in.ledger.wake()
@@ -82,33 +66,10 @@ func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) er
 		if got {
 			continue
 		}
-		// Every stream is empty: wait for whichever gets a message first.
-		for i, s := range srcs {
-			if s.waiting {
-				continue
-			}
-			s.waiting = true
-			outstanding++
-			go func() {
-				wctx, cancel := context.WithTimeout(ctx, orderedIdleWait)
-				defer cancel()
-				msg, err := s.cons.Next(jetstream.FetchContext(wctx))
-				arrived <- arrival{i: i, msg: msg, err: err}
-			}()
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case a := <-arrived:
-			outstanding--
-			srcs[a.i].waiting = false
-			if a.msg != nil {
-				in.handle(ctx, a.msg)
-				continue
-			}
-			if err := in.pullFailed(ctx, srcs[a.i], a.err); err != nil {
-				return err
-			}
+		case <-time.After(orderedIdlePoll):
 		}
 	}
 }
@@ -158,9 +119,7 @@ func (in *intake) pullFailed(ctx context.Context, s *prioritySource, err error) 
 		in.log.Debug("re-create work consumer", slog.String("stream", s.stream), slog.String("error", cerr.Error()))
 		return nil
 	}
-	if !s.waiting {
-		s.cons = cons
-	}
+	s.cons = cons
 	return nil
 }
 
