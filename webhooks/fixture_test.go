@@ -120,10 +120,17 @@ func newFixtureWith(tb testing.TB, cfg Config, change func(*Deps)) *fixture {
 	return &fixture{nats: n, nc: nc, js: js, http: hs, srv: s, reg: reg}
 }
 
-// stored returns every job in the work stream, in order.
+// stored returns every job in the urgent stream (high priority), then
+// every job in the work stream, each in order.
 func (f *fixture) stored(tb testing.TB) []jobs.Job {
 	tb.Helper()
-	st, err := f.js.Stream(tb.Context(), jobs.DefaultStreamName)
+	return append(f.storedIn(tb, jobs.UrgentStreamName(jobs.DefaultStreamName)), f.storedIn(tb, jobs.DefaultStreamName)...)
+}
+
+// storedIn returns every job in stream, in order.
+func (f *fixture) storedIn(tb testing.TB, stream string) []jobs.Job {
+	tb.Helper()
+	st, err := f.js.Stream(tb.Context(), stream)
 	if err != nil {
 		tb.Fatal(err)
 	}
