@@ -84,10 +84,10 @@ func (c *Config) PublisherConfig(s jobs.Subjects) queue.PublisherConfig {
 }
 
 // GroupSync returns the group commit of the streams producers write to
-// (work, ticks, idempotency keys) in the embedded store at storeDir.
+// (work, urgent, ticks, idempotency keys) in the embedded store at storeDir.
 func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
 	work := or(c.NATS.Stream, queue.DefaultStreamName)
-	return embedded.NewGroupSync(storeDir, work, queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket)
+	return embedded.NewGroupSync(storeDir, work, queue.UrgentStreamName(work), queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;

@@ -73,6 +73,10 @@ type clusterOpts struct {
 	// redisYAML, when set, replaces the url line under redis: (Sentinel,
 	// Cluster).
 	redisYAML string
+	// noWorker starts the replicas without the worker and the scheduler
+	// (serve --worker=false --scheduler=false), so that jobs queue up; a
+	// scenario clears it and restarts a replica to start its worker.
+	noWorker bool
 }
 
 // esaSite is the ESA site of clusters with clusterOpts.esaQuota.
@@ -276,8 +280,11 @@ func (c *cluster) startReplica(r *replica) {
 // launchReplica starts r without waiting for it.
 func (c *cluster) launchReplica(r *replica) {
 	c.t.Helper()
-	r.proc = startProc(c.t, c.logDir(), r.name, c.replicaEnv(r), binPath,
-		"--config", c.confPath, "--log-format", "json", "serve")
+	args := []string{"--config", c.confPath, "--log-format", "json", "serve"}
+	if c.opts.noWorker {
+		args = append(args, "--worker=false", "--scheduler=false")
+	}
+	r.proc = startProc(c.t, c.logDir(), r.name, c.replicaEnv(r), binPath, args...)
 }
 
 // killReplica SIGKILLs r, keeping its peak RSS.

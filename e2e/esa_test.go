@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// esaBesideCDN is row 20: deploy hooks whose paths are half on a CDN
+// esaBesideCDN is row 22: deploy hooks whose paths are half on a CDN
 // domain and half on an ESA site, sent to two replicas sharing Redis, with
 // the site's daily file purge quota smaller than its share. The CDN paths
 // all land while the ESA ones wait; the replicas together spend exactly

@@ -197,12 +197,14 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "12 quota sync storm", true, func(t *testing.T, f *figures) { syncStorm(t, run, sz, f) })
 	run.scenario(t, "13 second serve", false, func(t *testing.T, f *figures) { secondServe(t, run, f) })
 	run.scenario(t, "14 DCDN beside CDN", false, func(t *testing.T, f *figures) { dcdnBesideCDN(t, run, sz, f) })
-	run.scenario(t, "20 ESA beside CDN", false, func(t *testing.T, f *figures) { esaBesideCDN(t, run, sz, f) })
 	run.scenario(t, "15 NATS cluster leader loss", false, func(t *testing.T, f *figures) { natsLeaderLoss(t, run, f) })
 	run.scenario(t, "16 Redis Sentinel failover", false, func(t *testing.T, f *figures) { sentinelFailover(t, run, f) })
 	run.scenario(t, "17 Redis Cluster", false, func(t *testing.T, f *figures) { redisClusterRun(t, run, f) })
 	run.scenario(t, "18 OSS burst", false, func(t *testing.T, f *figures) { ossBurst(t, run, f) })
 	run.scenario(t, "19 power loss", false, func(t *testing.T, f *figures) { powerLoss(t, run, sz, f) })
+	run.scenario(t, "20 backlog priority", false, func(t *testing.T, f *figures) { backlogPriority(t, run, f) })
+	run.scenario(t, "21 backlog coalescing", false, func(t *testing.T, f *figures) { backlogCoalescing(t, run, f) })
+	run.scenario(t, "22 ESA beside CDN", false, func(t *testing.T, f *figures) { esaBesideCDN(t, run, sz, f) })
 }
 
 // secretsInLogs is row 8: it scans every log the run's processes wrote,

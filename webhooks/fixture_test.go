@@ -154,13 +154,20 @@ func (f *fixture) start(tb testing.TB, cfg Config, d Deps, change func(*Deps)) {
 	f.http, f.srv, f.reg = hs, s, reg
 }
 
-// stored returns every job stored (in the work stream), in order.
+// stored returns every job in the urgent stream (high priority), then
+// every job in the work stream, each in order.
 func (f *fixture) stored(tb testing.TB) []jobs.Job {
 	tb.Helper()
 	if f.pub != nil {
 		return f.pub.stored()
 	}
-	st, err := f.js.Stream(tb.Context(), queue.DefaultStreamName)
+	return append(f.storedIn(tb, queue.UrgentStreamName(queue.DefaultStreamName)), f.storedIn(tb, queue.DefaultStreamName)...)
+}
+
+// storedIn returns every job in stream, in order.
+func (f *fixture) storedIn(tb testing.TB, stream string) []jobs.Job {
+	tb.Helper()
+	st, err := f.js.Stream(tb.Context(), stream)
 	if err != nil {
 		tb.Fatal(err)
 	}
