@@ -37,12 +37,12 @@ func TestWorkerCoalescesTheBacklogAcrossReplicas(t *testing.T) {
 	for i := range copies / 10 {
 		h.publish(refreshJob(urls("example.com", i*173%(distinct-10), 10)...))
 	}
-	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.ageBacklog()
 	a := h.runReplica(cfg, "w1")
 	b := h.runReplica(cfg, "w2")
 	h.waitFor("the backlog drained", 60*time.Second, h.drained)
-	got := h.emu.Paths(apiclient.ActionRefreshObjectCaches)
-	calls := h.emu.Calls(apiclient.ActionRefreshObjectCaches)
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
+	calls := h.emu.Calls(apiclient.CDN().Actions.Refresh)
 	t.Logf("%d distinct + %d copies, 2 replicas (%d and %d calls): %d paths sent, %d calls", distinct, copies, a.api.count(), b.api.count(), len(got), calls)
 	if len(got) != distinct || len(uniq(got)) != distinct {
 		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API", len(got), len(uniq(got)), distinct, len(got)-distinct)
@@ -60,13 +60,13 @@ type heldAPI struct {
 	release chan struct{}
 }
 
-func (a *heldAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
+func (a *heldAPI) Refresh(ctx context.Context, t apiclient.Target, r apiclient.RefreshRequest) (apiclient.RefreshResult, error) {
 	select {
 	case a.entered <- struct{}{}:
 	default:
 	}
 	<-a.release
-	return a.API.RefreshObjectCaches(ctx, r)
+	return a.API.Refresh(ctx, t, r)
 }
 
 // The window the replicas' own memories cannot close: replica A's call of
@@ -85,7 +85,7 @@ func TestWorkerCopyOnAnotherReplicaJoinsTheCallInFlight(t *testing.T) {
 	cfg.MaxInflightPaths = 999 // A takes the original only
 	origID := h.publish(refreshJob(urls("example.com", 0, 1000)...))
 	copyID := h.publish(refreshJob(urls("example.com", 500, 10)...))
-	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.ageBacklog()
 
 	held := &heldAPI{API: h.client, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	nc, js := h.connect()
@@ -126,7 +126,7 @@ func TestWorkerCopyOnAnotherReplicaJoinsTheCallInFlight(t *testing.T) {
 	if got, want := tasks(copyID), tasks(origID); !slices.Equal(got, want) {
 		t.Errorf("the copy's job names tasks %v, want the original call's %v", got, want)
 	}
-	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 1000 {
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 1000 {
 		t.Fatalf("%d paths sent, want the original's 1,000: the copy on replica b was paid again (b made %d calls)", len(got), bAPI.count())
 	}
 }
@@ -146,7 +146,7 @@ func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
 	cfg := fastConfig()
 	cfg.RecentWindow = time.Hour
 	id := h.publish(refreshJob(urls("example.com", 0, 100)...))
-	time.Sleep(coverMargin + 100*time.Millisecond) // the job is older than the margin
+	h.ageBacklog()
 
 	held := &heldAPI{API: h.client, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	ncA, jsA := h.connect()
@@ -175,7 +175,7 @@ func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
 	})
 	close(held.release)
 	h.waitFor("the job acked by b", time.Minute, h.drained)
-	if got := h.emu.Paths(apiclient.ActionRefreshObjectCaches); len(got) != 100 {
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 100 {
 		t.Fatalf("%d paths paid, want 100: the redelivered job was sent again (b made %d calls)", len(got), bAPI.count())
 	}
 	if !slices.ContainsFunc(events.All(id), func(ev jobs.StatusEvent) bool { return ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0 }) {
@@ -198,7 +198,7 @@ func TestWorkerCopySkippedAtIntakeNamesTheCoveringTasks(t *testing.T) {
 	cfg.MaxInflightPaths = 9 // the copy is pulled once the original settled
 	origID := h.publish(refreshJob(urls("example.com", 0, 10)...))
 	copyID := h.publish(refreshJob(urls("example.com", 5, 3)...))
-	time.Sleep(coverMargin + 100*time.Millisecond) // the backlog is older than the margin
+	h.ageBacklog()
 	h.runWorker(cfg, "w1")
 	h.waitFor("the copy's job complete", time.Minute, func() bool { return events.Has(copyID, jobs.StateComplete) })
 	var orig []string
@@ -211,7 +211,7 @@ func TestWorkerCopySkippedAtIntakeNamesTheCoveringTasks(t *testing.T) {
 	if len(orig) == 0 || !slices.Equal(last.TaskIDs, orig) || !strings.Contains(last.Reason, "covering tasks") {
 		t.Fatalf("the copy's complete event: tasks %v, reason %q; want the original's tasks %v named", last.TaskIDs, last.Reason, orig)
 	}
-	if got := len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)); got != 10 {
+	if got := len(h.emu.Paths(apiclient.CDN().Actions.Refresh)); got != 10 {
 		t.Fatalf("%d paths sent, want 10", got)
 	}
 }

@@ -115,10 +115,10 @@ func TestWorkerHighPriorityAheadOfTheBacklog(t *testing.T) {
 	cfg.Tracker.Disabled = true
 	w, _ := h.runWorker(cfg, "w1")
 	h.waitFor("today's 1,000 sent and the rest waiting", 30*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1000 && w.waitingInMemory(quota.KindURL) == 1500
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 1000 && w.waitingInMemory(quota.KindURL) == 1500
 	})
 	urgent := 0
-	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+	for _, p := range h.emu.Paths(apiclient.CDN().Actions.Refresh) {
 		if strings.HasPrefix(p, "https://www.example.com/") {
 			urgent++
 		}
@@ -149,7 +149,7 @@ func lowBehindLingeringNormal(t *testing.T, q int64, n int) (*harness, *Worker) 
 	cfg.Tracker.Disabled = true
 	w, _ := h.runWorker(cfg, "w1")
 	h.waitFor(fmt.Sprintf("%d paths sent", n), 30*time.Second, func() bool {
-		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= n
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= n
 	})
 	return h, w
 }
@@ -159,7 +159,7 @@ func lowBehindLingeringNormal(t *testing.T, q int64, n int) (*harness, *Worker) 
 func TestWorkerLowNotStarvedWhenQuotaSuffices(t *testing.T) {
 	t.Parallel()
 	h, _ := lowBehindLingeringNormal(t, 5000, 1500)
-	first := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[:1000]
+	first := h.emu.Paths(apiclient.CDN().Actions.Refresh)[:1000]
 	for _, p := range first {
 		if !strings.HasPrefix(p, "https://www.example.com/") {
 			t.Fatalf("the first call held %s: the low batch waited for lingering normal work although quota sufficed", p)
@@ -177,7 +177,7 @@ func TestWorkerLowYieldsWhenQuotaIsShort(t *testing.T) {
 		return w.waitingInMemory(quota.KindURL) == 500
 	})
 	normal := 0
-	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+	for _, p := range h.emu.Paths(apiclient.CDN().Actions.Refresh) {
 		if strings.HasPrefix(p, "https://example.com/") {
 			normal++
 		}
