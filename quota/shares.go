@@ -268,7 +268,9 @@ func (s *Shares) Of(source string, kind Kind) string {
 
 // ShareTake is what a batch took from its share.
 type ShareTake struct {
-	Share   string
+	Share string
+	// Source is the share's configured source.
+	Source  string
 	Day     string
 	Granted int64
 	// Limit is the share's units of the day, Percent its configured text.
@@ -292,7 +294,7 @@ func (s *Shares) Take(ctx context.Context, share string, n int64) (ShareTake, er
 	if err != nil {
 		return ShareTake{}, err
 	}
-	return ShareTake{Share: share, Day: day, Granted: got, Limit: limit, Percent: s.shares[i].Share}, nil
+	return ShareTake{Share: share, Source: s.shares[i].Source, Day: day, Granted: got, Limit: limit, Percent: s.shares[i].Share}, nil
 }
 
 // Give returns n units of t to its share (a call that did not spend them).

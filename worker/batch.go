@@ -32,6 +32,10 @@ type GroupKey struct {
 	Priority jobs.Priority
 	// Target is the product whose API takes the call; "" is CDN.
 	Target apiclient.Product
+	// Share names the quota share (quota.shares) the jobs' source spends
+	// from; "" for none. Paths of a capped source never share a call with
+	// others, so that its cap holds back no one else's work.
+	Share string
 }
 
 // ForceMode is a refresh's Force parameter: not sent (the API's

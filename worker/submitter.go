@@ -21,6 +21,8 @@ type target struct {
 	gate    Gate
 	// syncer may be nil.
 	syncer Syncer
+	// shares may be nil.
+	shares ShareGate
 	// lastResync is when the quota was last re-read because it ran out.
 	lastResync atomic.Int64
 }
@@ -34,7 +36,7 @@ func newTargets(deps map[apiclient.Product]TargetDeps) (map[apiclient.Product]*t
 		if td.API == nil || td.Gate == nil {
 			return nil, fmt.Errorf("target %s: no API client or quota gate", p)
 		}
-		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer}
+		targets[p] = &target{product: p, api: td.API, gate: td.Gate, syncer: td.Syncer, shares: td.Shares}
 	}
 	return targets, nil
 }
@@ -202,9 +204,31 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		wake, changed := synced(tg.syncer), s.line.changes()
 		var res quota.Reservation
 		var err error
+		var share quota.ShareTake
 		myTurn := s.line.turn(st.place)
-		if myTurn {
-			res, err = tg.gate.Reserve(ctx, st.pool.kind, int64(b.Len()))
+		if myTurn && b.Key.Share != "" && tg.shares != nil {
+			share, err = tg.shares.Take(ctx, b.Key.Share, int64(b.Len()))
+			if err == nil && share.Granted == 0 {
+				until := s.cal.NextReset(s.now())
+				reason := fmt.Sprintf("source %s spent its share of today's %s quota (%s: %d)", share.Source, st.pool, share.Percent, share.Limit)
+				s.log.Info("batch waits for its source's quota share; handing its jobs back", slog.String("group", b.Key.String()),
+					slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
+				s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: now.Add(s.untilReset()), reason: reason, quota: st.pool})
+				return
+			}
+		}
+		if myTurn && err == nil {
+			want := int64(b.Len())
+			if share.Share != "" {
+				want = share.Granted
+			}
+			res, err = tg.gate.Reserve(ctx, st.pool.kind, want)
+			if share.Share != "" {
+				if gErr := tg.shares.Give(ctx, share, share.Granted-max(0, res.Granted)); gErr != nil {
+					s.log.Warn("give back quota share", slog.String("error", gErr.Error()))
+				}
+				share.Granted = min(share.Granted, res.Granted)
+			}
 		}
 		if err == nil && res.Granted > 0 {
 			st.waitStart = time.Time{}
@@ -216,7 +240,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			} else {
 				b = newBatch(b.Key, b.opened)
 			}
-			s.send(ctx, tg, part, res)
+			s.send(ctx, tg, part, res, share)
 			continue
 		}
 		if err == nil && res.ID != "" {
@@ -327,7 +351,7 @@ func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Durati
 
 // send makes the API call of b under reservation res and steers on the
 // answer.
-func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation) {
+func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation, share quota.ShareTake) {
 	// From here a request for one of b's paths is a new refresh: the file
 	// may change after this call.
 	s.ledger.sent(b)
@@ -364,6 +388,11 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	}
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
 		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+	}
+	if share.Share != "" && tg.shares != nil {
+		if gErr := tg.shares.Give(ctx, share, share.Granted); gErr != nil {
+			s.log.Warn("give back quota share", slog.String("error", gErr.Error()))
+		}
 	}
 	s.failed(ctx, tg, b, err)
 }
