@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -343,4 +344,41 @@ func (s *Shares) Usage(ctx context.Context) ([]ShareUsage, error) {
 			Limit: int64(math.Floor(s.fracs[i] * float64(snap.Get(sh.Kind).Total))), Used: used})
 	}
 	return out, nil
+}
+
+// ShareCollector exports each share's spending today: the source label
+// takes the configured sources only.
+type ShareCollector struct {
+	shares *Shares
+	used   *prometheus.Desc
+	limit  *prometheus.Desc
+}
+
+// NewShareCollector returns a collector of s; register it with a registry.
+func NewShareCollector(s *Shares) *ShareCollector {
+	labels := []string{"source", "kind"}
+	return &ShareCollector{shares: s,
+		used:  prometheus.NewDesc("cdnpurge_quota_share_used", "Quota units a source with a share (quota.shares) spent today, by source and kind.", labels, nil),
+		limit: prometheus.NewDesc("cdnpurge_quota_share_limit", "Quota units a source with a share may spend today, by source and kind.", labels, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *ShareCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.used
+	ch <- c.limit
+}
+
+// Collect implements prometheus.Collector.
+func (c *ShareCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	usage, err := c.shares.Usage(ctx)
+	if err != nil {
+		return
+	}
+	for _, u := range usage {
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used), u.Source, string(u.Kind))
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(u.Limit), u.Source, string(u.Kind))
+	}
 }

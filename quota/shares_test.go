@@ -141,4 +141,13 @@ func TestSharesTakeAPartOfTheDaysTotal(t *testing.T) {
 	if err != nil || len(u) != 1 || u[0].Used != 300 || u[0].Limit != 400 {
 		t.Errorf("usage = %+v, %v; want 300 of 400", u, err)
 	}
+	got := gather(t, NewShareCollector(s))
+	for name, want := range map[string]float64{
+		"cdnpurge_quota_share_used{kind=url,source=generic:bulk-*}":  300,
+		"cdnpurge_quota_share_limit{kind=url,source=generic:bulk-*}": 400,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v; all: %v", name, v, ok, want, got)
+		}
+	}
 }

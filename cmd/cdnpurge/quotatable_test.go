@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +195,26 @@ func TestQuotaCommandDCDNDown(t *testing.T) {
 	if code == 0 || !strings.Contains(squeeze(out), "\ncdn url 10000") || !strings.Contains(out, "not synced yet (last sync failed: ") ||
 		!strings.Contains(stderr, "sync dcdn quota") || !strings.Contains(stderr, "DescribeDcdnRefreshQuota") {
 		t.Errorf("quota with DCDN down: code %d out %q stderr %q", code, out, stderr)
+	}
+}
+
+func TestQuotaSharesPrintedUnderTheTables(t *testing.T) {
+	t.Parallel()
+	us := []quota.ShareUsage{{Source: "generic:bulk-sync", Kind: quota.KindURL, Percent: "50%", Limit: 5000, Used: 3120}}
+	var out bytes.Buffer
+	if err := writeShares(&out, us); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"shares of cdn's day (quota.shares)", "generic:bulk-sync", "50%", "5000", "3120"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("shares table lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := writeShares(&out, nil); err != nil || out.Len() != 0 {
+		t.Errorf("no shares printed %q, %v; want nothing", out.String(), err)
+	}
+	if got := shareView(us); len(got) != 1 || got[0].Used != 3120 || got[0].Limit != 5000 || got[0].Share != "50%" {
+		t.Errorf("JSON view = %+v", got)
 	}
 }
