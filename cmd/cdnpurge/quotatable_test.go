@@ -218,3 +218,30 @@ func TestQuotaSharesPrintedUnderTheTables(t *testing.T) {
 		t.Errorf("JSON view = %+v", got)
 	}
 }
+
+// quota shows the configured shares of CDN's day, in text and JSON; a
+// share config check refuses names the field.
+func TestQuotaCommandShowsShares(t *testing.T) {
+	emulatorEnv(t, cdnemu.Options{URLQuota: 8000})
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cdnemu.DefaultAccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cdnemu.DefaultAccessKeySecret)
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 25%\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "quota")
+	if code != 0 || !strings.Contains(out, "generic:bulk-sync") || !strings.Contains(out, "2000") {
+		t.Fatalf("quota: code %d, want the share of 25%% of 8,000:\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "--output", "json", "quota")
+	if code != 0 || !strings.Contains(out, `"shares"`) || !strings.Contains(out, `"limit": 2000`) {
+		t.Errorf("quota --output json: code %d, want the shares:\n%s", code, out)
+	}
+	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 250%\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "", "--config", cfgFile, "config", "check")
+	if code == 0 || !strings.Contains(out+stderr, "quota.shares[0].share") {
+		t.Errorf("config check of a share of 250%%: code %d, want the field named:\n%s%s", code, out, stderr)
+	}
+}
