@@ -84,10 +84,10 @@ func (c *Config) PublisherConfig(s jobs.Subjects) jobs.PublisherConfig {
 }
 
 // GroupSync returns the group commit of the streams producers write to
-// (work, ticks, idempotency keys) in the embedded store at storeDir.
+// (work, urgent, ticks, idempotency keys) in the embedded store at storeDir.
 func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
 	work := or(c.NATS.Stream, jobs.DefaultStreamName)
-	return embedded.NewGroupSync(storeDir, work, jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
+	return embedded.NewGroupSync(storeDir, work, jobs.UrgentStreamName(work), jobs.SchedStreamName(work), "KV_"+jobs.DefaultIdempotencyBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;

@@ -70,6 +70,10 @@ type clusterOpts struct {
 	// redisYAML, when set, replaces the url line under redis: (Sentinel,
 	// Cluster).
 	redisYAML string
+	// noWorker starts the replicas without the worker and the scheduler
+	// (serve --worker=false --scheduler=false), so that jobs queue up; a
+	// scenario clears it and restarts a replica to start its worker.
+	noWorker bool
 }
 
 // dcdnDomain is the DCDN domain of clusters with clusterOpts.dcdnQuota.
@@ -262,8 +266,11 @@ func (c *cluster) startReplica(r *replica) {
 // launchReplica starts r without waiting for it.
 func (c *cluster) launchReplica(r *replica) {
 	c.t.Helper()
-	r.proc = startProc(c.t, c.logDir(), r.name, c.replicaEnv(r), binPath,
-		"--config", c.confPath, "--log-format", "json", "serve")
+	args := []string{"--config", c.confPath, "--log-format", "json", "serve"}
+	if c.opts.noWorker {
+		args = append(args, "--worker=false", "--scheduler=false")
+	}
+	r.proc = startProc(c.t, c.logDir(), r.name, c.replicaEnv(r), binPath, args...)
 }
 
 // killReplica SIGKILLs r, keeping its peak RSS.

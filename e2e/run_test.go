@@ -202,6 +202,8 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "17 Redis Cluster", false, func(t *testing.T, f *figures) { redisClusterRun(t, run, f) })
 	run.scenario(t, "18 OSS burst", false, func(t *testing.T, f *figures) { ossBurst(t, run, f) })
 	run.scenario(t, "19 power loss", false, func(t *testing.T, f *figures) { powerLoss(t, run, sz, f) })
+	run.scenario(t, "20 backlog priority", false, func(t *testing.T, f *figures) { backlogPriority(t, run, f) })
+	run.scenario(t, "21 backlog coalescing", false, func(t *testing.T, f *figures) { backlogCoalescing(t, run, f) })
 }
 
 // secretsInLogs is row 8: it scans every log the run's processes wrote,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -240,7 +241,11 @@ func (p *Publisher) publishOne(ctx context.Context, j *Job, msgID string) (Ack, 
 	defer cancel()
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	pa, err := p.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(p.stream))
+	stream := p.stream
+	if strings.HasSuffix(subject, "."+HighToken) {
+		stream = UrgentStreamName(p.stream)
+	}
+	pa, err := p.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(stream))
 	if err != nil {
 		return Ack{}, classifyPublishError(j.ID, subject, err)
 	}

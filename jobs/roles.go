@@ -86,7 +86,10 @@ func Roles(names RoleNames) []Role {
 	manage := func(stream string) []string {
 		return []string{info(stream), api + "STREAM.CREATE." + stream, api + "STREAM.UPDATE." + stream}
 	}
-	queue := append([]string{p + ".purge.refresh", p + ".purge.push"}, kvUse(n.Idempotency)...)
+	// The purge subjects: normal and low priority (the work stream), high
+	// (the urgent stream).
+	purge := append([]string{p + ".purge.refresh", p + ".purge.push"}, n.Subjects.Urgent()...)
+	queue := concat(purge, kvUse(n.Idempotency))
 	var guard []string // the service's own consumers
 	for _, c := range n.Consumers {
 		guard = append(guard, api+"CONSUMER.CREATE.*."+c, api+"CONSUMER.CREATE.*."+c+".>")
@@ -98,6 +101,7 @@ func Roles(names RoleNames) []Role {
 		guard = append(guard, api+"CONSUMER.DELETE.*."+c)
 	}
 	read := []string{api + "INFO", info(n.Stream), api + "STREAM.MSG.GET." + n.Stream,
+		info(UrgentStreamName(n.Stream)), api + "STREAM.MSG.GET." + UrgentStreamName(n.Stream),
 		info(n.StatusStream), api + "CONSUMER.CREATE." + n.StatusStream + ".>",
 		api + "CONSUMER.MSG.NEXT." + n.StatusStream + ".*", api + "CONSUMER.DELETE." + n.StatusStream + ".*"}
 	for _, b := range []string{n.Control, n.Archive, n.History, n.Schedules} {
@@ -117,8 +121,8 @@ func Roles(names RoleNames) []Role {
 		DenyPublish: append([]string{p + ".status." + InvalidToken}, guard...),
 		Subscribe:   []string{"_INBOX.>", p + ".status.>"}}
 	webhooks := Role{Name: "webhooks", User: "cdnpurge-webhooks",
-		Publish: concat([]string{p + ".purge.refresh", p + ".purge.push", p + ".status.>", api + "INFO"},
-			manage(n.Stream), manage(n.StatusStream),
+		Publish: concat(purge, []string{p + ".status.>", api + "INFO"},
+			manage(n.Stream), manage(UrgentStreamName(n.Stream)), manage(n.StatusStream),
 			kvUse(n.Idempotency), manage("KV_"+n.Idempotency),
 			kvUse(n.Replay), manage("KV_"+n.Replay),
 			kvUse(n.OSS), manage("KV_"+n.OSS),
@@ -127,10 +131,10 @@ func Roles(names RoleNames) []Role {
 			[]string{"$KV." + n.Control + ".replica.*"}),
 		Subscribe: []string{"_INBOX.>"}}
 	service := Role{Name: "service", User: "cdnpurge",
-		Publish: []string{p + ".purge.refresh", p + ".purge.push", p + ".sched.>", p + ".status.>", api + ">",
-			"$JS.ACK." + n.Stream + ".>", "$JS.ACK." + SchedStreamName(n.Stream) + ".>", "$JS.ACK." + n.StatusStream + ".>",
+		Publish: concat(purge, []string{p + ".sched.>", p + ".status.>", api + ">",
+			"$JS.ACK." + n.Stream + ".>", "$JS.ACK." + UrgentStreamName(n.Stream) + ".>", "$JS.ACK." + SchedStreamName(n.Stream) + ".>", "$JS.ACK." + n.StatusStream + ".>",
 			"$KV." + n.Schedules + ".>", "$KV." + n.Tasks + ".>", "$KV." + n.Control + ".>", "$KV." + n.Archive + ".>", "$KV." + n.History + ".>",
-			"$KV." + n.Idempotency + ".>", "$KV." + n.Replay + ".>", "$KV." + n.OSS + ".>"},
+			"$KV." + n.Idempotency + ".>", "$KV." + n.Replay + ".>", "$KV." + n.OSS + ".>"}),
 		Subscribe: []string{"_INBOX.>", p + ".status.>", "$JS.EVENT.ADVISORY.>"}}
 	return []Role{producer, viewer, operator, webhooks, service}
 }

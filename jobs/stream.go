@@ -99,15 +99,45 @@ func (c StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 	}
 }
 
-// EnsureStream creates the work stream or updates it to cfg. Call it at
-// start from every process that publishes or consumes.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
-	sc := cfg.JetStreamConfig()
-	s, err := js.CreateOrUpdateStream(ctx, sc)
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s on %v: %w (if the stream exists with another retention policy or storage, delete or rename it: JetStream cannot change those in place)", sc.Name, sc.Subjects, err)
+// UrgentStreamName is the name of the stream of high-priority purge jobs
+// that goes with the work stream named work: <work>_HIGH.
+func UrgentStreamName(work string) string {
+	if work == "" {
+		work = DefaultStreamName
 	}
-	return s, nil
+	return work + "_HIGH"
+}
+
+// UrgentStreamConfig returns the urgent stream that goes with the work
+// stream cfg: Subjects.Urgent(), with the work stream's limits, retention,
+// replicas and duplicate window. The worker pulls it before the work
+// stream (one consumer per stream, of the same name). It is a stream of
+// its own, not a filtered consumer of the work stream, because a
+// work-queue stream refuses overlapping consumers and the work stream's
+// consumer has no filter (several filter subjects need nats-server 2.10).
+func UrgentStreamConfig(cfg StreamConfig) jetstream.StreamConfig {
+	sc := cfg.JetStreamConfig()
+	sc.Name = UrgentStreamName(sc.Name)
+	sc.Description = "cdnpurge high-priority refresh and push jobs, pulled before the work stream"
+	sc.Subjects = cfg.Subjects.Urgent()
+	return sc
+}
+
+// EnsureStream creates the work stream and its urgent stream or updates
+// them to cfg, and returns the work stream. Call it at start from every
+// process that publishes or consumes.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	var work jetstream.Stream
+	for _, sc := range []jetstream.StreamConfig{cfg.JetStreamConfig(), UrgentStreamConfig(cfg)} {
+		s, err := js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("create or update stream %s on %v: %w (if the stream exists with another retention policy or storage, delete or rename it: JetStream cannot change those in place)", sc.Name, sc.Subjects, err)
+		}
+		if work == nil {
+			work = s
+		}
+	}
+	return work, nil
 }
 
 // StatusStreamConfig shapes the stream that keeps status events for

@@ -49,6 +49,23 @@ func (s Subjects) Refresh() string { return s.p() + ".purge.refresh" }
 // Push is the subject push (prefetch) jobs are published on: <prefix>.purge.push.
 func (s Subjects) Push() string { return s.p() + ".purge.push" }
 
+// HighToken is the last token of the subjects of high-priority purge
+// jobs; see Urgent.
+const HighToken = "high"
+
+// RefreshHigh is the subject high-priority refresh jobs are published on:
+// <prefix>.purge.refresh.high. It belongs to the urgent stream
+// (UrgentStreamName), which the worker pulls before the work stream, so a
+// high-priority job goes ahead of the whole backlog (docs/wire-format.md).
+func (s Subjects) RefreshHigh() string { return s.Refresh() + "." + HighToken }
+
+// PushHigh is the subject high-priority push jobs are published on:
+// <prefix>.purge.push.high.
+func (s Subjects) PushHigh() string { return s.Push() + "." + HighToken }
+
+// Urgent lists the subjects of the urgent stream.
+func (s Subjects) Urgent() []string { return []string{s.RefreshHigh(), s.PushHigh()} }
+
 // Op is the subject of operation jobs named name: <prefix>.ops.<name>.
 // name must be a valid subject token (see ValidToken).
 func (s Subjects) Op(name string) string { return s.p() + ".ops." + name }
@@ -94,9 +111,9 @@ func (s Subjects) Invalid() string { return s.Status(InvalidToken) }
 // not one of the work subjects.
 func (s Subjects) KindOf(subject string) Kind {
 	switch {
-	case subject == s.Refresh():
+	case subject == s.Refresh(), subject == s.RefreshHigh():
 		return KindRefresh
-	case subject == s.Push():
+	case subject == s.Push(), subject == s.PushHigh():
 		return KindPush
 	case strings.HasPrefix(subject, s.p()+".ops.") && validToken(strings.TrimPrefix(subject, s.p()+".ops.")):
 		return KindOperation
@@ -104,13 +121,20 @@ func (s Subjects) KindOf(subject string) Kind {
 	return ""
 }
 
-// Subject returns the work subject j belongs on. Operation jobs go to
-// Op(OpName()).
+// Subject returns the work subject j belongs on. A high-priority refresh
+// or push job goes to RefreshHigh or PushHigh (the urgent stream), every
+// other to Refresh or Push. Operation jobs go to Op(OpName()).
 func (s Subjects) Subject(j *Job) (string, error) {
 	switch j.Kind {
 	case KindRefresh:
+		if j.Priority == PriorityHigh {
+			return s.RefreshHigh(), nil
+		}
 		return s.Refresh(), nil
 	case KindPush:
+		if j.Priority == PriorityHigh {
+			return s.PushHigh(), nil
+		}
 		return s.Push(), nil
 	case KindOperation:
 		name := j.OpName()

@@ -214,6 +214,9 @@ type batch struct {
 	opened  time.Time
 	// sentAt is when the batch's call was sent (Recent).
 	sentAt time.Time
+	// counted is set on a batch the batcher cut: its paths are counted
+	// as unsent in the gate line until they are sent or leave the gate.
+	counted bool
 }
 
 func newBatch(k GroupKey, now time.Time) *batch {

@@ -24,6 +24,8 @@ type batcherParams struct {
 	// in is intake's output; out, the submitters' queue.
 	in  <-chan work
 	out *batchQueue
+	// line counts the paths in the pools as unsent (priority.go).
+	line *gateLine
 	// log, if not nil, gets a line per batch formed.
 	log *slog.Logger
 }
@@ -40,6 +42,7 @@ func (bt *batcher) run() {
 	defer ticker.Stop()
 	send := func(bs []*batch, why string) {
 		for _, b := range bs {
+			b.counted = bt.line != nil
 			bt.metrics.batchFlushed(b)
 			if bt.log != nil {
 				bt.log.Info("batch formed", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
@@ -70,7 +73,10 @@ func (bt *batcher) run() {
 					bt.settle.covered(context.Background(), in.t, p)
 					continue
 				}
-				full, _ := g.add(in.key, p, in.t, now)
+				full, dup := g.add(in.key, p, in.t, now)
+				if !dup && bt.line != nil {
+					bt.line.addUnsent(poolOf(in.key), rankOf(in.key), 1)
+				}
 				send(full, "full")
 			}
 		case <-ticker.C:

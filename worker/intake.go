@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +24,8 @@ import (
 // Operation jobs go to the operation runner.
 type intake struct {
 	intakeParams
+	// pathsPerMsg is the running average of paths per message (ordered.go).
+	pathsPerMsg atomic.Int64
 }
 
 // intakeParams are intake's dependencies.
@@ -56,19 +60,22 @@ type work struct {
 	paths []string
 }
 
-// pullBoth pulls the work stream and the tick stream until ctx ends or one
-// of the pulls fails, which stops the other.
-func (in *intake) pullBoth(ctx context.Context, work, ticks jetstream.Consumer) error {
+// pullBoth pulls the purge streams (work, most urgent first: see
+// ordered.go) and the tick stream until ctx ends or one of the pulls
+// fails, which stops the other.
+func (in *intake) pullBoth(ctx context.Context, work []jetstream.Consumer, ticks jetstream.Consumer) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, c := range []jetstream.Consumer{work, ticks} {
-		wg.Go(func() {
-			errs[i] = in.pull(ctx, c)
-			stop()
-		})
-	}
+	wg.Go(func() {
+		errs[0] = in.pullOrdered(ctx, work)
+		stop()
+	})
+	wg.Go(func() {
+		errs[1] = in.pull(ctx, ticks)
+		stop()
+	})
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -292,6 +299,18 @@ func (in *intake) prepare(ctx context.Context, t *takenJob, k GroupKey, paths, p
 		fresh, err := in.recent.Fresh(ctx, k.String(), paths, t.asked)
 		if err != nil {
 			in.log.Warn("recent paths", slog.String("job", j.ID), slog.String("error", err.Error()))
+		}
+		if c, ok := in.recent.(claimer); ok && len(fresh) < len(paths) {
+			// Name the calls that covered the skipped paths.
+			if covers, err := c.Covering(ctx, k.String(), without(paths, fresh)); err == nil {
+				for _, cv := range covers {
+					for _, id := range cv.Tasks {
+						if len(t.coverTasks) < maxRecordedTasks && !slices.Contains(t.coverTasks, id) {
+							t.coverTasks = append(t.coverTasks, id)
+						}
+					}
+				}
+			}
 		}
 		t.skipped += len(paths) - len(fresh)
 		paths = fresh

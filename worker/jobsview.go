@@ -345,15 +345,30 @@ func mergeHistory(v *JobView, r HistoryRecord) {
 	}
 }
 
-// pending reads the jobs still in the work stream (not acknowledged).
+// pending reads the jobs still in the urgent and the work stream (not
+// acknowledged). An urgent stream that does not exist yet (a deployment
+// older than it) holds nothing.
 func (in *Inspector) pending(ctx context.Context) ([]*jobs.Job, bool, error) {
-	st, err := in.JS.Stream(ctx, in.Stream)
+	urgent, truncated, err := in.pendingIn(ctx, jobs.UrgentStreamName(in.Stream))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		urgent, truncated, err = nil, false, nil
+	}
+	if err != nil || truncated {
+		return urgent, truncated, err
+	}
+	work, truncated, err := in.pendingIn(ctx, in.Stream)
+	return append(urgent, work...), truncated, err
+}
+
+// pendingIn reads the jobs still in stream.
+func (in *Inspector) pendingIn(ctx context.Context, stream string) ([]*jobs.Job, bool, error) {
+	st, err := in.JS.Stream(ctx, stream)
 	if err != nil {
-		return nil, false, fmt.Errorf("work stream %s: %w", in.Stream, err)
+		return nil, false, fmt.Errorf("work stream %s: %w", stream, err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("work stream %s: %w", in.Stream, err)
+		return nil, false, fmt.Errorf("work stream %s: %w", stream, err)
 	}
 	limit := in.MaxScan
 	if limit <= 0 {

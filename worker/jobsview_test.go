@@ -31,6 +31,9 @@ func TestInspectorStatesAndArchive(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	queued := h.publish(refreshJob(urls("static.example.com", 0, 2)...))
+	hot := refreshJob(urls("static.example.com", 30, 1)...)
+	hot.Priority = jobs.PriorityHigh
+	queuedHigh := h.publish(hot) // in the urgent stream
 	waiting := h.publish(refreshJob(urls("static.example.com", 10, 3)...))
 	cancelled := h.publish(refreshJob(urls("static.example.com", 20, 1)...))
 	now := time.Now().Truncate(time.Second)
@@ -66,7 +69,7 @@ func TestInspectorStatesAndArchive(t *testing.T) {
 	for _, v := range snap.Jobs {
 		got[v.ID] = v
 	}
-	for id, want := range map[string]string{queued: ViewQueued, waiting: ViewWaiting, cancelled: ViewCancelled,
+	for id, want := range map[string]string{queued: ViewQueued, queuedHigh: ViewQueued, waiting: ViewWaiting, cancelled: ViewCancelled,
 		"done1": ViewComplete, "flying": ViewInFlight, "refused": ViewRejected} {
 		if got[id].State != want {
 			t.Errorf("job %s: state %q, want %q", id, got[id].State, want)

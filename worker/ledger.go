@@ -33,6 +33,13 @@ func newLedger(ackWait time.Duration, m *Metrics) *ledger {
 // take records a job taken from the queue.
 func (l *ledger) take(t *takenJob) { l.taken.add(t) }
 
+// takenPaths is the number of paths of the jobs taken and not settled.
+func (l *ledger) takenPaths() int {
+	l.taken.mu.Lock()
+	defer l.taken.mu.Unlock()
+	return l.taken.paths
+}
+
 // settled forgets a settled job and lets pulling go on.
 func (l *ledger) settled(t *takenJob) { l.taken.remove(t) }
 

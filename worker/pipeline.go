@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -79,17 +80,28 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 
 	// 2. Batcher: paths into the fewest calls the limits allow.
 	w.queue = newBatchQueue()
+	line := newGateLine() // shared by the batcher (unsent paths) and the submitters
 	w.batcher = newBatcher(batcherParams{linger: cfg.Linger, limits: cfg.Limits, ledger: ledger, metrics: d.Metrics,
-		settle: settle, in: w.incoming, out: w.queue, log: d.Logger})
+		settle: settle, in: w.incoming, out: w.queue, line: line, log: d.Logger})
 
 	// 3. Submitters: quota gate, operator's hold, the API call, the fate
 	// of a failed call (decideCall); every outcome goes to the settle step.
 	w.submit = newSubmitter(submitterParams{cfg: cfg, targets: targets,
 		hold:   operatorHold{control: d.Control, deferMax: cfg.DeferMax, log: d.Logger},
 		ledger: ledger, now: d.Now, metrics: d.Metrics, log: d.Logger,
-		park: true, holdFor: cfg.QuotaHold, stop: w.stop, out: settle})
+		park: true, holdFor: cfg.QuotaHold, stop: w.stop, out: settle, line: line,
+		claims: claimsOf(cfg, d.Recent), owner: strings.Join(strings.Fields(d.Name), "_")})
 
 	// 4. The settle step (settle.go) and 5. the tracker (tracker.go) were
 	// built above; Run starts the loops.
 	return w, nil
+}
+
+// claimsOf is the record of calls in flight shared by replicas: recent
+// when it is one (Redis) and the recent window is on; nil otherwise.
+func claimsOf(cfg Config, recent Recent) claimer {
+	if c, ok := recent.(claimer); ok && cfg.RecentWindow > 0 {
+		return c
+	}
+	return nil
 }

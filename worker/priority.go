@@ -5,12 +5,7 @@ import (
 )
 
 // rank orders a batch by its jobs' priority: 0 (high) goes first.
-func (b *batch) rank() int {
-	if r := b.Key.Priority.Rank(); r >= 0 {
-		return r
-	}
-	return 1
-}
+func (b *batch) rank() int { return rankOf(b.Key) }
 
 // batchQueue hands batches from the batcher to the submitters, the most
 // urgent first and, within a priority, in the order they were cut: when
@@ -72,11 +67,19 @@ func (q *batchQueue) pop() (*batch, bool) {
 // and older). So when quota is short the most urgent batch takes what
 // frees first, equal priorities keep their order, and a low-priority
 // batch waiting never holds up a high one, which goes ahead of it.
+//
+// The line also counts, per quota and priority, the paths in memory that
+// were not sent yet (in the batcher's pools, queued, or at the gate):
+// a batch asks the gate only for what the more urgent of them leave
+// (reserve), so that when quota is short the urgent paths pulled first
+// (ordered.go) are not overtaken by normal work cut into a full batch
+// while they linger.
 type gateLine struct {
 	mu      sync.Mutex
 	seq     uint64
 	waiting map[*lineTicket]struct{}
 	changed chan struct{} // closed and replaced when someone leaves
+	unsent  map[quotaPool]*[3]int64
 }
 
 // lineTicket is one batch's place: taken when the batch reaches the gate.
@@ -87,7 +90,46 @@ type lineTicket struct {
 }
 
 func newGateLine() *gateLine {
-	return &gateLine{waiting: map[*lineTicket]struct{}{}, changed: make(chan struct{})}
+	return &gateLine{waiting: map[*lineTicket]struct{}{}, changed: make(chan struct{}), unsent: map[quotaPool]*[3]int64{}}
+}
+
+// rankOf is the rank of the paths of group k: 0 (high) goes first.
+func rankOf(k GroupKey) int {
+	if r := k.Priority.Rank(); r >= 0 {
+		return r
+	}
+	return 1
+}
+
+// addUnsent adds n (negative: takes away) to the unsent paths of pool and
+// rank.
+func (g *gateLine) addUnsent(pool quotaPool, rank int, n int) {
+	if n == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.unsent[pool]
+	if c == nil {
+		c = new([3]int64)
+		g.unsent[pool] = c
+	}
+	c[rank] += int64(n)
+}
+
+// unsentAhead is the number of unsent paths of pool more urgent than rank.
+func (g *gateLine) unsentAhead(pool quotaPool, rank int) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.unsent[pool]
+	if c == nil {
+		return 0
+	}
+	var n int64
+	for r := 0; r < rank; r++ {
+		n += max(c[r], 0)
+	}
+	return n
 }
 
 // ticket gives a batch arriving at the gate its place in arrival order.

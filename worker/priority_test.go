@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -85,5 +86,103 @@ func TestWorkerHighPriorityGatedFirst(t *testing.T) {
 		if !strings.HasPrefix(p, "https://www.example.com/") {
 			t.Fatalf("the quota went to %s, not to the high-priority job", p)
 		}
+	}
+}
+
+// The case: 2,000 normal URLs, then 500 high-priority ones, all
+// queued before the worker starts, with quota for 1,000 today. The high
+// jobs are in the urgent stream, pulled first, and the normal batches cut
+// while they linger leave them their quota: all 500 are among the 1,000.
+func TestWorkerHighPriorityAheadOfTheBacklog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: 1000}})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		h.publish(refreshJob(urls("example.com", i*100, 100)...))
+	}
+	for i := range 10 {
+		hot := refreshJob(urls("www.example.com", i*50, 50)...)
+		hot.Priority = jobs.PriorityHigh
+		h.publish(hot)
+	}
+	cfg := fastConfig()
+	// As long as the default: the high batch lingers while full normal
+	// batches reach the gate.
+	cfg.Linger = time.Second
+	cfg.QuotaHold = time.Hour
+	cfg.Tracker.Disabled = true
+	w, _ := h.runWorker(cfg, "w1")
+	h.waitFor("today's 1,000 sent and the rest waiting", 30*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) == 1000 && w.waitingInMemory(quota.KindURL) == 1500
+	})
+	urgent := 0
+	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		if strings.HasPrefix(p, "https://www.example.com/") {
+			urgent++
+		}
+	}
+	if urgent != 500 {
+		t.Fatalf("%d of the 500 high-priority URLs among today's 1,000, want all", urgent)
+	}
+}
+
+// lowBehindLingeringNormal queues 500 normal URLs (which linger, as the
+// pool is not full) and then a low job of 1,000 URLs (a full batch at
+// once), starts a worker with quota q, and returns it once n paths were
+// sent.
+func lowBehindLingeringNormal(t *testing.T, q int64, n int) (*harness, *Worker) {
+	h := newHarness(t, harnessOpts{emu: cdnemu.Options{URLQuota: q}})
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		h.publish(refreshJob(urls("example.com", i*100, 100)...))
+	}
+	low := refreshJob(urls("www.example.com", 0, 1000)...)
+	low.Priority = jobs.PriorityLow
+	h.publish(low)
+	cfg := fastConfig()
+	cfg.Linger = time.Second
+	cfg.QuotaHold = time.Hour
+	cfg.Tracker.Disabled = true
+	w, _ := h.runWorker(cfg, "w1")
+	h.waitFor(fmt.Sprintf("%d paths sent", n), 30*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.ActionRefreshObjectCaches)) >= n
+	})
+	return h, w
+}
+
+// The starvation rule, first half: with quota to spare, a low batch does
+// not wait for the normal work that lingers in memory; it goes first.
+func TestWorkerLowNotStarvedWhenQuotaSuffices(t *testing.T) {
+	t.Parallel()
+	h, _ := lowBehindLingeringNormal(t, 5000, 1500)
+	first := h.emu.Paths(apiclient.ActionRefreshObjectCaches)[:1000]
+	for _, p := range first {
+		if !strings.HasPrefix(p, "https://www.example.com/") {
+			t.Fatalf("the first call held %s: the low batch waited for lingering normal work although quota sufficed", p)
+		}
+	}
+}
+
+// The starvation rule, second half: when quota is short, a low batch
+// leaves the unsent normal paths in memory what they need, and waits for
+// the rest.
+func TestWorkerLowYieldsWhenQuotaIsShort(t *testing.T) {
+	t.Parallel()
+	h, w := lowBehindLingeringNormal(t, 1000, 1000)
+	h.waitFor("the rest of the low job waiting", 30*time.Second, func() bool {
+		return w.waitingInMemory(quota.KindURL) == 500
+	})
+	normal := 0
+	for _, p := range h.emu.Paths(apiclient.ActionRefreshObjectCaches) {
+		if strings.HasPrefix(p, "https://example.com/") {
+			normal++
+		}
+	}
+	if normal != 500 {
+		t.Fatalf("%d of the 500 normal URLs sent on a quota of 1,000 shared with a low job, want all", normal)
 	}
 }

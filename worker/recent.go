@@ -135,9 +135,12 @@ func (r *RedisRecent) Fresh(ctx context.Context, action string, paths []string, 
 	}
 	out := paths[:0:0]
 	for i, p := range paths {
-		ms, err := cmds[i].Int64()
-		if err == nil && covers(time.UnixMilli(ms), asked) {
-			continue
+		// A call in flight (claims.go) covers nothing here: the path goes
+		// on, and its own call's claim waits for that call to land.
+		if v, err := cmds[i].Result(); err == nil {
+			if c, _, ok := parseRecord(v); ok && !c.InFlight && covers(c.Sent, asked) {
+				continue
+			}
 		}
 		out = append(out, p)
 	}

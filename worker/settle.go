@@ -102,7 +102,15 @@ func (s *settler) recordAccepted(ctx context.Context, b *batch, o outcome) strin
 		}
 	}
 	if s.recent != nil && s.cfg.RecentWindow > 0 {
-		if err := s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt); err != nil {
+		var err error
+		if c, ok := s.recent.(claimer); ok {
+			// With the call's tasks, for the copies another replica holds
+			// (claims.go).
+			err = c.RememberTasks(ctx, b.Key.String(), b.Paths(), b.sentAt, o.tasks)
+		} else {
+			err = s.recent.Remember(ctx, b.Key.String(), b.Paths(), b.sentAt)
+		}
+		if err != nil {
 			s.log.Warn("remember recent paths", slog.String("error", err.Error()))
 		}
 	}
@@ -238,6 +246,9 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 	var skippedNote string
 	if t.skipped > 0 {
 		skippedNote = fmt.Sprintf("%d paths skipped: a call the API accepted, sent after the job asked for them, refreshed them (worker.recent_window %s)", t.skipped, s.cfg.RecentWindow)
+		if len(t.coverTasks) > 0 {
+			skippedNote += "; covering tasks " + strings.Join(t.coverTasks, ",")
+		}
 	}
 	if t.collapsed != "" {
 		skippedNote = strings.TrimPrefix(skippedNote+"; "+t.collapsed, "; ")
@@ -254,7 +265,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 		f.note, f.level = "job rejected by the API", slog.LevelWarn
 		f.attrs = append(f.attrs, slog.Int("paths", len(rejectedPaths)), slog.String("first_reason", rejectedPaths[0].Reason))
 	case t.skipped > 0:
-		f.event = jobs.StatusEvent{JobID: j.ID, State: jobs.StateComplete, Reason: skippedNote}
+		f.event = jobs.StatusEvent{JobID: j.ID, State: jobs.StateComplete, Reason: skippedNote, TaskIDs: t.coverTasks}
 		f.note, f.level = "job skipped: every path was refreshed moments ago", slog.LevelInfo
 		f.attrs = append(f.attrs, slog.Int("skipped_recent", t.skipped))
 	}

@@ -50,8 +50,11 @@ type submitter struct {
 	line       *gateLine      // the order in which waiting batches get quota
 	domainWait *domainBackoff // the backoff of each stopped domain
 	cal        quota.Calendar
-	// parked counts the batches waiting for quota off a submitter.
+	// parked counts the batches waiting for quota off a submitter, and
+	// those waiting for another replica's call (awaitCover).
 	parked sync.WaitGroup
+	// awaiting counts the paths waiting for another replica's call.
+	awaiting atomic.Int64
 }
 
 // submitterParams are a submitter's dependencies.
@@ -74,10 +77,21 @@ type submitterParams struct {
 	stop <-chan struct{}
 	// out is the next stage: what became of each batch goes there.
 	out outcomes
+	// line is the gate line, shared with the batcher; a new one when nil.
+	line *gateLine
+	// claims, if not nil, is the record shared by replicas in which each
+	// call claims its paths before it is sent (claims.go); owner names
+	// this replica there.
+	claims claimer
+	owner  string
 }
 
 func newSubmitter(p submitterParams) *submitter {
-	return &submitter{submitterParams: p, line: newGateLine(), domainWait: newDomainBackoff(),
+	line := p.line
+	if line == nil {
+		line = newGateLine()
+	}
+	return &submitter{submitterParams: p, line: line, domainWait: newDomainBackoff(),
 		cal: quota.Calendar{Location: p.cfg.Location}}
 }
 
@@ -119,11 +133,46 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 		// product is a wiring bug, and its paths wait rather than vanish.
 		s.log.Error("no API configured for the batch's product; its jobs are handed back",
 			slog.String("product", string(b.Key.product())), slog.Int("paths", b.Len()))
+		if b.counted {
+			s.line.addUnsent(poolOf(b.Key), b.rank(), -b.Len())
+		}
 		s.handBack(ctx, b, time.Now().Add(s.cfg.RetryDelay), fmt.Sprintf("no %s API configured on this replica", b.Key.product()))
 		return
 	}
 	pool := poolOf(b.Key)
-	s.gate(ctx, tg, b, &gateState{pool: pool, place: s.line.ticket(pool, b.rank())}, s.park)
+	st := &gateState{pool: pool, place: s.line.ticket(pool, b.rank())}
+	if b.counted {
+		st.unsent = b.Len()
+	}
+	s.gate(ctx, tg, b, st, s.park)
+}
+
+// reserve asks tg's quota for n units for a batch of pool and rank, but
+// leaves what the more urgent unsent paths in memory need: with u of them,
+// it gets what is left beyond u, up to n (nothing when that is all).
+// Without urgent paths it is one Reserve, with them a probe for n+u that
+// is given back at once, then a Reserve of what the probe left over.
+// kept reports a refusal because the quota left is kept for the more
+// urgent paths: the quota is not spent, so it is no reason to re-sync.
+func (s *submitter) reserve(ctx context.Context, tg *target, pool quotaPool, rank int, n int64) (res quota.Reservation, kept bool, err error) {
+	ahead := s.line.unsentAhead(pool, rank)
+	if ahead == 0 {
+		res, err = tg.gate.Reserve(ctx, pool.kind, n)
+		return res, false, err
+	}
+	probe, err := tg.gate.Reserve(ctx, pool.kind, n+ahead)
+	if err != nil || probe.Granted == 0 {
+		return probe, false, err
+	}
+	if err := tg.gate.Refund(ctx, probe); err != nil {
+		return quota.Reservation{}, false, err
+	}
+	spare := probe.Granted - ahead
+	if spare <= 0 {
+		return quota.Reservation{}, true, nil
+	}
+	res, err = tg.gate.Reserve(ctx, pool.kind, min(n, spare))
+	return res, false, err
 }
 
 // gateState is where one batch stands at the gate, kept across the move
@@ -132,7 +181,9 @@ type gateState struct {
 	pool      quotaPool
 	place     *lineTicket
 	waitStart time.Time
-	held      int // paths of the batch counted as waiting in memory
+	// unsent is how many of the batch's paths the line counts as unsent.
+	unsent int
+	held   int // paths of the batch counted as waiting in memory
 	// pauseNoted is set once the batch's jobs were reported held by an
 	// operator pause.
 	pauseNoted bool
@@ -157,6 +208,8 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		}
 		s.ledger.holdForQuota(st.pool, st.held, 0)
 		s.line.leave(st.place)
+		s.line.addUnsent(st.pool, st.place.rank, -st.unsent)
+		st.unsent = 0
 	}()
 	for b.Len() > 0 {
 		resumed := s.hold.changed() // taken before the look, so no change is missed
@@ -204,6 +257,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		wake, changed := synced(tg.syncer), s.line.changes()
 		var res quota.Reservation
 		var err error
+		kept := false
 		var share quota.ShareTake
 		myTurn := s.line.turn(st.place)
 		if myTurn && b.Key.Share != "" && tg.shares != nil {
@@ -222,11 +276,9 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			if share.Share != "" {
 				want = share.Granted
 			}
-			res, err = tg.gate.Reserve(ctx, st.pool.kind, want)
+			res, kept, err = s.reserve(ctx, tg, st.pool, st.place.rank, want)
 			if share.Share != "" {
-				if gErr := tg.shares.Give(ctx, share, share.Granted-max(0, res.Granted)); gErr != nil {
-					s.log.Warn("give back quota share", slog.String("error", gErr.Error()))
-				}
+				s.giveShare(ctx, tg, share, share.Granted-max(0, res.Granted))
 				share.Granted = min(share.Granted, res.Granted)
 			}
 		}
@@ -240,13 +292,16 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			} else {
 				b = newBatch(b.Key, b.opened)
 			}
+			sent := min(part.Len(), st.unsent)
+			s.line.addUnsent(st.pool, st.place.rank, -sent)
+			st.unsent -= sent
 			s.send(ctx, tg, part, res, share)
 			continue
 		}
 		if err == nil && res.ID != "" {
 			_ = tg.gate.Refund(ctx, res)
 		}
-		if myTurn && err == nil && s.resyncWhenSpent(ctx, tg) {
+		if myTurn && err == nil && !kept && s.resyncWhenSpent(ctx, tg) {
 			// The mirror was just re-read: ask again before waiting, so
 			// that quota the sync found is used now, not after a hand-back.
 			continue
@@ -356,6 +411,17 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	// may change after this call.
 	s.ledger.sent(b)
 	b.sentAt = time.Now()
+	if s.claims != nil {
+		// Paths another replica's call covers wait for it; if none is
+		// left, nothing is sent and the reservation goes back.
+		if b = s.claim(ctx, tg, b); b.Len() == 0 {
+			if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+				s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+			}
+			s.giveShare(ctx, tg, share, share.Granted)
+			return
+		}
+	}
 	s.ledger.flying(b, b.sentAt)
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
@@ -380,6 +446,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		if cErr := tg.gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
 			s.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))
 		}
+		s.giveShare(ctx, tg, share, share.Granted-int64(len(paths))) // paths another call covers
 		s.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 			slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 		s.domainWait.ok(b)
@@ -389,12 +456,23 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
 		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
 	}
-	if share.Share != "" && tg.shares != nil {
-		if gErr := tg.shares.Give(ctx, share, share.Granted); gErr != nil {
-			s.log.Warn("give back quota share", slog.String("error", gErr.Error()))
+	s.giveShare(ctx, tg, share, share.Granted)
+	if s.claims != nil {
+		if uErr := s.claims.Unclaim(ctx, b.Key.String(), paths, b.sentAt, s.owner); uErr != nil {
+			s.log.Warn("release claims of a failed call", slog.String("error", uErr.Error()))
 		}
 	}
 	s.failed(ctx, tg, b, err)
+}
+
+// giveShare returns n units of share that a call did not spend.
+func (s *submitter) giveShare(ctx context.Context, tg *target, share quota.ShareTake, n int64) {
+	if share.Share == "" || tg.shares == nil || n <= 0 {
+		return
+	}
+	if err := tg.shares.Give(ctx, share, n); err != nil {
+		s.log.Warn("give back quota share", slog.String("error", err.Error()))
+	}
 }
 
 // keepReserved extends res while its call runs, so that a call slower than

@@ -33,8 +33,10 @@ type takenJob struct {
 	redelivered bool
 	prior       []string
 	// skipped counts paths left out because the API accepted them within
-	// Config.RecentWindow.
-	skipped int
+	// Config.RecentWindow; coverTasks are the task IDs of the calls that
+	// covered them, when the shared record kept them (claims.go).
+	skipped    int
+	coverTasks []string
 	// collapsed says which URLs became directory refreshes, if any.
 	collapsed string
 

@@ -95,6 +95,10 @@ type Config struct {
 	// Location is the quota day's zone; Asia/Shanghai when nil.
 	Location *time.Location `yaml:"-" json:"-"`
 	Tracker  TrackerConfig  `yaml:"tracker" json:"tracker"`
+
+	// pullBatch is the most messages one fetch takes; orderedBatch when 0.
+	// Tests lower it to share a backlog between replicas.
+	pullBatch int
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -369,11 +373,22 @@ func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
 // pulling, flush open batches, finish calls in flight within the grace
 // period, and leave what was not submitted unacknowledged for redelivery.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.stream, w.ConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, w.stream, err)
+	// The urgent stream first: the order in which they are pulled.
+	var work []jetstream.Consumer
+	for _, stream := range []string{jobs.UrgentStreamName(w.stream), w.stream} {
+		cons, err := w.js.CreateOrUpdateConsumer(ctx, stream, w.ConsumerConfig())
+		if err != nil && ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		if err != nil {
+			return fmt.Errorf("create consumer %s on stream %s: %w", w.cfg.Consumer, stream, err)
+		}
+		work = append(work, cons)
 	}
 	schedCons, err := w.js.CreateOrUpdateConsumer(ctx, w.schedStream, w.ConsumerConfig())
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped before it started
+	}
 	if err != nil {
 		return fmt.Errorf("create consumer %s on tick stream %s: %w", w.cfg.Consumer, w.schedStream, err)
 	}
@@ -408,7 +423,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.Info("worker started", slog.String("consumer", w.cfg.Consumer), slog.String("stream", w.stream),
 		slog.Duration("linger", w.cfg.Linger), slog.Int("submitters", w.cfg.Submitters))
-	pullErr := w.intake.pullBoth(ctx, cons, schedCons)
+	pullErr := w.intake.pullBoth(ctx, work, schedCons)
 
 	// Shutdown.
 	close(w.stop)

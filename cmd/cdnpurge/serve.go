@@ -220,6 +220,7 @@ func (sv *daemon) start(ctx context.Context) error {
 	recreated.WithLabelValues("stream").Add(float64(len(sv.lost)))
 	sv.sup = jobs.NewSupervisor(js, jobs.SupervisorConfig{Logger: log, OnRecreate: func(kind, _ string) { recreated.WithLabelValues(kind).Inc() }})
 	sv.sup.WatchStream(cfg.StreamConfig(subj).JetStreamConfig())
+	sv.sup.WatchStream(jobs.UrgentStreamConfig(cfg.StreamConfig(subj)))
 	if err := sv.sup.WatchExisting(ctx, cfg.NATS.StatusStream); err != nil {
 		return err
 	}
@@ -497,6 +498,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		return err
 	}
 	sv.sup.WatchConsumer(cfg.NATS.Stream, w.ConsumerConfig())
+	sv.sup.WatchConsumer(jobs.UrgentStreamName(cfg.NATS.Stream), w.ConsumerConfig())
 	sv.sup.WatchConsumer(jobs.SchedStreamName(cfg.NATS.Stream), w.ConsumerConfig())
 	checker, err := operations.NewServiceChecker(client, w, operations.CheckerConfig{Registerer: reg, Logger: log})
 	if err != nil {
