@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
 	"github.com/cdnpurge/cdnpurge/quota"
+	"github.com/cdnpurge/cdnpurge/quota/quotatest"
 )
 
 // The day trace: one generated day of a site's purges, the same for a
@@ -144,10 +146,15 @@ type traceCall struct {
 // dayFigures are what a day cost, computed the same way for the worker's
 // calls and for the one-call-per-URL model.
 type dayFigures struct {
-	asks, distinct   int // URLs asked for (every job's paths), distinct paths
-	units            int // URL quota units spent (URLs in accepted calls)
-	unitsByDay       map[int64]int
-	dupUnits         int // units of refreshes that covered no change not covered before
+	asks, distinct int // URLs asked for (every job's paths), distinct paths
+	units          int // URL quota units spent (URLs in accepted calls)
+	unitsByDay     map[int64]int
+	dupUnits       int // units of refreshes that covered no change not covered before
+	// wasteUnits are the dupUnits that covered no ask at all: every ask of
+	// the path was covered by an earlier call (paid twice for one ask).
+	// The others are later deliveries of a change, asked for after its
+	// call was sent, which a refresh by request time must pay again.
+	wasteUnits       int
 	calls, minCalls  int // accepted refresh calls; the fewest that carry the units spent
 	refused          map[string]int
 	uncovered        int // asks no later call covered
@@ -210,9 +217,10 @@ func figureDay(asks []traceAsk, calls []traceCall, refused map[string]int) dayFi
 		covered := map[int]bool{}
 		i := 0
 		for _, s := range sent {
-			fresh := false
+			fresh, asked := false, false
 			for ; i < len(pending) && pending[i].seq < s.seq; i++ {
 				a := pending[i]
+				asked = true
 				if a.urgent {
 					urgentDelays = append(urgentDelays, s.at.Sub(a.at))
 					if s.at.Before(reset) {
@@ -238,6 +246,9 @@ func figureDay(asks []traceAsk, calls []traceCall, refused map[string]int) dayFi
 			}
 			if !fresh {
 				f.dupUnits++
+			}
+			if !asked {
+				f.wasteUnits++
 			}
 		}
 		f.uncovered += len(pending) - i
@@ -334,9 +345,9 @@ func (f dayFigures) String() string {
 		days = append(days, fmt.Sprintf("day %+d: %d", d-shanghaiDay(traceDayStart), n))
 	}
 	slices.Sort(days)
-	out := fmt.Sprintf("units %d on %d distinct paths (%s), duplicates paid %d; calls %d, at least %d; refused: [%s]; "+
+	out := fmt.Sprintf("units %d on %d distinct paths (%s), duplicates paid %d (%d for no new ask); calls %d, at least %d; refused: [%s]; "+
 		"asks never covered %d; urgent asks %d: %d sent before the reset, delay p50 %s p99 %s max %s, %d never sent",
-		f.units, f.distinct, strings.Join(days, ", "), f.dupUnits, f.calls, f.minCalls, strings.Join(codes, ", "),
+		f.units, f.distinct, strings.Join(days, ", "), f.dupUnits, f.wasteUnits, f.calls, f.minCalls, strings.Join(codes, ", "),
 		f.uncovered, f.urgent, f.urgentSameDay, f.urgentP50, f.urgentP99, f.urgentMax, f.urgentNeverSent)
 	if f.backlog > 0 {
 		out += fmt.Sprintf("; %d asks waited for the reset, the last sent %s after it; %d of them urgent, the last sent %s after it, after %d units of other work",
@@ -383,6 +394,8 @@ func TestDayTraceIsReproducible(t *testing.T) {
 	}
 }
 
+var traceRecent = flag.Duration("daytrace.recent", 0, "BenchmarkDayTrace: worker.recent_window, coalescing through the Redis at 127.0.0.1:6379 (0: off)")
+
 // traceAPI stamps each accepted refresh call with the trace clock and the
 // sequence it shares with the trace's asks.
 type traceAPI struct {
@@ -420,6 +433,10 @@ func (a *traceAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshR
 // quota was overspent or an ask was never covered.
 //
 //	go test -run '^$' -bench DayTrace -benchtime 1x ./worker/
+//
+// With -args -daytrace.recent=1h the worker coalesces through Redis
+// (127.0.0.1:6379, keys under a prefix of the run's own) as with
+// worker.recent_window: 1h.
 func BenchmarkDayTrace(b *testing.B) {
 	const traceSpeed, resetSpeed = 4000, 200
 	trace := dayTrace(traceSeed)
@@ -484,6 +501,13 @@ func BenchmarkDayTrace(b *testing.B) {
 		cfg.QuotaPoll = time.Millisecond       // 4 s (default 1 s)
 		cfg.DeferMax = 150 * time.Millisecond  // 10 min (default 10 min)
 		cfg.RetryDelay = 50 * time.Millisecond // 3 min 20 s
+		if *traceRecent > 0 {
+			// Coalescing across the backlog through Redis (claims), as
+			// serve does with redis.url and worker.recent_window set.
+			rdb := quotatest.Redis(b)
+			h.recent = NewRedisRecent(rdb, quotatest.Prefix(b, rdb), "acct", *traceRecent)
+			cfg.RecentWindow = *traceRecent
+		}
 		_, stop := h.runWorkerWith(cfg, "a", h.js, h.kv, api)
 
 		// The trace clock moves every 2 ms; each job is published once
@@ -531,8 +555,8 @@ func BenchmarkDayTrace(b *testing.B) {
 		b.ReportMetric(float64(got.dupUnits), "dup-units")
 		b.ReportMetric(float64(got.calls), "calls")
 		b.ReportMetric(float64(got.urgentP99.Seconds()), "urgent-p99-s")
-		b.Logf("the day (seed %d): %d jobs (%d deploys, 8 bulk-sync jobs at 02:00, 16 urgent fixes), %d URLs asked for, %d distinct; quota %d URLs a day; %s of wall clock at %dx (%dx around the reset)",
-			traceSeed, len(trace), len(trace)-24, got.asks, got.distinct, traceURLQuota, wall.Round(time.Second), traceSpeed, resetSpeed)
+		b.Logf("recent_window %s; the day (seed %d): %d jobs (%d deploys, 8 bulk-sync jobs at 02:00, 16 urgent fixes), %d URLs asked for, %d distinct; quota %d URLs a day; %s of wall clock at %dx (%dx around the reset)",
+			*traceRecent, traceSeed, len(trace), len(trace)-24, got.asks, got.distinct, traceURLQuota, wall.Round(time.Second), traceSpeed, resetSpeed)
 		b.Logf("cdnpurge:         %s; last ask covered %s after the day's start", got, got.lastCoveredAfter.Round(time.Second))
 		b.Logf("one call per URL: %s", naive)
 		for d, n := range got.unitsByDay {
