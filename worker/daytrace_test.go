@@ -149,7 +149,8 @@ type dayFigures struct {
 	asks, distinct int // URLs asked for (every job's paths), distinct paths
 	units          int // URL quota units spent (URLs in accepted calls)
 	unitsByDay     map[int64]int
-	dupUnits       int // units of refreshes that covered no change not covered before
+	spentAt        time.Duration // when the first day's quota was all spent, since traceDayStart
+	dupUnits       int           // units of refreshes that covered no change not covered before
 	// wasteUnits are the dupUnits that covered no ask at all: every ask of
 	// the path was covered by an earlier call (paid twice for one ask).
 	// The others are later deliveries of a change, asked for after its
@@ -198,6 +199,9 @@ func figureDay(asks []traceAsk, calls []traceCall, refused map[string]int) dayFi
 		f.calls++
 		f.units += len(c.paths)
 		f.unitsByDay[shanghaiDay(c.at)] += len(c.paths)
+		if d := shanghaiDay(c.at); d == shanghaiDay(traceDayStart) && f.unitsByDay[d] >= traceURLQuota && f.spentAt == 0 {
+			f.spentAt = c.at.Sub(traceDayStart)
+		}
 		for _, p := range c.paths {
 			sentByPath[p] = append(sentByPath[p], pathCall{c.seq, c.at})
 			perDomain[jobs.Domain(p)]++
@@ -345,9 +349,9 @@ func (f dayFigures) String() string {
 		days = append(days, fmt.Sprintf("day %+d: %d", d-shanghaiDay(traceDayStart), n))
 	}
 	slices.Sort(days)
-	out := fmt.Sprintf("units %d on %d distinct paths (%s), duplicates paid %d (%d for no new ask); calls %d, at least %d; refused: [%s]; "+
+	out := fmt.Sprintf("units %d on %d distinct paths (%s; the day's quota spent at %s), duplicates paid %d (%d for no new ask); calls %d, at least %d; refused: [%s]; "+
 		"asks never covered %d; urgent asks %d: %d sent before the reset, delay p50 %s p99 %s max %s, %d never sent",
-		f.units, f.distinct, strings.Join(days, ", "), f.dupUnits, f.wasteUnits, f.calls, f.minCalls, strings.Join(codes, ", "),
+		f.units, f.distinct, strings.Join(days, ", "), f.spentAt.Round(time.Minute), f.dupUnits, f.wasteUnits, f.calls, f.minCalls, strings.Join(codes, ", "),
 		f.uncovered, f.urgent, f.urgentSameDay, f.urgentP50, f.urgentP99, f.urgentMax, f.urgentNeverSent)
 	if f.backlog > 0 {
 		out += fmt.Sprintf("; %d asks waited for the reset, the last sent %s after it; %d of them urgent, the last sent %s after it, after %d units of other work",
@@ -394,6 +398,8 @@ func TestDayTraceIsReproducible(t *testing.T) {
 	}
 }
 
+var traceShare = flag.String("daytrace.share", "", "BenchmarkDayTrace: quota.shares for the bulk sync, such as 30% (empty: none)")
+
 var traceRecent = flag.Duration("daytrace.recent", 0, "BenchmarkDayTrace: worker.recent_window, coalescing through the Redis at 127.0.0.1:6379 (0: off)")
 
 // traceAPI stamps each accepted refresh call with the trace clock and the
@@ -434,7 +440,8 @@ func (a *traceAPI) RefreshObjectCaches(ctx context.Context, r apiclient.RefreshR
 //
 //	go test -run '^$' -bench DayTrace -benchtime 1x ./worker/
 //
-// With -args -daytrace.recent=1h the worker coalesces through Redis
+// With -args -daytrace.share=30% the bulk sync has that share of the
+// day's URLs (quota.shares). With -args -daytrace.recent=1h the worker coalesces through Redis
 // (127.0.0.1:6379, keys under a prefix of the run's own) as with
 // worker.recent_window: 1h.
 func BenchmarkDayTrace(b *testing.B) {
@@ -507,6 +514,17 @@ func BenchmarkDayTrace(b *testing.B) {
 			rdb := quotatest.Redis(b)
 			h.recent = NewRedisRecent(rdb, quotatest.Prefix(b, rdb), "acct", *traceRecent)
 			cfg.RecentWindow = *traceRecent
+		}
+		if *traceShare != "" {
+			shares := []quota.Share{{Source: "bulk-sync", Share: *traceShare}}
+			if p := quota.ValidateShares(shares); len(p) > 0 {
+				b.Fatalf("-daytrace.share: %+v", p)
+			}
+			sh, err := quota.NewShares(shares, quota.NewMemoryShareCounter(), h.mirror, h.clock.Now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.shares = sh
 		}
 		_, stop := h.runWorkerWith(cfg, "a", h.js, h.kv, api)
 
