@@ -289,6 +289,11 @@ func (s *Shares) Take(ctx context.Context, share string, n int64) (ShareTake, er
 	if err != nil {
 		return ShareTake{}, err
 	}
+	if !snap.Synced {
+		// No total yet: a share of it would be 0 and hold the source
+		// for the day.
+		return ShareTake{}, ErrNotSynced
+	}
 	day := s.mirror.Store().Calendar().Day(s.now())
 	limit := int64(math.Floor(s.fracs[i] * float64(snap.Get(s.shares[i].Kind).Total)))
 	got, err := s.counter.Take(ctx, day, share, n, limit)

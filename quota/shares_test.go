@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,22 @@ func TestRedisShareCounterIsSharedByReplicas(t *testing.T) {
 	rdb := redisClient(t)
 	prefix := testPrefix(t, rdb)
 	counterContract(t, NewRedisShareCounter(rdb, prefix, "acct"), NewRedisShareCounter(redisClient(t), prefix, "acct"))
+}
+
+// Before the day's total is known a share takes nothing and says why,
+// instead of a limit of 0 that would hold its source until the reset.
+func TestSharesWaitForTheFirstSync(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	m := NewMirror(NewMemoryStore(Options{Now: clock.Now}), &fakeSource{q: quotaOf(1000, 1000)}, MirrorConfig{Now: clock.Now, Logger: discardLogger()})
+	shares := []Share{{Source: "x", Kind: KindURL, Share: "50%"}}
+	s, err := NewShares(shares, NewMemoryShareCounter(), m, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(context.Background(), s.Of("x", KindURL), 10); !errors.Is(err, ErrNotSynced) {
+		t.Errorf("take before the first sync: %v, want ErrNotSynced", err)
+	}
 }
 
 func TestSharesTakeAPartOfTheDaysTotal(t *testing.T) {
