@@ -12,6 +12,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 
 	"github.com/cdnpurge/cdnpurge/admin"
+	"github.com/cdnpurge/cdnpurge/quota"
 	"github.com/cdnpurge/cdnpurge/webhooks"
 	"github.com/cdnpurge/cdnpurge/worker/operations"
 )
@@ -209,6 +210,9 @@ type QuotaConfig struct {
 	TimeZone       string        `yaml:"time_zone" json:"time_zone"`
 	ReservationTTL time.Duration `yaml:"reservation_ttl" json:"reservation_ttl"`
 	BoundaryDelay  time.Duration `yaml:"boundary_delay" json:"boundary_delay"`
+	// Shares cap what one job source may spend of a day's CDN quota kind
+	// (opt-in; none by default). See docs/quota.md.
+	Shares []quota.Share `yaml:"shares,omitempty" json:"shares,omitempty"`
 }
 
 // Schedule is one cron entry of the scheduler (worker/operations).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -88,6 +89,9 @@ func (c *Config) validate(p *problems) {
 	positive(p, "quota.sync_interval", q.SyncInterval)
 	positive(p, "quota.reservation_ttl", q.ReservationTTL)
 	positive(p, "quota.boundary_delay", q.BoundaryDelay)
+	for _, sp := range quota.ValidateShares(c.Quota.Shares) {
+		p.add(fmt.Sprintf("quota.shares[%d].%s", sp.Index, sp.Field), "%s", sp.Msg)
+	}
 	if _, err := loadZone(q.TimeZone); err != nil {
 		p.add("quota.time_zone", "unknown time zone %q; use an IANA name such as Asia/Shanghai", q.TimeZone)
 	}

@@ -35,6 +35,10 @@ type GroupKey struct {
 	Target apiclient.Product
 	// Headers are a CacheKey refresh's headers as canonical JSON (ESA).
 	Headers string
+	// Share names the quota share (quota.shares) the jobs' source spends
+	// from; "" for none. Paths of a capped source never share a call with
+	// others, so that its cap holds back no one else's work.
+	Share string
 }
 
 // ForceMode is a refresh's Force parameter: not sent (the API's

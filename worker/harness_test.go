@@ -37,6 +37,8 @@ type harness struct {
 	history JobRecorder
 	// control, when set before runWorker, is given to the workers.
 	control ControlReader
+	// shares, when set before runWorker, caps sources (quota.shares).
+	shares  ShareGate
 	natsURL string
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -368,7 +370,7 @@ func (h *harness) runWorkerWith(cfg Config, name string, js jetstream.JetStream,
 	}
 	d := Deps{JS: js, Stream: queue.DefaultStreamName, Subjects: h.subjects, Validator: h.val,
 		API: api, Gate: h.mirror, Syncer: h.mirror, Store: kv, Recent: h.recent, Metrics: h.metrics, Logger: h.log.With("replica", name),
-		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control}
+		Now: now, Name: name, ProductOf: h.productOf, History: h.history, Control: h.control, Shares: h.shares}
 	if h.dcdn != nil {
 		d.Targets = map[apiclient.Product]TargetDeps{apiclient.ProductDCDN: {API: h.client, Gate: h.dcdn, Syncer: h.dcdn}}
 	}

@@ -235,6 +235,11 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	var notes []string
 	for _, part := range splitByTarget(in.productOf, k, paths) {
 		ws, note := in.prepare(ctx, t, part.key, part.paths, prior)
+		for i := range ws {
+			if tg := in.targets[ws[i].key.product()]; tg != nil && tg.shares != nil {
+				ws[i].key.Share = tg.shares.Of(j.Source, quotaKind(ws[i].key))
+			}
+		}
 		parts = append(parts, ws...)
 		if note != "" {
 			notes = append(notes, note)

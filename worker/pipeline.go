@@ -36,7 +36,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	// target when it has a gate: an account may purge DCDN domains only.
 	all := map[apiclient.Product]TargetDeps{}
 	if d.Gate != nil {
-		all[apiclient.ProductCDN] = TargetDeps{API: d.API, Gate: d.Gate, Syncer: d.Syncer}
+		all[apiclient.ProductCDN] = TargetDeps{API: d.API, Gate: d.Gate, Syncer: d.Syncer, Shares: d.Shares}
 	}
 	maps.Copy(all, d.Targets)
 	targets, err := newTargets(all)

@@ -24,6 +24,8 @@ type target struct {
 	gate Gate
 	// syncer may be nil.
 	syncer Syncer
+	// shares may be nil.
+	shares ShareGate
 	// lastResync is when the quota was last re-read because it ran out.
 	lastResync atomic.Int64
 }
@@ -41,7 +43,7 @@ func newTargets(deps map[apiclient.Product]TargetDeps) (map[apiclient.Product]*t
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", p, err)
 		}
-		targets[p] = &target{product: p, t: t, api: td.API, gate: td.Gate, syncer: td.Syncer}
+		targets[p] = &target{product: p, t: t, api: td.API, gate: td.Gate, syncer: td.Syncer, shares: td.Shares}
 	}
 	return targets, nil
 }
@@ -268,9 +270,29 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		var res quota.Reservation
 		var err error
 		kept := false
+		var share quota.ShareTake
 		myTurn := s.line.turn(st.place)
-		if myTurn {
-			res, kept, err = s.reserve(ctx, tg, st.pool, st.place.rank, int64(b.Len()))
+		if myTurn && b.Key.Share != "" && tg.shares != nil {
+			share, err = tg.shares.Take(ctx, b.Key.Share, int64(b.Len()))
+			if err == nil && share.Granted == 0 {
+				until := s.cal.NextReset(s.now())
+				reason := fmt.Sprintf("source %s spent its share of today's %s quota (%s: %d)", share.Source, st.pool, share.Percent, share.Limit)
+				s.log.Info("batch waits for its source's quota share; handing its jobs back", slog.String("group", b.Key.String()),
+					slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
+				s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: now.Add(s.untilReset()), reason: reason, quota: st.pool})
+				return
+			}
+		}
+		if myTurn && err == nil {
+			want := int64(b.Len())
+			if share.Share != "" {
+				want = share.Granted
+			}
+			res, kept, err = s.reserve(ctx, tg, st.pool, st.place.rank, want)
+			if share.Share != "" {
+				s.giveShare(ctx, tg, share, share.Granted-max(0, res.Granted))
+				share.Granted = min(share.Granted, res.Granted)
+			}
 		}
 		if err == nil && res.Granted > 0 {
 			st.waitStart = time.Time{}
@@ -285,7 +307,7 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			sent := min(part.Len(), st.unsent)
 			s.line.addUnsent(st.pool, st.place.rank, -sent)
 			st.unsent -= sent
-			s.send(ctx, tg, part, res)
+			s.send(ctx, tg, part, res, share)
 			continue
 		}
 		if err == nil && res.ID != "" {
@@ -396,7 +418,7 @@ func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Durati
 
 // send makes the API call of b under reservation res and steers on the
 // answer.
-func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation) {
+func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation, share quota.ShareTake) {
 	// From here a request for one of b's paths is a new refresh: the file
 	// may change after this call.
 	s.ledger.sent(b)
@@ -408,6 +430,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 			if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
 				s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
 			}
+			s.giveShare(ctx, tg, share, share.Granted)
 			return
 		}
 	}
@@ -442,6 +465,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		if cErr := tg.gate.Commit(ctx, res, int64(len(paths))); cErr != nil {
 			s.log.Warn("commit quota reservation", slog.String("error", cErr.Error()))
 		}
+		s.giveShare(ctx, tg, share, share.Granted-int64(len(paths))) // paths another call covers
 		s.log.Debug("batch accepted", slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 			slog.String("request_id", requestID), slog.Int("tasks", len(taskIDs)))
 		s.domainWait.ok(b)
@@ -451,12 +475,23 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
 		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
 	}
+	s.giveShare(ctx, tg, share, share.Granted)
 	if s.claims != nil {
 		if uErr := s.claims.Unclaim(ctx, b.Key.String(), paths, b.sentAt, s.owner); uErr != nil {
 			s.log.Warn("release claims of a failed call", slog.String("error", uErr.Error()))
 		}
 	}
 	s.failed(ctx, tg, b, err)
+}
+
+// giveShare returns n units of share that a call did not spend.
+func (s *submitter) giveShare(ctx context.Context, tg *target, share quota.ShareTake, n int64) {
+	if share.Share == "" || tg.shares == nil || n <= 0 {
+		return
+	}
+	if err := tg.shares.Give(ctx, share, n); err != nil {
+		s.log.Warn("give back quota share", slog.String("error", err.Error()))
+	}
 }
 
 // keepReserved extends res while its call runs, so that a call slower than

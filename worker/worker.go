@@ -216,6 +216,9 @@ type Deps struct {
 	Gate Gate
 	// Syncer may be nil.
 	Syncer Syncer
+	// Shares, when set, caps what one job source spends of CDN's day
+	// (quota.shares).
+	Shares ShareGate
 	// Targets are the other products that purge caches (DCDN), each with
 	// its own API and quota mirror.
 	Targets map[apiclient.Product]TargetDeps
@@ -255,6 +258,20 @@ type TargetDeps struct {
 	Gate Gate
 	// Syncer may be nil.
 	Syncer Syncer
+	// Shares, when set, caps what one job source spends of the target's
+	// day (quota.shares).
+	Shares ShareGate
+}
+
+// ShareGate caps what the jobs of one source spend of a day's quota kind;
+// *quota.Shares is one.
+type ShareGate interface {
+	// Of names the share a job of source spends kind from, "" for none.
+	Of(source string, kind quota.Kind) string
+	// Take takes up to n units of share for today.
+	Take(ctx context.Context, share string, n int64) (quota.ShareTake, error)
+	// Give returns n units a call did not spend.
+	Give(ctx context.Context, t quota.ShareTake, n int64) error
 }
 
 // Ticks decides whether a schedule tick may run and builds its job from

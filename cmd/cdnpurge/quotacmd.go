@@ -39,6 +39,7 @@ process only, so it is always synced first.`,
 		return err
 	}
 	var snaps []quota.Snapshot
+	var shares []quota.ShareUsage
 	var failed []error
 	for _, p := range s.quotaTargets() {
 		m, shared, closeStore, err := s.quotaMirror(client, p)
@@ -58,11 +59,20 @@ process only, so it is always synced first.`,
 			return fmt.Errorf("read %s quota mirror: %w", p, err)
 		}
 		snaps = append(snaps, snap)
+		if p == apiclient.ProductCDN {
+			sh, err := s.quotaShares(m)
+			if err != nil {
+				return err
+			}
+			if shares, err = sh.Usage(ctx); err != nil {
+				return fmt.Errorf("read quota shares: %w", err)
+			}
+		}
 	}
 	if len(failed) == len(snaps) {
 		return errors.Join(failed...) // nothing worth printing, as before
 	}
-	if err := a.writeQuota(ctx, s, snaps, stdout); err != nil {
+	if err := a.writeQuota(ctx, s, snaps, shares, stdout); err != nil {
 		return err
 	}
 	return errors.Join(failed...)
@@ -136,9 +146,38 @@ func (s *setup) purgeTargets(client *apiclient.Client) (targets map[apiclient.Pr
 		closers = append(closers, c)
 		shared = sh
 		mirrors = append(mirrors, m)
-		targets[p] = worker.TargetDeps{API: client, Gate: m, Syncer: m}
+		td := worker.TargetDeps{API: client, Gate: m, Syncer: m}
+		if p == apiclient.ProductCDN {
+			sh, err := s.quotaShares(m)
+			if err != nil {
+				close()
+				return nil, nil, false, func() {}, err
+			}
+			if sh != nil {
+				td.Shares = sh
+			}
+		}
+		targets[p] = td
 	}
 	return targets, mirrors, shared, close, nil
+}
+
+// quotaShares applies quota.shares to CDN's mirror m, counted in Redis
+// when one is configured (the replicas share the count), else in this
+// process; nil when no share is configured.
+func (s *setup) quotaShares(m *quota.Mirror) (*quota.Shares, error) {
+	if len(s.cfg.Quota.Shares) == 0 {
+		return nil, nil
+	}
+	rdb, err := s.redisClient()
+	if err != nil {
+		return nil, err
+	}
+	var counter quota.ShareCounter = quota.NewMemoryShareCounter()
+	if rdb != nil {
+		counter = quota.NewRedisShareCounter(rdb, s.cfg.Redis.KeyPrefix, s.cfg.QuotaAccount())
+	}
+	return quota.NewShares(s.cfg.Quota.Shares, counter, m, nil)
 }
 
 // productOf is the config's domain-to-product lookup, built once.
@@ -152,16 +191,20 @@ func (s *setup) productOf() (func(host string) apiclient.Product, error) {
 
 // writeQuota prints the snapshots, one per target, with the pauses in
 // force.
-func (a *app) writeQuota(ctx context.Context, s *setup, snaps []quota.Snapshot, w io.Writer) error {
+func (a *app) writeQuota(ctx context.Context, s *setup, snaps []quota.Snapshot, shares []quota.ShareUsage, w io.Writer) error {
 	ps, perr := s.readPauses(ctx)
 	if a.g.output == "json" {
 		v := quotaView(snaps)
+		v.Shares = shareView(shares)
 		if perr == nil {
 			v.Pauses = pauseView(ps)
 		}
 		return writeJSON(w, v)
 	}
 	if err := writeQuotaTables(w, snaps); err != nil {
+		return err
+	}
+	if err := writeShares(w, shares); err != nil {
 		return err
 	}
 	return writePauses(w, ps, perr)

@@ -77,6 +77,9 @@ type quotaJSON struct {
 	quotaTargetJSON
 	// OtherTargets are the mirrors of the other products in use (dcdn).
 	OtherTargets []quotaTargetJSON `json:"other_targets,omitempty"`
+	// Shares are the sources capped by quota.shares, with what each spent
+	// of CDN's day; absent when none is configured.
+	Shares []shareJSON `json:"shares,omitempty"`
 	// Pauses are the pauses of submissions in force (pause.go); absent
 	// when NATS could not be asked.
 	Pauses []pauseJSON `json:"pauses"`
@@ -98,4 +101,39 @@ func quotaView(snaps []quota.Snapshot) quotaJSON {
 		}
 	}
 	return out
+}
+
+// shareJSON is one quota share's spending today.
+type shareJSON struct {
+	Source string `json:"source"`
+	Kind   string `json:"kind"`
+	Share  string `json:"share"`
+	Limit  int64  `json:"limit"`
+	Used   int64  `json:"used"`
+}
+
+func shareView(us []quota.ShareUsage) []shareJSON {
+	var out []shareJSON
+	for _, u := range us {
+		out = append(out, shareJSON{Source: u.Source, Kind: string(u.Kind), Share: u.Percent, Limit: u.Limit, Used: u.Used})
+	}
+	return out
+}
+
+// writeShares prints the quota shares (quota.shares) under the tables:
+// per source and kind its share, the units that makes today and what it
+// spent. Nothing when none is configured.
+func writeShares(w io.Writer, us []quota.ShareUsage) error {
+	if len(us) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(w, "\nshares of cdn's day (quota.shares)"); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "source\tkind\tshare\tlimit\tused\t")
+	for _, u := range us {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t\n", u.Source, u.Kind, u.Percent, u.Limit, u.Used)
+	}
+	return tw.Flush()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +195,53 @@ func TestQuotaCommandDCDNDown(t *testing.T) {
 	if code == 0 || !strings.Contains(squeeze(out), "\ncdn url 10000") || !strings.Contains(out, "not synced yet (last sync failed: ") ||
 		!strings.Contains(stderr, "sync dcdn quota") || !strings.Contains(stderr, "DescribeDcdnRefreshQuota") {
 		t.Errorf("quota with DCDN down: code %d out %q stderr %q", code, out, stderr)
+	}
+}
+
+func TestQuotaSharesPrintedUnderTheTables(t *testing.T) {
+	t.Parallel()
+	us := []quota.ShareUsage{{Source: "generic:bulk-sync", Kind: quota.KindURL, Percent: "50%", Limit: 5000, Used: 3120}}
+	var out bytes.Buffer
+	if err := writeShares(&out, us); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"shares of cdn's day (quota.shares)", "generic:bulk-sync", "50%", "5000", "3120"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("shares table lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := writeShares(&out, nil); err != nil || out.Len() != 0 {
+		t.Errorf("no shares printed %q, %v; want nothing", out.String(), err)
+	}
+	if got := shareView(us); len(got) != 1 || got[0].Used != 3120 || got[0].Limit != 5000 || got[0].Share != "50%" {
+		t.Errorf("JSON view = %+v", got)
+	}
+}
+
+// quota shows the configured shares of CDN's day, in text and JSON; a
+// share config check refuses names the field.
+func TestQuotaCommandShowsShares(t *testing.T) {
+	emulatorEnv(t, cdnemu.Options{URLQuota: 8000})
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cdnemu.DefaultAccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cdnemu.DefaultAccessKeySecret)
+	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
+	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 25%\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "quota")
+	if code != 0 || !strings.Contains(out, "generic:bulk-sync") || !strings.Contains(out, "2000") {
+		t.Fatalf("quota: code %d, want the share of 25%% of 8,000:\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "--output", "json", "quota")
+	if code != 0 || !strings.Contains(out, `"shares"`) || !strings.Contains(out, `"limit": 2000`) {
+		t.Errorf("quota --output json: code %d, want the shares:\n%s", code, out)
+	}
+	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 250%\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "", "--config", cfgFile, "config", "check")
+	if code == 0 || !strings.Contains(out+stderr, "quota.shares[0].share") {
+		t.Errorf("config check of a share of 250%%: code %d, want the field named:\n%s%s", code, out, stderr)
 	}
 }

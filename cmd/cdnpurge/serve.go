@@ -472,6 +472,9 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 		log.Info("quota mirror in memory (no redis.url): run one replica only, or several replicas may together overspend the quota")
 	}
 	reg.MustRegister(quota.NewCollector(mirrors...))
+	if sh, ok := targets[apiclient.ProductCDN].Shares.(*quota.Shares); ok {
+		reg.MustRegister(quota.NewShareCollector(sh))
+	}
 	sv.consoleQuota(mirrors)
 	productOf, err := sv.productOf()
 	if err != nil {
@@ -514,7 +517,7 @@ func (sv *daemon) startWorker(ctx context.Context, reg *prometheus.Registry, js 
 	}
 	w, err := worker.New(cfg.WorkerConfig(), worker.Deps{
 		JS: js, Stream: cfg.NATS.Stream, Subjects: subj, Validator: v, API: client,
-		Gate: cdn.Gate, Syncer: cdn.Syncer, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
+		Gate: cdn.Gate, Syncer: cdn.Syncer, Shares: cdn.Shares, Targets: targets, ProductOf: productOf, Store: tasks, Recent: recent,
 		Operator: operations.NewOperator(client, operations.OperatorConfig{State: states, Allowlist: v, Logger: log}),
 		Ticks:    ticks,
 		Logger:   log, Metrics: wm, Name: host + "-" + strconv.Itoa(os.Getpid()),
