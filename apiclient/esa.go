@@ -77,7 +77,7 @@ func ESA() Target {
 		ObjectTypes: map[ObjectType]ObjectType{
 			ObjectFile: ObjectType(ESAFile), ObjectDirectory: ObjectType(ESADirectory), ObjectExQuery: ObjectType(ESAIgnoreParams),
 			ObjectIgnoreParams: ObjectType(ESAIgnoreParams), ObjectCacheKey: ObjectType(ESACacheKey),
-			ObjectType("CacheTag"): ObjectType(ESACacheTag), ObjectHostname: ObjectType(ESAHostname), ObjectPurgeAll: ObjectType(ESAPurgeAll),
+			ObjectCacheTag: ObjectType(ESACacheTag), ObjectHostname: ObjectType(ESAHostname), ObjectPurgeAll: ObjectType(ESAPurgeAll),
 		},
 		Wire: WireSiteContent,
 	}

@@ -64,7 +64,17 @@ func (r TagRequest) params(action string) (url.Values, error) {
 // (t.Actions.RefreshByCacheTag: RefreshObjectCacheByCacheTag on CDN,
 // RefreshDcdnObjectCacheByCacheTag on DCDN). It does not split: the
 // caller batches within t.Caps.TagsPerRefresh.
+//
+// An ESA site has no action of its own for tags: its PurgeCaches takes
+// them as the cachetag type (ESA API reference "PurgeCaches"), so the
+// request goes the site's one refresh path, the site's tags in Content.
 func (c *Client) RefreshByCacheTag(ctx context.Context, t Target, r TagRequest) (RefreshResult, error) {
+	if t.Wire == WireSiteContent {
+		if len(r.Tags) == 0 {
+			return RefreshResult{}, fmt.Errorf("refresh by cache tag on %s: %w", t.Product, errEmptyRequest)
+		}
+		return c.Refresh(ctx, t, RefreshRequest{ObjectType: ObjectCacheTag, Paths: r.Tags, Force: r.Force})
+	}
 	action, err := t.action(t.Actions.RefreshByCacheTag, "refresh by cache tag")
 	if err != nil {
 		return RefreshResult{}, err

@@ -193,6 +193,42 @@ func TestServeAndCLIWithAnESASite(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 1 || sum.Completed != 1 {
 		t.Errorf("direct ignoreParams purge on the ESA site: exit %d\n%s\n%s", code, out, stderr)
 	}
+	// Cache tags on the ESA site: queued and direct, each one PurgeCaches
+	// of type cachetag, spending the site's cachetag quota.
+	code, out, stderr = run("--output", "json", "purge", "--wait", "--timeout", "20s", "--type", "tag", "--domain", "example.org", "home", "sku-1")
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 || sum.Paths != 2 {
+		t.Errorf("queued tag purge on the ESA site: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = run("--output", "json", "purge", "--direct", "--wait", "--poll", "20ms", "--type", "tag", "--domain", "example.org", "cart")
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Calls != 1 || sum.Completed != 1 {
+		t.Errorf("direct tag purge on the ESA site: exit %d\n%s\n%s", code, out, stderr)
+	}
+	m = scrape(t, "http://"+admin+"/metrics")
+	if want := `cdnpurge_paths_submitted_total{action="refresh",target="esa",type="CacheTag"} 2`; !strings.Contains(m, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	code, out, stderr = run("--output", "json", "quota")
+	var q struct {
+		OtherTargets []struct {
+			Target string
+			Kinds  []struct {
+				Kind             string
+				Total, Remaining int64
+			}
+		} `json:"other_targets"`
+	}
+	_ = json.Unmarshal([]byte(out), &q)
+	used := int64(-1)
+	for _, tg := range q.OtherTargets {
+		for _, k := range tg.Kinds {
+			if strings.HasPrefix(tg.Target, "esa:") && k.Kind == "cachetag" {
+				used = k.Total - k.Remaining
+			}
+		}
+	}
+	if code != 0 || used != 3 {
+		t.Errorf("the ESA site's cachetag quota used %d after 3 tags, want 3: exit %d\n%s\n%s", used, code, out, stderr)
+	}
 }
 
 // The operator's whole-site purges and cache-key purges on an ESA site:
