@@ -38,7 +38,7 @@ func (c *Client) Refresh(ctx context.Context, t Target, r RefreshRequest) (Refre
 	if err != nil {
 		return RefreshResult{}, err
 	}
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		return c.esaRefresh(ctx, rt, t, action, r)
 	}
 	ot := t.wireType(r.ObjectType)
@@ -79,7 +79,7 @@ func (c *Client) Push(ctx context.Context, t Target, r PushRequest) (PushResult,
 	if err != nil {
 		return PushResult{}, err
 	}
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		return c.esaPush(ctx, rt, t, action, r)
 	}
 	p := url.Values{"ObjectPath": {strings.Join(r.Paths, "\n")}}
@@ -123,7 +123,7 @@ func (c *Client) DescribeQuota(ctx context.Context, t Target) (RefreshQuota, err
 	if err != nil {
 		return RefreshQuota{}, err
 	}
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		return c.esaQuota(ctx, rt, t, action)
 	}
 	var raw rawRefreshQuota
@@ -146,14 +146,14 @@ func (c *Client) DescribeTasks(ctx context.Context, t Target, r DescribeTasksReq
 	if r.PageSize > t.Caps.TasksPageSize {
 		return TaskPage{}, fmt.Errorf("%s: page size %d: at most %d", action, r.PageSize, t.Caps.TasksPageSize)
 	}
-	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" && t.Wire != WireSiteContent {
+	if (r.DomainName != "" || r.Status != "") && r.ObjectType == "" && t.wire != wireSiteContent {
 		return TaskPage{}, fmt.Errorf("%s: object type (file, directory, regex or preload) is required with a domain or status filter", action)
 	}
 	rt, err := c.route(t)
 	if err != nil {
 		return TaskPage{}, err
 	}
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		return c.esaTasks(ctx, rt, t, r)
 	}
 	p := url.Values{}
@@ -208,7 +208,7 @@ func (c *Client) DescribeTasksByID(ctx context.Context, t Target, ids []string) 
 	if err != nil {
 		return TasksByID{}, err
 	}
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		return c.esaTasksByID(ctx, rt, t, ids)
 	}
 	var out TasksByID

@@ -34,9 +34,9 @@ func (p BreakerPolicy) WithDefaults() BreakerPolicy {
 	return p
 }
 
-// CircuitOpenError is returned without calling the API while the breaker
+// circuitOpenError is returned without calling the API while the breaker
 // is open. Its class is retryable: try again after Until.
-type CircuitOpenError struct {
+type circuitOpenError struct {
 	// API is the product whose breaker is open: "CDN", "DCDN" or "STS".
 	API    string
 	Action string
@@ -46,7 +46,7 @@ type CircuitOpenError struct {
 }
 
 // Error says why the call was not sent and when calls resume.
-func (e *CircuitOpenError) Error() string {
+func (e *circuitOpenError) Error() string {
 	api := e.API
 	if api == "" {
 		api = "CDN"
@@ -72,7 +72,7 @@ func newBreaker(p BreakerPolicy) *breaker {
 	return &breaker{p: p, cooldown: p.Cooldown}
 }
 
-// check returns a CircuitOpenError while the breaker is open.
+// check returns a circuitOpenError while the breaker is open.
 func (b *breaker) check(api, action string, now time.Time) error {
 	if b.p.Threshold < 0 {
 		return nil
@@ -80,7 +80,7 @@ func (b *breaker) check(api, action string, now time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if now.Before(b.openUntil) {
-		return &CircuitOpenError{API: api, Action: action, Until: b.openUntil, Failures: b.failures}
+		return &circuitOpenError{API: api, Action: action, Until: b.openUntil, Failures: b.failures}
 	}
 	return nil
 }

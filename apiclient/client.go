@@ -99,7 +99,7 @@ type Options struct {
 	// Endpoint); a product not in it is called at its Target's Endpoint.
 	Endpoints map[Product]string
 	// Version is the CDN API version sent instead of CDN().Version
-	// (VersionLegacy is signed with v1); empty sends the target's.
+	// (versionLegacy is signed with v1); empty sends the target's.
 	Version string
 	// Signature is signer.V1 or signer.V3; empty means V3, and v1 for
 	// Version 2014-11-11.
@@ -115,7 +115,7 @@ type Options struct {
 	STSEndpoint string
 	HTTPClient  *http.Client
 	Retry       RetryPolicy
-	// RateLimits overrides the calls/s of an action (DefaultRateLimits for
+	// RateLimits overrides the calls/s of an action (defaultRateLimits for
 	// the rest). A negative value turns the limit off for that action.
 	RateLimits map[string]float64
 	// RateShare is the part of the account's calls/s this process may use,
@@ -357,7 +357,7 @@ func (c *Client) once(ctx context.Context, endpoint, version, method, action str
 		return fmt.Errorf("%s: %w", action, err)
 	}
 	scheme := c.scheme
-	if scheme == "" && version == VersionLegacy {
+	if scheme == "" && version == versionLegacy {
 		scheme = signer.V1
 	}
 	signed := signer.Sign(signer.Request{

@@ -188,7 +188,7 @@ func Classify(err error) Class {
 	if errors.As(err, &ne) {
 		return ClassRetryable
 	}
-	var co *CircuitOpenError
+	var co *circuitOpenError
 	if errors.As(err, &co) {
 		return ClassRetryable
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
 )
 
 // ESA (Edge Security Acceleration), API version 2024-09-10. Sources: the
@@ -24,24 +26,22 @@ import (
 // (SiteId, from ListSites), a purge carries its items as one JSON Content of
 // a purge type instead of an ObjectPath, quotas are per site and per type
 // (GetPurgeQuota), and DescribePurgeTasks takes no task ID. The Target
-// field Wire says so, and the shared methods (actions.go) branch on it into
+// field wire says so, and the shared methods (actions.go) branch on it into
 // the functions below.
 
 const (
 	// ProductESA names ESA sites as a purge target.
 	ProductESA Product = "esa"
-	// ESAVersion is the ESA API version.
-	ESAVersion = "2024-09-10"
 )
 
-// Wire is how a target's refresh and push calls carry their items.
-type Wire uint8
+// wire is how a target's refresh and push calls carry their items.
+type wire uint8
 
 const (
-	// WireObjectPath is CDN's and DCDN's: paths joined into ObjectPath.
-	WireObjectPath Wire = iota
-	// WireSiteContent is ESA's: SiteId, Type and one JSON Content.
-	WireSiteContent
+	// wireObjectPath is CDN's and DCDN's: paths joined into ObjectPath.
+	wireObjectPath wire = iota
+	// wireSiteContent is ESA's: SiteId, Type and one JSON Content.
+	wireSiteContent
 )
 
 // Object types only ESA purges. Hostname and PurgeAll empty a whole host
@@ -58,28 +58,28 @@ const (
 // reference states no per-call maximum of PurgeCaches; the caps are the
 // console's per-submission limits (1,000 URLs, 100 directories, 1,000
 // cache-key URLs) and, where the console gives none, cdnpurge's cautious
-// choice (ESAMaxPerCall). Nor does it publish calls/s: RateLimits is
-// empty, so ActionRate's default applies.
+// choice (esa.MaxPerCall). Nor does it publish calls/s: RateLimits is
+// empty, so actionRate's default applies.
 func ESA() Target {
 	return Target{
 		Product:  ProductESA,
 		Endpoint: "https://esa.cn-hangzhou.aliyuncs.com",
-		Version:  ESAVersion,
+		Version:  esa.Version,
 		Actions: Actions{
 			Refresh: "PurgeCaches", Push: "PreloadCaches", Quota: "GetPurgeQuota",
 			Tasks: "DescribePurgeTasks", TaskByID: "DescribePurgeTasks", PushTasks: "DescribePreloadTasks",
 			Sites: "ListSites",
 		},
 		Caps: Caps{
-			URLsPerRefresh: ESAMaxPerCall(ESAFile), DirsPerRefresh: ESAMaxPerCall(ESADirectory), URLsPerPush: ESAMaxPerCall(ESAPreload),
-			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: ESAMaxTasksPageSize,
+			URLsPerRefresh: esa.MaxPerCall(esa.File), DirsPerRefresh: esa.MaxPerCall(esa.Directory), URLsPerPush: esa.MaxPerCall(esa.Preload),
+			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: esa.MaxTasksPageSize,
 		},
 		ObjectTypes: map[ObjectType]ObjectType{
-			ObjectFile: ObjectType(ESAFile), ObjectDirectory: ObjectType(ESADirectory), ObjectExQuery: ObjectType(ESAIgnoreParams),
-			ObjectIgnoreParams: ObjectType(ESAIgnoreParams), ObjectCacheKey: ObjectType(ESACacheKey),
-			ObjectCacheTag: ObjectType(ESACacheTag), ObjectHostname: ObjectType(ESAHostname), ObjectPurgeAll: ObjectType(ESAPurgeAll),
+			ObjectFile: ObjectType(esa.File), ObjectDirectory: ObjectType(esa.Directory), ObjectExQuery: ObjectType(esa.IgnoreParams),
+			objectIgnoreParams: ObjectType(esa.IgnoreParams), ObjectCacheKey: ObjectType(esa.CacheKey),
+			ObjectCacheTag: ObjectType(esa.CacheTag), ObjectHostname: ObjectType(esa.Hostname), ObjectPurgeAll: ObjectType(esa.PurgeAll),
 		},
-		Wire: WireSiteContent,
+		wire: wireSiteContent,
 	}
 }
 
@@ -89,8 +89,8 @@ func ESA() Target {
 // WithSite for it; BaseProduct gives back "esa".
 func ESASiteProduct(site int64) Product { return Product("esa:" + strconv.FormatInt(site, 10)) }
 
-// ESASiteOf returns the SiteId of an ESASiteProduct name.
-func ESASiteOf(p Product) (int64, bool) {
+// esaSiteOf returns the SiteId of an ESASiteProduct name.
+func esaSiteOf(p Product) (int64, bool) {
 	rest, ok := strings.CutPrefix(string(p), "esa:")
 	if !ok {
 		return 0, false
@@ -102,7 +102,7 @@ func ESASiteOf(p Product) (int64, bool) {
 // BaseProduct is the product p belongs to: "esa" for an ESA site's
 // target name, p itself for the others (metric labels, routes).
 func BaseProduct(p Product) Product {
-	if _, ok := ESASiteOf(p); ok {
+	if _, ok := esaSiteOf(p); ok {
 		return ProductESA
 	}
 	return p
@@ -113,91 +113,6 @@ func (t Target) WithSite(site int64) Target {
 	t.Site = site
 	return t
 }
-
-// ESAPurgeType is PurgeCaches' Type.
-type ESAPurgeType string
-
-// The purge types of PurgeCaches; ESAPreload is not one of them but names
-// PreloadCaches where a type is wanted (quota kinds, task lists).
-const (
-	ESAFile         ESAPurgeType = "file"
-	ESADirectory    ESAPurgeType = "directory"
-	ESACacheTag     ESAPurgeType = "cachetag"
-	ESAIgnoreParams ESAPurgeType = "ignoreParams"
-	ESAHostname     ESAPurgeType = "hostname"
-	ESAPurgeAll     ESAPurgeType = "purgeall"
-	ESACacheKey     ESAPurgeType = "cachekey"
-	ESAPreload      ESAPurgeType = "preload"
-)
-
-// ESAPurgeTypes are PurgeCaches' types in the API reference's order.
-func ESAPurgeTypes() []ESAPurgeType {
-	return []ESAPurgeType{ESAFile, ESADirectory, ESACacheTag, ESAIgnoreParams, ESAHostname, ESAPurgeAll, ESACacheKey}
-}
-
-// ContentField is the key of the Content JSON object that carries the
-// type's items ("" for purgeall, which carries PurgeAll: true).
-func (t ESAPurgeType) ContentField() string {
-	switch t {
-	case ESAFile:
-		return "Files"
-	case ESADirectory:
-		return "Directories"
-	case ESACacheTag:
-		return "CacheTags"
-	case ESAIgnoreParams:
-		return "IgnoreParams"
-	case ESAHostname:
-		return "Hostnames"
-	case ESACacheKey:
-		return "CacheKeys"
-	}
-	return ""
-}
-
-// OperatorOnly reports the types that purge a whole host or site: only an
-// operator (the CLI, a schedule) may ask for them, never a hook or a
-// message on the queue.
-func (t ESAPurgeType) OperatorOnly() bool { return t == ESAHostname || t == ESAPurgeAll }
-
-// TakesForce reports the types whose purge takes Force (the API reference
-// of PurgeCaches: every type but file and cachekey).
-func (t ESAPurgeType) TakesForce() bool {
-	return t != ESAFile && t != ESACacheKey && t != ESAPreload
-}
-
-// ESAMaxPerCall is how many items cdnpurge puts in one PurgeCaches or
-// PreloadCaches call: the console's per-submission limits where it gives
-// them (1,000 URLs, 100 directories, 1,000 cache-key URLs), and for the
-// other types cdnpurge's own cautious choice.
-func ESAMaxPerCall(t ESAPurgeType) int {
-	switch t {
-	case ESAFile, ESAIgnoreParams, ESACacheKey:
-		return 1000
-	case ESADirectory, ESACacheTag, ESAHostname, ESAPreload:
-		return 100
-	case ESAPurgeAll:
-		return 1
-	}
-	return 0
-}
-
-// ESAUnreportedQuota stands for a quota the ESA API does not report
-// (prefetches): large enough never to hold a call back.
-const ESAUnreportedQuota = 1 << 40
-
-// ESAMaxTasksPageSize bounds DescribePurgeTasks' and DescribePreloadTasks'
-// PageSize.
-const ESAMaxTasksPageSize = 50
-
-// ESAQuota is one purge type's daily quota of a site and today's use, as
-// GetPurgeQuota reports them.
-type ESAQuota struct {
-	Quota, Usage int64
-}
-
-// Remain is what the day has left.
-func (q ESAQuota) Remain() int64 { return max(q.Quota-q.Usage, 0) }
 
 // esaSiteParam names the site of t's calls, or fails when t has none.
 func esaSiteParam(t Target, action string) (url.Values, error) {
@@ -214,18 +129,18 @@ type esaURL struct {
 }
 
 // esaContent builds PurgeCaches' Content for typ from r.
-func esaContent(typ ESAPurgeType, r RefreshRequest) (string, error) {
+func esaContent(typ esa.PurgeType, r RefreshRequest) (string, error) {
 	var v any
 	switch typ {
-	case ESAPurgeAll:
+	case esa.PurgeAll:
 		v = map[string]bool{"PurgeAll": true}
-	case ESACacheKey:
+	case esa.CacheKey:
 		keys := make([]esaURL, len(r.Paths))
 		for i, p := range r.Paths {
 			keys[i] = esaURL{URL: p, Headers: r.Headers}
 		}
 		v = map[string]any{"CacheKeys": keys}
-	case ESAHostname:
+	case esa.Hostname:
 		hosts := make([]string, 0, len(r.Paths))
 		for _, p := range r.Paths {
 			if h := PathDomain(p); h != "" {
@@ -236,7 +151,7 @@ func esaContent(typ ESAPurgeType, r RefreshRequest) (string, error) {
 			}
 		}
 		v = map[string]any{"Hostnames": hosts}
-	case ESAFile, ESADirectory, ESACacheTag, ESAIgnoreParams:
+	case esa.File, esa.Directory, esa.CacheTag, esa.IgnoreParams:
 		v = map[string]any{typ.ContentField(): r.Paths}
 	default:
 		return "", fmt.Errorf("ESA has no %q purge", typ)
@@ -245,15 +160,15 @@ func esaContent(typ ESAPurgeType, r RefreshRequest) (string, error) {
 	return string(b), err
 }
 
-// esaRefresh is Refresh on a WireSiteContent target: PurgeCaches with the
+// esaRefresh is Refresh on a wireSiteContent target: PurgeCaches with the
 // site, the purge type of r's object type and one JSON Content.
 func (c *Client) esaRefresh(ctx context.Context, rt *route, t Target, action string, r RefreshRequest) (RefreshResult, error) {
 	p, err := esaSiteParam(t, action)
 	if err != nil {
 		return RefreshResult{}, err
 	}
-	typ := ESAPurgeType(t.wireType(r.ObjectType))
-	if !slices.Contains(ESAPurgeTypes(), typ) {
+	typ := esa.PurgeType(t.wireType(r.ObjectType))
+	if !slices.Contains(esa.Types(), typ) {
 		return RefreshResult{}, &Error{Action: action, Code: "InvalidObjectType.Malformed",
 			Message: fmt.Sprintf("ESA has no %s purge; use File, Directory, ExQuery (ignoreParams), CacheKey or a cache tag", r.ObjectType)}
 	}
@@ -279,7 +194,7 @@ func (c *Client) esaRefresh(ctx context.Context, rt *route, t Target, action str
 	return RefreshResult{RequestID: out.RequestID, TaskIDs: SplitTaskIDs(out.TaskID)}, nil
 }
 
-// esaPush is Push on a WireSiteContent target: PreloadCaches with the
+// esaPush is Push on a wireSiteContent target: PreloadCaches with the
 // site, Content a JSON array of URLs and Headers (r.WithHeader) a JSON
 // object.
 func (c *Client) esaPush(ctx context.Context, rt *route, t Target, action string, r PushRequest) (PushResult, error) {
@@ -307,16 +222,16 @@ func (c *Client) esaPush(ctx context.Context, rt *route, t Target, action string
 
 // esaQuotaKinds are the purge types whose GetPurgeQuota answer fills
 // RefreshQuota's CDN-shaped fields.
-var esaQuotaKinds = []ESAPurgeType{ESAFile, ESADirectory, ESAIgnoreParams, ESACacheTag, ESAHostname, ESAPurgeAll, ESACacheKey}
+var esaQuotaKinds = []esa.PurgeType{esa.File, esa.Directory, esa.IgnoreParams, esa.CacheTag, esa.Hostname, esa.PurgeAll, esa.CacheKey}
 
-// esaQuota is DescribeQuota on a WireSiteContent target: one GetPurgeQuota
+// esaQuota is DescribeQuota on a wireSiteContent target: one GetPurgeQuota
 // call per purge type. file fills URL, directory Dir, ignoreParams
 // IgnoreParams; every type is in ESA.
 func (c *Client) esaQuota(ctx context.Context, rt *route, t Target, action string) (RefreshQuota, error) {
 	// GetPurgeQuota reports no prefetch quota: the mirror is told of one
 	// too large to gate, and a refusal of the API (QuotaExceeded*) is the
 	// truth that defers a prefetch.
-	q := RefreshQuota{ESA: map[ESAPurgeType]ESAQuota{}, PreloadQuota: ESAUnreportedQuota, PreloadRemain: ESAUnreportedQuota}
+	q := RefreshQuota{ESA: map[esa.PurgeType]esa.Quota{}, PreloadQuota: esa.UnreportedQuota, PreloadRemain: esa.UnreportedQuota}
 	for _, typ := range esaQuotaKinds {
 		p, err := esaSiteParam(t, action)
 		if err != nil {
@@ -331,7 +246,7 @@ func (c *Client) esaQuota(ctx context.Context, rt *route, t Target, action strin
 		if err := c.call(ctx, rt, http.MethodGet, action, p, &raw); err != nil {
 			return RefreshQuota{}, fmt.Errorf("%s type %s: %w", action, typ, err)
 		}
-		var f ESAQuota
+		var f esa.Quota
 		for _, n := range []struct {
 			name, in string
 			out      *int64
@@ -345,11 +260,11 @@ func (c *Client) esaQuota(ctx context.Context, rt *route, t Target, action strin
 		q.RequestID = raw.RequestID
 		q.ESA[typ] = f
 		switch typ {
-		case ESAFile:
+		case esa.File:
 			q.URLQuota, q.URLRemain = f.Quota, f.Remain()
-		case ESADirectory:
+		case esa.Directory:
 			q.DirQuota, q.DirRemain = f.Quota, f.Remain()
-		case ESAIgnoreParams:
+		case esa.IgnoreParams:
 			q.IgnoreParamsQuota, q.IgnoreParamsRemain = f.Quota, f.Remain()
 		}
 	}
@@ -419,7 +334,7 @@ func (c *Client) esaTaskPage(ctx context.Context, rt *route, t Target, action st
 	return page, nil
 }
 
-// esaTasks is DescribeTasks on a WireSiteContent target; ObjectType
+// esaTasks is DescribeTasks on a wireSiteContent target; ObjectType
 // "preload" lists prefetches (DescribePreloadTasks).
 func (c *Client) esaTasks(ctx context.Context, rt *route, t Target, r DescribeTasksRequest) (TaskPage, error) {
 	if r.ObjectType == "preload" {
@@ -431,7 +346,7 @@ func (c *Client) esaTasks(ctx context.Context, rt *route, t Target, r DescribeTa
 // esaTaskScanPages bounds how many pages of each list esaTasksByID reads.
 const esaTaskScanPages = 20
 
-// esaTasksByID is DescribeTasksByID on a WireSiteContent target. ESA
+// esaTasksByID is DescribeTasksByID on a wireSiteContent target. ESA
 // looks up no task by ID: the site's purge and prefetch lists are read,
 // newest first, until every ID is found or esaTaskScanPages pages of each
 // were read. An ID not found is not in the answer (as CDN's lookup leaves
@@ -469,8 +384,8 @@ func (c *Client) esaTasksByID(ctx context.Context, rt *route, t Target, ids []st
 	return out, nil
 }
 
-// ESASite is a site as ListSites reports it.
-type ESASite struct {
+// esaSite is a site as ListSites reports it.
+type esaSite struct {
 	ID   int64  `json:"SiteId"`
 	Name string `json:"SiteName"`
 }
@@ -503,7 +418,7 @@ func (c *Client) SiteID(ctx context.Context, t Target, name string) (int64, erro
 	}
 	var out struct {
 		RequestID string    `json:"RequestId"`
-		Sites     []ESASite `json:"Sites"`
+		Sites     []esaSite `json:"Sites"`
 	}
 	p := url.Values{"SiteName": {name}, "SiteSearchType": {"exact"}}
 	if err := c.call(ctx, rt, http.MethodGet, action, p, &out); err != nil {

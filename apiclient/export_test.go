@@ -16,3 +16,13 @@ func Backoffs(p RetryPolicy, n int) []time.Duration {
 	}
 	return out
 }
+
+// Names the package keeps to itself, for its external tests.
+type CircuitOpenError = circuitOpenError
+
+const ObjectIgnoreParams = objectIgnoreParams
+
+var (
+	DefaultRateLimits = defaultRateLimits
+	ActionRate        = actionRate
+)

@@ -26,11 +26,11 @@ type ActionLimiter struct {
 // throttled; a tenth of headroom keeps that from happening.
 const rateHeadroom = 0.9
 
-// EffectiveRateLimits returns the calls/s to pace each action at:
-// DefaultRateLimits with a tenth of headroom, then overrides as given (a
+// effectiveRateLimits returns the calls/s to pace each action at:
+// defaultRateLimits with a tenth of headroom, then overrides as given (a
 // negative override turns the action's limit off).
-func EffectiveRateLimits(overrides map[string]float64) map[string]float64 {
-	defaults := DefaultRateLimits()
+func effectiveRateLimits(overrides map[string]float64) map[string]float64 {
+	defaults := defaultRateLimits()
 	limits := make(map[string]float64, len(defaults)+len(overrides))
 	for k, v := range defaults {
 		limits[k] = v * rateHeadroom
@@ -43,13 +43,13 @@ func EffectiveRateLimits(overrides map[string]float64) map[string]float64 {
 	return limits
 }
 
-// NewActionLimiter returns a limiter at EffectiveRateLimits(overrides),
-// scaled by share (0 means 1), each action at ActionRate.
+// NewActionLimiter returns a limiter at effectiveRateLimits(overrides),
+// scaled by share (0 means 1), each action at actionRate.
 func NewActionLimiter(overrides map[string]float64, share float64) *ActionLimiter {
 	if share <= 0 || share > 1 {
 		share = 1
 	}
-	return &ActionLimiter{limits: EffectiveRateLimits(overrides), share: share, limiters: map[string]*rate.Limiter{}}
+	return &ActionLimiter{limits: effectiveRateLimits(overrides), share: share, limiters: map[string]*rate.Limiter{}}
 }
 
 // Limit returns the calls/s this limiter allows for action; rate.Inf when off.
@@ -63,7 +63,7 @@ func (l *ActionLimiter) get(action string) *rate.Limiter {
 	if lim, ok := l.limiters[action]; ok {
 		return lim
 	}
-	perSec := ActionRate(l.limits, action)
+	perSec := actionRate(l.limits, action)
 	var lim *rate.Limiter
 	if perSec < 0 {
 		lim = rate.NewLimiter(rate.Inf, 1)
@@ -85,10 +85,10 @@ func (l *ActionLimiter) Wait(ctx context.Context, action string) error {
 // unknownActionRate is the calls/s of an action no limit is known for.
 const unknownActionRate = 10
 
-// ActionRate returns the calls/s limits holds for action, and 10 for an
+// actionRate returns the calls/s limits holds for action, and 10 for an
 // action it does not name: the one place that paces an unknown action.
 // A negative rate means no limit.
-func ActionRate(limits map[string]float64, action string) float64 {
+func actionRate(limits map[string]float64, action string) float64 {
 	if perSec, ok := limits[action]; ok {
 		return perSec
 	}

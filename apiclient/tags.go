@@ -19,7 +19,7 @@ import (
 // the refresh ones (SingleRequest.OverLimit, QuotaExceeded.Refresh,
 // QuotaPerMinuteExceeded.Refresh, TooMany.Refresh), so Class classifies
 // them as for RefreshObjectCaches. Neither page publishes calls/s, so the
-// limiter's default for an unknown action applies (ActionRate).
+// limiter's default for an unknown action applies (actionRate).
 
 // ObjectCacheTag is the object type cdnpurge gives a refresh by cache tag
 // inside the worker (its batches' group); it is not a RefreshObjectCaches
@@ -69,7 +69,7 @@ func (r TagRequest) params(action string) (url.Values, error) {
 // them as the cachetag type (ESA API reference "PurgeCaches"), so the
 // request goes the site's one refresh path, the site's tags in Content.
 func (c *Client) RefreshByCacheTag(ctx context.Context, t Target, r TagRequest) (RefreshResult, error) {
-	if t.Wire == WireSiteContent {
+	if t.wire == wireSiteContent {
 		if len(r.Tags) == 0 {
 			return RefreshResult{}, fmt.Errorf("refresh by cache tag on %s: %w", t.Product, errEmptyRequest)
 		}

@@ -87,9 +87,9 @@ type Target struct {
 	TaskListField string
 	// RateLimits are the published calls/s of the target's actions.
 	RateLimits map[string]float64
-	// Wire says how refresh and push calls carry their items; the zero
+	// wire says how refresh and push calls carry their items; the zero
 	// value is CDN's ObjectPath (see esa.go for ESA's).
-	Wire Wire
+	wire wire
 	// Site is the site every call names, for a product whose calls are
 	// per site (ESA's SiteId); 0 for the others. See WithSite.
 	Site int64
@@ -158,8 +158,8 @@ func DCDN() Target {
 			DomainsPerRefresh: 10, PathLength: 1024, TaskIDs: 10, TasksPageSize: 50,
 			URLsPerDomainPerMinute: 1000, TagsPerRefresh: tagsPerRefresh,
 		},
-		ObjectTypes:     map[ObjectType]ObjectType{ObjectExQuery: ObjectIgnoreParams},
-		Paced:           []ObjectType{ObjectFile, ObjectIgnoreParams},
+		ObjectTypes:     map[ObjectType]ObjectType{ObjectExQuery: objectIgnoreParams},
+		Paced:           []ObjectType{ObjectFile, objectIgnoreParams},
 		PushTaskIDField: "PreloadTaskId",
 		TaskListField:   "Task",
 		RateLimits: map[string]float64{
@@ -178,7 +178,7 @@ func TargetOf(p string) (Target, error) {
 	if want == "" {
 		want = ProductCDN
 	}
-	if site, ok := ESASiteOf(want); ok {
+	if site, ok := esaSiteOf(want); ok {
 		return ESA().WithSite(site), nil
 	}
 	names := make([]string, 0, 2)
@@ -205,9 +205,9 @@ func (t Target) wireType(ot ObjectType) ObjectType {
 // paces reports whether a refresh of wire type ot takes from the pacer.
 func (t Target) paces(ot ObjectType) bool { return slices.Contains(t.Paced, ot) }
 
-// DefaultRateLimits returns the published calls/s per account of every
+// defaultRateLimits returns the published calls/s per account of every
 // action of every target, a fresh map on each call.
-func DefaultRateLimits() map[string]float64 {
+func defaultRateLimits() map[string]float64 {
 	out := map[string]float64{}
 	for _, t := range Targets() {
 		maps.Copy(out, t.RateLimits)

@@ -408,7 +408,7 @@ func TestTargetsAreCopies(t *testing.T) {
 	d := apiclient.DefaultRateLimits()
 	d["RefreshObjectCaches"] = 1
 	if apiclient.DefaultRateLimits()["RefreshObjectCaches"] != 50 {
-		t.Fatal("DefaultRateLimits() shares its map")
+		t.Fatal("defaultRateLimits() shares its map")
 	}
 }
 
@@ -417,7 +417,7 @@ func TestActionRate(t *testing.T) {
 	limits := map[string]float64{"A": 3, "Off": -1}
 	for action, want := range map[string]float64{"A": 3, "Off": -1, "Unknown": 10} {
 		if got := apiclient.ActionRate(limits, action); got != want {
-			t.Errorf("ActionRate(%s) = %v, want %v", action, got, want)
+			t.Errorf("actionRate(%s) = %v, want %v", action, got, want)
 		}
 	}
 	if got := apiclient.NewActionLimiter(nil, 1).Limit("Unknown"); float64(got) != 10 {

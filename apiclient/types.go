@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
 )
 
 // CDN API versions: the current one and the legacy one, which is signed
 // with v1 (Options.Version).
 const (
 	VersionCurrent = "2018-05-10"
-	VersionLegacy  = "2014-11-11"
+	versionLegacy  = "2014-11-11"
 )
 
 // ObjectType is what a refresh addresses.
@@ -22,10 +24,10 @@ const (
 	ObjectDirectory ObjectType = "Directory"
 	ObjectRegex     ObjectType = "Regex"
 	ObjectExQuery   ObjectType = "ExQuery"
-	// ObjectIgnoreParams is DCDN's name for ExQuery
+	// objectIgnoreParams is DCDN's name for ExQuery
 	// ("RefreshDcdnObjectCaches", ObjectType); DCDN counts it against
 	// IgnoreParamsQuota.
-	ObjectIgnoreParams ObjectType = "IgnoreParams"
+	objectIgnoreParams ObjectType = "IgnoreParams"
 )
 
 // ParseObjectType accepts the API spelling in any case ("file", "Directory").
@@ -114,7 +116,7 @@ type RefreshQuota struct {
 	// ESA holds every purge type's quota and use of an ESA site (nil for
 	// CDN and DCDN); URL, Dir and IgnoreParams are filled from file,
 	// directory and ignoreParams too.
-	ESA map[ESAPurgeType]ESAQuota
+	ESA map[esa.PurgeType]esa.Quota
 }
 
 // rawRefreshQuota is the wire shape of DescribeRefreshQuota: numbers as

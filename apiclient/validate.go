@@ -67,7 +67,7 @@ func checkRateShare(share float64) error {
 // checkRateLimits refuses overrides of unknown actions and values that are
 // not finite numbers, each at its action's name.
 func checkRateLimits(overrides map[string]float64) fielderr.List {
-	known := slices.Sorted(maps.Keys(DefaultRateLimits()))
+	known := slices.Sorted(maps.Keys(defaultRateLimits()))
 	keys := make([]string, 0, len(overrides))
 	for k := range overrides {
 		keys = append(keys, k)
@@ -116,8 +116,8 @@ func (o Options) Validate() fielderr.List {
 			errs.Add(string(p)+"_endpoint", "%v", err)
 		}
 	}
-	if o.Version != "" && o.Version != VersionCurrent && o.Version != VersionLegacy {
-		errs.Add("version", "%q: want %s or %s", o.Version, VersionCurrent, VersionLegacy)
+	if o.Version != "" && o.Version != VersionCurrent && o.Version != versionLegacy {
+		errs.Add("version", "%q: want %s or %s", o.Version, VersionCurrent, versionLegacy)
 	}
 	errs.Append("retry", o.Retry.WithDefaults().Validate())
 	errs.Append("breaker", o.Breaker.WithDefaults().Validate())

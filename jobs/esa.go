@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -14,11 +16,11 @@ import (
 // or by a schedule in the config, never by a hook or a message that any
 // publisher can send (docs/esa.md).
 func OperatorOnlyType(ot string) string {
-	t := apiclient.ESAPurgeType(strings.ToLower(strings.TrimSpace(ot)))
+	t := esa.PurgeType(strings.ToLower(strings.TrimSpace(ot)))
 	if t == "purge_all" || t == "purge-all" {
-		t = apiclient.ESAPurgeAll
+		t = esa.PurgeAll
 	}
-	if !apiclient.ESAPurgeType(t).OperatorOnly() {
+	if !esa.PurgeType(t).OperatorOnly() {
 		return ""
 	}
 	return "ESA " + string(t) + " purges empty a whole host or site: only an operator may ask for them " +

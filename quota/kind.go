@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -90,18 +92,18 @@ func KindForRefresh(t apiclient.ObjectType) Kind {
 // the site's own mirror): each purge type has its own daily quota
 // (GetPurgeQuota). Prefetches spend none that the API reports.
 func KindForESA(t apiclient.ObjectType) Kind {
-	switch apiclient.ESAPurgeType(apiclient.ESA().ObjectTypes[t]) {
-	case apiclient.ESADirectory:
+	switch esa.PurgeType(apiclient.ESA().ObjectTypes[t]) {
+	case esa.Directory:
 		return KindDir
-	case apiclient.ESAIgnoreParams:
+	case esa.IgnoreParams:
 		return KindIgnoreParams
-	case apiclient.ESACacheTag:
+	case esa.CacheTag:
 		return KindCacheTag
-	case apiclient.ESACacheKey:
+	case esa.CacheKey:
 		return KindCacheKey
-	case apiclient.ESAHostname:
+	case esa.Hostname:
 		return KindHostname
-	case apiclient.ESAPurgeAll:
+	case esa.PurgeAll:
 		return KindPurgeAll
 	}
 	return KindURL
@@ -120,16 +122,16 @@ func kindValues(q apiclient.RefreshQuota) map[Kind][2]int64 {
 		KindBlock:        {q.BlockQuota, q.BlockRemain},
 		KindIgnoreParams: {q.IgnoreParamsQuota, q.IgnoreParamsRemain},
 		KindPreloadEdge:  {q.PreloadEdgeQuota, q.PreloadEdgeRemain},
-		KindCacheTag:     esaValues(q, apiclient.ESACacheTag),
-		KindCacheKey:     esaValues(q, apiclient.ESACacheKey),
-		KindHostname:     esaValues(q, apiclient.ESAHostname),
-		KindPurgeAll:     esaValues(q, apiclient.ESAPurgeAll),
+		KindCacheTag:     esaValues(q, esa.CacheTag),
+		KindCacheKey:     esaValues(q, esa.CacheKey),
+		KindHostname:     esaValues(q, esa.Hostname),
+		KindPurgeAll:     esaValues(q, esa.PurgeAll),
 	}
 }
 
 // esaValues is the (total, remaining) pair of an ESA purge type in q;
 // zero for CDN and DCDN, which have no such quota.
-func esaValues(q apiclient.RefreshQuota, t apiclient.ESAPurgeType) [2]int64 {
+func esaValues(q apiclient.RefreshQuota, t esa.PurgeType) [2]int64 {
 	f := q.ESA[t]
 	return [2]int64{f.Quota, f.Remain()}
 }

@@ -189,8 +189,9 @@ func Targets() []apiclient.Product {
 // An ESA site's target, "esa:<SiteId>" (apiclient.ESASiteProduct), is valid
 // too: each site has its own quota per purge type.
 func ValidTarget(p apiclient.Product) bool {
-	if _, ok := apiclient.ESASiteOf(p); ok {
-		return true
+	if apiclient.BaseProduct(p) == apiclient.ProductESA && p != apiclient.ProductESA {
+		_, err := apiclient.TargetOf(string(p)) // "esa:<SiteId>"
+		return err == nil
 	}
 	return slices.Contains(Targets(), p)
 }

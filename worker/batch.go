@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
 )
@@ -161,7 +163,7 @@ func (l Limits) size(k GroupKey) int {
 	base := apiclient.BaseProduct(k.product())
 	if base == apiclient.ProductESA && k.Action == ActionRefresh {
 		// ESA's caps differ by purge type (cache tags, host names).
-		if m := apiclient.ESAMaxPerCall(apiclient.ESAPurgeType(apiclient.ESA().ObjectTypes[k.ObjectType])); m > 0 {
+		if m := esa.MaxPerCall(esa.PurgeType(apiclient.ESA().ObjectTypes[k.ObjectType])); m > 0 {
 			n = min(n, m)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
@@ -89,7 +91,7 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{emu: cdnemu.Options{
 		ESASites: []cdnemu.ESASite{{Name: "esa.example.net", ID: 77}},
-		ESAQuota: map[apiclient.ESAPurgeType]int64{apiclient.ESAFile: 5},
+		ESAQuota: map[esa.PurgeType]int64{esa.File: 5},
 	}})
 	withESASite(t, h)
 	h.publish(refreshJob(append(urls("esa.example.net", 0, 8), urls("example.com", 0, 2)...)...))
@@ -102,13 +104,13 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 				done++
 			}
 		}
-		return h.emu.ESAQuotaUsed(77, apiclient.ESAFile) == 5 && len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 2 && done == 5 &&
+		return h.emu.ESAQuotaUsed(77, esa.File) == 5 && len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == 2 && done == 5 &&
 			h.emu.Calls("DescribePurgeTasks") > 0
 	})
 	if n := h.emu.Refused("PurgeCaches", "QuotaExceeded.Purge"); n != 0 {
 		t.Errorf("%d purges refused for quota: the gate let the site be overspent", n)
 	}
-	if used := h.emu.ESAQuotaUsed(77, apiclient.ESAFile); used != 5 {
+	if used := h.emu.ESAQuotaUsed(77, esa.File); used != 5 {
 		t.Errorf("site 77 used %d of its 5 file purges", used)
 	}
 	if n := h.emu.Accepted("PurgeCaches"); n != 1 {

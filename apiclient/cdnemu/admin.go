@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -115,7 +117,7 @@ func (e *Emulator) StartQuotaDay() {
 	}
 	for _, st := range e.esa.sites {
 		st.roll(e.now())
-		st.used = map[apiclient.ESAPurgeType]int64{}
+		st.used = map[esa.PurgeType]int64{}
 	}
 	e.mu.Unlock()
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -23,7 +25,7 @@ import (
 // Where the reference is silent the emulator chooses, and says so here:
 //   - an unknown SiteId answers InvalidSite.NotFound (404), a purge beyond
 //     the day's quota of its type QuotaExceeded.Purge (400), more items
-//     than apiclient.ESAMaxPerCall in one call SingleRequest.OverLimit;
+//     than esa.MaxPerCall in one call SingleRequest.OverLimit;
 //   - GetPurgeQuota and the task lists want a SiteId;
 //   - PreloadCaches spends no quota (GetPurgeQuota reports none for it).
 
@@ -58,10 +60,10 @@ type ESASite struct {
 // cache" pages list per-plan quotas (URLs 1,000 to 500,000, hostnames 100
 // to 2,000, purge-all 5 to 200, cache tags 30,000 on Enterprise); these
 // are the emulator's choice among them.
-func DefaultESAQuota() map[apiclient.ESAPurgeType]int64 {
-	return map[apiclient.ESAPurgeType]int64{
-		apiclient.ESAFile: 10000, apiclient.ESAIgnoreParams: 10000, apiclient.ESACacheKey: 10000,
-		apiclient.ESADirectory: 100, apiclient.ESACacheTag: 30000, apiclient.ESAHostname: 100, apiclient.ESAPurgeAll: 5,
+func DefaultESAQuota() map[esa.PurgeType]int64 {
+	return map[esa.PurgeType]int64{
+		esa.File: 10000, esa.IgnoreParams: 10000, esa.CacheKey: 10000,
+		esa.Directory: 100, esa.CacheTag: 30000, esa.Hostname: 100, esa.PurgeAll: 5,
 	}
 }
 
@@ -69,10 +71,10 @@ func DefaultESAQuota() map[apiclient.ESAPurgeType]int64 {
 type esaSite struct {
 	id    int64
 	name  string
-	total map[apiclient.ESAPurgeType]int64
-	used  map[apiclient.ESAPurgeType]int64
+	total map[esa.PurgeType]int64
+	used  map[esa.PurgeType]int64
 	// used30 counts every purge since the emulator started (Usage30Day).
-	used30 map[apiclient.ESAPurgeType]int64
+	used30 map[esa.PurgeType]int64
 	day    int64
 	// created is when the site was added (ListSites' CreateTime).
 	created time.Time
@@ -81,7 +83,7 @@ type esaSite struct {
 func (s *esaSite) roll(now time.Time) {
 	if d := shanghaiDay(now); d != s.day {
 		s.day = d
-		s.used = map[apiclient.ESAPurgeType]int64{}
+		s.used = map[esa.PurgeType]int64{}
 	}
 }
 
@@ -96,7 +98,7 @@ func (s *esaSite) covers(host string) bool {
 type esaTask struct {
 	id      int64
 	site    int64
-	typ     apiclient.ESAPurgeType // ESAPreload for a prefetch
+	typ     esa.PurgeType // ESAPreload for a prefetch
 	content string
 	created int64
 	fail    uint8
@@ -106,7 +108,7 @@ type esaTask struct {
 type esaState struct {
 	sites  []*esaSite
 	nextID int64
-	quota  map[apiclient.ESAPurgeType]int64
+	quota  map[esa.PurgeType]int64
 	tasks  []esaTask
 	nextTk int64
 	// timing computes a task's status as CDN's tasks do (Options.Task*).
@@ -137,8 +139,8 @@ func (s *esaState) add(site ESASite, now time.Time) int64 {
 		id = s.nextID
 		s.nextID++
 	}
-	st := &esaSite{id: id, name: name, total: map[apiclient.ESAPurgeType]int64{}, used: map[apiclient.ESAPurgeType]int64{},
-		used30: map[apiclient.ESAPurgeType]int64{}, day: shanghaiDay(now), created: now}
+	st := &esaSite{id: id, name: name, total: map[esa.PurgeType]int64{}, used: map[esa.PurgeType]int64{},
+		used30: map[esa.PurgeType]int64{}, day: shanghaiDay(now), created: now}
 	for t, n := range s.quota {
 		st.total[t] = n
 	}
@@ -179,7 +181,7 @@ func esaActions() map[string]action {
 	}
 }
 
-func isESAVersion(v string) bool { return v == apiclient.ESAVersion }
+func isESAVersion(v string) bool { return v == esa.Version }
 
 // siteOf finds the site SiteId names; the answer is an error when there is
 // none.
@@ -299,7 +301,7 @@ type esaContent struct {
 }
 
 // items returns the entries of Content that type t purges.
-func (c *esaContent) items(t apiclient.ESAPurgeType, site string) []string {
+func (c *esaContent) items(t esa.PurgeType, site string) []string {
 	urls := func(us []esaURL) []string {
 		out := make([]string, len(us))
 		for i, u := range us {
@@ -308,19 +310,19 @@ func (c *esaContent) items(t apiclient.ESAPurgeType, site string) []string {
 		return out
 	}
 	switch t {
-	case apiclient.ESAFile:
+	case esa.File:
 		return urls(c.Files)
-	case apiclient.ESACacheKey:
+	case esa.CacheKey:
 		return urls(c.CacheKeys)
-	case apiclient.ESADirectory:
+	case esa.Directory:
 		return c.Directories
-	case apiclient.ESACacheTag:
+	case esa.CacheTag:
 		return c.CacheTags
-	case apiclient.ESAIgnoreParams:
+	case esa.IgnoreParams:
 		return c.IgnoreParams
-	case apiclient.ESAHostname:
+	case esa.Hostname:
 		return c.Hostnames
-	case apiclient.ESAPurgeAll:
+	case esa.PurgeAll:
 		if c.PurgeAll {
 			return []string{site}
 		}
@@ -336,11 +338,11 @@ func handlePurgeCaches(e *Emulator, req *request, now time.Time) *answer {
 		return a
 	}
 	p := req.params
-	typ := apiclient.ESAPurgeType(trimmed(p, "Type"))
+	typ := esa.PurgeType(trimmed(p, "Type"))
 	if typ == "" {
-		typ = apiclient.ESAFile
+		typ = esa.File
 	}
-	if !slices.Contains(apiclient.ESAPurgeTypes(), typ) {
+	if !slices.Contains(esa.Types(), typ) {
 		return invalid("Type", string(typ))
 	}
 	for _, b := range []string{"Force", "EdgeComputePurge"} {
@@ -364,8 +366,8 @@ func handlePurgeCaches(e *Emulator, req *request, now time.Time) *answer {
 		}
 		return fail("MissingParameter", "Content."+field+" is required for type "+string(typ)+".")
 	}
-	if len(items) > apiclient.ESAMaxPerCall(typ) {
-		return fail("SingleRequest.OverLimit", "At most "+strconv.Itoa(apiclient.ESAMaxPerCall(typ))+" items of type "+string(typ)+" in one request.")
+	if len(items) > esa.MaxPerCall(typ) {
+		return fail("SingleRequest.OverLimit", "At most "+strconv.Itoa(esa.MaxPerCall(typ))+" items of type "+string(typ)+" in one request.")
 	}
 	if a := checkESAItems(st, typ, items); a != nil {
 		return a
@@ -384,15 +386,15 @@ func handlePurgeCaches(e *Emulator, req *request, now time.Time) *answer {
 // checkESAItems refuses an item that is not the site's: a URL or hostname
 // on another host, a malformed URL, a directory without its trailing
 // slash, an empty tag.
-func checkESAItems(st *esaSite, typ apiclient.ESAPurgeType, items []string) *answer {
+func checkESAItems(st *esaSite, typ esa.PurgeType, items []string) *answer {
 	for _, it := range items {
 		if len(it) > 1024 || strings.TrimSpace(it) == "" || strings.ContainsAny(it, "\r\n") {
 			return fail("InvalidParameter", "The content item "+strconv.Quote(it)+" is not valid.")
 		}
 		switch typ {
-		case apiclient.ESACacheTag, apiclient.ESAPurgeAll:
+		case esa.CacheTag, esa.PurgeAll:
 			continue
-		case apiclient.ESAHostname:
+		case esa.Hostname:
 			if !st.covers(it) {
 				return fail("InvalidParameter", "The hostname "+it+" is not on site "+st.name+".")
 			}
@@ -404,7 +406,7 @@ func checkESAItems(st *esaSite, typ apiclient.ESAPurgeType, items []string) *ans
 		if !st.covers(pathHost(it)) {
 			return fail("InvalidParameter", "The URL "+it+" is not on site "+st.name+".")
 		}
-		if typ == apiclient.ESADirectory && !strings.HasSuffix(it, "/") {
+		if typ == esa.Directory && !strings.HasSuffix(it, "/") {
 			return fail("InvalidParameter", "The directory "+it+" must end with /.")
 		}
 	}
@@ -412,7 +414,7 @@ func checkESAItems(st *esaSite, typ apiclient.ESAPurgeType, items []string) *ans
 }
 
 // addTask records the items of one call under a new TaskId.
-func (s *esaState) addTask(site int64, typ apiclient.ESAPurgeType, items []string, now time.Time) int64 {
+func (s *esaState) addTask(site int64, typ esa.PurgeType, items []string, now time.Time) int64 {
 	cut := now.Add(-taskHistory).UnixNano()
 	i := 0
 	for i < len(s.tasks) && s.tasks[i].created < cut {
@@ -455,13 +457,13 @@ func handlePreloadCaches(e *Emulator, req *request, now time.Time) *answer {
 	if len(urls) == 0 {
 		return missing("Content")
 	}
-	if len(urls) > apiclient.ESAMaxPerCall(apiclient.ESAPreload) {
-		return fail("SingleRequest.OverLimit", "At most "+strconv.Itoa(apiclient.ESAMaxPerCall(apiclient.ESAPreload))+" URLs in one prefetch request.")
+	if len(urls) > esa.MaxPerCall(esa.Preload) {
+		return fail("SingleRequest.OverLimit", "At most "+strconv.Itoa(esa.MaxPerCall(esa.Preload))+" URLs in one prefetch request.")
 	}
-	if a := checkESAItems(st, apiclient.ESAPreload, urls); a != nil {
+	if a := checkESAItems(st, esa.Preload, urls); a != nil {
 		return a
 	}
-	id := e.esa.addTask(st.id, apiclient.ESAPreload, urls, now)
+	id := e.esa.addTask(st.id, esa.Preload, urls, now)
 	e.rec.addPaths(req, urls, now)
 	return ok(map[string]any{"TaskId": strconv.FormatInt(id, 10)})
 }
@@ -473,11 +475,11 @@ func handleGetPurgeQuota(e *Emulator, req *request, now time.Time) *answer {
 	if a != nil {
 		return a
 	}
-	typ := apiclient.ESAPurgeType(trimmed(req.params, "Type"))
+	typ := esa.PurgeType(trimmed(req.params, "Type"))
 	if typ == "" {
-		typ = apiclient.ESAFile
+		typ = esa.File
 	}
-	if !slices.Contains(apiclient.ESAPurgeTypes(), typ) {
+	if !slices.Contains(esa.Types(), typ) {
 		return invalid("Type", string(typ))
 	}
 	str := func(n int64) string { return strconv.FormatInt(n, 10) }
@@ -495,10 +497,10 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 	}
 	p := req.params
 	preload := req.action == actionDescribePreloadTasks
-	typ := apiclient.ESAPurgeType(trimmed(p, "Type"))
+	typ := esa.PurgeType(trimmed(p, "Type"))
 	if preload {
-		typ = apiclient.ESAPreload
-	} else if typ != "" && !slices.Contains(apiclient.ESAPurgeTypes(), typ) {
+		typ = esa.Preload
+	} else if typ != "" && !slices.Contains(esa.Types(), typ) {
 		return invalid("Type", string(typ))
 	}
 	status := trimmed(p, "Status")
@@ -518,7 +520,7 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 			*f.t = t
 		}
 	}
-	number, size, a := esaPage(p, apiclient.ESAMaxTasksPageSize)
+	number, size, a := esaPage(p, esa.MaxTasksPageSize)
 	if a != nil {
 		return a
 	}
@@ -526,7 +528,7 @@ func handleDescribeESATasks(e *Emulator, req *request, now time.Time) *answer {
 	var all []map[string]any
 	for i := len(e.esa.tasks) - 1; i >= 0; i-- {
 		t := &e.esa.tasks[i]
-		if t.site != st.id || (preload != (t.typ == apiclient.ESAPreload)) || (typ != "" && t.typ != typ) {
+		if t.site != st.id || (preload != (t.typ == esa.Preload)) || (typ != "" && t.typ != typ) {
 			continue
 		}
 		created := time.Unix(0, t.created)
@@ -570,7 +572,7 @@ func (e *Emulator) ESASiteID(name string) int64 {
 
 // SetESAQuota sets the daily quota of one type of one site; what today
 // spent stays spent. It reports whether the site exists.
-func (e *Emulator) SetESAQuota(siteID int64, typ apiclient.ESAPurgeType, total int64) bool {
+func (e *Emulator) SetESAQuota(siteID int64, typ esa.PurgeType, total int64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.esa.byID(siteID)
@@ -582,7 +584,7 @@ func (e *Emulator) SetESAQuota(siteID int64, typ apiclient.ESAPurgeType, total i
 }
 
 // ESAQuotaUsed returns what today's purges of the type spent on the site.
-func (e *Emulator) ESAQuotaUsed(siteID int64, typ apiclient.ESAPurgeType) int64 {
+func (e *Emulator) ESAQuotaUsed(siteID int64, typ esa.PurgeType) int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.esa.byID(siteID)
@@ -598,7 +600,7 @@ func (e *Emulator) ESAQuotaUsed(siteID int64, typ apiclient.ESAPurgeType) int64 
 type ESATask struct {
 	TaskID  string
 	SiteID  int64
-	Type    apiclient.ESAPurgeType
+	Type    esa.PurgeType
 	Content string
 	Status  string
 }
@@ -654,7 +656,7 @@ func (f *esaSitesFlag) Set(v string) error {
 }
 
 // esaQuotaFlag is --esa-quota: TYPE=N, comma-separated.
-type esaQuotaFlag map[apiclient.ESAPurgeType]int64
+type esaQuotaFlag map[esa.PurgeType]int64
 
 func (f *esaQuotaFlag) String() string {
 	if f == nil {
@@ -670,7 +672,7 @@ func (f *esaQuotaFlag) String() string {
 
 func (f *esaQuotaFlag) Set(v string) error {
 	if *f == nil {
-		*f = map[apiclient.ESAPurgeType]int64{}
+		*f = map[esa.PurgeType]int64{}
 	}
 	for _, part := range strings.Split(v, ",") {
 		part = strings.TrimSpace(part)
@@ -679,10 +681,10 @@ func (f *esaQuotaFlag) Set(v string) error {
 		}
 		t, raw, ok := strings.Cut(part, "=")
 		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
-		if !ok || err != nil || n < 0 || !slices.Contains(apiclient.ESAPurgeTypes(), apiclient.ESAPurgeType(strings.TrimSpace(t))) {
+		if !ok || err != nil || n < 0 || !slices.Contains(esa.Types(), esa.PurgeType(strings.TrimSpace(t))) {
 			return fmt.Errorf("%q: want TYPE=N with TYPE one of file, directory, cachetag, ignoreParams, hostname, purgeall, cachekey", part)
 		}
-		(*f)[apiclient.ESAPurgeType(strings.TrimSpace(t))] = n
+		(*f)[esa.PurgeType(strings.TrimSpace(t))] = n
 	}
 	return nil
 }

@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/apiclient/credentials"
 )
 
 // cdnpurge's own client on the ESA target: the one method per operation,
-// branching on the target's Wire, against the emulator (whose ESA side the
+// branching on the target's wire field, against the emulator (whose ESA side the
 // official SDK checks in esa_sdk_test.go).
 
 func esaPair(t *testing.T, o cdnemu.Options) (*apiclient.Client, *cdnemu.Server, *cdnemu.Clock) {
@@ -82,15 +84,15 @@ func TestClientPurgesAnESASiteByEveryType(t *testing.T) {
 	}
 	ids = append(ids, push.TaskIDs[0])
 
-	types := map[apiclient.ESAPurgeType]string{}
+	types := map[esa.PurgeType]string{}
 	for _, tk := range emu.ESATasks() {
 		types[tk.Type] += tk.Content + " "
 	}
-	for typ, want := range map[apiclient.ESAPurgeType]string{
-		apiclient.ESAFile: "https://example.org/a.css https://www.example.org/b.js ", apiclient.ESADirectory: "https://example.org/img/ ",
-		apiclient.ESAIgnoreParams: "https://example.org/p.jpg ", apiclient.ESACacheKey: "https://example.org/k.html ",
-		apiclient.ESACacheTag: "release-42 ", apiclient.ESAHostname: "www.example.org ", apiclient.ESAPurgeAll: "example.org ",
-		apiclient.ESAPreload: "https://example.org/a.css ",
+	for typ, want := range map[esa.PurgeType]string{
+		esa.File: "https://example.org/a.css https://www.example.org/b.js ", esa.Directory: "https://example.org/img/ ",
+		esa.IgnoreParams: "https://example.org/p.jpg ", esa.CacheKey: "https://example.org/k.html ",
+		esa.CacheTag: "release-42 ", esa.Hostname: "www.example.org ", esa.PurgeAll: "example.org ",
+		esa.Preload: "https://example.org/a.css ",
 	} {
 		if types[typ] != want {
 			t.Errorf("%s items %q, want %q", typ, types[typ], want)
@@ -102,8 +104,8 @@ func TestClientPurgesAnESASiteByEveryType(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := cdnemu.DefaultESAQuota()
-	if q.URLQuota != def[apiclient.ESAFile] || q.URLRemain != def[apiclient.ESAFile]-2 || q.DirRemain != def[apiclient.ESADirectory]-1 ||
-		q.ESA[apiclient.ESACacheTag].Usage != 1 || q.ESA[apiclient.ESAPurgeAll] != (apiclient.ESAQuota{Quota: def[apiclient.ESAPurgeAll], Usage: 1}) {
+	if q.URLQuota != def[esa.File] || q.URLRemain != def[esa.File]-2 || q.DirRemain != def[esa.Directory]-1 ||
+		q.ESA[esa.CacheTag].Usage != 1 || q.ESA[esa.PurgeAll] != (esa.Quota{Quota: def[esa.PurgeAll], Usage: 1}) {
 		t.Errorf("quota %+v", q)
 	}
 
@@ -130,7 +132,7 @@ func TestClientESAErrorsAreClassified(t *testing.T) {
 	t.Parallel()
 	c, emu, _ := esaPair(t, cdnemu.Options{})
 	ctx := context.Background()
-	emu.SetESAQuota(7, apiclient.ESAFile, 1)
+	emu.SetESAQuota(7, esa.File, 1)
 	tg := apiclient.ESA().WithSite(7)
 	r := apiclient.RefreshRequest{Paths: []string{"https://example.org/a", "https://example.org/b"}}
 	_, err := c.Refresh(ctx, tg, r)
@@ -168,7 +170,7 @@ func TestClientPurgesAFullCallOfLongURLs(t *testing.T) {
 	if _, err := c.Refresh(context.Background(), apiclient.ESA().WithSite(7), apiclient.RefreshRequest{Paths: paths}); err != nil {
 		t.Fatal(err)
 	}
-	if n := emu.ESAQuotaUsed(7, apiclient.ESAFile); n != 1000 {
+	if n := emu.ESAQuotaUsed(7, esa.File); n != 1000 {
 		t.Errorf("%d URLs purged, want 1000", n)
 	}
 }

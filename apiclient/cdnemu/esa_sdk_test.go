@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	"github.com/alibabacloud-go/tea/dara"
@@ -99,15 +101,15 @@ func TestSDKClientPurgesAnESASite(t *testing.T) {
 	})
 
 	purges := []struct {
-		typ     apiclient.ESAPurgeType
+		typ     esa.PurgeType
 		content map[string]any
 		force   bool
 		items   int64
 	}{
-		{apiclient.ESAFile, map[string]any{"Files": []any{"https://example.org/a.css", map[string]any{"Url": "https://www.example.org/b.js", "Headers": map[string]string{"UserGeo": "CN"}}}}, false, 2},
-		{apiclient.ESADirectory, map[string]any{"Directories": []string{"https://example.org/img/"}}, true, 1},
-		{apiclient.ESACacheTag, map[string]any{"CacheTags": []string{"release-42", "blog"}}, false, 2},
-		{apiclient.ESAIgnoreParams, map[string]any{"IgnoreParams": []string{"https://example.org/photo.jpg"}}, true, 1},
+		{esa.File, map[string]any{"Files": []any{"https://example.org/a.css", map[string]any{"Url": "https://www.example.org/b.js", "Headers": map[string]string{"UserGeo": "CN"}}}}, false, 2},
+		{esa.Directory, map[string]any{"Directories": []string{"https://example.org/img/"}}, true, 1},
+		{esa.CacheTag, map[string]any{"CacheTags": []string{"release-42", "blog"}}, false, 2},
+		{esa.IgnoreParams, map[string]any{"IgnoreParams": []string{"https://example.org/photo.jpg"}}, true, 1},
 	}
 	for _, p := range purges {
 		t.Run("PurgeCaches "+string(p.typ)+" returns a task and spends its quota", func(t *testing.T) {

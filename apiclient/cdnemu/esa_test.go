@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -29,7 +31,7 @@ func TestESAQuotaIsPerSitePerTypePerShanghaiDay(t *testing.T) {
 	// 15:30 UTC is 23:30 in Shanghai: half an hour before the reset.
 	clock := NewClock(time.Date(2026, 12, 7, 15, 30, 0, 0, time.UTC))
 	e, err := New(Options{Now: clock.Now, ESASites: []ESASite{{Name: "a.example"}, {Name: "b.example", ID: 42}},
-		ESAQuota: map[apiclient.ESAPurgeType]int64{apiclient.ESAFile: 3, apiclient.ESACacheTag: 1}})
+		ESAQuota: map[esa.PurgeType]int64{esa.File: 3, esa.CacheTag: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestESAQuotaIsPerSitePerTypePerShanghaiDay(t *testing.T) {
 	if code := purge(a, "cachetag", `{"CacheTags":["t2"]}`); code != "QuotaExceeded.Purge" {
 		t.Errorf("a 2nd tag on a quota of 1: %q", code)
 	}
-	if got := e.ESAQuotaUsed(42, apiclient.ESAFile); got != 3 {
+	if got := e.ESAQuotaUsed(42, esa.File); got != 3 {
 		t.Errorf("site 42 used %d files, want 3", got)
 	}
 	q := esaCall(t, e, actionGetPurgeQuota, map[string]string{"SiteId": a, "Type": "cachetag"})
@@ -183,7 +185,7 @@ func TestESASitesFlag(t *testing.T) {
 
 func TestStartQuotaDayRestoresESAQuotas(t *testing.T) {
 	t.Parallel()
-	e, err := New(Options{ESASites: []ESASite{{Name: "example.org", ID: 7}}, ESAQuota: map[apiclient.ESAPurgeType]int64{apiclient.ESAFile: 1}})
+	e, err := New(Options{ESASites: []ESASite{{Name: "example.org", ID: 7}}, ESAQuota: map[esa.PurgeType]int64{esa.File: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

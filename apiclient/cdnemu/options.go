@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+
 	"github.com/cdnpurge/cdnpurge/apiclient"
 )
 
@@ -55,7 +57,7 @@ type Options struct {
 	ESASites []ESASite
 	// ESAQuota overrides DefaultESAQuota: each site's daily purge quota
 	// per type. SetESAQuota changes one site's at run time.
-	ESAQuota map[apiclient.ESAPurgeType]int64
+	ESAQuota map[esa.PurgeType]int64
 
 	// RateLimits override publishedRates per action (calls per
 	// second, sliding one-second window on the emulator clock); a value <= 0

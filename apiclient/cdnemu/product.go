@@ -71,7 +71,7 @@ func newDCDN(o Options, now time.Time) product {
 		tasks:   newTaskStore(o, firstDCDNTaskID, 0xdcd7, "path"),
 		minutes: domainMinutes{limit: o.DCDNDomainURLsPerMinute, sliding: o.DomainWindowSliding},
 		objectTypes: map[string]kind{"": kindFile, string(apiclient.ObjectFile): kindFile, string(apiclient.ObjectDirectory): kindDirectory,
-			string(apiclient.ObjectRegex): kindRegex, string(apiclient.ObjectIgnoreParams): kindIgnoreParams},
+			string(apiclient.ObjectRegex): kindRegex, "IgnoreParams": kindIgnoreParams},
 		pushIDField: "PreloadTaskId",
 		tasksKey:    "Task",
 		maxPageSize: maxDCDNTasksPageSize,

@@ -37,7 +37,7 @@ type LimiterOptions struct {
 	// Prefix and Account namespace the keys as for the quota store.
 	Prefix  string
 	Account string
-	// Limits override apiclient.EffectiveRateLimits (calls/s); a negative
+	// Limits override apiclient's rate limits (calls/s); a negative
 	// value lifts an action's limit.
 	Limits map[string]float64
 	// FallbackShare is the part of each limit one replica uses while Redis
