@@ -157,24 +157,11 @@ func (c *Client) DescribeTasks(ctx context.Context, t Target, r DescribeTasksReq
 		return c.esaTasks(ctx, rt, t, r)
 	}
 	p := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			p.Set(k, v)
-		}
-	}
-	set("TaskId", r.TaskID)
-	set("ObjectPath", r.ObjectPath)
-	set("DomainName", r.DomainName)
-	set("ObjectType", r.ObjectType)
-	set("Status", r.Status)
-	set("StartTime", r.StartTime)
-	set("EndTime", r.EndTime)
-	if r.PageNumber > 0 {
-		p.Set("PageNumber", strconv.Itoa(r.PageNumber))
-	}
-	if r.PageSize > 0 {
-		p.Set("PageSize", strconv.Itoa(r.PageSize))
-	}
+	setNonEmpty(p, "TaskId", r.TaskID)
+	setNonEmpty(p, "ObjectPath", r.ObjectPath)
+	setNonEmpty(p, "DomainName", r.DomainName)
+	setNonEmpty(p, "ObjectType", r.ObjectType)
+	r.setFilter(p)
 	var out struct {
 		RequestID  string                     `json:"RequestId"`
 		PageNumber int64                      `json:"PageNumber"`
@@ -268,3 +255,24 @@ func (c *Client) chargeCall(ctx context.Context, t Target, name, op, chargeType 
 
 // AlreadyOpened reports whether err says the CDN service is open already.
 func AlreadyOpened(err error) bool { return Code(err) == "CdnService.HasOpened" }
+
+// setNonEmpty sets k to v unless v is empty.
+func setNonEmpty(p url.Values, k, v string) {
+	if v != "" {
+		p.Set(k, v)
+	}
+}
+
+// setFilter sets the filter and paging parameters every product's task
+// listing shares (Status, StartTime, EndTime, PageNumber, PageSize).
+func (r DescribeTasksRequest) setFilter(p url.Values) {
+	setNonEmpty(p, "Status", r.Status)
+	setNonEmpty(p, "StartTime", r.StartTime)
+	setNonEmpty(p, "EndTime", r.EndTime)
+	if r.PageNumber > 0 {
+		p.Set("PageNumber", strconv.Itoa(r.PageNumber))
+	}
+	if r.PageSize > 0 {
+		p.Set("PageSize", strconv.Itoa(r.PageSize))
+	}
+}

@@ -299,24 +299,11 @@ func (c *Client) esaTaskPage(ctx context.Context, rt *route, t Target, action st
 	if err != nil {
 		return TaskPage{}, err
 	}
-	set := func(k, v string) {
-		if v != "" {
-			p.Set(k, v)
-		}
-	}
 	if !preload && r.ObjectType != "preload" {
-		set("Type", r.ObjectType)
+		setNonEmpty(p, "Type", r.ObjectType)
 	}
-	set("Content", r.ObjectPath)
-	set("Status", r.Status)
-	set("StartTime", r.StartTime)
-	set("EndTime", r.EndTime)
-	if r.PageNumber > 0 {
-		p.Set("PageNumber", strconv.Itoa(r.PageNumber))
-	}
-	if r.PageSize > 0 {
-		p.Set("PageSize", strconv.Itoa(r.PageSize))
-	}
+	setNonEmpty(p, "Content", r.ObjectPath)
+	r.setFilter(p)
 	var out struct {
 		RequestID  string    `json:"RequestId"`
 		PageNumber int64     `json:"PageNumber"`

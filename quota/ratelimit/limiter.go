@@ -83,14 +83,7 @@ func (l *Limiter) Wait(ctx context.Context, action string) error {
 	if err != nil || local || wait <= 0 {
 		return err
 	}
-	t := time.NewTimer(time.Duration(wait) * time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepCtx(ctx, time.Duration(wait)*time.Microsecond)
 }
 
 // interval is the µs between two calls of action, by apiclient's calls/s
