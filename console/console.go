@@ -244,7 +244,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	for _, v := range snap.Jobs {
 		counts[v.State]++
 	}
-	for _, st := range worker.ViewStates {
+	for _, st := range worker.ViewStates() {
 		d.States = append(d.States, stateCount{st, counts[st]})
 	}
 	d.Total = len(snap.Jobs)
@@ -266,7 +266,7 @@ func (c *Console) jobsPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := jobsData{State: q.Get("state"), Source: q.Get("source"), Priority: q.Get("priority"), Q: strings.TrimSpace(q.Get("q")),
-		Since: cmp.Or(q.Get("since"), "24h"), States: worker.ViewStates}
+		Since: cmp.Or(q.Get("since"), "24h"), States: worker.ViewStates()}
 	since, err := time.ParseDuration(d.Since)
 	if err != nil || since < 0 {
 		c.fail(w, r, http.StatusBadRequest, fmt.Sprintf("since %q: want a duration such as 24h or 168h", d.Since))

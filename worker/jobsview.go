@@ -31,8 +31,11 @@ const (
 	ViewCancelled = "cancelled"
 )
 
-// ViewStates lists every state a JobView can have.
-var ViewStates = []string{ViewQueued, ViewWaiting, ViewDeferred, ViewInFlight, ViewComplete, ViewFailed, ViewRejected, ViewCancelled}
+// ViewStates lists every state a JobView can have, in a slice of the
+// caller's own.
+func ViewStates() []string {
+	return []string{ViewQueued, ViewWaiting, ViewDeferred, ViewInFlight, ViewComplete, ViewFailed, ViewRejected, ViewCancelled}
+}
 
 // StateCancelled is the status event `cdnpurge jobs cancel` publishes.
 const StateCancelled jobs.State = "cancelled"

@@ -91,7 +91,7 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
   cdnpurge jobs show 06h15cdded03pd2dfqt72h0k9c
   cdnpurge jobs cancel --reason 'wrong bucket' 06h15cdded03pd2dfqt72h0k9c
   cdnpurge jobs retry --type directory 06h15cdded03pd2dfqt72h0k9c`, stderr)
-	states := fs.String("state", "", "list: only these `STATES`, comma-separated: "+strings.Join(worker.ViewStates, ", "))
+	states := fs.String("state", "", "list: only these `STATES`, comma-separated: "+strings.Join(worker.ViewStates(), ", "))
 	source := fs.String("source", "", "list: only jobs whose source starts with `SOURCE` (cli, generic, github, gitlab, retry, ...)")
 	since := fs.Duration("since", 72*time.Hour, "list: only jobs seen in this `DURATION`")
 	limit := fs.Int("limit", 50, "list: at most this many jobs")
@@ -113,8 +113,8 @@ worker.archive_retention (14 days) after the status stream forgets them.`,
 	if *states != "" {
 		for _, st := range strings.Split(*states, ",") {
 			st = strings.TrimSpace(st)
-			if !slices.Contains(worker.ViewStates, st) {
-				return usagef("--state %q: want %s", st, strings.Join(worker.ViewStates, ", "))
+			if !slices.Contains(worker.ViewStates(), st) {
+				return usagef("--state %q: want %s", st, strings.Join(worker.ViewStates(), ", "))
 			}
 			want = append(want, st)
 		}
