@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -64,6 +66,10 @@ type clusterOpts struct {
 	// esaQuota, when set, puts esaSite (SiteId esaSiteID) in the config
 	// as a product: esa entry, its daily file purge quota this.
 	esaQuota int64
+	// esaTagQuota is the site's daily cachetag purge quota (default the
+	// emulator's); dirQuota CDN's daily directory quota, which its tag
+	// refreshes spend (default the emulator's).
+	esaTagQuota, dirQuota int64
 	// oss enables /hooks/oss (ossBucket's objects under public/ map to
 	// static.example.com).
 	oss bool
@@ -166,9 +172,19 @@ func (c *cluster) startEmulator() {
 		"--access-key-id", s.AccessKeyID, "--access-key-secret", s.AccessKeySecret,
 		"--domains", "example.com,*.example.com", "--url-quota", strconv.FormatInt(quota, 10),
 		"--dcdn-domains", dcdnDomain, "--dcdn-url-quota", strconv.FormatInt(max(c.opts.dcdnQuota, 1), 10),
-		"--esa-sites", fmt.Sprintf("%s=%d", esaSite, esaSiteID), "--esa-quota", "file="+strconv.FormatInt(max(c.opts.esaQuota, 1), 10))
+		"--esa-sites", fmt.Sprintf("%s=%d", esaSite, esaSiteID), "--esa-quota", esaQuotaFlag(c.opts),
+		"--dir-quota", strconv.FormatInt(cmp.Or(c.opts.dirQuota, cdnemu.DefaultDirQuota), 10))
 	c.emuURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHTTP(c.t, c.emu, c.emuURL+"/_emulator/stats", 15*time.Second)
+}
+
+// esaQuotaFlag is the emulator's --esa-quota for o.
+func esaQuotaFlag(o clusterOpts) string {
+	q := "file=" + strconv.FormatInt(max(o.esaQuota, 1), 10)
+	if o.esaTagQuota > 0 {
+		q += ",cachetag=" + strconv.FormatInt(o.esaTagQuota, 10)
+	}
+	return q
 }
 
 func (c *cluster) writeConfig() {

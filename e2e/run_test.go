@@ -205,6 +205,7 @@ func TestE2E(t *testing.T) {
 	run.scenario(t, "20 backlog priority", false, func(t *testing.T, f *figures) { backlogPriority(t, run, f) })
 	run.scenario(t, "21 backlog coalescing", false, func(t *testing.T, f *figures) { backlogCoalescing(t, run, f) })
 	run.scenario(t, "22 ESA beside CDN", false, func(t *testing.T, f *figures) { esaBesideCDN(t, run, sz, f) })
+	run.scenario(t, "23 cache tags", false, func(t *testing.T, f *figures) { cacheTags(t, run, sz, f) })
 }
 
 // secretsInLogs is row 8: it scans every log the run's processes wrote,
