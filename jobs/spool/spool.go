@@ -152,7 +152,15 @@ func (p *Publisher) PublishSet(ctx context.Context, key string, js []*jobs.Job) 
 	if err == nil || !spoolable(err) {
 		return acks, err
 	}
-	if serr := p.write(key, js); serr != nil {
+	rest := js
+	if key == "" {
+		// Without a key each job is its own message: the ones the queue
+		// acknowledged before it gave up are stored and stay out of the
+		// spool (a later publish of them could fall past the stream's
+		// duplicate window and be stored twice).
+		rest = js[len(acks):]
+	}
+	if serr := p.write(key, rest); serr != nil {
 		return acks, fmt.Errorf("%w (and could not spool it: %w)", err, serr)
 	}
 	out := make([]queue.Ack, len(js))

@@ -226,3 +226,36 @@ func TestSpoolPublishesAConflictingKeyUnderItsOwnIDsAndSetsAsideTheUnpublishable
 		t.Fatalf("an unreadable spool file was not set aside: %v", err)
 	}
 }
+
+// partialQueue stores the first job of a set, then gives up.
+type partialQueue struct{ fakeQueue }
+
+func (q *partialQueue) PublishSet(ctx context.Context, key string, js []*jobs.Job) ([]queue.Ack, error) {
+	q.mu.Lock()
+	failing := q.err != nil
+	q.mu.Unlock()
+	if !failing || len(js) < 2 {
+		return q.fakeQueue.PublishSet(ctx, key, js)
+	}
+	return []queue.Ack{{JobID: js[0].ID, Stream: "CDNPURGE", Sequence: 1}}, q.err
+}
+
+// Without a key, a job the queue stored before it gave up is not spooled:
+// published again past the duplicate window it would be stored twice.
+func TestSpoolKeepsOnlyTheUnstoredJobsOfAKeylessSet(t *testing.T) {
+	t.Parallel()
+	q := &partialQueue{fakeQueue{err: errElection}}
+	p, err := Open(q, Config{Dir: t.TempDir(), Retry: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks, err := p.PublishSet(t.Context(), "", []*jobs.Job{job("s1"), job("s2")})
+	if err != nil || len(acks) != 2 || acks[0].Spooled || !acks[1].Spooled {
+		t.Fatalf("acks %+v, %v: want s1 stored and s2 spooled", acks, err)
+	}
+	q.set(nil)
+	drainUntil(t, p, 1)
+	if got := q.ids(); len(got) != 1 || !slices.Equal(got[0], []string{"s2"}) {
+		t.Fatalf("drained %v, want only s2", got)
+	}
+}
