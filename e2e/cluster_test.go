@@ -538,3 +538,21 @@ func (r *redisServer) start() {
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", r.t.TempDir())
 	waitTCP(r.t, r.proc, fmt.Sprintf("127.0.0.1:%d", r.port), 10*time.Second)
 }
+
+// postGeneric sends body to the generic hook of replica i (round robin)
+// with the run's bearer token and requires a 202.
+func (c *cluster) postGeneric(t *testing.T, client *http.Client, i int, body []byte) {
+	t.Helper()
+	r := c.replicas[i%len(c.replicas)]
+	req := newJSONRequest(t.Context(), r.base+"/hooks/generic", body)
+	req.Header.Set("Authorization", "Bearer "+c.run.secrets.GenericToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("hook %d: %v", i, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("hook %d: %d %s", i, resp.StatusCode, b)
+	}
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,18 +30,7 @@ func dcdnBesideCDN(t *testing.T, run *runState, sz sizes, f *figures) {
 			paths = append(paths, `"https://`+cdn+`"`, `"https://`+dyn+`"`)
 		}
 		body := []byte(`{"kind":"refresh","refresh":{"paths":[` + strings.Join(paths, ",") + `]}}`)
-		r := c.replicas[i%len(c.replicas)]
-		req := newJSONRequest(t.Context(), r.base+"/hooks/generic", body)
-		req.Header.Set("Authorization", "Bearer "+run.secrets.GenericToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("hook %d: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("hook %d: %d %s", i, resp.StatusCode, b)
-		}
+		c.postGeneric(t, client, i, body)
 	}
 	start := time.Now()
 	cdn := c.waitLandedOn("RefreshObjectCaches", cdnWant, 2*time.Minute)

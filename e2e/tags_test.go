@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,18 +39,7 @@ func cacheTags(t *testing.T, run *runState, sz sizes, f *figures) {
 			tags = append(tags, `"`+tag+`"`)
 		}
 		body := []byte(`{"kind":"refresh","refresh":{"type":"tag","domain":"` + domain + `","tags":[` + strings.Join(tags, ",") + `]}}`)
-		r := c.replicas[i%len(c.replicas)]
-		req := newJSONRequest(t.Context(), r.base+"/hooks/generic", body)
-		req.Header.Set("Authorization", "Bearer "+run.secrets.GenericToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("hook %d: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("hook %d: %d %s", i, resp.StatusCode, b)
-		}
+		c.postGeneric(t, client, i, body)
 	}
 	const cdnAction, esaAction = "RefreshObjectCacheByCacheTag", "PurgeCaches"
 	day := func(action string) bool { return int64(c.landedOn(action).accepted) >= quota }
