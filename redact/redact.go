@@ -57,14 +57,46 @@ func Scrub(s string) string {
 	if s == "" {
 		return s
 	}
-	s = scrubKeys(s)
-	s = urlUserinfo.ReplaceAllString(s, "${1}"+Redacted+"@")
-	s = urlQuery.ReplaceAllString(s, "${1}?"+Redacted)
-	for _, re := range shapes {
-		s = re.ReplaceAllString(s, Redacted)
+	// Each step runs only where its pattern can match: serve logs a few
+	// lines per hook, and most of what they carry (job IDs, kinds,
+	// sources, paths) holds no key, URL credentials or token shape.
+	if mayHoldSecretKey(s) {
+		s = scrubKeys(s)
+	}
+	if strings.Contains(s, "://") {
+		if strings.Contains(s, "@") {
+			s = urlUserinfo.ReplaceAllString(s, "${1}"+Redacted+"@")
+		}
+		if strings.Contains(s, "?") {
+			s = urlQuery.ReplaceAllString(s, "${1}?"+Redacted)
+		}
+	}
+	for i, re := range shapes {
+		if strings.Contains(s, shapeMarks[i]) {
+			s = re.ReplaceAllString(s, Redacted)
+		}
 	}
 	return replaceRandomRuns(s)
 }
+
+// shapeMarks are what each of shapes starts with.
+var shapeMarks = []string{"LTAI", "STS.", "CAIS", "eyJ", "-----BEGIN "}
+
+// mayHoldSecretKey reports whether s can hold a key secretName accepts:
+// a key is a run of s, and secretName strips '_', '-' and '.' and lower-
+// cases it, so a key naming a secret leaves one of secretWords in s
+// stripped and lower-cased the same way.
+func mayHoldSecretKey(s string) bool {
+	k := keyStripper.Replace(strings.ToLower(s))
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var keyStripper = strings.NewReplacer("_", "", "-", "", ".", "")
 
 var (
 	// urlQuery is the query of a URL, which may carry a token.
@@ -89,6 +121,9 @@ var (
 // names joined by '-' and '_') and request IDs (upper-case hex and
 // dashes) do not.
 func replaceRandomRuns(s string) string {
+	if !hasRandomRun(s) {
+		return s
+	}
 	var b strings.Builder
 	start := -1
 	flush := func(end int) {
@@ -118,6 +153,24 @@ func replaceRandomRuns(s string) string {
 	return b.String()
 }
 
+// hasRandomRun reports whether replaceRandomRuns would replace a run.
+func hasRandomRun(s string) bool {
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && isRunByte(s[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start >= 24 && mixed(s[start:i]) {
+			return true
+		}
+		start = -1
+	}
+	return false
+}
+
 func isRunByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '='
 }
@@ -144,7 +197,7 @@ var secretWords = []string{"secret", "token", "passw", "pwd", "signature", "priv
 // secretName reports whether a key names a secret; one naming where a
 // secret is kept (token_file, secret_path) does not.
 func secretName(key string) bool {
-	k := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(key))
+	k := keyStripper.Replace(strings.ToLower(key))
 	if strings.HasSuffix(k, "file") || strings.HasSuffix(k, "path") {
 		return false
 	}
