@@ -1,8 +1,6 @@
 package quota
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -19,16 +17,8 @@ import (
 func TestScriptsOnARedisCluster(t *testing.T) {
 	t.Parallel()
 	addrs := quotatest.RedisCluster(t)
-	newClient := func(t *testing.T) *redis.ClusterClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	prefix := func() string {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		return "cdnpurge-cluster-test:" + hex.EncodeToString(b[:]) + ":"
-	}
+	newClient := func(t *testing.T) *redis.ClusterClient { return quotatest.ClusterClient(t, addrs) }
+	prefix := quotatest.ClusterPrefix
 	t.Run("quota store", func(t *testing.T) {
 		runStoreSuite(t, func(t *testing.T, clock *fakeClock, n int) []Store {
 			p := prefix()

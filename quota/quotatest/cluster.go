@@ -2,6 +2,8 @@ package quotatest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -100,4 +102,21 @@ func freePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ClusterClient returns a client of the cluster at addrs, closed at the
+// test's end.
+func ClusterClient(tb testing.TB, addrs []string) *redis.ClusterClient {
+	tb.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ClusterPrefix returns a key prefix of a test's own on a throwaway
+// cluster (RedisCluster's dies with the test, so nothing is cleaned up).
+func ClusterPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "cdnpurge-cluster-test:" + hex.EncodeToString(b[:]) + ":"
 }

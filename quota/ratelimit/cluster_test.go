@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -19,16 +17,8 @@ import (
 func TestScriptsOnARedisCluster(t *testing.T) {
 	t.Parallel()
 	addrs := quotatest.RedisCluster(t)
-	newClient := func(t *testing.T) *redis.ClusterClient {
-		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	prefix := func() string {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		return "cdnpurge-cluster-test:" + hex.EncodeToString(b[:]) + ":"
-	}
+	newClient := func(t *testing.T) *redis.ClusterClient { return quotatest.ClusterClient(t, addrs) }
+	prefix := quotatest.ClusterPrefix
 	t.Run("domain pacing", func(t *testing.T) {
 		c := &fakeMinuteClock{now: time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC)}
 		logs := &recordLog{} // the fallback's warnings: a script that failed
