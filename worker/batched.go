@@ -55,6 +55,18 @@ func (p *batchedPaths) release(b *batch) {
 	}
 }
 
+// asked returns latestAsk of each of b's entries, read under the lock
+// that jobs join them with: until release, a job may still join.
+func (p *batchedPaths) asked(b *batch) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]time.Time, len(b.entries))
+	for i, e := range b.entries {
+		out[i] = latestAsk(e)
+	}
+	return out
+}
+
 // len is the number of pending paths.
 func (p *batchedPaths) len() int {
 	p.mu.Lock()

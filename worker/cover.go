@@ -22,23 +22,19 @@ func latestAsk(e *entry) time.Time {
 	return last
 }
 
-// claim claims b's paths in the shared record at b.sentAt and returns the
-// batch of those this replica sends. The paths a call of another replica
-// sent after they were asked for covers (in flight or accepted) are not
-// sent: they wait for that call off the submitter (awaitCover). Without
-// Redis every path is sent.
-func (s *submitter) claim(ctx context.Context, tg *target, b *batch) *batch {
+// claim claims b's paths in the shared record at b.sentAt and splits b:
+// the paths this replica sends, and those a call of another replica sent
+// after they were asked for covers (in flight or accepted), which wait
+// for that call (awaitCovers). Without Redis every path is sent.
+func (s *submitter) claim(ctx context.Context, b *batch) (send, wait *batch) {
 	paths := b.Paths()
-	asked := make([]time.Time, len(b.entries))
-	for i, e := range b.entries {
-		asked[i] = latestAsk(e)
-	}
+	asked := s.ledger.asked(b)
 	got, err := s.claims.Claim(ctx, b.Key.String(), paths, asked, b.sentAt, s.owner)
 	if err != nil {
 		s.log.Warn("claim paths", slog.String("error", err.Error()))
-		return b
+		return b, nil
 	}
-	send, wait := newBatch(b.Key, b.opened), newBatch(b.Key, b.opened)
+	send, wait = newBatch(b.Key, b.opened), newBatch(b.Key, b.opened)
 	send.sentAt = b.sentAt
 	for i, e := range b.entries {
 		if got[i].Sent.IsZero() {
@@ -47,17 +43,20 @@ func (s *submitter) claim(ctx context.Context, tg *target, b *batch) *batch {
 			wait.add(e)
 		}
 	}
-	if wait.Len() > 0 {
-		for range wait.Len() {
-			s.metrics.duplicate()
-		}
-		s.awaiting.Add(int64(wait.Len()))
-		s.parked.Go(func() {
-			defer s.awaiting.Add(-int64(wait.Len()))
-			s.awaitCover(ctx, wait)
-		})
+	return send, wait
+}
+
+// awaitCovers moves b, whose paths other replicas' calls cover, off the
+// submitter until those calls land (awaitCover).
+func (s *submitter) awaitCovers(ctx context.Context, b *batch) {
+	for range b.Len() {
+		s.metrics.duplicate()
 	}
-	return send
+	s.awaiting.Add(int64(b.Len()))
+	s.parked.Go(func() {
+		defer s.awaiting.Add(-int64(b.Len()))
+		s.awaitCover(ctx, b)
+	})
 }
 
 // awaitCover waits for the calls of other replicas that cover b's paths.

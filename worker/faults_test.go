@@ -1,10 +1,16 @@
 package worker
 
 import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
@@ -311,7 +317,8 @@ func TestWorkerCoalescesTheBacklogAcrossARestart(t *testing.T) {
 	h.waitFor("the backlog drained", 60*time.Second, h.drained)
 	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)
 	if len(got) != distinct || len(uniq(got)) != distinct {
-		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API", len(got), len(uniq(got)), distinct, len(got)-distinct)
+		t.Fatalf("%d paths sent (%d distinct), want %d: %d copies reached the API; %s", len(got), len(uniq(got)), distinct, len(got)-distinct,
+			paidTwice(h.emu.PathRecords(apiclient.CDN().Actions.Refresh)))
 	}
 	t.Logf("%d distinct + %d copies, a restart in the middle: %d paths sent, %d calls", distinct, copies, len(got), h.emu.Calls(apiclient.CDN().Actions.Refresh))
 }
@@ -365,4 +372,70 @@ func (h *harness) ageBacklog() {
 		h.t.Fatal(err)
 	}
 	<-time.After(time.Until(info.State.LastTime.Add(coverMargin + 10*time.Millisecond)))
+}
+
+// paidTwice says which calls sent the paths that reached the API more than
+// once: each pair of request IDs and how many paths both sent.
+func paidTwice(recs []cdnemu.PathRecord) string {
+	first := map[string]string{}
+	pairs := map[string]int{}
+	for _, r := range recs {
+		if f, ok := first[r.Path]; ok {
+			pairs[f+" then "+r.RequestID]++
+		} else {
+			first[r.Path] = r.RequestID
+		}
+	}
+	var out []string
+	for p, n := range pairs {
+		out = append(out, fmt.Sprintf("%d paths sent by %s", n, p))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
+}
+
+// stallingRecent is a Recent whose first check waits for the worker to
+// stop, and fails as a check cut short by it does.
+type stallingRecent struct {
+	Recent
+	once    sync.Once
+	entered chan struct{}
+}
+
+func (r *stallingRecent) Fresh(ctx context.Context, action string, paths []string, asked time.Time) ([]string, error) {
+	stall := false
+	r.once.Do(func() { stall = true })
+	if stall {
+		close(r.entered)
+		<-ctx.Done()
+		return paths, ctx.Err()
+	}
+	return r.Recent.Fresh(ctx, action, paths, asked)
+}
+
+// A job whose check of what was sent moments ago is cut short by the
+// worker stopping is handed back whole, not sent unchecked ("sending them
+// all" is for Redis being down): the next worker checks and sends it once.
+func TestWorkerStoppingMidCheckHandsTheJobBack(t *testing.T) {
+	t.Parallel()
+	recent := &stallingRecent{Recent: NewMemoryRecent(time.Hour, nil), entered: make(chan struct{})}
+	h := newHarness(t, harnessOpts{recent: recent})
+	cfg := fastConfig()
+	cfg.RecentWindow = time.Hour
+	h.publish(refreshJob(urls("example.com", 0, 10)...))
+	_, stop := h.runWorker(cfg, "w1")
+	select {
+	case <-recent.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the worker never checked the job's paths")
+	}
+	stop()
+	if n := h.emu.Calls(apiclient.CDN().Actions.Refresh); n != 0 {
+		t.Fatalf("the stopping worker made %d calls with paths it never checked, want 0", n)
+	}
+	h.runWorker(cfg, "w2")
+	h.waitFor("the backlog drained", 30*time.Second, h.drained)
+	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 10 {
+		t.Fatalf("%d paths sent after the restart, want the job's 10", len(got))
+	}
 }

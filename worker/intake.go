@@ -245,6 +245,11 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 			notes = append(notes, note)
 		}
 	}
+	if ctx.Err() != nil {
+		// Stopping: a Recent check cut short said "sending them all".
+		in.settle.handBackUntaken(msg, j)
+		return
+	}
 	t.collapsed = strings.Join(notes, "; ")
 	for _, w := range parts {
 		t.paths += len(w.paths)

@@ -71,6 +71,10 @@ func (l *ledger) flying(b *batch, sentAt time.Time) { l.flights.fly(b, sentAt) }
 // b is settled with o.
 func (l *ledger) landed(b *batch, o outcome) { l.flights.land(b, o.kind == accepted) }
 
+// asked is when the last job of each of b's entries asked for its path;
+// b's entries may still be joined (b not sent yet).
+func (l *ledger) asked(b *batch) []time.Time { return l.batched.asked(b) }
+
 // batchedEntry records a new entry of group k waiting in a batch.
 func (l *ledger) batchedEntry(k GroupKey, e *entry) { l.batched.add(k, e) }
 

@@ -330,6 +330,15 @@ func (s *settler) handBackUnsent() int {
 	return len(left)
 }
 
+// handBackUntaken returns to the queue a job the intake was taking when
+// the worker began to stop: its paths were never passed on, and the
+// check of what was sent moments ago may not have run, so the next worker
+// takes it whole rather than this one sending paths a call covers.
+func (s *settler) handBackUntaken(msg message, j *jobs.Job) {
+	s.complete.apply(context.Background(), msg, fate{do: retryMsg, delay: time.Second,
+		note: "job handed back: the worker stopped while taking it", level: slog.LevelInfo, attrs: []any{slog.String("job", j.ID)}})
+}
+
 // heartbeat extends the ack deadline of every unsettled message, so that a
 // batch waiting for quota or a slow call is not redelivered meanwhile.
 func (s *settler) heartbeat(ctx context.Context) {

@@ -419,22 +419,32 @@ func sleep(ctx context.Context, stop, wake, moved <-chan struct{}, d time.Durati
 // send makes the API call of b under reservation res and steers on the
 // answer.
 func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Reservation, share quota.ShareTake) {
-	// From here a request for one of b's paths is a new refresh: the file
-	// may change after this call.
-	s.ledger.sent(b)
+	// From sentAt on a request for one of b's paths is a new refresh: the
+	// file may change after this call. One asked before joins b's entries:
+	// they stay in the batched index until they are in flight, so a copy
+	// that reaches the batcher meanwhile (during the claim) always finds
+	// one of the two.
 	b.sentAt = time.Now()
+	all := b
+	var wait *batch
 	if s.claims != nil {
-		// Paths another replica's call covers wait for it; if none is
-		// left, nothing is sent and the reservation goes back.
-		if b = s.claim(ctx, tg, b); b.Len() == 0 {
-			if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
-				s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
-			}
-			s.giveShare(ctx, tg, share, share.Granted)
-			return
-		}
+		// Paths another replica's call covers wait for it.
+		b, wait = s.claim(ctx, b)
 	}
 	s.ledger.flying(b, b.sentAt)
+	s.ledger.sent(all)
+	if wait != nil && wait.Len() > 0 {
+		s.awaitCovers(ctx, wait)
+	}
+	if b.Len() == 0 {
+		// Another replica's calls cover every path: nothing is sent and
+		// the reservation goes back.
+		if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+			s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+		}
+		s.giveShare(ctx, tg, share, share.Granted)
+		return
+	}
 	defer s.keepReserved(ctx, tg.gate, res)()
 	start := time.Now()
 	paths := b.Paths()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -122,5 +123,62 @@ func TestBatcherStage(t *testing.T) {
 	}
 	if !joined {
 		t.Error("the path job 2 asked for again did not join job 1's entry")
+	}
+}
+
+// claimHook is a claimer of one replica alone (nothing is covered) that
+// runs during calls its hook, as if the Redis round trip took that long.
+type claimHook struct {
+	during func()
+}
+
+func (c *claimHook) Claim(_ context.Context, _ string, paths []string, _ []time.Time, _ time.Time, _ string) ([]Cover, error) {
+	c.during()
+	return make([]Cover, len(paths)), nil
+}
+func (c *claimHook) Unclaim(context.Context, string, []string, time.Time, string) error { return nil }
+func (c *claimHook) Covering(_ context.Context, _ string, paths []string) ([]Cover, error) {
+	return make([]Cover, len(paths)), nil
+}
+func (c *claimHook) RememberTasks(context.Context, string, []string, time.Time, []string) error {
+	return nil
+}
+
+// A copy asked for before a call is sent that reaches the batcher while
+// the call's paths are being claimed joins the call: the path is always in
+// the batched index or in flight, never in neither (the copy then made an
+// entry of its own and was paid again).
+func TestSubmitterCopyArrivingDuringTheClaimJoinsTheCall(t *testing.T) {
+	t.Parallel()
+	cfg := Config{}.WithDefaults()
+	api := &fakeAPI{}
+	targets, err := newTargets(map[apiclient.Product]TargetDeps{apiclient.ProductCDN: {API: api, Gate: &fakeGate{left: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := newLedger(cfg.AckWait, nil)
+	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+	const path = "http://a.example.com/1"
+	asked := time.Now().Add(-time.Minute)
+	orig := &takenJob{job: &jobs.Job{ID: "orig"}, asked: asked}
+	cp := &takenJob{job: &jobs.Job{ID: "copy"}, asked: asked}
+	var got joined
+	hook := &claimHook{during: func() { got = ledger.join(k, path, cp) }}
+	out := &outcomeLog{}
+	s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: ledger, now: time.Now, log: quietLog(),
+		stop: make(chan struct{}), out: out, claims: hook, owner: "w1"})
+	b := newBatch(k, time.Now())
+	e := &entry{path: path, domain: "a.example.com", added: time.Now(), jobs: []*takenJob{orig}}
+	b.add(e)
+	ledger.batchedEntry(k, e)
+	s.submit(context.Background(), b)
+	if got != joinedEntry {
+		t.Fatalf("the copy's join during the claim: %v, want joinedEntry (%v): it would be sent again", got, joinedEntry)
+	}
+	if len(api.calls) != 1 {
+		t.Fatalf("%d calls, want 1", len(api.calls))
+	}
+	if !slices.Contains(e.jobs, cp) {
+		t.Fatalf("the copy's job is not settled with the call: entry jobs %v", e.jobs)
 	}
 }
