@@ -463,16 +463,26 @@ func (h *harness) deferredAgain(events *jobstest.Statuses, ids []string) {
 		}
 		return n
 	}
-	var id string
 	h.waitFor("a job handed back", 20*time.Second, func() bool {
 		for _, c := range ids {
 			if ev, ok := events.Last(c); ok && ev.State == jobs.StateDeferred {
-				id = c
 				return true
 			}
 		}
 		return false
 	})
-	n := deferrals(id)
-	h.waitFor("the job handed back once more", 20*time.Second, func() bool { return deferrals(id) > n })
+	// Any of them handed back again: one picked alone may be the job that
+	// goes out next (quota came back) and is never handed back again.
+	before := make(map[string]int, len(ids))
+	for _, c := range ids {
+		before[c] = deferrals(c)
+	}
+	h.waitFor("a job handed back once more", 20*time.Second, func() bool {
+		for _, c := range ids {
+			if deferrals(c) > before[c] {
+				return true
+			}
+		}
+		return false
+	})
 }

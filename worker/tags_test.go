@@ -41,6 +41,10 @@ func TestWorkerBatchesTagsPerDomain(t *testing.T) {
 		h.publish(tagJob("img.example.com", tagNames("i", 0, 5)...)),
 		h.publish(tagJob(dcdnHost, tagNames("d", 0, 3)...)),
 	}
+	// The repeats were asked for before any call: each is covered whether
+	// it joins its tag's batch or the call already in flight (a loaded
+	// machine may send the first call before the second job is taken).
+	h.ageBacklog()
 	cfg := fastConfig()
 	cfg.Limits.TagsPerRefresh = 20
 	h.runWorker(cfg, "w1")
