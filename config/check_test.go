@@ -3,9 +3,11 @@ package config
 import (
 	"context"
 	"errors"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/jobs"
@@ -213,6 +215,37 @@ func TestExplicitZeroIsNotADefault(t *testing.T) {
 	}
 	if c.Worker.Linger != (worker.Config{}).WithDefaults().Linger || c.Worker.RecentWindow != 0 {
 		t.Errorf("linger %s recent_window %s", c.Worker.Linger, c.Worker.RecentWindow)
+	}
+}
+
+// worker.recent_window is on unless the configuration turns it off: left
+// out, it is the default window; 0s in the file or the environment is off.
+func TestRecentWindowIsOnByDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"absent", "domains: [example.com]\n", nil, worker.DefaultRecentWindow},
+		{"null", "domains: [example.com]\nworker:\n  recent_window:\n", nil, worker.DefaultRecentWindow},
+		{"off in the file", "domains: [example.com]\nworker:\n  recent_window: 0s\n", nil, 0},
+		{"off in the environment", "domains: [example.com]\n", map[string]string{"CDNPURGE_WORKER_RECENT_WINDOW": "0s"}, 0},
+		{"set", "domains: [example.com]\nworker:\n  recent_window: 10m\n", nil, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := maps.Clone(creds)
+			maps.Copy(e, tc.env)
+			c, err := Load(writeFile(t, "c.yaml", tc.yaml), env(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.WorkerConfig().RecentWindow; got != tc.want {
+				t.Errorf("recent_window %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
 

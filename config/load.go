@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cdnpurge/cdnpurge/secretfile"
+	"github.com/cdnpurge/cdnpurge/worker"
 )
 
 // EnvConfigFile names the config file when --config is not given.
@@ -68,6 +69,11 @@ func Load(path string, getenv func(string) string, opts ...LoadOption) (*Config,
 	}
 	c.readSecretFiles(&p)
 	c.resolveCredentials(getenv, &p)
+	if !doc.set["worker.recent_window"] {
+		// A zero is allowed here (off), so the default is set only when
+		// the field is absent.
+		c.Worker.RecentWindow = worker.DefaultRecentWindow
+	}
 	raw := *c
 	*c = c.WithDefaults()
 	checkReplaced(reflect.ValueOf(raw), reflect.ValueOf(*c), doc, &p)

@@ -55,6 +55,12 @@ type Operator interface {
 // DefaultConsumer is the durable consumer the replicas share by default.
 const DefaultConsumer = "cdnpurge-worker"
 
+// DefaultRecentWindow is worker.recent_window when the configuration
+// leaves it out: long enough for a backlog to drain behind the calls that
+// cover its copies; a record is one key a path, so the window's memory is
+// bounded by what the quota lets through in it.
+const DefaultRecentWindow = time.Hour
+
 // Config tunes the worker. Zero values take the defaults.
 type Config struct {
 	// Consumer is the durable JetStream consumer shared by replicas.
@@ -86,10 +92,13 @@ type Config struct {
 	// PauseFor is how long submissions stop after an account or
 	// credentials error before they are tried again.
 	PauseFor time.Duration `yaml:"pause_for" json:"pause_for"`
-	// RecentWindow, when set, skips a path the API accepted within this
-	// window (a hook fired twice, two pipelines touching one file), so the
-	// quota is spent once. Off by default: a file changed again inside the
-	// window would keep its older cached copy.
+	// RecentWindow, when set, is how long the record of what was sent
+	// when is kept: a path asked for before a call of it was sent, which
+	// the API accepted within this window, is covered by that call and
+	// not paid again (a copy in the backlog, on another replica, after a
+	// restart). A path asked for after the call is always sent again.
+	// The service's configuration sets DefaultRecentWindow when the field
+	// is absent; 0 is off.
 	RecentWindow time.Duration `yaml:"recent_window" json:"recent_window"`
 	// Collapse, when enabled, refreshes many URLs of one directory as one
 	// Directory refresh (see CollapseConfig for the trade-off).
