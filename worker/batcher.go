@@ -79,6 +79,10 @@ func (bt *batcher) run() {
 				}
 				send(full, "full")
 			}
+			if in.t != nil && in.t.redelivered {
+				// Its paths are counted as unsent now (intake.handle).
+				bt.ledger.redelivered(in.t.job.ID)
+			}
 		case <-ticker.C:
 			send(g.due(time.Now().Add(-bt.linger)), "linger passed")
 		}

@@ -66,7 +66,7 @@ func (s *submitter) awaitCovers(ctx context.Context, b *batch) {
 func (s *submitter) awaitCover(ctx context.Context, b *batch) {
 	for b.Len() > 0 {
 		if !sleep(ctx, s.stop, nil, nil, s.cfg.QuotaPoll) {
-			s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
+			s.handBack(ctx, b, s.now().Add(time.Second), "worker stopping")
 			return
 		}
 		got, err := s.claims.Covering(ctx, b.Key.String(), b.Paths())

@@ -94,7 +94,7 @@ func SendDirect(ctx context.Context, cfg Config, d DirectDeps, j *jobs.Job) (Dir
 	if err != nil {
 		return rep, fmt.Errorf("direct: %w", err)
 	}
-	s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil),
+	s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil, d.Now),
 		now: d.Now, log: d.Logger, stop: make(chan struct{}),
 		holdFor: 0, // report what waits, do not wait
 		out:     &rep})

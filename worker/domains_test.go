@@ -93,7 +93,9 @@ func TestWorkerPerMinuteRefusalWaitsForTheNextMinute(t *testing.T) {
 	events := h.watchStatus()
 	syncsBefore := h.emu.Calls(apiclient.CDN().Actions.Quota)
 	id := h.publish(refreshJob(urls("example.com", 0, 1500)...))
-	start := time.Now()
+	// The emulator counts its minutes, and the worker gives the ends of
+	// waits, on the harness clock.
+	start := h.clock.Now()
 	h.runWorker(fastConfig(), "w1")
 	h.waitFor("a deferred event for the per-minute limit", 20*time.Second, func() bool {
 		ev, ok := events.Last(id)

@@ -32,6 +32,9 @@ type operatorHold struct {
 	control  ControlReader
 	deferMax time.Duration
 	log      *slog.Logger
+	// now is the worker's clock (Deps.Now), on which the hold's recheck is
+	// given; time.Now when nil.
+	now func() time.Time
 }
 
 // check takes out of b the paths that only cancelled jobs still want and
@@ -68,6 +71,9 @@ func (h operatorHold) check(ctx context.Context, b *batch) (gone *batch, hold pa
 		return gone, pauseHold{}
 	}
 	now := time.Now()
+	if h.now != nil {
+		now = h.now()
+	}
 	p, paused, err := c.OperatorPause(ctx, now)
 	if err != nil || !paused {
 		return gone, pauseHold{}

@@ -202,8 +202,17 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 			asked = md.Timestamp
 		}
 	}
+	passed := false // the job's paths went to the batcher
 	if redelivered {
-		in.ledger.redelivered(j.ID)
+		// A job handed back stays counted as such until its paths are
+		// counted as unsent: the batcher stops counting it then
+		// (batcher.go), so that a batch yielding to it (yieldToUrgent)
+		// always sees one or the other.
+		defer func() {
+			if !passed {
+				in.ledger.redelivered(j.ID)
+			}
+		}()
 	} else {
 		in.settle.publish(j, jobs.StatusEvent{State: jobs.StateAccepted})
 	}
@@ -260,6 +269,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	in.ledger.take(t)
+	passed = true
 	for _, w := range parts {
 		in.out <- w
 	}

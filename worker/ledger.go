@@ -25,9 +25,11 @@ type ledger struct {
 	paused  *pause
 }
 
-func newLedger(ackWait time.Duration, m *Metrics) *ledger {
+// now is the worker's clock (Deps.Now), on which a pause ends; time.Now
+// when nil.
+func newLedger(ackWait time.Duration, m *Metrics, now func() time.Time) *ledger {
 	return &ledger{taken: newTakenJobs(), batched: newBatchedPaths(), flights: newFlights(),
-		waiting: newWaitingPaths(ackWait, m.waiting), paused: &pause{changed: m.paused}}
+		waiting: newWaitingPaths(ackWait, m.waiting), paused: &pause{changed: m.paused, now: now}}
 }
 
 // take records a job taken from the queue.
@@ -86,10 +88,18 @@ func (l *ledger) sent(b *batch) { l.batched.release(b) }
 // quota in place of the prev it counted before; it returns n.
 func (l *ledger) holdForQuota(pool quotaPool, prev, n int) int { return l.waiting.hold(pool, prev, n) }
 
-// handedBack counts n paths of job jobID handed back to wait for pool's
-// quota until until.
-func (l *ledger) handedBack(jobID string, pool quotaPool, n int, until time.Time) {
-	l.waiting.handBack(jobID, pool, n, until)
+// handedBack counts n paths of job jobID, of priority rank, handed back to
+// wait for pool's quota: delivered again at until (real clock), the wait's
+// reason ending at ends (the worker's clock).
+func (l *ledger) handedBack(jobID string, pool quotaPool, n int, until time.Time, rank int, ends time.Time) {
+	l.waiting.handBack(jobID, pool, n, until, rank, ends)
+}
+
+// urgentComingBack counts the paths of pool more urgent than rank that were
+// handed back until a time that has come (now, the worker's clock; a quota
+// reset) and are due back (wall, the real clock) but not here yet.
+func (l *ledger) urgentComingBack(pool quotaPool, rank int, now, wall time.Time) int {
+	return l.waiting.comingBack(pool, rank, now, wall)
 }
 
 // redelivered forgets what job jobID was counted as waiting for when it
@@ -104,6 +114,13 @@ func (l *ledger) pauseUntil(until time.Time, reason string) { l.paused.set(until
 
 // resume lifts the pause.
 func (l *ledger) resume() { l.paused.clear() }
+
+// pausedNow reports whether submissions are paused at now (the worker's
+// clock) and why.
+func (l *ledger) pausedNow() (bool, string) {
+	until, reason := l.paused.get()
+	return l.paused.clock().Before(until), reason
+}
 
 // pausedUntil returns when the pause ends and why.
 func (l *ledger) pausedUntil() (time.Time, string) { return l.paused.get() }

@@ -10,6 +10,8 @@ import (
 // pause holds the time until which submissions are stopped, and tells
 // changed (the paused metric) when it starts and when it is over.
 type pause struct {
+	// now is the worker's clock (Deps.Now); time.Now when nil.
+	now     func() time.Time
 	mu      sync.Mutex
 	until   time.Time
 	reason  string
@@ -26,20 +28,27 @@ func (p *pause) set(until time.Time, reason string) {
 	if until.After(p.until) {
 		p.until, p.reason = until, reason
 	}
-	p.note(time.Now())
+	p.note(p.clock())
+}
+
+func (p *pause) clock() time.Time {
+	if p.now == nil {
+		return time.Now()
+	}
+	return p.now()
 }
 
 func (p *pause) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.until, p.reason = time.Time{}, ""
-	p.note(time.Now())
+	p.note(p.clock())
 }
 
 func (p *pause) get() (time.Time, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.note(time.Now())
+	p.note(p.clock())
 	return p.until, p.reason
 }
 

@@ -28,7 +28,7 @@ import (
 func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	// Shared by the stages: the bookkeeping of where jobs and paths
 	// stand, and the one step that acts on a message (completer.go).
-	ledger := newLedger(cfg.AckWait, d.Metrics)
+	ledger := newLedger(cfg.AckWait, d.Metrics, d.Now)
 	status := &natsStatus{conn: d.JS.Conn(), subjects: d.Subjects, now: d.Now, log: d.Logger}
 	complete := &completer{status: status, metrics: d.Metrics, log: d.Logger}
 
@@ -56,7 +56,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 		return nil, err
 	}
 	settle := newSettler(settleParams{cfg: cfg, store: d.Store, recent: d.Recent, status: status, ledger: ledger,
-		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger, history: d.History})
+		complete: complete, tracker: tracker, metrics: d.Metrics, log: d.Logger, history: d.History, now: d.Now})
 
 	w := &Worker{cfg: cfg, js: d.JS, stream: d.Stream, schedStream: d.SchedStream, log: d.Logger,
 		ledger: ledger, stop: make(chan struct{}), settle: settle, tracker: tracker}
@@ -88,7 +88,7 @@ func newPipeline(cfg Config, d Deps) (*Worker, error) {
 	// 3. Submitters: quota gate, operator's hold, the API call, the fate
 	// of a failed call (decideCall); every outcome goes to the settle step.
 	w.submit = newSubmitter(submitterParams{cfg: cfg, targets: targets,
-		hold:   operatorHold{control: d.Control, deferMax: cfg.DeferMax, log: d.Logger},
+		hold:   operatorHold{control: d.Control, deferMax: cfg.DeferMax, log: d.Logger, now: d.Now},
 		ledger: ledger, now: d.Now, metrics: d.Metrics, log: d.Logger,
 		park: true, holdFor: cfg.QuotaHold, stop: w.stop, out: settle, line: line,
 		claims: claimsOf(cfg, d.Recent), owner: strings.Join(strings.Fields(d.Name), "_")})

@@ -186,3 +186,76 @@ func TestWorkerLowYieldsWhenQuotaIsShort(t *testing.T) {
 		t.Fatalf("%d of the 500 normal URLs sent on a quota of 1,000 shared with a low job, want all", normal)
 	}
 }
+
+// Normal and urgent jobs both handed back because today's quota is spent,
+// the urgent ones due back after the normal ones (handed back further from
+// the reset, or by the floor of a hand-back's delay): once the quota
+// resets, the normal jobs are delivered first, but every urgent path is
+// sent before any of theirs.
+func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{clock: true, emu: cdnemu.Options{URLQuota: 1000, NoRateLimit: true}})
+	events := h.watchStatus()
+	if _, err := h.client.Refresh(h.ctx, apiclient.CDN(), apiclient.RefreshRequest{Paths: urls("img.example.com", 0, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.mirror.SyncNow(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	spent := len(h.emu.Paths(apiclient.CDN().Actions.Refresh))
+	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
+	cfg := fastConfig()
+	cfg.QuotaHold = 50 * time.Millisecond
+	// A hand-back waits until the reset on the worker's clock: 3 s for
+	// the urgent jobs, 1 s for the normal ones.
+	cfg.DeferMax = time.Hour
+	cfg.Tracker.Disabled = true
+	h.runWorker(cfg, "w1")
+	handedBack := func(what string, ids []string) {
+		h.waitFor(what, 20*time.Second, func() bool {
+			for _, id := range ids {
+				if !events.Has(id, jobs.StateDeferred) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	h.clock.Set(reset.Add(-3 * time.Second))
+	var urgent []string
+	for i := range 3 {
+		j := refreshJob(urls("www.example.com", i*10, 10)...)
+		j.Priority = jobs.PriorityHigh
+		urgent = append(urgent, h.publish(j))
+	}
+	handedBack("the urgent jobs handed back", urgent)
+	h.clock.Set(reset.Add(-time.Second))
+	var normal []string
+	for i := range 5 {
+		normal = append(normal, h.publish(refreshJob(urls("example.com", i*100, 100)...)))
+	}
+	handedBack("the normal jobs handed back", normal)
+	h.clock.Set(reset.Add(time.Second))
+	h.waitFor("every path sent after the reset", 30*time.Second, func() bool {
+		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) == spent+530
+	})
+	got := h.emu.Paths(apiclient.CDN().Actions.Refresh)[spent:]
+	lastUrgent, firstNormal := -1, -1
+	for i, p := range got {
+		switch {
+		case strings.HasPrefix(p, "https://www.example.com/"):
+			lastUrgent = i
+		case firstNormal < 0:
+			firstNormal = i
+		}
+	}
+	if lastUrgent > firstNormal {
+		before := 0
+		for _, p := range got[:lastUrgent] {
+			if !strings.HasPrefix(p, "https://www.example.com/") {
+				before++
+			}
+		}
+		t.Fatalf("after the reset %d normal paths were sent before the last urgent one", before)
+	}
+}

@@ -52,7 +52,7 @@ func TestBatcherLogsBatchFormed(t *testing.T) {
 	t.Parallel()
 	in := make(chan work)
 	logs := &syncLog{}
-	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: newLedger(time.Minute, nil),
+	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: newLedger(time.Minute, nil, nil),
 		in: in, out: newBatchQueue(), log: slog.New(slog.NewTextHandler(logs, nil))})
 	done := make(chan struct{})
 	go func() { defer close(done); bt.run() }()

@@ -36,9 +36,21 @@ type settleParams struct {
 	log     *slog.Logger
 	// history, if not nil, keeps the record of each job taken (history.go).
 	history JobRecorder
+	// now is the worker's clock (Deps.Now): a handed-back job's wake time
+	// (its outcome's recheck or until) is on it, and so is the time its
+	// redelivery delay is counted from.
+	now func() time.Time
 }
 
 func newSettler(p settleParams) *settler { return &settler{settleParams: p} }
+
+// clock reads the worker's clock.
+func (s *settler) clock() time.Time {
+	if s.now == nil {
+		return time.Now()
+	}
+	return s.now()
+}
 
 // settleBatch resolves every job of every entry of b with o and finishes the
 // jobs that have no path left outstanding. An accepted outcome is first
@@ -218,23 +230,30 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 		// pause lifted or quota found early should not leave jobs waiting
 		// for a deadline that no longer holds. The event says when the
 		// reason ends (until), the log names the recheck as such.
+		// The wake time is on the worker's clock, and so is the delay
+		// JetStream is given: the time from that clock's now to it.
 		wake := recheck
 		if wake.IsZero() {
 			wake = until
 		}
-		delay := min(time.Until(wake), s.cfg.DeferMax)
+		at := s.clock()
+		delay := min(wake.Sub(at), s.cfg.DeferMax)
 		if delay < time.Second {
 			delay = time.Second
 		}
+		rank := j.Priority.Rank()
+		if rank < 0 {
+			rank = rankOf(GroupKey{})
+		}
 		for pool, n := range waitsFor {
-			s.ledger.handedBack(j.ID, pool, n, now.Add(delay))
+			s.ledger.handedBack(j.ID, pool, n, now.Add(delay), rank, until)
 		}
 		s.metrics.deferred(t.paths - len(acceptedPaths))
 		s.complete.apply(ctx, t.msg, fate{do: retryMsg, delay: delay,
 			event: jobs.StatusEvent{JobID: j.ID, State: jobs.StateDeferred, Reason: reason, Until: until,
 				Paths: acceptedPaths, TaskIDs: taskIDs, TaskTargets: taskTargets},
 			note: "job deferred", level: slog.LevelInfo, attrs: []any{slog.String("job", j.ID), slog.String("reason", reason), slog.Time("until", until),
-				slog.Time("recheck_at", now.Add(delay)),
+				slog.Time("recheck_at", at.Add(delay)),
 				slog.Int("accepted", len(acceptedPaths)), slog.Int("waiting", t.paths-len(acceptedPaths)),
 				slog.Any("request_ids", requestIDs)}})
 		return
@@ -297,7 +316,7 @@ func (s *settler) finish(ctx context.Context, t *takenJob) {
 // operationDone settles an operation job by its fate (operationFate).
 func (s *settler) operationDone(ctx context.Context, t *takenJob, err error) {
 	defer s.ledger.settled(t)
-	f, result, pauseUntil := operationFate(t.job, err, s.cfg, time.Now())
+	f, result, pauseUntil := operationFate(t.job, err, s.cfg, s.clock())
 	if !pauseUntil.IsZero() {
 		s.ledger.pauseUntil(pauseUntil, err.Error())
 	}

@@ -28,7 +28,7 @@ func TestSettleStepEndsEachJobByItsOutcome(t *testing.T) {
 			t.Parallel()
 			cfg := Config{Tracker: TrackerConfig{Disabled: true}}.WithDefaults()
 			st := &fakeStatus{}
-			l := newLedger(cfg.AckWait, nil)
+			l := newLedger(cfg.AckWait, nil, nil)
 			s := newSettler(settleParams{cfg: cfg, status: st, ledger: l, log: quietLog(),
 				complete: &completer{status: st, log: quietLog()}})
 			msg := &fakeMsg{}

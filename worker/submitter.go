@@ -70,7 +70,7 @@ type submitterParams struct {
 	targets map[apiclient.Product]*target
 	hold    operatorHold
 	ledger  *ledger
-	now     func() time.Time // the quota day's clock
+	now     func() time.Time // the worker's clock (Deps.Now): quota days, the ends of waits
 	metrics *Metrics
 	log     *slog.Logger
 	// park moves a batch that must wait for quota off its submitter
@@ -148,7 +148,7 @@ func (s *submitter) submit(ctx context.Context, b *batch) {
 		if b.counted {
 			s.line.addUnsent(poolOf(b.Key), b.rank(), -b.Len())
 		}
-		s.handBack(ctx, b, time.Now().Add(s.cfg.RetryDelay), fmt.Sprintf("no %s API configured on this replica", b.Key.product()))
+		s.handBack(ctx, b, s.now().Add(s.cfg.RetryDelay), fmt.Sprintf("no %s API configured on this replica", b.Key.product()))
 		return
 	}
 	pool := poolOf(b.Key)
@@ -199,6 +199,11 @@ type gateState struct {
 	// pauseNoted is set once the batch's jobs were reported held by an
 	// operator pause.
 	pauseNoted bool
+	// yielded is set while the batch gives way to more urgent work that
+	// waited for the same quota reset (yieldToUrgent); back is when that
+	// work was all delivered again.
+	yielded bool
+	back    time.Time
 }
 
 // pauseNoter is an outcomes that reports the jobs of a batch an operator
@@ -246,8 +251,8 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 				s.parked.Go(func() { s.gate(ctx, tg, b, st, false) })
 				return
 			}
-			if !sleep(ctx, s.stop, resumed, nil, time.Until(held.recheck)) {
-				s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
+			if !sleep(ctx, s.stop, resumed, nil, held.recheck.Sub(s.now())) {
+				s.handBack(ctx, b, s.now().Add(time.Second), "worker stopping")
 				return
 			}
 			continue
@@ -256,10 +261,27 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			s.out.settleBatch(ctx, b, outcome{kind: deferred, until: held.until, recheck: held.recheck, reason: held.reason})
 			return
 		}
-		now := time.Now()
-		if until, reason := s.ledger.pausedUntil(); now.Before(until) {
+		// now times the hold (real clock); at is the worker's clock, on
+		// which the ends of waits are given.
+		now, at := time.Now(), s.now()
+		if until, reason := s.ledger.pausedUntil(); at.Before(until) {
 			s.handBack(ctx, b, until, "submissions paused: "+reason)
 			return
+		}
+		if s.yieldToUrgent(st, at, now) {
+			// Not waiting for quota: the hold starts once the urgent work
+			// went first.
+			st.waitStart = time.Time{}
+			if mayPark {
+				moved = true
+				s.parked.Go(func() { s.gate(ctx, tg, b, st, false) })
+				return
+			}
+			if !sleep(ctx, s.stop, nil, s.line.changes(), s.cfg.QuotaPoll) {
+				s.handBack(ctx, b, s.now().Add(time.Second), "worker stopping")
+				return
+			}
+			continue
 		}
 		if st.waitStart.IsZero() {
 			st.waitStart = now
@@ -275,11 +297,11 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		if myTurn && b.Key.Share != "" && tg.shares != nil {
 			share, err = tg.shares.Take(ctx, b.Key.Share, int64(b.Len()))
 			if err == nil && share.Granted == 0 {
-				until := s.cal.NextReset(s.now())
+				until := s.cal.NextReset(at)
 				reason := fmt.Sprintf("source %s spent its share of today's %s quota (%s: %d)", share.Source, st.pool, share.Percent, share.Limit)
 				s.log.Info("batch waits for its source's quota share; handing its jobs back", slog.String("group", b.Key.String()),
 					slog.Int("paths", b.Len()), slog.String("reason", reason), slog.Time("until", until))
-				s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: now.Add(s.untilReset()), reason: reason, quota: st.pool})
+				s.out.settleBatch(ctx, b, outcome{kind: deferred, until: until, recheck: at.Add(s.untilReset()), reason: reason, quota: st.pool})
 				return
 			}
 		}
@@ -321,17 +343,17 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 		// The wait ends when the quota resets (00:00 Asia/Shanghai); the
 		// job is looked at again sooner (DeferMax) in case quota appears.
 		reason := fmt.Sprintf("no %s quota left today", st.pool)
-		until, recheck := s.cal.NextReset(s.now()), now.Add(s.untilReset())
+		until, recheck := s.cal.NextReset(at), at.Add(s.untilReset())
 		if err != nil {
 			reason = "quota mirror: " + err.Error()
-			until = now.Add(s.cfg.RetryDelay)
+			until = at.Add(s.cfg.RetryDelay)
 			recheck = until
 		}
 		st.held = s.ledger.holdForQuota(st.pool, st.held, b.Len())
 		s.line.wait(st.place)
 		select {
 		case <-s.stop:
-			s.handBack(ctx, b, now.Add(time.Second), "worker stopping")
+			s.handBack(ctx, b, at.Add(time.Second), "worker stopping")
 			return
 		default:
 		}
@@ -347,10 +369,42 @@ func (s *submitter) gate(ctx context.Context, tg *target, b *batch, st *gateStat
 			return
 		}
 		if !sleep(ctx, s.stop, wake, changed, s.cfg.QuotaPoll) {
-			s.handBack(ctx, b, time.Now().Add(time.Second), "worker stopping")
+			s.handBack(ctx, b, s.now().Add(time.Second), "worker stopping")
 			return
 		}
 	}
+}
+
+// yieldToUrgent reports whether a batch must give way to more urgent work
+// of its quota that was handed back until a quota reset that has come (at,
+// the worker's clock): it goes first once the quota is back. JetStream
+// redelivers every job handed back until the reset at about the same
+// moment, the urgent stream is pulled first, but a normal job due a moment
+// earlier (the 1 s floor of a hand-back's delay, a timer, another replica's
+// hand-back) or a normal batch waiting in memory would otherwise take the
+// reset's quota, the calls and the domains' windows first. The batch
+// waits while those jobs are due back (wall, the real clock) and not here
+// yet, then while the more urgent paths in memory are unsent, for at most
+// the quota hold and the linger after they came back.
+func (s *submitter) yieldToUrgent(st *gateState, at, now time.Time) bool {
+	if st.place.rank == 0 {
+		return false
+	}
+	if s.ledger.urgentComingBack(st.pool, st.place.rank, at, now) > 0 {
+		st.yielded, st.back = true, time.Time{}
+		return true
+	}
+	if !st.yielded {
+		return false
+	}
+	if st.back.IsZero() {
+		st.back = now
+	}
+	if now.Sub(st.back) < s.holdFor+s.cfg.Linger && s.line.unsentAhead(st.pool, st.place.rank) > 0 {
+		return true
+	}
+	st.yielded = false
+	return false
 }
 
 // resyncWhenSpent re-reads tg's quota, at most once per QuotaHold, when
@@ -533,7 +587,7 @@ func (s *submitter) keepReserved(ctx context.Context, gate Gate, res quota.Reser
 // failed carries out the fate of a refused or failed call (decideCall).
 func (s *submitter) failed(ctx context.Context, tg *target, b *batch, err error) {
 	f := decideCall(failedCall{err: err, product: tg.product, paths: b.Len(), domains: b.Domains(),
-		domain: b.entries[0].domain, path: b.entries[0].path, now: time.Now(), stopping: ctx.Err() != nil, cfg: s.cfg,
+		domain: b.entries[0].domain, path: b.entries[0].path, now: s.now(), stopping: ctx.Err() != nil, cfg: s.cfg,
 		domainDelay: func(d string) time.Duration { return s.domainWait.next(d, s.cfg.RetryDelay, s.cfg.DeferMax) }})
 	log := s.log.With(slog.String("group", b.Key.String()), slog.Int("paths", b.Len()),
 		slog.String("verdict", f.verdict.String()), slog.String("code", apiclient.Code(err)), slog.String("error", err.Error()))

@@ -52,7 +52,7 @@ func TestSubmitterSteersEachAnswer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil),
+			s := newSubmitter(submitterParams{cfg: cfg, targets: targets, ledger: newLedger(cfg.AckWait, nil, nil),
 				now: time.Now, log: quietLog(), stop: make(chan struct{}), holdFor: 0, out: out})
 			k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
 			b := newBatch(k, time.Now())
@@ -92,7 +92,7 @@ func TestBatcherStage(t *testing.T) {
 	t.Parallel()
 	in := make(chan work)
 	queue := newBatchQueue()
-	l := newLedger(time.Minute, nil)
+	l := newLedger(time.Minute, nil, nil)
 	bt := newBatcher(batcherParams{linger: time.Hour, limits: Limits{}.WithDefaults(), ledger: l, in: in, out: queue})
 	done := make(chan struct{})
 	go func() { defer close(done); bt.run() }()
@@ -156,7 +156,7 @@ func TestSubmitterCopyArrivingDuringTheClaimJoinsTheCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger := newLedger(cfg.AckWait, nil)
+	ledger := newLedger(cfg.AckWait, nil, nil)
 	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
 	const path = "http://a.example.com/1"
 	asked := time.Now().Add(-time.Minute)

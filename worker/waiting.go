@@ -39,8 +39,19 @@ type waitingPaths struct {
 type handedBack struct {
 	kind  quotaPool
 	paths int
+	// until is when JetStream delivers the job again (real clock).
 	until time.Time
+	// rank is the job's priority rank (0 is high); ends is when the
+	// reason it waits for ends (the quota reset), on the worker's clock.
+	rank int
+	ends time.Time
 }
+
+// comeBackGrace is how long after its redelivery time a handed-back job is
+// still expected back by the batches that yield to it (comingBack): the
+// pull takes it within orderedIdlePoll when idle, at once when busy; one
+// that went to another replica is that replica's to send first.
+const comeBackGrace = 5 * orderedIdlePoll
 
 func newWaitingPaths(grace time.Duration, set func(quotaPool, int)) *waitingPaths {
 	return &waitingPaths{memory: map[quotaPool]int{}, back: map[string]handedBack{}, grace: grace, set: set}
@@ -56,12 +67,32 @@ func (w *waitingPaths) hold(kind quotaPool, prev, n int) int {
 	return n
 }
 
-// handBack counts the paths of a job handed back for quota until until.
-func (w *waitingPaths) handBack(jobID string, kind quotaPool, paths int, until time.Time) {
+// handBack counts the paths of a job of rank handed back for quota until
+// until (its redelivery, real clock); ends is when its reason ends, on the
+// worker's clock.
+func (w *waitingPaths) handBack(jobID string, kind quotaPool, paths int, until time.Time, rank int, ends time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.back[jobID] = handedBack{kind: kind, paths: paths, until: until}
+	w.back[jobID] = handedBack{kind: kind, paths: paths, until: until, rank: rank, ends: ends}
 	w.report(kind)
+}
+
+// comingBack counts the paths of kind more urgent than rank that this
+// replica handed back, whose reason ended by now (the worker's clock: the
+// quota reset they waited for has come) and that were not delivered again,
+// while their redelivery (real clock) is not past wall by more than
+// comeBackGrace.
+func (w *waitingPaths) comingBack(kind quotaPool, rank int, now, wall time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, hb := range w.back {
+		if hb.kind == kind && hb.rank < rank && !hb.ends.IsZero() && !hb.ends.After(now) &&
+			!wall.After(hb.until.Add(comeBackGrace)) {
+			n += hb.paths
+		}
+	}
+	return n
 }
 
 // delivered stops counting a job handed back, now that it is here again.

@@ -247,8 +247,13 @@ type Deps struct {
 	History JobRecorder
 	Logger  *slog.Logger
 	Metrics *Metrics
-	// Now is the clock of quota days (tests move it across midnight);
-	// time.Now when nil. Waits, delays and leases use the real clock.
+	// Now is the worker's clock (tests move it across midnight); time.Now
+	// when nil. Quota days, the end of every wait (outcome until and
+	// recheck, pauses) and so a handed-back job's wake time are read on
+	// it; the redelivery delay given to JetStream is the time from Now to
+	// that wake time. Timers (linger, quota hold and poll, leases) and
+	// the times compared with the stream's timestamps (when a call was
+	// sent) use the real clock.
 	Now func() time.Time
 	// Name identifies this replica in leases and logs.
 	Name string
@@ -350,8 +355,9 @@ func New(cfg Config, d Deps) (*Worker, error) {
 	return newPipeline(cfg, d)
 }
 
-// Pause stops submissions until until (an account problem seen elsewhere,
-// for example a financial lock found by the service check).
+// Pause stops submissions until until, on the clock of Deps.Now (an
+// account problem seen elsewhere, for example a financial lock found by
+// the service check).
 func (w *Worker) Pause(until time.Time, reason string) { w.ledger.pauseUntil(until, reason) }
 
 // Resume lifts a pause.
@@ -359,8 +365,7 @@ func (w *Worker) Resume() { w.ledger.resume() }
 
 // Paused reports whether submissions are paused and why.
 func (w *Worker) Paused() (bool, string) {
-	until, reason := w.ledger.pausedUntil()
-	return time.Now().Before(until), reason
+	return w.ledger.pausedNow()
 }
 
 // ConsumerConfig is the durable consumer the replicas share.
