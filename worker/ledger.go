@@ -96,10 +96,10 @@ func (l *ledger) handedBack(jobID string, pool quotaPool, n int, until time.Time
 }
 
 // urgentComingBack counts the paths of pool more urgent than rank that were
-// handed back until a time that has come (now, the worker's clock; a quota
-// reset) and are due back (wall, the real clock) but not here yet.
-func (l *ledger) urgentComingBack(pool quotaPool, rank int, now, wall time.Time) int {
-	return l.waiting.comingBack(pool, rank, now, wall)
+// handed back until a quota reset (isReset) that has come (now, the
+// worker's clock) and are due back (wall, the real clock) but not here yet.
+func (l *ledger) urgentComingBack(pool quotaPool, rank int, now, wall time.Time, isReset func(time.Time) bool) int {
+	return l.waiting.comingBack(pool, rank, now, wall, isReset)
 }
 
 // redelivered forgets what job jobID was counted as waiting for when it

@@ -390,7 +390,7 @@ func (s *submitter) yieldToUrgent(st *gateState, at, now time.Time) bool {
 	if st.place.rank == 0 {
 		return false
 	}
-	if s.ledger.urgentComingBack(st.pool, st.place.rank, at, now) > 0 {
+	if s.ledger.urgentComingBack(st.pool, st.place.rank, at, now, s.isReset) > 0 {
 		st.yielded, st.back = true, time.Time{}
 		return true
 	}
@@ -405,6 +405,11 @@ func (s *submitter) yieldToUrgent(st *gateState, at, now time.Time) bool {
 	}
 	st.yielded = false
 	return false
+}
+
+// isReset reports whether t is a quota reset (00:00 Asia/Shanghai).
+func (s *submitter) isReset(t time.Time) bool {
+	return s.cal.NextReset(t.Add(-time.Nanosecond)).Equal(t)
 }
 
 // resyncWhenSpent re-reads tg's quota, at most once per QuotaHold, when

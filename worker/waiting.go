@@ -78,16 +78,17 @@ func (w *waitingPaths) handBack(jobID string, kind quotaPool, paths int, until t
 }
 
 // comingBack counts the paths of kind more urgent than rank that this
-// replica handed back, whose reason ended by now (the worker's clock: the
-// quota reset they waited for has come) and that were not delivered again,
-// while their redelivery (real clock) is not past wall by more than
-// comeBackGrace.
-func (w *waitingPaths) comingBack(kind quotaPool, rank int, now, wall time.Time) int {
+// replica handed back until a quota reset (isReset) that has come by now
+// (the worker's clock) and that were not delivered again, while their
+// redelivery (real clock) is not past wall by more than comeBackGrace.
+// Other waits are left out: a mirror that fails, a share or a domain that
+// refuses again, would have a batch yield to work that cannot go first.
+func (w *waitingPaths) comingBack(kind quotaPool, rank int, now, wall time.Time, isReset func(time.Time) bool) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := 0
 	for _, hb := range w.back {
-		if hb.kind == kind && hb.rank < rank && !hb.ends.IsZero() && !hb.ends.After(now) &&
+		if hb.kind == kind && hb.rank < rank && !hb.ends.IsZero() && !hb.ends.After(now) && isReset(hb.ends) &&
 			!wall.After(hb.until.Add(comeBackGrace)) {
 			n += hb.paths
 		}

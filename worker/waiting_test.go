@@ -71,3 +71,39 @@ func (w *Worker) waitingInMemory(k quota.Kind) int {
 	defer wp.mu.Unlock()
 	return wp.memory[quotaPool{target: apiclient.ProductCDN, kind: k}]
 }
+
+// A batch yields only to more urgent paths of its quota handed back until
+// a quota reset that has come, while they are due back and not here yet.
+func TestWaitingComingBackCountsUrgentDueAtTheReset(t *testing.T) {
+	t.Parallel()
+	cal := quota.Calendar{}
+	isReset := func(at time.Time) bool { return cal.NextReset(at.Add(-time.Nanosecond)).Equal(at) }
+	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
+	url := quotaPool{kind: quota.KindURL}
+	wall := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	w := newWaitingPaths(time.Minute, nil)
+	w.handBack("urgent", url, 3, wall.Add(time.Second), 0, reset)
+	w.handBack("normal", url, 50, wall, 1, reset)
+	w.handBack("retry", url, 7, wall.Add(time.Second), 0, reset.Add(200*time.Millisecond)) // a mirror that failed
+	w.handBack("dir", quotaPool{kind: quota.KindDir}, 5, wall.Add(time.Second), 0, reset)
+	for _, tc := range []struct {
+		name      string
+		rank      int
+		now, wall time.Time
+		want      int
+	}{
+		{"before the reset", 1, reset.Add(-time.Second), wall, 0},
+		{"after it, due back", 1, reset.Add(time.Second), wall, 3},
+		{"the most urgent yields to none", 0, reset.Add(time.Second), wall, 0},
+		{"low yields to urgent and normal", 2, reset.Add(time.Second), wall, 53},
+		{"past its redelivery and the grace: another replica's", 1, reset.Add(time.Second), wall.Add(time.Second + comeBackGrace + time.Millisecond), 0},
+	} {
+		if got := w.comingBack(url, tc.rank, tc.now, tc.wall, isReset); got != tc.want {
+			t.Errorf("%s: %d paths coming back, want %d", tc.name, got, tc.want)
+		}
+	}
+	w.delivered("urgent")
+	if got := w.comingBack(url, 1, reset.Add(time.Second), wall, isReset); got != 0 {
+		t.Errorf("%d paths coming back once the urgent job was delivered again, want 0", got)
+	}
+}
