@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -80,13 +81,39 @@ func (p *batchedPaths) len() int {
 // that call: it joins the entry when the call settles and completes with
 // it, without a call or quota of its own. A job that asked after the call
 // was sent does not join: the file may have changed after the call.
+//
+// The times are compared with coverMargin, as the stored time is the NATS
+// server's clock; a delivery again of a message whose own earlier
+// delivery is one of the entry's jobs needs no clock: that call was made
+// for it, after it was stored, however soon after (fromSameMessage).
 type flights struct {
 	mu      sync.Mutex
 	entries map[pendingKey]*flight
-	// landed holds, for a short while, when the accepted calls of paths
-	// were sent: a copy that passed the Recent check before the call was
-	// remembered and reaches the batcher after it landed is covered too.
-	landed map[pendingKey]time.Time
+	// landed holds, for a short while, the accepted calls of paths: a
+	// copy that passed the Recent check before the call was remembered
+	// and reaches the batcher after it landed is covered too.
+	landed map[pendingKey]landedCall
+}
+
+// landedCall is an accepted call of a path: when it was sent and the
+// messages whose jobs it was made for.
+type landedCall struct {
+	sentAt time.Time
+	msgs   []storedMsg
+}
+
+// fromSameMessage reports whether t came in a message one of jobs came in:
+// a delivery again of it.
+func fromSameMessage(jobs []*takenJob, t *takenJob) bool {
+	if !t.msgAt.known() {
+		return false
+	}
+	for _, o := range jobs {
+		if o != nil && o.msgAt == t.msgAt {
+			return true
+		}
+	}
+	return false
 }
 
 // landedFor is how long a landed call's paths are kept for late copies;
@@ -109,7 +136,7 @@ type flight struct {
 }
 
 func newFlights() *flights {
-	return &flights{entries: map[pendingKey]*flight{}, landed: map[pendingKey]time.Time{}}
+	return &flights{entries: map[pendingKey]*flight{}, landed: map[pendingKey]landedCall{}}
 }
 
 // fly records b's entries as sent at sentAt; an entry sent again (a split
@@ -128,16 +155,18 @@ func (f *flights) fly(b *batch, sentAt time.Time) {
 }
 
 // attach adds t to the flight of path in group k when its call covers t,
-// or reports that a landed call covers it.
+// or reports that a landed call covers it. The flight's entry is out of
+// the batched index (ledger.join asks it first), so its jobs no longer
+// change but here.
 func (f *flights) attach(k GroupKey, path string, t *takenJob) joined {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := pendingKey{k, path}
-	if fl, ok := f.entries[key]; ok && covers(fl.sentAt, t.asked) {
+	if fl, ok := f.entries[key]; ok && (covers(fl.sentAt, t.asked) || fromSameMessage(fl.e.jobs, t) || fromSameMessage(fl.joiners, t)) {
 		fl.joiners = append(fl.joiners, t)
 		return joinedEntry
 	}
-	if sent, ok := f.landed[key]; ok && covers(sent, t.asked) {
+	if c, ok := f.landed[key]; ok && (covers(c.sentAt, t.asked) || slices.Contains(c.msgs, t.msgAt) && t.msgAt.known()) {
 		return coveredLanded
 	}
 	return notJoined
@@ -150,8 +179,8 @@ func (f *flights) land(b *batch, accepted bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := time.Now()
-	for key, at := range f.landed {
-		if now.Sub(at) > landedFor {
+	for key, c := range f.landed {
+		if now.Sub(c.sentAt) > landedFor {
 			delete(f.landed, key)
 		}
 	}
@@ -161,7 +190,13 @@ func (f *flights) land(b *batch, accepted bool) {
 			e.jobs = append(e.jobs, fl.joiners...)
 			delete(f.entries, key)
 			if accepted {
-				f.landed[key] = fl.sentAt
+				c := landedCall{sentAt: fl.sentAt}
+				for _, t := range e.jobs {
+					if t != nil && t.msgAt.known() && !slices.Contains(c.msgs, t.msgAt) {
+						c.msgs = append(c.msgs, t.msgAt)
+					}
+				}
+				f.landed[key] = c
 			}
 		}
 	}

@@ -66,3 +66,42 @@ func TestWorkerCoalescesPathsWaitingForQuota(t *testing.T) {
 	h.publish(refreshJob(x))
 	h.waitFor("the path refreshed again", 20*time.Second, func() bool { return count(x) == 2 && h.drained() })
 }
+
+// A delivery again of a message whose own call is in flight, or landed,
+// is covered by that call however soon after the message was stored it
+// was sent: the call was made for it. Another message asked for at the
+// same time is not: the clocks of its stored time and of the call's send
+// time may differ by coverMargin.
+func TestFlightsCoverADeliveryAgainOfTheirOwnMessage(t *testing.T) {
+	t.Parallel()
+	asked := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	msg := storedMsg{stream: "CDNPURGE", seq: 7}
+	job := func(m storedMsg) *takenJob { return &takenJob{asked: asked, msgAt: m} }
+	k := GroupKey{Action: ActionRefresh, ObjectType: apiclient.ObjectFile}
+	const path = "https://example.com/a.js"
+	b := newBatch(k, asked)
+	b.add(&entry{path: path, domain: "example.com", jobs: []*takenJob{job(msg)}})
+	f := newFlights()
+	f.fly(b, asked.Add(coverMargin/2)) // sent within the margin
+	for _, tc := range []struct {
+		name string
+		t    *takenJob
+		want joined
+	}{
+		{"its message delivered again", job(msg), joinedEntry},
+		{"another message", job(storedMsg{stream: "CDNPURGE", seq: 8}), notJoined},
+		{"a message of another stream", job(storedMsg{stream: "CDNPURGE_HIGH", seq: 7}), notJoined},
+		{"no message known", job(storedMsg{}), notJoined},
+	} {
+		if got := f.attach(k, path, tc.t); got != tc.want {
+			t.Errorf("in flight, %s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	f.land(b, true)
+	if got := f.attach(k, path, job(msg)); got != coveredLanded {
+		t.Errorf("landed, its message delivered again: %v, want covered by the landed call", got)
+	}
+	if got := f.attach(k, path, job(storedMsg{stream: "CDNPURGE", seq: 8})); got != notJoined {
+		t.Errorf("landed, another message: %v, want not joined", got)
+	}
+}

@@ -196,11 +196,13 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 	// when the hook answered): any refresh of its paths sent after that
 	// covers it.
 	asked := j.ReceivedAt
+	var stored storedMsg
 	if md, err := msg.Metadata(); err == nil {
 		redelivered = md.NumDelivered > 1
 		if !md.Timestamp.IsZero() {
 			asked = md.Timestamp
 		}
+		stored = storedMsg{stream: md.Stream, seq: md.Sequence.Stream}
 	}
 	passed := false // the job's paths went to the batcher
 	if redelivered {
@@ -239,7 +241,7 @@ func (in *intake) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		paths = without(paths, prior)
 	}
-	t := &takenJob{msg: msg, job: j, received: now, asked: asked, redelivered: redelivered, prior: prior}
+	t := &takenJob{msg: msg, job: j, received: now, asked: asked, msgAt: stored, redelivered: redelivered, prior: prior}
 	var parts []work
 	var notes []string
 	for _, part := range splitByTarget(in.productOf, k, paths) {

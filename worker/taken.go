@@ -55,6 +55,9 @@ type takenJob struct {
 	// asked is when the job was asked for: the stream's timestamp of its
 	// message (coalescing by request time, Recent).
 	asked time.Time
+	// msg names the stored message the job came in (zero when unknown):
+	// a delivery again of the same message asked for nothing new.
+	msgAt storedMsg
 
 	deferred     bool
 	deferUntil   time.Time
@@ -67,6 +70,15 @@ type takenJob struct {
 	waitsFor map[quotaPool]int
 	settled  bool
 }
+
+// storedMsg names a message in its stream.
+type storedMsg struct {
+	stream string
+	seq    uint64
+}
+
+// known reports whether m names a message.
+func (m storedMsg) known() bool { return m.seq != 0 }
 
 // outcome is what happened to one path of a job.
 type outcome struct {
