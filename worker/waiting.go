@@ -29,6 +29,9 @@ type waitingPaths struct {
 	mu     sync.Mutex
 	memory map[quotaPool]int
 	back   map[string]handedBack // by job ID
+	// ranked counts the jobs of back by rank, so that comingBack is
+	// cheap when no more urgent job was handed back.
+	ranked [3]int
 	// grace is how long past its redelivery time a handed-back job is
 	// still counted: it may be delivered to another replica, which this one
 	// never hears of.
@@ -73,8 +76,22 @@ func (w *waitingPaths) hold(kind quotaPool, prev, n int) int {
 func (w *waitingPaths) handBack(jobID string, kind quotaPool, paths int, until time.Time, rank int, ends time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if old, ok := w.forget(jobID); ok && old.kind != kind {
+		defer w.report(old.kind)
+	}
 	w.back[jobID] = handedBack{kind: kind, paths: paths, until: until, rank: rank, ends: ends}
+	w.ranked[min(max(rank, 0), len(w.ranked)-1)]++
 	w.report(kind)
+}
+
+// forget stops counting job jobID; callers hold w.mu and report.
+func (w *waitingPaths) forget(jobID string) (handedBack, bool) {
+	hb, ok := w.back[jobID]
+	if ok {
+		delete(w.back, jobID)
+		w.ranked[min(max(hb.rank, 0), len(w.ranked)-1)]--
+	}
+	return hb, ok
 }
 
 // comingBack counts the paths of kind more urgent than rank that this
@@ -87,6 +104,13 @@ func (w *waitingPaths) comingBack(kind quotaPool, rank int, now, wall time.Time,
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := 0
+	for r := range min(rank, len(w.ranked)) {
+		n += w.ranked[r]
+	}
+	if n == 0 {
+		return 0
+	}
+	n = 0
 	for _, hb := range w.back {
 		if hb.kind == kind && hb.rank < rank && !hb.ends.IsZero() && !hb.ends.After(now) && isReset(hb.ends) &&
 			!wall.After(hb.until.Add(comeBackGrace)) {
@@ -100,8 +124,7 @@ func (w *waitingPaths) comingBack(kind quotaPool, rank int, now, wall time.Time,
 func (w *waitingPaths) delivered(jobID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if hb, ok := w.back[jobID]; ok {
-		delete(w.back, jobID)
+	if hb, ok := w.forget(jobID); ok {
 		w.report(hb.kind)
 	}
 }
@@ -112,7 +135,7 @@ func (w *waitingPaths) prune(now time.Time) {
 	defer w.mu.Unlock()
 	for id, hb := range w.back {
 		if now.After(hb.until.Add(w.grace)) {
-			delete(w.back, id)
+			w.forget(id)
 			w.report(hb.kind)
 		}
 	}
