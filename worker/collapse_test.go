@@ -65,6 +65,11 @@ func TestWorkerCollapsesWhenURLQuotaIsShort(t *testing.T) {
 	if !slices.Equal(got, []string{"https://example.com/assets/"}) {
 		t.Fatalf("sent %d paths (first %v), want the one directory", len(got), got[:min(3, len(got))])
 	}
+	// The status event comes over NATS after the ack.
+	h.waitFor("the job's submitted event", 20*time.Second, func() bool {
+		ev, ok := events.Last(id)
+		return ok && ev.State == jobs.StateSubmitted
+	})
 	ev, _ := events.Last(id)
 	if ev.State != jobs.StateSubmitted || !strings.Contains(ev.Reason, "3000 URLs refreshed as 1 directories") ||
 		!strings.Contains(ev.Reason, "https://example.com/assets/ (3000 URLs)") {
