@@ -178,7 +178,12 @@ func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
 	if got := h.emu.Paths(apiclient.CDN().Actions.Refresh); len(got) != 100 {
 		t.Fatalf("%d paths paid, want 100: the redelivered job was sent again (b made %d calls)", len(got), bAPI.count())
 	}
-	if !slices.ContainsFunc(events.All(id), func(ev jobs.StatusEvent) bool { return ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0 }) {
+	// The status events come over NATS after the ack.
+	named := func() bool {
+		return slices.ContainsFunc(events.All(id), func(ev jobs.StatusEvent) bool { return ev.State == jobs.StateSubmitted && len(ev.TaskIDs) > 0 })
+	}
+	h.waitFor("the job's submitted event", 20*time.Second, func() bool { return named() || events.Has(id, jobs.StateComplete) })
+	if !named() {
 		t.Errorf("the job's events name no task: %v", events.States(id))
 	}
 }
