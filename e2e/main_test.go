@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -21,7 +23,24 @@ func TestMain(m *testing.M) {
 		os.Exit(runNATSHelper())
 	}
 	flag.Parse()
+	if sz, ok := sizeTable[*sizeFlag]; ok && sz.parallel && !flagSet("test.parallel") {
+		// The scenarios' time is mostly their processes waiting (a NATS
+		// server down for seconds, a leader killed, a failover): side by
+		// side, more of them than there are CPUs share the machine well.
+		_ = flag.Set("test.parallel", strconv.Itoa(scenariosPerCPU*runtime.GOMAXPROCS(0)))
+	}
 	os.Exit(run(m))
+}
+
+// scenariosPerCPU is how many short scenarios run at once per CPU unless
+// -test.parallel says otherwise.
+const scenariosPerCPU = 3
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func run(m *testing.M) int {

@@ -49,7 +49,8 @@ type sizes struct {
 	powerHooks  int           // acknowledged hooks before each power cut (a quarter before the clean stop)
 
 	// parallel runs the scenarios side by side (at most -parallel at once,
-	// GOMAXPROCS by default): each has processes of its own. The short
+	// by default scenariosPerCPU x GOMAXPROCS: TestMain): each has
+	// processes of its own. The short
 	// size only: the figures of the longer ones (throughput, latency,
 	// calls per second) are measurements and want the machine to
 	// themselves.
