@@ -69,10 +69,12 @@ func startNATSCluster(t *testing.T, logDir string) *natsCluster {
 	}) {
 		t.Fatal("the NATS cluster could not place a stream of 3 replicas within 30 s")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// The probe holds nothing; one left behind changes nothing the
+	// scenario looks at.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := js.DeleteStream(ctx, probe); err != nil {
-		t.Fatalf("delete the placement probe: %v", err)
+		t.Logf("delete the placement probe: %v", err)
 	}
 	return c
 }
