@@ -174,12 +174,13 @@ func buildCdnpurge(race bool) (string, error) {
 // emulator, cdnpurge serve as the service and as a webhooks-only replica,
 // and what every command run as a user needs.
 type matrix struct {
-	t      *testing.T
-	srv    *authServer
-	emu    *cdnemu.Server
-	bin    string
-	dir    string
-	config string
+	t   *testing.T
+	srv *authServer
+	emu *cdnemu.Server
+	// bin runs the commands; serveBin the serves (serve).
+	bin, serveBin string
+	dir           string
+	config        string
 	// pwFiles are the users' password files (nats.password_file).
 	pwFiles map[string]string
 	// barrier is a connection whose refused publishes mark the log.
@@ -206,8 +207,8 @@ func freeAddrs(t *testing.T, n int) []string {
 // env is the environment of cdnpurge run as user.
 func (m *matrix) env(user string, extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.dir,
-		// A race-built binary sleeps a second at exit unless told not to;
-		// the matrix runs it some 90 times.
+		// A race-built binary (the serves against the embedded server)
+		// sleeps a second at exit unless told not to.
 		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
 		"CDNPURGE_CONFIG=" + m.config,
 		"CDNPURGE_NATS_URL=" + m.srv.url,
@@ -288,7 +289,7 @@ func (m *matrix) serve(user string, extra []string, args ...string) (string, *se
 	addrs := freeAddrs(m.t, 2)
 	addr := addrs[0]
 	dir := m.t.TempDir()
-	cmd := exec.Command(m.bin, append([]string{"serve"}, args...)...)
+	cmd := exec.Command(m.serveBin, append([]string{"serve"}, args...)...)
 	cmd.Env = m.env(user, append([]string{"CDNPURGE_WEBHOOKS_LISTEN=" + addr, "CDNPURGE_ADMIN_LISTEN=" + addrs[1],
 		"CDNPURGE_WORKER_LINGER=50ms", "CDNPURGE_WORKER_TRACKER_FIRST_POLL=100ms"}, extra...)...)
 	cmd.Dir = dir
@@ -442,12 +443,13 @@ func TestNATSRoleMatrix(t *testing.T) {
 	}
 	t.Parallel()
 	// Each command runs as each role against both servers, some 80
-	// processes each. Against the embedded server (which runs wherever the
-	// tests do) cdnpurge is built with the race detector when the tests
-	// have it, so that every command's code runs under it; against
-	// Debian's the same commands run on a build without it, which starts
-	// and runs several times faster: what that run adds is the older
-	// server's answers, not more of cdnpurge's code.
+	// short processes each, on a cdnpurge built without the race detector:
+	// one with it takes several times the CPU to start, and the commands'
+	// code runs under the race detector in cmd/cdnpurge's tests, in
+	// process. What the matrix checks is what the servers allow. The
+	// serves, long-lived and concurrent, are built with the race detector
+	// against the embedded server (which runs wherever the tests do) when
+	// the tests have it.
 	t.Run("debian nats-server 2.9", func(t *testing.T) {
 		t.Parallel()
 		roleMatrix(t, runAuthNATS(t), false)
@@ -458,10 +460,14 @@ func TestNATSRoleMatrix(t *testing.T) {
 	})
 }
 
-// roleMatrix runs the matrix against srv with cdnpurge built with the
-// race detector or without.
-func roleMatrix(t *testing.T, srv *authServer, race bool) {
-	bin, err := cdnpurgeBinaries[race]()
+// roleMatrix runs the matrix against srv, its serves built with the race
+// detector (raceServe) or without.
+func roleMatrix(t *testing.T, srv *authServer, raceServe bool) {
+	bin, err := cdnpurgeBinaries[false]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveBin, err := cdnpurgeBinaries[raceServe]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +476,7 @@ func roleMatrix(t *testing.T, srv *authServer, race bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Close)
-	m := &matrix{t: t, srv: srv, emu: emu, bin: bin, dir: t.TempDir(), pwFiles: map[string]string{}}
+	m := &matrix{t: t, srv: srv, emu: emu, bin: bin, serveBin: serveBin, dir: t.TempDir(), pwFiles: map[string]string{}}
 	for user, pw := range srv.passwords {
 		m.pwFiles[user] = filepath.Join(m.dir, user+".password")
 		if err := os.WriteFile(m.pwFiles[user], []byte(pw+"\n"), 0o600); err != nil {
