@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 
 // scenariosPerCPU is how many short scenarios run at once per CPU unless
 // -test.parallel says otherwise.
-const scenariosPerCPU = 3
+const scenariosPerCPU = 2
 
 // flagSet reports whether the command line set the flag name.
 func flagSet(name string) bool {
