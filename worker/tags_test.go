@@ -43,6 +43,10 @@ func TestWorkerBatchesTagsPerDomain(t *testing.T) {
 	}
 	cfg := fastConfig()
 	cfg.Limits.TagsPerRefresh = 20
+	// Both example.com jobs must be in one batch for their 10 repeats to
+	// go out once: fastConfig's 30 ms linger sometimes formed the first
+	// batch before the second job was pulled, on a loaded machine.
+	cfg.Linger = 500 * time.Millisecond
 	h.runWorker(cfg, "w1")
 	for _, id := range ids {
 		h.waitFor("tag job "+id+" complete", 20*time.Second, func() bool {
