@@ -65,6 +65,9 @@ func TestWorkerCollapsesWhenURLQuotaIsShort(t *testing.T) {
 	if !slices.Equal(got, []string{"https://example.com/assets/"}) {
 		t.Fatalf("sent %d paths (first %v), want the one directory", len(got), got[:min(3, len(got))])
 	}
+	// The status event travels on its own: the job's ack can reach the
+	// stream before the event reaches the test's watch.
+	h.waitFor("the job's submitted event", 20*time.Second, func() bool { return events.Has(id, jobs.StateSubmitted) })
 	ev, _ := events.Last(id)
 	if ev.State != jobs.StateSubmitted || !strings.Contains(ev.Reason, "3000 URLs refreshed as 1 directories") ||
 		!strings.Contains(ev.Reason, "https://example.com/assets/ (3000 URLs)") {
