@@ -3,6 +3,8 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,47 +134,53 @@ const (
 
 var allRoles = []string{roleProducer, roleViewer, roleOperator, roleWebhooks, roleService}
 
-// binDir holds the cdnpurge the tests build; TestMain removes it.
-var binDir string
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+// cdnpurgeBinaries builds cmd/cdnpurge once per test run and mode: with
+// the race detector (race true, when the tests have it, so that the build
+// cache is shared) or without. Each binary goes to a directory of its own
+// under os.TempDir, named after this checkout and kept between runs: go
+// build -o finds a binary whose build ID matches the sources and flags up
+// to date and does not link it again.
+var cdnpurgeBinaries = map[bool]func() (string, error){
+	true:  sync.OnceValues(func() (string, error) { return buildCdnpurge(true) }),
+	false: sync.OnceValues(func() (string, error) { return buildCdnpurge(false) }),
 }
 
-// cdnpurgeBinary builds cmd/cdnpurge once per test run (with the race
-// detector when the tests have it, so that the build cache is shared).
-var cdnpurgeBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "cdnpurge-roles-")
+func buildCdnpurge(race bool) (string, error) {
+	root, err := filepath.Abs("..")
 	if err != nil {
 		return "", err
 	}
-	binDir = dir
-	bin := filepath.Join(dir, "cdnpurge")
-	args := []string{"build", "-o", bin}
-	if raceBuild {
+	sum := sha256.Sum256([]byte(root))
+	mode := "norace"
+	args := []string{"build"}
+	if race {
+		mode = "race"
 		args = append(args, "-race")
 	}
-	out, err := exec.Command("go", append(args, "github.com/cdnpurge/cdnpurge/cmd/cdnpurge")...).CombinedOutput()
-	if err != nil {
+	dir := filepath.Join(os.TempDir(), "cdnpurge-deploy-bin-"+hex.EncodeToString(sum[:6])+"-"+mode)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "cdnpurge")
+	build := exec.Command("go", append(args, "-o", bin, "./cmd/cdnpurge")...)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build cmd/cdnpurge: %w\n%s", err, out)
 	}
 	return bin, nil
-})
+}
 
 // matrix is the running set-up: nats-server with the sample, the
 // emulator, cdnpurge serve as the service and as a webhooks-only replica,
 // and what every command run as a user needs.
 type matrix struct {
-	t      *testing.T
-	srv    *authServer
-	emu    *cdnemu.Server
-	bin    string
-	dir    string
-	config string
+	t   *testing.T
+	srv *authServer
+	emu *cdnemu.Server
+	// bin runs the commands; serveBin the serves (serve).
+	bin, serveBin string
+	dir           string
+	config        string
 	// pwFiles are the users' password files (nats.password_file).
 	pwFiles map[string]string
 	// barrier is a connection whose refused publishes mark the log.
@@ -199,8 +207,8 @@ func freeAddrs(t *testing.T, n int) []string {
 // env is the environment of cdnpurge run as user.
 func (m *matrix) env(user string, extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.dir,
-		// A race-built binary sleeps a second at exit unless told not to;
-		// the matrix runs it some 90 times.
+		// A race-built binary (the serves against the embedded server)
+		// sleeps a second at exit unless told not to.
 		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
 		"CDNPURGE_CONFIG=" + m.config,
 		"CDNPURGE_NATS_URL=" + m.srv.url,
@@ -281,7 +289,7 @@ func (m *matrix) serve(user string, extra []string, args ...string) (string, *se
 	addrs := freeAddrs(m.t, 2)
 	addr := addrs[0]
 	dir := m.t.TempDir()
-	cmd := exec.Command(m.bin, append([]string{"serve"}, args...)...)
+	cmd := exec.Command(m.serveBin, append([]string{"serve"}, args...)...)
 	cmd.Env = m.env(user, append([]string{"CDNPURGE_WEBHOOKS_LISTEN=" + addr, "CDNPURGE_ADMIN_LISTEN=" + addrs[1],
 		"CDNPURGE_WORKER_LINGER=50ms", "CDNPURGE_WORKER_TRACKER_FIRST_POLL=100ms"}, extra...)...)
 	cmd.Dir = dir
@@ -434,18 +442,32 @@ func TestNATSRoleMatrix(t *testing.T) {
 		t.Skip("builds cdnpurge and runs every command as every role")
 	}
 	t.Parallel()
+	// Each command runs as each role against both servers, some 80
+	// short processes each, on a cdnpurge built without the race detector:
+	// one with it takes several times the CPU to start, and the commands'
+	// code runs under the race detector in cmd/cdnpurge's tests, in
+	// process. What the matrix checks is what the servers allow. The
+	// serves, long-lived and concurrent, are built with the race detector
+	// against the embedded server (which runs wherever the tests do) when
+	// the tests have it.
 	t.Run("debian nats-server 2.9", func(t *testing.T) {
 		t.Parallel()
-		roleMatrix(t, runAuthNATS(t))
+		roleMatrix(t, runAuthNATS(t), false)
 	})
 	t.Run("embedded nats-server", func(t *testing.T) {
 		t.Parallel()
-		roleMatrix(t, runEmbeddedAuthNATS(t))
+		roleMatrix(t, runEmbeddedAuthNATS(t), raceBuild)
 	})
 }
 
-func roleMatrix(t *testing.T, srv *authServer) {
-	bin, err := cdnpurgeBinary()
+// roleMatrix runs the matrix against srv, its serves built with the race
+// detector (raceServe) or without.
+func roleMatrix(t *testing.T, srv *authServer, raceServe bool) {
+	bin, err := cdnpurgeBinaries[false]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveBin, err := cdnpurgeBinaries[raceServe]()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +476,7 @@ func roleMatrix(t *testing.T, srv *authServer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Close)
-	m := &matrix{t: t, srv: srv, emu: emu, bin: bin, dir: t.TempDir(), pwFiles: map[string]string{}}
+	m := &matrix{t: t, srv: srv, emu: emu, bin: bin, serveBin: serveBin, dir: t.TempDir(), pwFiles: map[string]string{}}
 	for user, pw := range srv.passwords {
 		m.pwFiles[user] = filepath.Join(m.dir, user+".password")
 		if err := os.WriteFile(m.pwFiles[user], []byte(pw+"\n"), 0o600); err != nil {

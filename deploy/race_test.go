@@ -3,5 +3,5 @@
 package deploy
 
 // raceBuild: the tests run with the race detector, and so does the
-// cdnpurge they build.
+// serves the role matrix runs against the embedded nats-server.
 const raceBuild = true

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -33,7 +34,7 @@ type natsNode struct {
 }
 
 // startNATSCluster starts the three servers and waits until JetStream
-// answers (a meta leader is elected). It needs /usr/sbin/nats-server: the
+// can place a stream on all three. It needs /usr/sbin/nats-server: the
 // embedded helper runs one server only.
 func startNATSCluster(t *testing.T, logDir string) *natsCluster {
 	t.Helper()
@@ -54,13 +55,26 @@ func startNATSCluster(t *testing.T, logDir string) *natsCluster {
 	}
 	nc, js := c.connect()
 	defer nc.Close()
+	// A meta leader answers before every server joined the meta group;
+	// a stream of 3 replicas made then is refused ("no suitable peers for
+	// placement"), which on a loaded machine the replicas' first start
+	// met. Ready is when such a stream can be placed.
+	const probe = "E2E_PLACEMENT_PROBE"
 	if !waitFor(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := js.AccountInfo(ctx)
-		return err == nil
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: probe, Subjects: []string{"e2e.placement.probe"},
+			Replicas: 3, Storage: jetstream.MemoryStorage})
+		return err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse)
 	}) {
-		t.Fatal("the NATS cluster's JetStream did not answer within 30 s")
+		t.Fatal("the NATS cluster could not place a stream of 3 replicas within 30 s")
+	}
+	// The probe holds nothing; one left behind changes nothing the
+	// scenario looks at.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := js.DeleteStream(ctx, probe); err != nil {
+		t.Logf("delete the placement probe: %v", err)
 	}
 	return c
 }

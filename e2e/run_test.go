@@ -49,7 +49,8 @@ type sizes struct {
 	powerHooks  int           // acknowledged hooks before each power cut (a quarter before the clean stop)
 
 	// parallel runs the scenarios side by side (at most -parallel at once,
-	// GOMAXPROCS by default): each has processes of its own. The short
+	// by default scenariosPerCPU x GOMAXPROCS: TestMain): each has
+	// processes of its own. The short
 	// size only: the figures of the longer ones (throughput, latency,
 	// calls per second) are measurements and want the machine to
 	// themselves.
@@ -61,7 +62,7 @@ var sizeTable = map[string]sizes{
 		natsWarm: 500 * time.Millisecond, natsDown: time.Second, natsRate: 1000,
 		redisURLs: 10_000, outage: 15 * time.Second, outageURLs: 5_000, quotaURLs: 10_000,
 		badRequests: 600, goodURLs: 3_000, badDur: 3 * time.Second, floodBodies: 300, replays: 20,
-		offlineURLs: 3_000, offlineHold: 3 * time.Second, lostURLs: 2_000, stormURLs: 5_000, stormHold: 5 * time.Second, dcdnJobs: 200, powerHooks: 2_000,
+		offlineURLs: 3_000, offlineHold: 3 * time.Second, lostURLs: 2_000, stormURLs: 5_000, stormHold: 5 * time.Second, dcdnJobs: 200, powerHooks: 1_000,
 		parallel: true},
 	"full": {steadyURLs: 200_000, steadyDur: 40 * time.Second, kills: 5,
 		natsWarm: 3 * time.Second, natsDown: 10 * time.Second, natsRate: 2000,

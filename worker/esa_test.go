@@ -95,7 +95,12 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 	}})
 	withESASite(t, h)
 	h.publish(refreshJob(append(urls("esa.example.net", 0, 8), urls("example.com", 0, 2)...)...))
-	h.runWorker(fastConfig(), "w1")
+	cfg := fastConfig()
+	// The 3 URLs left wait for the site's quota when the test ends, and
+	// the worker's stop waits the whole grace for them (as "calls in
+	// flight"): the test's end need not wait 5 s.
+	cfg.ShutdownGrace = 100 * time.Millisecond
+	h.runWorker(cfg, "w1")
 	h.waitFor("5 ESA URLs purged and their task complete", 60*time.Second, func() bool {
 		tasks := h.emu.ESATasks()
 		done := 0

@@ -23,7 +23,10 @@ func TestWorkerBatchesToMinimumCalls(t *testing.T) {
 		ids = append(ids, h.publish(refreshJob(urls("static.example.com", i*5, 5)...)))
 	}
 	cfg := fastConfig()
-	cfg.Linger = 500 * time.Millisecond
+	// Each batch fills to 1,000 URLs and goes at once; the linger only
+	// has to outlast pulling 200 jobs, which took over 500 ms on a
+	// loaded machine (a fourth call). A full batch never waits for it.
+	cfg.Linger = 5 * time.Second
 	h.runWorker(cfg, "w1")
 	h.waitFor("every path at the emulator", 30*time.Second, func() bool {
 		return len(h.emu.Paths(apiclient.CDN().Actions.Refresh)) >= 3000 && h.drained()
