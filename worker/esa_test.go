@@ -1,8 +1,11 @@
 package worker
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,11 +99,13 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 	withESASite(t, h)
 	h.publish(refreshJob(append(urls("esa.example.net", 0, 8), urls("example.com", 0, 2)...)...))
 	cfg := fastConfig()
-	// The 3 URLs left wait for the site's quota when the test ends, and
-	// the worker's stop waits the whole grace for them (as "calls in
-	// flight"): the test's end need not wait 5 s.
-	cfg.ShutdownGrace = 100 * time.Millisecond
-	h.runWorker(cfg, "w1")
+	// The 3 URLs left wait for the site's quota when the worker stops:
+	// they are handed back at once, not after the shutdown grace (the
+	// quota re-sync they wait in waited for GetPurgeQuota's rate limit).
+	cfg.ShutdownGrace = 20 * time.Second
+	logs := &syncBuffer{}
+	h.log = slog.New(slog.NewTextHandler(logs, nil))
+	_, stop := h.runWorker(cfg, "w1")
 	h.waitFor("5 ESA URLs purged and their task complete", 60*time.Second, func() bool {
 		tasks := h.emu.ESATasks()
 		done := 0
@@ -121,6 +126,31 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 	if n := h.emu.Accepted("PurgeCaches"); n != 1 {
 		t.Errorf("%d PurgeCaches calls accepted, want 1", n)
 	}
+	stop()
+	if strings.Contains(logs.String(), "shutdown grace passed") {
+		t.Errorf("the stop waited out the shutdown grace for a batch waiting for quota:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "handed_back=") {
+		t.Errorf("the worker did not stop: %s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger and a test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // An ESA site's batches are cut at ESA's per-call caps of their purge type.

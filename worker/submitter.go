@@ -426,8 +426,22 @@ func (s *submitter) resyncWhenSpent(ctx context.Context, tg *target) bool {
 	if now-last < int64(s.cfg.QuotaHold) || !tg.lastResync.CompareAndSwap(last, now) {
 		return false
 	}
+	// A stop ends the wait: the re-sync may wait for the API's rate
+	// limit (GetPurgeQuota allows few calls), and the batch is handed
+	// back at once anyway.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if err := tg.syncer.SyncNow(ctx); err != nil {
-		s.log.Warn("quota re-sync", slog.String("product", string(tg.product)), slog.String("error", err.Error()))
+		if ctx.Err() == nil {
+			s.log.Warn("quota re-sync", slog.String("product", string(tg.product)), slog.String("error", err.Error()))
+		}
 		return false
 	}
 	return true
