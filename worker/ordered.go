@@ -28,10 +28,16 @@ const (
 	orderedIdlePoll = 100 * time.Millisecond
 )
 
+// orderedRetries is how many rounds in a row a failed fetch of a stream
+// holds back the less urgent ones.
+const orderedRetries = 3
+
 // prioritySource is one stream's consumer in the pull order.
 type prioritySource struct {
 	stream string
 	cons   jetstream.Consumer
+	// failures counts the rounds in a row whose fetch of it failed.
+	failures int
 }
 
 // pullOrdered takes messages from cons, most urgent first, until ctx ends.
@@ -54,9 +60,21 @@ func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) er
 		}
 		got := false
 		for _, s := range srcs {
-			n, err := in.fetchNoWait(ctx, s)
+			n, failed, err := in.fetchNoWait(ctx, s)
 			if err != nil {
 				return err
+			}
+			if failed && s.failures < orderedRetries {
+				// A fetch that failed (a timeout under load) says nothing
+				// of what the stream holds: the less urgent streams wait
+				// for a round that asks it again, a few times at most,
+				// so that a stream that keeps failing starves no other.
+				s.failures++
+				got = true
+				break
+			}
+			if !failed {
+				s.failures = 0
 			}
 			if n > 0 {
 				got = true
@@ -75,11 +93,12 @@ func (in *intake) pullOrdered(ctx context.Context, cons []jetstream.Consumer) er
 }
 
 // fetchNoWait hands every message s holds now, up to orderedBatch, to
-// handle and returns how many there were.
-func (in *intake) fetchNoWait(ctx context.Context, s *prioritySource) (int, error) {
+// handle and returns how many there were, and whether the fetch failed
+// rather than found the stream empty.
+func (in *intake) fetchNoWait(ctx context.Context, s *prioritySource) (int, bool, error) {
 	batch, err := s.cons.FetchNoWait(in.fetchSize())
 	if err != nil {
-		return 0, in.pullFailed(ctx, s, err)
+		return 0, !errors.Is(err, jetstream.ErrNoMessages), in.pullFailed(ctx, s, err)
 	}
 	got := 0
 	for msg := range batch.Messages() {
@@ -89,9 +108,9 @@ func (in *intake) fetchNoWait(ctx context.Context, s *prioritySource) (int, erro
 		got++
 	}
 	if err := batch.Error(); err != nil && got == 0 {
-		return 0, in.pullFailed(ctx, s, err)
+		return 0, !errors.Is(err, jetstream.ErrNoMessages), in.pullFailed(ctx, s, err)
 	}
-	return got, nil
+	return got, false, nil
 }
 
 // pullFailed decides what a failed fetch of s means: nothing (a wait that
