@@ -1,15 +1,14 @@
 package worker
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cdnpurge/cdnpurge/apiclient/esa"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 
 	"github.com/nats-io/nats.go"
 
@@ -103,7 +102,7 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 	// they are handed back at once, not after the shutdown grace (the
 	// quota re-sync they wait in waited for GetPurgeQuota's rate limit).
 	cfg.ShutdownGrace = 20 * time.Second
-	logs := &syncBuffer{}
+	logs := &jobstest.LogBuffer{}
 	h.log = slog.New(slog.NewTextHandler(logs, nil))
 	_, stop := h.runWorker(cfg, "w1")
 	h.waitFor("5 ESA URLs purged and their task complete", 60*time.Second, func() bool {
@@ -127,46 +126,7 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 		t.Errorf("%d PurgeCaches calls accepted, want 1", n)
 	}
 	stop()
-	if strings.Contains(logs.String(), "shutdown grace passed") {
-		t.Errorf("the stop waited out the shutdown grace for a batch waiting for quota:\n%s", logs.String())
-	}
-	if !strings.Contains(logs.String(), "handed_back=") {
-		t.Errorf("the worker did not stop: %s", logs.String())
-	}
-}
-
-// syncBuffer is a bytes.Buffer that a logger and a test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// An ESA site's batches are cut at ESA's per-call caps of their purge type.
-func TestESABatchesWithinESACaps(t *testing.T) {
-	t.Parallel()
-	l := DefaultLimits()
-	site := apiclient.ESASiteProduct(77)
-	for ot, want := range map[apiclient.ObjectType]int{
-		apiclient.ObjectFile: 1000, apiclient.ObjectDirectory: 100, "CacheTag": 100,
-		apiclient.ObjectHostname: 100, apiclient.ObjectPurgeAll: 1, apiclient.ObjectCacheKey: 1000,
-	} {
-		if got := l.size(GroupKey{Action: ActionRefresh, ObjectType: ot, Target: site}); got != want {
-			t.Errorf("%s on an ESA site: %d a call, want %d", ot, got, want)
-		}
-	}
-	if got := l.size(GroupKey{Action: ActionPush, Target: site}); got != 100 {
-		t.Errorf("an ESA prefetch: %d a call, want 100", got)
+	if out := logs.Take(); strings.Contains(out, "shutdown grace passed") || !strings.Contains(out, "handed_back=") {
+		t.Errorf("the stop waited out the shutdown grace for a batch waiting for quota, or never ended:\n%s", out)
 	}
 }
