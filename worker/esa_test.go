@@ -130,3 +130,21 @@ func TestWorkerGatesAnESASiteOnItsOwnQuota(t *testing.T) {
 		t.Errorf("the stop waited out the shutdown grace for a batch waiting for quota, or never ended:\n%s", out)
 	}
 }
+
+// An ESA site's batches are cut at ESA's per-call caps of their purge type.
+func TestESABatchesWithinESACaps(t *testing.T) {
+	t.Parallel()
+	l := DefaultLimits()
+	site := apiclient.ESASiteProduct(77)
+	for ot, want := range map[apiclient.ObjectType]int{
+		apiclient.ObjectFile: 1000, apiclient.ObjectDirectory: 100, "CacheTag": 100,
+		apiclient.ObjectHostname: 100, apiclient.ObjectPurgeAll: 1, apiclient.ObjectCacheKey: 1000,
+	} {
+		if got := l.size(GroupKey{Action: ActionRefresh, ObjectType: ot, Target: site}); got != want {
+			t.Errorf("%s on an ESA site: %d a call, want %d", ot, got, want)
+		}
+	}
+	if got := l.size(GroupKey{Action: ActionPush, Target: site}); got != 100 {
+		t.Errorf("an ESA prefetch: %d a call, want 100", got)
+	}
+}
