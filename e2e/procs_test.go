@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,15 +137,39 @@ func (p *proc) sampleRSS() int64 {
 	return p.peakRSS
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// Ports for the scenarios' processes come from below Linux's ephemeral
+// range (32768 and up), each handed out once per run: a port picked with
+// :0 and closed again can be taken by any outgoing connection before the
+// process it was given to binds it, which side-by-side scenarios made
+// happen ("bind: address already in use").
+const (
+	portsFrom = 10000
+	portsTo   = 32768
+)
+
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(int32(portsFrom + rand.IntN(portsTo-portsFrom))) }
+
+// freePort returns a loopback port that was free a moment ago and that no
+// other scenario of this run was given.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range portsTo - portsFrom {
+		p := int(nextPort.Add(1))
+		if p >= portsTo {
+			nextPort.CompareAndSwap(int32(p), portsFrom)
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue // another process's
+		}
+		l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free loopback port in %d-%d", portsFrom, portsTo-1)
+	return 0
 }
 
 // waitFor polls cond every 50ms until it holds or timeout passes.
