@@ -47,6 +47,8 @@ type MemoryRecent struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	seen   map[string]time.Time // when the path's last call was sent
+	// pruned is when seen was last swept of what is past the window.
+	pruned time.Time
 }
 
 // NewMemoryRecent returns a Recent that forgets a path window after its
@@ -72,14 +74,18 @@ func (m *MemoryRecent) Fresh(_ context.Context, action string, paths []string, a
 	return out, nil
 }
 
-// Remember implements Recent; it also forgets what is past the window.
+// Remember implements Recent. Every eighth of the window it also forgets
+// what is past the window (Fresh never counts it): a sweep on every call
+// would cost each accepted call a pass over an hour's paths.
 func (m *MemoryRecent) Remember(_ context.Context, action string, paths []string, sent time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	for k, at := range m.seen {
-		if now.Sub(at) >= m.window {
-			delete(m.seen, k)
+	if now := m.now(); now.Sub(m.pruned) >= m.window/8 {
+		m.pruned = now
+		for k, at := range m.seen {
+			if now.Sub(at) >= m.window {
+				delete(m.seen, k)
+			}
 		}
 	}
 	for _, p := range paths {

@@ -75,3 +75,43 @@ func TestRedisRecentFailsOpen(t *testing.T) {
 		t.Fatalf("fresh %v, err %v: want every path and an error", fresh, err)
 	}
 }
+
+// MemoryRecent forgets what is past its window: after a window of quiet,
+// one more call leaves only its own paths held, so its memory is bounded
+// by what was sent in about one window.
+func TestMemoryRecentForgetsPastTheWindow(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	r := NewMemoryRecent(time.Hour, func() time.Time { return now })
+	ctx := context.Background()
+	if err := r.Remember(ctx, "refresh", urls("example.com", 0, 1000), now); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour + time.Hour/8)
+	if err := r.Remember(ctx, "refresh", urls("example.com", 5000, 1), now); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.seen); n != 1 {
+		t.Fatalf("%d paths held, want 1: what is past the window is kept", n)
+	}
+}
+
+// BenchmarkMemoryRecentRemember: an accepted call of 1,000 paths
+// remembered while 30,000 paths of the last hour are held (the default
+// window, a busy account).
+func BenchmarkMemoryRecentRemember(b *testing.B) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	r := NewMemoryRecent(time.Hour, func() time.Time { return now })
+	ctx := context.Background()
+	for i := range 30 {
+		_ = r.Remember(ctx, "refresh", urls("example.com", i*1000, 1000), now)
+	}
+	call := urls("example.com", 0, 1000)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Millisecond)
+		_ = r.Remember(ctx, "refresh", call, now)
+	}
+}
