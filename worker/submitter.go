@@ -512,10 +512,7 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 	if b.Len() == 0 {
 		// Another replica's calls cover every path: nothing is sent and
 		// the reservation goes back.
-		if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
-			s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
-		}
-		s.giveShare(ctx, tg, share, share.Granted)
+		s.giveBack(ctx, tg, res, share)
 		return
 	}
 	defer s.keepReserved(ctx, tg.gate, res)()
@@ -555,16 +552,22 @@ func (s *submitter) send(ctx context.Context, tg *target, b *batch, res quota.Re
 		s.out.settleBatch(ctx, b, outcome{kind: accepted, reqID: requestID, tasks: taskIDs})
 		return
 	}
-	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
-		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
-	}
-	s.giveShare(ctx, tg, share, share.Granted)
+	s.giveBack(ctx, tg, res, share)
 	if s.claims != nil {
 		if uErr := s.claims.Unclaim(ctx, b.Key.String(), paths, b.sentAt, s.owner); uErr != nil {
 			s.log.Warn("release claims of a failed call", slog.String("error", uErr.Error()))
 		}
 	}
 	s.failed(ctx, tg, b, err)
+}
+
+// giveBack returns the reservation and the share of a call that spent
+// nothing (not sent, or refused).
+func (s *submitter) giveBack(ctx context.Context, tg *target, res quota.Reservation, share quota.ShareTake) {
+	if rErr := tg.gate.Refund(ctx, res); rErr != nil && !errors.Is(rErr, quota.ErrUnknownReservation) {
+		s.log.Warn("refund quota reservation", slog.String("error", rErr.Error()))
+	}
+	s.giveShare(ctx, tg, share, share.Granted)
 }
 
 // giveShare returns n units of share that a call did not spend.
