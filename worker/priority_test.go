@@ -205,9 +205,13 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 	spent := len(h.emu.Paths(apiclient.CDN().Actions.Refresh))
 	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
 	cfg := fastConfig()
-	cfg.QuotaHold = 50 * time.Millisecond
-	// A hand-back waits until the reset on the worker's clock: 3 s for
-	// the urgent jobs, 1 s for the normal ones.
+	// A normal batch yields to urgent paths that came back for at most
+	// quota_hold + linger (31 s by default); 50 ms + 30 ms was shorter
+	// than forming and sending the urgent batch on a loaded machine.
+	cfg.QuotaHold = time.Second
+	// A hand-back waits until the reset on the worker's clock: 6 s for
+	// the urgent jobs, 2 s for the normal ones (seconds of margin for the
+	// test's own steps on a loaded machine).
 	cfg.DeferMax = time.Hour
 	cfg.Tracker.Disabled = true
 	h.runWorker(cfg, "w1")
@@ -221,7 +225,7 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 			return true
 		})
 	}
-	h.clock.Set(reset.Add(-3 * time.Second))
+	h.clock.Set(reset.Add(-6 * time.Second))
 	var urgent []string
 	for i := range 3 {
 		j := refreshJob(urls("www.example.com", i*10, 10)...)
@@ -229,7 +233,7 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 		urgent = append(urgent, h.publish(j))
 	}
 	handedBack("the urgent jobs handed back", urgent)
-	h.clock.Set(reset.Add(-time.Second))
+	h.clock.Set(reset.Add(-2 * time.Second))
 	var normal []string
 	for i := range 5 {
 		normal = append(normal, h.publish(refreshJob(urls("example.com", i*100, 100)...)))
