@@ -8,9 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"testing"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 var sizeFlag = flag.String("e2e.size", "short", "scenario sizes: short (make test), full (make e2e) or soak (make soak)")
@@ -23,11 +23,11 @@ func TestMain(m *testing.M) {
 		os.Exit(runNATSHelper())
 	}
 	flag.Parse()
-	if sz, ok := sizeTable[*sizeFlag]; ok && sz.parallel && !flagSet("test.parallel") {
+	if sz, ok := sizeTable[*sizeFlag]; ok && sz.parallel {
 		// The scenarios' time is mostly their processes waiting (a NATS
 		// server down for seconds, a leader killed, a failover): side by
 		// side, more of them than there are CPUs share the machine well.
-		_ = flag.Set("test.parallel", strconv.Itoa(scenariosPerCPU*runtime.GOMAXPROCS(0)))
+		jobstest.ParallelPerCPU(scenariosPerCPU)
 	}
 	os.Exit(run(m))
 }
@@ -35,13 +35,6 @@ func TestMain(m *testing.M) {
 // scenariosPerCPU is how many short scenarios run at once per CPU unless
 // -test.parallel says otherwise.
 const scenariosPerCPU = 2
-
-// flagSet reports whether the command line set the flag name.
-func flagSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
 
 func run(m *testing.M) int {
 	var err error
