@@ -14,18 +14,19 @@ import (
 // returns, not by the AccessKeyId: a rotated key keeps using the same
 // mirror, and no key name holds a key ID.
 func TestQuotaKeysNamedByAccount(t *testing.T) {
+	t.Parallel()
 	rdb := quotatest.Redis(t) // fails instead of skipping when CI is set
 	ctx := context.Background()
 	prefix := quotatest.Prefix(t, rdb)
-	srv := emulatorEnv(t, cdnemu.Options{AccountID: "5550001", AccessKeyID: "LTAIfirstkey", AccessKeySecret: "first-secret",
+	srv, env := emulatorEnv(t, cdnemu.Options{AccountID: "5550001", AccessKeyID: "LTAIfirstkey", AccessKeySecret: "first-secret",
 		ExtraKeys: map[string]string{"LTAIsecondkey": "second-secret"}})
-	t.Setenv("CDNPURGE_REDIS_URL", "redis://127.0.0.1:6379/0")
-	t.Setenv("CDNPURGE_REDIS_KEY_PREFIX", prefix)
+	env["CDNPURGE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+	env["CDNPURGE_REDIS_KEY_PREFIX"] = prefix
 	var seen []string
 	for _, pair := range [][2]string{{"LTAIfirstkey", "first-secret"}, {"LTAIsecondkey", "second-secret"}} {
-		t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", pair[0])
-		t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", pair[1])
-		code, out, stderr := runCLI(t, "", "--log-level", "warn", "quota", "--sync")
+		env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = pair[0]
+		env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = pair[1]
+		code, out, stderr := runCLIWith(t, env, "", "--log-level", "warn", "quota", "--sync")
 		if code != 0 {
 			t.Fatalf("quota --sync with %s: code %d: %s%s", pair[0], code, out, stderr)
 		}
@@ -46,9 +47,9 @@ func TestQuotaKeysNamedByAccount(t *testing.T) {
 	}
 
 	// cdn.account_id skips the STS lookup.
-	t.Setenv("CDNPURGE_CDN_ACCOUNT_ID", "7770002")
+	env["CDNPURGE_CDN_ACCOUNT_ID"] = "7770002"
 	before := stsCalls(srv)
-	if code, out, stderr := runCLI(t, "", "--log-level", "warn", "quota", "--sync"); code != 0 {
+	if code, out, stderr := runCLIWith(t, env, "", "--log-level", "warn", "quota", "--sync"); code != 0 {
 		t.Fatalf("code %d: %s%s", code, out, stderr)
 	}
 	if stsCalls(srv) != before {

@@ -14,11 +14,11 @@ import (
 	"github.com/cdnpurge/cdnpurge/worker"
 )
 
-// cliNATS starts a NATS with the work stream and points the commands of
-// the test at it (with the emulator's account and example.com).
-func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects) {
+// cliNATS starts a NATS with the work stream and returns an environment
+// that points the commands of the test at it (with the emulator's account
+// and example.com).
+func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects, map[string]string) {
 	t.Helper()
-	cleanEnv(t)
 	n := jobstest.RunNATS(t)
 	nc, err := nats.Connect(n.URL)
 	if err != nil {
@@ -30,16 +30,15 @@ func cliNATS(t *testing.T) (*nats.Conn, jetstream.JetStream, jobs.Subjects) {
 	if _, err := queue.EnsureStream(t.Context(), js, queue.StreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("CDNPURGE_NATS_URL", n.URL)
-	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
-	t.Setenv("CDNPURGE_DOMAINS", "example.com")
-	return nc, js, subj
+	env := map[string]string{"CDNPURGE_NATS_URL": n.URL, "CDNPURGE_CDN_EMULATOR": "true", "CDNPURGE_DOMAINS": "example.com"}
+	return nc, js, subj, env
 }
 
 // pause, resume and jobs cancel are status events naming the action, the
 // job or pause, the reason and who (user@host).
 func TestOperatorActionsAreStatusEvents(t *testing.T) {
-	nc, js, subj := cliNATS(t)
+	t.Parallel()
+	nc, js, subj, env := cliNATS(t)
 	if _, err := queue.EnsureStatusStream(t.Context(), js, queue.StatusStreamConfig{Subjects: subj}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestOperatorActionsAreStatusEvents(t *testing.T) {
 
 	run := func(args ...string) string {
 		t.Helper()
-		code, out, errOut := runCLI(t, "", append([]string{"--log-level", "warn"}, args...)...)
+		code, out, errOut := runCLIWith(t, env, "", append([]string{"--log-level", "warn"}, args...)...)
 		if code != 0 {
 			t.Fatalf("%s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
 		}

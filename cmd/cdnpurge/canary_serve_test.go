@@ -52,7 +52,7 @@ func TestProviderCanaryReachesNoOutput(t *testing.T) {
 	logs := &syncBuffer{}
 	startServeWith(t, env, []string{"--log-format", "json", "serve"}, io.Discard, logs)
 	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
-	waitReady(t, base, false)
+	waitReady(t, base, "")
 	defer func() {
 		if t.Failed() {
 			t.Logf("serve log:\n%s", logs.String())

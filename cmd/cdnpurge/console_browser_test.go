@@ -25,20 +25,20 @@ const chromiumPath = "/usr/bin/chromium"
 // screenshot is kept as an artifact (CDNPURGE_TEST_ARTIFACTS, else the
 // test's temporary directory) and its path logged.
 func TestConsoleInChromium(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv("CI") == "" {
 			t.Skipf("%s not installed (apt-get install chromium); CI runs this test", chromiumPath)
 		}
 		t.Fatalf("%s missing in CI: .ci/run installs it", chromiumPath)
 	}
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
 	const token = "console-test-token"
-	_, admin := startServeBesideWith(t, map[string]string{"CDNPURGE_ADMIN_TOKEN": token})
+	b := startServeBesideWith(t, map[string]string{"CDNPURGE_ADMIN_TOKEN": token})
+	admin := b.admin
 	base := "http://" + admin + "/console/"
 
 	const url = "https://example.com/console/app.js"
-	code, out, stderr := runBeside(t, "purge", url)
+	code, out, stderr := b.run(t, "purge", url)
 	if code != 0 {
 		t.Fatalf("purge: %d %s %s", code, out, stderr)
 	}
@@ -96,7 +96,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if refused := text("#error"); !strings.Contains(refused, "log in with admin.token") {
 		t.Errorf("action without a session: %q", refused)
 	}
-	if ps, _ := runBesideOut(t, "jobs", "list"); !strings.Contains(ps, "running (not paused)") {
+	if _, ps, _ := b.run(t, "jobs", "list"); !strings.Contains(ps, "running (not paused)") {
 		t.Fatalf("a pause without a session took effect:\n%s", ps)
 	}
 
@@ -105,13 +105,13 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.Click(css("#login-submit")), chromedp.WaitVisible(css("#pause-form")))
 	do("pause", chromedp.SendKeys(css("#pause-reason"), "browser test freeze"), chromedp.Click(css("#pause")),
 		chromedp.WaitVisible(css("#pauses .paused")))
-	code, out, stderr = runBeside(t, "purge", "https://example.com/console/held.js")
+	code, out, stderr = b.run(t, "purge", "https://example.com/console/held.js")
 	if code != 0 {
 		t.Fatalf("purge during the pause: %d %s %s", code, out, stderr)
 	}
 	held := strings.Fields(out)[2]
 	jobstest.Eventually(t, "the job held by the console's pause", time.Minute, func() bool {
-		v := jobState(t, held)
+		v := b.jobState(t, held)
 		return v.State == worker.ViewDeferred && strings.Contains(v.Reason, "browser test freeze")
 	})
 	do("open the held job", chromedp.Navigate(base+"jobs/"+held), chromedp.WaitVisible(css("#job")))
@@ -127,14 +127,8 @@ func TestConsoleInChromium(t *testing.T) {
 	do("resume", chromedp.Navigate(base), chromedp.WaitVisible(css("#resume-form")), chromedp.Click(css("#resume")),
 		chromedp.WaitVisible(css("p#pauses")))
 	jobstest.Eventually(t, "the held job released by the resume", time.Minute, func() bool {
-		return jobState(t, held).State == worker.ViewComplete
+		return b.jobState(t, held).State == worker.ViewComplete
 	})
-}
-
-func runBesideOut(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	code, out, _ := runBeside(t, args...)
-	return out, code
 }
 
 // artifactPath is where a test keeps a file for people to look at:

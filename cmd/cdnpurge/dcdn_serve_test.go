@@ -17,16 +17,16 @@ import (
 // quota shows both targets, the metrics say which target took the paths,
 // jobs show names the DCDN task, and purge --direct splits the same way.
 func TestServeAndCLIWithDCDNDomain(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, admin := startServeBeside(t, "--config", cfgFile)
+	b := startServeBeside(t, "--config", cfgFile)
+	admin := b.admin
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+		return b.run(t, append([]string{"--config", cfgFile}, args...)...)
 	}
 
 	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s",
@@ -69,14 +69,14 @@ func TestServeAndCLIWithDCDNDomain(t *testing.T) {
 // Every domain on DCDN: serve runs without a CDN quota mirror, and a
 // queued purge completes on DCDN.
 func TestServeWithDCDNDomainsOnly(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, admin := startServeBeside(t, "--config", cfgFile)
-	code, out, stderr := runBeside(t, "--config", cfgFile, "--output", "json", "purge", "--wait", "--timeout", "20s", "https://dyn.example.org/only.js")
+	b := startServeBeside(t, "--config", cfgFile)
+	admin := b.admin
+	code, out, stderr := b.run(t, "--config", cfgFile, "--output", "json", "purge", "--wait", "--timeout", "20s", "https://dyn.example.org/only.js")
 	var sum summary
 	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 {
 		t.Fatalf("purge on a DCDN-only config: exit %d\n%s\n%s", code, out, stderr)
@@ -90,21 +90,22 @@ func TestServeWithDCDNDomainsOnly(t *testing.T) {
 // tasks asks every product; one product down hides nothing the others
 // answered: the CDN tasks are listed, and the DCDN failure is named.
 func TestTasksShowsWhatAnsweredWhenDCDNIsDown(t *testing.T) {
-	srv := emulatorEnv(t, cdnemu.Options{Domains: []string{"example.com"}, DCDNDomains: []string{"dyn.example.org"}})
+	t.Parallel()
+	srv, env := emulatorEnv(t, cdnemu.Options{Domains: []string{"example.com"}, DCDNDomains: []string{"dyn.example.org"}})
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  retry:\n    max_attempts: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, stderr := runCLI(t, "", "--config", cfgFile, "purge", "--direct", "https://example.com/a.js", "https://dyn.example.org/b.js"); code != 0 {
+	if code, out, stderr := runCLIWith(t, env, "", "--config", cfgFile, "purge", "--direct", "https://example.com/a.js", "https://dyn.example.org/b.js"); code != 0 {
 		t.Fatalf("purge --direct: exit %d\n%s\n%s", code, out, stderr)
 	}
 	srv.SetProductOutage(apiclient.ProductDCDN, time.Now().Add(time.Hour))
-	code, out, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "error", "tasks")
+	code, out, stderr := runCLIWith(t, env, "", "--config", cfgFile, "--log-level", "error", "tasks")
 	if code != 0 || !strings.Contains(out, "example.com/a.js") || strings.Contains(out, "dyn.example.org/b.js") || !strings.Contains(stderr, "tasks: dcdn:") {
 		t.Errorf("tasks with DCDN down: exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
 	}
 	srv.SetProductOutage(apiclient.ProductCDN, time.Now().Add(time.Hour))
-	if code, _, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "error", "tasks"); code == 0 || !strings.Contains(stderr, "cdn:") {
+	if code, _, stderr := runCLIWith(t, env, "", "--config", cfgFile, "--log-level", "error", "tasks"); code == 0 || !strings.Contains(stderr, "cdn:") {
 		t.Errorf("tasks with both down: exit %d, stderr %s; want a failure naming both", code, stderr)
 	}
 }

@@ -19,13 +19,13 @@ import (
 // `cdnpurge emulator --tls-ca-out` serves https with a throwaway CA's
 // certificate, STS included.
 func TestEmulatorCommandTLS(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
+		done <- newApp(noEnv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
 			"--tls-ca-out", ca, "--account-id", "4242"}, pw, io.Discard)
 		pw.Close()
 	}()
@@ -58,7 +58,7 @@ func TestEmulatorCommandTLS(t *testing.T) {
 		t.Errorf("GetCallerIdentity = %+v, %v", id, err)
 	}
 	stopEmulatorCmd(t, cancel, done)
-	if code, _, stderr := runCLI(t, "", "emulator", "--tls-cert", "x.pem"); code != 2 || !strings.Contains(stderr, "--tls-key") {
+	if code, _, stderr := runCLIWith(t, nil, "", "emulator", "--tls-cert", "x.pem"); code != 2 || !strings.Contains(stderr, "--tls-key") {
 		t.Errorf("--tls-cert alone: code %d %s", code, stderr)
 	}
 }
@@ -66,13 +66,13 @@ func TestEmulatorCommandTLS(t *testing.T) {
 // `cdnpurge emulator --dcdn-domains` serves those domains on the DCDN
 // actions only, with DCDN's own quota flags.
 func TestEmulatorCommandDCDNDomains(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
+		done <- newApp(noEnv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0",
 			"--domains", "example.com", "--dcdn-domains", "api.example.com,*.dyn.example.com", "--dcdn-url-quota", "2"}, pw, io.Discard)
 		pw.Close()
 	}()
@@ -104,7 +104,7 @@ func TestEmulatorCommandDCDNDomains(t *testing.T) {
 		t.Errorf("CDN quota %+v, %v", q, err)
 	}
 	stopEmulatorCmd(t, cancel, done)
-	if code, _, stderr := runCLI(t, "", "emulator", "--domains", "a.example.com", "--dcdn-domains", "a.example.com"); code != 2 ||
+	if code, _, stderr := runCLIWith(t, nil, "", "emulator", "--domains", "a.example.com", "--dcdn-domains", "a.example.com"); code != 2 ||
 		!strings.Contains(stderr, "--dcdn-domains") {
 		t.Errorf("a domain on both products: code %d %s", code, stderr)
 	}

@@ -28,8 +28,7 @@ import (
 // alibabacloud-go/esa-20240910 sends them) finds the site with ListSites
 // and purges, prefetches and lists tasks on it; a wrong secret is refused.
 func TestServeEmulatorServesAnESASiteToTheSDK(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - {name: example.org, product: esa, site: example.org}\n"+
 		"  - {name: \"*.example.org\", product: esa, site: example.org}\ncdn:\n  emulator: true\n"), 0o600); err != nil {
@@ -85,8 +84,9 @@ func TestServeEmulatorServesAnESASiteToTheSDK(t *testing.T) {
 func startServeWithEmulatorAt(t *testing.T, emuAddr string, globals ...string) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	storeDir := t.TempDir()
 	env := map[string]string{"CDNPURGE_WEBHOOKS_LISTEN": addr, "CDNPURGE_ADMIN_LISTEN": "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		"CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)), "CDNPURGE_WORKER_LINGER": "50ms"}
+		"CDNPURGE_NATS_EMBEDDED_PORT": strconv.Itoa(freePort(t)), "CDNPURGE_NATS_EMBEDDED_STORE_DIR": storeDir, "CDNPURGE_WORKER_LINGER": "50ms"}
 	maps.Copy(env, fastTracker)
 	_, port, _ := strings.Cut(emuAddr, ":")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -99,7 +99,7 @@ func startServeWithEmulatorAt(t *testing.T, emuAddr string, globals ...string) {
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	waitReady(t, "http://"+addr, true)
+	waitReady(t, "http://"+addr, storeDir)
 }
 
 type sdkCaller struct{ c *openapi.Client }
@@ -153,17 +153,17 @@ func sdkErrCode(err error) string {
 // site's kinds, and the metrics label it esa. A CacheKey refresh with
 // headers goes out as a cachekey purge.
 func TestServeAndCLIWithAnESASite(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - {name: example.org, product: esa, site: example.org}\n"+
 		"  - {name: \"*.example.org\", product: esa, site: example.org}\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, admin := startServeBeside(t, "--config", cfgFile)
+	b := startServeBeside(t, "--config", cfgFile)
+	admin := b.admin
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+		return b.run(t, append([]string{"--config", cfgFile}, args...)...)
 	}
 	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s",
 		"https://example.com/a.js", "https://example.org/b.js", "https://www.example.org/c.css")
@@ -235,17 +235,16 @@ func TestServeAndCLIWithAnESASite(t *testing.T) {
 // purgeall and hostname only with --direct (refused queued, before
 // anything is published), cachekey with its headers.
 func TestPurgeOperatorTypesOnAnESASite(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - {name: \"*.example.org\", product: esa, site: example.org}\n"+
 		"  - {name: example.org, product: esa, site: example.org}\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startServeBeside(t, "--config", cfgFile)
+	b := startServeBeside(t, "--config", cfgFile)
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+		return b.run(t, append([]string{"--config", cfgFile}, args...)...)
 	}
 	if code, out, stderr := run("purge", "--type", "purgeall", "https://example.org/"); code == 0 || !strings.Contains(stderr, "add --direct") {
 		t.Errorf("a queued purgeall: exit %d\n%s\n%s", code, out, stderr)

@@ -20,7 +20,7 @@ func TestJobsTablesEscapeHostileSource(t *testing.T) {
 	t.Parallel()
 	env := serveTestEnv(t, map[string]string{"CDNPURGE_DOMAINS": "example.com"})
 	startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator", "--worker=false"}, io.Discard, io.Discard)
-	waitReady(t, "http://"+env["CDNPURGE_WEBHOOKS_LISTEN"], false)
+	waitReady(t, "http://"+env["CDNPURGE_WEBHOOKS_LISTEN"], "")
 	nc, err := nats.Connect("nats://127.0.0.1:" + env["CDNPURGE_NATS_EMBEDDED_PORT"])
 	if err != nil {
 		t.Fatal(err)

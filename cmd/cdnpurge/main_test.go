@@ -19,7 +19,9 @@ import (
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
-// cleanEnv unsets every variable the tests could inherit.
+// cleanEnv unsets every variable the tests could inherit. Only tests of
+// what the process's environment does need it; the others build their
+// own environment and run the program in it (runCLIWith).
 func cleanEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
@@ -29,15 +31,12 @@ func cleanEnv(t *testing.T) {
 	}
 }
 
-// runCLI runs the program in the process's environment and returns its
-// exit code and output.
-func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
-	t.Helper()
-	return runApp(t, os.Getenv, stdin, args...)
-}
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
 
-// runCLIWith runs the program with env as its whole environment, so that
-// tests with environments of their own can run in parallel.
+// runCLIWith runs the program with env as its whole environment (nil: an
+// empty one), so that tests with environments of their own can run in
+// parallel, and returns its exit code and output.
 func runCLIWith(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	return runApp(t, func(k string) string { return env[k] }, stdin, args...)
@@ -61,12 +60,12 @@ func runAppWithin(t *testing.T, d time.Duration, getenv func(string) string, std
 }
 
 func TestVersion(t *testing.T) {
-	cleanEnv(t)
-	code, out, _ := runCLI(t, "", "version")
+	t.Parallel()
+	code, out, _ := runCLIWith(t, nil, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "cdnpurge dev (go") {
 		t.Errorf("version: code %d, out %q", code, out)
 	}
-	code, out, _ = runCLI(t, "", "--output", "json", "version")
+	code, out, _ = runCLIWith(t, nil, "", "--output", "json", "version")
 	var v struct{ Version, Go string }
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Version != "dev" || v.Go == "" {
 		t.Errorf("version json: code %d, out %q", code, out)
@@ -74,7 +73,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -91,7 +90,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"service", "billing", "Free"}, "charge type"},
 		{[]string{"purge"}, "no paths given"},
 	} {
-		code, out, stderr := runCLI(t, "", tc.args...)
+		code, out, stderr := runCLIWith(t, nil, "", tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%q: code %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
@@ -103,17 +102,17 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpGoesToStdout(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	for _, args := range [][]string{{"help"}, {"--help"}, {"help", "purge"}, {"purge", "--help"}, {"jobs", "--help"}, {"pause", "-h"}} {
-		code, out, stderr := runCLI(t, "", args...)
+		code, out, stderr := runCLIWith(t, nil, "", args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "Examples:") || stderr != "" {
 			t.Errorf("%q: code %d, stdout %d bytes, stderr %q; want 0 and the help on stdout", args, code, len(out), stderr)
 		}
 	}
-	if _, out, _ := runCLI(t, "", "help", "purge"); !strings.Contains(out, "--direct") {
+	if _, out, _ := runCLIWith(t, nil, "", "help", "purge"); !strings.Contains(out, "--direct") {
 		t.Error("help purge does not list --direct")
 	}
-	code, out, _ := runCLI(t, "", "--version")
+	code, out, _ := runCLIWith(t, nil, "", "--version")
 	if code != 0 || !strings.HasPrefix(out, "cdnpurge dev") {
 		t.Errorf("--version: code %d, %q", code, out)
 	}
@@ -122,7 +121,8 @@ func TestHelpGoesToStdout(t *testing.T) {
 // Every failure with --output json leaves a JSON error report on stdout
 // with a code scripts can branch on.
 func TestJSONErrorReport(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
 	for _, tc := range []struct {
 		stdin    string
 		args     []string
@@ -134,7 +134,7 @@ func TestJSONErrorReport(t *testing.T) {
 		{"", []string{"tasks", "--limit", "0"}, 2, codeUsage, 0},
 		{"https://example.com/a.js\nhttps://evil.example.net/b.js\n", []string{"purge", "--direct", "-f", "-"}, 1, codeRefused, 1},
 	} {
-		code, out, stderr := runCLI(t, tc.stdin, append([]string{"--output", "json"}, tc.args...)...)
+		code, out, stderr := runCLIWith(t, env, tc.stdin, append([]string{"--output", "json"}, tc.args...)...)
 		var rep errorBody
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Errorf("%q: stdout is not one JSON report (%v): %q", tc.args, err, out)
@@ -144,8 +144,8 @@ func TestJSONErrorReport(t *testing.T) {
 			t.Errorf("%q: exit %d report %+v; want exit %d code %s with %d problems", tc.args, code, rep, tc.exit, tc.code, tc.problems)
 		}
 	}
-	t.Setenv("CDNPURGE_WORKER_LINGER", "-1s")
-	code, out, _ := runCLI(t, "", "--output", "json", "config", "check")
+	env["CDNPURGE_WORKER_LINGER"] = "-1s"
+	code, out, _ := runCLIWith(t, env, "", "--output", "json", "config", "check")
 	var rep errorBody
 	if json.Unmarshal([]byte(out), &rep) != nil || code != 1 || rep.Code != codeConfig || len(rep.Problems) == 0 || rep.Problems[0].Field == "" {
 		t.Errorf("config check: exit %d, %q", code, out)
@@ -188,7 +188,7 @@ func TestSummaryCountsTasksAndPathsApart(t *testing.T) {
 }
 
 func TestConfigCheckNeverPrintsSecrets(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	secrets := map[string]string{
 		"ALIBABA_CLOUD_ACCESS_KEY_ID":           "LTAIvisible",
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET":       "access-secret-2f9c1e",
@@ -197,11 +197,8 @@ func TestConfigCheckNeverPrintsSecrets(t *testing.T) {
 		"CDNPURGE_WEBHOOKS_GENERIC_HMAC_SECRET": "hmac-secret-abcdefabcdef",
 		"CDNPURGE_REDIS_URL":                    "redis://:redis-pass-8812@localhost:6379/0",
 	}
-	for k, v := range secrets {
-		t.Setenv(k, v)
-	}
 	for _, output := range []string{"text", "json"} {
-		code, out, stderr := runCLI(t, "", "--config", "../../deploy/cdnpurge.example.yaml", "--output", output, "config", "check")
+		code, out, stderr := runCLIWith(t, secrets, "", "--config", "../../deploy/cdnpurge.example.yaml", "--output", output, "config", "check")
 		if code != 0 {
 			t.Fatalf("%s: code %d: %s", output, code, stderr)
 		}
@@ -224,11 +221,10 @@ func TestConfigCheckNeverPrintsSecrets(t *testing.T) {
 }
 
 func TestConfigCheckInvalid(t *testing.T) {
-	cleanEnv(t)
-	t.Setenv("CDNPURGE_WORKER_LINGER", "-1s")
-	t.Setenv("CDNPURGE_WEBHOOKS_GITLAB_TOKEN", "short-secret")
-	t.Setenv("CDNPURGE_CDN_CREDENTIALS_TYPE", "access_key")
-	code, out, stderr := runCLI(t, "", "config", "check")
+	t.Parallel()
+	env := map[string]string{"CDNPURGE_WORKER_LINGER": "-1s", "CDNPURGE_WEBHOOKS_GITLAB_TOKEN": "short-secret",
+		"CDNPURGE_CDN_CREDENTIALS_TYPE": "access_key"}
+	code, out, stderr := runCLIWith(t, env, "", "config", "check")
 	if code != 1 || !strings.Contains(stderr, "worker.linger: -1s: must be > 0 (from CDNPURGE_WORKER_LINGER)") || !strings.Contains(stderr, "cdn.credentials.type: access_key needs a key pair") {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
@@ -239,6 +235,9 @@ func TestConfigCheckInvalid(t *testing.T) {
 
 // A misspelled CDNPURGE_* variable in the process environment is refused
 // with the name it was probably meant to be.
+//
+// Serial: what it checks is that run reads the process's environment
+// (os.Environ), so it sets variables there.
 func TestConfigCheckUnknownVariable(t *testing.T) {
 	cleanEnv(t)
 	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
@@ -250,22 +249,24 @@ func TestConfigCheckUnknownVariable(t *testing.T) {
 	}
 }
 
-// emulatorEnv points the CLI at an in-process emulator.
-func emulatorEnv(t *testing.T, opts cdnemu.Options) *cdnemu.Server {
+// emulatorEnv starts an in-process emulator and returns it with an
+// environment that points the CLI at it (for runCLIWith; the test may add
+// to it).
+func emulatorEnv(t *testing.T, opts cdnemu.Options) (*cdnemu.Server, map[string]string) {
 	t.Helper()
-	cleanEnv(t)
 	srv, err := cdnemu.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	t.Setenv("CDNPURGE_ENDPOINT", srv.URL)
-	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
-	t.Setenv("CDNPURGE_CDN_EMULATOR", "true")
-	// A NATS of the test's own: quota reads the pauses there at once,
-	// where an unreachable one costs its 3 s timeout.
-	t.Setenv("CDNPURGE_NATS_URL", jobstest.RunNATS(t).URL)
-	return srv
+	return srv, map[string]string{
+		"CDNPURGE_ENDPOINT":          srv.URL,
+		"CDNPURGE_CDN_DCDN_ENDPOINT": srv.URL,
+		"CDNPURGE_CDN_EMULATOR":      "true",
+		// A NATS of the test's own: quota reads the pauses there at once,
+		// where an unreachable one costs its 3 s timeout.
+		"CDNPURGE_NATS_URL": jobstest.RunNATS(t).URL,
+	}
 }
 
 func urlFile(t *testing.T, n int) string {
@@ -283,8 +284,9 @@ func urlFile(t *testing.T, n int) string {
 }
 
 func TestPurgeDirectWait(t *testing.T) {
-	srv := emulatorEnv(t, cdnemu.Options{TaskPending: 0, TaskDuration: 0})
-	code, out, stderr := runCLI(t, "", "--output", "json", "--log-level", "warn", "purge", "--direct", "--wait", "--poll", "20ms", "-f", urlFile(t, 1500))
+	t.Parallel()
+	srv, env := emulatorEnv(t, cdnemu.Options{TaskPending: 0, TaskDuration: 0})
+	code, out, stderr := runCLIWith(t, env, "", "--output", "json", "--log-level", "warn", "purge", "--direct", "--wait", "--poll", "20ms", "-f", urlFile(t, 1500))
 	if code != 0 {
 		t.Fatalf("code %d: %s%s", code, out, stderr)
 	}
@@ -304,9 +306,10 @@ func TestPurgeDirectWait(t *testing.T) {
 }
 
 func TestPurgeDirectWaitsForQuota(t *testing.T) {
-	srv := emulatorEnv(t, cdnemu.Options{})
+	t.Parallel()
+	srv, env := emulatorEnv(t, cdnemu.Options{})
 	srv.SetQuota(cdnemu.Quota{URL: 250, Dir: 100, Regex: 20, Preload: 1000})
-	code, out, stderr := runCLI(t, "", "--log-level", "error", "purge", "--direct", "--wait", "--poll", "20ms", "-f", urlFile(t, 300))
+	code, out, stderr := runCLIWith(t, env, "", "--log-level", "error", "purge", "--direct", "--wait", "--poll", "20ms", "-f", urlFile(t, 300))
 	if code != 1 {
 		t.Fatalf("code %d, want 1: %s%s", code, out, stderr)
 	}
@@ -329,8 +332,9 @@ func TestPurgeDirectWaitsForQuota(t *testing.T) {
 }
 
 func TestPushFromStdinRefusesForeignDomain(t *testing.T) {
-	srv := emulatorEnv(t, cdnemu.Options{})
-	code, _, stderr := runCLI(t, "https://example.com/a.js\nhttps://evil.example.net/b.js\n", "push", "--direct", "-f", "-")
+	t.Parallel()
+	srv, env := emulatorEnv(t, cdnemu.Options{})
+	code, _, stderr := runCLIWith(t, env, "https://example.com/a.js\nhttps://evil.example.net/b.js\n", "push", "--direct", "-f", "-")
 	if code != 1 || !strings.Contains(stderr, "evil.example.net") || !strings.Contains(stderr, "nothing sent") {
 		t.Errorf("code %d stderr %q", code, stderr)
 	}
@@ -340,12 +344,12 @@ func TestPushFromStdinRefusesForeignDomain(t *testing.T) {
 }
 
 func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
-	cleanEnv(t)
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- newApp(os.Getenv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0"}, pw, io.Discard)
+		done <- newApp(noEnv, strings.NewReader("")).main(ctx, []string{"emulator", "--listen", "127.0.0.1:0"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -370,16 +374,17 @@ func TestEmulatorCommandAnswersSignedCall(t *testing.T) {
 }
 
 func TestQuotaAndServiceAgainstEmulator(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
-	code, out, stderr := runCLI(t, "", "--log-level", "error", "quota", "--sync")
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
+	code, out, stderr := runCLIWith(t, env, "", "--log-level", "error", "quota", "--sync")
 	if code != 0 || !strings.Contains(out, "url") {
 		t.Errorf("quota: code %d out %q stderr %q", code, out, stderr)
 	}
-	code, out, stderr = runCLI(t, "", "--output", "json", "service", "status")
+	code, out, stderr = runCLIWith(t, env, "", "--output", "json", "service", "status")
 	if code != 0 || !strings.Contains(out, cdnemu.DefaultInstanceID) {
 		t.Errorf("service status: code %d out %q stderr %q", code, out, stderr)
 	}
-	code, out, _ = runCLI(t, "", "tasks", "--limit", "5")
+	code, out, _ = runCLIWith(t, env, "", "tasks", "--limit", "5")
 	if code != 0 || !strings.Contains(out, "TASK") {
 		t.Errorf("tasks: code %d out %q", code, out)
 	}

@@ -14,10 +14,10 @@ import (
 // that need one say so and name the fix, instead of a failed bucket or an
 // empty domain list.
 func TestNoServeErrorsNameTheFix(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	port := strconv.Itoa(freePort(t)) // nothing listens there
-	env := map[string]string{"CDNPURGE_NATS_EMBEDDED_PORT": port}
+	// An empty data directory: no serve's state file.
+	env := map[string]string{"CDNPURGE_NATS_EMBEDDED_PORT": port, "CDNPURGE_NATS_EMBEDDED_STORE_DIR": t.TempDir()}
 	for _, args := range [][]string{{"jobs", "list"}, {"purge", "https://example.com/a.js"}, {"pause"}, {"resume"}, {"jobs", "show", "x"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			for _, output := range []string{"text", "json"} {

@@ -14,18 +14,19 @@ import (
 // paths again queue nothing new, other paths are refused with the earlier
 // job named.
 func TestQueuedIdempotencyKeyIsBoundToPaths(t *testing.T) {
-	_, js, _ := cliNATS(t)
+	t.Parallel()
+	_, js, _, env := cliNATS(t)
 
-	code, out, errOut := runCLI(t, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/a.js")
+	code, out, errOut := runCLIWith(t, env, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/a.js")
 	if code != 0 || !strings.Contains(out, "queued job") {
 		t.Fatalf("first: exit %d\n%s\n%s", code, out, errOut)
 	}
 	first := strings.Fields(out)[2]
-	code, out, errOut = runCLI(t, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/a.js")
+	code, out, errOut = runCLIWith(t, env, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/a.js")
 	if code != 0 || !strings.Contains(out, first) || !strings.Contains(out, "already queued") {
 		t.Fatalf("same paths again: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, errOut = runCLI(t, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/b.js")
+	code, out, errOut = runCLIWith(t, env, "", "--log-level", "warn", "purge", "--idempotency-key", "release-7", "https://example.com/b.js")
 	if code == 0 || !strings.Contains(errOut, "idempotency-key") || !strings.Contains(errOut, first) {
 		t.Fatalf("other paths: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -131,8 +131,11 @@ func curlPost(t *testing.T, words []string, addr string) {
 // The README's quick start as written: make run (serve --emulator with the
 // demo token, here on free ports), then from "another terminal" every
 // command it lists, with no flags and no environment at all, each exit 0.
+//
+// Serial: the commands find the serve through the default data directory,
+// data/nats of the working directory, which is what this test checks; it
+// changes the process's working directory to a temporary one.
 func TestQuickStart(t *testing.T) {
-	cleanEnv(t)
 	lines := quickStartLines(t, "../../README.md")
 	makefile, err := os.ReadFile("../../Makefile")
 	if err != nil {
@@ -172,7 +175,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 	defer stop()
-	waitReady(t, "http://"+addr, true)
+	waitReady(t, "http://"+addr, filepath.Join("data", "nats"))
 	fi, err := os.Stat(filepath.Join("data", "nats", stateFileName))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state file: %v, mode %v; want 0600", err, fi.Mode().Perm())

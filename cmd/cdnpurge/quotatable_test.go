@@ -98,8 +98,9 @@ func TestQuotaJSONOfEachTarget(t *testing.T) {
 	}
 }
 
-// fakeDCDN answers DescribeDcdnRefreshQuota with urlRemain URLs left.
-func fakeDCDN(t *testing.T, urlRemain string) *atomic.Int32 {
+// fakeDCDN answers DescribeDcdnRefreshQuota with urlRemain URLs left;
+// env's commands call it.
+func fakeDCDN(t *testing.T, env map[string]string, urlRemain string) *atomic.Int32 {
 	t.Helper()
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +118,7 @@ func fakeDCDN(t *testing.T, urlRemain string) *atomic.Int32 {
 			"DirQuota": "100", "DirRemain": "100", "PreloadQuota": "500", "PreloadRemain": "500"})
 	}))
 	t.Cleanup(srv.Close)
-	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", srv.URL)
+	env["CDNPURGE_CDN_DCDN_ENDPOINT"] = srv.URL
 	return &calls
 }
 
@@ -141,11 +142,12 @@ func domainsConfig(t *testing.T, body string) string {
 }
 
 func TestQuotaCommandShowsEachTarget(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
-	calls := fakeDCDN(t, "0")
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
+	calls := fakeDCDN(t, env, "0")
 	cfg := domainsConfig(t, "domains:\n  - example.com\n  - {name: static.example.com, product: dcdn}\n")
 
-	code, out, stderr := runCLI(t, "", "--config", cfg, "--log-level", "error", "quota", "--sync")
+	code, out, stderr := runCLIWith(t, env, "", "--config", cfg, "--log-level", "error", "quota", "--sync")
 	if code != 0 {
 		t.Fatalf("quota: code %d out %q stderr %q", code, out, stderr)
 	}
@@ -157,7 +159,7 @@ func TestQuotaCommandShowsEachTarget(t *testing.T) {
 		t.Errorf("DescribeDcdnRefreshQuota called %d times, want 1", calls.Load())
 	}
 
-	code, out, _ = runCLI(t, "", "--config", cfg, "--output", "json", "quota", "--sync")
+	code, out, _ = runCLIWith(t, env, "", "--config", cfg, "--output", "json", "quota", "--sync")
 	var v quotaJSON
 	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil {
 		t.Fatalf("quota json: code %d, %v: %s", code, err, out)
@@ -174,9 +176,10 @@ func TestQuotaCommandShowsEachTarget(t *testing.T) {
 
 // With only CDN domains the command asks only the CDN API, as before.
 func TestQuotaCommandCDNOnly(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
-	calls := fakeDCDN(t, "2000")
-	code, out, stderr := runCLI(t, "", "--log-level", "error", "quota", "--sync")
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
+	calls := fakeDCDN(t, env, "2000")
+	code, out, stderr := runCLIWith(t, env, "", "--log-level", "error", "quota", "--sync")
 	if code != 0 || strings.Contains(out, "dcdn") || !strings.Contains(squeeze(out), "\ncdn url 10000") || strings.Contains(out, "\n\n") {
 		t.Errorf("quota: code %d out %q stderr %q", code, out, stderr)
 	}
@@ -187,11 +190,12 @@ func TestQuotaCommandCDNOnly(t *testing.T) {
 
 // A DCDN outage shows CDN's quota and fails naming DCDN.
 func TestQuotaCommandDCDNDown(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
-	t.Setenv("CDNPURGE_CDN_DCDN_ENDPOINT", "http://127.0.0.1:1")
-	t.Setenv("CDNPURGE_CDN_RETRY_MAX_ATTEMPTS", "1")
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
+	env["CDNPURGE_CDN_DCDN_ENDPOINT"] = "http://127.0.0.1:1"
+	env["CDNPURGE_CDN_RETRY_MAX_ATTEMPTS"] = "1"
 	cfg := domainsConfig(t, "domains:\n  - example.com\n  - {name: static.example.com, product: dcdn}\n")
-	code, out, stderr := runCLI(t, "", "--config", cfg, "--log-level", "error", "quota", "--sync")
+	code, out, stderr := runCLIWith(t, env, "", "--config", cfg, "--log-level", "error", "quota", "--sync")
 	if code == 0 || !strings.Contains(squeeze(out), "\ncdn url 10000") || !strings.Contains(out, "not synced yet (last sync failed: ") ||
 		!strings.Contains(stderr, "sync dcdn quota") || !strings.Contains(stderr, "DescribeDcdnRefreshQuota") {
 		t.Errorf("quota with DCDN down: code %d out %q stderr %q", code, out, stderr)
@@ -222,25 +226,26 @@ func TestQuotaSharesPrintedUnderTheTables(t *testing.T) {
 // quota shows the configured shares of CDN's day, in text and JSON; a
 // share config check refuses names the field.
 func TestQuotaCommandShowsShares(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{URLQuota: 8000})
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", cdnemu.DefaultAccessKeyID)
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", cdnemu.DefaultAccessKeySecret)
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{URLQuota: 8000})
+	env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = cdnemu.DefaultAccessKeyID
+	env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = cdnemu.DefaultAccessKeySecret
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 25%\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "quota")
+	code, out, stderr := runCLIWith(t, env, "", "--config", cfgFile, "--log-level", "warn", "quota")
 	if code != 0 || !strings.Contains(out, "generic:bulk-sync") || !strings.Contains(out, "2000") {
 		t.Fatalf("quota: code %d, want the share of 25%% of 8,000:\n%s%s", code, out, stderr)
 	}
-	code, out, _ = runCLI(t, "", "--config", cfgFile, "--log-level", "warn", "--output", "json", "quota")
+	code, out, _ = runCLIWith(t, env, "", "--config", cfgFile, "--log-level", "warn", "--output", "json", "quota")
 	if code != 0 || !strings.Contains(out, `"shares"`) || !strings.Contains(out, `"limit": 2000`) {
 		t.Errorf("quota --output json: code %d, want the shares:\n%s", code, out)
 	}
 	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\nquota:\n  shares:\n    - source: generic:bulk-sync\n      share: 250%\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr = runCLI(t, "", "--config", cfgFile, "config", "check")
+	code, out, stderr = runCLIWith(t, env, "", "--config", cfgFile, "config", "check")
 	if code == 0 || !strings.Contains(out+stderr, "quota.shares[0].share") {
 		t.Errorf("config check of a share of 250%%: code %d, want the field named:\n%s%s", code, out, stderr)
 	}

@@ -128,7 +128,8 @@ func TestWriteOpenedAndBilling(t *testing.T) {
 // The service subcommands end to end against the emulator: the data comes
 // from worker/operations, the words from this package.
 func TestServiceCommandsAgainstEmulator(t *testing.T) {
-	srv := emulatorEnv(t, cdnemu.Options{})
+	t.Parallel()
+	srv, env := emulatorEnv(t, cdnemu.Options{})
 	for _, tc := range []struct {
 		args []string
 		want string // on stdout
@@ -142,7 +143,7 @@ func TestServiceCommandsAgainstEmulator(t *testing.T) {
 		// The emulator's account has no DCDN IPA service by default.
 		{args: []string{"service", "status", "--ipa"}, fail: "DcdnIpaServiceNotFound"},
 	} {
-		code, out, stderr := runCLI(t, "", append([]string{"--log-level", "error"}, tc.args...)...)
+		code, out, stderr := runCLIWith(t, env, "", append([]string{"--log-level", "error"}, tc.args...)...)
 		if tc.fail != "" {
 			if code == 0 || !strings.Contains(stderr, tc.fail) {
 				t.Errorf("%q: code %d, stderr %q; want a failure naming %s", tc.args, code, stderr, tc.fail)

@@ -16,8 +16,9 @@ import (
 // purge --wait and tasks --watch agree: failed tasks exit 1, and the
 // summary counts the failed task and its paths apart. JSON is snake_case.
 func TestFailedTasksExitOneEverywhere(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{TaskFailRate: 1})
-	code, out, stderr := runCLI(t, "", "--output", "json", "purge", "--direct", "--wait", "--poll", "20ms",
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{TaskFailRate: 1})
+	code, out, stderr := runCLIWith(t, env, "", "--output", "json", "purge", "--direct", "--wait", "--poll", "20ms",
 		"https://example.com/a.js", "https://example.com/b.js")
 	var sum summary
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
@@ -32,7 +33,7 @@ func TestFailedTasksExitOneEverywhere(t *testing.T) {
 	if len(sum.TaskIDs) != 1 {
 		t.Fatalf("task IDs %v", sum.TaskIDs)
 	}
-	code, out, _ = runCLI(t, "", "--output", "json", "tasks", "--id", sum.TaskIDs[0], "--watch", "--interval", "20ms")
+	code, out, _ = runCLIWith(t, env, "", "--output", "json", "tasks", "--id", sum.TaskIDs[0], "--watch", "--interval", "20ms")
 	dec := json.NewDecoder(strings.NewReader(out))
 	var list []map[string]any
 	var rep errorBody
@@ -42,7 +43,7 @@ func TestFailedTasksExitOneEverywhere(t *testing.T) {
 	if code != 1 || rep.Code != codeFailed || len(list) == 0 || list[0]["task_id"] != sum.TaskIDs[0] || list[0]["status"] != "Failed" {
 		t.Errorf("tasks --watch: exit %d, list %v, report %+v", code, list, rep)
 	}
-	code, out, _ = runCLI(t, "", "--output", "json", "quota", "--sync")
+	code, out, _ = runCLIWith(t, env, "", "--output", "json", "quota", "--sync")
 	if code != 0 || !strings.Contains(out, `"remaining"`) || strings.Contains(out, `"Remaining"`) {
 		t.Errorf("quota json: exit %d %s", code, out)
 	}
@@ -67,9 +68,10 @@ func TestRetryJobKeepsSpecOrGuessesType(t *testing.T) {
 
 // Every command's JSON is snake_case: no key starts with a capital.
 func TestJSONIsSnakeCase(t *testing.T) {
-	emulatorEnv(t, cdnemu.Options{})
+	t.Parallel()
+	_, env := emulatorEnv(t, cdnemu.Options{})
 	for _, args := range [][]string{{"quota", "--sync"}, {"service", "status"}, {"tasks", "--limit", "5"}, {"version"}} {
-		code, out, stderr := runCLI(t, "", append([]string{"--output", "json"}, args...)...)
+		code, out, stderr := runCLIWith(t, env, "", append([]string{"--output", "json"}, args...)...)
 		if code != 0 {
 			t.Errorf("%q: exit %d: %s", args, code, stderr)
 			continue

@@ -40,7 +40,7 @@ func TestServeRotatingCredentials(t *testing.T) {
 	var errOut syncBuffer
 	stop := startServeWith(t, env, []string{"--log-format", "json", "serve"}, io.Discard, &errOut)
 	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
-	waitReady(t, base, false)
+	waitReady(t, base, "")
 	const hooks = 6
 	for i := range hooks {
 		body := fmt.Sprintf(`{"kind":"refresh","refresh":{"paths":["https://example.com/r%d.js"]}}`, i)

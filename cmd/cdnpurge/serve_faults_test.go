@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +77,7 @@ func startServe(t *testing.T, extraEnv map[string]string) *runningServe {
 		natsURL: "nats://127.0.0.1:" + env["CDNPURGE_NATS_EMBEDDED_PORT"], storeDir: env["CDNPURGE_NATS_EMBEDDED_STORE_DIR"],
 		env: env, logs: &syncBuffer{}}
 	rs.stop = startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, rs.logs)
-	waitReady(t, rs.base, false)
+	waitReady(t, rs.base, "")
 	return rs
 }
 
@@ -99,13 +98,15 @@ func readyStatus(base string) int {
 	return r.StatusCode
 }
 
-// waitReady waits until base's /readyz answers 200, and, with
-// stateFile, until serve wrote its state file under data/nats.
-func waitReady(t *testing.T, base string, stateFile bool) {
+// waitReady waits until base's /readyz answers 200, and, unless storeDir
+// is empty, until serve wrote its state file there.
+func waitReady(t *testing.T, base, storeDir string) {
 	t.Helper()
 	jobstest.Eventually(t, "serve ready", 30*time.Second, func() bool {
-		if _, err := os.Stat(filepath.Join("data", "nats", stateFileName)); stateFile && err != nil {
-			return false
+		if storeDir != "" {
+			if _, err := os.Stat(statePath(storeDir)); err != nil {
+				return false
+			}
 		}
 		return readyStatus(base) == http.StatusOK
 	})

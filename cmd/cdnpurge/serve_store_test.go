@@ -53,7 +53,7 @@ func TestServeRestartNamesTheStreamItLost(t *testing.T) {
 			t.Logf("restarted serve's log:\n%s", logs.String())
 		}
 	})
-	waitReady(t, rs.base, false)
+	waitReady(t, rs.base, "")
 	resp, err := http.Get(rs.base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestServeRidesThroughAFullDisk(t *testing.T) {
 			t.Logf("serve's log:\n%s", logs.String())
 		}
 	})
-	waitReady(t, base, false)
+	waitReady(t, base, "")
 	acked := map[string]bool{}
 	hook := func(i int) (int, string) {
 		code, body := postGenericHook(base, faultToken, fmt.Sprintf(`{"kind":"refresh","refresh":{"paths":["https://example.com/full-%d.html"]}}`, i))

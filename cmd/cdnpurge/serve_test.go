@@ -22,14 +22,32 @@ var fastTracker = map[string]string{
 	"CDNPURGE_WORKER_TRACKER_FIRST_POLL": "20ms",
 }
 
+// handedOut are the ports freePort returned: closed again, a port may be
+// the OS's next pick, and tests run in parallel would then be given the
+// same one before either serve listens on it.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort returns a port nothing listens on, and never the same one twice
+// in a test run.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serve on embedded defaults with the emulator: a generic deploy hook is
@@ -46,7 +64,7 @@ func TestServeEndToEnd(t *testing.T) {
 	stop := startServeWith(t, env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, &errOut)
 	base := "http://" + env["CDNPURGE_WEBHOOKS_LISTEN"]
 	admin := "http://" + env["CDNPURGE_ADMIN_LISTEN"]
-	waitReady(t, base, false)
+	waitReady(t, base, "")
 	if code, hout, _ := runCLIWith(t, env, "", "healthcheck", "--url", base+"/healthz"); code != 0 || !strings.Contains(hout, "ok") {
 		t.Fatalf("healthcheck: exit %d, %q", code, hout)
 	}

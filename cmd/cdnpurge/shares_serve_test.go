@@ -11,14 +11,14 @@ import (
 // serve applies quota.shares: a queued purge from the CLI spends from its
 // share, and /metrics shows the share's use and limit.
 func TestServeSpendsFromAQuotaShare(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains: [example.com]\ncdn:\n  emulator: true\nquota:\n  shares:\n    - source: cli*\n      share: 50%\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, admin := startServeBeside(t, "--config", cfgFile)
-	code, out, stderr := runBeside(t, "--config", cfgFile, "--output", "json", "purge", "--wait", "--timeout", "20s",
+	b := startServeBeside(t, "--config", cfgFile)
+	admin := b.admin
+	code, out, stderr := b.run(t, "--config", cfgFile, "--output", "json", "purge", "--wait", "--timeout", "20s",
 		"https://example.com/a.js", "https://example.com/b.js", "https://example.com/c.js")
 	var sum summary
 	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil || sum.Completed != 1 {

@@ -24,16 +24,16 @@ import (
 // does the same from the CLI; a tag of an unconfigured domain or with a
 // comma is refused before anything is sent.
 func TestPurgeTagsAgainstServeEmulator(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	if err := os.WriteFile(cfgFile, []byte("domains:\n  - example.com\n  - name: dyn.example.org\n    product: dcdn\ncdn:\n  emulator: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, admin := startServeBeside(t, "--config", cfgFile)
+	b := startServeBeside(t, "--config", cfgFile)
+	admin := b.admin
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		return runBeside(t, append([]string{"--config", cfgFile}, args...)...)
+		return b.run(t, append([]string{"--config", cfgFile}, args...)...)
 	}
 	code, out, stderr := run("--output", "json", "purge", "--wait", "--timeout", "20s", "--type", "tag", "--domain", "example.com", "home", "product-42")
 	var sum summary
@@ -74,8 +74,7 @@ func TestPurgeTagsAgainstServeEmulator(t *testing.T) {
 // completes, the emulator took RefreshObjectCacheByCacheTag, and jobs
 // show lists the tags.
 func TestGitHubPushPurgesMappedTags(t *testing.T) {
-	cleanEnv(t)
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	cfgFile := filepath.Join(t.TempDir(), "cdnpurge.yaml")
 	cfg := `domains:
   - example.com
@@ -94,7 +93,8 @@ cdn:
 		t.Fatal(err)
 	}
 	const secret = "gh-secret-0123456789abcdef"
-	addr, admin := startServeBesideWith(t, map[string]string{"CDNPURGE_WEBHOOKS_GITHUB_SECRET": secret}, "--config", cfgFile)
+	b := startServeBesideWith(t, map[string]string{"CDNPURGE_WEBHOOKS_GITHUB_SECRET": secret}, "--config", cfgFile)
+	addr, admin := b.addr, b.admin
 	body := []byte(`{"ref":"refs/heads/main","after":"b0a1c2d3","repository":{"full_name":"acme/site"},
 "commits":[{"id":"b0a1c2d3","added":["public/img/logo.svg"],"modified":["public/css/site.css","README.md"],"removed":["public/img/old.png"]}],
 "head_commit":{"id":"b0a1c2d3"}}`)
@@ -122,7 +122,7 @@ cdn:
 	id := ans.Jobs[0].ID
 	var v worker.JobView
 	jobstest.Eventually(t, "the tag job complete", 20*time.Second, func() bool {
-		v = jobState(t, id)
+		v = b.jobState(t, id)
 		return v.Final()
 	})
 	if v.State != worker.ViewComplete || !slices.Equal(v.Paths, []string{"tag://example.com/site-img", "tag://example.com/site-css"}) {
