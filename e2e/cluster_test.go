@@ -140,15 +140,19 @@ func newCluster(t *testing.T, run *runState, name string, o clusterOpts) *cluste
 		c.nats = startNATS(t, run.logDir+"/"+name)
 	}
 	c.writeConfig()
+	if o.redisURL == sharedRedis {
+		// Registered before the replicas start, so that it runs after
+		// they stopped (cleanups run last first): a key a replica wrote
+		// after the deletion would stay for its TTL (the recent window
+		// keeps a key per path for an hour).
+		t.Cleanup(func() { deleteKeys(sharedRedis, c.prefix) })
+	}
 	for i := range o.replicas {
 		r := &replica{name: fmt.Sprintf("replica-%c", 'a'+i), port: freePort(t)}
 		r.base = fmt.Sprintf("http://127.0.0.1:%d", r.port)
 		r.admin = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		c.replicas = append(c.replicas, r)
 		c.startReplica(r)
-	}
-	if o.redisURL == sharedRedis {
-		t.Cleanup(func() { deleteKeys(sharedRedis, c.prefix) })
 	}
 	return c
 }
@@ -494,16 +498,20 @@ func deleteKeys(url, prefix string) {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
+	// A scenario leaves tens of thousands of keys (one per path sent,
+	// for the recent window): a SCAN of 500 a round trip over a keyspace
+	// other runs filled outlasted the old 10 s deadline, and the keys
+	// piled up for an hour, slowing every SCAN of the machine's Redis.
+	iter := rdb.Scan(ctx, 0, prefix+"*", 10_000).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		rdb.Del(ctx, keys[:n]...)
+		n := min(len(keys), 1000)
+		rdb.Unlink(ctx, keys[:n]...)
 		keys = keys[n:]
 	}
 }

@@ -99,7 +99,7 @@ func TestRedisOutageRecoversAndResyncs(t *testing.T) {
 
 	// Meanwhile the store lost its data (a restart): the mirror must not
 	// grant from nothing, it re-syncs first.
-	iter := real.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	iter := real.Scan(ctx, 0, prefix+"*", 10_000).Iterator()
 	for iter.Next(ctx) {
 		real.Del(ctx, iter.Val())
 	}

@@ -44,7 +44,9 @@ func Prefix(tb testing.TB, c *redis.Client) string {
 	p := "cdnpurge-test:" + hex.EncodeToString(b[:]) + ":"
 	tb.Cleanup(func() {
 		ctx := context.Background()
-		iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
+		// A large COUNT: the machine's Redis may hold many other keys
+		// (an e2e run's), and each SCAN round trip looks at COUNT of them.
+		iter := c.Scan(ctx, 0, p+"*", 10_000).Iterator()
 		for iter.Next(ctx) {
 			c.Del(ctx, iter.Val())
 		}
