@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Group commit caps: a round of GroupSync answers at most this many
@@ -50,6 +51,9 @@ type GroupSync struct {
 	// just before its last fsync: a block whose stamp has not changed
 	// since holds nothing unflushed and is skipped.
 	flushed map[string]map[string]fileStamp
+	// listed holds, per stream directory, its block directory's stamp
+	// when known was listed.
+	listed map[string]fileStamp
 
 	maxCallers int
 	maxBytes   int64
@@ -59,6 +63,8 @@ type GroupSync struct {
 	flushFn func() error
 	// fsyncFn is fsyncPath, replaced by tests.
 	fsyncFn func(path string) error
+	// listFn is filepath.Glob, replaced by tests.
+	listFn func(pattern string) ([]string, error)
 }
 
 // fileStamp tells whether a block file changed: JetStream appends every
@@ -92,10 +98,11 @@ type syncRound struct {
 // directory is storeDir.
 func NewGroupSync(storeDir string, streams ...string) *GroupSync {
 	g := &GroupSync{storeDir: storeDir, streams: streams, known: map[string][]string{},
-		flushed:    map[string]map[string]fileStamp{},
+		flushed: map[string]map[string]fileStamp{}, listed: map[string]fileStamp{},
 		maxCallers: DefaultGroupMaxCallers, maxBytes: DefaultGroupMaxBytes}
 	g.flushFn = g.flush
 	g.fsyncFn = fsyncPath
+	g.listFn = filepath.Glob
 	return g
 }
 
@@ -167,30 +174,56 @@ func (g *GroupSync) flush() error {
 	errs := make([]error, len(g.streams))
 	var wg sync.WaitGroup
 	for i, name := range g.streams {
-		if _, err := os.Stat(StreamDir(g.storeDir, name)); err != nil {
-			if i == 0 || !errors.Is(err, os.ErrNotExist) {
-				errs[i] = fmt.Errorf("flush stream %s to disk: its directory: %w", name, err)
-			}
-			continue
-		}
 		// The streams' files are flushed side by side: a round takes
 		// as long as the slowest, not the sum.
-		wg.Go(func() { errs[i] = g.flushStream(name) })
+		wg.Go(func() {
+			err := g.flushStream(name)
+			if i > 0 && errors.Is(err, errNoStream) {
+				err = nil
+			}
+			errs[i] = err
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// errNoStream marks a stream whose block directory does not exist (yet).
+var errNoStream = errors.New("no such stream")
+
+// racyListing is how recent a block directory's modification time may be
+// for its listing to be trusted no further than that moment: the kernel
+// stamps a directory with a coarse clock (a tick of milliseconds), so a
+// block created in the same tick as the last listing leaves the stamp as
+// it was. Within this window of the stamp the directory is listed again
+// (git's "racily clean" index entries are the same problem).
+const racyListing = time.Second
+
 func (g *GroupSync) flushStream(name string) error {
 	dir := StreamDir(g.storeDir, name)
 	msgs := filepath.Join(dir, "msgs")
-	blocks, err := filepath.Glob(filepath.Join(msgs, "*.blk"))
+	dirStamp, err := stampOf(msgs)
 	if err != nil {
-		return fmt.Errorf("list blocks of stream %s: %w", name, err)
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%w: %w", errNoStream, err)
+		}
+		return fmt.Errorf("flush stream %s to disk: its directory: %w", name, err)
 	}
 	g.mu.Lock()
 	before := g.flushed[dir]
+	prev, seen := g.known[dir]
+	listed, listedOK := g.listed[dir]
 	g.mu.Unlock()
+	// The blocks are listed again only when the directory changed since
+	// the last listing (a block created or removed), or may have changed
+	// within the kernel's clock tick: a listing is several system calls
+	// and a round's hooks wait for them.
+	blocks := prev
+	if !seen || !listedOK || listed != dirStamp || time.Since(time.Unix(0, dirStamp.mtimeNs)) < racyListing {
+		if blocks, err = g.listFn(filepath.Join(msgs, "*.blk")); err != nil {
+			return fmt.Errorf("list blocks of stream %s: %w", name, err)
+		}
+	}
 	// Only the blocks that changed since their last fsync are flushed: an
 	// fsync of a clean file still costs a disk cache flush on ext4, and a
 	// round usually finds one block of one stream written (the work
@@ -219,9 +252,11 @@ func (g *GroupSync) flushStream(name string) error {
 	}
 	g.mu.Lock()
 	g.flushed[dir] = after
-	prev, seen := g.known[dir]
 	g.mu.Unlock()
 	if seen && slices.Equal(prev, blocks) {
+		g.mu.Lock()
+		g.listed[dir] = dirStamp
+		g.mu.Unlock()
 		return nil
 	}
 	if !seen {
@@ -242,8 +277,11 @@ func (g *GroupSync) flushStream(name string) error {
 	} else if err := g.fsyncFn(msgs); err != nil {
 		return fmt.Errorf("flush block directory of stream %s: %w", name, err)
 	}
+	// The listing is trusted from now on only once the directory that
+	// holds a new block is flushed too.
 	g.mu.Lock()
 	g.known[dir] = blocks
+	g.listed[dir] = dirStamp
 	g.mu.Unlock()
 	return nil
 }

@@ -214,3 +214,84 @@ func TestGroupSyncFlushesOnlyTheBlocksThatChanged(t *testing.T) {
 	write(second, "job 4")
 	round(kv, second)
 }
+
+// TestGroupSyncListsBlocksOnlyWhenTheirDirectoryMayHaveChanged: a round
+// lists a stream's blocks again when its block directory changed, or
+// changed so recently that the kernel's coarse clock may hide a second
+// change, and trusts the last listing otherwise; a block created since is
+// always flushed.
+func TestGroupSyncListsBlocksOnlyWhenTheirDirectoryMayHaveChanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	msgs := filepath.Join(StreamDir(dir, "W"), "msgs")
+	if err := os.MkdirAll(msgs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	first, second := filepath.Join(msgs, "1.blk"), filepath.Join(msgs, "2.blk")
+	if err := os.WriteFile(first, []byte("job 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(msgs, old, old); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGroupSync(dir, "W")
+	var mu sync.Mutex
+	lists := 0
+	var synced []string
+	g.listFn = func(pattern string) ([]string, error) {
+		mu.Lock()
+		lists++
+		mu.Unlock()
+		return filepath.Glob(pattern)
+	}
+	g.fsyncFn = func(p string) error {
+		mu.Lock()
+		synced = append(synced, filepath.Base(p))
+		mu.Unlock()
+		return fsyncPath(p)
+	}
+	round := func(what string, wantLists int, wantSynced ...string) {
+		t.Helper()
+		mu.Lock()
+		lists, synced = 0, nil
+		mu.Unlock()
+		if err := g.Sync(t.Context(), 1); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var blocks []string
+		for _, s := range synced {
+			if strings.HasSuffix(s, ".blk") {
+				blocks = append(blocks, s)
+			}
+		}
+		if lists != wantLists || !slices.Equal(blocks, wantSynced) {
+			t.Fatalf("%s: %d listings, blocks flushed %q; want %d, %q", what, lists, blocks, wantLists, wantSynced)
+		}
+	}
+	round("first round", 1, "1.blk")
+	round("nothing changed", 0)
+	f, err := os.OpenFile(first, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("job 2"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	round("a block appended to", 0, "1.blk")
+	if err := os.WriteFile(second, []byte("job 3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	round("a block created", 1, "2.blk")
+	// The directory's stamp is as listed but recent: a block created in
+	// the same clock tick would not have changed it.
+	round("directory changed within the last second", 1)
+	if err := os.Chtimes(msgs, old, old); err != nil {
+		t.Fatal(err)
+	}
+	round("directory stamp changed", 1)
+	round("directory old and unchanged", 0)
+}
