@@ -206,12 +206,14 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
 	cfg := fastConfig()
 	// A normal batch yields to urgent paths that came back for at most
-	// quota_hold + linger (31 s by default); 50 ms + 30 ms was shorter
-	// than forming and sending the urgent batch on a loaded machine.
-	cfg.QuotaHold = time.Second
-	// A hand-back waits until the reset on the worker's clock: 6 s for
-	// the urgent jobs, 2 s for the normal ones (seconds of margin for the
-	// test's own steps on a loaded machine).
+	// quota_hold + linger (31 s by default); 50 ms + 30 ms, then 1 s +
+	// 30 ms, were shorter than forming and sending the urgent batch
+	// (quota synced anew after the reset) on a loaded machine.
+	cfg.QuotaHold = 3 * time.Second
+	// A hand-back waits until the reset on the worker's clock: 8 s for
+	// the urgent jobs, 2 s for the normal ones handed back a quota hold
+	// later (seconds of margin for the test's own steps on a loaded
+	// machine).
 	cfg.DeferMax = time.Hour
 	cfg.Tracker.Disabled = true
 	h.runWorker(cfg, "w1")
@@ -225,7 +227,7 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 			return true
 		})
 	}
-	h.clock.Set(reset.Add(-6 * time.Second))
+	h.clock.Set(reset.Add(-8 * time.Second))
 	var urgent []string
 	for i := range 3 {
 		j := refreshJob(urls("www.example.com", i*10, 10)...)
