@@ -49,11 +49,16 @@ func (l *serverLog) Write(p []byte) (int, error) {
 // waitFor waits until the log holds want, looking again on every write;
 // it reports false when d passes or stop is closed first.
 func (l *serverLog) waitFor(want string, d time.Duration, stop <-chan struct{}) bool {
+	return l.waitUntil(func(s string) bool { return strings.Contains(s, want) }, d, stop)
+}
+
+// waitUntil is waitFor with a condition on the whole log.
+func (l *serverLog) waitUntil(cond func(string) bool, d time.Duration, stop <-chan struct{}) bool {
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
 	for {
 		l.mu.Lock()
-		found := strings.Contains(l.buf.String(), want)
+		found := cond(l.buf.String())
 		if l.changed == nil {
 			l.changed = make(chan struct{})
 		}
@@ -65,7 +70,7 @@ func (l *serverLog) waitFor(want string, d time.Duration, stop <-chan struct{}) 
 		select {
 		case <-changed:
 		case <-stop:
-			return strings.Contains(l.String(), want)
+			return cond(l.String())
 		case <-timeout.C:
 			return false
 		}
@@ -110,8 +115,10 @@ var (
 type violation struct{ kind, user, subject string }
 
 // violations returns the violations logged after the first skip bytes.
-func (l *serverLog) violations(skip int) []violation {
-	s := l.String()
+func (l *serverLog) violations(skip int) []violation { return violationsIn(l.String(), skip) }
+
+// violationsIn returns the violations in log s after its first skip bytes.
+func violationsIn(s string, skip int) []violation {
 	var out []violation
 	s = s[min(skip, len(s)):]
 	for _, m := range violationLine.FindAllStringSubmatch(s, -1) {
@@ -232,6 +239,10 @@ type result struct {
 	stdout, stderr string
 	// denied are the violations the server logged for the user meanwhile.
 	denied []violation
+	// from is the length of the server's log when the command started;
+	// user the NATS user it ran as.
+	from int
+	user string
 }
 
 // run runs cdnpurge args as user and returns what it did, with the
@@ -255,12 +266,39 @@ func (m *matrix) run(user string, args ...string) result {
 		m.t.Fatalf("run %v as %s: %v", args, user, err)
 	}
 	m.mark()
-	for _, v := range m.srv.log.violations(from) {
+	r.denied = m.deniedSince(from, user)
+	r.from, r.user = from, user
+	return r
+}
+
+// deniedSince returns the violations of user the server logged after the
+// first from bytes of its log, the barrier's marks left out.
+func (m *matrix) deniedSince(from int, user string) []violation {
+	return deniedIn(m.srv.log.String(), from, user)
+}
+
+// deniedIn is deniedSince on the log s.
+func deniedIn(s string, from int, user string) []violation {
+	var out []violation
+	for _, v := range violationsIn(s, from) {
 		if v.user == user && !strings.HasPrefix(v.subject, markPrefix) {
-			r.denied = append(r.denied, v)
+			out = append(out, v)
 		}
 	}
-	return r
+	return out
+}
+
+// awaitDenied waits up to d for a violation of r's user when none was
+// logged by the barrier: nats-server sends a client its refusal before
+// it logs the violation, so the command can exit, and the barrier's own
+// violation be logged from another connection, before the command's.
+func (m *matrix) awaitDenied(r *result, d time.Duration) {
+	if len(r.denied) > 0 {
+		return
+	}
+	// The condition runs under the log's lock: it reads the log it is given.
+	m.srv.log.waitUntil(func(s string) bool { return len(deniedIn(s, r.from, r.user)) > 0 }, d, nil)
+	r.denied = m.deniedSince(r.from, r.user)
 }
 
 // markPrefix starts the subjects of the barrier's marks.
@@ -402,6 +440,7 @@ func (m *matrix) check(name, user string, o outcome, r result) {
 			m.t.Errorf("%s: exit %d, violations %v\nstdout:\n%s\nstderr:\n%s", what, r.code, r.denied, r.stdout, r.stderr)
 		}
 	case refused:
+		m.awaitDenied(&r, 10*time.Second)
 		if r.code != 1 || !strings.Contains(r.stderr, named) || !strings.Contains(r.stderr, "deploy/nats/authorization.conf") || len(r.denied) == 0 {
 			m.t.Errorf("%s: exit %d, violations %v; want exit 1 naming the permission\nstdout:\n%s\nstderr:\n%s", what, r.code, r.denied, r.stdout, r.stderr)
 		}
