@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"flag"
-	"os"
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
@@ -14,8 +12,4 @@ import (
 // emulator's task clock), not computing.
 const workerTestsPerCPU = 4
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	jobstest.ParallelPerCPU(workerTestsPerCPU)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { jobstest.RunParallelPerCPU(m, workerTestsPerCPU) }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"os"
 	"testing"
 
 	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
@@ -14,8 +12,4 @@ import (
 // (GOMAXPROCS) the package took about as long as its serve tests' sum.
 const testsPerCPU = 4
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	jobstest.ParallelPerCPU(testsPerCPU)
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { jobstest.RunParallelPerCPU(m, testsPerCPU) }

@@ -2,8 +2,10 @@ package jobstest
 
 import (
 	"flag"
+	"os"
 	"runtime"
 	"strconv"
+	"testing"
 )
 
 // ParallelPerCPU lets perCPU tests per CPU run at once (t.Parallel), for
@@ -18,4 +20,12 @@ func ParallelPerCPU(perCPU int) {
 	if !set {
 		_ = flag.Set("test.parallel", strconv.Itoa(perCPU*runtime.GOMAXPROCS(0)))
 	}
+}
+
+// RunParallelPerCPU is a whole TestMain: it parses the flags, lets perCPU
+// tests per CPU run at once (ParallelPerCPU) and runs the tests.
+func RunParallelPerCPU(m *testing.M, perCPU int) {
+	flag.Parse()
+	ParallelPerCPU(perCPU)
+	os.Exit(m.Run())
 }
