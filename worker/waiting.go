@@ -54,11 +54,11 @@ type handedBack struct {
 // still expected back by the batches that yield to it (comingBack). An
 // idle pull takes it within orderedIdlePoll, but at the reset every job
 // handed back for quota is due at once, and a loaded worker was seen
-// forming such a job's batch 0.8 to 2 s after it was due (half a second
-// let the normal backlog go first). One that went to another replica is
-// that replica's to send first: waiting for it costs this replica's less
-// urgent batches this long once a day.
-const comeBackGrace = 20 * orderedIdlePoll
+// forming such a job's batch 0.8 to 2.2 s after it was due (half a second,
+// then 2 s, let the normal backlog go first). One that went to another
+// replica is that replica's to send first: waiting for it costs this
+// replica's less urgent batches this long once a day.
+const comeBackGrace = 50 * orderedIdlePoll
 
 func newWaitingPaths(grace time.Duration, set func(quotaPool, int)) *waitingPaths {
 	return &waitingPaths{memory: map[quotaPool]int{}, back: map[string]handedBack{}, grace: grace, set: set}
