@@ -152,25 +152,9 @@ func TestGroupSyncFlushesTheEmbeddedServersStreamFiles(t *testing.T) {
 func TestGroupSyncFlushesOnlyTheBlocksThatChanged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	msgs := filepath.Join(StreamDir(dir, "W"), "msgs")
-	if err := os.MkdirAll(msgs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	idle := filepath.Join(StreamDir(dir, "KV_idle"), "msgs")
-	if err := os.MkdirAll(idle, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write := func(path, data string) {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteString(data); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
+	msgs := blockDir(t, dir, "W")
+	idle := blockDir(t, dir, "KV_idle")
+	write := func(path, data string) { appendTo(t, path, data) }
 	first, second, kv := filepath.Join(msgs, "1.blk"), filepath.Join(msgs, "2.blk"), filepath.Join(idle, "1.blk")
 	write(first, "job 1")
 	write(kv, "key")
@@ -223,14 +207,9 @@ func TestGroupSyncFlushesOnlyTheBlocksThatChanged(t *testing.T) {
 func TestGroupSyncListsBlocksOnlyWhenTheirDirectoryMayHaveChanged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	msgs := filepath.Join(StreamDir(dir, "W"), "msgs")
-	if err := os.MkdirAll(msgs, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	msgs := blockDir(t, dir, "W")
 	first, second := filepath.Join(msgs, "1.blk"), filepath.Join(msgs, "2.blk")
-	if err := os.WriteFile(first, []byte("job 1"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	appendTo(t, first, "job 1")
 	old := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(msgs, old, old); err != nil {
 		t.Fatal(err)
@@ -273,18 +252,9 @@ func TestGroupSyncListsBlocksOnlyWhenTheirDirectoryMayHaveChanged(t *testing.T) 
 	}
 	round("first round", 1, "1.blk")
 	round("nothing changed", 0)
-	f, err := os.OpenFile(first, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("job 2"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	appendTo(t, first, "job 2")
 	round("a block appended to", 0, "1.blk")
-	if err := os.WriteFile(second, []byte("job 3"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	appendTo(t, second, "job 3")
 	round("a block created", 1, "2.blk")
 	// The directory's stamp is as listed but recent: a block created in
 	// the same clock tick would not have changed it.
@@ -294,4 +264,31 @@ func TestGroupSyncListsBlocksOnlyWhenTheirDirectoryMayHaveChanged(t *testing.T) 
 	}
 	round("directory stamp changed", 1)
 	round("directory old and unchanged", 0)
+}
+
+// appendTo appends data to the file at path, creating it, as JetStream
+// appends a message to a block.
+func appendTo(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockDir makes the block directory of stream under the store dir, as
+// the embedded server lays it out, and returns it.
+func blockDir(t *testing.T, dir, stream string) string {
+	t.Helper()
+	msgs := filepath.Join(StreamDir(dir, stream), "msgs")
+	if err := os.MkdirAll(msgs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }
