@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,10 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 )
 
 // proc is one child process, in its own process group, with its stdout and
@@ -137,40 +137,9 @@ func (p *proc) sampleRSS() int64 {
 	return p.peakRSS
 }
 
-// Ports for the scenarios' processes come from below Linux's ephemeral
-// range (32768 and up), each handed out once per run: a port picked with
-// :0 and closed again can be taken by any outgoing connection before the
-// process it was given to binds it, which side-by-side scenarios made
-// happen ("bind: address already in use").
-const (
-	portsFrom = 10000
-	portsTo   = 32768
-)
-
-var nextPort atomic.Int32
-
-func init() { nextPort.Store(int32(portsFrom + rand.IntN(portsTo-portsFrom))) }
-
 // freePort returns a loopback port that was free a moment ago and that no
-// other scenario of this run was given.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range portsTo - portsFrom {
-		p := int(nextPort.Add(1))
-		if p >= portsTo {
-			nextPort.CompareAndSwap(int32(p), portsFrom)
-			continue
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue // another process's
-		}
-		l.Close()
-		return p
-	}
-	t.Fatalf("no free loopback port in %d-%d", portsFrom, portsTo-1)
-	return 0
-}
+// other scenario of this run was given (jobstest.FreePort).
+func freePort(t *testing.T) int { return jobstest.FreePort(t) }
 
 // waitFor polls cond every 50ms until it holds or timeout passes.
 func waitFor(timeout time.Duration, cond func() bool) bool {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,33 +21,9 @@ var fastTracker = map[string]string{
 	"CDNPURGE_WORKER_TRACKER_FIRST_POLL": "20ms",
 }
 
-// handedOut are the ports freePort returned: closed again, a port may be
-// the OS's next pick, and tests run in parallel would then be given the
-// same one before either serve listens on it.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// freePort returns a port nothing listens on, and never the same one twice
-// in a test run.
-func freePort(t *testing.T) int {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return port
-		}
-	}
-}
+// freePort returns a loopback port no other test of this run was given
+// (jobstest.FreePort).
+func freePort(t *testing.T) int { return jobstest.FreePort(t) }
 
 // serve on embedded defaults with the emulator: a generic deploy hook is
 // accepted, its paths are submitted (seen in /metrics on the admin

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -93,16 +93,9 @@ func RedisCluster(tb testing.TB) []string {
 	return addrs
 }
 
-// freePort returns a loopback port nothing listens on now.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a loopback port no other test of this process was
+// given (jobstest.FreePort).
+func freePort(tb testing.TB) int { return jobstest.FreePort(tb) }
 
 // ClusterClient returns a client of the cluster at addrs, closed at the
 // test's end.
