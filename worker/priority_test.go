@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/cdnpurge/cdnpurge/apiclient"
 	"github.com/cdnpurge/cdnpurge/apiclient/cdnemu"
 	"github.com/cdnpurge/cdnpurge/jobs"
+	"github.com/cdnpurge/cdnpurge/jobs/jobstest"
 	"github.com/cdnpurge/cdnpurge/quota"
 )
 
@@ -216,6 +218,15 @@ func TestWorkerUrgentHandedBackGoesFirstAtTheReset(t *testing.T) {
 	// machine).
 	cfg.DeferMax = time.Hour
 	cfg.Tracker.Disabled = true
+	// It failed in CI twice under load; the worker's log says why if it
+	// fails again.
+	logs := &jobstest.LogBuffer{}
+	h.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the worker's log:\n%s", logs.Take())
+		}
+	})
 	h.runWorker(cfg, "w1")
 	handedBack := func(what string, ids []string) {
 		h.waitFor(what, 20*time.Second, func() bool {

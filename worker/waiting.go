@@ -34,7 +34,8 @@ type waitingPaths struct {
 	ranked [3]int
 	// grace is how long past its redelivery time a handed-back job is
 	// still counted: it may be delivered to another replica, which this one
-	// never hears of.
+	// never hears of. It is never shorter than comeBackGrace, or a prune
+	// would forget a job that batches still yield to.
 	grace time.Duration
 	set   func(quotaPool, int)
 }
@@ -61,7 +62,7 @@ type handedBack struct {
 const comeBackGrace = 50 * orderedIdlePoll
 
 func newWaitingPaths(grace time.Duration, set func(quotaPool, int)) *waitingPaths {
-	return &waitingPaths{memory: map[quotaPool]int{}, back: map[string]handedBack{}, grace: grace, set: set}
+	return &waitingPaths{memory: map[quotaPool]int{}, back: map[string]handedBack{}, grace: max(grace, comeBackGrace), set: set}
 }
 
 // hold counts n paths of kind waiting in memory, replacing what the same

@@ -107,3 +107,30 @@ func TestWaitingComingBackCountsUrgentDueAtTheReset(t *testing.T) {
 		t.Errorf("%d paths coming back once the urgent job was delivered again, want 0", got)
 	}
 }
+
+// The heartbeat's prune forgets a handed-back job only once no batch would
+// still yield to it: with an ack wait shorter than comeBackGrace (3 s in
+// the tests), it forgot urgent jobs that were 3 s late, and the normal
+// backlog went first at the reset.
+func TestWaitingPruneKeepsWhatBatchesStillYieldTo(t *testing.T) {
+	t.Parallel()
+	cal := quota.Calendar{}
+	isReset := func(at time.Time) bool { return cal.NextReset(at.Add(-time.Nanosecond)).Equal(at) }
+	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
+	url := quotaPool{kind: quota.KindURL}
+	due := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	w := newWaitingPaths(3*time.Second, nil)
+	w.handBack("urgent", url, 3, due, 0, reset)
+	late := due.Add(comeBackGrace - time.Millisecond)
+	w.prune(late)
+	if got := w.comingBack(url, 1, reset.Add(time.Second), late, isReset); got != 3 {
+		t.Fatalf("%d paths coming back %v after their redelivery, once pruned: want 3 (comeBackGrace is %v)", got, late.Sub(due), comeBackGrace)
+	}
+	w.prune(due.Add(comeBackGrace + time.Millisecond))
+	w.mu.Lock()
+	n := len(w.back)
+	w.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d handed-back jobs still counted past their redelivery and the grace, want 0", n)
+	}
+}
