@@ -22,11 +22,11 @@ run: build
 
 # Every package's tests with the race detector, each test binary kept in
 # bin/test-race between runs (.ci/gotest says why), TESTJOBS packages at
-# once: on 2 cores 3 was fastest (2 left the CPUs idle while packages
-# waited; at 4 a scenario's serve timed out starting). `make test-gotest`
-# is the same through go test alone.
+# once, each on one P (.ci/gotest says why): on 2 cores 4 was fastest
+# (warm, 54 s against 64 s with 3; with a P per CPU, 3 were fastest at
+# 72 s). `make test-gotest` is the same through go test alone.
 TESTBIN  ?= bin/test-race
-TESTJOBS ?= 3
+TESTJOBS ?= 4
 test:
 	GO=$(GO) .ci/gotest $(TESTBIN) $(TESTJOBS) 30m -race -- $(PKGS)
 
