@@ -616,12 +616,26 @@ func roleMatrix(t *testing.T, srv *authServer, raceServe bool) {
 	}
 
 	// A job the operator holds, for each role's cancel to try.
+	// A pause reaches the workers through a watch of the control bucket
+	// (within a second): a job purged at once may be sent before it. The
+	// job is the one to cancel only once the service's worker logged it
+	// held; one sent first is replaced by another.
+	heldLine := "batch held by the operator pause"
+	heldN := 0
 	held := func() string {
 		t.Helper()
 		m.check("pause", roleOperator, allowed, m.run(roleOperator, "pause", "--reason", "matrix"))
-		r := m.run(roleProducer, "purge", "https://example.com/held.js")
-		m.check("purge", roleProducer, allowed, r)
-		return jobID(t, r.stdout)
+		for range 3 {
+			heldN++
+			before := strings.Count(svcLog.String(), heldLine)
+			r := m.run(roleProducer, "purge", fmt.Sprintf("https://example.com/held-%d.js", heldN))
+			m.check("purge", roleProducer, allowed, r)
+			if svcLog.waitUntil(func(s string) bool { return strings.Count(s, heldLine) > before }, 20*time.Second, nil) {
+				return jobID(t, r.stdout)
+			}
+		}
+		t.Fatalf("no purge was held by the operator pause; the service's serve logged:\n%s", svcLog.String())
+		return ""
 	}
 	resume := func() { m.check("resume", roleOperator, allowed, m.run(roleOperator, "resume")) }
 

@@ -39,6 +39,10 @@ func TestQuotaKeysNamedByAccount(t *testing.T) {
 				t.Fatalf("key %s is not named by the account", k)
 			}
 		}
+		// A pace key (an action's next free call slot) lives only until
+		// that slot: whether one is left when the command returns
+		// depends on timing, not on the key used.
+		keys = slices.DeleteFunc(keys, func(k string) bool { return strings.Contains(k, "}:pace:") })
 		slices.Sort(keys)
 		seen = append(seen, strings.Join(keys, ","))
 	}
