@@ -76,10 +76,7 @@ func (w *Worker) waitingInMemory(k quota.Kind) int {
 // a quota reset that has come, while they are due back and not here yet.
 func TestWaitingComingBackCountsUrgentDueAtTheReset(t *testing.T) {
 	t.Parallel()
-	cal := quota.Calendar{}
-	isReset := func(at time.Time) bool { return cal.NextReset(at.Add(-time.Nanosecond)).Equal(at) }
-	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
-	url := quotaPool{kind: quota.KindURL}
+	isReset, reset, url := atAReset()
 	wall := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
 	w := newWaitingPaths(time.Minute, nil)
 	w.handBack("urgent", url, 3, wall.Add(time.Second), 0, reset)
@@ -114,10 +111,7 @@ func TestWaitingComingBackCountsUrgentDueAtTheReset(t *testing.T) {
 // backlog went first at the reset.
 func TestWaitingPruneKeepsWhatBatchesStillYieldTo(t *testing.T) {
 	t.Parallel()
-	cal := quota.Calendar{}
-	isReset := func(at time.Time) bool { return cal.NextReset(at.Add(-time.Nanosecond)).Equal(at) }
-	reset := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC) // 00:00 Asia/Shanghai
-	url := quotaPool{kind: quota.KindURL}
+	isReset, reset, url := atAReset()
 	due := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
 	w := newWaitingPaths(3*time.Second, nil)
 	w.handBack("urgent", url, 3, due, 0, reset)
@@ -133,4 +127,12 @@ func TestWaitingPruneKeepsWhatBatchesStillYieldTo(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d handed-back jobs still counted past their redelivery and the grace, want 0", n)
 	}
+}
+
+// atAReset is what the hand-back tests share: the quota calendar's test
+// for a reset, a reset (00:00 Asia/Shanghai), and the URL quota.
+func atAReset() (isReset func(time.Time) bool, reset time.Time, url quotaPool) {
+	cal := quota.Calendar{}
+	isReset = func(at time.Time) bool { return cal.NextReset(at.Add(-time.Nanosecond)).Equal(at) }
+	return isReset, time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), quotaPool{kind: quota.KindURL}
 }
