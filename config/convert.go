@@ -84,10 +84,16 @@ func (c *Config) PublisherConfig(s jobs.Subjects) queue.PublisherConfig {
 }
 
 // GroupSync returns the group commit of the streams producers write to
-// (work, urgent, ticks, idempotency keys) in the embedded store at storeDir.
+// (work, urgent, ticks, idempotency keys) in the embedded store at
+// storeDir, and of the control bucket: the pauses and cancels of the
+// operator are written beside the producers, and so is each replica's
+// heartbeat, every 5 s; left to the lazy sync, a power cut could leave
+// the bucket's files in a state the server will not restore, and every
+// pause and cancel in it would be lost.
 func (c *Config) GroupSync(storeDir string) *embedded.GroupSync {
 	work := or(c.NATS.Stream, queue.DefaultStreamName)
-	return embedded.NewGroupSync(storeDir, work, queue.UrgentStreamName(work), queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket)
+	return embedded.NewGroupSync(storeDir, work, queue.UrgentStreamName(work), queue.SchedStreamName(work), "KV_"+queue.DefaultIdempotencyBucket,
+		"KV_"+worker.DefaultControlBucket)
 }
 
 // Warnings returns the risks this valid config accepts, one line each;

@@ -67,7 +67,13 @@ func (sv *daemon) startConsole(ctx context.Context, nc *nats.Conn, js jetstream.
 		defer t.Stop()
 		for {
 			me.Seen = time.Now()
-			_ = sv.ctl.ctl.Heartbeat(ctx, me)
+			if err := sv.ctl.ctl.Heartbeat(ctx, me); err == nil && pub != nil {
+				// Flushed like a job (group commit): an unflushed
+				// heartbeat would put the control bucket, pauses and
+				// cancels included, at the mercy of a power cut. A
+				// failing flush is the store health check's to report.
+				_ = pub.Flush(ctx)
+			}
 			select {
 			case <-ctx.Done():
 				_ = sv.ctl.ctl.Gone(context.WithoutCancel(ctx), me.Name)

@@ -210,6 +210,9 @@ func (sv *daemon) start(ctx context.Context) error {
 	}
 	if sv.ns != nil {
 		sv.checkRestart(ctx, js)
+		if err := embedded.MarkRunning(cfg.NATS.Embedded.StoreDir, cfg.NATS.Embedded.SyncInterval); err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
 	}
 	if _, err := queue.EnsureStream(ctx, js, cfg.StreamConfig(subj)); err != nil {
 		return fmt.Errorf("work stream: %w", err)
@@ -589,6 +592,8 @@ func (sv *daemon) close() {
 		sv.ns.WaitForShutdown()
 		if err := embedded.FlushStore(sv.cfg.NATS.Embedded.StoreDir); err != nil {
 			sv.log.Warn("could not flush the store after the stop", slog.String("error", err.Error()))
+		} else if err := embedded.MarkStopped(sv.cfg.NATS.Embedded.StoreDir); err != nil {
+			sv.log.Warn("could not record the clean stop", slog.String("error", err.Error()))
 		}
 	}
 	_ = sv.lock.Unlock()

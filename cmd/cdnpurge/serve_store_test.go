@@ -41,6 +41,9 @@ func TestServeRestartNamesTheStreamItLost(t *testing.T) {
 	if m, ok := b.Marks["CDNPURGE"]; !ok || m.LastSeq < 3 {
 		t.Fatalf("marks after a clean stop: %+v, want CDNPURGE at sequence 3 or later", b.Marks)
 	}
+	if b.Unclean != nil {
+		t.Fatalf("the store records a serve still running after a clean stop: %+v", b.Unclean)
+	}
 	meta := filepath.Join(embedded.StreamDir(rs.storeDir, "CDNPURGE"), "meta.inf")
 	if err := os.Truncate(meta, 0); err != nil {
 		t.Fatal(err)
@@ -198,5 +201,40 @@ func TestServeRidesThroughAFullDisk(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+}
+
+// A serve that did not stop cleanly with a lazy flush may have lost what
+// its streams stored since their last mark, and a stream whose files
+// survived while its messages did not looks like one never used: the
+// restart says so with an ERROR. With the default (group commit) an
+// unclean stop loses nothing acknowledged, and the restart says nothing.
+func TestServeRestartAfterAnUncleanLazyStopSaysWhatMayBeLost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		setting string
+		want    bool
+	}{{"2m", true}, {"", false}} {
+		rs := startServe(t, map[string]string{"CDNPURGE_NATS_EMBEDDED_SYNC_INTERVAL": tc.setting})
+		if code, body := rs.hook(t, "https://example.com/unclean.html"); code != http.StatusAccepted {
+			t.Fatalf("hook: %d %s", code, body)
+		}
+		if err := rs.stop(); err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+		// A crash leaves the record of the running serve in place.
+		if err := embedded.MarkRunning(rs.storeDir, tc.setting); err != nil {
+			t.Fatal(err)
+		}
+		logs := &syncBuffer{}
+		stop := startServeWith(t, rs.env, []string{"--log-format", "json", "serve", "--emulator"}, io.Discard, logs)
+		waitReady(t, rs.base, "")
+		// The restart's ERROR comes before it is ready.
+		_ = stop()
+		got := strings.Contains(logs.String(), `"level":"ERROR","msg":"jetstream stream lost in the restart`) &&
+			strings.Contains(logs.String(), "did not stop cleanly")
+		if got != tc.want {
+			t.Errorf("sync_interval %q: ERROR about the unclean stop logged: %v, want %v; the restart logged:\n%s", tc.setting, got, tc.want, logs.String())
+		}
 	}
 }

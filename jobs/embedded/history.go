@@ -26,11 +26,49 @@ type Mark struct {
 	At      time.Time `json:"at"`
 }
 
+// RunningFile is the file in the store directory that says a serve is
+// running on it, with its sync setting (MarkRunning); a clean stop removes
+// it (MarkStopped). Found at a start, it says the last run ended without
+// a clean stop.
+const RunningFile = "cdnpurge-running.json"
+
+// ServeRun is what RunningFile records of the serve that runs on the store.
+type ServeRun struct {
+	Started      time.Time `json:"started"`
+	SyncInterval string    `json:"sync_interval"`
+}
+
 // Before is what the store directory held before the server started: the
-// streams with a directory, and the marks of the last run.
+// streams with a directory, the marks of the last run, and that run's
+// record when it did not stop cleanly (Unclean).
 type Before struct {
-	Dirs  []string
-	Marks map[string]Mark
+	Dirs    []string
+	Marks   map[string]Mark
+	Unclean *ServeRun
+}
+
+// MarkRunning records in storeDir, flushed to disk, that a serve with the
+// sync setting syncInterval runs on it.
+func MarkRunning(storeDir, syncInterval string) error {
+	data, err := json.Marshal(ServeRun{Started: time.Now(), SyncInterval: syncInterval})
+	if err != nil {
+		return err
+	}
+	if err := writeFlushed(storeDir, RunningFile, data); err != nil {
+		return fmt.Errorf("record the running serve in %s: %w", storeDir, err)
+	}
+	return nil
+}
+
+// MarkStopped removes RunningFile after a clean stop, flushed to disk.
+func MarkStopped(storeDir string) error {
+	if err := os.Remove(filepath.Join(storeDir, RunningFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("record the clean stop in %s: %w", storeDir, err)
+	}
+	if err := fsyncPath(storeDir); err != nil {
+		return fmt.Errorf("record the clean stop in %s: %w", storeDir, err)
+	}
+	return nil
 }
 
 // Survey reads the store directory before Run: which streams it holds and
@@ -45,6 +83,13 @@ func Survey(storeDir string) (Before, error) {
 		if e.IsDir() {
 			b.Dirs = append(b.Dirs, e.Name())
 		}
+	}
+	if data, err := os.ReadFile(filepath.Join(storeDir, RunningFile)); err == nil {
+		var r ServeRun
+		if json.Unmarshal(data, &r) != nil {
+			r = ServeRun{} // half a file: the run did not stop cleanly all the same
+		}
+		b.Unclean = &r
 	}
 	data, err := os.ReadFile(filepath.Join(storeDir, MarksFile))
 	switch {
@@ -105,6 +150,20 @@ func (b Before) Losses(ctx context.Context, js jetstream.JetStream) ([]Loss, err
 			out = append(out, Loss{Stream: n, What: fmt.Sprintf("restored up to sequence %d of %d: up to %d messages stored before the restart are lost%s", st.LastSeq, m.LastSeq, m.LastSeq-st.LastSeq, known)})
 		}
 	}
+	// A run that did not stop cleanly with a lazy flush may have lost
+	// what its streams stored since their last mark, and a stream whose
+	// files survived while its messages did not looks like one never
+	// used: say so, since nothing else can.
+	if u := b.Unclean; u != nil && len(out) == 0 && len(names) > 0 && LazyRisk(u.SyncInterval) != "" {
+		since := u.Started
+		for _, m := range b.Marks {
+			if m.At.After(since) {
+				since = m.At
+			}
+		}
+		out = append(out, Loss{Stream: "every stream", What: fmt.Sprintf("the last serve (started %s, nats.embedded.sync_interval %s) did not stop cleanly: what its streams stored after %s may be lost, how much is not known",
+			u.Started.UTC().Format(time.RFC3339), u.SyncInterval, since.UTC().Format(time.RFC3339))})
+	}
 	return out, nil
 }
 
@@ -128,10 +187,19 @@ func RecordMarks(ctx context.Context, js jetstream.JetStream, storeDir string) e
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(storeDir, MarksFile+".tmp")
+	if err := writeFlushed(storeDir, MarksFile, data); err != nil {
+		return fmt.Errorf("record stream marks in %s: %w", storeDir, err)
+	}
+	return nil
+}
+
+// writeFlushed replaces dir/name with data, flushed to disk: a power cut
+// leaves the old file or the new one.
+func writeFlushed(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("record stream marks in %s: %w", storeDir, err)
+		return err
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -141,13 +209,10 @@ func RecordMarks(ctx context.Context, js jetstream.JetStream, storeDir string) e
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(storeDir, MarksFile))
+		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err == nil {
-		err = fsyncPath(storeDir)
+		err = fsyncPath(dir)
 	}
-	if err != nil {
-		return fmt.Errorf("record stream marks in %s: %w", storeDir, err)
-	}
-	return nil
+	return err
 }

@@ -249,6 +249,17 @@ func (p *Publisher) sync(ctx context.Context, id string, n int) error {
 	return nil
 }
 
+// Flush waits until what the server acknowledged so far is on disk, with
+// the next group commit, for writes made beside the publisher (the
+// replica heartbeat in the control bucket); without a group commit (lazy
+// sync, or a server of your own) it returns at once.
+func (p *Publisher) Flush(ctx context.Context) error {
+	if p.durable == nil {
+		return nil
+	}
+	return p.durable.Sync(ctx, 0)
+}
+
 func (p *Publisher) publishOne(ctx context.Context, j *jobs.Job, msgID string) (Ack, error) {
 	subject, err := p.subjects.Subject(j)
 	if err != nil {
