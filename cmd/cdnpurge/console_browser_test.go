@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +62,26 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// text reads an element's text in one step of the page's own script:
+	// a page that re-renders between finding the element and reading it
+	// (the job list refreshes itself) made a read by node fail with "No
+	// node with given id found". An element missing at that moment is
+	// waited for again.
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
+		js := `(function(){var e=document.querySelector(` + strconv.Quote(sel) + `);return e?e.innerText:null})()`
+		for range 5 {
+			s, err := chromedp.Run(ctx, chromedp.Evaluate[*string](js))
+			if err != nil {
+				t.Fatalf("read %s: %v", sel, err)
+			}
+			if s != nil {
+				return *s
+			}
+			do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
 		}
-		return s
+		t.Fatalf("read %s: it kept vanishing", sel)
+		return ""
 	}
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
