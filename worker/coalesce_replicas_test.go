@@ -145,6 +145,12 @@ func TestWorkerRedeliveryOfWorkInFlightIsNotPaidTwice(t *testing.T) {
 	events := h.watchStatus()
 	cfg := fastConfig()
 	cfg.RecentWindow = time.Hour
+	// A's pull stops with its connection, and its call must still land
+	// and be recorded: past the shutdown grace (5 s in fastConfig) A
+	// gives its call up, the claim stays in flight until claimTTL, and B
+	// waits that long. Redelivery to B and its decision took longer than
+	// 5 s once in CI.
+	cfg.ShutdownGrace = time.Minute
 	id := h.publish(refreshJob(urls("example.com", 0, 100)...))
 	h.ageBacklog()
 
